@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+// The `pygmy` command: pygmy start | node | client | bench | sim | check.
+// Each subcommand lives in its own module with `main(argv): Promise<number>` returning the exit code.
+
+const commands: Record<string, string> = {
+  start: 'bring the whole cluster up in one process (the demo)',
+  node: 'run this host\'s part of a multi-host cluster',
+  client: 'the terminal shop: pygmy client URL [lookup ID | search TOPIC | list | buy ID [AMOUNT]]',
+  bench: 'the autocannon load benchmark',
+  sim: 'deterministic simulation of the Raft core: --seeds N --seed-start S',
+  check: 'end-to-end checker under faults',
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, what]) => `  pygmy ${name.padEnd(7)} ${what}`);
+  return ['usage:', ...lines].join('\n');
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h') {
+    console.log(usage());
+    return command === undefined ? 1 : 0;
+  }
+  if (!Object.hasOwn(commands, command)) {
+    console.error(`pygmy: unknown command "${command}"\n${usage()}`);
+    return 1;
+  }
+  const module = (await import(`./${command}.js`)) as { main(argv: string[]): Promise<number> };
+  return module.main(rest);
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+    process.exitCode = 1;
+  },
+);
