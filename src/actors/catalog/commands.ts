@@ -1,0 +1,137 @@
+// The catalog group's replicated commands, their results, and its queries.
+//
+// Owns: the command union carried as JSON text in Raft entries, its encoder and its checking decoder, and the
+// result and query shapes. Promises: decodeCatalogCommand never throws; it accepts exactly the commands
+// encodeCatalogCommand can produce and names what is wrong with anything else.
+import { catalogLimits, isPositiveId, isPrice, type Item, type Topic } from './catalog.js';
+
+export type CatalogCommand =
+  | { readonly type: 'deduct'; readonly orderId: string; readonly item: number; readonly amount: number }
+  | { readonly type: 'restock'; readonly requestId: string; readonly item: number; readonly amount: number }
+  | { readonly type: 'setPrice'; readonly requestId: string; readonly item: number; readonly price: number };
+
+/**
+ * Every result names the items whose visible data changed (`changed`), so the leader can push invalidations, and
+ * says whether it is the stored answer to an earlier command with the same idempotency key (`repeated`).
+ */
+interface ResultBase {
+  readonly changed: readonly number[];
+  readonly repeated: boolean;
+}
+
+export type DeductResult =
+  | (ResultBase & { readonly ok: true; readonly price: number; readonly total: number; readonly stock: number })
+  | (ResultBase & { readonly ok: false; readonly reason: 'insufficient'; readonly stock: number })
+  | (ResultBase & { readonly ok: false; readonly reason: 'unknownItem' });
+
+export type RestockResult =
+  | (ResultBase & { readonly ok: true; readonly stock: number })
+  | (ResultBase & { readonly ok: false; readonly reason: 'unknownItem' });
+
+export type SetPriceResult =
+  | (ResultBase & { readonly ok: true; readonly price: number })
+  | (ResultBase & { readonly ok: false; readonly reason: 'unknownItem' });
+
+export interface BadCommandResult extends ResultBase {
+  readonly ok: false;
+  readonly reason: 'badCommand';
+  readonly detail: string;
+}
+
+export type CatalogResult = DeductResult | RestockResult | SetPriceResult | BadCommandResult;
+
+export type CatalogQuery =
+  | { readonly type: 'lookup'; readonly id: number }
+  | { readonly type: 'list' }
+  | { readonly type: 'search'; readonly topic: string }
+  | { readonly type: 'stock' }
+  | { readonly type: 'deductOutcome'; readonly orderId: string };
+
+export interface ItemsAnswer {
+  readonly items: readonly Item[];
+  readonly topics: readonly Topic[];
+}
+
+export interface LookupAnswer {
+  readonly item: Item | null;
+  readonly topics: readonly Topic[];
+}
+
+/** One item's stock with its history, for the conservation check: initialStock + restocked - deducted = stock. */
+export interface StockRecord {
+  readonly id: number;
+  readonly stock: number;
+  readonly initialStock: number;
+  readonly restocked: number;
+  readonly deducted: number;
+}
+
+export interface BadQueryAnswer {
+  readonly ok: false;
+  readonly reason: 'badQuery';
+  readonly detail: string;
+}
+
+/** Longest topic text a search accepts; longer text cannot match a topic name anyway. */
+export const searchTopicLengthMax = 500;
+
+export function encodeCatalogCommand(command: CatalogCommand): string {
+  return JSON.stringify(command);
+}
+
+export type DecodedCommand = { readonly ok: true; readonly command: CatalogCommand } | { readonly ok: false; readonly detail: string };
+
+export function isIdempotencyKey(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= catalogLimits.keyLengthMax;
+}
+
+export function isAmount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= catalogLimits.amountMax;
+}
+
+function checkKeyItem(record: Record<string, unknown>, keyName: 'orderId' | 'requestId'): string | null {
+  if (!isIdempotencyKey(record[keyName])) {
+    return `${keyName} must be a string of 1 to ${catalogLimits.keyLengthMax} characters`;
+  }
+  if (!isPositiveId(record.item)) return 'item must be a positive integer';
+  return null;
+}
+
+function checkAmount(record: Record<string, unknown>): string | null {
+  return isAmount(record.amount) ? null : `amount must be an integer from 1 to ${catalogLimits.amountMax}`;
+}
+
+export function decodeCatalogCommand(data: string): DecodedCommand {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return { ok: false, detail: 'not JSON' };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { ok: false, detail: 'not a JSON object' };
+  }
+  const record = parsed as Record<string, unknown>;
+  const type = record.type;
+  if (type === 'deduct') {
+    const problem = checkKeyItem(record, 'orderId') ?? checkAmount(record);
+    if (problem !== null) return { ok: false, detail: problem };
+    const command: CatalogCommand = { type: 'deduct', orderId: record.orderId as string, item: record.item as number, amount: record.amount as number };
+    return { ok: true, command };
+  }
+  if (type === 'restock') {
+    const problem = checkKeyItem(record, 'requestId') ?? checkAmount(record);
+    if (problem !== null) return { ok: false, detail: problem };
+    const command: CatalogCommand = { type: 'restock', requestId: record.requestId as string, item: record.item as number, amount: record.amount as number };
+    return { ok: true, command };
+  }
+  if (type === 'setPrice') {
+    const problem =
+      checkKeyItem(record, 'requestId') ??
+      (isPrice(record.price) ? null : `price must be a number from 0 to ${catalogLimits.priceMax} in whole cents`);
+    if (problem !== null) return { ok: false, detail: problem };
+    const command: CatalogCommand = { type: 'setPrice', requestId: record.requestId as string, item: record.item as number, price: record.price as number };
+    return { ok: true, command };
+  }
+  return { ok: false, detail: `unknown command type ${JSON.stringify(type)?.slice(0, 50)}` };
+}

@@ -1,0 +1,342 @@
+// The catalog's replicated state machine: topics, items and their stock in SQLite tables of the replica's database.
+//
+// Owns the tables catalog_meta, catalog_topics, catalog_items, catalog_deducts (the first outcome of every deduct,
+// by orderId) and catalog_requests (the first outcome of every restock or price change, by requestId).
+// Promises (DESIGN.md §2): stock never goes below zero; a deduct, restock or price change with a key already seen
+// returns the first outcome and changes nothing; the same commands in the same order give the same hash on every
+// replica; initialStock + restocked - deducted = stock for every item, at every index.
+// Needs: the caller's transaction around apply() and restore() (StateMachine contract), one thread.
+import { createHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import type { StateMachine } from '../../raft/state-machine.js';
+import { catalogLimits, isPositiveId, type Catalog, type Item, type Topic } from './catalog.js';
+import {
+  decodeCatalogCommand,
+  isIdempotencyKey,
+  searchTopicLengthMax,
+  type BadCommandResult,
+  type BadQueryAnswer,
+  type CatalogCommand,
+  type CatalogResult,
+  type DeductResult,
+  type ItemsAnswer,
+  type LookupAnswer,
+  type RestockResult,
+  type SetPriceResult,
+  type StockRecord,
+} from './commands.js';
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`catalog state machine: ${message}`);
+}
+
+function assertNever(value: never): never {
+  throw new Error(`catalog state machine: unexpected ${JSON.stringify(value)}`);
+}
+
+const snapshotVersion = 1;
+
+const schema = `
+  CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+  CREATE TABLE IF NOT EXISTS catalog_topics (id INTEGER PRIMARY KEY, name TEXT NOT NULL) STRICT;
+  CREATE TABLE IF NOT EXISTS catalog_items (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, stock INTEGER NOT NULL CHECK (stock >= 0), price REAL NOT NULL,
+    topic INTEGER NOT NULL, initial_stock INTEGER NOT NULL, restocked INTEGER NOT NULL, deducted INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX IF NOT EXISTS catalog_items_by_topic ON catalog_items (topic, id);
+  CREATE TABLE IF NOT EXISTS catalog_deducts (
+    order_id TEXT PRIMARY KEY, item INTEGER NOT NULL, amount INTEGER NOT NULL, outcome TEXT NOT NULL
+  ) STRICT;
+  CREATE TABLE IF NOT EXISTS catalog_requests (request_id TEXT PRIMARY KEY, outcome TEXT NOT NULL) STRICT;
+`;
+
+const itemColumns = 'id, name, stock, price, topic';
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+function prepareStatements(database: Database.Database) {
+  return {
+    // Column order matters: rows become Item objects with keys id, name, stock, price, topic.
+    itemById: database.prepare<[number], Item>(`SELECT ${itemColumns} FROM catalog_items WHERE id = ?`),
+    itemsAll: database.prepare<[], Item>(`SELECT ${itemColumns} FROM catalog_items ORDER BY id`),
+    itemsOfTopics: database.prepare<[string], Item>(
+      `SELECT ${itemColumns} FROM catalog_items WHERE topic IN (SELECT value FROM json_each(?)) ORDER BY id`,
+    ),
+    topicsAll: database.prepare<[], Topic>('SELECT id, name FROM catalog_topics ORDER BY id'),
+    stockAll: database.prepare<[], StockRecord>(
+      `SELECT id, stock, initial_stock AS initialStock, restocked, deducted FROM catalog_items ORDER BY id`,
+    ),
+    deductStock: database.prepare<{ amount: number; id: number }>(
+      'UPDATE catalog_items SET stock = stock - @amount, deducted = deducted + @amount WHERE id = @id',
+    ),
+    restockStock: database.prepare<{ amount: number; id: number }>(
+      'UPDATE catalog_items SET stock = stock + @amount, restocked = restocked + @amount WHERE id = @id',
+    ),
+    updatePrice: database.prepare<[number, number]>('UPDATE catalog_items SET price = ? WHERE id = ?'),
+    deductOutcome: database.prepare<[string], { outcome: string }>('SELECT outcome FROM catalog_deducts WHERE order_id = ?'),
+    insertDeduct: database.prepare<[string, number, number, string]>(
+      'INSERT INTO catalog_deducts (order_id, item, amount, outcome) VALUES (?, ?, ?, ?)',
+    ),
+    requestOutcome: database.prepare<[string], { outcome: string }>(
+      'SELECT outcome FROM catalog_requests WHERE request_id = ?',
+    ),
+    insertRequest: database.prepare<[string, string]>('INSERT INTO catalog_requests (request_id, outcome) VALUES (?, ?)'),
+    metaGet: database.prepare<[string], { value: string }>('SELECT value FROM catalog_meta WHERE key = ?'),
+    metaSet: database.prepare<[string, string]>('INSERT OR REPLACE INTO catalog_meta (key, value) VALUES (?, ?)'),
+    insertTopic: database.prepare<[number, string]>('INSERT INTO catalog_topics (id, name) VALUES (?, ?)'),
+    insertItem: database.prepare<[number, string, number, number, number, number, number, number]>(
+      `INSERT INTO catalog_items (id, name, stock, price, topic, initial_stock, restocked, deducted)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    dumpMeta: database.prepare<[], unknown[]>('SELECT key, value FROM catalog_meta ORDER BY key').raw(),
+    dumpTopics: database.prepare<[], unknown[]>('SELECT id, name FROM catalog_topics ORDER BY id').raw(),
+    dumpItems: database
+      .prepare<[], unknown[]>(
+        'SELECT id, name, stock, price, topic, initial_stock, restocked, deducted FROM catalog_items ORDER BY id',
+      )
+      .raw(),
+    dumpDeducts: database
+      .prepare<[], unknown[]>('SELECT order_id, item, amount, outcome FROM catalog_deducts ORDER BY order_id')
+      .raw(),
+    dumpRequests: database.prepare<[], unknown[]>('SELECT request_id, outcome FROM catalog_requests ORDER BY request_id').raw(),
+  };
+}
+
+interface SnapshotImage {
+  readonly version: number;
+  readonly meta: unknown[][];
+  readonly topics: unknown[][];
+  readonly items: unknown[][];
+  readonly deducts: unknown[][];
+  readonly requests: unknown[][];
+}
+
+function rowsOf(value: unknown, width: number, what: string): unknown[][] {
+  assert(Array.isArray(value), `snapshot ${what} is not an array`);
+  for (const row of value) assert(Array.isArray(row) && row.length === width, `snapshot ${what} row is malformed`);
+  return value as unknown[][];
+}
+
+function parseSnapshot(data: string): SnapshotImage {
+  const parsed = JSON.parse(data) as Record<string, unknown>;
+  assert(typeof parsed === 'object' && parsed !== null, 'snapshot is not an object');
+  assert(parsed.version === snapshotVersion, `snapshot version ${String(parsed.version)} is not ${snapshotVersion}`);
+  return {
+    version: snapshotVersion,
+    meta: rowsOf(parsed.meta, 2, 'meta'),
+    topics: rowsOf(parsed.topics, 2, 'topics'),
+    items: rowsOf(parsed.items, 8, 'items'),
+    deducts: rowsOf(parsed.deducts, 4, 'deducts'),
+    requests: rowsOf(parsed.requests, 2, 'requests'),
+  };
+}
+
+/** Total price in whole cents, so that 3 × 19.9 is 59.7 on every replica rather than 59.699999999999996. */
+function totalOf(price: number, amount: number): number {
+  return Math.round(price * 100 * amount) / 100;
+}
+
+export class CatalogStateMachine implements StateMachine {
+  private database: Database.Database | null = null;
+  private statements: Statements | null = null;
+  /** Topics never change after seeding, so they live in memory for lookups and searches. */
+  private topicsById = new Map<number, Topic>();
+  private topicsSorted: Topic[] = [];
+  private topicNamesLower: string[] = [];
+
+  constructor(private readonly initialCatalog: Catalog) {
+    assert(initialCatalog.items.length <= catalogLimits.itemsMax, 'initial catalog has too many items');
+    assert(initialCatalog.topics.length <= catalogLimits.topicsMax, 'initial catalog has too many topics');
+  }
+
+  open(database: Database.Database): void {
+    assert(this.database === null, 'open() called twice');
+    database.exec(schema);
+    this.database = database;
+    this.statements = prepareStatements(database);
+    const statements = this.statements;
+    if (statements.metaGet.get('seeded') === undefined) {
+      // A nested transaction() becomes a savepoint, so this is safe inside a caller's transaction as well.
+      database.transaction(() => this.seed(statements))();
+    }
+    this.loadTopics();
+  }
+
+  private seed(statements: Statements): void {
+    for (const topic of this.initialCatalog.topics) statements.insertTopic.run(topic.id, topic.name);
+    for (const item of this.initialCatalog.items) {
+      statements.insertItem.run(item.id, item.name, item.stock, item.price, item.topic, item.stock, 0, 0);
+    }
+    statements.metaSet.run('seeded', 'true');
+  }
+
+  private loadTopics(): void {
+    this.topicsSorted = this.ready().topicsAll.all();
+    this.topicsById = new Map(this.topicsSorted.map((topic) => [topic.id, topic]));
+    this.topicNamesLower = this.topicsSorted.map((topic) => topic.name.toLowerCase());
+  }
+
+  private ready(): Statements {
+    assert(this.statements !== null, 'used before open()');
+    return this.statements;
+  }
+
+  apply(data: string, index: number): CatalogResult {
+    assert(Number.isSafeInteger(index) && index > 0, `apply at index ${index}`);
+    const decoded = decodeCatalogCommand(data);
+    if (!decoded.ok) return { ok: false, reason: 'badCommand', detail: decoded.detail, changed: [], repeated: false };
+    return this.applyCommand(decoded.command);
+  }
+
+  private applyCommand(command: CatalogCommand): CatalogResult {
+    switch (command.type) {
+      case 'deduct':
+        return this.deduct(command.orderId, command.item, command.amount);
+      case 'restock':
+        return this.restock(command.requestId, command.item, command.amount);
+      case 'setPrice':
+        return this.setPrice(command.requestId, command.item, command.price);
+      default:
+        return assertNever(command);
+    }
+  }
+
+  private deduct(orderId: string, itemId: number, amount: number): DeductResult {
+    const statements = this.ready();
+    const earlier = statements.deductOutcome.get(orderId);
+    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as DeductResult), repeated: true };
+    const item = statements.itemById.get(itemId);
+    let outcome: DeductResult;
+    if (item === undefined) {
+      outcome = { ok: false, reason: 'unknownItem', changed: [], repeated: false };
+    } else if (item.stock < amount) {
+      outcome = { ok: false, reason: 'insufficient', stock: item.stock, changed: [], repeated: false };
+    } else {
+      statements.deductStock.run({ amount, id: itemId });
+      const stock = item.stock - amount;
+      assert(stock >= 0, `deduct of ${amount} from item ${itemId} would leave ${stock}`);
+      const total = totalOf(item.price, amount);
+      outcome = { ok: true, price: item.price, total, stock, changed: [itemId], repeated: false };
+    }
+    // Every first outcome is kept, refusals too: a retried order must get the same answer, never a second try.
+    statements.insertDeduct.run(orderId, itemId, amount, JSON.stringify(outcome));
+    return outcome;
+  }
+
+  private restock(requestId: string, itemId: number, amount: number): RestockResult | BadCommandResult {
+    const statements = this.ready();
+    const earlier = statements.requestOutcome.get(requestId);
+    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as RestockResult), repeated: true };
+    const item = statements.itemById.get(itemId);
+    let outcome: RestockResult;
+    if (item === undefined) {
+      outcome = { ok: false, reason: 'unknownItem', changed: [], repeated: false };
+    } else if (item.stock + amount > catalogLimits.stockMax) {
+      // Not stored: a bad command has no outcome to repeat, and it changed nothing.
+      const detail = `restock of ${amount} would take item ${itemId} past ${catalogLimits.stockMax}`;
+      return { ok: false, reason: 'badCommand', detail, changed: [], repeated: false };
+    } else {
+      statements.restockStock.run({ amount, id: itemId });
+      outcome = { ok: true, stock: item.stock + amount, changed: [itemId], repeated: false };
+    }
+    statements.insertRequest.run(requestId, JSON.stringify(outcome));
+    return outcome;
+  }
+
+  private setPrice(requestId: string, itemId: number, price: number): SetPriceResult {
+    const statements = this.ready();
+    const earlier = statements.requestOutcome.get(requestId);
+    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as SetPriceResult), repeated: true };
+    const item = statements.itemById.get(itemId);
+    let outcome: SetPriceResult;
+    if (item === undefined) {
+      outcome = { ok: false, reason: 'unknownItem', changed: [], repeated: false };
+    } else {
+      if (item.price !== price) statements.updatePrice.run(price, itemId);
+      outcome = { ok: true, price, changed: item.price === price ? [] : [itemId], repeated: false };
+    }
+    statements.insertRequest.run(requestId, JSON.stringify(outcome));
+    return outcome;
+  }
+
+  query(query: unknown): LookupAnswer | ItemsAnswer | StockRecord[] | DeductResult | null | BadQueryAnswer {
+    if (typeof query !== 'object' || query === null) return badQuery('a query must be an object');
+    const record = query as Record<string, unknown>;
+    const statements = this.ready();
+    switch (record.type) {
+      case 'lookup': {
+        if (!isPositiveId(record.id)) return badQuery('lookup id must be a positive integer');
+        const item = statements.itemById.get(record.id) ?? null;
+        const topic = item === null ? undefined : this.topicsById.get(item.topic);
+        return { item, topics: topic === undefined ? [] : [topic] };
+      }
+      case 'list':
+        return { items: statements.itemsAll.all(), topics: this.topicsSorted };
+      case 'search': {
+        if (typeof record.topic !== 'string' || record.topic.length > searchTopicLengthMax) {
+          return badQuery(`search topic must be a string of at most ${searchTopicLengthMax} characters`);
+        }
+        return this.search(record.topic);
+      }
+      case 'stock':
+        return statements.stockAll.all();
+      case 'deductOutcome': {
+        if (!isIdempotencyKey(record.orderId)) return badQuery('deductOutcome needs an orderId');
+        const row = statements.deductOutcome.get(record.orderId);
+        return row === undefined ? null : (JSON.parse(row.outcome) as DeductResult);
+      }
+      default:
+        return badQuery(`unknown query type ${JSON.stringify(record.type)?.slice(0, 50)}`);
+    }
+  }
+
+  private search(topicText: string): ItemsAnswer {
+    const needle = topicText.toLowerCase();
+    const topics = this.topicsSorted.filter((_, position) => this.topicNamesLower[position]!.includes(needle));
+    if (topics.length === 0) return { items: [], topics: [] };
+    if (topics.length === this.topicsSorted.length) return { items: this.ready().itemsAll.all(), topics };
+    const items = this.ready().itemsOfTopics.all(JSON.stringify(topics.map((topic) => topic.id)));
+    return { items, topics };
+  }
+
+  snapshot(): string {
+    const statements = this.ready();
+    const image: SnapshotImage = {
+      version: snapshotVersion,
+      meta: statements.dumpMeta.all(),
+      topics: statements.dumpTopics.all(),
+      items: statements.dumpItems.all(),
+      deducts: statements.dumpDeducts.all(),
+      requests: statements.dumpRequests.all(),
+    };
+    return JSON.stringify(image);
+  }
+
+  restore(data: string): void {
+    const image = parseSnapshot(data);
+    const database = this.database;
+    assert(database !== null, 'restore() before open()');
+    database.exec(
+      'DELETE FROM catalog_meta; DELETE FROM catalog_topics; DELETE FROM catalog_items; ' +
+        'DELETE FROM catalog_deducts; DELETE FROM catalog_requests;',
+    );
+    const statements = this.ready();
+    for (const row of image.meta) statements.metaSet.run(...(row as [string, string]));
+    for (const row of image.topics) statements.insertTopic.run(...(row as [number, string]));
+    for (const row of image.items) {
+      statements.insertItem.run(...(row as [number, string, number, number, number, number, number, number]));
+    }
+    for (const row of image.deducts) statements.insertDeduct.run(...(row as [string, number, number, string]));
+    for (const row of image.requests) statements.insertRequest.run(...(row as [string, string]));
+    this.loadTopics();
+  }
+
+  hash(): string {
+    // The snapshot is canonical: every table dumped in primary-key order, as arrays, by one JSON encoder.
+    return createHash('sha256').update(this.snapshot()).digest('hex');
+  }
+}
+
+function badQuery(detail: string): BadQueryAnswer {
+  return { ok: false, reason: 'badQuery', detail };
+}

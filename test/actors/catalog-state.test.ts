@@ -1,0 +1,261 @@
+// Tests of the catalog state machine on an in-memory SQLite database, applying commands inside transactions as a
+// replica does, and of the catalog validation and generator.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import Database from 'better-sqlite3';
+import { CatalogStateMachine } from '../../src/actors/catalog/state.js';
+import { CatalogError, parseCatalog, type Catalog } from '../../src/actors/catalog/catalog.js';
+import { encodeCatalogCommand, type CatalogCommand, type CatalogResult } from '../../src/actors/catalog/commands.js';
+import { generateCatalog } from '../../src/actors/catalog/generate.js';
+import initialCatalog from '../../src/actors/catalog/initial.js';
+
+interface Replica {
+  readonly database: Database.Database;
+  readonly machine: CatalogStateMachine;
+  apply(command: CatalogCommand | string): CatalogResult;
+}
+
+const openDatabases: Database.Database[] = [];
+
+function openReplica(catalog: Catalog = initialCatalog): Replica {
+  const database = new Database(':memory:');
+  openDatabases.push(database);
+  const machine = new CatalogStateMachine(catalog);
+  machine.open(database);
+  let index = 0;
+  const apply = (command: CatalogCommand | string): CatalogResult => {
+    index += 1;
+    const data = typeof command === 'string' ? command : encodeCatalogCommand(command);
+    return database.transaction(() => machine.apply(data, index))();
+  };
+  return { database, machine, apply };
+}
+
+function stockOf(replica: Replica, id: number): number {
+  const answer = replica.machine.query({ type: 'lookup', id }) as unknown as { item: { stock: number } | null };
+  assert.ok(answer.item !== null, `item ${id} exists`);
+  return answer.item.stock;
+}
+
+test.after(() => {
+  for (const database of openDatabases) database.close();
+});
+
+test('lookup answers the design example with keys in the gateway order', () => {
+  // Checks the seeded item 1 and its topic against DESIGN.md §1, comparing serialized JSON so key order counts.
+  const replica = openReplica();
+  const answer = replica.machine.query({ type: 'lookup', id: 1 });
+  assert.is(
+    JSON.stringify(answer),
+    '{"item":{"id":1,"name":"How to get a good grade in 677 in 20 minutes a day","stock":10,"price":19.9,"topic":1},' +
+      '"topics":[{"id":1,"name":"Distributed systems"}]}',
+  );
+  assert.equal(replica.machine.query({ type: 'lookup', id: 99 }), { item: null, topics: [] });
+});
+
+test('list returns every item and topic by id', () => {
+  // Checks the list of the initial catalog: four items ids 1..4 and both topics, in id order.
+  const replica = openReplica();
+  const answer = replica.machine.query({ type: 'list' }) as unknown as { items: { id: number }[]; topics: { id: number }[] };
+  assert.equal(answer.items.map((item) => item.id), [1, 2, 3, 4]);
+  assert.equal(answer.topics, [{ id: 1, name: 'Distributed systems' }, { id: 2, name: 'Graduate School' }]);
+  assert.equal(Object.keys(answer.items[2]!), ['id', 'name', 'stock', 'price', 'topic']);
+});
+
+test('search is a case-insensitive substring match on topic names', () => {
+  // Checks "sys" → topic 1 and its items, "GRAD" → topic 2, "" → everything, "zzz" → nothing.
+  const replica = openReplica();
+  const ids = (topic: string) => {
+    const answer = replica.machine.query({ type: 'search', topic }) as unknown as { items: { id: number }[]; topics: { id: number }[] };
+    return { items: answer.items.map((item) => item.id), topics: answer.topics.map((one) => one.id) };
+  };
+  assert.equal(ids('sys'), { items: [1, 2], topics: [1] });
+  assert.equal(ids('GRAD'), { items: [3, 4], topics: [2] });
+  assert.equal(ids(''), { items: [1, 2, 3, 4], topics: [1, 2] });
+  assert.equal(ids('zzz'), { items: [], topics: [] });
+});
+
+test('deduct takes stock, prices in cents, and never goes below zero', () => {
+  // Checks a successful deduct's result, then a too-large one refused with the current stock and nothing changed.
+  const replica = openReplica();
+  const first = replica.apply({ type: 'deduct', orderId: 'a', item: 1, amount: 3 });
+  assert.equal(first, { ok: true, price: 19.9, total: 59.7, stock: 7, changed: [1], repeated: false });
+  const refused = replica.apply({ type: 'deduct', orderId: 'b', item: 1, amount: 8 });
+  assert.equal(refused, { ok: false, reason: 'insufficient', stock: 7, changed: [], repeated: false });
+  assert.is(stockOf(replica, 1), 7);
+  const rest = replica.apply({ type: 'deduct', orderId: 'c', item: 1, amount: 7 });
+  assert.is(rest.ok, true);
+  assert.is(stockOf(replica, 1), 0);
+  assert.is(replica.apply({ type: 'deduct', orderId: 'd', item: 1, amount: 1 }).ok, false);
+  assert.is(stockOf(replica, 1), 0);
+  const unknown = replica.apply({ type: 'deduct', orderId: 'e', item: 42, amount: 1 });
+  assert.equal(unknown, { ok: false, reason: 'unknownItem', changed: [], repeated: false });
+});
+
+test('deduct is idempotent by orderId: ten repeats deduct once and return the first outcome', () => {
+  // Applies the same deduct ten times and checks the stock fell by one amount and every repeat says so.
+  const replica = openReplica();
+  const results = Array.from({ length: 10 }, () => replica.apply({ type: 'deduct', orderId: 'same', item: 2, amount: 4 }));
+  assert.is(stockOf(replica, 2), 16);
+  assert.is(results[0]!.repeated, false);
+  for (const result of results.slice(1)) {
+    assert.equal(result, { ok: true, price: 29.9, total: 119.6, stock: 16, changed: [2], repeated: true });
+  }
+  assert.equal(replica.machine.query({ type: 'deductOutcome', orderId: 'same' }), { ...results[0] });
+  assert.is(replica.machine.query({ type: 'deductOutcome', orderId: 'other' }), null);
+});
+
+test('a refused deduct stays refused on repeat even after a restock', () => {
+  // Checks that the first outcome (insufficient) is the answer forever, so a retried order is never bought late.
+  const replica = openReplica();
+  assert.is(replica.apply({ type: 'deduct', orderId: 'x', item: 1, amount: 11 }).ok, false);
+  assert.is(replica.apply({ type: 'restock', requestId: 'r', item: 1, amount: 5 }).ok, true);
+  const repeat = replica.apply({ type: 'deduct', orderId: 'x', item: 1, amount: 11 });
+  assert.equal(repeat, { ok: false, reason: 'insufficient', stock: 10, changed: [], repeated: true });
+  assert.is(stockOf(replica, 1), 15);
+});
+
+test('restock and setPrice change the item once per requestId and name it as changed', () => {
+  // Checks results, repeats and unknown items of restock and setPrice, and the conservation record.
+  const replica = openReplica();
+  assert.equal(replica.apply({ type: 'restock', requestId: 'r1', item: 3, amount: 5 }), {
+    ok: true, stock: 30, changed: [3], repeated: false,
+  });
+  assert.is(replica.apply({ type: 'restock', requestId: 'r1', item: 3, amount: 5 }).repeated, true);
+  assert.is(stockOf(replica, 3), 30);
+  assert.equal(replica.apply({ type: 'setPrice', requestId: 'p1', item: 3, price: 12.5 }), {
+    ok: true, price: 12.5, changed: [3], repeated: false,
+  });
+  assert.equal(replica.apply({ type: 'setPrice', requestId: 'p2', item: 3, price: 12.5 }).changed, []);
+  const lookup = replica.machine.query({ type: 'lookup', id: 3 }) as unknown as { item: { price: number } };
+  assert.is(lookup.item.price, 12.5);
+  assert.equal(replica.apply({ type: 'restock', requestId: 'r2', item: 9, amount: 1 }), {
+    ok: false, reason: 'unknownItem', changed: [], repeated: false,
+  });
+  assert.equal(replica.apply({ type: 'setPrice', requestId: 'p3', item: 9, price: 1 }).ok, false);
+  replica.apply({ type: 'deduct', orderId: 'o', item: 3, amount: 2 });
+  const stock = replica.machine.query({ type: 'stock' }) as unknown as { id: number; stock: number; initialStock: number; restocked: number; deducted: number }[];
+  for (const record of stock) assert.is(record.initialStock + record.restocked - record.deducted, record.stock);
+  assert.equal(stock[2], { id: 3, stock: 28, initialStock: 25, restocked: 5, deducted: 2 });
+});
+
+test('malformed commands are answered with badCommand and change nothing', () => {
+  // Feeds broken JSON, wrong types, zero or huge amounts and bad prices; each must be refused, none may throw.
+  const replica = openReplica();
+  const before = replica.machine.hash();
+  const bad = [
+    'not json', '[]', '{"type":"explode"}', '{"type":"deduct","orderId":"a","item":1}',
+    '{"type":"deduct","orderId":"a","item":1,"amount":0}', '{"type":"deduct","orderId":"a","item":1,"amount":1.5}',
+    '{"type":"deduct","orderId":"","item":1,"amount":1}', '{"type":"deduct","orderId":"a","item":-1,"amount":1}',
+    '{"type":"deduct","orderId":"a","item":1,"amount":1e12}', '{"type":"restock","requestId":"a","item":"1","amount":1}',
+    '{"type":"setPrice","requestId":"a","item":1,"price":-1}', '{"type":"setPrice","requestId":"a","item":1,"price":1.001}',
+    '{"type":"setPrice","requestId":"a","item":1,"price":"NaN"}', 'null',
+  ];
+  for (const data of bad) {
+    const result = replica.apply(data);
+    assert.is(result.ok, false, data);
+    assert.is((result as { reason: string }).reason, 'badCommand', data);
+  }
+  for (let round = 0; round < 1000; round += 1) replica.apply({ type: 'restock', requestId: `big${round}`, item: 1, amount: 1_000_000 });
+  const overflow = replica.apply({ type: 'restock', requestId: 'over', item: 1, amount: 1_000_000 });
+  assert.is((overflow as { reason: string }).reason, 'badCommand');
+  assert.is.not(replica.machine.hash(), before);
+  assert.equal((replica.machine.query({ type: 'nonsense' }) as unknown as { reason: string }).reason, 'badQuery');
+  assert.equal((replica.machine.query({ type: 'lookup', id: 'x' }) as unknown as { reason: string }).reason, 'badQuery');
+});
+
+test('replicas with the same commands have the same hash; different commands give different hashes', () => {
+  // Applies one command list to two databases and checks equal hashes, then diverges one and checks they differ.
+  const left = openReplica();
+  const right = openReplica();
+  const commands: CatalogCommand[] = [
+    { type: 'deduct', orderId: 'o1', item: 1, amount: 2 },
+    { type: 'restock', requestId: 'r1', item: 2, amount: 3 },
+    { type: 'setPrice', requestId: 'p1', item: 4, price: 5.5 },
+    { type: 'deduct', orderId: 'o2', item: 4, amount: 99 },
+  ];
+  for (const command of commands) assert.equal(left.apply(command), right.apply(command));
+  assert.is(left.machine.hash(), right.machine.hash());
+  assert.match(left.machine.hash(), /^[0-9a-f]{64}$/);
+  left.apply({ type: 'deduct', orderId: 'o3', item: 1, amount: 1 });
+  right.apply({ type: 'deduct', orderId: 'o3', item: 2, amount: 1 });
+  assert.is.not(left.machine.hash(), right.machine.hash());
+});
+
+test('snapshot then restore reproduces the state, hash and idempotency records', () => {
+  // Restores one replica's snapshot into another that diverged, then checks the hash and that a repeat is a repeat.
+  const source = openReplica();
+  source.apply({ type: 'deduct', orderId: 'o1', item: 1, amount: 2 });
+  source.apply({ type: 'restock', requestId: 'r1', item: 2, amount: 3 });
+  const target = openReplica();
+  target.apply({ type: 'deduct', orderId: 'zz', item: 3, amount: 1 });
+  target.database.transaction(() => target.machine.restore(source.machine.snapshot()))();
+  assert.is(target.machine.hash(), source.machine.hash());
+  assert.is(target.apply({ type: 'deduct', orderId: 'o1', item: 1, amount: 2 }).repeated, true);
+  assert.is(stockOf(target, 1), 8);
+  assert.is(target.machine.query({ type: 'deductOutcome', orderId: 'zz' }), null);
+});
+
+test('open seeds once: reopening a used database keeps its state', () => {
+  // Opens a second state machine on a database that already holds state and checks nothing was re-seeded.
+  const replica = openReplica();
+  replica.apply({ type: 'deduct', orderId: 'o1', item: 1, amount: 2 });
+  const again = new CatalogStateMachine(initialCatalog);
+  again.open(replica.database);
+  assert.is(again.hash(), replica.machine.hash());
+  const lookup = again.query({ type: 'lookup', id: 1 }) as { item: { stock: number } };
+  assert.is(lookup.item.stock, 8);
+});
+
+test('parseCatalog accepts the initial catalog and names the first bad field', () => {
+  // Checks a round trip of the initial catalog and a set of broken catalogs with the message each must carry.
+  assert.equal(parseCatalog(JSON.parse(JSON.stringify(initialCatalog))), initialCatalog);
+  const broken: [unknown, RegExp][] = [
+    [null, /object/],
+    [{ topics: [], items: 'x' }, /items must be an array/],
+    [{ topics: [{ id: 0, name: 'a' }], items: [] }, /topics\[0\]\.id/],
+    [{ topics: [{ id: 1, name: 'a' }, { id: 1, name: 'b' }], items: [] }, /id 1 twice/],
+    [{ topics: [{ id: 1, name: 'a' }], items: [{ id: 1, name: 'b', stock: -1, price: 1, topic: 1 }] }, /items\[0\]\.stock/],
+    [{ topics: [{ id: 1, name: 'a' }], items: [{ id: 1, name: 'b', stock: 1, price: 1.234, topic: 1 }] }, /price/],
+    [{ topics: [{ id: 1, name: 'a' }], items: [{ id: 1, name: 'b', stock: 1, price: 1, topic: 2 }] }, /not a topic/],
+    [{ topics: [{ id: 1, name: '' }], items: [] }, /name/],
+  ];
+  for (const [input, message] of broken) {
+    assert.throws(() => parseCatalog(input), (error: unknown) => error instanceof CatalogError && message.test(error.message));
+  }
+});
+
+test('generateCatalog is deterministic by seed and valid', () => {
+  // Generates twice with one seed (equal) and once with another (different), each passing parseCatalog.
+  const first = generateCatalog({ items: 500, topics: 20, seed: 7 });
+  const second = generateCatalog({ items: 500, topics: 20, seed: 7 });
+  const other = generateCatalog({ items: 500, topics: 20, seed: 8 });
+  assert.is(JSON.stringify(first), JSON.stringify(second));
+  assert.is.not(JSON.stringify(first), JSON.stringify(other));
+  assert.is(first.items.length, 500);
+  assert.is(first.topics.length, 20);
+  parseCatalog(JSON.parse(JSON.stringify(first)));
+  assert.throws(() => generateCatalog({ items: -1, topics: 1, seed: 1 }), /items/);
+});
+
+test('list and search over 10,000 items take a few milliseconds', () => {
+  // Times list, a narrow search and lookups on a generated catalog of 10,000 items against generous bounds.
+  const replica = openReplica(generateCatalog({ items: 10_000, topics: 50, seed: 1 }));
+  const timed = (work: () => unknown, rounds: number) => {
+    work();
+    const started = performance.now();
+    for (let round = 0; round < rounds; round += 1) work();
+    return (performance.now() - started) / rounds;
+  };
+  const listMs = timed(() => replica.machine.query({ type: 'list' }), 20);
+  const searchMs = timed(() => replica.machine.query({ type: 'search', topic: 'consensus' }), 20);
+  const lookupMs = timed(() => replica.machine.query({ type: 'lookup', id: 777 }), 2000);
+  console.log(`10,000 items: list ${listMs.toFixed(2)} ms, search ${searchMs.toFixed(2)} ms, lookup ${(lookupMs * 1000).toFixed(1)} µs`);
+  const list = replica.machine.query({ type: 'list' }) as unknown as { items: unknown[] };
+  assert.is(list.items.length, 10_000);
+  assert.ok(listMs < 50, `list took ${listMs} ms`);
+  assert.ok(searchMs < 20, `search took ${searchMs} ms`);
+  assert.ok(lookupMs < 1, `lookup took ${lookupMs} ms`);
+});
+
+test.run();
