@@ -1,0 +1,144 @@
+// Tests of the order state machine on an in-memory SQLite database, applying commands inside transactions as a
+// replica does: the saga's transitions, exactly-once creation, queries, snapshot and hash.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import Database from 'better-sqlite3';
+import {
+  encodeOrderCommand,
+  OrderStateMachine,
+  type Order,
+  type OrderCommand,
+  type OrderResult,
+} from '../../src/actors/order/state.js';
+
+interface Replica {
+  readonly database: Database.Database;
+  readonly machine: OrderStateMachine;
+  apply(command: OrderCommand | string): OrderResult;
+}
+
+const openDatabases: Database.Database[] = [];
+
+function openReplica(): Replica {
+  const database = new Database(':memory:');
+  openDatabases.push(database);
+  const machine = new OrderStateMachine();
+  machine.open(database);
+  let index = 0;
+  const apply = (command: OrderCommand | string): OrderResult => {
+    index += 1;
+    const data = typeof command === 'string' ? command : encodeOrderCommand(command);
+    return database.transaction(() => machine.apply(data, index))();
+  };
+  return { database, machine, apply };
+}
+
+function pending(orderId: string, item: number, amount: number, createdAt: number): OrderCommand {
+  return { type: 'pending', orderId, item, amount, createdAt };
+}
+
+test.after(() => {
+  for (const database of openDatabases) database.close();
+});
+
+test('pending creates an order shaped for the gateway, with keys in order', () => {
+  // Creates one order and compares the serialized result, so key order and null total both count.
+  const replica = openReplica();
+  const result = replica.apply(pending('o1', 3, 2, 1000));
+  assert.is(
+    JSON.stringify(result),
+    '{"ok":true,"order":{"id":"o1","item":3,"amount":2,"total":null,"status":"pending","createdAt":1000},"created":true}',
+  );
+  assert.is(JSON.stringify(replica.machine.query({ type: 'get', orderId: 'o1' })), JSON.stringify((result as { order: Order }).order));
+  assert.is(replica.machine.query({ type: 'get', orderId: 'nope' }), null);
+});
+
+test('a repeated pending returns the existing order whatever its status and creates nothing', () => {
+  // Repeats pending with other values before and after commit; the stored order must not change.
+  const replica = openReplica();
+  replica.apply(pending('o1', 3, 2, 1000));
+  const again = replica.apply(pending('o1', 4, 9, 2000)) as { order: Order; created: boolean };
+  assert.is(again.created, false);
+  assert.equal(again.order, { id: 'o1', item: 3, amount: 2, total: null, status: 'pending', createdAt: 1000 });
+  replica.apply({ type: 'committed', orderId: 'o1', total: 19.8 });
+  const afterCommit = replica.apply(pending('o1', 3, 2, 1000)) as { order: Order; created: boolean };
+  assert.is(afterCommit.created, false);
+  assert.is(afterCommit.order.status, 'committed');
+  assert.is(afterCommit.order.total, 19.8);
+  assert.is((replica.machine.query({ type: 'byItem', item: 3 }) as Order[]).length, 1);
+});
+
+test('committed and rejected move a pending order once; repeats are no-ops; other moves are badCommand', () => {
+  // Walks every transition of the saga and checks results and the stored order after each.
+  const replica = openReplica();
+  replica.apply(pending('a', 1, 1, 1));
+  replica.apply(pending('b', 1, 1, 2));
+  const committed = replica.apply({ type: 'committed', orderId: 'a', total: 19.9 }) as { order: Order; transitioned: boolean };
+  assert.is(committed.transitioned, true);
+  assert.equal(committed.order, { id: 'a', item: 1, amount: 1, total: 19.9, status: 'committed', createdAt: 1 });
+  const repeat = replica.apply({ type: 'committed', orderId: 'a', total: 5 }) as { order: Order; transitioned: boolean };
+  assert.is(repeat.transitioned, false);
+  assert.is(repeat.order.total, 19.9);
+  const wrong = replica.apply({ type: 'rejected', orderId: 'a', reason: 'insufficient' });
+  assert.equal(wrong.ok, false);
+  assert.match((wrong as { detail: string }).detail, /committed; it cannot become rejected/);
+  const rejected = replica.apply({ type: 'rejected', orderId: 'b', reason: 'insufficient' }) as { order: Order };
+  assert.equal(rejected.order, { id: 'b', item: 1, amount: 1, total: null, status: 'rejected', createdAt: 2 });
+  assert.is(replica.apply({ type: 'committed', orderId: 'b', total: 1 }).ok, false);
+  assert.is((replica.machine.query({ type: 'get', orderId: 'b' }) as Order).status, 'rejected');
+  assert.is(replica.apply({ type: 'committed', orderId: 'ghost', total: 1 }).ok, false);
+});
+
+test('malformed commands are badCommand results, never throws, and change nothing', () => {
+  // Feeds broken JSON and wrong fields; each must be refused and the hash must not move.
+  const replica = openReplica();
+  const before = replica.machine.hash();
+  const bad = [
+    'garbage', '1', '{"type":"pending"}', '{"type":"pending","orderId":"x","item":0,"amount":1,"createdAt":1}',
+    '{"type":"pending","orderId":"x","item":1,"amount":0,"createdAt":1}', '{"type":"pending","orderId":"x","item":1,"amount":1}',
+    '{"type":"committed","orderId":"x","total":-1}', '{"type":"rejected","orderId":"x","reason":""}',
+    '{"type":"shipped","orderId":"x"}', `{"type":"pending","orderId":"${'x'.repeat(200)}","item":1,"amount":1,"createdAt":1}`,
+  ];
+  for (const data of bad) {
+    const result = replica.apply(data);
+    assert.is(result.ok, false, data);
+    assert.is((result as { reason: string }).reason, 'badCommand', data);
+  }
+  assert.is(replica.machine.hash(), before);
+  assert.is((replica.machine.query({ type: 'what' }) as { reason: string }).reason, 'badQuery');
+});
+
+test('byItem, pending and committedTotals answer from the log', () => {
+  // Builds orders over two items in mixed states and checks ordering by createdAt then id, and the sums.
+  const replica = openReplica();
+  replica.apply(pending('z', 1, 2, 5));
+  replica.apply(pending('a', 1, 3, 5));
+  replica.apply(pending('m', 1, 1, 1));
+  replica.apply(pending('q', 2, 4, 3));
+  replica.apply({ type: 'committed', orderId: 'z', total: 39.8 });
+  replica.apply({ type: 'committed', orderId: 'a', total: 59.7 });
+  replica.apply({ type: 'rejected', orderId: 'm', reason: 'insufficient' });
+  const byItem = replica.machine.query({ type: 'byItem', item: 1 }) as Order[];
+  assert.equal(byItem.map((order) => order.id), ['m', 'a', 'z']);
+  assert.equal((replica.machine.query({ type: 'pending' }) as Order[]).map((order) => order.id), ['q']);
+  assert.equal(replica.machine.query({ type: 'committedTotals' }), [{ item: 1, amount: 5, orders: 2 }]);
+  assert.equal(replica.machine.query({ type: 'byItem', item: 9 }), []);
+});
+
+test('same commands give the same hash, different commands a different one, and snapshots restore', () => {
+  // Applies one list to two replicas (equal hashes), diverges them (different), then restores one from the other.
+  const left = openReplica();
+  const right = openReplica();
+  const commands: OrderCommand[] = [pending('a', 1, 1, 10), pending('b', 2, 2, 11), { type: 'committed', orderId: 'a', total: 19.9 }];
+  for (const command of commands) assert.equal(left.apply(command), right.apply(command));
+  assert.is(left.machine.hash(), right.machine.hash());
+  left.apply({ type: 'rejected', orderId: 'b', reason: 'insufficient' });
+  right.apply({ type: 'committed', orderId: 'b', total: 59.8 });
+  assert.is.not(left.machine.hash(), right.machine.hash());
+  right.database.transaction(() => right.machine.restore(left.machine.snapshot()))();
+  assert.is(right.machine.hash(), left.machine.hash());
+  assert.is((right.machine.query({ type: 'get', orderId: 'b' }) as Order).status, 'rejected');
+  assert.is((right.apply(pending('a', 1, 1, 10)) as { created: boolean }).created, false);
+});
+
+test.run();
