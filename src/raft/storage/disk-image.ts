@@ -1,0 +1,84 @@
+// Reads everything the storage keeps for Raft and checks it before anyone may use it.
+//
+// Every record is verified against its checksum, and the records against each other
+// (snapshot index <= lastApplied <= commit <= last log index). A failure is a StorageCorruptionError naming the
+// file and the record. The log's own verdict (intact, torn tail, corrupt) comes from recovery.ts and is returned
+// to the caller, which decides whether dropping a torn tail is allowed at that moment.
+import type { HardState, Snapshot, SnapshotMeta } from '../types.js';
+import { hardStateChecksum, snapshotChecksum } from './checksum.js';
+import { StorageCorruptionError } from './errors.js';
+import { judgeLog, type LogVerdict } from './recovery.js';
+import type { HardStateRow, SnapshotRow, Statements } from './statements.js';
+
+export interface DiskImage {
+  readonly hardState: HardState;
+  readonly snapshot: Snapshot | null;
+  readonly lastApplied: number;
+  readonly verdict: LogVerdict;
+}
+
+function decodeHardState(row: HardStateRow | undefined, path: string): HardState {
+  if (row === undefined) throw new StorageCorruptionError('hard state row missing', { path });
+  const hardState: HardState = { term: row.term, vote: row.vote, commit: row.commit_index };
+  if (hardStateChecksum(hardState) !== row.checksum) {
+    throw new StorageCorruptionError('hard state checksum mismatch', { path, hardState });
+  }
+  return hardState;
+}
+
+function decodePeers(text: string, path: string): readonly string[] {
+  try {
+    const peers: unknown = JSON.parse(text);
+    if (Array.isArray(peers) && peers.every((peer) => typeof peer === 'string')) return peers as string[];
+  } catch {
+    // Reported below with the file name, as any other damaged record.
+  }
+  throw new StorageCorruptionError('snapshot peers are not a list of node ids', { path, peers: text });
+}
+
+function decodeSnapshot(row: SnapshotRow | undefined, path: string): Snapshot | null {
+  if (row === undefined) return null;
+  const meta: SnapshotMeta = {
+    index: row.snapshot_index,
+    term: row.snapshot_term,
+    peers: decodePeers(row.peers, path),
+  };
+  if (snapshotChecksum(meta, row.data) !== row.checksum) {
+    throw new StorageCorruptionError('snapshot checksum mismatch', { path, index: meta.index, term: meta.term });
+  }
+  return { meta, data: row.data };
+}
+
+function lastIndexOf(verdict: LogVerdict, snapshotIndex: number): number {
+  if (verdict.kind === 'corrupt') return snapshotIndex;
+  const last = verdict.entries[verdict.entries.length - 1];
+  return last === undefined ? snapshotIndex : last.index;
+}
+
+function checkOrdering(image: DiskImage, path: string): void {
+  const snapshotIndex = image.snapshot?.meta.index ?? 0;
+  const commit = image.hardState.commit;
+  const lastIndex = lastIndexOf(image.verdict, snapshotIndex);
+  const facts = { path, snapshotIndex, lastApplied: image.lastApplied, commit, lastIndex };
+  if (image.lastApplied < snapshotIndex) throw new StorageCorruptionError('lastApplied below snapshot', facts);
+  if (image.lastApplied > commit) throw new StorageCorruptionError('lastApplied beyond commit', facts);
+  if (commit > lastIndex) throw new StorageCorruptionError('commit beyond the stored log', facts);
+}
+
+export function readDiskImage(statements: Statements, path: string): DiskImage {
+  const hardState = decodeHardState(statements.selectHardState.get(), path);
+  const snapshot = decodeSnapshot(statements.selectSnapshot.get(), path);
+  const appliedRow = statements.selectLastApplied.get();
+  if (appliedRow === undefined) throw new StorageCorruptionError('lastApplied row missing', { path });
+  const verdict = judgeLog(statements.selectAllEntries.all(), {
+    snapshotIndex: snapshot?.meta.index ?? 0,
+    snapshotTerm: snapshot?.meta.term ?? 0,
+    commit: hardState.commit,
+  });
+  if (verdict.kind === 'corrupt') {
+    throw new StorageCorruptionError(`log corrupt: ${verdict.reason}`, { path, index: verdict.index });
+  }
+  const image: DiskImage = { hardState, snapshot, lastApplied: appliedRow.last_applied, verdict };
+  checkOrdering(image, path);
+  return image;
+}

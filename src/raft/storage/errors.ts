@@ -1,0 +1,53 @@
+// The named errors of Raft storage, and the assertion helper that throws them.
+//
+// A replica that meets one of these stops: it must never acknowledge a write that is not on disk, nor run on data
+// it cannot trust. Each error carries the facts needed to diagnose it without a debugger.
+
+export type DiskFaultCode = 'EIO' | 'ENOSPC';
+
+/** The database holds data that fails its checksums or SQLite's own checks. The replica must not start. */
+export class StorageCorruptionError extends Error {
+  override readonly name = 'StorageCorruptionError';
+  constructor(
+    message: string,
+    readonly details: Readonly<Record<string, unknown>>,
+  ) {
+    super(`${message} ${JSON.stringify(details)}`);
+  }
+}
+
+/** A write transaction failed and was rolled back: nothing of it is on disk, and nothing of it may be acknowledged. */
+export class StorageWriteError extends Error {
+  override readonly name = 'StorageWriteError';
+  constructor(
+    readonly code: DiskFaultCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${code}: ${message}`, options);
+  }
+}
+
+/** A caller or the storage itself broke an invariant of the Raft log. This is a bug, never an environment problem. */
+export class StorageInvariantError extends Error {
+  override readonly name = 'StorageInvariantError';
+  constructor(
+    message: string,
+    readonly details: Readonly<Record<string, unknown>>,
+  ) {
+    super(`${message} ${JSON.stringify(details)}`);
+  }
+}
+
+/** Assertions stay on in production: stopping is better than running in a wrong state. */
+export function assertInvariant(
+  condition: boolean,
+  message: string,
+  details: Readonly<Record<string, unknown>> = {},
+): asserts condition {
+  if (!condition) throw new StorageInvariantError(message, details);
+}
+
+export function assertNever(value: never): never {
+  throw new StorageInvariantError('unexpected variant', { value });
+}

@@ -1,0 +1,65 @@
+// The prepared SQL of the storage, in one place, with the row shapes SQLite returns.
+import type Database from 'better-sqlite3';
+import type { StoredEntryRow } from './recovery.js';
+
+export interface HardStateRow {
+  readonly term: number;
+  readonly vote: string | null;
+  readonly commit_index: number;
+  readonly checksum: number;
+}
+
+export interface SnapshotRow {
+  readonly snapshot_index: number;
+  readonly snapshot_term: number;
+  readonly peers: string;
+  readonly data: string;
+  readonly checksum: number;
+}
+
+export interface Statements {
+  readonly insertEntry: Database.Statement<[number, number, string, string, number]>;
+  readonly deleteEntriesFrom: Database.Statement<[number]>;
+  readonly deleteEntriesThrough: Database.Statement<[number]>;
+  readonly selectEntry: Database.Statement<[number], StoredEntryRow>;
+  readonly selectAllEntries: Database.Statement<[], StoredEntryRow>;
+  readonly selectEntriesBetween: Database.Statement<[number, number], StoredEntryRow>;
+  readonly selectHardState: Database.Statement<[], HardStateRow>;
+  readonly upsertHardState: Database.Statement<[number, string | null, number, number]>;
+  readonly selectSnapshot: Database.Statement<[], SnapshotRow>;
+  readonly upsertSnapshot: Database.Statement<[number, number, string, string, number]>;
+  readonly selectLastApplied: Database.Statement<[], { last_applied: number }>;
+  readonly updateLastApplied: Database.Statement<[number]>;
+}
+
+const entryColumns = 'log_index, term, type, data, checksum';
+
+export function prepareStatements(database: Database.Database): Statements {
+  return {
+    insertEntry: database.prepare(`INSERT INTO raft_log (${entryColumns}) VALUES (?, ?, ?, ?, ?)`),
+    deleteEntriesFrom: database.prepare('DELETE FROM raft_log WHERE log_index >= ?'),
+    deleteEntriesThrough: database.prepare('DELETE FROM raft_log WHERE log_index <= ?'),
+    selectEntry: database.prepare(`SELECT ${entryColumns} FROM raft_log WHERE log_index = ?`),
+    selectAllEntries: database.prepare(`SELECT ${entryColumns} FROM raft_log ORDER BY log_index`),
+    selectEntriesBetween: database.prepare(
+      `SELECT ${entryColumns} FROM raft_log WHERE log_index >= ? AND log_index <= ? ORDER BY log_index`,
+    ),
+    selectHardState: database.prepare('SELECT term, vote, commit_index, checksum FROM raft_hard_state WHERE id = 1'),
+    upsertHardState: database.prepare(
+      `INSERT INTO raft_hard_state (id, term, vote, commit_index, checksum) VALUES (1, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET term = excluded.term, vote = excluded.vote,
+         commit_index = excluded.commit_index, checksum = excluded.checksum`,
+    ),
+    selectSnapshot: database.prepare(
+      'SELECT snapshot_index, snapshot_term, peers, data, checksum FROM raft_snapshot WHERE id = 1',
+    ),
+    upsertSnapshot: database.prepare(
+      `INSERT INTO raft_snapshot (id, snapshot_index, snapshot_term, peers, data, checksum) VALUES (1, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET snapshot_index = excluded.snapshot_index,
+         snapshot_term = excluded.snapshot_term, peers = excluded.peers, data = excluded.data,
+         checksum = excluded.checksum`,
+    ),
+    selectLastApplied: database.prepare('SELECT last_applied FROM raft_applied WHERE id = 1'),
+    updateLastApplied: database.prepare('UPDATE raft_applied SET last_applied = ? WHERE id = 1'),
+  };
+}

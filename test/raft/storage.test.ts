@@ -1,0 +1,208 @@
+// Raft storage on SQLite: what persist, load, apply and snapshots promise across close and reopen.
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { StorageInvariantError } from '../../src/raft/storage/index.js';
+import type { HardState, Snapshot } from '../../src/raft/types.js';
+import { kvCommand, KvStateMachine } from './fixtures/kv-state-machine.js';
+import { expectError, noopEntry, putEntries, putEntry, StorageHarness } from './fixtures/storage-harness.js';
+
+const harness = new StorageHarness();
+const storageSuite = suite('raft storage');
+storageSuite.after.each(() => harness.cleanup());
+
+function databasePath(): string {
+  return join(harness.directory(), 'nested', 'replica.sqlite');
+}
+
+storageSuite('a fresh file loads as an empty log at term 0', () => {
+  // Opens a new file (in a directory that does not exist yet) and checks every field of the initial state.
+  const { storage } = harness.open(databasePath());
+  const loaded = storage.load();
+  assert.equal(loaded.persisted.hardState, { term: 0, vote: null, commit: 0 });
+  assert.equal(loaded.persisted.entries, []);
+  assert.is(loaded.persisted.snapshot, null);
+  assert.is(loaded.snapshot, null);
+  assert.is(loaded.lastApplied, 0);
+});
+
+storageSuite('persisted entries and hard state survive close and reopen unchanged', () => {
+  // Writes two Readys, closes, reopens the same file and compares what load() returns with what was written.
+  const path = databasePath();
+  const first = harness.open(path).storage;
+  const entries = [...putEntries(1, 3, 1), noopEntry(4, 2), ...putEntries(5, 6, 2)];
+  const hardState: HardState = { term: 2, vote: 'catalog-2', commit: 4 };
+  first.persist({ snapshot: null, entries: entries.slice(0, 3), hardState: { term: 1, vote: 'catalog-1', commit: 0 } });
+  first.persist({ snapshot: null, entries: entries.slice(3), hardState });
+  first.close();
+  const loaded = harness.open(path).storage.load();
+  assert.equal(loaded.persisted.entries, entries);
+  assert.equal(loaded.persisted.hardState, hardState);
+  assert.is(loaded.lastApplied, 0);
+});
+
+storageSuite('a conflicting suffix is replaced by the new entries', () => {
+  // Stores 1..5 at term 1, then writes 3..4 at term 2 (a new leader's log): 5 must be gone, 3..4 replaced.
+  const path = databasePath();
+  const { storage } = harness.open(path);
+  storage.persist({ snapshot: null, entries: putEntries(1, 5, 1), hardState: { term: 1, vote: null, commit: 2 } });
+  const replacement = [putEntry(3, 2, 'x', 'new3'), putEntry(4, 2, 'x', 'new4')];
+  storage.persist({ snapshot: null, entries: replacement, hardState: { term: 2, vote: null, commit: 2 } });
+  storage.close();
+  const loaded = harness.open(path).storage.load();
+  assert.equal(loaded.persisted.entries, [...putEntries(1, 2, 1), ...replacement]);
+});
+
+storageSuite('a write that would truncate or replace a committed entry is refused and changes nothing', () => {
+  // Commits 1..3, then tries to overwrite index 2 with a different term and index 3 by a shorter log.
+  const { storage } = harness.open(databasePath());
+  storage.persist({ snapshot: null, entries: putEntries(1, 4, 1), hardState: { term: 1, vote: null, commit: 3 } });
+  const before = storage.load();
+  const error = expectError(() => storage.persist({ snapshot: null, entries: putEntries(2, 5, 2), hardState: null }), StorageInvariantError);
+  assert.match(error.message, /committed/);
+  expectError(() => storage.persist({ snapshot: null, entries: putEntries(2, 2, 1), hardState: null }), StorageInvariantError);
+  assert.equal(storage.load(), before);
+  // Identical committed entries may be written again (a retransmission), and the suffix beyond commit replaced.
+  storage.persist({ snapshot: null, entries: [...putEntries(3, 3, 1), putEntry(4, 2, 'y', 'z')], hardState: null });
+  assert.is(storage.load().persisted.entries[3]!.term, 2);
+});
+
+storageSuite('log invariants are asserted: gaps, falling terms, commit past the log, a changed vote', () => {
+  // Each bad write must throw StorageInvariantError and leave the stored state exactly as before.
+  const { storage } = harness.open(databasePath());
+  storage.persist({ snapshot: null, entries: putEntries(1, 2, 3), hardState: { term: 3, vote: 'a', commit: 1 } });
+  const before = storage.load();
+  const badWrites = [
+    { snapshot: null, entries: putEntries(4, 4, 3), hardState: null },
+    { snapshot: null, entries: putEntries(3, 3, 2), hardState: null },
+    { snapshot: null, entries: [putEntry(3, 3, 'a', 'b'), putEntry(5, 3, 'a', 'b')], hardState: null },
+    { snapshot: null, entries: [], hardState: { term: 3, vote: 'a', commit: 3 } },
+    { snapshot: null, entries: [], hardState: { term: 3, vote: 'b', commit: 1 } },
+    { snapshot: null, entries: [], hardState: { term: 2, vote: null, commit: 1 } },
+    { snapshot: null, entries: [], hardState: { term: 3, vote: 'a', commit: 0 } },
+  ];
+  for (const write of badWrites) {
+    expectError(() => storage.persist(write), StorageInvariantError, JSON.stringify(write));
+  }
+  assert.equal(storage.load(), before);
+});
+
+storageSuite('apply runs committed entries in order and records lastApplied with them', () => {
+  // Applies a batch with a no-op in it, checks results and state, then reopens to see both survived together.
+  const path = databasePath();
+  const { storage } = harness.open(path);
+  const entries = [putEntry(1, 1, 'a', '1'), noopEntry(2, 1), { index: 3, term: 1, type: 'normal' as const, data: kvCommand({ kind: 'increment', key: 'a', amount: 4 }) }];
+  storage.persist({ snapshot: null, entries, hardState: { term: 1, vote: null, commit: 3 } });
+  const results = storage.apply(entries);
+  assert.equal(results, [
+    { index: 1, result: { ok: true, value: '1' } },
+    { index: 2, result: null },
+    { index: 3, result: { ok: true, value: '5' } },
+  ]);
+  assert.is(storage.lastApplied, 3);
+  const hash = storage.stateHash();
+  storage.close();
+  const reopened = harness.open(path).storage;
+  assert.is(reopened.lastApplied, 3);
+  assert.is(reopened.query({ kind: 'get', key: 'a' }), '5');
+  assert.is(reopened.stateHash(), hash);
+});
+
+storageSuite('a state machine that throws mid-batch leaves nothing of the batch applied', () => {
+  // The second of three entries throws: the first must be rolled back too, and lastApplied must not move.
+  const path = databasePath();
+  const { storage, machine } = harness.open(path);
+  const entries = [putEntry(1, 1, 'a', '1'), { index: 2, term: 1, type: 'normal' as const, data: kvCommand({ kind: 'explode' }) }, putEntry(3, 1, 'b', '2')];
+  storage.persist({ snapshot: null, entries, hardState: { term: 1, vote: null, commit: 3 } });
+  assert.throws(() => storage.apply(entries), /told to fail at index 2/);
+  assert.is(machine.applyCalls, 2);
+  assert.is(storage.lastApplied, 0);
+  assert.is(storage.query({ kind: 'get', key: 'a' }), null);
+  storage.close();
+  const reopened = harness.open(path).storage;
+  assert.is(reopened.lastApplied, 0);
+  assert.is(reopened.query({ kind: 'get', key: 'a' }), null);
+});
+
+storageSuite('apply refuses entries that skip ahead, go past commit, or differ from the stored log', () => {
+  // Three misuses by a driver; each must throw before anything is applied.
+  const { storage } = harness.open(databasePath());
+  storage.persist({ snapshot: null, entries: putEntries(1, 4, 1), hardState: { term: 1, vote: null, commit: 3 } });
+  expectError(() => storage.apply(putEntries(2, 3, 1)), StorageInvariantError);
+  expectError(() => storage.apply(putEntries(1, 4, 1)), StorageInvariantError);
+  expectError(() => storage.apply([putEntry(1, 1, 'other', 'value')]), StorageInvariantError);
+  assert.is(storage.lastApplied, 0);
+  assert.is(storage.apply(putEntries(1, 3, 1)).length, 3);
+});
+
+storageSuite('a snapshot compacts the log and a reopened replica restarts from it', () => {
+  // Applies 1..10, snapshots, appends 11..12, reopens: snapshot at 10, log 11..12, same state hash.
+  const path = databasePath();
+  const { storage } = harness.open(path);
+  storage.persist({ snapshot: null, entries: putEntries(1, 10, 1), hardState: { term: 1, vote: null, commit: 10 } });
+  storage.apply(putEntries(1, 10, 1));
+  const snapshot = storage.createSnapshot(['n1', 'n2', 'n3']);
+  assert.equal(snapshot.meta, { index: 10, term: 1, peers: ['n1', 'n2', 'n3'] });
+  assert.equal(storage.createSnapshot(['n1', 'n2', 'n3']), snapshot);
+  storage.persist({ snapshot: null, entries: putEntries(11, 12, 2), hardState: { term: 2, vote: null, commit: 10 } });
+  assert.equal(storage.readEntries(1, 20).map((entry) => entry.index), [11, 12]);
+  const hash = storage.stateHash();
+  storage.close();
+  const reopened = harness.open(path).storage;
+  const loaded = reopened.load();
+  assert.equal(loaded.snapshot, snapshot);
+  assert.equal(loaded.persisted.snapshot, snapshot.meta);
+  assert.equal(loaded.persisted.entries, putEntries(11, 12, 2));
+  assert.is(loaded.lastApplied, 10);
+  assert.is(reopened.stateHash(), hash);
+  assert.is(reopened.apply(putEntries(11, 10, 2)).length, 0);
+});
+
+storageSuite('an installed snapshot replaces the state, and keeps the log only if it matches', () => {
+  // A leader's snapshot restores a follower: first over a conflicting log (discarded), then with a matching one.
+  const leader = harness.open(databasePath()).storage;
+  leader.persist({ snapshot: null, entries: putEntries(1, 6, 1), hardState: { term: 1, vote: null, commit: 6 } });
+  leader.apply(putEntries(1, 6, 1));
+  const snapshot: Snapshot = leader.createSnapshot(['n1']);
+  const path = databasePath();
+  const follower = harness.open(path).storage;
+  follower.persist({ snapshot: null, entries: putEntries(1, 8, 0), hardState: { term: 1, vote: null, commit: 0 } });
+  follower.persist({ snapshot, entries: [], hardState: { term: 1, vote: null, commit: 6 } });
+  assert.is(follower.lastApplied, 6);
+  assert.is(follower.stateHash(), leader.stateHash());
+  assert.equal(follower.load().persisted.entries, []);
+  const other = harness.open(databasePath()).storage;
+  other.persist({ snapshot: null, entries: putEntries(1, 8, 1), hardState: { term: 1, vote: null, commit: 2 } });
+  other.persist({ snapshot, entries: [], hardState: { term: 1, vote: null, commit: 6 } });
+  assert.equal(other.load().persisted.entries, putEntries(7, 8, 1));
+  follower.close();
+  assert.equal(harness.open(path).storage.load().snapshot, snapshot);
+});
+
+storageSuite('each persist and apply is one transaction, and stats count them', () => {
+  // Three writes (two persists, one apply) must show as exactly three fsynced transactions.
+  const { storage } = harness.open(databasePath());
+  const baseline = storage.stats();
+  storage.persist({ snapshot: null, entries: putEntries(1, 64, 1), hardState: null });
+  storage.persist({ snapshot: null, entries: [], hardState: { term: 1, vote: null, commit: 64 } });
+  storage.apply(putEntries(1, 64, 1));
+  const stats = storage.stats();
+  assert.is(stats.transactions - baseline.transactions, 3);
+  assert.is(stats.fsyncs - baseline.fsyncs, 3);
+  assert.is(stats.entriesWritten - baseline.entriesWritten, 64);
+  assert.ok(stats.bytesWritten - baseline.bytesWritten > 64 * 20);
+});
+
+storageSuite('the state machine tables live in the same file beside the Raft tables', () => {
+  // The replica's database is one file a person can read: check the table names with a second machine.
+  const path = databasePath();
+  const { storage } = harness.open(path);
+  storage.persist({ snapshot: null, entries: putEntries(1, 1, 1), hardState: { term: 1, vote: null, commit: 1 } });
+  storage.apply(putEntries(1, 1, 1));
+  storage.close();
+  const machine = new KvStateMachine();
+  const reopened = harness.open(path, { machine }).storage;
+  assert.equal(reopened.query({ kind: 'all' }), [{ key: 'k1', value: 'v1' }]);
+});
+
+storageSuite.run();
