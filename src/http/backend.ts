@@ -1,0 +1,126 @@
+// The contract between the HTTP gateway and the rest of Pygmy.
+//
+// Owns: the shapes the gateway reads and writes (items, topics, orders, cluster status) and the named errors it
+// turns into HTTP answers. Promises nothing by itself: the integration implements `Backend` with actors (cache,
+// catalog and order groups, supervisor), and the tests implement it in memory.
+// What an implementation must do:
+// - honour the AbortSignal it is given (the request deadline); the gateway answers 503 at the deadline anyway,
+//   so work still running after it is wasted, never visible;
+// - throw `UnavailableError` when no replica or no quorum answered in time (the gateway answers 503 with
+//   Retry-After), `UnknownActorError` for an actor name it does not know (404);
+// - make `order` idempotent by `orderId`: the same id never buys twice and returns the first outcome.
+
+export interface Item {
+  readonly id: number;
+  readonly name: string;
+  readonly stock: number;
+  readonly price: number;
+  readonly topic: number;
+}
+
+export interface Topic {
+  readonly id: number;
+  readonly name: string;
+}
+
+export type CacheOutcome = 'HIT' | 'MISS';
+
+/** A catalog read as the gateway serves it: the result, the topics it refers to, and where it came from. */
+export interface ReadAnswer<T> {
+  readonly result: T;
+  readonly topics: readonly Topic[];
+  readonly cache: CacheOutcome;
+  /** The replica that answered a miss (for example "catalog-2"); null on a hit. */
+  readonly servedBy: string | null;
+}
+
+export type OrderStatus = 'pending' | 'committed' | 'rejected';
+
+export interface Order {
+  readonly id: string;
+  readonly item: number;
+  readonly amount: number;
+  /** amount × price when committed; 0 while pending or when rejected. */
+  readonly total: number;
+  readonly status: OrderStatus;
+  /** Milliseconds since the Unix epoch, from the order leader's clock. */
+  readonly createdAt: number;
+}
+
+export interface OrderOutcome {
+  readonly bought: boolean;
+  readonly orderId: string;
+}
+
+export interface ActorStatus {
+  readonly name: string;
+  /** "catalog", "order" or "cache". */
+  readonly group: string;
+  /** The host (node) the actor runs on. */
+  readonly node: string;
+  readonly alive: boolean;
+  /** Raft role; null for actors outside a Raft group (the cache). */
+  readonly role: string | null;
+  readonly term: number | null;
+  readonly commitIndex: number | null;
+  readonly lastApplied: number | null;
+  readonly restarts: number;
+}
+
+export interface ClusterStatus {
+  readonly actors: readonly ActorStatus[];
+  /** Group name → name of its leader, or null while it has none. */
+  readonly leaders: Readonly<Record<string, string | null>>;
+}
+
+export type ActorAction = 'kill' | 'stop' | 'start' | 'isolate' | 'heal';
+
+export const actorActions: readonly ActorAction[] = ['kill', 'stop', 'start', 'isolate', 'heal'];
+
+/** A validated change to one item: at least one field is present. */
+export interface ItemChange {
+  readonly price?: number;
+  readonly restock?: number;
+}
+
+export interface Backend {
+  /** One item and its topic; result null (with no topics) when the id is unknown. */
+  lookup(id: number, signal: AbortSignal): Promise<ReadAnswer<Item | null>>;
+  /** Every item by id, every topic by id. */
+  list(signal: AbortSignal): Promise<ReadAnswer<Item[]>>;
+  /** Items of the topics whose name contains `topic` (case-insensitive); the matching topics. */
+  search(topic: string, signal: AbortSignal): Promise<ReadAnswer<Item[]>>;
+  /** Buys `amount` of `item` under `orderId` (the Idempotency-Key, or an id the gateway made). */
+  order(item: number, amount: number, orderId: string, signal: AbortSignal): Promise<OrderOutcome>;
+  getOrder(orderId: string, signal: AbortSignal): Promise<Order | null>;
+  ordersOfItem(item: number, signal: AbortSignal): Promise<Order[]>;
+  cluster(): Promise<ClusterStatus>;
+  /** True when both groups have a leader and reads and orders can be served. */
+  ready(): Promise<boolean>;
+  /** Throws UnknownActorError for a name it does not know. */
+  actorAction(name: string, action: ActorAction): Promise<void>;
+  /** A replicated update that invalidates caches; ok false when the item is unknown. */
+  updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<{ ok: boolean }>;
+  /** Drops the item, and every list and search result, from the cache. */
+  invalidateItem(id: number): Promise<void>;
+}
+
+/** No replica or no quorum answered within the deadline: the client may retry later. */
+export class UnavailableError extends Error {
+  override readonly name = 'UnavailableError';
+}
+
+export class UnknownActorError extends Error {
+  override readonly name = 'UnknownActorError';
+  constructor(readonly actorName: string) {
+    super(`unknown actor "${actorName}"`);
+  }
+}
+
+/** The gateway's own deadline for a request passed before the backend answered. */
+export class DeadlineExceededError extends Error {
+  override readonly name = 'DeadlineExceededError';
+  constructor(readonly deadlineMs: number) {
+    super(`no answer within the request deadline of ${deadlineMs} ms`);
+  }
+}

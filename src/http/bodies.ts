@@ -1,0 +1,85 @@
+// The exact JSON bodies of the HTTP contract (DESIGN.md §1).
+//
+// Owns: key order and number formatting of every answer. Promises: bodies are built field by field in the order
+// the contract fixes, whatever the key order of the objects the backend hands over, and a number that is not
+// finite never reaches a client (it throws, and the gateway answers 503 instead of sending broken JSON).
+
+import type { Item, Order, Topic } from './backend.js';
+
+function finite(value: number, what: string): string {
+  if (!Number.isFinite(value)) throw new Error(`cannot encode ${what}: ${value} is not a finite number`);
+  return String(value);
+}
+
+export function itemJson(item: Item): string {
+  return (
+    '{"id":' +
+    finite(item.id, 'item id') +
+    ',"name":' +
+    JSON.stringify(item.name) +
+    ',"stock":' +
+    finite(item.stock, 'item stock') +
+    ',"price":' +
+    finite(item.price, 'item price') +
+    ',"topic":' +
+    finite(item.topic, 'item topic') +
+    '}'
+  );
+}
+
+export function topicJson(topic: Topic): string {
+  return '{"id":' + finite(topic.id, 'topic id') + ',"name":' + JSON.stringify(topic.name) + '}';
+}
+
+function arrayJson<T>(values: readonly T[], encode: (value: T) => string): string {
+  let text = '[';
+  for (let index = 0; index < values.length; index += 1) {
+    if (index > 0) text += ',';
+    text += encode(values[index] as T);
+  }
+  return text + ']';
+}
+
+export const lookupNotFoundBody = '{"ok":false,"result":null,"topics":[]}';
+
+export function lookupBody(item: Item, topics: readonly Topic[]): string {
+  return '{"ok":true,"result":' + itemJson(item) + ',"topics":' + arrayJson(topics, topicJson) + '}';
+}
+
+export function itemsBody(items: readonly Item[], topics: readonly Topic[]): string {
+  return '{"ok":true,"result":' + arrayJson(items, itemJson) + ',"topics":' + arrayJson(topics, topicJson) + '}';
+}
+
+export function orderJson(order: Order): string {
+  return (
+    '{"id":' +
+    JSON.stringify(order.id) +
+    ',"item":' +
+    finite(order.item, 'order item') +
+    ',"amount":' +
+    finite(order.amount, 'order amount') +
+    ',"total":' +
+    finite(order.total, 'order total') +
+    ',"status":' +
+    JSON.stringify(order.status) +
+    ',"createdAt":' +
+    finite(order.createdAt, 'order createdAt') +
+    '}'
+  );
+}
+
+export const orderNotFoundBody = '{"ok":false,"result":null}';
+
+export function orderBody(order: Order): string {
+  return '{"ok":true,"result":' + orderJson(order) + '}';
+}
+
+export function ordersBody(orders: readonly Order[]): string {
+  return '{"ok":true,"result":' + arrayJson(orders, orderJson) + '}';
+}
+
+export const okBody = '{"ok":true}';
+
+export function errorBody(error: string): string {
+  return '{"ok":false,"error":' + JSON.stringify(error) + '}';
+}

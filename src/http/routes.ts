@@ -1,0 +1,174 @@
+// The routing table of the gateway: (method, path, query) → a typed route, or the client's error.
+//
+// Owns: which routes exist, which method each takes, and the validation of path and query parameters.
+// Promises: pure and total — every input maps to exactly one `Route`, invalid input to `badRequest`, an unknown
+// path to `notFound`, a known path with the wrong method to `methodNotAllowed` (method is checked before
+// parameters, so a DELETE of a malformed id is still a 405). HEAD is accepted wherever GET is; node:http drops
+// the body of a HEAD answer. No regular expressions: the table is a switch on the first path segment.
+
+import { actorActions, type ActorAction } from './backend.js';
+import {
+  parseActorName,
+  parseAmount,
+  parseId,
+  parseOrderId,
+  parseTopic,
+  type Parsed,
+} from './validation.js';
+
+export type Route =
+  | { readonly kind: 'lookup'; readonly id: number }
+  | { readonly kind: 'list' }
+  | { readonly kind: 'search'; readonly topic: string }
+  | { readonly kind: 'order'; readonly item: number; readonly amount: number }
+  | { readonly kind: 'getOrder'; readonly orderId: string }
+  | { readonly kind: 'ordersOfItem'; readonly item: number }
+  | { readonly kind: 'health' }
+  | { readonly kind: 'ready' }
+  | { readonly kind: 'cluster' }
+  | { readonly kind: 'metrics' }
+  | { readonly kind: 'actorAction'; readonly name: string; readonly action: ActorAction }
+  | { readonly kind: 'updateItem'; readonly id: number }
+  | { readonly kind: 'invalidateItem'; readonly id: number }
+  | { readonly kind: 'badRequest'; readonly error: string }
+  | { readonly kind: 'notFound' }
+  | { readonly kind: 'methodNotAllowed'; readonly allow: string };
+
+export type RouteKind = Route['kind'];
+
+/** Routes of the operations side, which the authorization rule guards. */
+export function isOperationRoute(kind: RouteKind): boolean {
+  return (
+    kind === 'health' ||
+    kind === 'ready' ||
+    kind === 'cluster' ||
+    kind === 'metrics' ||
+    kind === 'actorAction' ||
+    kind === 'updateItem' ||
+    kind === 'invalidateItem'
+  );
+}
+
+// Constant routes are allocated once, not per request.
+const notFound: Route = { kind: 'notFound' };
+const getOnly: Route = { kind: 'methodNotAllowed', allow: 'GET, HEAD' };
+const postOnly: Route = { kind: 'methodNotAllowed', allow: 'POST' };
+const listRoute: Route = { kind: 'list' };
+const healthRoute: Route = { kind: 'health' };
+const readyRoute: Route = { kind: 'ready' };
+const clusterRoute: Route = { kind: 'cluster' };
+const metricsRoute: Route = { kind: 'metrics' };
+
+function isGet(method: string): boolean {
+  return method === 'GET' || method === 'HEAD';
+}
+
+function badRequest(rejection: { readonly error: string }): Route {
+  return { kind: 'badRequest', error: rejection.error };
+}
+
+/** Builds the route when the parameter parsed, the 400 otherwise. */
+function withParameter<T>(parsed: Parsed<T>, build: (value: T) => Route): Route {
+  return parsed.rejected ? badRequest(parsed) : build(parsed.value);
+}
+
+function queryValue(query: string, name: string): Parsed<string | null> {
+  if (query.length === 0) return { rejected: false, value: null };
+  const values = new URLSearchParams(query).getAll(name);
+  if (values.length > 1) return { rejected: true, error: `give "${name}" at most once` };
+  return { rejected: false, value: values[0] ?? null };
+}
+
+function matchLookup(method: string, segments: readonly string[]): Route {
+  if (segments.length > 3) return notFound;
+  if (!isGet(method)) return getOnly;
+  if (segments.length === 2) return listRoute;
+  return withParameter(parseId(segments[2] as string, 'id'), (id) => ({ kind: 'lookup', id }));
+}
+
+function matchSearch(method: string, segments: readonly string[]): Route {
+  if (segments.length !== 3) return notFound;
+  if (!isGet(method)) return getOnly;
+  return withParameter(parseTopic(segments[2] as string), (topic) => ({ kind: 'search', topic }));
+}
+
+function matchOrder(method: string, segments: readonly string[], query: string): Route {
+  if (segments.length !== 3) return notFound;
+  if (method !== 'POST') return postOnly;
+  const item = parseId(segments[2] as string, 'item id');
+  if (item.rejected) return badRequest(item);
+  const amountText = queryValue(query, 'amount');
+  if (amountText.rejected) return badRequest(amountText);
+  return withParameter(parseAmount(amountText.value), (amount) => ({ kind: 'order', item: item.value, amount }));
+}
+
+function matchOrders(method: string, segments: readonly string[], query: string): Route {
+  if (segments.length > 3) return notFound;
+  if (!isGet(method)) return getOnly;
+  if (segments.length === 3) {
+    return withParameter(parseOrderId(segments[2] as string), (orderId) => ({ kind: 'getOrder', orderId }));
+  }
+  const itemText = queryValue(query, 'item');
+  if (itemText.rejected) return badRequest(itemText);
+  if (itemText.value === null) return { kind: 'badRequest', error: 'give the item: /orders?item=N or /orders/ORDER_ID' };
+  return withParameter(parseId(itemText.value, 'item'), (item) => ({ kind: 'ordersOfItem', item }));
+}
+
+function matchAdmin(method: string, segments: readonly string[]): Route {
+  // /admin/actors/:name/:action and /admin/items/:id
+  if (segments[2] === 'actors' && segments.length === 5) {
+    const action = actorActions.find((candidate) => candidate === segments[4]);
+    if (action === undefined) return notFound;
+    if (method !== 'POST') return postOnly;
+    return withParameter(parseActorName(segments[3] as string), (name) => ({ kind: 'actorAction', name, action }));
+  }
+  if (segments[2] === 'items' && segments.length === 4) {
+    if (method !== 'POST') return postOnly;
+    return withParameter(parseId(segments[3] as string, 'item id'), (id) => ({ kind: 'updateItem', id }));
+  }
+  return notFound;
+}
+
+function matchInvalidate(method: string, segments: readonly string[]): Route {
+  if (segments.length !== 4 || segments[2] !== 'item') return notFound;
+  if (method !== 'POST') return postOnly;
+  return withParameter(parseId(segments[3] as string, 'item id'), (id) => ({ kind: 'invalidateItem', id }));
+}
+
+function matchConstant(method: string, segments: readonly string[], route: Route): Route {
+  if (segments.length !== 2) return notFound;
+  return isGet(method) ? route : getOnly;
+}
+
+/** `target` is the request-target as node:http gives it (`req.url`): path plus optional query. */
+export function matchRoute(method: string, target: string): Route {
+  const queryStart = target.indexOf('?');
+  const path = queryStart < 0 ? target : target.slice(0, queryStart);
+  const query = queryStart < 0 ? '' : target.slice(queryStart + 1);
+  if (path.charCodeAt(0) !== 47 /* '/' */) return notFound;
+  const segments = path.split('/');
+  switch (segments[1]) {
+    case 'lookup':
+      return matchLookup(method, segments);
+    case 'search':
+      return matchSearch(method, segments);
+    case 'order':
+      return matchOrder(method, segments, query);
+    case 'orders':
+      return matchOrders(method, segments, query);
+    case 'admin':
+      return matchAdmin(method, segments);
+    case 'invalidate':
+      return matchInvalidate(method, segments);
+    case 'health':
+      return matchConstant(method, segments, healthRoute);
+    case 'ready':
+      return matchConstant(method, segments, readyRoute);
+    case 'cluster':
+      return matchConstant(method, segments, clusterRoute);
+    case 'metrics':
+      return matchConstant(method, segments, metricsRoute);
+    default:
+      return notFound;
+  }
+}

@@ -1,0 +1,146 @@
+// Validation of everything a client sends the gateway: path parameters, query values, headers, admin bodies.
+//
+// Owns: the limits on input (ids, amounts, keys, topics, item changes). Promises: every function is pure and
+// total — it returns a typed value or a `Rejected` with a sentence for the client, and never throws on any input.
+// Parsers loop over character codes instead of using regular expressions, because some run on every request.
+
+import type { ItemChange } from './backend.js';
+
+export interface Rejected {
+  readonly rejected: true;
+  readonly error: string;
+}
+
+export type Parsed<T> = { readonly rejected: false; readonly value: T } | Rejected;
+
+/** Ids are 32-bit signed positive integers, as SQLite and the catalog store them. */
+export const idMax = 2 ** 31 - 1;
+/** An order larger than this is a typo or an attack, not a purchase. */
+export const amountMax = 1_000_000;
+export const orderKeyLengthMax = 128;
+export const topicLengthMax = 256;
+export const actorNameLengthMax = 64;
+export const priceMax = 1_000_000;
+export const restockMax = 1_000_000;
+
+function rejected(error: string): Rejected {
+  return { rejected: true, error };
+}
+
+function accepted<T>(value: T): Parsed<T> {
+  return { rejected: false, value };
+}
+
+/** Decimal digits only (no sign, no spaces, no exponent), value in 1..valueMax; NaN otherwise. */
+export function parsePositiveInteger(text: string, valueMax: number): number {
+  const length = text.length;
+  if (length === 0 || length > 16) return Number.NaN;
+  let value = 0;
+  for (let index = 0; index < length; index += 1) {
+    const code = text.charCodeAt(index);
+    if (code < 48 || code > 57) return Number.NaN;
+    value = value * 10 + (code - 48);
+  }
+  return value >= 1 && value <= valueMax ? value : Number.NaN;
+}
+
+export function parseId(text: string, what: string): Parsed<number> {
+  const id = parsePositiveInteger(text, idMax);
+  if (Number.isNaN(id)) return rejected(`${what} must be a positive integer no larger than ${idMax}`);
+  return accepted(id);
+}
+
+/** `amount` defaults to 1 when absent; present, it must be a positive integer up to amountMax. */
+export function parseAmount(text: string | null): Parsed<number> {
+  if (text === null) return accepted(1);
+  const amount = parsePositiveInteger(text, amountMax);
+  if (Number.isNaN(amount)) return rejected(`amount must be a positive integer no larger than ${amountMax}`);
+  return accepted(amount);
+}
+
+/** Visible ASCII only (0x21..0x7e), 1..lengthMax characters: safe in a header, a log line and a database key. */
+export function isPrintableToken(text: string, lengthMax: number): boolean {
+  const length = text.length;
+  if (length === 0 || length > lengthMax) return false;
+  for (let index = 0; index < length; index += 1) {
+    const code = text.charCodeAt(index);
+    if (code < 0x21 || code > 0x7e) return false;
+  }
+  return true;
+}
+
+/** The Idempotency-Key header: absent is fine (the gateway makes an id); present, it must be a printable token. */
+export function parseIdempotencyKey(header: string | string[] | undefined): Parsed<string | null> {
+  if (header === undefined) return accepted(null);
+  if (typeof header !== 'string' || !isPrintableToken(header, orderKeyLengthMax)) {
+    return rejected(`Idempotency-Key must be 1 to ${orderKeyLengthMax} visible ASCII characters`);
+  }
+  return accepted(header);
+}
+
+/** A percent-encoded path segment; malformed encoding is the client's error, not ours. */
+export function decodeSegment(segment: string, what: string): Parsed<string> {
+  try {
+    return accepted(decodeURIComponent(segment));
+  } catch {
+    return rejected(`${what} is not valid percent-encoding`);
+  }
+}
+
+export function parseTopic(segment: string): Parsed<string> {
+  const decoded = decodeSegment(segment, 'topic');
+  if (decoded.rejected) return decoded;
+  if (decoded.value.length === 0) return rejected('topic must not be empty');
+  if (decoded.value.length > topicLengthMax) return rejected(`topic must be at most ${topicLengthMax} characters`);
+  return decoded;
+}
+
+export function parseOrderId(segment: string): Parsed<string> {
+  const decoded = decodeSegment(segment, 'order id');
+  if (decoded.rejected) return decoded;
+  if (!isPrintableToken(decoded.value, orderKeyLengthMax)) {
+    return rejected(`order id must be 1 to ${orderKeyLengthMax} visible ASCII characters`);
+  }
+  return decoded;
+}
+
+export function parseActorName(segment: string): Parsed<string> {
+  const decoded = decodeSegment(segment, 'actor name');
+  if (decoded.rejected) return decoded;
+  if (!isPrintableToken(decoded.value, actorNameLengthMax)) {
+    return rejected(`actor name must be 1 to ${actorNameLengthMax} visible ASCII characters`);
+  }
+  return decoded;
+}
+
+/** The body of POST /admin/items/:id: a JSON object with `price` and/or `restock` and nothing else. */
+export function parseItemChange(body: string): Parsed<ItemChange> {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return rejected('body must be JSON such as {"price":12.5} or {"restock":5}');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return rejected('body must be a JSON object with "price" and/or "restock"');
+  }
+  const fields = value as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    if (key !== 'price' && key !== 'restock') return rejected(`unknown field "${key}": only "price" and "restock"`);
+  }
+  const { price, restock } = fields;
+  if (price === undefined && restock === undefined) return rejected('give "price" and/or "restock"');
+  if (price !== undefined && !(typeof price === 'number' && Number.isFinite(price) && price > 0 && price <= priceMax)) {
+    return rejected(`price must be a number above 0 and at most ${priceMax}`);
+  }
+  if (
+    restock !== undefined &&
+    !(typeof restock === 'number' && Number.isInteger(restock) && restock >= 1 && restock <= restockMax)
+  ) {
+    return rejected(`restock must be a positive integer no larger than ${restockMax}`);
+  }
+  const change: { price?: number; restock?: number } = {};
+  if (price !== undefined) change.price = price;
+  if (restock !== undefined) change.restock = restock;
+  return accepted(change);
+}

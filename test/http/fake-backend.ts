@@ -1,0 +1,161 @@
+// An in-memory Backend for the gateway tests: the initial catalog of DESIGN.md §1, a cache that misses once per
+// key (served by "catalog-2") and hits afterwards, orders idempotent by id, and switches that make every call
+// unavailable, slower than any deadline, or fail unexpectedly.
+
+import {
+  UnavailableError,
+  UnknownActorError,
+  type ActorAction,
+  type Backend,
+  type ClusterStatus,
+  type Item,
+  type ItemChange,
+  type Order,
+  type OrderOutcome,
+  type ReadAnswer,
+  type Topic,
+} from '../../src/http/backend.js';
+
+export type FakeMode = 'normal' | 'unavailable' | 'hang' | 'broken';
+
+export const initialTopics: Topic[] = [
+  { id: 1, name: 'Distributed systems' },
+  { id: 2, name: 'Graduate School' },
+];
+
+export function initialItems(): Item[] {
+  // Keys deliberately out of contract order: the gateway must not depend on them.
+  return [
+    { topic: 1, price: 19.9, stock: 10, name: 'How to get a good grade in 677 in 20 minutes a day', id: 1 },
+    { name: 'RPCs for Dummies', id: 2, stock: 20, price: 29.9, topic: 1 },
+    { id: 3, name: 'Xen and the Art of Surviving Graduate School', stock: 25, price: 9.9, topic: 2 },
+    { id: 4, name: 'Cooking for the Impatient Graduate Student', stock: 15, price: 30.9, topic: 2 },
+  ];
+}
+
+export class FakeBackend implements Backend {
+  mode: FakeMode = 'normal';
+  readyAnswer = true;
+  items = initialItems();
+  readonly cached = new Set<string>();
+  readonly orders = new Map<string, Order>();
+  readonly orderCalls: Array<{ item: number; amount: number; orderId: string }> = [];
+  readonly actorCalls: Array<{ name: string; action: ActorAction }> = [];
+  readonly updates: Array<{ id: number; change: ItemChange }> = [];
+  readonly invalidations: number[] = [];
+  /** Signals of calls that were left hanging, to check that the deadline aborts them. */
+  readonly hungSignals: AbortSignal[] = [];
+
+  private async gate(signal: AbortSignal | null): Promise<void> {
+    switch (this.mode) {
+      case 'normal':
+        return;
+      case 'unavailable':
+        throw new UnavailableError('no quorum in the catalog group');
+      case 'broken':
+        throw new TypeError('simulated bug in the backend');
+      case 'hang':
+        if (signal !== null) this.hungSignals.push(signal);
+        // Never settles: the gateway's own deadline must answer. Nothing is left pending after the test,
+        // since a promise with no timer behind it holds no handle.
+        return new Promise<void>(() => undefined);
+    }
+  }
+
+  private read<T>(key: string, result: T, topics: Topic[]): ReadAnswer<T> {
+    const hit = this.cached.has(key);
+    this.cached.add(key);
+    return { result, topics, cache: hit ? 'HIT' : 'MISS', servedBy: hit ? null : 'catalog-2' };
+  }
+
+  private topicsOf(items: Item[]): Topic[] {
+    return initialTopics.filter((topic) => items.some((item) => item.topic === topic.id));
+  }
+
+  async lookup(id: number, signal: AbortSignal): Promise<ReadAnswer<Item | null>> {
+    await this.gate(signal);
+    const item = this.items.find((candidate) => candidate.id === id) ?? null;
+    return this.read(`lookup/${id}`, item, item === null ? [] : this.topicsOf([item]));
+  }
+
+  async list(signal: AbortSignal): Promise<ReadAnswer<Item[]>> {
+    await this.gate(signal);
+    return this.read('list', [...this.items], initialTopics);
+  }
+
+  async search(topic: string, signal: AbortSignal): Promise<ReadAnswer<Item[]>> {
+    await this.gate(signal);
+    const topics = initialTopics.filter((candidate) => candidate.name.toLowerCase().includes(topic.toLowerCase()));
+    const items = this.items.filter((item) => topics.some((match) => match.id === item.topic));
+    return this.read(`search/${topic.toLowerCase()}`, items, topics);
+  }
+
+  async order(item: number, amount: number, orderId: string, signal: AbortSignal): Promise<OrderOutcome> {
+    await this.gate(signal);
+    this.orderCalls.push({ item, amount, orderId });
+    const existing = this.orders.get(orderId);
+    if (existing !== undefined) return { bought: existing.status === 'committed', orderId };
+    const target = this.items.find((candidate) => candidate.id === item);
+    const bought = target !== undefined && target.stock >= amount;
+    if (target !== undefined && bought) {
+      this.items = this.items.map((candidate) =>
+        candidate.id === item ? { ...candidate, stock: candidate.stock - amount } : candidate,
+      );
+    }
+    const total = bought && target !== undefined ? Math.round(target.price * amount * 100) / 100 : 0;
+    const status = bought ? 'committed' : 'rejected';
+    this.orders.set(orderId, { id: orderId, item, amount, total, status, createdAt: 1_700_000_000_000 });
+    return { bought, orderId };
+  }
+
+  async getOrder(orderId: string, signal: AbortSignal): Promise<Order | null> {
+    await this.gate(signal);
+    return this.orders.get(orderId) ?? null;
+  }
+
+  async ordersOfItem(item: number, signal: AbortSignal): Promise<Order[]> {
+    await this.gate(signal);
+    return [...this.orders.values()].filter((order) => order.item === item);
+  }
+
+  async cluster(): Promise<ClusterStatus> {
+    await this.gate(null);
+    return {
+      actors: [
+        {
+          name: 'catalog-1', group: 'catalog', node: 'local', alive: true, role: 'leader',
+          term: 3, commitIndex: 42, lastApplied: 41, restarts: 2,
+        },
+        {
+          name: 'cache', group: 'cache', node: 'local', alive: true, role: null,
+          term: null, commitIndex: null, lastApplied: null, restarts: 0,
+        },
+      ],
+      leaders: { catalog: 'catalog-1', order: null },
+    };
+  }
+
+  async ready(): Promise<boolean> {
+    await this.gate(null);
+    return this.readyAnswer;
+  }
+
+  async actorAction(name: string, action: ActorAction): Promise<void> {
+    await this.gate(null);
+    if (!/^(catalog|order)-[1-3]$|^cache$/.test(name)) throw new UnknownActorError(name);
+    this.actorCalls.push({ name, action });
+  }
+
+  async updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<{ ok: boolean }> {
+    await this.gate(signal);
+    if (!this.items.some((item) => item.id === id)) return { ok: false };
+    this.updates.push({ id, change });
+    return { ok: true };
+  }
+
+  async invalidateItem(id: number): Promise<void> {
+    await this.gate(null);
+    this.invalidations.push(id);
+    this.cached.delete(`lookup/${id}`);
+  }
+}

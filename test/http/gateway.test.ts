@@ -1,0 +1,394 @@
+// The gateway against an in-memory backend on port 0: exact bodies, headers, every bad-input row, deadlines,
+// operations routes, metrics, and the timeouts that close slow clients.
+
+import { connect } from 'node:net';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createGateway, type Gateway } from '../../src/http/gateway.js';
+import { authorizeOperation } from '../../src/http/authorization.js';
+import { FakeBackend } from './fake-backend.js';
+import { call, capturingLogger, rawExchange } from './helpers.js';
+
+const lookupOneBody =
+  '{"ok":true,"result":{"id":1,"name":"How to get a good grade in 677 in 20 minutes a day","stock":10,"price":19.9,"topic":1},"topics":[{"id":1,"name":"Distributed systems"}]}';
+
+interface Context {
+  gateway: Gateway;
+  backend: FakeBackend;
+  lines: string[];
+  port: number;
+}
+
+async function start(options: { adminToken?: string | null; treatAsNonLoopback?: boolean } = {}): Promise<Context> {
+  const backend = new FakeBackend();
+  const { logger, lines } = capturingLogger();
+  const gateway = createGateway({
+    backend,
+    logger,
+    host: '127.0.0.1',
+    port: 0,
+    requestDeadlineMs: 200,
+    adminToken: options.adminToken ?? null,
+    treatAsNonLoopback: options.treatAsNonLoopback ?? false,
+    limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 500, socketIdleTimeoutMs: 2_000 },
+  });
+  const { port } = await gateway.listen();
+  return { gateway, backend, lines, port };
+}
+
+const api = suite<Context>('gateway api', {} as Context);
+api.before.each(async (context) => {
+  Object.assign(context, await start());
+});
+api.after.each(async (context) => context.gateway.close());
+
+api('lookup 1 answers the exact DESIGN.md bytes, a miss first and a hit second, and logs both', async ({ port, lines }) => {
+  // Compares the body string byte for byte (the fake hands over keys in another order), then the cache headers.
+  const first = await call(port, 'GET', '/lookup/1');
+  assert.is(first.status, 200);
+  assert.is(first.body, lookupOneBody);
+  assert.is(first.headers['content-type'], 'application/json');
+  assert.is(first.headers['x-cache'], 'MISS');
+  assert.is(first.headers['x-served-by'], 'catalog-2');
+  const second = await call(port, 'GET', '/lookup/1');
+  assert.is(second.body, lookupOneBody);
+  assert.is(second.headers['x-cache'], 'HIT');
+  assert.is(second.headers['x-served-by'], undefined);
+  const messages = lines.map((line) => JSON.parse(line).msg as string);
+  assert.ok(messages.includes('lookup/1: cache miss, served by catalog-2'), messages.join('\n'));
+  assert.ok(messages.includes('lookup/1: cache hit'), messages.join('\n'));
+});
+
+api('an unknown id is 404 with the contract body', async ({ port }) => {
+  // Item 99 is not in the catalog: the body must be exactly the not-found shape.
+  const answer = await call(port, 'GET', '/lookup/99');
+  assert.is(answer.status, 404);
+  assert.is(answer.body, '{"ok":false,"result":null,"topics":[]}');
+});
+
+api('GET /lookup lists every item and topic by id with keys in contract order', async ({ port }) => {
+  // Parses the list and checks count, ids and the key order of one item as sent.
+  const answer = await call(port, 'GET', '/lookup');
+  assert.is(answer.status, 200);
+  assert.is(answer.headers['x-cache'], 'MISS');
+  const body = JSON.parse(answer.body);
+  assert.equal(body.result.map((item: { id: number }) => item.id), [1, 2, 3, 4]);
+  assert.equal(body.topics.map((topic: { id: number }) => topic.id), [1, 2]);
+  assert.equal(Object.keys(body.result[1]), ['id', 'name', 'stock', 'price', 'topic']);
+  assert.ok(answer.body.startsWith('{"ok":true,"result":[{"id":1,'));
+});
+
+api('search matches topic names case-insensitively after URL-decoding, and rejects bad encoding', async ({ port }) => {
+  // "sys" and "%53YS" (= "SYS") both find Distributed systems; "zzz" finds nothing; "%E0%A4%A" is malformed.
+  for (const path of ['/search/sys', '/search/%53YS']) {
+    const answer = await call(port, 'GET', path);
+    assert.is(answer.status, 200, path);
+    const body = JSON.parse(answer.body);
+    assert.equal(body.topics, [{ id: 1, name: 'Distributed systems' }], path);
+    assert.equal(body.result.map((item: { id: number }) => item.id), [1, 2], path);
+  }
+  const none = await call(port, 'GET', '/search/zzz');
+  assert.is(none.status, 200);
+  assert.is(none.body, '{"ok":true,"result":[],"topics":[]}');
+  const bad = await call(port, 'GET', '/search/%E0%A4%A');
+  assert.is(bad.status, 400);
+  assert.is(JSON.parse(bad.body).ok, false);
+  assert.type(JSON.parse(bad.body).error, 'string');
+});
+
+api('an order answers true or false with x-order-id, and the stock moves only when bought', async ({ port, backend }) => {
+  // Buys 6 of item 3 (25 in stock), then asks for 100 (too many): true then false, each with a fresh order id.
+  const bought = await call(port, 'POST', '/order/3?amount=6');
+  assert.is(bought.status, 200);
+  assert.is(bought.body, 'true');
+  const firstId = bought.headers['x-order-id'] as string;
+  assert.is(firstId.length, 21);
+  assert.is(backend.items.find((item) => item.id === 3)?.stock, 19);
+  const refused = await call(port, 'POST', '/order/3?amount=100');
+  assert.is(refused.body, 'false');
+  assert.is.not(refused.headers['x-order-id'], firstId);
+  const unknown = await call(port, 'POST', '/order/77');
+  assert.is(unknown.status, 200);
+  assert.is(unknown.body, 'false');
+  assert.is(backend.orderCalls[2]?.amount, 1);
+});
+
+api('the Idempotency-Key is the order id, and a repeat buys once', async ({ port, backend }) => {
+  // Sends the same key twice: both answers carry it, the backend saw it, and the stock fell by 2 only once.
+  const headers = { 'Idempotency-Key': 'client-key-0001' };
+  const first = await call(port, 'POST', '/order/1?amount=2', { headers });
+  const second = await call(port, 'POST', '/order/1?amount=2', { headers });
+  assert.is(first.headers['x-order-id'], 'client-key-0001');
+  assert.is(second.headers['x-order-id'], 'client-key-0001');
+  assert.is(first.body, 'true');
+  assert.is(second.body, 'true');
+  assert.equal(backend.orderCalls.map((entry) => entry.orderId), ['client-key-0001', 'client-key-0001']);
+  assert.is(backend.items.find((item) => item.id === 1)?.stock, 8);
+});
+
+api('orders can be read by id and by item', async ({ port }) => {
+  // Places one order with a known key, then reads it back both ways; an unknown id is 404, no item is 400.
+  await call(port, 'POST', '/order/2?amount=3', { headers: { 'Idempotency-Key': 'k-2' } });
+  const one = await call(port, 'GET', '/orders/k-2');
+  assert.is(one.status, 200);
+  assert.is(
+    one.body,
+    '{"ok":true,"result":{"id":"k-2","item":2,"amount":3,"total":89.7,"status":"committed","createdAt":1700000000000}}',
+  );
+  const missing = await call(port, 'GET', '/orders/nope');
+  assert.is(missing.status, 404);
+  assert.is(missing.body, '{"ok":false,"result":null}');
+  const ofItem = JSON.parse((await call(port, 'GET', '/orders?item=2')).body);
+  assert.equal(ofItem.result.map((order: { id: string }) => order.id), ['k-2']);
+  assert.is((await call(port, 'GET', '/orders')).status, 400);
+  assert.is((await call(port, 'GET', '/orders?item=x')).status, 400);
+});
+
+api('every bad-input row gets its status and a JSON error, never a 500', async ({ port, backend }) => {
+  // Walks a table of malformed requests; none of them may reach the backend's order path.
+  const rows: Array<[string, string, number, Record<string, string>?]> = [
+    ['GET', '/lookup/0', 400],
+    ['GET', '/lookup/-1', 400],
+    ['GET', '/lookup/abc', 400],
+    ['GET', '/lookup/1.5', 400],
+    ['GET', '/lookup/2147483648', 400],
+    ['GET', '/lookup/', 400],
+    ['POST', '/order/1?amount=0', 400],
+    ['POST', '/order/1?amount=abc', 400],
+    ['POST', '/order/1?amount=1000001', 400],
+    ['POST', '/order/1?amount=1&amount=2', 400],
+    ['POST', '/order/x', 400],
+    ['POST', '/order/1', 400, { 'Idempotency-Key': 'k'.repeat(129) }],
+    ['POST', '/order/1', 400, { 'Idempotency-Key': 'has space' }],
+    ['GET', '/nope', 404],
+    ['GET', '/', 404],
+    ['GET', '/lookup/1/extra', 404],
+    ['POST', '/admin/actors/catalog-1/explode', 404],
+  ];
+  for (const [method, path, status, headers] of rows) {
+    const answer = await call(port, method, path, { headers });
+    assert.is(answer.status, status, `${method} ${path}`);
+    const body = JSON.parse(answer.body);
+    assert.is(body.ok, false, `${method} ${path}`);
+    assert.type(body.error, 'string', `${method} ${path}`);
+  }
+  assert.is(backend.orderCalls.length, 0);
+});
+
+api('a wrong method is 405 with Allow', async ({ port }) => {
+  // DELETE on a read route and GET on the order route name the methods that would work.
+  const deleted = await call(port, 'DELETE', '/lookup/1');
+  assert.is(deleted.status, 405);
+  assert.is(deleted.headers.allow, 'GET, HEAD');
+  const got = await call(port, 'GET', '/order/1');
+  assert.is(got.status, 405);
+  assert.is(got.headers.allow, 'POST');
+});
+
+api('a body over 64 KiB is 413 and the connection closes, declared or chunked', async ({ port }) => {
+  // Declares 70000 bytes but sends few: the answer must come at once, then the server closes the socket.
+  const declared = await rawExchange(
+    port,
+    'POST /order/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\nabc',
+    2_000,
+  );
+  assert.ok(declared.received.startsWith('HTTP/1.1 413'), declared.received);
+  assert.ok(declared.closed);
+  // A chunked body has no declared length: the gateway counts while reading.
+  const chunked = await call(port, 'POST', '/admin/items/1', {
+    headers: { 'Transfer-Encoding': 'chunked' },
+    body: 'x'.repeat(70_000),
+  }).catch((error: Error) => ({ status: -1, body: error.message }));
+  assert.is(chunked.status, 413, chunked.body);
+});
+
+const failures = suite<Context>('gateway failures', {} as Context);
+failures.before.each(async (context) => {
+  Object.assign(context, await start());
+});
+failures.after.each(async (context) => context.gateway.close());
+
+failures('an unavailable backend is 503 with Retry-After and a warning', async ({ port, backend, lines }) => {
+  // The fake throws UnavailableError on every call.
+  backend.mode = 'unavailable';
+  const answer = await call(port, 'GET', '/lookup/1');
+  assert.is(answer.status, 503);
+  assert.is(answer.headers['retry-after'], '1');
+  assert.is(JSON.parse(answer.body).ok, false);
+  assert.ok(lines.some((line) => JSON.parse(line).level === 40), lines.join('\n'));
+});
+
+failures('a backend slower than the deadline is 503 at the deadline, and its signal is aborted', async ({ port, backend }) => {
+  // The fake never answers: the gateway must answer near the 200 ms deadline and abort the call's signal.
+  backend.mode = 'hang';
+  const started = Date.now();
+  const answer = await call(port, 'POST', '/order/1');
+  const elapsedMs = Date.now() - started;
+  assert.is(answer.status, 503);
+  assert.is(answer.headers['retry-after'], '1');
+  assert.ok(elapsedMs >= 180 && elapsedMs < 1_500, `answered after ${elapsedMs} ms`);
+  assert.is(backend.hungSignals.length, 1);
+  assert.ok(backend.hungSignals[0]?.aborted);
+});
+
+failures('an unexpected backend error is 503, logged as an error, never 500', async ({ port, backend, lines }) => {
+  // The fake throws a TypeError: the client sees 503, the log holds the error.
+  backend.mode = 'broken';
+  const answer = await call(port, 'GET', '/search/sys');
+  assert.is(answer.status, 503);
+  assert.ok(lines.some((line) => JSON.parse(line).level === 50), lines.join('\n'));
+  backend.mode = 'normal';
+  assert.is((await call(port, 'GET', '/search/sys')).status, 200);
+});
+
+failures('a client that dribbles its headers is disconnected by the headers timeout', async ({ port }) => {
+  // Sends one header line every 100 ms for up to 3 s; with a 300 ms headers timeout the server must close first.
+  const socket = connect(port, '127.0.0.1');
+  let closed = false;
+  let received = '';
+  socket.on('data', (chunk) => (received += chunk.toString()));
+  socket.on('error', () => undefined);
+  socket.on('close', () => (closed = true));
+  socket.write('GET /lookup/1 HTTP/1.1\r\nHost: x\r\n');
+  const started = Date.now();
+  for (let line = 0; line < 30 && !closed; line += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (!closed) socket.write(`X-Slow-${line}: y\r\n`);
+  }
+  const elapsedMs = Date.now() - started;
+  socket.destroy();
+  assert.ok(closed, 'the server kept the slow connection open for 3 s');
+  assert.ok(elapsedMs < 2_000, `closed only after ${elapsedMs} ms`);
+  assert.ok(received === '' || received.startsWith('HTTP/1.1 408'), received);
+});
+
+const operations = suite<Context>('gateway operations', {} as Context);
+operations.before.each(async (context) => {
+  Object.assign(context, await start());
+});
+operations.after.each(async (context) => context.gateway.close());
+
+operations('health, ready and cluster answer on loopback without a token', async ({ port, backend }) => {
+  // Reads each route, then makes the backend not ready: /ready turns 503.
+  assert.is((await call(port, 'GET', '/health')).body, '{"ok":true}');
+  assert.is((await call(port, 'GET', '/ready')).status, 200);
+  const cluster = JSON.parse((await call(port, 'GET', '/cluster')).body);
+  assert.is(cluster.result.leaders.catalog, 'catalog-1');
+  assert.is(cluster.result.actors[0].commitIndex, 42);
+  backend.readyAnswer = false;
+  const notReady = await call(port, 'GET', '/ready');
+  assert.is(notReady.status, 503);
+  assert.is(notReady.headers['retry-after'], '1');
+});
+
+operations('actor actions reach the backend; an unknown actor is 404', async ({ port, backend }) => {
+  // Kills, isolates and heals known actors, then names one that does not exist.
+  for (const path of ['/admin/actors/catalog-1/kill', '/admin/actors/order-2/isolate', '/admin/actors/order-2/heal']) {
+    const answer = await call(port, 'POST', path);
+    assert.is(answer.status, 200, path);
+  }
+  assert.equal(backend.actorCalls, [
+    { name: 'catalog-1', action: 'kill' },
+    { name: 'order-2', action: 'isolate' },
+    { name: 'order-2', action: 'heal' },
+  ]);
+  const unknown = await call(port, 'POST', '/admin/actors/catalog-9/stop');
+  assert.is(unknown.status, 404);
+  assert.match(JSON.parse(unknown.body).error, 'catalog-9');
+  assert.is((await call(port, 'GET', '/admin/actors/catalog-1/kill')).status, 405);
+});
+
+operations('item updates are validated before they reach the backend', async ({ port, backend }) => {
+  // One good change, then bad JSON, bad values and extra fields (400), and an unknown item (404).
+  const good = await call(port, 'POST', '/admin/items/3', { body: '{"price":12.5,"restock":5}' });
+  assert.is(good.status, 200);
+  assert.equal(backend.updates, [{ id: 3, change: { price: 12.5, restock: 5 } }]);
+  for (const body of ['{', '[]', '{}', '{"price":0}', '{"price":-1}', '{"price":1e7}', '{"restock":1.5}', '{"restock":0}', '{"stock":3}', '']) {
+    const answer = await call(port, 'POST', '/admin/items/3', { body });
+    assert.is(answer.status, 400, body);
+  }
+  assert.is(backend.updates.length, 1);
+  assert.is((await call(port, 'POST', '/admin/items/99', { body: '{"restock":1}' })).status, 404);
+});
+
+operations('invalidating an item drops it from the cache', async ({ port, backend }) => {
+  // Looks item 2 up twice (miss, hit), invalidates it, and the next lookup misses again.
+  await call(port, 'GET', '/lookup/2');
+  assert.is((await call(port, 'GET', '/lookup/2')).headers['x-cache'], 'HIT');
+  assert.is((await call(port, 'POST', '/invalidate/item/2')).status, 200);
+  assert.equal(backend.invalidations, [2]);
+  assert.is((await call(port, 'GET', '/lookup/2')).headers['x-cache'], 'MISS');
+});
+
+operations('/metrics shows request counters, cache outcomes and Raft gauges', async ({ port }) => {
+  // Makes a miss, a hit and a 400, then looks for each in the Prometheus text.
+  await call(port, 'GET', '/lookup/1');
+  await call(port, 'GET', '/lookup/1');
+  await call(port, 'GET', '/lookup/zero');
+  const answer = await call(port, 'GET', '/metrics');
+  assert.is(answer.status, 200);
+  assert.match(String(answer.headers['content-type']), 'text/plain');
+  const text = answer.body;
+  assert.match(text, 'pygmy_http_requests_total{route="lookup",status="200"} 2');
+  assert.match(text, 'pygmy_http_requests_total{route="badRequest",status="400"} 1');
+  assert.match(text, 'pygmy_cache_requests_total{outcome="hit"} 1');
+  assert.match(text, 'pygmy_cache_requests_total{outcome="miss"} 1');
+  assert.match(text, 'pygmy_http_request_duration_seconds_count{route="lookup"} 2');
+  assert.match(text, 'pygmy_raft_term{actor="catalog-1",group="catalog"} 3');
+  assert.match(text, 'pygmy_raft_commit_index{actor="catalog-1",group="catalog"} 42');
+  assert.match(text, 'pygmy_raft_last_applied{actor="catalog-1",group="catalog"} 41');
+  assert.match(text, 'pygmy_actor_restarts{actor="catalog-1",group="catalog"} 2');
+});
+
+const authorization = suite('gateway authorization');
+
+authorization('the rule: open on loopback, off without a token, bearer token otherwise', () => {
+  // Checks each branch of the pure decision function.
+  const open = authorizeOperation({ loopback: true, adminToken: null, authorizationHeader: undefined });
+  assert.is(open.kind, 'allowed');
+  const off = authorizeOperation({ loopback: false, adminToken: null, authorizationHeader: 'Bearer x' });
+  assert.equal(off.kind === 'refused' ? off.status : 0, 403);
+  const missing = authorizeOperation({ loopback: false, adminToken: 's3cret', authorizationHeader: undefined });
+  assert.equal(missing.kind === 'refused' ? missing.status : 0, 401);
+  const wrong = authorizeOperation({ loopback: false, adminToken: 's3cret', authorizationHeader: 'Bearer s3cre' });
+  assert.equal(wrong.kind === 'refused' ? wrong.status : 0, 401);
+  const right = authorizeOperation({ loopback: false, adminToken: 's3cret', authorizationHeader: 'Bearer s3cret' });
+  assert.is(right.kind, 'allowed');
+});
+
+authorization('a non-loopback gateway without a token turns operations off but keeps the shop open', async () => {
+  // Simulates a public address: /cluster and kill are 403 and the backend is not called; /lookup still works.
+  const context = await start({ treatAsNonLoopback: true });
+  try {
+    assert.is((await call(context.port, 'GET', '/cluster')).status, 403);
+    assert.is((await call(context.port, 'POST', '/admin/actors/catalog-1/kill')).status, 403);
+    assert.is(context.backend.actorCalls.length, 0);
+    assert.is((await call(context.port, 'GET', '/lookup/1')).status, 200);
+  } finally {
+    await context.gateway.close();
+  }
+});
+
+authorization('a non-loopback gateway with a token requires it', async () => {
+  // No header and a wrong token are 401 with WWW-Authenticate; the right token is let through.
+  const context = await start({ treatAsNonLoopback: true, adminToken: 'tok-123' });
+  try {
+    const none = await call(context.port, 'POST', '/admin/actors/catalog-1/kill');
+    assert.is(none.status, 401);
+    assert.is(none.headers['www-authenticate'], 'Bearer');
+    const wrong = await call(context.port, 'GET', '/metrics', { headers: { Authorization: 'Bearer tok-124' } });
+    assert.is(wrong.status, 401);
+    const right = await call(context.port, 'POST', '/admin/actors/catalog-1/kill', {
+      headers: { Authorization: 'Bearer tok-123' },
+    });
+    assert.is(right.status, 200);
+    assert.equal(context.backend.actorCalls, [{ name: 'catalog-1', action: 'kill' }]);
+  } finally {
+    await context.gateway.close();
+  }
+});
+
+api.run();
+failures.run();
+operations.run();
+authorization.run();
