@@ -1,0 +1,204 @@
+// An endpoint: one thread's view of the data path (a worker's actor, or the main thread as `$system`).
+//
+// Owns: the routing table (peer name → link), asks awaiting replies with their deadlines, isolation flags and
+// the dead-letter / dropped / invalid counters. Promises: tell never throws; every ask settles exactly once,
+// by reply, by deadline (AskTimeoutError), or at once when the target is unknown, isolated or gone
+// (ActorUnavailableError) or went away with the ask outstanding (ActorCrashedError). Needs: a clock, a logger
+// and a `deliver` callback for tells and asks addressed to this endpoint.
+
+import { nanoid } from 'nanoid';
+import type { MessagePort } from 'node:worker_threads';
+import { askTimeoutMsDefault, type ActorName, type AskOptions, type Logger } from './actor.js';
+import {
+  ActorCrashedError,
+  ActorUnavailableError,
+  AskTimeoutError,
+  assert,
+  fromErrorData,
+  toErrorData,
+  type RuntimeError,
+} from './errors.js';
+import { MessagePortLink, type Link } from './transport.js';
+import type { AskEnvelope, EndpointCounters, Envelope, TellEnvelope } from './wire.js';
+
+interface PendingAsk {
+  readonly target: ActorName;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export interface EndpointOptions {
+  readonly self: ActorName;
+  readonly clock: () => number;
+  readonly log: Logger;
+  /** Called for each tell or ask addressed to this endpoint that passed isolation checks. */
+  readonly deliver: (envelope: TellEnvelope | AskEnvelope) => void;
+}
+
+/** At most one dead-letter log line per interval, so a flood of undeliverable messages cannot flood the log. */
+export const deadLetterLogIntervalMs = 1_000;
+
+export class Endpoint {
+  readonly self: ActorName;
+  readonly counters: EndpointCounters = { deadLetters: 0, dropped: 0, invalid: 0 };
+  private readonly options: EndpointOptions;
+  private readonly links = new Map<ActorName, Link>();
+  private readonly pending = new Map<string, PendingAsk>();
+  private readonly isolatedPeers = new Set<ActorName>();
+  private selfIsolated = false;
+  private lastDeadLetterLogAtMs = -Infinity;
+  private deadLettersSinceLog = 0;
+
+  constructor(options: EndpointOptions) {
+    this.self = options.self;
+    this.options = options;
+  }
+
+  connect(peer: ActorName, port: MessagePort): void {
+    assert(peer !== this.self, 'an endpoint cannot link to itself', { peer });
+    this.links.get(peer)?.close();
+    const link = new MessagePortLink(peer, port, {
+      onEnvelope: (envelope) => this.receive(envelope),
+      onInvalid: (problem, count) => this.countInvalid(peer, problem, count),
+      onClose: () => this.forget(peer, link),
+    });
+    this.links.set(peer, link);
+  }
+
+  /** Drops the link and fails every ask still waiting on that peer. */
+  disconnect(peer: ActorName): void {
+    const link = this.links.get(peer);
+    if (link !== undefined) {
+      link.close();
+      this.forget(peer, link);
+    }
+  }
+
+  setIsolated(isolated: boolean): void {
+    this.selfIsolated = isolated;
+  }
+
+  setPeerIsolated(peer: ActorName, isolated: boolean): void {
+    if (isolated) this.isolatedPeers.add(peer);
+    else this.isolatedPeers.delete(peer);
+  }
+
+  get isolated(): boolean {
+    return this.selfIsolated;
+  }
+
+  get pendingAskCount(): number {
+    return this.pending.size;
+  }
+
+  tell(target: ActorName, body: unknown): void {
+    const envelope: TellEnvelope = { kind: 'tell', from: this.self, to: target, body };
+    if (target === this.self) return this.receive(envelope);
+    if (this.isCut(target)) {
+      this.counters.dropped += 1;
+      return;
+    }
+    const link = this.links.get(target);
+    if (link === undefined) return this.deadLetter(target, 'no route');
+    link.send(envelope);
+  }
+
+  ask<R>(target: ActorName, body: unknown, options?: AskOptions): Promise<R> {
+    const timeoutMs = options?.timeoutMs ?? askTimeoutMsDefault;
+    assert(Number.isFinite(timeoutMs) && timeoutMs > 0, 'ask timeout must be a positive number of ms', { timeoutMs });
+    if (this.isCut(target)) {
+      this.counters.dropped += 1;
+      return Promise.reject(new ActorUnavailableError(`${target} is isolated from ${this.self}`));
+    }
+    const link = target === this.self ? null : this.links.get(target);
+    if (link === undefined) {
+      this.deadLetter(target, 'no route');
+      return Promise.reject(new ActorUnavailableError(`${target} is unknown, stopped or restarting`));
+    }
+    const id = nanoid();
+    const envelope: AskEnvelope = { kind: 'ask', from: this.self, to: target, id, body, deadlineAtMs: this.options.clock() + timeoutMs };
+    const promise = new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => this.settle(id, new AskTimeoutError(`${target} did not answer within ${timeoutMs} ms`)), timeoutMs);
+      this.pending.set(id, { target, resolve: resolve as (value: unknown) => void, reject, timer });
+    });
+    if (link === null) this.receive(envelope);
+    else link.send(envelope);
+    return promise;
+  }
+
+  /** Answers an ask; an error becomes plain data so it survives the trip. */
+  reply(ask: { from: ActorName; id: string }, body: unknown, error: unknown | null): void {
+    const envelope: Envelope = { kind: 'reply', from: this.self, to: ask.from, id: ask.id, body, error: error === null ? null : toErrorData(error) };
+    if (ask.from === this.self) return this.receive(envelope);
+    if (this.isCut(ask.from)) {
+      this.counters.dropped += 1;
+      return;
+    }
+    const link = this.links.get(ask.from);
+    if (link === undefined) return this.deadLetter(ask.from, 'reply to a gone asker');
+    link.send(envelope);
+  }
+
+  /** Posts every pending frame now (before a worker exits). */
+  flushAll(): void {
+    for (const link of this.links.values()) if (link instanceof MessagePortLink) link.flush();
+  }
+
+  /** Closes every link and fails every pending ask; the endpoint is unusable afterwards. */
+  close(reason: string): void {
+    for (const peer of [...this.links.keys()]) this.disconnect(peer);
+    for (const id of [...this.pending.keys()]) this.settle(id, new ActorUnavailableError(`${this.self} closed: ${reason}`));
+  }
+
+  private receive(envelope: Envelope): void {
+    if (envelope.to !== this.self) return this.countInvalid(envelope.from, `envelope for ${envelope.to} arrived at ${this.self}`, 1);
+    if (envelope.from !== this.self && this.isCut(envelope.from)) {
+      this.counters.dropped += 1;
+      return;
+    }
+    switch (envelope.kind) {
+      case 'reply':
+        return this.settle(envelope.id, envelope.error === null ? null : fromErrorData(envelope.error), envelope.body);
+      case 'tell':
+      case 'ask':
+        return this.options.deliver(envelope);
+    }
+  }
+
+  private settle(id: string, error: RuntimeError | null, value?: unknown): void {
+    const pending = this.pending.get(id);
+    if (pending === undefined) return; // A late reply to an ask that already timed out.
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    if (error === null) pending.resolve(value);
+    else pending.reject(error);
+  }
+
+  private forget(peer: ActorName, link: Link): void {
+    if (this.links.get(peer) !== link) return; // Already replaced by a newer link to a restarted peer.
+    this.links.delete(peer);
+    for (const [id, pending] of this.pending) {
+      if (pending.target === peer) this.settle(id, new ActorCrashedError(`${peer} went away before answering`));
+    }
+  }
+
+  private isCut(peer: ActorName): boolean {
+    return this.selfIsolated || this.isolatedPeers.has(peer);
+  }
+
+  deadLetter(target: ActorName, why: string): void {
+    this.counters.deadLetters += 1;
+    this.deadLettersSinceLog += 1;
+    const nowMs = this.options.clock();
+    if (nowMs - this.lastDeadLetterLogAtMs < deadLetterLogIntervalMs) return;
+    this.options.log.warn({ from: this.self, target, why, deadLettersSinceLastLog: this.deadLettersSinceLog }, `dead letter from ${this.self} to ${target} (${why})`);
+    this.lastDeadLetterLogAtMs = nowMs;
+    this.deadLettersSinceLog = 0;
+  }
+
+  countInvalid(peer: ActorName, problem: string, count: number): void {
+    this.counters.invalid += count;
+    this.options.log.warn({ peer, problem, count }, `${this.self} discarded ${count} invalid message(s) from ${peer}: ${problem}`);
+  }
+}

@@ -1,0 +1,115 @@
+// The transport contract, and its MessagePort implementation.
+//
+// Owns: one link per peer, carrying envelopes both ways. Promises: envelopes sent on a link arrive in the
+// order they were sent (per-sender FIFO), batched into frames of at most frameEnvelopesMax envelopes, one
+// postMessage per frame; a frame is flushed at the end of the current microtask turn or as soon as it is full.
+// `send` never throws and returns false when the caller should wait for `drain` (undici's convention: the
+// envelope was still accepted). Arriving frames are validated before anything reaches an actor.
+// Needs: a MessagePort whose other end is another MessagePortLink. A TCP link can implement the same contract.
+
+import type { MessagePort } from 'node:worker_threads';
+import type { ActorName } from './actor.js';
+import { assert } from './errors.js';
+import { frameEnvelopesMax, parseFrame, type Envelope } from './wire.js';
+
+export interface LinkHandlers {
+  onEnvelope(envelope: Envelope): void;
+  /** A frame or envelope failed validation; `count` envelopes were discarded. */
+  onInvalid(problem: string, count: number): void;
+  /** The other end went away (its thread ended or it closed the link). */
+  onClose(): void;
+}
+
+export interface Link {
+  readonly peer: ActorName;
+  /** Queues the envelope; false means "busy: wait for drain before sending much more". */
+  send(envelope: Envelope): boolean;
+  onDrain(listener: () => void): void;
+  close(): void;
+}
+
+/** Envelopes posted in one event-loop turn beyond which `send` reports busy. */
+export const linkTurnEnvelopesHighWater = 65_536;
+
+export class MessagePortLink implements Link {
+  readonly peer: ActorName;
+  private readonly port: MessagePort;
+  private readonly handlers: LinkHandlers;
+  private frame: Envelope[] = [];
+  private flushScheduled = false;
+  private envelopesThisTurn = 0;
+  private turnResetScheduled = false;
+  private readonly drainListeners: Array<() => void> = [];
+  private closed = false;
+
+  constructor(peer: ActorName, port: MessagePort, handlers: LinkHandlers) {
+    assert(peer.length > 0, 'link needs a peer name');
+    this.peer = peer;
+    this.port = port;
+    this.handlers = handlers;
+    port.on('message', (value: unknown) => this.receive(value));
+    port.on('close', () => this.handleClose());
+  }
+
+  send(envelope: Envelope): boolean {
+    if (this.closed) return false;
+    this.frame.push(envelope);
+    if (this.frame.length >= frameEnvelopesMax) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+    this.envelopesThisTurn += 1;
+    if (!this.turnResetScheduled) {
+      this.turnResetScheduled = true;
+      setImmediate(() => this.resetTurn());
+    }
+    return this.envelopesThisTurn < linkTurnEnvelopesHighWater;
+  }
+
+  onDrain(listener: () => void): void {
+    this.drainListeners.push(listener);
+  }
+
+  /** Posts the pending frame now; used before a worker exits so nothing queued is lost. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.frame.length === 0 || this.closed) return;
+    const frame = this.frame;
+    this.frame = [];
+    this.port.postMessage(frame);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.port.close();
+  }
+
+  private resetTurn(): void {
+    this.turnResetScheduled = false;
+    const wasBusy = this.envelopesThisTurn >= linkTurnEnvelopesHighWater;
+    this.envelopesThisTurn = 0;
+    if (!wasBusy) return;
+    const listeners = this.drainListeners.splice(0, this.drainListeners.length);
+    for (const listener of listeners) listener();
+  }
+
+  private receive(value: unknown): void {
+    const parsed = parseFrame(value);
+    if (!parsed.ok) {
+      this.handlers.onInvalid(parsed.problem, Array.isArray(value) ? value.length : 1);
+      return;
+    }
+    if (parsed.invalidCount > 0) this.handlers.onInvalid(parsed.firstProblem ?? 'invalid envelope', parsed.invalidCount);
+    for (const envelope of parsed.envelopes) this.handlers.onEnvelope(envelope);
+  }
+
+  private handleClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.frame = [];
+    this.handlers.onClose();
+  }
+}

@@ -1,0 +1,57 @@
+// Shared helpers for runtime tests: a capturing logger, fixture URLs, a system with short timings, polling.
+
+import type { Logger } from '../../src/runtime/actor.js';
+import { ActorSystem, type SystemOptions } from '../../src/runtime/system.js';
+
+export interface LogLine {
+  level: string;
+  object: object;
+  message: string;
+}
+
+export function capturingLogger(lines: LogLine[], echo = process.env.TEST_LOG === '1'): Logger {
+  const at = (level: string) => (objectOrMessage: object | string, message?: string): void => {
+    const line = typeof objectOrMessage === 'string' ? { level, object: {}, message: objectOrMessage } : { level, object: objectOrMessage, message: message ?? '' };
+    lines.push(line);
+    if (echo) console.log(`[${level}] ${line.message}`);
+  };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+export const counterModule = new URL('./fixtures/counter.js', import.meta.url);
+export const sequenceModule = new URL('./fixtures/sequence.js', import.meta.url);
+
+export function makeSystem(lines: LogLine[], options: SystemOptions = {}): ActorSystem {
+  return new ActorSystem({
+    logger: capturingLogger(lines),
+    backoffInitialMs: 10,
+    backoffMaxMs: 100,
+    watchdogIntervalMs: 100,
+    watchdogTimeoutMs: 600,
+    ...options,
+  });
+}
+
+/** Polls `check` every 10 ms until it returns true or `timeoutMs` passes (then throws with `what`). */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadlineMs = Date.now() + timeoutMs;
+  while (Date.now() < deadlineMs) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export function once<T>(system: ActorSystem, event: string, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      system.off(event, listener);
+      reject(new Error(`no '${event}' event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const listener = (value: T): void => {
+      clearTimeout(timer);
+      resolve(value);
+    };
+    system.once(event, listener);
+  });
+}
