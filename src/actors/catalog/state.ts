@@ -143,6 +143,13 @@ export class CatalogStateMachine implements StateMachine {
   private topicsById = new Map<number, Topic>();
   private topicsSorted: Topic[] = [];
   private topicNamesLower: string[] = [];
+  /**
+   * The full item list, kept between reads because building 10,000 row objects costs milliseconds. Any command
+   * that may change an item drops it, and it is only built outside transactions, so a rollback cannot leave it
+   * showing rows that were never committed.
+   * Frozen, because every reader shares it.
+   */
+  private itemsListMemo: readonly Item[] | null = null;
 
   constructor(private readonly initialCatalog: Catalog) {
     assert(initialCatalog.items.length <= catalogLimits.itemsMax, 'initial catalog has too many items');
@@ -172,8 +179,20 @@ export class CatalogStateMachine implements StateMachine {
 
   private loadTopics(): void {
     this.topicsSorted = this.ready().topicsAll.all();
+    for (const topic of this.topicsSorted) Object.freeze(topic);
     this.topicsById = new Map(this.topicsSorted.map((topic) => [topic.id, topic]));
     this.topicNamesLower = this.topicsSorted.map((topic) => topic.name.toLowerCase());
+  }
+
+  private itemsList(): readonly Item[] {
+    // Inside an open transaction the rows may yet be rolled back, so they are read but never kept.
+    if (this.database?.inTransaction === true) return this.ready().itemsAll.all();
+    if (this.itemsListMemo === null) {
+      const items = this.ready().itemsAll.all();
+      for (const item of items) Object.freeze(item);
+      this.itemsListMemo = Object.freeze(items);
+    }
+    return this.itemsListMemo;
   }
 
   private ready(): Statements {
@@ -184,6 +203,7 @@ export class CatalogStateMachine implements StateMachine {
   apply(data: string, index: number): CatalogResult {
     assert(Number.isSafeInteger(index) && index > 0, `apply at index ${index}`);
     const decoded = decodeCatalogCommand(data);
+    this.itemsListMemo = null;
     if (!decoded.ok) return { ok: false, reason: 'badCommand', detail: decoded.detail, changed: [], repeated: false };
     return this.applyCommand(decoded.command);
   }
@@ -271,7 +291,7 @@ export class CatalogStateMachine implements StateMachine {
         return { item, topics: topic === undefined ? [] : [topic] };
       }
       case 'list':
-        return { items: statements.itemsAll.all(), topics: this.topicsSorted };
+        return { items: this.itemsList(), topics: this.topicsSorted };
       case 'search': {
         if (typeof record.topic !== 'string' || record.topic.length > searchTopicLengthMax) {
           return badQuery(`search topic must be a string of at most ${searchTopicLengthMax} characters`);
@@ -294,7 +314,7 @@ export class CatalogStateMachine implements StateMachine {
     const needle = topicText.toLowerCase();
     const topics = this.topicsSorted.filter((_, position) => this.topicNamesLower[position]!.includes(needle));
     if (topics.length === 0) return { items: [], topics: [] };
-    if (topics.length === this.topicsSorted.length) return { items: this.ready().itemsAll.all(), topics };
+    if (topics.length === this.topicsSorted.length) return { items: this.itemsList(), topics };
     const items = this.ready().itemsOfTopics.all(JSON.stringify(topics.map((topic) => topic.id)));
     return { items, topics };
   }
@@ -328,6 +348,7 @@ export class CatalogStateMachine implements StateMachine {
     }
     for (const row of image.deducts) statements.insertDeduct.run(...(row as [string, number, number, string]));
     for (const row of image.requests) statements.insertRequest.run(...(row as [string, string]));
+    this.itemsListMemo = null;
     this.loadTopics();
   }
 
