@@ -245,8 +245,11 @@ export class RaftStorage {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.failure === null) this.database.pragma('wal_checkpoint(TRUNCATE)');
-    this.database.close();
+    try {
+      if (this.failure === null) this.database.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      this.database.close();
+    }
   }
 
   private recover(): DurableState {
@@ -377,7 +380,8 @@ export class RaftStorage {
     for (const entry of entries) {
       if (entry.index > commit) break;
       const stored = this.statements.selectEntry.get(entry.index);
-      assertInvariant(stored !== undefined && stored.term === entry.term, 'write would replace a committed entry', {
+      const same = stored !== undefined && stored.term === entry.term && stored.checksum === entryChecksum(entry);
+      assertInvariant(same, 'write would replace a committed entry', {
         index: entry.index,
         term: entry.term,
         storedTerm: stored?.term ?? null,
