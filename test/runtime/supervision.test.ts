@@ -1,0 +1,215 @@
+// Supervisor tests with real worker threads: crash, kill, hang, escalation, stop/start, isolation.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { isRuntimeError } from '../../src/runtime/errors.js';
+import type { ActorStatus, EscalateEvent, RestartEvent, SystemMessageEvent } from '../../src/runtime/system.js';
+import { counterModule, makeSystem, once, waitFor, type LogLine } from './helpers.js';
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection, got a value');
+}
+
+async function statusOf(system: ReturnType<typeof makeSystem>, name: string): Promise<ActorStatus> {
+  const status = (await system.status()).find((candidate) => candidate.name === name);
+  if (status === undefined) throw new Error(`no status for ${name}`);
+  return status;
+}
+
+test('a handler that throws crashes its actor; the ask is rejected and the restart starts from init', async () => {
+  // Checks crash handling end to end: state 2 before the crash, ActorCrashedError for the ask, a 'restart'
+  // event and the log line in plain words, then state 0 again (fresh from init) and restarts = 1.
+  const lines: LogLine[] = [];
+  const system = makeSystem(lines);
+  try {
+    await system.start([{ name: 'counter', module: counterModule }]);
+    await system.ask('counter', { type: 'increment' });
+    await system.ask('counter', { type: 'increment' });
+    const restarted = once<RestartEvent>(system, 'restart', 3_000);
+    const error = await rejection(system.ask('counter', { type: 'throw', message: 'boom' }));
+    assert.ok(isRuntimeError(error, 'ACTOR_CRASHED'), String(error));
+    assert.match((error as Error).message, 'boom');
+    assert.is((await restarted).restartsInWindow, 1);
+    await waitFor(async () => (await statusOf(system, 'counter')).state === 'running', 3_000, 'counter running again');
+    assert.is(await system.ask('counter', { type: 'get' }), 0);
+    assert.is((await statusOf(system, 'counter')).restarts, 1);
+    assert.ok(lines.some((line) => line.message === 'supervisor restarted counter (crash 1 of 5 in 60s)'), 'restart logged in plain words');
+  } finally {
+    await system.shutdown();
+  }
+});
+
+test('kill crashes an actor on request; asks meanwhile fail fast; a peer can reach it again after the restart', async () => {
+  // Checks fault injection and re-wiring: after kill, an ask is refused at once (not at its deadline), and
+  // once restarted the other worker reaches it over a fresh port.
+  const system = makeSystem([]);
+  try {
+    await system.start([
+      { name: 'a', module: counterModule },
+      { name: 'b', module: counterModule },
+    ]);
+    assert.is(await system.ask('a', { type: 'forward', target: 'b', message: { type: 'increment' } }), 1);
+    await system.kill('b');
+    const startedMs = Date.now();
+    const error = await rejection(system.ask('b', { type: 'get' }));
+    assert.ok(isRuntimeError(error, 'ACTOR_UNAVAILABLE'), String(error));
+    assert.ok(Date.now() - startedMs < 100);
+    await waitFor(async () => (await statusOf(system, 'b')).state === 'running', 3_000, 'b running again');
+    assert.is(await system.ask('a', { type: 'forward', target: 'b', message: { type: 'increment' } }), 1);
+    assert.is(await system.ask('b', { type: 'forward', target: 'a', message: { type: 'get' } }), 0);
+  } finally {
+    await system.shutdown();
+  }
+});
+
+test('restart intensity exceeded escalates: the tree stops and onEscalate hears why', async () => {
+  // Checks escalation: maxRestarts 2, three crashes in a row; the third must emit 'escalate', call
+  // onEscalate, and leave every child stopped with no worker alive.
+  const reasons: string[] = [];
+  const system = makeSystem([], { maxRestarts: 2, withinMs: 10_000, onEscalate: (reason) => reasons.push(reason) });
+  try {
+    await system.start([
+      { name: 'steady', module: counterModule },
+      { name: 'fragile', module: counterModule },
+    ]);
+    const escalated = once<EscalateEvent>(system, 'escalate', 5_000);
+    for (let crash = 0; crash < 3; crash += 1) {
+      await waitFor(async () => (await statusOf(system, 'fragile')).state === 'running', 3_000, 'fragile running');
+      const exited = once(system, 'exit', 3_000);
+      system.tell('fragile', { type: 'throw', message: `crash ${crash}` });
+      await exited;
+    }
+    assert.match((await escalated).reason, 'fragile needed more than 2 restarts');
+    assert.equal(reasons.length, 1);
+    const statuses = await system.status();
+    assert.ok(statuses.every((status) => !status.alive && status.state === 'stopped'), JSON.stringify(statuses));
+  } finally {
+    await system.shutdown();
+  }
+});
+
+test('a child whose init fails on every restart escalates instead of looping', async () => {
+  // Checks the start-up rule: after a flag file appears, each restart fails in init; with startupFailuresMax 2
+  // the supervisor must escalate after two failed starts (well before maxRestarts 10).
+  const directory = mkdtempSync(join(tmpdir(), 'pygmy-runtime-'));
+  const flag = join(directory, 'fail');
+  const system = makeSystem([], { maxRestarts: 10, startupFailuresMax: 2 });
+  try {
+    await system.start([{ name: 'counter', module: counterModule, args: { failInitWhenFileExists: flag } }]);
+    writeFileSync(flag, 'x');
+    const escalated = once<EscalateEvent>(system, 'escalate', 5_000);
+    await system.kill('counter');
+    assert.match((await escalated).reason, 'counter failed to start 2 times in a row');
+  } finally {
+    await system.shutdown();
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('start rejects when a child cannot init, and stops the children already started', async () => {
+  // Checks OTP start semantics: the first child is up, the second refuses in init; start must reject with the
+  // child's name and no worker may stay alive.
+  const system = makeSystem([]);
+  try {
+    const error = await rejection(system.start([
+      { name: 'good', module: counterModule },
+      { name: 'bad', module: counterModule, args: { failInit: true } },
+    ]));
+    assert.match((error as Error).message, 'could not start bad');
+    const statuses = await system.status();
+    assert.ok(statuses.every((status) => !status.alive), JSON.stringify(statuses));
+  } finally {
+    await system.shutdown();
+  }
+});
+
+test('graceful stop runs the stop hook and keeps the actor down until started again', async () => {
+  // Checks stop/start: the stop hook's message reaches the main thread with the final count; the actor stays
+  // stopped (asks fail fast, no restart); startActor brings it back with fresh state.
+  const system = makeSystem([]);
+  const messages: SystemMessageEvent[] = [];
+  system.on('message', (event: SystemMessageEvent) => messages.push(event));
+  try {
+    await system.start([{ name: 'counter', module: counterModule }]);
+    await system.ask('counter', { type: 'increment' });
+    await system.stop('counter');
+    assert.equal(messages, [{ from: 'counter', body: { type: 'stopping', name: 'counter', count: 1 } }]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stopped = await statusOf(system, 'counter');
+    assert.is(stopped.state, 'stopped');
+    assert.not.ok(stopped.alive);
+    assert.is(stopped.restarts, 0);
+    assert.ok(isRuntimeError(await rejection(system.ask('counter', { type: 'get' })), 'ACTOR_UNAVAILABLE'));
+    await system.startActor('counter');
+    assert.is(await system.ask('counter', { type: 'get' }), 0);
+  } finally {
+    await system.shutdown();
+  }
+});
+
+test('isolate drops messages to and from an actor in both directions; heal restores them', async () => {
+  // Checks a partition: while b is isolated, a's tells to b are dropped (b's count stays), b's asks out fail
+  // fast, main-thread asks fail fast; after heal the same paths work again. The control plane still answers.
+  const system = makeSystem([]);
+  try {
+    await system.start([
+      { name: 'a', module: counterModule },
+      { name: 'b', module: counterModule },
+    ]);
+    await system.isolate('b');
+    await system.ask('a', { type: 'tell', target: 'b', message: { type: 'increment' } });
+    assert.ok(isRuntimeError(await rejection(system.ask('b', { type: 'get' })), 'ACTOR_UNAVAILABLE'));
+    const isolated = await statusOf(system, 'b');
+    assert.ok(isolated.isolated && isolated.alive);
+    assert.is((await statusOf(system, 'a')).dropped, 1);
+    await system.heal('b');
+    assert.is(await system.ask('b', { type: 'get' }), 0, 'the tell sent during the partition was dropped');
+    await system.ask('a', { type: 'tell', target: 'b', message: { type: 'increment' } });
+    await waitFor(async () => (await system.ask('b', { type: 'get' })) === 1, 2_000, 'the tell after heal');
+    assert.is(await system.ask('b', { type: 'forward', target: 'a', message: { type: 'increment' } }), 1);
+  } finally {
+    await system.shutdown();
+  }
+});
+
+test('a hung actor (busy loop) is caught by the watchdog, terminated and restarted', async () => {
+  // Checks hang detection: the handler spins forever, so no ping is answered; within the watchdog timeout
+  // (600 ms) plus an interval the supervisor must emit a crash with cause 'hang' and restart the actor.
+  const lines: LogLine[] = [];
+  const system = makeSystem(lines);
+  try {
+    await system.start([{ name: 'spinner', module: counterModule }]);
+    const crashed = once<{ cause: string }>(system, 'crash', 3_000);
+    system.tell('spinner', { type: 'spin' });
+    assert.is((await crashed).cause, 'hang');
+    await waitFor(async () => (await statusOf(system, 'spinner')).state === 'running', 3_000, 'spinner running again');
+    assert.is(await system.ask('spinner', { type: 'increment' }), 1);
+    assert.ok(lines.some((line) => line.message.startsWith('watchdog: spinner has not answered')));
+  } finally {
+    await system.shutdown();
+  }
+});
+
+test('actor-provided status reaches the control plane', async () => {
+  // Checks ActorDefinition.status: the counter reports its count in ActorStatus.custom.
+  const system = makeSystem([]);
+  try {
+    await system.start([{ name: 'counter', module: counterModule }]);
+    await system.ask('counter', { type: 'increment' });
+    const status = await statusOf(system, 'counter');
+    assert.equal(status.custom, { count: 1 });
+    assert.is(status.processed, 1);
+  } finally {
+    await system.shutdown();
+  }
+});
+
+test.run();
