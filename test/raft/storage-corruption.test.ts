@@ -117,7 +117,8 @@ corruption('SQLite damage is reported as StorageCorruptionError: a broken page, 
   // Damages the file below the row level, where only SQLite's own checks (quick_check, open) can see it.
   const page = writeReplica(300, 300);
   const raw = new Database(page, { readonly: true });
-  const rootPage = (raw.prepare(`SELECT rootpage FROM sqlite_master WHERE name = 'raft_log'`).get() as { rootpage: number }).rootpage;
+  const rootRow = raw.prepare(`SELECT rootpage FROM sqlite_master WHERE name = 'raft_log'`).get();
+  const rootPage = (rootRow as { rootpage: number }).rootpage;
   const pageSize = raw.pragma('page_size', { simple: true }) as number;
   raw.close();
   const bytes = readFileSync(page);
@@ -158,7 +159,8 @@ corruption('an injected EIO or ENOSPC rolls the whole write back and stops later
   storage.persist({ snapshot: null, entries: putEntries(1, 2, 1), hardState: { term: 1, vote: null, commit: 2 } });
   faults.failNextWrite('EIO');
   const error = expectError(
-    () => storage.persist({ snapshot: null, entries: putEntries(3, 5, 2), hardState: { term: 2, vote: 'n2', commit: 2 } }),
+    () =>
+      storage.persist({ snapshot: null, entries: putEntries(3, 5, 2), hardState: { term: 2, vote: 'n2', commit: 2 } }),
     StorageWriteError,
   );
   assert.is(error.code, 'EIO');
@@ -192,7 +194,8 @@ corruption('a real SQLITE_FULL from SQLite becomes StorageWriteError ENOSPC with
   const { storage } = harness.open(path, { machine: new CappedMachine() });
   const big = 'x'.repeat(64 * 1024);
   const error = expectError(
-    () => storage.persist({ snapshot: null, entries: [{ index: 1, term: 1, type: 'normal', data: big }], hardState: null }),
+    () =>
+      storage.persist({ snapshot: null, entries: [{ index: 1, term: 1, type: 'normal', data: big }], hardState: null }),
     StorageWriteError,
   );
   assert.is(error.code, 'ENOSPC');
@@ -221,7 +224,8 @@ corruption('RaftStorage.open on a file of another format refuses instead of misr
   // A database whose user_version is not ours must not be taken for a Raft log.
   const path = join(harness.directory(), 'other.sqlite');
   tamper(path, 'PRAGMA user_version = 42');
-  const error = expectError(() => RaftStorage.open({ path, stateMachine: new KvStateMachine(), logger: new CapturingLogger() }), StorageCorruptionError);
+  const open = () => RaftStorage.open({ path, stateMachine: new KvStateMachine(), logger: new CapturingLogger() });
+  const error = expectError(open, StorageCorruptionError);
   assert.match(error.message, /schema version/);
 });
 

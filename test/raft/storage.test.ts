@@ -58,9 +58,11 @@ storageSuite('a write that would truncate or replace a committed entry is refuse
   const { storage } = harness.open(databasePath());
   storage.persist({ snapshot: null, entries: putEntries(1, 4, 1), hardState: { term: 1, vote: null, commit: 3 } });
   const before = storage.load();
-  const error = expectError(() => storage.persist({ snapshot: null, entries: putEntries(2, 5, 2), hardState: null }), StorageInvariantError);
+  const rewrite = () => storage.persist({ snapshot: null, entries: putEntries(2, 5, 2), hardState: null });
+  const error = expectError(rewrite, StorageInvariantError);
   assert.match(error.message, /committed/);
-  expectError(() => storage.persist({ snapshot: null, entries: putEntries(2, 2, 1), hardState: null }), StorageInvariantError);
+  const shorten = () => storage.persist({ snapshot: null, entries: putEntries(2, 2, 1), hardState: null });
+  expectError(shorten, StorageInvariantError);
   assert.equal(storage.load(), before);
   // Identical committed entries may be written again (a retransmission), and the suffix beyond commit replaced.
   storage.persist({ snapshot: null, entries: [...putEntries(3, 3, 1), putEntry(4, 2, 'y', 'z')], hardState: null });
@@ -91,7 +93,9 @@ storageSuite('apply runs committed entries in order and records lastApplied with
   // Applies a batch with a no-op in it, checks results and state, then reopens to see both survived together.
   const path = databasePath();
   const { storage } = harness.open(path);
-  const entries = [putEntry(1, 1, 'a', '1'), noopEntry(2, 1), { index: 3, term: 1, type: 'normal' as const, data: kvCommand({ kind: 'increment', key: 'a', amount: 4 }) }];
+  const increment = kvCommand({ kind: 'increment', key: 'a', amount: 4 });
+  const incrementEntry = { index: 3, term: 1, type: 'normal' as const, data: increment };
+  const entries = [putEntry(1, 1, 'a', '1'), noopEntry(2, 1), incrementEntry];
   storage.persist({ snapshot: null, entries, hardState: { term: 1, vote: null, commit: 3 } });
   const results = storage.apply(entries);
   assert.equal(results, [
@@ -112,7 +116,8 @@ storageSuite('a state machine that throws mid-batch leaves nothing of the batch 
   // The second of three entries throws: the first must be rolled back too, and lastApplied must not move.
   const path = databasePath();
   const { storage, machine } = harness.open(path);
-  const entries = [putEntry(1, 1, 'a', '1'), { index: 2, term: 1, type: 'normal' as const, data: kvCommand({ kind: 'explode' }) }, putEntry(3, 1, 'b', '2')];
+  const explode = { index: 2, term: 1, type: 'normal' as const, data: kvCommand({ kind: 'explode' }) };
+  const entries = [putEntry(1, 1, 'a', '1'), explode, putEntry(3, 1, 'b', '2')];
   storage.persist({ snapshot: null, entries, hardState: { term: 1, vote: null, commit: 3 } });
   assert.throws(() => storage.apply(entries), /told to fail at index 2/);
   assert.is(machine.applyCalls, 2);
@@ -238,7 +243,9 @@ function randomStep(storage: RaftStorage, model: LogModel, random: () => number,
     const first = lowest + Math.floor(random() * (lastIndex + 2 - lowest));
     const term = model.hardState.term + (random() < 0.3 ? 1 : 0);
     const count = 1 + Math.floor(random() * 8);
-    const entries = Array.from({ length: count }, (_, offset) => putEntry(first + offset, term, `k${step % 7}`, `s${step}`));
+    const entries = Array.from({ length: count }, (_, offset) =>
+      putEntry(first + offset, term, `k${step % 7}`, `s${step}`),
+    );
     const vote = term === model.hardState.term ? model.hardState.vote : `n${step % 3}`;
     const hardState = { term, vote, commit: model.hardState.commit };
     storage.persist({ snapshot: null, entries, hardState });
@@ -249,7 +256,9 @@ function randomStep(storage: RaftStorage, model: LogModel, random: () => number,
     model.hardState = { ...model.hardState, commit };
     storage.persist({ snapshot: null, entries: [], hardState: model.hardState });
   } else if (choice < 0.95) {
-    const toApply = model.entries.filter((entry) => entry.index > model.lastApplied && entry.index <= model.hardState.commit);
+    const toApply = model.entries.filter(
+      (entry) => entry.index > model.lastApplied && entry.index <= model.hardState.commit,
+    );
     storage.apply(toApply);
     model.lastApplied = toApply[toApply.length - 1]?.index ?? model.lastApplied;
   } else if (model.lastApplied > model.snapshotIndex) {
@@ -264,7 +273,12 @@ storageSuite('random legal histories load back exactly as a simple model says, a
   // every step, and reopens the file every 40 steps (the persist/load round-trip checked in pairs).
   const path = databasePath();
   const random = seededRandom(20_240_611);
-  const model: LogModel = { hardState: { term: 0, vote: null, commit: 0 }, entries: [], snapshotIndex: 0, lastApplied: 0 };
+  const model: LogModel = {
+    hardState: { term: 0, vote: null, commit: 0 },
+    entries: [],
+    snapshotIndex: 0,
+    lastApplied: 0,
+  };
   let storage = harness.open(path).storage;
   for (let step = 1; step <= 300; step += 1) {
     randomStep(storage, model, random, step);
