@@ -1,0 +1,97 @@
+// `pygmy sim`: runs the deterministic Raft simulator over many seeds.
+//
+// Options: --seeds N (default 100), --seed-start S (default 1), --seed S (one seed with a verbose trace),
+// --bug NAME (switch on a deliberate bug in the core: voteTwice, commitPreviousTermByCounting,
+// followerReadWithoutReadIndex), --ticks N (safety-phase ticks, default 1000).
+// A violation prints the seed, the scenario, the last events and the command that replays it. The last line printed
+// is exactly "sim: N seeds, V violations"; the exit code is 1 when any violation was found.
+import type { RaftTestingBugs } from '../raft/core/config.js';
+import { describeScenario, randomScenario } from '../raft/sim/scenario.js';
+import { runSimulation } from '../raft/sim/simulation.js';
+
+const bugNames = ['voteTwice', 'commitPreviousTermByCounting', 'followerReadWithoutReadIndex'] as const;
+
+interface Options {
+  seedStart: number;
+  seedCount: number;
+  verbose: boolean;
+  bugs: RaftTestingBugs;
+  safetyTicks: number;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const options: Options = { seedStart: 1, seedCount: 100, verbose: false, bugs: {}, safetyTicks: 1000 };
+  for (let position = 0; position < argv.length; position += 1) {
+    const flag = argv[position]!;
+    const value = argv[position + 1];
+    if (value === undefined) throw new Error(`sim: ${flag} needs a value`);
+    position += 1;
+    if (flag === '--seeds') options.seedCount = parsePositive(flag, value);
+    else if (flag === '--seed-start') options.seedStart = parsePositive(flag, value);
+    else if (flag === '--ticks') options.safetyTicks = parsePositive(flag, value);
+    else if (flag === '--seed') {
+      options.seedStart = parsePositive(flag, value);
+      options.seedCount = 1;
+      options.verbose = true;
+    } else if (flag === '--bug') {
+      if (!(bugNames as readonly string[]).includes(value)) throw new Error(`sim: unknown bug "${value}" (known: ${bugNames.join(', ')})`);
+      options.bugs = { ...options.bugs, [value]: true };
+    } else throw new Error(`sim: unknown option ${flag}`);
+  }
+  return options;
+}
+
+function parsePositive(flag: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 1) throw new Error(`sim: ${flag} must be a positive integer, got "${value}"`);
+  return number;
+}
+
+export interface SeedOutcome {
+  readonly seed: number;
+  readonly scenario: string;
+  readonly violation: string | null;
+  readonly trace: readonly string[];
+}
+
+/** Runs seeds [seedStart, seedStart + seedCount) and returns the ones that found a violation. */
+export function runSeeds(seedStart: number, seedCount: number, bugs: RaftTestingBugs = {}, safetyTicks = 1000, stopAtFirst = false): SeedOutcome[] {
+  const failures: SeedOutcome[] = [];
+  for (let seed = seedStart; seed < seedStart + seedCount; seed += 1) {
+    const scenario = randomScenario(seed, bugs, safetyTicks);
+    const result = runSimulation(scenario);
+    if (result.violation === null) continue;
+    failures.push({ seed, scenario: describeScenario(scenario), violation: result.violation, trace: result.trace });
+    if (stopAtFirst) break;
+  }
+  return failures;
+}
+
+function replayCommand(seed: number, options: Options): string {
+  const bugs = Object.keys(options.bugs).map((name) => ` --bug ${name}`).join('');
+  const ticks = options.safetyTicks === 1000 ? '' : ` --ticks ${options.safetyTicks}`;
+  return `npm run sim -- --seed ${seed}${bugs}${ticks}`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const options = parseOptions(argv);
+  let violations = 0;
+  const startedMs = performance.now();
+  for (let seed = options.seedStart; seed < options.seedStart + options.seedCount; seed += 1) {
+    const scenario = randomScenario(seed, options.bugs, options.safetyTicks);
+    if (options.verbose) console.log(`seed ${seed}: ${describeScenario(scenario)}`);
+    const result = runSimulation(scenario, options.verbose ? (line) => console.log(line) : null);
+    if (result.violation === null) {
+      if (options.verbose) console.log(`seed ${seed}: ok after ${result.ticks} ticks, ${result.committed} entries applied, ${result.readsServed} reads served`);
+      continue;
+    }
+    violations += 1;
+    console.log(`\nseed ${seed}: VIOLATION ${result.violation}\n  scenario: ${describeScenario(scenario)}`);
+    if (!options.verbose) for (const line of result.trace) console.log(`  ${line}`);
+    console.log(`  replay: ${replayCommand(seed, options)}`);
+  }
+  const elapsedMs = performance.now() - startedMs;
+  if (!options.verbose) console.log(`${(elapsedMs / options.seedCount).toFixed(1)} ms per seed, ${(elapsedMs / 1000).toFixed(1)} s in all`);
+  console.log(`sim: ${options.seedCount} seeds, ${violations} violations`);
+  return violations === 0 ? 0 : 1;
+}

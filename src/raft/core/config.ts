@@ -1,0 +1,65 @@
+// Configuration of one Raft node, validated once at construction.
+//
+// Every limit the core enforces is here, with its unit in the name or the comment; a node built with a bad
+// configuration throws RaftConfigError before it does anything.
+import type { NodeId, Random } from '../types.js';
+import { RaftConfigError } from './errors.js';
+
+/** Deliberate bugs, used only by the simulator's own tests to prove its checker can fail. Never on by default. */
+export interface RaftTestingBugs {
+  /** Grant a vote even after voting for someone else in the same term. */
+  readonly voteTwice?: boolean;
+  /** Commit an entry of a previous term by counting replicas (the error that Figure 8 of the Raft paper shows). */
+  readonly commitPreviousTermByCounting?: boolean;
+  /** A follower answers a read at its own commit index without asking the leader. */
+  readonly followerReadWithoutReadIndex?: boolean;
+}
+
+export interface RaftConfig {
+  readonly id: NodeId;
+  /** Every voter of the group, this node included: 3 or 5. Static membership. */
+  readonly peers: readonly NodeId[];
+  /** Ticks without hearing from a leader before a follower campaigns; randomized in [electionTicks, 2×electionTicks). */
+  readonly electionTicks: number;
+  /** Ticks between heartbeats of a leader; below electionTicks. */
+  readonly heartbeatTicks: number;
+  readonly random: Random;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly maxEntriesPerAppend: number;
+  /** Appends carrying entries that may be in flight to one follower while it replicates (pipelining). */
+  readonly maxInflightAppends: number;
+  /** Proposals refused with tooManyUncommitted past this many entries beyond the commit index. */
+  readonly maxUncommittedEntries: number;
+  /** Reads waiting for leadership confirmation, at the leader and forwarded by a follower. Default 1024. */
+  readonly maxPendingReads?: number;
+  /** Index the application has already applied (its state survived the restart); default the snapshot index. */
+  readonly applied?: number;
+  readonly testingBugs?: RaftTestingBugs;
+}
+
+function requireInteger(value: number, name: string, minimum: number): void {
+  if (!Number.isSafeInteger(value) || value < minimum) {
+    throw new RaftConfigError(`${name} must be an integer ≥ ${minimum}, got ${value}`);
+  }
+}
+
+export function validateConfig(config: RaftConfig): void {
+  if (typeof config.id !== 'string' || config.id.length === 0) throw new RaftConfigError('id must be a non-empty string');
+  if (config.peers.length !== 3 && config.peers.length !== 5) {
+    throw new RaftConfigError(`peers must hold 3 or 5 voters, got ${config.peers.length}`);
+  }
+  if (new Set(config.peers).size !== config.peers.length) throw new RaftConfigError(`peers repeat an id: ${config.peers.join(',')}`);
+  if (!config.peers.includes(config.id)) throw new RaftConfigError(`peers must include the node itself (${config.id})`);
+  requireInteger(config.heartbeatTicks, 'heartbeatTicks', 1);
+  requireInteger(config.electionTicks, 'electionTicks', 2);
+  if (config.electionTicks <= config.heartbeatTicks) {
+    throw new RaftConfigError(`electionTicks (${config.electionTicks}) must exceed heartbeatTicks (${config.heartbeatTicks})`);
+  }
+  requireInteger(config.maxEntriesPerAppend, 'maxEntriesPerAppend', 1);
+  requireInteger(config.maxInflightAppends, 'maxInflightAppends', 1);
+  requireInteger(config.maxUncommittedEntries, 'maxUncommittedEntries', 1);
+  requireInteger(config.maxPendingReads ?? 1024, 'maxPendingReads', 1);
+  if (config.applied !== undefined) requireInteger(config.applied, 'applied', 0);
+  if (typeof config.random !== 'function') throw new RaftConfigError('random must be a function returning [0, 1)');
+}

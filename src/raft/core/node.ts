@@ -1,0 +1,771 @@
+// The Raft state machine of one node: a deterministic step function with no I/O, no clock and no randomness of
+// its own (time comes as tick(), randomness from config.random). See README.md beside this file for the processing
+// loop and the meaning of every message.
+//
+// Owns: term, vote, role, the in-memory log (from the last snapshot on), the leader's view of each follower, pending
+// reads and the outbox. Promises: the Ready contract of ../types.ts (a Ready's messages only promise what that
+// Ready's entries/hardState/snapshot make durable, because every unstable change goes into the same Ready); Raft's
+// invariants, asserted after every input. Needs: a driver that follows the Ready contract.
+import type {
+  Entry, HardState, Message, NodeId, ReadFailure, ReadState, Ready, Role, Snapshot, SoftState, PersistedState,
+} from '../types.js';
+import { validateConfig, type RaftConfig } from './config.js';
+import { RaftUsageError, assertNever, invariant } from './errors.js';
+import { RaftLog } from './log.js';
+import { Progress } from './progress.js';
+
+export type { RaftConfig, RaftTestingBugs } from './config.js';
+
+export type ProposeResult =
+  | { readonly ok: true; readonly index: number; readonly term: number }
+  | { readonly ok: false; readonly error: 'notLeader' | 'transferring' | 'tooManyUncommitted'; readonly leader: NodeId | null };
+
+export interface RaftStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  readonly leader: NodeId | null;
+  readonly vote: NodeId | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  readonly transferringTo: NodeId | null;
+}
+
+interface PendingRead {
+  readonly context: string;
+  /** Who asked: this node (answer in Ready.readStates) or a follower (answer with readIndexResponse). */
+  readonly requester: NodeId;
+  readonly index: number;
+  readonly acknowledgers: Set<NodeId>;
+  ageTicks: number;
+}
+
+type AppendMessage = Extract<Message, { type: 'append' }>;
+
+export class RaftNode {
+  private readonly config: RaftConfig;
+  private readonly id: NodeId;
+  private readonly peers: readonly NodeId[];
+  private readonly quorum: number;
+  private readonly maxPendingReads: number;
+  private readonly log: RaftLog;
+  private term: number;
+  private vote: NodeId | null;
+  private role: Role = 'follower';
+  private leader: NodeId | null = null;
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private votes = new Map<NodeId, boolean>();
+  private progress = new Map<NodeId, Progress>();
+  private transferee: NodeId | null = null;
+  /** Leader only: reads confirmed by a heartbeat round, oldest first. */
+  private pendingReads: PendingRead[] = [];
+  /** Leader only: reads waiting for the first commit of this term before they can get an index. */
+  private readsAwaitingTermCommit: { context: string; requester: NodeId }[] = [];
+  /** Follower only: reads forwarded to the leader, by context, with their age in ticks. */
+  private forwardedReads = new Map<string, number>();
+  /** The latest snapshot with its data (from compact() or installSnapshot), to send to lagging followers. */
+  private latestSnapshot: Snapshot | null;
+  private pendingSnapshot: Snapshot | null = null;
+  private outbox: Message[] = [];
+  private readStates: ReadState[] = [];
+  private readFailures: ReadFailure[] = [];
+  private lastHardState: HardState;
+  private lastSoftState: SoftState;
+  private readyOutstanding: Ready | null = null;
+
+  constructor(config: RaftConfig, persisted: PersistedState, snapshot: Snapshot | null = null) {
+    validateConfig(config);
+    this.config = config;
+    this.id = config.id;
+    this.peers = [...config.peers];
+    this.quorum = Math.floor(config.peers.length / 2) + 1;
+    this.maxPendingReads = config.maxPendingReads ?? 1024;
+    const hardState = persisted.hardState;
+    this.term = hardState.term;
+    this.vote = hardState.vote;
+    invariant(snapshot === null || (persisted.snapshot !== null && snapshot.meta.index === persisted.snapshot.index),
+      () => `${config.id}: snapshot data given for index ${snapshot?.meta.index} but persisted snapshot is ${persisted.snapshot?.index}`);
+    this.latestSnapshot = snapshot;
+    this.log = new RaftLog(() => this.describe(), persisted.snapshot, persisted.entries, hardState.commit, config.applied ?? 0);
+    this.lastHardState = { term: this.term, vote: this.vote, commit: this.log.commit };
+    this.lastSoftState = { leader: null, role: 'follower' };
+    this.resetElectionTimeout();
+    this.checkInvariants();
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------------------------
+
+  tick(): void {
+    if (this.role === 'leader') this.tickLeader();
+    else this.tickElection();
+    this.ageForwardedReads();
+    this.checkInvariants();
+  }
+
+  step(message: Message): void {
+    invariant(message.to === this.id, () => `${this.describe()}: message for ${message.to} delivered here`);
+    if (!this.peers.includes(message.from) || message.from === this.id) return;
+    if (this.acceptTerm(message)) this.stepByRole(message);
+    this.checkInvariants();
+  }
+
+  propose(data: string): ProposeResult {
+    if (this.role !== 'leader') return { ok: false, error: 'notLeader', leader: this.leader };
+    if (this.transferee !== null) return { ok: false, error: 'transferring', leader: this.leader };
+    if (this.log.lastIndex() - this.log.commit >= this.config.maxUncommittedEntries) {
+      return { ok: false, error: 'tooManyUncommitted', leader: this.leader };
+    }
+    const entry: Entry = { index: this.log.lastIndex() + 1, term: this.term, type: 'normal', data };
+    this.log.appendOwn(entry);
+    this.broadcastAppend(false);
+    this.checkInvariants();
+    return { ok: true, index: entry.index, term: entry.term };
+  }
+
+  /** Asks for a linearizable read; the answer comes out in Ready.readStates or Ready.readFailures under `context`. */
+  readIndex(context: string): void {
+    if (this.role === 'leader') this.leaderRead(context, this.id);
+    else if (this.role === 'follower' && this.config.testingBugs?.followerReadWithoutReadIndex === true) {
+      this.readStates.push({ index: this.log.commit, context });
+    } else if (this.role !== 'follower' || this.leader === null) {
+      this.readFailures.push({ context, reason: 'leaderUnknown' });
+    } else if (this.forwardedReads.size >= this.maxPendingReads || this.forwardedReads.has(context)) {
+      this.readFailures.push({ context, reason: 'dropped' });
+    } else {
+      this.forwardedReads.set(context, 0);
+      this.send({ type: 'readIndex', from: this.id, to: this.leader, term: this.term, context });
+    }
+    this.checkInvariants();
+  }
+
+  /** Starts handing leadership to `to`; false when this node is not the leader or `to` is not a peer. */
+  transferLeadership(to: NodeId): boolean {
+    if (this.role !== 'leader' || to === this.id || !this.peers.includes(to)) return false;
+    if (this.transferee === to) return true;
+    this.transferee = to;
+    this.electionElapsed = 0; // the transfer is bounded by one election timeout from now
+    const progress = this.progressOf(to);
+    if (progress.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', from: this.id, to, term: this.term });
+    else this.sendAppend(to, true);
+    this.checkInvariants();
+    return true;
+  }
+
+  /** The application captured its state at `index` (≤ applied) as `data` and stored it durably; drop the log up to it. */
+  compact(index: number, data: string): void {
+    invariant(index <= this.log.applied, () => `${this.describe()}: compact(${index}) beyond applied ${this.log.applied}`);
+    if (index <= this.log.snapshotIndex) return;
+    const term = this.log.term(index);
+    invariant(term !== undefined, () => `${this.describe()}: compact(${index}) at unknown index`);
+    this.log.compact(index);
+    this.latestSnapshot = { meta: { index, term, peers: [...this.peers] }, data };
+    this.checkInvariants();
+  }
+
+  // ---- the Ready loop ---------------------------------------------------------------------------------------------
+
+  hasReady(): boolean {
+    if (this.readyOutstanding !== null) return false;
+    return this.outbox.length > 0 || this.readStates.length > 0 || this.readFailures.length > 0
+      || this.pendingSnapshot !== null || this.log.unstableFrom <= this.log.lastIndex()
+      || this.committedEntriesFrom() <= this.log.commit || this.hardStateChanged() || this.softStateChanged();
+  }
+
+  ready(): Ready {
+    if (this.readyOutstanding !== null) throw new RaftUsageError(`${this.id}: ready() called again before advance()`);
+    const hardState = this.hardStateChanged() ? this.currentHardState() : null;
+    const softState = this.softStateChanged() ? { leader: this.leader, role: this.role } : null;
+    const ready: Ready = {
+      softState,
+      hardState,
+      snapshot: this.pendingSnapshot,
+      entries: this.log.slice(this.log.unstableFrom, this.log.lastIndex()),
+      messages: this.outbox,
+      committedEntries: this.log.slice(this.committedEntriesFrom(), this.log.commit),
+      readStates: this.readStates,
+      readFailures: this.readFailures,
+    };
+    if (hardState !== null) this.lastHardState = hardState;
+    if (softState !== null) this.lastSoftState = softState;
+    this.log.unstableFrom = this.log.lastIndex() + 1;
+    this.outbox = [];
+    this.readStates = [];
+    this.readFailures = [];
+    this.pendingSnapshot = null;
+    this.readyOutstanding = ready;
+    return ready;
+  }
+
+  /** The driver persisted, sent and applied everything in `ready`. */
+  advance(ready: Ready): void {
+    if (this.readyOutstanding !== ready) throw new RaftUsageError(`${this.id}: advance() with a Ready that is not the outstanding one`);
+    this.readyOutstanding = null;
+    if (ready.snapshot !== null) this.log.applied = Math.max(this.log.applied, ready.snapshot.meta.index);
+    const lastCommitted = ready.committedEntries[ready.committedEntries.length - 1];
+    if (lastCommitted !== undefined) this.log.applied = Math.max(this.log.applied, lastCommitted.index);
+    const lastPersisted = ready.entries[ready.entries.length - 1];
+    if (lastPersisted !== undefined && this.log.matchTerm(lastPersisted.index, lastPersisted.term)) {
+      this.log.persistedIndex = Math.max(this.log.persistedIndex, lastPersisted.index);
+    }
+    if (this.role === 'leader') {
+      this.progressOf(this.id).acknowledge(this.log.persistedIndex);
+      if (this.maybeCommit()) this.broadcastAppend(true);
+    }
+    this.checkInvariants();
+  }
+
+  status(): RaftStatus {
+    return {
+      id: this.id, role: this.role, term: this.term, leader: this.leader, vote: this.vote,
+      commitIndex: this.log.commit, appliedIndex: this.log.applied, lastIndex: this.log.lastIndex(),
+      snapshotIndex: this.log.snapshotIndex, transferringTo: this.transferee,
+    };
+  }
+
+  /** The term of the entry at `index` held in memory, or undefined (compacted or absent). For checkers and tests. */
+  termAt(index: number): number | undefined {
+    return this.log.term(index);
+  }
+
+  /** Entries held in memory in [from, toInclusive]. For checkers and tests. */
+  entriesBetween(from: number, toInclusive: number): Entry[] {
+    return this.log.slice(from, toInclusive);
+  }
+
+  // ---- terms and roles ----------------------------------------------------------------------------------------
+
+  /** Handles the term of an incoming message; returns false when the message must go no further. */
+  private acceptTerm(message: Message): boolean {
+    if (message.term > this.term) return this.acceptHigherTerm(message);
+    if (message.term < this.term) {
+      this.answerStaleTerm(message);
+      return false;
+    }
+    return true;
+  }
+
+  private acceptHigherTerm(message: Message): boolean {
+    const isCampaign = message.type === 'preVote' || (message.type === 'vote' && !message.transfer);
+    const inLease = this.config.checkQuorum && this.leader !== null && this.electionElapsed < this.config.electionTicks;
+    if (isCampaign && inLease) return false; // a live leader was heard recently: do not let a rejoining node depose it
+    if (message.type === 'preVote') return true; // a pre-vote never changes our term
+    if (message.type === 'preVoteResponse' && !message.reject) return true;
+    const fromLeader = message.type === 'append' || message.type === 'heartbeat' || message.type === 'installSnapshot';
+    this.becomeFollower(message.term, fromLeader ? message.from : null);
+    return true;
+  }
+
+  private answerStaleTerm(message: Message): void {
+    const fromStaleLeader = message.type === 'append' || message.type === 'heartbeat';
+    if (fromStaleLeader && (this.config.checkQuorum || this.config.preVote)) {
+      // Tell the stale leader our term, or a node isolated with a higher term could never rejoin.
+      this.send({ type: 'appendResponse', from: this.id, to: message.from, term: this.term, reject: false, index: 0, hintIndex: 0, hintTerm: 0 });
+    } else if (message.type === 'preVote') {
+      this.send({ type: 'preVoteResponse', from: this.id, to: message.from, term: this.term, reject: true });
+    }
+  }
+
+  private becomeFollower(term: number, leader: NodeId | null): void {
+    invariant(term >= this.term, () => `${this.describe()}: becomeFollower to lower term ${term}`);
+    if (term > this.term) {
+      this.term = term;
+      this.vote = null;
+    }
+    this.leaveLeadership();
+    this.role = 'follower';
+    this.setLeader(leader);
+    this.resetTimers();
+  }
+
+  private becomePreCandidate(): void {
+    invariant(this.role !== 'leader', () => `${this.describe()}: leader cannot become preCandidate`);
+    this.role = 'preCandidate';
+    this.setLeader(null);
+    this.votes = new Map([[this.id, true]]);
+    this.resetTimers();
+    for (const peer of this.otherPeers()) {
+      this.send({ type: 'preVote', from: this.id, to: peer, term: this.term + 1, lastLogIndex: this.log.lastIndex(), lastLogTerm: this.log.lastTerm() });
+    }
+  }
+
+  private becomeCandidate(transfer: boolean): void {
+    invariant(this.role !== 'leader', () => `${this.describe()}: leader cannot become candidate`);
+    this.role = 'candidate';
+    this.term += 1;
+    this.vote = this.id;
+    this.setLeader(null);
+    this.votes = new Map([[this.id, true]]);
+    this.resetTimers();
+    for (const peer of this.otherPeers()) {
+      this.send({ type: 'vote', from: this.id, to: peer, term: this.term, lastLogIndex: this.log.lastIndex(), lastLogTerm: this.log.lastTerm(), transfer });
+    }
+  }
+
+  private becomeLeader(): void {
+    invariant(this.role === 'candidate', () => `${this.describe()}: only a candidate becomes leader (was ${this.role})`);
+    this.role = 'leader';
+    this.setLeader(this.id);
+    this.resetTimers();
+    this.transferee = null;
+    this.progress = new Map();
+    for (const peer of this.peers) {
+      const progress = new Progress(this.log.lastIndex() + 1, this.config.maxInflightAppends);
+      progress.recentActive = true;
+      this.progress.set(peer, progress);
+    }
+    this.progressOf(this.id).acknowledge(this.log.persistedIndex);
+    // A no-op of the new term lets the leader commit, and so learn the commit point (§8 of the Raft paper).
+    this.log.appendOwn({ index: this.log.lastIndex() + 1, term: this.term, type: 'noop', data: '' });
+    this.broadcastAppend(false);
+  }
+
+  /** Fails what only a leader could finish, on the way out of leadership. */
+  private leaveLeadership(): void {
+    if (this.role !== 'leader') return;
+    for (const read of this.pendingReads) this.failRead(read.context, read.requester, 'notLeader');
+    for (const read of this.readsAwaitingTermCommit) this.failRead(read.context, read.requester, 'notLeader');
+    this.pendingReads = [];
+    this.readsAwaitingTermCommit = [];
+    this.transferee = null;
+    this.progress = new Map();
+  }
+
+  private setLeader(leader: NodeId | null): void {
+    if (leader !== this.leader) {
+      for (const context of this.forwardedReads.keys()) this.readFailures.push({ context, reason: 'dropped' });
+      this.forwardedReads.clear();
+    }
+    this.leader = leader;
+  }
+
+  private resetTimers(): void {
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetElectionTimeout();
+  }
+
+  private resetElectionTimeout(): void {
+    const sample = this.config.random();
+    invariant(sample >= 0 && sample < 1, () => `${this.id}: random() returned ${sample}, outside [0, 1)`);
+    this.randomizedElectionTimeout = this.config.electionTicks + Math.floor(sample * this.config.electionTicks);
+  }
+
+  // ---- ticks ----------------------------------------------------------------------------------------------------
+
+  private tickElection(): void {
+    this.electionElapsed += 1;
+    if (this.electionElapsed < this.randomizedElectionTimeout) return;
+    this.electionElapsed = 0;
+    if (this.config.preVote) this.becomePreCandidate();
+    else this.becomeCandidate(false);
+  }
+
+  private tickLeader(): void {
+    this.electionElapsed += 1;
+    this.heartbeatElapsed += 1;
+    if (this.electionElapsed >= this.config.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.config.checkQuorum && !this.quorumRecentlyActive()) {
+        this.becomeFollower(this.term, null); // check-quorum: a leader cut off from a majority steps down
+        return;
+      }
+      this.transferee = null; // a transfer that did not finish within an election timeout is abandoned
+    }
+    for (const read of this.pendingReads) read.ageTicks += 1;
+    this.expireOldReads();
+    if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.broadcastHeartbeat();
+    }
+  }
+
+  private quorumRecentlyActive(): boolean {
+    let active = 0;
+    for (const [peer, progress] of this.progress) {
+      if (peer === this.id || progress.recentActive) active += 1;
+      progress.recentActive = false;
+    }
+    return active >= this.quorum;
+  }
+
+  private expireOldReads(): void {
+    const maxAgeTicks = 2 * this.config.electionTicks;
+    while (this.pendingReads.length > 0 && this.pendingReads[0]!.ageTicks > maxAgeTicks) {
+      const read = this.pendingReads.shift()!;
+      this.failRead(read.context, read.requester, 'dropped');
+    }
+  }
+
+  private ageForwardedReads(): void {
+    const maxAgeTicks = 2 * this.config.electionTicks;
+    for (const [context, age] of this.forwardedReads) {
+      if (age + 1 > maxAgeTicks) {
+        this.forwardedReads.delete(context);
+        this.readFailures.push({ context, reason: 'dropped' });
+      } else {
+        this.forwardedReads.set(context, age + 1);
+      }
+    }
+  }
+
+  // ---- messages by role -------------------------------------------------------------------------------------------
+
+  private stepByRole(message: Message): void {
+    if (this.role === 'leader') this.progress.get(message.from)!.recentActive = true;
+    switch (message.type) {
+      case 'preVote':
+      case 'vote':
+        return this.handleVoteRequest(message);
+      case 'preVoteResponse':
+      case 'voteResponse':
+        return this.handleVoteResponse(message);
+      case 'append':
+        return this.handleAppend(message);
+      case 'heartbeat':
+        return this.handleHeartbeat(message);
+      case 'installSnapshot':
+        return this.handleInstallSnapshot(message);
+      case 'appendResponse':
+        return this.handleAppendResponse(message);
+      case 'heartbeatResponse':
+        return this.handleHeartbeatResponse(message);
+      case 'readIndex':
+        return this.handleReadIndexRequest(message);
+      case 'readIndexResponse':
+        return this.handleReadIndexResponse(message);
+      case 'timeoutNow':
+        return this.handleTimeoutNow();
+      default:
+        return assertNever(message, 'message type');
+    }
+  }
+
+  private handleVoteRequest(message: Extract<Message, { type: 'preVote' | 'vote' }>): void {
+    const isPreVote = message.type === 'preVote';
+    const bugVoteTwice = !isPreVote && this.config.testingBugs?.voteTwice === true;
+    const canVote = this.vote === message.from || bugVoteTwice
+      || (this.vote === null && this.leader === null)
+      || (isPreVote && message.term > this.term);
+    const grant = canVote && this.log.isUpToDate(message.lastLogIndex, message.lastLogTerm);
+    const responseType = isPreVote ? 'preVoteResponse' : 'voteResponse';
+    if (!grant) {
+      this.send({ type: responseType, from: this.id, to: message.from, term: this.term, reject: true });
+      return;
+    }
+    if (!isPreVote) {
+      invariant(this.vote === null || this.vote === message.from || bugVoteTwice,
+        () => `${this.describe()}: second vote in term ${this.term} for ${message.from} after ${this.vote}`);
+      this.vote = message.from;
+      this.electionElapsed = 0;
+    }
+    this.send({ type: responseType, from: this.id, to: message.from, term: message.term, reject: false });
+  }
+
+  private handleVoteResponse(message: Extract<Message, { type: 'preVoteResponse' | 'voteResponse' }>): void {
+    const expectedRole = message.type === 'preVoteResponse' ? 'preCandidate' : 'candidate';
+    if (this.role !== expectedRole) return;
+    this.votes.set(message.from, !message.reject);
+    let granted = 0;
+    let rejected = 0;
+    for (const vote of this.votes.values()) {
+      if (vote) granted += 1;
+      else rejected += 1;
+    }
+    if (granted >= this.quorum) {
+      if (this.role === 'preCandidate') this.becomeCandidate(false);
+      else this.becomeLeader();
+    } else if (rejected >= this.quorum) {
+      this.becomeFollower(this.term, null);
+    }
+  }
+
+  private handleTimeoutNow(): void {
+    if (this.role === 'leader') return;
+    this.becomeCandidate(true); // a transfer skips pre-vote: the old leader asked for this election
+  }
+
+  // ---- follower side of replication ---------------------------------------------------------------------------
+
+  private followLeader(from: NodeId): void {
+    if (this.role !== 'follower' || this.leader !== from) this.becomeFollower(this.term, from);
+    this.electionElapsed = 0;
+  }
+
+  private handleAppend(message: AppendMessage): void {
+    invariant(this.role !== 'leader', () => `${this.describe()}: two leaders in term ${this.term} (append from ${message.from})`);
+    this.followLeader(message.from);
+    const reply = { type: 'appendResponse' as const, from: this.id, to: message.from, term: this.term };
+    if (message.prevIndex < this.log.commit) {
+      this.send({ ...reply, reject: false, index: this.log.commit, hintIndex: 0, hintTerm: 0 });
+      return;
+    }
+    if (this.log.matchTerm(message.prevIndex, message.prevTerm)) {
+      const lastNewIndex = this.log.appendAfter(message.prevIndex, message.entries);
+      this.log.commitTo(Math.min(message.commit, lastNewIndex));
+      this.send({ ...reply, reject: false, index: lastNewIndex, hintIndex: 0, hintTerm: 0 });
+      return;
+    }
+    const hintIndex = this.findConflictByTerm(Math.min(message.prevIndex, this.log.lastIndex()), message.prevTerm);
+    this.send({ ...reply, reject: true, index: message.prevIndex, hintIndex, hintTerm: this.log.term(hintIndex) ?? 0 });
+  }
+
+  /** The largest index ≤ `index` whose term is ≤ `term` (fast back-off: skips a whole term of conflicts at once). */
+  private findConflictByTerm(index: number, term: number): number {
+    let candidate = index;
+    while (candidate > this.log.snapshotIndex) {
+      const candidateTerm = this.log.term(candidate);
+      if (candidateTerm === undefined || candidateTerm <= term) break;
+      candidate -= 1;
+    }
+    return candidate;
+  }
+
+  private handleHeartbeat(message: Extract<Message, { type: 'heartbeat' }>): void {
+    invariant(this.role !== 'leader', () => `${this.describe()}: two leaders in term ${this.term} (heartbeat from ${message.from})`);
+    this.followLeader(message.from);
+    this.log.commitTo(message.commit); // the leader sends min(match, commit), which this log holds
+    this.send({ type: 'heartbeatResponse', from: this.id, to: message.from, term: this.term, context: message.context });
+  }
+
+  private handleInstallSnapshot(message: Extract<Message, { type: 'installSnapshot' }>): void {
+    this.followLeader(message.from);
+    const meta = message.snapshot.meta;
+    const reply = { type: 'appendResponse' as const, from: this.id, to: message.from, term: this.term, reject: false, hintIndex: 0, hintTerm: 0 };
+    if (meta.index <= this.log.commit) {
+      this.send({ ...reply, index: this.log.commit });
+      return;
+    }
+    if (this.log.matchTerm(meta.index, meta.term)) {
+      this.log.commitTo(meta.index); // the log already holds the snapshot's last entry: just fast-forward
+      this.send({ ...reply, index: meta.index });
+      return;
+    }
+    this.log.restore(meta);
+    this.latestSnapshot = message.snapshot;
+    this.pendingSnapshot = message.snapshot;
+    this.send({ ...reply, index: meta.index });
+  }
+
+  private handleReadIndexResponse(message: Extract<Message, { type: 'readIndexResponse' }>): void {
+    if (!this.forwardedReads.delete(message.context)) return;
+    if (message.reject) this.readFailures.push({ context: message.context, reason: 'dropped' });
+    else this.readStates.push({ index: message.index, context: message.context });
+  }
+
+  // ---- leader side of replication ---------------------------------------------------------------------------------
+
+  private progressOf(peer: NodeId): Progress {
+    const progress = this.progress.get(peer);
+    invariant(progress !== undefined, () => `${this.describe()}: no progress for ${peer}`);
+    return progress;
+  }
+
+  private broadcastAppend(allowEmpty: boolean): void {
+    for (const peer of this.otherPeers()) this.sendAppend(peer, allowEmpty);
+  }
+
+  private broadcastHeartbeat(): void {
+    const newestRead = this.pendingReads[this.pendingReads.length - 1];
+    const context = newestRead === undefined ? null : newestRead.context;
+    for (const peer of this.otherPeers()) this.sendHeartbeat(peer, context);
+  }
+
+  private sendHeartbeat(peer: NodeId, context: string | null): void {
+    const progress = this.progressOf(peer);
+    const commit = Math.min(progress.match, this.log.commit);
+    this.send({ type: 'heartbeat', from: this.id, to: peer, term: this.term, commit, context });
+  }
+
+  /** Sends the next append to `peer` if its flow allows; returns true when something went out. */
+  private sendAppend(peer: NodeId, allowEmpty: boolean): boolean {
+    const progress = this.progressOf(peer);
+    if (progress.isPaused()) return false;
+    const prevIndex = progress.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    if (prevTerm === undefined) return this.sendSnapshot(peer, progress);
+    const lastIndex = Math.min(this.log.lastIndex(), prevIndex + this.config.maxEntriesPerAppend);
+    const entries = this.log.slice(progress.next, lastIndex);
+    if (entries.length === 0 && !allowEmpty) return false;
+    this.send({ type: 'append', from: this.id, to: peer, term: this.term, prevIndex, prevTerm, entries, commit: this.log.commit });
+    if (entries.length > 0 || progress.state === 'probe') progress.sent(prevIndex + entries.length);
+    return true;
+  }
+
+  private sendSnapshot(peer: NodeId, progress: Progress): boolean {
+    const snapshot = this.latestSnapshot;
+    if (snapshot === null || snapshot.meta.index !== this.log.snapshotIndex) return false; // nothing to send yet
+    this.send({ type: 'installSnapshot', from: this.id, to: peer, term: this.term, snapshot });
+    progress.becomeSnapshot(snapshot.meta.index);
+    return true;
+  }
+
+  private handleAppendResponse(message: Extract<Message, { type: 'appendResponse' }>): void {
+    if (this.role !== 'leader') return;
+    const progress = this.progressOf(message.from);
+    if (message.reject) return this.handleAppendRejection(message, progress);
+    const grew = progress.acknowledge(message.index);
+    if (progress.state === 'probe') progress.becomeReplicate();
+    else if (progress.state === 'snapshot' && progress.match >= progress.pendingSnapshotIndex) progress.becomeReplicate();
+    if (grew && this.maybeCommit()) this.broadcastAppend(true);
+    if (this.transferee === message.from && progress.match === this.log.lastIndex()) {
+      this.send({ type: 'timeoutNow', from: this.id, to: message.from, term: this.term });
+    }
+    for (let sent = 0; sent < this.config.maxInflightAppends && this.sendAppend(message.from, false); sent += 1);
+  }
+
+  private handleAppendRejection(message: Extract<Message, { type: 'appendResponse' }>, progress: Progress): void {
+    // A rejection of an index at or below match, or of a probe we no longer wait for, is stale: ignore it.
+    if (message.index <= progress.match) return;
+    if (progress.state === 'probe' && message.index !== progress.next - 1) return;
+    if (progress.state === 'snapshot') return;
+    const matchHint = this.findLeaderMatchHint(message.hintIndex, message.hintTerm);
+    progress.becomeProbe();
+    progress.next = Math.max(progress.match + 1, Math.min(message.index, matchHint + 1));
+    this.sendAppend(message.from, true);
+  }
+
+  /** The largest index ≤ hintIndex whose term in our log is ≤ hintTerm: the follower cannot match beyond it. */
+  private findLeaderMatchHint(hintIndex: number, hintTerm: number): number {
+    let candidate = Math.min(hintIndex, this.log.lastIndex());
+    while (candidate > this.log.snapshotIndex) {
+      const candidateTerm = this.log.term(candidate);
+      if (candidateTerm === undefined || candidateTerm <= hintTerm) break;
+      candidate -= 1;
+    }
+    return candidate;
+  }
+
+  private handleHeartbeatResponse(message: Extract<Message, { type: 'heartbeatResponse' }>): void {
+    if (this.role !== 'leader') return;
+    const progress = this.progressOf(message.from);
+    if (progress.state === 'probe') progress.probeSent = false;
+    if (progress.match >= this.log.lastIndex()) progress.ticksWithoutProgress = 0;
+    else progress.ticksWithoutProgress += 1;
+    // Appends or a snapshot may have been lost: after a few heartbeats without progress, probe again.
+    const stallLimit = progress.state === 'snapshot' ? Math.ceil(this.config.electionTicks / this.config.heartbeatTicks) : 3;
+    if (progress.state !== 'probe' && progress.ticksWithoutProgress > stallLimit) progress.becomeProbe();
+    if (progress.match < this.log.lastIndex()) this.sendAppend(message.from, true);
+    if (message.context !== null) this.acknowledgeRead(message.context, message.from);
+  }
+
+  /** §5.4.2: only entries of the current term are committed by counting replicas. */
+  private maybeCommit(): boolean {
+    const matches = this.peers.map((peer) => this.progressOf(peer).match).sort((left, right) => right - left);
+    const quorumIndex = matches[this.quorum - 1]!;
+    if (quorumIndex <= this.log.commit) return false;
+    const ownTerm = this.log.term(quorumIndex) === this.term;
+    if (!ownTerm && this.config.testingBugs?.commitPreviousTermByCounting !== true) return false;
+    const hadCommittedInTerm = this.hasCommittedInTerm();
+    this.log.commitTo(quorumIndex);
+    if (!hadCommittedInTerm && this.hasCommittedInTerm()) this.releaseReadsAwaitingTermCommit();
+    return true;
+  }
+
+  private hasCommittedInTerm(): boolean {
+    return this.log.term(this.log.commit) === this.term;
+  }
+
+  // ---- linearizable reads at the leader ---------------------------------------------------------------------------
+
+  private leaderRead(context: string, requester: NodeId): void {
+    if (this.pendingReads.length + this.readsAwaitingTermCommit.length >= this.maxPendingReads) {
+      this.failRead(context, requester, 'dropped');
+    } else if (!this.hasCommittedInTerm()) {
+      // Until an entry of its term commits, a new leader does not know the commit index it must read at.
+      this.readsAwaitingTermCommit.push({ context, requester });
+    } else {
+      this.startReadRound(context, requester);
+    }
+  }
+
+  private releaseReadsAwaitingTermCommit(): void {
+    const waiting = this.readsAwaitingTermCommit;
+    this.readsAwaitingTermCommit = [];
+    for (const read of waiting) this.startReadRound(read.context, read.requester);
+  }
+
+  private startReadRound(context: string, requester: NodeId): void {
+    this.pendingReads.push({ context, requester, index: this.log.commit, acknowledgers: new Set([this.id]), ageTicks: 0 });
+    for (const peer of this.otherPeers()) this.sendHeartbeat(peer, context);
+  }
+
+  private handleReadIndexRequest(message: Extract<Message, { type: 'readIndex' }>): void {
+    if (this.role !== 'leader') {
+      this.send({ type: 'readIndexResponse', from: this.id, to: message.from, term: this.term, context: message.context, index: 0, reject: true });
+      return;
+    }
+    this.leaderRead(message.context, message.from);
+  }
+
+  /**
+   * A heartbeat answer for `context` shows `from` still followed us after every read registered up to that one,
+   * so it counts for all of them; the confirmed prefix is released in order.
+   */
+  private acknowledgeRead(context: string, from: NodeId): void {
+    const position = this.pendingReads.findIndex((read) => read.context === context);
+    if (position < 0) return;
+    for (let index = 0; index <= position; index += 1) this.pendingReads[index]!.acknowledgers.add(from);
+    while (this.pendingReads.length > 0 && this.pendingReads[0]!.acknowledgers.size >= this.quorum) {
+      const read = this.pendingReads.shift()!;
+      if (read.requester === this.id) this.readStates.push({ index: read.index, context: read.context });
+      else this.send({ type: 'readIndexResponse', from: this.id, to: read.requester, term: this.term, context: read.context, index: read.index, reject: false });
+    }
+  }
+
+  private failRead(context: string, requester: NodeId, reason: ReadFailure['reason']): void {
+    if (requester === this.id) this.readFailures.push({ context, reason });
+    else this.send({ type: 'readIndexResponse', from: this.id, to: requester, term: this.term, context, index: 0, reject: true });
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------------------------------
+
+  private send(message: Message): void {
+    this.outbox.push(message);
+  }
+
+  private otherPeers(): NodeId[] {
+    return this.peers.filter((peer) => peer !== this.id);
+  }
+
+  private committedEntriesFrom(): number {
+    const restoredTo = this.pendingSnapshot?.meta.index ?? 0;
+    return Math.max(this.log.applied, this.log.snapshotIndex, restoredTo) + 1;
+  }
+
+  private currentHardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.commit };
+  }
+
+  private hardStateChanged(): boolean {
+    const last = this.lastHardState;
+    return last.term !== this.term || last.vote !== this.vote || last.commit !== this.log.commit;
+  }
+
+  private softStateChanged(): boolean {
+    return this.lastSoftState.leader !== this.leader || this.lastSoftState.role !== this.role;
+  }
+
+  private describe(): string {
+    return `node ${this.id} (${this.role}, term ${this.term}, commit ${this.log?.commit}, applied ${this.log?.applied}, last ${this.log?.lastIndex()}, snapshot ${this.log?.snapshotIndex})`;
+  }
+
+  private checkInvariants(): void {
+    const log = this.log;
+    invariant(log.commit <= log.lastIndex(), () => `${this.describe()}: commit beyond last index`);
+    invariant(log.applied <= log.commit, () => `${this.describe()}: applied beyond commit`);
+    const restoring = this.pendingSnapshot ?? this.readyOutstanding?.snapshot ?? null;
+    invariant(log.snapshotIndex <= log.applied || restoring?.meta.index === log.snapshotIndex,
+      () => `${this.describe()}: snapshot beyond applied`);
+    invariant(log.persistedIndex <= log.lastIndex(), () => `${this.describe()}: persisted index ${log.persistedIndex} beyond last index`);
+    invariant(log.lastTerm() <= this.term, () => `${this.describe()}: last entry term ${log.lastTerm()} beyond current term`);
+    invariant(this.role !== 'leader' || this.leader === this.id, () => `${this.describe()}: leader does not name itself`);
+    invariant(this.role !== 'leader' || this.vote === this.id || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: leader did not vote for itself`);
+    invariant(this.role !== 'candidate' || this.vote === this.id || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: candidate did not vote for itself`);
+    invariant(this.lastHardState.term < this.term || this.lastHardState.vote === null || this.lastHardState.vote === this.vote
+      || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: vote changed within term (was ${this.lastHardState.vote}, now ${this.vote})`);
+  }
+}
