@@ -165,8 +165,9 @@ storageSuite('a snapshot compacts the log and a reopened replica restarts from i
   assert.is(reopened.query({ kind: 'get', key: 'k12' }), 'v12');
 });
 
-storageSuite('an installed snapshot replaces the state, and keeps the log only if it matches', () => {
-  // A leader's snapshot restores a follower: first over a conflicting log (discarded), then with a matching one.
+storageSuite('an installed snapshot replaces the state and the whole log, as the core does', () => {
+  // A leader's snapshot restores two followers, one with a conflicting log and one holding a longer one: both logs
+  // are discarded, both states equal the leader's, and the first survives a reopen.
   const leader = harness.open(databasePath()).storage;
   leader.persist({ snapshot: null, entries: putEntries(1, 6, 1), hardState: { term: 1, vote: null, commit: 6 } });
   leader.apply(putEntries(1, 6, 1));
@@ -181,7 +182,10 @@ storageSuite('an installed snapshot replaces the state, and keeps the log only i
   const other = harness.open(databasePath()).storage;
   other.persist({ snapshot: null, entries: putEntries(1, 8, 1), hardState: { term: 1, vote: null, commit: 2 } });
   other.persist({ snapshot, entries: [], hardState: { term: 1, vote: null, commit: 6 } });
-  assert.equal(other.load().persisted.entries, putEntries(7, 8, 1));
+  assert.equal(other.load().persisted.entries, []);
+  assert.is(other.stateHash(), leader.stateHash());
+  other.persist({ snapshot: null, entries: putEntries(7, 7, 2), hardState: { term: 2, vote: null, commit: 7 } });
+  assert.is(other.apply(putEntries(7, 7, 2)).length, 1);
   follower.close();
   assert.equal(harness.open(path).storage.load().snapshot, snapshot);
 });

@@ -325,11 +325,10 @@ export class RaftStorage {
       snapshotIndex: meta.index,
       lastApplied: state.lastApplied,
     });
-    // Raft §7: a log that holds the snapshot's last entry keeps what follows it; any other log is discarded.
-    const stored = this.statements.selectEntry.get(meta.index);
-    const keepsSuffix = stored !== undefined && stored.term === meta.term && state.lastIndex > meta.index;
-    if (keepsSuffix) this.statements.deleteEntriesThrough.run(meta.index);
-    else this.statements.deleteEntriesFrom.run(0);
+    // The whole log goes, as in the core's own restore: a node is only sent a snapshot when its log does not hold
+    // the snapshot's last entry, so nothing stored after it can be trusted to continue it, and keeping entries the
+    // core has forgotten would make a restarted node load a log its core never had.
+    this.statements.deleteEntriesFrom.run(0);
     this.options.stateMachine.restore(snapshot.data);
     this.writeSnapshotRow(meta, snapshot.data);
     this.statements.updateLastApplied.run(meta.index);
@@ -337,8 +336,8 @@ export class RaftStorage {
       ...state,
       snapshotMeta: meta,
       lastApplied: meta.index,
-      lastIndex: keepsSuffix ? state.lastIndex : meta.index,
-      lastTerm: keepsSuffix ? state.lastTerm : meta.term,
+      lastIndex: meta.index,
+      lastTerm: meta.term,
     };
   }
 
