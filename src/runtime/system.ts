@@ -42,6 +42,8 @@ export interface SystemOptions {
   startupFailuresMax?: number;
   watchdogIntervalMs?: number;
   watchdogTimeoutMs?: number;
+  /** Bound on a child's init(); a child stuck in init counts as a failed start. */
+  initTimeoutMs?: number;
   /** Bound on each control-plane call (connect, status, isolate); a hung worker cannot stall the supervisor. */
   controlTimeoutMs?: number;
   onEscalate?: (reason: string) => void;
@@ -117,6 +119,7 @@ export class ActorSystem extends EventEmitter {
       watchdogIntervalMs: options.watchdogIntervalMs ?? 1_000,
       watchdogTimeoutMs: options.watchdogTimeoutMs ?? 5_000,
       controlTimeoutMs: options.controlTimeoutMs ?? 2_000,
+      initTimeoutMs: options.initTimeoutMs ?? 30_000,
       clock: options.clock ?? Date.now,
       onEscalate: options.onEscalate,
     };
@@ -274,7 +277,8 @@ export class ActorSystem extends EventEmitter {
     worker.once('exit', (code) => this.onExit(child, generation, code));
     try {
       await this.wire(child, child.control);
-      await raceExit(child.control.init(), child.exited, `${child.spec.name} exited during init`);
+      const init = raceExit(child.control.init(), child.exited, `${child.spec.name} exited during init`);
+      await withTimeout(init, this.options.initTimeoutMs, `${child.spec.name} did not finish init within ${this.options.initTimeoutMs} ms`);
     } catch (error) {
       child.crashReason ??= error instanceof Error ? error.message : String(error);
       await worker.terminate();

@@ -75,6 +75,12 @@ export function envelopeProblem(value: unknown): string | null {
 export function parseFrame(value: unknown): FrameParse {
   if (!Array.isArray(value)) return { ok: false, problem: 'frame is not an array' };
   if (value.length > frameEnvelopesMax) return { ok: false, problem: `frame holds ${value.length} envelopes, over ${frameEnvelopesMax}` };
+  let firstInvalidIndex = -1;
+  for (let index = 0; index < value.length && firstInvalidIndex === -1; index += 1) {
+    if (envelopeProblem(value[index]) !== null) firstInvalidIndex = index;
+  }
+  // The common case, a clean frame, is handed on as it arrived: no copy per frame.
+  if (firstInvalidIndex === -1) return { ok: true, envelopes: value as Envelope[], invalidCount: 0, firstProblem: null };
   const envelopes: Envelope[] = [];
   let invalidCount = 0;
   let firstProblem: string | null = null;

@@ -18,10 +18,20 @@ import type { AskEnvelope, ControlApi, LogLevel, TellEnvelope, WorkerNotice, Wor
 /** Messages handled before yielding to the event loop, so control-plane pings stay answerable under load. */
 const messagesPerTurnMax = 512;
 
-interface MailboxEntry {
-  readonly from: string | null;
+// Envelopes are queued as they arrived (no copy per message); a timer's message gets a small entry of its own.
+interface TimerEntry {
+  readonly kind: 'timer';
   readonly body: unknown;
-  readonly ask: AskEnvelope | null;
+}
+
+type MailboxEntry = TellEnvelope | AskEnvelope | TimerEntry;
+
+function senderOf(entry: MailboxEntry): string | null {
+  return entry.kind === 'timer' ? null : entry.from;
+}
+
+function askOf(entry: MailboxEntry | null): AskEnvelope | null {
+  return entry !== null && entry.kind === 'ask' ? entry : null;
 }
 
 const start = workerData as WorkerStartData;
@@ -102,7 +112,7 @@ class ActorHost {
       self: start.name,
       log,
       get sender() {
-        return host.current?.from ?? null;
+        return host.current === null ? null : senderOf(host.current);
       },
       tell: (target, message) => this.endpoint.tell(target, message),
       ask: (target, message, options) => this.endpoint.ask(target, message, options),
@@ -125,7 +135,7 @@ class ActorHost {
       if (ask !== null) this.endpoint.reply(ask, undefined, new MailboxFullError(`${start.name} mailbox is full (${start.mailboxCapacity})`));
       return;
     }
-    this.mailbox.push({ from: envelope.from, body: envelope.body, ask });
+    this.mailbox.push(envelope);
     this.wake();
   }
 
@@ -166,7 +176,7 @@ class ActorHost {
   private handle(entry: MailboxEntry): void {
     const definition = this.definition;
     assert(definition !== null, 'handle before init');
-    if (entry.ask !== null && entry.ask.deadlineAtMs < Date.now()) {
+    if (entry.kind === 'ask' && entry.deadlineAtMs < Date.now()) {
       this.endpoint.counters.dropped += 1; // The asker has given up; doing the work would only waste time.
       return;
     }
@@ -193,7 +203,7 @@ class ActorHost {
   }
 
   private finish(entry: MailboxEntry, value: unknown, wasAsync: boolean): void {
-    if (entry.ask !== null && !this.currentDeferred) this.endpoint.reply(entry.ask, value, null);
+    if (entry.kind === 'ask' && !this.currentDeferred) this.endpoint.reply(entry, value, null);
     this.current = null;
     if (!wasAsync) return;
     this.busy = false;
@@ -202,16 +212,15 @@ class ActorHost {
 
   private rejectInvalid(entry: MailboxEntry): void {
     const type = hasStringType(entry.body) ? entry.body.type : typeof entry.body;
-    this.endpoint.countInvalid(entry.from ?? start.name, `message of unknown type ${JSON.stringify(type)}`, 1);
-    if (entry.ask !== null) this.endpoint.reply(entry.ask, undefined, new RemoteError(`${start.name} does not understand ${JSON.stringify(type)}`));
+    this.endpoint.countInvalid(senderOf(entry) ?? start.name, `message of unknown type ${JSON.stringify(type)}`, 1);
+    if (entry.kind === 'ask') this.endpoint.reply(entry, undefined, new RemoteError(`${start.name} does not understand ${JSON.stringify(type)}`));
   }
 
   private deferReply(): Reply {
-    const entry = this.current;
-    assert(entry !== null && entry.ask !== null, 'deferReply outside the handling of an ask', { actor: start.name });
+    const ask = askOf(this.current);
+    assert(ask !== null, 'deferReply outside the handling of an ask', { actor: start.name });
     assert(!this.currentDeferred, 'deferReply called twice for one ask', { actor: start.name });
     this.currentDeferred = true;
-    const ask = entry.ask;
     let answered = false;
     const answer = (value: unknown, error: unknown | null): void => {
       if (answered) return;
@@ -243,7 +252,7 @@ class ActorHost {
       this.endpoint.counters.dropped += 1;
       return;
     }
-    this.mailbox.push({ from: null, body, ask: null });
+    this.mailbox.push({ kind: 'timer', body });
     this.wake();
   }
 
@@ -261,7 +270,7 @@ class ActorHost {
   /** Crash: fail the ask being handled, push out what is queued on the links, tell the supervisor, exit. */
   crash(error: unknown): void {
     const reason = error instanceof Error ? error.message : String(error);
-    const ask = this.current?.ask ?? null;
+    const ask = askOf(this.current);
     if (ask !== null && !this.currentDeferred) this.endpoint.reply(ask, undefined, new ActorCrashedError(`${start.name} crashed: ${reason}`));
     this.cancelAllTimers();
     this.endpoint.flushAll();
@@ -284,7 +293,7 @@ class ActorHost {
     while (this.mailboxDepth > 0) {
       const entry = this.takeNext();
       this.endpoint.deadLetter(start.name, 'actor stopped with the message queued');
-      if (entry.ask !== null) this.endpoint.reply(entry.ask, undefined, new ActorUnavailableError(`${start.name} stopped`));
+      if (entry.kind === 'ask') this.endpoint.reply(entry, undefined, new ActorUnavailableError(`${start.name} stopped`));
     }
   }
 }
