@@ -1,0 +1,157 @@
+// A client of one Raft group: finds the leader, follows redirects, spreads reads, and fails over.
+//
+// Owns: the leader hint and the health of each member as this caller has seen it. Promises: a call either
+// returns an answer from a member or throws GroupUnavailableError when the deadline passes; it never waits on a
+// member already known to be down (one that refused with "unavailable" is skipped until `downForMs` passes),
+// and every loop is bounded by the deadline and by `attemptsMax`.
+// Needs: an `ask` function (the runtime's, from an actor or the main thread) and a clock.
+
+import type { NodeId } from './types.js';
+import type { ProposeAnswer, ReadAnswer, ReplicaRefusal } from './replica.js';
+
+export class GroupUnavailableError extends Error {
+  readonly code = 'GROUP_UNAVAILABLE';
+  constructor(readonly group: string, readonly lastProblem: string) {
+    super(`no member of ${group} answered in time (last problem: ${lastProblem})`);
+    this.name = 'GroupUnavailableError';
+  }
+}
+
+export interface GroupClientOptions {
+  readonly group: string;
+  readonly members: readonly NodeId[];
+  readonly ask: (target: NodeId, message: unknown, timeoutMs: number) => Promise<unknown>;
+  /** True for errors meaning the member is down (stopped, restarting, isolated): skip it for a while. */
+  readonly isUnavailable: (error: unknown) => boolean;
+  readonly now?: () => number;
+  /** How long a member that refused as unavailable is skipped. */
+  readonly downForMs?: number;
+  /** Upper bound of one attempt; a member slower than this is tried after the others. */
+  readonly attemptTimeoutMs?: number;
+  readonly attemptsMax?: number;
+  readonly onFailover?: (from: NodeId, to: NodeId | null, reason: string) => void;
+}
+
+export interface GroupAnswer {
+  readonly result: unknown;
+  readonly index: number;
+  readonly servedBy: NodeId;
+}
+
+type Refusal = { readonly ok: false; readonly error: ReplicaRefusal | string; readonly leader: NodeId | null };
+
+function isRefusal(value: unknown): value is Refusal {
+  return typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === false;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class GroupClient {
+  private readonly options: GroupClientOptions;
+  private readonly now: () => number;
+  private readonly downUntilMs = new Map<NodeId, number>();
+  private leaderHint: NodeId | null = null;
+  private cursor = 0;
+
+  constructor(options: GroupClientOptions) {
+    if (options.members.length === 0) throw new Error(`group ${options.group} needs members`);
+    this.options = options;
+    this.now = options.now ?? Date.now;
+  }
+
+  get leader(): NodeId | null {
+    return this.leaderHint;
+  }
+
+  /** Members believed up, in round-robin order starting after the last one used. */
+  healthyMembers(): NodeId[] {
+    const nowMs = this.now();
+    const members = this.options.members;
+    const ordered: NodeId[] = [];
+    for (let offset = 0; offset < members.length; offset += 1) {
+      const member = members[(this.cursor + offset) % members.length]!;
+      if ((this.downUntilMs.get(member) ?? 0) <= nowMs) ordered.push(member);
+    }
+    return ordered;
+  }
+
+  markDown(member: NodeId): void {
+    this.downUntilMs.set(member, this.now() + (this.options.downForMs ?? 1_000));
+    if (this.leaderHint === member) this.leaderHint = null;
+  }
+
+  markUp(member: NodeId): void {
+    this.downUntilMs.delete(member);
+  }
+
+  /** A linearizable read: any member may answer (followers use ReadIndex through the leader). */
+  read(query: unknown, deadlineAtMs: number): Promise<GroupAnswer> {
+    return this.call({ type: 'read', query }, deadlineAtMs, false) as Promise<GroupAnswer>;
+  }
+
+  /** A write: only the leader accepts; redirects are followed. */
+  propose(data: string, deadlineAtMs: number): Promise<GroupAnswer> {
+    return this.call({ type: 'propose', data }, deadlineAtMs, true) as Promise<GroupAnswer>;
+  }
+
+  /** Any leader-only request of the application (answers {ok:false, error:'notLeader', leader} when misdirected). */
+  leaderCall(message: unknown, deadlineAtMs: number): Promise<GroupAnswer> {
+    return this.call(message, deadlineAtMs, true);
+  }
+
+  private pickTarget(leaderOnly: boolean, tried: Set<NodeId>): NodeId | null {
+    const healthy = this.healthyMembers();
+    // Writes go to the leader; reads are spread round-robin (a follower serves them through ReadIndex).
+    if (leaderOnly && this.leaderHint !== null && !tried.has(this.leaderHint) && healthy.includes(this.leaderHint)) return this.leaderHint;
+    return healthy.find((member) => !tried.has(member)) ?? null;
+  }
+
+  private async call(message: unknown, deadlineAtMs: number, leaderOnly: boolean): Promise<GroupAnswer> {
+    const attemptsMax = this.options.attemptsMax ?? 32;
+    const tried = new Set<NodeId>();
+    let lastProblem = 'no attempt made';
+    let backoffMs = 5;
+    for (let attempt = 0; attempt < attemptsMax; attempt += 1) {
+      const remainingMs = deadlineAtMs - this.now();
+      if (remainingMs <= 0) break;
+      const target = this.pickTarget(leaderOnly, tried);
+      if (target === null) {
+        // Every healthy member was tried (an election may be under way): wait a little and start over.
+        tried.clear();
+        await sleep(Math.min(backoffMs, Math.max(0, deadlineAtMs - this.now())));
+        backoffMs = Math.min(backoffMs * 2, 100);
+        if (this.healthyMembers().length === 0) this.downUntilMs.clear();
+        continue;
+      }
+      tried.add(target);
+      this.cursor = (this.options.members.indexOf(target) + 1) % this.options.members.length;
+      const timeoutMs = Math.max(1, Math.min(remainingMs, this.options.attemptTimeoutMs ?? 2_000));
+      let answer: unknown;
+      try {
+        answer = await this.options.ask(target, message, timeoutMs);
+      } catch (error) {
+        lastProblem = `${target}: ${error instanceof Error ? error.message : String(error)}`;
+        if (this.options.isUnavailable(error)) this.markDown(target);
+        else if (this.leaderHint === target) this.leaderHint = null;
+        this.options.onFailover?.(target, null, lastProblem);
+        continue;
+      }
+      this.markUp(target);
+      if (isRefusal(answer)) {
+        lastProblem = `${target} refused: ${answer.error}`;
+        const redirect = answer.leader;
+        this.leaderHint = redirect !== null && redirect !== target ? redirect : null;
+        if (this.leaderHint !== null) tried.delete(this.leaderHint);
+        if (answer.error === 'busy' || answer.error === 'transferring' || answer.error === 'leaderUnknown') {
+          await sleep(Math.min(backoffMs, Math.max(0, deadlineAtMs - this.now())));
+          backoffMs = Math.min(backoffMs * 2, 100);
+        }
+        continue;
+      }
+      const accepted = answer as Extract<ProposeAnswer | ReadAnswer, { ok: true }>;
+      if (leaderOnly) this.leaderHint = target;
+      return { result: accepted.result, index: accepted.index, servedBy: target };
+    }
+    throw new GroupUnavailableError(this.options.group, lastProblem);
+  }
+}

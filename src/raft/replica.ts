@@ -1,0 +1,465 @@
+// The replica adapter: one Raft node, its SQLite storage and the application's state machine, run inside one
+// actor of the runtime.
+//
+// Owns: the processing loop of the core (persist, then send, then apply, then serve reads, then advance), the
+// proposals and reads waiting for their answers, periodic snapshots, and the replica's wire protocol:
+//   {type:'raft', message}            a peer's Raft message (tell)
+//   {type:'tick'}                     the replica's own timer
+//   {type:'propose', data}            ask → {ok:true, index, result} | {ok:false, error, leader}
+//   {type:'read', query}              ask → linearizable (ReadIndex) read → {ok:true, index, result} | {ok:false, …}
+//   {type:'status'}                   ask → ReplicaStatus
+//   {type:'hash'}                     ask → {index, hash}: the state digest at the applied index
+//   {type:'transferLeadership', to?}  ask → boolean
+// Anything else goes to the application's own `receive` hook (the catalog's subscriptions, the order saga).
+// Promises: a proposal is answered only after its entry is durable on a majority and applied here; a read is
+// answered only with state at least as new as the commit index when the read began; a failed disk write crashes
+// the actor rather than acknowledging (the supervisor restarts it and it reloads from its own disk).
+// Needs: the runtime's ActorContext, a StateMachine, and a data directory.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ActorContext, ActorDefinition, Reply } from '../runtime/actor.js';
+import { RaftNode, type RaftStatus } from './core/node.js';
+import type { StateMachine } from './state-machine.js';
+import { RaftStorage } from './storage/storage.js';
+import type { Entry, Message, NodeId, Ready, SoftState } from './types.js';
+import { isRaftMessage } from './validate.js';
+import { SeededRandom } from './sim/random.js';
+
+export interface ReplicaArgs {
+  /** This replica's name, also its Raft node id and its actor name. */
+  readonly name: NodeId;
+  /** Every replica of the group, this one included. */
+  readonly peers: readonly NodeId[];
+  readonly dataDir: string;
+  /** Milliseconds per Raft tick. */
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly heartbeatTicks?: number;
+  /** Take a snapshot and compact the log after this many entries applied since the last one. */
+  readonly snapshotEntriesInterval?: number;
+  /** Seed of the election-timeout randomness; defaults to one derived from the name. */
+  readonly seed?: number;
+}
+
+export type ProposeAnswer =
+  | { readonly ok: true; readonly index: number; readonly result: unknown }
+  | { readonly ok: false; readonly error: ReplicaRefusal; readonly leader: NodeId | null };
+
+export type ReadAnswer =
+  | { readonly ok: true; readonly index: number; readonly result: unknown }
+  | { readonly ok: false; readonly error: ReplicaRefusal; readonly leader: NodeId | null };
+
+export type ReplicaRefusal = 'notLeader' | 'transferring' | 'tooManyUncommitted' | 'dropped' | 'busy' | 'leaderUnknown';
+
+export interface ReplicaStatus {
+  readonly name: NodeId;
+  readonly role: RaftStatus['role'];
+  readonly term: number;
+  readonly leader: NodeId | null;
+  readonly commitIndex: number;
+  readonly lastApplied: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  readonly fsyncs: number;
+}
+
+export type ReplicaMessage =
+  | { readonly type: 'raft'; readonly message: Message }
+  | { readonly type: 'tick' }
+  | { readonly type: 'propose'; readonly data: string }
+  | { readonly type: 'read'; readonly query: unknown }
+  | { readonly type: 'status' }
+  | { readonly type: 'hash' }
+  | { readonly type: 'transferLeadership'; readonly to?: NodeId };
+
+const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'transferLeadership']);
+
+export const readsPendingMax = 4_096;
+export const proposalsPendingMax = 8_192;
+
+interface PendingProposal {
+  readonly term: number;
+  readonly resolve: (answer: ProposeAnswer) => void;
+}
+
+interface PendingRead {
+  readonly query: unknown;
+  readonly resolve: (answer: ReadAnswer) => void;
+  /** Set once the leader confirmed the read: serve when lastApplied reaches it. */
+  index: number | null;
+}
+
+/** The application side of a replica: its state machine and its reactions to what the replica applies. */
+export interface ReplicaApplication<App, AppMessage extends { type: string }, Args extends ReplicaArgs> {
+  createStateMachine(args: Args): StateMachine;
+  init?(replica: Replica, args: Args, context: ActorContext): App;
+  /** Called for each applied entry with the state machine's result, on every replica. */
+  onApplied?(app: App, replica: Replica, entry: Entry, result: unknown, context: ActorContext): void;
+  /** Called when this replica's role or known leader changes. */
+  onSoftState?(app: App, replica: Replica, softState: SoftState, context: ActorContext): void;
+  isMessage?(message: unknown): message is AppMessage;
+  receive?(app: App, replica: Replica, message: AppMessage, context: ActorContext): unknown;
+  stop?(app: App, replica: Replica, context: ActorContext): void;
+}
+
+/** The live replica: what the application's hooks may call. */
+export class Replica {
+  readonly name: NodeId;
+  readonly peers: readonly NodeId[];
+  readonly node: RaftNode;
+  readonly storage: RaftStorage;
+  private readonly context: ActorContext;
+  private readonly snapshotEntriesInterval: number;
+  private readonly proposals = new Map<number, PendingProposal>();
+  private readonly reads = new Map<string, PendingRead>();
+  private readCounter = 0;
+  private flushScheduled = false;
+  private lastSnapshotIndex: number;
+  private softState: SoftState = { leader: null, role: 'follower' };
+  private stopped = false;
+  /** Hooks the application installs; the replica calls them from its processing loop. */
+  onApplied: (entry: Entry, result: unknown) => void = () => {};
+  onSoftState: (softState: SoftState) => void = () => {};
+
+  constructor(args: ReplicaArgs, stateMachine: StateMachine, context: ActorContext) {
+    this.name = args.name;
+    this.peers = [...args.peers];
+    this.context = context;
+    this.snapshotEntriesInterval = args.snapshotEntriesInterval ?? 10_000;
+    mkdirSync(args.dataDir, { recursive: true });
+    this.storage = RaftStorage.open({
+      path: join(args.dataDir, `${args.name}.db`),
+      stateMachine,
+      logger: { warn: (details, message) => context.log.warn(details, `${args.name}: ${message}`) },
+    });
+    const loaded = this.storage.load();
+    this.lastSnapshotIndex = loaded.snapshot?.meta.index ?? 0;
+    this.node = new RaftNode(
+      {
+        id: args.name,
+        peers: args.peers,
+        electionTicks: args.electionTicks ?? 10,
+        heartbeatTicks: args.heartbeatTicks ?? 1,
+        random: randomFor(args),
+        preVote: true,
+        checkQuorum: true,
+        maxEntriesPerAppend: 256,
+        maxInflightAppends: 64,
+        maxUncommittedEntries: 16_384,
+        maxPendingReads: readsPendingMax,
+        applied: loaded.lastApplied,
+      },
+      loaded.persisted,
+      loaded.snapshot,
+    );
+    context.log.info(
+      { replica: args.name, term: loaded.persisted.hardState.term, lastApplied: loaded.lastApplied, entries: loaded.persisted.entries.length },
+      `${args.name} loaded from disk: term ${loaded.persisted.hardState.term}, applied ${loaded.lastApplied}, ${loaded.persisted.entries.length} log entries`,
+    );
+  }
+
+  get lastApplied(): number {
+    return this.storage.lastApplied;
+  }
+
+  get isLeader(): boolean {
+    return this.softState.role === 'leader';
+  }
+
+  get leader(): NodeId | null {
+    return this.softState.leader;
+  }
+
+  /** Proposes a command; resolves once it is committed and applied here (or refused). */
+  propose(data: string): Promise<ProposeAnswer> {
+    if (this.proposals.size >= proposalsPendingMax) {
+      return Promise.resolve({ ok: false, error: 'busy', leader: this.softState.leader });
+    }
+    const proposed = this.node.propose(data);
+    if (!proposed.ok) return Promise.resolve({ ok: false, error: proposed.error, leader: proposed.leader });
+    this.scheduleFlush();
+    return new Promise((resolve) => this.proposals.set(proposed.index, { term: proposed.term, resolve }));
+  }
+
+  /** A linearizable read through ReadIndex; resolves with the state machine's answer. */
+  read(query: unknown): Promise<ReadAnswer> {
+    if (this.reads.size >= readsPendingMax) {
+      return Promise.resolve({ ok: false, error: 'busy', leader: this.softState.leader });
+    }
+    this.readCounter += 1;
+    const readContext = `${this.name}:${this.readCounter}`;
+    return new Promise((resolve) => {
+      this.reads.set(readContext, { query, resolve, index: null });
+      this.node.readIndex(readContext);
+      this.scheduleFlush();
+    });
+  }
+
+  status(): ReplicaStatus {
+    const status = this.node.status();
+    return {
+      name: this.name,
+      role: status.role,
+      term: status.term,
+      leader: status.leader,
+      commitIndex: status.commitIndex,
+      lastApplied: this.storage.lastApplied,
+      lastIndex: status.lastIndex,
+      snapshotIndex: status.snapshotIndex,
+      fsyncs: this.storage.stats().fsyncs,
+    };
+  }
+
+  step(message: Message): void {
+    this.node.step(message);
+    this.scheduleFlush();
+  }
+
+  tick(): void {
+    this.node.tick();
+    this.flush();
+  }
+
+  /** Runs the processing loop after the current turn, so one turn's proposals share one fsync. */
+  scheduleFlush(): void {
+    if (this.flushScheduled || this.stopped) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Persist, then send, then apply, then serve reads, then advance; until the core has nothing more. */
+  flush(): void {
+    if (this.stopped) return;
+    for (let round = 0; round < 64 && this.node.hasReady(); round += 1) {
+      const ready = this.node.ready();
+      this.persist(ready);
+      this.send(ready.messages);
+      this.apply(ready.committedEntries);
+      this.collectReads(ready);
+      if (ready.softState !== null) this.changeSoftState(ready.softState);
+      this.node.advance(ready);
+    }
+    this.serveReads();
+    this.maybeSnapshot();
+    if (this.node.hasReady()) this.scheduleFlush();
+  }
+
+  private persist(ready: Ready): void {
+    if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null) return;
+    this.storage.persist({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
+    if (ready.snapshot !== null) {
+      this.lastSnapshotIndex = ready.snapshot.meta.index;
+      this.context.log.info(
+        { replica: this.name, index: ready.snapshot.meta.index },
+        `${this.name} installed a snapshot at index ${ready.snapshot.meta.index} from the leader`,
+      );
+    }
+  }
+
+  private send(messages: readonly Message[]): void {
+    for (const message of messages) this.context.tell(message.to, { type: 'raft', message });
+  }
+
+  private apply(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const results = this.storage.apply(entries);
+    for (let position = 0; position < entries.length; position += 1) {
+      const entry = entries[position]!;
+      const result = results[position]!.result;
+      const pending = this.proposals.get(entry.index);
+      if (pending !== undefined) {
+        this.proposals.delete(entry.index);
+        if (pending.term === entry.term) pending.resolve({ ok: true, index: entry.index, result });
+        else pending.resolve({ ok: false, error: 'dropped', leader: this.softState.leader });
+      }
+      if (entry.type === 'normal') this.onApplied(entry, result);
+    }
+  }
+
+  private collectReads(ready: Ready): void {
+    for (const readState of ready.readStates) {
+      const pending = this.reads.get(readState.context);
+      if (pending !== undefined) pending.index = readState.index;
+    }
+    for (const failure of ready.readFailures) {
+      const pending = this.reads.get(failure.context);
+      if (pending === undefined) continue;
+      this.reads.delete(failure.context);
+      const error: ReplicaRefusal = failure.reason === 'notLeader' ? 'notLeader' : failure.reason === 'leaderUnknown' ? 'leaderUnknown' : 'dropped';
+      pending.resolve({ ok: false, error, leader: this.softState.leader });
+    }
+  }
+
+  private serveReads(): void {
+    const applied = this.storage.lastApplied;
+    for (const [readContext, pending] of this.reads) {
+      if (pending.index === null || pending.index > applied) continue;
+      this.reads.delete(readContext);
+      pending.resolve({ ok: true, index: applied, result: this.storage.query(pending.query) });
+    }
+  }
+
+  private changeSoftState(softState: SoftState): void {
+    const previous = this.softState;
+    this.softState = softState;
+    const term = this.node.status().term;
+    if (softState.role === 'leader' && previous.role !== 'leader') {
+      const votes = `${Math.floor(this.peers.length / 2) + 1}/${this.peers.length}`;
+      this.context.log.info({ replica: this.name, term, event: 'leader' }, `${this.name} became leader for term ${term} with at least ${votes} votes`);
+    } else if (previous.role === 'leader' && softState.role !== 'leader') {
+      this.context.log.info({ replica: this.name, term, event: 'stepDown' }, `${this.name} stepped down in term ${term}`);
+      this.failProposals('notLeader');
+    } else if (softState.leader !== previous.leader && softState.leader !== null) {
+      this.context.log.debug({ replica: this.name, term, leader: softState.leader }, `${this.name} follows ${softState.leader} in term ${term}`);
+    }
+    this.onSoftState(softState);
+  }
+
+  /**
+   * A former leader's proposals may still commit under the next leader, but this replica can no longer tell the
+   * proposer when: answer "notLeader" so the proposer retries through the new leader (commands are idempotent).
+   */
+  private failProposals(error: ReplicaRefusal): void {
+    for (const [index, pending] of this.proposals) {
+      this.proposals.delete(index);
+      pending.resolve({ ok: false, error, leader: this.softState.leader });
+    }
+  }
+
+  private maybeSnapshot(): void {
+    if (this.storage.lastApplied - this.lastSnapshotIndex < this.snapshotEntriesInterval) return;
+    const snapshot = this.storage.createSnapshot(this.peers);
+    this.node.compact(snapshot.meta.index, snapshot.data);
+    this.lastSnapshotIndex = snapshot.meta.index;
+    this.context.log.info({ replica: this.name, index: snapshot.meta.index }, `${this.name} took a snapshot at index ${snapshot.meta.index} and compacted its log`);
+  }
+
+  /** Before a graceful stop: hand leadership to the follower most likely to be up to date. */
+  transferLeadershipAway(): boolean {
+    if (!this.isLeader) return false;
+    const target = this.peers.find((peer) => peer !== this.name);
+    if (target === undefined) return false;
+    const started = this.node.transferLeadership(target);
+    this.flush();
+    return started;
+  }
+
+  close(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.failProposals('dropped');
+    for (const [readContext, pending] of this.reads) {
+      this.reads.delete(readContext);
+      pending.resolve({ ok: false, error: 'dropped', leader: null });
+    }
+    this.storage.close();
+  }
+}
+
+/** Election randomness: seeded when asked (reproducible runs), otherwise different on every start. */
+function randomFor(args: ReplicaArgs): () => number {
+  const generator = new SeededRandom(args.seed ?? (hashName(args.name) ^ Math.floor(Math.random() * 0x7fffffff)));
+  return () => generator.next();
+}
+
+function hashName(name: string): number {
+  let hash = 2166136261;
+  for (let position = 0; position < name.length; position += 1) {
+    hash ^= name.charCodeAt(position);
+    hash = Math.imul(hash, 16777619);
+  }
+  return hash >>> 0;
+}
+
+interface ReplicaActorState<App> {
+  readonly replica: Replica;
+  readonly app: App;
+}
+
+function isReplicaMessage(message: unknown): message is ReplicaMessage {
+  if (typeof message !== 'object' || message === null) return false;
+  const type = (message as { type?: unknown }).type;
+  if (typeof type !== 'string' || !replicaMessageTypes.has(type)) return false;
+  switch (type) {
+    case 'raft':
+      return isRaftMessage((message as { message?: unknown }).message);
+    case 'propose':
+      return typeof (message as { data?: unknown }).data === 'string';
+    default:
+      return true;
+  }
+}
+
+function answerLater<T>(context: ActorContext, promise: Promise<T>): void {
+  const reply: Reply = context.deferReply();
+  promise.then((value) => reply.resolve(value), (error: unknown) => reply.reject(error instanceof Error ? error : new Error(String(error))));
+}
+
+/** Builds the actor definition of a replicated state machine; an actor module default-exports the result. */
+export function defineReplicaActor<App, AppMessage extends { type: string }, Args extends ReplicaArgs>(
+  application: ReplicaApplication<App, AppMessage, Args>,
+): ActorDefinition<ReplicaActorState<App>, ReplicaMessage | AppMessage, Args> {
+  return {
+    init(args, context) {
+      const replica = new Replica(args, application.createStateMachine(args), context);
+      const app = application.init ? application.init(replica, args, context) : (undefined as App);
+      if (application.onApplied) {
+        const onApplied = application.onApplied;
+        replica.onApplied = (entry, result) => onApplied(app, replica, entry, result, context);
+      }
+      if (application.onSoftState) {
+        const onSoftState = application.onSoftState;
+        replica.onSoftState = (softState) => onSoftState(app, replica, softState, context);
+      }
+      context.setTimer('tick', { type: 'tick' }, args.tickMs ?? 50, { repeat: true });
+      return { replica, app };
+    },
+    isMessage(message: unknown): message is ReplicaMessage | AppMessage {
+      if (isReplicaMessage(message)) return true;
+      return application.isMessage ? application.isMessage(message) : false;
+    },
+    receive(state, message, context) {
+      const { replica } = state;
+      if (!replicaMessageTypes.has(message.type)) {
+        return application.receive ? application.receive(state.app, replica, message as AppMessage, context) : undefined;
+      }
+      const replicaMessage = message as ReplicaMessage;
+      switch (replicaMessage.type) {
+        case 'raft':
+          replica.step(replicaMessage.message);
+          return undefined;
+        case 'tick':
+          replica.tick();
+          return undefined;
+        case 'propose':
+          answerLater(context, replica.propose(replicaMessage.data));
+          return undefined;
+        case 'read':
+          answerLater(context, replica.read(replicaMessage.query));
+          return undefined;
+        case 'status':
+          return replica.status();
+        case 'hash':
+          return { index: replica.lastApplied, hash: replica.storage.stateHash() };
+        case 'transferLeadership':
+          return replica.transferLeadershipAway();
+      }
+    },
+    async stop(state, context) {
+      if (state.replica.transferLeadershipAway()) {
+        context.log.info({ replica: state.replica.name }, `${state.replica.name} hands leadership over before stopping`);
+        // Give the timeoutNow message a moment to leave before the port closes.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      application.stop?.(state.app, state.replica, context);
+      state.replica.close();
+    },
+    status(state) {
+      return state.replica.status();
+    },
+  };
+}
