@@ -1,0 +1,180 @@
+// The cache actor: the gateway's cache of catalog reads, kept consistent by the catalog group's invalidations.
+//
+// Owns: a CachePolicy (LRU of lookups, the full list and searches, each tagged with the Raft index it reflects)
+// and a client of the catalog group. Messages:
+//   {type:'lookup', id} | {type:'list'} | {type:'search', topic}   ask → CacheAnswer (HIT, or MISS with servedBy)
+//   {type:'invalidate', items, index}                             from catalog replicas (tell) or the gateway (ask)
+//   {type:'invalidateAll'}                                          ask; drops every entry
+//   {type:'renewLease'}                                             own timer: subscribe, and hear from the group
+//   {type:'stats'}                                                  ask → CacheStats
+// Promises: a miss is a linearizable read (ReadIndex) on some catalog replica; a fill older than an invalidation
+// already seen is not stored; concurrent misses on one key make one backend read; a cache that has not heard from
+// the catalog group's leader for longer than its lease serves no hits (and forgets everything it had).
+import { GroupClient } from '../../raft/client.js';
+import { defineActor, type ActorContext } from '../../runtime/actor.js';
+import { isRuntimeError } from '../../runtime/errors.js';
+import type { Item, Topic } from '../catalog/catalog.js';
+import type { ItemsAnswer, LookupAnswer } from '../catalog/commands.js';
+import { CachePolicy, itemKey, listKey, searchKey, type CacheStats } from './policy.js';
+
+export interface CacheArgs {
+  readonly catalogMembers: readonly string[];
+  readonly capacity?: number;
+  readonly leaseMs?: number;
+  /** False switches caching off: every read goes to the catalog group (the lookup-miss benchmark). */
+  readonly enabled?: boolean;
+  readonly readDeadlineMs?: number;
+}
+
+export interface CacheValue {
+  readonly result: Item | null | readonly Item[];
+  readonly topics: readonly Topic[];
+}
+
+export interface CacheAnswer extends CacheValue {
+  readonly cache: 'HIT' | 'MISS';
+  readonly servedBy: string | null;
+  readonly index: number;
+}
+
+export type CacheMessage =
+  | { readonly type: 'lookup'; readonly id: number }
+  | { readonly type: 'list' }
+  | { readonly type: 'search'; readonly topic: string }
+  | { readonly type: 'invalidate'; readonly items: readonly number[]; readonly index: number }
+  | { readonly type: 'invalidateAll' }
+  | { readonly type: 'renewLease' }
+  | { readonly type: 'stats' };
+
+interface CacheState {
+  readonly policy: CachePolicy<CacheValue>;
+  readonly catalog: GroupClient;
+  readonly enabled: boolean;
+  readonly readDeadlineMs: number;
+  readonly catalogMembers: readonly string[];
+}
+
+const isPositiveId = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
+
+function isCacheMessage(message: unknown): message is CacheMessage {
+  if (typeof message !== 'object' || message === null) return false;
+  const candidate = message as Record<string, unknown>;
+  switch (candidate.type) {
+    case 'lookup':
+      return isPositiveId(candidate.id);
+    case 'search':
+      return typeof candidate.topic === 'string' && candidate.topic.length <= 500;
+    case 'invalidate':
+      return Array.isArray(candidate.items) && candidate.items.length <= 10_000 && candidate.items.every(isPositiveId) &&
+        Number.isSafeInteger(candidate.index) && (candidate.index as number) >= 0;
+    case 'list':
+    case 'invalidateAll':
+    case 'renewLease':
+    case 'stats':
+      return true;
+    default:
+      return false;
+  }
+}
+
+function toValue(query: CacheMessage, result: unknown): CacheValue {
+  if (query.type === 'lookup') {
+    const answer = result as LookupAnswer;
+    return { result: answer.item, topics: answer.topics };
+  }
+  const answer = result as ItemsAnswer;
+  return { result: answer.items, topics: answer.topics };
+}
+
+function read(state: CacheState, key: string, query: { type: string }, context: ActorContext): Promise<CacheAnswer> {
+  const load = async () => {
+    const answer = await state.catalog.read(query, context.now() + state.readDeadlineMs);
+    state.policy.noteContact(context.now());
+    return { value: { ...toValue(query as CacheMessage, answer.result), servedBy: answer.servedBy } as CacheValue, index: answer.index };
+  };
+  if (!state.enabled) {
+    return load().then((loaded) => ({ ...loaded.value, cache: 'MISS', servedBy: (loaded.value as { servedBy?: string }).servedBy ?? null, index: loaded.index }));
+  }
+  return state.policy.singleFlight(key, load).then((loaded) => {
+    const servedBy = (loaded.value as { servedBy?: string }).servedBy ?? null;
+    context.log.debug({ key, servedBy, index: loaded.index }, `${key}: cache miss, served by ${servedBy}`);
+    return { result: loaded.value.result, topics: loaded.value.topics, cache: 'MISS', servedBy, index: loaded.index };
+  });
+}
+
+function serve(state: CacheState, key: string, query: CacheMessage, context: ActorContext): unknown {
+  if (state.enabled) {
+    const hit = state.policy.getEntry(key, context.now());
+    if (hit !== undefined) {
+      context.log.debug({ key }, `${key}: cache hit`);
+      return { result: hit.value.result, topics: hit.value.topics, cache: 'HIT', servedBy: null, index: hit.index } satisfies CacheAnswer;
+    }
+  }
+  const reply = context.deferReply();
+  read(state, key, query, context).then(
+    (answer) => reply.resolve(answer),
+    (error: unknown) => reply.reject(error instanceof Error ? error : new Error(String(error))),
+  );
+  return undefined;
+}
+
+/** Subscribes to every catalog replica; an answer from the leader renews the lease. */
+function renewLease(state: CacheState, context: ActorContext): void {
+  for (const member of state.catalogMembers) {
+    context.ask<{ ok: boolean; role?: string; commitIndex?: number }>(member, { type: 'subscribe', cache: context.self }, { timeoutMs: 500 }).then(
+      (answer) => {
+        if (answer.ok && answer.role === 'leader') state.policy.noteContact(context.now(), answer.commitIndex);
+      },
+      () => {},
+    );
+  }
+}
+
+export default defineActor<CacheState, CacheMessage, CacheArgs>({
+  init(args, context) {
+    const leaseMs = args.leaseMs ?? 3_000;
+    const catalog = new GroupClient({
+      group: 'catalog',
+      members: args.catalogMembers,
+      ask: (target, message, timeoutMs) => context.ask(target, message, { timeoutMs }),
+      isUnavailable: (error) => isRuntimeError(error, 'ACTOR_UNAVAILABLE'),
+      attemptTimeoutMs: 1_000,
+      onFailover: (from, _to, reason) => context.log.info({ from, reason, event: 'failover' }, `cache: ${from} did not answer (${reason}); trying the next replica`),
+    });
+    const state: CacheState = {
+      policy: new CachePolicy<CacheValue>({ capacity: args.capacity ?? 10_000, leaseMs, now: () => context.now() }),
+      catalog,
+      enabled: args.enabled ?? true,
+      readDeadlineMs: args.readDeadlineMs ?? 4_000,
+      catalogMembers: args.catalogMembers,
+    };
+    context.setTimer('renewLease', { type: 'renewLease' }, Math.max(50, Math.floor(leaseMs / 4)), { repeat: true });
+    renewLease(state, context);
+    return state;
+  },
+  isMessage: isCacheMessage,
+  receive(state, message, context) {
+    switch (message.type) {
+      case 'lookup':
+        return serve(state, itemKey(message.id), message, context);
+      case 'list':
+        return serve(state, listKey, message, context);
+      case 'search':
+        return serve(state, searchKey(message.topic), message, context);
+      case 'invalidate':
+        for (const item of message.items) state.policy.invalidate(item, message.index);
+        return true;
+      case 'invalidateAll':
+        state.policy.clear();
+        return true;
+      case 'renewLease':
+        renewLease(state, context);
+        return undefined;
+      case 'stats':
+        return state.policy.stats() satisfies CacheStats;
+    }
+  },
+  status(state) {
+    return { cache: state.policy.stats(), enabled: state.enabled };
+  },
+});

@@ -1,0 +1,65 @@
+// The catalog replica actor: the catalog state machine replicated by Raft, plus cache invalidation pushes.
+//
+// Owns: one catalog replica (see src/raft/replica.ts for the replica protocol: propose, read, status, …) and the
+// set of caches subscribed to it. Promises: after applying an entry that changed items, every subscribed cache
+// is told `{type:'invalidate', items, index}` before this replica answers any later read, so a cache that fills
+// from this replica has always seen the invalidations older than the fill (per-sender FIFO of the runtime).
+// Every replica pushes, leader or not: a cache then never depends on one replica surviving to tell it.
+import { defineReplicaActor, type Replica, type ReplicaArgs } from '../../raft/replica.js';
+import type { ActorContext } from '../../runtime/actor.js';
+import type { Catalog } from './catalog.js';
+import type { CatalogResult } from './commands.js';
+import initialCatalog from './initial.js';
+import { CatalogStateMachine } from './state.js';
+
+export interface CatalogReplicaArgs extends ReplicaArgs {
+  /** The catalog every replica seeds when its database is new; the built-in four books by default. */
+  readonly catalog?: Catalog;
+  /** Caches subscribed from the start (the single-process cache); more may subscribe at run time. */
+  readonly subscribers?: readonly string[];
+}
+
+export const subscribersMax = 64;
+
+export type CatalogAppMessage = { readonly type: 'subscribe'; readonly cache: string };
+
+interface CatalogApp {
+  readonly subscribers: Set<string>;
+}
+
+function isCatalogAppMessage(message: unknown): message is CatalogAppMessage {
+  if (typeof message !== 'object' || message === null) return false;
+  const candidate = message as { type?: unknown; cache?: unknown };
+  return candidate.type === 'subscribe' && typeof candidate.cache === 'string' && candidate.cache.length > 0 && candidate.cache.length <= 128;
+}
+
+function changedItems(result: unknown): readonly number[] {
+  const changed = (result as Partial<CatalogResult> | null)?.changed;
+  return Array.isArray(changed) ? changed : [];
+}
+
+export default defineReplicaActor<CatalogApp, CatalogAppMessage, CatalogReplicaArgs>({
+  createStateMachine: (args) => new CatalogStateMachine(args.catalog ?? initialCatalog),
+  init: (_replica, args) => ({ subscribers: new Set(args.subscribers ?? []) }),
+  isMessage: isCatalogAppMessage,
+  onApplied(app: CatalogApp, replica: Replica, entry, result, context: ActorContext) {
+    const items = changedItems(result);
+    if (items.length === 0) return;
+    for (const cache of app.subscribers) context.tell(cache, { type: 'invalidate', items, index: entry.index });
+    if (replica.isLeader) {
+      context.log.info({ replica: replica.name, items, index: entry.index, event: 'invalidate' }, `invalidate item ${items.join(', ')} at index ${entry.index}`);
+    }
+  },
+  receive(app, replica, message) {
+    switch (message.type) {
+      case 'subscribe': {
+        if (!app.subscribers.has(message.cache) && app.subscribers.size >= subscribersMax) {
+          return { ok: false, error: 'tooManySubscribers', leader: replica.leader };
+        }
+        app.subscribers.add(message.cache);
+        const status = replica.status();
+        return { ok: true, role: status.role, leader: status.leader, term: status.term, commitIndex: status.commitIndex, lastApplied: status.lastApplied };
+      }
+    }
+  },
+});
