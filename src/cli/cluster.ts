@@ -1,0 +1,134 @@
+// The single-process cluster: supervisor, three catalog replicas, three order replicas, the cache, the gateway.
+//
+// Owns: the child specs of the bookstore, start-up until both groups have a leader, and the orderly stop
+// (gateway first, then children in reverse start order, each closing its database).
+// Used by `pygmy start`, the benchmarks and the checker; tests run it as a real process through `pygmy start`.
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { CacheArgs } from '../actors/cache/actor.js';
+import type { Catalog } from '../actors/catalog/catalog.js';
+import type { CatalogReplicaArgs } from '../actors/catalog/actor.js';
+import type { OrderReplicaArgs } from '../actors/order/actor.js';
+import { ActorBackend } from '../http/actor-backend.js';
+import { createGateway, type Gateway } from '../http/gateway.js';
+import { ActorSystem, type ChildSpec } from '../runtime/system.js';
+
+export interface ClusterOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly fresh: boolean;
+  readonly catalog?: Catalog;
+  readonly logger: Logger;
+  readonly adminToken?: string | null;
+  /** False switches the cache off (every read is a linearizable read on a replica). */
+  readonly cacheEnabled?: boolean;
+  readonly cacheCapacity?: number;
+  /** Milliseconds per Raft tick; elections take 10–20 ticks. */
+  readonly tickMs?: number;
+  /** Test hook for the order saga: wait between deduct and commit. */
+  readonly holdAfterDeductMs?: number;
+  readonly readyTimeoutMs?: number;
+  readonly requestDeadlineMs?: number;
+  readonly onEscalate?: (reason: string) => void;
+}
+
+export interface RunningCluster {
+  readonly url: string;
+  readonly port: number;
+  readonly system: ActorSystem;
+  readonly gateway: Gateway;
+  readonly backend: ActorBackend;
+  readonly startedInMs: number;
+  close(): Promise<void>;
+}
+
+export const catalogMembers = ['catalog-1', 'catalog-2', 'catalog-3'] as const;
+export const orderMembers = ['order-1', 'order-2', 'order-3'] as const;
+export const cacheName = 'cache';
+
+const catalogModule = new URL('../actors/catalog/actor.js', import.meta.url);
+const orderModule = new URL('../actors/order/actor.js', import.meta.url);
+const cacheModule = new URL('../actors/cache/actor.js', import.meta.url);
+
+export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
+  const dataDir = resolve(options.dataDir);
+  const tickMs = options.tickMs ?? 50;
+  const catalogs = catalogMembers.map((name): ChildSpec => {
+    const args: CatalogReplicaArgs = { name, peers: catalogMembers, dataDir, tickMs, subscribers: [cacheName], ...(options.catalog ? { catalog: options.catalog } : {}) };
+    return { name, module: catalogModule, args, restart: 'permanent' };
+  });
+  const orders = orderMembers.map((name): ChildSpec => {
+    const args: OrderReplicaArgs = { name, peers: orderMembers, dataDir, tickMs, catalogMembers, ...(options.holdAfterDeductMs ? { holdAfterDeductMs: options.holdAfterDeductMs } : {}) };
+    return { name, module: orderModule, args, restart: 'permanent' };
+  });
+  const cacheArgs: CacheArgs = { catalogMembers, enabled: options.cacheEnabled ?? true, capacity: options.cacheCapacity ?? 20_000 };
+  return [...catalogs, ...orders, { name: cacheName, module: cacheModule, args: cacheArgs, restart: 'permanent' }];
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function waitReady(backend: ActorBackend, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await backend.ready().catch(() => false)) return true;
+    await sleep(25);
+  }
+  return false;
+}
+
+export async function startCluster(options: ClusterOptions): Promise<RunningCluster> {
+  const startedAt = Date.now();
+  const log = options.logger;
+  if (options.fresh) rmSync(options.dataDir, { recursive: true, force: true });
+  const system = new ActorSystem({ logger: log, onEscalate: options.onEscalate ?? (() => {}) });
+  system.on('restart', (event: { name: string; restarts: number; restartsInWindow: number }) => {
+    log.info({ actor: event.name, event: 'restart' }, `supervisor restarted ${event.name} (crash ${event.restartsInWindow} of 5 in 60s)`);
+  });
+  await system.start(clusterSpecs(options));
+  const backend = new ActorBackend({
+    actors: system,
+    catalogMembers,
+    orderMembers,
+    cacheName,
+    log,
+    deadlineMs: (options.requestDeadlineMs ?? 5_000) - 250,
+  });
+  if (!(await waitReady(backend, options.readyTimeoutMs ?? 15_000))) {
+    await system.shutdown();
+    throw new Error('the catalog and order groups did not elect leaders in time');
+  }
+  const gateway = createGateway({
+    backend,
+    logger: log,
+    host: options.host,
+    port: options.port,
+    adminToken: options.adminToken ?? null,
+    requestDeadlineMs: options.requestDeadlineMs ?? 5_000,
+  });
+  let address;
+  try {
+    address = await gateway.listen();
+  } catch (error) {
+    await system.shutdown();
+    throw error;
+  }
+  const url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    port: address.port,
+    system,
+    gateway,
+    backend,
+    startedInMs: Date.now() - startedAt,
+    close() {
+      closing ??= (async () => {
+        await gateway.close().catch(() => {});
+        await system.shutdown();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,93 @@
+// `pygmy start`: the whole cluster in one process — the demo, and what the end-to-end tests run.
+//
+// Flags: --port (34800; 0 picks a free one), --host (127.0.0.1), --data-dir (./data), --fresh (wipe the data dir
+// first), --catalog FILE.json, --no-cache, --tick-ms, --hold-after-deduct-ms (test hook).
+// Prints `pygmy: ready at URL (started in N ms)` on standard output when it can serve. SIGINT and SIGTERM stop
+// it gracefully (gateway closed, leaders hand over, databases closed); a second start on the same data dir
+// continues where it stopped. An escalation of the supervisor exits non-zero with the reason.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parseCatalog, type Catalog } from '../actors/catalog/catalog.js';
+import { startCluster } from './cluster.js';
+import { createLogger } from './logger.js';
+
+function readCatalog(path: string): Catalog {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`--catalog ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return parseCatalog(json);
+}
+
+function positiveInteger(value: string | undefined, name: string, fallback: number, minimum = 1): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed < minimum) throw new Error(`${name} must be an integer ≥ ${minimum}, got "${value}"`);
+  return parsed;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+      fresh: { type: 'boolean' },
+      catalog: { type: 'string' },
+      'no-cache': { type: 'boolean' },
+      'tick-ms': { type: 'string' },
+      'hold-after-deduct-ms': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log('usage: pygmy start [--port 34800] [--host 127.0.0.1] [--data-dir ./data] [--fresh] [--catalog FILE.json] [--no-cache]');
+    return 0;
+  }
+  const logger = createLogger({});
+  const catalog = values.catalog === undefined ? undefined : readCatalog(values.catalog);
+  let escalated: string | null = null;
+  let stop: (() => Promise<void>) | null = null;
+  const cluster = await startCluster({
+    host: values.host ?? '127.0.0.1',
+    port: positiveInteger(values.port, '--port', 34800, 0),
+    dataDir: values['data-dir'] ?? './data',
+    fresh: values.fresh ?? false,
+    ...(catalog ? { catalog } : {}),
+    logger,
+    adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
+    cacheEnabled: !values['no-cache'],
+    tickMs: positiveInteger(values['tick-ms'], '--tick-ms', 50, 5),
+    holdAfterDeductMs: positiveInteger(values['hold-after-deduct-ms'], '--hold-after-deduct-ms', 0, 0),
+    onEscalate: (reason) => {
+      escalated = reason;
+      logger.fatal({ reason, event: 'escalate' }, `supervisor gave up: ${reason}; stopping`);
+      void stop?.();
+    },
+  });
+  console.log(`pygmy: ready at ${cluster.url} (started in ${cluster.startedInMs} ms)`);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ event: 'shutdown' }, 'pygmy: stopping (gateway, then order, then catalog replicas)');
+      await cluster.close();
+      logger.info({ event: 'shutdown' }, 'pygmy: stopped');
+      resolve(escalated === null ? 0 : 1);
+    };
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        console.error(`pygmy: ${signal} again, exiting now`);
+        process.exit(130);
+      }
+      void stop?.();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,268 @@
+// The gateway's Backend, implemented with the actors: the cache actor for catalog reads, the order group for
+// orders, the catalog group for item updates, and the supervisor for status and fault injection.
+//
+// Promises beyond the Backend contract:
+// - Read-your-writes: before `order` or `updateItem` returns, the cache has applied the write's invalidation
+//   (item, index). If the cache cannot confirm it, the gateway stops trusting the cache (reads go straight to the
+//   catalog group) until a full invalidation of the cache succeeds.
+// - Reads keep working without the cache: when the cache actor is down or isolated, a read goes to the catalog
+//   group directly (a linearizable ReadIndex read, reported as a MISS).
+// - Orders are retried through the order group's next leader with the same order id; the saga makes that
+//   exactly-once.
+import { nanoid } from 'nanoid';
+import type { CacheAnswer } from '../actors/cache/actor.js';
+import type { ItemsAnswer, LookupAnswer } from '../actors/catalog/commands.js';
+import { encodeCatalogCommand, type CatalogResult } from '../actors/catalog/commands.js';
+import type { OrderOutcome as SagaOutcome } from '../actors/order/actor.js';
+import type { Order as StoredOrder } from '../actors/order/state.js';
+import { GroupClient, GroupUnavailableError } from '../raft/client.js';
+import type { ReplicaStatus } from '../raft/replica.js';
+import type { Logger } from '../runtime/actor.js';
+import { isRuntimeError } from '../runtime/errors.js';
+import type { ActorStatus as RuntimeActorStatus } from '../runtime/system.js';
+import {
+  UnavailableError,
+  UnknownActorError,
+  type ActorAction,
+  type ActorStatus,
+  type Backend,
+  type ClusterStatus,
+  type Item,
+  type ItemChange,
+  type Order,
+  type OrderOutcome,
+  type ReadAnswer,
+  type Topic,
+} from './backend.js';
+
+/** What the backend needs of the actor system: satisfied by ActorSystem, and by the multi-host node. */
+export interface ActorPort {
+  ask<R = unknown>(target: string, message: unknown, options?: { timeoutMs?: number }): Promise<R>;
+  status(): Promise<RuntimeActorStatus[]>;
+  kill(name: string): Promise<void>;
+  stop(name: string): Promise<void>;
+  startActor(name: string): Promise<void>;
+  isolate(name: string): Promise<void>;
+  heal(name: string): Promise<void>;
+}
+
+export interface ActorBackendOptions {
+  readonly actors: ActorPort;
+  readonly catalogMembers: readonly string[];
+  readonly orderMembers: readonly string[];
+  readonly cacheName: string;
+  /** Which node each actor runs on, for /cluster; "local" when absent. */
+  readonly nodeOf?: (actor: string) => string;
+  readonly deadlineMs?: number;
+  readonly log: Logger;
+}
+
+const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
+
+function groupOf(name: string): string {
+  const dash = name.lastIndexOf('-');
+  return dash > 0 ? name.slice(0, dash) : name;
+}
+
+function toOrder(order: StoredOrder): Order {
+  return { id: order.id, item: order.item, amount: order.amount, total: order.total ?? 0, status: order.status, createdAt: order.createdAt };
+}
+
+export class ActorBackend implements Backend {
+  private readonly options: ActorBackendOptions;
+  private readonly catalog: GroupClient;
+  private readonly orders: GroupClient;
+  private readonly deadlineMs: number;
+  /** Set when an invalidation could not be confirmed: the cache may hold a stale entry until fully cleared. */
+  private cacheDistrusted = false;
+
+  constructor(options: ActorBackendOptions) {
+    this.options = options;
+    this.deadlineMs = options.deadlineMs ?? 3_000;
+    const ask = (target: string, message: unknown, timeoutMs: number) => options.actors.ask(target, message, { timeoutMs });
+    const onFailover = (group: string) => (from: string, _to: string | null, reason: string) =>
+      options.log.info({ group, from, reason, event: 'failover' }, `gateway: ${from} did not answer (${reason}); trying the next ${group} replica`);
+    this.catalog = new GroupClient({ group: 'catalog', members: options.catalogMembers, ask, isUnavailable, attemptTimeoutMs: 1_000, onFailover: onFailover('catalog') });
+    this.orders = new GroupClient({ group: 'order', members: options.orderMembers, ask, isUnavailable, attemptTimeoutMs: 2_500, onFailover: onFailover('order') });
+  }
+
+  private deadline(): number {
+    return Date.now() + this.deadlineMs;
+  }
+
+  lookup(id: number, signal: AbortSignal): Promise<ReadAnswer<Item | null>> {
+    return this.read({ type: 'lookup', id }, signal, (result) => {
+      const answer = result as LookupAnswer;
+      return { result: answer.item, topics: answer.topics };
+    }) as Promise<ReadAnswer<Item | null>>;
+  }
+
+  list(signal: AbortSignal): Promise<ReadAnswer<Item[]>> {
+    return this.read({ type: 'list' }, signal, (result) => {
+      const answer = result as ItemsAnswer;
+      return { result: answer.items, topics: answer.topics };
+    }) as Promise<ReadAnswer<Item[]>>;
+  }
+
+  search(topic: string, signal: AbortSignal): Promise<ReadAnswer<Item[]>> {
+    return this.read({ type: 'search', topic }, signal, (result) => {
+      const answer = result as ItemsAnswer;
+      return { result: answer.items, topics: answer.topics };
+    }) as Promise<ReadAnswer<Item[]>>;
+  }
+
+  /** Through the cache when it is trusted and up; straight to the catalog group otherwise. */
+  private async read(
+    query: { readonly type: string; readonly id?: number; readonly topic?: string },
+    signal: AbortSignal,
+    shape: (result: unknown) => { result: unknown; topics: readonly Topic[] },
+  ): Promise<ReadAnswer<unknown>> {
+    if (!this.cacheDistrusted) {
+      try {
+        const answer = await this.options.actors.ask<CacheAnswer>(this.options.cacheName, query, { timeoutMs: this.deadlineMs });
+        return { result: answer.result, topics: answer.topics as Topic[], cache: answer.cache, servedBy: answer.servedBy };
+      } catch (error) {
+        if (!isUnavailable(error)) throw this.translate(error);
+        this.options.log.debug({ query }, 'gateway: cache unavailable, reading from the catalog group');
+      }
+    }
+    if (signal.aborted) throw new UnavailableError('request deadline passed');
+    try {
+      const answer = await this.catalog.read(query, this.deadline());
+      const shaped = shape(answer.result);
+      return { result: shaped.result, topics: [...shaped.topics], cache: 'MISS', servedBy: answer.servedBy };
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  async order(item: number, amount: number, orderId: string, _signal: AbortSignal): Promise<OrderOutcome> {
+    let answer;
+    try {
+      answer = await this.orders.leaderCall({ type: 'order', orderId, item, amount, createdAt: Date.now() }, this.deadline());
+    } catch (error) {
+      throw this.translate(error);
+    }
+    const outcome = answer.result as SagaOutcome;
+    if (outcome.bought && outcome.catalogIndex > 0) await this.invalidate([item], outcome.catalogIndex);
+    return { bought: outcome.bought, orderId };
+  }
+
+  async getOrder(orderId: string, _signal: AbortSignal): Promise<Order | null> {
+    try {
+      const answer = await this.orders.read({ type: 'get', orderId }, this.deadline());
+      return answer.result === null ? null : toOrder(answer.result as StoredOrder);
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  async ordersOfItem(item: number, _signal: AbortSignal): Promise<Order[]> {
+    try {
+      const answer = await this.orders.read({ type: 'byItem', item }, this.deadline());
+      return (answer.result as StoredOrder[]).map(toOrder);
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  async updateItem(id: number, change: ItemChange, _signal: AbortSignal): Promise<{ ok: boolean }> {
+    let ok = true;
+    let lastIndex = 0;
+    try {
+      if (change.price !== undefined) {
+        const answer = await this.catalog.propose(encodeCatalogCommand({ type: 'setPrice', requestId: nanoid(), item: id, price: change.price }), this.deadline());
+        ok &&= (answer.result as CatalogResult).ok;
+        lastIndex = answer.index;
+      }
+      if (ok && change.restock !== undefined) {
+        const answer = await this.catalog.propose(encodeCatalogCommand({ type: 'restock', requestId: nanoid(), item: id, amount: change.restock }), this.deadline());
+        ok &&= (answer.result as CatalogResult).ok;
+        lastIndex = answer.index;
+      }
+    } catch (error) {
+      throw this.translate(error);
+    }
+    if (ok) await this.invalidate([id], lastIndex);
+    return { ok };
+  }
+
+  async invalidateItem(id: number): Promise<void> {
+    await this.invalidate([id], 0);
+  }
+
+  /** Makes the cache apply an invalidation before a write is acknowledged; on failure, stop trusting the cache. */
+  private async invalidate(items: number[], index: number): Promise<void> {
+    try {
+      await this.options.actors.ask(this.options.cacheName, { type: 'invalidate', items, index }, { timeoutMs: 1_000 });
+      if (this.cacheDistrusted) {
+        await this.options.actors.ask(this.options.cacheName, { type: 'invalidateAll' }, { timeoutMs: 1_000 });
+        this.cacheDistrusted = false;
+        this.options.log.info({ event: 'cacheTrusted' }, 'gateway: cache cleared and trusted again');
+      }
+    } catch (error) {
+      if (!this.cacheDistrusted) {
+        this.options.log.warn({ error: String(error), event: 'cacheDistrusted' }, 'gateway: cache did not confirm an invalidation; reading around it until it is cleared');
+      }
+      this.cacheDistrusted = true;
+    }
+  }
+
+  async cluster(): Promise<ClusterStatus> {
+    const statuses = await this.options.actors.status();
+    const actors: ActorStatus[] = statuses.map((status) => {
+      const replica = (status.alive ? status.custom : null) as Partial<ReplicaStatus> | null;
+      const isReplica = replica !== null && typeof replica === 'object' && typeof replica.term === 'number';
+      return {
+        name: status.name,
+        group: groupOf(status.name),
+        node: this.options.nodeOf?.(status.name) ?? 'local',
+        alive: status.alive && !status.isolated,
+        role: isReplica ? (replica.role ?? null) : null,
+        term: isReplica ? (replica.term ?? null) : null,
+        commitIndex: isReplica ? (replica.commitIndex ?? null) : null,
+        lastApplied: isReplica ? (replica.lastApplied ?? null) : null,
+        restarts: status.restarts,
+      };
+    });
+    const leaders: Record<string, string | null> = { catalog: null, order: null };
+    for (const actor of actors) {
+      if (actor.role !== 'leader' || !actor.alive) continue;
+      const current = leaders[actor.group];
+      const currentTerm = actors.find((other) => other.name === current)?.term ?? -1;
+      if (current === null || current === undefined || (actor.term ?? 0) > currentTerm) leaders[actor.group] = actor.name;
+    }
+    return { actors, leaders };
+  }
+
+  async ready(): Promise<boolean> {
+    const status = await this.cluster();
+    return status.leaders.catalog !== null && status.leaders.order !== null;
+  }
+
+  async actorAction(name: string, action: ActorAction): Promise<void> {
+    const known = (await this.options.actors.status()).some((status) => status.name === name);
+    if (!known) throw new UnknownActorError(name);
+    this.options.log.info({ actor: name, action, event: 'admin' }, `admin: ${action} ${name}`);
+    switch (action) {
+      case 'kill':
+        return this.options.actors.kill(name);
+      case 'stop':
+        return this.options.actors.stop(name);
+      case 'start':
+        return this.options.actors.startActor(name);
+      case 'isolate':
+        return this.options.actors.isolate(name);
+      case 'heal':
+        return this.options.actors.heal(name);
+    }
+  }
+
+  private translate(error: unknown): unknown {
+    if (error instanceof GroupUnavailableError) return new UnavailableError(error.message);
+    if (isRuntimeError(error, 'ASK_TIMEOUT') || isRuntimeError(error, 'MAILBOX_FULL') || isUnavailable(error)) {
+      return new UnavailableError(error instanceof Error ? error.message : String(error));
+    }
+    return error;
+  }
+}
