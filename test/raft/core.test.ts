@@ -1,0 +1,352 @@
+// Unit tests of the pure Raft core, driven by hand through an in-memory network that can drop and isolate.
+// The harness plays the driver exactly as the Ready contract says (persist, then send, then apply, then advance) and
+// checks, for every message it sends, that what the message promises is already on the simulated disk.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { RaftConfigError } from '../../src/raft/core/errors.js';
+import { RaftNode, type RaftConfig } from '../../src/raft/core/node.js';
+import type { Entry, HardState, Message, NodeId, PersistedState, ReadFailure, ReadState, Ready, Snapshot } from '../../src/raft/types.js';
+
+interface Member {
+  raft: RaftNode;
+  disk: { hardState: HardState; snapshot: Snapshot | null; entries: Entry[] };
+  applied: Entry[];
+  readStates: ReadState[];
+  readFailures: ReadFailure[];
+  snapshotsInstalled: number;
+}
+
+type Overrides = Partial<Omit<RaftConfig, 'id' | 'peers'>>;
+
+function baseConfig(id: NodeId, peers: NodeId[], overrides: Overrides): RaftConfig {
+  // Distinct constant randomness per node: n1 times out first (after 10 ticks), the others later.
+  const offset = Number(id.slice(1)) - 1;
+  return {
+    id, peers, electionTicks: 10, heartbeatTicks: 1, random: () => Math.min(0.99, offset * 0.3), preVote: true,
+    checkQuorum: true, maxEntriesPerAppend: 64, maxInflightAppends: 4, maxUncommittedEntries: 100, ...overrides,
+  };
+}
+
+class Network {
+  readonly members = new Map<NodeId, Member>();
+  readonly queue: Message[] = [];
+  readonly isolated = new Set<NodeId>();
+  /** Every message sent, in order, for assertions on traffic. */
+  readonly sent: Message[] = [];
+  dropWhen: (message: Message) => boolean = () => false;
+
+  constructor(readonly peers: NodeId[], readonly overrides: Overrides = {}, persisted: Record<NodeId, PersistedState> = {}) {
+    for (const id of peers) {
+      const state = persisted[id] ?? { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
+      const disk = { hardState: state.hardState, snapshot: null, entries: [...state.entries] };
+      this.members.set(id, { raft: new RaftNode(baseConfig(id, peers, overrides), state), disk, applied: [], readStates: [], readFailures: [], snapshotsInstalled: 0 });
+    }
+  }
+
+  member(id: NodeId): Member {
+    return this.members.get(id)!;
+  }
+
+  restart(id: NodeId): void {
+    const member = this.member(id);
+    const disk = member.disk;
+    const persisted: PersistedState = { hardState: disk.hardState, snapshot: disk.snapshot?.meta ?? null, entries: [...disk.entries] };
+    member.raft = new RaftNode(baseConfig(id, this.peers, this.overrides), persisted, disk.snapshot);
+    member.applied = [];
+  }
+
+  /** Processes every pending Ready of every node (the driver loop). */
+  drain(): void {
+    for (const [id, member] of this.members) {
+      for (let rounds = 0; member.raft.hasReady(); rounds += 1) {
+        assert.ok(rounds < 50, `${id} never ran out of Ready batches`);
+        const ready = member.raft.ready();
+        this.persist(member, ready);
+        for (const message of ready.messages) this.send(member, message);
+        if (ready.snapshot !== null) member.snapshotsInstalled += 1;
+        member.applied.push(...ready.committedEntries);
+        member.readStates.push(...ready.readStates);
+        member.readFailures.push(...ready.readFailures);
+        member.raft.advance(ready);
+      }
+    }
+  }
+
+  private persist(member: Member, ready: Ready): void {
+    if (ready.snapshot !== null) {
+      member.disk.snapshot = ready.snapshot;
+      member.disk.entries = [];
+    }
+    if (ready.entries.length > 0) {
+      const first = ready.entries[0]!.index;
+      member.disk.entries = member.disk.entries.filter((entry) => entry.index < first).concat(ready.entries);
+    }
+    if (ready.hardState !== null) member.disk.hardState = ready.hardState;
+  }
+
+  /** Persist before speaking: a vote grant or an append ack must already be backed by the disk. */
+  private send(member: Member, message: Message): void {
+    const disk = member.disk;
+    if (message.type === 'voteResponse' && !message.reject) {
+      assert.is(disk.hardState.vote, message.to, `${message.from} granted a vote not yet on disk`);
+      assert.is(disk.hardState.term, message.term, `${message.from} granted a vote in a term not yet on disk`);
+    }
+    if (message.type === 'appendResponse' && !message.reject && message.index > 0) {
+      const lastOnDisk = disk.entries.length > 0 ? disk.entries[disk.entries.length - 1]!.index : (disk.snapshot?.meta.index ?? 0);
+      assert.ok(lastOnDisk >= message.index, `${message.from} acked ${message.index} with only ${lastOnDisk} on disk`);
+    }
+    this.sent.push(message);
+    this.queue.push(message);
+  }
+
+  /** Delivers queued messages (and those they cause) until the network is quiet; bounded. */
+  stabilize(roundsMax = 1000): void {
+    this.drain();
+    for (let round = 0; this.queue.length > 0; round += 1) {
+      assert.ok(round < roundsMax, 'network did not quiet down');
+      const message = this.queue.shift()!;
+      if (this.isolated.has(message.from) || this.isolated.has(message.to) || this.dropWhen(message)) continue;
+      this.member(message.to).raft.step(message);
+      this.drain();
+    }
+  }
+
+  tick(id: NodeId, times = 1): void {
+    for (let count = 0; count < times; count += 1) this.member(id).raft.tick();
+    this.drain();
+  }
+
+  tickAll(times: number): void {
+    for (let count = 0; count < times; count += 1) {
+      for (const id of this.peers) this.member(id).raft.tick();
+      this.stabilize();
+    }
+  }
+
+  /** Lets n1 time out and win the election. */
+  electFirst(): void {
+    this.tick('n1', 20);
+    this.stabilize();
+    assert.is(this.member('n1').raft.status().role, 'leader');
+  }
+
+  leaders(): NodeId[] {
+    return this.peers.filter((id) => this.member(id).raft.status().role === 'leader');
+  }
+}
+
+const three = ['n1', 'n2', 'n3'];
+
+function entry(index: number, term: number, data = `e${index}`): Entry {
+  return { index, term, type: 'normal', data };
+}
+
+test('election: a node that times out pre-votes, then campaigns and wins with a majority (§5.2)', () => {
+  // Checks "A candidate wins an election if it receives votes from a majority of the servers in the full cluster
+  // for the same term" and that pre-vote leaves the term unchanged until a majority would vote.
+  const network = new Network(three);
+  network.tick('n1', 20);
+  assert.is(network.member('n1').raft.status().role, 'preCandidate');
+  assert.is(network.member('n1').raft.status().term, 0, 'a pre-vote must not raise the term');
+  network.stabilize();
+  assert.equal(network.leaders(), ['n1']);
+  for (const id of three) assert.is(network.member(id).raft.status().term, 1);
+  assert.is(network.member('n2').raft.status().leader, 'n1');
+});
+
+test('replication: proposals reach every node and apply in the same order, after the leader\'s no-op', () => {
+  // Checks that committed entries come out of Ready.committedEntries identically on all nodes, and that a new leader
+  // first commits a no-op of its term (§8: "each leader commit a blank no-op entry into the log at the start of its term").
+  const network = new Network(three);
+  network.electFirst();
+  for (const data of ['a', 'b', 'c']) assert.ok(network.member('n1').raft.propose(data).ok);
+  network.stabilize();
+  network.tickAll(2);
+  for (const id of three) {
+    const applied = network.member(id).applied;
+    assert.equal(applied.map((each) => each.type), ['noop', 'normal', 'normal', 'normal'], id);
+    assert.equal(applied.map((each) => each.data), ['', 'a', 'b', 'c'], id);
+  }
+  const refused = network.member('n2').raft.propose('x');
+  assert.equal(refused, { ok: false, error: 'notLeader', leader: 'n1' });
+});
+
+test('conflicting logs: the follower\'s divergent suffix is replaced, with fast back-off instead of one index per round', () => {
+  // Checks §5.3 "the leader must find the latest log entry where the two logs agree, delete any entries in the
+  // follower's log after that point": n2 holds 30 entries of term 2 that never committed; n1 wins term 4.
+  const n2Entries = [entry(1, 1), ...Array.from({ length: 30 }, (_, offset) => entry(offset + 2, 2, `stale${offset}`))];
+  const network = new Network(three, {}, {
+    n1: { hardState: { term: 3, vote: 'n1', commit: 1 }, snapshot: null, entries: [entry(1, 1), entry(2, 3), entry(3, 3)] },
+    n2: { hardState: { term: 3, vote: 'n1', commit: 1 }, snapshot: null, entries: n2Entries },
+    n3: { hardState: { term: 3, vote: 'n1', commit: 1 }, snapshot: null, entries: [entry(1, 1), entry(2, 3)] },
+  });
+  network.electFirst();
+  network.stabilize();
+  network.tickAll(3);
+  const rejections = network.sent.filter((message) => message.type === 'appendResponse' && message.reject && message.from === 'n2');
+  assert.ok(rejections.length <= 2, `fast back-off took ${rejections.length} rejections`);
+  const leaderLog = network.member('n1').raft.entriesBetween(1, 100);
+  assert.equal(network.member('n2').raft.entriesBetween(1, 100), leaderLog);
+  assert.is(network.member('n2').raft.status().lastIndex, 4);
+});
+
+function previousTermScenario(bug: boolean): Network {
+  // n1 holds index 2 of term 2 that n2 lacks; n1 becomes leader of term 4 and sends one entry per append.
+  const network = new Network(three, { maxEntriesPerAppend: 1, testingBugs: { commitPreviousTermByCounting: bug } }, {
+    n1: { hardState: { term: 3, vote: null, commit: 1 }, snapshot: null, entries: [entry(1, 1), entry(2, 2)] },
+    n2: { hardState: { term: 3, vote: null, commit: 1 }, snapshot: null, entries: [entry(1, 1)] },
+    n3: { hardState: { term: 3, vote: null, commit: 1 }, snapshot: null, entries: [entry(1, 1)] },
+  });
+  // Appends carrying the no-op at index 3 are lost once the follower holds index 2, so index 2 alone spreads.
+  network.dropWhen = (message) => message.type === 'append' && message.entries.some((each) => each.index === 3)
+    && network.member(message.to).raft.termAt(2) === 2;
+  network.electFirst();
+  network.stabilize();
+  return network;
+}
+
+test('commit rule: an entry of a previous term is not committed by counting replicas (§5.4.2)', () => {
+  // Checks "Raft never commits log entries from previous terms by counting replicas. Only log entries from the
+  // current term are committed by counting replicas": index 2 (term 2) sits on n1 and n2 but must stay uncommitted
+  // until the no-op of term 4 reaches a majority.
+  const network = previousTermScenario(false);
+  assert.ok(network.member('n2').raft.termAt(2) === 2, 'index 2 reached n2');
+  assert.is(network.member('n1').raft.status().commitIndex, 1);
+  network.dropWhen = () => false;
+  network.tickAll(2);
+  assert.is(network.member('n1').raft.status().commitIndex, 3);
+});
+
+test('commit rule: the deliberate bug commits the previous-term entry, so the test above can fail', () => {
+  // Checks that the testing switch really breaks §5.4.2: the same scenario commits index 2 by counting.
+  const network = previousTermScenario(true);
+  assert.is(network.member('n1').raft.status().commitIndex, 2);
+});
+
+test('pre-vote: a node rejoining from a partition does not depose a healthy leader', () => {
+  // Checks the pre-vote rule of §9.6 of the Raft thesis: an isolated node cannot win a pre-vote, so it never raises
+  // its term, and on return the leader and term are unchanged.
+  const network = new Network(three);
+  network.electFirst();
+  network.isolated.add('n3');
+  network.tickAll(100);
+  assert.is(network.member('n3').raft.status().term, 1, 'the isolated node kept its term');
+  network.isolated.clear();
+  network.tickAll(5);
+  assert.equal(network.leaders(), ['n1']);
+  assert.is(network.member('n1').raft.status().term, 1);
+});
+
+test('check-quorum: a leader that hears from no majority within an election timeout steps down', () => {
+  // Checks that an isolated leader becomes a follower after electionTicks, so clients stop trusting it, and the
+  // majority side elects a new leader.
+  const network = new Network(three);
+  network.electFirst();
+  network.isolated.add('n1');
+  // The first round after election counts everyone as active, so the step-down comes within two election timeouts.
+  network.tick('n1', 20);
+  assert.is(network.member('n1').raft.status().role, 'follower');
+  network.tickAll(40);
+  assert.ok(network.member('n1').raft.status().role !== 'leader');
+  const leaders = network.leaders();
+  assert.is(leaders.length, 1);
+  assert.ok(leaders[0] !== 'n1');
+});
+
+test('ReadIndex: the leader confirms leadership with a heartbeat round; a follower forwards and gets the index', () => {
+  // Checks §6.4 of the Raft thesis: a read is answered at the commit index once a majority acknowledged a heartbeat
+  // carrying its context, and a follower gets the same index from the leader via readIndexResponse.
+  const network = new Network(three);
+  network.electFirst();
+  network.tickAll(1);
+  assert.ok(network.member('n1').raft.propose('x').ok);
+  network.stabilize();
+  const commit = network.member('n1').raft.status().commitIndex;
+  network.member('n1').raft.readIndex('leader-read');
+  network.isolated.add('n2');
+  network.isolated.add('n3');
+  network.stabilize();
+  assert.equal(network.member('n1').readStates, [], 'no answer without a majority');
+  network.isolated.clear();
+  network.member('n1').raft.tick();
+  network.stabilize();
+  assert.equal(network.member('n1').readStates, [{ index: commit, context: 'leader-read' }]);
+  network.member('n2').raft.readIndex('follower-read');
+  network.stabilize();
+  assert.equal(network.member('n2').readStates, [{ index: commit, context: 'follower-read' }]);
+});
+
+test('ReadIndex: a follower with no known leader fails the read at once', () => {
+  // Checks that a read that cannot be served comes out in Ready.readFailures instead of hanging.
+  const network = new Network(three);
+  network.member('n2').raft.readIndex('orphan');
+  network.drain();
+  assert.equal(network.member('n2').readFailures, [{ context: 'orphan', reason: 'leaderUnknown' }]);
+});
+
+test('leadership transfer: the target campaigns at once and wins; the old leader refuses proposals meanwhile', () => {
+  // Checks the transfer of §3.10 of the Raft thesis: timeoutNow makes the up-to-date target start an election that
+  // bypasses the voters' leader lease.
+  const network = new Network(three);
+  network.electFirst();
+  network.tickAll(1);
+  assert.ok(network.member('n1').raft.transferLeadership('n2'));
+  assert.equal(network.member('n1').raft.propose('late'), { ok: false, error: 'transferring', leader: 'n1' });
+  network.stabilize();
+  assert.equal(network.leaders(), ['n2']);
+  assert.is(network.member('n2').raft.status().term, 2);
+  assert.is(network.member('n1').raft.transferLeadership('n3'), false, 'a follower cannot transfer');
+});
+
+test('snapshots: a follower behind the compacted log catches up through installSnapshot', () => {
+  // Checks §7: "the leader must occasionally send snapshots to followers that lag behind" once the entries they need
+  // were discarded; the follower restores through Ready.snapshot and then applies what follows.
+  const network = new Network(three);
+  network.electFirst();
+  network.isolated.add('n3');
+  for (let count = 0; count < 10; count += 1) assert.ok(network.member('n1').raft.propose(`v${count}`).ok);
+  network.stabilize();
+  network.tickAll(1);
+  const leader = network.member('n1').raft;
+  const applied = leader.status().appliedIndex;
+  assert.is(applied, 11);
+  leader.compact(applied, 'image-at-11');
+  assert.is(leader.status().snapshotIndex, 11);
+  assert.ok(leader.propose('after').ok);
+  network.isolated.clear();
+  network.tickAll(5);
+  const follower = network.member('n3');
+  assert.is(follower.snapshotsInstalled, 1);
+  assert.is(follower.disk.snapshot?.data, 'image-at-11');
+  assert.is(follower.raft.status().commitIndex, 12);
+  assert.is(follower.applied[follower.applied.length - 1]?.data, 'after');
+  assert.ok(follower.applied.every((each) => each.index === 12 || each.index <= 1), 'entries 2..11 arrived only in the snapshot');
+});
+
+test('restart: a node rebuilt from its PersistedState keeps term, vote and log, and catches up', () => {
+  // Checks that what the driver persisted is enough to restart: the rebuilt node reports the same term, vote and
+  // last index, replays committed entries, and rejoins the cluster.
+  const network = new Network(three);
+  network.electFirst();
+  assert.ok(network.member('n1').raft.propose('kept').ok);
+  network.stabilize();
+  network.tickAll(1);
+  const before = network.member('n2').raft.status();
+  network.restart('n2');
+  const after = network.member('n2').raft.status();
+  assert.is(after.term, before.term);
+  assert.is(after.vote, before.vote);
+  assert.is(after.lastIndex, before.lastIndex);
+  network.tickAll(3);
+  assert.equal(network.member('n2').applied.map((each) => each.data), ['', 'kept']);
+});
+
+test('configuration: a bad configuration throws a named error at construction', () => {
+  // Checks that limits are validated once, up front, with RaftConfigError.
+  const empty: PersistedState = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
+  assert.throws(() => new RaftNode(baseConfig('n1', ['n1', 'n2'], {}), empty), (error: unknown) => error instanceof RaftConfigError);
+  assert.throws(() => new RaftNode(baseConfig('n1', three, { maxInflightAppends: 0 }), empty), (error: unknown) => error instanceof RaftConfigError);
+  assert.throws(() => new RaftNode(baseConfig('n1', three, { electionTicks: 1 }), empty), (error: unknown) => error instanceof RaftConfigError);
+});
+
+test.run();
