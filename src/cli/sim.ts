@@ -2,11 +2,12 @@
 //
 // Options: --seeds N (default 100), --seed-start S (default 1), --seed S (one seed with a verbose trace),
 // --bug NAME (switch on a deliberate bug in the core: voteTwice, commitPreviousTermByCounting,
-// followerReadWithoutReadIndex), --ticks N (safety-phase ticks, default 1000).
+// followerReadWithoutReadIndex), --ticks N (safety-phase ticks, default 1000), --harsh (five nodes, one entry per
+// append, frequent crashes and partitions: makes rare interleavings such as Figure 8 of the Raft paper likely).
 // A violation prints the seed, the scenario, the last events and the command that replays it. The last line printed
 // is exactly "sim: N seeds, V violations"; the exit code is 1 when any violation was found.
 import type { RaftTestingBugs } from '../raft/core/config.js';
-import { describeScenario, randomScenario } from '../raft/sim/scenario.js';
+import { describeScenario, harshScenario, randomScenario } from '../raft/sim/scenario.js';
 import { runSimulation } from '../raft/sim/simulation.js';
 
 const bugNames = ['voteTwice', 'commitPreviousTermByCounting', 'followerReadWithoutReadIndex'] as const;
@@ -17,16 +18,20 @@ interface Options {
   verbose: boolean;
   bugs: RaftTestingBugs;
   safetyTicks: number;
+  harsh: boolean;
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const options: Options = { seedStart: 1, seedCount: 100, verbose: false, bugs: {}, safetyTicks: 1000 };
+  const options: Options = { seedStart: 1, seedCount: 100, verbose: false, bugs: {}, safetyTicks: 1000, harsh: false };
   for (let position = 0; position < argv.length; position += 1) {
     const flag = argv[position]!;
-    const value = argv[position + 1];
-    if (value === undefined) throw new Error(`sim: ${flag} needs a value`);
+    const value = argv[position + 1] ?? '';
+    if (value === '' && flag !== '--harsh') throw new Error(`sim: ${flag} needs a value`);
     position += 1;
-    if (flag === '--seeds') options.seedCount = parsePositive(flag, value);
+    if (flag === '--harsh') {
+      options.harsh = true;
+      position -= 1;
+    } else if (flag === '--seeds') options.seedCount = parsePositive(flag, value);
     else if (flag === '--seed-start') options.seedStart = parsePositive(flag, value);
     else if (flag === '--ticks') options.safetyTicks = parsePositive(flag, value);
     else if (flag === '--seed') {
@@ -55,10 +60,10 @@ export interface SeedOutcome {
 }
 
 /** Runs seeds [seedStart, seedStart + seedCount) and returns the ones that found a violation. */
-export function runSeeds(seedStart: number, seedCount: number, bugs: RaftTestingBugs = {}, safetyTicks = 1000, stopAtFirst = false): SeedOutcome[] {
+export function runSeeds(seedStart: number, seedCount: number, bugs: RaftTestingBugs = {}, harsh = false, stopAtFirst = false): SeedOutcome[] {
   const failures: SeedOutcome[] = [];
   for (let seed = seedStart; seed < seedStart + seedCount; seed += 1) {
-    const scenario = randomScenario(seed, bugs, safetyTicks);
+    const scenario = (harsh ? harshScenario : randomScenario)(seed, bugs);
     const result = runSimulation(scenario);
     if (result.violation === null) continue;
     failures.push({ seed, scenario: describeScenario(scenario), violation: result.violation, trace: result.trace });
@@ -70,7 +75,7 @@ export function runSeeds(seedStart: number, seedCount: number, bugs: RaftTesting
 function replayCommand(seed: number, options: Options): string {
   const bugs = Object.keys(options.bugs).map((name) => ` --bug ${name}`).join('');
   const ticks = options.safetyTicks === 1000 ? '' : ` --ticks ${options.safetyTicks}`;
-  return `npm run sim -- --seed ${seed}${bugs}${ticks}`;
+  return `npm run sim -- --seed ${seed}${bugs}${ticks}${options.harsh ? ' --harsh' : ''}`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -78,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
   let violations = 0;
   const startedMs = performance.now();
   for (let seed = options.seedStart; seed < options.seedStart + options.seedCount; seed += 1) {
-    const scenario = randomScenario(seed, options.bugs, options.safetyTicks);
+    const scenario = (options.harsh ? harshScenario : randomScenario)(seed, options.bugs, options.safetyTicks);
     if (options.verbose) console.log(`seed ${seed}: ${describeScenario(scenario)}`);
     const result = runSimulation(scenario, options.verbose ? (line) => console.log(line) : null);
     if (result.violation === null) {

@@ -31,6 +31,20 @@ export interface Scenario {
   readonly bugs: RaftTestingBugs;
 }
 
+/** Harsher draws (five nodes, one entry per append, frequent crashes) that make rare interleavings likely. */
+export function harshScenario(seed: number, bugs: RaftTestingBugs = {}, safetyTicks = 1000): Scenario {
+  const random = new SeededRandom(seed * 40503 + 7);
+  return {
+    ...randomScenario(seed, bugs, safetyTicks),
+    nodeCount: 5,
+    maxEntriesPerAppend: 1,
+    crashProbability: random.pick([0.02, 0.05]),
+    downTicksMax: random.pick([10, 40]),
+    partitionProbability: random.pick([0.01, 0.03]),
+    proposeProbability: 0.8,
+  };
+}
+
 export function randomScenario(seed: number, bugs: RaftTestingBugs = {}, safetyTicks = 1000): Scenario {
   const random = new SeededRandom(seed * 2654435761);
   const protections = random.chance(0.8);
