@@ -58,7 +58,7 @@ export class Endpoint {
   connect(peer: ActorName, port: MessagePort): void {
     assert(peer !== this.self, 'an endpoint cannot link to itself', { peer });
     this.links.get(peer)?.close();
-    const link = new MessagePortLink(peer, port, {
+    const link = new MessagePortLink(this.self, peer, port, {
       onEnvelope: (envelope) => this.receive(envelope),
       onInvalid: (problem, count) => this.countInvalid(peer, problem, count),
       onClose: () => this.forget(peer, link),

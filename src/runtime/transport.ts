@@ -10,7 +10,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ActorName } from './actor.js';
 import { assert } from './errors.js';
-import { frameEnvelopesMax, parseFrame, type Envelope } from './wire.js';
+import { decodeFrame, encodeFrame, frameEnvelopesMax, type Envelope } from './wire.js';
 
 export interface LinkHandlers {
   onEnvelope(envelope: Envelope): void;
@@ -42,8 +42,11 @@ export class MessagePortLink implements Link {
   private readonly drainListeners: Array<() => void> = [];
   private closed = false;
 
-  constructor(peer: ActorName, port: MessagePort, handlers: LinkHandlers) {
-    assert(peer.length > 0, 'link needs a peer name');
+  readonly self: ActorName;
+
+  constructor(self: ActorName, peer: ActorName, port: MessagePort, handlers: LinkHandlers) {
+    assert(peer.length > 0 && self.length > 0 && peer !== self, 'a link joins two different names', { self, peer });
+    this.self = self;
     this.peer = peer;
     this.port = port;
     this.handlers = handlers;
@@ -53,6 +56,7 @@ export class MessagePortLink implements Link {
 
   send(envelope: Envelope): boolean {
     if (this.closed) return false;
+    assert(envelope.to === this.peer && envelope.from === this.self, 'envelope sent on the wrong link', { peer: this.peer, to: envelope.to });
     this.frame.push(envelope);
     if (this.frame.length >= frameEnvelopesMax) this.flush();
     else if (!this.flushScheduled) {
@@ -77,7 +81,7 @@ export class MessagePortLink implements Link {
     if (this.frame.length === 0 || this.closed) return;
     const frame = this.frame;
     this.frame = [];
-    this.port.postMessage(frame);
+    this.port.postMessage(encodeFrame(frame));
   }
 
   close(): void {
@@ -97,9 +101,9 @@ export class MessagePortLink implements Link {
   }
 
   private receive(value: unknown): void {
-    const parsed = parseFrame(value);
+    const parsed = decodeFrame(value, this.peer, this.self);
     if (!parsed.ok) {
-      this.handlers.onInvalid(parsed.problem, Array.isArray(value) ? value.length : 1);
+      this.handlers.onInvalid(parsed.problem, 1);
       return;
     }
     if (parsed.invalidCount > 0) this.handlers.onInvalid(parsed.firstProblem ?? 'invalid envelope', parsed.invalidCount);

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Endpoint } from '../../src/runtime/endpoint.js';
 import { isRuntimeError } from '../../src/runtime/errors.js';
-import { frameEnvelopesMax, type AskEnvelope, type TellEnvelope } from '../../src/runtime/wire.js';
+import { decodeFrame, encodeFrame, frameEnvelopesMax, type AskEnvelope, type Envelope, type TellEnvelope } from '../../src/runtime/wire.js';
 import { capturingLogger } from './helpers.js';
 
 function endpoint(self: string, delivered: Array<TellEnvelope | AskEnvelope>, answer = false): Endpoint {
@@ -50,27 +50,37 @@ test('tells sent in one turn arrive in order, batched into frames of at most fra
   }
 });
 
-test('malformed frames and envelopes from a link are discarded and counted, the valid ones delivered', async () => {
-  // Checks validation at the boundary: a non-array frame, an envelope of unknown kind and an ask without a
-  // deadline are counted as invalid (3); the one valid tell in the same frame is still delivered.
+test('malformed frames from a link are discarded and counted, the valid envelopes before them delivered', async () => {
+  // Checks validation at the boundary: a non-array frame, a frame whose second envelope has an unknown code,
+  // and an ask without a numeric deadline are each counted as invalid (3); the valid tell is still delivered
+  // with the link's peer as its sender, whatever the frame says.
   const channel = new MessageChannel();
   const received: Array<TellEnvelope | AskEnvelope> = [];
   const target = endpoint('target', received);
   target.connect('peer', channel.port2);
   try {
     channel.port1.postMessage('not a frame');
-    channel.port1.postMessage([
-      { kind: 'bogus', from: 'peer', to: 'target' },
-      { kind: 'ask', from: 'peer', to: 'target', id: 'x', body: {} },
-      { kind: 'tell', from: 'peer', to: 'target', body: { type: 'ok' } },
-    ]);
+    channel.port1.postMessage([0, { type: 'ok' }, 7, 'junk']);
+    channel.port1.postMessage([1, 'ask-id', 'no deadline', { type: 'ask' }]);
     await settle();
     assert.is(target.counters.invalid, 3);
-    assert.equal(received.map((envelope) => envelope.body), [{ type: 'ok' }]);
+    assert.equal(received, [{ kind: 'tell', from: 'peer', to: 'target', body: { type: 'ok' } }]);
   } finally {
     channel.port1.close();
     target.close('test over');
   }
+});
+
+test('encodeFrame and decodeFrame round-trip every envelope kind', () => {
+  // Checks the pair: encoding then decoding (with the link's two names) gives back the same envelopes.
+  const envelopes: Envelope[] = [
+    { kind: 'tell', from: 'a', to: 'b', body: { type: 't', n: 1 } },
+    { kind: 'ask', from: 'a', to: 'b', id: 'id-1', body: { type: 'q' }, deadlineAtMs: 123 },
+    { kind: 'reply', from: 'a', to: 'b', id: 'id-2', body: 5, error: null },
+    { kind: 'reply', from: 'a', to: 'b', id: 'id-3', body: undefined, error: { name: 'AskTimeoutError', code: 'ASK_TIMEOUT', message: 'late' } },
+  ];
+  const decoded = decodeFrame(structuredClone(encodeFrame(envelopes)), 'a', 'b');
+  assert.equal(decoded, { ok: true, envelopes, invalidCount: 0, firstProblem: null });
 });
 
 test('asks between endpoints resolve with the reply; a peer going away fails its pending asks at once', async () => {
