@@ -18,7 +18,7 @@ import {
   toErrorData,
   type RuntimeError,
 } from './errors.js';
-import { MessagePortLink, type Link } from './transport.js';
+import { MessagePortLink, type Link, type LinkFactory } from './transport.js';
 import type { AskEnvelope, EndpointCounters, Envelope, TellEnvelope } from './wire.js';
 
 interface PendingAsk {
@@ -36,7 +36,7 @@ export interface EndpointOptions {
   readonly deliver: (envelope: TellEnvelope | AskEnvelope) => void;
 }
 
-/** At most one dead-letter log line per interval, so a flood of undeliverable messages cannot flood the log. */
+/** At most one dead-letter (and one invalid-input) log line per interval, so a flood cannot flood the log. */
 export const deadLetterLogIntervalMs = 1_000;
 
 export class Endpoint {
@@ -49,20 +49,29 @@ export class Endpoint {
   private selfIsolated = false;
   private lastDeadLetterLogAtMs = -Infinity;
   private deadLettersSinceLog = 0;
+  private lastInvalidLogAtMs = -Infinity;
+  private invalidSinceLog = 0;
 
   constructor(options: EndpointOptions) {
     this.self = options.self;
     this.options = options;
   }
 
+  /** Routes `peer` over a MessagePort (the in-process transport). */
   connect(peer: ActorName, port: MessagePort): void {
+    this.attach(peer, (handlers) => new MessagePortLink(this.self, peer, port, handlers));
+  }
+
+  /** Routes `peer` over any transport implementing Link (a TCP link, a simulated network); replaces an old route. */
+  attach(peer: ActorName, makeLink: LinkFactory): void {
     assert(peer !== this.self, 'an endpoint cannot link to itself', { peer });
     this.links.get(peer)?.close();
-    const link = new MessagePortLink(this.self, peer, port, {
+    const link: Link = makeLink({
       onEnvelope: (envelope) => this.receive(envelope),
       onInvalid: (problem, count) => this.countInvalid(peer, problem, count),
       onClose: () => this.forget(peer, link),
     });
+    assert(link.peer === peer, 'link built for another peer', { peer, linkPeer: link.peer });
     this.links.set(peer, link);
   }
 
@@ -142,7 +151,7 @@ export class Endpoint {
 
   /** Posts every pending frame now (before a worker exits). */
   flushAll(): void {
-    for (const link of this.links.values()) if (link instanceof MessagePortLink) link.flush();
+    for (const link of this.links.values()) link.flush();
   }
 
   /** Closes every link and fails every pending ask; the endpoint is unusable afterwards. */
@@ -199,6 +208,12 @@ export class Endpoint {
 
   countInvalid(peer: ActorName, problem: string, count: number): void {
     this.counters.invalid += count;
-    this.options.log.warn({ peer, problem, count }, `${this.self} discarded ${count} invalid message(s) from ${peer}: ${problem}`);
+    this.invalidSinceLog += count;
+    const nowMs = this.options.clock();
+    if (nowMs - this.lastInvalidLogAtMs < deadLetterLogIntervalMs) return;
+    const message = `${this.self} discarded invalid input from ${peer}: ${problem} (${this.invalidSinceLog} since the last report)`;
+    this.options.log.warn({ peer, problem, invalidSinceLastLog: this.invalidSinceLog }, message);
+    this.lastInvalidLogAtMs = nowMs;
+    this.invalidSinceLog = 0;
   }
 }

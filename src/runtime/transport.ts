@@ -25,8 +25,13 @@ export interface Link {
   /** Queues the envelope; false means "busy: wait for drain before sending much more". */
   send(envelope: Envelope): boolean;
   onDrain(listener: () => void): void;
+  /** Pushes out whatever is queued now (called before a worker exits so nothing queued is lost). */
+  flush(): void;
   close(): void;
 }
+
+/** Builds a link once the endpoint has given it the handlers for what arrives: how any transport is plugged in. */
+export type LinkFactory = (handlers: LinkHandlers) => Link;
 
 /** Envelopes posted in one event-loop turn beyond which `send` reports busy. */
 export const linkTurnEnvelopesHighWater = 65_536;
@@ -75,7 +80,6 @@ export class MessagePortLink implements Link {
     this.drainListeners.push(listener);
   }
 
-  /** Posts the pending frame now; used before a worker exits so nothing queued is lost. */
   flush(): void {
     this.flushScheduled = false;
     if (this.frame.length === 0 || this.closed) return;

@@ -184,7 +184,7 @@ test('a hung actor (busy loop) is caught by the watchdog, terminated and restart
   // Checks hang detection: the handler spins forever, so no ping is answered; within the watchdog timeout
   // (600 ms) plus an interval the supervisor must emit a crash with cause 'hang' and restart the actor.
   const lines: LogLine[] = [];
-  const system = makeSystem(lines);
+  const system = makeSystem(lines, { watchdogTimeoutMs: 600 });
   try {
     await system.start([{ name: 'spinner', module: counterModule }]);
     const crashed = once<{ cause: string }>(system, 'crash', 3_000);
