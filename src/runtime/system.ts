@@ -198,9 +198,8 @@ export class ActorSystem extends EventEmitter {
   }
 
   async status(): Promise<ActorStatus[]> {
-    const statuses: ActorStatus[] = [];
-    for (const name of this.order) statuses.push(await this.childStatus(this.requireChild(name)));
-    return statuses;
+    // Asked in parallel: one hung child then costs one controlTimeoutMs, not one per child.
+    return Promise.all(this.order.map((name) => this.childStatus(this.requireChild(name))));
   }
 
   /** Stops every child in reverse start order; idempotent. */

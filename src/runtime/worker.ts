@@ -9,14 +9,19 @@
 
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { hasStringType, type ActorContext, type AnyActorDefinition, type Logger, type Reply } from './actor.js';
 import { ActorCrashedError, ActorUnavailableError, MailboxFullError, RemoteError, assert } from './errors.js';
 import { Endpoint } from './endpoint.js';
 import type { AskEnvelope, ControlApi, LogLevel, TellEnvelope, WorkerNotice, WorkerStartData, WorkerStatus } from './wire.js';
 
-/** Messages handled before yielding to the event loop, so control-plane pings stay answerable under load. */
+/**
+ * Bounds on one turn of the mailbox loop, in messages and in time: past either, the loop yields to the event
+ * loop so control-plane pings and arriving frames are served even when handlers are slow (a synchronous fsync).
+ */
 const messagesPerTurnMax = 512;
+const turnBudgetMs = 20;
 
 // Envelopes are queued as they arrived (no copy per message); a timer's message gets a small entry of its own.
 interface TimerEntry {
@@ -147,9 +152,11 @@ class ActorHost {
 
   private drain(): void {
     this.wakeScheduled = false;
+    const turnStartedMs = performance.now();
     for (let handled = 0; handled < messagesPerTurnMax; handled += 1) {
       if (this.busy || this.stopping || this.mailboxDepth === 0) break;
       this.handle(this.takeNext());
+      if (performance.now() - turnStartedMs > turnBudgetMs) break;
     }
     if (this.busy) return;
     if (this.mailboxDepth > 0 && !this.stopping) {
