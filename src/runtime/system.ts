@@ -18,7 +18,7 @@ import type { ActorName, AskOptions, Logger } from './actor.js';
 import { Endpoint } from './endpoint.js';
 import { ActorUnavailableError, assert, assertNever } from './errors.js';
 import { createPolicyState, policyStep, type ExitCause, type PolicyAction, type PolicyState, type RestartType } from './supervisor-policy.js';
-import { systemEndpointName, type ControlApi, type WorkerNotice, type WorkerStartData, type WorkerStatus } from './wire.js';
+import { systemEndpointName, type ControlApi, type EndpointCounters, type WorkerNotice, type WorkerStartData, type WorkerStatus } from './wire.js';
 
 export type { RestartType } from './supervisor-policy.js';
 
@@ -161,6 +161,11 @@ export class ActorSystem extends EventEmitter {
     return this.endpoint.ask<R>(target, message, options);
   }
 
+  /** Dead letters, drops and invalid input seen by the main thread's own endpoint (`$system`). */
+  systemCounters(): EndpointCounters {
+    return { ...this.endpoint.counters };
+  }
+
   /** Crashes the child now (through its control plane, or by termination if it does not answer); it restarts by policy. */
   async kill(name: ActorName): Promise<void> {
     const child = this.requireChild(name);
@@ -177,6 +182,7 @@ export class ActorSystem extends EventEmitter {
   /** Graceful stop (stop hook, bounded by stopTimeoutMs, then termination); the child stays down. */
   async stop(name: ActorName): Promise<void> {
     await this.stopChild(this.requireChild(name));
+    this.log.info({ actor: name }, `supervisor stopped ${name}; it stays down until started`);
   }
 
   /** Starts a stopped or failed child again; rejects when its init fails. */
@@ -186,6 +192,7 @@ export class ActorSystem extends EventEmitter {
     if (child.state === 'running' || child.state === 'starting') return;
     this.cancelRestart(child);
     await this.spawn(child, false);
+    this.log.info({ actor: name }, `supervisor started ${name}`);
   }
 
   /** Drops every data message to and from the child, both directions; the control plane is unaffected. */

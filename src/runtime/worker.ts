@@ -141,6 +141,7 @@ class ActorHost {
       return;
     }
     this.mailbox.push(envelope);
+    assert(this.mailboxDepth <= start.mailboxCapacity, 'mailbox over its capacity', { actor: start.name, depth: this.mailboxDepth });
     this.wake();
   }
 

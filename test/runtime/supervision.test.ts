@@ -198,6 +198,32 @@ test('a hung actor (busy loop) is caught by the watchdog, terminated and restart
   }
 });
 
+test('a temporary child that crashes stays down; a transient one that is killed comes back', async () => {
+  // Checks restart types through the real supervisor: after a crash the temporary child is stopped with no
+  // restart, while the transient child killed at the same time is running again with restarts = 1.
+  const system = makeSystem([]);
+  try {
+    await system.start([
+      { name: 'once', module: counterModule, restart: 'temporary' },
+      { name: 'again', module: counterModule, restart: 'transient' },
+    ]);
+    system.tell('once', { type: 'throw', message: 'bye' });
+    await system.kill('again');
+    await waitFor(async () => (await statusOf(system, 'again')).state === 'running', 3_000, 'again running');
+    await waitFor(async () => !(await statusOf(system, 'once')).alive, 3_000, 'once down');
+    await new Promise((resolve) => setTimeout(resolve, 100)); // Longer than any backoff: a restart would show.
+    const once = await statusOf(system, 'once');
+    assert.is(once.state, 'stopped');
+    assert.not.ok(once.alive);
+    assert.is(once.restarts, 0);
+    assert.is((await statusOf(system, 'again')).restarts, 1);
+    system.tell('once', { type: 'get' });
+    assert.is(system.systemCounters().deadLetters, 1);
+  } finally {
+    await system.shutdown();
+  }
+});
+
 test('actor-provided status reaches the control plane', async () => {
   // Checks ActorDefinition.status: the counter reports its count in ActorStatus.custom.
   const system = makeSystem([]);
