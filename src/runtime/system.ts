@@ -349,7 +349,8 @@ export class ActorSystem extends EventEmitter {
       return;
     }
     const reason = child.crashReason ?? `worker exited with code ${code}`;
-    this.log.warn({ actor: name, cause, code, reason }, `${name} ${cause === 'normal' ? 'exited' : `went down (${cause})`}: ${firstLine(reason)}`);
+    const what = phase === 'startup' ? 'failed to start' : cause === 'normal' ? 'exited' : `went down (${cause})`;
+    this.log.warn({ actor: name, cause, phase, code, reason }, `${name} ${what}: ${firstLine(reason)}`);
     this.emit('crash', { name, cause, reason } satisfies CrashEvent);
     if (phase === 'startup' && !child.supervisedStartup) {
       child.state = 'failed';
@@ -481,6 +482,7 @@ export class ActorSystem extends EventEmitter {
     if (silentMs <= this.options.watchdogTimeoutMs) return;
     this.log.warn({ actor: child.spec.name, silentMs }, `watchdog: ${child.spec.name} has not answered for ${silentMs} ms; terminating it`);
     child.exitIntent = 'hang';
+    child.crashReason = `no answer to watchdog pings for ${silentMs} ms`;
     this.stopWatchdog(child);
     void child.worker.terminate();
   }
