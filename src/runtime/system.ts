@@ -91,6 +91,8 @@ interface Child {
   restarts: number;
   isolated: boolean;
   lastStatus: WorkerStatus | null;
+  /** Peers this incarnation has a direct channel with. */
+  wiredPeers: Set<ActorName>;
   watchdog: NodeJS.Timeout | null;
   pingSentAtMs: number | null;
   restartTimer: NodeJS.Timeout | null;
@@ -247,6 +249,7 @@ export class ActorSystem extends EventEmitter {
       restarts: 0,
       isolated: false,
       lastStatus: null,
+      wiredPeers: new Set(),
       watchdog: null,
       pingSentAtMs: null,
       restartTimer: null,
@@ -269,6 +272,7 @@ export class ActorSystem extends EventEmitter {
     child.supervisedStartup = supervisedStartup;
     child.exitIntent = null;
     child.crashReason = null;
+    child.wiredPeers.clear();
     const channel = new MessageChannel();
     const start: WorkerStartData = { name: child.spec.name, moduleUrl: child.spec.moduleUrl, args: child.spec.args, mailboxCapacity: child.spec.mailboxCapacity, controlPort: channel.port2 };
     const worker = new Worker(workerUrl, { workerData: start, transferList: [channel.port2] });
@@ -296,15 +300,18 @@ export class ActorSystem extends EventEmitter {
     this.applyPolicy({ type: 'child-started', name: child.spec.name });
   }
 
-  /** Gives the new worker a port to the main thread and to every running peer, and its isolation flags. */
+  /** Gives the new worker a port to the main thread and to every live peer, and its isolation flags. */
   private async wire(child: Child, control: Comlink.Remote<ControlApi>): Promise<void> {
     const name = child.spec.name;
     const toSystem = new MessageChannel();
     this.endpoint.connect(name, toSystem.port1);
     await this.control(control.connect(systemEndpointName, Comlink.transfer(toSystem.port2, [toSystem.port2])), `connect ${name}`);
     const calls: Promise<unknown>[] = [];
-    for (const peer of this.runningChildren()) {
-      if (peer === child || peer.control === null) continue;
+    for (const peer of this.liveChildren()) {
+      // Two children starting at once both see each other; the first to get here wires the pair, once.
+      if (peer === child || peer.control === null || child.wiredPeers.has(peer.spec.name)) continue;
+      child.wiredPeers.add(peer.spec.name);
+      peer.wiredPeers.add(name);
       const channel = new MessageChannel();
       calls.push(this.control(peer.control.connect(name, Comlink.transfer(channel.port1, [channel.port1])), `connect ${peer.spec.name} to ${name}`).catch((error) => this.logControlFailure(error)));
       calls.push(this.control(control.connect(peer.spec.name, Comlink.transfer(channel.port2, [channel.port2])), `connect ${name} to ${peer.spec.name}`));
@@ -314,8 +321,9 @@ export class ActorSystem extends EventEmitter {
     await Promise.all(calls);
   }
 
-  private runningChildren(): Child[] {
-    return this.order.map((name) => this.requireChild(name)).filter((child) => child.state === 'running');
+  /** Children with a worker (starting or running): the ones a newly started child must be wired to. */
+  private liveChildren(): Child[] {
+    return this.order.map((name) => this.requireChild(name)).filter((child) => child.control !== null);
   }
 
   private onNotice(child: Child, notice: WorkerNotice): void {
@@ -340,8 +348,12 @@ export class ActorSystem extends EventEmitter {
     child.controlPort = null;
     child.control = null;
     child.worker = null;
+    child.wiredPeers.clear();
     this.endpoint.disconnect(name);
-    for (const peer of this.runningChildren()) peer.control?.disconnect(name).catch(() => undefined);
+    for (const peer of this.liveChildren()) {
+      peer.wiredPeers.delete(name);
+      peer.control?.disconnect(name).catch(() => undefined);
+    }
     const cause = exitCause(child.exitIntent, code);
     this.emit('exit', { name, code, cause } satisfies ExitEvent);
     if (child.exitIntent === 'stop' || this.shuttingDown) {
@@ -432,7 +444,7 @@ export class ActorSystem extends EventEmitter {
     this.endpoint.setPeerIsolated(name, isolated);
     const calls: Promise<unknown>[] = [];
     if (child.control !== null) calls.push(this.control(child.control.setIsolated(isolated), `isolate ${name}`));
-    for (const peer of this.runningChildren()) {
+    for (const peer of this.liveChildren()) {
       if (peer !== child && peer.control !== null) calls.push(this.control(peer.control.setPeerIsolated(name, isolated), `isolate ${name} at ${peer.spec.name}`));
     }
     await Promise.all(calls.map((call) => call.catch((error) => this.logControlFailure(error))));

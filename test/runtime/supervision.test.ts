@@ -70,6 +70,30 @@ test('kill crashes an actor on request; asks meanwhile fail fast; a peer can rea
   }
 });
 
+test('a child restarting while a peer is still in init gets wired to that peer', async () => {
+  // Checks re-wiring when restarts overlap: 'slow' takes 500 ms in init; while it is starting again, 'fast' is
+  // killed and restarts. Once both run, each must reach the other directly (a missed pair would answer
+  // ActorUnavailableError).
+  const system = makeSystem([]);
+  try {
+    await system.start([
+      { name: 'slow', module: counterModule, args: { initDelayMs: 500 } },
+      { name: 'fast', module: counterModule },
+    ]);
+    const slowRestarting = once(system, 'restart', 3_000);
+    await system.kill('slow');
+    await slowRestarting;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.is((await statusOf(system, 'slow')).state, 'starting');
+    await system.kill('fast');
+    await waitFor(async () => (await system.status()).every((status) => status.state === 'running'), 5_000, 'both running');
+    assert.is(await system.ask('fast', { type: 'forward', target: 'slow', message: { type: 'increment' } }), 1);
+    assert.is(await system.ask('slow', { type: 'forward', target: 'fast', message: { type: 'increment' } }), 1);
+  } finally {
+    await system.shutdown();
+  }
+});
+
 test('restart intensity exceeded escalates: the tree stops and onEscalate hears why', async () => {
   // Checks escalation: maxRestarts 2, three crashes in a row; the third must emit 'escalate', call
   // onEscalate, and leave every child stopped with no worker alive.
