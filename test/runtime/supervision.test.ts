@@ -47,6 +47,24 @@ test('a handler that throws crashes its actor; the ask is rejected and the resta
   }
 });
 
+test('an unhandled rejection or an uncaught exception inside a worker crashes that actor and it restarts', async () => {
+  // Checks crash detection outside handlers: each fault must produce a 'crash' event naming its reason, and the
+  // actor must be running again afterwards with restarts counted.
+  const system = makeSystem([]);
+  try {
+    await system.start([{ name: 'counter', module: counterModule }]);
+    for (const [type, reason] of [['leak-rejection', 'a rejection nobody handles'], ['throw-later', 'an exception outside any handler']]) {
+      const crashed = once<{ reason: string }>(system, 'crash', 3_000);
+      system.tell('counter', { type });
+      assert.match((await crashed).reason, reason as string);
+      await waitFor(async () => (await statusOf(system, 'counter')).state === 'running', 3_000, 'counter running again');
+    }
+    assert.is((await statusOf(system, 'counter')).restarts, 2);
+  } finally {
+    await system.shutdown();
+  }
+});
+
 test('kill crashes an actor on request; asks meanwhile fail fast; a peer can reach it again after the restart', async () => {
   // Checks fault injection and re-wiring: after kill, an ask is refused at once (not at its deadline), and
   // once restarted the other worker reaches it over a fresh port.
