@@ -133,6 +133,23 @@ test('deferReply answers later from a timer without blocking the mailbox; a defe
   }
 });
 
+test('a repeating timer delivers to its own actor with no sender until it is cancelled', async () => {
+  // Checks timers: ticks every 20 ms raise the count by 1 each (by 1,000 if they carried a sender); after
+  // cancelTimer the count must not move for 150 ms.
+  const system = makeSystem([]);
+  try {
+    await system.start([{ name: 'counter', module: counterModule }]);
+    await system.ask('counter', { type: 'start-ticking', everyMs: 20 });
+    await waitFor(async () => (await system.ask<number>('counter', { type: 'get' })) >= 3, 2_000, 'three ticks');
+    const countAtCancel = await system.ask<number>('counter', { type: 'stop-ticking' });
+    assert.ok(countAtCancel < 1_000, `ticks carried a sender: ${countAtCancel}`);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.is(await system.ask('counter', { type: 'get' }), countAtCancel);
+  } finally {
+    await system.shutdown();
+  }
+});
+
 test('a message of unknown type is counted and logged, never crashes the actor', async () => {
   // Checks boundary validation: an ask of unknown type is refused with a RemoteError, a tell of a number and
   // a tell without a type are counted as invalid; the actor keeps its state and was never restarted.
