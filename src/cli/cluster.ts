@@ -32,6 +32,9 @@ export interface ClusterOptions {
   readonly readyTimeoutMs?: number;
   readonly requestDeadlineMs?: number;
   readonly onEscalate?: (reason: string) => void;
+  /** Supervisor intensity: more than maxRestarts restarts of one actor within restartWindowMs escalates. */
+  readonly maxRestarts?: number;
+  readonly restartWindowMs?: number;
 }
 
 export interface RunningCluster {
@@ -82,9 +85,11 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   const startedAt = Date.now();
   const log = options.logger;
   if (options.fresh) rmSync(options.dataDir, { recursive: true, force: true });
-  const system = new ActorSystem({ logger: log, onEscalate: options.onEscalate ?? (() => {}) });
-  system.on('restart', (event: { name: string; restarts: number; restartsInWindow: number }) => {
-    log.info({ actor: event.name, event: 'restart' }, `supervisor restarted ${event.name} (crash ${event.restartsInWindow} of 5 in 60s)`);
+  const system = new ActorSystem({
+    logger: log,
+    onEscalate: options.onEscalate ?? (() => {}),
+    ...(options.maxRestarts === undefined ? {} : { maxRestarts: options.maxRestarts }),
+    ...(options.restartWindowMs === undefined ? {} : { withinMs: options.restartWindowMs }),
   });
   await system.start(clusterSpecs(options));
   const backend = new ActorBackend({
