@@ -16,6 +16,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import pino from 'pino';
 import type { ActorName, AskOptions, Logger } from './actor.js';
 import { Endpoint } from './endpoint.js';
+import type { LinkFactory } from './transport.js';
 import { ActorUnavailableError, assert, assertNever } from './errors.js';
 import { createPolicyState, policyStep, type ExitCause, type PolicyAction, type PolicyState, type RestartType } from './supervisor-policy.js';
 import { systemEndpointName, type ControlApi, type EndpointCounters, type WorkerNotice, type WorkerStartData, type WorkerStatus } from './wire.js';
@@ -48,6 +49,15 @@ export interface SystemOptions {
   controlTimeoutMs?: number;
   onEscalate?: (reason: string) => void;
   clock?: () => number;
+  /** Actors living in other processes (multi-host): each started child gets one channel per name, handed to `connect`. */
+  remote?: RemotePeers;
+}
+
+/** How a transport that reaches other processes plugs into the supervisor's wiring. */
+export interface RemotePeers {
+  readonly names: readonly ActorName[];
+  /** `port` is the main thread's end of a channel whose other end the child `local` knows as `remote`. */
+  connect(local: ActorName, remote: ActorName, port: MessagePort): void;
 }
 
 export type ChildState = 'starting' | 'running' | 'restarting' | 'stopped' | 'failed';
@@ -101,7 +111,7 @@ interface Child {
 const workerUrl = new URL('./worker.js', import.meta.url);
 
 export class ActorSystem extends EventEmitter {
-  private readonly options: Required<Omit<SystemOptions, 'onEscalate' | 'logger'>> & Pick<SystemOptions, 'onEscalate'>;
+  private readonly options: Required<Omit<SystemOptions, 'onEscalate' | 'logger' | 'remote'>> & Pick<SystemOptions, 'onEscalate' | 'remote'>;
   private readonly log: Logger;
   private readonly children = new Map<ActorName, Child>();
   private readonly order: ActorName[] = [];
@@ -124,6 +134,7 @@ export class ActorSystem extends EventEmitter {
       initTimeoutMs: options.initTimeoutMs ?? 30_000,
       clock: options.clock ?? Date.now,
       onEscalate: options.onEscalate,
+      remote: options.remote,
     };
     assert(this.options.watchdogIntervalMs > 0, 'watchdogIntervalMs must be positive', this.options);
     assert(this.options.watchdogTimeoutMs >= this.options.watchdogIntervalMs, 'watchdogTimeoutMs must be at least one interval', this.options);
@@ -161,6 +172,11 @@ export class ActorSystem extends EventEmitter {
 
   ask<R = unknown>(target: ActorName, message: unknown, options?: AskOptions): Promise<R> {
     return this.endpoint.ask<R>(target, message, options);
+  }
+
+  /** Routes the main thread's `$system` endpoint to a peer over any Link (a remote actor over TCP). */
+  attach(peer: ActorName, makeLink: LinkFactory): void {
+    this.endpoint.attach(peer, makeLink);
   }
 
   /** Dead letters, drops and invalid input seen by the main thread's own endpoint (`$system`). */
@@ -316,6 +332,11 @@ export class ActorSystem extends EventEmitter {
       calls.push(this.control(peer.control.connect(name, Comlink.transfer(channel.port1, [channel.port1])), `connect ${peer.spec.name} to ${name}`).catch((error) => this.logControlFailure(error)));
       calls.push(this.control(control.connect(peer.spec.name, Comlink.transfer(channel.port2, [channel.port2])), `connect ${name} to ${peer.spec.name}`));
       if (peer.isolated) calls.push(this.control(control.setPeerIsolated(peer.spec.name, true), `isolate ${peer.spec.name}`));
+    }
+    for (const remote of this.options.remote?.names ?? []) {
+      const channel = new MessageChannel();
+      calls.push(this.control(control.connect(remote, Comlink.transfer(channel.port2, [channel.port2])), `connect ${name} to ${remote}`));
+      this.options.remote?.connect(name, remote, channel.port1);
     }
     if (child.isolated) calls.push(this.control(control.setIsolated(true), `isolate ${name}`));
     await Promise.all(calls);
