@@ -1,7 +1,8 @@
 // `pygmy start`: the whole cluster in one process — the demo, and what the end-to-end tests run.
 //
 // Flags: --port (34800; 0 picks a free one), --host (127.0.0.1), --data-dir (./data), --fresh (wipe the data dir
-// first), --catalog FILE.json, --no-cache, --tick-ms, --hold-after-deduct-ms (test hook).
+// first), --catalog FILE.json, --no-cache, --tick-ms, --hold-after-deduct-ms (test hook), --max-restarts N and
+// --restart-window-ms MS (supervisor intensity; the fault checker raises it because it kills replicas on purpose).
 // Prints `pygmy: ready at URL (started in N ms)` on standard output when it can serve. SIGINT and SIGTERM stop
 // it gracefully (gateway closed, leaders hand over, databases closed); a second start on the same data dir
 // continues where it stopped. An escalation of the supervisor exits non-zero with the reason.
@@ -40,6 +41,8 @@ export async function main(argv: string[]): Promise<number> {
       'no-cache': { type: 'boolean' },
       'tick-ms': { type: 'string' },
       'hold-after-deduct-ms': { type: 'string' },
+      'max-restarts': { type: 'string' },
+      'restart-window-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -63,6 +66,8 @@ export async function main(argv: string[]): Promise<number> {
     cacheEnabled: !values['no-cache'],
     tickMs: positiveInteger(values['tick-ms'], '--tick-ms', 50, 5),
     holdAfterDeductMs: positiveInteger(values['hold-after-deduct-ms'], '--hold-after-deduct-ms', 0, 0),
+    ...(values['max-restarts'] === undefined ? {} : { maxRestarts: positiveInteger(values['max-restarts'], '--max-restarts', 5) }),
+    ...(values['restart-window-ms'] === undefined ? {} : { restartWindowMs: positiveInteger(values['restart-window-ms'], '--restart-window-ms', 60_000) }),
     onEscalate: (reason) => {
       escalated = reason;
       logger.fatal({ reason, event: 'escalate' }, `supervisor gave up: ${reason}; stopping`);
