@@ -107,7 +107,7 @@ export class GroupClient {
   }
 
   private async call(message: unknown, deadlineAtMs: number, leaderOnly: boolean): Promise<GroupAnswer> {
-    const attemptsMax = this.options.attemptsMax ?? 32;
+    const attemptsMax = this.options.attemptsMax ?? 256;
     const tried = new Set<NodeId>();
     let lastProblem = 'no attempt made';
     let backoffMs = 5;
@@ -142,7 +142,9 @@ export class GroupClient {
         const redirect = answer.leader;
         this.leaderHint = redirect !== null && redirect !== target ? redirect : null;
         if (this.leaderHint !== null) tried.delete(this.leaderHint);
-        if (answer.error === 'busy' || answer.error === 'transferring' || answer.error === 'leaderUnknown') {
+        // No leader to follow (an election is under way) or a leader that cannot take work yet: wait a little, so
+        // the attempts are spread over the deadline instead of spent in a burst.
+        if (this.leaderHint === null || answer.error === 'busy' || answer.error === 'transferring' || answer.error === 'leaderUnknown') {
           await sleep(Math.min(backoffMs, Math.max(0, deadlineAtMs - this.now())));
           backoffMs = Math.min(backoffMs * 2, 100);
         }
