@@ -51,7 +51,9 @@ export async function main(argv: string[]): Promise<number> {
     console.log('usage: pygmy start [--port 34800] [--host 127.0.0.1] [--data-dir ./data] [--fresh] [--catalog FILE.json] [--no-cache]');
     return 0;
   }
-  const logger = createLogger({});
+  // LOG_FORMAT=pretty|json overrides the default (pretty on a terminal, JSON otherwise).
+  const format = process.env.LOG_FORMAT;
+  const logger = createLogger(format === 'pretty' || format === 'json' ? { pretty: format === 'pretty' } : {});
   const catalog = values.catalog === undefined ? undefined : readCatalog(values.catalog);
   let escalated: string | null = null;
   let stop: (() => Promise<void>) | null = null;

@@ -239,7 +239,7 @@ class GatewayHandler {
   private async lookup(response: ServerResponse, id: number, started: number): Promise<void> {
     const answer = await this.deadlines.run((signal) => this.backend.lookup(id, signal));
     this.metrics.recordCache(answer.cache);
-    if (this.logger.isLevelEnabled('debug')) this.logger.debug(`lookup/${id}: ${describeRead(answer)}`);
+    if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup/${id}: ${describeRead(answer)}`);
     const item: Item | null = answer.result;
     if (item === null) {
       return this.reply(response, 'lookup', started, 404, cacheHeaders(answer), bodies.lookupNotFoundBody);
@@ -251,7 +251,7 @@ class GatewayHandler {
   private async list(response: ServerResponse, started: number): Promise<void> {
     const answer = await this.deadlines.run((signal) => this.backend.list(signal));
     this.metrics.recordCache(answer.cache);
-    if (this.logger.isLevelEnabled('debug')) this.logger.debug(`lookup: ${describeRead(answer)}`);
+    if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup: ${describeRead(answer)}`);
     const body = bodies.itemsBody(answer.result, answer.topics);
     return this.reply(response, 'list', started, 200, cacheHeaders(answer), body);
   }
@@ -259,8 +259,8 @@ class GatewayHandler {
   private async search(response: ServerResponse, topic: string, started: number): Promise<void> {
     const answer = await this.deadlines.run((signal) => this.backend.search(topic, signal));
     this.metrics.recordCache(answer.cache);
-    if (this.logger.isLevelEnabled('debug')) {
-      this.logger.debug(`search/${JSON.stringify(topic)}: ${describeRead(answer)}`);
+    if (this.logger.isLevelEnabled('info')) {
+      this.logger.info(`search/${JSON.stringify(topic)}: ${describeRead(answer)}`);
     }
     const body = bodies.itemsBody(answer.result, answer.topics);
     return this.reply(response, 'search', started, 200, cacheHeaders(answer), body);

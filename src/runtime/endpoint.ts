@@ -201,7 +201,8 @@ export class Endpoint {
     this.deadLettersSinceLog += 1;
     const nowMs = this.options.clock();
     if (nowMs - this.lastDeadLetterLogAtMs < deadLetterLogIntervalMs) return;
-    this.options.log.warn({ from: this.self, target, why, deadLettersSinceLastLog: this.deadLettersSinceLog }, `dead letter from ${this.self} to ${target} (${why})`);
+    // Debug, not warn: messages to a stopped or restarting peer are expected during faults; the count is in stats.
+    this.options.log.debug({ from: this.self, target, why, deadLettersSinceLastLog: this.deadLettersSinceLog }, `dead letter from ${this.self} to ${target} (${why})`);
     this.lastDeadLetterLogAtMs = nowMs;
     this.deadLettersSinceLog = 0;
   }
