@@ -243,7 +243,6 @@ export class ActorBackend implements Backend {
   async actorAction(name: string, action: ActorAction): Promise<void> {
     const known = (await this.options.actors.status()).some((status) => status.name === name);
     if (!known) throw new UnknownActorError(name);
-    this.options.log.info({ actor: name, action, event: 'admin' }, `admin: ${action} ${name}`);
     switch (action) {
       case 'kill':
         return this.options.actors.kill(name);
