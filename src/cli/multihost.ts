@@ -1,0 +1,174 @@
+// The multi-host cluster: the layout file, and one node's part of it (its actors, its transport, its gateway).
+//
+// Owns: parsing and checking cluster.json (every bookstore actor placed exactly once, unique node names and
+// addresses), the secret (PYGMY_CLUSTER_SECRET, else the file named by `secretFile`), and the start and orderly
+// stop of one node: transport listening, local children started under their own supervisor, gateway (when the
+// node runs one) over a ClusterPort so asks go wherever the actor lives. Used by `pygmy node` and the tests.
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { ActorBackend } from '../http/actor-backend.js';
+import { createGateway, type Gateway } from '../http/gateway.js';
+import { ActorSystem } from '../runtime/system.js';
+import { ClusterPort } from '../runtime/transport/cluster-port.js';
+import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
+import { cacheName, catalogMembers, clusterSpecs, orderMembers } from './cluster.js';
+
+export interface GatewayPlacement {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface NodeLayout extends NodeAddress {
+  readonly gateway: GatewayPlacement | null;
+}
+
+export interface ClusterLayout {
+  readonly nodes: readonly NodeLayout[];
+  readonly secretFile: string | null;
+  readonly tls: TlsFiles | null;
+  readonly tickMs: number;
+}
+
+const bookstoreActors: readonly string[] = [...catalogMembers, ...orderMembers, cacheName];
+
+function fail(where: string, why: string): never {
+  throw new Error(`cluster config: ${where}: ${why}`);
+}
+
+function parseNode(value: unknown, index: number): NodeLayout {
+  const where = `nodes[${index}]`;
+  if (typeof value !== 'object' || value === null) fail(where, 'must be an object');
+  const node = value as Record<string, unknown>;
+  if (typeof node.name !== 'string' || !/^[a-z0-9][a-z0-9-]{0,31}$/.test(node.name)) fail(where, 'name must be 1–32 of a-z, 0-9, -');
+  if (typeof node.host !== 'string' || node.host.length === 0) fail(where, 'host must be a string');
+  if (!Number.isInteger(node.port) || (node.port as number) < 1 || (node.port as number) > 65535) fail(where, 'port must be 1–65535');
+  if (!Array.isArray(node.actors) || !node.actors.every((actor) => typeof actor === 'string' && bookstoreActors.includes(actor))) {
+    fail(where, `actors must be a list drawn from ${bookstoreActors.join(', ')}`);
+  }
+  let gateway: GatewayPlacement | null = null;
+  if (node.gateway !== undefined) {
+    const placement = node.gateway as Record<string, unknown>;
+    if (typeof placement !== 'object' || placement === null || typeof placement.host !== 'string' || !Number.isInteger(placement.port)) fail(where, 'gateway must be { host, port }');
+    gateway = { host: placement.host, port: placement.port as number };
+  }
+  return { name: node.name, host: node.host, port: node.port as number, actors: node.actors as string[], gateway };
+}
+
+/** Checks a layout; paths in it are taken relative to `baseDirectory` (the config file's directory). */
+export function parseLayout(json: unknown, baseDirectory: string): ClusterLayout {
+  if (typeof json !== 'object' || json === null) fail('top level', 'must be an object');
+  const config = json as Record<string, unknown>;
+  if (!Array.isArray(config.nodes) || config.nodes.length < 2 || config.nodes.length > 64) fail('nodes', 'must list 2–64 nodes');
+  const nodes = config.nodes.map(parseNode);
+  const names = new Set(nodes.map((node) => node.name));
+  if (names.size !== nodes.length) fail('nodes', 'node names must be unique');
+  const placed = nodes.flatMap((node) => node.actors);
+  for (const actor of bookstoreActors) {
+    const count = placed.filter((name) => name === actor).length;
+    if (count !== 1) fail('nodes', `${actor} must be placed on exactly one node (found ${count})`);
+  }
+  if (!nodes.some((node) => node.gateway !== null)) fail('nodes', 'at least one node must run a gateway');
+  const path = (value: unknown, where: string) => (typeof value === 'string' ? resolve(baseDirectory, value) : fail(where, 'must be a path'));
+  const tls = config.tls === undefined ? null : { cert: path((config.tls as any)?.cert, 'tls.cert'), key: path((config.tls as any)?.key, 'tls.key'), ca: path((config.tls as any)?.ca, 'tls.ca') };
+  const tickMs = config.tickMs === undefined ? 50 : Number(config.tickMs);
+  if (!Number.isInteger(tickMs) || tickMs < 5) fail('tickMs', 'must be an integer ≥ 5');
+  return { nodes, secretFile: config.secretFile === undefined ? null : path(config.secretFile, 'secretFile'), tls, tickMs };
+}
+
+export function readLayout(file: string): ClusterLayout {
+  return parseLayout(JSON.parse(readFileSync(file, 'utf8')), dirname(resolve(file)));
+}
+
+export function clusterSecret(layout: ClusterLayout, environment: NodeJS.ProcessEnv): Buffer | null {
+  const fromEnvironment = environment.PYGMY_CLUSTER_SECRET;
+  if (fromEnvironment !== undefined && fromEnvironment.length > 0) return Buffer.from(fromEnvironment);
+  if (layout.secretFile !== null) return Buffer.from(readFileSync(layout.secretFile, 'utf8').trim());
+  return null;
+}
+
+export interface NodeOptions {
+  readonly layout: ClusterLayout;
+  readonly node: string;
+  readonly dataDir: string;
+  readonly fresh: boolean;
+  readonly secret: Buffer | null;
+  readonly logger: Logger;
+  /** Overrides the transport's bind address (e.g. 0.0.0.0 behind NAT); defaults to the node's host. */
+  readonly listenHost?: string;
+  readonly adminToken?: string | null;
+  readonly onEscalate?: (reason: string) => void;
+}
+
+export interface RunningNode {
+  readonly system: ActorSystem;
+  readonly transport: NodeTransport;
+  readonly gateway: Gateway | null;
+  readonly backend: ActorBackend | null;
+  /** The gateway's URL, null on a node without one. */
+  readonly url: string | null;
+  /** Resolves when both groups have a leader (at once on a node without a gateway). */
+  ready(timeoutMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function startNode(options: NodeOptions): Promise<RunningNode> {
+  const { layout, logger: log } = options;
+  const self = layout.nodes.find((node) => node.name === options.node);
+  if (self === undefined) throw new Error(`node ${options.node} is not in the cluster config (${layout.nodes.map((node) => node.name).join(', ')})`);
+  if (options.fresh) rmSync(options.dataDir, { recursive: true, force: true });
+  const transport = new NodeTransport({
+    self: self.name,
+    nodes: layout.nodes,
+    secret: options.secret,
+    log,
+    ...(options.listenHost === undefined ? {} : { listenHost: options.listenHost }),
+    ...(layout.tls === null ? {} : { tls: layout.tls }),
+  });
+  const system = new ActorSystem({ logger: log, remote: transport, onEscalate: options.onEscalate ?? (() => {}) });
+  transport.attachSystem(system);
+  await transport.listen();
+  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs }).filter((spec) => self.actors.includes(spec.name));
+  try {
+    await system.start(specs);
+  } catch (error) {
+    await transport.close();
+    throw error;
+  }
+  const port = new ClusterPort({ self: self.name, nodes: layout.nodes, system });
+  let gateway: Gateway | null = null;
+  let backend: ActorBackend | null = null;
+  let url: string | null = null;
+  if (self.gateway !== null) {
+    backend = new ActorBackend({ actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), deadlineMs: 4_750 });
+    gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, requestDeadlineMs: 5_000 });
+    const address = await gateway.listen();
+    url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    system,
+    transport,
+    gateway,
+    backend,
+    url,
+    async ready(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (backend !== null && Date.now() < deadline) {
+        if (await backend.ready().catch(() => false)) return true;
+        await sleep(100);
+      }
+      return backend === null;
+    },
+    close() {
+      closing ??= (async () => {
+        await gateway?.close().catch(() => {});
+        await system.shutdown();
+        await transport.close();
+      })();
+      return closing;
+    },
+  };
+}

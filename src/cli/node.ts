@@ -1,0 +1,80 @@
+// `pygmy node --config cluster.json --node NAME`: this host's part of a multi-host cluster.
+//
+// Flags: --config FILE (required), --node NAME (required), --data-dir (./data/NAME), --fresh, --listen-host
+// (bind address for the transport, default the node's configured host), --ready-timeout-ms (60000).
+// Prints `pygmy: node NAME listening on HOST:PORT` once the transport listens and its actors started, and on a
+// gateway node `pygmy: ready at URL (started in N ms)` once both groups have a leader. SIGINT and SIGTERM stop
+// it gracefully; an escalation of its supervisor exits non-zero. The cluster secret comes from
+// PYGMY_CLUSTER_SECRET or the config's secretFile; without one the node only listens on loopback.
+import { parseArgs } from 'node:util';
+import { createLogger } from './logger.js';
+import { clusterSecret, readLayout, startNode } from './multihost.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      node: { type: 'string' },
+      'data-dir': { type: 'string' },
+      fresh: { type: 'boolean' },
+      'listen-host': { type: 'string' },
+      'ready-timeout-ms': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help || values.config === undefined || values.node === undefined) {
+    console.log('usage: pygmy node --config cluster.json --node NAME [--data-dir ./data/NAME] [--fresh] [--listen-host ADDRESS]');
+    return values.help ? 0 : 1;
+  }
+  const startedAt = Date.now();
+  const logger = createLogger({});
+  const layout = readLayout(values.config);
+  const readyTimeoutMs = Number(values['ready-timeout-ms'] ?? 60_000);
+  let escalated: string | null = null;
+  let stop: (() => Promise<void>) | null = null;
+  const node = await startNode({
+    layout,
+    node: values.node,
+    dataDir: values['data-dir'] ?? `./data/${values.node}`,
+    fresh: values.fresh ?? false,
+    secret: clusterSecret(layout, process.env),
+    logger,
+    adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
+    ...(values['listen-host'] === undefined ? {} : { listenHost: values['listen-host'] }),
+    onEscalate: (reason) => {
+      escalated = reason;
+      logger.fatal({ reason, event: 'escalate' }, `supervisor gave up: ${reason}; stopping`);
+      void stop?.();
+    },
+  });
+  const self = layout.nodes.find((candidate) => candidate.name === values.node)!;
+  console.log(`pygmy: node ${self.name} listening on ${self.host}:${self.port}`);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ event: 'shutdown' }, `pygmy: stopping node ${self.name}`);
+      await node.close();
+      resolve(escalated === null ? 0 : 1);
+    };
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        console.error(`pygmy: ${signal} again, exiting now`);
+        process.exit(130);
+      }
+      void stop?.();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    if (node.url !== null) {
+      void node.ready(readyTimeoutMs).then((ready) => {
+        if (stopping) return;
+        if (ready) console.log(`pygmy: ready at ${node.url} (started in ${Date.now() - startedAt} ms)`);
+        else logger.warn({ readyTimeoutMs }, `pygmy: no leader for both groups within ${readyTimeoutMs} ms; still trying (GET /ready says when)`);
+      });
+    }
+  });
+}

@@ -1,0 +1,245 @@
+// One authenticated connection between two nodes, over a TCP or TLS socket.
+//
+// Owns: the socket, the handshake state machine (awaiting-hello → awaiting-proof → open), the heartbeat and
+// failure detector, outgoing batching and the bounded send queue. Promises: no envelope is delivered before the
+// peer proved it knows the secret; any protocol problem (oversize, garbage, wrong secret, replay, data before
+// the handshake, silence past failureTimeoutMs, a truncated frame) closes the connection with a logged reason
+// and never throws out of a socket callback; envelopes sent in one microtask turn go out as one frame (at most
+// frameEnvelopesMax envelopes); `send` returns false when more than sendQueueBytesHighWater bytes wait in the
+// socket, and drops (counted) beyond sendQueueBytesMax. `onClose` is called exactly once.
+// Needs: a connected socket, the cluster secret, and callbacks.
+
+import type { Socket } from 'node:net';
+import type { Logger } from '../actor.js';
+import { assert } from '../errors.js';
+import { frameEnvelopesMax, type Envelope } from '../wire.js';
+import { decodeBatch, encodeBatch } from './codec.js';
+import { encodeFrameBytes, FrameReader, payloadKindControl, payloadKindData, type Frame, type PayloadKind } from './framing.js';
+import { freshNonce, parseControl, proofMac, proofMatches, protocolVersion, type ControlMessage } from './handshake.js';
+
+export interface ConnectionLimits {
+  readonly frameBytesMax: number;
+  readonly handshakeTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly failureTimeoutMs: number;
+  readonly sendQueueBytesHighWater: number;
+  readonly sendQueueBytesMax: number;
+}
+
+export const connectionLimitsDefault: ConnectionLimits = {
+  frameBytesMax: 16 * 1024 * 1024,
+  handshakeTimeoutMs: 3_000,
+  heartbeatIntervalMs: 500,
+  failureTimeoutMs: 3_000,
+  sendQueueBytesHighWater: 8 * 1024 * 1024,
+  sendQueueBytesMax: 64 * 1024 * 1024,
+};
+
+export interface ConnectionOptions {
+  readonly socket: Socket;
+  readonly selfNode: string;
+  /** The node we dialed; null on an accepted socket (the hello names the peer, `acceptPeer` vets it). */
+  readonly expectedPeer: string | null;
+  readonly acceptPeer: (node: string) => boolean;
+  readonly secret: Buffer;
+  readonly limits: ConnectionLimits;
+  readonly log: Logger;
+  readonly onOpen: (connection: Connection) => void;
+  readonly onEnvelopes: (connection: Connection, envelopes: Envelope[]) => void;
+  readonly onInvalid: (connection: Connection, problem: string, count: number) => void;
+  readonly onDrain: (connection: Connection) => void;
+  readonly onClose: (connection: Connection, reason: string) => void;
+}
+
+type State = { phase: 'awaiting-hello' } | { phase: 'awaiting-proof'; peer: string; peerNonce: string } | { phase: 'open'; peer: string } | { phase: 'closed' };
+
+export interface ConnectionCounters {
+  framesSent: number;
+  framesReceived: number;
+  envelopesSent: number;
+  envelopesReceived: number;
+  dropped: number;
+}
+
+export class Connection {
+  readonly counters: ConnectionCounters = { framesSent: 0, framesReceived: 0, envelopesSent: 0, envelopesReceived: 0, dropped: 0 };
+  private readonly options: ConnectionOptions;
+  private readonly socket: Socket;
+  private readonly reader: FrameReader;
+  private readonly nonce = freshNonce();
+  private state: State = { phase: 'awaiting-hello' };
+  private batch: Envelope[] = [];
+  private flushScheduled = false;
+  private lastReceivedAtMs = Date.now();
+  private readonly handshakeTimer: NodeJS.Timeout;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+
+  constructor(options: ConnectionOptions) {
+    this.options = options;
+    this.socket = options.socket;
+    this.reader = new FrameReader(options.limits.frameBytesMax);
+    this.socket.setNoDelay(true);
+    this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    this.socket.on('drain', () => options.onDrain(this));
+    this.socket.on('error', (error) => this.close(`socket error: ${error.message}`));
+    this.socket.on('end', () => this.close(this.reader.pendingBytes > 0 ? `truncated frame (${this.reader.pendingBytes} bytes) at end of stream` : 'peer ended the connection'));
+    this.socket.on('close', () => this.close('socket closed'));
+    this.handshakeTimer = setTimeout(() => this.close(`no handshake within ${options.limits.handshakeTimeoutMs} ms`), options.limits.handshakeTimeoutMs);
+    this.writeControl({ type: 'hello', version: protocolVersion, node: options.selfNode, nonce: this.nonce });
+  }
+
+  /** The authenticated peer's node name, once open. */
+  get peer(): string | null {
+    return this.state.phase === 'open' ? this.state.peer : null;
+  }
+
+  get isOpen(): boolean {
+    return this.state.phase === 'open';
+  }
+
+  get remoteAddress(): string {
+    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+  }
+
+  /** Queues an envelope for the next frame; false means "busy, wait for drain". */
+  send(envelope: Envelope): boolean {
+    if (this.state.phase !== 'open' || this.socket.writableLength > this.options.limits.sendQueueBytesMax) {
+      this.counters.dropped += 1;
+      return false;
+    }
+    this.batch.push(envelope);
+    if (this.batch.length >= frameEnvelopesMax) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+    return this.socket.writableLength <= this.options.limits.sendQueueBytesHighWater;
+  }
+
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.batch.length === 0 || this.state.phase !== 'open') return;
+    const batch = this.batch;
+    this.batch = [];
+    const body = encodeBatch(batch);
+    if (body.length + 1 > this.options.limits.frameBytesMax) return this.sendOversizeBatch(batch);
+    this.write(payloadKindData, body);
+    this.counters.envelopesSent += batch.length;
+  }
+
+  close(reason: string): void {
+    if (this.state.phase === 'closed') return;
+    const wasOpen = this.state.phase === 'open';
+    this.state = { phase: 'closed' };
+    clearTimeout(this.handshakeTimer);
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.batch = [];
+    this.socket.destroy();
+    const level = wasOpen || reason === 'closed by this node' ? 'info' : 'warn';
+    this.options.log[level]({ remote: this.remoteAddress, reason, event: 'transport-close' }, `transport: connection with ${this.peerLabel()} closed: ${reason}`);
+    this.options.onClose(this, reason);
+  }
+
+  /** Splits a batch whose frame would be too large; one envelope that alone is too large is dropped and counted. */
+  private sendOversizeBatch(batch: Envelope[]): void {
+    if (batch.length === 1) {
+      this.counters.dropped += 1;
+      this.options.log.warn({ to: batch[0]!.to, event: 'transport-oversize' }, `transport: dropped a message to ${batch[0]!.to}: larger than frameBytesMax`);
+      return;
+    }
+    const half = Math.ceil(batch.length / 2);
+    this.batch = batch.slice(0, half);
+    this.flush();
+    this.batch = batch.slice(half);
+    this.flush();
+  }
+
+  private isClosed(): boolean {
+    return this.state.phase === 'closed';
+  }
+
+  private peerLabel(): string {
+    if (this.state.phase === 'open' || this.state.phase === 'awaiting-proof') return this.state.peer;
+    return this.options.expectedPeer ?? this.remoteAddress;
+  }
+
+  private write(kind: PayloadKind, body: Buffer): void {
+    this.socket.write(encodeFrameBytes(kind, body, this.options.limits.frameBytesMax));
+    this.counters.framesSent += 1;
+  }
+
+  private writeControl(message: ControlMessage): void {
+    this.write(payloadKindControl, Buffer.from(JSON.stringify(message)));
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.state.phase === 'closed') return;
+    this.lastReceivedAtMs = Date.now();
+    const result = this.reader.push(chunk);
+    if (!result.ok) return this.close(result.problem);
+    for (const frame of result.frames) {
+      if (this.isClosed()) return;
+      this.counters.framesReceived += 1;
+      this.handleFrame(frame);
+    }
+  }
+
+  private handleFrame(frame: Frame): void {
+    if (frame.kind === payloadKindData) {
+      if (this.state.phase !== 'open') return this.close('data before the handshake completed');
+      const decoded = decodeBatch(frame.body);
+      if (!decoded.ok) return this.close(`invalid data frame: ${decoded.problem}`);
+      if (decoded.invalidCount > 0) this.options.onInvalid(this, decoded.firstProblem ?? 'invalid envelope', decoded.invalidCount);
+      this.counters.envelopesReceived += decoded.envelopes.length;
+      return this.options.onEnvelopes(this, decoded.envelopes);
+    }
+    const message = parseControl(frame.body.toString('utf8'));
+    if (message === null) return this.close('invalid control message');
+    this.handleControl(message);
+  }
+
+  private handleControl(message: ControlMessage): void {
+    const state = this.state;
+    switch (message.type) {
+      case 'hello':
+        if (state.phase !== 'awaiting-hello') return this.close('unexpected hello');
+        return this.onHello(message);
+      case 'proof':
+        if (state.phase !== 'awaiting-proof') return this.close('unexpected proof');
+        if (!proofMatches(proofMac(this.options.secret, state.peer, this.options.selfNode, this.nonce, state.peerNonce), message.mac)) {
+          return this.close(`${state.peer} failed authentication (wrong secret or replayed handshake)`);
+        }
+        return this.open(state.peer);
+      case 'ping':
+        if (state.phase !== 'open') return this.close('ping before the handshake completed');
+        return;
+      case 'bye':
+        return this.close(`peer said goodbye: ${message.reason}`);
+    }
+  }
+
+  private onHello(hello: Extract<ControlMessage, { type: 'hello' }>): void {
+    if (hello.version !== protocolVersion) return this.close(`protocol version ${hello.version}, this node speaks ${protocolVersion}`);
+    if (hello.node === this.options.selfNode) return this.close('peer claims this node\'s own name');
+    if (this.options.expectedPeer !== null && hello.node !== this.options.expectedPeer) return this.close(`dialed ${this.options.expectedPeer} but ${hello.node} answered`);
+    if (this.options.expectedPeer === null && !this.options.acceptPeer(hello.node)) return this.close(`node ${hello.node} may not connect here`);
+    this.state = { phase: 'awaiting-proof', peer: hello.node, peerNonce: hello.nonce };
+    this.writeControl({ type: 'proof', mac: proofMac(this.options.secret, this.options.selfNode, hello.node, hello.nonce, this.nonce) });
+  }
+
+  private open(peer: string): void {
+    assert(this.state.phase === 'awaiting-proof', 'open outside the handshake', { peer });
+    clearTimeout(this.handshakeTimer);
+    this.state = { phase: 'open', peer };
+    this.lastReceivedAtMs = Date.now();
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.limits.heartbeatIntervalMs);
+    this.options.log.info({ peer, remote: this.remoteAddress, event: 'transport-open' }, `transport: connected to ${peer} (authenticated)`);
+    this.options.onOpen(this);
+  }
+
+  private heartbeat(): void {
+    const silentMs = Date.now() - this.lastReceivedAtMs;
+    if (silentMs > this.options.limits.failureTimeoutMs) return this.close(`no heartbeat for ${silentMs} ms`);
+    this.writeControl({ type: 'ping' });
+  }
+}

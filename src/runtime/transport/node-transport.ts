@@ -1,0 +1,395 @@
+// The node transport: this process's TCP links to the other nodes of a cluster, and the routing of actor names
+// across them.
+//
+// Owns: the listening server, one authenticated Connection per peer node (the node whose name sorts lower
+// dials; the other accepts, so a pair never has two), reconnection with exponential backoff and full jitter,
+// the main-thread ends of the channels that give each local worker a route to every remote name, and the relay
+// links that give the main endpoint (`$system`) the same. Names on the wire: actors by their own names, this
+// process's main endpoint as `$system@NODE`, its control service as `$node@NODE`.
+// Promises: a peer may only speak for names that live on it and only to names that live here (anything else is
+// counted invalid and dropped); an ask to a name on an unreachable node fails at once with
+// ActorUnavailableError instead of waiting for its deadline; control asks (`status`, `kill`, `stop`, `start`,
+// `isolate`, `heal`) are served only for another node's `$system`. Refuses to start listening beyond loopback
+// without a secret. Needs: the cluster layout, the local ActorSystem (attach + control), a logger.
+
+import { readFileSync } from 'node:fs';
+import { createServer, connect as connectTcp, isIP, type Server, type Socket } from 'node:net';
+import { connect as connectTls, createServer as createTlsServer } from 'node:tls';
+import type { MessagePort } from 'node:worker_threads';
+import type { ActorName, Logger } from '../actor.js';
+import { ActorUnavailableError, assert, toErrorData } from '../errors.js';
+import type { ActorStatus, RemotePeers } from '../system.js';
+import { MessagePortLink, type Link, type LinkFactory, type LinkHandlers } from '../transport.js';
+import { systemEndpointName, type Envelope } from '../wire.js';
+import { Connection, connectionLimitsDefault, type ConnectionLimits } from './connection.js';
+
+export interface NodeAddress {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** Actors supervised on this node. */
+  readonly actors: readonly ActorName[];
+}
+
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+/** What the transport needs of the local actor system. */
+export interface LocalSystem {
+  attach(peer: ActorName, makeLink: LinkFactory): void;
+  status(): Promise<ActorStatus[]>;
+  kill(name: ActorName): Promise<void>;
+  stop(name: ActorName): Promise<void>;
+  startActor(name: ActorName): Promise<void>;
+  isolate(name: ActorName): Promise<void>;
+  heal(name: ActorName): Promise<void>;
+}
+
+export type NodeControlRequest = { readonly type: 'status' } | { readonly type: 'kill' | 'stop' | 'start' | 'isolate' | 'heal'; readonly name: ActorName };
+
+export interface NodeTransportOptions {
+  readonly self: string;
+  readonly nodes: readonly NodeAddress[];
+  /** Address to listen on; defaults to this node's configured host. */
+  readonly listenHost?: string;
+  /** null only on loopback: then a well-known development secret is used and the transport says so. */
+  readonly secret: Buffer | null;
+  readonly tls?: TlsFiles;
+  readonly limits?: Partial<ConnectionLimits>;
+  readonly reconnectInitialMs?: number;
+  readonly reconnectMaxMs?: number;
+  /** Sockets still in their handshake beyond which new ones are refused at once. */
+  readonly handshakingMax?: number;
+  readonly random?: () => number;
+  readonly log: Logger;
+}
+
+export const systemNameOf = (node: string): ActorName => `$system@${node}`;
+export const controlNameOf = (node: string): ActorName => `$node@${node}`;
+const loopbackSecret = Buffer.from('pygmy-loopback-development-secret');
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+interface PeerState {
+  readonly address: NodeAddress;
+  connection: Connection | null;
+  dialing: boolean;
+  attempt: number;
+  redialTimer: NodeJS.Timeout | null;
+}
+
+export class NodeTransport implements RemotePeers {
+  readonly names: readonly ActorName[];
+  readonly counters = { invalid: 0, unreachable: 0, refusedConnections: 0 };
+  private readonly options: NodeTransportOptions;
+  private readonly limits: ConnectionLimits;
+  private readonly secret: Buffer;
+  private readonly nodeOfName = new Map<ActorName, string>();
+  private readonly localActors: ReadonlySet<ActorName>;
+  private readonly peers = new Map<string, PeerState>();
+  /** Main-thread ends of worker channels, keyed by "remote\0local". */
+  private readonly proxies = new Map<string, MessagePortLink>();
+  /** The `$system` endpoint's routes to remote names. */
+  private readonly relays = new Map<ActorName, RelayLink>();
+  private readonly handshaking = new Set<Connection>();
+  private server: Server | null = null;
+  private system: LocalSystem | null = null;
+  private closed = false;
+
+  constructor(options: NodeTransportOptions) {
+    this.options = options;
+    this.limits = { ...connectionLimitsDefault, ...options.limits };
+    const self = options.nodes.find((node) => node.name === options.self);
+    assert(self !== undefined, 'this node is not in the cluster layout', { self: options.self });
+    const listenHost = options.listenHost ?? self.host;
+    if (options.secret === null && !isLoopback(listenHost)) {
+      throw new Error(`refusing to listen on ${listenHost} without a cluster secret (set PYGMY_CLUSTER_SECRET or secretFile)`);
+    }
+    assert(options.secret === null || options.secret.length >= 16, 'the cluster secret must be at least 16 bytes', { bytes: options.secret?.length });
+    this.secret = options.secret ?? loopbackSecret;
+    for (const node of options.nodes) {
+      for (const actor of node.actors) {
+        assert(!this.nodeOfName.has(actor), 'an actor is placed on two nodes', { actor });
+        this.nodeOfName.set(actor, node.name);
+      }
+      this.nodeOfName.set(systemNameOf(node.name), node.name);
+      this.nodeOfName.set(controlNameOf(node.name), node.name);
+      if (node.name !== options.self) this.peers.set(node.name, { address: node, connection: null, dialing: false, attempt: 0, redialTimer: null });
+    }
+    this.localActors = new Set(self.actors);
+    this.names = options.nodes.filter((node) => node.name !== options.self).flatMap((node) => [...node.actors, systemNameOf(node.name)]);
+  }
+
+  /** Gives the main endpoint a route to every remote actor and control service; call before the system starts. */
+  attachSystem(system: LocalSystem): void {
+    this.system = system;
+    for (const node of this.options.nodes) {
+      if (node.name === this.options.self) continue;
+      for (const name of [...node.actors, controlNameOf(node.name)]) {
+        system.attach(name, (handlers) => {
+          const relay = new RelayLink(name, handlers, (envelope) => this.forward(envelope, systemNameOf(this.options.self)), () => this.relays.delete(name));
+          this.relays.set(name, relay);
+          return relay;
+        });
+      }
+    }
+  }
+
+  /** RemotePeers: the main-thread end of a channel the local worker `local` knows as `remote`. */
+  connect(local: ActorName, remote: ActorName, port: MessagePort): void {
+    const key = `${remote}\u0000${local}`;
+    this.proxies.get(key)?.close();
+    const link: MessagePortLink = new MessagePortLink(remote, local, port, {
+      onEnvelope: (envelope) => this.forward(envelope, envelope.from),
+      onInvalid: (problem, count) => this.countInvalid(local, problem, count),
+      onClose: () => {
+        if (this.proxies.get(key) === link) this.proxies.delete(key);
+      },
+    });
+    this.proxies.set(key, link);
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    const self = this.options.nodes.find((node) => node.name === this.options.self)!;
+    const host = this.options.listenHost ?? self.host;
+    const onSocket = (socket: Socket) => this.accept(socket);
+    const tls = this.options.tls;
+    const server = tls === undefined
+      ? createServer(onSocket)
+      : createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key), ca: readFileSync(tls.ca), requestCert: true, rejectUnauthorized: true }, onSocket);
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(self.port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (error) => this.options.log.error({ error: error.message }, `transport: server error: ${error.message}`));
+    if (this.options.secret === null) this.options.log.warn({ event: 'transport-insecure' }, 'transport: no cluster secret; loopback only, with the development secret');
+    const address = server.address();
+    assert(typeof address === 'object' && address !== null, 'server has no address');
+    for (const peer of this.peers.values()) if (this.options.self < peer.address.name) this.dial(peer);
+    return { host: address.address, port: address.port };
+  }
+
+  /** Nodes with an open, authenticated connection. */
+  connectedNodes(): string[] {
+    return [...this.peers.values()].filter((peer) => peer.connection?.isOpen === true).map((peer) => peer.address.name);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const peer of this.peers.values()) {
+      if (peer.redialTimer !== null) clearTimeout(peer.redialTimer);
+      peer.connection?.close('closed by this node');
+    }
+    for (const connection of [...this.handshaking]) connection.close('closed by this node');
+    for (const proxy of [...this.proxies.values()]) proxy.close();
+    const server = this.server;
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closed || this.handshaking.size >= (this.options.handshakingMax ?? 64)) {
+      this.counters.refusedConnections += 1;
+      socket.destroy();
+      return;
+    }
+    const connection = this.makeConnection(socket, null);
+    this.handshaking.add(connection);
+  }
+
+  private dial(peer: PeerState): void {
+    if (this.closed || peer.dialing || peer.connection !== null) return;
+    peer.dialing = true;
+    const { host, port } = peer.address;
+    const tls = this.options.tls;
+    const socket = tls === undefined
+      ? connectTcp({ host, port })
+      : connectTls({ host, port, cert: readFileSync(tls.cert), key: readFileSync(tls.key), ca: readFileSync(tls.ca), servername: peer.address.name, checkServerIdentity: () => undefined });
+    socket.once('error', () => undefined); // Reported through the connection's close.
+    peer.connection = this.makeConnection(socket, peer.address.name);
+  }
+
+  private makeConnection(socket: Socket, expectedPeer: string | null): Connection {
+    return new Connection({
+      socket,
+      selfNode: this.options.self,
+      expectedPeer,
+      // Only the lower-named node dials, so an accepted peer must sort below this node.
+      acceptPeer: (node) => this.peers.has(node) && node < this.options.self,
+      secret: this.secret,
+      limits: this.limits,
+      log: this.options.log,
+      onOpen: (connection) => this.onOpen(connection),
+      onEnvelopes: (connection, envelopes) => this.onEnvelopes(connection, envelopes),
+      onInvalid: (connection, problem, count) => this.countInvalid(connection.peer ?? connection.remoteAddress, problem, count),
+      onDrain: () => undefined,
+      onClose: (connection) => this.onClose(connection, expectedPeer),
+    });
+  }
+
+  private onOpen(connection: Connection): void {
+    this.handshaking.delete(connection);
+    const peer = this.peers.get(connection.peer!)!;
+    if (peer.connection !== null && peer.connection !== connection) peer.connection.close('replaced by a newer connection from the same node');
+    peer.connection = connection;
+    peer.dialing = false;
+    peer.attempt = 0;
+  }
+
+  private onClose(connection: Connection, expectedPeer: string | null): void {
+    this.handshaking.delete(connection);
+    const name = connection.peer ?? expectedPeer;
+    const peer = name === null ? undefined : this.peers.get(name);
+    if (peer === undefined || peer.connection !== connection) return;
+    peer.connection = null;
+    peer.dialing = false;
+    if (!this.closed && this.options.self < peer.address.name) this.scheduleRedial(peer);
+  }
+
+  /** Exponential backoff with full jitter, bounded by reconnectMaxMs. */
+  private scheduleRedial(peer: PeerState): void {
+    const initialMs = this.options.reconnectInitialMs ?? 100;
+    const maxMs = this.options.reconnectMaxMs ?? 2_000;
+    const ceilingMs = Math.min(maxMs, initialMs * 2 ** Math.min(peer.attempt, 16));
+    const delayMs = Math.round(ceilingMs * (0.5 + 0.5 * (this.options.random ?? Math.random)()));
+    peer.attempt += 1;
+    peer.redialTimer = setTimeout(() => {
+      peer.redialTimer = null;
+      this.dial(peer);
+    }, delayMs);
+  }
+
+  /** Local → wire. `from` is the name the envelope carries on the wire. */
+  private forward(envelope: Envelope, from: ActorName): void {
+    const node = this.nodeOfName.get(envelope.to);
+    const connection = node === undefined ? null : this.peers.get(node)?.connection;
+    if (connection === null || connection === undefined || !connection.isOpen) {
+      this.counters.unreachable += 1;
+      if (envelope.kind === 'ask') this.refuseLocally(envelope, `${envelope.to} is on ${node ?? 'no node'}, which is unreachable`);
+      return;
+    }
+    connection.send(from === envelope.from ? envelope : { ...envelope, from });
+  }
+
+  /** Answers a local asker at once that its remote target cannot be reached. */
+  private refuseLocally(ask: Extract<Envelope, { kind: 'ask' }>, why: string): void {
+    const error = toErrorData(new ActorUnavailableError(why));
+    if (ask.from === systemEndpointName) {
+      this.relays.get(ask.to)?.deliver({ kind: 'reply', from: ask.to, to: systemEndpointName, id: ask.id, body: null, error });
+      return;
+    }
+    this.proxies.get(`${ask.to}\u0000${ask.from}`)?.send({ kind: 'reply', from: ask.to, to: ask.from, id: ask.id, body: null, error });
+  }
+
+  /** Wire → local, after checking the peer speaks only for its own names and only to ours. */
+  private onEnvelopes(connection: Connection, envelopes: Envelope[]): void {
+    const peerNode = connection.peer!;
+    for (const envelope of envelopes) {
+      if (this.nodeOfName.get(envelope.from) !== peerNode) {
+        this.countInvalid(peerNode, `${peerNode} sent a message as ${envelope.from}`, 1);
+        continue;
+      }
+      if (envelope.to === controlNameOf(this.options.self)) this.serveControl(connection, envelope);
+      else if (envelope.to === systemNameOf(this.options.self)) this.relays.get(envelope.from)?.deliver({ ...envelope, to: systemEndpointName });
+      else if (this.localActors.has(envelope.to)) this.deliverToWorker(connection, envelope);
+      else this.countInvalid(peerNode, `${peerNode} sent a message to ${envelope.to}, which does not live here`, 1);
+    }
+  }
+
+  private deliverToWorker(connection: Connection, envelope: Envelope): void {
+    const proxy = this.proxies.get(`${envelope.from}\u0000${envelope.to}`);
+    if (proxy !== undefined) {
+      proxy.send(envelope);
+      return;
+    }
+    this.counters.unreachable += 1;
+    if (envelope.kind !== 'ask') return;
+    const error = toErrorData(new ActorUnavailableError(`${envelope.to} is stopped or restarting on ${this.options.self}`));
+    connection.send({ kind: 'reply', from: envelope.to, to: envelope.from, id: envelope.id, body: null, error });
+  }
+
+  private serveControl(connection: Connection, envelope: Envelope): void {
+    if (envelope.kind !== 'ask' || envelope.from !== systemNameOf(connection.peer!)) {
+      return this.countInvalid(connection.peer!, `control message from ${envelope.from} refused`, 1);
+    }
+    const reply = (body: unknown, error: unknown) =>
+      connection.send({ kind: 'reply', from: envelope.to, to: envelope.from, id: envelope.id, body: body ?? null, error: error === null ? null : toErrorData(error) });
+    this.runControl(envelope.body).then((body) => reply(body, null), (error: unknown) => reply(null, error));
+  }
+
+  private async runControl(body: unknown): Promise<unknown> {
+    const system = this.system;
+    assert(system !== null, 'control request before attachSystem');
+    const request = parseControlRequest(body);
+    if (request === null) throw new Error('invalid control request');
+    if (request.type === 'status') return system.status();
+    if (!this.localActors.has(request.name)) throw new ActorUnavailableError(`no actor named ${request.name} on ${this.options.self}`);
+    switch (request.type) {
+      case 'kill':
+        return system.kill(request.name);
+      case 'stop':
+        return system.stop(request.name);
+      case 'start':
+        return system.startActor(request.name);
+      case 'isolate':
+        return system.isolate(request.name);
+      case 'heal':
+        return system.heal(request.name);
+    }
+  }
+
+  private countInvalid(peer: string, problem: string, count: number): void {
+    this.counters.invalid += count;
+    this.options.log.warn({ peer, problem, count, event: 'transport-invalid' }, `transport: discarded ${count} invalid message(s) from ${peer}: ${problem}`);
+  }
+}
+
+function parseControlRequest(body: unknown): NodeControlRequest | null {
+  if (typeof body !== 'object' || body === null) return null;
+  const request = body as Record<string, unknown>;
+  if (request.type === 'status') return { type: 'status' };
+  const actions = ['kill', 'stop', 'start', 'isolate', 'heal'] as const;
+  const type = actions.find((action) => action === request.type);
+  if (type === undefined || typeof request.name !== 'string') return null;
+  return { type, name: request.name };
+}
+
+/** The `$system` endpoint's link to one remote name: sends go to the transport, arrivals are handed in by it. */
+class RelayLink implements Link {
+  readonly peer: ActorName;
+  private readonly handlers: LinkHandlers;
+  private readonly forward: (envelope: Envelope) => void;
+  private readonly onClosed: () => void;
+
+  constructor(peer: ActorName, handlers: LinkHandlers, forward: (envelope: Envelope) => void, onClosed: () => void) {
+    this.peer = peer;
+    this.handlers = handlers;
+    this.forward = forward;
+    this.onClosed = onClosed;
+  }
+
+  send(envelope: Envelope): boolean {
+    this.forward(envelope);
+    return true;
+  }
+
+  deliver(envelope: Envelope): void {
+    this.handlers.onEnvelope(envelope);
+  }
+
+  onDrain(): void {}
+
+  flush(): void {}
+
+  close(): void {
+    this.onClosed();
+  }
+}
