@@ -1,0 +1,131 @@
+// The results of `pygmy bench`: the JSON file, the table printed at the end, and the targets of issue 6.
+//
+// Owns: the shape of bench/results/*.json —
+//   {"machine":{...},"scenarios":{"<name>":{"rps","p50","p90","p99","max","errors","non2xx","leaderChanges",...}},
+//    "ratios":{"lookup-hit/baseline-http","lookup-miss/baseline-http","order/baseline-http"},"targets":[...]}
+// Promises: a run of some scenarios merges into the existing file (each scenario keeps its own measuredAt), so
+// iterating on one scenario does not erase the others; ratios and targets are recomputed from what is there.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { dirname } from 'node:path';
+import { renderChart } from './chart.js';
+import type { ScenarioFigures } from './load.js';
+import { scenarioNames } from './scenarios.js';
+
+export interface TargetCheck {
+  readonly target: string;
+  readonly met: boolean | null;
+  readonly measured: string;
+}
+
+export interface BenchResults {
+  machine: Record<string, unknown>;
+  scenarios: Record<string, ScenarioFigures>;
+  ratios: Record<string, number | null>;
+  targets: TargetCheck[];
+}
+
+export function describeMachine(): Record<string, unknown> {
+  const processors = cpus();
+  return {
+    cpu: processors[0]?.model ?? 'unknown',
+    cores: processors.length,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    platform: `${platform()} ${release()}`,
+    loadAverageAtStart: loadavg().map((value) => Math.round(value * 100) / 100),
+    layout: 'load generator (autocannon, this process) and the server (a child process) share the machine',
+  };
+}
+
+function ratio(scenarios: Record<string, ScenarioFigures>, name: string): number | null {
+  const base = scenarios['baseline-http'];
+  const figures = scenarios[name];
+  if (!base || !figures || base.rps === 0) return null;
+  return Math.round((figures.rps / base.rps) * 1000) / 1000;
+}
+
+export function checkTargets(scenarios: Record<string, ScenarioFigures>): TargetCheck[] {
+  const base = scenarios['baseline-http'];
+  const hit = scenarios['lookup-hit'];
+  const miss = scenarios['lookup-miss'];
+  const order = scenarios.order;
+  const failover = scenarios.failover;
+  const checks: TargetCheck[] = [];
+  const hitRatio = ratio(scenarios, 'lookup-hit');
+  checks.push({
+    target: 'lookup-hit ≥ 0.85× baseline req/s, p99 ≤ 2× baseline p99',
+    met: base && hit && hitRatio !== null ? hitRatio >= 0.85 && hit.p99 <= 2 * base.p99 : null,
+    measured: base && hit ? `${hitRatio}× req/s, p99 ${hit.p99} ms vs baseline ${base.p99} ms` : 'not measured',
+  });
+  const missRatio = ratio(scenarios, 'lookup-miss');
+  checks.push({ target: 'lookup-miss ≥ 0.35× baseline req/s', met: missRatio === null ? null : missRatio >= 0.35, measured: missRatio === null ? 'not measured' : `${missRatio}×` });
+  checks.push({
+    target: 'order ≥ 3,000 orders/s at 64 connections, p99 ≤ 50 ms',
+    met: order ? (order.ordersPerSecond ?? 0) >= 3_000 && order.p99 <= 50 && order.connections >= 64 : null,
+    measured: order ? `${order.ordersPerSecond ?? 0} orders/s at ${order.connections} connections, p99 ${order.p99} ms` : 'not measured',
+  });
+  checks.push({
+    target: 'failover: 0 failed requests, no write gap over 500 ms',
+    met: failover ? failover.failedRequests === 0 && (failover.writeGapMsMax ?? Infinity) <= 500 : null,
+    measured: failover ? `${failover.failedRequests} failed, longest write gap ${failover.writeGapMsMax} ms` : 'not measured',
+  });
+  const calm = Object.entries(scenarios).filter(([name]) => name !== 'failover' && name !== 'baseline-http');
+  const changes = calm.reduce((sum, [, figures]) => sum + figures.leaderChanges, 0);
+  checks.push({ target: 'no leader change outside failover', met: calm.length === 0 ? null : changes === 0, measured: `${changes} change(s) in ${calm.length} scenario(s)` });
+  return checks;
+}
+
+function readExisting(path: string): Record<string, ScenarioFigures> {
+  if (!existsSync(path)) return {};
+  try {
+    const previous = JSON.parse(readFileSync(path, 'utf8')) as Partial<BenchResults>;
+    return previous.scenarios ?? {};
+  } catch {
+    return {};
+  }
+}
+
+/** Merges fresh figures into the file at `path` (and writes the chart beside it); returns what was written. */
+export function writeResults(path: string, fresh: Record<string, ScenarioFigures>, merge: boolean): BenchResults {
+  const combined = { ...(merge ? readExisting(path) : {}), ...fresh };
+  const scenarios: Record<string, ScenarioFigures> = {};
+  for (const name of scenarioNames) if (combined[name]) scenarios[name] = combined[name]!;
+  const results: BenchResults = {
+    machine: describeMachine(),
+    scenarios,
+    ratios: {
+      'lookup-hit/baseline-http': ratio(scenarios, 'lookup-hit'),
+      'lookup-miss/baseline-http': ratio(scenarios, 'lookup-miss'),
+      'order/baseline-http': ratio(scenarios, 'order'),
+    },
+    targets: checkTargets(scenarios),
+  };
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(results, null, 2) + '\n');
+  const machine = `${results.machine.cores} cores, ${String(results.machine.cpu).trim()}, Node ${results.machine.node}`;
+  writeFileSync(path.replace(/\.json$/, '') + '.svg', renderChart(scenarios, `pygmy bench — ${machine}`));
+  return results;
+}
+
+const pad = (text: string, width: number) => text.padStart(width);
+
+export function formatTable(results: BenchResults): string {
+  const header = ['scenario'.padEnd(14), pad('req/s', 9), pad('p50', 7), pad('p90', 7), pad('p99', 7), pad('max', 7), pad('errors', 7), pad('non2xx', 7), pad('leaders', 8), '  notes'];
+  const lines = [header.join(' ')];
+  for (const [name, figures] of Object.entries(results.scenarios)) {
+    const notes: string[] = [];
+    if (figures.ordersPerSecond !== undefined) notes.push(`${figures.ordersPerSecond} orders/s`);
+    if (figures.writeGapMsMax !== undefined) notes.push(`write gap ${figures.writeGapMsMax} ms, ${figures.failedRequests} failed`);
+    lines.push(
+      [
+        name.padEnd(14), pad(figures.rps.toLocaleString('en-US'), 9), pad(String(figures.p50), 7), pad(String(figures.p90), 7),
+        pad(String(figures.p99), 7), pad(String(figures.max), 7), pad(String(figures.errors), 7), pad(String(figures.non2xx), 7),
+        pad(String(figures.leaderChanges), 8), '  ' + notes.join('; '),
+      ].join(' '),
+    );
+  }
+  lines.push('', 'latency in ms; leaders = leader changes seen while the load ran', '');
+  for (const check of results.targets) lines.push(`${check.met === null ? '  -  ' : check.met ? ' met ' : 'MISSED'} ${check.target}: ${check.measured}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,173 @@
+// `pygmy bench`: the load benchmark, side by side with a bare node:http baseline.
+//
+//   npm run bench [-- --quick] [--scenario NAME] [--connections 64] [--duration SECONDS] [--out FILE.json]
+//                 [--record] [--server-flags "--cpu-prof --cpu-prof-dir=DIR"]
+//
+// Starts its own servers in child processes on a generated catalog (10,000 items over 50 topics, the first 256
+// with deep stock): the baseline; a cached cluster for lookup-hit, search-hit, order and mixed; a cluster with
+// the cache off for lookup-miss; a fresh cached cluster for failover (its leaders get stopped and killed). Each
+// scenario is warmed (unmeasured) before it is measured. Progress goes to standard error, the table to standard
+// output, the figures to --out (bench/results/latest.json) with the chart beside it; --record also writes a dated
+// copy. Everything it starts is stopped and its temp dir removed, also on failure.
+import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateCatalog } from '../src/actors/catalog/generate.js';
+import type { Catalog } from '../src/actors/catalog/catalog.js';
+import { runScenario, warm, type RunOptions, type ScenarioFigures } from './load.js';
+import { formatTable, writeResults } from './report.js';
+import {
+  catalogItemCount, catalogTopicCount, deepStock, deepStockItemsMax, hotSetSize, isScenarioName, planScenario,
+  scenarioNames, searchTerms, type ScenarioName,
+} from './scenarios.js';
+import { startBaseline, startPygmy, type RunningServer } from './servers.js';
+
+export interface BenchSettings {
+  readonly scenarios: readonly ScenarioName[];
+  readonly connections: number;
+  readonly durationSeconds: number;
+  readonly failoverSeconds: number;
+  readonly warmSeconds: number;
+  readonly out: string;
+  readonly record: boolean;
+  readonly serverFlags: readonly string[];
+}
+
+const defaultOut = new URL('../../bench/results/latest.json', import.meta.url).pathname;
+const catalogSeed = 677;
+const prefetchConcurrency = 16;
+
+function positive(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0 || parsed > 3_600) throw new Error(`${name} must be a number of seconds in (0, 3600], got "${value}"`);
+  return parsed;
+}
+
+export function parseSettings(argv: string[]): BenchSettings {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean' },
+      scenario: { type: 'string', multiple: true },
+      connections: { type: 'string' },
+      duration: { type: 'string' },
+      out: { type: 'string' },
+      record: { type: 'boolean' },
+      'server-flags': { type: 'string' },
+    },
+    strict: true,
+  });
+  const chosen = values.scenario ?? [...scenarioNames];
+  for (const name of chosen) if (!isScenarioName(name)) throw new Error(`unknown scenario "${name}"; known: ${scenarioNames.join(', ')}`);
+  const connections = Number(values.connections ?? 64);
+  if (!Number.isSafeInteger(connections) || connections < 1 || connections > 1_024) throw new Error(`--connections must be an integer in 1..1024, got "${values.connections}"`);
+  const quick = values.quick ?? false;
+  const durationSeconds = positive(values.duration, '--duration', quick ? 4 : 10);
+  return {
+    scenarios: scenarioNames.filter((name) => chosen.includes(name)),
+    connections,
+    durationSeconds,
+    // The failover timeline (faults at 5 s and 12 s of 20 s) is part of the scenario; --duration rescales it.
+    failoverSeconds: values.duration === undefined ? 20 : durationSeconds,
+    warmSeconds: quick ? 1 : 2,
+    out: values.out ?? defaultOut,
+    record: values.record ?? false,
+    serverFlags: values['server-flags']?.split(/\s+/).filter((flag) => flag !== '') ?? [],
+  };
+}
+
+function benchCatalog(): Catalog {
+  const catalog = generateCatalog({ items: catalogItemCount, topics: catalogTopicCount, seed: catalogSeed });
+  const items = catalog.items.map((item) => (item.id <= deepStockItemsMax ? { ...item, stock: deepStock } : item));
+  return { topics: catalog.topics, items };
+}
+
+function progressPrinter(): (line: string, final: boolean) => void {
+  const tty = process.stderr.isTTY === true;
+  return (line, final) => {
+    if (tty) process.stderr.write(`\r\x1b[2K${line}${final ? '\n' : ''}`);
+    else process.stderr.write(`${line}\n`);
+  };
+}
+
+/** Loads every URL once, a few at a time, so the measured run starts on a warm cache. */
+async function prefetch(url: string, paths: readonly string[]): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const path = paths[next++]!;
+      await fetch(url + path).then((answer) => answer.arrayBuffer(), () => null);
+    }
+  };
+  await Promise.all(Array.from({ length: prefetchConcurrency }, worker));
+}
+
+function prefetchPaths(name: ScenarioName, catalog: Catalog): string[] {
+  if (name === 'lookup-hit') return Array.from({ length: hotSetSize }, (_value, index) => `/lookup/${index + 1}`);
+  if (name === 'search-hit') return searchTerms(catalog.topics.map((topic) => topic.name)).map((term) => `/search/${term}`);
+  return [];
+}
+
+type ServerKind = 'baseline' | 'cached' | 'uncached' | 'failover';
+
+function serverKind(name: ScenarioName): ServerKind {
+  if (name === 'baseline-http') return 'baseline';
+  if (name === 'lookup-miss') return 'uncached';
+  if (name === 'failover') return 'failover';
+  return 'cached';
+}
+
+async function measure(settings: BenchSettings, name: ScenarioName, url: string, catalog: Catalog): Promise<ScenarioFigures> {
+  const topicNames = catalog.topics.map((topic) => topic.name);
+  const progress = progressPrinter();
+  const base = { url, name, connections: settings.connections, watchLeaders: name !== 'baseline-http', progress };
+  await prefetch(url, prefetchPaths(name, catalog));
+  if (name !== 'failover') {
+    progress(`${name}: warming for ${settings.warmSeconds} s`, false);
+    const warmOptions: RunOptions = { ...base, plan: planScenario(name, topicNames, 1), durationSeconds: settings.warmSeconds };
+    await warm(warmOptions, settings.warmSeconds);
+  }
+  const durationSeconds = name === 'failover' ? settings.failoverSeconds : settings.durationSeconds;
+  return runScenario({ ...base, plan: planScenario(name, topicNames, 2), durationSeconds });
+}
+
+async function startServer(kind: ServerKind, root: string, catalogPath: string, settings: BenchSettings): Promise<RunningServer> {
+  if (kind === 'baseline') return startBaseline(settings.serverFlags);
+  const dataDir = join(root, `data-${kind}`);
+  return startPygmy({ dataDir, catalogPath, cacheEnabled: kind !== 'uncached', nodeFlags: settings.serverFlags });
+}
+
+export async function runBench(settings: BenchSettings): Promise<number> {
+  const root = mkdtempSync(join(tmpdir(), 'pygmy-bench-'));
+  const catalog = benchCatalog();
+  const catalogPath = join(root, 'catalog.json');
+  writeFileSync(catalogPath, JSON.stringify(catalog));
+  const figures: Record<string, ScenarioFigures> = {};
+  let server: RunningServer | null = null;
+  let serverOf: ServerKind | null = null;
+  try {
+    for (const name of settings.scenarios) {
+      const kind = serverKind(name);
+      if (server === null || serverOf !== kind) {
+        await server?.stop();
+        process.stderr.write(`starting the ${kind === 'baseline' ? 'baseline server' : `${kind} cluster`}…\n`);
+        server = await startServer(kind, root, catalogPath, settings);
+        serverOf = kind;
+      }
+      figures[name] = await measure(settings, name, server.url, catalog);
+    }
+  } finally {
+    await server?.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+  const results = writeResults(settings.out, figures, true);
+  if (settings.record) {
+    const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-');
+    copyFileSync(settings.out, join(settings.out, '..', `${stamp}.json`));
+  }
+  console.log(formatTable(results));
+  console.log(`\nresults: ${settings.out} (chart: ${settings.out.replace(/\.json$/, '')}.svg)`);
+  return 0;
+}

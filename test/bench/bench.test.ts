@@ -1,0 +1,131 @@
+// The benchmark's smoke: `pygmy bench --quick --scenario lookup-hit` with a one-second run writes a results file
+// with sane fields, and the pieces that judge figures (targets, write gap, Zipf draws) say no when they should.
+// A benchmark is not a test: nothing here checks speed, only that the machinery measures and reports.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { ScenarioFigures } from '../../bench/load.js';
+import { checkTargets } from '../../bench/report.js';
+import { OrderLedger, planScenario, seededRandom, zipfSampler } from '../../bench/scenarios.js';
+
+const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/** Every problem with one scenario's figures; empty when they are sane. */
+function insanities(figures: Partial<ScenarioFigures> | undefined): string[] {
+  if (figures === undefined) return ['missing'];
+  const problems: string[] = [];
+  for (const field of ['rps', 'p50', 'p90', 'p99', 'max', 'errors', 'non2xx', 'leaderChanges'] as const) {
+    const value = figures[field];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) problems.push(`${field} is ${String(value)}`);
+  }
+  if (problems.length > 0) return problems;
+  if (figures.rps! <= 0) problems.push('no request succeeded');
+  if (!(figures.p50! <= figures.p90! && figures.p90! <= figures.p99! && figures.p99! <= figures.max!)) problems.push('percentiles out of order');
+  if (figures.errors! + figures.non2xx! > 0) problems.push(`${figures.errors} errors, ${figures.non2xx} non-2xx`);
+  return problems;
+}
+
+function runCli(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+const sane: ScenarioFigures = {
+  rps: 100, p50: 1, p90: 2, p99: 3, max: 4, errors: 0, timeouts: 0, non2xx: 0, leaderChanges: 0, requests: 100,
+  connections: 64, durationSeconds: 1, measuredAt: '2024-01-01T00:00:00.000Z',
+};
+
+test('the sanity check of figures accepts sane ones and rejects each kind of broken one', () => {
+  assert.equal(insanities(sane), []);
+  assert.equal(insanities(undefined), ['missing']);
+  assert.ok(insanities({ ...sane, rps: 0 }).length > 0);
+  assert.ok(insanities({ ...sane, p99: 0.5 }).length > 0);
+  assert.ok(insanities({ ...sane, non2xx: 3 }).length > 0);
+  assert.ok(insanities({ ...sane, leaderChanges: Number.NaN }).length > 0);
+});
+
+test('targets: met only when the figures reach them, unmeasured when a scenario is absent', () => {
+  const base = { ...sane, rps: 10_000, p99: 4 };
+  const good = checkTargets({ 'baseline-http': base, 'lookup-hit': { ...sane, rps: 9_000, p99: 8 } });
+  assert.is(good[0]!.met, true);
+  const slow = checkTargets({ 'baseline-http': base, 'lookup-hit': { ...sane, rps: 9_000, p99: 9 } });
+  assert.is(slow[0]!.met, false, 'p99 above twice the baseline misses');
+  const few = checkTargets({ 'baseline-http': base, 'lookup-hit': { ...sane, rps: 8_000, p99: 4 } });
+  assert.is(few[0]!.met, false, '0.8× misses');
+  assert.is(few[1]!.met, null, 'lookup-miss was not measured');
+  const failover = checkTargets({ failover: { ...sane, failedRequests: 0, writeGapMsMax: 501 } });
+  assert.is(failover[3]!.met, false, 'a 501 ms write gap misses');
+  const elections = checkTargets({ order: { ...sane, leaderChanges: 1, ordersPerSecond: 5_000 } });
+  assert.is(elections[2]!.met, true);
+  assert.is(elections[4]!.met, false, 'a leader change under load misses');
+});
+
+test('the write gap counts the start, the stretches between successes and the end; refusals do not count', () => {
+  const ledger = new OrderLedger();
+  ledger.record(200, 'true', 100);
+  ledger.record(200, 'false', 300);
+  ledger.record(503, '{"ok":false}', 350);
+  ledger.record(200, 'true', 700);
+  assert.is(ledger.longestGapMs(0, 800), 600);
+  assert.is(ledger.longestGapMs(0, 2_000), 1_300);
+  assert.is(new OrderLedger().longestGapMs(0, 500), 500, 'no success at all is one gap over the whole run');
+  assert.equal([ledger.bought, ledger.refused, ledger.failed], [2, 1, 1]);
+});
+
+test('Zipf draws stay in range and favour low ranks; plans are deterministic per seed', () => {
+  const draw = zipfSampler(10_000, 0.99, seededRandom(7));
+  let first = 0;
+  for (let index = 0; index < 20_000; index += 1) {
+    const rank = draw();
+    assert.ok(rank >= 1 && rank <= 10_000, `rank ${rank} out of range`);
+    if (rank === 1) first += 1;
+  }
+  // P(rank 1) ≈ 1/H(10000, 0.99) ≈ 0.1: far above the uniform 0.0001.
+  assert.ok(first > 1_000 && first < 3_000, `rank 1 drawn ${first} times of 20,000`);
+  const paths = (seed: number) => {
+    const spec = planScenario('mixed', ['Topic 1'], seed).requests[0]!;
+    return Array.from({ length: 50 }, () => spec.setupRequest!({}, {}).path);
+  };
+  assert.equal(paths(3), paths(3));
+  assert.not.equal(paths(3), paths(4));
+});
+
+test('pygmy bench --quick --scenario lookup-hit writes sane figures and a chart to the given path', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'pygmy-bench-smoke-'));
+  try {
+    const out = join(directory, 'smoke.json');
+    const { code, output } = await runCli(['bench', '--quick', '--scenario', 'lookup-hit', '--duration', '1', '--connections', '8', '--out', out], 50_000);
+    assert.is(code, 0, output);
+    const results = JSON.parse(readFileSync(out, 'utf8')) as { machine: { cores?: number }; scenarios: Record<string, ScenarioFigures>; ratios: Record<string, unknown> };
+    assert.equal(insanities(results.scenarios['lookup-hit']), [], output);
+    assert.is(results.scenarios['lookup-hit']!.leaderChanges, 0);
+    assert.equal(Object.keys(results.scenarios), ['lookup-hit']);
+    assert.ok(typeof results.machine.cores === 'number' && results.machine.cores > 0);
+    assert.is(results.ratios['lookup-hit/baseline-http'], null, 'no baseline was run, so no ratio');
+    assert.ok(existsSync(join(directory, 'smoke.svg')), 'the chart is written beside the JSON');
+    assert.match(output, /lookup-hit/);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('an unknown scenario is refused with the list of known ones', async () => {
+  const { code, output } = await runCli(['bench', '--scenario', 'nope'], 10_000);
+  assert.is(code, 1);
+  assert.match(output, /baseline-http, lookup-hit/);
+});
+
+test.run();
