@@ -27,6 +27,8 @@ import {
   type Item,
 } from './backend.js';
 import * as bodies from './bodies.js';
+import { DashboardFeed, type FeedOptions } from './dashboard/feed.js';
+import { DashboardHttp } from './dashboard/http.js';
 import { Deadlines } from './deadlines.js';
 import { GatewayMetrics } from './metrics.js';
 import { isOperationRoute, matchRoute, type Route, type RouteKind } from './routes.js';
@@ -77,11 +79,15 @@ export interface GatewayOptions {
   /** Apply the non-loopback rule for operations routes even on a loopback address (used by tests). */
   readonly treatAsNonLoopback?: boolean;
   readonly limits?: Partial<GatewayLimits>;
+  /** Timing and bounds of the dashboard's live feed (src/http/dashboard/feed.ts); defaults suit the demo. */
+  readonly dashboard?: Omit<FeedOptions, 'clusterStatus' | 'sampler'>;
 }
 
 export interface Gateway {
   readonly server: Server;
   readonly metrics: GatewayMetrics;
+  /** The dashboard's live feed (`GET /events`). */
+  readonly dashboard: DashboardFeed;
   listen(): Promise<{ host: string; port: number }>;
   close(): Promise<void>;
 }
@@ -168,6 +174,7 @@ class GatewayHandler {
   private readonly adminToken: string | null;
   private readonly loopback: boolean;
   private readonly unavailableHeaders: Record<string, string>;
+  readonly dashboard: DashboardHttp;
 
   constructor(options: GatewayOptions, limits: GatewayLimits, loopback: boolean) {
     this.backend = options.backend;
@@ -180,6 +187,8 @@ class GatewayHandler {
     this.loopback = loopback;
     this.metrics = new GatewayMetrics(options.metricsRegistry);
     this.unavailableHeaders = { 'content-type': jsonType, 'retry-after': String(limits.retryAfterSeconds) };
+    const feedOptions = { ...options.dashboard, clusterStatus: () => this.backend.cluster(), sampler: this.metrics.live };
+    this.dashboard = new DashboardHttp(new DashboardFeed(feedOptions));
   }
 
   /** The request listener; never throws and never leaves a request unanswered. */
@@ -225,6 +234,10 @@ class GatewayHandler {
         return this.updateItem(request, response, route.id, started);
       case 'invalidateItem':
         return this.invalidateItem(response, route.id, started);
+      case 'dashboard':
+        return this.recorded('dashboard', started, this.dashboard.serveAsset(response, route.asset));
+      case 'events':
+        return this.recorded('events', started, this.dashboard.serveEvents(request, response));
       case 'badRequest':
         return this.reply(response, 'badRequest', started, 400, jsonHeaders, bodies.errorBody(route.error));
       case 'notFound':
@@ -374,6 +387,12 @@ class GatewayHandler {
     return this.reply(response, 'methodNotAllowed', started, 405, { 'content-type': jsonType, allow }, body);
   }
 
+  /** Metrics of an answer its route wrote itself (the dashboard's files and stream). */
+  private recorded(kind: RouteKind, started: number, status: number): Promise<void> {
+    this.metrics.forRoute(kind).record(status, (performance.now() - started) / 1000);
+    return Promise.resolve();
+  }
+
   private authorize(request: IncomingMessage, response: ServerResponse, kind: RouteKind, started: number): boolean {
     const decision = authorizeOperation({
       loopback: this.loopback,
@@ -447,9 +466,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   return {
     server,
     metrics: handler.metrics,
+    dashboard: handler.dashboard.feed,
     listen: () => listen(server, host, options.port ?? 34_800),
     close: () => {
       handler.deadlines.close();
+      handler.dashboard.feed.close();
       return close(server);
     },
   };

@@ -2,11 +2,13 @@
 // one process, or a test beside the demo, do not mix their numbers).
 //
 // Owns: request counters by route and status, a latency histogram by route, cache hits and misses, and Raft and
-// supervisor gauges refreshed from the cluster status at scrape time. Promises: the per-request path allocates
-// no label objects — label children are made once per (route, status) and reused.
+// supervisor gauges refreshed from the cluster status at scrape time; beside them, the dashboard's per-second
+// LiveSampler. Promises: the per-request path allocates no label objects — label children (and the sampler's
+// route counter) are made once per (route, status) and reused.
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CacheOutcome, ClusterStatus } from './backend.js';
+import { LiveSampler, type RouteCounter } from './dashboard/sampler.js';
 import type { RouteKind } from './routes.js';
 
 type CounterChild = ReturnType<Counter<string>['labels']>;
@@ -15,12 +17,16 @@ type HistogramChild = ReturnType<Histogram<string>['labels']>;
 /** The metric children of one route, made on its first request. */
 export class RouteMetrics {
   private readonly requestsByStatus = new Map<number, CounterChild>();
+  private readonly liveCounter: RouteCounter;
 
   constructor(
     private readonly route: RouteKind,
     private readonly requests: Counter<'route' | 'status'>,
     readonly duration: HistogramChild,
-  ) {}
+    private readonly live: LiveSampler,
+  ) {
+    this.liveCounter = live.forRoute(route);
+  }
 
   record(status: number, seconds: number): void {
     let child = this.requestsByStatus.get(status);
@@ -30,11 +36,14 @@ export class RouteMetrics {
     }
     child.inc();
     this.duration.observe(seconds);
+    this.live.record(this.liveCounter, status, seconds);
   }
 }
 
 export class GatewayMetrics {
   readonly registry: Registry;
+  /** Per-second numbers over the last minute, for the dashboard. */
+  readonly live: LiveSampler;
   private readonly requests: Counter<'route' | 'status'>;
   private readonly duration: Histogram<'route'>;
   private readonly cacheHits: CounterChild;
@@ -46,8 +55,9 @@ export class GatewayMetrics {
   private readonly actorAlive: Gauge<'actor' | 'group'>;
   private readonly byRoute = new Map<RouteKind, RouteMetrics>();
 
-  constructor(registry: Registry = new Registry()) {
+  constructor(registry: Registry = new Registry(), nowMs: number = Date.now()) {
     this.registry = registry;
+    this.live = new LiveSampler(nowMs);
     const registers = [registry];
     this.requests = new Counter({
       name: 'pygmy_http_requests_total',
@@ -82,7 +92,7 @@ export class GatewayMetrics {
   forRoute(route: RouteKind): RouteMetrics {
     let metrics = this.byRoute.get(route);
     if (metrics === undefined) {
-      metrics = new RouteMetrics(route, this.requests, this.duration.labels(route));
+      metrics = new RouteMetrics(route, this.requests, this.duration.labels(route), this.live);
       this.byRoute.set(route, metrics);
     }
     return metrics;
@@ -91,6 +101,7 @@ export class GatewayMetrics {
   recordCache(outcome: CacheOutcome): void {
     if (outcome === 'HIT') this.cacheHits.inc();
     else this.cacheMisses.inc();
+    this.live.recordCache(outcome === 'HIT');
   }
 
   /** Replaces the cluster gauges with this status: actors gone from it disappear from the scrape. */

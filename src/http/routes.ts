@@ -7,6 +7,7 @@
 // the body of a HEAD answer. No regular expressions: the table is a switch on the first path segment.
 
 import { actorActions, type ActorAction } from './backend.js';
+import type { DashboardAsset } from './dashboard/http.js';
 import {
   parseActorName,
   parseAmount,
@@ -30,6 +31,8 @@ export type Route =
   | { readonly kind: 'actorAction'; readonly name: string; readonly action: ActorAction }
   | { readonly kind: 'updateItem'; readonly id: number }
   | { readonly kind: 'invalidateItem'; readonly id: number }
+  | { readonly kind: 'dashboard'; readonly asset: DashboardAsset }
+  | { readonly kind: 'events' }
   | { readonly kind: 'badRequest'; readonly error: string }
   | { readonly kind: 'notFound' }
   | { readonly kind: 'methodNotAllowed'; readonly allow: string };
@@ -45,7 +48,8 @@ export function isOperationRoute(kind: RouteKind): boolean {
     kind === 'metrics' ||
     kind === 'actorAction' ||
     kind === 'updateItem' ||
-    kind === 'invalidateItem'
+    kind === 'invalidateItem' ||
+    kind === 'events'
   );
 }
 
@@ -58,6 +62,13 @@ const healthRoute: Route = { kind: 'health' };
 const readyRoute: Route = { kind: 'ready' };
 const clusterRoute: Route = { kind: 'cluster' };
 const metricsRoute: Route = { kind: 'metrics' };
+const eventsRoute: Route = { kind: 'events' };
+const dashboardRoutes: Readonly<Record<string, Route>> = {
+  '': { kind: 'dashboard', asset: 'page' },
+  'app.js': { kind: 'dashboard', asset: 'script' },
+  'style.css': { kind: 'dashboard', asset: 'style' },
+};
+const noQueryRoute: Route = { kind: 'badRequest', error: 'the dashboard and /events take no query parameters' };
 
 function isGet(method: string): boolean {
   return method === 'GET' || method === 'HEAD';
@@ -140,6 +151,20 @@ function matchConstant(method: string, segments: readonly string[], route: Route
   return isGet(method) ? route : getOnly;
 }
 
+/** `/` and `/dashboard` are the page; `/dashboard/app.js` and `/dashboard/style.css` its files. */
+function matchDashboard(method: string, segments: readonly string[], query: string): Route {
+  const inner = segments.length === 2 ? '' : segments.length === 3 ? (segments[2] as string) : null;
+  const route = inner === null ? undefined : dashboardRoutes[inner];
+  if (route === undefined) return notFound;
+  if (!isGet(method)) return getOnly;
+  return query.length === 0 ? route : noQueryRoute;
+}
+
+function matchEvents(method: string, segments: readonly string[], query: string): Route {
+  const route = matchConstant(method, segments, eventsRoute);
+  return route === eventsRoute && query.length > 0 ? noQueryRoute : route;
+}
+
 /** `target` is the request-target as node:http gives it (`req.url`): path plus optional query. */
 export function matchRoute(method: string, target: string): Route {
   const queryStart = target.indexOf('?');
@@ -168,6 +193,12 @@ export function matchRoute(method: string, target: string): Route {
       return matchConstant(method, segments, clusterRoute);
     case 'metrics':
       return matchConstant(method, segments, metricsRoute);
+    case '':
+      return segments.length === 2 ? matchDashboard(method, segments, query) : notFound;
+    case 'dashboard':
+      return matchDashboard(method, segments, query);
+    case 'events':
+      return matchEvents(method, segments, query);
     default:
       return notFound;
   }
