@@ -15,7 +15,7 @@ import { defineActor, type ActorContext } from '../../runtime/actor.js';
 import { isRuntimeError } from '../../runtime/errors.js';
 import type { Item, Topic } from '../catalog/catalog.js';
 import type { ItemsAnswer, LookupAnswer } from '../catalog/commands.js';
-import { CachePolicy, itemKey, listKey, searchKey, type CacheStats } from './policy.js';
+import { CachePolicy, itemKey, listKey, searchKey, type CacheStats, type ItemVersion } from './policy.js';
 
 export interface CacheArgs {
   readonly catalogMembers: readonly string[];
@@ -75,6 +75,12 @@ function isCacheMessage(message: unknown): message is CacheMessage {
     default:
       return false;
   }
+}
+
+/** The items a cached value shows, fingerprinted by their stock and price (what a write can change). */
+function itemVersions(value: CacheValue): ItemVersion[] {
+  const shown = value.result === null ? [] : Array.isArray(value.result) ? (value.result as readonly Item[]) : [value.result as Item];
+  return shown.map((item) => ({ id: item.id, fingerprint: `${item.stock}/${item.price}` }));
 }
 
 function toValue(query: CacheMessage, result: unknown): CacheValue {
@@ -142,7 +148,7 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
       onFailover: (from, _to, reason) => context.log.info({ from, reason, event: 'failover' }, `cache: ${from} did not answer (${reason}); trying the next replica`),
     });
     const state: CacheState = {
-      policy: new CachePolicy<CacheValue>({ capacity: args.capacity ?? 10_000, leaseMs, now: () => context.now() }),
+      policy: new CachePolicy<CacheValue>({ capacity: args.capacity ?? 10_000, leaseMs, now: () => context.now(), itemsOf: itemVersions }),
       catalog,
       enabled: args.enabled ?? true,
       readDeadlineMs: args.readDeadlineMs ?? 4_000,

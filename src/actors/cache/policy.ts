@@ -12,9 +12,13 @@
 //   lease may have missed invalidations, so on noticing the lapse it drops every entry and starts a new generation:
 //   fills begun before the lapse are refused when they complete.
 // - Single-flight: concurrent misses on one key share one backend read; at most inFlightMax keys load at once.
+// - Monotonic reads: a write is applied on the catalog replicas before its invalidation reaches the cache, so a
+//   miss may read an item newer than what a cached entry shows. When a load at index i shows an item differently
+//   from an entry older than i, that item changed in between: it is invalidated at i before the loaded value is
+//   served, so no later hit can show the older version after the newer one was answered (needs `itemsOf`).
 import { SingleFlight } from './single-flight.js';
 
-export interface CachePolicyOptions {
+export interface CachePolicyOptions<V = unknown> {
   /** Entries kept at most; the least recently used goes first. */
   readonly capacity: number;
   /** How long after the last word from the catalog group hits may still be served. */
@@ -24,6 +28,13 @@ export interface CachePolicyOptions {
   readonly invalidationRecordsMax?: number;
   /** Keys that may be loading at once (default 1024). */
   readonly inFlightMax?: number;
+  /** The items a value shows, each with a fingerprint that changes when the item does (for monotonic reads). */
+  readonly itemsOf?: (value: V) => ReadonlyArray<ItemVersion>;
+}
+
+export interface ItemVersion {
+  readonly id: number;
+  readonly fingerprint: string;
 }
 
 export interface CacheEntry<V> {
@@ -87,6 +98,7 @@ export class CachePolicy<V> {
   readonly leaseMs: number;
   readonly invalidationRecordsMax: number;
   private readonly now: () => number;
+  private readonly itemsOf: ((value: V) => ReadonlyArray<ItemVersion>) | null;
   /** Map order is recency order: the first key is the least recently used. */
   private readonly entries = new Map<string, CacheEntry<V>>();
   private readonly searchKeys = new Set<string>();
@@ -103,12 +115,13 @@ export class CachePolicy<V> {
   private readonly flights: SingleFlight<CacheEntry<V>>;
   private counters = { hits: 0, misses: 0, evictions: 0, staleFillsDropped: 0, invalidations: 0, leaseLapses: 0 };
 
-  constructor(options: CachePolicyOptions) {
+  constructor(options: CachePolicyOptions<V>) {
     assertPositiveInteger(options.capacity, 'capacity');
     assert(Number.isFinite(options.leaseMs) && options.leaseMs > 0, `leaseMs must be positive, got ${options.leaseMs}`);
     this.capacity = options.capacity;
     this.leaseMs = options.leaseMs;
     this.now = options.now;
+    this.itemsOf = options.itemsOf ?? null;
     this.invalidationRecordsMax = options.invalidationRecordsMax ?? 4096;
     assertPositiveInteger(this.invalidationRecordsMax, 'invalidationRecordsMax');
     this.flights = new SingleFlight(options.inFlightMax ?? 1024);
@@ -234,11 +247,28 @@ export class CachePolicy<V> {
     const generation = this.generation;
     const { promise, shared } = this.flights.run(key, async () => {
       const loaded = await load();
+      this.invalidateOlderVersions(loaded.value, loaded.index);
       if (generation === this.generation) this.put(key, loaded.value, loaded.index);
       else this.counters.staleFillsDropped += 1;
       return loaded;
     });
     return promise.then((loaded) => ({ value: loaded.value, index: loaded.index, shared }));
+  }
+
+  /** A loaded value at `index` that shows an item unlike an older cached entry proves the item changed. */
+  invalidateOlderVersions(value: V, index: number): void {
+    if (this.itemsOf === null) return;
+    const loaded = this.itemsOf(value);
+    if (loaded.length === 0) return;
+    const older = [this.entries.get(listKey), ...loaded.map((item) => this.entries.get(itemKey(item.id)))]
+      .filter((entry): entry is CacheEntry<V> => entry !== undefined && entry.index < index);
+    if (older.length === 0) return;
+    const cached = new Map<number, string>();
+    for (const entry of older) for (const item of this.itemsOf(entry.value)) cached.set(item.id, item.fingerprint);
+    for (const item of loaded) {
+      const fingerprint = cached.get(item.id);
+      if (fingerprint !== undefined && fingerprint !== item.fingerprint) this.invalidate(item.id, index);
+    }
   }
 
   /** Drops every entry (the admin's full invalidation); marks are kept. */
