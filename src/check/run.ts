@@ -1,0 +1,342 @@
+// One run of the end-to-end checker: a fresh `pygmy start` process, C clients issuing lookups, list reads,
+// searches, orders (with idempotency keys, retried on timeout as a real client would) and restocks through the
+// gateway, while a nemesis driven by the seed kills, stops or isolates replicas (leaders included) and crashes the
+// whole process (kill -9, restart on the same data). Then every fault is healed, the cluster is left to settle,
+// the final state is read, and the history is checked and written to a file.
+//
+// Bounded: the run lasts `durationMs`, every request has a deadline, an order is retried at most
+// `orderAttemptsMax` times, the history holds at most `operationsMax` operations.
+import { join } from 'node:path';
+import { OrderStateMachine } from '../actors/order/state.js';
+import { CatalogStateMachine } from '../actors/catalog/state.js';
+import initialCatalog from '../actors/catalog/initial.js';
+import { RaftStorage } from '../raft/storage/storage.js';
+import { SeededRandom } from '../raft/sim/random.js';
+import type { StateMachine } from '../raft/state-machine.js';
+import { checkHistory, type CheckReport } from './checkers.js';
+import { HistoryRecorder, writeHistory, type FinalState, type History } from './history.js';
+import { clusterView, eventually, http, makeDataDir, removeDataDir, sleep, startPygmy, type PygmyProcess } from './process.js';
+
+export const nemesisKinds = ['kill', 'stop', 'isolate', 'crash-process'] as const;
+export type NemesisKind = (typeof nemesisKinds)[number];
+
+export interface CheckRunOptions {
+  readonly durationMs: number;
+  readonly seed: number;
+  readonly clients: number;
+  readonly nemesis: readonly NemesisKind[];
+  readonly historyPath: string;
+  readonly log: (line: string) => void;
+  readonly operationsMax?: number;
+  readonly statesMaxPerItem?: number;
+}
+
+export interface CheckRunResult {
+  readonly history: History;
+  readonly report: CheckReport;
+  readonly faults: number;
+  /** Longest time with no write (order or restock) acknowledged, while the run lasted. */
+  readonly writeUnavailableMsMax: number;
+}
+
+const items = [1, 2, 3, 4] as const;
+const actorNames = ['catalog-1', 'catalog-2', 'catalog-3', 'order-1', 'order-2', 'order-3', 'cache'] as const;
+const replicaGroups = { catalog: ['catalog-1', 'catalog-2', 'catalog-3'], order: ['order-1', 'order-2', 'order-3'] } as const;
+const restockAmount = 5;
+const requestTimeoutMs = 3_000;
+const orderAttemptsMax = 6;
+const startArgs = ['--max-restarts', '10000', '--restart-window-ms', '60000'];
+
+/** The process under test; replaced when the nemesis crashes and restarts it. */
+class Target {
+  process: PygmyProcess;
+  restarting: Promise<void> | null = null;
+
+  constructor(process: PygmyProcess) {
+    this.process = process;
+  }
+
+  get url(): string {
+    return this.process.url;
+  }
+
+  async crashAndRestart(): Promise<void> {
+    const restart = (async () => {
+      await this.process.kill();
+      this.process = await startPygmy({ dataDir: this.process.dataDir, args: startArgs });
+    })();
+    this.restarting = restart;
+    try {
+      await restart;
+    } finally {
+      this.restarting = null;
+    }
+  }
+}
+
+class WriteGaps {
+  private lastAckMs = 0;
+  maxMs = 0;
+
+  acknowledged(atMs: number): void {
+    this.maxMs = Math.max(this.maxMs, atMs - this.lastAckMs);
+    this.lastAckMs = Math.max(this.lastAckMs, atMs);
+  }
+
+  finish(atMs: number): void {
+    this.acknowledged(atMs);
+  }
+}
+
+interface Shared {
+  readonly target: Target;
+  readonly recorder: HistoryRecorder;
+  readonly gaps: WriteGaps;
+  readonly seed: number;
+  readonly recordFault: (what: string) => void;
+}
+
+async function attempt(target: Target, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
+  if (target.restarting) await target.restarting.catch(() => {});
+  return http(method, `${target.url}${path}`, { headers, timeoutMs: requestTimeoutMs, ...(body === undefined ? {} : { body }) });
+}
+
+async function readOne(shared: Shared, client: number, item: number): Promise<void> {
+  const id = shared.recorder.invoke(client, 'read', item, 0, '');
+  try {
+    const answer = await attempt(shared.target, 'GET', `/lookup/${item}`);
+    if (answer.status === 200) shared.recorder.complete(id, 'ok', answer.json().result.stock as number, '');
+    else shared.recorder.complete(id, 'fail', null, `status ${answer.status}`);
+  } catch (error) {
+    shared.recorder.complete(id, 'fail', null, String(error));
+  }
+}
+
+async function readMany(shared: Shared, client: number, path: string): Promise<void> {
+  const invokeMs = shared.recorder.elapsedMs();
+  try {
+    const answer = await attempt(shared.target, 'GET', path);
+    if (answer.status !== 200) return;
+    for (const book of answer.json().result as Array<{ id: number; stock: number }>) shared.recorder.completedRead(client, book.id, invokeMs, book.stock, path);
+  } catch {
+    // A read that got no answer had no effect and says nothing: it is left out of the history.
+  }
+}
+
+async function order(shared: Shared, client: number, item: number, amount: number, key: string): Promise<void> {
+  const id = shared.recorder.invoke(client, 'order', item, amount, key);
+  const notes: string[] = [];
+  for (let attempts = 1; attempts <= orderAttemptsMax; attempts += 1) {
+    try {
+      const answer = await attempt(shared.target, 'POST', `/order/${item}?amount=${amount}`, { 'idempotency-key': key });
+      if (answer.status === 200) {
+        shared.recorder.complete(id, 'ok', answer.text === 'true', attempts > 1 ? `after ${notes.join(', ')}` : '');
+        shared.gaps.acknowledged(shared.recorder.elapsedMs());
+        return;
+      }
+      if (answer.status !== 503) {
+        shared.recorder.complete(id, 'fail', null, `status ${answer.status}: ${answer.text.slice(0, 80)}`);
+        return;
+      }
+      notes.push('503');
+    } catch (error) {
+      notes.push(error instanceof Error && error.name === 'TimeoutError' ? 'timeout' : 'no answer');
+    }
+    await sleep(100 * attempts);
+  }
+  shared.recorder.complete(id, 'unknown', null, notes.join(', '));
+}
+
+async function restock(shared: Shared, client: number, item: number): Promise<void> {
+  const id = shared.recorder.invoke(client, 'restock', item, restockAmount, '');
+  try {
+    const answer = await attempt(shared.target, 'POST', `/admin/items/${item}`, { 'content-type': 'application/json' }, JSON.stringify({ restock: restockAmount }));
+    if (answer.status === 200) {
+      shared.recorder.complete(id, 'ok', null, '');
+      shared.gaps.acknowledged(shared.recorder.elapsedMs());
+    } else if (answer.status === 503) shared.recorder.complete(id, 'unknown', null, 'status 503');
+    else shared.recorder.complete(id, 'fail', null, `status ${answer.status}`);
+  } catch (error) {
+    // Not idempotent across retries: a restock without an answer may or may not have happened.
+    shared.recorder.complete(id, 'unknown', null, String(error));
+  }
+}
+
+async function client(shared: Shared, clientId: number, deadlineMs: number): Promise<void> {
+  const random = new SeededRandom(shared.seed * 7_919 + clientId);
+  for (let sequence = 0; shared.recorder.elapsedMs() < deadlineMs && !shared.recorder.full; sequence += 1) {
+    const item = random.pick(items);
+    const draw = random.next();
+    if (draw < 0.35) await readOne(shared, clientId, item);
+    else if (draw < 0.42) await readMany(shared, clientId, '/lookup');
+    else if (draw < 0.48) await readMany(shared, clientId, random.chance(0.5) ? '/search/sys' : '/search/grad');
+    else if (draw < 0.85) await order(shared, clientId, item, random.integer(1, 3), `s${shared.seed}-c${clientId}-${sequence}`);
+    else await restock(shared, clientId, item);
+  }
+}
+
+interface NemesisState {
+  readonly faults: Array<{ atMs: number; what: string }>;
+}
+
+async function admin(target: Target, name: string, action: string): Promise<boolean> {
+  try {
+    return (await attempt(target, 'POST', `/admin/actors/${name}/${action}`)).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+async function chooseVictim(target: Target, random: SeededRandom): Promise<string> {
+  if (random.chance(0.5)) {
+    const view = await clusterView(target.url).catch(() => null);
+    const leader = view?.leaders[random.chance(0.5) ? 'catalog' : 'order'];
+    if (leader) return leader;
+  }
+  return random.pick(actorNames);
+}
+
+async function injectOne(shared: Shared, kind: NemesisKind, random: SeededRandom, state: NemesisState, until: number): Promise<void> {
+  const record = (what: string) => {
+    state.faults.push({ atMs: shared.recorder.elapsedMs(), what });
+    shared.recordFault(what);
+  };
+  const holdMs = Math.min(random.integer(800, 3_000), Math.max(0, until - shared.recorder.elapsedMs()));
+  switch (kind) {
+    case 'kill': {
+      const victim = await chooseVictim(shared.target, random);
+      if (await admin(shared.target, victim, 'kill')) record(`kill ${victim}`);
+      return;
+    }
+    case 'stop':
+    case 'isolate': {
+      const victim = await chooseVictim(shared.target, random);
+      if (!(await admin(shared.target, victim, kind))) return;
+      record(`${kind} ${victim} for ${holdMs} ms`);
+      await sleep(holdMs);
+      await admin(shared.target, victim, kind === 'stop' ? 'start' : 'heal');
+      return;
+    }
+    case 'crash-process':
+      record('kill -9 the whole process, restart on the same data');
+      await shared.target.crashAndRestart();
+      return;
+    default: {
+      const never: never = kind;
+      throw new Error(`unknown nemesis ${String(never)}`);
+    }
+  }
+}
+
+async function nemesis(shared: Shared, kinds: readonly NemesisKind[], deadlineMs: number, state: NemesisState): Promise<void> {
+  if (kinds.length === 0) return;
+  const random = new SeededRandom(shared.seed);
+  await sleep(1_000);
+  while (shared.recorder.elapsedMs() < deadlineMs - 1_500) {
+    await injectOne(shared, random.pick(kinds), random, state, deadlineMs).catch((error: unknown) => shared.recordFault(`nemesis error: ${String(error)}`));
+    await sleep(random.integer(500, 2_000));
+  }
+}
+
+/** Undo every fault: start stopped actors, heal isolated ones, wait until both groups serve. */
+async function healAll(target: Target): Promise<void> {
+  if (target.restarting) await target.restarting.catch(() => {});
+  for (const name of actorNames) {
+    await admin(target, name, 'heal');
+    await admin(target, name, 'start');
+  }
+  await eventually('the cluster to be ready after healing', async () => ((await attempt(target, 'GET', '/ready')).status === 200 ? true : undefined), 30_000, 200);
+}
+
+async function readOrders(target: Target): Promise<FinalState['orders']> {
+  const orders: Array<FinalState['orders'][number]> = [];
+  for (const item of items) {
+    const answer = await attempt(target, 'GET', `/orders?item=${item}`);
+    if (answer.status !== 200) throw new Error(`/orders?item=${item} answered ${answer.status}`);
+    for (const stored of answer.json().result as Array<{ id: string; item: number; amount: number; status: string }>) {
+      orders.push({ id: stored.id, item: stored.item, amount: stored.amount, status: stored.status });
+    }
+  }
+  return orders;
+}
+
+/** The order log once nothing is pending any more (a new leader finishes inherited sagas), or as it is then. */
+async function settledOrders(target: Target): Promise<FinalState['orders']> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const orders = await readOrders(target);
+    if (!orders.some((stored) => stored.status === 'pending') || Date.now() > deadline) return orders;
+    await sleep(250);
+  }
+}
+
+async function readStocks(target: Target): Promise<Record<number, number>> {
+  const answer = await attempt(target, 'GET', '/lookup');
+  if (answer.status !== 200) throw new Error(`/lookup answered ${answer.status}`);
+  const stocks: Record<number, number> = {};
+  for (const book of answer.json().result as Array<{ id: number; stock: number }>) stocks[book.id] = book.stock;
+  return stocks;
+}
+
+/** Waits until every replica of each group has applied the same index, so their hashes can be compared. */
+async function quiet(target: Target): Promise<boolean> {
+  return eventually('replicas to reach the same applied index', async () => {
+    const view = await clusterView(target.url);
+    for (const members of Object.values(replicaGroups)) {
+      const replicas = view.actors.filter((actor) => (members as readonly string[]).includes(actor.name));
+      if (replicas.length !== members.length || replicas.some((actor) => !actor.alive)) return undefined;
+      if (new Set(replicas.map((actor) => actor.lastApplied)).size !== 1) return undefined;
+    }
+    return true;
+  }, 15_000, 200).catch(() => false);
+}
+
+/** Opens each replica's database after the process is gone and asks its state machine for the digest. */
+function readDigests(dataDir: string): FinalState['digests'] {
+  const digests: Array<FinalState['digests'][number]> = [];
+  for (const [group, members] of Object.entries(replicaGroups)) {
+    for (const name of members) {
+      const stateMachine: StateMachine = group === 'catalog' ? new CatalogStateMachine(initialCatalog) : new OrderStateMachine();
+      const storage = RaftStorage.open({ path: join(dataDir, `${name}.db`), stateMachine });
+      try {
+        digests.push({ group, name, index: storage.lastApplied, hash: storage.stateHash() });
+      } finally {
+        storage.close();
+      }
+    }
+  }
+  return digests;
+}
+
+async function finalState(target: Target, initialStock: Record<number, number>, log: (line: string) => void): Promise<FinalState> {
+  await healAll(target);
+  const orders = await settledOrders(target);
+  const finalStock = await readStocks(target);
+  if (!(await quiet(target))) log('check: replicas did not reach one applied index; hashes compared where indexes match');
+  // kill -9 with the cluster quiet: every applied entry is already durable, and the files stay as they are.
+  await target.process.kill();
+  return { initialStock, finalStock, orders, digests: readDigests(target.process.dataDir) };
+}
+
+export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult> {
+  const dataDir = makeDataDir();
+  const target = new Target(await startPygmy({ dataDir, args: startArgs }));
+  try {
+    const initialStock = await readStocks(target);
+    const recorder = new HistoryRecorder(() => Date.now(), options.operationsMax ?? 2_000_000);
+    const nemesisState: NemesisState = { faults: [] };
+    const gaps = new WriteGaps();
+    const shared: Shared = { target, recorder, gaps, seed: options.seed, recordFault: (what) => options.log(`nemesis ${(recorder.elapsedMs() / 1000).toFixed(1)} s: ${what}`) };
+    const clients = Array.from({ length: options.clients }, (_, clientId) => client(shared, clientId, options.durationMs));
+    await Promise.all([...clients, nemesis(shared, options.nemesis, options.durationMs, nemesisState)]);
+    gaps.finish(recorder.elapsedMs());
+    const final = await finalState(target, initialStock, options.log);
+    const history: History = { operations: recorder.snapshot(), final, faults: nemesisState.faults };
+    writeHistory(options.historyPath, history);
+    const report = checkHistory(history, options.statesMaxPerItem === undefined ? {} : { statesMaxPerItem: options.statesMaxPerItem });
+    return { history, report, faults: nemesisState.faults.length, writeUnavailableMsMax: gaps.maxMs };
+  } finally {
+    await target.process.kill();
+    removeDataDir(dataDir);
+  }
+}
