@@ -24,8 +24,10 @@ export type NewEvent = Omit<FeedEvent, 'sequence'>;
 
 interface GroupMemory {
   readonly leader: string | null;
-  /** The leader this group lost and when, until a new one is seen; null while it has one. */
-  readonly lost: { readonly leader: string | null; readonly sinceMs: number } | null;
+  /** When the current leader was last seen leading (the last observation, while it has one). */
+  readonly leaderSeenMs: number;
+  /** The leader this group lost and when it was last seen leading, until a new one is seen; null while it has one. */
+  readonly lost: { readonly leader: string | null; readonly lastSeenMs: number } | null;
   readonly term: number;
 }
 
@@ -99,21 +101,25 @@ function compareGroup(
     // The first observation: tell the current state, there is no change to tell yet.
     if (leader !== null) say('leader', `${leader} leads ${group} in term ${term}`);
     else say('election', `${group} has no leader yet`);
-    return { leader, term, lost: leader === null ? { leader: null, sinceMs: nowMs } : null };
+    return { leader, term, leaderSeenMs: nowMs, lost: leader === null ? { leader: null, lastSeenMs: nowMs } : null };
   }
   if (term > previous.term && leader === previous.leader) say('election', `${group} moved to term ${term}`);
-  if (leader === previous.leader) return { leader, term, lost: previous.lost };
+  if (leader === previous.leader) {
+    return { leader, term, leaderSeenMs: leader === null ? previous.leaderSeenMs : nowMs, lost: previous.lost };
+  }
   if (leader === null) {
     say('election', `${group} lost its leader ${previous.leader ?? 'none'}; election under way`);
-    return { leader, term, lost: { leader: previous.leader, sinceMs: nowMs } };
+    return { leader, term, leaderSeenMs: previous.leaderSeenMs, lost: { leader: previous.leader, lastSeenMs: previous.leaderSeenMs } };
   }
-  const lost = previous.lost ?? (previous.leader === null ? null : { leader: previous.leader, sinceMs: nowMs });
+  // The leader changed between two polls without a leaderless poll in between: it was lost after it was last seen.
+  const lost = previous.lost ?? (previous.leader === null ? null : { leader: previous.leader, lastSeenMs: previous.leaderSeenMs });
   say('leader', `${leader} became leader of ${group} in term ${term}`);
   if (lost !== null && lost.leader !== null && lost.leader !== leader) {
-    const waitedMs = Math.max(0, nowMs - lost.sinceMs);
-    say('failover', `failover: ${group} moved from ${lost.leader} to ${leader} (${waitedMs} ms without a leader seen)`);
+    // An upper bound: the old leader may have stopped leading any time after it was last seen.
+    const withinMs = Math.max(0, nowMs - lost.lastSeenMs);
+    say('failover', `failover: ${group} moved from ${lost.leader} to ${leader} within ${withinMs} ms`);
   }
-  return { leader, term, lost: null };
+  return { leader, term, leaderSeenMs: nowMs, lost: null };
 }
 
 /** Orders, item updates and explicit invalidations answered in one second each invalidated cached entries. */

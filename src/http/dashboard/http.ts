@@ -1,7 +1,7 @@
 // The dashboard's HTTP side: the page, its script and style sheet, and the server-sent event stream.
 //
-// Owns: the answers of the routes `GET /` and `/dashboard` (the page), `/dashboard/app.js`, `/dashboard/style.css`
-// and `/events`, with their headers. Promises:
+// Owns: the answers of the routes `GET /` and `/dashboard` (the page), `/dashboard/app.js`, `/dashboard/style.css`,
+// `/dashboard/icon.svg` and `/events`, with their headers. Promises:
 // - the page and its files are read once, at start, from `assets/` beside this module's source (they ship in the
 //   repository; no build step, no CDN), and are never cached by the browser (`no-store`), so a new version shows
 //   on the next load;
@@ -17,7 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { DashboardFeed, Subscriber } from './feed.js';
 
-export type DashboardAsset = 'page' | 'script' | 'style';
+export type DashboardAsset = 'page' | 'script' | 'style' | 'icon';
 
 export const contentSecurityPolicy = [
   "default-src 'none'",
@@ -42,6 +42,7 @@ const files: Record<DashboardAsset, { readonly file: string; readonly type: stri
   page: { file: 'index.html', type: 'text/html; charset=utf-8' },
   script: { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   style: { file: 'style.css', type: 'text/css; charset=utf-8' },
+  icon: { file: 'icon.svg', type: 'image/svg+xml' },
 };
 
 /**
@@ -68,7 +69,7 @@ export function loadAssets(): Record<DashboardAsset, LoadedAsset> {
     const body = readFileSync(directory + files[asset].file);
     return { body, headers: { ...commonHeaders, 'content-type': files[asset].type, 'content-length': body.length } };
   };
-  return { page: load('page'), script: load('script'), style: load('style') };
+  return { page: load('page'), script: load('script'), style: load('style'), icon: load('icon') };
 }
 
 const streamHeaders = {

@@ -1,0 +1,147 @@
+// The dashboard end to end, in a real headless Chromium driven by playwright-core, against a real `pygmy start`.
+//
+// Skipped with a printed reason when /usr/bin/chromium is missing, except with CI=true, where it must run (CI
+// installs Chromium). The screenshot is saved under test-artifacts/ (git-ignored), or where
+// PYGMY_DASHBOARD_SCREENSHOT says.
+
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { http, startPygmy, type PygmyProcess } from '../support/pygmy-process.js';
+
+const chromiumPath = '/usr/bin/chromium';
+const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const screenshotPath = process.env.PYGMY_DASHBOARD_SCREENSHOT ?? join(repositoryRoot, 'test-artifacts', 'dashboard-failover.png');
+const chromiumArguments = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+];
+
+async function launch(userDataDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: chromiumArguments,
+    viewport: { width: 1400, height: 900 },
+    timeout: 30_000,
+  });
+}
+
+/** Problems the page reports itself: script errors, failed console lines, CSP violations. */
+function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+  });
+  return problems;
+}
+
+// The functions below run in the page, which has a DOM; the tests are compiled without DOM types. They are passed
+// as functions, not strings: the page's Content-Security-Policy forbids evaluating strings, as it should.
+declare const document: any;
+
+async function until<T>(page: Page, predicate: (argument: any) => boolean, argument: T, timeoutMs = 5_000): Promise<void> {
+  await page.waitForFunction(predicate, argument, { timeout: timeoutMs });
+}
+
+const feedHas = (text: string) => [...document.querySelectorAll('#events li')].some((item: any) => item.textContent.includes(text));
+const countOf = ({ selector, count }: { selector: string; count: number }) => document.querySelectorAll(selector).length === count;
+const textOf = ({ selector, text }: { selector: string; text: string }) => document.querySelector(selector)?.textContent.includes(text) === true;
+
+async function leaderOf(page: Page, group: string): Promise<string> {
+  const selector = `[data-cards-of="${group}"] .replica[data-role="leader"]`;
+  await until(page, countOf, { selector, count: 1 }, 15_000);
+  const cards = page.locator(selector);
+  const name = await cards.first().getAttribute('data-name');
+  assert.ok(name !== null, `the ${group} leader card has no name`);
+  return name;
+}
+
+async function scenario(page: Page, pygmy: PygmyProcess): Promise<void> {
+  await page.goto(`${pygmy.url}/`);
+  // Six replica cards, exactly one leader in each group, and the connection marked live.
+  await until(page, countOf, { selector: '.replica[data-role]', count: 6 }, 15_000);
+  const catalogLeader = await leaderOf(page, 'catalog');
+  await leaderOf(page, 'order');
+  assert.is(await page.locator('[data-cards-of="catalog"] .replica').count(), 3);
+  assert.is(await page.locator('[data-cards-of="order"] .replica').count(), 3);
+  assert.match((await page.locator('#connection').textContent()) ?? '', /^live/);
+
+  // Stop the catalog leader from its card: the card turns down and another replica leads within a few seconds.
+  const stoppedAt = Date.now();
+  await page.click(`.replica[data-name="${catalogLeader}"] button[data-action="stop"]`);
+  await until(
+    page,
+    (name) => {
+      const stopped = document.querySelector(`.replica[data-name="${name}"]`);
+      const leaders = [...document.querySelectorAll('[data-cards-of="catalog"] .replica[data-role="leader"]')];
+      return stopped.dataset.alive === 'false' && leaders.length === 1 && leaders[0].dataset.name !== name;
+    },
+    catalogLeader,
+    8_000,
+  );
+  const failoverMs = Date.now() - stoppedAt;
+  const newLeader = await leaderOf(page, 'catalog');
+  assert.is.not(newLeader, catalogLeader);
+  assert.is(await page.locator(`.replica[data-name="${catalogLeader}"] .badge`).textContent(), 'down');
+  await until(page, feedHas, `failover: catalog moved from ${catalogLeader} to ${newLeader}`);
+  console.log(`dashboard: ${catalogLeader} stopped, ${newLeader} shown as leader after ${failoverMs} ms`);
+
+  // Order from the form: the page shows the stock before and after, and the gateway agrees.
+  await page.fill('#item-id', '1');
+  await page.fill('#amount', '2');
+  await page.click('button[data-store="lookup"]');
+  const stockCell = '#store-items tr[data-item="1"] [data-field="stock"]';
+  await until(page, textOf, { selector: stockCell, text: '10' });
+  await page.click('button[data-store="order"]');
+  await until(page, textOf, { selector: '#store-message', text: 'stock 10 → 8' }, 10_000);
+  assert.is(await page.locator(stockCell).textContent(), '8');
+  assert.is((await http('GET', `${pygmy.url}/lookup/1`)).json().result.stock, 8);
+  await until(page, feedHas, 'cache invalidated after 1 order');
+
+  mkdirSync(dirname(screenshotPath), { recursive: true });
+  await page.screenshot({ path: screenshotPath, fullPage: true });
+  assert.ok(existsSync(screenshotPath), 'the screenshot was not written');
+  console.log(`dashboard: screenshot saved to ${screenshotPath}`);
+}
+
+const reason = existsSync(chromiumPath) ? null : `${chromiumPath} is missing (CI installs it; apt-get install chromium)`;
+if (reason !== null && process.env.CI !== 'true') {
+  console.log(`dashboard browser test skipped: ${reason}`);
+  test.skip('the dashboard in a real browser (skipped: no chromium)', () => undefined);
+} else {
+  test('the dashboard shows six replicas, a stopped leader failing over, and an order changing the stock', async () => {
+    // Drives the page as a person would: reads the cards, clicks stop on the catalog leader, waits for the card
+    // to turn down and another to lead, orders from the form and reads the new stock; fails on any script error,
+    // console error or CSP violation the page reports.
+    assert.ok(reason === null, `CI=true but ${reason}`);
+    const userDataDir = mkdtempSync(join(tmpdir(), 'pygmy-chromium-'));
+    let pygmy: PygmyProcess | null = null;
+    let context: BrowserContext | null = null;
+    try {
+      pygmy = await startPygmy();
+      context = await launch(userDataDir);
+      const page = context.pages()[0] ?? (await context.newPage());
+      const problems = watchProblems(page);
+      await scenario(page, pygmy);
+      assert.equal(problems, [], problems.join('\n'));
+    } finally {
+      await context?.close().catch(() => undefined);
+      await pygmy?.stop();
+      rmSync(userDataDir, { recursive: true, force: true });
+    }
+  });
+}
+
+test.run();
