@@ -67,6 +67,7 @@ const dashboardRoutes: Readonly<Record<string, Route>> = {
   '': { kind: 'dashboard', asset: 'page' },
   'app.js': { kind: 'dashboard', asset: 'script' },
   'style.css': { kind: 'dashboard', asset: 'style' },
+  'icon.svg': { kind: 'dashboard', asset: 'icon' },
 };
 const noQueryRoute: Route = { kind: 'badRequest', error: 'the dashboard and /events take no query parameters' };
 
@@ -151,7 +152,7 @@ function matchConstant(method: string, segments: readonly string[], route: Route
   return isGet(method) ? route : getOnly;
 }
 
-/** `/` and `/dashboard` are the page; `/dashboard/app.js` and `/dashboard/style.css` its files. */
+/** `/` and `/dashboard` are the page; `/dashboard/app.js`, `style.css` and `icon.svg` its files. */
 function matchDashboard(method: string, segments: readonly string[], query: string): Route {
   const inner = segments.length === 2 ? '' : segments.length === 3 ? (segments[2] as string) : null;
   const route = inner === null ? undefined : dashboardRoutes[inner];
