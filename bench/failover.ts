@@ -25,7 +25,10 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pygmy-failover-'));
-  const logger = createLogger({ level: 'warn', pretty: false, destination: { write: () => true } });
+  // PYGMY_BENCH_LOG=1 shows the cluster's log on standard error, to see what a slow run did.
+  const logger = process.env.PYGMY_BENCH_LOG
+    ? createLogger({ level: 'info', pretty: true, destination: process.stderr })
+    : createLogger({ level: 'warn', pretty: false, destination: { write: () => true } });
   // Many kills in a row are the point here, so the supervisor's intensity limit is raised for this run.
   const cluster = await startCluster({ host: '127.0.0.1', port: 0, dataDir, fresh: true, logger, maxRestarts: 1_000 });
   const rssIdleMb = process.memoryUsage().rss / 2 ** 20;

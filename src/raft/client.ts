@@ -141,7 +141,11 @@ export class GroupClient {
         lastProblem = `${target} refused: ${answer.error}`;
         const redirect = answer.leader;
         this.leaderHint = redirect !== null && redirect !== target ? redirect : null;
-        if (this.leaderHint !== null) tried.delete(this.leaderHint);
+        if (this.leaderHint !== null) {
+          // A live member names it as leader: fresher news than our own down mark (it may have just restarted).
+          tried.delete(this.leaderHint);
+          this.markUp(this.leaderHint);
+        }
         // No leader to follow (an election is under way) or a leader that cannot take work yet: wait a little, so
         // the attempts are spread over the deadline instead of spent in a burst.
         if (this.leaderHint === null || answer.error === 'busy' || answer.error === 'transferring' || answer.error === 'leaderUnknown') {

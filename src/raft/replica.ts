@@ -341,9 +341,9 @@ export class Replica {
   /** Before a graceful stop: hand leadership to the follower most likely to be up to date. */
   transferLeadershipAway(): boolean {
     if (!this.isLeader) return false;
-    const target = this.peers.find((peer) => peer !== this.name);
-    if (target === undefined) return false;
-    const started = this.node.transferLeadership(target);
+    const target = this.node.transferTarget();
+    if (target === null) return false;
+    const started = this.node.transferLeadership(target, true);
     this.flush();
     return started;
   }

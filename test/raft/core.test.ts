@@ -298,6 +298,37 @@ test('leadership transfer: the target campaigns at once and wins; the old leader
   assert.is(network.member('n1').raft.transferLeadership('n3'), false, 'a follower cannot transfer');
 });
 
+test('urgent transfer by a stopping leader: the best-placed follower takes over before its ack returns', () => {
+  // Checks the graceful-stop path: the leader picks the follower with the highest match index, and with urgent
+  // set sends timeoutNow right behind the append still in flight, then hears nothing more (it is stopping). The
+  // target receives the entry first (FIFO), so it campaigns up to date and wins; without urgent nobody takes over
+  // until an election timeout.
+  for (const urgent of [true, false]) {
+    const network = new Network(three);
+    network.electFirst();
+    network.tickAll(1);
+    network.isolated.add('n3');
+    network.member('n1').raft.propose('only-n1-and-n2');
+    network.stabilize();
+    network.isolated.delete('n3');
+    const leader = network.member('n1').raft;
+    assert.is(leader.transferTarget(), 'n2', 'n2 matched the latest entry; n3 did not');
+    leader.propose('in-flight');
+    network.drain();
+    assert.ok(leader.transferLeadership('n2', urgent));
+    network.drain();
+    network.dropWhen = (message) => message.to === 'n1';
+    network.stabilize();
+    const newLeaders = network.leaders().filter((id) => id !== 'n1');
+    if (urgent) {
+      assert.equal(newLeaders, ['n2']);
+      assert.ok(network.member('n2').raft.status().lastIndex >= 3, 'n2 campaigned with the in-flight entry');
+    } else {
+      assert.equal(newLeaders, [], 'without urgent the stopping leader never sends timeoutNow');
+    }
+  }
+});
+
 test('snapshots: a follower behind the compacted log catches up through installSnapshot', () => {
   // Checks §7: "the leader must occasionally send snapshots to followers that lag behind" once the entries they need
   // were discarded; the follower restores through Ready.snapshot and then applies what follows.

@@ -142,17 +142,42 @@ export class RaftNode {
     this.checkInvariants();
   }
 
-  /** Starts handing leadership to `to`; false when this node is not the leader or `to` is not a peer. */
-  transferLeadership(to: NodeId): boolean {
+  /**
+   * Starts handing leadership to `to`; false when this node is not the leader or `to` is not a peer.
+   * `urgent` is for a leader about to stop, which will not be there to hear the append's answer: the timeoutNow
+   * follows the catch-up append at once (links are FIFO, so the target has the entries when it campaigns). If the
+   * target still lacks entries its campaign fails and an ordinary election follows: only liveness is at stake.
+   */
+  transferLeadership(to: NodeId, urgent = false): boolean {
     if (this.role !== 'leader' || to === this.id || !this.peers.includes(to)) return false;
     if (this.transferee === to) return true;
     this.transferee = to;
     this.electionElapsed = 0; // the transfer is bounded by one election timeout from now
     const progress = this.progressOf(to);
     if (progress.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', from: this.id, to, term: this.term });
-    else this.sendAppend(to, true);
+    else {
+      this.sendAppend(to, true);
+      if (urgent) this.send({ type: 'timeoutNow', from: this.id, to, term: this.term });
+    }
     this.checkInvariants();
     return true;
+  }
+
+  /** The follower best placed to take over: the highest match index among those heard from recently. */
+  transferTarget(): NodeId | null {
+    if (this.role !== 'leader') return null;
+    let best: NodeId | null = null;
+    let bestMatch = -1;
+    for (const peer of this.peers) {
+      if (peer === this.id) continue;
+      const progress = this.progressOf(peer);
+      const match = progress.recentActive ? progress.match : progress.match - this.log.lastIndex() - 1;
+      if (match > bestMatch) {
+        best = peer;
+        bestMatch = match;
+      }
+    }
+    return best;
   }
 
   /** The application captured its state at `index` (≤ applied) as `data` and stored it durably; drop the log up to it. */
