@@ -2,7 +2,10 @@
 //
 // Owns: the file (WAL, synchronous=FULL, so every committed transaction is fsynced), the Raft log, hard state,
 // snapshot and lastApplied, and the transactions around the application's StateMachine.
-// Promises: persist() and apply() are each one transaction, hence one fsync and all-or-nothing: a failed write
+// Promises: persist() and apply() are each one all-or-nothing transaction. persist() is fsynced before it
+// returns; apply() is not fsynced on its own (it becomes durable with the next persist(), WAL order): a crash
+// that loses it loses only state the durable log and commit index rebuild, and lastApplied always agrees with the
+// application's tables, so the restarted replica re-applies those entries. A failed write
 // leaves nothing behind and is reported as StorageWriteError, after which the storage refuses every further
 // write (the replica must stop, not acknowledge). Opening verifies every record and refuses damaged acknowledged
 // data with StorageCorruptionError; a torn tail above the commit index is dropped and logged. Invariants of the
@@ -113,6 +116,13 @@ function configure(database: Database.Database): void {
   database.pragma('synchronous = FULL');
 }
 
+/**
+ * synced: fsynced before the call returns (the log, hard state, snapshots — what Raft acknowledges).
+ * deferred: atomic, durable with the next synced write (applying committed entries, which the log can rebuild).
+ */
+const durability = { synced: 'synced', deferred: 'deferred' } as const;
+type Durability = (typeof durability)[keyof typeof durability];
+
 export class RaftStorage {
   private readonly statements: Statements;
   private state: DurableState;
@@ -173,7 +183,7 @@ export class RaftStorage {
     this.assertOpen();
     const { snapshot, entries, hardState } = part;
     if (snapshot === null && entries.length === 0 && hardState === null) return;
-    const next = this.write(() => {
+    const next = this.write(durability.synced, () => {
       let state = this.state;
       if (snapshot !== null) state = this.installSnapshot(state, snapshot);
       if (entries.length > 0) state = this.appendEntries(state, entries);
@@ -192,7 +202,7 @@ export class RaftStorage {
     this.assertOpen();
     const last = entries[entries.length - 1];
     if (last === undefined) return [];
-    const results = this.write(() => {
+    const results = this.write(durability.deferred, () => {
       this.assertApplicable(entries);
       const applied = entries.map((entry) => ({ index: entry.index, result: this.applyOne(entry) }));
       this.statements.updateLastApplied.run(last.index);
@@ -210,7 +220,7 @@ export class RaftStorage {
     if (snapshotMeta !== null && snapshotIndex === lastApplied) return this.readStoredSnapshot();
     assertInvariant(lastApplied > snapshotIndex, 'nothing applied since the last snapshot', { lastApplied });
     const meta: SnapshotMeta = { index: lastApplied, term: this.termAt(this.state, lastApplied), peers: [...peers] };
-    const data = this.write(() => {
+    const data = this.write(durability.synced, () => {
       const image = this.options.stateMachine.snapshot();
       this.writeSnapshotRow(meta, image);
       this.statements.deleteEntriesThrough.run(meta.index);
@@ -263,7 +273,7 @@ export class RaftStorage {
           { path: this.options.path, firstDroppedIndex: verdict.firstDroppedIndex, droppedCount: verdict.droppedCount },
           `dropping ${verdict.droppedCount} damaged uncommitted entries from index ${verdict.firstDroppedIndex}`,
         );
-        this.write(() => this.statements.deleteEntriesFrom.run(verdict.firstDroppedIndex));
+        this.write(durability.synced, () => this.statements.deleteEntriesFrom.run(verdict.firstDroppedIndex));
         break;
       case 'corrupt':
         // readDiskImage throws for a corrupt log; reaching here would be a bug in it.
@@ -283,7 +293,7 @@ export class RaftStorage {
   }
 
   /** Runs body in one transaction; a disk fault rolls it back, is named, and stops all later writes. */
-  private write<T>(body: () => T): T {
+  private write<T>(mode: Durability, body: () => T): T {
     if (this.failure !== null) {
       throw new StorageWriteError(this.failure.code, 'storage stopped after an earlier failed write', {
         cause: this.failure,
@@ -296,14 +306,19 @@ export class RaftStorage {
       return result;
     });
     let result: T;
+    // NORMAL in WAL mode commits without fsync; the WAL keeps commit order, so the next FULL commit's fsync
+    // makes this transaction durable too, and a crash before it drops the whole transaction, never half of it.
+    if (mode === durability.deferred) this.database.pragma('synchronous = NORMAL');
     try {
       result = transaction();
     } catch (error) {
       throw this.classifyWriteFailure(error);
+    } finally {
+      if (mode === durability.deferred) this.database.pragma('synchronous = FULL');
     }
     // With WAL and synchronous=FULL each committed write transaction is exactly one fsync of the WAL.
     this.counters.transactions += 1;
-    this.counters.fsyncs += 1;
+    if (mode === durability.synced) this.counters.fsyncs += 1;
     return result;
   }
 
