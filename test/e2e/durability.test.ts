@@ -89,6 +89,36 @@ test('kill -9 during a stream of orders: every acknowledged order survives, cons
   }
 });
 
+test('a graceful stop and a second start on the same data dir continue where it stopped', async () => {
+  // Stops with SIGTERM (exit code 0: flushed, databases closed), starts again on the same data, and checks that
+  // stock, price and every order are as they were, that replicas reloaded their logs, and that orders go on.
+  const dataDir = makeDataDir();
+  let pygmy: PygmyProcess | null = null;
+  try {
+    pygmy = await startPygmy({ dataDir });
+    assert.is((await http('POST', `${pygmy.url}/admin/items/4`, { body: JSON.stringify({ price: 12.5 }) })).status, 200);
+    const bought = await http('POST', `${pygmy.url}/order/4?amount=3`, { headers: { 'idempotency-key': 'before-restart' } });
+    assert.is(bought.text, 'true');
+    assert.is(await pygmy.stop(), 0, 'SIGTERM stops it cleanly');
+    pygmy = await startPygmy({ dataDir });
+    assert.match(pygmy.output(), /catalog-\d loaded from disk: term [1-9]\d*, applied [1-9]/);
+    const item = (await http('GET', `${pygmy.url}/lookup/4`)).json().result;
+    assert.is(item.stock, 12);
+    assert.is(item.price, 12.5);
+    const order = (await http('GET', `${pygmy.url}/orders/before-restart`)).json().result;
+    assert.is(order.status, 'committed');
+    assert.is(order.total, 37.5);
+    const repeat = await http('POST', `${pygmy.url}/order/4?amount=3`, { headers: { 'idempotency-key': 'before-restart' } });
+    assert.is(repeat.text, 'true');
+    assert.is((await http('GET', `${pygmy.url}/lookup/4`)).json().result.stock, 12, 'the repeat after a restart buys nothing');
+    assert.is((await http('POST', `${pygmy.url}/order/4?amount=2`)).text, 'true');
+    assert.is((await http('GET', `${pygmy.url}/lookup/4`)).json().result.stock, 10);
+  } finally {
+    await pygmy?.stop();
+    removeDataDir(dataDir);
+  }
+});
+
 test('the order leader killed between deduct and commit: the next leader completes the order once', async () => {
   // Holds every saga 1 s after its deduct, kills the order leader inside that window, and checks that the
   // client's order still answers true, is committed once, and the stock went down by its amount exactly once.
