@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ActorStatus, ClusterStatus } from '../../src/http/backend.js';
-import { EventRing, emptyMemory, observeCluster, observeSample, observeStatusFailure, type FeedMemory, type NewEvent } from '../../src/http/dashboard/events.js';
+import { EventRing, countWrites, emptyMemory, observeCluster, observeStatusFailure, observeWrites, type FeedMemory, type NewEvent } from '../../src/http/dashboard/events.js';
 import { DashboardFeed, type Snapshot, type Subscriber } from '../../src/http/dashboard/feed.js';
 import { LiveSampler, bucketUpperMs, latencyBucketOf } from '../../src/http/dashboard/sampler.js';
 
@@ -150,11 +150,13 @@ events('an unchanged cluster tells nothing; a failing status is told once, its r
   assert.equal(observeCluster(memory, cluster('catalog-1'), 1_200).events.map((event) => event.text), ['cluster status answers again']);
 });
 
-events('orders, updates and invalidations of a second make one invalidation event; reads make none', () => {
+events('orders, updates and invalidations summed over seconds make one invalidation event; reads make none', () => {
+  // Two samples: only the invalidating routes are summed, lookups are ignored.
   const base = { atMs: 5_000, intervalMs: 1_000, requestsPerSecond: 0, requestsPerSecondByRoute: {}, latencyP50Ms: null, latencyP99Ms: null, cacheHitRatio: null, errorsPerSecond: 0, clientErrorsPerSecond: 0 };
-  assert.equal(observeSample({ ...base, succeededByRoute: { lookup: 500 } }), []);
-  const told = observeSample({ ...base, succeededByRoute: { order: 3, updateItem: 1, invalidateItem: 2 } });
-  assert.equal(told, [{ atMs: 5_000, kind: 'invalidation', text: 'cache invalidated after 3 orders, 1 item update, 2 explicit invalidations' }]);
+  const readsOnly = countWrites({}, { ...base, succeededByRoute: { lookup: 500 } });
+  assert.equal(observeWrites(readsOnly, 5_000), []);
+  const counts = countWrites(countWrites({}, { ...base, succeededByRoute: { order: 2, lookup: 9 } }), { ...base, succeededByRoute: { order: 1, updateItem: 1, invalidateItem: 2 } });
+  assert.equal(observeWrites(counts, 6_000), [{ atMs: 6_000, kind: 'invalidation', text: 'cache invalidated after 3 orders, 1 item update, 2 explicit invalidations' }]);
 });
 
 events('the ring keeps eventsMax events with growing sequences', () => {
@@ -281,6 +283,31 @@ feed('a status source slower than its deadline is a failure told once, and polls
     const last = watcher.snapshots.at(-1)!;
     assert.match(last.clusterError ?? '', /no answer within 50 ms/);
     assert.equal(last.events.map((event) => event.kind), ['status']);
+  } finally {
+    dashboard.close();
+  }
+});
+
+feed('invalidations are told at once, then at most once per window, summed', async () => {
+  // Orders answered in seconds 1, 2 and 3 with a 5 s window: second 1 is told at once, seconds 2 and 3 wait and
+  // are told together at second 6.
+  let nowMs = 0;
+  const live = new LiveSampler(0);
+  const dashboard = new DashboardFeed({ clusterStatus: async () => cluster('catalog-1'), sampler: live, rollIntervalMs: 0, pollIntervalMs: 60_000, clock: () => nowMs });
+  const watcher = recorder();
+  try {
+    dashboard.subscribe(watcher);
+    await settle();
+    const order = live.forRoute('order');
+    const told: string[] = [];
+    for (let second = 1; second <= 6; second += 1) {
+      if (second <= 3) live.record(order, 200, 0.01);
+      nowMs = second * 1_000;
+      dashboard.roll();
+      await dashboard.poll();
+      told.push(...watcher.snapshots.at(-1)!.events.filter((event) => event.kind === 'invalidation').map((event) => `${second}: ${event.text}`));
+    }
+    assert.equal(told, ['1: cache invalidated after 1 order', '6: cache invalidated after 2 orders']);
   } finally {
     dashboard.close();
   }

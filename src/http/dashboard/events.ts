@@ -2,7 +2,8 @@
 // per-second numbers — never one event per request.
 //
 // Owns: the words of each event and the memory needed to tell a failover (which leader was lost, since when).
-// Promises: `observeCluster` and `observeSample` are pure — (memory, observation, nowMs) → (memory, events) — so
+// Promises: `observeCluster`, `countWrites` and `observeWrites` are pure — (memory, observation, nowMs) →
+// (memory, events) — so
 // the same sequence of observations always tells the same story; `EventRing` keeps at most `eventsMax` events
 // and numbers them with a sequence that only grows.
 // Needs: cluster statuses in the shape of `Backend.cluster()`, samples from the LiveSampler.
@@ -122,17 +123,27 @@ function compareGroup(
   return { leader, term, leaderSeenMs: nowMs, lost: null };
 }
 
-/** Orders, item updates and explicit invalidations answered in one second each invalidated cached entries. */
-export function observeSample(sample: Sample): NewEvent[] {
-  const orders = sample.succeededByRoute['order'] ?? 0;
-  const updates = sample.succeededByRoute['updateItem'] ?? 0;
-  const explicit = sample.succeededByRoute['invalidateItem'] ?? 0;
+/** The routes whose successful answers invalidate cached catalog entries. */
+export const invalidatingRoutes = ['order', 'updateItem', 'invalidateItem'] as const;
+
+/** Adds the invalidating answers of one sample to a running count (a new object; the inputs are not changed). */
+export function countWrites(counts: Readonly<Record<string, number>>, sample: Sample): Record<string, number> {
+  const sum: Record<string, number> = { ...counts };
+  for (const route of invalidatingRoutes) sum[route] = (sum[route] ?? 0) + (sample.succeededByRoute[route] ?? 0);
+  return sum;
+}
+
+/** Orders, item updates and explicit invalidations answered in a window each invalidated cached entries. */
+export function observeWrites(counts: Readonly<Record<string, number>>, atMs: number): NewEvent[] {
+  const orders = counts['order'] ?? 0;
+  const updates = counts['updateItem'] ?? 0;
+  const explicit = counts['invalidateItem'] ?? 0;
   if (orders + updates + explicit === 0) return [];
   const causes: string[] = [];
   if (orders > 0) causes.push(plural(orders, 'order'));
   if (updates > 0) causes.push(plural(updates, 'item update'));
   if (explicit > 0) causes.push(plural(explicit, 'explicit invalidation'));
-  return [{ atMs: sample.atMs, kind: 'invalidation', text: `cache invalidated after ${causes.join(', ')}` }];
+  return [{ atMs, kind: 'invalidation', text: `cache invalidated after ${causes.join(', ')}` }];
 }
 
 function plural(count: number, noun: string): string {

@@ -13,7 +13,7 @@
 // Needs: a cluster status source (`Backend.cluster`), the LiveSampler the gateway's metrics feed, a clock.
 
 import type { ClusterStatus } from '../backend.js';
-import { EventRing, emptyMemory, observeCluster, observeSample, observeStatusFailure, type FeedEvent, type FeedMemory, type NewEvent } from './events.js';
+import { EventRing, countWrites, emptyMemory, observeCluster, observeStatusFailure, observeWrites, type FeedEvent, type FeedMemory, type NewEvent } from './events.js';
 import type { LiveSampler, Sample } from './sampler.js';
 
 export interface FeedOptions {
@@ -26,6 +26,8 @@ export interface FeedOptions {
   readonly subscribersMax?: number;
   readonly subscriberBufferBytesMax?: number;
   readonly eventsMax?: number;
+  /** Invalidations are told at most once per this window, summed (default 5000 ms), so writes do not flood the feed. */
+  readonly invalidationWindowMs?: number;
 }
 
 /** Where snapshots go: an HTTP response in the gateway, an array in tests. */
@@ -70,6 +72,9 @@ export class DashboardFeed {
   private pollTimer: NodeJS.Timeout | null = null;
   private readonly rollTimer: NodeJS.Timeout | null;
   private closed = false;
+  private writesUntold: Record<string, number> = {};
+  private invalidationToldMs = Number.NEGATIVE_INFINITY;
+  private readonly invalidationWindowMs: number;
 
   constructor(options: FeedOptions) {
     this.options = options;
@@ -79,6 +84,7 @@ export class DashboardFeed {
     this.subscribersMax = options.subscribersMax ?? 16;
     this.subscriberBufferBytesMax = options.subscriberBufferBytesMax ?? 1024 * 1024;
     this.ring = new EventRing(options.eventsMax ?? 200);
+    this.invalidationWindowMs = options.invalidationWindowMs ?? 5_000;
     for (const [name, value] of Object.entries({
       pollIntervalMs: this.pollIntervalMs,
       statusTimeoutMs: this.statusTimeoutMs,
@@ -122,11 +128,23 @@ export class DashboardFeed {
     }
   }
 
-  /** Ends the current second of the sampler; its invalidations become an event while someone watches. */
+  /**
+   * Ends the current second of the sampler. While someone watches, its invalidating writes are summed and told as
+   * one event at most once per `invalidationWindowMs`.
+   */
   roll(): Sample {
-    const sample = this.options.sampler.roll(this.clock());
+    const nowMs = this.clock();
+    const sample = this.options.sampler.roll(nowMs);
     this.seriesChanged = true;
-    if (this.subscribers.size > 0) this.record(observeSample(sample));
+    if (this.subscribers.size === 0) return sample;
+    this.writesUntold = countWrites(this.writesUntold, sample);
+    if (nowMs - this.invalidationToldMs < this.invalidationWindowMs) return sample;
+    const events = observeWrites(this.writesUntold, nowMs);
+    if (events.length > 0) {
+      this.record(events);
+      this.writesUntold = {};
+      this.invalidationToldMs = nowMs;
+    }
     return sample;
   }
 
