@@ -135,7 +135,8 @@ export class Connection {
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     this.batch = [];
     this.socket.destroy();
-    const level = wasOpen || reason === 'closed by this node' ? 'info' : 'warn';
+    // A refused dial while a peer is down repeats on every backoff step: debug, not a warning each time.
+    const level = wasOpen || reason === 'closed by this node' ? 'info' : reason.includes('ECONNREFUSED') ? 'debug' : 'warn';
     this.options.log[level]({ remote: this.remoteAddress, reason, event: 'transport-close' }, `transport: connection with ${this.peerLabel()} closed: ${reason}`);
     this.options.onClose(this, reason);
   }
