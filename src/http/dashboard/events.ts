@@ -3,9 +3,8 @@
 //
 // Owns: the words of each event and the memory needed to tell a failover (which leader was lost, since when).
 // Promises: `observeCluster`, `countWrites` and `observeWrites` are pure — (memory, observation, nowMs) →
-// (memory, events) — so
-// the same sequence of observations always tells the same story; `EventRing` keeps at most `eventsMax` events
-// and numbers them with a sequence that only grows.
+// (memory, events) — so the same sequence of observations always tells the same story; `EventRing` keeps at most
+// `eventsMax` events and numbers them with a sequence that only grows.
 // Needs: cluster statuses in the shape of `Backend.cluster()`, samples from the LiveSampler.
 
 import type { ActorStatus, ClusterStatus } from '../backend.js';
