@@ -161,7 +161,7 @@ api('every bad-input row gets its status and a JSON error, never a 500', async (
     ['POST', '/order/1', 400, { 'Idempotency-Key': 'k'.repeat(129) }],
     ['POST', '/order/1', 400, { 'Idempotency-Key': 'has space' }],
     ['GET', '/nope', 404],
-    ['GET', '/', 404],
+    ['GET', '/nothing', 404], // `/` is the dashboard (test/dashboard/)
     ['GET', '/lookup/1/extra', 404],
     ['POST', '/admin/actors/catalog-1/explode', 404],
   ];
