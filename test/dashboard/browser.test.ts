@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { http, startPygmy, type PygmyProcess } from '../support/pygmy-process.js';
+import { http, removeDataDir, startPygmy, type PygmyProcess } from '../support/pygmy-process.js';
 
 const chromiumPath = '/usr/bin/chromium';
 const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -139,6 +139,7 @@ if (reason !== null && process.env.CI !== 'true') {
     } finally {
       await context?.close().catch(() => undefined);
       await pygmy?.stop();
+      if (pygmy !== null) removeDataDir(pygmy.dataDir);
       rmSync(userDataDir, { recursive: true, force: true });
     }
   });
