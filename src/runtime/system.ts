@@ -19,7 +19,7 @@ import { Endpoint } from './endpoint.js';
 import type { LinkFactory } from './transport.js';
 import { ActorUnavailableError, assert, assertNever } from './errors.js';
 import { createPolicyState, policyStep, type ExitCause, type PolicyAction, type PolicyState, type RestartType } from './supervisor-policy.js';
-import { systemEndpointName, type ControlApi, type EndpointCounters, type WorkerNotice, type WorkerStartData, type WorkerStatus } from './wire.js';
+import { systemEndpointName, type ControlApi, type EndpointCounters, type LogLevel, type WorkerNotice, type WorkerStartData, type WorkerStatus } from './wire.js';
 
 export type { RestartType } from './supervisor-policy.js';
 
@@ -109,6 +109,14 @@ interface Child {
 }
 
 const workerUrl = new URL('./worker.js', import.meta.url);
+
+/** The lowest level the logger writes (pino's isLevelEnabled), read at each spawn; every level when unknown. */
+function lowestEnabledLevel(logger: Logger): LogLevel {
+  const isLevelEnabled = (logger as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled;
+  if (typeof isLevelEnabled !== 'function') return 'debug';
+  const levels: LogLevel[] = ['debug', 'info', 'warn', 'error'];
+  return levels.find((level) => isLevelEnabled.call(logger, level)) ?? 'error';
+}
 
 export class ActorSystem extends EventEmitter {
   private readonly options: Required<Omit<SystemOptions, 'onEscalate' | 'logger' | 'remote'>> & Pick<SystemOptions, 'onEscalate' | 'remote'>;
@@ -290,7 +298,14 @@ export class ActorSystem extends EventEmitter {
     child.crashReason = null;
     child.wiredPeers.clear();
     const channel = new MessageChannel();
-    const start: WorkerStartData = { name: child.spec.name, moduleUrl: child.spec.moduleUrl, args: child.spec.args, mailboxCapacity: child.spec.mailboxCapacity, controlPort: channel.port2 };
+    const start: WorkerStartData = {
+      name: child.spec.name,
+      moduleUrl: child.spec.moduleUrl,
+      args: child.spec.args,
+      mailboxCapacity: child.spec.mailboxCapacity,
+      logLevelMin: lowestEnabledLevel(this.log),
+      controlPort: channel.port2,
+    };
     const worker = new Worker(workerUrl, { workerData: start, transferList: [channel.port2] });
     child.worker = worker;
     child.controlPort = channel.port1;

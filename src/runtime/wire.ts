@@ -118,11 +118,15 @@ export interface WorkerStartData {
   readonly moduleUrl: string;
   readonly args: unknown;
   readonly mailboxCapacity: number;
+  /** Records below this level are dropped in the worker instead of crossing to the main thread's logger. */
+  readonly logLevelMin?: LogLevel;
   /** The comlink control port; the data path gets its own ports later through connect(). */
   readonly controlPort: unknown;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export const logLevelRank: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warn: 2, error: 3 };
 
 /** Worker → supervisor notices on the worker's parent port (not the data path). */
 export type WorkerNotice =

@@ -14,7 +14,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { hasStringType, type ActorContext, type AnyActorDefinition, type Logger, type Reply } from './actor.js';
 import { ActorCrashedError, ActorUnavailableError, MailboxFullError, RemoteError, assert } from './errors.js';
 import { Endpoint } from './endpoint.js';
-import type { AskEnvelope, ControlApi, LogLevel, TellEnvelope, WorkerNotice, WorkerStartData, WorkerStatus } from './wire.js';
+import { logLevelRank, type AskEnvelope, type ControlApi, type LogLevel, type TellEnvelope, type WorkerNotice, type WorkerStartData, type WorkerStatus } from './wire.js';
 
 /**
  * Bounds on one turn of the mailbox loop, in messages and in time: past either, the loop yields to the event
@@ -47,7 +47,11 @@ function notify(notice: WorkerNotice): void {
   parent.postMessage(notice);
 }
 
+const ignoreLog = (): void => {};
+
+/** A record below the main logger's level would be posted only to be dropped there: drop it here instead. */
 function logAt(level: LogLevel) {
+  if (logLevelRank[level] < logLevelRank[start.logLevelMin ?? 'debug']) return ignoreLog;
   return (objectOrMessage: object | string, message?: string): void => {
     if (typeof objectOrMessage === 'string') notify({ type: 'log', level, object: {}, message: objectOrMessage });
     else notify({ type: 'log', level, object: objectOrMessage, message });
