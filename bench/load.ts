@@ -27,6 +27,8 @@ export interface ScenarioFigures {
   writeGapMsMax?: number;
   failedRequests?: number;
   faults?: string[];
+  /** CPU time the server process spent per request while the load ran (Linux); robust to a busy machine. */
+  serverCpuMsPerRequest?: number;
   measuredAt: string;
 }
 

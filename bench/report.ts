@@ -111,7 +111,7 @@ export function writeResults(path: string, fresh: Record<string, ScenarioFigures
 const pad = (text: string, width: number) => text.padStart(width);
 
 export function formatTable(results: BenchResults): string {
-  const header = ['scenario'.padEnd(14), pad('req/s', 9), pad('p50', 7), pad('p90', 7), pad('p99', 7), pad('max', 7), pad('errors', 7), pad('non2xx', 7), pad('leaders', 8), '  notes'];
+  const header = ['scenario'.padEnd(14), pad('req/s', 9), pad('p50', 7), pad('p90', 7), pad('p99', 7), pad('max', 7), pad('errors', 7), pad('non2xx', 7), pad('leaders', 8), pad('cpu ms/req', 10), '  notes'];
   const lines = [header.join(' ')];
   for (const [name, figures] of Object.entries(results.scenarios)) {
     const notes: string[] = [];
@@ -121,11 +121,11 @@ export function formatTable(results: BenchResults): string {
       [
         name.padEnd(14), pad(figures.rps.toLocaleString('en-US'), 9), pad(String(figures.p50), 7), pad(String(figures.p90), 7),
         pad(String(figures.p99), 7), pad(String(figures.max), 7), pad(String(figures.errors), 7), pad(String(figures.non2xx), 7),
-        pad(String(figures.leaderChanges), 8), '  ' + notes.join('; '),
+        pad(String(figures.leaderChanges), 8), pad(figures.serverCpuMsPerRequest === undefined ? '-' : figures.serverCpuMsPerRequest.toFixed(3), 10), '  ' + notes.join('; '),
       ].join(' '),
     );
   }
-  lines.push('', 'latency in ms; leaders = leader changes seen while the load ran', '');
+  lines.push('', 'latency in ms; leaders = leader changes seen while the load ran; cpu ms/req = server process CPU per request', '');
   for (const check of results.targets) lines.push(`${check.met === null ? '  -  ' : check.met ? ' met ' : 'MISSED'} ${check.target}: ${check.measured}`);
   return lines.join('\n');
 }

@@ -9,7 +9,7 @@
 // scenario is warmed (unmeasured) before it is measured. Progress goes to standard error, the table to standard
 // output, the figures to --out (bench/results/latest.json) with the chart beside it; --record also writes a dated
 // copy. Everything it starts is stopped and its temp dir removed, also on failure.
-import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -37,6 +37,7 @@ export interface BenchSettings {
 const defaultOut = new URL('../../bench/results/latest.json', import.meta.url).pathname;
 const catalogSeed = 677;
 const prefetchConcurrency = 16;
+const clockTicksPerSecond = 100;
 
 function positive(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -119,7 +120,7 @@ function serverKind(name: ScenarioName): ServerKind {
   return 'cached';
 }
 
-async function measure(settings: BenchSettings, name: ScenarioName, url: string, catalog: Catalog): Promise<ScenarioFigures> {
+async function measure(settings: BenchSettings, name: ScenarioName, url: string, serverPid: number, catalog: Catalog): Promise<ScenarioFigures> {
   const topicNames = catalog.topics.map((topic) => topic.name);
   const progress = progressPrinter();
   const base = { url, name, connections: settings.connections, watchLeaders: name !== 'baseline-http', progress };
@@ -130,7 +131,27 @@ async function measure(settings: BenchSettings, name: ScenarioName, url: string,
     await warm(warmOptions, settings.warmSeconds);
   }
   const durationSeconds = name === 'failover' ? settings.failoverSeconds : settings.durationSeconds;
-  return runScenario({ ...base, plan: planScenario(name, topicNames, 2), durationSeconds });
+  const cpuBefore = processCpuMs(serverPid);
+  const figures = await runScenario({ ...base, plan: planScenario(name, topicNames, 2), durationSeconds });
+  const cpuAfter = processCpuMs(serverPid);
+  if (cpuBefore !== null && cpuAfter !== null && figures.requests > 0) {
+    figures.serverCpuMsPerRequest = Math.round(((cpuAfter - cpuBefore) / figures.requests) * 1_000) / 1_000;
+  }
+  return figures;
+}
+
+/**
+ * CPU time (user + system) the server process has used, from /proc (Linux); null elsewhere. CPU per request is
+ * the figure that stays comparable when other work shares the machine, unlike req/s.
+ */
+function processCpuMs(pid: number): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // After "pid (comm) ": state is field 0, utime field 11, stime field 12, in clock ticks (100 per second).
+    return ((Number(fields[11]) + Number(fields[12])) * 1_000) / clockTicksPerSecond;
+  } catch {
+    return null;
+  }
 }
 
 async function startServer(kind: ServerKind, root: string, catalogPath: string, settings: BenchSettings): Promise<RunningServer> {
@@ -156,7 +177,7 @@ export async function runBench(settings: BenchSettings): Promise<number> {
         server = await startServer(kind, root, catalogPath, settings);
         serverOf = kind;
       }
-      figures[name] = await measure(settings, name, server.url, catalog);
+      figures[name] = await measure(settings, name, server.url, server.pid, catalog);
     }
   } finally {
     await server?.stop();
