@@ -2,12 +2,14 @@
 //
 // Options: --seeds N (default 100), --seed-start S (default 1), --seed S (one seed with a verbose trace),
 // --bug NAME (switch on a deliberate bug in the core: voteTwice, commitPreviousTermByCounting,
-// followerReadWithoutReadIndex), --ticks N (safety-phase ticks, default 1000), --harsh (five nodes, one entry per
-// append, frequent crashes and partitions: makes rare interleavings such as Figure 8 of the Raft paper likely).
+// followerReadWithoutReadIndex), --ticks N (safety-phase ticks, default 1000), --family NAME (mixed, the default:
+// every fourth seed is a figure8 seed, the others random; random; harsh: five nodes, one entry per append, frequent
+// crashes and partitions; figure8: leaders crash soon after appending and own-term appends are lost more often, the
+// shape of Figure 8 of the Raft paper), --harsh (the same as --family harsh).
 // A violation prints the seed, the scenario, the last events and the command that replays it. The last line printed
 // is exactly "sim: N seeds, V violations"; the exit code is 1 when any violation was found.
 import type { RaftTestingBugs } from '../raft/core/config.js';
-import { describeScenario, harshScenario, randomScenario } from '../raft/sim/scenario.js';
+import { describeScenario, familyChoices, scenarioFor, type FamilyChoice } from '../raft/sim/scenario.js';
 import { runSimulation } from '../raft/sim/simulation.js';
 
 const bugNames = ['voteTwice', 'commitPreviousTermByCounting', 'followerReadWithoutReadIndex'] as const;
@@ -18,19 +20,22 @@ interface Options {
   verbose: boolean;
   bugs: RaftTestingBugs;
   safetyTicks: number;
-  harsh: boolean;
+  family: FamilyChoice;
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const options: Options = { seedStart: 1, seedCount: 100, verbose: false, bugs: {}, safetyTicks: 1000, harsh: false };
+  const options: Options = { seedStart: 1, seedCount: 100, verbose: false, bugs: {}, safetyTicks: 1000, family: 'mixed' };
   for (let position = 0; position < argv.length; position += 1) {
     const flag = argv[position]!;
     const value = argv[position + 1] ?? '';
     if (value === '' && flag !== '--harsh') throw new Error(`sim: ${flag} needs a value`);
     position += 1;
     if (flag === '--harsh') {
-      options.harsh = true;
+      options.family = 'harsh';
       position -= 1;
+    } else if (flag === '--family') {
+      if (!(familyChoices as readonly string[]).includes(value)) throw new Error(`sim: unknown family "${value}" (known: ${familyChoices.join(', ')})`);
+      options.family = value as FamilyChoice;
     } else if (flag === '--seeds') options.seedCount = parsePositive(flag, value);
     else if (flag === '--seed-start') options.seedStart = parsePositive(flag, value);
     else if (flag === '--ticks') options.safetyTicks = parsePositive(flag, value);
@@ -60,10 +65,10 @@ export interface SeedOutcome {
 }
 
 /** Runs seeds [seedStart, seedStart + seedCount) and returns the ones that found a violation. */
-export function runSeeds(seedStart: number, seedCount: number, bugs: RaftTestingBugs = {}, harsh = false, stopAtFirst = false): SeedOutcome[] {
+export function runSeeds(seedStart: number, seedCount: number, bugs: RaftTestingBugs = {}, family: FamilyChoice = 'mixed', stopAtFirst = false): SeedOutcome[] {
   const failures: SeedOutcome[] = [];
   for (let seed = seedStart; seed < seedStart + seedCount; seed += 1) {
-    const scenario = (harsh ? harshScenario : randomScenario)(seed, bugs);
+    const scenario = scenarioFor(seed, family, bugs);
     const result = runSimulation(scenario);
     if (result.violation === null) continue;
     failures.push({ seed, scenario: describeScenario(scenario), violation: result.violation, trace: result.trace });
@@ -75,7 +80,8 @@ export function runSeeds(seedStart: number, seedCount: number, bugs: RaftTesting
 function replayCommand(seed: number, options: Options): string {
   const bugs = Object.keys(options.bugs).map((name) => ` --bug ${name}`).join('');
   const ticks = options.safetyTicks === 1000 ? '' : ` --ticks ${options.safetyTicks}`;
-  return `npm run sim -- --seed ${seed}${bugs}${ticks}${options.harsh ? ' --harsh' : ''}`;
+  const family = options.family === 'mixed' ? '' : ` --family ${options.family}`;
+  return `npm run sim -- --seed ${seed}${bugs}${ticks}${family}`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -83,11 +89,14 @@ export async function main(argv: string[]): Promise<number> {
   let violations = 0;
   const startedMs = performance.now();
   for (let seed = options.seedStart; seed < options.seedStart + options.seedCount; seed += 1) {
-    const scenario = (options.harsh ? harshScenario : randomScenario)(seed, options.bugs, options.safetyTicks);
+    const scenario = scenarioFor(seed, options.family, options.bugs, options.safetyTicks);
     if (options.verbose) console.log(`seed ${seed}: ${describeScenario(scenario)}`);
     const result = runSimulation(scenario, options.verbose ? (line) => console.log(line) : null);
     if (result.violation === null) {
-      if (options.verbose) console.log(`seed ${seed}: ok after ${result.ticks} ticks, ${result.committed} entries applied, ${result.readsServed} reads served`);
+      if (options.verbose) {
+        console.log(`seed ${seed}: ok after ${result.ticks} ticks, ${result.committed} entries applied, ${result.readsServed} reads served, `
+          + `${result.handOversCompleted} of ${result.handOversStarted} hand-overs completed`);
+      }
       continue;
     }
     violations += 1;

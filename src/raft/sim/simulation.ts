@@ -1,6 +1,9 @@
 // The deterministic simulator: the production Raft core driven by a faithful model of its driver, over a simulated
 // network (loss, duplication, delay and reordering, symmetric and one-way partitions) with simulated crashes that
-// lose everything not yet persisted. One seed decides everything; the same seed always gives the same run.
+// lose everything not yet persisted, leadership transfers and graceful stops (an urgent transfer to the best
+// follower, then the old leader goes down), and, for the figure8 family, leaders doomed to crash soon after they
+// append and appends of the sender's own term lost more often than older ones. One seed decides everything; the
+// same seed always gives the same run.
 //
 // Checks after every step: Election Safety, Log Matching, Leader Completeness, State Machine Safety, and that every
 // ReadIndex read saw every write acknowledged before the read began. Then a liveness phase heals the network,
@@ -17,6 +20,9 @@ export interface SimulationResult {
   readonly ticks: number;
   readonly committed: number;
   readonly readsServed: number;
+  /** Leadership hand-overs started (transfers and graceful stops), and those whose target led the next term. */
+  readonly handOversStarted: number;
+  readonly handOversCompleted: number;
 }
 
 interface Disk {
@@ -32,6 +38,8 @@ interface SimNode {
   appliedIndex: number;
   stateHash: number;
   downUntilTick: number;
+  /** A leader doomed after appending crashes at this tick; -1 when no crash is scheduled. */
+  crashAtTick: number;
   /** Set when a crash was decided: the stage of the next Ready processing at which the node dies. */
   crashStage: 'beforePersist' | 'beforeSend' | 'beforeApply' | null;
   readsWaiting: { context: string; index: number }[];
@@ -73,13 +81,17 @@ export class Simulation {
   private readCounter = 0;
   private readsServed = 0;
   private lastAckedWrite: string | null = null;
+  private handOversStarted = 0;
+  private handOversCompleted = 0;
+  /** The hand-over in progress: it completes when `target` is the first leader of a term after `term`. */
+  private handOver: { readonly target: NodeId; readonly term: number } | null = null;
 
   constructor(private readonly scenario: Scenario, private readonly verbose: ((line: string) => void) | null = null) {
     this.random = new SeededRandom(scenario.seed);
     this.nodes = [];
     for (let number = 1; number <= scenario.nodeCount; number += 1) {
       const disk: Disk = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
-      this.nodes.push({ id: `n${number}`, raft: null, disk, appliedIndex: 0, stateHash: 0, downUntilTick: 0, crashStage: null, readsWaiting: [] });
+      this.nodes.push({ id: `n${number}`, raft: null, disk, appliedIndex: 0, stateHash: 0, downUntilTick: 0, crashAtTick: -1, crashStage: null, readsWaiting: [] });
     }
     for (const node of this.nodes) this.start(node);
   }
@@ -95,7 +107,8 @@ export class Simulation {
       violation = error instanceof Violation ? error.message : `core threw ${text}`;
       this.record(`VIOLATION ${violation}`);
     }
-    return { violation, trace: [...this.trace], ticks: this.tickNow, committed: this.appliedEntries.size, readsServed: this.readsServed };
+    return { violation, trace: [...this.trace], ticks: this.tickNow, committed: this.appliedEntries.size, readsServed: this.readsServed,
+      handOversStarted: this.handOversStarted, handOversCompleted: this.handOversCompleted };
   }
 
   // ---- one tick ---------------------------------------------------------------------------------------------------
@@ -129,6 +142,10 @@ export class Simulation {
   private send(message: Message): void {
     if (this.cutLinks.has(`${message.from}>${message.to}`)) return;
     if (this.faultsOn && this.random.chance(this.scenario.lossProbability)) return;
+    if (this.faultsOn && carriesOwnTermEntry(message) && this.random.chance(this.scenario.ownTermAppendLossProbability)) {
+      if (this.verbose !== null) this.record(`lost ${describeMessage(message)}`);
+      return;
+    }
     const copies = this.faultsOn && this.random.chance(this.scenario.duplicateProbability) ? 2 : 1;
     for (let copy = 0; copy < copies; copy += 1) {
       const deliverTick = this.tickNow + this.random.integer(1, this.scenario.delayTicksMax);
@@ -147,6 +164,7 @@ export class Simulation {
       const ready = raft.ready();
       if (node.crashStage === 'beforePersist') return this.crash(node);
       this.persist(node, ready);
+      this.maybeDoomLeader(node, ready);
       if (node.crashStage === 'beforeSend') return this.crash(node);
       for (const message of ready.messages) this.send(message);
       if (node.crashStage === 'beforeApply') return this.crash(node);
@@ -257,6 +275,7 @@ export class Simulation {
     node.appliedIndex = snapshotIndex;
     node.stateHash = disk.snapshot === null ? 0 : Number(disk.snapshot.data);
     node.crashStage = null;
+    node.crashAtTick = -1;
     node.readsWaiting = [];
     this.record(`${node.id} started (term ${disk.hardState.term}, ${disk.entries.length} entries, snapshot ${snapshotIndex})`);
   }
@@ -265,6 +284,7 @@ export class Simulation {
     this.record(`${node.id} crashed (${node.crashStage ?? 'between steps'})`);
     node.raft = null;
     node.crashStage = null;
+    node.crashAtTick = -1;
     node.readsWaiting = [];
     node.downUntilTick = this.tickNow + this.random.integer(1, this.scenario.downTicksMax);
   }
@@ -272,7 +292,9 @@ export class Simulation {
   private injectFaults(): void {
     for (const node of this.nodes) {
       if (node.raft === null && this.tickNow >= node.downUntilTick) this.start(node);
+      else if (node.raft !== null && node.crashAtTick >= 0 && this.tickNow >= node.crashAtTick) this.crash(node);
     }
+    if (this.random.chance(this.scenario.transferProbability)) this.startHandOver();
     if (this.random.chance(this.scenario.crashProbability)) {
       const node = this.random.pick(this.nodes);
       if (node.raft !== null && node.crashStage === null) {
@@ -301,6 +323,46 @@ export class Simulation {
     }
     this.healPartitionAtTick = this.tickNow + this.random.integer(5, this.scenario.partitionTicksMax);
     this.record(`partition ${kind}: {${[...side].join(',')}} ${kind === 'oneWay' ? '→ cut to' : '| cut from'} the rest`);
+  }
+
+  /** A leader that just persisted entries it appended may be doomed to crash soon (the figure8 family). */
+  private maybeDoomLeader(node: SimNode, ready: Ready): void {
+    if (!this.faultsOn || ready.entries.length === 0 || node.crashAtTick >= 0) return;
+    if (node.raft!.status().role !== 'leader') return;
+    if (!this.random.chance(this.scenario.leaderCrashAfterAppendProbability)) return;
+    node.crashAtTick = this.tickNow + this.random.integer(1, this.scenario.leaderCrashDelayTicksMax);
+    this.record(`${node.id} will crash at t${node.crashAtTick} (leader after appending up to ${ready.entries[ready.entries.length - 1]!.index})`);
+  }
+
+  /**
+   * The leader hands over: either an ordinary transfer to a random follower, or a graceful stop as the replica
+   * adapter does it (urgent transfer to the best-placed follower, flush, then the old leader goes down).
+   */
+  private startHandOver(): void {
+    const leader = this.nodes.find((node) => node.raft?.status().role === 'leader');
+    if (leader === undefined) return;
+    const raft = leader.raft!;
+    if (this.random.chance(this.scenario.gracefulStopShare)) {
+      const target = raft.transferTarget();
+      if (target === null) return;
+      raft.transferLeadership(target, true);
+      this.noteHandOver(target, raft.status().term);
+      this.record(`${leader.id} stops gracefully, handing over to ${target}`);
+      this.drive(leader);
+      if (leader.raft !== null) this.crash(leader);
+      return;
+    }
+    const target = this.random.pick(this.nodes.filter((node) => node !== leader)).id;
+    if (raft.transferLeadership(target)) {
+      this.noteHandOver(target, raft.status().term);
+      this.record(`${leader.id} transfers leadership to ${target}`);
+    }
+    this.drive(leader);
+  }
+
+  private noteHandOver(target: NodeId, term: number): void {
+    this.handOversStarted += 1;
+    this.handOver = { target, term };
   }
 
   private heal(): void {
@@ -377,6 +439,10 @@ export class Simulation {
       if (known === undefined) {
         this.leaderByTerm.set(status.term, node.id);
         this.checkLeaderCompleteness(node);
+        if (this.handOver !== null && status.term > this.handOver.term) {
+          if (this.handOver.target === node.id) this.handOversCompleted += 1;
+          this.handOver = null;
+        }
       } else if (known !== node.id) {
         throw new Violation(`Election Safety: ${known} and ${node.id} are both leaders of term ${status.term}`);
       }
@@ -427,6 +493,10 @@ export class Simulation {
     this.trace.push(line);
     if (this.trace.length > traceLengthMax) this.trace.shift();
   }
+}
+
+function carriesOwnTermEntry(message: Message): boolean {
+  return message.type === 'append' && message.entries.some((entry) => entry.term === message.term);
 }
 
 function mixHash(hash: number, index: number, data: string): number {
