@@ -48,9 +48,9 @@ test('lookup answers the design example with keys in the gateway order', () => {
   assert.is(
     JSON.stringify(answer),
     '{"item":{"id":1,"name":"How to get a good grade in 677 in 20 minutes a day","stock":10,"price":19.9,"topic":1},' +
-      '"topics":[{"id":1,"name":"Distributed systems"}]}',
+      '"topics":[{"id":1,"name":"Distributed systems"}],"changeIndex":0}',
   );
-  assert.equal(replica.machine.query({ type: 'lookup', id: 99 }), { item: null, topics: [] });
+  assert.equal(replica.machine.query({ type: 'lookup', id: 99 }), { item: null, topics: [], changeIndex: 0 });
 });
 
 test('list returns every item and topic by id', () => {
@@ -79,7 +79,7 @@ test('deduct takes stock, prices in cents, and never goes below zero', () => {
   // Checks a successful deduct's result, then a too-large one refused with the current stock and nothing changed.
   const replica = openReplica();
   const first = replica.apply({ type: 'deduct', orderId: 'a', item: 1, amount: 3 });
-  assert.equal(first, { ok: true, price: 19.9, total: 59.7, stock: 7, changed: [1], repeated: false });
+  assert.equal(first, { ok: true, price: 19.9, total: 59.7, stock: 7, changed: [1], repeated: false, previousChangeIndex: 0 });
   const refused = replica.apply({ type: 'deduct', orderId: 'b', item: 1, amount: 8 });
   assert.equal(refused, { ok: false, reason: 'insufficient', stock: 7, changed: [], repeated: false });
   assert.is(stockOf(replica, 1), 7);
@@ -99,9 +99,11 @@ test('deduct is idempotent by orderId: ten repeats deduct once and return the fi
   assert.is(stockOf(replica, 2), 16);
   assert.is(results[0]!.repeated, false);
   for (const result of results.slice(1)) {
-    assert.equal(result, { ok: true, price: 29.9, total: 119.6, stock: 16, changed: [2], repeated: true });
+    // A repeat changes nothing, so it names no item and starts no invalidation.
+    assert.equal(result, { ok: true, price: 29.9, total: 119.6, stock: 16, changed: [], repeated: true });
   }
-  assert.equal(replica.machine.query({ type: 'deductOutcome', orderId: 'same' }), { ...results[0] });
+  const { previousChangeIndex: _chain, ...firstOutcome } = results[0]!;
+  assert.equal(replica.machine.query({ type: 'deductOutcome', orderId: 'same' }), firstOutcome);
   assert.is(replica.machine.query({ type: 'deductOutcome', orderId: 'other' }), null);
 });
 
@@ -115,16 +117,32 @@ test('a refused deduct stays refused on repeat even after a restock', () => {
   assert.is(stockOf(replica, 1), 15);
 });
 
+test('changes form a chain: each names the previous change index, reads report the latest', () => {
+  // Checks the chain a cache follows to notice a missed invalidation: only entries that changed an item move it,
+  // each change names the one before, and lookup, list and search answers carry the latest change index.
+  const replica = openReplica();
+  assert.is(replica.apply({ type: 'deduct', orderId: 'a', item: 1, amount: 1 }).previousChangeIndex, 0);
+  assert.is(replica.apply({ type: 'deduct', orderId: 'b', item: 1, amount: 99 }).previousChangeIndex, undefined, 'a refusal changes nothing');
+  assert.is(replica.apply({ type: 'deduct', orderId: 'a', item: 1, amount: 1 }).previousChangeIndex, undefined, 'a repeat changes nothing');
+  assert.is(replica.apply({ type: 'restock', requestId: 'r', item: 2, amount: 1 }).previousChangeIndex, 1);
+  assert.is(replica.machine.query({ type: 'changeIndex' }), 4);
+  assert.is((replica.machine.query({ type: 'list' }) as { changeIndex: number }).changeIndex, 4);
+  assert.is((replica.machine.query({ type: 'search', topic: 'grad' }) as { changeIndex: number }).changeIndex, 4);
+  const copy = openReplica();
+  copy.database.transaction(() => copy.machine.restore(replica.machine.snapshot()))();
+  assert.is(copy.machine.query({ type: 'changeIndex' }), 4, 'a snapshot carries the chain');
+});
+
 test('restock and setPrice change the item once per requestId and name it as changed', () => {
   // Checks results, repeats and unknown items of restock and setPrice, and the conservation record.
   const replica = openReplica();
   assert.equal(replica.apply({ type: 'restock', requestId: 'r1', item: 3, amount: 5 }), {
-    ok: true, stock: 30, changed: [3], repeated: false,
+    ok: true, stock: 30, changed: [3], repeated: false, previousChangeIndex: 0,
   });
   assert.is(replica.apply({ type: 'restock', requestId: 'r1', item: 3, amount: 5 }).repeated, true);
   assert.is(stockOf(replica, 3), 30);
   assert.equal(replica.apply({ type: 'setPrice', requestId: 'p1', item: 3, price: 12.5 }), {
-    ok: true, price: 12.5, changed: [3], repeated: false,
+    ok: true, price: 12.5, changed: [3], repeated: false, previousChangeIndex: 1,
   });
   assert.equal(replica.apply({ type: 'setPrice', requestId: 'p2', item: 3, price: 12.5 }).changed, []);
   const lookup = replica.machine.query({ type: 'lookup', id: 3 }) as unknown as { item: { price: number } };

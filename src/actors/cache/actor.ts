@@ -15,7 +15,7 @@ import { defineActor, type ActorContext } from '../../runtime/actor.js';
 import { isRuntimeError } from '../../runtime/errors.js';
 import type { Item, Topic } from '../catalog/catalog.js';
 import type { ItemsAnswer, LookupAnswer } from '../catalog/commands.js';
-import { CachePolicy, itemKey, listKey, searchKey, type CacheStats, type ItemVersion } from './policy.js';
+import { CachePolicy, itemKey, listKey, searchKey, type CacheStats } from './policy.js';
 
 export interface CacheArgs {
   readonly catalogMembers: readonly string[];
@@ -41,7 +41,7 @@ export type CacheMessage =
   | { readonly type: 'lookup'; readonly id: number }
   | { readonly type: 'list' }
   | { readonly type: 'search'; readonly topic: string }
-  | { readonly type: 'invalidate'; readonly items: readonly number[]; readonly index: number }
+  | { readonly type: 'invalidate'; readonly items: readonly number[]; readonly index: number; readonly previousChangeIndex?: number }
   | { readonly type: 'invalidateAll' }
   | { readonly type: 'renewLease' }
   | { readonly type: 'stats' };
@@ -66,7 +66,10 @@ function isCacheMessage(message: unknown): message is CacheMessage {
       return typeof candidate.topic === 'string' && candidate.topic.length <= 500;
     case 'invalidate':
       return Array.isArray(candidate.items) && candidate.items.length <= 10_000 && candidate.items.every(isPositiveId) &&
-        Number.isSafeInteger(candidate.index) && (candidate.index as number) >= 0;
+        Number.isSafeInteger(candidate.index) && (candidate.index as number) >= 0 &&
+        (candidate.previousChangeIndex === undefined ||
+          (Number.isSafeInteger(candidate.previousChangeIndex) && (candidate.previousChangeIndex as number) >= 0 &&
+            (candidate.previousChangeIndex as number) < (candidate.index as number)));
     case 'list':
     case 'invalidateAll':
     case 'renewLease':
@@ -75,12 +78,6 @@ function isCacheMessage(message: unknown): message is CacheMessage {
     default:
       return false;
   }
-}
-
-/** The items a cached value shows, fingerprinted by their stock and price (what a write can change). */
-function itemVersions(value: CacheValue): ItemVersion[] {
-  const shown = value.result === null ? [] : Array.isArray(value.result) ? (value.result as readonly Item[]) : [value.result as Item];
-  return shown.map((item) => ({ id: item.id, fingerprint: `${item.stock}/${item.price}` }));
 }
 
 function toValue(query: CacheMessage, result: unknown): CacheValue {
@@ -96,7 +93,12 @@ function read(state: CacheState, key: string, query: { type: string }, context: 
   const load = async () => {
     const answer = await state.catalog.read(query, context.now() + state.readDeadlineMs);
     state.policy.noteContact(context.now());
-    return { value: { ...toValue(query as CacheMessage, answer.result), servedBy: answer.servedBy } as CacheValue, index: answer.index };
+    const changeIndex = (answer.result as { changeIndex?: unknown }).changeIndex;
+    return {
+      value: { ...toValue(query as CacheMessage, answer.result), servedBy: answer.servedBy } as CacheValue,
+      index: answer.index,
+      ...(typeof changeIndex === 'number' ? { changeIndex } : {}),
+    };
   };
   if (!state.enabled) {
     return load().then((loaded) => ({ ...loaded.value, cache: 'MISS', servedBy: (loaded.value as { servedBy?: string }).servedBy ?? null, index: loaded.index }));
@@ -127,9 +129,15 @@ function serve(state: CacheState, key: string, query: CacheMessage, context: Act
 /** Subscribes to every catalog replica; an answer from the leader renews the lease. */
 function renewLease(state: CacheState, context: ActorContext): void {
   for (const member of state.catalogMembers) {
-    context.ask<{ ok: boolean; role?: string; commitIndex?: number }>(member, { type: 'subscribe', cache: context.self }, { timeoutMs: 500 }).then(
+    type SubscribeAnswer = { ok: boolean; role?: string; commitIndex?: number; changeIndex?: number };
+    context.ask<SubscribeAnswer>(member, { type: 'subscribe', cache: context.self }, { timeoutMs: 500 }).then(
       (answer) => {
-        if (answer.ok && answer.role === 'leader') state.policy.noteContact(context.now(), answer.commitIndex);
+        if (!answer.ok) return;
+        if (answer.role === 'leader') state.policy.noteContact(context.now(), answer.commitIndex);
+        if (typeof answer.changeIndex === 'number' && !state.policy.observeChangeIndex(answer.changeIndex)) {
+          context.log.warn({ member, changeIndex: answer.changeIndex, event: 'chainGap' },
+            `cache: ${member} is at change ${answer.changeIndex}, past what this cache was told; dropping every entry`);
+        }
       },
       () => {},
     );
@@ -148,7 +156,7 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
       onFailover: (from, _to, reason) => context.log.info({ from, reason, event: 'failover' }, `cache: ${from} did not answer (${reason}); trying the next replica`),
     });
     const state: CacheState = {
-      policy: new CachePolicy<CacheValue>({ capacity: args.capacity ?? 10_000, leaseMs, now: () => context.now(), itemsOf: itemVersions }),
+      policy: new CachePolicy<CacheValue>({ capacity: args.capacity ?? 10_000, leaseMs, now: () => context.now() }),
       catalog,
       enabled: args.enabled ?? true,
       readDeadlineMs: args.readDeadlineMs ?? 4_000,
@@ -168,6 +176,11 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
       case 'search':
         return serve(state, searchKey(message.topic), message, context);
       case 'invalidate':
+        // Replicas' pushes carry the change chain; the gateway's own (read-your-writes) invalidations do not.
+        if (message.previousChangeIndex !== undefined && !state.policy.followChange(message.index, message.previousChangeIndex)) {
+          context.log.warn({ index: message.index, previous: message.previousChangeIndex, event: 'chainGap' },
+            `cache: an invalidation before index ${message.index} never arrived; dropping every entry`);
+        }
         for (const item of message.items) state.policy.invalidate(item, message.index);
         return true;
       case 'invalidateAll':

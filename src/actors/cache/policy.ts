@@ -12,13 +12,15 @@
 //   lease may have missed invalidations, so on noticing the lapse it drops every entry and starts a new generation:
 //   fills begun before the lapse are refused when they complete.
 // - Single-flight: concurrent misses on one key share one backend read; at most inFlightMax keys load at once.
-// - Monotonic reads: a write is applied on the catalog replicas before its invalidation reaches the cache, so a
-//   miss may read an item newer than what a cached entry shows. When a load at index i shows an item differently
-//   from an entry older than i, that item changed in between: it is invalidated at i before the loaded value is
-//   served, so no later hit can show the older version after the newer one was answered (needs `itemsOf`).
+// - Single-flight never answers older than an invalidation: invalidating a key detaches its load in flight, so a
+//   caller arriving after the invalidation starts a fresh read instead of joining one that began before it.
+// - No missed invalidation goes unnoticed: catalog changes form a chain (each invalidation names the change index
+//   before it; every read and lease renewal reports the latest change index it reflects). A gap means an
+//   invalidation was lost (the cache or a replica was cut off, a replica crashed right after applying): the
+//   cache then drops every entry and every load in flight before serving anything else.
 import { SingleFlight } from './single-flight.js';
 
-export interface CachePolicyOptions<V = unknown> {
+export interface CachePolicyOptions {
   /** Entries kept at most; the least recently used goes first. */
   readonly capacity: number;
   /** How long after the last word from the catalog group hits may still be served. */
@@ -28,18 +30,16 @@ export interface CachePolicyOptions<V = unknown> {
   readonly invalidationRecordsMax?: number;
   /** Keys that may be loading at once (default 1024). */
   readonly inFlightMax?: number;
-  /** The items a value shows, each with a fingerprint that changes when the item does (for monotonic reads). */
-  readonly itemsOf?: (value: V) => ReadonlyArray<ItemVersion>;
-}
-
-export interface ItemVersion {
-  readonly id: number;
-  readonly fingerprint: string;
 }
 
 export interface CacheEntry<V> {
   readonly value: V;
   readonly index: number;
+}
+
+/** What a load returns: the value, the Raft index it reflects, and the latest change index it reflects. */
+export interface LoadedEntry<V> extends CacheEntry<V> {
+  readonly changeIndex?: number;
 }
 
 export interface CacheStats {
@@ -49,6 +49,8 @@ export interface CacheStats {
   readonly staleFillsDropped: number;
   readonly invalidations: number;
   readonly leaseLapses: number;
+  /** Invalidations found missing by the change chain (each made the cache forget everything). */
+  readonly chainGaps: number;
   readonly size: number;
   readonly inFlight: number;
 }
@@ -98,7 +100,6 @@ export class CachePolicy<V> {
   readonly leaseMs: number;
   readonly invalidationRecordsMax: number;
   private readonly now: () => number;
-  private readonly itemsOf: ((value: V) => ReadonlyArray<ItemVersion>) | null;
   /** Map order is recency order: the first key is the least recently used. */
   private readonly entries = new Map<string, CacheEntry<V>>();
   private readonly searchKeys = new Set<string>();
@@ -113,15 +114,16 @@ export class CachePolicy<V> {
   private generation = 0;
   private lapseCountedFor = Number.NEGATIVE_INFINITY;
   private readonly flights: SingleFlight<CacheEntry<V>>;
-  private counters = { hits: 0, misses: 0, evictions: 0, staleFillsDropped: 0, invalidations: 0, leaseLapses: 0 };
+  /** Highest change index whose invalidation this cache has applied, following the chain. */
+  private changeSeen = 0;
+  private counters = { hits: 0, misses: 0, evictions: 0, staleFillsDropped: 0, invalidations: 0, leaseLapses: 0, chainGaps: 0 };
 
-  constructor(options: CachePolicyOptions<V>) {
+  constructor(options: CachePolicyOptions) {
     assertPositiveInteger(options.capacity, 'capacity');
     assert(Number.isFinite(options.leaseMs) && options.leaseMs > 0, `leaseMs must be positive, got ${options.leaseMs}`);
     this.capacity = options.capacity;
     this.leaseMs = options.leaseMs;
     this.now = options.now;
-    this.itemsOf = options.itemsOf ?? null;
     this.invalidationRecordsMax = options.invalidationRecordsMax ?? 4096;
     assertPositiveInteger(this.invalidationRecordsMax, 'invalidationRecordsMax');
     this.flights = new SingleFlight(options.inFlightMax ?? 1024);
@@ -153,9 +155,51 @@ export class CachePolicy<V> {
     // One gap in contact may be noticed twice (by a read, then by the contact that ends it); count it once.
     if (this.lapseCountedFor !== this.lastContactMs) this.counters.leaseLapses += 1;
     this.lapseCountedFor = this.lastContactMs;
+    this.forgetEverything();
+  }
+
+  /** Nothing stored or loading can be trusted: drop every entry, refuse every fill begun before now. */
+  private forgetEverything(): void {
     this.generation += 1;
     this.entries.clear();
     this.searchKeys.clear();
+    for (const key of this.flights.keys()) this.flights.forget(key);
+  }
+
+  /**
+   * An invalidation of the chain: the change at `index` names `previousChangeIndex` as the one before it. If that
+   * one was never seen, an invalidation was lost on the way: forget everything. Returns false on such a gap.
+   */
+  followChange(index: number, previousChangeIndex: number): boolean {
+    assertIndex(index);
+    assertIndex(previousChangeIndex);
+    assert(previousChangeIndex < index, `a change at ${index} cannot follow one at ${previousChangeIndex}`);
+    const gap = previousChangeIndex > this.changeSeen;
+    if (gap) this.jumpTo(previousChangeIndex);
+    this.changeSeen = Math.max(this.changeSeen, index);
+    return !gap;
+  }
+
+  /**
+   * A read or a lease renewal reflecting every change up to `changeIndex`. A replica pushes its invalidations
+   * before it answers (links are FIFO), so a higher index than the cache has seen means one was lost. Returns false
+   * on such a gap (everything was forgotten).
+   */
+  observeChangeIndex(changeIndex: number): boolean {
+    assertIndex(changeIndex);
+    if (changeIndex <= this.changeSeen) return true;
+    this.jumpTo(changeIndex);
+    return false;
+  }
+
+  /**
+   * The chain moved past changes whose invalidations never arrived: forget every entry and every load in flight
+   * (they may show those changes' old state). A cache that had nothing yet has no gap to count.
+   */
+  private jumpTo(changeIndex: number): void {
+    if (this.changeSeen > 0 || this.entries.size > 0) this.counters.chainGaps += 1;
+    this.forgetEverything();
+    this.changeSeen = changeIndex;
   }
 
   getEntry(key: string, nowMs: number = this.now()): CacheEntry<V> | undefined {
@@ -189,6 +233,10 @@ export class CachePolicy<V> {
     this.entries.delete(listKey);
     for (const key of this.searchKeys) this.entries.delete(key);
     this.searchKeys.clear();
+    // Callers arriving from now on must not join a load that began before this invalidation.
+    for (const key of this.flights.keys()) {
+      if (key === listKey || key === itemKey(itemId) || key.startsWith('search:')) this.flights.forget(key);
+    }
     const previous = this.itemMarks.get(itemId);
     this.itemMarks.delete(itemId);
     this.itemMarks.set(itemId, Math.max(previous ?? 0, index));
@@ -242,33 +290,18 @@ export class CachePolicy<V> {
    * loaded value (fresh at its index) even when the cache refuses to keep it. Throws SingleFlightBusyError when
    * inFlightMax keys are already loading.
    */
-  singleFlight(key: string, load: () => Promise<CacheEntry<V>>): Promise<CacheEntry<V> & { readonly shared: boolean }> {
+  singleFlight(key: string, load: () => Promise<LoadedEntry<V>>): Promise<CacheEntry<V> & { readonly shared: boolean }> {
     parseKey(key);
     const generation = this.generation;
     const { promise, shared } = this.flights.run(key, async () => {
       const loaded = await load();
-      this.invalidateOlderVersions(loaded.value, loaded.index);
-      if (generation === this.generation) this.put(key, loaded.value, loaded.index);
+      // A load that reveals a gap in the chain is itself fresh: it is kept, everything older is forgotten.
+      const fresh = loaded.changeIndex !== undefined && !this.observeChangeIndex(loaded.changeIndex);
+      if (fresh || generation === this.generation) this.put(key, loaded.value, loaded.index);
       else this.counters.staleFillsDropped += 1;
       return loaded;
     });
     return promise.then((loaded) => ({ value: loaded.value, index: loaded.index, shared }));
-  }
-
-  /** A loaded value at `index` that shows an item unlike an older cached entry proves the item changed. */
-  invalidateOlderVersions(value: V, index: number): void {
-    if (this.itemsOf === null) return;
-    const loaded = this.itemsOf(value);
-    if (loaded.length === 0) return;
-    const older = [this.entries.get(listKey), ...loaded.map((item) => this.entries.get(itemKey(item.id)))]
-      .filter((entry): entry is CacheEntry<V> => entry !== undefined && entry.index < index);
-    if (older.length === 0) return;
-    const cached = new Map<number, string>();
-    for (const entry of older) for (const item of this.itemsOf(entry.value)) cached.set(item.id, item.fingerprint);
-    for (const item of loaded) {
-      const fingerprint = cached.get(item.id);
-      if (fingerprint !== undefined && fingerprint !== item.fingerprint) this.invalidate(item.id, index);
-    }
   }
 
   /** Drops every entry (the admin's full invalidation); marks are kept. */

@@ -14,6 +14,8 @@ export class SingleFlightBusyError extends Error {
 
 export class SingleFlight<T> {
   private readonly inFlight = new Map<string, Promise<T>>();
+  /** Loads forgotten while in flight: no new caller joins them, but they count toward the bound until settled. */
+  private detached = 0;
 
   constructor(readonly inFlightMax: number) {
     if (!Number.isSafeInteger(inFlightMax) || inFlightMax <= 0) {
@@ -22,14 +24,34 @@ export class SingleFlight<T> {
   }
 
   get size(): number {
-    return this.inFlight.size;
+    return this.inFlight.size + this.detached;
+  }
+
+  /** Keys with a load in flight that new callers would join. */
+  keys(): string[] {
+    return [...this.inFlight.keys()];
+  }
+
+  /**
+   * New callers for `key` start a fresh load instead of joining the one in flight. For a caller that arrives after
+   * an invalidation, joining a load that began before it could answer data older than the invalidation.
+   */
+  forget(key: string): void {
+    const promise = this.inFlight.get(key);
+    if (promise === undefined) return;
+    this.inFlight.delete(key);
+    this.detached += 1;
+    const settle = () => {
+      this.detached -= 1;
+    };
+    promise.then(settle, settle);
   }
 
   /** Joins the load in flight for `key`, or starts `load` if none is; `shared` says which happened. */
   run(key: string, load: () => Promise<T>): { readonly promise: Promise<T>; readonly shared: boolean } {
     const existing = this.inFlight.get(key);
     if (existing !== undefined) return { promise: existing, shared: true };
-    if (this.inFlight.size >= this.inFlightMax) throw new SingleFlightBusyError(this.inFlightMax);
+    if (this.size >= this.inFlightMax) throw new SingleFlightBusyError(this.inFlightMax);
     // A load that throws synchronously must still settle the promise and free its slot.
     const promise = Promise.resolve()
       .then(load)

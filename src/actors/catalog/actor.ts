@@ -45,7 +45,8 @@ export default defineReplicaActor<CatalogApp, CatalogAppMessage, CatalogReplicaA
   onApplied(app: CatalogApp, replica: Replica, entry, result, context: ActorContext) {
     const items = changedItems(result);
     if (items.length === 0) return;
-    for (const cache of app.subscribers) context.tell(cache, { type: 'invalidate', items, index: entry.index });
+    const previousChangeIndex = (result as Partial<CatalogResult>).previousChangeIndex ?? 0;
+    for (const cache of app.subscribers) context.tell(cache, { type: 'invalidate', items, index: entry.index, previousChangeIndex });
     if (replica.isLeader) {
       context.log.info({ replica: replica.name, items, index: entry.index, event: 'invalidate' }, `invalidate item ${items.join(', ')} at index ${entry.index}`);
     }
@@ -58,7 +59,9 @@ export default defineReplicaActor<CatalogApp, CatalogAppMessage, CatalogReplicaA
         }
         app.subscribers.add(message.cache);
         const status = replica.status();
-        return { ok: true, role: status.role, leader: status.leader, term: status.term, commitIndex: status.commitIndex, lastApplied: status.lastApplied };
+        // The change index lets the cache notice an invalidation it missed (see CachePolicy.observeChangeIndex).
+        const changeIndex = replica.storage.query({ type: 'changeIndex' }) as number;
+        return { ok: true, role: status.role, leader: status.leader, term: status.term, commitIndex: status.commitIndex, lastApplied: status.lastApplied, changeIndex };
       }
     }
   },

@@ -17,6 +17,9 @@ export type CatalogCommand =
 interface ResultBase {
   readonly changed: readonly number[];
   readonly repeated: boolean;
+  /** When `changed` is not empty: the index of the previous entry that changed an item (0 if none), a chain a
+   * cache follows to notice an invalidation it missed. */
+  readonly previousChangeIndex?: number;
 }
 
 export type DeductResult =
@@ -45,16 +48,20 @@ export type CatalogQuery =
   | { readonly type: 'list' }
   | { readonly type: 'search'; readonly topic: string }
   | { readonly type: 'stock' }
+  | { readonly type: 'changeIndex' }
   | { readonly type: 'deductOutcome'; readonly orderId: string };
 
 export interface ItemsAnswer {
   readonly items: readonly Item[];
   readonly topics: readonly Topic[];
+  /** Index of the latest entry that changed an item, as of this answer. */
+  readonly changeIndex: number;
 }
 
 export interface LookupAnswer {
   readonly item: Item | null;
   readonly topics: readonly Topic[];
+  readonly changeIndex: number;
 }
 
 /** One item's stock with its history, for the conservation check: initialStock + restocked - deducted = stock. */

@@ -136,6 +136,9 @@ function totalOf(price: number, amount: number): number {
   return Math.round(price * 100 * amount) / 100;
 }
 
+/** catalog_meta key of the index of the latest entry that changed an item. */
+const changeIndexKey = 'lastChangeIndex';
+
 export class CatalogStateMachine implements StateMachine {
   private database: Database.Database | null = null;
   private statements: Statements | null = null;
@@ -205,7 +208,21 @@ export class CatalogStateMachine implements StateMachine {
     const decoded = decodeCatalogCommand(data);
     this.itemsListMemo = null;
     if (!decoded.ok) return { ok: false, reason: 'badCommand', detail: decoded.detail, changed: [], repeated: false };
-    return this.applyCommand(decoded.command);
+    const result = this.applyCommand(decoded.command);
+    if (result.changed.length === 0) return result;
+    // Chain the changes: each names the index of the change before it, so a cache that missed an invalidation
+    // notices the gap at the next one (or at the next read, which reports the latest change index).
+    const previousChangeIndex = this.changeIndex();
+    assert(previousChangeIndex < index, `change at index ${index} after a change at ${previousChangeIndex}`);
+    this.ready().metaSet.run(changeIndexKey, String(index));
+    return { ...result, previousChangeIndex };
+  }
+
+  /** Index of the latest applied entry that changed an item (0 before any): what a fresh cache must have seen. */
+  changeIndex(): number {
+    // Read from the table every time rather than kept in memory: a rolled-back apply must not leave it ahead.
+    const row = this.ready().metaGet.get(changeIndexKey);
+    return row === undefined ? 0 : Number(row.value);
   }
 
   private applyCommand(command: CatalogCommand): CatalogResult {
@@ -224,7 +241,7 @@ export class CatalogStateMachine implements StateMachine {
   private deduct(orderId: string, itemId: number, amount: number): DeductResult {
     const statements = this.ready();
     const earlier = statements.deductOutcome.get(orderId);
-    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as DeductResult), repeated: true };
+    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as DeductResult), changed: [], repeated: true };
     const item = statements.itemById.get(itemId);
     let outcome: DeductResult;
     if (item === undefined) {
@@ -246,7 +263,7 @@ export class CatalogStateMachine implements StateMachine {
   private restock(requestId: string, itemId: number, amount: number): RestockResult | BadCommandResult {
     const statements = this.ready();
     const earlier = statements.requestOutcome.get(requestId);
-    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as RestockResult), repeated: true };
+    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as RestockResult), changed: [], repeated: true };
     const item = statements.itemById.get(itemId);
     let outcome: RestockResult;
     if (item === undefined) {
@@ -266,7 +283,7 @@ export class CatalogStateMachine implements StateMachine {
   private setPrice(requestId: string, itemId: number, price: number): SetPriceResult {
     const statements = this.ready();
     const earlier = statements.requestOutcome.get(requestId);
-    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as SetPriceResult), repeated: true };
+    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as SetPriceResult), changed: [], repeated: true };
     const item = statements.itemById.get(itemId);
     let outcome: SetPriceResult;
     if (item === undefined) {
@@ -279,7 +296,7 @@ export class CatalogStateMachine implements StateMachine {
     return outcome;
   }
 
-  query(query: unknown): LookupAnswer | ItemsAnswer | StockRecord[] | DeductResult | null | BadQueryAnswer {
+  query(query: unknown): LookupAnswer | ItemsAnswer | StockRecord[] | DeductResult | number | null | BadQueryAnswer {
     if (typeof query !== 'object' || query === null) return badQuery('a query must be an object');
     const record = query as Record<string, unknown>;
     const statements = this.ready();
@@ -288,10 +305,10 @@ export class CatalogStateMachine implements StateMachine {
         if (!isPositiveId(record.id)) return badQuery('lookup id must be a positive integer');
         const item = statements.itemById.get(record.id) ?? null;
         const topic = item === null ? undefined : this.topicsById.get(item.topic);
-        return { item, topics: topic === undefined ? [] : [topic] };
+        return { item, topics: topic === undefined ? [] : [topic], changeIndex: this.changeIndex() };
       }
       case 'list':
-        return { items: this.itemsList(), topics: this.topicsSorted };
+        return { items: this.itemsList(), topics: this.topicsSorted, changeIndex: this.changeIndex() };
       case 'search': {
         if (typeof record.topic !== 'string' || record.topic.length > searchTopicLengthMax) {
           return badQuery(`search topic must be a string of at most ${searchTopicLengthMax} characters`);
@@ -300,6 +317,8 @@ export class CatalogStateMachine implements StateMachine {
       }
       case 'stock':
         return statements.stockAll.all();
+      case 'changeIndex':
+        return this.changeIndex();
       case 'deductOutcome': {
         if (!isIdempotencyKey(record.orderId)) return badQuery('deductOutcome needs an orderId');
         const row = statements.deductOutcome.get(record.orderId);
@@ -313,10 +332,11 @@ export class CatalogStateMachine implements StateMachine {
   private search(topicText: string): ItemsAnswer {
     const needle = topicText.toLowerCase();
     const topics = this.topicsSorted.filter((_, position) => this.topicNamesLower[position]!.includes(needle));
-    if (topics.length === 0) return { items: [], topics: [] };
-    if (topics.length === this.topicsSorted.length) return { items: this.itemsList(), topics };
+    const changeIndex = this.changeIndex();
+    if (topics.length === 0) return { items: [], topics: [], changeIndex };
+    if (topics.length === this.topicsSorted.length) return { items: this.itemsList(), topics, changeIndex };
     const items = this.ready().itemsOfTopics.all(JSON.stringify(topics.map((topic) => topic.id)));
-    return { items, topics };
+    return { items, topics, changeIndex };
   }
 
   snapshot(): string {
