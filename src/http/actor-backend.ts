@@ -144,8 +144,20 @@ export class ActorBackend implements Backend {
       throw this.translate(error);
     }
     const outcome = answer.result as SagaOutcome;
-    if (outcome.bought && outcome.catalogIndex > 0) await this.invalidate([item], outcome.catalogIndex);
+    if (outcome.bought) await this.invalidate([item], outcome.catalogIndex > 0 ? outcome.catalogIndex : await this.catalogIndexNow());
     return { bought: outcome.bought, orderId };
+  }
+
+  /**
+   * A repeated order (decided earlier, perhaps by an attempt whose answer was lost) does not say at which catalog
+   * index its deduct applied; a linearizable read's index is at least that, so invalidating there is safe.
+   */
+  private async catalogIndexNow(): Promise<number> {
+    try {
+      return (await this.catalog.read({ type: 'changeIndex' }, this.deadline())).index;
+    } catch (error) {
+      throw this.translate(error);
+    }
   }
 
   async getOrder(orderId: string, _signal: AbortSignal): Promise<Order | null> {
