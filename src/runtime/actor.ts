@@ -72,6 +72,12 @@ export interface ActorDefinition<State, Message extends { type: string }, Args =
   isMessage?(message: unknown): message is Message;
   /** Actor-provided status for the control plane (must be structured-clonable). */
   status?(state: State): unknown;
+  /**
+   * Optional: the message to put in this actor's own mailbox (delivered like a timer's, sender null) when the link
+   * to a peer closes because the peer's thread ended (a crash, a kill or a stop). Not sent when a link is replaced,
+   * nor for a partition (isolate), which keeps links open. A hint for liveness only: the peer may be back soon.
+   */
+  peerGoneMessage?(peer: ActorName): Message;
 }
 
 // The host holds definitions of unknown state and message types; this alias keeps that one cast in one place.

@@ -34,6 +34,8 @@ export interface EndpointOptions {
   readonly log: Logger;
   /** Called for each tell or ask addressed to this endpoint that passed isolation checks. */
   readonly deliver: (envelope: TellEnvelope | AskEnvelope) => void;
+  /** Called when the link to a peer closed by itself (its thread ended), not when it was replaced or disconnected. */
+  readonly onPeerGone?: (peer: ActorName) => void;
 }
 
 /** At most one dead-letter (and one invalid-input) log line per interval, so a flood cannot flood the log. */
@@ -69,7 +71,9 @@ export class Endpoint {
     const link: Link = makeLink({
       onEnvelope: (envelope) => this.receive(envelope),
       onInvalid: (problem, count) => this.countInvalid(peer, problem, count),
-      onClose: () => this.forget(peer, link),
+      onClose: () => {
+        if (this.forget(peer, link)) this.options.onPeerGone?.(peer);
+      },
     });
     assert(link.peer === peer, 'link built for another peer', { peer, linkPeer: link.peer });
     this.links.set(peer, link);
@@ -184,12 +188,14 @@ export class Endpoint {
     else pending.reject(error);
   }
 
-  private forget(peer: ActorName, link: Link): void {
-    if (this.links.get(peer) !== link) return; // Already replaced by a newer link to a restarted peer.
+  /** Drops the link unless a newer one replaced it; returns whether it was the live link to the peer. */
+  private forget(peer: ActorName, link: Link): boolean {
+    if (this.links.get(peer) !== link) return false; // Already replaced by a newer link to a restarted peer.
     this.links.delete(peer);
     for (const [id, pending] of this.pending) {
       if (pending.target === peer) this.settle(id, new ActorCrashedError(`${peer} went away before answering`));
     }
+    return true;
   }
 
   private isCut(peer: ActorName): boolean {

@@ -78,7 +78,13 @@ class ActorHost {
   readonly context: ActorContext;
 
   constructor() {
-    this.endpoint = new Endpoint({ self: start.name, clock: Date.now, log, deliver: (envelope) => this.enqueue(envelope) });
+    this.endpoint = new Endpoint({
+      self: start.name,
+      clock: Date.now,
+      log,
+      deliver: (envelope) => this.enqueue(envelope),
+      onPeerGone: (peer) => this.peerGone(peer),
+    });
     this.context = this.makeContext();
   }
 
@@ -256,6 +262,12 @@ class ActorHost {
       this.enqueueTimer(message);
     };
     this.timers.set(key, repeat ? setInterval(fire, afterMs) : setTimeout(fire, afterMs));
+  }
+
+  /** A peer's thread ended: actors that asked to hear of it get their message, in order with the rest. */
+  private peerGone(peer: string): void {
+    const message = this.definition?.peerGoneMessage?.(peer);
+    if (this.ready && message !== undefined) this.enqueueTimer(message);
   }
 
   private enqueueTimer(body: unknown): void {
