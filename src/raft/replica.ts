@@ -10,6 +10,7 @@
 //   {type:'status'}                   ask → ReplicaStatus
 //   {type:'hash'}                     ask → {index, hash}: the state digest at the applied index
 //   {type:'transferLeadership', to?}  ask → boolean
+//   {type:'peerGone', peer}           from the runtime: a peer's thread ended; if it was the leader, campaign soon
 // Anything else goes to the application's own `receive` hook (the catalog's subscriptions, the order saga).
 // Promises: a proposal is answered only after its entry is durable on a majority and applied here; a read is
 // answered only with state at least as new as the commit index when the read began; a failed disk write crashes
@@ -71,9 +72,10 @@ export type ReplicaMessage =
   | { readonly type: 'read'; readonly query: unknown }
   | { readonly type: 'status' }
   | { readonly type: 'hash' }
-  | { readonly type: 'transferLeadership'; readonly to?: NodeId };
+  | { readonly type: 'transferLeadership'; readonly to?: NodeId }
+  | { readonly type: 'peerGone'; readonly peer: NodeId };
 
-const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'transferLeadership']);
+const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'transferLeadership', 'peerGone']);
 
 export const readsPendingMax = 4_096;
 export const proposalsPendingMax = 8_192;
@@ -338,6 +340,16 @@ export class Replica {
     this.context.log.info({ replica: this.name, index: snapshot.meta.index }, `${this.name} took a snapshot at index ${snapshot.meta.index} and compacted its log`);
   }
 
+  /**
+   * The runtime saw a peer's thread end. When that peer was our leader, the core campaigns within a few ticks
+   * instead of a whole election timeout: a killed leader costs ~100 ms of writes, not 500–1000 ms.
+   */
+  peerGone(peer: NodeId): void {
+    if (!this.node.leaderLost(peer)) return;
+    this.context.log.info({ replica: this.name, leader: peer, event: 'leaderGone' }, `${this.name}: leader ${peer} went away; campaigning early`);
+    this.flush();
+  }
+
   /** Before a graceful stop: hand leadership to the follower most likely to be up to date. */
   transferLeadershipAway(): boolean {
     if (!this.isLeader) return false;
@@ -389,6 +401,8 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
       return isRaftMessage((message as { message?: unknown }).message);
     case 'propose':
       return typeof (message as { data?: unknown }).data === 'string';
+    case 'peerGone':
+      return typeof (message as { peer?: unknown }).peer === 'string';
     default:
       return true;
   }
@@ -447,6 +461,9 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
           return { index: replica.lastApplied, hash: replica.storage.stateHash() };
         case 'transferLeadership':
           return replica.transferLeadershipAway();
+        case 'peerGone':
+          replica.peerGone(replicaMessage.peer);
+          return undefined;
       }
     },
     async stop(state, context) {
@@ -461,5 +478,6 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
     status(state) {
       return state.replica.status();
     },
+    peerGoneMessage: (peer) => ({ type: 'peerGone', peer }),
   };
 }

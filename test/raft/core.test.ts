@@ -253,6 +253,31 @@ test('check-quorum: a leader that hears from no majority within an election time
   assert.ok(leaders[0] !== 'n1');
 });
 
+test('leader lost: on the host\'s report the lower-ranked follower campaigns after one tick and wins, without a split', () => {
+  // Checks the liveness shortcut for a killed leader: both followers are told at once; n2 (rank 0) must lead after a
+  // single tick and n3 (rank 1, campaigning only after 3 ticks) must follow it in the same term. The control runs
+  // the same ticks without the report and must see no election, so the test can fail.
+  const control = new Network(three);
+  control.electFirst();
+  control.isolated.add('n1');
+  control.tickAll(1);
+  assert.equal(control.leaders(), ['n1'], 'without the report nobody campaigns after one tick');
+  const network = new Network(three);
+  network.electFirst();
+  network.isolated.add('n1');
+  assert.is(network.member('n2').raft.leaderLost('n3'), false, 'a report about a non-leader is ignored');
+  assert.is(network.member('n1').raft.leaderLost('n2'), false, 'a leader ignores reports');
+  assert.is(network.member('n2').raft.leaderLost('n1'), true);
+  assert.is(network.member('n3').raft.leaderLost('n1'), true);
+  network.tickAll(1);
+  assert.is(network.member('n2').raft.status().role, 'leader', 'n2 leads after one tick');
+  network.tickAll(3);
+  assert.is(network.member('n2').raft.status().role, 'leader');
+  assert.is(network.member('n3').raft.status().leader, 'n2');
+  assert.is(network.member('n2').raft.status().term, 2, 'one election, no split vote');
+  assert.is(network.member('n3').raft.status().term, 2);
+});
+
 test('ReadIndex: the leader confirms leadership with a heartbeat round; a follower forwards and gets the index', () => {
   // Checks §6.4 of the Raft thesis: a read is answered at the commit index once a majority acknowledged a heartbeat
   // carrying its context, and a follower gets the same index from the leader via readIndexResponse.

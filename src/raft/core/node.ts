@@ -263,6 +263,22 @@ export class RaftNode {
 
   // ---- terms and roles ----------------------------------------------------------------------------------------
 
+  /**
+   * The host saw the leader's process go away (for example its thread's link closed). A follower stops trusting
+   * that leader — which also ends its lease, so it grants pre-votes at once — and campaigns after 1, 3, 5… ticks by
+   * its rank among the other followers, instead of waiting out a whole election timeout. The ranks differ, so
+   * the survivors do not split the vote. Only liveness rests on the report: a wrong one costs one election, and
+   * pre-vote keeps it from raising the term of a healthy group. Returns whether the report was acted on.
+   */
+  leaderLost(leader: NodeId): boolean {
+    if (this.role !== 'follower' || this.leader !== leader || leader === this.id) return false;
+    const rank = this.peers.filter((peer) => peer !== leader && peer !== this.id && peer < this.id).length;
+    const ticksLeft = 1 + 2 * rank;
+    this.setLeader(null);
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - ticksLeft);
+    return true;
+  }
+
   /** Handles the term of an incoming message; returns false when the message must go no further. */
   private acceptTerm(message: Message): boolean {
     if (message.term > this.term) return this.acceptHigherTerm(message);
