@@ -191,16 +191,19 @@ storageSuite('an installed snapshot replaces the state and the whole log, as the
 });
 
 storageSuite('each persist and apply is one transaction, and stats count them', () => {
-  // Three writes (two persists, one apply) must show as exactly three transactions, of which only the two
-  // persists are fsynced: an apply becomes durable with the next persist.
+  // Four writes (three persists, one apply) must show as exactly four transactions, of which only the two
+  // persists that write entries or a new term are fsynced: a persist that only moves the commit index, and an
+  // apply, become durable with the next fsync.
   const { storage } = harness.open(databasePath());
   const baseline = storage.stats();
   storage.persist({ snapshot: null, entries: putEntries(1, 64, 1), hardState: null });
+  storage.persist({ snapshot: null, entries: [], hardState: { term: 1, vote: null, commit: 32 } });
   storage.persist({ snapshot: null, entries: [], hardState: { term: 1, vote: null, commit: 64 } });
   storage.apply(putEntries(1, 64, 1));
   const stats = storage.stats();
-  assert.is(stats.transactions - baseline.transactions, 3);
+  assert.is(stats.transactions - baseline.transactions, 4);
   assert.is(stats.fsyncs - baseline.fsyncs, 2);
+  assert.is(storage.load().persisted.hardState.commit, 64, 'the deferred commit index is stored all the same');
   assert.is(stats.entriesWritten - baseline.entriesWritten, 64);
   assert.ok(stats.bytesWritten - baseline.bytesWritten > 64 * 20);
 });

@@ -3,7 +3,8 @@
 // Owns: the file (WAL, synchronous=FULL, so every committed transaction is fsynced), the Raft log, hard state,
 // snapshot and lastApplied, and the transactions around the application's StateMachine.
 // Promises: persist() and apply() are each one all-or-nothing transaction. persist() is fsynced before it
-// returns; apply() is not fsynced on its own (it becomes durable with the next persist(), WAL order): a crash
+// returns, except a hard state that only moves the commit index (durable with the next fsync); apply() is not
+// fsynced on its own (it becomes durable with the next persist(), WAL order): a crash
 // that loses it loses only state the durable log and commit index rebuild, and lastApplied always agrees with the
 // application's tables, so the restarted replica re-applies those entries. A failed write
 // leaves nothing behind and is reported as StorageWriteError, after which the storage refuses every further
@@ -183,7 +184,7 @@ export class RaftStorage {
     this.assertOpen();
     const { snapshot, entries, hardState } = part;
     if (snapshot === null && entries.length === 0 && hardState === null) return;
-    const next = this.write(durability.synced, () => {
+    const next = this.write(this.onlyCommitMoves(part) ? durability.deferred : durability.synced, () => {
       let state = this.state;
       if (snapshot !== null) state = this.installSnapshot(state, snapshot);
       if (entries.length > 0) state = this.appendEntries(state, entries);
@@ -195,6 +196,17 @@ export class RaftStorage {
     this.counters.entriesWritten += entries.length;
     this.counters.bytesWritten += entries.reduce((sum, entry) => sum + Buffer.byteLength(entry.data), 0);
     this.counters.bytesWritten += snapshot === null ? 0 : Buffer.byteLength(snapshot.data);
+  }
+
+  /**
+   * A hard state that only moves the commit index needs no fsync of its own: the commit index is volatile state in
+   * Raft (a restarted replica learns it again from the leader), and the WAL's order keeps the stored commit at or
+   * above the stored lastApplied. Term and vote always get their fsync before the core may speak.
+   */
+  private onlyCommitMoves(part: PersistPart): boolean {
+    const { snapshot, entries, hardState } = part;
+    if (snapshot !== null || entries.length > 0 || hardState === null) return false;
+    return hardState.term === this.state.hardState.term && hardState.vote === this.state.hardState.vote;
   }
 
   /** Applies committed entries in order, and records lastApplied, in one transaction. */
