@@ -29,6 +29,8 @@ export interface ClusterOptions {
   readonly tickMs?: number;
   /** Test hook for the order saga: wait between deduct and commit. */
   readonly holdAfterDeductMs?: number;
+  /** Test hook: replicas accept {type:'injectDiskFault', code} (the next disk write fails). */
+  readonly diskFaultInjection?: boolean;
   readonly readyTimeoutMs?: number;
   readonly requestDeadlineMs?: number;
   readonly onEscalate?: (reason: string) => void;
@@ -59,11 +61,19 @@ export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
   const dataDir = resolve(options.dataDir);
   const tickMs = options.tickMs ?? 50;
   const catalogs = catalogMembers.map((name): ChildSpec => {
-    const args: CatalogReplicaArgs = { name, peers: catalogMembers, dataDir, tickMs, subscribers: [cacheName], ...(options.catalog ? { catalog: options.catalog } : {}) };
+    const args: CatalogReplicaArgs = {
+      name, peers: catalogMembers, dataDir, tickMs, subscribers: [cacheName],
+      ...(options.catalog ? { catalog: options.catalog } : {}),
+      ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
+    };
     return { name, module: catalogModule, args, restart: 'permanent' };
   });
   const orders = orderMembers.map((name): ChildSpec => {
-    const args: OrderReplicaArgs = { name, peers: orderMembers, dataDir, tickMs, catalogMembers, ...(options.holdAfterDeductMs ? { holdAfterDeductMs: options.holdAfterDeductMs } : {}) };
+    const args: OrderReplicaArgs = {
+      name, peers: orderMembers, dataDir, tickMs, catalogMembers,
+      ...(options.holdAfterDeductMs ? { holdAfterDeductMs: options.holdAfterDeductMs } : {}),
+      ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
+    };
     return { name, module: orderModule, args, restart: 'permanent' };
   });
   const cacheArgs: CacheArgs = { catalogMembers, enabled: options.cacheEnabled ?? true, capacity: options.cacheCapacity ?? 20_000 };

@@ -23,6 +23,8 @@ import type { ActorContext, ActorDefinition, Reply } from '../runtime/actor.js';
 import { RaftNode, type RaftStatus } from './core/node.js';
 import type { StateMachine } from './state-machine.js';
 import { RaftStorage } from './storage/storage.js';
+import { StorageFaults } from './storage/faults.js';
+import { StorageWriteError } from './storage/errors.js';
 import type { Entry, Message, NodeId, Ready, SoftState } from './types.js';
 import { isRaftMessage } from './validate.js';
 import { SeededRandom } from './sim/random.js';
@@ -41,6 +43,8 @@ export interface ReplicaArgs {
   readonly snapshotEntriesInterval?: number;
   /** Seed of the election-timeout randomness; defaults to one derived from the name. */
   readonly seed?: number;
+  /** Test hook: accept {type:'injectDiskFault', code} to make the next disk write fail as a failing disk would. */
+  readonly diskFaultInjection?: boolean;
 }
 
 export type ProposeAnswer =
@@ -73,9 +77,10 @@ export type ReplicaMessage =
   | { readonly type: 'status' }
   | { readonly type: 'hash' }
   | { readonly type: 'transferLeadership'; readonly to?: NodeId }
-  | { readonly type: 'peerGone'; readonly peer: NodeId };
+  | { readonly type: 'peerGone'; readonly peer: NodeId }
+  | { readonly type: 'injectDiskFault'; readonly code: 'EIO' | 'ENOSPC' };
 
-const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'transferLeadership', 'peerGone']);
+const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'transferLeadership', 'peerGone', 'injectDiskFault']);
 
 export const readsPendingMax = 4_096;
 export const proposalsPendingMax = 8_192;
@@ -120,6 +125,7 @@ export class Replica {
   private lastSnapshotIndex: number;
   private softState: SoftState = { leader: null, role: 'follower' };
   private stopped = false;
+  private readonly diskFaults: StorageFaults | null;
   /** Hooks the application installs; the replica calls them from its processing loop. */
   onApplied: (entry: Entry, result: unknown) => void = () => {};
   onSoftState: (softState: SoftState) => void = () => {};
@@ -130,10 +136,12 @@ export class Replica {
     this.context = context;
     this.snapshotEntriesInterval = args.snapshotEntriesInterval ?? 10_000;
     mkdirSync(args.dataDir, { recursive: true });
+    this.diskFaults = args.diskFaultInjection ? new StorageFaults() : null;
     this.storage = RaftStorage.open({
       path: join(args.dataDir, `${args.name}.db`),
       stateMachine,
       logger: { warn: (details, message) => context.log.warn(details, `${args.name}: ${message}`) },
+      ...(this.diskFaults === null ? {} : { faults: this.diskFaults }),
     });
     const loaded = this.storage.load();
     this.lastSnapshotIndex = loaded.snapshot?.meta.index ?? 0;
@@ -233,9 +241,37 @@ export class Replica {
     });
   }
 
-  /** Persist, then send, then apply, then serve reads, then advance; until the core has nothing more. */
+  /**
+   * Persist, then send, then apply, then serve reads, then advance; until the core has nothing more.
+   * A failed disk write stops the replica here, before it sends anything that the write was to back (a vote, an
+   * append ack, an answer): the error crashes the actor, the supervisor restarts it, and it reloads from disk.
+   */
   flush(): void {
     if (this.stopped) return;
+    try {
+      this.runReadyLoop();
+    } catch (error) {
+      if (error instanceof StorageWriteError) {
+        this.context.log.error(
+          { replica: this.name, code: error.code, event: 'diskFault' },
+          `${this.name} stops: a disk write failed (${error.code}); it acknowledges nothing it could not make durable`,
+        );
+      }
+      throw error;
+    }
+    this.serveReads();
+    this.maybeSnapshot();
+    if (this.node.hasReady()) this.scheduleFlush();
+  }
+
+  /** Test hook (diskFaultInjection): the next write transaction fails with `code`. */
+  injectDiskFault(code: 'EIO' | 'ENOSPC'): boolean {
+    if (this.diskFaults === null) return false;
+    this.diskFaults.failNextWrite(code);
+    return true;
+  }
+
+  private runReadyLoop(): void {
     for (let round = 0; round < 64 && this.node.hasReady(); round += 1) {
       const ready = this.node.ready();
       this.persist(ready);
@@ -245,9 +281,6 @@ export class Replica {
       if (ready.softState !== null) this.changeSoftState(ready.softState);
       this.node.advance(ready);
     }
-    this.serveReads();
-    this.maybeSnapshot();
-    if (this.node.hasReady()) this.scheduleFlush();
   }
 
   private persist(ready: Ready): void {
@@ -403,6 +436,10 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
       return typeof (message as { data?: unknown }).data === 'string';
     case 'peerGone':
       return typeof (message as { peer?: unknown }).peer === 'string';
+    case 'injectDiskFault': {
+      const code = (message as { code?: unknown }).code;
+      return code === 'EIO' || code === 'ENOSPC';
+    }
     default:
       return true;
   }
@@ -461,6 +498,8 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
           return { index: replica.lastApplied, hash: replica.storage.stateHash() };
         case 'transferLeadership':
           return replica.transferLeadershipAway();
+        case 'injectDiskFault':
+          return replica.injectDiskFault(replicaMessage.code);
         case 'peerGone':
           replica.peerGone(replicaMessage.peer);
           return undefined;
