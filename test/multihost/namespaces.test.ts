@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { convergenceAnomalies } from '../support/convergence.js';
-import { createTestHosts, makeTempDir, namespaceUnavailableReason, startNodeProcess, startProbe, writeLayout, type LayoutNode, type NodeProcess, type TestHosts } from '../support/multihost.js';
+import { createTestHosts, namespaceUnavailableReason, type TestHosts } from '../../src/check/hosts.js';
+import { makeTempDir, startNodeProcess, writeLayout, type LayoutNode, type NodeProcess } from '../../src/check/node-process.js';
+import { startProbe } from '../support/multihost.js';
 import { eventually, http, sleep } from '../support/pygmy-process.js';
 
 const lookup3Body =
