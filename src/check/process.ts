@@ -142,6 +142,8 @@ export interface ClusterActor {
   readonly commitIndex: number | null;
   readonly lastApplied: number | null;
   readonly restarts: number;
+  /** The node it lives on ('local' in a single process). */
+  readonly node?: string;
 }
 
 export interface ClusterView {
@@ -149,8 +151,8 @@ export interface ClusterView {
   readonly leaders: Record<string, string | null>;
 }
 
-export async function clusterView(url: string): Promise<ClusterView> {
-  const answer = await http('GET', `${url}/cluster`, { timeoutMs: 5_000 });
+export async function clusterView(url: string, headers: Readonly<Record<string, string>> = {}): Promise<ClusterView> {
+  const answer = await http('GET', `${url}/cluster`, { timeoutMs: 5_000, headers: { ...headers } });
   if (answer.status !== 200) throw new Error(`/cluster answered ${answer.status}: ${answer.text}`);
   return answer.json().result as ClusterView;
 }

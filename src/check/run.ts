@@ -1,24 +1,24 @@
-// One run of the end-to-end checker: a fresh `pygmy start` process, C clients issuing lookups, list reads,
-// searches, orders (with idempotency keys, retried on timeout as a real client would) and restocks through the
-// gateway, while a nemesis driven by the seed kills, stops or isolates replicas (leaders included) and crashes the
-// whole process (kill -9, restart on the same data). Then every fault is healed, the cluster is left to settle,
-// the final state is read, and the history is checked and written to a file.
+// One run of the end-to-end checker: a fresh cluster (one `pygmy start` process, or with `multihost` one
+// `pygmy node` process per network-namespace host), C clients issuing lookups, list reads, searches, orders (with
+// idempotency keys, retried on timeout as a real client would) and restocks through the gateway, while a nemesis
+// driven by the seed kills, stops or isolates replicas (leaders included) through the admin routes and injects
+// the target's own faults (kill -9 of the whole process or of one host's process and a restart on the same
+// data; a partition of one host). Then every fault is healed, the cluster is left to settle, the final state is
+// read, and the history is checked and written to a file.
 //
 // Bounded: the run lasts `durationMs`, every request has a deadline, an order is retried at most
 // `orderAttemptsMax` times, the history holds at most `operationsMax` operations.
-import { join } from 'node:path';
-import { OrderStateMachine } from '../actors/order/state.js';
-import { CatalogStateMachine } from '../actors/catalog/state.js';
-import initialCatalog from '../actors/catalog/initial.js';
-import { RaftStorage } from '../raft/storage/storage.js';
 import { SeededRandom } from '../raft/sim/random.js';
-import type { StateMachine } from '../raft/state-machine.js';
 import { checkHistory, type CheckReport } from './checkers.js';
 import { HistoryRecorder, writeHistory, type FinalState, type History } from './history.js';
+import { startMultihostTarget } from './multihost-target.js';
 import { clusterView, eventually, http, makeDataDir, removeDataDir, sleep, startPygmy, type PygmyProcess } from './process.js';
+import { actorNames, readDigests, replicaGroups, type CheckTarget, type HostFaultKind, type NemesisKind } from './target.js';
 
-export const nemesisKinds = ['kill', 'stop', 'isolate', 'crash-process'] as const;
-export type NemesisKind = (typeof nemesisKinds)[number];
+export type { NemesisKind } from './target.js';
+/** The faults of a single-process run, and of a multi-host run. */
+export const nemesisKinds = ['kill', 'stop', 'isolate', 'crash-process'] as const satisfies readonly NemesisKind[];
+export const multihostNemesisKinds = ['kill', 'stop', 'isolate', 'crash-host', 'partition'] as const satisfies readonly NemesisKind[];
 
 export interface CheckRunOptions {
   readonly durationMs: number;
@@ -29,6 +29,8 @@ export interface CheckRunOptions {
   readonly log: (line: string) => void;
   readonly operationsMax?: number;
   readonly statesMaxPerItem?: number;
+  /** Run against `pygmy node` processes on network-namespace hosts instead of one `pygmy start` process. */
+  readonly multihost?: boolean;
 }
 
 export interface CheckRunResult {
@@ -40,27 +42,30 @@ export interface CheckRunResult {
 }
 
 const items = [1, 2, 3, 4] as const;
-const actorNames = ['catalog-1', 'catalog-2', 'catalog-3', 'order-1', 'order-2', 'order-3', 'cache'] as const;
-const replicaGroups = { catalog: ['catalog-1', 'catalog-2', 'catalog-3'], order: ['order-1', 'order-2', 'order-3'] } as const;
 const restockAmount = 5;
 const requestTimeoutMs = 3_000;
 const orderAttemptsMax = 6;
 const startArgs = ['--max-restarts', '10000', '--restart-window-ms', '60000'];
 
-/** The process under test; replaced when the nemesis crashes and restarts it. */
-class Target {
-  process: PygmyProcess;
-  restarting: Promise<void> | null = null;
+/** One `pygmy start` process; replaced when the nemesis crashes and restarts it. */
+class SingleProcessTarget implements CheckTarget {
+  readonly headers = {};
+  readonly hostFaults = ['crash-process'] as const;
+  private restarting: Promise<void> | null = null;
 
-  constructor(process: PygmyProcess) {
-    this.process = process;
-  }
+  constructor(private process: PygmyProcess) {}
 
   get url(): string {
     return this.process.url;
   }
 
-  async crashAndRestart(): Promise<void> {
+  async reachable(): Promise<void> {
+    if (this.restarting) await this.restarting.catch(() => {});
+  }
+
+  async injectHostFault(kind: HostFaultKind, _random: SeededRandom, _holdMs: number, record: (what: string) => void): Promise<void> {
+    if (kind !== 'crash-process') throw new Error(`a single-process run cannot inject ${kind}`);
+    record('kill -9 the whole process, restart on the same data');
     const restart = (async () => {
       await this.process.kill();
       this.process = await startPygmy({ dataDir: this.process.dataDir, args: startArgs });
@@ -71,6 +76,20 @@ class Target {
     } finally {
       this.restarting = null;
     }
+  }
+
+  async healHosts(): Promise<void> {
+    await this.reachable();
+  }
+
+  async killAndDigest(): Promise<FinalState['digests']> {
+    await this.process.kill();
+    return readDigests(() => this.process.dataDir);
+  }
+
+  async close(): Promise<void> {
+    await this.process.kill();
+    removeDataDir(this.process.dataDir);
   }
 }
 
@@ -89,16 +108,16 @@ class WriteGaps {
 }
 
 interface Shared {
-  readonly target: Target;
+  readonly target: CheckTarget;
   readonly recorder: HistoryRecorder;
   readonly gaps: WriteGaps;
   readonly seed: number;
   readonly recordFault: (what: string) => void;
 }
 
-async function attempt(target: Target, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
-  if (target.restarting) await target.restarting.catch(() => {});
-  return http(method, `${target.url}${path}`, { headers, timeoutMs: requestTimeoutMs, ...(body === undefined ? {} : { body }) });
+async function attempt(target: CheckTarget, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
+  await target.reachable();
+  return http(method, `${target.url}${path}`, { headers: { ...target.headers, ...headers }, timeoutMs: requestTimeoutMs, ...(body === undefined ? {} : { body }) });
 }
 
 async function readOne(shared: Shared, client: number, item: number): Promise<void> {
@@ -179,7 +198,7 @@ interface NemesisState {
   readonly faults: Array<{ atMs: number; what: string }>;
 }
 
-async function admin(target: Target, name: string, action: string): Promise<boolean> {
+async function admin(target: CheckTarget, name: string, action: string): Promise<boolean> {
   try {
     return (await attempt(target, 'POST', `/admin/actors/${name}/${action}`)).status === 200;
   } catch {
@@ -187,9 +206,9 @@ async function admin(target: Target, name: string, action: string): Promise<bool
   }
 }
 
-async function chooseVictim(target: Target, random: SeededRandom): Promise<string> {
+async function chooseVictim(target: CheckTarget, random: SeededRandom): Promise<string> {
   if (random.chance(0.5)) {
-    const view = await clusterView(target.url).catch(() => null);
+    const view = await clusterView(target.url, target.headers).catch(() => null);
     const leader = view?.leaders[random.chance(0.5) ? 'catalog' : 'order'];
     if (leader) return leader;
   }
@@ -218,8 +237,9 @@ async function injectOne(shared: Shared, kind: NemesisKind, random: SeededRandom
       return;
     }
     case 'crash-process':
-      record('kill -9 the whole process, restart on the same data');
-      await shared.target.crashAndRestart();
+    case 'crash-host':
+    case 'partition':
+      await shared.target.injectHostFault(kind, random, holdMs, record);
       return;
     default: {
       const never: never = kind;
@@ -239,8 +259,8 @@ async function nemesis(shared: Shared, kinds: readonly NemesisKind[], deadlineMs
 }
 
 /** Undo every fault: start stopped actors, heal isolated ones, wait until both groups serve. */
-async function healAll(target: Target): Promise<void> {
-  if (target.restarting) await target.restarting.catch(() => {});
+async function healAll(target: CheckTarget): Promise<void> {
+  await target.healHosts();
   for (const name of actorNames) {
     await admin(target, name, 'heal');
     await admin(target, name, 'start');
@@ -248,7 +268,7 @@ async function healAll(target: Target): Promise<void> {
   await eventually('the cluster to be ready after healing', async () => ((await attempt(target, 'GET', '/ready')).status === 200 ? true : undefined), 30_000, 200);
 }
 
-async function readOrders(target: Target): Promise<FinalState['orders']> {
+async function readOrders(target: CheckTarget): Promise<FinalState['orders']> {
   const orders: Array<FinalState['orders'][number]> = [];
   for (const item of items) {
     const answer = await attempt(target, 'GET', `/orders?item=${item}`);
@@ -261,7 +281,7 @@ async function readOrders(target: Target): Promise<FinalState['orders']> {
 }
 
 /** The order log once nothing is pending any more (a new leader finishes inherited sagas), or as it is then. */
-async function settledOrders(target: Target): Promise<FinalState['orders']> {
+async function settledOrders(target: CheckTarget): Promise<FinalState['orders']> {
   const deadline = Date.now() + 20_000;
   for (;;) {
     const orders = await readOrders(target);
@@ -270,7 +290,7 @@ async function settledOrders(target: Target): Promise<FinalState['orders']> {
   }
 }
 
-async function readStocks(target: Target): Promise<Record<number, number>> {
+async function readStocks(target: CheckTarget): Promise<Record<number, number>> {
   const answer = await attempt(target, 'GET', '/lookup');
   if (answer.status !== 200) throw new Error(`/lookup answered ${answer.status}`);
   const stocks: Record<number, number> = {};
@@ -279,9 +299,9 @@ async function readStocks(target: Target): Promise<Record<number, number>> {
 }
 
 /** Waits until every replica of each group has applied the same index, so their hashes can be compared. */
-async function quiet(target: Target): Promise<boolean> {
+async function quiet(target: CheckTarget): Promise<boolean> {
   return eventually('replicas to reach the same applied index', async () => {
-    const view = await clusterView(target.url);
+    const view = await clusterView(target.url, target.headers);
     for (const members of Object.values(replicaGroups)) {
       const replicas = view.actors.filter((actor) => (members as readonly string[]).includes(actor.name));
       if (replicas.length !== members.length || replicas.some((actor) => !actor.alive)) return undefined;
@@ -291,36 +311,31 @@ async function quiet(target: Target): Promise<boolean> {
   }, 15_000, 200).catch(() => false);
 }
 
-/** Opens each replica's database after the process is gone and asks its state machine for the digest. */
-function readDigests(dataDir: string): FinalState['digests'] {
-  const digests: Array<FinalState['digests'][number]> = [];
-  for (const [group, members] of Object.entries(replicaGroups)) {
-    for (const name of members) {
-      const stateMachine: StateMachine = group === 'catalog' ? new CatalogStateMachine(initialCatalog) : new OrderStateMachine();
-      const storage = RaftStorage.open({ path: join(dataDir, `${name}.db`), stateMachine });
-      try {
-        digests.push({ group, name, index: storage.lastApplied, hash: storage.stateHash() });
-      } finally {
-        storage.close();
-      }
-    }
-  }
-  return digests;
-}
-
-async function finalState(target: Target, initialStock: Record<number, number>, log: (line: string) => void): Promise<FinalState> {
+async function finalState(target: CheckTarget, initialStock: Record<number, number>, log: (line: string) => void): Promise<FinalState> {
   await healAll(target);
   const orders = await settledOrders(target);
   const finalStock = await readStocks(target);
   if (!(await quiet(target))) log('check: replicas did not reach one applied index; hashes compared where indexes match');
   // kill -9 with the cluster quiet: every applied entry is already durable, and the files stay as they are.
-  await target.process.kill();
-  return { initialStock, finalStock, orders, digests: readDigests(target.process.dataDir) };
+  return { initialStock, finalStock, orders, digests: await target.killAndDigest() };
+}
+
+async function startSingleProcessTarget(): Promise<CheckTarget> {
+  const dataDir = makeDataDir();
+  try {
+    return new SingleProcessTarget(await startPygmy({ dataDir, args: startArgs }));
+  } catch (error) {
+    removeDataDir(dataDir);
+    throw error;
+  }
 }
 
 export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult> {
-  const dataDir = makeDataDir();
-  const target = new Target(await startPygmy({ dataDir, args: startArgs }));
+  for (const kind of options.nemesis) {
+    const known: readonly NemesisKind[] = options.multihost ? multihostNemesisKinds : nemesisKinds;
+    if (!known.includes(kind)) throw new Error(`nemesis ${kind} is not available ${options.multihost ? 'with' : 'without'} --multihost (known: ${known.join(', ')})`);
+  }
+  const target = options.multihost ? await startMultihostTarget({ log: options.log }) : await startSingleProcessTarget();
   try {
     const initialStock = await readStocks(target);
     const recorder = new HistoryRecorder(() => Date.now(), options.operationsMax ?? 2_000_000);
@@ -336,7 +351,6 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     const report = checkHistory(history, options.statesMaxPerItem === undefined ? {} : { statesMaxPerItem: options.statesMaxPerItem });
     return { history, report, faults: nemesisState.faults.length, writeUnavailableMsMax: gaps.maxMs };
   } finally {
-    await target.process.kill();
-    removeDataDir(dataDir);
+    await target.close();
   }
 }

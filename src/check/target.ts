@@ -1,0 +1,58 @@
+// The cluster a check runs against, as the run sees it: a gateway URL, the faults only this kind of cluster can
+// inject (a crash of the whole process, a crash of one host, a partition of one host), healing them, and the
+// final replica digests. Two kinds: one `pygmy start` process (run.ts) and `pygmy node` processes on
+// network-namespace hosts (multihost-target.ts). Faults through the admin routes (kill, stop, isolate an actor)
+// work the same on both and live in run.ts.
+import { join } from 'node:path';
+import initialCatalog from '../actors/catalog/initial.js';
+import { CatalogStateMachine } from '../actors/catalog/state.js';
+import { OrderStateMachine } from '../actors/order/state.js';
+import type { SeededRandom } from '../raft/sim/random.js';
+import type { StateMachine } from '../raft/state-machine.js';
+import { RaftStorage } from '../raft/storage/storage.js';
+import type { FinalState } from './history.js';
+
+export const adminFaultKinds = ['kill', 'stop', 'isolate'] as const;
+export type AdminFaultKind = (typeof adminFaultKinds)[number];
+export const hostFaultKinds = ['crash-process', 'crash-host', 'partition'] as const;
+export type HostFaultKind = (typeof hostFaultKinds)[number];
+export type NemesisKind = AdminFaultKind | HostFaultKind;
+
+export const replicaGroups = { catalog: ['catalog-1', 'catalog-2', 'catalog-3'], order: ['order-1', 'order-2', 'order-3'] } as const;
+export const actorNames = [...replicaGroups.catalog, ...replicaGroups.order, 'cache'] as const;
+
+export interface CheckTarget {
+  /** The gateway's URL (may change when the process behind it restarts: read it for every request). */
+  readonly url: string;
+  /** Sent with every request: admin routes need a token when the gateway listens beyond loopback. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The host faults this target can inject. */
+  readonly hostFaults: readonly HostFaultKind[];
+  /** Resolves once the gateway may be tried (at once, unless the gateway's own process is restarting). */
+  reachable(): Promise<void>;
+  /** Injects one fault, holds it about `holdMs`, undoes it; `record` names it as it begins. */
+  injectHostFault(kind: HostFaultKind, random: SeededRandom, holdMs: number, record: (what: string) => void): Promise<void>;
+  /** Undoes any host fault still in place (cut links, processes down). */
+  healHosts(): Promise<void>;
+  /** Kills every process (with the cluster quiet the files hold what it applied) and digests each replica. */
+  killAndDigest(): Promise<FinalState['digests']>;
+  /** Releases processes, data and hosts; safe after a failure and safe twice. */
+  close(): Promise<void>;
+}
+
+/** Opens each replica's database (the process is gone) and asks its state machine for the digest. */
+export function readDigests(dataDirOf: (replica: string) => string): FinalState['digests'] {
+  const digests: Array<FinalState['digests'][number]> = [];
+  for (const [group, members] of Object.entries(replicaGroups)) {
+    for (const name of members) {
+      const stateMachine: StateMachine = group === 'catalog' ? new CatalogStateMachine(initialCatalog) : new OrderStateMachine();
+      const storage = RaftStorage.open({ path: join(dataDirOf(name), `${name}.db`), stateMachine });
+      try {
+        digests.push({ group, name, index: storage.lastApplied, hash: storage.stateHash() });
+      } finally {
+        storage.close();
+      }
+    }
+  }
+  return digests;
+}
