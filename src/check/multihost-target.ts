@@ -40,7 +40,6 @@ function layoutFor(addresses: readonly string[]): LayoutNode[] {
 }
 
 class MultihostTarget implements CheckTarget {
-  readonly hostFaults = ['crash-host', 'partition'] as const;
   readonly headers: Readonly<Record<string, string>>;
   readonly url: string;
   private readonly nodes = new Map<HostName, NodeProcess>();

@@ -50,7 +50,6 @@ const startArgs = ['--max-restarts', '10000', '--restart-window-ms', '60000'];
 /** One `pygmy start` process; replaced when the nemesis crashes and restarts it. */
 class SingleProcessTarget implements CheckTarget {
   readonly headers = {};
-  readonly hostFaults = ['crash-process'] as const;
   private restarting: Promise<void> | null = null;
 
   constructor(private process: PygmyProcess) {}

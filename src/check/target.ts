@@ -26,8 +26,6 @@ export interface CheckTarget {
   readonly url: string;
   /** Sent with every request: admin routes need a token when the gateway listens beyond loopback. */
   readonly headers: Readonly<Record<string, string>>;
-  /** The host faults this target can inject. */
-  readonly hostFaults: readonly HostFaultKind[];
   /** Resolves once the gateway may be tried (at once, unless the gateway's own process is restarting). */
   reachable(): Promise<void>;
   /** Injects one fault, holds it about `holdMs`, undoes it; `record` names it as it begins. */
