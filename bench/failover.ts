@@ -1,9 +1,10 @@
 // Failover timings of the single-process cluster (not a test: figures for people, medians over repeated runs).
 //
-//   node dist/bench/failover.js [--runs 10] [--mode stop|kill] [--group catalog|order]
+//   node dist/bench/failover.js [--runs 10] [--mode stop|kill|isolate] [--group catalog|order]
 //
-// Each run: find the group's leader, stop it gracefully (`stop`: leadership is handed over first) or crash it
-// (`kill`: the others must time out and elect), then place orders in a tight loop until one succeeds. Reports the
+// Each run: find the group's leader, stop it gracefully (`stop`: leadership is handed over first), crash it
+// (`kill`: its thread ends, and the runtime tells its peers at once), or cut it off (`isolate`: nobody is told;
+// the followers must time out and elect), then place orders in a tight loop until one succeeds. Reports the
 // time from the fault to the first successful order (median, max), then starts the replica again and waits for
 // it to catch up before the next run. Also prints the time from start to ready and the process RSS.
 import { parseArgs } from 'node:util';
@@ -17,7 +18,8 @@ const { values } = parseArgs({
   options: { runs: { type: 'string' }, mode: { type: 'string' }, group: { type: 'string' } },
 });
 const runs = Number(values.runs ?? 10);
-const mode = (values.mode ?? 'stop') as 'stop' | 'kill';
+const mode = (values.mode ?? 'stop') as 'stop' | 'kill' | 'isolate';
+if (!['stop', 'kill', 'isolate'].includes(mode)) throw new Error(`--mode must be stop, kill or isolate, not ${mode}`);
 const group = (values.group ?? 'catalog') as 'catalog' | 'order';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -41,7 +43,7 @@ async function main(): Promise<void> {
       const leader = status.leaders[group];
       if (!leader) throw new Error(`no ${group} leader before run ${run}`);
       const faultAt = performance.now();
-      await (mode === 'stop' ? cluster.system.stop(leader) : cluster.system.kill(leader));
+      await (mode === 'stop' ? cluster.system.stop(leader) : mode === 'kill' ? cluster.system.kill(leader) : cluster.system.isolate(leader));
       const giveUpAt = performance.now() + 15_000;
       for (let attempt = 0; attempt < 10_000; attempt += 1) {
         if (performance.now() > giveUpAt) throw new Error(`no successful order within 15 s of the ${mode} of ${leader}`);
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
       }
       gaps.push(performance.now() - faultAt);
       if (mode === 'stop') await cluster.system.startActor(leader);
+      if (mode === 'isolate') await cluster.system.heal(leader);
       for (let wait = 0; wait < 200; wait += 1) {
         const view = await cluster.backend.cluster();
         const restarted = view.actors.find((actor) => actor.name === leader);
