@@ -30,6 +30,8 @@ export interface CachePolicyOptions {
   readonly invalidationRecordsMax?: number;
   /** Keys that may be loading at once (default 1024). */
   readonly inFlightMax?: number;
+  /** Called whenever the policy forgets every entry on its own (lease lapse, chain gap), before it returns. */
+  readonly onForgetEverything?: () => void;
 }
 
 export interface CacheEntry<V> {
@@ -100,6 +102,7 @@ export class CachePolicy<V> {
   readonly leaseMs: number;
   readonly invalidationRecordsMax: number;
   private readonly now: () => number;
+  private readonly onForgetEverything: () => void;
   /** Map order is recency order: the first key is the least recently used. */
   private readonly entries = new Map<string, CacheEntry<V>>();
   private readonly searchKeys = new Set<string>();
@@ -124,6 +127,7 @@ export class CachePolicy<V> {
     this.capacity = options.capacity;
     this.leaseMs = options.leaseMs;
     this.now = options.now;
+    this.onForgetEverything = options.onForgetEverything ?? (() => {});
     this.invalidationRecordsMax = options.invalidationRecordsMax ?? 4096;
     assertPositiveInteger(this.invalidationRecordsMax, 'invalidationRecordsMax');
     this.flights = new SingleFlight(options.inFlightMax ?? 1024);
@@ -164,6 +168,7 @@ export class CachePolicy<V> {
     this.entries.clear();
     this.searchKeys.clear();
     for (const key of this.flights.keys()) this.flights.forget(key);
+    this.onForgetEverything();
   }
 
   /**
@@ -218,6 +223,11 @@ export class CachePolicy<V> {
     this.entries.set(key, entry);
     this.counters.hits += 1;
     return entry;
+  }
+
+  /** Whether `value` (by identity) is the entry stored under `key` now; no recency or counter changes. */
+  holds(key: string, value: V): boolean {
+    return this.entries.get(key)?.value === value;
   }
 
   get(key: string, nowMs: number = this.now()): V | undefined {
