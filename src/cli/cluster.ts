@@ -12,7 +12,7 @@ import type { CatalogReplicaArgs } from '../actors/catalog/actor.js';
 import type { OrderReplicaArgs } from '../actors/order/actor.js';
 import { ActorBackend } from '../http/actor-backend.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
-import { ActorSystem, type ChildSpec } from '../runtime/system.js';
+import { ActorSystem, type ChildSpec, type SystemMessageEvent } from '../runtime/system.js';
 
 export interface ClusterOptions {
   readonly host: string;
@@ -25,6 +25,8 @@ export interface ClusterOptions {
   /** False switches the cache off (every read is a linearizable read on a replica). */
   readonly cacheEnabled?: boolean;
   readonly cacheCapacity?: number;
+  /** False keeps the gateway's near cache (a mirror of the cache actor in its thread) off; on by default. */
+  readonly nearCache?: boolean;
   /** Milliseconds per Raft tick; elections take 10–20 ticks. */
   readonly tickMs?: number;
   /** Test hook for the order saga: wait between deduct and commit. */
@@ -80,6 +82,18 @@ export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
   return [...catalogs, ...orders, { name: cacheName, module: cacheModule, args: cacheArgs, restart: 'permanent' }];
 }
 
+/** Feeds the cache actor's notices to the gateway's near cache, and revokes it whenever the cache actor goes. */
+export function wireNearCache(system: ActorSystem, backend: ActorBackend): void {
+  system.on('message', (event: SystemMessageEvent) => {
+    if (event.from === cacheName) backend.receiveCacheNotice(event.body);
+  });
+  for (const eventName of ['crash', 'restart', 'exit'] as const) {
+    system.on(eventName, (event: { name: string }) => {
+      if (event.name === cacheName) backend.revokeNearCache();
+    });
+  }
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function waitReady(backend: ActorBackend, timeoutMs: number): Promise<boolean> {
@@ -101,7 +115,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     ...(options.maxRestarts === undefined ? {} : { maxRestarts: options.maxRestarts }),
     ...(options.restartWindowMs === undefined ? {} : { withinMs: options.restartWindowMs }),
   });
-  await system.start(clusterSpecs(options));
+  const nearCache = (options.cacheEnabled ?? true) && (options.nearCache ?? true);
   const backend = new ActorBackend({
     actors: system,
     catalogMembers,
@@ -109,7 +123,11 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     cacheName,
     log,
     deadlineMs: (options.requestDeadlineMs ?? 5_000) - 250,
+    nearCache: nearCache ? { capacity: options.cacheCapacity ?? 20_000 } : null,
   });
+  // Wired before the cache starts, so its first lease grant is not missed.
+  if (nearCache) wireNearCache(system, backend);
+  await system.start(clusterSpecs(options));
   if (!(await waitReady(backend, options.readyTimeoutMs ?? 15_000))) {
     await system.shutdown();
     throw new Error('the catalog and order groups did not elect leaders in time');

@@ -12,7 +12,7 @@ import { createGateway, type Gateway } from '../http/gateway.js';
 import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
 import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
-import { cacheName, catalogMembers, clusterSpecs, orderMembers } from './cluster.js';
+import { cacheName, catalogMembers, clusterSpecs, orderMembers, wireNearCache } from './cluster.js';
 
 export interface GatewayPlacement {
   readonly host: string;
@@ -142,7 +142,13 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   let backend: ActorBackend | null = null;
   let url: string | null = null;
   if (self.gateway !== null) {
-    backend = new ActorBackend({ actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), deadlineMs: 4_750 });
+    // The near cache needs the cache actor's notices in this process: only when the cache runs on this node.
+    const cacheHere = self.actors.includes(cacheName);
+    backend = new ActorBackend({
+      actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), deadlineMs: 4_750,
+      nearCache: cacheHere ? { capacity: 20_000 } : null,
+    });
+    if (cacheHere) wireNearCache(system, backend);
     gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, requestDeadlineMs: 5_000 });
     const address = await gateway.listen();
     url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;

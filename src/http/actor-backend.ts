@@ -7,6 +7,10 @@
 //   catalog group) until a full invalidation of the cache succeeds.
 // - Reads keep working without the cache: when the cache actor is down or isolated, a read goes to the catalog
 //   group directly (a linearizable ReadIndex read, reported as a MISS).
+// - Near cache (option `nearCache`, only when the cache actor runs in this process): lookups the cache actor held
+//   are mirrored in this thread (src/http/mirror.ts) and served without a message; the write invalidation above is
+//   applied to the mirror synchronously too, a distrusted cache bypasses and clears it, and killing, stopping or
+//   isolating the cache actor through actorAction revokes it at once.
 // - Orders are retried through the order group's next leader with the same order id; the saga makes that
 //   exactly-once.
 import { nanoid } from 'nanoid';
@@ -19,6 +23,7 @@ import { GroupClient, GroupUnavailableError } from '../raft/client.js';
 import type { ReplicaStatus } from '../raft/replica.js';
 import type { Logger } from '../runtime/actor.js';
 import { isRuntimeError } from '../runtime/errors.js';
+import { CacheMirror, type MirrorStats, type PreparedLookup } from './mirror.js';
 import type { ActorStatus as RuntimeActorStatus } from '../runtime/system.js';
 import {
   UnavailableError,
@@ -55,6 +60,11 @@ export interface ActorBackendOptions {
   readonly nodeOf?: (actor: string) => string;
   readonly deadlineMs?: number;
   readonly log: Logger;
+  /**
+   * Mirror the cache actor's lookups in this thread. Only for a cache actor in this process: the caller must pass
+   * its notices to receiveCacheNotice() and call revokeNearCache() when it crashes, restarts or exits.
+   */
+  readonly nearCache?: { readonly capacity: number; readonly now?: () => number } | null;
 }
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
@@ -75,10 +85,13 @@ export class ActorBackend implements Backend {
   private readonly deadlineMs: number;
   /** Set when an invalidation could not be confirmed: the cache may hold a stale entry until fully cleared. */
   private cacheDistrusted = false;
+  private readonly mirror: CacheMirror | null;
 
   constructor(options: ActorBackendOptions) {
     this.options = options;
     this.deadlineMs = options.deadlineMs ?? 3_000;
+    const near = options.nearCache ?? null;
+    this.mirror = near === null ? null : new CacheMirror({ capacity: near.capacity, now: near.now ?? Date.now });
     const ask = (target: string, message: unknown, timeoutMs: number) => options.actors.ask(target, message, { timeoutMs });
     const onFailover = (group: string) => (from: string, _to: string | null, reason: string) =>
       options.log.info({ group, from, reason, event: 'failover' }, `gateway: ${from} did not answer (${reason}); trying the next ${group} replica`);
@@ -88,6 +101,26 @@ export class ActorBackend implements Backend {
 
   private deadline(): number {
     return Date.now() + this.deadlineMs;
+  }
+
+  /** A lookup the near cache can answer now, prepared for writing; undefined when it cannot (or is off). */
+  nearLookup(id: number): PreparedLookup | undefined {
+    if (this.mirror === null || this.cacheDistrusted) return undefined;
+    return this.mirror.lookup(id);
+  }
+
+  /** A notice the cache actor told '$system'; false when it is not one (the caller may handle it otherwise). */
+  receiveCacheNotice(body: unknown): boolean {
+    return this.mirror?.apply(body) ?? false;
+  }
+
+  /** The cache actor went down, restarted or was cut off: the near cache serves nothing until it grants again. */
+  revokeNearCache(): void {
+    this.mirror?.revoke();
+  }
+
+  nearCacheStats(): MirrorStats | null {
+    return this.mirror?.stats() ?? null;
   }
 
   lookup(id: number, signal: AbortSignal): Promise<ReadAnswer<Item | null>> {
@@ -120,6 +153,10 @@ export class ActorBackend implements Backend {
     if (!this.cacheDistrusted) {
       try {
         const answer = await this.options.actors.ask<CacheAnswer>(this.options.cacheName, query, { timeoutMs: this.deadlineMs });
+        // Checked again after the wait: an invalidation that failed meanwhile makes the cache's answers untrusted.
+        if (this.mirror !== null && query.type === 'lookup' && query.id !== undefined && !this.cacheDistrusted) {
+          this.mirror.fill(query.id, { result: answer.result as Item | null, topics: answer.topics, index: answer.index, held: answer.held === true });
+        }
         return { result: answer.result, topics: answer.topics as Topic[], cache: answer.cache, servedBy: answer.servedBy };
       } catch (error) {
         if (!isUnavailable(error)) throw this.translate(error);
@@ -205,10 +242,13 @@ export class ActorBackend implements Backend {
 
   /** Makes the cache apply an invalidation before a write is acknowledged; on failure, stop trusting the cache. */
   private async invalidate(items: number[], index: number): Promise<void> {
+    // The mirror first and synchronously: from here on no answer older than `index` for these items is served.
+    this.mirror?.invalidate(items, index);
     try {
       await this.options.actors.ask(this.options.cacheName, { type: 'invalidate', items, index }, { timeoutMs: 1_000 });
       if (this.cacheDistrusted) {
         await this.options.actors.ask(this.options.cacheName, { type: 'invalidateAll' }, { timeoutMs: 1_000 });
+        this.mirror?.revoke();
         this.cacheDistrusted = false;
         this.options.log.info({ event: 'cacheTrusted' }, 'gateway: cache cleared and trusted again');
       }
@@ -217,6 +257,7 @@ export class ActorBackend implements Backend {
         this.options.log.warn({ error: String(error), event: 'cacheDistrusted' }, 'gateway: cache did not confirm an invalidation; reading around it until it is cleared');
       }
       this.cacheDistrusted = true;
+      this.mirror?.revoke();
     }
   }
 
@@ -255,6 +296,17 @@ export class ActorBackend implements Backend {
   async actorAction(name: string, action: ActorAction): Promise<void> {
     const known = (await this.options.actors.status()).some((status) => status.name === name);
     if (!known) throw new UnknownActorError(name);
+    const cutsCache = name === this.options.cacheName && (action === 'kill' || action === 'stop' || action === 'isolate');
+    // Before and after: a grant still in flight while the action takes effect must not outlive it.
+    if (cutsCache) this.mirror?.revoke();
+    try {
+      await this.performAction(name, action);
+    } finally {
+      if (cutsCache) this.mirror?.revoke();
+    }
+  }
+
+  private performAction(name: string, action: ActorAction): Promise<void> {
     switch (action) {
       case 'kill':
         return this.options.actors.kill(name);

@@ -34,6 +34,14 @@ export interface ReadAnswer<T> {
   readonly servedBy: string | null;
 }
 
+/** An answer ready to write as is (a near-cache hit): status, body and headers are built once and reused. */
+export interface PreparedAnswer {
+  readonly status: 200 | 404;
+  readonly body: string;
+  /** Includes content-length, so the answer goes out in one write without copying the headers. */
+  readonly headers: Readonly<Record<string, string | number>>;
+}
+
 export type OrderStatus = 'pending' | 'committed' | 'rejected';
 
 export interface Order {
@@ -86,6 +94,11 @@ export interface ItemChange {
 export interface Backend {
   /** One item and its topic; result null (with no topics) when the id is unknown. */
   lookup(id: number, signal: AbortSignal): Promise<ReadAnswer<Item | null>>;
+  /**
+   * Optional: a lookup answered at once from a coherent near cache, with no I/O; undefined when it cannot be.
+   * Its answer is a cache HIT and must keep every promise a `lookup` does.
+   */
+  nearLookup?(id: number): PreparedAnswer | undefined;
   /** Every item by id, every topic by id. */
   list(signal: AbortSignal): Promise<ReadAnswer<Item[]>>;
   /** Items of the topics whose name contains `topic` (case-insensitive); the matching topics. */

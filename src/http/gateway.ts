@@ -249,7 +249,20 @@ class GatewayHandler {
     }
   }
 
-  private async lookup(response: ServerResponse, id: number, started: number): Promise<void> {
+  /** A near-cache hit is written at once: no deadline, no await, headers and body prepared with the entry. */
+  private lookup(response: ServerResponse, id: number, started: number): Promise<void> {
+    const near = this.backend.nearLookup?.(id);
+    if (near === undefined) return this.lookupThroughBackend(response, id, started);
+    this.metrics.recordCache('HIT');
+    if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup/${id}: cache hit`);
+    if (response.writableEnded || response.destroyed) return Promise.resolve();
+    response.writeHead(near.status, near.headers);
+    response.end(near.body);
+    this.metrics.forRoute('lookup').record(near.status, (performance.now() - started) / 1000);
+    return Promise.resolve();
+  }
+
+  private async lookupThroughBackend(response: ServerResponse, id: number, started: number): Promise<void> {
     const answer = await this.deadlines.run((signal) => this.backend.lookup(id, signal));
     this.metrics.recordCache(answer.cache);
     if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup/${id}: ${describeRead(answer)}`);

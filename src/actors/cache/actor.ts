@@ -7,6 +7,12 @@
 //   {type:'invalidateAll'}                                          ask; drops every entry
 //   {type:'renewLease'}                                             own timer: subscribe, and hear from the group
 //   {type:'stats'}                                                  ask → CacheStats
+//   {type:'mirrorLease'}                                            own timer: renew the gateway mirror's lease
+// Tells to '$system' (the gateway's thread keeps a mirror of this cache, src/http/mirror.ts): mirrorInvalidate
+// {items, index} at every invalidation, mirrorForget whenever every entry is dropped, and mirrorLease {validUntilMs}
+// every mirrorLeaseMs/4 while this cache's own lease stays valid until validUntilMs. Each is told before anything
+// answered later (the link to '$system' is FIFO), and an answer says whether its entry is held (`held`): only held
+// entries may be mirrored, since a load this cache refused to keep may be older than a forgotten change.
 // Promises: a miss is a linearizable read (ReadIndex) on some catalog replica; a fill older than an invalidation
 // already seen is not stored; concurrent misses on one key make one backend read; a cache that has not heard from
 // the catalog group's leader for longer than its lease serves no hits (and forgets everything it had).
@@ -24,6 +30,8 @@ export interface CacheArgs {
   /** False switches caching off: every read goes to the catalog group (the lookup-miss benchmark). */
   readonly enabled?: boolean;
   readonly readDeadlineMs?: number;
+  /** How long one lease renewal lets the gateway's mirror serve hits (default 1000 ms, at most leaseMs / 2). */
+  readonly mirrorLeaseMs?: number;
 }
 
 export interface CacheValue {
@@ -35,7 +43,17 @@ export interface CacheAnswer extends CacheValue {
   readonly cache: 'HIT' | 'MISS';
   readonly servedBy: string | null;
   readonly index: number;
+  /** True when this cache holds exactly this entry now (a hit, or a fill it kept): the gateway may mirror it. */
+  readonly held: boolean;
 }
+
+/** What the cache tells '$system' so a mirror in the gateway's thread stays coherent with it. */
+export type MirrorNotice =
+  | { readonly type: 'mirrorInvalidate'; readonly items: readonly number[]; readonly index: number }
+  | { readonly type: 'mirrorForget' }
+  | { readonly type: 'mirrorLease'; readonly validUntilMs: number };
+
+const systemEndpoint = '$system';
 
 export type CacheMessage =
   | { readonly type: 'lookup'; readonly id: number }
@@ -44,7 +62,8 @@ export type CacheMessage =
   | { readonly type: 'invalidate'; readonly items: readonly number[]; readonly index: number; readonly previousChangeIndex?: number }
   | { readonly type: 'invalidateAll' }
   | { readonly type: 'renewLease' }
-  | { readonly type: 'stats' };
+  | { readonly type: 'stats' }
+  | { readonly type: 'mirrorLease' };
 
 interface CacheState {
   readonly policy: CachePolicy<CacheValue>;
@@ -52,6 +71,7 @@ interface CacheState {
   readonly enabled: boolean;
   readonly readDeadlineMs: number;
   readonly catalogMembers: readonly string[];
+  readonly mirrorLeaseMs: number;
 }
 
 const isPositiveId = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
@@ -74,6 +94,7 @@ function isCacheMessage(message: unknown): message is CacheMessage {
     case 'invalidateAll':
     case 'renewLease':
     case 'stats':
+    case 'mirrorLease':
       return true;
     default:
       return false;
@@ -101,12 +122,13 @@ function read(state: CacheState, key: string, query: { type: string }, context: 
     };
   };
   if (!state.enabled) {
-    return load().then((loaded) => ({ ...loaded.value, cache: 'MISS', servedBy: (loaded.value as { servedBy?: string }).servedBy ?? null, index: loaded.index }));
+    return load().then((loaded) => ({ ...loaded.value, cache: 'MISS', servedBy: (loaded.value as { servedBy?: string }).servedBy ?? null, index: loaded.index, held: false }));
   }
   return state.policy.singleFlight(key, load).then((loaded) => {
     const servedBy = (loaded.value as { servedBy?: string }).servedBy ?? null;
     context.log.debug({ key, servedBy, index: loaded.index }, `${key}: cache miss, served by ${servedBy}`);
-    return { result: loaded.value.result, topics: loaded.value.topics, cache: 'MISS', servedBy, index: loaded.index };
+    const held = state.policy.holds(key, loaded.value);
+    return { result: loaded.value.result, topics: loaded.value.topics, cache: 'MISS', servedBy, index: loaded.index, held };
   });
 }
 
@@ -115,7 +137,7 @@ function serve(state: CacheState, key: string, query: CacheMessage, context: Act
     const hit = state.policy.getEntry(key, context.now());
     if (hit !== undefined) {
       context.log.debug({ key }, `${key}: cache hit`);
-      return { result: hit.value.result, topics: hit.value.topics, cache: 'HIT', servedBy: null, index: hit.index } satisfies CacheAnswer;
+      return { result: hit.value.result, topics: hit.value.topics, cache: 'HIT', servedBy: null, index: hit.index, held: true } satisfies CacheAnswer;
     }
   }
   const reply = context.deferReply();
@@ -133,7 +155,10 @@ function renewLease(state: CacheState, context: ActorContext): void {
     context.ask<SubscribeAnswer>(member, { type: 'subscribe', cache: context.self }, { timeoutMs: 500 }).then(
       (answer) => {
         if (!answer.ok) return;
-        if (answer.role === 'leader') state.policy.noteContact(context.now(), answer.commitIndex);
+        if (answer.role === 'leader') {
+          state.policy.noteContact(context.now(), answer.commitIndex);
+          renewMirrorLease(state, context);
+        }
         if (typeof answer.changeIndex === 'number' && !state.policy.observeChangeIndex(answer.changeIndex)) {
           context.log.warn({ member, changeIndex: answer.changeIndex, event: 'chainGap' },
             `cache: ${member} is at change ${answer.changeIndex}, past what this cache was told; dropping every entry`);
@@ -144,9 +169,23 @@ function renewLease(state: CacheState, context: ActorContext): void {
   }
 }
 
+/** Lets the gateway's mirror serve until now + mirrorLeaseMs, but only if this cache's own lease lasts as long. */
+function renewMirrorLease(state: CacheState, context: ActorContext): void {
+  if (!state.enabled) return;
+  const validUntilMs = context.now() + state.mirrorLeaseMs;
+  if (!state.policy.leaseValid(validUntilMs)) return;
+  context.tell(systemEndpoint, { type: 'mirrorLease', validUntilMs } satisfies MirrorNotice);
+}
+
 export default defineActor<CacheState, CacheMessage, CacheArgs>({
   init(args, context) {
     const leaseMs = args.leaseMs ?? 3_000;
+    const mirrorLeaseMs = args.mirrorLeaseMs ?? Math.min(1_000, Math.floor(leaseMs / 2));
+    if (!(Number.isSafeInteger(mirrorLeaseMs) && mirrorLeaseMs >= 4 && mirrorLeaseMs <= leaseMs / 2)) {
+      throw new Error(`cache: mirrorLeaseMs must be an integer in 4..leaseMs/2 (${leaseMs / 2}), got ${mirrorLeaseMs}`);
+    }
+    // The mirror must never outlive what this cache would serve: everything it may hold goes with this cache's.
+    const onForgetEverything = () => context.tell(systemEndpoint, { type: 'mirrorForget' } satisfies MirrorNotice);
     const catalog = new GroupClient({
       group: 'catalog',
       members: args.catalogMembers,
@@ -156,13 +195,16 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
       onFailover: (from, _to, reason) => context.log.info({ from, reason, event: 'failover' }, `cache: ${from} did not answer (${reason}); trying the next replica`),
     });
     const state: CacheState = {
-      policy: new CachePolicy<CacheValue>({ capacity: args.capacity ?? 10_000, leaseMs, now: () => context.now() }),
+      policy: new CachePolicy<CacheValue>({ capacity: args.capacity ?? 10_000, leaseMs, now: () => context.now(), onForgetEverything }),
       catalog,
       enabled: args.enabled ?? true,
       readDeadlineMs: args.readDeadlineMs ?? 4_000,
       catalogMembers: args.catalogMembers,
+      mirrorLeaseMs,
     };
     context.setTimer('renewLease', { type: 'renewLease' }, Math.max(50, Math.floor(leaseMs / 4)), { repeat: true });
+    // Renewed four times per mirror lease, so a renewal delayed by a busy thread rarely lets the mirror lapse.
+    context.setTimer('mirrorLease', { type: 'mirrorLease' }, Math.max(1, Math.floor(mirrorLeaseMs / 4)), { repeat: true });
     renewLease(state, context);
     return state;
   },
@@ -182,10 +224,15 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
             `cache: an invalidation before index ${message.index} never arrived; dropping every entry`);
         }
         for (const item of message.items) state.policy.invalidate(item, message.index);
+        context.tell(systemEndpoint, { type: 'mirrorInvalidate', items: message.items, index: message.index } satisfies MirrorNotice);
         return true;
       case 'invalidateAll':
         state.policy.clear();
+        context.tell(systemEndpoint, { type: 'mirrorForget' } satisfies MirrorNotice);
         return true;
+      case 'mirrorLease':
+        renewMirrorLease(state, context);
+        return undefined;
       case 'renewLease':
         renewLease(state, context);
         return undefined;

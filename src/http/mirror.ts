@@ -1,0 +1,175 @@
+// The near cache: a mirror of the cache actor's lookups in the gateway's own thread, so a hit costs no message.
+//
+// Owns: a CachePolicy of prepared lookup answers (status, body and headers, built once per fill), its lease, and
+// the rules that keep it coherent with the cache actor, which stays the authority (src/actors/cache/actor.ts).
+// Promises (the same as the cache actor's, never weaker):
+// - It holds only what the cache actor held: a fill comes from a cache answer marked `held`, tagged with the
+//   index it reflects. The actor tells '$system' each invalidation and each full forget before it answers
+//   anything later (per-sender FIFO), so an answer produced after an invalidation arrives after it; an answer
+//   already in flight when the invalidation arrives is refused by put() against the same marks.
+// - Read-your-writes: the gateway applies its own write invalidations here synchronously, before acknowledging.
+// - Lease: hits are served only until the latest `validUntilMs` the actor granted, which the actor grants only
+//   while its own lease lasts that long; `revoke()` (the actor crashed, stopped, restarted or was isolated) drops
+//   everything and ends the lease at once. A lapse forgets everything, again on the renewal that ends it (fills
+//   that arrived meanwhile included), so nothing seen across a gap is served after it.
+// Pure: time comes from the injected clock (wall time, shared with the actor's thread in one process).
+import { CachePolicy, itemKey, type CacheStats } from '../actors/cache/policy.js';
+import type { Item, PreparedAnswer, Topic } from './backend.js';
+import * as bodies from './bodies.js';
+
+export interface MirrorOptions {
+  /** Lookups kept at most (least recently used first out). */
+  readonly capacity: number;
+  readonly now: () => number;
+  /** Items whose invalidation index is remembered individually (default 4096). */
+  readonly invalidationRecordsMax?: number;
+}
+
+/** A lookup answer ready to write: constant per entry, so a hit allocates nothing. */
+export interface PreparedLookup extends PreparedAnswer {
+  readonly index: number;
+}
+
+/** The notices the cache actor tells '$system' (src/actors/cache/actor.ts, MirrorNotice). */
+export type MirrorNotice =
+  | { readonly type: 'mirrorInvalidate'; readonly items: readonly number[]; readonly index: number }
+  | { readonly type: 'mirrorForget' }
+  | { readonly type: 'mirrorLease'; readonly validUntilMs: number };
+
+export interface MirrorStats extends CacheStats {
+  readonly leaseValid: boolean;
+  readonly revocations: number;
+  readonly fillsRefused: number;
+}
+
+const invalidateItemsMax = 10_000;
+
+function isIndex(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function isItemId(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 0;
+}
+
+export function isMirrorNotice(message: unknown): message is MirrorNotice {
+  if (typeof message !== 'object' || message === null) return false;
+  const candidate = message as Record<string, unknown>;
+  switch (candidate.type) {
+    case 'mirrorInvalidate':
+      return Array.isArray(candidate.items) && candidate.items.length <= invalidateItemsMax &&
+        candidate.items.every(isItemId) && isIndex(candidate.index);
+    case 'mirrorForget':
+      return true;
+    case 'mirrorLease':
+      return typeof candidate.validUntilMs === 'number' && Number.isFinite(candidate.validUntilMs);
+    default:
+      return false;
+  }
+}
+
+function assertNever(value: never): never {
+  throw new Error(`mirror: unexpected notice ${JSON.stringify(value)}`);
+}
+
+function prepare(status: 200 | 404, body: string, index: number): PreparedLookup {
+  const headers = { 'content-type': 'application/json', 'x-cache': 'HIT', 'content-length': Buffer.byteLength(body) };
+  return { status, body, headers, index };
+}
+
+/** The lookup-body of an answer, or null when it cannot be encoded (the gateway then answers it the long way). */
+function prepareLookup(id: number, item: Item | null, topics: readonly Topic[], index: number): PreparedLookup | null {
+  if (item === null) return prepare(404, bodies.lookupNotFoundBody, index);
+  if (item.id !== id) return null;
+  try {
+    return prepare(200, bodies.lookupBody(item, topics), index);
+  } catch {
+    return null;
+  }
+}
+
+export class CacheMirror {
+  private readonly now: () => number;
+  private readonly policy: CachePolicy<PreparedLookup>;
+  /** Hits are served while now <= validUntilMs; -Infinity until the first grant and after a revocation. */
+  private validUntilMs = Number.NEGATIVE_INFINITY;
+  private revocations = 0;
+  private fillsRefused = 0;
+
+  constructor(options: MirrorOptions) {
+    this.now = options.now;
+    // The policy's own lease is not used (it measures from contact; this one is granted until a time), so it is
+    // made to hold for as long as the process may run; this class checks validUntilMs before every read.
+    this.policy = new CachePolicy<PreparedLookup>({
+      capacity: options.capacity,
+      leaseMs: Number.MAX_SAFE_INTEGER,
+      now: options.now,
+      inFlightMax: 1,
+      ...(options.invalidationRecordsMax === undefined ? {} : { invalidationRecordsMax: options.invalidationRecordsMax }),
+    });
+    this.policy.noteContact(0);
+  }
+
+  /** The hot path: a prepared answer, or undefined (not held, or the lease is not valid). */
+  lookup(id: number): PreparedLookup | undefined {
+    if (this.now() > this.validUntilMs) {
+      this.lapse();
+      return undefined;
+    }
+    return this.policy.get(itemKey(id));
+  }
+
+  /** Offers a cache actor's lookup answer; kept only when the actor held it and no mark refuses its index. */
+  fill(id: number, answer: { readonly result: Item | null; readonly topics: readonly Topic[]; readonly index: number; readonly held: boolean }): boolean {
+    if (!answer.held) return false;
+    const prepared = prepareLookup(id, answer.result, answer.topics, answer.index);
+    if (prepared === null || !this.policy.put(itemKey(id), prepared, answer.index)) {
+      this.fillsRefused += 1;
+      return false;
+    }
+    return true;
+  }
+
+  /** Applies a notice the cache actor told '$system'; false (and no change) for anything else. */
+  apply(message: unknown): boolean {
+    if (!isMirrorNotice(message)) return false;
+    switch (message.type) {
+      case 'mirrorInvalidate':
+        this.invalidate(message.items, message.index);
+        return true;
+      case 'mirrorForget':
+        this.policy.clear();
+        return true;
+      case 'mirrorLease':
+        this.renew(message.validUntilMs);
+        return true;
+      default:
+        return assertNever(message);
+    }
+  }
+
+  /** Drops the items (and raises their marks, so an older answer still in flight is refused). */
+  invalidate(items: readonly number[], index: number): void {
+    for (const item of items) this.policy.invalidate(item, index);
+  }
+
+  /** Drops everything and ends the lease now: only a later grant from the actor serves hits again. */
+  revoke(): void {
+    this.revocations += 1;
+    this.validUntilMs = Number.NEGATIVE_INFINITY;
+    this.policy.clear();
+  }
+
+  private renew(validUntilMs: number): void {
+    if (this.now() > this.validUntilMs) this.lapse();
+    this.validUntilMs = Math.max(this.validUntilMs, validUntilMs);
+  }
+
+  private lapse(): void {
+    if (this.policy.stats().size > 0) this.policy.clear();
+  }
+
+  stats(): MirrorStats {
+    return { ...this.policy.stats(), leaseValid: this.now() <= this.validUntilMs, revocations: this.revocations, fillsRefused: this.fillsRefused };
+  }
+}

@@ -1,0 +1,263 @@
+// Tests of the gateway's near cache (src/http/mirror.ts) and its protocol with the cache actor, driven by hand:
+// fake notices in the order a FIFO link would deliver them, a hand-moved clock, and an ActorBackend over a fake
+// actor port, so each ordering that matters (invalidation before answer, answer in flight across an
+// invalidation, forget, lease lapse, crash) is played exactly.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CachePolicy, itemKey } from '../../src/actors/cache/policy.js';
+import type { CacheAnswer } from '../../src/actors/cache/actor.js';
+import { ActorBackend, type ActorPort } from '../../src/http/actor-backend.js';
+import type { Item } from '../../src/http/backend.js';
+import { CacheMirror, isMirrorNotice } from '../../src/http/mirror.js';
+import type { Logger } from '../../src/runtime/actor.js';
+
+const topics = [{ id: 1, name: 'Distributed systems' }];
+const itemAt = (id: number, stock: number): Item => ({ id, name: `book ${id}`, stock, price: 10, topic: 1 });
+
+function makeMirror() {
+  const clock = { nowMs: 10_000 };
+  const mirror = new CacheMirror({ capacity: 100, now: () => clock.nowMs });
+  mirror.apply({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
+  return { mirror, clock };
+}
+
+const answer = (id: number, stock: number, index: number, held = true) => ({ result: itemAt(id, stock), topics, index, held });
+const stockIn = (body: string | undefined) => (body === undefined ? undefined : (JSON.parse(body) as { result: Item }).result.stock);
+
+test('a held answer is served from the mirror with prepared headers; an unheld one is not kept', () => {
+  // Fills two items, one marked held and one not; only the held one may come back as a prepared hit.
+  const { mirror } = makeMirror();
+  assert.ok(mirror.fill(1, answer(1, 7, 5)));
+  assert.not.ok(mirror.fill(2, answer(2, 7, 5, false)));
+  const hit = mirror.lookup(1);
+  assert.ok(hit);
+  assert.is(hit.status, 200);
+  assert.is(stockIn(hit.body), 7);
+  assert.is(hit.headers['x-cache'], 'HIT');
+  assert.is(hit.headers['content-length'], Buffer.byteLength(hit.body));
+  assert.is(mirror.lookup(2), undefined);
+});
+
+test('an unknown item is mirrored as a prepared 404', () => {
+  // The cache actor answers null for an unknown id; the mirror must keep that as the contract's 404 body.
+  const { mirror } = makeMirror();
+  assert.ok(mirror.fill(9, { result: null, topics: [], index: 3, held: true }));
+  const hit = mirror.lookup(9);
+  assert.is(hit?.status, 404);
+  assert.is(hit?.body, '{"ok":false,"result":null,"topics":[]}');
+});
+
+test('FIFO: an invalidation told before an answer is applied first, and the newer answer is kept', () => {
+  // Order on the link: the answer at index 5, then an invalidation at 8, then the refill at 8. The first answer
+  // must be gone after the invalidation and the refill must be served.
+  const { mirror } = makeMirror();
+  mirror.fill(1, answer(1, 7, 5));
+  mirror.apply({ type: 'mirrorInvalidate', items: [1], index: 8 });
+  assert.is(mirror.lookup(1), undefined);
+  assert.ok(mirror.fill(1, answer(1, 6, 8)));
+  assert.is(stockIn(mirror.lookup(1)?.body), 6);
+});
+
+test('an answer still in flight when an invalidation arrives is refused by its mark', () => {
+  // The gateway's own write invalidation (index 8) is applied before an older answer (index 5) that was already
+  // on its way; put() must refuse that answer, or a later hit would show stock older than the write.
+  const { mirror } = makeMirror();
+  mirror.invalidate([1], 8);
+  assert.not.ok(mirror.fill(1, answer(1, 7, 5)));
+  assert.is(mirror.lookup(1), undefined);
+  assert.is(mirror.stats().fillsRefused, 1);
+});
+
+test('mirrorForget drops every entry', () => {
+  // The cache actor forgot everything (lease lapse, chain gap, invalidateAll): so must the mirror.
+  const { mirror } = makeMirror();
+  mirror.fill(1, answer(1, 7, 5));
+  mirror.fill(2, answer(2, 7, 5));
+  assert.ok(mirror.apply({ type: 'mirrorForget' }));
+  assert.is(mirror.lookup(1), undefined);
+  assert.is(mirror.lookup(2), undefined);
+});
+
+test('the lease: no hit after validUntilMs, and a renewal after a lapse starts empty', () => {
+  // Moves the clock past the grant: the entry must not be served; a later grant must not revive it, nor an entry
+  // filled while the lease had lapsed.
+  const { mirror, clock } = makeMirror();
+  mirror.fill(1, answer(1, 7, 5));
+  clock.nowMs += 1_000;
+  assert.ok(mirror.lookup(1), 'served up to and including validUntilMs');
+  clock.nowMs += 1;
+  assert.is(mirror.lookup(1), undefined);
+  mirror.fill(2, answer(2, 7, 5));
+  mirror.apply({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
+  assert.is(mirror.lookup(1), undefined);
+  assert.is(mirror.lookup(2), undefined);
+  mirror.fill(1, answer(1, 6, 9));
+  assert.is(stockIn(mirror.lookup(1)?.body), 6);
+});
+
+test('no hit before the first grant and after a revocation (the cache actor crashed)', () => {
+  // A fresh mirror has no lease; revoke() must end the lease at once, not at validUntilMs.
+  const clock = { nowMs: 0 };
+  const mirror = new CacheMirror({ capacity: 10, now: () => clock.nowMs });
+  mirror.fill(1, answer(1, 7, 5));
+  assert.is(mirror.lookup(1), undefined);
+  mirror.apply({ type: 'mirrorLease', validUntilMs: 1_000 });
+  mirror.fill(1, answer(1, 7, 5));
+  assert.ok(mirror.lookup(1));
+  mirror.revoke();
+  assert.is(mirror.lookup(1), undefined);
+  mirror.fill(1, answer(1, 7, 5));
+  assert.is(mirror.lookup(1), undefined, 'no lease until the restarted cache grants one');
+});
+
+test('notices are validated: anything malformed is ignored', () => {
+  // The '$system' endpoint hears other tells too; only well-formed mirror notices may change the mirror.
+  assert.not.ok(isMirrorNotice(null));
+  assert.not.ok(isMirrorNotice({ type: 'mirrorInvalidate', items: [0], index: 1 }));
+  assert.not.ok(isMirrorNotice({ type: 'mirrorInvalidate', items: [1], index: -1 }));
+  assert.not.ok(isMirrorNotice({ type: 'mirrorLease', validUntilMs: Number.POSITIVE_INFINITY }));
+  assert.not.ok(isMirrorNotice({ type: 'other' }));
+  const { mirror } = makeMirror();
+  mirror.fill(1, answer(1, 7, 5));
+  assert.not.ok(mirror.apply({ type: 'mirrorInvalidate', items: ['1'], index: 9 }));
+  assert.ok(mirror.lookup(1));
+});
+
+test('the cache policy hooks the actor relies on: holds() and onForgetEverything', () => {
+  // holds() must tell a kept fill from one the policy refused; a chain gap must call onForgetEverything.
+  let forgets = 0;
+  const policy = new CachePolicy<{ stock: number }>({ capacity: 10, leaseMs: 500, now: () => 0, onForgetEverything: () => { forgets += 1; } });
+  policy.noteContact(0);
+  const kept = { stock: 1 };
+  const refused = { stock: 2 };
+  policy.invalidate(1, 10);
+  assert.ok(policy.put(itemKey(1), kept, 10));
+  assert.not.ok(policy.put(itemKey(1), refused, 9));
+  assert.ok(policy.holds(itemKey(1), kept));
+  assert.not.ok(policy.holds(itemKey(1), refused));
+  policy.followChange(10, 0);
+  assert.is(forgets, 0);
+  policy.followChange(30, 20);
+  assert.is(forgets, 1);
+});
+
+// ---- ActorBackend with the near cache, over a fake actor port ----
+
+interface FakePort extends ActorPort {
+  readonly asks: { target: string; message: { type: string } }[];
+  cacheAnswer: (message: { type: string }) => Promise<unknown>;
+}
+
+const silentLog = { debug() {}, info() {}, warn() {}, error() {} } as unknown as Logger;
+
+function fakePort(): FakePort {
+  const port: FakePort = {
+    asks: [],
+    cacheAnswer: () => Promise.reject(new Error('no answer set')),
+    ask<R>(target: string, message: unknown): Promise<R> {
+      port.asks.push({ target, message: message as { type: string } });
+      if (target === 'cache') return port.cacheAnswer(message as { type: string }) as Promise<R>;
+      if (target === 'order-1') {
+        return Promise.resolve({ ok: true, result: { bought: true, catalogIndex: 20 }, index: 7 } as R);
+      }
+      return Promise.reject(new Error(`unexpected ask to ${target}`));
+    },
+    status: () => Promise.resolve([{ name: 'cache' }, { name: 'order-1' }] as never),
+    kill: () => Promise.resolve(),
+    stop: () => Promise.resolve(),
+    startActor: () => Promise.resolve(),
+    isolate: () => Promise.resolve(),
+    heal: () => Promise.resolve(),
+  };
+  return port;
+}
+
+function makeBackend() {
+  const port = fakePort();
+  const clock = { nowMs: 50_000 };
+  const backend = new ActorBackend({
+    actors: port, catalogMembers: ['catalog-1'], orderMembers: ['order-1'], cacheName: 'cache', log: silentLog,
+    nearCache: { capacity: 100, now: () => clock.nowMs },
+  });
+  backend.receiveCacheNotice({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
+  return { port, backend, clock };
+}
+
+const hitAnswer = (id: number, stock: number, index: number): CacheAnswer =>
+  ({ result: itemAt(id, stock), topics, cache: 'HIT', servedBy: null, index, held: true });
+const signal = new AbortController().signal;
+
+test('backend: a lookup through the cache actor fills the near cache; the next one asks nothing', async () => {
+  // Counts asks to the cache actor: the second lookup of the same id must be answered by nearLookup alone.
+  const { port, backend } = makeBackend();
+  port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
+  assert.is(backend.nearLookup(3), undefined);
+  await backend.lookup(3, signal);
+  const asksBefore = port.asks.length;
+  assert.is(stockIn(backend.nearLookup(3)?.body), 7);
+  assert.is(port.asks.length, asksBefore);
+});
+
+test('backend: read-your-writes — an order invalidates the near cache before it returns, even against a late stale answer', async () => {
+  // A lookup's answer (stock 7 at index 5) is held back while an order on the item commits at catalog index 20;
+  // the stale answer then arrives. After order() returns, no near hit may show stock 7.
+  const { port, backend } = makeBackend();
+  let releaseStale!: () => void;
+  port.cacheAnswer = (message) => {
+    if (message.type === 'invalidate') return Promise.resolve(true);
+    return new Promise((resolve) => { releaseStale = () => resolve(hitAnswer(3, 7, 5)); });
+  };
+  const lookup = backend.lookup(3, signal);
+  const outcome = await backend.order(3, 1, 'order-a', signal);
+  assert.ok(outcome.bought);
+  releaseStale();
+  await lookup;
+  assert.is(backend.nearLookup(3), undefined);
+  port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 6, 20));
+  await backend.lookup(3, signal);
+  assert.is(stockIn(backend.nearLookup(3)?.body), 6);
+});
+
+test('backend: an unconfirmed invalidation distrusts the cache and bypasses the near cache', async () => {
+  // The cache actor fails to confirm the order's invalidation: nearLookup must stop answering at once.
+  const { port, backend } = makeBackend();
+  port.cacheAnswer = () => Promise.resolve(hitAnswer(4, 7, 5));
+  await backend.lookup(4, signal);
+  assert.ok(backend.nearLookup(4));
+  port.cacheAnswer = (message) => (message.type === 'invalidate' ? Promise.reject(new Error('timeout')) : Promise.resolve(hitAnswer(4, 7, 5)));
+  await backend.order(5, 1, 'order-b', signal);
+  assert.is(backend.nearLookup(4), undefined);
+});
+
+test('backend: killing, stopping or isolating the cache actor revokes the near cache; heal does not', async () => {
+  // Each cutting action must end mirror hits at once, before the lease would lapse by itself.
+  for (const action of ['kill', 'stop', 'isolate'] as const) {
+    const { port, backend, clock } = makeBackend();
+    port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
+    await backend.lookup(3, signal);
+    await backend.actorAction('order-1', action);
+    assert.ok(backend.nearLookup(3), `${action} of another actor leaves the near cache`);
+    await backend.actorAction('cache', action);
+    assert.is(backend.nearLookup(3), undefined, action);
+    backend.receiveCacheNotice({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
+    assert.is(backend.nearLookup(3), undefined, `${action}: a new grant does not bring old entries back`);
+  }
+  const { port, backend } = makeBackend();
+  port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
+  await backend.lookup(3, signal);
+  await backend.actorAction('cache', 'heal');
+  assert.ok(backend.nearLookup(3));
+});
+
+test('backend: without the option there is no near cache', async () => {
+  // The default (and multi-host with the cache elsewhere) must keep asking the cache actor every time.
+  const port = fakePort();
+  const backend = new ActorBackend({ actors: port, catalogMembers: ['catalog-1'], orderMembers: ['order-1'], cacheName: 'cache', log: silentLog });
+  port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
+  backend.receiveCacheNotice({ type: 'mirrorLease', validUntilMs: Date.now() + 1_000 });
+  await backend.lookup(3, signal);
+  assert.is(backend.nearLookup(3), undefined);
+  assert.is(backend.nearCacheStats(), null);
+});
+
+test.run();
