@@ -100,6 +100,7 @@ export async function startPygmy(options: StartOptions): Promise<PygmyProcess> {
 
 export interface HttpAnswer {
   readonly status: number;
+  readonly headers: Headers;
   readonly text: string;
   json<T = any>(): T;
 }
@@ -112,7 +113,7 @@ export async function http(method: string, url: string, options: { headers?: Rec
     signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
   });
   const text = await response.text();
-  return { status: response.status, text, json: () => JSON.parse(text) };
+  return { status: response.status, headers: response.headers, text, json: () => JSON.parse(text) };
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
