@@ -30,7 +30,7 @@ import * as bodies from './bodies.js';
 import { DashboardFeed, type FeedOptions } from './dashboard/feed.js';
 import { DashboardHttp } from './dashboard/http.js';
 import { Deadlines } from './deadlines.js';
-import { GatewayMetrics } from './metrics.js';
+import { GatewayMetrics, type RouteMetrics } from './metrics.js';
 import { isOperationRoute, matchRoute, type Route, type RouteKind } from './routes.js';
 import { isPrintableToken, orderKeyLengthMax, parseIdempotencyKey, parseItemChange } from './validation.js';
 
@@ -174,6 +174,8 @@ class GatewayHandler {
   private readonly adminToken: string | null;
   private readonly loopback: boolean;
   private readonly unavailableHeaders: Record<string, string>;
+  /** The lookup route's metrics, kept so a near-cache hit needs no map lookup. */
+  private readonly lookupMetrics: RouteMetrics;
   readonly dashboard: DashboardHttp;
 
   constructor(options: GatewayOptions, limits: GatewayLimits, loopback: boolean) {
@@ -186,6 +188,7 @@ class GatewayHandler {
     this.adminToken = options.adminToken ?? null;
     this.loopback = loopback;
     this.metrics = new GatewayMetrics(options.metricsRegistry);
+    this.lookupMetrics = this.metrics.forRoute('lookup');
     this.unavailableHeaders = { 'content-type': jsonType, 'retry-after': String(limits.retryAfterSeconds) };
     const feedOptions = { ...options.dashboard, clusterStatus: () => this.backend.cluster(), sampler: this.metrics.live };
     this.dashboard = new DashboardHttp(new DashboardFeed(feedOptions));
@@ -258,7 +261,7 @@ class GatewayHandler {
     if (response.writableEnded || response.destroyed) return Promise.resolve();
     response.writeHead(near.status, near.headers);
     response.end(near.body);
-    this.metrics.forRoute('lookup').record(near.status, (performance.now() - started) / 1000);
+    this.lookupMetrics.record(near.status, (performance.now() - started) / 1000);
     return Promise.resolve();
   }
 

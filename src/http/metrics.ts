@@ -3,8 +3,10 @@
 //
 // Owns: request counters by route and status, a latency histogram by route, cache hits and misses, and Raft and
 // supervisor gauges refreshed from the cluster status at scrape time; beside them, the dashboard's per-second
-// LiveSampler. Promises: the per-request path allocates no label objects — label children (and the sampler's
-// route counter) are made once per (route, status) and reused.
+// LiveSampler. Promises: the per-request path allocates no label objects and calls no prom-client counter —
+// counts accumulate in plain numbers per (route, status) and per cache outcome, and are added to prom-client's
+// counters when a scrape (or any read of them) collects, so every read sees every request answered before it.
+// prom-client hashes the labels of a child on each inc(), which a lookup hit cannot afford.
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CacheOutcome, ClusterStatus } from './backend.js';
@@ -14,9 +16,15 @@ import type { RouteKind } from './routes.js';
 type CounterChild = ReturnType<Counter<string>['labels']>;
 type HistogramChild = ReturnType<Histogram<string>['labels']>;
 
+/** Requests of one (route, status) answered since the last collection, and the child they are added to. */
+class PendingCount {
+  count = 0;
+  constructor(readonly child: CounterChild) {}
+}
+
 /** The metric children of one route, made on its first request. */
 export class RouteMetrics {
-  private readonly requestsByStatus = new Map<number, CounterChild>();
+  private readonly requestsByStatus = new Map<number, PendingCount>();
   private readonly liveCounter: RouteCounter;
 
   constructor(
@@ -29,14 +37,23 @@ export class RouteMetrics {
   }
 
   record(status: number, seconds: number): void {
-    let child = this.requestsByStatus.get(status);
-    if (child === undefined) {
-      child = this.requests.labels(this.route, String(status));
-      this.requestsByStatus.set(status, child);
+    let pending = this.requestsByStatus.get(status);
+    if (pending === undefined) {
+      pending = new PendingCount(this.requests.labels(this.route, String(status)));
+      this.requestsByStatus.set(status, pending);
     }
-    child.inc();
+    pending.count += 1;
     this.duration.observe(seconds);
     this.live.record(this.liveCounter, status, seconds);
+  }
+
+  /** Adds the requests counted since the last collection to the prom-client counter. */
+  collect(): void {
+    for (const pending of this.requestsByStatus.values()) {
+      if (pending.count === 0) continue;
+      pending.child.inc(pending.count);
+      pending.count = 0;
+    }
   }
 }
 
@@ -54,16 +71,22 @@ export class GatewayMetrics {
   private readonly actorRestarts: Gauge<'actor' | 'group'>;
   private readonly actorAlive: Gauge<'actor' | 'group'>;
   private readonly byRoute = new Map<RouteKind, RouteMetrics>();
+  private cacheHitsPending = 0;
+  private cacheMissesPending = 0;
 
   constructor(registry: Registry = new Registry(), nowMs: number = Date.now()) {
     this.registry = registry;
     this.live = new LiveSampler(nowMs);
     const registers = [registry];
+    const collectRequests = () => {
+      for (const route of this.byRoute.values()) route.collect();
+    };
     this.requests = new Counter({
       name: 'pygmy_http_requests_total',
       help: 'HTTP requests answered by the gateway, by route and status',
       labelNames: ['route', 'status'],
       registers,
+      collect: collectRequests,
     });
     this.duration = new Histogram({
       name: 'pygmy_http_request_duration_seconds',
@@ -77,6 +100,7 @@ export class GatewayMetrics {
       help: 'Cacheable reads by outcome (hit or miss), as reported in x-cache',
       labelNames: ['outcome'],
       registers,
+      collect: () => this.collectCache(),
     });
     this.cacheHits = cache.labels('hit');
     this.cacheMisses = cache.labels('miss');
@@ -99,9 +123,16 @@ export class GatewayMetrics {
   }
 
   recordCache(outcome: CacheOutcome): void {
-    if (outcome === 'HIT') this.cacheHits.inc();
-    else this.cacheMisses.inc();
+    if (outcome === 'HIT') this.cacheHitsPending += 1;
+    else this.cacheMissesPending += 1;
     this.live.recordCache(outcome === 'HIT');
+  }
+
+  private collectCache(): void {
+    if (this.cacheHitsPending > 0) this.cacheHits.inc(this.cacheHitsPending);
+    if (this.cacheMissesPending > 0) this.cacheMisses.inc(this.cacheMissesPending);
+    this.cacheHitsPending = 0;
+    this.cacheMissesPending = 0;
   }
 
   /** Replaces the cluster gauges with this status: actors gone from it disappear from the scrape. */

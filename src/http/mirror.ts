@@ -112,11 +112,13 @@ export class CacheMirror {
 
   /** The hot path: a prepared answer, or undefined (not held, or the lease is not valid). */
   lookup(id: number): PreparedLookup | undefined {
-    if (this.now() > this.validUntilMs) {
+    // One clock read per hit: the policy is handed the same instant instead of reading the clock again.
+    const nowMs = this.now();
+    if (nowMs > this.validUntilMs) {
       this.lapse();
       return undefined;
     }
-    return this.policy.get(itemKey(id));
+    return this.policy.get(itemKey(id), nowMs);
   }
 
   /** Offers a cache actor's lookup answer; kept only when the actor held it and no mark refuses its index. */
