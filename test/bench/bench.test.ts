@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ScenarioFigures } from '../../bench/load.js';
 import { checkTargets } from '../../bench/report.js';
-import { OrderLedger, planScenario, seededRandom, zipfSampler } from '../../bench/scenarios.js';
+import { hotSetSize, OrderLedger, planScenario, seededRandom, zipfSampler } from '../../bench/scenarios.js';
 
 const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -83,6 +83,27 @@ test('the write gap counts the start, the stretches between successes and the en
   assert.is(ledger.longestGapMs(0, 2_000), 1_300);
   assert.is(new OrderLedger().longestGapMs(0, 500), 500, 'no success at all is one gap over the whole run');
   assert.equal([ledger.bought, ledger.refused, ledger.failed], [2, 1, 1]);
+});
+
+test('lookup-hit asks for prepared paths: no per-request setup, ids uniform over the hot set, seeded', () => {
+  // A plan with a setupRequest (autocannon rebuilds the request each time) or ids outside 1..1000 fails here;
+  // so does a list that is not spread over the hot set (1,000 uniform draws hit about 632 distinct ids).
+  const plan = (seed: number) => planScenario('lookup-hit', ['Topic 1'], seed).requests;
+  const requests = plan(2);
+  assert.is(requests.length, 1_000);
+  const ids = new Set<number>();
+  for (const request of requests) {
+    assert.is(request.setupRequest, undefined);
+    assert.is(request.method, 'GET');
+    const match = /^\/lookup\/(\d+)$/.exec(request.path ?? '');
+    assert.ok(match !== null, `path ${request.path}`);
+    const id = Number(match[1]);
+    assert.ok(id >= 1 && id <= hotSetSize, `id ${id} outside the hot set`);
+    ids.add(id);
+  }
+  assert.ok(ids.size > 550 && ids.size < 720, `${ids.size} distinct ids in 1,000 draws`);
+  assert.equal(plan(2).map((request) => request.path), requests.map((request) => request.path));
+  assert.not.equal(plan(3).map((request) => request.path), requests.map((request) => request.path));
 });
 
 test('Zipf draws stay in range and favour low ranks; plans are deterministic per seed', () => {
