@@ -204,6 +204,8 @@ class GatewayHandler {
       return;
     }
     if (isOperationRoute(route.kind) && !this.authorize(request, response, route.kind, started)) return;
+    // A near-cache hit is answered here and now: no promise, no closure, nothing for the event loop to run later.
+    if (route.kind === 'lookup' && this.answerNearHit(response, route.id, started)) return;
     this.dispatch(route, request, response, started).catch((error: unknown) =>
       this.fail(response, route.kind, started, error, request.url ?? ''),
     );
@@ -212,7 +214,8 @@ class GatewayHandler {
   private dispatch(route: Route, request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
     switch (route.kind) {
       case 'lookup':
-        return this.lookup(response, route.id, started);
+        // handle() has already tried the near cache.
+        return this.lookupThroughBackend(response, route.id, started);
       case 'list':
         return this.list(response, started);
       case 'search':
@@ -252,17 +255,20 @@ class GatewayHandler {
     }
   }
 
-  /** A near-cache hit is written at once: no deadline, no await, headers and body prepared with the entry. */
-  private lookup(response: ServerResponse, id: number, started: number): Promise<void> {
+  /**
+   * A near-cache hit is written at once: no deadline, no await, headers and body prepared with the entry. False
+   * when the near cache does not hold the item (the caller then asks the backend).
+   */
+  private answerNearHit(response: ServerResponse, id: number, started: number): boolean {
     const near = this.backend.nearLookup?.(id);
-    if (near === undefined) return this.lookupThroughBackend(response, id, started);
+    if (near === undefined) return false;
     this.metrics.recordCache('HIT');
     if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup/${id}: cache hit`);
-    if (response.writableEnded || response.destroyed) return Promise.resolve();
+    if (response.writableEnded || response.destroyed) return true;
     response.writeHead(near.status, near.headers);
     response.end(near.body);
     this.lookupMetrics.record(near.status, (performance.now() - started) / 1000);
-    return Promise.resolve();
+    return true;
   }
 
   private async lookupThroughBackend(response: ServerResponse, id: number, started: number): Promise<void> {
