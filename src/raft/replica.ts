@@ -90,10 +90,15 @@ interface PendingProposal {
   readonly resolve: (answer: ProposeAnswer) => void;
 }
 
-interface PendingRead {
+interface ReadWaiter {
   readonly query: unknown;
   readonly resolve: (answer: ReadAnswer) => void;
-  /** Set once the leader confirmed the read: serve when lastApplied reaches it. */
+}
+
+/** The reads of one turn, confirmed together by one ReadIndex round. */
+interface PendingRead {
+  readonly waiters: readonly ReadWaiter[];
+  /** Set once the leader confirmed the round: serve when lastApplied reaches it. */
   index: number | null;
 }
 
@@ -121,6 +126,10 @@ export class Replica {
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
   private readCounter = 0;
+  /** Reads gathered this turn, not yet in a ReadIndex round. */
+  private readBatch: ReadWaiter[] = [];
+  /** Reads not yet answered, in rounds or gathered: bounded by readsPendingMax. */
+  private readsWaiting = 0;
   private flushScheduled = false;
   private lastSnapshotIndex: number;
   private softState: SoftState = { leader: null, role: 'follower' };
@@ -192,18 +201,35 @@ export class Replica {
     return new Promise((resolve) => this.proposals.set(proposed.index, { term: proposed.term, resolve }));
   }
 
-  /** A linearizable read through ReadIndex; resolves with the state machine's answer. */
+  /**
+   * A linearizable read through ReadIndex; resolves with the state machine's answer. Reads that arrive in one turn
+   * share one ReadIndex round (one heartbeat exchange with a majority): each began before the round did, so the
+   * round's index covers every write acknowledged before any of them.
+   */
   read(query: unknown): Promise<ReadAnswer> {
-    if (this.reads.size >= readsPendingMax) {
+    if (this.readsWaiting >= readsPendingMax) {
       return Promise.resolve({ ok: false, error: 'busy', leader: this.softState.leader });
     }
-    this.readCounter += 1;
-    const readContext = `${this.name}:${this.readCounter}`;
+    this.readsWaiting += 1;
     return new Promise((resolve) => {
-      this.reads.set(readContext, { query, resolve, index: null });
-      this.node.readIndex(readContext);
+      this.readBatch.push({ query, resolve });
       this.scheduleFlush();
     });
+  }
+
+  /** Starts one ReadIndex round for the reads gathered since the last one. */
+  private startReadRound(): void {
+    if (this.readBatch.length === 0) return;
+    this.readCounter += 1;
+    const readContext = `${this.name}:${this.readCounter}`;
+    this.reads.set(readContext, { waiters: this.readBatch, index: null });
+    this.readBatch = [];
+    this.node.readIndex(readContext);
+  }
+
+  private settleRead(pending: PendingRead, answer: (query: unknown) => ReadAnswer): void {
+    this.readsWaiting -= pending.waiters.length;
+    for (const waiter of pending.waiters) waiter.resolve(answer(waiter.query));
   }
 
   status(): ReplicaStatus {
@@ -248,6 +274,7 @@ export class Replica {
    */
   flush(): void {
     if (this.stopped) return;
+    this.startReadRound();
     try {
       this.runReadyLoop();
     } catch (error) {
@@ -325,7 +352,8 @@ export class Replica {
       if (pending === undefined) continue;
       this.reads.delete(failure.context);
       const error: ReplicaRefusal = failure.reason === 'notLeader' ? 'notLeader' : failure.reason === 'leaderUnknown' ? 'leaderUnknown' : 'dropped';
-      pending.resolve({ ok: false, error, leader: this.softState.leader });
+      const leader = this.softState.leader;
+      this.settleRead(pending, () => ({ ok: false, error, leader }));
     }
   }
 
@@ -334,7 +362,7 @@ export class Replica {
     for (const [readContext, pending] of this.reads) {
       if (pending.index === null || pending.index > applied) continue;
       this.reads.delete(readContext);
-      pending.resolve({ ok: true, index: applied, result: this.storage.query(pending.query) });
+      this.settleRead(pending, (query) => ({ ok: true, index: applied, result: this.storage.query(query) }));
     }
   }
 
@@ -399,8 +427,10 @@ export class Replica {
     this.failProposals('dropped');
     for (const [readContext, pending] of this.reads) {
       this.reads.delete(readContext);
-      pending.resolve({ ok: false, error: 'dropped', leader: null });
+      this.settleRead(pending, () => ({ ok: false, error: 'dropped', leader: null }));
     }
+    this.settleRead({ waiters: this.readBatch, index: null }, () => ({ ok: false, error: 'dropped', leader: null }));
+    this.readBatch = [];
     this.storage.close();
   }
 }
