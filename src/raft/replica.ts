@@ -535,8 +535,9 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
           return undefined;
       }
     },
-    async stop(state, context) {
-      if (state.replica.transferLeadershipAway()) {
+    async stop(state, context, reason) {
+      // Handing over is for a replica stopping alone; when the whole system goes down, its peers go too.
+      if (reason === 'stop' && state.replica.transferLeadershipAway()) {
         context.log.info({ replica: state.replica.name }, `${state.replica.name} hands leadership over before stopping`);
         // Give the timeoutNow message a moment to leave before the port closes.
         await new Promise((resolve) => setTimeout(resolve, 20));

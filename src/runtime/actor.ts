@@ -15,6 +15,9 @@ import { assert } from './errors.js';
 
 export type ActorName = string;
 
+/** Why a graceful stop happens: this actor alone ('stop'), or the whole system going down ('shutdown'). */
+export type StopReason = 'stop' | 'shutdown';
+
 export interface AskOptions {
   /** Deadline for the reply, relative to now. */
   timeoutMs?: number;
@@ -67,7 +70,7 @@ export interface ActorDefinition<State, Message extends { type: string }, Args =
   /** Handles one message. The return value answers an ask unless deferReply() was called. */
   receive(state: State, message: Message, context: ActorContext): unknown | Promise<unknown>;
   /** Graceful stop hook: flush and close files. Bounded by the child's stopTimeoutMs. */
-  stop?(state: State, context: ActorContext): void | Promise<void>;
+  stop?(state: State, context: ActorContext, reason: StopReason): void | Promise<void>;
   /** Validation at the boundary; a message failing it is counted and logged, never delivered. */
   isMessage?(message: unknown): message is Message;
   /** Actor-provided status for the control plane (must be structured-clonable). */

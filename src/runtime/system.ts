@@ -14,7 +14,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { EventEmitter } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import pino from 'pino';
-import type { ActorName, AskOptions, Logger } from './actor.js';
+import type { ActorName, AskOptions, Logger, StopReason } from './actor.js';
 import { Endpoint } from './endpoint.js';
 import type { LinkFactory } from './transport.js';
 import { ActorUnavailableError, assert, assertNever } from './errors.js';
@@ -243,7 +243,7 @@ export class ActorSystem extends EventEmitter {
 
   private async shutdownOnce(): Promise<void> {
     this.shuttingDown = true;
-    for (const name of [...this.order].reverse()) await this.stopChild(this.requireChild(name));
+    for (const name of [...this.order].reverse()) await this.stopChild(this.requireChild(name), 'shutdown');
     this.endpoint.close('system shut down');
   }
 
@@ -456,7 +456,7 @@ export class ActorSystem extends EventEmitter {
     this.options.onEscalate?.(reason);
   }
 
-  private async stopChild(child: Child): Promise<void> {
+  private async stopChild(child: Child, reason: StopReason = 'stop'): Promise<void> {
     this.cancelRestart(child);
     const worker = child.worker;
     if (worker === null || child.control === null) {
@@ -466,7 +466,7 @@ export class ActorSystem extends EventEmitter {
     child.exitIntent = 'stop';
     const exited = child.exited;
     try {
-      await withTimeout(child.control.stop(), child.spec.stopTimeoutMs, `${child.spec.name} did not stop within ${child.spec.stopTimeoutMs} ms`);
+      await withTimeout(child.control.stop(reason), child.spec.stopTimeoutMs, `${child.spec.name} did not stop within ${child.spec.stopTimeoutMs} ms`);
     } catch (error) {
       this.log.warn({ actor: child.spec.name, error: String(error) }, `graceful stop of ${child.spec.name} failed; terminating it`);
     }

@@ -4,7 +4,7 @@
 // the worker-to-supervisor notices and the control-plane API shape. Promises: `decodeFrame` accepts only
 // well-formed envelopes and inverts `encodeFrame`; anything else is reported, never thrown into an actor. Needs: nothing.
 
-import type { ActorName } from './actor.js';
+import type { ActorName, StopReason } from './actor.js';
 import { assert, assertNever, type ErrorData } from './errors.js';
 
 /** Name of the main thread's endpoint (the gateway and the control plane speak from here). */
@@ -157,7 +157,7 @@ export interface ControlApi {
   ping(): number;
   status(): WorkerStatus;
   crash(reason: string): void;
-  stop(): Promise<void>;
+  stop(reason: StopReason): Promise<void>;
   setIsolated(isolated: boolean): void;
   setPeerIsolated(peer: ActorName, isolated: boolean): void;
 }

@@ -11,7 +11,7 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { hasStringType, type ActorContext, type AnyActorDefinition, type Logger, type Reply } from './actor.js';
+import { hasStringType, type ActorContext, type AnyActorDefinition, type Logger, type Reply, type StopReason } from './actor.js';
 import { ActorCrashedError, ActorUnavailableError, MailboxFullError, RemoteError, assert } from './errors.js';
 import { Endpoint } from './endpoint.js';
 import { logLevelRank, type AskEnvelope, type ControlApi, type LogLevel, type TellEnvelope, type WorkerNotice, type WorkerStartData, type WorkerStatus } from './wire.js';
@@ -110,7 +110,7 @@ class ActorHost {
       ping: () => Date.now(),
       status: () => this.status(),
       crash: (reason) => this.crash(new Error(reason)),
-      stop: () => this.stop(),
+      stop: (reason: StopReason) => this.stop(reason === 'shutdown' ? 'shutdown' : 'stop'),
       setIsolated: (isolated) => this.endpoint.setIsolated(isolated),
       setPeerIsolated: (peer, isolated) => this.endpoint.setPeerIsolated(peer, isolated),
     };
@@ -303,12 +303,12 @@ class ActorHost {
   }
 
   /** Graceful stop: refuse new work, let the running handler finish, refuse what is queued, run the stop hook. */
-  private async stop(): Promise<void> {
+  private async stop(reason: StopReason): Promise<void> {
     this.stopping = true;
     if (this.busy) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.cancelAllTimers();
     this.refuseQueued();
-    if (this.ready && this.definition?.stop !== undefined) await this.definition.stop(this.state, this.context);
+    if (this.ready && this.definition?.stop !== undefined) await this.definition.stop(this.state, this.context, reason);
     this.endpoint.flushAll();
     this.endpoint.close('stopped');
   }

@@ -183,7 +183,7 @@ test('graceful stop runs the stop hook and keeps the actor down until started ag
     await system.start([{ name: 'counter', module: counterModule }]);
     await system.ask('counter', { type: 'increment' });
     await system.stop('counter');
-    assert.equal(messages, [{ from: 'counter', body: { type: 'stopping', name: 'counter', count: 1 } }]);
+    assert.equal(messages, [{ from: 'counter', body: { type: 'stopping', name: 'counter', count: 1, reason: 'stop' } }]);
     await new Promise((resolve) => setTimeout(resolve, 100));
     const stopped = await statusOf(system, 'counter');
     assert.is(stopped.state, 'stopped');
@@ -192,6 +192,8 @@ test('graceful stop runs the stop hook and keeps the actor down until started ag
     assert.ok(isRuntimeError(await rejection(system.ask('counter', { type: 'get' })), 'ACTOR_UNAVAILABLE'));
     await system.startActor('counter');
     assert.is(await system.ask('counter', { type: 'get' }), 0);
+    await system.shutdown();
+    assert.equal(messages.at(-1), { from: 'counter', body: { type: 'stopping', name: 'counter', count: 0, reason: 'shutdown' } }, 'the hook is told the whole system is going down');
   } finally {
     await system.shutdown();
   }
