@@ -41,6 +41,18 @@ test('a read at a change already seen keeps everything', async () => {
   assert.is(cache.stats().chainGaps, 0);
 });
 
+test('a change is known once its first push was applied or the chain jumped past it', () => {
+  // Every replica pushes each change; the cache acts on the first copy only. Known: pushed 7, jumped to 9.
+  const cache = policy();
+  cache.observeChangeIndex(5);
+  assert.is(cache.knowsChange(7), false);
+  cache.followChange(7, 5);
+  assert.ok(cache.knowsChange(7), 'a second copy of 7 is a duplicate');
+  assert.is(cache.knowsChange(8), false);
+  cache.observeChangeIndex(9);
+  assert.ok(cache.knowsChange(8), 'after a jump to 9 nothing cached predates 8');
+});
+
 test('an invalidation naming a change never seen reveals the gap', () => {
   // Changes 5 → 7 → 9: the push of 7 is lost; the push of 9 names 7, so everything cached is dropped.
   const cache = policy();

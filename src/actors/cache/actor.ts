@@ -219,6 +219,8 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
         return serve(state, searchKey(message.topic), message, context);
       case 'invalidate':
         // Replicas' pushes carry the change chain; the gateway's own (read-your-writes) invalidations do not.
+        // Every replica pushes each change: the copies after the first have nothing left to do (nor to mirror).
+        if (message.previousChangeIndex !== undefined && state.policy.knowsChange(message.index)) return true;
         if (message.previousChangeIndex !== undefined && !state.policy.followChange(message.index, message.previousChangeIndex)) {
           context.log.warn({ index: message.index, previous: message.previousChangeIndex, event: 'chainGap' },
             `cache: an invalidation before index ${message.index} never arrived; dropping every entry`);

@@ -190,6 +190,15 @@ export class CachePolicy<V> {
    * before it answers (links are FIFO), so a higher index than the cache has seen means one was lost. Returns false
    * on such a gap (everything was forgotten).
    */
+  /**
+   * Whether the change at `index` is already accounted for: its invalidation was applied, or the cache forgot
+   * everything past it (a jump of the chain). Another replica's copy of such a push has nothing left to do: the
+   * first copy raised the marks and detached the loads; after a jump no entry or load predates the change.
+   */
+  knowsChange(index: number): boolean {
+    return index <= this.changeSeen;
+  }
+
   observeChangeIndex(changeIndex: number): boolean {
     assertIndex(changeIndex);
     if (changeIndex <= this.changeSeen) return true;
