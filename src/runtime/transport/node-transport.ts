@@ -161,7 +161,7 @@ export class NodeTransport implements RemotePeers {
     const tls = this.options.tls;
     const server = tls === undefined
       ? createServer(onSocket)
-      : createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key), ca: readFileSync(tls.ca), requestCert: true, rejectUnauthorized: true }, onSocket);
+      : this.createTlsListener(tls, onSocket);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -176,6 +176,24 @@ export class NodeTransport implements RemotePeers {
     assert(typeof address === 'object' && address !== null, 'server has no address');
     for (const peer of this.peers.values()) if (this.options.self < peer.address.name) this.dial(peer);
     return { host: address.address, port: address.port };
+  }
+
+  /**
+   * A socket reaches `accept` (and the connection's handshake deadline) only after TLS succeeded, so the TLS
+   * handshake needs its own deadline (node's default is 120 s), and on that timeout node only reports the error.
+   * A refused handshake (foreign CA, plain TCP, timeout) is logged and closed like any other refused connection.
+   */
+  private createTlsListener(tls: TlsFiles, onSocket: (socket: Socket) => void): Server {
+    const server = createTlsServer({
+      cert: readFileSync(tls.cert), key: readFileSync(tls.key), ca: readFileSync(tls.ca), requestCert: true, rejectUnauthorized: true,
+      handshakeTimeout: this.limits.handshakeTimeoutMs,
+    }, onSocket);
+    server.on('tlsClientError', (error, socket) => {
+      this.counters.refusedConnections += 1;
+      this.options.log.warn({ remote: socket.remoteAddress, error: error.message, event: 'transport-tls-refused' }, `transport: TLS handshake refused: ${error.message}`);
+      socket.destroy(); // Node reports a handshake timeout here but leaves the socket open.
+    });
+    return server;
   }
 
   /** Nodes with an open, authenticated connection. */
