@@ -3,25 +3,18 @@
 // replayed handshake. Each connection must be closed by the node, the node must keep serving, and nothing sent on
 // those connections may be applied (the stock stays as the one genuine order left it).
 import { randomBytes } from 'node:crypto';
-import { createServer, connect, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeBatch } from '../../src/runtime/transport/codec.js';
 import { encodeFrameBytes, FrameReader, payloadKindControl, payloadKindData } from '../../src/runtime/transport/framing.js';
 import { freshNonce, parseControl, proofMac, protocolVersion } from '../../src/runtime/transport/handshake.js';
-import { makeTempDir, startNodeProcess, writeLayout, type LayoutNode, type NodeProcess } from '../support/multihost.js';
+import { freePort, makeTempDir, startNodeProcess, writeLayout, type LayoutNode, type NodeProcess } from '../support/multihost.js';
 import { http } from '../support/pygmy-process.js';
 
 const secret = randomBytes(32).toString('hex');
 const frameBytesMax = 16 * 1024 * 1024;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 interface Context {
   nodes: NodeProcess[];

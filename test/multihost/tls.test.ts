@@ -7,17 +7,15 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import pino from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeCatalogCommand } from '../../src/actors/catalog/commands.js';
-import { ActorSystem } from '../../src/runtime/system.js';
 import { encodeFrameBytes, payloadKindControl } from '../../src/runtime/transport/framing.js';
 import { freshNonce, protocolVersion } from '../../src/runtime/transport/handshake.js';
-import { NodeTransport, type TlsFiles } from '../../src/runtime/transport/node-transport.js';
-import { makeTempDir, startNodeProcess, type LayoutNode, type NodeProcess } from '../support/multihost.js';
+import type { TlsFiles } from '../../src/runtime/transport/node-transport.js';
+import { freePort, makeTempDir, startNodeProcess, startProbe, type LayoutNode, type NodeProcess, type Probe } from '../support/multihost.js';
 import { http } from '../support/pygmy-process.js';
 
 const opensslTimeoutMs = 10_000;
@@ -59,41 +57,11 @@ async function makeNodeFiles(directory: string, node: string, authority: string)
   return { cert: join(directory, `${node}.pem`), key: join(directory, `${node}.key`), ca: join(directory, 'cluster-ca.pem') };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-interface InProcessNode {
-  readonly system: ActorSystem;
-  readonly transport: NodeTransport;
-  close(): Promise<void>;
-}
-
-/** A node without actors in this process, joining over TLS with the given files. */
-async function startInProcessNode(name: string, nodes: readonly LayoutNode[], tls: TlsFiles): Promise<InProcessNode> {
-  const log = pino({ level: 'silent' });
-  const transport = new NodeTransport({ self: name, nodes, secret: Buffer.from(secret), tls, log });
-  const system = new ActorSystem({ logger: log, remote: transport });
-  transport.attachSystem(system);
-  await transport.listen();
-  return {
-    system,
-    transport,
-    async close() {
-      await system.shutdown();
-      await transport.close();
-    },
-  };
-}
 
 interface Context {
   directory: string;
   nodes: NodeProcess[];
-  inProcess: Map<string, InProcessNode>;
+  inProcess: Map<string, Probe>;
   url: string;
   hostC: { host: string; port: number };
 }
@@ -127,7 +95,7 @@ test.before(async (context) => {
     return file;
   };
   const start = (name: string, waitReady = false) => startNodeProcess({ name, config: configOf(name), dataDir: join(directory, name), env: { PYGMY_CLUSTER_SECRET: secret }, waitReady });
-  for (const name of ['a-probe', 'a-foreign', 'z-foreign']) context.inProcess.set(name, await startInProcessNode(name, layout, filesOf(name)));
+  for (const name of ['a-probe', 'a-foreign', 'z-foreign']) context.inProcess.set(name, await startProbe(name, layout, Buffer.from(secret), filesOf(name)));
   context.nodes.push(...(await Promise.all(['host-a', 'host-b', 'host-c'].map((name) => start(name)))));
   const gateway = await start('gateway', true);
   context.nodes.push(gateway);
