@@ -130,6 +130,10 @@ export class RaftStorage {
   private counters = { fsyncs: 0, transactions: 0, entriesWritten: 0, bytesWritten: 0 };
   private failure: StorageWriteError | null = null;
   private closed = false;
+  /** Built once: a transaction wrapper and the two durability switches are on the path of every Ready. */
+  private readonly transaction: (body: () => unknown) => unknown;
+  private readonly syncNormal: Database.Statement;
+  private readonly syncFull: Database.Statement;
 
   private constructor(
     private readonly database: Database.Database,
@@ -137,6 +141,14 @@ export class RaftStorage {
     private readonly logger: StorageLogger,
   ) {
     this.statements = prepareStatements(database);
+    this.transaction = database.transaction((body: () => unknown) => {
+      const result = body();
+      const fault = this.options.faults?.takeFault() ?? null;
+      if (fault !== null) throw new StorageWriteError(fault, 'injected disk fault');
+      return result;
+    });
+    this.syncNormal = database.prepare('PRAGMA synchronous = NORMAL');
+    this.syncFull = database.prepare('PRAGMA synchronous = FULL');
     this.state = this.recover();
   }
 
@@ -311,22 +323,16 @@ export class RaftStorage {
         cause: this.failure,
       });
     }
-    const transaction = this.database.transaction(() => {
-      const result = body();
-      const fault = this.options.faults?.takeFault() ?? null;
-      if (fault !== null) throw new StorageWriteError(fault, 'injected disk fault');
-      return result;
-    });
     let result: T;
     // NORMAL in WAL mode commits without fsync; the WAL keeps commit order, so the next FULL commit's fsync
     // makes this transaction durable too, and a crash before it drops the whole transaction, never half of it.
-    if (mode === durability.deferred) this.database.pragma('synchronous = NORMAL');
+    if (mode === durability.deferred) this.syncNormal.run();
     try {
-      result = transaction();
+      result = this.transaction(body) as T;
     } catch (error) {
       throw this.classifyWriteFailure(error);
     } finally {
-      if (mode === durability.deferred) this.database.pragma('synchronous = FULL');
+      if (mode === durability.deferred) this.syncFull.run();
     }
     // With WAL and synchronous=FULL each committed write transaction is exactly one fsync of the WAL.
     this.counters.transactions += 1;
