@@ -128,7 +128,7 @@ export function randomScenario(seed: number, bugs: RaftTestingBugs = {}, safetyT
     readProbability: random.pick([0.05, 0.2, 0.5]),
     compactEveryEntries: random.integer(5, 40),
     electionTicks: 10,
-    heartbeatTicks: random.pick([1, 2]),
+    heartbeatTicks: random.pick([1, 2, 3]),
     maxEntriesPerAppend: random.pick([1, 4, 64]),
     maxInflightAppends: random.pick([1, 4]),
     preVote: protections || random.chance(0.5),
