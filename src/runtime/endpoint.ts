@@ -18,7 +18,7 @@ import {
   toErrorData,
   type RuntimeError,
 } from './errors.js';
-import { MessagePortLink, type Link, type LinkFactory } from './transport.js';
+import { MessagePortLink, type Link, type LinkFactory, type LinkFlush } from './transport.js';
 import type { AskEnvelope, EndpointCounters, Envelope, TellEnvelope } from './wire.js';
 
 interface PendingAsk {
@@ -36,6 +36,8 @@ export interface EndpointOptions {
   readonly deliver: (envelope: TellEnvelope | AskEnvelope) => void;
   /** Called when the link to a peer closed by itself (its thread ended), not when it was replaced or disconnected. */
   readonly onPeerGone?: (peer: ActorName) => void;
+  /** When its MessagePort links send a part-filled frame (see LinkFlush); default 'microtask'. */
+  readonly linkFlush?: LinkFlush;
 }
 
 /** At most one dead-letter (and one invalid-input) log line per interval, so a flood cannot flood the log. */
@@ -61,7 +63,7 @@ export class Endpoint {
 
   /** Routes `peer` over a MessagePort (the in-process transport). */
   connect(peer: ActorName, port: MessagePort): void {
-    this.attach(peer, (handlers) => new MessagePortLink(this.self, peer, port, handlers));
+    this.attach(peer, (handlers) => new MessagePortLink(this.self, peer, port, handlers, this.options.linkFlush));
   }
 
   /** Routes `peer` over any transport implementing Link (a TCP link, a simulated network); replaces an old route. */

@@ -152,6 +152,9 @@ export class ActorSystem extends EventEmitter {
       self: systemEndpointName,
       clock: this.options.clock,
       log: this.log,
+      // This thread sends for many I/O callbacks (the gateway's requests, one per socket callback): one frame per
+      // event-loop phase, not one per request.
+      linkFlush: 'immediate',
       deliver: (envelope) => {
         if (envelope.kind === 'ask') this.endpoint.reply(envelope, undefined, new ActorUnavailableError(`${systemEndpointName} does not answer asks`));
         else this.emit('message', { from: envelope.from, body: envelope.body } satisfies SystemMessageEvent);

@@ -2,7 +2,8 @@
 //
 // Owns: one link per peer, carrying envelopes both ways. Promises: envelopes sent on a link arrive in the
 // order they were sent (per-sender FIFO), batched into frames of at most frameEnvelopesMax envelopes, one
-// postMessage per frame; a frame is flushed at the end of the current microtask turn or as soon as it is full.
+// postMessage per frame; a frame is flushed as soon as it is full, otherwise at the end of the current microtask
+// turn ('microtask') or of the current event-loop phase ('immediate', see LinkFlush).
 // `send` never throws and returns false when the caller should wait for `drain` (undici's convention: the
 // envelope was still accepted). Arriving frames are validated before anything reaches an actor.
 // Needs: a MessagePort whose other end is another MessagePortLink. A TCP link can implement the same contract.
@@ -33,6 +34,15 @@ export interface Link {
 /** Builds a link once the endpoint has given it the handlers for what arrives: how any transport is plugged in. */
 export type LinkFactory = (handlers: LinkHandlers) => Link;
 
+/**
+ * When a part-filled frame leaves. 'microtask': at the end of the current microtask turn — right for an actor,
+ * whose whole turn is one callback. 'immediate': after the current event-loop phase — right for a thread that
+ * sends on behalf of many I/O callbacks, like a gateway receiving one request per socket callback: the asks of
+ * every request parsed in one poll phase share a frame (one postMessage, one wake-up of the target) instead of
+ * one each.
+ */
+export type LinkFlush = 'microtask' | 'immediate';
+
 /** Envelopes posted in one event-loop turn beyond which `send` reports busy. */
 export const linkTurnEnvelopesHighWater = 65_536;
 
@@ -49,12 +59,15 @@ export class MessagePortLink implements Link {
 
   readonly self: ActorName;
 
-  constructor(self: ActorName, peer: ActorName, port: MessagePort, handlers: LinkHandlers) {
+  private readonly flushOn: LinkFlush;
+
+  constructor(self: ActorName, peer: ActorName, port: MessagePort, handlers: LinkHandlers, flushOn: LinkFlush = 'microtask') {
     assert(peer.length > 0 && self.length > 0 && peer !== self, 'a link joins two different names', { self, peer });
     this.self = self;
     this.peer = peer;
     this.port = port;
     this.handlers = handlers;
+    this.flushOn = flushOn;
     port.on('message', (value: unknown) => this.receive(value));
     port.on('close', () => this.handleClose());
   }
@@ -66,7 +79,8 @@ export class MessagePortLink implements Link {
     if (this.frame.length >= frameEnvelopesMax) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
+      if (this.flushOn === 'immediate') setImmediate(() => this.flush());
+      else queueMicrotask(() => this.flush());
     }
     this.envelopesThisTurn += 1;
     if (!this.turnResetScheduled) {

@@ -50,6 +50,34 @@ test('tells sent in one turn arrive in order, batched into frames of at most fra
   }
 });
 
+test("linkFlush 'immediate' puts envelopes sent from separate callbacks of one loop phase in one frame", async () => {
+  // Three setImmediate callbacks run in one check phase, each followed by a microtask checkpoint: a 'microtask'
+  // link sends three frames, an 'immediate' link one (the gateway's case: one request per socket callback).
+  for (const [linkFlush, framesExpected] of [['microtask', 3], ['immediate', 1]] as const) {
+    const channel = new MessageChannel();
+    let frames = 0;
+    const post = channel.port1.postMessage.bind(channel.port1);
+    channel.port1.postMessage = (value: unknown) => {
+      frames += 1;
+      post(value);
+    };
+    const received: Array<TellEnvelope | AskEnvelope> = [];
+    const source = new Endpoint({ self: 'source', clock: Date.now, log: capturingLogger([]), deliver: () => {}, linkFlush });
+    const target = endpoint('target', received);
+    source.connect('target', channel.port1);
+    target.connect('source', channel.port2);
+    try {
+      for (let sequence = 0; sequence < 3; sequence += 1) setImmediate(() => source.tell('target', { type: 'item', sequence }));
+      await settle();
+      assert.is(frames, framesExpected, linkFlush);
+      assert.equal(received.map((envelope) => (envelope.body as { sequence: number }).sequence), [0, 1, 2], linkFlush);
+    } finally {
+      source.close('test over');
+      target.close('test over');
+    }
+  }
+});
+
 test('malformed frames from a link are discarded and counted, the valid envelopes before them delivered', async () => {
   // Checks validation at the boundary: a non-array frame, a frame whose second envelope has an unknown code,
   // and an ask without a numeric deadline are each counted as invalid (3); the valid tell is still delivered
