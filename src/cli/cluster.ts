@@ -124,6 +124,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     log,
     deadlineMs: (options.requestDeadlineMs ?? 5_000) - 250,
     nearCache: nearCache ? { capacity: options.cacheCapacity ?? 20_000 } : null,
+    readThroughCache: options.cacheEnabled ?? true,
   });
   // Wired before the cache starts, so its first lease grant is not missed.
   if (nearCache) wireNearCache(system, backend);

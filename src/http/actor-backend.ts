@@ -6,7 +6,8 @@
 //   (item, index). If the cache cannot confirm it, the gateway stops trusting the cache (reads go straight to the
 //   catalog group) until a full invalidation of the cache succeeds.
 // - Reads keep working without the cache: when the cache actor is down or isolated, a read goes to the catalog
-//   group directly (a linearizable ReadIndex read, reported as a MISS).
+//   group directly (a linearizable ReadIndex read, reported as a MISS). With the cache switched off
+//   (`readThroughCache: false`) every read goes there.
 // - Near cache (option `nearCache`, only when the cache actor runs in this process): lookups the cache actor held
 //   are mirrored in this thread (src/http/mirror.ts) and served without a message; the write invalidation above is
 //   applied to the mirror synchronously too, a distrusted cache bypasses and clears it, and killing, stopping or
@@ -65,6 +66,11 @@ export interface ActorBackendOptions {
    * its notices to receiveCacheNotice() and call revokeNearCache() when it crashes, restarts or exits.
    */
   readonly nearCache?: { readonly capacity: number; readonly now?: () => number } | null;
+  /**
+   * False when the cache is switched off: reads go straight to the catalog group (a linearizable read on a
+   * replica) instead of through a cache actor that would only pass them on. Default true.
+   */
+  readonly readThroughCache?: boolean;
 }
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
@@ -86,9 +92,11 @@ export class ActorBackend implements Backend {
   /** Set when an invalidation could not be confirmed: the cache may hold a stale entry until fully cleared. */
   private cacheDistrusted = false;
   private readonly mirror: CacheMirror | null;
+  private readonly readThroughCache: boolean;
 
   constructor(options: ActorBackendOptions) {
     this.options = options;
+    this.readThroughCache = options.readThroughCache ?? true;
     this.deadlineMs = options.deadlineMs ?? 3_000;
     const near = options.nearCache ?? null;
     this.mirror = near === null ? null : new CacheMirror({ capacity: near.capacity, now: near.now ?? Date.now });
@@ -150,7 +158,7 @@ export class ActorBackend implements Backend {
     signal: AbortSignal,
     shape: (result: unknown) => { result: unknown; topics: readonly Topic[] },
   ): Promise<ReadAnswer<unknown>> {
-    if (!this.cacheDistrusted) {
+    if (this.readThroughCache && !this.cacheDistrusted) {
       try {
         const answer = await this.options.actors.ask<CacheAnswer>(this.options.cacheName, query, { timeoutMs: this.deadlineMs });
         // Checked again after the wait: an invalidation that failed meanwhile makes the cache's answers untrusted.

@@ -157,6 +157,9 @@ function fakePort(): FakePort {
     ask<R>(target: string, message: unknown): Promise<R> {
       port.asks.push({ target, message: message as { type: string } });
       if (target === 'cache') return port.cacheAnswer(message as { type: string }) as Promise<R>;
+      if (target === 'catalog-1' && (message as { type: string }).type === 'read') {
+        return Promise.resolve({ ok: true, result: { item: itemAt(3, 9), topics }, index: 11 } as R);
+      }
       if (target === 'order-1') {
         return Promise.resolve({ ok: true, result: { bought: true, catalogIndex: 20 }, index: 7 } as R);
       }
@@ -258,6 +261,20 @@ test('backend: without the option there is no near cache', async () => {
   await backend.lookup(3, signal);
   assert.is(backend.nearLookup(3), undefined);
   assert.is(backend.nearCacheStats(), null);
+});
+
+test('backend: with the cache switched off a read goes straight to a catalog replica, never through the cache actor', async () => {
+  // `readThroughCache: false` is what `pygmy start --no-cache` sets: the cache actor would only pass reads on.
+  const port = fakePort();
+  const backend = new ActorBackend({
+    actors: port, catalogMembers: ['catalog-1'], orderMembers: ['order-1'], cacheName: 'cache', log: silentLog, readThroughCache: false,
+  });
+  port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
+  const answer = await backend.lookup(3, signal);
+  assert.is(answer.cache, 'MISS');
+  assert.is(answer.servedBy, 'catalog-1');
+  assert.is(answer.result?.stock, 9);
+  assert.equal(port.asks.map((ask) => ask.target), ['catalog-1']);
 });
 
 test.run();
