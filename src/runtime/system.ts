@@ -469,7 +469,10 @@ export class ActorSystem extends EventEmitter {
     child.exitIntent = 'stop';
     const exited = child.exited;
     try {
-      await withTimeout(child.control.stop(reason), child.spec.stopTimeoutMs, `${child.spec.name} did not stop within ${child.spec.stopTimeoutMs} ms`);
+      // A worker that exits meanwhile (it was crashing when the stop came) has stopped: its control port will never
+      // answer, and waiting for it would cost the whole stop timeout.
+      const stopped = Promise.race([child.control.stop(reason), exited]);
+      await withTimeout(stopped, child.spec.stopTimeoutMs, `${child.spec.name} did not stop within ${child.spec.stopTimeoutMs} ms`);
     } catch (error) {
       this.log.warn({ actor: child.spec.name, error: String(error) }, `graceful stop of ${child.spec.name} failed; terminating it`);
     }
@@ -493,7 +496,10 @@ export class ActorSystem extends EventEmitter {
   private async childStatus(child: Child): Promise<ActorStatus> {
     if (child.state === 'running' && child.control !== null) {
       try {
-        child.lastStatus = await this.control(child.control.status(), `status of ${child.spec.name}`);
+        // A worker exiting meanwhile (crashing, before its exit is handled) never answers: report what was last known.
+        const gone = child.exited.then(() => null);
+        const status = await this.control(Promise.race([child.control.status(), gone]), `status of ${child.spec.name}`);
+        if (status !== null) child.lastStatus = status;
       } catch (error) {
         this.logControlFailure(error);
       }

@@ -47,6 +47,30 @@ test('a handler that throws crashes its actor; the ask is rejected and the resta
   }
 });
 
+test('status and shutdown right as an actor crashes answer at once instead of waiting out their timeouts', async () => {
+  // The ask's rejection arrives before the crashed worker's exit is handled: a status or stop sent then reaches a
+  // worker that will never answer. Both must notice the exit (control timeout 2 s, stop timeout 5 s here).
+  const system = makeSystem([], { controlTimeoutMs: 2_000 });
+  let shutDown = false;
+  try {
+    await system.start([{ name: 'counter', module: counterModule, stopTimeoutMs: 5_000 }]);
+    await rejection(system.ask('counter', { type: 'throw', message: 'boom' }));
+    const statusStartedAt = Date.now();
+    await system.status();
+    const statusMs = Date.now() - statusStartedAt;
+    await waitFor(async () => (await statusOf(system, 'counter')).state === 'running', 3_000, 'counter running again');
+    assert.ok(isRuntimeError(await rejection(system.ask('counter', { type: 'throw', message: 'boom again' })), 'ACTOR_CRASHED'));
+    const shutdownStartedAt = Date.now();
+    await system.shutdown();
+    shutDown = true;
+    const shutdownMs = Date.now() - shutdownStartedAt;
+    assert.ok(statusMs < 1_000, `status took ${statusMs} ms`);
+    assert.ok(shutdownMs < 1_000, `shutdown took ${shutdownMs} ms`);
+  } finally {
+    if (!shutDown) await system.shutdown();
+  }
+});
+
 test('an unhandled rejection or an uncaught exception inside a worker crashes that actor and it restarts', async () => {
   // Checks crash detection outside handlers: each fault must produce a 'crash' event naming its reason, and the
   // actor must be running again afterwards with restarts counted.
