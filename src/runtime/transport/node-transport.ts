@@ -8,7 +8,8 @@
 // process's main endpoint as `$system@NODE`, its control service as `$node@NODE`.
 // Promises: a peer may only speak for names that live on it and only to names that live here (anything else is
 // counted invalid and dropped); an ask to a name on an unreachable node fails at once with
-// ActorUnavailableError instead of waiting for its deadline; control asks (`status`, `kill`, `stop`, `start`,
+// ActorUnavailableError instead of waiting for its deadline, and so does an ask already sent when its node's
+// connection drops (its outcome is unknown, as for an actor whose thread ends mid-ask); control asks (`status`, `kill`, `stop`, `start`,
 // `isolate`, `heal`) are served only for another node's `$system`. Refuses to start listening beyond loopback
 // without a secret. Needs: the cluster layout, the local ActorSystem (attach + control), a logger.
 
@@ -63,6 +64,8 @@ export interface NodeTransportOptions {
   readonly reconnectMaxMs?: number;
   /** Sockets still in their handshake beyond which new ones are refused at once. */
   readonly handshakingMax?: number;
+  /** Asks awaiting a reply per peer node that are failed at once if its connection drops; beyond, they wait out their deadline. */
+  readonly inFlightAsksMax?: number;
   readonly random?: () => number;
   readonly log: Logger;
 }
@@ -75,17 +78,31 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
+/** An ask sent to a peer node and not yet answered: enough to answer the local asker if the connection drops. */
+interface InFlightAsk {
+  /** The asker's local name (`$system` for the main endpoint). */
+  readonly from: ActorName;
+  readonly to: ActorName;
+  readonly id: string;
+  readonly deadlineAtMs: number;
+}
+
 interface PeerState {
   readonly address: NodeAddress;
   connection: Connection | null;
   dialing: boolean;
   attempt: number;
   redialTimer: NodeJS.Timeout | null;
+  /** Keyed by asker and ask id; emptied when the connection drops. */
+  readonly inFlight: Map<string, InFlightAsk>;
 }
+
+const inFlightAsksMaxDefault = 65_536;
+const inFlightKey = (asker: ActorName, id: string): string => `${asker}\u0000${id}`;
 
 export class NodeTransport implements RemotePeers {
   readonly names: readonly ActorName[];
-  readonly counters = { invalid: 0, unreachable: 0, refusedConnections: 0 };
+  readonly counters = { invalid: 0, unreachable: 0, refusedConnections: 0, asksFailedOnDisconnect: 0, asksUntracked: 0 };
   private readonly options: NodeTransportOptions;
   private readonly limits: ConnectionLimits;
   private readonly secret: Buffer;
@@ -119,7 +136,9 @@ export class NodeTransport implements RemotePeers {
       }
       this.nodeOfName.set(systemNameOf(node.name), node.name);
       this.nodeOfName.set(controlNameOf(node.name), node.name);
-      if (node.name !== options.self) this.peers.set(node.name, { address: node, connection: null, dialing: false, attempt: 0, redialTimer: null });
+      if (node.name !== options.self) {
+        this.peers.set(node.name, { address: node, connection: null, dialing: false, attempt: 0, redialTimer: null, inFlight: new Map() });
+      }
     }
     this.localActors = new Set(self.actors);
     this.names = options.nodes.filter((node) => node.name !== options.self).flatMap((node) => [...node.actors, systemNameOf(node.name)]);
@@ -269,7 +288,38 @@ export class NodeTransport implements RemotePeers {
     if (peer === undefined || peer.connection !== connection) return;
     peer.connection = null;
     peer.dialing = false;
+    this.failInFlight(peer);
     if (!this.closed && this.options.self < peer.address.name) this.scheduleRedial(peer);
+  }
+
+  /**
+   * The connection to a peer dropped: no reply can come back over it, so every ask still waiting on that node is
+   * answered now instead of at its deadline. Whether the target acted on it is unknown (as when a local actor's
+   * thread ends mid-ask); Pygmy's writes are idempotent, so the asker may retry elsewhere.
+   */
+  private failInFlight(peer: PeerState): void {
+    const nowMs = Date.now();
+    const asks = [...peer.inFlight.values()];
+    peer.inFlight.clear();
+    for (const ask of asks) {
+      if (ask.deadlineAtMs <= nowMs) continue; // The asker has given up already.
+      this.counters.asksFailedOnDisconnect += 1;
+      this.answerLocally(ask, `the connection to ${peer.address.name} dropped before ${ask.to} answered`);
+    }
+  }
+
+  /** Remembers an ask sent to `peer`, within the bound (dropping expired entries first when it is reached). */
+  private trackAsk(peer: PeerState, ask: Extract<Envelope, { kind: 'ask' }>): void {
+    const inFlightMax = this.options.inFlightAsksMax ?? inFlightAsksMaxDefault;
+    if (peer.inFlight.size >= inFlightMax) {
+      const nowMs = Date.now();
+      for (const [key, tracked] of peer.inFlight) if (tracked.deadlineAtMs <= nowMs) peer.inFlight.delete(key);
+    }
+    if (peer.inFlight.size >= inFlightMax) {
+      this.counters.asksUntracked += 1;
+      return;
+    }
+    peer.inFlight.set(inFlightKey(ask.from, ask.id), { from: ask.from, to: ask.to, id: ask.id, deadlineAtMs: ask.deadlineAtMs });
   }
 
   /** Exponential backoff with full jitter, bounded by reconnectMaxMs. */
@@ -288,17 +338,19 @@ export class NodeTransport implements RemotePeers {
   /** Local → wire. `from` is the name the envelope carries on the wire. */
   private forward(envelope: Envelope, from: ActorName): void {
     const node = this.nodeOfName.get(envelope.to);
-    const connection = node === undefined ? null : this.peers.get(node)?.connection;
-    if (connection === null || connection === undefined || !connection.isOpen) {
+    const peer = node === undefined ? undefined : this.peers.get(node);
+    const connection = peer?.connection;
+    if (peer === undefined || connection === null || connection === undefined || !connection.isOpen) {
       this.counters.unreachable += 1;
-      if (envelope.kind === 'ask') this.refuseLocally(envelope, `${envelope.to} is on ${node ?? 'no node'}, which is unreachable`);
+      if (envelope.kind === 'ask') this.answerLocally(envelope, `${envelope.to} is on ${node ?? 'no node'}, which is unreachable`);
       return;
     }
+    if (envelope.kind === 'ask') this.trackAsk(peer, envelope);
     connection.send(from === envelope.from ? envelope : { ...envelope, from });
   }
 
-  /** Answers a local asker at once that its remote target cannot be reached. */
-  private refuseLocally(ask: Extract<Envelope, { kind: 'ask' }>, why: string): void {
+  /** Answers a local asker at once, with ActorUnavailableError, that its remote target cannot answer. */
+  private answerLocally(ask: { readonly from: ActorName; readonly to: ActorName; readonly id: string }, why: string): void {
     const error = toErrorData(new ActorUnavailableError(why));
     if (ask.from === systemEndpointName) {
       this.relays.get(ask.to)?.deliver({ kind: 'reply', from: ask.to, to: systemEndpointName, id: ask.id, body: null, error });
@@ -315,11 +367,18 @@ export class NodeTransport implements RemotePeers {
         this.countInvalid(peerNode, `${peerNode} sent a message as ${envelope.from}`, 1);
         continue;
       }
+      if (envelope.kind === 'reply') this.settleInFlight(peerNode, envelope);
       if (envelope.to === controlNameOf(this.options.self)) this.serveControl(connection, envelope);
       else if (envelope.to === systemNameOf(this.options.self)) this.relays.get(envelope.from)?.deliver({ ...envelope, to: systemEndpointName });
       else if (this.localActors.has(envelope.to)) this.deliverToWorker(connection, envelope);
       else this.countInvalid(peerNode, `${peerNode} sent a message to ${envelope.to}, which does not live here`, 1);
     }
+  }
+
+  /** A reply came back: its ask is no longer in flight. */
+  private settleInFlight(peerNode: string, reply: Extract<Envelope, { kind: 'reply' }>): void {
+    const asker = reply.to === systemNameOf(this.options.self) ? systemEndpointName : reply.to;
+    this.peers.get(peerNode)?.inFlight.delete(inFlightKey(asker, reply.id));
   }
 
   private deliverToWorker(connection: Connection, envelope: Envelope): void {
