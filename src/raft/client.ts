@@ -1,4 +1,7 @@
 // A client of one Raft group: finds the leader, follows redirects, spreads reads, and fails over.
+// Reads rotate over the members by event-loop turn: the reads started in one turn go to the same member (so the
+// runtime carries them in one frame and the member serves them with one ReadIndex round), the next turn's to
+// the next member.
 //
 // Owns: the leader hint and the health of each member as this caller has seen it. Promises: a call either
 // returns an answer from a member or throws GroupUnavailableError when the deadline passes; it never waits on a
@@ -52,6 +55,8 @@ export class GroupClient {
   private readonly downUntilMs = new Map<NodeId, number>();
   private leaderHint: NodeId | null = null;
   private cursor = 0;
+  /** Where the reads of the current event-loop turn start; null until a read asks for it. */
+  private turnStart: number | null = null;
 
   constructor(options: GroupClientOptions) {
     if (options.members.length === 0) throw new Error(`group ${options.group} needs members`);
@@ -63,13 +68,13 @@ export class GroupClient {
     return this.leaderHint;
   }
 
-  /** Members believed up, in round-robin order starting after the last one used. */
-  healthyMembers(): NodeId[] {
+  /** Members believed up, in round-robin order from `start` (by default after the last one used). */
+  healthyMembers(start: number = this.cursor): NodeId[] {
     const nowMs = this.now();
     const members = this.options.members;
     const ordered: NodeId[] = [];
     for (let offset = 0; offset < members.length; offset += 1) {
-      const member = members[(this.cursor + offset) % members.length]!;
+      const member = members[(start + offset) % members.length]!;
       if ((this.downUntilMs.get(member) ?? 0) <= nowMs) ordered.push(member);
     }
     return ordered;
@@ -84,7 +89,7 @@ export class GroupClient {
     this.downUntilMs.delete(member);
   }
 
-  /** A linearizable read: any member may answer (followers use ReadIndex through the leader). */
+  /** A linearizable read: any member may answer (followers use ReadIndex through the leader); see the turn rule above. */
   read(query: unknown, deadlineAtMs: number): Promise<GroupAnswer> {
     return this.call({ type: 'read', query }, deadlineAtMs, false) as Promise<GroupAnswer>;
   }
@@ -99,8 +104,20 @@ export class GroupClient {
     return this.call(message, deadlineAtMs, true);
   }
 
+  /** The first member for this turn's reads; the cursor moves on once per turn. */
+  private readStart(): number {
+    if (this.turnStart === null) {
+      this.turnStart = this.cursor;
+      this.cursor = (this.cursor + 1) % this.options.members.length;
+      setImmediate(() => {
+        this.turnStart = null;
+      });
+    }
+    return this.turnStart;
+  }
+
   private pickTarget(leaderOnly: boolean, tried: Set<NodeId>): NodeId | null {
-    const healthy = this.healthyMembers();
+    const healthy = this.healthyMembers(leaderOnly ? this.cursor : this.readStart());
     // Writes go to the leader; reads are spread round-robin (a follower serves them through ReadIndex).
     if (leaderOnly && this.leaderHint !== null && !tried.has(this.leaderHint) && healthy.includes(this.leaderHint)) return this.leaderHint;
     return healthy.find((member) => !tried.has(member)) ?? null;
@@ -124,7 +141,7 @@ export class GroupClient {
         continue;
       }
       tried.add(target);
-      this.cursor = (this.options.members.indexOf(target) + 1) % this.options.members.length;
+      if (leaderOnly) this.cursor = (this.options.members.indexOf(target) + 1) % this.options.members.length;
       const timeoutMs = Math.max(1, Math.min(remainingMs, this.options.attemptTimeoutMs ?? 2_000));
       let answer: unknown;
       try {

@@ -1,0 +1,89 @@
+// GroupClient over a fake ask: how reads spread over the members, how a down member is skipped, and how writes
+// follow the leader's redirect. No workers: each test plays the members' answers by hand.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GroupClient, GroupUnavailableError } from '../../src/raft/client.js';
+
+const members = ['catalog-1', 'catalog-2', 'catalog-3'];
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+class Unavailable extends Error {}
+
+function makeClient(answer: (target: string, message: { type: string }) => unknown) {
+  const asked: string[] = [];
+  const client = new GroupClient({
+    group: 'catalog',
+    members,
+    isUnavailable: (error) => error instanceof Unavailable,
+    ask: (target, message) => {
+      asked.push(target);
+      try {
+        return Promise.resolve(answer(target, message as { type: string }));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+  });
+  return { client, asked };
+}
+
+const readOk = { ok: true, index: 7, result: 'value' };
+
+test('reads started in one turn go to one member; each new turn starts at the next member', async () => {
+  // Reads of one turn share a member so the runtime sends them in one frame; over turns all members serve.
+  const { client, asked } = makeClient(() => readOk);
+  const servedBy: string[][] = [];
+  for (let turn = 0; turn < 4; turn += 1) {
+    const answers = await Promise.all([0, 1, 2, 3].map(() => client.read({ type: 'lookup' }, Date.now() + 1_000)));
+    servedBy.push(answers.map((answer) => answer.servedBy));
+    await nextTurn();
+  }
+  assert.equal(servedBy, [
+    ['catalog-1', 'catalog-1', 'catalog-1', 'catalog-1'],
+    ['catalog-2', 'catalog-2', 'catalog-2', 'catalog-2'],
+    ['catalog-3', 'catalog-3', 'catalog-3', 'catalog-3'],
+    ['catalog-1', 'catalog-1', 'catalog-1', 'catalog-1'],
+  ]);
+  assert.is(asked.length, 16);
+});
+
+test('a member that refuses as unavailable is skipped by the reads of later turns until its down time ends', async () => {
+  // catalog-2 is down: the read that lands on it retries on catalog-3 at once, and later turns never ask it.
+  const { client, asked } = makeClient((target) => {
+    if (target === 'catalog-2') throw new Unavailable('stopped');
+    return readOk;
+  });
+  const served: string[] = [];
+  for (let turn = 0; turn < 4; turn += 1) {
+    served.push((await client.read({ type: 'lookup' }, Date.now() + 1_000)).servedBy);
+    await nextTurn();
+  }
+  assert.equal(served, ['catalog-1', 'catalog-3', 'catalog-3', 'catalog-1']);
+  assert.is(asked.filter((target) => target === 'catalog-2').length, 1);
+});
+
+test('writes follow the leader named in a refusal, then go to it directly', async () => {
+  // A follower answers notLeader naming catalog-3; the write must land there, and the next one go there first.
+  const { client, asked } = makeClient((target) =>
+    target === 'catalog-3' ? { ok: true, index: 9, result: 'done' } : { ok: false, error: 'notLeader', leader: 'catalog-3' },
+  );
+  const first = await client.propose('{}', Date.now() + 1_000);
+  assert.is(first.servedBy, 'catalog-3');
+  asked.length = 0;
+  await client.propose('{}', Date.now() + 1_000);
+  assert.equal(asked, ['catalog-3']);
+});
+
+test('a call that no member answers before its deadline throws GroupUnavailableError', async () => {
+  const { client } = makeClient(() => {
+    throw new Unavailable('down');
+  });
+  try {
+    await client.read({ type: 'lookup' }, Date.now() + 50);
+    assert.unreachable('the read should have failed');
+  } catch (error) {
+    assert.instance(error, GroupUnavailableError);
+  }
+});
+
+test.run();
