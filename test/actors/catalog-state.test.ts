@@ -133,6 +133,25 @@ test('changes form a chain: each names the previous change index, reads report t
   assert.is(copy.machine.query({ type: 'changeIndex' }), 4, 'a snapshot carries the chain');
 });
 
+test('a change rolled back with its transaction never shows in the change index reads report', () => {
+  // Reads keep the latest change index in memory; an apply inside a transaction that then fails must not leave
+  // that value ahead of what is stored (a cache would believe it saw a change that never happened).
+  const replica = openReplica();
+  replica.apply({ type: 'restock', requestId: 'r1', item: 1, amount: 1 });
+  assert.is(replica.machine.query({ type: 'changeIndex' }), 1);
+  assert.throws(() =>
+    replica.database.transaction(() => {
+      replica.machine.apply(encodeCatalogCommand({ type: 'restock', requestId: 'r2', item: 1, amount: 1 }), 2);
+      replica.machine.apply(encodeCatalogCommand({ type: 'restock', requestId: 'r3', item: 2, amount: 1 }), 3);
+      assert.is(replica.machine.query({ type: 'changeIndex' }), 3, 'inside the transaction the change shows');
+      throw new Error('disk full');
+    })(),
+  );
+  assert.is(replica.machine.query({ type: 'changeIndex' }), 1);
+  assert.is((replica.machine.query({ type: 'lookup', id: 1 }) as { changeIndex: number }).changeIndex, 1);
+  assert.is(stockOf(replica, 1), 11);
+});
+
 test('restock and setPrice change the item once per requestId and name it as changed', () => {
   // Checks results, repeats and unknown items of restock and setPrice, and the conservation record.
   const replica = openReplica();

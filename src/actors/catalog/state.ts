@@ -153,6 +153,8 @@ export class CatalogStateMachine implements StateMachine {
    * Frozen, because every reader shares it.
    */
   private itemsListMemo: readonly Item[] | null = null;
+  /** The latest change index as last committed; null when it must be read again (after an apply or a restore). */
+  private changeIndexMemo: number | null = null;
 
   constructor(private readonly initialCatalog: Catalog) {
     assert(initialCatalog.items.length <= catalogLimits.itemsMax, 'initial catalog has too many items');
@@ -207,6 +209,7 @@ export class CatalogStateMachine implements StateMachine {
     assert(Number.isSafeInteger(index) && index > 0, `apply at index ${index}`);
     const decoded = decodeCatalogCommand(data);
     this.itemsListMemo = null;
+    this.changeIndexMemo = null;
     if (!decoded.ok) return { ok: false, reason: 'badCommand', detail: decoded.detail, changed: [], repeated: false };
     const result = this.applyCommand(decoded.command);
     if (result.changed.length === 0) return result;
@@ -220,9 +223,12 @@ export class CatalogStateMachine implements StateMachine {
 
   /** Index of the latest applied entry that changed an item (0 before any): what a fresh cache must have seen. */
   changeIndex(): number {
-    // Read from the table every time rather than kept in memory: a rolled-back apply must not leave it ahead.
+    if (this.changeIndexMemo !== null) return this.changeIndexMemo;
     const row = this.ready().metaGet.get(changeIndexKey);
-    return row === undefined ? 0 : Number(row.value);
+    const index = row === undefined ? 0 : Number(row.value);
+    // Kept only when read outside a transaction: a value read inside one may yet be rolled back.
+    if (this.database?.inTransaction !== true) this.changeIndexMemo = index;
+    return index;
   }
 
   private applyCommand(command: CatalogCommand): CatalogResult {
@@ -369,6 +375,7 @@ export class CatalogStateMachine implements StateMachine {
     for (const row of image.deducts) statements.insertDeduct.run(...(row as [string, number, number, string]));
     for (const row of image.requests) statements.insertRequest.run(...(row as [string, string]));
     this.itemsListMemo = null;
+    this.changeIndexMemo = null;
     this.loadTopics();
   }
 
