@@ -45,7 +45,11 @@ export interface ReplicaArgs {
    * per second. Replication and ReadIndex rounds do not wait for heartbeats.
    */
   readonly heartbeatTicks?: number;
-  /** Take a snapshot and compact the log after this many entries applied since the last one. */
+  /**
+   * Take a snapshot and compact the log after at least this many entries applied since the last one (default
+   * 10,000), and not before the entries applied since then hold as many bytes as the last snapshot did: a
+   * snapshot is the whole state, so this keeps its cost in proportion to the log it replaces as the state grows.
+   */
   readonly snapshotEntriesInterval?: number;
   /** Seed of the election-timeout randomness; defaults to one derived from the name. */
   readonly seed?: number;
@@ -138,6 +142,9 @@ export class Replica {
   private readsWaiting = 0;
   private flushScheduled = false;
   private lastSnapshotIndex: number;
+  /** Size of the latest snapshot's image, and bytes of entry data applied since it. */
+  private lastSnapshotBytes: number;
+  private appliedBytesSinceSnapshot = 0;
   private softState: SoftState = { leader: null, role: 'follower' };
   private stopped = false;
   private readonly diskFaults: StorageFaults | null;
@@ -160,6 +167,7 @@ export class Replica {
     });
     const loaded = this.storage.load();
     this.lastSnapshotIndex = loaded.snapshot?.meta.index ?? 0;
+    this.lastSnapshotBytes = loaded.snapshot?.data.length ?? 0;
     this.node = new RaftNode(
       {
         id: args.name,
@@ -321,6 +329,8 @@ export class Replica {
     this.storage.persist({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
     if (ready.snapshot !== null) {
       this.lastSnapshotIndex = ready.snapshot.meta.index;
+      this.lastSnapshotBytes = ready.snapshot.data.length;
+      this.appliedBytesSinceSnapshot = 0;
       this.context.log.info(
         { replica: this.name, index: ready.snapshot.meta.index },
         `${this.name} installed a snapshot at index ${ready.snapshot.meta.index} from the leader`,
@@ -344,6 +354,7 @@ export class Replica {
         if (pending.term === entry.term) pending.resolve({ ok: true, index: entry.index, result });
         else pending.resolve({ ok: false, error: 'dropped', leader: this.softState.leader });
       }
+      this.appliedBytesSinceSnapshot += entry.data.length;
       if (entry.type === 'normal') this.onApplied(entry, result);
     }
   }
@@ -400,10 +411,17 @@ export class Replica {
   }
 
   private maybeSnapshot(): void {
-    if (this.storage.lastApplied - this.lastSnapshotIndex < this.snapshotEntriesInterval) return;
+    const since = {
+      entries: this.storage.lastApplied - this.lastSnapshotIndex,
+      bytes: this.appliedBytesSinceSnapshot,
+      lastSnapshotBytes: this.lastSnapshotBytes,
+    };
+    if (!snapshotDue(since, this.snapshotEntriesInterval)) return;
     const snapshot = this.storage.createSnapshot(this.peers);
     this.node.compact(snapshot.meta.index, snapshot.data);
     this.lastSnapshotIndex = snapshot.meta.index;
+    this.lastSnapshotBytes = snapshot.data.length;
+    this.appliedBytesSinceSnapshot = 0;
     this.context.log.info({ replica: this.name, index: snapshot.meta.index }, `${this.name} took a snapshot at index ${snapshot.meta.index} and compacted its log`);
   }
 
@@ -439,6 +457,16 @@ export class Replica {
     this.readBatch = [];
     this.storage.close();
   }
+}
+
+/**
+ * Whether to snapshot now: at least `entriesInterval` entries applied since the last snapshot, and at least as
+ * many bytes of entry data as that snapshot held. A snapshot is the whole state, so its cost grows with the state
+ * (the order log only grows); the byte rule keeps snapshotting at about one byte written per byte of log and the
+ * log at most about the size of the state, instead of an ever larger snapshot every `entriesInterval` entries.
+ */
+export function snapshotDue(since: { entries: number; bytes: number; lastSnapshotBytes: number }, entriesInterval: number): boolean {
+  return since.entries >= entriesInterval && since.bytes >= since.lastSnapshotBytes;
 }
 
 /** Election randomness: seeded when asked (reproducible runs), otherwise different on every start. */
