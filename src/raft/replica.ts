@@ -1,7 +1,7 @@
 // The replica adapter: one Raft node, its SQLite storage and the application's state machine, run inside one
 // actor of the runtime.
 //
-// Owns: the processing loop of the core (persist, then send, then apply, then serve reads, then advance), the
+// Owns: the processing loop of the core (persist and send — a leader sends first —, apply, serve reads, advance), the
 // proposals and reads waiting for their answers, periodic snapshots, and the replica's wire protocol:
 //   {type:'raft', message}            a peer's Raft message (tell)
 //   {type:'tick'}                     the replica's own timer
@@ -21,6 +21,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ActorContext, ActorDefinition, Reply } from '../runtime/actor.js';
 import { RaftNode, type RaftStatus } from './core/node.js';
+import { sendsBeforePersist } from './core/send-order.js';
 import type { StateMachine } from './state-machine.js';
 import { RaftStorage } from './storage/storage.js';
 import { StorageFaults } from './storage/faults.js';
@@ -282,7 +283,8 @@ export class Replica {
   }
 
   /**
-   * Persist, then send, then apply, then serve reads, then advance; until the core has nothing more.
+   * Persist, then send (a leader may send first), then apply, then serve reads, then advance; until the core has
+   * nothing more.
    * A failed disk write stops the replica here, before it sends anything that the write was to back (a vote, an
    * append ack, an answer): the error crashes the actor, the supervisor restarts it, and it reloads from disk.
    */
@@ -315,8 +317,12 @@ export class Replica {
   private runReadyLoop(): void {
     for (let round = 0; round < 64 && this.node.hasReady(); round += 1) {
       const ready = this.node.ready();
+      // A leader's messages may leave before its own write, so its fsync and its followers' overlap (see
+      // core/send-order.ts for why that is safe); everything else is written first.
+      const sendFirst = sendsBeforePersist(this.node.status().role, ready, this.storage.hardState);
+      if (sendFirst) this.send(ready.messages);
       this.persist(ready);
-      this.send(ready.messages);
+      if (!sendFirst) this.send(ready.messages);
       this.apply(ready.committedEntries);
       this.collectReads(ready);
       if (ready.softState !== null) this.changeSoftState(ready.softState);

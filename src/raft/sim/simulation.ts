@@ -9,6 +9,7 @@
 // ReadIndex read saw every write acknowledged before the read began. Then a liveness phase heals the network,
 // restarts every node and requires a new proposal to commit within a bound.
 import { RaftNode } from '../core/node.js';
+import { sendsBeforePersist } from '../core/send-order.js';
 import type { Entry, HardState, Message, NodeId, Ready, Snapshot } from '../types.js';
 import { SeededRandom } from './random.js';
 import type { Scenario } from './scenario.js';
@@ -162,11 +163,14 @@ export class Simulation {
       if (rounds > 100) throw new Violation(`${node.id} produced Ready batches without end`);
       const raft = node.raft;
       const ready = raft.ready();
+      // As production: a leader sends before its write, so a crash "before persist" loses entries it has sent.
+      const sendFirst = sendsBeforePersist(raft.status().role, ready, node.disk.hardState);
+      if (sendFirst) for (const message of ready.messages) this.send(message);
       if (node.crashStage === 'beforePersist') return this.crash(node);
       this.persist(node, ready);
       this.maybeDoomLeader(node, ready);
       if (node.crashStage === 'beforeSend') return this.crash(node);
-      for (const message of ready.messages) this.send(message);
+      if (!sendFirst) for (const message of ready.messages) this.send(message);
       if (node.crashStage === 'beforeApply') return this.crash(node);
       this.apply(node, ready);
       raft.advance(ready);

@@ -172,6 +172,11 @@ export class RaftStorage {
     return this.state.lastApplied;
   }
 
+  /** The hard state as stored (durable). */
+  get hardState(): HardState {
+    return this.state.hardState;
+  }
+
   get path(): string {
     return this.options.path;
   }
