@@ -19,10 +19,12 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { ActorContext, ActorDefinition, Reply } from '../runtime/actor.js';
 import { RaftNode, type RaftStatus } from './core/node.js';
 import { sendsBeforePersist } from './core/send-order.js';
 import type { StateMachine } from './state-machine.js';
+import type { SnapshotBuildRequest, SnapshotBuildResult, StateMachineFactory } from './storage/snapshot-builder.js';
 import { RaftStorage } from './storage/storage.js';
 import { StorageFaults } from './storage/faults.js';
 import { StorageWriteError } from './storage/errors.js';
@@ -116,6 +118,12 @@ interface PendingRead {
 /** The application side of a replica: its state machine and its reactions to what the replica applies. */
 export interface ReplicaApplication<App, AppMessage extends { type: string }, Args extends ReplicaArgs> {
   createStateMachine(args: Args): StateMachine;
+  /**
+   * Where a snapshot builder in another thread finds `createStateMachine` (a module URL and the name of the
+   * export; it is called with the replica's args). With it, snapshot images are built off the replica's thread
+   * (storage/snapshot-builder.ts); without it, on the replica's thread.
+   */
+  readonly stateMachineModule?: { readonly url: string; readonly exportName: string };
   init?(replica: Replica, args: Args, context: ActorContext): App;
   /** Called for each applied entry with the state machine's result, on every replica. */
   onApplied?(app: App, replica: Replica, entry: Entry, result: unknown, context: ActorContext): void;
@@ -146,6 +154,11 @@ export class Replica {
   /** Size of the latest snapshot's image, and bytes of entry data applied since it. */
   private lastSnapshotBytes: number;
   private appliedBytesSinceSnapshot = 0;
+  /** How a builder thread makes this replica's state machine; null builds snapshots on this thread. */
+  private readonly snapshotFactory: StateMachineFactory | null;
+  private snapshotBuilder: Worker | null = null;
+  /** After a builder failed, snapshots are built here (and the failure logged) rather than retried in a loop. */
+  private snapshotBuilderFailed = false;
   private softState: SoftState = { leader: null, role: 'follower' };
   private stopped = false;
   private readonly diskFaults: StorageFaults | null;
@@ -153,8 +166,9 @@ export class Replica {
   onApplied: (entry: Entry, result: unknown) => void = () => {};
   onSoftState: (softState: SoftState) => void = () => {};
 
-  constructor(args: ReplicaArgs, stateMachine: StateMachine, context: ActorContext) {
+  constructor(args: ReplicaArgs, stateMachine: StateMachine, context: ActorContext, snapshotFactory: StateMachineFactory | null = null) {
     this.name = args.name;
+    this.snapshotFactory = snapshotFactory;
     this.peers = [...args.peers];
     this.context = context;
     this.snapshotEntriesInterval = args.snapshotEntriesInterval ?? 10_000;
@@ -417,18 +431,58 @@ export class Replica {
   }
 
   private maybeSnapshot(): void {
+    if (this.snapshotBuilder !== null) return;
     const since = {
       entries: this.storage.lastApplied - this.lastSnapshotIndex,
       bytes: this.appliedBytesSinceSnapshot,
       lastSnapshotBytes: this.lastSnapshotBytes,
     };
     if (!snapshotDue(since, this.snapshotEntriesInterval)) return;
+    if (this.snapshotFactory !== null && !this.snapshotBuilderFailed) {
+      this.startSnapshotBuilder(this.snapshotFactory);
+      return;
+    }
     const snapshot = this.storage.createSnapshot(this.peers);
     this.node.compact(snapshot.meta.index, snapshot.data);
     this.lastSnapshotIndex = snapshot.meta.index;
     this.lastSnapshotBytes = snapshot.data.length;
     this.appliedBytesSinceSnapshot = 0;
     this.context.log.info({ replica: this.name, index: snapshot.meta.index }, `${this.name} took a snapshot at index ${snapshot.meta.index} and compacted its log`);
+  }
+
+  /** Builds the image in a thread of its own; this thread only stores it (see snapshot-builder.ts). */
+  private startSnapshotBuilder(factory: StateMachineFactory): void {
+    const request: SnapshotBuildRequest = { path: this.storage.path, factory };
+    const builder = new Worker(snapshotBuilderUrl, { workerData: request });
+    this.snapshotBuilder = builder;
+    let settled = false;
+    const settle = (result: SnapshotBuildResult): void => {
+      if (settled) return;
+      settled = true;
+      if (this.snapshotBuilder === builder) this.snapshotBuilder = null;
+      void builder.terminate();
+      if (!this.stopped) this.storeBuiltSnapshot(result);
+    };
+    builder.once('message', (result: SnapshotBuildResult) => settle(result));
+    builder.once('error', (error) => settle({ ok: false, error: error.message }));
+    builder.once('exit', (code) => settle({ ok: false, error: `the snapshot builder exited with code ${code}` }));
+  }
+
+  private storeBuiltSnapshot(result: SnapshotBuildResult): void {
+    if (!result.ok) {
+      this.snapshotBuilderFailed = true;
+      this.context.log.warn({ replica: this.name, error: result.error }, `${this.name}: building a snapshot in another thread failed (${result.error}); building them here from now on`);
+      return;
+    }
+    // A snapshot installed from the leader meanwhile is newer than anything this replica had applied.
+    if (result.index <= this.lastSnapshotIndex) return;
+    const meta = { index: result.index, term: result.term, peers: [...this.peers] };
+    this.storage.storeOwnSnapshot(meta, result.data);
+    this.node.compact(meta.index, result.data);
+    this.lastSnapshotIndex = meta.index;
+    this.lastSnapshotBytes = result.data.length;
+    this.appliedBytesSinceSnapshot = 0;
+    this.context.log.info({ replica: this.name, index: meta.index }, `${this.name} took a snapshot at index ${meta.index} (built in another thread) and compacted its log`);
   }
 
   /**
@@ -454,6 +508,8 @@ export class Replica {
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.snapshotBuilder !== null) void this.snapshotBuilder.terminate();
+    this.snapshotBuilder = null;
     this.failProposals('dropped');
     for (const [readContext, pending] of this.reads) {
       this.reads.delete(readContext);
@@ -474,6 +530,8 @@ export class Replica {
 export function snapshotDue(since: { entries: number; bytes: number; lastSnapshotBytes: number }, entriesInterval: number): boolean {
   return since.entries >= entriesInterval && since.bytes >= since.lastSnapshotBytes;
 }
+
+const snapshotBuilderUrl = new URL('./storage/snapshot-builder.js', import.meta.url);
 
 /** Election randomness: seeded when asked (reproducible runs), otherwise different on every start. */
 function randomFor(args: ReplicaArgs): () => number {
@@ -526,7 +584,9 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
 ): ActorDefinition<ReplicaActorState<App>, ReplicaMessage | AppMessage, Args> {
   return {
     init(args, context) {
-      const replica = new Replica(args, application.createStateMachine(args), context);
+      const module = application.stateMachineModule;
+      const factory = module === undefined ? null : { moduleUrl: module.url, exportName: module.exportName, args };
+      const replica = new Replica(args, application.createStateMachine(args), context, factory);
       const app = application.init ? application.init(replica, args, context) : (undefined as App);
       if (application.onApplied) {
         const onApplied = application.onApplied;

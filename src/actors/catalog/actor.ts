@@ -38,8 +38,14 @@ function changedItems(result: unknown): readonly number[] {
   return Array.isArray(changed) ? changed : [];
 }
 
+/** The catalog's state machine; also what a snapshot builder thread imports by name. */
+export function createStateMachine(args: CatalogReplicaArgs): CatalogStateMachine {
+  return new CatalogStateMachine(args.catalog ?? initialCatalog);
+}
+
 export default defineReplicaActor<CatalogApp, CatalogAppMessage, CatalogReplicaArgs>({
-  createStateMachine: (args) => new CatalogStateMachine(args.catalog ?? initialCatalog),
+  createStateMachine,
+  stateMachineModule: { url: import.meta.url, exportName: 'createStateMachine' },
   init: (_replica, args) => ({ subscribers: new Set(args.subscribers ?? []) }),
   isMessage: isCatalogAppMessage,
   onApplied(app: CatalogApp, replica: Replica, entry, result, context: ActorContext) {

@@ -126,8 +126,14 @@ async function sweepPending(app: OrderApp, replica: Replica): Promise<void> {
   for (const order of pending.slice(0, 256)) void runSaga(app, order.id, () => finish(app, replica, order));
 }
 
+/** The order group's state machine; also what a snapshot builder thread imports by name. */
+export function createStateMachine(): OrderStateMachine {
+  return new OrderStateMachine();
+}
+
 export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs>({
-  createStateMachine: () => new OrderStateMachine(),
+  createStateMachine,
+  stateMachineModule: { url: import.meta.url, exportName: 'createStateMachine' },
   init(_replica, args, context) {
     const catalog = new GroupClient({
       group: 'catalog',

@@ -260,6 +260,28 @@ export class RaftStorage {
     return { meta, data };
   }
 
+  /**
+   * Stores an image of this replica's own state built elsewhere (snapshot-builder.ts, from a consistent read of
+   * this database at `meta.index`) and drops the log entries it covers. The image must be of an applied index
+   * beyond the current snapshot, and `meta.term` the term stored for that entry.
+   */
+  storeOwnSnapshot(meta: SnapshotMeta, data: string): void {
+    this.assertOpen();
+    const snapshotIndex = this.state.snapshotMeta?.index ?? 0;
+    assertInvariant(meta.index > snapshotIndex && meta.index <= this.state.lastApplied, 'snapshot index out of range', {
+      index: meta.index,
+      snapshotIndex,
+      lastApplied: this.state.lastApplied,
+    });
+    assertInvariant(meta.term === this.termAt(this.state, meta.index), 'snapshot term differs from the stored entry', { index: meta.index, term: meta.term });
+    this.write(durability.synced, () => {
+      this.writeSnapshotRow(meta, data);
+      this.statements.deleteEntriesThrough.run(meta.index);
+    });
+    this.state = { ...this.state, snapshotMeta: meta };
+    this.counters.bytesWritten += Buffer.byteLength(data);
+  }
+
   /** Stored entries with fromIndex <= index <= toIndex, for a driver that needs entries it no longer holds. */
   readEntries(fromIndex: number, toIndex: number): Entry[] {
     this.assertOpen();
