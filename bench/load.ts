@@ -29,6 +29,8 @@ export interface ScenarioFigures {
   faults?: string[];
   /** CPU time the server process spent per request while the load ran (Linux); robust to a busy machine. */
   serverCpuMsPerRequest?: number;
+  /** baseline-http: req/s of each of its runs (it runs first and last when Pygmy scenarios run between). */
+  runsRps?: number[];
   measuredAt: string;
 }
 

@@ -108,6 +108,11 @@ export function writeResults(path: string, fresh: Record<string, ScenarioFigures
   return results;
 }
 
+/** The baseline's figures from two runs around the others: the faster run, so a slow moment cannot flatter ratios. */
+export function bracketBaseline(first: ScenarioFigures, last: ScenarioFigures): ScenarioFigures {
+  return { ...(last.rps > first.rps ? last : first), runsRps: [first.rps, last.rps] };
+}
+
 const pad = (text: string, width: number) => text.padStart(width);
 
 export function formatTable(results: BenchResults): string {
@@ -117,6 +122,7 @@ export function formatTable(results: BenchResults): string {
     const notes: string[] = [];
     if (figures.ordersPerSecond !== undefined) notes.push(`${figures.ordersPerSecond} orders/s`);
     if (figures.writeGapMsMax !== undefined) notes.push(`write gap ${figures.writeGapMsMax} ms, ${figures.failedRequests} failed`);
+    if (figures.runsRps !== undefined) notes.push(`faster of ${figures.runsRps.map((rps) => rps.toLocaleString('en-US')).join(' / ')} req/s (first and last)`);
     lines.push(
       [
         name.padEnd(14), pad(figures.rps.toLocaleString('en-US'), 9), pad(String(figures.p50), 7), pad(String(figures.p90), 7),

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ScenarioFigures } from '../../bench/load.js';
-import { checkTargets } from '../../bench/report.js';
+import { bracketBaseline, checkTargets } from '../../bench/report.js';
 import { hotSetSize, OrderLedger, planScenario, seededRandom, zipfSampler } from '../../bench/scenarios.js';
 
 const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -71,6 +71,16 @@ test('targets: met only when the figures reach them, unmeasured when a scenario 
   const elections = checkTargets({ order: { ...sane, leaderChanges: 1, ordersPerSecond: 5_000 } });
   assert.is(elections[2]!.met, true);
   assert.is(elections[4]!.met, false, 'a leader change under load misses');
+});
+
+test('the baseline bracketing the run counts its faster run, whichever came first', () => {
+  // A slow moment during one baseline run must not make Pygmy's ratios look better: the faster run is kept.
+  const early = { ...sane, rps: 48_000, p99: 3 };
+  const late = { ...sane, rps: 66_000, p99: 2 };
+  assert.equal(bracketBaseline(early, late), { ...late, runsRps: [48_000, 66_000] });
+  assert.equal(bracketBaseline(late, early), { ...late, runsRps: [66_000, 48_000] });
+  const ratio = checkTargets({ 'baseline-http': bracketBaseline(early, late), 'lookup-miss': { ...sane, rps: 18_000 } })[1]!;
+  assert.is(ratio.met, false, '18,000 is 0.375x of the slow run but 0.27x of the fast one');
 });
 
 test('the write gap counts the start, the stretches between successes and the end; refusals do not count', () => {
