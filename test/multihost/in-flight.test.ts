@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { isRuntimeError } from '../../src/runtime/errors.js';
 import { ActorSystem } from '../../src/runtime/system.js';
 import { NodeTransport, type NodeAddress } from '../../src/runtime/transport/node-transport.js';
-import { counterModule } from '../runtime/helpers.js';
+import { counterModule, waitFor } from '../runtime/helpers.js';
 import { freePort } from '../support/multihost.js';
 
 const askDeadlineMs = 20_000;
@@ -25,14 +25,9 @@ async function startNode(self: string, nodes: readonly NodeAddress[], secret: Bu
   return { transport, system };
 }
 
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+/** Waits for `check`, counting a failed ask (the connection not up yet) as not yet. */
+const eventually = (check: () => Promise<boolean>, timeoutMs: number) =>
+  waitFor(() => check().catch(() => false), timeoutMs, 'the condition');
 
 test('asks in flight to a node whose connection drops fail at once; answered ones keep their answer', async () => {
   const secret = randomBytes(32);

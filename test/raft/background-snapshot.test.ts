@@ -14,8 +14,7 @@ import { generateCatalog } from '../../src/actors/catalog/generate.js';
 import { catalogMembers, clusterSpecs } from '../../src/cli/cluster.js';
 import type { ReplicaStatus } from '../../src/raft/replica.js';
 import { ActorSystem } from '../../src/runtime/system.js';
-import { capturingLogger, type LogLine } from '../runtime/helpers.js';
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+import { capturingLogger, waitFor, type LogLine } from '../runtime/helpers.js';
 
 async function statuses(system: ActorSystem): Promise<ReplicaStatus[]> {
   return Promise.all(catalogMembers.map((name) => system.ask<ReplicaStatus>(name, { type: 'status' }, { timeoutMs: 2_000 })));
@@ -32,14 +31,9 @@ async function propose(system: ActorSystem, leader: string, count: number, tag: 
   }
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(25);
-  }
-  throw new Error(`not within ${timeoutMs} ms: ${what}`);
-}
+/** Waits for `check`, counting a failed ask (a replica restarting) as not yet. */
+const eventually = (check: () => Promise<boolean>, timeoutMs: number, what: string) =>
+  waitFor(() => check().catch(() => false), timeoutMs, what);
 
 test('snapshots built off the replica threads compact every log and keep the replicas identical', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'pygmy-bg-snapshot-'));
@@ -52,23 +46,23 @@ test('snapshots built off the replica threads compact every log and keep the rep
   try {
     await system.start(specs);
     let leader = '';
-    await waitFor(async () => {
+    await eventually(async () => {
       const found = (await statuses(system)).find((status) => status.role === 'leader');
       leader = found?.name ?? '';
       return found !== undefined;
     }, 10_000, 'a leader');
     // 400 restocks in batches of 20 outstanding: several snapshots' worth at an interval of 40 entries.
     await propose(system, leader, 400, 'early');
-    await waitFor(async () => (await statuses(system)).every((status) => status.snapshotIndex > 0), 10_000, 'every replica snapshotted');
+    await eventually(async () => (await statuses(system)).every((status) => status.snapshotIndex > 0), 10_000, 'every replica snapshotted');
     const before = await statuses(system);
     const applied = Math.max(...before.map((status) => status.lastApplied));
-    await waitFor(async () => (await statuses(system)).every((status) => status.lastApplied === applied), 5_000, 'replicas caught up');
+    await eventually(async () => (await statuses(system)).every((status) => status.lastApplied === applied), 5_000, 'replicas caught up');
     const hashes = await Promise.all(catalogMembers.map((name) => system.ask<{ index: number; hash: string }>(name, { type: 'hash' }, { timeoutMs: 2_000 })));
     assert.is(new Set(hashes.map((entry) => `${entry.index}:${entry.hash}`)).size, 1, JSON.stringify(hashes));
     // A replica killed now reloads from its own snapshot and log tail, and still has the same state.
     const victim = catalogMembers.find((name) => name !== leader)!;
     await system.kill(victim);
-    await waitFor(async () => (await system.ask<ReplicaStatus>(victim, { type: 'status' }, { timeoutMs: 500 })).lastApplied === applied, 10_000, `${victim} back`);
+    await eventually(async () => (await system.ask<ReplicaStatus>(victim, { type: 'status' }, { timeoutMs: 500 })).lastApplied === applied, 10_000, `${victim} back`);
     const again = await system.ask<{ index: number; hash: string }>(victim, { type: 'hash' }, { timeoutMs: 2_000 });
     assert.equal(again, hashes[0]);
     const afterRestart = await system.ask<ReplicaStatus>(victim, { type: 'status' }, { timeoutMs: 2_000 });
@@ -78,10 +72,10 @@ test('snapshots built off the replica threads compact every log and keep the rep
     const lagging = catalogMembers.find((name) => name !== leader && name !== victim)!;
     await system.stop(lagging);
     await propose(system, leader, 1_200, 'late');
-    await waitFor(async () => (await system.ask<ReplicaStatus>(leader, { type: 'status' }, { timeoutMs: 500 })).snapshotIndex > applied + 40, 10_000, 'the leader snapshotted past the stopped follower');
+    await eventually(async () => (await system.ask<ReplicaStatus>(leader, { type: 'status' }, { timeoutMs: 500 })).snapshotIndex > applied + 40, 10_000, 'the leader snapshotted past the stopped follower');
     await system.startActor(lagging);
     const leaderApplied = (await system.ask<ReplicaStatus>(leader, { type: 'status' }, { timeoutMs: 2_000 })).lastApplied;
-    await waitFor(async () => (await system.ask<ReplicaStatus>(lagging, { type: 'status' }, { timeoutMs: 500 })).lastApplied >= leaderApplied, 10_000, `${lagging} caught up`);
+    await eventually(async () => (await system.ask<ReplicaStatus>(lagging, { type: 'status' }, { timeoutMs: 500 })).lastApplied >= leaderApplied, 10_000, `${lagging} caught up`);
     const [fromLeader, fromLagging] = await Promise.all([leader, lagging].map((name) => system.ask<{ index: number; hash: string }>(name, { type: 'hash' }, { timeoutMs: 2_000 })));
     assert.equal(fromLagging, fromLeader);
     assert.ok(lines.some((line) => line.message.includes(`${lagging} installed a snapshot`)), 'the follower was sent a snapshot');

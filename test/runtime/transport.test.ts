@@ -21,18 +21,24 @@ function endpoint(self: string, delivered: Array<TellEnvelope | AskEnvelope>, an
   return created;
 }
 
+/** A channel whose port1 counts the frames posted on it (one postMessage each). */
+function countingChannel(): { channel: MessageChannel; frames: { posted: number } } {
+  const channel = new MessageChannel();
+  const frames = { posted: 0 };
+  const post = channel.port1.postMessage.bind(channel.port1);
+  channel.port1.postMessage = (value: unknown) => {
+    frames.posted += 1;
+    post(value);
+  };
+  return { channel, frames };
+}
+
 const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 20));
 
 test('tells sent in one turn arrive in order, batched into frames of at most frameEnvelopesMax', async () => {
   // Checks batching and FIFO: 10,000 tells in one synchronous loop must take ceil(10000 / max) postMessage
   // calls (counted by wrapping the port) and arrive complete and in order.
-  const channel = new MessageChannel();
-  let frames = 0;
-  const post = channel.port1.postMessage.bind(channel.port1);
-  channel.port1.postMessage = (value: unknown) => {
-    frames += 1;
-    post(value);
-  };
+  const { channel, frames } = countingChannel();
   const received: Array<TellEnvelope | AskEnvelope> = [];
   const source = endpoint('source', []);
   const target = endpoint('target', received);
@@ -41,7 +47,7 @@ test('tells sent in one turn arrive in order, batched into frames of at most fra
   try {
     for (let sequence = 0; sequence < 10_000; sequence += 1) source.tell('target', { type: 'item', sequence });
     await settle();
-    assert.is(frames, Math.ceil(10_000 / frameEnvelopesMax));
+    assert.is(frames.posted, Math.ceil(10_000 / frameEnvelopesMax));
     assert.is(received.length, 10_000);
     assert.ok(received.every((envelope, index) => (envelope.body as { sequence: number }).sequence === index));
   } finally {
@@ -54,13 +60,7 @@ test("linkFlush 'immediate' puts envelopes sent from separate callbacks of one l
   // Three setImmediate callbacks run in one check phase, each followed by a microtask checkpoint: a 'microtask'
   // link sends three frames, an 'immediate' link one (the gateway's case: one request per socket callback).
   for (const [linkFlush, framesExpected] of [['microtask', 3], ['immediate', 1]] as const) {
-    const channel = new MessageChannel();
-    let frames = 0;
-    const post = channel.port1.postMessage.bind(channel.port1);
-    channel.port1.postMessage = (value: unknown) => {
-      frames += 1;
-      post(value);
-    };
+    const { channel, frames } = countingChannel();
     const received: Array<TellEnvelope | AskEnvelope> = [];
     const source = new Endpoint({ self: 'source', clock: Date.now, log: capturingLogger([]), deliver: () => {}, linkFlush });
     const target = endpoint('target', received);
@@ -69,7 +69,7 @@ test("linkFlush 'immediate' puts envelopes sent from separate callbacks of one l
     try {
       for (let sequence = 0; sequence < 3; sequence += 1) setImmediate(() => source.tell('target', { type: 'item', sequence }));
       await settle();
-      assert.is(frames, framesExpected, linkFlush);
+      assert.is(frames.posted, framesExpected, linkFlush);
       assert.equal(received.map((envelope) => (envelope.body as { sequence: number }).sequence), [0, 1, 2], linkFlush);
     } finally {
       source.close('test over');
