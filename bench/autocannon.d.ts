@@ -23,6 +23,8 @@ declare module 'autocannon' {
     connections?: number;
     duration?: number;
     pipelining?: number;
+    /** Requests per second over all connections (a fixed offered load). */
+    overallRate?: number;
     timeout?: number;
     requests?: RequestSpec[];
     headers?: Record<string, string>;

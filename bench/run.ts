@@ -80,7 +80,8 @@ export function parseSettings(argv: string[]): BenchSettings {
   };
 }
 
-function benchCatalog(): Catalog {
+/** The benchmark's catalog: 10,000 generated items over 50 topics, the first 256 with deep stock. */
+export function benchCatalog(): Catalog {
   const catalog = generateCatalog({ items: catalogItemCount, topics: catalogTopicCount, seed: catalogSeed });
   const items = catalog.items.map((item) => (item.id <= deepStockItemsMax ? { ...item, stock: deepStock } : item));
   return { topics: catalog.topics, items };
