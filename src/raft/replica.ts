@@ -333,7 +333,8 @@ export class Replica {
       const ready = this.node.ready();
       // A leader's messages may leave before its own write, so its fsync and its followers' overlap (see
       // core/send-order.ts for why that is safe); everything else is written first.
-      const sendFirst = sendsBeforePersist(this.node.status().role, ready, this.storage.hardState);
+      const role = (ready.softState ?? this.softState).role;
+      const sendFirst = sendsBeforePersist(role, ready, this.storage.hardState);
       if (sendFirst) this.send(ready.messages);
       this.persist(ready);
       if (!sendFirst) this.send(ready.messages);
@@ -443,11 +444,16 @@ export class Replica {
       return;
     }
     const snapshot = this.storage.createSnapshot(this.peers);
-    this.node.compact(snapshot.meta.index, snapshot.data);
-    this.lastSnapshotIndex = snapshot.meta.index;
-    this.lastSnapshotBytes = snapshot.data.length;
+    this.compactTo(snapshot.meta.index, snapshot.data, '');
+  }
+
+  /** After a snapshot of this replica's own state is stored: compact the core's log and restart the schedule. */
+  private compactTo(index: number, data: string, how: string): void {
+    this.node.compact(index, data);
+    this.lastSnapshotIndex = index;
+    this.lastSnapshotBytes = data.length;
     this.appliedBytesSinceSnapshot = 0;
-    this.context.log.info({ replica: this.name, index: snapshot.meta.index }, `${this.name} took a snapshot at index ${snapshot.meta.index} and compacted its log`);
+    this.context.log.info({ replica: this.name, index }, `${this.name} took a snapshot at index ${index}${how} and compacted its log`);
   }
 
   /** Builds the image in a thread of its own; this thread only stores it (see snapshot-builder.ts). */
@@ -478,11 +484,7 @@ export class Replica {
     if (result.index <= this.lastSnapshotIndex) return;
     const meta = { index: result.index, term: result.term, peers: [...this.peers] };
     this.storage.storeOwnSnapshot(meta, result.data);
-    this.node.compact(meta.index, result.data);
-    this.lastSnapshotIndex = meta.index;
-    this.lastSnapshotBytes = result.data.length;
-    this.appliedBytesSinceSnapshot = 0;
-    this.context.log.info({ replica: this.name, index: meta.index }, `${this.name} took a snapshot at index ${meta.index} (built in another thread) and compacted its log`);
+    this.compactTo(meta.index, result.data, ' (built in another thread)');
   }
 
   /**
