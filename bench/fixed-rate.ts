@@ -2,24 +2,25 @@
 // happens to be at the moment. At full load, req/s and CPU per request both move with the machine's other work;
 // at a fixed rate below saturation the work per request is what changes.
 //
-//   npm run build && node dist/bench/fixed-rate.js --kind hit|miss|order [--rate 10000] [--seconds 6]
+//   npm run build && node dist/bench/fixed-rate.js --kind hit|miss|order|baseline [--rate 10000] [--seconds 6]
 //   node dist/bench/fixed-rate.js --kind idle [--seconds 8]
 //
 // Starts `pygmy start` on a fresh temp dir with the benchmark's catalog (--no-cache for `miss`), offers the
 // load with autocannon's `overallRate` over 32 connections after a 2 s warm-up, and prints the server's CPU per
-// request: the whole process and the gateway's thread alone, from /proc/PID/task/*/schedstat (nanosecond
-// counters, Linux). `idle` offers nothing and prints CPU per second. Run each build alternately several times
-// and compare medians.
-import { readdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// request: the whole process from /proc/PID/stat (every thread, ended ones included; 10 ms ticks) and its main
+// thread alone (the gateway's) from /proc/PID/task/PID/schedstat (nanoseconds). Linux only. `baseline` offers the
+// hit load to the bare node:http server of `baseline-http` instead: the floor that `hit` is compared with. `idle`
+// offers nothing and prints CPU per second. Run each build alternately several times and compare medians.
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon, { type RequestSpec, type Result } from 'autocannon';
-import { benchCatalog } from './run.js';
-import { startPygmy } from './servers.js';
+import { benchCatalog, processCpuMs as processCpuMsOrNull } from './run.js';
+import { startBaseline, startPygmy, type RunningServer } from './servers.js';
 
-type Kind = 'hit' | 'miss' | 'order' | 'idle';
-const kinds: readonly Kind[] = ['hit', 'miss', 'order', 'idle'];
+type Kind = 'hit' | 'miss' | 'order' | 'idle' | 'baseline';
+const kinds: readonly Kind[] = ['hit', 'miss', 'order', 'idle', 'baseline'];
 const warmSeconds = 2;
 const connections = 32;
 
@@ -32,8 +33,11 @@ function threadCpuMs(pid: number, tid: string): number {
   }
 }
 
+/** The whole process's CPU time (ms), threads that ended included (a snapshot builder ends after its work). */
 function processCpuMs(pid: number): number {
-  return readdirSync(`/proc/${pid}/task`).reduce((sum, tid) => sum + threadCpuMs(pid, tid), 0);
+  const used = processCpuMsOrNull(pid);
+  if (used === null) throw new Error(`the server (pid ${pid}) is gone`);
+  return used;
 }
 
 function requestsFor(kind: Kind): RequestSpec[] {
@@ -58,14 +62,22 @@ async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'pygmy-fixed-rate-'));
   const catalogPath = join(root, 'catalog.json');
   writeFileSync(catalogPath, JSON.stringify(benchCatalog()));
-  const server = await startPygmy({ dataDir: join(root, 'data'), catalogPath, cacheEnabled: kind !== 'miss' });
+  const server: RunningServer =
+    kind === 'baseline'
+      ? await startBaseline()
+      : await startPygmy({ dataDir: join(root, 'data'), catalogPath, cacheEnabled: kind !== 'miss' });
   try {
     const url = server.url;
     if (kind === 'idle') {
       await new Promise((resolve) => setTimeout(resolve, warmSeconds * 1_000));
       const before = processCpuMs(server.pid);
+      const mainBefore = threadCpuMs(server.pid, String(server.pid));
       await new Promise((resolve) => setTimeout(resolve, seconds * 1_000));
-      console.log(`idle: ${((processCpuMs(server.pid) - before) / seconds).toFixed(1)} ms of CPU per second (the whole process)`);
+      const perSecond = (ms: number) => (ms / seconds).toFixed(1);
+      console.log(
+        `idle: ${perSecond(processCpuMs(server.pid) - before)} ms of CPU per second (the whole process), ` +
+          `main thread ${perSecond(threadCpuMs(server.pid, String(server.pid)) - mainBefore)} ms`,
+      );
       return;
     }
     await offer(url, kind, rate, warmSeconds);
@@ -77,7 +89,7 @@ async function main(): Promise<void> {
     console.log(
       `${kind} at ${rate}/s: ${served} requests (${Math.round(served / seconds)}/s, non-2xx ${result.non2xx}), ` +
         `process ${perRequest(processCpuMs(server.pid) - processBefore)} us/request, ` +
-        `gateway thread ${perRequest(threadCpuMs(server.pid, String(server.pid)) - mainBefore)} us/request, p99 ${result.latency.p99} ms`,
+        `main thread ${perRequest(threadCpuMs(server.pid, String(server.pid)) - mainBefore)} us/request, p99 ${result.latency.p99} ms`,
     );
   } finally {
     await server.stop();
