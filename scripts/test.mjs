@@ -101,7 +101,8 @@ async function worker() {
     const name = relative(root, file);
     const summary = parseSummary(result.output);
     let filePassed = summary?.passed ?? 0;
-    let fileFailed = summary ? summary.total - summary.passed - summary.skipped : 0;
+    // uvu's Total counts the tests that ran; skipped ones are apart from it (Skipped).
+    let fileFailed = summary ? summary.total - summary.passed : 0;
     if (summary) skipped += summary.skipped;
     if (!summary && !result.reason) result.reason = `exited (code ${result.code}, signal ${result.signal}) without a uvu summary`;
     if (result.reason) fileFailed += 1;
