@@ -25,7 +25,7 @@ import { RaftNode, type RaftStatus } from './core/node.js';
 import { sendsBeforePersist } from './core/send-order.js';
 import type { StateMachine } from './state-machine.js';
 import type { SnapshotBuildRequest, SnapshotBuildResult, StateMachineFactory } from './storage/snapshot-builder.js';
-import { RaftStorage } from './storage/storage.js';
+import { RaftStorage, type AppliedResult } from './storage/storage.js';
 import { StorageFaults } from './storage/faults.js';
 import { StorageWriteError } from './storage/errors.js';
 import type { Entry, Message, NodeId, Ready, SoftState } from './types.js';
@@ -336,9 +336,12 @@ export class Replica {
       const role = (ready.softState ?? this.softState).role;
       const sendFirst = sendsBeforePersist(role, ready, this.storage.hardState);
       if (sendFirst) this.send(ready.messages);
-      this.persist(ready);
+      // A Ready that only moves the commit index is recorded in the same transaction as the entries it applies.
+      const appliedWithCommit = this.storage.persistCommitAndApply(ready, ready.committedEntries);
+      if (appliedWithCommit === null) this.persist(ready);
       if (!sendFirst) this.send(ready.messages);
-      this.apply(ready.committedEntries);
+      if (appliedWithCommit === null) this.apply(ready.committedEntries);
+      else this.applied(ready.committedEntries, appliedWithCommit);
       this.collectReads(ready);
       if (ready.softState !== null) this.changeSoftState(ready.softState);
       this.node.advance(ready);
@@ -365,7 +368,11 @@ export class Replica {
 
   private apply(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
-    const results = this.storage.apply(entries);
+    this.applied(entries, this.storage.apply(entries));
+  }
+
+  /** After entries were applied in storage: answer their proposers and tell the application. */
+  private applied(entries: readonly Entry[], results: readonly AppliedResult[]): void {
     for (let position = 0; position < entries.length; position += 1) {
       const entry = entries[position]!;
       const result = results[position]!.result;

@@ -208,6 +208,50 @@ storageSuite('each persist and apply is one transaction, and stats count them', 
   assert.ok(stats.bytesWritten - baseline.bytesWritten > 64 * 20);
 });
 
+storageSuite('a commit move and the entries it commits are written in one transaction, or not at all', () => {
+  // A Ready that only moves the commit index is stored with the entries it applies: one transaction, no fsync,
+  // and both survive a reopen together. Anything more than a commit move (entries, a new term or vote) is
+  // refused with null and nothing written; so is a commit move with nothing to apply.
+  const path = databasePath();
+  const { storage } = harness.open(path);
+  storage.persist({ snapshot: null, entries: putEntries(1, 4, 1), hardState: { term: 1, vote: 'a', commit: 0 } });
+  const before = storage.stats();
+  const commitTo = (commit: number) => ({ snapshot: null, entries: [], hardState: { term: 1, vote: 'a', commit } });
+  assert.is(storage.persistCommitAndApply({ ...commitTo(2), entries: putEntries(5, 5, 1) }, putEntries(1, 2, 1)), null);
+  assert.is(storage.persistCommitAndApply({ ...commitTo(2), hardState: { term: 2, vote: null, commit: 2 } }, putEntries(1, 2, 1)), null);
+  assert.is(storage.persistCommitAndApply(commitTo(2), []), null);
+  assert.is(storage.stats().transactions, before.transactions, 'a refused call writes nothing');
+  const results = storage.persistCommitAndApply(commitTo(3), putEntries(1, 3, 1));
+  assert.equal(results?.map((applied) => applied.index), [1, 2, 3]);
+  assert.is(storage.stats().transactions - before.transactions, 1);
+  assert.is(storage.stats().fsyncs, before.fsyncs);
+  assert.is(storage.lastApplied, 3);
+  assert.is(storage.hardState.commit, 3);
+  // Applying past the commit it records is refused, and the commit move goes back with the failed apply.
+  expectError(() => storage.persistCommitAndApply(commitTo(3), putEntries(4, 4, 1)), StorageInvariantError);
+  storage.close();
+  const reopened = harness.open(path).storage;
+  assert.is(reopened.lastApplied, 3);
+  assert.is(reopened.load().persisted.hardState.commit, 3);
+  assert.is(reopened.query({ kind: 'get', key: 'k3' }), 'v3');
+});
+
+storageSuite('a state machine that throws takes the commit move of its transaction back with it', () => {
+  const path = databasePath();
+  const { storage } = harness.open(path);
+  const explode = { index: 2, term: 1, type: 'normal' as const, data: kvCommand({ kind: 'explode' }) };
+  const entries = [putEntry(1, 1, 'a', '1'), explode];
+  storage.persist({ snapshot: null, entries, hardState: { term: 1, vote: null, commit: 0 } });
+  const commitMove = { snapshot: null, entries: [], hardState: { term: 1, vote: null, commit: 2 } };
+  assert.throws(() => storage.persistCommitAndApply(commitMove, entries), /told to fail at index 2/);
+  assert.is(storage.lastApplied, 0);
+  assert.is(storage.hardState.commit, 0);
+  storage.close();
+  const reopened = harness.open(path).storage;
+  assert.is(reopened.load().persisted.hardState.commit, 0);
+  assert.is(reopened.query({ kind: 'get', key: 'a' }), null);
+});
+
 storageSuite('the state machine tables live in the same file beside the Raft tables', () => {
   // The replica's database is one file a person can read: check the table names with a second machine.
   const path = databasePath();

@@ -231,14 +231,38 @@ export class RaftStorage {
     this.assertOpen();
     const last = entries[entries.length - 1];
     if (last === undefined) return [];
-    const results = this.write(durability.deferred, () => {
-      this.assertApplicable(entries);
-      const applied = entries.map((entry) => ({ index: entry.index, result: this.applyOne(entry) }));
-      this.statements.updateLastApplied.run(last.index);
-      return applied;
-    });
+    const results = this.write(durability.deferred, () => this.applyEntries(this.state, entries));
     this.state = { ...this.state, lastApplied: last.index };
     return results;
+  }
+
+  /**
+   * A Ready that only moves the commit index, and the entries it commits: both are deferred writes, so one
+   * transaction for the two changes nothing about durability and saves a commit (and a WAL page for the hard
+   * state) on every such Ready — on a follower, one per commit the leader tells it. Null, with nothing written,
+   * when `part` holds more than a commit move or there is nothing to apply: the caller then persists and applies
+   * separately.
+   */
+  persistCommitAndApply(part: PersistPart, entries: readonly Entry[]): AppliedResult[] | null {
+    this.assertOpen();
+    const last = entries[entries.length - 1];
+    if (last === undefined || !this.onlyCommitMoves(part)) return null;
+    const hardState = part.hardState!;
+    const results = this.write(durability.deferred, () => {
+      const state = this.saveHardState(this.state, hardState);
+      assertDurableState(state);
+      return this.applyEntries(state, entries);
+    });
+    this.state = { ...this.state, hardState: { term: hardState.term, vote: hardState.vote, commit: hardState.commit }, lastApplied: last.index };
+    return results;
+  }
+
+  /** Inside a write: applies committed entries in order and records lastApplied. */
+  private applyEntries(state: DurableState, entries: readonly Entry[]): AppliedResult[] {
+    this.assertApplicable(state, entries);
+    const applied = entries.map((entry) => ({ index: entry.index, result: this.applyOne(entry) }));
+    this.statements.updateLastApplied.run(entries[entries.length - 1]!.index);
+    return applied;
   }
 
   /** Snapshots the state machine at lastApplied, stores it and drops the log entries it covers. */
@@ -460,17 +484,17 @@ export class RaftStorage {
     return { ...state, hardState: { term: hardState.term, vote: hardState.vote, commit: hardState.commit } };
   }
 
-  private assertApplicable(entries: readonly Entry[]): void {
+  private assertApplicable(state: DurableState, entries: readonly Entry[]): void {
     assertBatchContiguous(entries);
     const first = entries[0]!;
     const last = entries[entries.length - 1]!;
-    assertInvariant(first.index === this.state.lastApplied + 1, 'applied entries must follow lastApplied', {
+    assertInvariant(first.index === state.lastApplied + 1, 'applied entries must follow lastApplied', {
       first: first.index,
-      lastApplied: this.state.lastApplied,
+      lastApplied: state.lastApplied,
     });
-    assertInvariant(last.index <= this.state.hardState.commit, 'applying beyond the durable commit', {
+    assertInvariant(last.index <= state.hardState.commit, 'applying beyond the durable commit', {
       last: last.index,
-      commit: this.state.hardState.commit,
+      commit: state.hardState.commit,
     });
   }
 
