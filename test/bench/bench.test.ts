@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ScenarioFigures } from '../../bench/load.js';
 import { bracketBaseline, checkTargets } from '../../bench/report.js';
-import { hotSetSize, OrderLedger, planScenario, seededRandom, zipfSampler } from '../../bench/scenarios.js';
+import { catalogItemCount, hotSetSize, OrderLedger, planScenario, seededRandom, zipfSampler } from '../../bench/scenarios.js';
 
 const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -118,6 +118,24 @@ test('lookup-hit asks for prepared paths: no per-request setup, ids uniform over
   assert.ok(idSum / requests.length > 380 && idSum / requests.length < 620, `mean id ${idSum / requests.length}`);
   assert.equal(plan(2).map((request) => request.path), requests.map((request) => request.path));
   assert.not.equal(plan(3).map((request) => request.path), requests.map((request) => request.path));
+});
+
+test('lookup-miss asks for prepared paths too, with ids spread over the whole catalog', () => {
+  // The cache is off, so any id is a ReadIndex read; but a plan confined to the hot set, or rebuilt per request,
+  // fails here (128 uniform draws over 10,000 ids are almost all distinct, with a mean near 5,000).
+  const requests = planScenario('lookup-miss', ['Topic 1'], 2).requests;
+  assert.is(requests.length, 128);
+  const ids = requests.map((request) => {
+    assert.is(request.setupRequest, undefined);
+    const match = /^\/lookup\/(\d+)$/.exec(request.path ?? '');
+    assert.ok(match !== null, `path ${request.path}`);
+    return Number(match[1]);
+  });
+  assert.ok(ids.every((id) => id >= 1 && id <= catalogItemCount), 'ids inside the catalog');
+  assert.ok(new Set(ids).size >= 120, `${new Set(ids).size} distinct ids in 128 draws`);
+  assert.ok(ids.filter((id) => id > hotSetSize).length >= 100, 'most ids beyond the hot set');
+  const mean = ids.reduce((sum, id) => sum + id, 0) / ids.length;
+  assert.ok(mean > 3_800 && mean < 6_200, `mean id ${mean}`);
 });
 
 test('Zipf draws stay in range and favour low ranks; plans are deterministic per seed', () => {
