@@ -33,6 +33,10 @@ function threadCpuMs(pid: number, tid: string): number {
   }
 }
 
+function mainThreadCpuMs(pid: number): number {
+  return threadCpuMs(pid, String(pid));
+}
+
 /** The whole process's CPU time (ms), threads that ended included (a snapshot builder ends after its work). */
 function processCpuMs(pid: number): number {
   const used = processCpuMsOrNull(pid);
@@ -71,25 +75,25 @@ async function main(): Promise<void> {
     if (kind === 'idle') {
       await new Promise((resolve) => setTimeout(resolve, warmSeconds * 1_000));
       const before = processCpuMs(server.pid);
-      const mainBefore = threadCpuMs(server.pid, String(server.pid));
+      const mainBefore = mainThreadCpuMs(server.pid);
       await new Promise((resolve) => setTimeout(resolve, seconds * 1_000));
       const perSecond = (ms: number) => (ms / seconds).toFixed(1);
       console.log(
         `idle: ${perSecond(processCpuMs(server.pid) - before)} ms of CPU per second (the whole process), ` +
-          `main thread ${perSecond(threadCpuMs(server.pid, String(server.pid)) - mainBefore)} ms`,
+          `main thread ${perSecond(mainThreadCpuMs(server.pid) - mainBefore)} ms`,
       );
       return;
     }
     await offer(url, kind, rate, warmSeconds);
     const processBefore = processCpuMs(server.pid);
-    const mainBefore = threadCpuMs(server.pid, String(server.pid));
+    const mainBefore = mainThreadCpuMs(server.pid);
     const result = await offer(url, kind, rate, seconds);
     const served = result.requests.total;
     const perRequest = (ms: number) => ((ms * 1_000) / Math.max(1, served)).toFixed(2);
     console.log(
       `${kind} at ${rate}/s: ${served} requests (${Math.round(served / seconds)}/s, non-2xx ${result.non2xx}), ` +
         `process ${perRequest(processCpuMs(server.pid) - processBefore)} us/request, ` +
-        `main thread ${perRequest(threadCpuMs(server.pid, String(server.pid)) - mainBefore)} us/request, p99 ${result.latency.p99} ms`,
+        `main thread ${perRequest(mainThreadCpuMs(server.pid) - mainBefore)} us/request, p99 ${result.latency.p99} ms`,
     );
   } finally {
     await server.stop();

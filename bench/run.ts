@@ -143,10 +143,10 @@ async function measure(settings: BenchSettings, name: ScenarioName, url: string,
 }
 
 /**
- * CPU time (user + system) the server process has used, from /proc (Linux); null elsewhere. CPU per request is
- * the figure that stays comparable when other work shares the machine, unlike req/s.
+ * CPU time (ms, user + system) the server process has used, threads that have ended included, from /proc (Linux);
+ * null elsewhere or once it is gone. CPU per request is the figure that stays comparable when other work shares
+ * the machine, unlike req/s.
  */
-/** CPU time (ms) the process has used, threads that have ended included; null once it is gone. */
 export function processCpuMs(pid: number): number | null {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');

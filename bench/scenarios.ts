@@ -22,11 +22,12 @@ export const deepStock = 100_000_000;
 /** lookup-hit draws from items 1..hotSetSize, all warmed before the measurement. */
 export const hotSetSize = 1_000;
 /**
- * lookup-hit's and lookup-miss's paths are drawn up front, this many (for lookup-miss, from the whole catalog:
- * with the cache off every lookup is a ReadIndex read whatever its id): autocannon then builds each request once per connection, as it
- * does for the baseline's single path, instead of once per request through setupRequest — on this machine the load
- * generator is the busiest process, and rebuilding every request cost it about 50% more CPU per request than the
- * baseline's client, which showed up as a lower lookup-hit ratio whatever the gateway did. Not more: every
+ * lookup-hit's and lookup-miss's paths are drawn up front, this many (for lookup-miss from the whole catalog: with
+ * the cache off every lookup is a ReadIndex read whatever its id). autocannon then builds each request once per
+ * connection, as it does for the baseline's single path, instead of once per request through setupRequest — on
+ * this machine the load generator is the busiest process, and rebuilding every request cost it about 50% more CPU
+ * per request than the baseline's client, which showed up as a lower lookup-hit ratio whatever the gateway did.
+ * Not more: every
  * connection builds every path before its run (about 8 µs each), and 64 × 1,000 builds held the first answers
  * unread for 0.5 s, which showed as a 550 ms max latency; 64 × 128 costs about as much as the baseline's start.
  */

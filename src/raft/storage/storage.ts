@@ -247,13 +247,12 @@ export class RaftStorage {
     this.assertOpen();
     const last = entries[entries.length - 1];
     if (last === undefined || !this.onlyCommitMoves(part)) return null;
-    const hardState = part.hardState!;
-    const results = this.write(durability.deferred, () => {
-      const state = this.saveHardState(this.state, hardState);
-      assertDurableState(state);
-      return this.applyEntries(state, entries);
+    const { state, results } = this.write(durability.deferred, () => {
+      const committed = this.saveHardState(this.state, part.hardState!);
+      assertDurableState(committed);
+      return { state: committed, results: this.applyEntries(committed, entries) };
     });
-    this.state = { ...this.state, hardState: { term: hardState.term, vote: hardState.vote, commit: hardState.commit }, lastApplied: last.index };
+    this.state = { ...state, lastApplied: last.index };
     return results;
   }
 
