@@ -2,7 +2,8 @@
 // actor of the runtime.
 //
 // Owns: the processing loop of the core (persist and send — a leader sends first —, apply, serve reads, advance), the
-// proposals and reads waiting for their answers, periodic snapshots, and the replica's wire protocol:
+// proposals and reads waiting for their answers, log compaction and the images a leader sends to followers
+// behind its log, and the replica's wire protocol:
 //   {type:'raft', message}            a peer's Raft message (tell)
 //   {type:'tick'}                     the replica's own timer
 //   {type:'propose', data}            ask → {ok:true, index, result} | {ok:false, error, leader}
@@ -49,9 +50,9 @@ export interface ReplicaArgs {
    */
   readonly heartbeatTicks?: number;
   /**
-   * Take a snapshot and compact the log after at least this many entries applied since the last one (default
-   * 10,000), and not before the entries applied since then hold as many bytes as the last snapshot did: a
-   * snapshot is the whole state, so this keeps its cost in proportion to the log it replaces as the state grows.
+   * Compact the log once it holds this many applied entries past the last compaction (default 10,000; at least
+   * 2), keeping the newest half (see compactionIndex). The state itself lives in the database's tables, so
+   * compacting writes no image; an image is built only when a follower needs entries that are gone.
    */
   readonly snapshotEntriesInterval?: number;
   /** Seed of the election-timeout randomness; defaults to one derived from the name. */
@@ -120,8 +121,8 @@ export interface ReplicaApplication<App, AppMessage extends { type: string }, Ar
   createStateMachine(args: Args): StateMachine;
   /**
    * Where a snapshot builder in another thread finds `createStateMachine` (a module URL and the name of the
-   * export; it is called with the replica's args). With it, snapshot images are built off the replica's thread
-   * (storage/snapshot-builder.ts); without it, on the replica's thread.
+   * export; it is called with the replica's args). With it, the images a leader sends to followers behind its
+   * log are built off the replica's thread (storage/snapshot-builder.ts); without it, on the replica's thread.
    */
   readonly stateMachineModule?: { readonly url: string; readonly exportName: string };
   init?(replica: Replica, args: Args, context: ActorContext): App;
@@ -150,14 +151,10 @@ export class Replica {
   /** Reads not yet answered, in rounds or gathered: bounded by readsPendingMax. */
   private readsWaiting = 0;
   private flushScheduled = false;
-  private lastSnapshotIndex: number;
-  /** Size of the latest snapshot's image, and bytes of entry data applied since it. */
-  private lastSnapshotBytes: number;
-  private appliedBytesSinceSnapshot = 0;
-  /** How a builder thread makes this replica's state machine; null builds snapshots on this thread. */
+  /** How a builder thread makes this replica's state machine; null builds images on this thread. */
   private readonly snapshotFactory: StateMachineFactory | null;
   private snapshotBuilder: Worker | null = null;
-  /** After a builder failed, snapshots are built here (and the failure logged) rather than retried in a loop. */
+  /** After a builder failed, images are built here (and the failure logged) rather than retried in a loop. */
   private snapshotBuilderFailed = false;
   private softState: SoftState = { leader: null, role: 'follower' };
   private stopped = false;
@@ -172,6 +169,9 @@ export class Replica {
     this.peers = [...args.peers];
     this.context = context;
     this.snapshotEntriesInterval = args.snapshotEntriesInterval ?? 10_000;
+    if (!Number.isInteger(this.snapshotEntriesInterval) || this.snapshotEntriesInterval < 2) {
+      throw new RangeError(`${args.name}: snapshotEntriesInterval must be an integer ≥ 2, not ${this.snapshotEntriesInterval}`);
+    }
     mkdirSync(args.dataDir, { recursive: true });
     this.diskFaults = args.diskFaultInjection ? new StorageFaults() : null;
     this.storage = RaftStorage.open({
@@ -181,8 +181,6 @@ export class Replica {
       ...(this.diskFaults === null ? {} : { faults: this.diskFaults }),
     });
     const loaded = this.storage.load();
-    this.lastSnapshotIndex = loaded.snapshot?.meta.index ?? 0;
-    this.lastSnapshotBytes = loaded.snapshot?.data.length ?? 0;
     this.node = new RaftNode(
       {
         id: args.name,
@@ -199,7 +197,6 @@ export class Replica {
         applied: loaded.lastApplied,
       },
       loaded.persisted,
-      loaded.snapshot,
     );
     context.log.info(
       { replica: args.name, term: loaded.persisted.hardState.term, lastApplied: loaded.lastApplied, entries: loaded.persisted.entries.length },
@@ -317,7 +314,8 @@ export class Replica {
       throw error;
     }
     this.serveReads();
-    this.maybeSnapshot();
+    this.maybeCompact();
+    this.maybeBuildImage();
     if (this.node.hasReady()) this.scheduleFlush();
   }
 
@@ -352,9 +350,6 @@ export class Replica {
     if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null) return;
     this.storage.persist({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
     if (ready.snapshot !== null) {
-      this.lastSnapshotIndex = ready.snapshot.meta.index;
-      this.lastSnapshotBytes = ready.snapshot.data.length;
-      this.appliedBytesSinceSnapshot = 0;
       this.context.log.info(
         { replica: this.name, index: ready.snapshot.meta.index },
         `${this.name} installed a snapshot at index ${ready.snapshot.meta.index} from the leader`,
@@ -382,7 +377,6 @@ export class Replica {
         if (pending.term === entry.term) pending.resolve({ ok: true, index: entry.index, result });
         else pending.resolve({ ok: false, error: 'dropped', leader: this.softState.leader });
       }
-      this.appliedBytesSinceSnapshot += entry.data.length;
       if (entry.type === 'normal') this.onApplied(entry, result);
     }
   }
@@ -438,32 +432,43 @@ export class Replica {
     }
   }
 
-  private maybeSnapshot(): void {
-    if (this.snapshotBuilder !== null) return;
-    const since = {
-      entries: this.storage.lastApplied - this.lastSnapshotIndex,
-      bytes: this.appliedBytesSinceSnapshot,
-      lastSnapshotBytes: this.lastSnapshotBytes,
-    };
-    if (!snapshotDue(since, this.snapshotEntriesInterval)) return;
+  /** Compacts the log once it holds snapshotEntriesInterval applied entries past the last compaction. */
+  private maybeCompact(): void {
+    const index = compactionIndex(this.storage.lastApplied, this.node.status().snapshotIndex, this.snapshotEntriesInterval);
+    if (index === null) return;
+    this.storage.compact(index, this.peers);
+    this.node.compact(index);
+    this.context.log.debug({ replica: this.name, index }, `${this.name} compacted its log up to index ${index}`);
+  }
+
+  /** The leader needs an image for a follower behind its log: build one, in a thread of its own when it can. */
+  private maybeBuildImage(): void {
+    if (this.snapshotBuilder !== null || !this.node.snapshotWanted()) return;
     if (this.snapshotFactory !== null && !this.snapshotBuilderFailed) {
       this.startSnapshotBuilder(this.snapshotFactory);
       return;
     }
-    const snapshot = this.storage.createSnapshot(this.peers);
-    this.compactTo(snapshot.meta.index, snapshot.data, '');
+    this.offerImage(this.storage.image(), '');
   }
 
-  /** After a snapshot of this replica's own state is stored: compact the core's log and restart the schedule. */
-  private compactTo(index: number, data: string, how: string): void {
-    this.node.compact(index, data);
-    this.lastSnapshotIndex = index;
-    this.lastSnapshotBytes = data.length;
-    this.appliedBytesSinceSnapshot = 0;
-    this.context.log.info({ replica: this.name, index }, `${this.name} took a snapshot at index ${index}${how} and compacted its log`);
+  /**
+   * Hands a built image to the core, which sends it to the followers that need it. One the log was compacted past
+   * while it was built is refused, and the core asks again.
+   */
+  private offerImage(image: { readonly index: number; readonly term: number; readonly data: string }, how: string): void {
+    const term = this.node.termAt(image.index);
+    if (term !== undefined && term !== image.term) {
+      throw new Error(`${this.name}: image at ${image.index} has term ${image.term}, the log has ${term}`);
+    }
+    if (!this.node.offerSnapshot(image.index, image.data)) return;
+    this.context.log.info(
+      { replica: this.name, index: image.index, bytes: image.data.length },
+      `${this.name} built an image of its state at index ${image.index} (${image.data.length} bytes${how}) for a follower behind its log`,
+    );
+    this.scheduleFlush();
   }
 
-  /** Builds the image in a thread of its own; this thread only stores it (see snapshot-builder.ts). */
+  /** Builds the image in a thread of its own, from a consistent read of the database (see snapshot-builder.ts). */
   private startSnapshotBuilder(factory: StateMachineFactory): void {
     const request: SnapshotBuildRequest = { path: this.storage.path, factory };
     const builder = new Worker(snapshotBuilderUrl, { workerData: request });
@@ -474,24 +479,21 @@ export class Replica {
       settled = true;
       if (this.snapshotBuilder === builder) this.snapshotBuilder = null;
       void builder.terminate();
-      if (!this.stopped) this.storeBuiltSnapshot(result);
+      if (!this.stopped) this.builtImage(result);
     };
     builder.once('message', (result: SnapshotBuildResult) => settle(result));
     builder.once('error', (error) => settle({ ok: false, error: error.message }));
     builder.once('exit', (code) => settle({ ok: false, error: `the snapshot builder exited with code ${code}` }));
   }
 
-  private storeBuiltSnapshot(result: SnapshotBuildResult): void {
+  private builtImage(result: SnapshotBuildResult): void {
     if (!result.ok) {
       this.snapshotBuilderFailed = true;
-      this.context.log.warn({ replica: this.name, error: result.error }, `${this.name}: building a snapshot in another thread failed (${result.error}); building them here from now on`);
+      this.context.log.warn({ replica: this.name, error: result.error }, `${this.name}: building an image in another thread failed (${result.error}); building them here from now on`);
+      this.scheduleFlush();
       return;
     }
-    // A snapshot installed from the leader meanwhile is newer than anything this replica had applied.
-    if (result.index <= this.lastSnapshotIndex) return;
-    const meta = { index: result.index, term: result.term, peers: [...this.peers] };
-    this.storage.storeOwnSnapshot(meta, result.data);
-    this.compactTo(meta.index, result.data, ' (built in another thread)');
+    this.offerImage(result, ', in another thread');
   }
 
   /**
@@ -531,13 +533,13 @@ export class Replica {
 }
 
 /**
- * Whether to snapshot now: at least `entriesInterval` entries applied since the last snapshot, and at least as
- * many bytes of entry data as that snapshot held. A snapshot is the whole state, so its cost grows with the state
- * (the order log only grows); the byte rule keeps snapshotting at about one byte written per byte of log and the
- * log at most about the size of the state, instead of an ever larger snapshot every `entriesInterval` entries.
+ * Where to compact the log, or null for not yet: once it holds `interval` applied entries past the last
+ * compaction, up to the older half of them. The newest half stays, so that a follower a little behind (one that
+ * restarted, or lost some appends) catches up from the log instead of needing a whole image of the state.
  */
-export function snapshotDue(since: { entries: number; bytes: number; lastSnapshotBytes: number }, entriesInterval: number): boolean {
-  return since.entries >= entriesInterval && since.bytes >= since.lastSnapshotBytes;
+export function compactionIndex(lastApplied: number, snapshotIndex: number, interval: number): number | null {
+  if (lastApplied - snapshotIndex < interval) return null;
+  return lastApplied - Math.floor(interval / 2);
 }
 
 const snapshotBuilderUrl = new URL('./storage/snapshot-builder.js', import.meta.url);

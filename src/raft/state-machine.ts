@@ -18,7 +18,7 @@ export interface StateMachine {
   apply(data: string, index: number): unknown;
   /** Answer a read from the current state. Never writes. */
   query(query: unknown): unknown;
-  /** The whole state as one string, for a snapshot. */
+  /** The whole state as one string: the image a leader sends to a follower behind its compacted log. */
   snapshot(): string;
   /** Replace the whole state with a snapshot's image. Runs inside a transaction of the caller's. */
   restore(data: string): void;

@@ -51,7 +51,7 @@ class Network {
     const member = this.member(id);
     const disk = member.disk;
     const persisted: PersistedState = { hardState: disk.hardState, snapshot: disk.snapshot?.meta ?? null, entries: [...disk.entries] };
-    member.raft = new RaftNode(baseConfig(id, this.peers, this.overrides), persisted, disk.snapshot);
+    member.raft = new RaftNode(baseConfig(id, this.peers, this.overrides), persisted);
     member.applied = [];
   }
 
@@ -356,7 +356,9 @@ test('urgent transfer by a stopping leader: the best-placed follower takes over 
 
 test('snapshots: a follower behind the compacted log catches up through installSnapshot', () => {
   // Checks §7: "the leader must occasionally send snapshots to followers that lag behind" once the entries they need
-  // were discarded; the follower restores through Ready.snapshot and then applies what follows.
+  // were discarded. Compaction needs no image; the leader asks for one (snapshotWanted) only when a follower needs
+  // entries that are gone, and sends the one the application offers. The follower restores through Ready.snapshot
+  // and then applies what follows.
   const network = new Network(three);
   network.electFirst();
   network.isolated.add('n3');
@@ -366,17 +368,52 @@ test('snapshots: a follower behind the compacted log catches up through installS
   const leader = network.member('n1').raft;
   const applied = leader.status().appliedIndex;
   assert.is(applied, 11);
-  leader.compact(applied, 'image-at-11');
+  leader.compact(applied);
   assert.is(leader.status().snapshotIndex, 11);
+  assert.not.ok(leader.snapshotWanted(), 'compaction alone asks for no image');
   assert.ok(leader.propose('after').ok);
   network.isolated.clear();
   network.tickAll(5);
   const follower = network.member('n3');
+  assert.ok(leader.snapshotWanted(), 'n3 needs entries that are gone');
+  assert.is(follower.snapshotsInstalled, 0, 'nothing to send before an image is offered');
+  assert.not.ok(network.member('n2').raft.snapshotWanted(), 'only a leader asks');
+  assert.not.ok(leader.offerSnapshot(5, 'image-at-5'), 'an image older than the compacted log is of no use');
+  assert.ok(leader.snapshotWanted());
+  assert.ok(leader.offerSnapshot(12, 'image-at-12'), 'an image newer than the compaction point is as good');
+  assert.not.ok(leader.snapshotWanted());
+  network.stabilize();
+  network.tickAll(2);
   assert.is(follower.snapshotsInstalled, 1);
-  assert.is(follower.disk.snapshot?.data, 'image-at-11');
+  assert.is(follower.disk.snapshot?.data, 'image-at-12');
+  assert.is(follower.disk.snapshot?.meta.index, 12);
   assert.is(follower.raft.status().commitIndex, 12);
-  assert.is(follower.applied[follower.applied.length - 1]?.data, 'after');
-  assert.ok(follower.applied.every((each) => each.index === 12 || each.index <= 1), 'entries 2..11 arrived only in the snapshot');
+  assert.ok(follower.applied.every((each) => each.index <= 1), 'entries 2..12 arrived only in the image');
+  assert.ok(leader.propose('later').ok);
+  network.stabilize();
+  network.tickAll(1);
+  assert.is(follower.applied[follower.applied.length - 1]?.data, 'later');
+});
+
+test('snapshots: an image the log was compacted past is dropped, and a new one is asked for', () => {
+  const network = new Network(three);
+  network.electFirst();
+  network.isolated.add('n3');
+  for (let count = 0; count < 5; count += 1) assert.ok(network.member('n1').raft.propose(`v${count}`).ok);
+  network.stabilize();
+  network.tickAll(1);
+  const leader = network.member('n1').raft;
+  leader.compact(3);
+  assert.ok(leader.offerSnapshot(4, 'image-at-4'), 'an image may be offered before anyone asks');
+  for (let count = 0; count < 5; count += 1) assert.ok(leader.propose(`w${count}`).ok);
+  network.stabilize();
+  network.tickAll(1);
+  leader.compact(leader.status().appliedIndex);
+  network.isolated.clear();
+  network.tickAll(5);
+  assert.ok(leader.snapshotWanted(), 'the image at 4 no longer continues into the log');
+  assert.is(network.member('n3').snapshotsInstalled, 0);
+  assert.not.ok(leader.offerSnapshot(leader.status().appliedIndex + 1, 'not applied'), 'an image of an unapplied index is refused');
 });
 
 test('restart: a node rebuilt from its PersistedState keeps term, vote and log, and catches up', () => {

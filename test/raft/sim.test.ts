@@ -39,6 +39,18 @@ test('the deliberate bug followerReadWithoutReadIndex is caught (linearizable re
   assert.match(failures[0]!.violation!, /linearizable read/);
 });
 
+test('a driver that labels an image with the index applied when offered, not when read, is caught (State Machine Safety)', () => {
+  // Images are built while entries keep applying; the label must be the index the state was read at. With the
+  // deliberate bug, the first seed whose image took ticks to build must install a state under the wrong index.
+  let found: { seed: number; violation: string } | null = null;
+  for (let seed = 1; seed <= 300 && found === null; seed += 1) {
+    const violation = runSimulation({ ...randomScenario(seed), imageLabelledAtOffer: true }).violation;
+    if (violation !== null) found = { seed, violation };
+  }
+  assert.ok(found !== null, 'no seed exposed the mislabelled image');
+  assert.match(found.violation, /State Machine Safety/);
+});
+
 test('the deliberate bug commitPreviousTermByCounting is caught (Figure 8) within 500 figure8 seeds, which are clean without it', () => {
   // Switches on a leader that commits an entry of a previous term once it sits on a majority (§5.4.2), searches the
   // figure8 family for a seed where a later leader lacks that entry, then runs the same seeds with a correct core.

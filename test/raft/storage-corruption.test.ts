@@ -107,7 +107,7 @@ corruption('a missing entry, a damaged hard state or a damaged snapshot refuses 
   const { storage } = harness.open(snapshotPath);
   storage.persist({ snapshot: null, entries: putEntries(1, 3, 1), hardState: { term: 1, vote: null, commit: 3 } });
   storage.apply(putEntries(1, 3, 1));
-  storage.createSnapshot(['n1']);
+  storage.compact(2, ['n1']);
   storage.close();
   tamper(snapshotPath, `UPDATE raft_snapshot SET data = '[]'`);
   assert.match(expectError(() => harness.open(snapshotPath), StorageCorruptionError).message, /snapshot checksum/);

@@ -1,5 +1,6 @@
 // Raft storage on SQLite: what persist, load, apply and snapshots promise across close and reopen.
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RaftStorage, StorageInvariantError } from '../../src/raft/storage/index.js';
@@ -22,7 +23,6 @@ storageSuite('a fresh file loads as an empty log at term 0', () => {
   assert.equal(loaded.persisted.hardState, { term: 0, vote: null, commit: 0 });
   assert.equal(loaded.persisted.entries, []);
   assert.is(loaded.persisted.snapshot, null);
-  assert.is(loaded.snapshot, null);
   assert.is(loaded.lastApplied, 0);
 });
 
@@ -140,24 +140,30 @@ storageSuite('apply refuses entries that skip ahead, go past commit, or differ f
   assert.is(storage.apply(putEntries(1, 3, 1)).length, 3);
 });
 
-storageSuite('a snapshot compacts the log and a reopened replica restarts from it', () => {
-  // Applies 1..10, snapshots, appends 11..12, reopens: snapshot at 10, log 11..12, same state hash.
+storageSuite('compaction drops the log up to an applied index, stores no image, and a reopened replica restarts from it', () => {
+  // Applies 1..10, compacts up to 8 (keeping 9..10), appends 11..12, reopens: snapshot record at 8, log 9..12,
+  // lastApplied 10 and the same state hash, all from the tables: the record's data column stays empty.
   const path = databasePath();
   const { storage } = harness.open(path);
   storage.persist({ snapshot: null, entries: putEntries(1, 10, 1), hardState: { term: 1, vote: null, commit: 10 } });
   storage.apply(putEntries(1, 10, 1));
-  const snapshot = storage.createSnapshot(['n1', 'n2', 'n3']);
-  assert.equal(snapshot.meta, { index: 10, term: 1, peers: ['n1', 'n2', 'n3'] });
-  assert.equal(storage.createSnapshot(['n1', 'n2', 'n3']), snapshot);
+  const fsyncsBefore = storage.stats().fsyncs;
+  const meta = storage.compact(8, ['n1', 'n2', 'n3']);
+  assert.equal(meta, { index: 8, term: 1, peers: ['n1', 'n2', 'n3'] });
+  assert.is(storage.stats().fsyncs, fsyncsBefore, 'compaction is a deferred write');
+  expectError(() => storage.compact(8, ['n1']), StorageInvariantError);
+  expectError(() => storage.compact(11, ['n1']), StorageInvariantError);
   storage.persist({ snapshot: null, entries: putEntries(11, 12, 2), hardState: { term: 2, vote: null, commit: 10 } });
-  assert.equal(storage.readEntries(1, 20).map((entry) => entry.index), [11, 12]);
+  assert.equal(storage.readEntries(1, 20).map((entry) => entry.index), [9, 10, 11, 12]);
   const hash = storage.stateHash();
   storage.close();
+  const raw = new Database(path, { readonly: true });
+  assert.equal(raw.prepare('SELECT snapshot_index, length(data) AS bytes FROM raft_snapshot').get(), { snapshot_index: 8, bytes: 0 });
+  raw.close();
   const reopened = harness.open(path).storage;
   const loaded = reopened.load();
-  assert.equal(loaded.snapshot, snapshot);
-  assert.equal(loaded.persisted.snapshot, snapshot.meta);
-  assert.equal(loaded.persisted.entries, putEntries(11, 12, 2));
+  assert.equal(loaded.persisted.snapshot, meta);
+  assert.equal(loaded.persisted.entries, [...putEntries(9, 10, 1), ...putEntries(11, 12, 2)]);
   assert.is(loaded.lastApplied, 10);
   assert.is(reopened.stateHash(), hash);
   reopened.persist({ snapshot: null, entries: [], hardState: { term: 2, vote: null, commit: 12 } });
@@ -165,13 +171,26 @@ storageSuite('a snapshot compacts the log and a reopened replica restarts from i
   assert.is(reopened.query({ kind: 'get', key: 'k12' }), 'v12');
 });
 
+storageSuite('an image is the state at lastApplied with the term stored for it, also right after a compaction', () => {
+  const { storage } = harness.open(databasePath());
+  assert.is(storage.image().index, 0, 'nothing applied: index 0');
+  storage.persist({ snapshot: null, entries: [...putEntries(1, 3, 1), ...putEntries(4, 6, 2)], hardState: { term: 2, vote: null, commit: 6 } });
+  storage.apply([...putEntries(1, 3, 1), ...putEntries(4, 6, 2)]);
+  const image = storage.image();
+  assert.is(image.index, 6);
+  assert.is(image.term, 2);
+  storage.compact(6, ['n1']);
+  assert.equal(storage.image(), image, 'the term of a compacted lastApplied comes from the snapshot record');
+});
+
 storageSuite('an installed snapshot replaces the state and the whole log, as the core does', () => {
-  // A leader's snapshot restores two followers, one with a conflicting log and one holding a longer one: both logs
+  // A leader's image restores two followers, one with a conflicting log and one holding a longer one: both logs
   // are discarded, both states equal the leader's, and the first survives a reopen.
   const leader = harness.open(databasePath()).storage;
   leader.persist({ snapshot: null, entries: putEntries(1, 6, 1), hardState: { term: 1, vote: null, commit: 6 } });
   leader.apply(putEntries(1, 6, 1));
-  const snapshot: Snapshot = leader.createSnapshot(['n1']);
+  const image = leader.image();
+  const snapshot: Snapshot = { meta: { index: image.index, term: image.term, peers: ['n1'] }, data: image.data };
   const path = databasePath();
   const follower = harness.open(path).storage;
   follower.persist({ snapshot: null, entries: putEntries(1, 8, 0), hardState: { term: 1, vote: null, commit: 0 } });
@@ -186,8 +205,12 @@ storageSuite('an installed snapshot replaces the state and the whole log, as the
   assert.is(other.stateHash(), leader.stateHash());
   other.persist({ snapshot: null, entries: putEntries(7, 7, 2), hardState: { term: 2, vote: null, commit: 7 } });
   assert.is(other.apply(putEntries(7, 7, 2)).length, 1);
+  const hash = follower.stateHash();
   follower.close();
-  assert.equal(harness.open(path).storage.load().snapshot, snapshot);
+  const reopened = harness.open(path).storage;
+  assert.equal(reopened.load().persisted.snapshot, snapshot.meta);
+  assert.is(reopened.lastApplied, 6);
+  assert.is(reopened.stateHash(), hash);
 });
 
 storageSuite('each persist and apply is one transaction, and stats count them', () => {
@@ -314,8 +337,9 @@ function randomStep(storage: RaftStorage, model: LogModel, random: () => number,
     storage.apply(toApply);
     model.lastApplied = toApply[toApply.length - 1]?.index ?? model.lastApplied;
   } else if (model.lastApplied > model.snapshotIndex) {
-    storage.createSnapshot(['n0', 'n1', 'n2']);
-    model.snapshotIndex = model.lastApplied;
+    const index = model.snapshotIndex + 1 + Math.floor(random() * (model.lastApplied - model.snapshotIndex));
+    storage.compact(index, ['n0', 'n1', 'n2']);
+    model.snapshotIndex = index;
     model.entries = model.entries.filter((entry) => entry.index > model.snapshotIndex);
   }
 }

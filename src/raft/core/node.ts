@@ -67,8 +67,13 @@ export class RaftNode {
   private readsAwaitingTermCommit: { context: string; requester: NodeId }[] = [];
   /** Follower only: reads forwarded to the leader, by context, with their age in ticks. */
   private forwardedReads = new Map<string, number>();
-  /** The latest snapshot with its data (from compact() or installSnapshot), to send to lagging followers. */
-  private latestSnapshot: Snapshot | null;
+  /**
+   * The latest image of the state (offered by the application, or received through installSnapshot), to send to
+   * followers behind the compacted log; null until one is needed, and dropped once the log is compacted past it.
+   */
+  private latestSnapshot: Snapshot | null = null;
+  /** Leader only: a follower needs entries the log no longer holds and no image is recent enough to send. */
+  private imageWanted = false;
   private pendingSnapshot: Snapshot | null = null;
   private outbox: Message[] = [];
   private readStates: ReadState[] = [];
@@ -77,7 +82,7 @@ export class RaftNode {
   private lastSoftState: SoftState;
   private readyOutstanding: Ready | null = null;
 
-  constructor(config: RaftConfig, persisted: PersistedState, snapshot: Snapshot | null = null) {
+  constructor(config: RaftConfig, persisted: PersistedState) {
     validateConfig(config);
     this.config = config;
     this.id = config.id;
@@ -87,9 +92,6 @@ export class RaftNode {
     const hardState = persisted.hardState;
     this.term = hardState.term;
     this.vote = hardState.vote;
-    invariant(snapshot === null || (persisted.snapshot !== null && snapshot.meta.index === persisted.snapshot.index),
-      () => `${config.id}: snapshot data given for index ${snapshot?.meta.index} but persisted snapshot is ${persisted.snapshot?.index}`);
-    this.latestSnapshot = snapshot;
     this.log = new RaftLog(() => this.describe(), persisted.snapshot, persisted.entries, hardState.commit, config.applied ?? 0);
     this.lastHardState = { term: this.term, vote: this.vote, commit: this.log.commit };
     this.lastSoftState = { leader: null, role: 'follower' };
@@ -180,15 +182,45 @@ export class RaftNode {
     return best;
   }
 
-  /** The application captured its state at `index` (≤ applied) as `data` and stored it durably; drop the log up to it. */
-  compact(index: number, data: string): void {
+  /**
+   * The application's durable state covers `index` (≤ applied): drop the log up to it. No image of the state is
+   * needed for this; the leader asks for one (snapshotWanted) only when a follower needs entries that are gone.
+   */
+  compact(index: number): void {
     invariant(index <= this.log.applied, () => `${this.describe()}: compact(${index}) beyond applied ${this.log.applied}`);
     if (index <= this.log.snapshotIndex) return;
-    const term = this.log.term(index);
-    invariant(term !== undefined, () => `${this.describe()}: compact(${index}) at unknown index`);
     this.log.compact(index);
-    this.latestSnapshot = { meta: { index, term, peers: [...this.peers] }, data };
+    if (this.latestSnapshot !== null && this.latestSnapshot.meta.index < index) this.latestSnapshot = null;
     this.checkInvariants();
+  }
+
+  /**
+   * Whether this leader waits for an image of the applied state (offerSnapshot) to bring back a follower that
+   * needs entries the compacted log no longer holds.
+   */
+  snapshotWanted(): boolean {
+    return this.role === 'leader' && this.imageWanted;
+  }
+
+  /**
+   * An image of the application's state as of applied index `index`, built because snapshotWanted() said so (an
+   * image of an older applied index is as good, as long as the log still holds everything after it). Kept, one
+   * at a time, and sent to the followers that need it. Returns false, keeping nothing, when the log no longer
+   * holds the entries after `index` or `index` is not applied here.
+   */
+  offerSnapshot(index: number, data: string): boolean {
+    if (index < this.log.snapshotIndex || index > this.log.applied || index === 0) return false;
+    const term = this.log.term(index);
+    invariant(term !== undefined, () => `${this.describe()}: no term at offered snapshot index ${index}`);
+    this.latestSnapshot = { meta: { index, term, peers: [...this.peers] }, data };
+    this.imageWanted = false;
+    if (this.role === 'leader') {
+      for (const peer of this.otherPeers()) {
+        if (this.log.term(this.progressOf(peer).next - 1) === undefined) this.sendAppend(peer, false);
+      }
+    }
+    this.checkInvariants();
+    return true;
   }
 
   // ---- the Ready loop ---------------------------------------------------------------------------------------------
@@ -372,6 +404,7 @@ export class RaftNode {
     this.pendingReads = [];
     this.readsAwaitingTermCommit = [];
     this.transferee = null;
+    this.imageWanted = false;
     this.progress = new Map();
   }
 
@@ -638,7 +671,10 @@ export class RaftNode {
 
   private sendSnapshot(peer: NodeId, progress: Progress): boolean {
     const snapshot = this.latestSnapshot;
-    if (snapshot === null || snapshot.meta.index !== this.log.snapshotIndex) return false; // nothing to send yet
+    if (snapshot === null || snapshot.meta.index < this.log.snapshotIndex) {
+      this.imageWanted = true; // nothing recent enough to send yet: the application builds one (offerSnapshot)
+      return false;
+    }
     this.send({ type: 'installSnapshot', from: this.id, to: peer, term: this.term, snapshot });
     progress.becomeSnapshot(snapshot.meta.index);
     return true;
@@ -801,6 +837,9 @@ export class RaftNode {
     const restoring = this.pendingSnapshot ?? this.readyOutstanding?.snapshot ?? null;
     invariant(log.snapshotIndex <= log.applied || restoring?.meta.index === log.snapshotIndex,
       () => `${this.describe()}: snapshot beyond applied`);
+    const image = this.latestSnapshot?.meta;
+    invariant(image === undefined || (image.index >= log.snapshotIndex && log.term(image.index) === image.term),
+      () => `${this.describe()}: kept image ${image?.index}/${image?.term} does not continue into the log`);
     invariant(log.persistedIndex <= log.lastIndex(), () => `${this.describe()}: persisted index ${log.persistedIndex} beyond last index`);
     invariant(log.lastTerm() <= this.term, () => `${this.describe()}: last entry term ${log.lastTerm()} beyond current term`);
     invariant(this.role !== 'leader' || this.leader === this.id, () => `${this.describe()}: leader does not name itself`);

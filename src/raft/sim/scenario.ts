@@ -40,6 +40,13 @@ export interface Scenario {
   readonly readProbability: number;
   /** The application snapshots and compacts once it applied this many entries past its last snapshot. */
   readonly compactEveryEntries: number;
+  /** A leader that wants an image for a follower behind its log gets it 0..this many ticks later. */
+  readonly imageBuildTicksMax: number;
+  /**
+   * A deliberate bug of the driver, to prove the checker catches it: an image is labelled with the index applied
+   * when it is offered instead of the one its state was read at.
+   */
+  readonly imageLabelledAtOffer?: boolean;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
   readonly maxEntriesPerAppend: number;
@@ -105,6 +112,7 @@ export function figure8Scenario(seed: number, bugs: RaftTestingBugs = {}, safety
     proposeProbability: random.pick([0.05, 0.2]),
     readProbability: 0.05,
     compactEveryEntries: 1000,
+    imageBuildTicksMax: 0,
     maxEntriesPerAppend: 1,
     maxInflightAppends: 1,
   };
@@ -142,6 +150,7 @@ export function randomScenario(seed: number, bugs: RaftTestingBugs = {}, safetyT
     ownTermAppendLossProbability: 0,
     transferProbability: random.pick([0, 0.003, 0.01]),
     gracefulStopShare: random.pick([0.3, 0.6]),
+    imageBuildTicksMax: random.pick([0, 3, 10]),
   };
 }
 
@@ -155,7 +164,7 @@ export function describeScenario(scenario: Scenario): string {
     `leaderCrashAfterAppend=${scenario.leaderCrashAfterAppendProbability}/≤${scenario.leaderCrashDelayTicksMax}t`,
     `ownTermAppendLoss=${scenario.ownTermAppendLossProbability}`,
     `transfer=${scenario.transferProbability}/stop=${scenario.gracefulStopShare}`, `propose=${scenario.proposeProbability}`,
-    `read=${scenario.readProbability}`, `compact=${scenario.compactEveryEntries}`, `heartbeat=${scenario.heartbeatTicks}`,
+    `read=${scenario.readProbability}`, `compact=${scenario.compactEveryEntries}/image≤${scenario.imageBuildTicksMax}t`, `heartbeat=${scenario.heartbeatTicks}`,
     `batch=${scenario.maxEntriesPerAppend}`, `inflight=${scenario.maxInflightAppends}`, `preVote=${scenario.preVote}`,
     `checkQuorum=${scenario.checkQuorum}`, `bugs=${bugs.length === 0 ? 'none' : bugs.join(',')}`,
   ].join(' ');

@@ -154,7 +154,7 @@ class ScriptHarness {
   private start(node: ScriptNode): void {
     const disk = node.disk;
     node.raft = new RaftNode(this.configOf(node.id),
-      { hardState: disk.hardState, snapshot: disk.snapshot?.meta ?? null, entries: [...disk.entries] }, disk.snapshot);
+      { hardState: disk.hardState, snapshot: disk.snapshot?.meta ?? null, entries: [...disk.entries] });
     node.applied = disk.snapshot?.meta.index ?? 0;
   }
 
@@ -215,7 +215,7 @@ class ScriptHarness {
     const data = `state@${index}`;
     const term = raft.termAt(index);
     if (term === undefined) throw new Error(`${node.id} cannot compact at ${index}`);
-    raft.compact(index, data);
+    raft.compact(index);
     node.disk.snapshot = { meta: { index, term, peers: this.nodes.map((each) => each.id) }, data };
     node.disk.entries = node.disk.entries.filter((entry) => entry.index > index);
     this.output.push(`${node.id} compacted its log up to ${index}/${term}`);
@@ -282,14 +282,26 @@ class ScriptHarness {
   // ---- the driver: persist, send, apply, advance -------------------------------------------------------------------
 
   private drain(node: ScriptNode): void {
-    for (let rounds = 0; node.raft !== null && node.raft.hasReady(); rounds += 1) {
+    for (let rounds = 0; node.raft !== null && (node.raft.hasReady() || node.raft.snapshotWanted()); rounds += 1) {
       if (rounds > 100) throw new Error(`${node.id} produced Ready batches without end`);
+      if (node.raft.snapshotWanted()) {
+        this.offerImage(node);
+        continue;
+      }
       const ready = node.raft.ready();
       this.persist(node, ready);
       this.queue.push(...ready.messages);
       this.apply(node, ready);
       node.raft.advance(ready);
     }
+  }
+
+  /** The leader needs an image for a follower behind its log: the application's state at its applied index. */
+  private offerImage(node: ScriptNode): void {
+    const raft = this.raftOf(node);
+    const index = node.applied;
+    const offered = raft.offerSnapshot(index, `state@${index}`);
+    this.output.push(`${node.id} ${offered ? 'built' : 'could not offer'} an image at ${index}/${raft.termAt(index) ?? '?'}`);
   }
 
   private persist(node: ScriptNode, ready: Ready): void {

@@ -44,6 +44,8 @@ interface SimNode {
   /** Set when a crash was decided: the stage of the next Ready processing at which the node dies. */
   crashStage: 'beforePersist' | 'beforeSend' | 'beforeApply' | null;
   readsWaiting: { context: string; index: number }[];
+  /** An image being built since the leader asked for one (snapshotWanted): the state read then, and when it is done. */
+  imageBuild: { readonly readyAtTick: number; readonly index: number; readonly data: string } | null;
 }
 
 interface ClientRead {
@@ -92,7 +94,7 @@ export class Simulation {
     this.nodes = [];
     for (let number = 1; number <= scenario.nodeCount; number += 1) {
       const disk: Disk = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
-      this.nodes.push({ id: `n${number}`, raft: null, disk, appliedIndex: 0, stateHash: 0, downUntilTick: 0, crashAtTick: -1, crashStage: null, readsWaiting: [] });
+      this.nodes.push({ id: `n${number}`, raft: null, disk, appliedIndex: 0, stateHash: 0, downUntilTick: 0, crashAtTick: -1, crashStage: null, readsWaiting: [], imageBuild: null });
     }
     for (const node of this.nodes) this.start(node);
   }
@@ -120,6 +122,7 @@ export class Simulation {
       if (node.raft === null) continue;
       node.raft.tick();
       this.drive(node);
+      this.buildImage(node);
     }
     this.deliverDue();
     if (this.faultsOn) this.clientTraffic();
@@ -137,6 +140,7 @@ export class Simulation {
       if (this.verbose !== null) this.record(`deliver ${describeMessage(message)}`);
       target.raft.step(message);
       this.drive(target);
+      this.buildImage(target);
     }
   }
 
@@ -254,6 +258,7 @@ export class Simulation {
     node.readsWaiting = remaining;
   }
 
+  /** As production: the state stays with the application (here, on the simulated disk); the core drops its log. */
   private maybeCompact(node: SimNode): void {
     const raft = node.raft!;
     const snapshotIndex = raft.status().snapshotIndex;
@@ -262,7 +267,30 @@ export class Simulation {
     const snapshot: Snapshot = { meta: { index: node.appliedIndex, term, peers: this.nodes.map((each) => each.id) }, data: String(node.stateHash) };
     node.disk.snapshot = snapshot;
     node.disk.entries = node.disk.entries.filter((entry) => entry.index > snapshot.meta.index);
-    raft.compact(snapshot.meta.index, snapshot.data);
+    raft.compact(snapshot.meta.index);
+  }
+
+  /**
+   * As production: when the leader wants an image for a follower behind its log, one is read from the state as
+   * applied then and offered some ticks later, while entries keep committing and the log may be compacted past it
+   * (then the core refuses it and asks again).
+   */
+  private buildImage(node: SimNode): void {
+    const raft = node.raft;
+    if (raft === null) return;
+    if (node.imageBuild === null) {
+      if (!raft.snapshotWanted()) return;
+      const readyAtTick = this.tickNow + this.random.integer(0, this.scenario.imageBuildTicksMax);
+      node.imageBuild = { readyAtTick, index: node.appliedIndex, data: String(node.stateHash) };
+      if (readyAtTick > this.tickNow) return;
+    }
+    if (this.tickNow < node.imageBuild.readyAtTick) return;
+    const { data } = node.imageBuild;
+    const index = this.scenario.imageLabelledAtOffer === true ? node.appliedIndex : node.imageBuild.index;
+    node.imageBuild = null;
+    const offered = raft.offerSnapshot(index, data);
+    this.record(`${node.id} ${offered ? 'offered' : 'could not offer'} an image at ${index}`);
+    this.drive(node);
   }
 
   // ---- crashes and restarts -------------------------------------------------------------------------------------
@@ -275,12 +303,13 @@ export class Simulation {
       heartbeatTicks: this.scenario.heartbeatTicks, random: this.random.fork(), preVote: this.scenario.preVote,
       checkQuorum: this.scenario.checkQuorum, maxEntriesPerAppend: this.scenario.maxEntriesPerAppend,
       maxInflightAppends: this.scenario.maxInflightAppends, maxUncommittedEntries: 64, testingBugs: this.scenario.bugs,
-    }, { hardState: disk.hardState, snapshot: disk.snapshot?.meta ?? null, entries: [...disk.entries] }, disk.snapshot);
+    }, { hardState: disk.hardState, snapshot: disk.snapshot?.meta ?? null, entries: [...disk.entries] });
     node.appliedIndex = snapshotIndex;
     node.stateHash = disk.snapshot === null ? 0 : Number(disk.snapshot.data);
     node.crashStage = null;
     node.crashAtTick = -1;
     node.readsWaiting = [];
+    node.imageBuild = null;
     this.record(`${node.id} started (term ${disk.hardState.term}, ${disk.entries.length} entries, snapshot ${snapshotIndex})`);
   }
 

@@ -4,7 +4,7 @@
 // (snapshot index <= lastApplied <= commit <= last log index). A failure is a StorageCorruptionError naming the
 // file and the record. The log's own verdict (intact, torn tail, corrupt) comes from recovery.ts and is returned
 // to the caller, which decides whether dropping a torn tail is allowed at that moment.
-import type { HardState, Snapshot, SnapshotMeta } from '../types.js';
+import type { HardState, SnapshotMeta } from '../types.js';
 import { hardStateChecksum, snapshotChecksum } from './checksum.js';
 import { StorageCorruptionError } from './errors.js';
 import { judgeLog, type LogVerdict } from './recovery.js';
@@ -12,7 +12,8 @@ import type { HardStateRow, SnapshotRow, Statements } from './statements.js';
 
 export interface DiskImage {
   readonly hardState: HardState;
-  readonly snapshot: Snapshot | null;
+  /** The latest snapshot's metadata: the log was compacted up to it; the state itself is in the tables. */
+  readonly snapshot: SnapshotMeta | null;
   readonly lastApplied: number;
   readonly verdict: LogVerdict;
 }
@@ -36,7 +37,8 @@ function decodePeers(text: string, path: string): readonly string[] {
   throw new StorageCorruptionError('snapshot peers are not a list of node ids', { path, peers: text });
 }
 
-function decodeSnapshot(row: SnapshotRow | undefined, path: string): Snapshot | null {
+/** The record's checksum covers its `data` column too, which Pygmy writes empty (see README.md). */
+function decodeSnapshot(row: SnapshotRow | undefined, path: string): SnapshotMeta | null {
   if (row === undefined) return null;
   const meta: SnapshotMeta = {
     index: row.snapshot_index,
@@ -46,7 +48,7 @@ function decodeSnapshot(row: SnapshotRow | undefined, path: string): Snapshot | 
   if (snapshotChecksum(meta, row.data) !== row.checksum) {
     throw new StorageCorruptionError('snapshot checksum mismatch', { path, index: meta.index, term: meta.term });
   }
-  return { meta, data: row.data };
+  return meta;
 }
 
 function lastIndexOf(verdict: LogVerdict, snapshotIndex: number): number {
@@ -56,7 +58,7 @@ function lastIndexOf(verdict: LogVerdict, snapshotIndex: number): number {
 }
 
 function checkOrdering(image: DiskImage, path: string): void {
-  const snapshotIndex = image.snapshot?.meta.index ?? 0;
+  const snapshotIndex = image.snapshot?.index ?? 0;
   const commit = image.hardState.commit;
   const lastIndex = lastIndexOf(image.verdict, snapshotIndex);
   const facts = { path, snapshotIndex, lastApplied: image.lastApplied, commit, lastIndex };
@@ -71,8 +73,8 @@ export function readDiskImage(statements: Statements, path: string): DiskImage {
   const appliedRow = statements.selectLastApplied.get();
   if (appliedRow === undefined) throw new StorageCorruptionError('lastApplied row missing', { path });
   const verdict = judgeLog(statements.selectAllEntries.all(), {
-    snapshotIndex: snapshot?.meta.index ?? 0,
-    snapshotTerm: snapshot?.meta.term ?? 0,
+    snapshotIndex: snapshot?.index ?? 0,
+    snapshotTerm: snapshot?.term ?? 0,
     commit: hardState.commit,
   });
   if (verdict.kind === 'corrupt') {

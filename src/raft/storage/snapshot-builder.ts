@@ -1,4 +1,6 @@
-// Builds a snapshot image away from the replica's thread.
+// Builds an image of a replica's state away from the replica's thread, when its leader must bring back a follower
+// that needs entries the compacted log no longer holds (compaction itself needs no image: the state is in the
+// database's tables).
 //
 // Why: an image is the whole state, so building it takes time in proportion to the state (380 ms for 200,000
 // orders); on the replica's own thread that time is a stall, long enough at scale to let the followers of a

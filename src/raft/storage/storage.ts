@@ -64,7 +64,6 @@ export interface StorageStats {
 export interface LoadedState {
   readonly persisted: PersistedState;
   readonly lastApplied: number;
-  readonly snapshot: Snapshot | null;
 }
 
 export interface PersistPart {
@@ -188,9 +187,8 @@ export class RaftStorage {
     assertInvariant(image.verdict.kind === 'intact', 'log damaged after open', { kind: image.verdict.kind });
     const entries = image.verdict.entries;
     const loaded: LoadedState = {
-      persisted: { hardState: image.hardState, snapshot: image.snapshot?.meta ?? null, entries },
+      persisted: { hardState: image.hardState, snapshot: image.snapshot, entries },
       lastApplied: image.lastApplied,
-      snapshot: image.snapshot,
     };
     this.assertMatchesMemory(loaded);
     return loaded;
@@ -264,45 +262,34 @@ export class RaftStorage {
     return applied;
   }
 
-  /** Snapshots the state machine at lastApplied, stores it and drops the log entries it covers. */
-  createSnapshot(peers: readonly NodeId[]): Snapshot {
-    this.assertOpen();
-    const { lastApplied, snapshotMeta } = this.state;
-    const snapshotIndex = snapshotMeta?.index ?? 0;
-    if (snapshotMeta !== null && snapshotIndex === lastApplied) return this.readStoredSnapshot();
-    assertInvariant(lastApplied > snapshotIndex, 'nothing applied since the last snapshot', { lastApplied });
-    const meta: SnapshotMeta = { index: lastApplied, term: this.termAt(this.state, lastApplied), peers: [...peers] };
-    const data = this.write(durability.synced, () => {
-      const image = this.options.stateMachine.snapshot();
-      this.writeSnapshotRow(meta, image);
-      this.statements.deleteEntriesThrough.run(meta.index);
-      return image;
-    });
-    this.state = { ...this.state, snapshotMeta: meta };
-    this.counters.bytesWritten += Buffer.byteLength(data);
-    return { meta, data };
-  }
-
   /**
-   * Stores an image of this replica's own state built elsewhere (snapshot-builder.ts, from a consistent read of
-   * this database at `meta.index`) and drops the log entries it covers. The image must be of an applied index
-   * beyond the current snapshot, and `meta.term` the term stored for that entry.
+   * Log compaction: records that the state, which lives in the application's tables at lastApplied, covers the log
+   * up to `index` (≤ lastApplied), and drops those entries. No image is built or stored here; one is built only
+   * when a follower needs entries that are gone (image(), or snapshot-builder.ts off this thread). A deferred
+   * write: a crash that loses it leaves the entries and the previous snapshot record, which agree with each other.
    */
-  storeOwnSnapshot(meta: SnapshotMeta, data: string): void {
+  compact(index: number, peers: readonly NodeId[]): SnapshotMeta {
     this.assertOpen();
     const snapshotIndex = this.state.snapshotMeta?.index ?? 0;
-    assertInvariant(meta.index > snapshotIndex && meta.index <= this.state.lastApplied, 'snapshot index out of range', {
-      index: meta.index,
+    assertInvariant(index > snapshotIndex && index <= this.state.lastApplied, 'compaction index out of range', {
+      index,
       snapshotIndex,
       lastApplied: this.state.lastApplied,
     });
-    assertInvariant(meta.term === this.termAt(this.state, meta.index), 'snapshot term differs from the stored entry', { index: meta.index, term: meta.term });
-    this.write(durability.synced, () => {
-      this.writeSnapshotRow(meta, data);
-      this.statements.deleteEntriesThrough.run(meta.index);
+    const meta: SnapshotMeta = { index, term: this.termAt(this.state, index), peers: [...peers] };
+    this.write(durability.deferred, () => {
+      this.writeSnapshotRow(meta);
+      this.statements.deleteEntriesThrough.run(index);
     });
     this.state = { ...this.state, snapshotMeta: meta };
-    this.counters.bytesWritten += Buffer.byteLength(data);
+    return meta;
+  }
+
+  /** An image of the application's state at lastApplied, built on this thread, for a follower behind the log. */
+  image(): { readonly index: number; readonly term: number; readonly data: string } {
+    this.assertOpen();
+    const index = this.state.lastApplied;
+    return { index, term: this.termAt(this.state, index), data: this.options.stateMachine.snapshot() };
   }
 
   /** Stored entries with fromIndex <= index <= toIndex, for a driver that needs entries it no longer holds. */
@@ -355,7 +342,7 @@ export class RaftStorage {
       default:
         assertNever(verdict);
     }
-    const snapshotMeta = image.snapshot?.meta ?? null;
+    const snapshotMeta = image.snapshot;
     const last = verdict.entries[verdict.entries.length - 1];
     return {
       hardState: image.hardState,
@@ -413,7 +400,7 @@ export class RaftStorage {
     // core has forgotten would make a restarted node load a log its core never had.
     this.statements.deleteEntriesFrom.run(0);
     this.options.stateMachine.restore(snapshot.data);
-    this.writeSnapshotRow(meta, snapshot.data);
+    this.writeSnapshotRow(meta);
     this.statements.updateLastApplied.run(meta.index);
     return {
       ...state,
@@ -524,15 +511,10 @@ export class RaftStorage {
     return stored.term;
   }
 
-  private writeSnapshotRow(meta: SnapshotMeta, data: string): void {
+  /** The snapshot record holds metadata only (its `data` column stays empty): the state is in the tables. */
+  private writeSnapshotRow(meta: SnapshotMeta): void {
     const peers = JSON.stringify(meta.peers);
-    this.statements.upsertSnapshot.run(meta.index, meta.term, peers, data, snapshotChecksum(meta, data));
-  }
-
-  private readStoredSnapshot(): Snapshot {
-    const image = readDiskImage(this.statements, this.options.path);
-    assertInvariant(image.snapshot !== null, 'snapshot row missing', {});
-    return image.snapshot;
+    this.statements.upsertSnapshot.run(meta.index, meta.term, peers, '', snapshotChecksum(meta, ''));
   }
 
   private assertMatchesMemory(loaded: LoadedState): void {
