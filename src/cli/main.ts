@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // The `pygmy` command: pygmy start | node | client | bench | sim | check.
 // Each subcommand lives in its own module with `main(argv): Promise<number>` returning the exit code.
+import { keepTickObjectShape } from '../runtime/tick-shape.js';
+
+// First, before any full garbage collection can make process.nextTick slow for good (see tick-shape.ts).
+keepTickObjectShape();
 
 const commands: Record<string, string> = {
   start: 'bring the whole cluster up in one process (the demo)',

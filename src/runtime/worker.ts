@@ -14,6 +14,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { hasStringType, type ActorContext, type AnyActorDefinition, type Logger, type Reply, type StopReason } from './actor.js';
 import { ActorCrashedError, ActorUnavailableError, MailboxFullError, RemoteError, assert } from './errors.js';
 import { Endpoint } from './endpoint.js';
+import { keepTickObjectShape } from './tick-shape.js';
 import { logLevelRank, type AskEnvelope, type ControlApi, type LogLevel, type TellEnvelope, type WorkerNotice, type WorkerStartData, type WorkerStatus } from './wire.js';
 
 /**
@@ -38,6 +39,9 @@ function senderOf(entry: MailboxEntry): string | null {
 function askOf(entry: MailboxEntry | null): AskEnvelope | null {
   return entry !== null && entry.kind === 'ask' ? entry : null;
 }
+
+// First, before any full garbage collection can make process.nextTick slow for good (see tick-shape.ts).
+keepTickObjectShape();
 
 const start = workerData as WorkerStartData;
 assert(parentPort !== null, 'worker.ts must run in a worker thread');
