@@ -9,10 +9,12 @@
 import { actorActions, type ActorAction } from './backend.js';
 import type { DashboardAsset } from './dashboard/http.js';
 import {
+  idMax,
   parseActorName,
   parseAmount,
   parseId,
   parseOrderId,
+  parsePositiveInteger,
   parseTopic,
   type Parsed,
 } from './validation.js';
@@ -166,8 +168,22 @@ function matchEvents(method: string, segments: readonly string[], query: string)
   return route === eventsRoute && query.length > 0 ? noQueryRoute : route;
 }
 
+const lookupPrefix = '/lookup/';
+
+/**
+ * The hottest route, `/lookup/ID` read with GET and no query, matched in place: no split, no intermediate
+ * objects. Null sends every other target, and every malformed one, down the general path, which names the error.
+ */
+function matchLookupInPlace(method: string, target: string): Route | null {
+  if (!target.startsWith(lookupPrefix) || !isGet(method)) return null;
+  const id = parsePositiveInteger(target, idMax, lookupPrefix.length);
+  return Number.isNaN(id) ? null : { kind: 'lookup', id };
+}
+
 /** `target` is the request-target as node:http gives it (`req.url`): path plus optional query. */
 export function matchRoute(method: string, target: string): Route {
+  const lookup = matchLookupInPlace(method, target);
+  if (lookup !== null) return lookup;
   const queryStart = target.indexOf('?');
   const path = queryStart < 0 ? target : target.slice(0, queryStart);
   const query = queryStart < 0 ? '' : target.slice(queryStart + 1);
