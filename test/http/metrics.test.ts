@@ -3,7 +3,8 @@
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GatewayMetrics } from '../../src/http/metrics.js';
+import { Histogram, Registry } from 'prom-client';
+import { GatewayMetrics, LatencyHistogram, latencyBucketsSeconds } from '../../src/http/metrics.js';
 
 const metrics = suite('gateway metrics');
 
@@ -47,6 +48,47 @@ metrics('the checker reads a missing series as null and a present one as its num
   const text = 'a_total{x="1"} 3\na_total{x="10"} 4\n';
   assert.is(counterLine(text, 'a_total{x="1"}'), 3);
   assert.is(counterLine(text, 'a_total{x="2"}'), null);
+});
+
+/** The text and JSON a registry gives for one histogram fed `observations` ([route, seconds] pairs). */
+async function exported(histogram: 'pygmy' | 'prom-client', observations: ReadonlyArray<readonly [string, number]>, resetAfter = -1) {
+  const registry = new Registry();
+  const name = 'pygmy_http_request_duration_seconds';
+  const help = 'Time from request to answer, by route';
+  let observe: (route: string, seconds: number) => void;
+  let reset: () => void;
+  if (histogram === 'pygmy') {
+    const ours = new LatencyHistogram(name, help);
+    registry.registerMetric(ours as unknown as Histogram<'route'>);
+    observe = (route, seconds) => ours.series(route).observe(seconds);
+    reset = () => ours.reset();
+  } else {
+    const theirs = new Histogram({ name, help, labelNames: ['route'], buckets: [...latencyBucketsSeconds], registers: [registry] });
+    observe = (route, seconds) => theirs.labels(route).observe(seconds);
+    reset = () => theirs.reset();
+  }
+  observations.forEach(([route, seconds], position) => {
+    observe(route, seconds);
+    if (position === resetAfter) reset();
+  });
+  return { text: await registry.metrics(), json: await registry.getMetricsAsJSON() };
+}
+
+metrics('the latency histogram prints exactly what a prom-client Histogram prints for the same observations', async () => {
+  // Bounds themselves (a value equal to a bound belongs to it), values between, above the largest bound, zero, two
+  // routes in a stable order, and a reset part way: text and JSON must be identical.
+  const observations: Array<readonly [string, number]> = [];
+  for (const bound of latencyBucketsSeconds) observations.push(['lookup', bound], ['order', bound * 1.5]);
+  observations.push(['lookup', 0], ['lookup', 7.5], ['order', 0.00042], ['search', 0.3]);
+  for (const resetAfter of [-1, 5]) {
+    const ours = await exported('pygmy', observations, resetAfter);
+    const theirs = await exported('prom-client', observations, resetAfter);
+    assert.fixture(ours.text, theirs.text);
+    assert.equal(ours.json, theirs.json);
+  }
+  // And the comparison can fail: one observation more on one side shows.
+  const more = await exported('pygmy', [...observations, ['lookup', 0.002]]);
+  assert.not.equal(more.text, (await exported('prom-client', observations)).text);
 });
 
 metrics.run();
