@@ -572,19 +572,26 @@ export class RaftNode {
   private handleAppend(message: AppendMessage): void {
     invariant(this.role !== 'leader', () => `${this.describe()}: two leaders in term ${this.term} (append from ${message.from})`);
     this.followLeader(message.from);
-    const reply = { type: 'appendResponse' as const, from: this.id, to: message.from, term: this.term };
     if (message.prevIndex < this.log.commit) {
-      this.send({ ...reply, reject: false, index: this.log.commit, hintIndex: 0, hintTerm: 0 });
+      this.sendAppendResponse(message.from, false, this.log.commit, 0, 0);
       return;
     }
     if (this.log.matchTerm(message.prevIndex, message.prevTerm)) {
       const lastNewIndex = this.log.appendAfter(message.prevIndex, message.entries);
       this.log.commitTo(Math.min(message.commit, lastNewIndex));
-      this.send({ ...reply, reject: false, index: lastNewIndex, hintIndex: 0, hintTerm: 0 });
+      this.sendAppendResponse(message.from, false, lastNewIndex, 0, 0);
       return;
     }
     const hintIndex = this.findConflictByTerm(Math.min(message.prevIndex, this.log.lastIndex()), message.prevTerm);
-    this.send({ ...reply, reject: true, index: message.prevIndex, hintIndex, hintTerm: this.log.term(hintIndex) ?? 0 });
+    this.sendAppendResponse(message.from, true, message.prevIndex, hintIndex, this.log.term(hintIndex) ?? 0);
+  }
+
+  /**
+   * An append's answer, written as one literal: spreading a prepared reply into a literal cost followers 3.8% of
+   * the process's CPU under order load (perf: V8's DefineNamedOwnIC miss path, once per append).
+   */
+  private sendAppendResponse(to: NodeId, reject: boolean, index: number, hintIndex: number, hintTerm: number): void {
+    this.send({ type: 'appendResponse', from: this.id, to, term: this.term, reject, index, hintIndex, hintTerm });
   }
 
   /** The largest index ≤ `index` whose term is ≤ `term` (fast back-off: skips a whole term of conflicts at once). */
@@ -608,20 +615,19 @@ export class RaftNode {
   private handleInstallSnapshot(message: Extract<Message, { type: 'installSnapshot' }>): void {
     this.followLeader(message.from);
     const meta = message.snapshot.meta;
-    const reply = { type: 'appendResponse' as const, from: this.id, to: message.from, term: this.term, reject: false, hintIndex: 0, hintTerm: 0 };
     if (meta.index <= this.log.commit) {
-      this.send({ ...reply, index: this.log.commit });
+      this.sendAppendResponse(message.from, false, this.log.commit, 0, 0);
       return;
     }
     if (this.log.matchTerm(meta.index, meta.term)) {
       this.log.commitTo(meta.index); // the log already holds the snapshot's last entry: just fast-forward
-      this.send({ ...reply, index: meta.index });
+      this.sendAppendResponse(message.from, false, meta.index, 0, 0);
       return;
     }
     this.log.restore(meta);
     this.latestSnapshot = message.snapshot;
     this.pendingSnapshot = message.snapshot;
-    this.send({ ...reply, index: meta.index });
+    this.sendAppendResponse(message.from, false, meta.index, 0, 0);
   }
 
   private handleReadIndexResponse(message: Extract<Message, { type: 'readIndexResponse' }>): void {
