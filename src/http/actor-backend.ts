@@ -165,7 +165,7 @@ export class ActorBackend implements Backend {
         if (this.mirror !== null && query.type === 'lookup' && query.id !== undefined && !this.cacheDistrusted) {
           this.mirror.fill(query.id, { result: answer.result as Item | null, topics: answer.topics, index: answer.index, held: answer.held === true });
         }
-        return { result: answer.result, topics: answer.topics as Topic[], cache: answer.cache, servedBy: answer.servedBy };
+        return { result: answer.result, topics: answer.topics as Topic[], index: answer.index, cache: answer.cache, servedBy: answer.servedBy };
       } catch (error) {
         if (!isUnavailable(error)) throw this.translate(error);
         this.options.log.debug({ query }, 'gateway: cache unavailable, reading from the catalog group');
@@ -175,7 +175,7 @@ export class ActorBackend implements Backend {
     try {
       const answer = await this.catalog.read(query, this.deadline());
       const shaped = shape(answer.result);
-      return { result: shaped.result, topics: [...shaped.topics], cache: 'MISS', servedBy: answer.servedBy };
+      return { result: shaped.result, topics: [...shaped.topics], index: answer.index, cache: 'MISS', servedBy: answer.servedBy };
     } catch (error) {
       throw this.translate(error);
     }

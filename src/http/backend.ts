@@ -29,6 +29,11 @@ export type CacheOutcome = 'HIT' | 'MISS';
 export interface ReadAnswer<T> {
   readonly result: T;
   readonly topics: readonly Topic[];
+  /**
+   * The catalog Raft index the answer reflects: the catalog's state after applying that entry. The same query
+   * answered at the same index has the same result and topics.
+   */
+  readonly index: number;
   readonly cache: CacheOutcome;
   /** The replica that answered a miss (for example "catalog-2"); null on a hit. */
   readonly servedBy: string | null;

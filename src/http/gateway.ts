@@ -109,6 +109,9 @@ function checkLimits(limits: GatewayLimits, requestDeadlineMs: number): void {
 }
 
 // Header objects are built once: node:http copies them into the response head without keeping them.
+/** Queries whose last rendered list or search body the gateway keeps (topics are few; this bounds odd ones). */
+const renderedBodiesMax = 256;
+
 const jsonType = 'application/json';
 const jsonHeaders = { 'content-type': jsonType };
 const hitHeaders = { 'content-type': jsonType, 'x-cache': 'HIT' };
@@ -174,6 +177,13 @@ class GatewayHandler {
   private readonly adminToken: string | null;
   private readonly loopback: boolean;
   private readonly unavailableHeaders: Record<string, string>;
+  /**
+   * Bodies of list and search answers already written, by query, with the catalog index they reflect. An answer
+   * is a function of its query and that index (ReadAnswer.index), so one at an index already rendered reuses the
+   * body instead of encoding every item again: encoding was most of the gateway thread's work per cached search
+   * (a topic is some 200 items). At most renderedBodiesMax queries; the least recently written goes first.
+   */
+  private readonly renderedBodies = new Map<string, { readonly index: number; readonly body: string }>();
   /** The lookup route's metrics, kept so a near-cache hit needs no map lookup. */
   private readonly lookupMetrics: RouteMetrics;
   readonly dashboard: DashboardHttp;
@@ -287,8 +297,7 @@ class GatewayHandler {
     const answer = await this.deadlines.run((signal) => this.backend.list(signal));
     this.metrics.recordCache(answer.cache);
     if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup: ${describeRead(answer)}`);
-    const body = bodies.itemsBody(answer.result, answer.topics);
-    return this.reply(response, 'list', started, 200, cacheHeaders(answer), body);
+    return this.reply(response, 'list', started, 200, cacheHeaders(answer), this.itemsBody('list', answer));
   }
 
   private async search(response: ServerResponse, topic: string, started: number): Promise<void> {
@@ -297,8 +306,18 @@ class GatewayHandler {
     if (this.logger.isLevelEnabled('info')) {
       this.logger.info(`search/${JSON.stringify(topic)}: ${describeRead(answer)}`);
     }
+    return this.reply(response, 'search', started, 200, cacheHeaders(answer), this.itemsBody(`search/${topic}`, answer));
+  }
+
+  /** The body of a list or search answer: the one rendered for this query at this index, or a new one. */
+  private itemsBody(query: string, answer: ReadAnswer<readonly Item[]>): string {
+    const rendered = this.renderedBodies.get(query);
+    if (rendered !== undefined && rendered.index === answer.index) return rendered.body;
     const body = bodies.itemsBody(answer.result, answer.topics);
-    return this.reply(response, 'search', started, 200, cacheHeaders(answer), body);
+    this.renderedBodies.delete(query);
+    this.renderedBodies.set(query, { index: answer.index, body });
+    if (this.renderedBodies.size > renderedBodiesMax) this.renderedBodies.delete(this.renderedBodies.keys().next().value as string);
+    return body;
   }
 
   private async order(

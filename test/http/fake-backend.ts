@@ -36,7 +36,18 @@ export function initialItems(): Item[] {
 export class FakeBackend implements Backend {
   mode: FakeMode = 'normal';
   readyAnswer = true;
-  items = initialItems();
+  private itemsNow = initialItems();
+  /** Stands for the catalog's Raft index: it moves with every change to the items. */
+  private version = 1;
+
+  get items(): Item[] {
+    return this.itemsNow;
+  }
+
+  set items(items: Item[]) {
+    this.itemsNow = items;
+    this.version += 1;
+  }
   readonly cached = new Set<string>();
   readonly orders = new Map<string, Order>();
   readonly orderCalls: Array<{ item: number; amount: number; orderId: string }> = [];
@@ -65,7 +76,7 @@ export class FakeBackend implements Backend {
   private read<T>(key: string, result: T, topics: Topic[]): ReadAnswer<T> {
     const hit = this.cached.has(key);
     this.cached.add(key);
-    return { result, topics, cache: hit ? 'HIT' : 'MISS', servedBy: hit ? null : 'catalog-2' };
+    return { result, topics, index: this.version, cache: hit ? 'HIT' : 'MISS', servedBy: hit ? null : 'catalog-2' };
   }
 
   private topicsOf(items: Item[]): Topic[] {

@@ -96,6 +96,28 @@ api('search matches topic names case-insensitively after URL-decoding, and rejec
   assert.type(JSON.parse(bad.body).error, 'string');
 });
 
+api('list and search bodies are rendered once per catalog index and rendered again when the index moves', async ({ port, backend }) => {
+  // The fake backend's index moves only when its items are replaced (an order). Changing an item in place, without
+  // a new index, stands for a reuse check: the body must be the one already rendered at that index. An order then
+  // moves the index, and the next body must show it.
+  const stockOf = (body: string, id: number) => (JSON.parse(body).result as Array<{ id: number; stock: number }>).find((item) => item.id === id)?.stock;
+  const setStockInPlace = (stock: number) => {
+    (backend.items.find((item) => item.id === 2) as { stock: number }).stock = stock;
+  };
+  for (const path of ['/search/sys', '/lookup']) {
+    const first = await call(port, 'GET', path);
+    assert.is(stockOf(first.body, 2), backend.items.find((item) => item.id === 2)!.stock, path);
+    const before = backend.items.find((item) => item.id === 2)!.stock;
+    setStockInPlace(999);
+    const again = await call(port, 'GET', path);
+    assert.is(again.body, first.body, `${path}: same index, same body`);
+    setStockInPlace(before);
+    assert.is((await call(port, 'POST', '/order/2?amount=1')).body, 'true');
+    const after = await call(port, 'GET', path);
+    assert.is(stockOf(after.body, 2), before - 1, `${path}: a new index renders the new stock`);
+  }
+});
+
 api('an order answers true or false with x-order-id, and the stock moves only when bought', async ({ port, backend }) => {
   // Buys 6 of item 3 (25 in stock), then asks for 100 (too many): true then false, each with a fresh order id.
   const bought = await call(port, 'POST', '/order/3?amount=6');
