@@ -119,8 +119,17 @@ const missHeaders = { 'content-type': jsonType, 'x-cache': 'MISS' };
 const tooLargeHeaders = { 'content-type': jsonType, connection: 'close' };
 const unauthorizedHeaders = { 'content-type': jsonType, 'www-authenticate': 'Bearer' };
 
-function withLength(headers: Record<string, string>, body: string): Record<string, string | number> {
-  return { ...headers, 'content-length': Buffer.byteLength(body) };
+/**
+ * The headers as node:http's flat `[name, value, …]` list, with the body's length. Why not `{ ...headers,
+ * 'content-length': n }`: that object's hidden class was new to V8 on most replies, so the spread (V8's
+ * DefineNamedOwnIC slow path) and node:http's for-in over the result (Runtime_ForInEnumerate) both went through
+ * V8's runtime, 1.6% of the process's samples under uncached lookups.
+ */
+function withLength(headers: Record<string, string>, body: string): Array<string | number> {
+  const list: Array<string | number> = [];
+  for (const name of Object.keys(headers)) list.push(name, headers[name]!);
+  list.push('content-length', Buffer.byteLength(body));
+  return list;
 }
 
 function cacheHeaders(answer: ReadAnswer<unknown>): Record<string, string> {
