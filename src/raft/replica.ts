@@ -156,6 +156,8 @@ export class Replica {
   private snapshotBuilder: Worker | null = null;
   /** After a builder failed, images are built here (and the failure logged) rather than retried in a loop. */
   private snapshotBuilderFailed = false;
+  /** While a builder runs: lastApplied when it started, at or below the index of the image it will bring. */
+  private imageFloor = 0;
   private softState: SoftState = { leader: null, role: 'follower' };
   private stopped = false;
   private readonly diskFaults: StorageFaults | null;
@@ -434,8 +436,13 @@ export class Replica {
 
   /** Compacts the log once it holds snapshotEntriesInterval applied entries past the last compaction. */
   private maybeCompact(): void {
-    const index = compactionIndex(this.storage.lastApplied, this.node.status().snapshotIndex, this.snapshotEntriesInterval);
+    const snapshotIndex = this.node.status().snapshotIndex;
+    let index = compactionIndex(this.storage.lastApplied, snapshotIndex, this.snapshotEntriesInterval);
     if (index === null) return;
+    // While an image is being built, keep the entries after the state it reads: compacted past them, the image
+    // would be refused when it arrives, and a large state can take longer to encode than the log takes to grow.
+    if (this.snapshotBuilder !== null) index = Math.min(index, this.imageFloor);
+    if (index <= snapshotIndex) return;
     this.storage.compact(index, this.peers);
     this.node.compact(index);
     this.context.log.debug({ replica: this.name, index }, `${this.name} compacted its log up to index ${index}`);
@@ -473,6 +480,7 @@ export class Replica {
     const request: SnapshotBuildRequest = { path: this.storage.path, factory };
     const builder = new Worker(snapshotBuilderUrl, { workerData: request });
     this.snapshotBuilder = builder;
+    this.imageFloor = this.storage.lastApplied;
     let settled = false;
     const settle = (result: SnapshotBuildResult): void => {
       if (settled) return;
