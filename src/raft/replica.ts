@@ -436,7 +436,7 @@ export class Replica {
 
   /** Compacts the log once it holds snapshotEntriesInterval applied entries past the last compaction. */
   private maybeCompact(): void {
-    const snapshotIndex = this.node.status().snapshotIndex;
+    const snapshotIndex = this.node.snapshotIndex;
     let index = compactionIndex(this.storage.lastApplied, snapshotIndex, this.snapshotEntriesInterval);
     if (index === null) return;
     // While an image is being built, keep the entries after the state it reads: compacted past them, the image

@@ -283,6 +283,11 @@ export class RaftNode {
     };
   }
 
+  /** The index the log was compacted up to (status().snapshotIndex without building a status: asked every turn). */
+  get snapshotIndex(): number {
+    return this.log.snapshotIndex;
+  }
+
   /** The term of the entry at `index` held in memory, or undefined (compacted or absent). For checkers and tests. */
   termAt(index: number): number | undefined {
     return this.log.term(index);
