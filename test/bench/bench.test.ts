@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { ScenarioFigures } from '../../bench/load.js';
+import { electionsBetween, type ScenarioFigures } from '../../bench/load.js';
 import { bracketBaseline, checkTargets } from '../../bench/report.js';
 import { catalogItemCount, hotSetSize, OrderLedger, planScenario, seededRandom, zipfSampler } from '../../bench/scenarios.js';
 
@@ -93,6 +93,18 @@ test('the write gap counts the start, the stretches between successes and the en
   assert.is(ledger.longestGapMs(0, 2_000), 1_300);
   assert.is(new OrderLedger().longestGapMs(0, 500), 500, 'no success at all is one gap over the whole run');
   assert.equal([ledger.bought, ledger.refused, ledger.failed], [2, 1, 1]);
+});
+
+test('elections between two cluster views: how far each group\'s highest term rose, summed', () => {
+  const view = (terms: Record<string, Array<number | null>>) => ({
+    leaders: {},
+    actors: Object.entries(terms).flatMap(([group, list]) => list.map((term, index) => ({ name: `${group}-${index + 1}`, group, term }))),
+  });
+  const before = view({ catalog: [3, 3, 2], order: [5, 5, 5], cache: [null] });
+  assert.is(electionsBetween(before, view({ catalog: [3, 3, 3], order: [5, 4, 5], cache: [null] })), 0, 'followers catching up are no election');
+  assert.is(electionsBetween(before, view({ catalog: [4, 3, 3], order: [5, 5, 5], cache: [null] })), 1);
+  assert.is(electionsBetween(before, view({ catalog: [5, 5, 5], order: [6, 6, null], cache: [null] })), 3, 'two in one group, one in the other');
+  assert.is(electionsBetween(before, view({ catalog: [null, null, null], order: [5, 5, 5], cache: [null] })), 0, 'a group not seen at the end');
 });
 
 test('lookup-hit asks for prepared paths: no per-request setup, ids uniform over the hot set, seeded', () => {
