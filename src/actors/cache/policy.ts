@@ -18,6 +18,7 @@
 //   before it; every read and lease renewal reports the latest change index it reflects). A gap means an
 //   invalidation was lost (the cache or a replica was cut off, a replica crashed right after applying): the
 //   cache then drops every entry and every load in flight before serving anything else.
+import { LruMap } from './lru.js';
 import { SingleFlight } from './single-flight.js';
 
 export interface CachePolicyOptions {
@@ -103,8 +104,8 @@ export class CachePolicy<V> {
   readonly invalidationRecordsMax: number;
   private readonly now: () => number;
   private readonly onForgetEverything: () => void;
-  /** Map order is recency order: the first key is the least recently used. */
-  private readonly entries = new Map<string, CacheEntry<V>>();
+  /** In recency order: the oldest key is the least recently used. */
+  private readonly entries = new LruMap<string, CacheEntry<V>>();
   private readonly searchKeys = new Set<string>();
   /** Per item, the highest invalidation index seen; insertion order is age, for bounded eviction. */
   private readonly itemMarks = new Map<number, number>();
@@ -217,26 +218,24 @@ export class CachePolicy<V> {
   }
 
   getEntry(key: string, nowMs: number = this.now()): CacheEntry<V> | undefined {
-    const entry = this.entries.get(key);
     if (!this.leaseValid(nowMs)) {
       // Cut off too long: invalidations may have been missed, so nothing stored so far can be trusted again.
       if (this.entries.size > 0 && this.lastContactMs !== Number.NEGATIVE_INFINITY) this.lapse();
       this.counters.misses += 1;
       return undefined;
     }
+    const entry = this.entries.get(key);
     if (entry === undefined) {
       this.counters.misses += 1;
       return undefined;
     }
-    this.entries.delete(key);
-    this.entries.set(key, entry);
     this.counters.hits += 1;
     return entry;
   }
 
   /** Whether `value` (by identity) is the entry stored under `key` now; no recency or counter changes. */
   holds(key: string, value: V): boolean {
-    return this.entries.get(key)?.value === value;
+    return this.entries.peek(key)?.value === value;
   }
 
   get(key: string, nowMs: number = this.now()): V | undefined {
@@ -284,12 +283,11 @@ export class CachePolicy<V> {
   /** Stores a fill unless it is older than an invalidation already seen or than the entry it would replace. */
   put(key: string, value: V, index: number): boolean {
     assertIndex(index);
-    const current = this.entries.get(key);
+    const current = this.entries.peek(key);
     if (index < this.markOf(key) || (current !== undefined && index < current.index)) {
       this.counters.staleFillsDropped += 1;
       return false;
     }
-    this.entries.delete(key);
     this.entries.set(key, { value, index });
     if (key.startsWith('search:')) this.searchKeys.add(key);
     while (this.entries.size > this.capacity) this.evictOldest();
@@ -298,7 +296,7 @@ export class CachePolicy<V> {
   }
 
   private evictOldest(): void {
-    const oldestKey = this.entries.keys().next().value as string;
+    const oldestKey = this.entries.oldestKey() as string;
     this.entries.delete(oldestKey);
     this.searchKeys.delete(oldestKey);
     this.counters.evictions += 1;
