@@ -28,16 +28,62 @@ export const systemTimers: DeadlineTimers = {
   clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
-/** A request still waiting; `fail` becomes null when it settles, so the slot no longer holds its response. */
-interface Waiter {
-  fail: ((error: Error) => void) | null;
+/** A request still waiting, linked into its slot until it settles. */
+class Waiter {
+  older: Waiter | null = null;
+  newer: Waiter | null = null;
+  linked = true;
+  constructor(readonly fail: (error: Error) => void) {}
 }
 
+/**
+ * The requests that started within one slot's width: one signal, one timer, and the requests still waiting. A
+ * request that settles unlinks itself, so the slot holds nothing of it afterwards: an array of every request of
+ * the slot kept them all for the whole deadline, and under load those records were promoted to the old
+ * generation by the thousand, only to die there.
+ */
 class Slot {
   readonly controller = new AbortController();
-  readonly waiters: Waiter[] = [];
   timer: unknown = null;
+  private newest: Waiter | null = null;
+  private count = 0;
   constructor(readonly openedAtMs: number) {}
+
+  /** Requests of this slot still waiting. */
+  get waiting(): number {
+    return this.count;
+  }
+
+  add(fail: (error: Error) => void): Waiter {
+    const waiter = new Waiter(fail);
+    waiter.older = this.newest;
+    if (this.newest !== null) this.newest.newer = waiter;
+    this.newest = waiter;
+    this.count += 1;
+    return waiter;
+  }
+
+  remove(waiter: Waiter): void {
+    if (!waiter.linked) return;
+    waiter.linked = false;
+    if (waiter.newer === null) this.newest = waiter.older;
+    else waiter.newer.older = waiter.older;
+    if (waiter.older !== null) waiter.older.newer = waiter.newer;
+    waiter.older = null;
+    waiter.newer = null;
+    this.count -= 1;
+  }
+
+  /** Unlinks every request still waiting; oldest first. */
+  takeAll(): Waiter[] {
+    const all: Waiter[] = [];
+    while (this.newest !== null) {
+      const waiter = this.newest;
+      this.remove(waiter);
+      all.push(waiter);
+    }
+    return all.reverse();
+  }
 }
 
 export class Deadlines {
@@ -60,19 +106,25 @@ export class Deadlines {
     return this.open.size;
   }
 
+  /** Requests still waiting in open slots (settled ones are not held). */
+  get waitingCount(): number {
+    let waiting = 0;
+    for (const slot of this.open) waiting += slot.waiting;
+    return waiting;
+  }
+
   run<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const slot = this.slotForNow();
     if (slot.controller.signal.aborted) return Promise.reject(slot.controller.signal.reason as Error);
     return new Promise<T>((resolve, reject) => {
-      const waiter: Waiter = { fail: reject };
-      slot.waiters.push(waiter);
+      const waiter = slot.add(reject);
       work(slot.controller.signal).then(
         (value) => {
-          waiter.fail = null;
+          slot.remove(waiter);
           resolve(value);
         },
         (error: unknown) => {
-          waiter.fail = null;
+          slot.remove(waiter);
           reject(error);
         },
       );
@@ -114,11 +166,6 @@ export class Deadlines {
     if (this.current === slot) this.current = null;
     const error = new DeadlineExceededError(this.deadlineMs);
     slot.controller.abort(error);
-    for (const waiter of slot.waiters) {
-      const fail = waiter.fail;
-      waiter.fail = null;
-      if (fail !== null) fail(error);
-    }
-    slot.waiters.length = 0;
+    for (const waiter of slot.takeAll()) waiter.fail(error);
   }
 }

@@ -82,10 +82,18 @@ test('work that settles in time keeps its own outcome, and the slot no longer ho
   // Resolves one request and rejects another before the deadline; expiry later changes neither.
   const timers = new FakeTimers();
   const deadlines = new Deadlines(50, 5, timers);
+  let finishSlow: (value: string) => void = () => {};
+  const slow = deadlines.run(() => new Promise<string>((resolve) => (finishSlow = resolve)));
   const fine = deadlines.run(() => Promise.resolve('answer'));
   const broken = deadlines.run(() => Promise.reject(new TypeError('bug'))).catch((error: unknown) => error);
+  assert.is(deadlines.waitingCount, 3);
   assert.is(await fine, 'answer');
   assert.instance(await broken, TypeError);
+  assert.is(deadlines.waitingCount, 1, 'a settled request is let go at once, not at the slot deadline');
+  finishSlow('late but in time');
+  assert.is(await slow, 'late but in time');
+  assert.is(deadlines.waitingCount, 0);
+  assert.is(deadlines.openSlotCount, 1);
   timers.advance(60);
   assert.is(deadlines.openSlotCount, 0);
 });
