@@ -6,7 +6,6 @@
 // (ActorUnavailableError) or went away with the ask outstanding (ActorCrashedError). Needs: a clock, a logger
 // and a `deliver` callback for tells and asks addressed to this endpoint.
 
-import { nanoid } from 'nanoid';
 import type { MessagePort } from 'node:worker_threads';
 import { askTimeoutMsDefault, type ActorName, type AskOptions, type Logger } from './actor.js';
 import {
@@ -18,6 +17,7 @@ import {
   toErrorData,
   type RuntimeError,
 } from './errors.js';
+import { PendingAsks } from './pending-asks.js';
 import { MessagePortLink, type Link, type LinkFactory, type LinkFlush } from './transport.js';
 import type { AskEnvelope, EndpointCounters, Envelope, TellEnvelope } from './wire.js';
 
@@ -48,7 +48,7 @@ export class Endpoint {
   readonly counters: EndpointCounters = { deadLetters: 0, dropped: 0, invalid: 0 };
   private readonly options: EndpointOptions;
   private readonly links = new Map<ActorName, Link>();
-  private readonly pending = new Map<string, PendingAsk>();
+  private readonly pending = new PendingAsks<PendingAsk>();
   private readonly isolatedPeers = new Set<ActorName>();
   private selfIsolated = false;
   private lastDeadLetterLogAtMs = -Infinity;
@@ -131,12 +131,12 @@ export class Endpoint {
       this.deadLetter(target, 'no route');
       return Promise.reject(new ActorUnavailableError(`${target} is unknown, stopped or restarting`));
     }
-    const id = nanoid();
-    const envelope: AskEnvelope = { kind: 'ask', from: this.self, to: target, id, body, deadlineAtMs: this.options.clock() + timeoutMs };
+    let id = '';
     const promise = new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => this.settle(id, new AskTimeoutError(`${target} did not answer within ${timeoutMs} ms`)), timeoutMs);
-      this.pending.set(id, { target, resolve: resolve as (value: unknown) => void, reject, timer });
+      id = this.pending.add({ target, resolve: resolve as (value: unknown) => void, reject, timer });
     });
+    const envelope: AskEnvelope = { kind: 'ask', from: this.self, to: target, id, body, deadlineAtMs: this.options.clock() + timeoutMs };
     if (link === null) this.receive(envelope);
     else link.send(envelope);
     return promise;
@@ -163,7 +163,7 @@ export class Endpoint {
   /** Closes every link and fails every pending ask; the endpoint is unusable afterwards. */
   close(reason: string): void {
     for (const peer of [...this.links.keys()]) this.disconnect(peer);
-    for (const id of [...this.pending.keys()]) this.settle(id, new ActorUnavailableError(`${this.self} closed: ${reason}`));
+    for (const [id] of this.pending.entries()) this.settle(id, new ActorUnavailableError(`${this.self} closed: ${reason}`));
   }
 
   private receive(envelope: Envelope): void {
@@ -182,9 +182,8 @@ export class Endpoint {
   }
 
   private settle(id: string, error: RuntimeError | null, value?: unknown): void {
-    const pending = this.pending.get(id);
+    const pending = this.pending.take(id);
     if (pending === undefined) return; // A late reply to an ask that already timed out.
-    this.pending.delete(id);
     clearTimeout(pending.timer);
     if (error === null) pending.resolve(value);
     else pending.reject(error);
@@ -194,7 +193,7 @@ export class Endpoint {
   private forget(peer: ActorName, link: Link): boolean {
     if (this.links.get(peer) !== link) return false; // Already replaced by a newer link to a restarted peer.
     this.links.delete(peer);
-    for (const [id, pending] of this.pending) {
+    for (const [id, pending] of this.pending.entries()) {
       if (pending.target === peer) this.settle(id, new ActorCrashedError(`${peer} went away before answering`));
     }
     return true;
