@@ -107,8 +107,8 @@ export class CachePolicy<V> {
   /** In recency order: the oldest key is the least recently used. */
   private readonly entries = new LruMap<string, CacheEntry<V>>();
   private readonly searchKeys = new Set<string>();
-  /** Per item, the highest invalidation index seen; insertion order is age, for bounded eviction. */
-  private readonly itemMarks = new Map<number, number>();
+  /** Per item, the highest invalidation index seen; the least recently invalidated item is evicted first. */
+  private readonly itemMarks = new LruMap<number, number>();
   /** Upper bound of every per-item mark that was evicted (and so of every item without a mark). */
   private evictedMark = 0;
   /** Highest invalidation index seen for any item: the mark of list and search entries. */
@@ -249,18 +249,20 @@ export class CachePolicy<V> {
     this.counters.invalidations += 1;
     this.entries.delete(itemKey(itemId));
     this.entries.delete(listKey);
-    for (const key of this.searchKeys) this.entries.delete(key);
-    this.searchKeys.clear();
+    if (this.searchKeys.size > 0) {
+      // Only when there is something to clear: clearing a Set allocates it a new table, even an empty one.
+      for (const key of this.searchKeys) this.entries.delete(key);
+      this.searchKeys.clear();
+    }
     // Callers arriving from now on must not join a load that began before this invalidation.
     for (const key of this.flights.keys()) {
       if (key === listKey || key === itemKey(itemId) || key.startsWith('search:')) this.flights.forget(key);
     }
-    const previous = this.itemMarks.get(itemId);
-    this.itemMarks.delete(itemId);
-    this.itemMarks.set(itemId, Math.max(previous ?? 0, index));
+    this.itemMarks.set(itemId, Math.max(this.itemMarks.peek(itemId) ?? 0, index));
     this.globalMark = Math.max(this.globalMark, index);
     while (this.itemMarks.size > this.invalidationRecordsMax) {
-      const [oldestItem, oldestIndex] = this.itemMarks.entries().next().value as [number, number];
+      const oldestItem = this.itemMarks.oldestKey() as number;
+      const oldestIndex = this.itemMarks.peek(oldestItem) as number;
       this.itemMarks.delete(oldestItem);
       this.evictedMark = Math.max(this.evictedMark, oldestIndex);
     }
@@ -271,7 +273,7 @@ export class CachePolicy<V> {
     const parsed = parseKey(key);
     switch (parsed.kind) {
       case 'item':
-        return this.itemMarks.get(parsed.id) ?? this.evictedMark;
+        return this.itemMarks.peek(parsed.id) ?? this.evictedMark;
       case 'list':
       case 'search':
         return this.globalMark;
