@@ -32,7 +32,6 @@ export const systemTimers: DeadlineTimers = {
 class Waiter {
   older: Waiter | null = null;
   newer: Waiter | null = null;
-  linked = true;
   constructor(readonly fail: (error: Error) => void) {}
 }
 
@@ -63,9 +62,9 @@ class Slot {
     return waiter;
   }
 
+  /** Unlinks the waiter; nothing if it is no longer linked (every linked waiter but the newest has a newer one). */
   remove(waiter: Waiter): void {
-    if (!waiter.linked) return;
-    waiter.linked = false;
+    if (waiter.newer === null && waiter !== this.newest) return;
     if (waiter.newer === null) this.newest = waiter.older;
     else waiter.newer.older = waiter.older;
     if (waiter.older !== null) waiter.older.newer = waiter.newer;

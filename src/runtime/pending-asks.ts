@@ -38,13 +38,6 @@ export class PendingAsks<P> {
     return id;
   }
 
-  get(id: string): P | undefined {
-    const slot = this.slotOf(id);
-    if (slot < 0) return undefined;
-    const tenant = this.slots[slot];
-    return tenant !== null && tenant !== undefined && tenant.id === id ? tenant.value : undefined;
-  }
-
   /** Removes and returns the value under the id; undefined when there is none (settled, or never ours). */
   take(id: string): P | undefined {
     const slot = this.slotOf(id);

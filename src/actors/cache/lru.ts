@@ -6,8 +6,8 @@
 // under lookup-hit load they were nearly all the gateway thread promoted to the old generation, and what kept its
 // major collections coming. Here the order is a doubly linked list through the entries' own nodes, so a touch
 // relinks one node: no allocation, no rehash.
-// Owns: the nodes and the two ends of the list. Promises: get() and set() make the key the most recent; peek(),
-// has() and the size change nothing; oldestKey() is the least recently touched or set key; every operation is O(1).
+// Owns: the nodes and the two ends of the list. Promises: get() and set() make the key the most recent; peek()
+// and the size change nothing; oldestKey() is the least recently touched or set key; every operation is O(1).
 
 class LruNode<K, V> {
   /** Toward the least recent end; null at that end. */
@@ -44,10 +44,6 @@ export class LruMap<K, V> {
   /** The value, leaving the order as it is. */
   peek(key: K): V | undefined {
     return this.nodes.get(key)?.value;
-  }
-
-  has(key: K): boolean {
-    return this.nodes.has(key);
   }
 
   /** Stores the value under the key as the most recent, replacing any value it had. */
