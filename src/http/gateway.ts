@@ -7,12 +7,12 @@
 //   past the deadline, or unexpected — is 503 with Retry-After (unexpected ones are logged as errors);
 // - every backend call gets an AbortSignal that fires at the request deadline (within a slot of a few ms, see
 //   deadlines.ts), and the client gets its 503 then even when the backend ignores the signal;
-// - slow, idle and half-open connections are closed by the server's timeouts; connections are capped.
+// - slow, idle and half-open connections are closed (the server's timeouts and a sweep); connections are capped.
 // Needs: a Backend, a pino logger. The cached lookup path is kept lean (benchmarked against bare node:http):
 // constant header objects, no regular expressions, metric label children reused.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
@@ -30,6 +30,7 @@ import * as bodies from './bodies.js';
 import { DashboardFeed, type FeedOptions } from './dashboard/feed.js';
 import { DashboardHttp } from './dashboard/http.js';
 import { Deadlines } from './deadlines.js';
+import { IdleConnections } from './idle-connections.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
 import { isOperationRoute, matchRoute, type Route, type RouteKind } from './routes.js';
 import { isPrintableToken, orderKeyLengthMax, parseIdempotencyKey, parseItemChange } from './validation.js';
@@ -43,7 +44,10 @@ export interface GatewayLimits {
   readonly requestTimeoutMs: number;
   /** An idle keep-alive connection is closed after this. */
   readonly keepAliveTimeoutMs: number;
-  /** A socket with no activity at all (for example a half-open one) is closed after this. */
+  /**
+   * A connection on which nothing moves for this long (no byte read, no write completed) is closed: a half-open
+   * one, one that never sent a byte, or a client that stopped reading its response. Swept, not timed per socket.
+   */
   readonly socketIdleTimeoutMs: number;
   readonly headerBytesMax: number;
   readonly connectionsMax: number;
@@ -494,6 +498,11 @@ class GatewayHandler {
   }
 }
 
+/** How often idle connections are looked for: a quarter of the idle limit, between 10 ms and 1 s. */
+function idleSweepMs(idleMs: number): number {
+  return Math.max(10, Math.min(1_000, Math.floor(idleMs / 4)));
+}
+
 export function createGateway(options: GatewayOptions): Gateway {
   const limits: GatewayLimits = { ...defaultGatewayLimits, ...options.limits };
   const host = options.host ?? '127.0.0.1';
@@ -511,14 +520,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     (request, response) => handler.handle(request, response),
   );
   server.maxConnections = limits.connectionsMax;
-  server.timeout = limits.socketIdleTimeoutMs;
+  // No per-socket idle timer (node:http re-arms it on every request): idle connections are swept instead.
+  server.timeout = 0;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  const idle = new IdleConnections(limits.socketIdleTimeoutMs, idleSweepMs(limits.socketIdleTimeoutMs), () => performance.now());
+  server.on('connection', (socket: Socket) => idle.add(socket));
   return {
     server,
     metrics: handler.metrics,
     dashboard: handler.dashboard.feed,
     listen: () => listen(server, host, options.port ?? 34_800),
     close: () => {
+      idle.close();
       handler.deadlines.close();
       handler.dashboard.feed.close();
       return close(server);

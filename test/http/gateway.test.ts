@@ -30,7 +30,7 @@ async function start(options: { adminToken?: string | null; treatAsNonLoopback?:
     requestDeadlineMs: 200,
     adminToken: options.adminToken ?? null,
     treatAsNonLoopback: options.treatAsNonLoopback ?? false,
-    limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 500, socketIdleTimeoutMs: 2_000 },
+    limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 500, socketIdleTimeoutMs: 1_000 },
   });
   const { port } = await gateway.listen();
   return { gateway, backend, lines, port };
@@ -282,6 +282,36 @@ failures('a client that dribbles its headers is disconnected by the headers time
   assert.ok(closed, 'the server kept the slow connection open for 3 s');
   assert.ok(elapsedMs < 2_000, `closed only after ${elapsedMs} ms`);
   assert.ok(received === '' || received.startsWith('HTTP/1.1 408'), received);
+});
+
+failures('a client that stops reading its answer is disconnected once idle; one that keeps asking is not', async ({ port, gateway, backend }) => {
+  // The stuck client asks for a search answer of ~16 MB, far more than loopback's socket buffers hold, and never reads:
+  // its request is complete and its answer never finishes, so none of node:http's timeouts applies and only the
+  // idle sweep can end it. With a 1 s idle limit (swept every 250 ms) the gateway must drop it between 1.0 and
+  // ~2 s after the answer stalls; the busy client, asking and reading every 200 ms meanwhile, must stay.
+  const name = 'A book with a long title, repeated to make the list long: '.repeat(2);
+  backend.items = Array.from({ length: 120_000 }, (_, index) => ({ id: index + 1, name, stock: 1, price: 1, topic: 1 }));
+  const stuck = connect(port, '127.0.0.1');
+  stuck.on('error', () => undefined);
+  const busy = connect(port, '127.0.0.1');
+  busy.on('error', () => undefined);
+  let busyClosed = false;
+  busy.on('close', () => (busyClosed = true));
+  busy.resume();
+  const connections = () => new Promise<number>((resolve, reject) => gateway.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+  while ((await connections()) < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+  stuck.write('GET /search/distributed HTTP/1.1\r\nHost: x\r\n\r\n');
+  const started = Date.now();
+  while ((await connections()) > 1 && Date.now() - started < 5_000) {
+    busy.write('GET /lookup/1 HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const elapsedMs = Date.now() - started;
+  stuck.destroy();
+  busy.destroy();
+  assert.ok(elapsedMs < 5_000, 'the stuck client was never disconnected');
+  assert.ok(elapsedMs >= 1_000, `the stuck client was disconnected after ${elapsedMs} ms, before it was idle for 1 s`);
+  assert.not.ok(busyClosed, 'the busy client was disconnected');
 });
 
 const operations = suite<Context>('gateway operations', {} as Context);
