@@ -301,6 +301,39 @@ test('ReadIndex: the leader confirms leadership with a heartbeat round; a follow
   assert.equal(network.member('n2').readStates, [{ index: commit, context: 'follower-read' }]);
 });
 
+test('ticksUntilDue: a follower sleeps until its election timeout, a leader until its heartbeat; reads tick each time', () => {
+  // A replica's driver sleeps through the ticks that only count. Checks the count in each role, that the ticks
+  // before the due one leave nothing to do, and that waiting reads (which age by ticks) ask for every tick.
+  const network = new Network(three, { heartbeatTicks: 3 });
+  const n1 = network.member('n1').raft;
+  const n2 = network.member('n2').raft;
+  assert.is(n1.ticksUntilDue(), 10, 'n1 draws the shortest election timeout, 10 ticks');
+  network.tick('n1', 9);
+  assert.not.ok(n1.hasReady());
+  assert.is(n1.status().role, 'follower');
+  assert.is(n1.ticksUntilDue(), 1);
+  network.tick('n1');
+  assert.is(n1.status().role, 'preCandidate');
+  network.stabilize();
+  assert.is(n1.status().role, 'leader');
+  assert.is(n1.ticksUntilDue(), 3, 'a new leader heartbeats in heartbeatTicks');
+  network.tick('n1', 2);
+  assert.not.ok(n1.hasReady());
+  assert.is(n1.ticksUntilDue(), 1);
+  network.tick('n1');
+  assert.ok(network.queue.some((message) => message.type === 'heartbeat'), 'the due tick sends heartbeats');
+  network.stabilize();
+  assert.is(n2.ticksUntilDue(), 13, 'a follower that just heard its leader sleeps for its whole election timeout');
+  n1.readIndex('leader-read');
+  assert.is(n1.ticksUntilDue(), 1, 'a leader with a read waiting');
+  n2.readIndex('follower-read');
+  assert.is(n2.ticksUntilDue(), 1, 'a follower with a read forwarded');
+  network.stabilize();
+  assert.is(network.member('n1').readStates.length, 1);
+  assert.is(network.member('n2').readStates.length, 1);
+  assert.is(n2.ticksUntilDue(), 13);
+});
+
 test('ReadIndex: a follower with no known leader fails the read at once', () => {
   // Checks that a read that cannot be served comes out in Ready.readFailures instead of hanging.
   const network = new Network(three);

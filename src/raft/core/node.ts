@@ -108,6 +108,20 @@ export class RaftNode {
     this.checkInvariants();
   }
 
+  /**
+   * How many ticks from now the first one that does more than count falls: a campaign, a heartbeat, the leader's
+   * quorum check, or the aging of waiting reads (every tick while any wait). The ticks before it only count, so a
+   * driver may sleep until then and apply them together. Any input may bring it closer; ask again after each.
+   */
+  ticksUntilDue(): number {
+    if (this.forwardedReads.size > 0) return 1;
+    if (this.role !== 'leader') return Math.max(1, this.randomizedElectionTimeout - this.electionElapsed);
+    if (this.pendingReads.length > 0) return 1;
+    const heartbeat = this.config.heartbeatTicks - this.heartbeatElapsed;
+    const quorumCheck = this.config.electionTicks - this.electionElapsed;
+    return Math.max(1, Math.min(heartbeat, quorumCheck));
+  }
+
   step(message: Message): void {
     invariant(message.to === this.id, () => `${this.describe()}: message for ${message.to} delivered here`);
     if (!this.peers.includes(message.from) || message.from === this.id) return;

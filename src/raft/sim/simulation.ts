@@ -120,7 +120,7 @@ export class Simulation {
     if (this.faultsOn) this.injectFaults();
     for (const node of this.nodes) {
       if (node.raft === null) continue;
-      node.raft.tick();
+      this.tickChecked(node.id, node.raft);
       this.drive(node);
       this.buildImage(node);
     }
@@ -128,6 +128,20 @@ export class Simulation {
     if (this.faultsOn) this.clientTraffic();
     this.checkLeaders();
     if (this.tickNow % 10 === 0) this.checkLogMatching();
+  }
+
+  /**
+   * Ticks a node and holds it to ticksUntilDue(): a tick before the due one must only count (no output, no change
+   * of role), since the replica's driver sleeps through such ticks and applies them later together.
+   */
+  private tickChecked(id: NodeId, raft: RaftNode): void {
+    const due = raft.ticksUntilDue();
+    const quiet = !raft.hasReady();
+    const role = raft.status().role;
+    raft.tick();
+    if (due > 1 && quiet && (raft.hasReady() || raft.status().role !== role)) {
+      throw new Violation(`${id} acted on a tick ${due - 1} before the one ticksUntilDue() named`);
+    }
   }
 
   private deliverDue(): void {
