@@ -5,7 +5,8 @@
 // proposals and reads waiting for their answers, log compaction and the images a leader sends to followers
 // behind its log, and the replica's wire protocol:
 //   {type:'raft', message}            a peer's Raft message (tell)
-//   {type:'tick'}                     the replica's own timer
+//   {type:'tick'}                     the replica's own timer (armed for the next tick that acts, see
+//                                     tick-schedule.ts; an idle follower sleeps through its election timeout)
 //   {type:'propose', data}            ask → {ok:true, index, result} | {ok:false, error, leader}
 //   {type:'read', query}              ask → linearizable (ReadIndex) read → {ok:true, index, result} | {ok:false, …}
 //   {type:'status'}                   ask → ReplicaStatus
@@ -29,6 +30,7 @@ import type { SnapshotBuildRequest, SnapshotBuildResult, StateMachineFactory } f
 import { RaftStorage, type AppliedResult } from './storage/storage.js';
 import { StorageFaults } from './storage/faults.js';
 import { StorageWriteError } from './storage/errors.js';
+import { TickSchedule } from './tick-schedule.js';
 import type { Entry, Message, NodeId, Ready, SoftState } from './types.js';
 import { isRaftMessage } from './validate.js';
 import { SeededRandom } from './sim/random.js';
@@ -160,6 +162,10 @@ export class Replica {
   private imageFloor = 0;
   private softState: SoftState = { leader: null, role: 'follower' };
   private stopped = false;
+  private readonly tickMs: number;
+  private readonly ticks: TickSchedule;
+  /** When the armed tick timer falls due (performance.now() reading); +Infinity when none is armed. */
+  private tickTimerAtMs = Number.POSITIVE_INFINITY;
   private readonly diskFaults: StorageFaults | null;
   /** Hooks the application installs; the replica calls them from its processing loop. */
   onApplied: (entry: Entry, result: unknown) => void = () => {};
@@ -171,6 +177,8 @@ export class Replica {
     this.peers = [...args.peers];
     this.context = context;
     this.snapshotEntriesInterval = args.snapshotEntriesInterval ?? 10_000;
+    this.tickMs = args.tickMs ?? 50;
+    this.ticks = new TickSchedule(this.tickMs, () => performance.now());
     if (!Number.isInteger(this.snapshotEntriesInterval) || this.snapshotEntriesInterval < 2) {
       throw new RangeError(`${args.name}: snapshotEntriesInterval must be an integer ≥ 2, not ${this.snapshotEntriesInterval}`);
     }
@@ -223,6 +231,7 @@ export class Replica {
     if (this.proposals.size >= proposalsPendingMax) {
       return Promise.resolve({ ok: false, error: 'busy', leader: this.softState.leader });
     }
+    this.catchUpTicks();
     const proposed = this.node.propose(data);
     if (!proposed.ok) return Promise.resolve({ ok: false, error: proposed.error, leader: proposed.leader });
     this.scheduleFlush();
@@ -252,6 +261,7 @@ export class Replica {
     const readContext = `${this.name}:${this.readCounter}`;
     this.reads.set(readContext, { waiters: this.readBatch, index: null });
     this.readBatch = [];
+    this.catchUpTicks();
     this.node.readIndex(readContext);
   }
 
@@ -276,13 +286,43 @@ export class Replica {
   }
 
   step(message: Message): void {
+    this.catchUpTicks();
     this.node.step(message);
     this.scheduleFlush();
   }
 
+  /** The tick timer fired: the ticks up to the one that acts, the processing loop, then the next timer. */
   tick(): void {
-    this.node.tick();
+    this.tickTimerAtMs = Number.POSITIVE_INFINITY;
+    const count = this.ticks.atTimer(this.node.ticksUntilDue());
+    for (let tick = 0; tick < count; tick += 1) this.node.tick();
     this.flush();
+  }
+
+  /**
+   * Before each input to the core: the ticks whose time has come, short of the one that acts (the timer's). They
+   * only count, so they need no processing loop; but a message must find the counts as the clock has them (a
+   * heartbeat resets them, a vote request reads them).
+   */
+  private catchUpTicks(): void {
+    const count = this.ticks.beforeInput(this.node.ticksUntilDue());
+    for (let tick = 0; tick < count; tick += 1) this.node.tick();
+  }
+
+  /**
+   * After each processing loop: arms the timer for the next tick that acts, unless one is armed for that time or
+   * earlier. An input can only bring that tick closer or push it further, and a timer that fires early just
+   * finds fewer ticks due and is armed again. One armed for a time more than two ticks past counts as lost (a
+   * full mailbox drops timer messages) and is armed again. Called once more when the actor starts.
+   */
+  armTickTimer(): void {
+    if (this.stopped) return;
+    const nowMs = performance.now();
+    const dueAtMs = this.ticks.dueAtMs(this.node.ticksUntilDue());
+    if (dueAtMs >= this.tickTimerAtMs && this.tickTimerAtMs > nowMs - 2 * this.tickMs) return;
+    this.tickTimerAtMs = dueAtMs;
+    // A millisecond late rather than early: the timers' clock is coarser than performance.now().
+    this.context.setTimer('tick', { type: 'tick' }, Math.max(0, Math.ceil(dueAtMs - nowMs)) + 1);
   }
 
   /** Runs the processing loop after the current turn, so one turn's proposals share one fsync. */
@@ -319,6 +359,7 @@ export class Replica {
     this.maybeCompact();
     this.maybeBuildImage();
     if (this.node.hasReady()) this.scheduleFlush();
+    this.armTickTimer();
   }
 
   /** Test hook (diskFaultInjection): the next write transaction fails with `code`. */
@@ -509,6 +550,7 @@ export class Replica {
    * instead of a whole election timeout: a killed leader costs ~100 ms of writes, not 500–1000 ms.
    */
   peerGone(peer: NodeId): void {
+    this.catchUpTicks();
     if (!this.node.leaderLost(peer)) return;
     this.context.log.info({ replica: this.name, leader: peer, event: 'leaderGone' }, `${this.name}: leader ${peer} went away; campaigning early`);
     this.flush();
@@ -519,6 +561,7 @@ export class Replica {
     if (!this.isLeader) return false;
     const target = this.node.transferTarget();
     if (target === null) return false;
+    this.catchUpTicks();
     const started = this.node.transferLeadership(target, true);
     this.flush();
     return started;
@@ -615,7 +658,7 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
         const onSoftState = application.onSoftState;
         replica.onSoftState = (softState) => onSoftState(app, replica, softState, context);
       }
-      context.setTimer('tick', { type: 'tick' }, args.tickMs ?? 50, { repeat: true });
+      replica.armTickTimer();
       return { replica, app };
     },
     isMessage(message: unknown): message is ReplicaMessage | AppMessage {
