@@ -1,12 +1,13 @@
 // `pygmy bench`: the load benchmark, side by side with a bare node:http baseline.
 //
-//   npm run bench [-- --quick] [--scenario NAME] [--connections 64] [--duration SECONDS] [--out FILE.json]
-//                 [--record] [--server-flags "--cpu-prof --cpu-prof-dir=DIR"]
+//   npm run bench [-- --quick] [--scenario NAME] [--connections 64] [--duration SECONDS] [--settle SECONDS]
+//                 [--out FILE.json] [--record] [--server-flags "--cpu-prof --cpu-prof-dir=DIR"]
 //
 // Starts its own servers in child processes on a generated catalog (10,000 items over 50 topics, the first 256
 // with deep stock): the baseline; a cached cluster for lookup-hit, search-hit, order and mixed; a cluster with
 // the cache off for lookup-miss; a fresh cached cluster for failover (its leaders get stopped and killed). Each
-// scenario is warmed (unmeasured) before it is measured; the baseline runs first and again last, and ratios are
+// server is left idle for --settle seconds once ready (12; 0 with --quick), and each scenario is warmed
+// (unmeasured) before it is measured; the baseline runs first and again last, and ratios are
 // taken against the faster of its two runs. Progress goes to standard error, the table to standard
 // output, the figures to --out (bench/results/latest.json) with the chart beside it; --record also writes a dated
 // copy. Everything it starts is stopped and its temp dir removed, also on failure.
@@ -30,6 +31,8 @@ export interface BenchSettings {
   readonly durationSeconds: number;
   readonly failoverSeconds: number;
   readonly warmSeconds: number;
+  /** How long each server is left idle once it is ready, before its first scenario (see startServer). */
+  readonly settleSeconds: number;
   readonly out: string;
   readonly record: boolean;
   readonly serverFlags: readonly string[];
@@ -39,11 +42,26 @@ const defaultOut = new URL('../../bench/results/latest.json', import.meta.url).p
 const catalogSeed = 677;
 const prefetchConcurrency = 16;
 const clockTicksPerSecond = 100;
+/**
+ * Why servers settle: ~8 s after a Node thread starts, V8's memory reducer shrinks its heap with two or three full
+ * collections, unless the thread is busy. In a Pygmy cluster that is every worker at once (seven threads, ~300 ms
+ * of CPU within ~1.5 s, marking on V8's helper threads), and without a pause it falls inside the first scenario's
+ * measured run. It is a start-up transient, not the steady state the figures compare; every server, the baseline
+ * too, waits the same.
+ */
+const settleSecondsDefault = 12;
 
 function positive(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed <= 0 || parsed > 3_600) throw new Error(`${name} must be a number of seconds in (0, 3600], got "${value}"`);
+  return parsed;
+}
+
+function nonNegative(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0 || parsed > 600) throw new Error(`${name} must be a number of seconds in [0, 600], got "${value}"`);
   return parsed;
 }
 
@@ -55,6 +73,7 @@ export function parseSettings(argv: string[]): BenchSettings {
       scenario: { type: 'string', multiple: true },
       connections: { type: 'string' },
       duration: { type: 'string' },
+      settle: { type: 'string' },
       out: { type: 'string' },
       record: { type: 'boolean' },
       'server-flags': { type: 'string' },
@@ -74,6 +93,7 @@ export function parseSettings(argv: string[]): BenchSettings {
     // The failover timeline (faults at 5 s and 12 s of 20 s) is part of the scenario; --duration rescales it.
     failoverSeconds: values.duration === undefined ? 20 : durationSeconds,
     warmSeconds: quick ? 1 : 2,
+    settleSeconds: nonNegative(values.settle, '--settle', quick ? 0 : settleSecondsDefault),
     out: values.out ?? defaultOut,
     record: values.record ?? false,
     serverFlags: values['server-flags']?.split(/\s+/).filter((flag) => flag !== '') ?? [],
@@ -157,6 +177,12 @@ export function processCpuMs(pid: number): number | null {
   }
 }
 
+async function settle(seconds: number): Promise<void> {
+  if (seconds === 0) return;
+  process.stderr.write(`letting it settle for ${seconds} s (start-up collections)…\n`);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1_000));
+}
+
 async function startServer(kind: ServerKind, root: string, catalogPath: string, settings: BenchSettings): Promise<RunningServer> {
   if (kind === 'baseline') return startBaseline(settings.serverFlags);
   const dataDir = join(root, `data-${kind}`);
@@ -179,6 +205,7 @@ export async function runBench(settings: BenchSettings): Promise<number> {
         process.stderr.write(`starting the ${kind === 'baseline' ? 'baseline server' : `${kind} cluster`}…\n`);
         server = await startServer(kind, root, catalogPath, settings);
         serverOf = kind;
+        await settle(settings.settleSeconds);
       }
       figures[name] = await measure(settings, name, server.url, server.pid, catalog);
     }
@@ -189,6 +216,7 @@ export async function runBench(settings: BenchSettings): Promise<number> {
       await server?.stop();
       process.stderr.write('starting the baseline server again, to bracket the run…\n');
       server = await startServer('baseline', root, catalogPath, settings);
+      await settle(settings.settleSeconds);
       const last = await measure(settings, 'baseline-http', server.url, server.pid, catalog);
       figures['baseline-http'] = bracketBaseline(first, last);
     }

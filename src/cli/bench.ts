@@ -3,7 +3,7 @@
 import { parseSettings, runBench } from '../../bench/run.js';
 
 const usage =
-  'usage: pygmy bench [--quick] [--scenario NAME]... [--connections 64] [--duration SECONDS] [--out FILE.json] [--record] [--server-flags "FLAGS"]\n' +
+  'usage: pygmy bench [--quick] [--scenario NAME]... [--connections 64] [--duration SECONDS] [--settle SECONDS] [--out FILE.json] [--record] [--server-flags "FLAGS"]\n' +
   'scenarios: baseline-http, lookup-hit, lookup-miss, search-hit, order, mixed, failover';
 
 export async function main(argv: string[]): Promise<number> {
