@@ -83,6 +83,8 @@ export interface ReplicaStatus {
   readonly lastIndex: number;
   readonly snapshotIndex: number;
   readonly fsyncs: number;
+  /** Times the tick timer fired since the replica started: an idle follower's stay near one per election timeout. */
+  readonly tickWakeups: number;
 }
 
 export type ReplicaMessage =
@@ -166,6 +168,7 @@ export class Replica {
   private readonly ticks: TickSchedule;
   /** When the armed tick timer falls due (performance.now() reading); +Infinity when none is armed. */
   private tickTimerAtMs = Number.POSITIVE_INFINITY;
+  private tickWakeups = 0;
   private readonly diskFaults: StorageFaults | null;
   /** Hooks the application installs; the replica calls them from its processing loop. */
   onApplied: (entry: Entry, result: unknown) => void = () => {};
@@ -282,6 +285,7 @@ export class Replica {
       lastIndex: status.lastIndex,
       snapshotIndex: status.snapshotIndex,
       fsyncs: this.storage.stats().fsyncs,
+      tickWakeups: this.tickWakeups,
     };
   }
 
@@ -294,6 +298,7 @@ export class Replica {
   /** The tick timer fired: the ticks up to the one that acts, the processing loop, then the next timer. */
   tick(): void {
     this.tickTimerAtMs = Number.POSITIVE_INFINITY;
+    this.tickWakeups += 1;
     const count = this.ticks.atTimer(this.node.ticksUntilDue());
     for (let tick = 0; tick < count; tick += 1) this.node.tick();
     this.flush();

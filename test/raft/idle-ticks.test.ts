@@ -1,0 +1,70 @@
+// An idle Raft group sleeps: three catalog replicas (workers, SQLite) with a leader and no load. Each replica's tick
+// timer must fire about once per election timeout on a follower and once per heartbeat on the leader, not on every
+// 50 ms tick; and the group must still elect a new leader soon after its leader stops.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { CatalogReplicaArgs } from '../../src/actors/catalog/actor.js';
+import { generateCatalog } from '../../src/actors/catalog/generate.js';
+import { catalogMembers, clusterSpecs } from '../../src/cli/cluster.js';
+import type { ReplicaStatus } from '../../src/raft/replica.js';
+import { ActorSystem } from '../../src/runtime/system.js';
+import { capturingLogger, waitFor, type LogLine } from '../runtime/helpers.js';
+
+const tickMs = 50;
+const windowMs = 3_000;
+
+async function statuses(system: ActorSystem, names: readonly string[]): Promise<ReplicaStatus[]> {
+  return Promise.all(names.map((name) => system.ask<ReplicaStatus>(name, { type: 'status' }, { timeoutMs: 2_000 })));
+}
+
+test('an idle group wakes per heartbeat and per election timeout, not per tick, and still replaces a stopped leader', async () => {
+  // Over 3 s (60 ticks) a follower may wake for its timer at most once per shortest election timeout (10 ticks)
+  // plus one; the leader once per heartbeat (3 ticks) and once per quorum check (10 ticks), plus one. Waking on
+  // every tick would be 60 each.
+  const dataDir = mkdtempSync(join(tmpdir(), 'pygmy-idle-ticks-'));
+  const catalog = generateCatalog({ items: 20, topics: 2, seed: 5 });
+  const specs = clusterSpecs({ host: '127.0.0.1', port: 0, dataDir, fresh: true, catalog, tickMs, logger: undefined as never })
+    .filter((spec) => (catalogMembers as readonly string[]).includes(spec.name))
+    .map((spec) => ({ ...spec, args: { ...(spec.args as CatalogReplicaArgs), subscribers: [] } }));
+  const lines: LogLine[] = [];
+  const system = new ActorSystem({ logger: capturingLogger(lines) });
+  try {
+    await system.start(specs);
+    let leader = '';
+    await waitFor(async () => {
+      const found = (await statuses(system, catalogMembers).catch(() => [])).find((status) => status.role === 'leader');
+      leader = found?.name ?? '';
+      return found !== undefined;
+    }, 10_000, 'a leader');
+    const before = await statuses(system, catalogMembers);
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const after = await statuses(system, catalogMembers);
+    const ticks = windowMs / tickMs;
+    for (const [index, status] of after.entries()) {
+      const wakeups = status.tickWakeups - before[index]!.tickWakeups;
+      const bound = status.name === leader ? Math.ceil(ticks / 3) + Math.ceil(ticks / 10) + 1 : Math.ceil(ticks / 10) + 1;
+      assert.ok(wakeups <= bound, `${status.name} (${status.role}) woke ${wakeups} times in ${windowMs} ms, more than ${bound}`);
+      assert.is(status.term, before[index]!.term, `${status.name}: no election while idle`);
+    }
+    const leaderWakeups = after.find((status) => status.name === leader)!.tickWakeups - before.find((status) => status.name === leader)!.tickWakeups;
+    assert.ok(leaderWakeups >= Math.floor(ticks / 3) - 2, `the leader woke only ${leaderWakeups} times: its heartbeats are late`);
+    // Sleeping must not slow the election: cut off without handing over, the leader is replaced within 2 s.
+    const others = catalogMembers.filter((name) => name !== leader);
+    await system.isolate(leader);
+    const started = Date.now();
+    await waitFor(async () => {
+      const found = (await statuses(system, others).catch(() => [])).find((status) => status.role === 'leader');
+      return found !== undefined;
+    }, 5_000, 'a new leader');
+    const electedMs = Date.now() - started;
+    assert.ok(electedMs < 2_000, `a new leader took ${electedMs} ms`);
+  } finally {
+    await system.shutdown();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test.run();
