@@ -14,7 +14,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { authorizeOperation, isLoopbackHost } from './authorization.js';
@@ -32,6 +31,7 @@ import { DashboardHttp } from './dashboard/http.js';
 import { Deadlines } from './deadlines.js';
 import { IdleConnections } from './idle-connections.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
+import { orderIdMaker } from './order-id.js';
 import { isOperationRoute, matchRoute, type Route, type RouteKind } from './routes.js';
 import { isPrintableToken, orderKeyLengthMax, parseIdempotencyKey, parseItemChange } from './validation.js';
 
@@ -197,6 +197,8 @@ class GatewayHandler {
    * (a topic is some 200 items). At most renderedBodiesMax queries; the least recently written goes first.
    */
   private readonly renderedBodies = new Map<string, { readonly index: number; readonly body: string }>();
+  /** Ids for orders without an Idempotency-Key: time first, so the replicas' tables append (see order-id.ts). */
+  private readonly newOrderId = orderIdMaker();
   /** The lookup route's metrics, kept so a near-cache hit needs no map lookup. */
   private readonly lookupMetrics: RouteMetrics;
   readonly dashboard: DashboardHttp;
@@ -343,7 +345,7 @@ class GatewayHandler {
     if (key.rejected) return this.reply(response, 'order', started, 400, jsonHeaders, bodies.errorBody(key.error));
     const body = await readBody(request, this.limits.bodyBytesMax);
     if (body === null) return this.replyTooLarge(response, 'order', started);
-    const orderId = key.value ?? nanoid();
+    const orderId = key.value ?? this.newOrderId();
     const outcome = await this.deadlines.run((signal) =>
       this.backend.order(route.item, route.amount, orderId, signal),
     );

@@ -119,12 +119,16 @@ api('list and search bodies are rendered once per catalog index and rendered aga
 });
 
 api('an order answers true or false with x-order-id, and the stock moves only when bought', async ({ port, backend }) => {
-  // Buys 6 of item 3 (25 in stock), then asks for 100 (too many): true then false, each with a fresh order id.
+  // Buys 6 of item 3 (25 in stock), then asks for 100 (too many): true then false, each with a fresh order id
+  // that starts with the time it was made (order-id.ts), so the replicas' tables append.
+  const sentMs = Date.now();
   const bought = await call(port, 'POST', '/order/3?amount=6');
   assert.is(bought.status, 200);
   assert.is(bought.body, 'true');
   const firstId = bought.headers['x-order-id'] as string;
   assert.is(firstId.length, 21);
+  const madeMs = Number.parseInt(firstId.slice(0, 9), 36);
+  assert.ok(madeMs >= sentMs && madeMs <= Date.now(), `the id ${firstId} does not start with the time it was made`);
   assert.is(backend.items.find((item) => item.id === 3)?.stock, 19);
   const refused = await call(port, 'POST', '/order/3?amount=100');
   assert.is(refused.body, 'false');
