@@ -10,7 +10,7 @@
 // (unmeasured) before it is measured; the baseline runs first and again last, and ratios are
 // taken against the faster of its two runs. Progress goes to standard error, the table to standard
 // output, the figures to --out (bench/results/latest.json) with the chart beside it; --record also writes a dated
-// copy. Everything it starts is stopped and its temp dir removed, also on failure.
+// copy. Everything it starts is stopped and its temp dir removed, also on failure and on SIGINT or SIGTERM.
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ import {
   catalogItemCount, catalogTopicCount, deepStock, deepStockItemsMax, hotSetSize, isScenarioName, planScenario,
   scenarioNames, searchTerms, type ScenarioName,
 } from './scenarios.js';
-import { startBaseline, startPygmy, type RunningServer } from './servers.js';
+import { startBaseline, startPygmy, stopAllServers, type RunningServer } from './servers.js';
 
 export interface BenchSettings {
   readonly scenarios: readonly ScenarioName[];
@@ -197,6 +197,17 @@ export async function runBench(settings: BenchSettings): Promise<number> {
   const figures: Record<string, ScenarioFigures> = {};
   let server: RunningServer | null = null;
   let serverOf: ServerKind | null = null;
+  // Interrupted (Ctrl-C, or SIGTERM from a job runner, which reaches this process alone): the servers it started
+  // and its temp dir go with it.
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\n${signal}: stopping the servers…\n`);
+    void stopAllServers().finally(() => {
+      rmSync(root, { recursive: true, force: true });
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     for (const name of settings.scenarios) {
       const kind = serverKind(name);
@@ -221,6 +232,8 @@ export async function runBench(settings: BenchSettings): Promise<number> {
       figures['baseline-http'] = bracketBaseline(first, last);
     }
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await server?.stop();
     rmSync(root, { recursive: true, force: true });
   }

@@ -3,7 +3,9 @@
 //
 // Owns: spawning `pygmy start` (fresh temp data dir, the generated catalog, logs at warn level and discarded)
 // and the baseline server, waiting for their ready line (bounded), and stopping them (SIGTERM, then SIGKILL after
-// a deadline). Promises: `stop()` always resolves and leaves no child behind; the temp dir is the caller's.
+// a deadline). Promises: `stop()` always resolves and leaves no child behind; `stopAllServers()` does the same
+// for every child still running, one still starting included (a signal handler's job); the temp dir is the
+// caller's.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -64,9 +66,19 @@ function stopper(child: ChildProcess): () => Promise<void> {
   };
 }
 
+/** The stop of every child started and not yet seen to exit. */
+const running = new Set<() => Promise<void>>();
+
+/** Stops every server child still running or starting; resolves once all have exited. */
+export async function stopAllServers(): Promise<void> {
+  await Promise.all([...running].map((stop) => stop()));
+}
+
 async function launch(args: string[], pattern: RegExp, what: string, environment: NodeJS.ProcessEnv): Promise<RunningServer> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: environment });
   const stop = stopper(child);
+  running.add(stop);
+  child.once('exit', () => running.delete(stop));
   try {
     const url = await waitReady(child, pattern, what);
     return { url, pid: child.pid!, stop };

@@ -2,7 +2,7 @@
 // with sane fields, and the pieces that judge figures (targets, write gap, Zipf draws) say no when they should.
 // A benchmark is not a test: nothing here checks speed, only that the machinery measures and reports.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -184,6 +184,64 @@ test('pygmy bench --quick --scenario lookup-hit writes sane figures and a chart 
     assert.match(output, /lookup-hit/);
   } finally {
     rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+/** Pids of the processes whose parent is `parentPid`, from /proc (Linux). */
+function childrenOf(parentPid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // After "pid (comm) ": state, then the parent's pid.
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      if (Number(fields[1]) === parentPid) found.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('SIGTERM in the middle of a run stops the cluster it started and removes its temp dir', async () => {
+  // Starts a 30 s lookup-hit run, waits for its progress line (the cluster is up), finds the cluster's process and
+  // data dir, sends SIGTERM to the bench alone (as a job runner would) and checks that nothing is left.
+  const child = spawn(process.execPath, [cliPath, 'bench', '--scenario', 'lookup-hit', '--duration', '30', '--settle', '0', '--connections', '8', '--out', join(tmpdir(), 'pygmy-bench-signal.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let servers: number[] = [];
+  let dataDir: string | undefined;
+  try {
+    const started = Date.now();
+    while (!/lookup-hit: \d+\/30 s/.test(output) && Date.now() - started < 40_000) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.match(output, /lookup-hit: \d+\/30 s/, 'the run never started');
+    servers = childrenOf(child.pid!);
+    assert.is(servers.length, 1, `expected one server process, found ${servers.length}`);
+    dataDir = /--data-dir\0([^\0]+)/.exec(readFileSync(`/proc/${servers[0]}/cmdline`, 'utf8'))?.[1];
+    assert.ok(dataDir !== undefined && existsSync(dataDir), 'the cluster runs on a data dir of its own');
+    child.kill('SIGTERM');
+    assert.is(await exited, 143, output);
+    assert.not.ok(isAlive(servers[0]!), 'the cluster outlived the bench');
+    assert.not.ok(existsSync(join(dataDir!, '..')), 'the temp dir is left behind');
+  } finally {
+    // Left behind only when the test fails: clean up after the bench.
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+    for (const pid of servers) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    if (dataDir !== undefined) rmSync(join(dataDir, '..'), { recursive: true, force: true });
+    rmSync(join(tmpdir(), 'pygmy-bench-signal.json'), { force: true });
+    rmSync(join(tmpdir(), 'pygmy-bench-signal.svg'), { force: true });
   }
 });
 
