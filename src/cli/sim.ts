@@ -14,6 +14,10 @@ import { runSimulation } from '../raft/sim/simulation.js';
 
 const bugNames = ['voteTwice', 'commitPreviousTermByCounting', 'followerReadWithoutReadIndex'] as const;
 
+const usage =
+  'usage: pygmy sim [--seeds 100] [--seed-start 1] [--seed S] [--ticks 1000] [--harsh]\n' +
+  `                 [--family ${familyChoices.join('|')}] [--bug ${bugNames.join('|')}]`;
+
 interface Options {
   seedStart: number;
   seedCount: number;
@@ -85,7 +89,17 @@ function replayCommand(seed: number, options: Options): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const options = parseOptions(argv);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(usage);
+    return 0;
+  }
+  let options: Options;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    console.error(`pygmy ${error instanceof Error ? error.message : String(error)}\n${usage}`);
+    return 2;
+  }
   let violations = 0;
   const startedMs = performance.now();
   for (let seed = options.seedStart; seed < options.seedStart + options.seedCount; seed += 1) {

@@ -3,7 +3,7 @@
 // random scenarios really hand leadership over.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runSeeds } from '../../src/cli/sim.js';
+import { main as simMain, runSeeds } from '../../src/cli/sim.js';
 import { figure8Scenario, randomScenario } from '../../src/raft/sim/scenario.js';
 import { runSimulation } from '../../src/raft/sim/simulation.js';
 
@@ -13,6 +13,28 @@ test('300 seeds of faults (loss, duplication, reordering, partitions, crashes) g
   const failures = runSeeds(1, 300);
   for (const failure of failures) console.log(`seed ${failure.seed}: ${failure.violation}\n  ${failure.scenario}\n  ${failure.trace.join('\n  ')}`);
   assert.is(failures.length, 0);
+});
+
+test('pygmy sim: --help prints the usage; a bad flag is a usage error, not a crash', async () => {
+  // main() is the command's entry: 0 for --help, 2 for an unknown flag or a bad number, 0 for a clean short run.
+  const printed: string[] = [];
+  const log = console.log;
+  const error = console.error;
+  console.log = (line: string) => printed.push(line);
+  console.error = (line: string) => printed.push(line);
+  try {
+    assert.is(await simMain(['--help']), 0);
+    assert.is(await simMain(['--bogus', '1']), 2);
+    assert.is(await simMain(['--seeds', 'x']), 2);
+    assert.is(await simMain(['--seeds', '2']), 0);
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+  assert.match(printed[0]!, /^usage: pygmy sim/);
+  assert.match(printed[1]!, /unknown option --bogus/);
+  assert.match(printed[2]!, /--seeds must be a positive integer/);
+  assert.match(printed.at(-1)!, /^sim: 2 seeds, 0 violations$/);
 });
 
 test('the same seed gives the same run', () => {
