@@ -2,6 +2,7 @@
 // The `pygmy` command: pygmy start | node | client | bench | sim | check.
 // Each subcommand lives in its own module with `main(argv): Promise<number>` returning the exit code.
 import { keepTickObjectShape } from '../runtime/tick-shape.js';
+import { isUsageError } from './usage-error.js';
 
 // First, before any full garbage collection can make process.nextTick slow for good (see tick-shape.ts).
 keepTickObjectShape();
@@ -34,11 +35,20 @@ async function run(argv: string[]): Promise<number> {
   return module.main(rest);
 }
 
-run(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+run(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
+    // A usage mistake or a system error (a port in use, a file missing) is one line; anything else is a bug, and
+    // its stack is what a report needs.
+    const systemError = typeof (error as { code?: unknown } | null)?.code === 'string' && typeof (error as { syscall?: unknown }).syscall === 'string';
+    if (isUsageError(error) || systemError) {
+      console.error(`pygmy ${argv[0]}: ${(error as Error).message}${isUsageError(error) ? ` (pygmy ${argv[0]} --help shows the usage)` : ''}`);
+      process.exitCode = isUsageError(error) ? 2 : 1;
+      return;
+    }
     console.error(error instanceof Error ? (error.stack ?? error.message) : error);
     process.exitCode = 1;
   },

@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from './logger.js';
 import { clusterSecret, readLayout, startNode } from './multihost.js';
+import { UsageError } from './usage-error.js';
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -29,9 +30,17 @@ export async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 1;
   }
   const startedAt = Date.now();
-  const logger = createLogger({});
-  const layout = readLayout(values.config);
+  let layout;
+  try {
+    layout = readLayout(values.config);
+  } catch (error) {
+    throw new UsageError(`--config ${values.config}: ${error instanceof Error ? error.message : String(error)}`);
+  }
   const readyTimeoutMs = Number(values['ready-timeout-ms'] ?? 60_000);
+  if (!Number.isSafeInteger(readyTimeoutMs) || readyTimeoutMs < 1) {
+    throw new UsageError(`--ready-timeout-ms must be a positive integer, got "${values['ready-timeout-ms']}"`);
+  }
+  const logger = createLogger({});
   let escalated: string | null = null;
   let stop: (() => Promise<void>) | null = null;
   const node = await startNode({

@@ -11,21 +11,26 @@ import { parseArgs } from 'node:util';
 import { parseCatalog, type Catalog } from '../actors/catalog/catalog.js';
 import { startCluster } from './cluster.js';
 import { createLogger } from './logger.js';
+import { UsageError } from './usage-error.js';
 
 function readCatalog(path: string): Catalog {
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new Error(`--catalog ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UsageError(`--catalog ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  return parseCatalog(json);
+  try {
+    return parseCatalog(json);
+  } catch (error) {
+    throw new UsageError(`--catalog ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 function positiveInteger(value: string | undefined, name: string, fallback: number, minimum = 1): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
-  if (!Number.isSafeInteger(parsed) || parsed < minimum) throw new Error(`${name} must be an integer ≥ ${minimum}, got "${value}"`);
+  if (!Number.isSafeInteger(parsed) || parsed < minimum) throw new UsageError(`${name} must be an integer ≥ ${minimum}, got "${value}"`);
   return parsed;
 }
 
