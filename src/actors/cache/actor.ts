@@ -2,7 +2,8 @@
 //
 // Owns: a CachePolicy (LRU of lookups, the full list and searches, each tagged with the Raft index it reflects)
 // and a client of the catalog group. Messages:
-//   {type:'lookup', id} | {type:'list'} | {type:'search', topic}   ask → CacheAnswer (HIT, or MISS with servedBy)
+//   {type:'lookup', id} | {type:'list'} | {type:'search', topic}   ask → CacheAnswer (HIT, or MISS with servedBy);
+//     list and search may name the knownIndex of the answer the asker holds: one still at it comes back unchanged
 //   {type:'invalidate', items, index}                             from catalog replicas (tell) or the gateway (ask)
 //   {type:'invalidateAll'}                                          ask; drops every entry
 //   {type:'renewLease'}                                             own timer: subscribe, and hear from the group
@@ -45,6 +46,11 @@ export interface CacheAnswer extends CacheValue {
   readonly index: number;
   /** True when this cache holds exactly this entry now (a hit, or a fill it kept): the gateway may mirror it. */
   readonly held: boolean;
+  /**
+   * The asker named this index as the one of the answer it holds (knownIndex), and the answer is still at it: result
+   * and topics are left out (null and empty), so the items are not copied across threads again.
+   */
+  readonly unchanged?: true;
 }
 
 /** What the cache tells '$system' so a mirror in the gateway's thread stays coherent with it. */
@@ -57,8 +63,8 @@ const systemEndpoint = '$system';
 
 export type CacheMessage =
   | { readonly type: 'lookup'; readonly id: number }
-  | { readonly type: 'list' }
-  | { readonly type: 'search'; readonly topic: string }
+  | { readonly type: 'list'; readonly knownIndex?: number }
+  | { readonly type: 'search'; readonly topic: string; readonly knownIndex?: number }
   | { readonly type: 'invalidate'; readonly items: readonly number[]; readonly index: number; readonly previousChangeIndex?: number }
   | { readonly type: 'invalidateAll' }
   | { readonly type: 'renewLease' }
@@ -75,6 +81,7 @@ interface CacheState {
 }
 
 const isPositiveId = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
+const isKnownIndex = (value: unknown): boolean => value === undefined || (Number.isSafeInteger(value) && (value as number) >= 0);
 
 function isCacheMessage(message: unknown): message is CacheMessage {
   if (typeof message !== 'object' || message === null) return false;
@@ -83,14 +90,15 @@ function isCacheMessage(message: unknown): message is CacheMessage {
     case 'lookup':
       return isPositiveId(candidate.id);
     case 'search':
-      return typeof candidate.topic === 'string' && candidate.topic.length <= 500;
+      return typeof candidate.topic === 'string' && candidate.topic.length <= 500 && isKnownIndex(candidate.knownIndex);
+    case 'list':
+      return isKnownIndex(candidate.knownIndex);
     case 'invalidate':
       return Array.isArray(candidate.items) && candidate.items.length <= 10_000 && candidate.items.every(isPositiveId) &&
         Number.isSafeInteger(candidate.index) && (candidate.index as number) >= 0 &&
         (candidate.previousChangeIndex === undefined ||
           (Number.isSafeInteger(candidate.previousChangeIndex) && (candidate.previousChangeIndex as number) >= 0 &&
             (candidate.previousChangeIndex as number) < (candidate.index as number)));
-    case 'list':
     case 'invalidateAll':
     case 'renewLease':
     case 'stats':
@@ -111,8 +119,10 @@ function toValue(query: CacheMessage, result: unknown): CacheValue {
 }
 
 function read(state: CacheState, key: string, query: { type: string }, context: ActorContext): Promise<CacheAnswer> {
+  // The replicas answer the query itself; knownIndex is between the asker and this cache.
+  const { knownIndex: _known, ...catalogQuery } = query as { knownIndex?: number };
   const load = async () => {
-    const answer = await state.catalog.read(query, context.now() + state.readDeadlineMs);
+    const answer = await state.catalog.read(catalogQuery, context.now() + state.readDeadlineMs);
     state.policy.noteContact(context.now());
     const changeIndex = (answer.result as { changeIndex?: unknown }).changeIndex;
     return {
@@ -132,17 +142,28 @@ function read(state: CacheState, key: string, query: { type: string }, context: 
   });
 }
 
+/**
+ * The answer as sent: without its result and topics when the asker already holds the answer at this index (an
+ * answer is a function of its query and index). A cached search is ~200 items, and copying them to the gateway's
+ * thread and back into objects there was most of the work of a cached search on both threads.
+ */
+export function withoutWhatIsKnown(query: CacheMessage, answer: CacheAnswer): CacheAnswer {
+  if (query.type === 'lookup' || !('knownIndex' in query) || query.knownIndex !== answer.index) return answer;
+  return { result: null, topics: [], cache: answer.cache, servedBy: answer.servedBy, index: answer.index, held: answer.held, unchanged: true };
+}
+
 function serve(state: CacheState, key: string, query: CacheMessage, context: ActorContext): unknown {
   if (state.enabled) {
     const hit = state.policy.getEntry(key, context.now());
     if (hit !== undefined) {
       context.log.debug({ key }, `${key}: cache hit`);
-      return { result: hit.value.result, topics: hit.value.topics, cache: 'HIT', servedBy: null, index: hit.index, held: true } satisfies CacheAnswer;
+      const answer: CacheAnswer = { result: hit.value.result, topics: hit.value.topics, cache: 'HIT', servedBy: null, index: hit.index, held: true };
+      return withoutWhatIsKnown(query, answer);
     }
   }
   const reply = context.deferReply();
   read(state, key, query, context).then(
-    (answer) => reply.resolve(answer),
+    (answer) => reply.resolve(withoutWhatIsKnown(query, answer)),
     (error: unknown) => reply.reject(error instanceof Error ? error : new Error(String(error))),
   );
   return undefined;
