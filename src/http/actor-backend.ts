@@ -138,15 +138,15 @@ export class ActorBackend implements Backend {
     }) as Promise<ReadAnswer<Item | null>>;
   }
 
-  list(signal: AbortSignal): Promise<ReadAnswer<Item[]>> {
-    return this.read({ type: 'list' }, signal, (result) => {
+  list(signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
+    return this.read({ type: 'list', ...(knownIndex === undefined ? {} : { knownIndex }) }, signal, (result) => {
       const answer = result as ItemsAnswer;
       return { result: answer.items, topics: answer.topics };
     }) as Promise<ReadAnswer<Item[]>>;
   }
 
-  search(topic: string, signal: AbortSignal): Promise<ReadAnswer<Item[]>> {
-    return this.read({ type: 'search', topic }, signal, (result) => {
+  search(topic: string, signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
+    return this.read({ type: 'search', topic, ...(knownIndex === undefined ? {} : { knownIndex }) }, signal, (result) => {
       const answer = result as ItemsAnswer;
       return { result: answer.items, topics: answer.topics };
     }) as Promise<ReadAnswer<Item[]>>;
@@ -154,7 +154,7 @@ export class ActorBackend implements Backend {
 
   /** Through the cache when it is trusted and up; straight to the catalog group otherwise. */
   private async read(
-    query: { readonly type: string; readonly id?: number; readonly topic?: string },
+    query: { readonly type: string; readonly id?: number; readonly topic?: string; readonly knownIndex?: number },
     signal: AbortSignal,
     shape: (result: unknown) => { result: unknown; topics: readonly Topic[] },
   ): Promise<ReadAnswer<unknown>> {
@@ -165,6 +165,9 @@ export class ActorBackend implements Backend {
         if (this.mirror !== null && query.type === 'lookup' && query.id !== undefined && !this.cacheDistrusted) {
           this.mirror.fill(query.id, { result: answer.result as Item | null, topics: answer.topics, index: answer.index, held: answer.held === true });
         }
+        if (answer.unchanged === true) {
+          return { result: [], topics: [], index: answer.index, cache: answer.cache, servedBy: answer.servedBy, unchanged: true };
+        }
         return { result: answer.result, topics: answer.topics as Topic[], index: answer.index, cache: answer.cache, servedBy: answer.servedBy };
       } catch (error) {
         if (!isUnavailable(error)) throw this.translate(error);
@@ -173,7 +176,9 @@ export class ActorBackend implements Backend {
     }
     if (signal.aborted) throw new UnavailableError('request deadline passed');
     try {
-      const answer = await this.catalog.read(query, this.deadline());
+      // The replicas answer the query itself; knownIndex is for the cache.
+      const { knownIndex: _known, ...catalogQuery } = query;
+      const answer = await this.catalog.read(catalogQuery, this.deadline());
       const shaped = shape(answer.result);
       return { result: shaped.result, topics: [...shaped.topics], index: answer.index, cache: 'MISS', servedBy: answer.servedBy };
     } catch (error) {

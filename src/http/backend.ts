@@ -37,6 +37,11 @@ export interface ReadAnswer<T> {
   readonly cache: CacheOutcome;
   /** The replica that answered a miss (for example "catalog-2"); null on a hit. */
   readonly servedBy: string | null;
+  /**
+   * True when the caller named the index of an answer it already holds (`knownIndex`) and the answer is still at
+   * that index: result and topics are then empty, and the caller's own copy is the answer.
+   */
+  readonly unchanged?: boolean;
 }
 
 /** An answer ready to write as is (a near-cache hit): status, body and headers are built once and reused. */
@@ -104,10 +109,13 @@ export interface Backend {
    * Its answer is a cache HIT and must keep every promise a `lookup` does.
    */
   nearLookup?(id: number): PreparedAnswer | undefined;
-  /** Every item by id, every topic by id. */
-  list(signal: AbortSignal): Promise<ReadAnswer<Item[]>>;
-  /** Items of the topics whose name contains `topic` (case-insensitive); the matching topics. */
-  search(topic: string, signal: AbortSignal): Promise<ReadAnswer<Item[]>>;
+  /**
+   * Every item by id, every topic by id. `knownIndex`: the index of the answer the caller holds; an answer still at
+   * it may come back `unchanged`, without its items.
+   */
+  list(signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>>;
+  /** Items of the topics whose name contains `topic` (case-insensitive); the matching topics. `knownIndex`: as for list. */
+  search(topic: string, signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>>;
   /** Buys `amount` of `item` under `orderId` (the Idempotency-Key, or an id the gateway made). */
   order(item: number, amount: number, orderId: string, signal: AbortSignal): Promise<OrderOutcome>;
   getOrder(orderId: string, signal: AbortSignal): Promise<Order | null>;

@@ -29,6 +29,7 @@ import * as bodies from './bodies.js';
 import { DashboardFeed, type FeedOptions } from './dashboard/feed.js';
 import { DashboardHttp } from './dashboard/http.js';
 import { Deadlines } from './deadlines.js';
+import { LruMap } from '../actors/cache/lru.js';
 import { IdleConnections } from './idle-connections.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
 import { orderIdMaker } from './order-id.js';
@@ -116,6 +117,11 @@ function checkLimits(limits: GatewayLimits, requestDeadlineMs: number): void {
 /** Queries whose last rendered list or search body the gateway keeps (topics are few; this bounds odd ones). */
 const renderedBodiesMax = 256;
 
+interface RenderedBody {
+  readonly index: number;
+  readonly body: string;
+}
+
 const jsonType = 'application/json';
 const jsonHeaders = { 'content-type': jsonType };
 const hitHeaders = { 'content-type': jsonType, 'x-cache': 'HIT' };
@@ -194,9 +200,11 @@ class GatewayHandler {
    * Bodies of list and search answers already written, by query, with the catalog index they reflect. An answer
    * is a function of its query and that index (ReadAnswer.index), so one at an index already rendered reuses the
    * body instead of encoding every item again: encoding was most of the gateway thread's work per cached search
-   * (a topic is some 200 items). At most renderedBodiesMax queries; the least recently written goes first.
+   * (a topic is some 200 items). The index goes with the next read of the query as `knownIndex`, so an answer
+   * still at it comes back unchanged, without its items. At most renderedBodiesMax queries; the least recently
+   * used goes first (a linked list, not a Map's delete-and-set per hit; see src/actors/cache/lru.ts).
    */
-  private readonly renderedBodies = new Map<string, { readonly index: number; readonly body: string }>();
+  private readonly renderedBodies = new LruMap<string, RenderedBody>();
   /** Ids for orders without an Idempotency-Key: time first, so the replicas' tables append (see order-id.ts). */
   private readonly newOrderId = orderIdMaker();
   /** The lookup route's metrics, kept so a near-cache hit needs no map lookup. */
@@ -309,30 +317,40 @@ class GatewayHandler {
   }
 
   private async list(response: ServerResponse, started: number): Promise<void> {
-    const answer = await this.deadlines.run((signal) => this.backend.list(signal));
+    const { answer, body } = await this.readItems('list', (signal, knownIndex) => this.backend.list(signal, knownIndex));
     this.metrics.recordCache(answer.cache);
     if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup: ${describeRead(answer)}`);
-    return this.reply(response, 'list', started, 200, cacheHeaders(answer), this.itemsBody('list', answer));
+    return this.reply(response, 'list', started, 200, cacheHeaders(answer), body);
   }
 
   private async search(response: ServerResponse, topic: string, started: number): Promise<void> {
-    const answer = await this.deadlines.run((signal) => this.backend.search(topic, signal));
+    const read = (signal: AbortSignal, knownIndex: number | undefined) => this.backend.search(topic, signal, knownIndex);
+    const { answer, body } = await this.readItems(`search/${topic}`, read);
     this.metrics.recordCache(answer.cache);
     if (this.logger.isLevelEnabled('info')) {
       this.logger.info(`search/${JSON.stringify(topic)}: ${describeRead(answer)}`);
     }
-    return this.reply(response, 'search', started, 200, cacheHeaders(answer), this.itemsBody(`search/${topic}`, answer));
+    return this.reply(response, 'search', started, 200, cacheHeaders(answer), body);
   }
 
-  /** The body of a list or search answer: the one rendered for this query at this index, or a new one. */
-  private itemsBody(query: string, answer: ReadAnswer<readonly Item[]>): string {
+  /**
+   * A list or search answer and its body: the body rendered for this query, when the answer is still at its index
+   * (the read names that index, so such an answer comes back unchanged, without items), or a new one.
+   */
+  private async readItems(
+    query: string,
+    read: (signal: AbortSignal, knownIndex: number | undefined) => Promise<ReadAnswer<readonly Item[]>>,
+  ): Promise<{ answer: ReadAnswer<readonly Item[]>; body: string }> {
+    // Held from before the read: the body stays the answer at its index even if the map lets it go meanwhile.
     const rendered = this.renderedBodies.get(query);
-    if (rendered !== undefined && rendered.index === answer.index) return rendered.body;
+    const answer = await this.deadlines.run((signal) => read(signal, rendered?.index));
+    if (rendered !== undefined && rendered.index === answer.index) return { answer, body: rendered.body };
+    // Unchanged against an index other than the one named would mean serving an answer we do not have.
+    assert(answer.unchanged !== true, `${query}: answered unchanged at index ${answer.index}, but ${rendered?.index ?? 'none'} was named`);
     const body = bodies.itemsBody(answer.result, answer.topics);
-    this.renderedBodies.delete(query);
     this.renderedBodies.set(query, { index: answer.index, body });
-    if (this.renderedBodies.size > renderedBodiesMax) this.renderedBodies.delete(this.renderedBodies.keys().next().value as string);
-    return body;
+    if (this.renderedBodies.size > renderedBodiesMax) this.renderedBodies.delete(this.renderedBodies.oldestKey()!);
+    return { answer, body };
   }
 
   private async order(

@@ -79,6 +79,20 @@ export class FakeBackend implements Backend {
     return { result, topics, index: this.version, cache: hit ? 'HIT' : 'MISS', servedBy: hit ? null : 'catalog-2' };
   }
 
+  /** Every knownIndex a list or search named, in order (undefined when none). */
+  readonly knownIndexes: Array<number | undefined> = [];
+  /** Answers `unchanged` at this index whatever was named: a broken cache, to see the gateway refuse it. */
+  unchangedAtIndex: number | null = null;
+
+  /** As the cache actor answers: unchanged, without items, when the caller holds the answer at this index. */
+  private readItems(key: string, result: Item[], topics: Topic[], knownIndex: number | undefined): ReadAnswer<Item[]> {
+    this.knownIndexes.push(knownIndex);
+    const answer = this.read(key, result, topics);
+    if (this.unchangedAtIndex !== null) return { ...answer, result: [], topics: [], index: this.unchangedAtIndex, unchanged: true };
+    if (knownIndex !== answer.index) return answer;
+    return { ...answer, result: [], topics: [], unchanged: true };
+  }
+
   private topicsOf(items: Item[]): Topic[] {
     return initialTopics.filter((topic) => items.some((item) => item.topic === topic.id));
   }
@@ -89,16 +103,16 @@ export class FakeBackend implements Backend {
     return this.read(`lookup/${id}`, item, item === null ? [] : this.topicsOf([item]));
   }
 
-  async list(signal: AbortSignal): Promise<ReadAnswer<Item[]>> {
+  async list(signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
     await this.gate(signal);
-    return this.read('list', [...this.items], initialTopics);
+    return this.readItems('list', [...this.items], initialTopics, knownIndex);
   }
 
-  async search(topic: string, signal: AbortSignal): Promise<ReadAnswer<Item[]>> {
+  async search(topic: string, signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
     await this.gate(signal);
     const topics = initialTopics.filter((candidate) => candidate.name.toLowerCase().includes(topic.toLowerCase()));
     const items = this.items.filter((item) => topics.some((match) => match.id === item.topic));
-    return this.read(`search/${topic.toLowerCase()}`, items, topics);
+    return this.readItems(`search/${topic.toLowerCase()}`, items, topics, knownIndex);
   }
 
   async order(item: number, amount: number, orderId: string, signal: AbortSignal): Promise<OrderOutcome> {

@@ -118,6 +118,32 @@ api('list and search bodies are rendered once per catalog index and rendered aga
   }
 });
 
+api('a list or search names the index of the body it holds, and an unchanged answer reuses that body', async ({ port, backend }) => {
+  // The first read names no index; the second names the first's, gets an answer without items, and must still
+  // write the whole body. After an order moves the index the named one is old, so the items come again.
+  const first = await call(port, 'GET', '/search/sys');
+  const second = await call(port, 'GET', '/search/sys');
+  assert.is(second.status, 200);
+  assert.is(second.body, first.body);
+  assert.ok(JSON.parse(second.body).result.length > 0);
+  assert.is((await call(port, 'POST', '/order/2?amount=1')).body, 'true');
+  const third = await call(port, 'GET', '/search/sys');
+  assert.is.not(third.body, first.body);
+  const index = backend.knownIndexes[1]!;
+  assert.equal(backend.knownIndexes, [undefined, index, index]);
+});
+
+api('an answer said to be unchanged at an index the gateway did not name is refused, never served stale', async ({ port, backend }) => {
+  // A broken cache answers "unchanged" at index 99 with no items: the gateway holds nothing at 99, so it must
+  // answer 503 rather than an empty or stale list.
+  assert.is((await call(port, 'GET', '/search/sys')).status, 200);
+  backend.unchangedAtIndex = 99;
+  const answer = await call(port, 'GET', '/search/sys');
+  assert.is(answer.status, 503);
+  backend.unchangedAtIndex = null;
+  assert.is((await call(port, 'GET', '/search/sys')).status, 200);
+});
+
 api('an order answers true or false with x-order-id, and the stock moves only when bought', async ({ port, backend }) => {
   // Buys 6 of item 3 (25 in stock), then asks for 100 (too many): true then false, each with a fresh order id
   // that starts with the time it was made (order-id.ts), so the replicas' tables append.
