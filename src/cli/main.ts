@@ -43,10 +43,11 @@ run(argv).then(
   (error: unknown) => {
     // A usage mistake or a system error (a port in use, a file missing) is one line; anything else is a bug, and
     // its stack is what a report needs.
+    const usageError = isUsageError(error);
     const systemError = typeof (error as { code?: unknown } | null)?.code === 'string' && typeof (error as { syscall?: unknown }).syscall === 'string';
-    if (isUsageError(error) || systemError) {
-      console.error(`pygmy ${argv[0]}: ${(error as Error).message}${isUsageError(error) ? ` (pygmy ${argv[0]} --help shows the usage)` : ''}`);
-      process.exitCode = isUsageError(error) ? 2 : 1;
+    if (usageError || systemError) {
+      console.error(`pygmy ${argv[0]}: ${(error as Error).message}${usageError ? ` (pygmy ${argv[0]} --help shows the usage)` : ''}`);
+      process.exitCode = usageError ? 2 : 1;
       return;
     }
     console.error(error instanceof Error ? (error.stack ?? error.message) : error);

@@ -14,14 +14,8 @@ import { createLogger } from './logger.js';
 import { UsageError } from './usage-error.js';
 
 function readCatalog(path: string): Catalog {
-  let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new UsageError(`--catalog ${path}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  try {
-    return parseCatalog(json);
+    return parseCatalog(JSON.parse(readFileSync(path, 'utf8')));
   } catch (error) {
     throw new UsageError(`--catalog ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }
