@@ -148,7 +148,8 @@ function read(state: CacheState, key: string, query: { type: string }, context: 
  * thread and back into objects there was most of the work of a cached search on both threads.
  */
 export function withoutWhatIsKnown(query: CacheMessage, answer: CacheAnswer): CacheAnswer {
-  if (query.type === 'lookup' || !('knownIndex' in query) || query.knownIndex !== answer.index) return answer;
+  // A lookup names no index: the gateway mirrors lookups from their items.
+  if (!('knownIndex' in query) || query.knownIndex !== answer.index) return answer;
   return { result: null, topics: [], cache: answer.cache, servedBy: answer.servedBy, index: answer.index, held: answer.held, unchanged: true };
 }
 
