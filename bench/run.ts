@@ -23,6 +23,7 @@ import {
   catalogItemCount, catalogTopicCount, deepStock, deepStockItemsMax, hotSetSize, isScenarioName, planScenario,
   scenarioNames, searchTerms, type ScenarioName,
 } from './scenarios.js';
+import { etcdInstallHint, findEtcd, startEtcd, type EtcdCluster } from './etcd.js';
 import { startBaseline, startPygmy, stopAllServers, type RunningServer } from './servers.js';
 
 export interface BenchSettings {
@@ -133,19 +134,20 @@ function prefetchPaths(name: ScenarioName, catalog: Catalog): string[] {
   return [];
 }
 
-type ServerKind = 'baseline' | 'cached' | 'uncached' | 'failover';
+type ServerKind = 'baseline' | 'etcd' | 'cached' | 'uncached' | 'failover';
 
 function serverKind(name: ScenarioName): ServerKind {
   if (name === 'baseline-http') return 'baseline';
+  if (name === 'etcd') return 'etcd';
   if (name === 'lookup-miss') return 'uncached';
   if (name === 'failover') return 'failover';
   return 'cached';
 }
 
-async function measure(settings: BenchSettings, name: ScenarioName, url: string, serverPid: number, catalog: Catalog): Promise<ScenarioFigures> {
+async function measure(settings: BenchSettings, name: ScenarioName, url: string, serverPids: readonly number[], catalog: Catalog): Promise<ScenarioFigures> {
   const topicNames = catalog.topics.map((topic) => topic.name);
   const progress = progressPrinter();
-  const base = { url, name, connections: settings.connections, watchLeaders: name !== 'baseline-http', progress };
+  const base = { url, name, connections: settings.connections, watchLeaders: name !== 'baseline-http' && name !== 'etcd', progress };
   await prefetch(url, prefetchPaths(name, catalog));
   if (name !== 'failover') {
     progress(`${name}: warming for ${settings.warmSeconds} s`, false);
@@ -153,9 +155,9 @@ async function measure(settings: BenchSettings, name: ScenarioName, url: string,
     await warm(warmOptions, settings.warmSeconds);
   }
   const durationSeconds = name === 'failover' ? settings.failoverSeconds : settings.durationSeconds;
-  const cpuBefore = processCpuMs(serverPid);
+  const cpuBefore = processesCpuMs(serverPids);
   const figures = await runScenario({ ...base, plan: planScenario(name, topicNames, 2), durationSeconds });
-  const cpuAfter = processCpuMs(serverPid);
+  const cpuAfter = processesCpuMs(serverPids);
   if (cpuBefore !== null && cpuAfter !== null && figures.requests > 0) {
     figures.serverCpuMsPerRequest = Math.round(((cpuAfter - cpuBefore) / figures.requests) * 1_000) / 1_000;
   }
@@ -177,6 +179,17 @@ export function processCpuMs(pid: number): number | null {
   }
 }
 
+/** CPU time of several processes together (an etcd cluster is three); null if any cannot be read. */
+function processesCpuMs(pids: readonly number[]): number | null {
+  let total = 0;
+  for (const pid of pids) {
+    const used = processCpuMs(pid);
+    if (used === null) return null;
+    total += used;
+  }
+  return total;
+}
+
 async function settle(seconds: number): Promise<void> {
   if (seconds === 0) return;
   process.stderr.write(`letting it settle for ${seconds} s (start-up collections)…\n`);
@@ -185,8 +198,28 @@ async function settle(seconds: number): Promise<void> {
 
 async function startServer(kind: ServerKind, root: string, catalogPath: string, settings: BenchSettings): Promise<RunningServer> {
   if (kind === 'baseline') return startBaseline(settings.serverFlags);
+  if (kind === 'etcd') return etcdServer(root);
   const dataDir = join(root, `data-${kind}`);
   return startPygmy({ dataDir, catalogPath, cacheEnabled: kind !== 'uncached', nodeFlags: settings.serverFlags });
+}
+
+/** etcd registered with the other servers, so that a signal handler's stopAllServers() is not needed for it. */
+let runningEtcd: EtcdCluster | null = null;
+
+async function etcdServer(root: string): Promise<RunningServer> {
+  const binary = findEtcd();
+  if (binary === null) throw new Error(etcdInstallHint);
+  const cluster = await startEtcd(binary, join(root, 'etcd'));
+  runningEtcd = cluster;
+  return {
+    url: cluster.url,
+    pid: cluster.leaderPid,
+    pids: cluster.pids,
+    stop: async () => {
+      await cluster.stop();
+      runningEtcd = null;
+    },
+  };
 }
 
 export async function runBench(settings: BenchSettings): Promise<number> {
@@ -201,7 +234,7 @@ export async function runBench(settings: BenchSettings): Promise<number> {
   // and its temp dir go with it.
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`\n${signal}: stopping the servers…\n`);
-    void stopAllServers().finally(() => {
+    void Promise.all([stopAllServers(), runningEtcd?.stop()]).finally(() => {
       rmSync(root, { recursive: true, force: true });
       process.exit(signal === 'SIGINT' ? 130 : 143);
     });
@@ -211,6 +244,10 @@ export async function runBench(settings: BenchSettings): Promise<number> {
   try {
     for (const name of settings.scenarios) {
       const kind = serverKind(name);
+      if (kind === 'etcd' && findEtcd() === null) {
+        process.stderr.write(`etcd: skipped. ${etcdInstallHint}\n`);
+        continue;
+      }
       if (server === null || serverOf !== kind) {
         await server?.stop();
         process.stderr.write(`starting the ${kind === 'baseline' ? 'baseline server' : `${kind} cluster`}…\n`);
@@ -218,7 +255,7 @@ export async function runBench(settings: BenchSettings): Promise<number> {
         serverOf = kind;
         await settle(settings.settleSeconds);
       }
-      figures[name] = await measure(settings, name, server.url, server.pid, catalog);
+      figures[name] = await measure(settings, name, server.url, server.pids, catalog);
     }
     // The machine's speed drifts while the scenarios run: the baseline runs again at the end and the faster of its
     // two runs is the one every ratio is taken against, so a slow moment cannot flatter Pygmy.
@@ -228,7 +265,7 @@ export async function runBench(settings: BenchSettings): Promise<number> {
       process.stderr.write('starting the baseline server again, to bracket the run…\n');
       server = await startServer('baseline', root, catalogPath, settings);
       await settle(settings.settleSeconds);
-      const last = await measure(settings, 'baseline-http', server.url, server.pid, catalog);
+      const last = await measure(settings, 'baseline-http', server.url, server.pids, catalog);
       figures['baseline-http'] = bracketBaseline(first, last);
     }
   } finally {
