@@ -31,6 +31,8 @@ export interface ScenarioFigures {
   faults?: string[];
   /** CPU time the server process spent per request while the load ran (Linux); robust to a busy machine. */
   serverCpuMsPerRequest?: number;
+  /** soak: the figures of each window and the verdicts (see bench/soak.ts). */
+  soak?: import('./soak.js').SoakFigures;
   /** baseline-http: req/s of each of its runs (it runs first and last when Pygmy scenarios run between). */
   runsRps?: number[];
   measuredAt: string;

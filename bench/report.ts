@@ -86,6 +86,12 @@ export function checkTargets(scenarios: Record<string, ScenarioFigures>): Target
   const calm = Object.entries(scenarios).filter(([name]) => name !== 'failover' && name !== 'baseline-http' && name !== 'etcd');
   const changes = calm.reduce((sum, [, figures]) => sum + figures.leaderChanges, 0);
   checks.push({ target: 'no leader change outside failover', met: calm.length === 0 ? null : changes === 0, measured: `${changes} change(s) in ${calm.length} scenario(s)` });
+  const soak = scenarios.soak?.soak;
+  checks.push({
+    target: 'soak: last window ≥ 0.9× the first, RSS grows ≤ 10% after the second window, no leader change',
+    met: soak === undefined || soak.lastOverFirst === null || soak.rssGrowthAfterSecondWindow === null ? null : soak.lastOverFirst >= 0.9 && soak.rssGrowthAfterSecondWindow <= 0.1 && soak.elections === 0,
+    measured: soak === undefined ? 'not measured' : `${soak.lastOverFirst}× last/first, RSS +${soak.rssGrowthAfterSecondWindow === null ? '?' : Math.round(soak.rssGrowthAfterSecondWindow * 1000) / 10}%, ${soak.elections} leader change(s) over ${soak.windows.length} windows of ${soak.windowSeconds} s`,
+  });
   return checks;
 }
 
@@ -137,6 +143,11 @@ export function formatTable(results: BenchResults): string {
     if (figures.ordersPerSecond !== undefined) notes.push(`${figures.ordersPerSecond} orders/s`);
     else if (figures.writesPerSecond !== undefined) notes.push(`${figures.writesPerSecond} durable puts/s (3 members)`);
     if (figures.writeGapMsMax !== undefined) notes.push(`write gap ${figures.writeGapMsMax} ms, ${figures.failedRequests} failed`);
+    if (figures.soak !== undefined) {
+      const first = figures.soak.windows[0];
+      const last = figures.soak.windows.at(-1);
+      if (first && last) notes.push(`windows ${first.requestsPerSecond.toLocaleString('en-US')} → ${last.requestsPerSecond.toLocaleString('en-US')} req/s, RSS ${first.rssMiB} → ${last.rssMiB} MiB, ${last.diskBytesPerOrder ?? '?'} B written/order, /health ≤ ${figures.soak.healthMsMax} ms`);
+    }
     if (figures.runsRps !== undefined) notes.push(`faster of ${figures.runsRps.map((rps) => rps.toLocaleString('en-US')).join(' / ')} req/s (first and last)`);
     lines.push(
       [

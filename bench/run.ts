@@ -18,9 +18,10 @@ import { parseArgs } from 'node:util';
 import { generateCatalog } from '../src/actors/catalog/generate.js';
 import type { Catalog } from '../src/actors/catalog/catalog.js';
 import { runScenario, warm, type RunOptions, type ScenarioFigures } from './load.js';
+import { runSoak } from './soak.js';
 import { bracketBaseline, formatTable, writeResults } from './report.js';
 import {
-  catalogItemCount, catalogTopicCount, deepStock, deepStockItemsMax, hotSetSize, isScenarioName, planScenario,
+  catalogItemCount, catalogTopicCount, deepStock, deepStockItemsMax, hotSetSize, isScenarioName, onDemandScenarios, planScenario,
   scenarioNames, searchTerms, type ScenarioName,
 } from './scenarios.js';
 import { etcdInstallHint, findEtcd, startEtcd, type EtcdCluster } from './etcd.js';
@@ -31,6 +32,8 @@ export interface BenchSettings {
   readonly connections: number;
   readonly durationSeconds: number;
   readonly failoverSeconds: number;
+  /** The soak's length: ten minutes unless --duration says otherwise. */
+  readonly soakSeconds: number;
   readonly warmSeconds: number;
   /** How long each server is left idle once it is ready, before its first scenario (see startServer). */
   readonly settleSeconds: number;
@@ -51,6 +54,7 @@ const clockTicksPerSecond = 100;
  * too, waits the same.
  */
 const settleSecondsDefault = 12;
+const soakSecondsDefault = 600;
 
 function positive(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -81,7 +85,7 @@ export function parseSettings(argv: string[]): BenchSettings {
     },
     strict: true,
   });
-  const chosen = values.scenario ?? [...scenarioNames];
+  const chosen = values.scenario ?? scenarioNames.filter((name) => !onDemandScenarios.includes(name));
   for (const name of chosen) if (!isScenarioName(name)) throw new Error(`unknown scenario "${name}"; known: ${scenarioNames.join(', ')}`);
   const connections = Number(values.connections ?? 64);
   if (!Number.isSafeInteger(connections) || connections < 1 || connections > 1_024) throw new Error(`--connections must be an integer in 1..1024, got "${values.connections}"`);
@@ -93,6 +97,7 @@ export function parseSettings(argv: string[]): BenchSettings {
     durationSeconds,
     // The failover timeline (faults at 5 s and 12 s of 20 s) is part of the scenario; --duration rescales it.
     failoverSeconds: values.duration === undefined ? 20 : durationSeconds,
+    soakSeconds: values.duration === undefined ? soakSecondsDefault : durationSeconds,
     warmSeconds: quick ? 1 : 2,
     settleSeconds: nonNegative(values.settle, '--settle', quick ? 0 : settleSecondsDefault),
     out: values.out ?? defaultOut,
@@ -134,13 +139,14 @@ function prefetchPaths(name: ScenarioName, catalog: Catalog): string[] {
   return [];
 }
 
-type ServerKind = 'baseline' | 'etcd' | 'cached' | 'uncached' | 'failover';
+type ServerKind = 'baseline' | 'etcd' | 'cached' | 'uncached' | 'failover' | 'soak';
 
 function serverKind(name: ScenarioName): ServerKind {
   if (name === 'baseline-http') return 'baseline';
   if (name === 'etcd') return 'etcd';
   if (name === 'lookup-miss') return 'uncached';
   if (name === 'failover') return 'failover';
+  if (name === 'soak') return 'soak';
   return 'cached';
 }
 
@@ -149,6 +155,7 @@ async function measure(settings: BenchSettings, name: ScenarioName, url: string,
   const progress = progressPrinter();
   const base = { url, name, connections: settings.connections, watchLeaders: name !== 'baseline-http' && name !== 'etcd', progress };
   await prefetch(url, prefetchPaths(name, catalog));
+  if (name === 'soak') return measureSoak(settings, url, serverPids[0]!, topicNames, progress);
   if (name !== 'failover') {
     progress(`${name}: warming for ${settings.warmSeconds} s`, false);
     const warmOptions: RunOptions = { ...base, plan: planScenario(name, topicNames, 1), durationSeconds: settings.warmSeconds };
@@ -177,6 +184,30 @@ export function processCpuMs(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** The soak on a fresh cluster: no warm-up (the start is part of what it watches), one run of --duration. */
+async function measureSoak(settings: BenchSettings, url: string, pid: number, topicNames: readonly string[], progress: (line: string, final: boolean) => void): Promise<ScenarioFigures> {
+  const cpuBefore = processCpuMs(pid);
+  const { figures: soak, result } = await runSoak({ url, pid, plan: planScenario('soak', topicNames, 2), connections: settings.connections, durationSeconds: settings.soakSeconds, progress });
+  const cpuAfter = processCpuMs(pid);
+  return {
+    rps: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p90: result.latency.p90,
+    p99: result.latency.p99,
+    max: result.latency.max,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    leaderChanges: soak.elections,
+    requests: result.requests.total,
+    connections: settings.connections,
+    durationSeconds: settings.soakSeconds,
+    ...(cpuBefore !== null && cpuAfter !== null && result.requests.total > 0 ? { serverCpuMsPerRequest: Math.round(((cpuAfter - cpuBefore) / result.requests.total) * 1_000) / 1_000 } : {}),
+    soak,
+    measuredAt: new Date().toISOString(),
+  };
 }
 
 /** CPU time of several processes together (an etcd cluster is three); null if any cannot be read. */
