@@ -95,7 +95,7 @@ export function parseSettings(argv: string[]): BenchSettings {
     scenarios: scenarioNames.filter((name) => chosen.includes(name)),
     connections,
     durationSeconds,
-    // The failover timeline (faults at 5 s and 12 s of 20 s) is part of the scenario; --duration rescales it.
+    // The failover timeline (faults at 5 s, 9 s, 12 s and 16 s of 20 s) is part of the scenario; --duration rescales it.
     failoverSeconds: values.duration === undefined ? 20 : durationSeconds,
     soakSeconds: values.duration === undefined ? soakSecondsDefault : durationSeconds,
     warmSeconds: quick ? 1 : 2,
