@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ActorBackend } from '../http/actor-backend.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
+import type { AdminMode } from '../http/authorization.js';
 import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
 import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
@@ -97,6 +98,8 @@ export interface NodeOptions {
   /** Overrides the transport's bind address (e.g. 0.0.0.0 behind NAT); defaults to the node's host. */
   readonly listenHost?: string;
   readonly adminToken?: string | null;
+  /** `off` turns the gateway's operations routes off (`--admin off`); /health and /ready stay. */
+  readonly admin?: AdminMode;
   readonly onEscalate?: (reason: string) => void;
 }
 
@@ -149,7 +152,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
       nearCache: cacheHere ? { capacity: 20_000 } : null,
     });
     if (cacheHere) wireNearCache(system, backend);
-    gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, requestDeadlineMs: 5_000 });
+    gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: 5_000 });
     const address = await gateway.listen();
     url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
   }
