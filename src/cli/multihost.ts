@@ -5,6 +5,7 @@
 // stop of one node: transport listening, local children started under their own supervisor, gateway (when the
 // node runs one) over a ClusterPort so asks go wherever the actor lives. Used by `pygmy node` and the tests.
 import { readFileSync, rmSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ActorBackend } from '../http/actor-backend.js';
@@ -29,6 +30,8 @@ export interface ClusterLayout {
   readonly secretFile: string | null;
   readonly tls: TlsFiles | null;
   readonly tickMs: number;
+  /** Addresses the transport accepts connections from besides the nodes' own (e.g. peers behind NAT). */
+  readonly allowFrom?: readonly string[];
 }
 
 const bookstoreActors: readonly string[] = [...catalogMembers, ...orderMembers, cacheName];
@@ -74,7 +77,9 @@ export function parseLayout(json: unknown, baseDirectory: string): ClusterLayout
   const tls = config.tls === undefined ? null : { cert: path((config.tls as any)?.cert, 'tls.cert'), key: path((config.tls as any)?.key, 'tls.key'), ca: path((config.tls as any)?.ca, 'tls.ca') };
   const tickMs = config.tickMs === undefined ? 50 : Number(config.tickMs);
   if (!Number.isInteger(tickMs) || tickMs < 5) fail('tickMs', 'must be an integer ≥ 5');
-  return { nodes, secretFile: config.secretFile === undefined ? null : path(config.secretFile, 'secretFile'), tls, tickMs };
+  const allowFrom = config.allowFrom ?? [];
+  if (!Array.isArray(allowFrom) || !allowFrom.every((address) => typeof address === 'string' && isIP(address) !== 0)) fail('allowFrom', 'must be a list of IP addresses');
+  return { nodes, secretFile: config.secretFile === undefined ? null : path(config.secretFile, 'secretFile'), tls, tickMs, allowFrom: allowFrom as string[] };
 }
 
 export function readLayout(file: string): ClusterLayout {
@@ -129,6 +134,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     log,
     ...(options.listenHost === undefined ? {} : { listenHost: options.listenHost }),
     ...(layout.tls === null ? {} : { tls: layout.tls }),
+    ...(layout.allowFrom === undefined ? {} : { allowFrom: layout.allowFrom }),
   });
   const system = new ActorSystem({ logger: log, remote: transport, onEscalate: options.onEscalate ?? (() => {}) });
   transport.attachSystem(system);

@@ -14,7 +14,7 @@ import type { Logger } from '../actor.js';
 import { assert } from '../errors.js';
 import { frameEnvelopesMax, type Envelope } from '../wire.js';
 import { decodeBatch, encodeBatch } from './codec.js';
-import { encodeFrameBytes, FrameReader, payloadKindControl, payloadKindData, type Frame, type PayloadKind } from './framing.js';
+import { encodeFrameBytes, FrameReader, payloadKindControl, payloadKindData, preAuthFrameBytesMax, type Frame, type PayloadKind } from './framing.js';
 import { freshNonce, parseControl, proofMac, proofMatches, protocolVersion, type ControlMessage } from './handshake.js';
 
 export interface ConnectionLimits {
@@ -28,7 +28,7 @@ export interface ConnectionLimits {
 
 export const connectionLimitsDefault: ConnectionLimits = {
   frameBytesMax: 16 * 1024 * 1024,
-  handshakeTimeoutMs: 3_000,
+  handshakeTimeoutMs: 2_000,
   heartbeatIntervalMs: 500,
   failureTimeoutMs: 3_000,
   sendQueueBytesHighWater: 8 * 1024 * 1024,
@@ -49,6 +49,11 @@ export interface ConnectionOptions {
   readonly onInvalid: (connection: Connection, problem: string, count: number) => void;
   readonly onDrain: (connection: Connection) => void;
   readonly onClose: (connection: Connection, reason: string) => void;
+  /**
+   * Until the handshake completes: the bytes this connection now holds for the peer (an incomplete frame, at most
+   * frameHeaderBytes + preAuthFrameBytesMax). False closes the connection (the node's pre-auth bound is reached).
+   */
+  readonly onPreAuthBytes?: (connection: Connection, bytes: number) => boolean;
 }
 
 type State = { phase: 'awaiting-hello' } | { phase: 'awaiting-proof'; peer: string; peerNonce: string } | { phase: 'open'; peer: string } | { phase: 'closed' };
@@ -77,7 +82,9 @@ export class Connection {
   constructor(options: ConnectionOptions) {
     this.options = options;
     this.socket = options.socket;
-    this.reader = new FrameReader(options.limits.frameBytesMax);
+    // Until the peer proves it holds the secret, a frame is at most 4 KiB: a stranger cannot make this node
+    // buffer more than that per connection (the limit is raised in open()).
+    this.reader = new FrameReader(Math.min(preAuthFrameBytesMax, options.limits.frameBytesMax));
     this.socket.setNoDelay(true);
     this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
     this.socket.on('drain', () => options.onDrain(this));
@@ -176,13 +183,31 @@ export class Connection {
   private receive(chunk: Buffer): void {
     if (this.state.phase === 'closed') return;
     this.lastReceivedAtMs = Date.now();
-    const result = this.reader.push(chunk);
-    if (!result.ok) return this.close(result.problem);
-    for (const frame of result.frames) {
-      if (this.isClosed()) return;
+    this.reader.append(chunk);
+    // One frame at a time: the frame bound rises when the proof opens the connection, between two frames.
+    for (;;) {
+      const next = this.reader.next();
+      if (!next.ok) return this.close(next.problem);
+      if (next.frame === null) break;
       this.counters.framesReceived += 1;
-      this.handleFrame(frame);
+      this.handleFrame(next.frame);
+      if (this.isClosed()) return;
     }
+    if (this.state.phase !== 'open') this.accountPreAuthBytes();
+  }
+
+  /** Before authentication the reader keeps its few bytes in a buffer of their own, and the node counts them. */
+  private accountPreAuthBytes(): void {
+    this.reader.compact();
+    const report = this.options.onPreAuthBytes;
+    if (report !== undefined && !report(this, this.reader.pendingBytes)) {
+      this.close(`pre-authentication memory bound reached (${this.reader.pendingBytes} bytes more refused)`);
+    }
+  }
+
+  /** Bytes held for this peer before it authenticated (0 once open). */
+  get preAuthBytes(): number {
+    return this.state.phase === 'open' ? 0 : this.reader.pendingBytes;
   }
 
   private handleFrame(frame: Frame): void {
@@ -232,6 +257,8 @@ export class Connection {
     assert(this.state.phase === 'awaiting-proof', 'open outside the handshake', { peer });
     clearTimeout(this.handshakeTimer);
     this.state = { phase: 'open', peer };
+    this.reader.setFrameBytesMax(this.options.limits.frameBytesMax);
+    this.options.onPreAuthBytes?.(this, 0);
     this.lastReceivedAtMs = Date.now();
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.limits.heartbeatIntervalMs);
     this.options.log.info({ peer, remote: this.remoteAddress, event: 'transport-open' }, `transport: connected to ${peer} (authenticated)`);
