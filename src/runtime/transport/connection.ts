@@ -1,8 +1,11 @@
 // One authenticated connection between two nodes, over a TCP or TLS socket.
 //
-// Owns: the socket, the handshake state machine (awaiting-hello → awaiting-proof → open), the heartbeat and
-// failure detector, outgoing batching and the bounded send queue. Promises: no envelope is delivered before the
-// peer proved it knows the secret; any protocol problem (oversize, garbage, wrong secret, replay, data before
+// Owns: the socket, the handshake state machine (awaiting-hello → awaiting-proof → open), the session (every
+// frame after a side's proof carries a tag under a key derived from the secret and both nonces, session.ts), the
+// heartbeat and failure detector, outgoing batching and the bounded send queue. Promises: no envelope is
+// delivered before the peer proved it knows the secret, nor from a frame whose tag is not the next one expected
+// (injected, replayed, reordered or altered frames close the connection before anything in them is used); any
+// protocol problem (oversize, garbage, wrong secret, replay, data before
 // the handshake, silence past failureTimeoutMs, a truncated frame) closes the connection with a logged reason
 // and never throws out of a socket callback; envelopes sent in one microtask turn go out as one frame (at most
 // frameEnvelopesMax envelopes); `send` returns false when more than sendQueueBytesHighWater bytes wait in the
@@ -16,6 +19,7 @@ import { frameEnvelopesMax, type Envelope } from '../wire.js';
 import { decodeBatch, encodeBatch } from './codec.js';
 import { encodeFrameBytes, FrameReader, payloadKindControl, payloadKindData, preAuthFrameBytesMax, type Frame, type PayloadKind } from './framing.js';
 import { freshNonce, parseControl, proofMac, proofMatches, protocolVersion, type ControlMessage } from './handshake.js';
+import { deriveSessionKeys, FrameOpener, FrameSealer, tagBytes } from './session.js';
 
 export interface ConnectionLimits {
   readonly frameBytesMax: number;
@@ -56,7 +60,11 @@ export interface ConnectionOptions {
   readonly onPreAuthBytes?: (connection: Connection, bytes: number) => boolean;
 }
 
-type State = { phase: 'awaiting-hello' } | { phase: 'awaiting-proof'; peer: string; peerNonce: string } | { phase: 'open'; peer: string } | { phase: 'closed' };
+type State =
+  | { phase: 'awaiting-hello' }
+  | { phase: 'awaiting-proof'; peer: string; peerNonce: string; opener: FrameOpener }
+  | { phase: 'open'; peer: string; opener: FrameOpener }
+  | { phase: 'closed' };
 
 export interface ConnectionCounters {
   framesSent: number;
@@ -73,6 +81,8 @@ export class Connection {
   private readonly reader: FrameReader;
   private readonly nonce = freshNonce();
   private state: State = { phase: 'awaiting-hello' };
+  /** Seals every frame this side sends after its proof; null before. */
+  private sealer: FrameSealer | null = null;
   private batch: Envelope[] = [];
   private flushScheduled = false;
   private lastReceivedAtMs = Date.now();
@@ -129,7 +139,7 @@ export class Connection {
     const batch = this.batch;
     this.batch = [];
     const body = encodeBatch(batch);
-    if (body.length + 1 > this.options.limits.frameBytesMax) return this.sendOversizeBatch(batch);
+    if (body.length + 1 + tagBytes > this.options.limits.frameBytesMax) return this.sendOversizeBatch(batch);
     this.write(payloadKindData, body);
     this.counters.envelopesSent += batch.length;
   }
@@ -172,7 +182,8 @@ export class Connection {
   }
 
   private write(kind: PayloadKind, body: Buffer): void {
-    this.socket.write(encodeFrameBytes(kind, body, this.options.limits.frameBytesMax));
+    const frameBytesMax = this.options.limits.frameBytesMax;
+    this.socket.write(this.sealer === null ? encodeFrameBytes(kind, body, frameBytesMax) : this.sealer.seal(kind, body, frameBytesMax));
     this.counters.framesSent += 1;
   }
 
@@ -210,7 +221,9 @@ export class Connection {
     return this.state.phase === 'open' ? 0 : this.reader.pendingBytes;
   }
 
-  private handleFrame(frame: Frame): void {
+  private handleFrame(sealed: Frame): void {
+    const frame = this.unseal(sealed);
+    if (frame === null) return this.close('frame failed authentication (injected, replayed, reordered or altered)');
     if (frame.kind === payloadKindData) {
       if (this.state.phase !== 'open') return this.close('data before the handshake completed');
       const decoded = decodeBatch(frame.body);
@@ -224,6 +237,13 @@ export class Connection {
     this.handleControl(message);
   }
 
+  /** Once open, a frame is its body without the tag, if the tag is the next one expected; before, as it came. */
+  private unseal(frame: Frame): Frame | null {
+    if (this.state.phase !== 'open') return frame;
+    const body = this.state.opener.open(frame);
+    return body === null ? null : { kind: frame.kind, body };
+  }
+
   private handleControl(message: ControlMessage): void {
     const state = this.state;
     switch (message.type) {
@@ -235,7 +255,7 @@ export class Connection {
         if (!proofMatches(proofMac(this.options.secret, state.peer, this.options.selfNode, this.nonce, state.peerNonce), message.mac)) {
           return this.close(`${state.peer} failed authentication (wrong secret or replayed handshake)`);
         }
-        return this.open(state.peer);
+        return this.open(state.peer, state.opener);
       case 'ping':
         if (state.phase !== 'open') return this.close('ping before the handshake completed');
         return;
@@ -249,14 +269,17 @@ export class Connection {
     if (hello.node === this.options.selfNode) return this.close('peer claims this node\'s own name');
     if (this.options.expectedPeer !== null && hello.node !== this.options.expectedPeer) return this.close(`dialed ${this.options.expectedPeer} but ${hello.node} answered`);
     if (this.options.expectedPeer === null && !this.options.acceptPeer(hello.node)) return this.close(`node ${hello.node} may not connect here`);
-    this.state = { phase: 'awaiting-proof', peer: hello.node, peerNonce: hello.nonce };
+    const keys = deriveSessionKeys(this.options.secret, this.options.selfNode, hello.node, this.nonce, hello.nonce);
+    this.state = { phase: 'awaiting-proof', peer: hello.node, peerNonce: hello.nonce, opener: new FrameOpener(keys.receiveKey) };
     this.writeControl({ type: 'proof', mac: proofMac(this.options.secret, this.options.selfNode, hello.node, hello.nonce, this.nonce) });
+    // The proof is the last frame this side sends in clear: the peer checks a tag on every later one.
+    this.sealer = new FrameSealer(keys.sendKey);
   }
 
-  private open(peer: string): void {
+  private open(peer: string, opener: FrameOpener): void {
     assert(this.state.phase === 'awaiting-proof', 'open outside the handshake', { peer });
     clearTimeout(this.handshakeTimer);
-    this.state = { phase: 'open', peer };
+    this.state = { phase: 'open', peer, opener };
     this.reader.setFrameBytesMax(this.options.limits.frameBytesMax);
     this.options.onPreAuthBytes?.(this, 0);
     this.lastReceivedAtMs = Date.now();
