@@ -8,6 +8,7 @@
 // external IPv4 address of os.networkInterfaces()) and the client connects to that address, so no test switch
 // pretends. On a host with no such address those rows cannot run and the test says so instead of passing them.
 
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { suite } from 'uvu';
@@ -194,6 +195,16 @@ pure('the token must match exactly: prefix, extension, case and an empty token a
   // An empty PYGMY_ADMIN_TOKEN is no token: it does not make "Bearer " a valid credential.
   const empty = accessPolicy({ mode: 'on', adminToken: '', loopbackListener: false });
   assert.is(authorizeRoute(empty, 'cluster', 'Bearer ').kind, 'refused');
+});
+
+pure('the dashboard keeps the token in sessionStorage only: never localStorage, a cookie or the URL', () => {
+  // A static check of the page's script (no browser here): where the token is written and read.
+  const source = readFileSync(new URL('../../../src/http/dashboard/assets/app.js', import.meta.url), 'utf8');
+  const script = source.split('\n').filter((line) => !line.trimStart().startsWith('//')).join('\n');
+  assert.match(script, /sessionStorage\.setItem\(tokenKey/);
+  assert.match(script, /sessionStorage\.getItem\(tokenKey\)/);
+  assert.not.match(script, /localStorage|document\.cookie|indexedDB/);
+  assert.not.match(script, /[?&]token=/);
 });
 
 table.run();
