@@ -1,19 +1,18 @@
-// An on-path attacker between two nodes, on loopback: a TCP relay between a dialing and an accepting Connection
-// forwards a genuine handshake untouched, then, on the data frames that follow, injects a frame, replays one,
-// swaps two, flips one bit, or drops one. Checks, for each case: the accepting side closes the connection with
+// An on-path attacker between two nodes, on loopback: a TCP relay (test/support/on-path-relay.ts) between a
+// dialing and an accepting Connection forwards a genuine handshake untouched, then, on the data frames that
+// follow, injects a frame, replays one, swaps two, flips one bit, or drops one. Checks, for each case: the accepting side closes the connection with
 // the authentication reason, and delivers exactly the envelopes of the frames before the attacked one — nothing
 // of the attacked frame or after. A relay that forwards everything untouched must deliver everything (so the
 // relay itself is not what breaks the cases). Loopback rather than namespaces: the attack is on the bytes of the
 // stream, which a relay in this process sees exactly as a router on the path would.
 import { randomBytes } from 'node:crypto';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, connect } from 'node:net';
 import pino from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { encodeBatch } from '../../../src/runtime/transport/codec.js';
 import { Connection, connectionLimitsDefault } from '../../../src/runtime/transport/connection.js';
-import { encodeFrameBytes, FrameReader, frameHeaderBytes, payloadKindData } from '../../../src/runtime/transport/framing.js';
 import type { Envelope } from '../../../src/runtime/wire.js';
+import { startRelay, type Attack } from '../../support/on-path-relay.js';
 
 const secret = randomBytes(32);
 const log = pino({ level: 'silent' });
@@ -22,79 +21,12 @@ const limits = { ...connectionLimitsDefault, heartbeatIntervalMs: 60_000, failur
 const framesSent = 6;
 const attackedFrame = 3; // 0-based, among the data frames after the handshake
 
-type Attack = 'none' | 'inject' | 'replay' | 'reorder' | 'flip' | 'drop';
-
-/** Relays bytes frame by frame; the first two frames each way (hello, proof) pass untouched. */
-function startRelay(targetPort: number, attack: Attack): Promise<{ server: Server; port: number; sockets: Set<Socket> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((inbound) => {
-    const outbound = connect({ host: '127.0.0.1', port: targetPort });
-    for (const socket of [inbound, outbound]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        inbound.destroy();
-        outbound.destroy();
-      });
-    }
-    outbound.on('data', (chunk) => inbound.write(chunk)); // the acceptor's frames go back untouched
-    const reader = new FrameReader(16 * 1024 * 1024);
-    let index = 0;
-    const seen: Buffer[] = [];
-    let held: Buffer | null = null;
-    inbound.on('data', (chunk: Buffer) => {
-      const result = reader.push(chunk);
-      if (!result.ok) throw new Error(`relay: ${result.problem}`);
-      for (const frame of result.frames) {
-        const bytes = encodeFrameBytes(frame.kind, frame.body, 16 * 1024 * 1024);
-        const dataIndex = index - 2;
-        index += 1;
-        if (dataIndex !== attackedFrame || attack === 'none') {
-          if (held !== null && dataIndex === attackedFrame + 1) {
-            outbound.write(bytes);
-            outbound.write(held);
-            held = null;
-          } else outbound.write(bytes);
-          if (dataIndex >= 0) seen.push(bytes);
-          continue;
-        }
-        switch (attack) {
-          case 'inject': {
-            // A well-formed data frame with a tag of the right length that the attacker could not compute.
-            const forged = encodeBatch([{ kind: 'tell', from: 'node-a', to: 'target', body: { n: 'forged' } }]);
-            outbound.write(encodeFrameBytes(payloadKindData, Buffer.concat([forged, randomBytes(16)]), 16 * 1024 * 1024));
-            outbound.write(bytes);
-            break;
-          }
-          case 'replay':
-            outbound.write(seen[seen.length - 1]!);
-            outbound.write(bytes);
-            break;
-          case 'reorder':
-            held = bytes; // sent after the next frame
-            break;
-          case 'flip': {
-            const flipped = Buffer.from(bytes);
-            flipped[frameHeaderBytes + 1 + 5]! ^= 0x01; // one bit of the body
-            outbound.write(flipped);
-            break;
-          }
-          case 'drop':
-            break;
-        }
-        seen.push(bytes);
-      }
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port, sockets })));
-}
-
 interface Outcome {
   delivered: number[];
   closeReason: string | null;
 }
 
-async function runCase(attack: Attack): Promise<Outcome> {
+async function runCase(attack: Attack | 'none'): Promise<Outcome> {
   const outcome: Outcome = { delivered: [], closeReason: null };
   let acceptor: Connection | null = null;
   const target = createServer((socket) => {
@@ -110,7 +42,8 @@ async function runCase(attack: Attack): Promise<Outcome> {
     });
   });
   await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
-  const relay = await startRelay((target.address() as { port: number }).port, attack);
+  const relay = await startRelay({ host: '127.0.0.1', port: (target.address() as { port: number }).port });
+  if (attack !== 'none') relay.arm(attack, attackedFrame, { kind: 'tell', from: 'node-a', to: 'target', body: { n: 'forged' } });
   let opened = false;
   const dialer = new Connection({
     socket: connect({ host: '127.0.0.1', port: relay.port }), selfNode: 'node-a', expectedPeer: 'node-b', acceptPeer: () => false, secret, limits, log,
@@ -135,8 +68,7 @@ async function runCase(attack: Attack): Promise<Outcome> {
   } finally {
     dialer.close('test over');
     (acceptor as Connection | null)?.close('test over');
-    for (const socket of relay.sockets) socket.destroy();
-    await new Promise((resolve) => relay.server.close(resolve));
+    await relay.close();
     await new Promise((resolve) => target.close(resolve));
   }
 }
