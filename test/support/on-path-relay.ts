@@ -1,4 +1,4 @@
-// An attacker on the path between two nodes, as a TCP relay on loopback: it forwards every byte, frame by frame,
+// An attacker on the path between two nodes, as a TCP relay: it forwards every byte, frame by frame,
 // and, when armed, attacks one data frame that a dialer sends after its handshake (the first two frames each way,
 // hello and proof, always pass untouched, so the handshake is genuine). Attacks: inject a forged frame before it,
 // replay the frame before it, swap it with the next, flip one bit of its body, or drop it. Frames from the
@@ -31,7 +31,8 @@ interface Armed {
   readonly forged: Envelope;
 }
 
-export async function startRelay(target: { host: string; port: number }): Promise<Relay> {
+/** Listens on `listenHost` (loopback by default) and relays every connection to `target`. */
+export async function startRelay(target: { host: string; port: number }, listenHost = '127.0.0.1'): Promise<Relay> {
   const sockets = new Set<Socket>();
   const stats = { attacks: 0, closedAfterAttack: 0 };
   const armed: Armed[] = [];
@@ -82,7 +83,7 @@ export async function startRelay(target: { host: string; port: number }): Promis
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, listenHost, resolve));
   return {
     port: (server.address() as { port: number }).port,
     arm: (attack, frameIndex, forged = { kind: 'tell', from: 'intruder', to: 'anyone', body: { forged: true } }) => {
