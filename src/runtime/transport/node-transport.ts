@@ -18,6 +18,7 @@
 
 import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { createServer, connect as connectTcp, isIP, type Server, type Socket } from 'node:net';
 import { connect as connectTls, createServer as createTlsServer } from 'node:tls';
 import type { MessagePort } from 'node:worker_threads';
@@ -75,6 +76,10 @@ export interface NodeTransportOptions {
    * behind NAT. A socket from any other address is closed before a byte is read.
    */
   readonly allowFrom?: readonly string[];
+  /** Least time between two resolutions of the layout's host names, started by a socket from an unknown address. */
+  readonly allowListRefreshMs?: number;
+  /** Resolves a host name of the layout to its addresses (default: the system resolver, all addresses). */
+  readonly lookupHost?: (host: string) => Promise<string[]>;
   /** Asks awaiting a reply per peer node that are failed at once if its connection drops; beyond, they wait out their deadline. */
   readonly inFlightAsksMax?: number;
   readonly random?: () => number;
@@ -109,6 +114,8 @@ interface PeerState {
 }
 
 const inFlightAsksMaxDefault = 65_536;
+const allowListRefreshMsDefault = 5_000;
+const lookupAll = async (host: string): Promise<string[]> => (await lookup(host, { all: true })).map((found) => found.address);
 const remoteKey = (socket: Socket): string => `${socket.remoteAddress ?? '?'}|${socket.remotePort ?? '?'}`;
 const inFlightKey = (asker: ActorName, id: string): string => `${asker}\u0000${id}`;
 
@@ -143,6 +150,9 @@ export class NodeTransport implements RemotePeers {
   private readonly preAuth: PreAuthLedger<Connection>;
   private readonly rawByRemote = new Map<string, Socket>();
   private allowList = new AddressAllowList([]);
+  /** When the allow list was last resolved (performance.now ms), and whether a resolution is under way. */
+  private allowListResolvedAtMs = -Infinity;
+  private allowListResolving = false;
   private server: Server | null = null;
   private system: LocalSystem | null = null;
   private closed = false;
@@ -211,6 +221,7 @@ export class NodeTransport implements RemotePeers {
     const self = this.options.nodes.find((node) => node.name === this.options.self)!;
     const host = this.options.listenHost ?? self.host;
     this.allowList = await this.resolveAllowList();
+    this.allowListResolvedAtMs = performance.now();
     assert(this.allowList.size <= this.admissionLimits.handshakesMax, 'more allowed addresses than handshake slots: raise admission.handshakesMax', {
       addresses: this.allowList.size,
       handshakesMax: this.admissionLimits.handshakesMax,
@@ -257,16 +268,20 @@ export class NodeTransport implements RemotePeers {
     return server;
   }
 
-  /** The addresses of every node of the layout (names resolved now), and `allowFrom`. */
+  /**
+   * The addresses of the other nodes of the layout (names resolved now), and `allowFrom`. Not this node's own
+   * address: a connection from it is another process of this host, a stranger unless a peer lives there too.
+   */
   private async resolveAllowList(): Promise<AddressAllowList> {
     const addresses = new Set<string>(this.options.allowFrom ?? []);
     for (const node of this.options.nodes) {
+      if (node.name === this.options.self) continue;
       if (isIP(node.host) !== 0) {
         addresses.add(node.host);
         continue;
       }
       try {
-        for (const found of await lookup(node.host, { all: true })) addresses.add(found.address);
+        for (const found of await (this.options.lookupHost ?? lookupAll)(node.host)) addresses.add(found);
       } catch (error) {
         this.options.log.warn({ node: node.name, host: node.host, event: 'transport-unresolved' }, `transport: cannot resolve ${node.host} (${node.name}); no connection from it will be accepted: ${error instanceof Error ? error.message : String(error)}`);
       }
@@ -281,7 +296,10 @@ export class NodeTransport implements RemotePeers {
   private admit(raw: Socket): boolean {
     if (this.closed || !this.allowList.allows(raw.remoteAddress)) {
       this.counters.refusedConnections += 1;
-      if (!this.closed) this.counters.refusedAddresses += 1;
+      if (!this.closed) {
+        this.counters.refusedAddresses += 1;
+        this.refreshAllowList();
+      }
       raw.destroy();
       return false;
     }
@@ -309,6 +327,22 @@ export class NodeTransport implements RemotePeers {
   private rawSocketOf(socket: Socket): Socket | null {
     const raw = this.rawByRemote.get(remoteKey(socket));
     return raw !== undefined && this.slots.holds(raw) ? raw : null;
+  }
+
+  /**
+   * A socket from an unknown address may be a peer whose name did not resolve yet, or resolves elsewhere now (a
+   * container started later, or restarted with another address): the names are resolved again, at most once per
+   * allowListRefreshMs, and the peer gets in on its next dial.
+   */
+  private refreshAllowList(): void {
+    const nowMs = performance.now();
+    if (this.allowListResolving || nowMs - this.allowListResolvedAtMs < (this.options.allowListRefreshMs ?? allowListRefreshMsDefault)) return;
+    this.allowListResolving = true;
+    this.allowListResolvedAtMs = nowMs;
+    void this.resolveAllowList().then((allowList) => {
+      this.allowListResolving = false;
+      this.allowList = allowList;
+    });
   }
 
   /** Bytes held now, in all, for connections that have not authenticated; and the most ever held. */

@@ -110,4 +110,39 @@ test('500 hostile sockets never hold more than the pre-auth bound, and a real pe
   }
 });
 
+test('a peer whose host name did not resolve at start gets in once it does', async () => {
+  // The layout names node-a by a host name that fails to resolve when node-b starts (a container not up yet),
+  // then resolves: node-a's first dials are refused as from an unknown address, a refusal starts a new
+  // resolution (at most every 200 ms here), and node-a connects on a later dial.
+  const ports = [await freePort(), await freePort()];
+  const layout = (hostOfA: string): NodeAddress[] => [
+    { name: 'node-a', host: hostOfA, port: ports[0]!, actors: [] },
+    { name: 'node-b', host: '127.0.0.1', port: ports[1]!, actors: [] },
+  ];
+  let resolvable = false;
+  const lookups: string[] = [];
+  const lookupHost = async (host: string) => {
+    lookups.push(host);
+    if (!resolvable) throw new Error(`${host}: not found (yet)`);
+    return ['127.0.0.1'];
+  };
+  const target = new NodeTransport({ self: 'node-b', nodes: layout('node-a.test'), secret, log, lookupHost, allowListRefreshMs: 200 });
+  await target.listen();
+  const dialer = new NodeTransport({ self: 'node-a', nodes: layout('127.0.0.1'), secret, log, reconnectMaxMs: 100, listenHost: '127.0.0.1' });
+  try {
+    await dialer.listen();
+    await sleep(300);
+    assert.equal(target.connectedNodes(), [], 'refused while node-a does not resolve');
+    assert.ok(target.counters.refusedAddresses > 0);
+    resolvable = true;
+    const startedAt = Date.now();
+    while (target.connectedNodes().length === 0 && Date.now() - startedAt < 3_000) await sleep(10);
+    assert.equal(target.connectedNodes(), ['node-a']);
+    assert.ok(lookups.length >= 2 && lookups.length <= 1 + Math.ceil((Date.now() - startedAt + 300) / 200) + 1, `${lookups.length} lookups, at most one per 200 ms`);
+  } finally {
+    await dialer.close();
+    await target.close();
+  }
+});
+
 test.run();
