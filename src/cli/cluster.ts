@@ -12,6 +12,7 @@ import type { CatalogReplicaArgs } from '../actors/catalog/actor.js';
 import type { OrderReplicaArgs } from '../actors/order/actor.js';
 import { ActorBackend } from '../http/actor-backend.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
+import type { AdminMode } from '../http/authorization.js';
 import { ActorSystem, type ChildSpec, type SystemMessageEvent } from '../runtime/system.js';
 
 export interface ClusterOptions {
@@ -22,6 +23,8 @@ export interface ClusterOptions {
   readonly catalog?: Catalog;
   readonly logger: Logger;
   readonly adminToken?: string | null;
+  /** `off` turns the gateway's operations routes off (`--admin off`); /health and /ready stay. */
+  readonly admin?: AdminMode;
   /** False switches the cache off (every read is a linearizable read on a replica). */
   readonly cacheEnabled?: boolean;
   readonly cacheCapacity?: number;
@@ -139,6 +142,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     host: options.host,
     port: options.port,
     adminToken: options.adminToken ?? null,
+    admin: options.admin ?? 'on',
     requestDeadlineMs: options.requestDeadlineMs ?? 5_000,
   });
   let address;

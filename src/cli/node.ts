@@ -1,7 +1,8 @@
 // `pygmy node --config cluster.json --node NAME`: this host's part of a multi-host cluster.
 //
 // Flags: --config FILE (required), --node NAME (required), --data-dir (./data/NAME), --fresh, --listen-host
-// (bind address for the transport, default the node's configured host), --ready-timeout-ms (60000).
+// (bind address for the transport, default the node's configured host), --ready-timeout-ms (60000), --admin on|off
+// (off turns the gateway's operations routes off; /health and /ready stay).
 // Prints `pygmy: node NAME listening on HOST:PORT` once the transport listens and its actors started, and on a
 // gateway node `pygmy: ready at URL (started in N ms)` once both groups have a leader. SIGINT and SIGTERM stop
 // it gracefully; an escalation of its supervisor exits non-zero. The cluster secret comes from
@@ -10,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from './logger.js';
 import { clusterSecret, readLayout, startNode } from './multihost.js';
 import { UsageError } from './usage-error.js';
+import { parseAdminMode, type AdminMode } from '../http/authorization.js';
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -21,14 +23,16 @@ export async function main(argv: string[]): Promise<number> {
       fresh: { type: 'boolean' },
       'listen-host': { type: 'string' },
       'ready-timeout-ms': { type: 'string' },
+      admin: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help || values.config === undefined || values.node === undefined) {
-    console.log('usage: pygmy node --config cluster.json --node NAME [--data-dir ./data/NAME] [--fresh] [--listen-host ADDRESS]');
+    console.log('usage: pygmy node --config cluster.json --node NAME [--data-dir ./data/NAME] [--fresh] [--listen-host ADDRESS] [--admin on|off]');
     return values.help ? 0 : 1;
   }
+  const admin = adminMode(values.admin);
   const startedAt = Date.now();
   let layout;
   try {
@@ -51,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     secret: clusterSecret(layout, process.env),
     logger,
     adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
+    admin,
     ...(values['listen-host'] === undefined ? {} : { listenHost: values['listen-host'] }),
     onEscalate: (reason) => {
       escalated = reason;
@@ -86,4 +91,11 @@ export async function main(argv: string[]): Promise<number> {
       });
     }
   });
+}
+
+/** `--admin on|off`: off turns the gateway's operations routes off, whatever PYGMY_ADMIN_TOKEN says. */
+function adminMode(value: string | undefined): AdminMode {
+  const mode = parseAdminMode(value);
+  if (mode === null) throw new UsageError(`--admin must be "on" or "off", got "${value}"`);
+  return mode;
 }

@@ -2,7 +2,8 @@
 //
 // Flags: --port (34800; 0 picks a free one), --host (127.0.0.1), --data-dir (./data), --fresh (wipe the data dir
 // first), --catalog FILE.json, --no-cache, --tick-ms, --hold-after-deduct-ms (test hook), --max-restarts N and
-// --restart-window-ms MS (supervisor intensity; the fault checker raises it because it kills replicas on purpose).
+// --restart-window-ms MS (supervisor intensity; the fault checker raises it because it kills replicas on purpose),
+// --admin on|off (off turns the operations routes off; /health and /ready stay).
 // Prints `pygmy: ready at URL (started in N ms)` on standard output when it can serve. SIGINT and SIGTERM stop
 // it gracefully (gateway closed, leaders hand over, databases closed); a second start on the same data dir
 // continues where it stopped. An escalation of the supervisor exits non-zero with the reason.
@@ -12,6 +13,7 @@ import { parseCatalog, type Catalog } from '../actors/catalog/catalog.js';
 import { startCluster } from './cluster.js';
 import { createLogger } from './logger.js';
 import { UsageError } from './usage-error.js';
+import { parseAdminMode, type AdminMode } from '../http/authorization.js';
 
 function readCatalog(path: string): Catalog {
   try {
@@ -42,14 +44,16 @@ export async function main(argv: string[]): Promise<number> {
       'hold-after-deduct-ms': { type: 'string' },
       'max-restarts': { type: 'string' },
       'restart-window-ms': { type: 'string' },
+      admin: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('usage: pygmy start [--port 34800] [--host 127.0.0.1] [--data-dir ./data] [--fresh] [--catalog FILE.json] [--no-cache]');
+    console.log('usage: pygmy start [--port 34800] [--host 127.0.0.1] [--data-dir ./data] [--fresh] [--catalog FILE.json] [--no-cache] [--admin on|off]');
     return 0;
   }
+  const admin = adminMode(values.admin);
   // LOG_FORMAT=pretty|json overrides the default (pretty on a terminal, JSON otherwise).
   const format = process.env.LOG_FORMAT;
   const logger = createLogger(format === 'pretty' || format === 'json' ? { pretty: format === 'pretty' } : {});
@@ -64,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(catalog ? { catalog } : {}),
     logger,
     adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
+    admin,
     cacheEnabled: !values['no-cache'],
     tickMs: positiveInteger(values['tick-ms'], '--tick-ms', 50, 5),
     holdAfterDeductMs: positiveInteger(values['hold-after-deduct-ms'], '--hold-after-deduct-ms', 0, 0),
@@ -96,4 +101,11 @@ export async function main(argv: string[]): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+/** `--admin on|off`: off turns the gateway's operations routes off, whatever PYGMY_ADMIN_TOKEN says. */
+function adminMode(value: string | undefined): AdminMode {
+  const mode = parseAdminMode(value);
+  if (mode === null) throw new UsageError(`--admin must be "on" or "off", got "${value}"`);
+  return mode;
 }

@@ -16,7 +16,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { authorizeOperation, isLoopbackHost } from './authorization.js';
+import { accessPolicy, authorizeRoute, isLoopbackHost, type AccessPolicy, type AdminMode } from './authorization.js';
 import {
   DeadlineExceededError,
   UnavailableError,
@@ -33,7 +33,7 @@ import { LruMap } from '../actors/cache/lru.js';
 import { IdleConnections } from './idle-connections.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
 import { orderIdMaker } from './order-id.js';
-import { isOperationRoute, matchRoute, type Route, type RouteKind } from './routes.js';
+import { matchRoute, type Route, type RouteKind } from './routes.js';
 import { isPrintableToken, orderKeyLengthMax, parseIdempotencyKey, parseItemChange } from './validation.js';
 
 export interface GatewayLimits {
@@ -74,8 +74,13 @@ export interface GatewayOptions {
   readonly host?: string;
   /** Default 34800; 0 picks a free port. */
   readonly port?: number;
-  /** Token for the operations routes on a non-loopback address; null or empty turns them off there. */
+  /**
+   * Token every operations route but /health and /ready needs, wherever the gateway listens; null or empty: none,
+   * and then they answer only on a loopback listener (authorization.ts).
+   */
   readonly adminToken?: string | null;
+  /** `off` turns the operations routes off, token or not (/health and /ready stay). Default `on`. */
+  readonly admin?: AdminMode;
   /** Deadline of every request, passed to the backend as an AbortSignal. Default 3000 ms. */
   readonly requestDeadlineMs?: number;
   /** Requests starting within this many ms share one deadline timer; default a tenth of the deadline, ≤ 25 ms. */
@@ -193,8 +198,7 @@ class GatewayHandler {
   private readonly logger: Logger;
   private readonly limits: GatewayLimits;
   readonly deadlines: Deadlines;
-  private readonly adminToken: string | null;
-  private readonly loopback: boolean;
+  private readonly access: AccessPolicy;
   private readonly unavailableHeaders: Record<string, string>;
   /**
    * Bodies of list and search answers already written, by query, with the catalog index they reflect. An answer
@@ -218,8 +222,7 @@ class GatewayHandler {
     const deadlineMs = options.requestDeadlineMs ?? 3_000;
     checkLimits(limits, deadlineMs);
     this.deadlines = new Deadlines(deadlineMs, options.deadlineSlotMs ?? Math.max(1, Math.min(25, Math.floor(deadlineMs / 10))));
-    this.adminToken = options.adminToken ?? null;
-    this.loopback = loopback;
+    this.access = accessPolicy({ mode: options.admin ?? 'on', adminToken: options.adminToken ?? null, loopbackListener: loopback });
     this.metrics = new GatewayMetrics(options.metricsRegistry);
     this.lookupMetrics = this.metrics.forRoute('lookup');
     this.unavailableHeaders = { 'content-type': jsonType, 'retry-after': String(limits.retryAfterSeconds) };
@@ -236,7 +239,7 @@ class GatewayHandler {
       this.replyTooLarge(response, route.kind, started);
       return;
     }
-    if (isOperationRoute(route.kind) && !this.authorize(request, response, route.kind, started)) return;
+    if (!this.authorize(request, response, route.kind, started)) return;
     // A near-cache hit is answered here and now: no promise, no closure, nothing for the event loop to run later.
     if (route.kind === 'lookup' && this.answerNearHit(response, route.id, started)) return;
     this.dispatch(route, request, response, started).catch((error: unknown) =>
@@ -468,11 +471,7 @@ class GatewayHandler {
   }
 
   private authorize(request: IncomingMessage, response: ServerResponse, kind: RouteKind, started: number): boolean {
-    const decision = authorizeOperation({
-      loopback: this.loopback,
-      adminToken: this.adminToken,
-      authorizationHeader: request.headers.authorization,
-    });
+    const decision = authorizeRoute(this.access, kind, request.headers.authorization);
     if (decision.kind === 'allowed') return true;
     const headers = decision.status === 401 ? unauthorizedHeaders : jsonHeaders;
     void this.reply(response, kind, started, decision.status, headers, bodies.errorBody(decision.error));

@@ -41,20 +41,6 @@ export type Route =
 
 export type RouteKind = Route['kind'];
 
-/** Routes of the operations side, which the authorization rule guards. */
-export function isOperationRoute(kind: RouteKind): boolean {
-  return (
-    kind === 'health' ||
-    kind === 'ready' ||
-    kind === 'cluster' ||
-    kind === 'metrics' ||
-    kind === 'actorAction' ||
-    kind === 'updateItem' ||
-    kind === 'invalidateItem' ||
-    kind === 'events'
-  );
-}
-
 // Constant routes are allocated once, not per request.
 const notFound: Route = { kind: 'notFound' };
 const getOnly: Route = { kind: 'methodNotAllowed', allow: 'GET, HEAD' };
