@@ -4,16 +4,17 @@
 // actor action, no update, no invalidation, no cluster read); /health, /ready and the dashboard's files are
 // checked in the same table.
 //
-// The non-loopback listener is honest: the gateway binds a real non-loopback address of this host (the first
-// external IPv4 address of os.networkInterfaces()) and the client connects to that address, so no test switch
-// pretends. On a host with no such address those rows cannot run: the test prints so and runs the loopback rows
-// (with CI=true it fails instead).
+// The non-loopback listener is honest: the test builds its own test network (src/check/hosts.ts: a bridge and a
+// network namespace host, 10.77.S.0/24), the gateway binds the bridge's address, a real non-loopback address, and
+// the client connects to it, so no test switch pretends and no traffic leaves the test's own network. Without root
+// or `ip netns` those rows cannot run: the test prints so and runs the loopback rows (with CI=true it fails
+// instead).
 
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { networkInterfaces } from 'node:os';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createTestHosts, namespaceUnavailableReason, type TestHosts } from '../../src/check/hosts.js';
 import { accessOf, accessPolicy, authorizeRoute, bearerToken, type AdminMode } from '../../src/http/authorization.js';
 import { createGateway, type Gateway } from '../../src/http/gateway.js';
 import { matchRoute } from '../../src/http/routes.js';
@@ -47,11 +48,13 @@ const operationsRoutes: readonly RouteRow[] = [
 type Listener = 'loopback' | 'non-loopback';
 type Sent = 'right' | 'wrong' | 'missing';
 
+/** A non-loopback address of a test network this file builds (removed at the end), or null without root/netns. */
+let testHosts: TestHosts | null = null;
 function nonLoopbackAddress(): string | null {
-  for (const addresses of Object.values(networkInterfaces())) {
-    for (const address of addresses ?? []) if (address.family === 'IPv4' && !address.internal) return address.address;
-  }
-  return null;
+  if (testHosts !== null) return testHosts.bridgeAddress;
+  if (namespaceUnavailableReason() !== null) return null;
+  testHosts = createTestHosts(1);
+  return testHosts.bridgeAddress;
 }
 
 function headersFor(sent: Sent): Record<string, string> {
@@ -105,11 +108,15 @@ async function startGateway(host: string, mode: AdminMode, tokenSet: boolean): P
 }
 
 const table = suite('admin rule table');
+table.after(() => {
+  testHosts?.cleanup();
+  testHosts = null;
+});
 
 table('every operations route × listener × token set × token sent × admin mode answers as DESIGN.md §1 says', async () => {
   const external = nonLoopbackAddress();
   if (external === null) {
-    const reason = 'this host has no non-loopback IPv4 address: the non-loopback rows of the table cannot run';
+    const reason = `no test network (${namespaceUnavailableReason()}): the non-loopback rows of the table cannot run`;
     if (process.env.CI === 'true') throw new Error(reason);
     console.log(`skipped: ${reason}`);
   }
