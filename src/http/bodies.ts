@@ -83,3 +83,23 @@ export const okBody = '{"ok":true}';
 export function errorBody(error: string): string {
   return '{"ok":false,"error":' + JSON.stringify(error) + '}';
 }
+
+/**
+ * The 503 of an order that was taken but not settled in time: it may still be bought or refused (by its deadline,
+ * DESIGN.md §1), and the body says how to learn which without buying twice.
+ */
+export function orderUnknownBody(orderId: string): string {
+  const path = '/orders/' + encodeURIComponent(orderId);
+  return (
+    '{"ok":false,"error":' +
+    JSON.stringify(
+      `outcome unknown: order ${orderId} was taken but not settled in time; it settles by its deadline. ` +
+        `Learn the outcome with GET ${path}, or repeat the same request with Idempotency-Key: ${orderId} (never buys twice)`,
+    ) +
+    ',"outcome":"unknown","orderId":' +
+    JSON.stringify(orderId) +
+    ',"poll":' +
+    JSON.stringify(path) +
+    '}'
+  );
+}

@@ -364,14 +364,21 @@ class GatewayHandler {
     const body = await readBody(request, this.limits.bodyBytesMax);
     if (body === null) return this.replyTooLarge(response, 'order', started);
     const orderId = key.value ?? this.newOrderId();
-    const outcome = await this.deadlines.run((signal) =>
-      this.backend.order(route.item, route.amount, orderId, signal),
-    );
+    const headers = { 'content-type': jsonType, 'x-order-id': orderId };
+    let outcome;
+    try {
+      outcome = await this.deadlines.run((signal) => this.backend.order(route.item, route.amount, orderId, signal));
+    } catch (error) {
+      if (!isUnavailable(error)) throw error;
+      // Taken but not answered: the order may yet settle either way, so the client gets its name to follow it.
+      this.logger.warn(`order ${orderId}: outcome unknown (${error instanceof Error ? error.message : String(error)}), answered 503`);
+      const unknownHeaders = { ...headers, 'retry-after': String(this.limits.retryAfterSeconds) };
+      return this.reply(response, 'order', started, 503, unknownHeaders, bodies.orderUnknownBody(orderId));
+    }
     assert(outcome.orderId === orderId, `backend answered order ${orderId} as ${outcome.orderId}`);
     assert(isPrintableToken(outcome.orderId, orderKeyLengthMax), 'order id is not a printable token');
     const verb = outcome.bought ? 'bought' : 'refused';
     this.logger.debug(`order ${orderId}: ${verb} ${route.amount} of item ${route.item}`);
-    const headers = { 'content-type': jsonType, 'x-order-id': orderId };
     return this.reply(response, 'order', started, 200, headers, outcome.bought ? 'true' : 'false');
   }
 

@@ -1,0 +1,66 @@
+// The gateway's order contract against an in-memory backend on port 0: every answer to POST /order names its order
+// (x-order-id), a 503 included, and says how to learn an unknown outcome.
+
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createGateway, type Gateway } from '../../src/http/gateway.js';
+import { FakeBackend } from './fake-backend.js';
+import { call, capturingLogger } from './helpers.js';
+
+interface Context {
+  gateway: Gateway;
+  backend: FakeBackend;
+  port: number;
+}
+
+async function start(): Promise<Context> {
+  const backend = new FakeBackend();
+  const { logger } = capturingLogger();
+  const gateway = createGateway({ backend, logger, host: '127.0.0.1', port: 0, requestDeadlineMs: 200 });
+  const { port } = await gateway.listen();
+  return { gateway, backend, port };
+}
+
+const unknown = suite<Context>('orders of unknown outcome', {} as Context);
+unknown.before.each(async (context) => {
+  Object.assign(context, await start());
+});
+unknown.after.each(async (context) => context.gateway.close());
+
+unknown('a 503 to an order carries x-order-id, Retry-After and a body that says how to learn the outcome', async ({ port, backend }) => {
+  // The fake is unavailable, then hangs past the deadline: both 503s name the order the backend was given.
+  backend.mode = 'unavailable';
+  const refused = await call(port, 'POST', '/order/1?amount=2');
+  assert.is(refused.status, 503);
+  assert.is(refused.headers['retry-after'], '1');
+  const orderId = refused.headers['x-order-id'] as string;
+  assert.ok(orderId.length > 0, 'x-order-id missing');
+  const body = JSON.parse(refused.body);
+  assert.is(body.ok, false);
+  assert.is(body.outcome, 'unknown');
+  assert.is(body.orderId, orderId);
+  assert.is(body.poll, `/orders/${orderId}`);
+  assert.match(body.error, `GET /orders/${orderId}`);
+  assert.match(body.error, `Idempotency-Key: ${orderId}`);
+  backend.mode = 'hang';
+  const late = await call(port, 'POST', '/order/1', { headers: { 'Idempotency-Key': 'late-key-1' } });
+  assert.is(late.status, 503);
+  assert.is(late.headers['x-order-id'], 'late-key-1');
+  assert.is(JSON.parse(late.body).poll, '/orders/late-key-1');
+});
+
+unknown('the retry a client should write: repeat with the key it was given, and it buys once', async ({ port, backend }) => {
+  // A 503 whose order reached the backend, then the repeat with Idempotency-Key: the id the 503 named.
+  backend.mode = 'unavailable';
+  const first = await call(port, 'POST', '/order/3?amount=4');
+  const orderId = first.headers['x-order-id'] as string;
+  backend.mode = 'normal';
+  const second = await call(port, 'POST', '/order/3?amount=4', { headers: { 'Idempotency-Key': orderId } });
+  const third = await call(port, 'POST', '/order/3?amount=4', { headers: { 'Idempotency-Key': orderId } });
+  assert.is(second.body, 'true');
+  assert.is(third.body, 'true');
+  assert.is(third.headers['x-order-id'], orderId);
+  assert.is(backend.items.find((item) => item.id === 3)?.stock, 21);
+});
+
+unknown.run();
