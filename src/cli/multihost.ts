@@ -98,6 +98,8 @@ export interface NodeOptions {
   readonly listenHost?: string;
   readonly adminToken?: string | null;
   readonly onEscalate?: (reason: string) => void;
+  /** How long an order may stay pending before it is fenced and rejected (default 30 s). */
+  readonly orderDeadlineMs?: number;
 }
 
 export interface RunningNode {
@@ -130,7 +132,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const system = new ActorSystem({ logger: log, remote: transport, onEscalate: options.onEscalate ?? (() => {}) });
   transport.attachSystem(system);
   await transport.listen();
-  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs }).filter((spec) => self.actors.includes(spec.name));
+  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) }).filter((spec) => self.actors.includes(spec.name));
   try {
     await system.start(specs);
   } catch (error) {

@@ -1,7 +1,8 @@
 // `pygmy node --config cluster.json --node NAME`: this host's part of a multi-host cluster.
 //
 // Flags: --config FILE (required), --node NAME (required), --data-dir (./data/NAME), --fresh, --listen-host
-// (bind address for the transport, default the node's configured host), --ready-timeout-ms (60000).
+// (bind address for the transport, default the node's configured host), --ready-timeout-ms (60000),
+// --order-deadline-ms (30000; give every node the same value).
 // Prints `pygmy: node NAME listening on HOST:PORT` once the transport listens and its actors started, and on a
 // gateway node `pygmy: ready at URL (started in N ms)` once both groups have a leader. SIGINT and SIGTERM stop
 // it gracefully; an escalation of its supervisor exits non-zero. The cluster secret comes from
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<number> {
       fresh: { type: 'boolean' },
       'listen-host': { type: 'string' },
       'ready-timeout-ms': { type: 'string' },
+      'order-deadline-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -40,6 +42,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!Number.isSafeInteger(readyTimeoutMs) || readyTimeoutMs < 1) {
     throw new UsageError(`--ready-timeout-ms must be a positive integer, got "${values['ready-timeout-ms']}"`);
   }
+  const orderDeadlineMs = Number(values['order-deadline-ms'] ?? 30_000);
+  if (!Number.isSafeInteger(orderDeadlineMs) || orderDeadlineMs < 100) {
+    throw new UsageError(`--order-deadline-ms must be an integer ≥ 100, got "${values['order-deadline-ms']}"`);
+  }
   const logger = createLogger({});
   let escalated: string | null = null;
   let stop: (() => Promise<void>) | null = null;
@@ -51,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
     secret: clusterSecret(layout, process.env),
     logger,
     adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
+    orderDeadlineMs,
     ...(values['listen-host'] === undefined ? {} : { listenHost: values['listen-host'] }),
     onEscalate: (reason) => {
       escalated = reason;

@@ -81,7 +81,8 @@ function groupOf(name: string): string {
 }
 
 function toOrder(order: StoredOrder): Order {
-  return { id: order.id, item: order.item, amount: order.amount, total: order.total ?? 0, status: order.status, createdAt: order.createdAt };
+  const total = order.status === 'pending' ? null : (order.total ?? 0);
+  return { id: order.id, item: order.item, amount: order.amount, total, status: order.status, reason: order.reason, createdAt: order.createdAt };
 }
 
 export class ActorBackend implements Backend {
@@ -194,6 +195,7 @@ export class ActorBackend implements Backend {
       throw this.translate(error);
     }
     const outcome = answer.result as SagaOutcome;
+    if (outcome.kind === 'keyReused') return { bought: false, orderId, firstRequest: { item: outcome.first.item, amount: outcome.first.amount } };
     if (outcome.bought) await this.invalidate([item], outcome.catalogIndex > 0 ? outcome.catalogIndex : await this.catalogIndexNow());
     return { bought: outcome.bought, orderId };
   }

@@ -58,16 +58,20 @@ export interface Order {
   readonly id: string;
   readonly item: number;
   readonly amount: number;
-  /** amount × price when committed; 0 while pending or when rejected. */
-  readonly total: number;
+  /** amount × price when committed; 0 when rejected; null while pending. */
+  readonly total: number | null;
   readonly status: OrderStatus;
-  /** Milliseconds since the Unix epoch, from the order leader's clock. */
+  /** Why it was rejected (insufficient, unknownItem, timeout); null unless rejected. */
+  readonly reason: string | null;
+  /** Milliseconds since the Unix epoch, from the gateway's clock. */
   readonly createdAt: number;
 }
 
 export interface OrderOutcome {
   readonly bought: boolean;
   readonly orderId: string;
+  /** Set when the order id is the key of another request (another item or amount): nothing was done. */
+  readonly firstRequest?: { readonly item: number; readonly amount: number };
 }
 
 export interface ActorStatus {
@@ -116,7 +120,10 @@ export interface Backend {
   list(signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>>;
   /** Items of the topics whose name contains `topic` (case-insensitive); the matching topics. `knownIndex`: as for list. */
   search(topic: string, signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>>;
-  /** Buys `amount` of `item` under `orderId` (the Idempotency-Key, or an id the gateway made). */
+  /**
+   * Buys `amount` of `item` under `orderId` (the Idempotency-Key, or an id the gateway made). An id already used
+   * for another item or amount buys nothing and answers `firstRequest`.
+   */
   order(item: number, amount: number, orderId: string, signal: AbortSignal): Promise<OrderOutcome>;
   getOrder(orderId: string, signal: AbortSignal): Promise<Order | null>;
   ordersOfItem(item: number, signal: AbortSignal): Promise<Order[]>;

@@ -59,9 +59,11 @@ export function orderJson(order: Order): string {
     ',"amount":' +
     finite(order.amount, 'order amount') +
     ',"total":' +
-    finite(order.total, 'order total') +
+    (order.total === null ? 'null' : finite(order.total, 'order total')) +
     ',"status":' +
     JSON.stringify(order.status) +
+    ',"reason":' +
+    (order.reason === null ? 'null' : JSON.stringify(order.reason)) +
     ',"createdAt":' +
     finite(order.createdAt, 'order createdAt') +
     '}'

@@ -119,6 +119,9 @@ export class FakeBackend implements Backend {
     await this.gate(signal);
     this.orderCalls.push({ item, amount, orderId });
     const existing = this.orders.get(orderId);
+    if (existing !== undefined && (existing.item !== item || existing.amount !== amount)) {
+      return { bought: false, orderId, firstRequest: { item: existing.item, amount: existing.amount } };
+    }
     if (existing !== undefined) return { bought: existing.status === 'committed', orderId };
     const target = this.items.find((candidate) => candidate.id === item);
     const bought = target !== undefined && target.stock >= amount;
@@ -129,7 +132,8 @@ export class FakeBackend implements Backend {
     }
     const total = bought && target !== undefined ? Math.round(target.price * amount * 100) / 100 : 0;
     const status = bought ? 'committed' : 'rejected';
-    this.orders.set(orderId, { id: orderId, item, amount, total, status, createdAt: 1_700_000_000_000 });
+    const reason = bought ? null : target === undefined ? 'unknownItem' : 'insufficient';
+    this.orders.set(orderId, { id: orderId, item, amount, total, status, reason, createdAt: 1_700_000_000_000 });
     return { bought, orderId };
   }
 
