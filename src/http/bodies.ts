@@ -70,6 +70,31 @@ export function orderJson(order: Order): string {
   );
 }
 
+/** The 422 of an Idempotency-Key already used for another request: it names that first request. */
+export function keyReusedBody(
+  orderId: string,
+  first: { readonly item: number; readonly amount: number },
+  now: { readonly item: number; readonly amount: number },
+): string {
+  const firstRequest = `POST /order/${first.item}?amount=${first.amount}`;
+  return (
+    '{"ok":false,"error":' +
+    JSON.stringify(
+      `Idempotency-Key ${orderId} belongs to ${firstRequest}, not to POST /order/${now.item}?amount=${now.amount}; ` +
+        'use a new random key for a new request',
+    ) +
+    ',"firstRequest":{"item":' + finite(first.item, 'item') + ',"amount":' + finite(first.amount, 'amount') + '}}'
+  );
+}
+
+/**
+ * An order as `GET /orders?item=N` lists it: the id of a pending order is left out (null), so the list is not a
+ * way to learn the live keys of orders still being decided.
+ */
+export function listedOrderJson(order: Order): string {
+  return order.status === 'pending' ? orderJson({ ...order, id: '' }).replace('{"id":""', '{"id":null') : orderJson(order);
+}
+
 export const orderNotFoundBody = '{"ok":false,"result":null}';
 
 export function orderBody(order: Order): string {
@@ -77,7 +102,7 @@ export function orderBody(order: Order): string {
 }
 
 export function ordersBody(orders: readonly Order[]): string {
-  return '{"ok":true,"result":' + arrayJson(orders, orderJson) + '}';
+  return '{"ok":true,"result":' + arrayJson(orders, listedOrderJson) + '}';
 }
 
 export const okBody = '{"ok":true}';

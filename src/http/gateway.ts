@@ -377,6 +377,10 @@ class GatewayHandler {
     }
     assert(outcome.orderId === orderId, `backend answered order ${orderId} as ${outcome.orderId}`);
     assert(isPrintableToken(outcome.orderId, orderKeyLengthMax), 'order id is not a printable token');
+    if (outcome.firstRequest !== undefined) {
+      const body = bodies.keyReusedBody(orderId, outcome.firstRequest, route);
+      return this.reply(response, 'order', started, 422, headers, body);
+    }
     const verb = outcome.bought ? 'bought' : 'refused';
     this.logger.debug(`order ${orderId}: ${verb} ${route.amount} of item ${route.item}`);
     return this.reply(response, 'order', started, 200, headers, outcome.bought ? 'true' : 'false');

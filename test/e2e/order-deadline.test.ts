@@ -3,7 +3,7 @@
 // 503 with x-order-id and stays pending (total null); the catalog back before the deadline → the sweep buys it;
 // back after it → it is fenced and rejected `timeout` and nothing is taken; the catalog flapping under several
 // orders → each ends committed or rejected, the stock moves by exactly the committed amounts, and a repeat with
-// the key answers the settled outcome.
+// the key answers the settled outcome. The same key on another request is 422.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { catalogMembers, startCluster, type RunningCluster } from '../../src/cli/cluster.js';
@@ -75,6 +75,9 @@ test('503 → pending → settled: catalog back before the deadline, after it, a
     assert.is(bought.status, 'committed');
     assert.is(bought.total, 59.8);
     assert.is(await stockOf(url, 2), stock2 - 2);
+    const reused = await http('POST', `${url}/order/4?amount=1`, { headers: { 'idempotency-key': 'before-deadline-1' } });
+    assert.is(reused.status, 422, reused.text);
+    assert.equal(reused.json().firstRequest, { item: 2, amount: 2 });
 
     // Back after the deadline: fenced, rejected "timeout", nothing taken; a repeat answers false and buys nothing.
     await catalogGroup(cluster, 'stop');

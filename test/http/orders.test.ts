@@ -63,4 +63,45 @@ unknown('the retry a client should write: repeat with the key it was given, and 
   assert.is(backend.items.find((item) => item.id === 3)?.stock, 21);
 });
 
+const keys = suite<Context>('idempotency keys', {} as Context);
+keys.before.each(async (context) => {
+  Object.assign(context, await start());
+});
+keys.after.each(async (context) => context.gateway.close());
+
+keys('the same key with another item or amount is 422 naming the first request, and buys nothing', async ({ port, backend }) => {
+  // reuse-1 buys one of item 1; then the key on item 3 ×5 and on item 1 ×2 is 422; the same request is true again.
+  const headers = { 'Idempotency-Key': 'reuse-1' };
+  assert.is((await call(port, 'POST', '/order/1?amount=1', { headers })).body, 'true');
+  for (const path of ['/order/3?amount=5', '/order/1?amount=2']) {
+    const reused = await call(port, 'POST', path, { headers });
+    assert.is(reused.status, 422, path);
+    assert.is(reused.headers['x-order-id'], 'reuse-1');
+    const body = JSON.parse(reused.body);
+    assert.is(body.ok, false);
+    assert.equal(body.firstRequest, { item: 1, amount: 1 });
+    assert.match(body.error, 'belongs to POST /order/1?amount=1');
+  }
+  assert.is(backend.items.find((item) => item.id === 3)?.stock, 25);
+  assert.is(backend.items.find((item) => item.id === 1)?.stock, 9);
+  const same = await call(port, 'POST', '/order/1?amount=1', { headers });
+  assert.is(same.status, 200);
+  assert.is(same.body, 'true');
+});
+
+keys('GET /orders?item=N does not show the key of a pending order; GET /orders/ID says pending with total null', async ({ port, backend }) => {
+  // One committed and one pending order of item 2 (planted in the fake): the list shows the first id, null for the other.
+  await call(port, 'POST', '/order/2?amount=1', { headers: { 'Idempotency-Key': 'settled-1' } });
+  backend.orders.set('live-secret-1', { id: 'live-secret-1', item: 2, amount: 4, total: null, status: 'pending', reason: null, createdAt: 1_700_000_000_001 });
+  const listed = await call(port, 'GET', '/orders?item=2');
+  assert.not.match(listed.body, 'live-secret-1');
+  const result = JSON.parse(listed.body).result as Array<{ id: string | null; status: string }>;
+  assert.equal(result.map((order) => [order.id, order.status]), [['settled-1', 'committed'], [null, 'pending']]);
+  const one = await call(port, 'GET', '/orders/live-secret-1');
+  assert.is(one.body, '{"ok":true,"result":{"id":"live-secret-1","item":2,"amount":4,"total":null,"status":"pending","reason":null,"createdAt":1700000000001}}');
+  backend.orders.set('gone-1', { id: 'gone-1', item: 2, amount: 4, total: 0, status: 'rejected', reason: 'timeout', createdAt: 1_700_000_000_002 });
+  assert.is(JSON.parse((await call(port, 'GET', '/orders/gone-1')).body).result.reason, 'timeout');
+});
+
 unknown.run();
+keys.run();
