@@ -35,6 +35,7 @@ import {
   type ClusterStatus,
   type Item,
   type ItemChange,
+  type ItemChangeResult,
   type Order,
   type OrderOutcome,
   type ReadAnswer,
@@ -78,6 +79,14 @@ const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILAB
 function groupOf(name: string): string {
   const dash = name.lastIndexOf('-');
   return dash > 0 ? name.slice(0, dash) : name;
+}
+
+/** The catalog's answer to a price or restock as the gateway's refusal: unknown item (404) or refused (409). */
+function changeResult(result: CatalogResult, what: string): ItemChangeResult {
+  if (result.ok) return { ok: true };
+  if (result.reason === 'unknownItem') return { ok: false, reason: 'unknownItem' };
+  if (result.reason === 'badCommand') return { ok: false, reason: 'refused', detail: `${what} refused: ${result.detail}` };
+  return { ok: false, reason: 'refused', detail: `${what} refused: ${result.reason}` };
 }
 
 function toOrder(order: StoredOrder): Order {
@@ -230,25 +239,26 @@ export class ActorBackend implements Backend {
     }
   }
 
-  async updateItem(id: number, change: ItemChange, _signal: AbortSignal): Promise<{ ok: boolean }> {
-    let ok = true;
+  async updateItem(id: number, change: ItemChange, _signal: AbortSignal): Promise<ItemChangeResult> {
+    let outcome: ItemChangeResult = { ok: true };
     let lastIndex = 0;
     try {
       if (change.price !== undefined) {
         const answer = await this.catalog.propose(encodeCatalogCommand({ type: 'setPrice', requestId: nanoid(), item: id, price: change.price }), this.deadline());
-        ok &&= (answer.result as CatalogResult).ok;
+        outcome = changeResult(answer.result as CatalogResult, 'price');
         lastIndex = answer.index;
       }
-      if (ok && change.restock !== undefined) {
+      if (outcome.ok && change.restock !== undefined) {
         const answer = await this.catalog.propose(encodeCatalogCommand({ type: 'restock', requestId: nanoid(), item: id, amount: change.restock }), this.deadline());
-        ok &&= (answer.result as CatalogResult).ok;
+        outcome = changeResult(answer.result as CatalogResult, change.price === undefined ? 'restock' : 'restock (the price was set)');
         lastIndex = answer.index;
       }
     } catch (error) {
       throw this.translate(error);
     }
-    if (ok) await this.invalidate([id], lastIndex);
-    return { ok };
+    // A price set before a refused restock is a change the cache must see too.
+    if (lastIndex > 0 && (outcome.ok || change.price !== undefined)) await this.invalidate([id], lastIndex);
+    return outcome;
   }
 
   async invalidateItem(id: number): Promise<void> {

@@ -105,6 +105,11 @@ export interface ItemChange {
   readonly restock?: number;
 }
 
+export type ItemChangeResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: 'unknownItem' }
+  | { readonly ok: false; readonly reason: 'refused'; readonly detail: string };
+
 export interface Backend {
   /** One item and its topic; result null (with no topics) when the id is unknown. */
   lookup(id: number, signal: AbortSignal): Promise<ReadAnswer<Item | null>>;
@@ -132,8 +137,11 @@ export interface Backend {
   ready(): Promise<boolean>;
   /** Throws UnknownActorError for a name it does not know. */
   actorAction(name: string, action: ActorAction): Promise<void>;
-  /** A replicated update that invalidates caches; ok false when the item is unknown. */
-  updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<{ ok: boolean }>;
+  /**
+   * A replicated update that invalidates caches. Refused as unknownItem (the gateway's 404), or `refused` with the
+   * catalog's reason (409: the change conflicts with the item's state, such as a restock past the stock bound).
+   */
+  updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<ItemChangeResult>;
   /** Drops the item, and every list and search result, from the cache. */
   invalidateItem(id: number): Promise<void>;
 }

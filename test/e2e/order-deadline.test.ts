@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { catalogMembers, startCluster, type RunningCluster } from '../../src/cli/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
+import initialCatalog from '../../src/actors/catalog/initial.js';
 import { eventually, http, makeDataDir, removeDataDir, sleep } from '../support/pygmy-process.js';
 
 const orderDeadlineMs = 4_000;
@@ -60,9 +61,18 @@ async function orderWhileCatalogDown(url: string, item: number, amount: number, 
 test('503 → pending → settled: catalog back before the deadline, after it, and flapping', async () => {
   const dataDir = makeDataDir();
   const logger = createLogger({ level: 'warn', pretty: false, destination: { write: () => undefined } });
-  const cluster = await startCluster({ host: '127.0.0.1', port: 0, dataDir, fresh: true, logger, orderDeadlineMs, requestDeadlineMs: 1_200, maxRestarts: 100 });
+  // Item 5 sits near the stock bound (10^9), so that a restock of it is refused by the catalog.
+  const catalog = { topics: initialCatalog.topics, items: [...initialCatalog.items, { id: 5, name: 'Full', stock: 999_999_999, price: 1, topic: 1 }] };
+  const cluster = await startCluster({ host: '127.0.0.1', port: 0, dataDir, fresh: true, logger, catalog, orderDeadlineMs, requestDeadlineMs: 1_200, maxRestarts: 100 });
   try {
     const url = cluster.url;
+    // Refusals that say why, through the real catalog: 400 for the value, 409 for the conflict, 404 for the item.
+    assert.is((await http('POST', `${url}/admin/items/3`, { body: '{"price":0.001}' })).status, 400);
+    const conflict = await http('POST', `${url}/admin/items/5`, { body: '{"restock":5}' });
+    assert.is(conflict.status, 409, conflict.text);
+    assert.match(conflict.json().error, 'past 1000000000');
+    assert.is((await http('POST', `${url}/admin/items/77`, { body: '{"restock":5}' })).status, 404);
+    assert.is((await http('POST', `${url}/order/1?Amount=5`)).status, 400);
     const stock2 = await stockOf(url, 2);
 
     // Back before the deadline: the sweep finishes the saga and buys it, once.

@@ -10,6 +10,7 @@ import {
   type ClusterStatus,
   type Item,
   type ItemChange,
+  type ItemChangeResult,
   type Order,
   type OrderOutcome,
   type ReadAnswer,
@@ -175,9 +176,12 @@ export class FakeBackend implements Backend {
     this.actorCalls.push({ name, action });
   }
 
-  async updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<{ ok: boolean }> {
+  async updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<ItemChangeResult> {
     await this.gate(signal);
-    if (!this.items.some((item) => item.id === id)) return { ok: false };
+    const item = this.items.find((candidate) => candidate.id === id);
+    if (item === undefined) return { ok: false, reason: 'unknownItem' };
+    // As the catalog refuses a restock past its stock bound (10^9).
+    if (change.restock !== undefined && item.stock + change.restock > 1_000_000_000) return { ok: false, reason: 'refused', detail: 'restock would pass 1000000000' };
     this.updates.push({ id, change });
     return { ok: true };
   }

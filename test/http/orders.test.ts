@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createGateway, type Gateway } from '../../src/http/gateway.js';
 import { FakeBackend } from './fake-backend.js';
-import { call, capturingLogger } from './helpers.js';
+import { call, capturingLogger, rawExchange } from './helpers.js';
 
 interface Context {
   gateway: Gateway;
@@ -103,5 +103,70 @@ keys('GET /orders?item=N does not show the key of a pending order; GET /orders/I
   assert.is(JSON.parse((await call(port, 'GET', '/orders/gone-1')).body).result.reason, 'timeout');
 });
 
+const refusals = suite<Context>('refusals that name what is wrong', {} as Context);
+refusals.before.each(async (context) => {
+  Object.assign(context, await start());
+});
+refusals.after.each(async (context) => context.gateway.close());
+
+refusals('a misspelt parameter or a JSON body on an order is 400 naming it, and buys nothing', async ({ port, backend }) => {
+  // ?Amount=5 and {"amount":5} were both read as "one copy" before; now neither reaches the backend.
+  const misspelt = await call(port, 'POST', '/order/1?Amount=5');
+  assert.is(misspelt.status, 400);
+  assert.match(JSON.parse(misspelt.body).error, '"Amount"');
+  const withBody = await call(port, 'POST', '/order/1', { headers: { 'content-type': 'application/json' }, body: '{"amount":5}' });
+  assert.is(withBody.status, 400);
+  assert.match(JSON.parse(withBody.body).error, 'POST /order/1 takes no request body (the amount goes in the query');
+  const chunked = await rawExchange(port, 'POST /order/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 1_000);
+  assert.match(chunked.received, /^HTTP\/1.1 400 /);
+  assert.match(chunked.received, 'takes no request body');
+  assert.is(backend.orderCalls.length, 0);
+  const emptyChunked = await rawExchange(port, 'POST /order/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n', 1_000);
+  assert.match(emptyChunked.received, /^HTTP\/1.1 200 /, 'an empty chunked body is no body');
+  assert.is(backend.orderCalls.length, 1);
+});
+
+refusals('a body on a read or an operations route is 400; the item update still takes its body', async ({ port }) => {
+  for (const [method, path] of [['GET', '/lookup/1'], ['GET', '/lookup'], ['GET', '/orders/x'], ['POST', '/invalidate/item/1'], ['GET', '/health']] as const) {
+    const answer = await call(port, method, path, { headers: { 'content-length': '1' }, body: 'x' });
+    assert.is(answer.status, 400, `${method} ${path}`);
+    assert.match(JSON.parse(answer.body).error, 'takes no request body', `${method} ${path}`);
+  }
+  assert.is((await call(port, 'POST', '/admin/items/1', { body: '{"restock":1}' })).status, 200);
+});
+
+refusals('admin item refusals say why: 400 for the value, 409 for a conflict, 404 only for an unknown item', async ({ port, backend }) => {
+  // {"price":0.001} said "unknown item 3" before; a restock past the stock bound said "unknown item" too.
+  const precise = await call(port, 'POST', '/admin/items/3', { body: '{"price":0.001}' });
+  assert.is(precise.status, 400);
+  assert.match(JSON.parse(precise.body).error, 'whole cents');
+  backend.items = backend.items.map((item) => (item.id === 3 ? { ...item, stock: 999_999_999 } : item));
+  const conflict = await call(port, 'POST', '/admin/items/3', { body: '{"restock":5}' });
+  assert.is(conflict.status, 409);
+  assert.match(JSON.parse(conflict.body).error, 'item 3: restock would pass');
+  assert.is((await call(port, 'POST', '/admin/items/99', { body: '{"price":1.5}' })).status, 404);
+});
+
+refusals('malformed HTTP that node:http refuses gets the JSON 400 and the connection closes', async ({ port }) => {
+  // Duplicate Content-Length, Content-Length with Transfer-Encoding, a bare LF: each on a raw socket.
+  const cases = [
+    ['duplicate Content-Length', 'POST /order/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
+    ['CL with TE', 'POST /order/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+    ['bare LF', 'GET /lookup/1 HTTP/1.1\nHost: x\n\n'],
+    ['garbage', 'HELLO\r\n\r\n'],
+  ] as const;
+  for (const [what, text] of cases) {
+    const { received, closed } = await rawExchange(port, text, 2_000);
+    assert.ok(closed, `${what}: the connection stays open`);
+    assert.match(received, /^HTTP\/1.1 400 Bad Request\r\n/, `${what}: ${JSON.stringify(received)}`);
+    assert.match(received.toLowerCase(), 'connection: close', what);
+    const body = received.slice(received.indexOf('\r\n\r\n') + 4);
+    const parsed = JSON.parse(body);
+    assert.is(parsed.ok, false, what);
+    assert.match(parsed.error, 'malformed HTTP request', what);
+  }
+});
+
 unknown.run();
 keys.run();
+refusals.run();
