@@ -101,6 +101,8 @@ class MultihostTarget implements CheckTarget {
         return this.partition(await this.chooseHost(random, replicaHostIndexes), random.chance(0.5), holdMs, record);
       case 'crash-process':
         throw new Error('a multi-host run crashes one host at a time (crash-host), not one whole process');
+      case 'pause-process':
+        throw new Error('a multi-host run does not pause processes (pause-process is for the single-process target)');
       default: {
         const never: never = kind;
         throw new Error(`unknown host fault ${String(never)}`);
