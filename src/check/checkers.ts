@@ -1,8 +1,8 @@
 // The checkers: each reads a History and returns the anomalies it proves, each with the smallest part of the
 // history that shows it. Pure: no I/O, no clock.
 //
-// - lost write: an order acknowledged true is not committed in the final order log (or one acknowledged false is
-//   committed); an order still pending once the cluster is quiet (every order settles by its deadline), whether
+// - lost write: an order acknowledged true is not committed in the final order log (or one acknowledged false, or
+//   one that certainly failed — rejected by its deadline, `x-order-reason: timeout` — is committed); an order still pending once the cluster is quiet (every order settles by its deadline), whether
 //   the log names it or not (the list hides the ids of pending orders);
 // - duplicate: one order id twice in the order log;
 // - oversell: a read, or the final stock, below zero;
@@ -93,6 +93,8 @@ export function lostWrites(history: History): Anomaly[] {
       anomalies.push({ kind: 'lost-write', message: `order ${operation.key} was acknowledged as bought but the order log says ${status}`, evidence: [operation] });
     } else if (operation.outcome === 'ok' && operation.value === false && status === 'committed') {
       anomalies.push({ kind: 'lost-write', message: `order ${operation.key} was answered false but the order log says committed`, evidence: [operation] });
+    } else if (operation.outcome === 'fail' && status === 'committed') {
+      anomalies.push({ kind: 'lost-write', message: `order ${operation.key} certainly failed (${operation.note}) but the order log says committed`, evidence: [operation] });
     }
   }
   return anomalies;

@@ -203,6 +203,11 @@ async function order(shared: Shared, client: number, item: number, amount: numbe
   for (let attempts = 1; attempts <= orderAttemptsMax; attempts += 1) {
     try {
       const answer = await attempt(shared.target, 'POST', `/order/${item}?amount=${amount}`, { 'idempotency-key': key });
+      if (answer.status === 200 && answer.headers.get('x-order-reason') === 'timeout') {
+        // Rejected by its deadline: nothing was bought, and the answer says nothing of the stock.
+        shared.recorder.complete(id, 'fail', null, `rejected: timeout${attempts > 1 ? ` after ${notes.join(', ')}` : ''}`);
+        return;
+      }
       if (answer.status === 200) {
         shared.recorder.complete(id, 'ok', answer.text === 'true', attempts > 1 ? `after ${notes.join(', ')}` : '');
         shared.gaps.acknowledged(shared.recorder.elapsedMs());
@@ -229,7 +234,9 @@ async function impatientOrder(shared: Shared, client: number, item: number, amou
   const id = shared.recorder.invoke(client, 'order', item, amount, key);
   try {
     const answer = await attempt(shared.target, 'POST', `/order/${item}?amount=${amount}`, { 'idempotency-key': key }, undefined, timeoutMs);
-    if (answer.status === 200) {
+    if (answer.status === 200 && answer.headers.get('x-order-reason') === 'timeout') {
+      shared.recorder.complete(id, 'fail', null, `impatient, ${timeoutMs} ms: rejected: timeout`);
+    } else if (answer.status === 200) {
       shared.recorder.complete(id, 'ok', answer.text === 'true', `impatient, ${timeoutMs} ms`);
       shared.gaps.acknowledged(shared.recorder.elapsedMs());
     } else if (answer.status === 503 && answer.headers.get('x-order-outcome') === 'not-taken') {

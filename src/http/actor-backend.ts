@@ -206,7 +206,8 @@ export class ActorBackend implements Backend {
     const outcome = answer.result as SagaOutcome;
     if (outcome.kind === 'keyReused') return { bought: false, orderId, firstRequest: { item: outcome.first.item, amount: outcome.first.amount } };
     if (outcome.bought) await this.invalidate([item], outcome.catalogIndex > 0 ? outcome.catalogIndex : await this.catalogIndexNow());
-    return { bought: outcome.bought, orderId };
+    const reason = outcome.order.reason;
+    return outcome.bought || reason === null ? { bought: outcome.bought, orderId } : { bought: false, orderId, reason };
   }
 
   /**

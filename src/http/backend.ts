@@ -70,6 +70,8 @@ export interface Order {
 export interface OrderOutcome {
   readonly bought: boolean;
   readonly orderId: string;
+  /** Why it was not bought (insufficient, unknownItem, timeout), when the backend knows. */
+  readonly reason?: string;
   /** Set when the order id is the key of another request (another item or amount): nothing was done. */
   readonly firstRequest?: { readonly item: number; readonly amount: number };
 }

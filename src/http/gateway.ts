@@ -128,6 +128,8 @@ const jsonHeaders = { 'content-type': jsonType };
 const hitHeaders = { 'content-type': jsonType, 'x-cache': 'HIT' };
 const missHeaders = { 'content-type': jsonType, 'x-cache': 'MISS' };
 const tooLargeHeaders = { 'content-type': jsonType, connection: 'close' };
+/** A refused request whose body is left unread: the connection cannot be reused. */
+const closeHeaders = { 'content-type': jsonType, connection: 'close' };
 const unauthorizedHeaders = { 'content-type': jsonType, 'www-authenticate': 'Bearer' };
 
 /**
@@ -265,7 +267,7 @@ class GatewayHandler {
     if (body === '') return this.dispatch(route, request, response, started);
     const what = `${request.method ?? ''} ${(request.url ?? '').split('?')[0]}`;
     const hint = route.kind === 'order' ? ' (the amount goes in the query: ?amount=N)' : '';
-    return this.reply(response, route.kind, started, 400, tooLargeHeaders, bodies.errorBody(`${what} takes no request body${hint}`));
+    return this.reply(response, route.kind, started, 400, closeHeaders, bodies.errorBody(`${what} takes no request body${hint}`));
   }
 
   private dispatch(route: Route, request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
@@ -391,9 +393,10 @@ class GatewayHandler {
     try {
       outcome = await this.deadlines.run((signal) => this.backend.order(route.item, route.amount, orderId, signal));
     } catch (error) {
-      if (!isUnavailable(error)) throw error;
-      // Taken but not answered: the order may yet settle either way, so the client gets its name to follow it.
-      this.logger.warn(`order ${orderId}: outcome unknown (${error instanceof Error ? error.message : String(error)}), answered 503`);
+      // Taken but not answered (unavailable, past the deadline, or an unexpected failure): the order may yet settle
+      // either way, so the client gets its name to follow it.
+      if (isUnavailable(error)) this.logger.warn(`order ${orderId}: outcome unknown (${error instanceof Error ? error.message : String(error)}), answered 503`);
+      else this.logger.error({ err: error }, `order ${orderId}: unexpected failure, outcome unknown, answered 503`);
       const unknownHeaders = { ...headers, 'retry-after': String(this.limits.retryAfterSeconds) };
       return this.reply(response, 'order', started, 503, unknownHeaders, bodies.orderUnknownBody(orderId));
     }
@@ -405,7 +408,9 @@ class GatewayHandler {
     }
     const verb = outcome.bought ? 'bought' : 'refused';
     this.logger.debug(`order ${orderId}: ${verb} ${route.amount} of item ${route.item}`);
-    return this.reply(response, 'order', started, 200, headers, outcome.bought ? 'true' : 'false');
+    // `false` is "not bought"; the reason tells a stock refusal from a deadline's (which says nothing of the stock).
+    const answerHeaders = outcome.reason === undefined || !isPrintableToken(outcome.reason, 64) ? headers : { ...headers, 'x-order-reason': outcome.reason };
+    return this.reply(response, 'order', started, 200, answerHeaders, outcome.bought ? 'true' : 'false');
   }
 
   private async getOrder(response: ServerResponse, orderId: string, started: number): Promise<void> {

@@ -101,6 +101,7 @@ test('503 → pending → settled: catalog back before the deadline, after it, a
     assert.is(await stockOf(url, 2), stock2 - 2);
     const repeat = await http('POST', `${url}/order/2?amount=3`, { headers: { 'idempotency-key': 'after-deadline-1' } });
     assert.is(repeat.text, 'false');
+    assert.is(repeat.headers.get('x-order-reason'), 'timeout', 'a false by the deadline says so: it is not a stock refusal');
     assert.is(await stockOf(url, 2), stock2 - 2);
 
     // Flapping: stop and start the catalog group while orders come in; all settle, and the stock agrees.

@@ -123,6 +123,7 @@ export class FakeBackend implements Backend {
     if (existing !== undefined && (existing.item !== item || existing.amount !== amount)) {
       return { bought: false, orderId, firstRequest: { item: existing.item, amount: existing.amount } };
     }
+    if (existing !== undefined && existing.reason !== null) return { bought: false, orderId, reason: existing.reason };
     if (existing !== undefined) return { bought: existing.status === 'committed', orderId };
     const target = this.items.find((candidate) => candidate.id === item);
     const bought = target !== undefined && target.stock >= amount;
@@ -135,7 +136,7 @@ export class FakeBackend implements Backend {
     const status = bought ? 'committed' : 'rejected';
     const reason = bought ? null : target === undefined ? 'unknownItem' : 'insufficient';
     this.orders.set(orderId, { id: orderId, item, amount, total, status, reason, createdAt: 1_700_000_000_000 });
-    return { bought, orderId };
+    return reason === null ? { bought, orderId } : { bought, orderId, reason };
   }
 
   async getOrder(orderId: string, signal: AbortSignal): Promise<Order | null> {

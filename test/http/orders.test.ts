@@ -28,7 +28,7 @@ unknown.before.each(async (context) => {
 unknown.after.each(async (context) => context.gateway.close());
 
 unknown('a 503 to an order carries x-order-id, Retry-After and a body that says how to learn the outcome', async ({ port, backend }) => {
-  // The fake is unavailable, then hangs past the deadline: both 503s name the order the backend was given.
+  // The fake is unavailable, then broken, then hangs past the deadline: each 503 names the order it was given.
   backend.mode = 'unavailable';
   const refused = await call(port, 'POST', '/order/1?amount=2');
   assert.is(refused.status, 503);
@@ -42,6 +42,10 @@ unknown('a 503 to an order carries x-order-id, Retry-After and a body that says 
   assert.is(body.poll, `/orders/${orderId}`);
   assert.match(body.error, `GET /orders/${orderId}`);
   assert.match(body.error, `Idempotency-Key: ${orderId}`);
+  backend.mode = 'broken';
+  const broken = await call(port, 'POST', '/order/1', { headers: { 'Idempotency-Key': 'broken-key-1' } });
+  assert.is(broken.status, 503);
+  assert.is(broken.headers['x-order-id'], 'broken-key-1', 'an unexpected failure leaves the outcome unknown too');
   backend.mode = 'hang';
   const late = await call(port, 'POST', '/order/1', { headers: { 'Idempotency-Key': 'late-key-1' } });
   assert.is(late.status, 503);
@@ -87,6 +91,10 @@ keys('the same key with another item or amount is 422 naming the first request, 
   const same = await call(port, 'POST', '/order/1?amount=1', { headers });
   assert.is(same.status, 200);
   assert.is(same.body, 'true');
+  assert.is(same.headers['x-order-reason'], undefined);
+  const refused = await call(port, 'POST', '/order/1?amount=100', { headers: { 'Idempotency-Key': 'too-many-1' } });
+  assert.is(refused.body, 'false');
+  assert.is(refused.headers['x-order-reason'], 'insufficient', 'a false names its reason');
 });
 
 keys('GET /orders?item=N does not show the key of a pending order; GET /orders/ID says pending with total null', async ({ port, backend }) => {
