@@ -66,10 +66,14 @@ const impatientTimeoutMs = { min: 5, max: 200 } as const;
 const gatewayDeadlineMs = 5_000;
 const baseStartArgs = ['--max-restarts', '10000', '--restart-window-ms', '60000'];
 
+/** The target's order deadline: as asked, 1.5 s in an ambiguous run, else the default of `pygmy start`. */
+function orderDeadlineOf(options: CheckRunOptions): number {
+  return options.orderDeadlineMs ?? (options.ambiguous ? 1_500 : 30_000);
+}
+
 function startArgsFor(options: CheckRunOptions): string[] {
   const args = [...baseStartArgs];
-  const deadlineMs = options.orderDeadlineMs ?? (options.ambiguous ? 1_500 : undefined);
-  if (deadlineMs !== undefined) args.push('--order-deadline-ms', String(deadlineMs));
+  if (options.orderDeadlineMs !== undefined || options.ambiguous) args.push('--order-deadline-ms', String(orderDeadlineOf(options)));
   if (options.ambiguous) args.push('--hold-after-deduct-ms', '150');
   if (options.plantedBug !== undefined) args.push('--bug', options.plantedBug);
   return args;
@@ -387,9 +391,12 @@ async function readOrders(target: CheckTarget): Promise<FinalState['orders']> {
   return orders;
 }
 
-/** The order log once nothing is pending any more (a new leader finishes inherited sagas), or as it is then. */
-async function settledOrders(target: CheckTarget): Promise<FinalState['orders']> {
-  const deadline = Date.now() + 20_000;
+/**
+ * The order log once nothing is pending any more (a new leader finishes inherited sagas, and every order settles
+ * by its deadline), or as it is then: waits at most the order deadline and 10 s more.
+ */
+async function settledOrders(target: CheckTarget, orderDeadlineMs: number): Promise<FinalState['orders']> {
+  const deadline = Date.now() + orderDeadlineMs + 10_000;
   for (;;) {
     const orders = await readOrders(target);
     if (!orders.some((stored) => stored.status === 'pending') || Date.now() > deadline) return orders;
@@ -418,12 +425,12 @@ async function quiet(target: CheckTarget): Promise<boolean> {
   }, 15_000, 200).catch(() => false);
 }
 
-async function finalState(target: CheckTarget, initialStock: Record<number, number>, log: (line: string) => void): Promise<FinalState> {
+async function finalState(target: CheckTarget, initialStock: Record<number, number>, orderDeadlineMs: number, log: (line: string) => void): Promise<FinalState> {
   await healAll(target);
   // A request a client gave up on may still be running in the gateway: let every one reach its deadline, so the
   // order log read next holds every order that will ever exist.
   await sleep(gatewayDeadlineMs);
-  const orders = await settledOrders(target);
+  const orders = await settledOrders(target, orderDeadlineMs);
   const finalStock = await readStocks(target);
   if (!(await quiet(target))) log('check: replicas did not reach one applied index; hashes compared where indexes match');
   // kill -9 with the cluster quiet: every applied entry is already durable, and the files stay as they are.
@@ -459,7 +466,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     const clients = Array.from({ length: options.clients }, (_, clientId) => client(shared, clientId, options.durationMs));
     await Promise.all([...clients, nemesis(shared, options.nemesis, options.durationMs, nemesisState)]);
     gaps.finish(recorder.elapsedMs());
-    const final = await finalState(target, initialStock, options.log);
+    const final = await finalState(target, initialStock, orderDeadlineOf(options), options.log);
     const history: History = { operations: recorder.snapshot(), final, faults: nemesisState.faults };
     writeHistory(options.historyPath, history);
     const report = checkHistory(history, options.statesMaxPerItem === undefined ? {} : { statesMaxPerItem: options.statesMaxPerItem });

@@ -1,5 +1,5 @@
 // An order whose answer is a 503 has a name and settles exactly once by its deadline (DESIGN.md §2.9), in a real
-// cluster (one process, port 0, a 4 s order deadline): with the whole catalog group stopped the order is answered
+// cluster (one process, port 0, a 6 s order deadline): with the whole catalog group stopped the order is answered
 // 503 with x-order-id and stays pending (total null); the catalog back before the deadline → the sweep buys it;
 // back after it → it is fenced and rejected `timeout` and nothing is taken; the catalog flapping under several
 // orders → each ends committed or rejected, the stock moves by exactly the committed amounts, and a repeat with
@@ -11,7 +11,7 @@ import { createLogger } from '../../src/cli/logger.js';
 import initialCatalog from '../../src/actors/catalog/initial.js';
 import { eventually, http, makeDataDir, removeDataDir, sleep } from '../support/pygmy-process.js';
 
-const orderDeadlineMs = 4_000;
+const orderDeadlineMs = 6_000;
 
 interface StoredOrder {
   id: string;
