@@ -88,6 +88,14 @@ test('503 → pending → settled: catalog back before the deadline, after it, a
     const reused = await http('POST', `${url}/order/4?amount=1`, { headers: { 'idempotency-key': 'before-deadline-1' } });
     assert.is(reused.status, 422, reused.text);
     assert.equal(reused.json().firstRequest, { item: 2, amount: 2 });
+    // Two requests with one key at once, another amount each: one is the order, the other is 422, never both true.
+    const stock1 = await stockOf(url, 1);
+    const racing = await Promise.all([1, 2].map((amount) => http('POST', `${url}/order/1?amount=${amount}`, { headers: { 'idempotency-key': 'racing-1' } })));
+    assert.equal(racing.map((answer) => answer.status).sort(), [200, 422], racing.map((answer) => answer.text).join(' | '));
+    const won = racing.find((answer) => answer.status === 200)!;
+    const wonAmount = racing.indexOf(won) + 1;
+    assert.is(won.text, 'true');
+    assert.is(await stockOf(url, 1), stock1 - wonAmount);
 
     // Back after the deadline: fenced, rejected "timeout", nothing taken; a repeat answers false and buys nothing.
     await catalogGroup(cluster, 'stop');

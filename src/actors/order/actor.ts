@@ -188,6 +188,17 @@ async function sweepPending(app: OrderApp, replica: Replica): Promise<void> {
   for (const order of idle) void runSaga(app, order.id, () => finish(app, replica, order));
 }
 
+/**
+ * A request that joined a saga in flight for its id gets that saga's answer only when it is the same request:
+ * the same id with another item or amount is keyReused, whoever came first.
+ */
+function ownAnswer(answer: SagaAnswer, message: Extract<OrderAppMessage, { type: 'order' }>): SagaAnswer {
+  if (!answer.ok || answer.result.kind !== 'decided') return answer;
+  const first = answer.result.order;
+  if (first.item === message.item && first.amount === message.amount) return answer;
+  return { ok: true, index: answer.index, result: { kind: 'keyReused', first } };
+}
+
 /** The order group's state machine; also what a snapshot builder thread imports by name. */
 export function createStateMachine(): OrderStateMachine {
   return new OrderStateMachine();
@@ -230,7 +241,7 @@ export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs>({
       case 'order': {
         if (!replica.isLeader) return { ok: false, error: 'notLeader', leader: replica.leader };
         const reply = context.deferReply();
-        runSaga(app, message.orderId, () => commitPending(app, replica, message)).then((answer) => reply.resolve(answer));
+        runSaga(app, message.orderId, () => commitPending(app, replica, message)).then((answer) => reply.resolve(ownAnswer(answer, message)));
         return undefined;
       }
       case 'sweepPending':
