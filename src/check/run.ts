@@ -91,6 +91,10 @@ class SingleProcessTarget implements CheckTarget {
     return this.process.url;
   }
 
+  get gatewayUrls(): readonly string[] {
+    return [this.process.url];
+  }
+
   async reachable(): Promise<void> {
     if (this.restarting) await this.restarting.catch(() => {});
   }
@@ -270,7 +274,26 @@ async function restock(shared: Shared, client: number, item: number): Promise<vo
   }
 }
 
-async function client(shared: Shared, clientId: number, deadlineMs: number): Promise<void> {
+/** The target as one client sees it: the same cluster through gateway clientId mod the number of gateways. */
+function throughGateway(target: CheckTarget, clientId: number): CheckTarget {
+  return {
+    get url() {
+      return target.gatewayUrls[clientId % target.gatewayUrls.length]!;
+    },
+    get gatewayUrls() {
+      return target.gatewayUrls;
+    },
+    headers: target.headers,
+    reachable: () => target.reachable(),
+    injectHostFault: (kind, random, holdMs, record) => target.injectHostFault(kind, random, holdMs, record),
+    healHosts: () => target.healHosts(),
+    killAndDigest: () => target.killAndDigest(),
+    close: () => target.close(),
+  };
+}
+
+async function client(sharedByAll: Shared, clientId: number, deadlineMs: number): Promise<void> {
+  const shared: Shared = { ...sharedByAll, target: throughGateway(sharedByAll.target, clientId) };
   const random = new SeededRandom(shared.seed * 7_919 + clientId);
   const impatient = shared.ambiguous && clientId % 2 === 1;
   for (let sequence = 0; shared.recorder.elapsedMs() < deadlineMs && !shared.recorder.full; sequence += 1) {

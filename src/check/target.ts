@@ -30,6 +30,8 @@ export const actorNames = [...replicaGroups.catalog, ...replicaGroups.order, 'ca
 export interface CheckTarget {
   /** The gateway's URL (may change when the process behind it restarts: read it for every request). */
   readonly url: string;
+  /** Every gateway clients are spread over, `url` first (two in a multi-host run). */
+  readonly gatewayUrls: readonly string[];
   /** Sent with every request: admin routes need a token when the gateway listens beyond loopback. */
   readonly headers: Readonly<Record<string, string>>;
   /** Resolves once the gateway may be tried (at once, unless the gateway's own process is restarting). */
