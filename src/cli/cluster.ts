@@ -34,6 +34,10 @@ export interface ClusterOptions {
   readonly tickMs?: number;
   /** Test hook for the order saga: wait between deduct and commit. */
   readonly holdAfterDeductMs?: number;
+  /** How long an order may stay pending before it is fenced and rejected (default 30 s). */
+  readonly orderDeadlineMs?: number;
+  /** Planted bug for the checker: the deadline rejects without fencing the catalog. */
+  readonly orderBugRejectWithoutFence?: boolean;
   /** Test hook: replicas accept {type:'injectDiskFault', code} (the next disk write fails). */
   readonly diskFaultInjection?: boolean;
   readonly readyTimeoutMs?: number;
@@ -77,6 +81,8 @@ export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
     const args: OrderReplicaArgs = {
       name, peers: orderMembers, dataDir, tickMs, catalogMembers,
       ...(options.holdAfterDeductMs ? { holdAfterDeductMs: options.holdAfterDeductMs } : {}),
+      ...(options.orderDeadlineMs ? { orderDeadlineMs: options.orderDeadlineMs } : {}),
+      ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
       ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
     };
     return { name, module: orderModule, args, restart: 'permanent' };

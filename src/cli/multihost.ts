@@ -106,6 +106,8 @@ export interface NodeOptions {
   /** `off` turns the gateway's operations routes off (`--admin off`); /health and /ready stay. */
   readonly admin?: AdminMode;
   readonly onEscalate?: (reason: string) => void;
+  /** How long an order may stay pending before it is fenced and rejected (default 30 s). */
+  readonly orderDeadlineMs?: number;
 }
 
 export interface RunningNode {
@@ -139,7 +141,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const system = new ActorSystem({ logger: log, remote: transport, onEscalate: options.onEscalate ?? (() => {}) });
   transport.attachSystem(system);
   await transport.listen();
-  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs }).filter((spec) => self.actors.includes(spec.name));
+  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) }).filter((spec) => self.actors.includes(spec.name));
   try {
     await system.start(specs);
   } catch (error) {

@@ -2,7 +2,8 @@
 //
 // Flags: --config FILE (required), --node NAME (required), --data-dir (./data/NAME), --fresh, --listen-host
 // (bind address for the transport, default the node's configured host), --ready-timeout-ms (60000), --admin on|off
-// (off turns the gateway's operations routes off; /health and /ready stay).
+// (off turns the gateway's operations routes off; /health and /ready stay), --order-deadline-ms (30000; give every
+// node the same value).
 // Prints `pygmy: node NAME listening on HOST:PORT` once the transport listens and its actors started, and on a
 // gateway node `pygmy: ready at URL (started in N ms)` once both groups have a leader. SIGINT and SIGTERM stop
 // it gracefully; an escalation of its supervisor exits non-zero. The cluster secret comes from
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<number> {
       'listen-host': { type: 'string' },
       'ready-timeout-ms': { type: 'string' },
       admin: { type: 'string' },
+      'order-deadline-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -44,6 +46,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!Number.isSafeInteger(readyTimeoutMs) || readyTimeoutMs < 1) {
     throw new UsageError(`--ready-timeout-ms must be a positive integer, got "${values['ready-timeout-ms']}"`);
   }
+  const orderDeadlineMs = Number(values['order-deadline-ms'] ?? 30_000);
+  if (!Number.isSafeInteger(orderDeadlineMs) || orderDeadlineMs < 100) {
+    throw new UsageError(`--order-deadline-ms must be an integer ≥ 100, got "${values['order-deadline-ms']}"`);
+  }
   const logger = createLogger({});
   let escalated: string | null = null;
   let stop: (() => Promise<void>) | null = null;
@@ -56,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     logger,
     adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
     admin,
+    orderDeadlineMs,
     ...(values['listen-host'] === undefined ? {} : { listenHost: values['listen-host'] }),
     onEscalate: (reason) => {
       escalated = reason;

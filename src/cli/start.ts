@@ -1,7 +1,8 @@
 // `pygmy start`: the whole cluster in one process — the demo, and what the end-to-end tests run.
 //
 // Flags: --port (34800; 0 picks a free one), --host (127.0.0.1), --data-dir (./data), --fresh (wipe the data dir
-// first), --catalog FILE.json, --no-cache, --tick-ms, --hold-after-deduct-ms (test hook), --max-restarts N and
+// first), --catalog FILE.json, --no-cache, --tick-ms, --order-deadline-ms (30000: a pending order is then fenced
+// and rejected "timeout"), --hold-after-deduct-ms and --bug reject-without-fence (test hooks), --max-restarts N and
 // --restart-window-ms MS (supervisor intensity; the fault checker raises it because it kills replicas on purpose),
 // --admin on|off (off turns the operations routes off; /health and /ready stay).
 // Prints `pygmy: ready at URL (started in N ms)` on standard output when it can serve. SIGINT and SIGTERM stop
@@ -30,6 +31,13 @@ function positiveInteger(value: string | undefined, name: string, fallback: numb
   return parsed;
 }
 
+/** `--bug NAME`: a planted bug the checker must find; only reject-without-fence exists. */
+function plantedBug(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (value !== 'reject-without-fence') throw new UsageError(`--bug must be reject-without-fence, got "${value}"`);
+  return true;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -42,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
       'no-cache': { type: 'boolean' },
       'tick-ms': { type: 'string' },
       'hold-after-deduct-ms': { type: 'string' },
+      'order-deadline-ms': { type: 'string' },
+      bug: { type: 'string' },
       'max-restarts': { type: 'string' },
       'restart-window-ms': { type: 'string' },
       admin: { type: 'string' },
@@ -72,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
     cacheEnabled: !values['no-cache'],
     tickMs: positiveInteger(values['tick-ms'], '--tick-ms', 50, 5),
     holdAfterDeductMs: positiveInteger(values['hold-after-deduct-ms'], '--hold-after-deduct-ms', 0, 0),
+    orderDeadlineMs: positiveInteger(values['order-deadline-ms'], '--order-deadline-ms', 30_000, 100),
+    orderBugRejectWithoutFence: plantedBug(values.bug),
     ...(values['max-restarts'] === undefined ? {} : { maxRestarts: positiveInteger(values['max-restarts'], '--max-restarts', 5) }),
     ...(values['restart-window-ms'] === undefined ? {} : { restartWindowMs: positiveInteger(values['restart-window-ms'], '--restart-window-ms', 60_000) }),
     onEscalate: (reason) => {

@@ -30,6 +30,7 @@ import { DashboardFeed, type FeedOptions } from './dashboard/feed.js';
 import { DashboardHttp } from './dashboard/http.js';
 import { Deadlines } from './deadlines.js';
 import { LruMap } from '../actors/cache/lru.js';
+import { answerClientError } from './client-error.js';
 import { IdleConnections } from './idle-connections.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
 import { orderIdMaker } from './order-id.js';
@@ -132,6 +133,8 @@ const jsonHeaders = { 'content-type': jsonType };
 const hitHeaders = { 'content-type': jsonType, 'x-cache': 'HIT' };
 const missHeaders = { 'content-type': jsonType, 'x-cache': 'MISS' };
 const tooLargeHeaders = { 'content-type': jsonType, connection: 'close' };
+/** A refused request whose body is left unread: the connection cannot be reused. */
+const closeHeaders = { 'content-type': jsonType, connection: 'close' };
 const unauthorizedHeaders = { 'content-type': jsonType, 'www-authenticate': 'Bearer' };
 
 /**
@@ -164,6 +167,17 @@ function isUnavailable(error: unknown): boolean {
     error instanceof DeadlineExceededError ||
     (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError'))
   );
+}
+
+/** Every route but the item update takes no body (routes that are already errors answer their own error). */
+function takesNoBody(kind: RouteKind): boolean {
+  return kind !== 'updateItem' && kind !== 'badRequest' && kind !== 'notFound' && kind !== 'methodNotAllowed';
+}
+
+/** True when the request says a body follows (a non-zero Content-Length, or any Transfer-Encoding). */
+function mayCarryBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
 }
 
 /** Reads a request body up to `bytesMax`; resolves null (and stops reading) when it is larger. */
@@ -242,9 +256,21 @@ class GatewayHandler {
     if (!this.authorize(request, response, route.kind, started)) return;
     // A near-cache hit is answered here and now: no promise, no closure, nothing for the event loop to run later.
     if (route.kind === 'lookup' && this.answerNearHit(response, route.id, started)) return;
-    this.dispatch(route, request, response, started).catch((error: unknown) =>
-      this.fail(response, route.kind, started, error, request.url ?? ''),
-    );
+    const work = mayCarryBody(request) && takesNoBody(route.kind) ? this.dispatchWithoutBody(route, request, response, started) : this.dispatch(route, request, response, started);
+    work.catch((error: unknown) => this.fail(response, route.kind, started, error, request.url ?? ''));
+  }
+
+  /**
+   * A route that takes no body, sent one: 400 naming it (and the connection closes, unread). A chunked request may
+   * turn out empty, so it is read (bounded) before being judged.
+   */
+  private async dispatchWithoutBody(route: Route, request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
+    const declared = request.headers['content-length'];
+    const body = declared === undefined ? await readBody(request, this.limits.bodyBytesMax) : null;
+    if (body === '') return this.dispatch(route, request, response, started);
+    const what = `${request.method ?? ''} ${(request.url ?? '').split('?')[0]}`;
+    const hint = route.kind === 'order' ? ' (the amount goes in the query: ?amount=N)' : '';
+    return this.reply(response, route.kind, started, 400, closeHeaders, bodies.errorBody(`${what} takes no request body${hint}`));
   }
 
   private dispatch(route: Route, request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
@@ -364,18 +390,30 @@ class GatewayHandler {
   ): Promise<void> {
     const key = parseIdempotencyKey(request.headers['idempotency-key']);
     if (key.rejected) return this.reply(response, 'order', started, 400, jsonHeaders, bodies.errorBody(key.error));
-    const body = await readBody(request, this.limits.bodyBytesMax);
-    if (body === null) return this.replyTooLarge(response, 'order', started);
     const orderId = key.value ?? this.newOrderId();
-    const outcome = await this.deadlines.run((signal) =>
-      this.backend.order(route.item, route.amount, orderId, signal),
-    );
+    const headers = { 'content-type': jsonType, 'x-order-id': orderId };
+    let outcome;
+    try {
+      outcome = await this.deadlines.run((signal) => this.backend.order(route.item, route.amount, orderId, signal));
+    } catch (error) {
+      // Taken but not answered (unavailable, past the deadline, or an unexpected failure): the order may yet settle
+      // either way, so the client gets its name to follow it.
+      if (isUnavailable(error)) this.logger.warn(`order ${orderId}: outcome unknown (${error instanceof Error ? error.message : String(error)}), answered 503`);
+      else this.logger.error({ err: error }, `order ${orderId}: unexpected failure, outcome unknown, answered 503`);
+      const unknownHeaders = { ...headers, 'retry-after': String(this.limits.retryAfterSeconds) };
+      return this.reply(response, 'order', started, 503, unknownHeaders, bodies.orderUnknownBody(orderId));
+    }
     assert(outcome.orderId === orderId, `backend answered order ${orderId} as ${outcome.orderId}`);
     assert(isPrintableToken(outcome.orderId, orderKeyLengthMax), 'order id is not a printable token');
+    if (outcome.firstRequest !== undefined) {
+      const body = bodies.keyReusedBody(orderId, outcome.firstRequest, route);
+      return this.reply(response, 'order', started, 422, headers, body);
+    }
     const verb = outcome.bought ? 'bought' : 'refused';
     this.logger.debug(`order ${orderId}: ${verb} ${route.amount} of item ${route.item}`);
-    const headers = { 'content-type': jsonType, 'x-order-id': orderId };
-    return this.reply(response, 'order', started, 200, headers, outcome.bought ? 'true' : 'false');
+    // `false` is "not bought"; the reason tells a stock refusal from a deadline's (which says nothing of the stock).
+    const answerHeaders = outcome.reason === undefined || !isPrintableToken(outcome.reason, 64) ? headers : { ...headers, 'x-order-reason': outcome.reason };
+    return this.reply(response, 'order', started, 200, answerHeaders, outcome.bought ? 'true' : 'false');
   }
 
   private async getOrder(response: ServerResponse, orderId: string, started: number): Promise<void> {
@@ -441,8 +479,11 @@ class GatewayHandler {
       return this.reply(response, 'updateItem', started, 400, jsonHeaders, bodies.errorBody(change.error));
     }
     const result = await this.deadlines.run((signal) => this.backend.updateItem(id, change.value, signal));
-    if (!result.ok) {
+    if (!result.ok && result.reason === 'unknownItem') {
       return this.reply(response, 'updateItem', started, 404, jsonHeaders, bodies.errorBody(`unknown item ${id}`));
+    }
+    if (!result.ok) {
+      return this.reply(response, 'updateItem', started, 409, jsonHeaders, bodies.errorBody(`item ${id}: ${result.detail}`));
     }
     this.logger.info(`admin: item ${id} updated with ${JSON.stringify(change.value)}`);
     return this.reply(response, 'updateItem', started, 200, jsonHeaders, bodies.okBody);
@@ -544,6 +585,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   const idle = new IdleConnections(limits.socketIdleTimeoutMs, idleSweepMs(limits.socketIdleTimeoutMs), () => performance.now());
   server.on('connection', (socket: Socket) => idle.add(socket));
+  server.on('clientError', answerClientError);
   return {
     server,
     metrics: handler.metrics,

@@ -184,7 +184,7 @@ api('orders can be read by id and by item', async ({ port }) => {
   assert.is(one.status, 200);
   assert.is(
     one.body,
-    '{"ok":true,"result":{"id":"k-2","item":2,"amount":3,"total":89.7,"status":"committed","createdAt":1700000000000}}',
+    '{"ok":true,"result":{"id":"k-2","item":2,"amount":3,"total":89.7,"status":"committed","reason":null,"createdAt":1700000000000}}',
   );
   const missing = await call(port, 'GET', '/orders/nope');
   assert.is(missing.status, 404);
