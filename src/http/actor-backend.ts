@@ -24,6 +24,7 @@ import { GroupClient, GroupUnavailableError } from '../raft/client.js';
 import type { ReplicaStatus } from '../raft/replica.js';
 import type { Logger } from '../runtime/actor.js';
 import { isRuntimeError } from '../runtime/errors.js';
+import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import { CacheMirror, type MirrorStats, type PreparedLookup } from './mirror.js';
 import type { ActorStatus as RuntimeActorStatus } from '../runtime/system.js';
 import {
@@ -75,6 +76,9 @@ export interface ActorBackendOptions {
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
 
+/** A failover line per group is written at most once per this interval, with a count of those folded into it. */
+const failoverLogIntervalMs = 10_000;
+
 function groupOf(name: string): string {
   const dash = name.lastIndexOf('-');
   return dash > 0 ? name.slice(0, dash) : name;
@@ -101,8 +105,15 @@ export class ActorBackend implements Backend {
     const near = options.nearCache ?? null;
     this.mirror = near === null ? null : new CacheMirror({ capacity: near.capacity, now: near.now ?? Date.now });
     const ask = (target: string, message: unknown, timeoutMs: number) => options.actors.ask(target, message, { timeoutMs });
-    const onFailover = (group: string) => (from: string, _to: string | null, reason: string) =>
-      options.log.info({ group, from, reason, event: 'failover' }, `gateway: ${from} did not answer (${reason}); trying the next ${group} replica`);
+    // One line per episode and group: when a replica is slow, every request tried on it would otherwise write one.
+    const onFailover = (group: string) => {
+      const episodes = new EpisodeLog(failoverLogIntervalMs);
+      return (from: string, _to: string | null, reason: string) => {
+        const note = episodes.note(performance.now());
+        if (!note.write) return;
+        options.log.info({ group, from, reason, event: 'failover' }, `gateway: ${from} did not answer (${reason}); trying the next ${group} replica${foldedSuffix(note)}`);
+      };
+    };
     this.catalog = new GroupClient({ group: 'catalog', members: options.catalogMembers, ask, isUnavailable, attemptTimeoutMs: 1_000, onFailover: onFailover('catalog') });
     this.orders = new GroupClient({ group: 'order', members: options.orderMembers, ask, isUnavailable, attemptTimeoutMs: 2_500, onFailover: onFailover('order') });
   }

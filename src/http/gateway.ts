@@ -31,6 +31,7 @@ import { DashboardHttp } from './dashboard/http.js';
 import { Deadlines } from './deadlines.js';
 import { LruMap } from '../actors/cache/lru.js';
 import { IdleConnections } from './idle-connections.js';
+import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
 import { orderIdMaker } from './order-id.js';
 import { isOperationRoute, matchRoute, type Route, type RouteKind } from './routes.js';
@@ -122,6 +123,9 @@ interface RenderedBody {
   readonly body: string;
 }
 
+/** A repeated warning (a 503 answered, work shed) is written at most once per this interval, with a count. */
+const episodeLogIntervalMs = 10_000;
+
 const jsonType = 'application/json';
 const jsonHeaders = { 'content-type': jsonType };
 const hitHeaders = { 'content-type': jsonType, 'x-cache': 'HIT' };
@@ -210,6 +214,7 @@ class GatewayHandler {
   /** The lookup route's metrics, kept so a near-cache hit needs no map lookup. */
   private readonly lookupMetrics: RouteMetrics;
   readonly dashboard: DashboardHttp;
+  private readonly unavailableEpisodes = new EpisodeLog(episodeLogIntervalMs);
 
   constructor(options: GatewayOptions, limits: GatewayLimits, loopback: boolean) {
     this.backend = options.backend;
@@ -296,7 +301,7 @@ class GatewayHandler {
     const near = this.backend.nearLookup?.(id);
     if (near === undefined) return false;
     this.metrics.recordCache('HIT');
-    if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup/${id}: cache hit`);
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug(`lookup/${id}: cache hit`);
     if (response.writableEnded || response.destroyed) return true;
     response.writeHead(near.status, near.headers);
     response.end(near.body);
@@ -307,7 +312,7 @@ class GatewayHandler {
   private async lookupThroughBackend(response: ServerResponse, id: number, started: number): Promise<void> {
     const answer = await this.deadlines.run((signal) => this.backend.lookup(id, signal));
     this.metrics.recordCache(answer.cache);
-    if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup/${id}: ${describeRead(answer)}`);
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug(`lookup/${id}: ${describeRead(answer)}`);
     const item: Item | null = answer.result;
     if (item === null) {
       return this.reply(response, 'lookup', started, 404, cacheHeaders(answer), bodies.lookupNotFoundBody);
@@ -319,7 +324,7 @@ class GatewayHandler {
   private async list(response: ServerResponse, started: number): Promise<void> {
     const { answer, body } = await this.readItems('list', (signal, knownIndex) => this.backend.list(signal, knownIndex));
     this.metrics.recordCache(answer.cache);
-    if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup: ${describeRead(answer)}`);
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug(`lookup: ${describeRead(answer)}`);
     return this.reply(response, 'list', started, 200, cacheHeaders(answer), body);
   }
 
@@ -327,8 +332,8 @@ class GatewayHandler {
     const read = (signal: AbortSignal, knownIndex: number | undefined) => this.backend.search(topic, signal, knownIndex);
     const { answer, body } = await this.readItems(`search/${topic}`, read);
     this.metrics.recordCache(answer.cache);
-    if (this.logger.isLevelEnabled('info')) {
-      this.logger.info(`search/${JSON.stringify(topic)}: ${describeRead(answer)}`);
+    if (this.logger.isLevelEnabled('debug')) {
+      this.logger.debug(`search/${JSON.stringify(topic)}: ${describeRead(answer)}`);
     }
     return this.reply(response, 'search', started, 200, cacheHeaders(answer), body);
   }
@@ -487,8 +492,11 @@ class GatewayHandler {
 
   private fail(response: ServerResponse, kind: RouteKind, started: number, error: unknown, target: string): void {
     if (isUnavailable(error)) {
+      // One line per episode: under a flood or an outage every request would otherwise write one.
+      const note = this.unavailableEpisodes.note(performance.now());
       const reason = error instanceof Error ? error.message : String(error);
-      this.logger.warn(`${target.slice(1)}: unavailable (${reason}), answered 503`);
+      if (note.write) this.logger.warn(`${target.slice(1)}: unavailable (${reason}), answered 503${foldedSuffix(note)}`);
+      else if (this.logger.isLevelEnabled('debug')) this.logger.debug(`${target.slice(1)}: unavailable (${reason}), answered 503`);
     } else {
       this.logger.error({ err: error }, `${target.slice(1)}: unexpected failure, answered 503`);
     }

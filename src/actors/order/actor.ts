@@ -97,7 +97,8 @@ async function finish(app: OrderApp, replica: Replica, order: Order): Promise<Sa
   const finalResult = final.result as OrderResult;
   if (!finalResult.ok) return { ok: false, error: `badCommand: ${finalResult.detail}`, leader: replica.leader };
   const outcome = outcomeOf(finalResult.order, deduct.index);
-  app.context.log.info(
+  // Per request, so debug: the demo shows it, production logs (info) do not.
+  app.context.log.debug(
     { orderId: order.id, item: order.item, amount: order.amount, status: finalResult.order.status, event: 'order' },
     `order ${order.id}: ${order.amount} of item ${order.item} ${outcome.bought ? `bought for ${decided.ok ? decided.total : 0}` : `rejected (${decided.ok ? '' : decided.reason})`}`,
   );
