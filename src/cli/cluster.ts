@@ -11,6 +11,7 @@ import type { Catalog } from '../actors/catalog/catalog.js';
 import type { CatalogReplicaArgs } from '../actors/catalog/actor.js';
 import type { OrderReplicaArgs } from '../actors/order/actor.js';
 import { ActorBackend } from '../http/actor-backend.js';
+import { backlogShortfall } from '../http/connections.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
 import { ActorSystem, type ChildSpec, type SystemMessageEvent } from '../runtime/system.js';
 
@@ -148,6 +149,8 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     await system.shutdown();
     throw error;
   }
+  const shortfall = backlogShortfall(address.backlog);
+  if (shortfall !== null) log.warn({ event: 'listenBacklog', ...address.backlog }, shortfall);
   const url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
   let closing: Promise<void> | null = null;
   return {

@@ -8,6 +8,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ActorBackend } from '../http/actor-backend.js';
+import { backlogShortfall } from '../http/connections.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
 import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
@@ -151,6 +152,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     if (cacheHere) wireNearCache(system, backend);
     gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, requestDeadlineMs: 5_000 });
     const address = await gateway.listen();
+    const shortfall = backlogShortfall(address.backlog);
+    if (shortfall !== null) log.warn({ event: 'listenBacklog', ...address.backlog }, shortfall);
     url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
   }
   let closing: Promise<void> | null = null;

@@ -30,6 +30,8 @@ import { DashboardFeed, type FeedOptions } from './dashboard/feed.js';
 import { DashboardHttp } from './dashboard/http.js';
 import { Deadlines } from './deadlines.js';
 import { LruMap } from '../actors/cache/lru.js';
+import { Admission, admissionClassOf, checkClassBounds, defaultAdmissionBounds, type AdmissionBounds, type AdmittedClass } from './admission.js';
+import { ConnectionLimit, listenBacklogFor, readSomaxconn, type ListenBacklog } from './connections.js';
 import { IdleConnections } from './idle-connections.js';
 import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
@@ -52,7 +54,12 @@ export interface GatewayLimits {
    */
   readonly socketIdleTimeoutMs: number;
   readonly headerBytesMax: number;
+  /** Connections served at once; a request on one past it is answered 503 + Connection: close (connections.ts). */
   readonly connectionsMax: number;
+  /** Connections past connectionsMax held only to answer them 503; past both, node:http drops new ones. */
+  readonly connectionsRefusedMax: number;
+  /** The listen socket's backlog: a burst of new connections waits there, not in SYN retries (capped by somaxconn). */
+  readonly listenBacklog: number;
   /** The value of Retry-After on a 503. */
   readonly retryAfterSeconds: number;
 }
@@ -65,6 +72,8 @@ export const defaultGatewayLimits: GatewayLimits = {
   socketIdleTimeoutMs: 60_000,
   headerBytesMax: 16 * 1024,
   connectionsMax: 4_096,
+  connectionsRefusedMax: 4_096,
+  listenBacklog: 4_096,
   retryAfterSeconds: 1,
 };
 
@@ -87,14 +96,22 @@ export interface GatewayOptions {
   readonly limits?: Partial<GatewayLimits>;
   /** Timing and bounds of the dashboard's live feed (src/http/dashboard/feed.ts); defaults suit the demo. */
   readonly dashboard?: Omit<FeedOptions, 'clusterStatus' | 'sampler'>;
+  /** Admission bounds per class of work (admission.ts); defaults in defaultAdmissionBounds. */
+  readonly admission?: Partial<AdmissionBounds>;
+  /** The clock admission control measures latency with; performance.now() by default (tests step their own). */
+  readonly admissionClock?: () => number;
+  /** net.core.somaxconn; read from /proc by default (tests pass their own). */
+  readonly somaxconn?: number | null;
 }
 
 export interface Gateway {
   readonly server: Server;
   readonly metrics: GatewayMetrics;
+  /** The admission limits per class of work, as they stand (admission.ts). */
+  readonly admission: Admission;
   /** The dashboard's live feed (`GET /events`). */
   readonly dashboard: DashboardFeed;
-  listen(): Promise<{ host: string; port: number }>;
+  listen(): Promise<{ host: string; port: number; backlog: ListenBacklog }>;
   close(): Promise<void>;
 }
 
@@ -215,6 +232,13 @@ class GatewayHandler {
   private readonly lookupMetrics: RouteMetrics;
   readonly dashboard: DashboardHttp;
   private readonly unavailableEpisodes = new EpisodeLog(episodeLogIntervalMs);
+  private readonly shedEpisodes = new EpisodeLog(episodeLogIntervalMs);
+  readonly admission: Admission;
+  private readonly admissionNow: () => number;
+  readonly connections: ConnectionLimit;
+  private readonly shedOrderHeaders: Record<string, string>;
+  private readonly refusedHeaders: Record<string, string>;
+  private readonly refusedOrderHeaders: Record<string, string>;
 
   constructor(options: GatewayOptions, limits: GatewayLimits, loopback: boolean) {
     this.backend = options.backend;
@@ -228,6 +252,16 @@ class GatewayHandler {
     this.metrics = new GatewayMetrics(options.metricsRegistry);
     this.lookupMetrics = this.metrics.forRoute('lookup');
     this.unavailableHeaders = { 'content-type': jsonType, 'retry-after': String(limits.retryAfterSeconds) };
+    // An order turned away before it started: certainly not taken, so no x-order-id to poll (DESIGN.md §1).
+    this.shedOrderHeaders = { ...this.unavailableHeaders, 'x-order-outcome': 'not-taken' };
+    this.refusedHeaders = { ...this.unavailableHeaders, connection: 'close' };
+    this.refusedOrderHeaders = { ...this.shedOrderHeaders, connection: 'close' };
+    const bounds: AdmissionBounds = { ...defaultAdmissionBounds, ...options.admission };
+    checkClassBounds('admission.order', bounds.order);
+    checkClassBounds('admission.read', bounds.read);
+    this.admissionNow = options.admissionClock ?? (() => performance.now());
+    this.admission = new Admission(bounds, this.admissionNow());
+    this.connections = new ConnectionLimit(limits.connectionsMax);
     const feedOptions = { ...options.dashboard, clusterStatus: () => this.backend.cluster(), sampler: this.metrics.live };
     this.dashboard = new DashboardHttp(new DashboardFeed(feedOptions));
   }
@@ -241,12 +275,42 @@ class GatewayHandler {
       this.replyTooLarge(response, route.kind, started);
       return;
     }
+    if (this.connections.isOverLimit(request.socket)) {
+      this.refuseConnection(response, route.kind, started);
+      return;
+    }
     if (isOperationRoute(route.kind) && !this.authorize(request, response, route.kind, started)) return;
     // A near-cache hit is answered here and now: no promise, no closure, nothing for the event loop to run later.
     if (route.kind === 'lookup' && this.answerNearHit(response, route.id, started)) return;
-    this.dispatch(route, request, response, started).catch((error: unknown) =>
+    const workClass = admissionClassOf(route.kind);
+    const admittedAtMs = workClass === null ? 0 : this.admissionNow();
+    if (workClass !== null && !this.admission.tryAdmit(workClass, admittedAtMs)) {
+      this.shed(response, route.kind, workClass, started);
+      return;
+    }
+    const settled = this.dispatch(route, request, response, started).catch((error: unknown) =>
       this.fail(response, route.kind, started, error, request.url ?? ''),
     );
+    if (workClass !== null) void settled.then(() => this.admission.complete(workClass, admittedAtMs, this.admissionNow()));
+  }
+
+  /** Work over its class's admission bound, answered at once: never started, so an order is certainly not taken. */
+  private shed(response: ServerResponse, kind: RouteKind, workClass: AdmittedClass, started: number): void {
+    const limit = this.admission.classes[workClass];
+    const note = this.shedEpisodes.note(performance.now());
+    if (note.write) {
+      this.logger.info({ event: 'shed', workClass, inFlightLimit: limit.limit }, `gateway: overloaded, shedding ${workClass} work over ${limit.limit} in flight (answered 503)${foldedSuffix(note)}`);
+    }
+    const headers = workClass === 'order' ? this.shedOrderHeaders : this.unavailableHeaders;
+    const what = workClass === 'order' ? 'the order was not taken (nothing was bought)' : 'the read was not started';
+    void this.reply(response, kind, started, 503, headers, bodies.errorBody(`overloaded: ${what}; retry after ${this.limits.retryAfterSeconds} s`));
+  }
+
+  /** A request on a connection past connectionsMax: 503, then the connection closes. Nothing was started. */
+  private refuseConnection(response: ServerResponse, kind: RouteKind, started: number): void {
+    const headers = kind === 'order' ? this.refusedOrderHeaders : this.refusedHeaders;
+    const body = bodies.errorBody(`too many connections (over ${this.limits.connectionsMax}); retry after ${this.limits.retryAfterSeconds} s`);
+    void this.reply(response, kind, started, 503, headers, body);
   }
 
   private dispatch(route: Route, request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
@@ -547,17 +611,23 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     (request, response) => handler.handle(request, response),
   );
-  server.maxConnections = limits.connectionsMax;
+  // Past connectionsMax a connection is still accepted, to answer it 503 (connections.ts); past both, dropped.
+  server.maxConnections = limits.connectionsMax + limits.connectionsRefusedMax;
   // No per-socket idle timer (node:http re-arms it on every request): idle connections are swept instead.
   server.timeout = 0;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   const idle = new IdleConnections(limits.socketIdleTimeoutMs, idleSweepMs(limits.socketIdleTimeoutMs), () => performance.now());
-  server.on('connection', (socket: Socket) => idle.add(socket));
+  server.on('connection', (socket: Socket) => {
+    idle.add(socket);
+    handler.connections.add(socket);
+  });
+  const backlog = listenBacklogFor(limits.listenBacklog, options.somaxconn === undefined ? readSomaxconn() : options.somaxconn);
   return {
     server,
     metrics: handler.metrics,
+    admission: handler.admission,
     dashboard: handler.dashboard.feed,
-    listen: () => listen(server, host, options.port ?? 34_800),
+    listen: () => listen(server, host, options.port ?? 34_800, backlog),
     close: () => {
       idle.close();
       handler.deadlines.close();
@@ -567,13 +637,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 }
 
-function listen(server: Server, host: string, port: number): Promise<{ host: string; port: number }> {
+function listen(server: Server, host: string, port: number, backlog: ListenBacklog): Promise<{ host: string; port: number; backlog: ListenBacklog }> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: backlog.effective }, () => {
       server.off('error', reject);
       const address = server.address() as AddressInfo;
-      resolve({ host: address.address, port: address.port });
+      resolve({ host: address.address, port: address.port, backlog });
     });
   });
 }
