@@ -24,6 +24,7 @@ import { GroupClient, GroupUnavailableError } from '../raft/client.js';
 import type { ReplicaStatus } from '../raft/replica.js';
 import type { Logger } from '../runtime/actor.js';
 import { isRuntimeError } from '../runtime/errors.js';
+import { isThreadFigures } from '../runtime/thread-metrics.js';
 import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import { CacheMirror, type MirrorStats, type PreparedLookup } from './mirror.js';
 import type { ActorStatus as RuntimeActorStatus } from '../runtime/system.js';
@@ -33,12 +34,14 @@ import {
   type ActorAction,
   type ActorStatus,
   type Backend,
+  type ActorFigures,
   type ClusterStatus,
   type Item,
   type ItemChange,
   type Order,
   type OrderOutcome,
   type ReadAnswer,
+  type ReplicaFigures,
   type Topic,
 } from './backend.js';
 
@@ -75,6 +78,25 @@ export interface ActorBackendOptions {
 }
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
+
+const count = (value: unknown): number => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : 0);
+
+/** The runtime figures of one actor's status, checked field by field (a remote node's status crossed a socket). */
+function figuresOf(status: RuntimeActorStatus, replica: Partial<ReplicaStatus> | null): ActorFigures {
+  const replicaFigures: ReplicaFigures | null =
+    replica === null
+      ? null
+      : { leader: typeof replica.leader === 'string' ? replica.leader : null, lastIndex: count(replica.lastIndex), snapshotIndex: count(replica.snapshotIndex), fsyncs: count(replica.fsyncs) };
+  return {
+    mailboxDepth: count(status.mailboxDepth),
+    refused: count(status.refused),
+    deadLetters: count(status.deadLetters),
+    dropped: count(status.dropped),
+    processed: count(status.processed),
+    thread: status.alive && isThreadFigures(status.thread) ? status.thread : null,
+    replica: replicaFigures,
+  };
+}
 
 /** A failover line per group is written at most once per this interval, with a count of those folded into it. */
 const failoverLogIntervalMs = 10_000;
@@ -300,6 +322,7 @@ export class ActorBackend implements Backend {
         commitIndex: isReplica ? (replica.commitIndex ?? null) : null,
         lastApplied: isReplica ? (replica.lastApplied ?? null) : null,
         restarts: status.restarts,
+        figures: figuresOf(status, isReplica ? replica : null),
       };
     });
     const leaders: Record<string, string | null> = { catalog: null, order: null };

@@ -622,6 +622,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     handler.connections.add(socket);
   });
   const backlog = listenBacklogFor(limits.listenBacklog, options.somaxconn === undefined ? readSomaxconn() : options.somaxconn);
+  handler.metrics.watchGateway({ admission: handler.admission, connections: handler.connections, backlog });
   return {
     server,
     metrics: handler.metrics,
@@ -632,6 +633,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       idle.close();
       handler.deadlines.close();
       handler.dashboard.feed.close();
+      handler.metrics.close();
       return close(server);
     },
   };
