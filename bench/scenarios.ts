@@ -1,13 +1,13 @@
 // The load scenarios of `pygmy bench`: what each one asks of the server, as autocannon request specs.
 //
 // Owns: the scenario names (a contract: baseline-http, lookup-hit, lookup-miss, search-hit, order, mixed,
-// failover), the key distributions (a hot set, uniform, Zipf), and the order bookkeeping that the failover figures
+// failover, scrape, overload — the last two are composite runs of their own, bench/scrape.ts and bench/overload.ts), the key distributions (a hot set, uniform, Zipf), and the order bookkeeping that the failover figures
 // need (the time of every successful order). Promises: every draw comes from a seeded generator, so two runs ask
 // for the same keys in the same order per connection; orders only name items with deep stock (see
 // `deepStockItemsMax`), so every order buys and no figure is flattered by cheap refusals.
 import type { RequestSpec } from 'autocannon';
 
-export const scenarioNames = ['baseline-http', 'lookup-hit', 'lookup-miss', 'search-hit', 'order', 'mixed', 'failover'] as const;
+export const scenarioNames = ['baseline-http', 'lookup-hit', 'lookup-miss', 'search-hit', 'order', 'mixed', 'failover', 'scrape', 'overload'] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
 export function isScenarioName(value: string): value is ScenarioName {
@@ -165,5 +165,8 @@ export function planScenario(name: ScenarioName, topicNames: readonly string[], 
       };
       return { requests: dynamic(next, ledger), ledger };
     }
+    case 'scrape':
+    case 'overload':
+      throw new Error(`${name} is a composite run (bench/${name}.ts), not one autocannon plan`);
   }
 }
