@@ -104,8 +104,9 @@ function rssBytesOf(pid: number): number | null {
 export function summarize(latenciesMs: readonly number[]): LatencySummary {
   if (latenciesMs.length === 0) return { count: 0, p50: 0, p99: 0, max: 0 };
   const sorted = [...latenciesMs].sort((left, right) => left - right);
-  const at = (share: number) => sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))]!;
-  return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! };
+  const round = (ms: number) => Math.round(ms * 10) / 10;
+  const at = (share: number) => round(sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))]!);
+  return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: round(sorted[sorted.length - 1]!) };
 }
 
 /** What one order instance saw, answer by answer. */
@@ -168,7 +169,7 @@ async function orderPhase(url: string, connections: number, seconds: number, loo
     admitted: summarize(tally.admittedMs),
     shed: summarize(tally.shedMs),
     unknownOutcome: tally.unknownOutcome,
-    answerMsMax: tally.answerMsMax,
+    answerMsMax: Math.round(tally.answerMsMax),
     connectionErrors: result.errors + (lookupResult?.errors ?? 0),
     timeouts: result.timeouts + (lookupResult?.timeouts ?? 0),
     listenOverflows: overflowsBefore === null || overflowsAfter === null ? null : overflowsAfter - overflowsBefore,

@@ -13,7 +13,7 @@
 // The bound of a class is a concurrency limit that adapts, in the manner of CoDel's reading of a queue: over each
 // interval the *minimum* latency of the work completed is taken; when even the fastest request of an interval
 // waited longer than the target, there is a standing queue (work is waiting behind other work, not just being
-// served), and the limit is cut by a quarter. When the minimum is under the target and the limit was reached
+// served), and the limit is cut by a tenth. When the minimum is under the target and the limit was reached
 // during the interval (more work wanted in), the limit grows by an eighth (at least one). Latency above the target
 // that only some requests see (a burst that drains) does not cut the limit; only a queue that does not drain does.
 // Intervals without a completed request change nothing. The limit stays within [inFlightMin, inFlightMax].
@@ -39,13 +39,18 @@ export interface ClassBounds {
 export type AdmissionBounds = Readonly<Record<AdmittedClass, ClassBounds>>;
 
 /**
- * Defaults for one machine's cluster (bench: order latency p50 38 ms at 64 connections, throughput still growing
- * to ~500 in flight, falling past 2,000). Orders: a fastest order of an interval over 150 ms means orders queue
- * behind orders. Reads through the actors are a cache-actor or replica round trip: 50 ms.
+ * Defaults, from the bench on one 2-core machine (DESIGN.md's cluster of three replicas per group): orders commit in
+ * group-committed batches, so their throughput grows with the orders in flight (1.5k orders/s at 64, 2.9k at 500,
+ * 3.1k at 2,000 with a p50 of 560 ms) — a limit under a few hundred collapses goodput, whatever the latency. And a
+ * shed answer is not free: a client that ignores Retry-After sends again at once, so shedding more does not
+ * lighten the gateway's thread, only starves the work it admitted. So the bound is wide and its target is the one
+ * that protects the request deadline: even the fastest order of an interval waiting a second means a standing
+ * queue that would soon reach the deadline (5 s in `pygmy start`). Reads through the actors are one round trip:
+ * half a second.
  */
 export const defaultAdmissionBounds: AdmissionBounds = {
-  order: { targetDelayMs: 150, intervalMs: 100, inFlightInitial: 256, inFlightMin: 8, inFlightMax: 2_048 },
-  read: { targetDelayMs: 50, intervalMs: 100, inFlightInitial: 512, inFlightMin: 16, inFlightMax: 4_096 },
+  order: { targetDelayMs: 1_000, intervalMs: 100, inFlightInitial: 1_024, inFlightMin: 256, inFlightMax: 8_192 },
+  read: { targetDelayMs: 500, intervalMs: 100, inFlightInitial: 2_048, inFlightMin: 256, inFlightMax: 8_192 },
 };
 
 /** What the limit did at the end of an interval (for the log and the tests). */
@@ -123,7 +128,7 @@ export class AdaptiveLimit {
     if (this.completedInInterval === 0) return { kind: 'unchanged', limit: this.limit };
     const minimumLatencyMs = this.minimumLatencyMs;
     if (minimumLatencyMs > this.bounds.targetDelayMs) {
-      this.limit = Math.max(this.bounds.inFlightMin, Math.floor(this.limit * 0.75));
+      this.limit = Math.max(this.bounds.inFlightMin, Math.floor(this.limit * 0.9));
       return { kind: 'decreased', limit: this.limit, minimumLatencyMs };
     }
     if (this.limitedInInterval && this.limit < this.bounds.inFlightMax) {

@@ -239,6 +239,9 @@ class GatewayHandler {
   private readonly shedOrderHeaders: Record<string, string>;
   private readonly refusedHeaders: Record<string, string>;
   private readonly refusedOrderHeaders: Record<string, string>;
+  private readonly shedOrderBody: string;
+  private readonly shedReadBody: string;
+  private readonly refusedBody: string;
 
   constructor(options: GatewayOptions, limits: GatewayLimits, loopback: boolean) {
     this.backend = options.backend;
@@ -256,6 +259,11 @@ class GatewayHandler {
     this.shedOrderHeaders = { ...this.unavailableHeaders, 'x-order-outcome': 'not-taken' };
     this.refusedHeaders = { ...this.unavailableHeaders, connection: 'close' };
     this.refusedOrderHeaders = { ...this.shedOrderHeaders, connection: 'close' };
+    // Shed answers are built once: under a flood they are most of what the gateway writes.
+    const retry = `retry after ${limits.retryAfterSeconds} s`;
+    this.shedOrderBody = bodies.errorBody(`overloaded: the order was not taken (nothing was bought); ${retry}`);
+    this.shedReadBody = bodies.errorBody(`overloaded: the read was not started; ${retry}`);
+    this.refusedBody = bodies.errorBody(`too many connections (over ${limits.connectionsMax}); ${retry}`);
     const bounds: AdmissionBounds = { ...defaultAdmissionBounds, ...options.admission };
     checkClassBounds('admission.order', bounds.order);
     checkClassBounds('admission.read', bounds.read);
@@ -301,16 +309,14 @@ class GatewayHandler {
     if (note.write) {
       this.logger.info({ event: 'shed', workClass, inFlightLimit: limit.limit }, `gateway: overloaded, shedding ${workClass} work over ${limit.limit} in flight (answered 503)${foldedSuffix(note)}`);
     }
-    const headers = workClass === 'order' ? this.shedOrderHeaders : this.unavailableHeaders;
-    const what = workClass === 'order' ? 'the order was not taken (nothing was bought)' : 'the read was not started';
-    void this.reply(response, kind, started, 503, headers, bodies.errorBody(`overloaded: ${what}; retry after ${this.limits.retryAfterSeconds} s`));
+    const order = workClass === 'order';
+    void this.reply(response, kind, started, 503, order ? this.shedOrderHeaders : this.unavailableHeaders, order ? this.shedOrderBody : this.shedReadBody);
   }
 
   /** A request on a connection past connectionsMax: 503, then the connection closes. Nothing was started. */
   private refuseConnection(response: ServerResponse, kind: RouteKind, started: number): void {
     const headers = kind === 'order' ? this.refusedOrderHeaders : this.refusedHeaders;
-    const body = bodies.errorBody(`too many connections (over ${this.limits.connectionsMax}); retry after ${this.limits.retryAfterSeconds} s`);
-    void this.reply(response, kind, started, 503, headers, body);
+    void this.reply(response, kind, started, 503, headers, this.refusedBody);
   }
 
   private dispatch(route: Route, request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {

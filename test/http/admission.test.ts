@@ -1,5 +1,5 @@
 // The adaptive limit of admission.ts, stepped by hand: a standing queue (the fastest request of an interval over
-// the target) cuts the limit by a quarter down to its minimum; a limit that was reached while the fastest
+// the target) cuts the limit by a tenth down to its minimum; a limit that was reached while the fastest
 // request stayed under the target grows by an eighth up to its maximum; a burst that only some requests feel,
 // or an interval with nothing completed, changes nothing; bad bounds are refused.
 import { test } from 'uvu';
@@ -8,9 +8,9 @@ import { AdaptiveLimit, admissionClassOf } from '../../src/http/admission.js';
 
 const bounds = { targetDelayMs: 10, intervalMs: 100, inFlightInitial: 16, inFlightMin: 4, inFlightMax: 20 };
 
-test('a standing queue cuts the limit by a quarter, never under the minimum', () => {
+test('a standing queue cuts the limit by a tenth, never under the minimum', () => {
   const limit = new AdaptiveLimit(bounds, 0);
-  const expected = [12, 9, 6, 4, 4];
+  const expected = [14, 12, 10, 9, 8, 7, 6, 5, 4, 4];
   let nowMs = 0;
   for (const next of expected) {
     assert.ok(limit.tryAdmit(nowMs));

@@ -94,7 +94,7 @@ admission('shed orders are not taken, admitted ones settle, hits keep answering,
     assert.is(settled.length, 4, 'every admitted order settled');
     const settledIds = settled.map((answer) => answer.headers['x-order-id'] as string).sort();
     assert.equal(settledIds, [...backend.orders.keys()].sort(), 'the order log holds exactly the admitted orders');
-    assert.is(gateway.admission.classes.order.limit, 3, 'the limit was cut by a quarter (4 → 3)');
+    assert.is(gateway.admission.classes.order.limit, 3, 'the limit was cut by a tenth (4 → 3)');
     assert.is(gateway.admission.classes.order.inFlight, 0);
     assert.is(gateway.admission.classes.order.shedCount, 6);
     // Under the new limit of three, a fourth order in flight is shed; an order held past the deadline gets its
