@@ -137,7 +137,6 @@ function read(state: CacheState, key: string, query: { type: string }, context: 
   }
   return state.policy.singleFlight(key, load).then((loaded) => {
     const servedBy = (loaded.value as { servedBy?: string }).servedBy ?? null;
-    context.log.debug({ key, servedBy, index: loaded.index }, `${key}: cache miss, served by ${servedBy}`);
     const held = state.policy.holds(key, loaded.value);
     return { result: loaded.value.result, topics: loaded.value.topics, cache: 'MISS', servedBy, index: loaded.index, held };
   });
@@ -158,7 +157,6 @@ function serve(state: CacheState, key: string, query: CacheMessage, context: Act
   if (state.enabled) {
     const hit = state.policy.getEntry(key, context.now());
     if (hit !== undefined) {
-      context.log.debug({ key }, `${key}: cache hit`);
       const answer: CacheAnswer = { result: hit.value.result, topics: hit.value.topics, cache: 'HIT', servedBy: null, index: hit.index, held: true };
       return withoutWhatIsKnown(query, answer);
     }
