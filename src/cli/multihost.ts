@@ -13,7 +13,7 @@ import { createGateway, type Gateway } from '../http/gateway.js';
 import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
 import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
-import { cacheName, catalogMembers, clusterSpecs, orderMembers, wireNearCache } from './cluster.js';
+import { cacheName, catalogMembers, clusterSpecs, databaseBytesIn, orderMembers, wireNearCache } from './cluster.js';
 
 export interface GatewayPlacement {
   readonly host: string;
@@ -151,6 +151,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     });
     if (cacheHere) wireNearCache(system, backend);
     gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, requestDeadlineMs: 5_000 });
+    gateway.metrics.databaseBytesOf = databaseBytesIn(options.dataDir);
     const address = await gateway.listen();
     const shortfall = backlogShortfall(address.backlog);
     if (shortfall !== null) log.warn({ event: 'listenBacklog', ...address.backlog }, shortfall);

@@ -239,11 +239,14 @@ export class GatewayMetrics {
     this.cacheMissesPending = 0;
   }
 
+  /** Where a replica's database size is read at scrape time (set by the process that knows its data dir). */
+  databaseBytesOf: ((actor: string) => number | null) | null = null;
+
   /** Replaces the cluster gauges with this status: actors gone from it disappear from the scrape. */
   updateCluster(status: ClusterStatus | null): void {
     const gauges = [this.raftTerm, this.raftCommitIndex, this.raftLastApplied, this.actorRestarts, this.actorAlive];
     for (const gauge of gauges) gauge.reset();
-    this.cluster.update(status, this.mainThread.figures());
+    this.cluster.update(status, this.mainThread.figures(), this.databaseBytesOf);
     if (status === null) return;
     for (const actor of status.actors) {
       const labels = { actor: actor.name, group: actor.group };
@@ -306,6 +309,7 @@ class ClusterMetrics {
     gauge('pygmy_raft_log_entries', 'Entries in the replica\'s log after its snapshot (last index − snapshot index)');
     gauge('pygmy_raft_apply_lag_entries', 'Committed entries the replica has not applied yet (commit index − last applied)');
     counter('pygmy_raft_fsyncs_total', 'fsyncs of the replica\'s database (since its last start)');
+    gauge('pygmy_raft_database_bytes', 'Size on disk of the replica\'s database (SQLite file, WAL and shared memory), for replicas on this node');
     const threadGauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['thread'] as const, registers });
     this.threadGauges = {
       heapUsedBytes: threadGauge('pygmy_thread_heap_used_bytes', 'V8 heap used by the thread (an actor\'s worker, or "gateway", the main thread)'),
@@ -318,18 +322,18 @@ class ClusterMetrics {
     this.groupHasLeader = new Gauge({ name: 'pygmy_group_has_leader', help: '1 while the group has a live leader', labelNames: ['group'] as const, registers });
   }
 
-  update(status: ClusterStatus | null, mainThread: ThreadFigures): void {
+  update(status: ClusterStatus | null, mainThread: ThreadFigures, databaseBytesOf: ((actor: string) => number | null) | null): void {
     for (const gauge of Object.values(this.gauges)) gauge.reset();
     for (const counter of Object.values(this.counters)) counter.reset();
     for (const gauge of Object.values(this.threadGauges)) gauge.reset();
     this.groupHasLeader.reset();
     this.setThread('gateway', mainThread);
     if (status === null) return;
-    for (const actor of status.actors) this.updateActor(actor);
+    for (const actor of status.actors) this.updateActor(actor, databaseBytesOf);
     for (const [group, leader] of Object.entries(status.leaders)) this.groupHasLeader.set({ group }, leader === null ? 0 : 1);
   }
 
-  private updateActor(actor: ActorStatus): void {
+  private updateActor(actor: ActorStatus, databaseBytesOf: ((actor: string) => number | null) | null): void {
     const figures = actor.figures;
     if (figures === undefined) return;
     const labels = { actor: actor.name, group: actor.group };
@@ -350,6 +354,8 @@ class ClusterMetrics {
       this.gauges.pygmy_raft_apply_lag_entries!.set(labels, Math.max(0, actor.commitIndex - actor.lastApplied));
     }
     setTotal(this.counters.pygmy_raft_fsyncs_total!, labels, replica.fsyncs);
+    const databaseBytes = databaseBytesOf?.(actor.name) ?? null;
+    if (databaseBytes !== null) this.gauges.pygmy_raft_database_bytes!.set(labels, databaseBytes);
   }
 
   private setThread(thread: string, figures: ThreadFigures): void {
