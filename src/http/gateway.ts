@@ -444,8 +444,7 @@ class GatewayHandler {
     );
     assert(outcome.orderId === orderId, `backend answered order ${orderId} as ${outcome.orderId}`);
     assert(isPrintableToken(outcome.orderId, orderKeyLengthMax), 'order id is not a printable token');
-    const verb = outcome.bought ? 'bought' : 'refused';
-    this.logger.debug(`order ${orderId}: ${verb} ${route.amount} of item ${route.item}`);
+    // No line here: the order replica that settled it writes the order's line (with its price), once.
     const headers = { 'content-type': jsonType, 'x-order-id': orderId };
     return this.reply(response, 'order', started, 200, headers, outcome.bought ? 'true' : 'false');
   }

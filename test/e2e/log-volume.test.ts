@@ -44,12 +44,12 @@ test('at the default level, 1,000 lookups and 1,000 orders write no per-request 
     assert.equal(perRequestLines(loadLines), [], 'no per-request line at the default level');
     // State changes may happen meanwhile (an election after a slow tick on a busy machine), but not per request.
     assert.ok(loadLines.length <= 20, `at most a few state-change lines for 2,000 requests, got ${loadLines.length}:\n${loadLines.join('')}`);
-    // The detector catches per-request lines when they are written: lower the gateway's level and repeat a few.
+    // The detector catches per-request lines when they are written: lower the gateway's level (the workers keep
+    // theirs, set at spawn) and repeat a few lookups.
     logger.level = 'debug';
     const debugFrom = lines.length;
     for (let index = 0; index < 10; index += 1) await http('GET', `${url}/lookup/1`);
-    for (let index = 0; index < 10; index += 1) await http('POST', `${url}/order/2?amount=1`);
-    assert.ok(perRequestLines(lines.slice(debugFrom)).length >= 20, 'at debug the same requests write their lines');
+    assert.ok(perRequestLines(lines.slice(debugFrom)).length >= 10, 'at debug the same requests write their lines');
   } finally {
     await cluster.close();
     removeDataDir(dataDir);
