@@ -5,7 +5,9 @@
 // stopped when the run ends, whatever happens; leader changes are counted only while the load runs; a poll that
 // fails (the gateway is busy or a leader is gone) is skipped, never counted as a change.
 import autocannon, { type Instance, type Result } from 'autocannon';
+import type { OverloadFigures } from './overload.js';
 import type { ScenarioName, ScenarioPlan } from './scenarios.js';
+import type { ScrapeFigures } from './scrape.js';
 
 export interface ScenarioFigures {
   rps: number;
@@ -35,6 +37,10 @@ export interface ScenarioFigures {
   soak?: import('./soak.js').SoakFigures;
   /** baseline-http: req/s of each of its runs (it runs first and last when Pygmy scenarios run between). */
   runsRps?: number[];
+  /** overload: every phase's figures (bench/overload.ts); the row itself shows the storm's orders. */
+  overload?: OverloadFigures;
+  /** scrape: what GET /metrics costs (bench/scrape.ts); the row itself shows lookup-hit with scraping. */
+  scrape?: ScrapeFigures;
   measuredAt: string;
 }
 

@@ -12,7 +12,9 @@ import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname } from 'node:path';
 import { renderChart } from './chart.js';
 import type { ScenarioFigures } from './load.js';
+import { requestDeadlineMs, wideConnections, type OverloadFigures } from './overload.js';
 import { scenarioNames } from './scenarios.js';
+import type { ScrapeFigures } from './scrape.js';
 
 export interface TargetCheck {
   readonly target: string;
@@ -92,7 +94,39 @@ export function checkTargets(scenarios: Record<string, ScenarioFigures>): Target
     met: soak === undefined || soak.lastOverFirst === null || soak.rssGrowthAfterSecondWindow === null ? null : soak.lastOverFirst >= 0.9 && soak.rssGrowthAfterSecondWindow <= 0.1 && soak.elections === 0,
     measured: soak === undefined ? 'not measured' : `${soak.lastOverFirst}× last/first, RSS +${soak.rssGrowthAfterSecondWindow === null ? '?' : Math.round(soak.rssGrowthAfterSecondWindow * 1000) / 10}%, ${soak.elections} leader change(s) over ${soak.windows.length} windows of ${soak.windowSeconds} s`,
   });
+  checks.push(...overloadTargets(scenarios.overload?.overload), ...scrapeTargets(scenarios.scrape?.scrape));
   return checks;
+}
+
+const notMeasured = (target: string): TargetCheck => ({ target, met: null, measured: 'not measured' });
+
+/** The targets of the overload scenario (bench/overload.ts); unmeasured when it did not run. */
+export function overloadTargets(figures: OverloadFigures | undefined): TargetCheck[] {
+  const deadline = `overload: no answer later than the request deadline + 100 ms (${requestDeadlineMs + 100} ms)`;
+  const errors = `overload: 0 connection errors at ${wideConnections.toLocaleString('en-US')} connections`;
+  const goodput = 'overload: storm goodput ≥ 0.9× the best at a lower concurrency';
+  const tail = 'overload: shed answers and lookups during the storm, p99 ≤ 1.5× bare node:http p99 at as many connections';
+  if (figures === undefined) return [deadline, errors, goodput, tail].map(notMeasured);
+  const slowest = Math.max(figures.storm.answerMsMax, figures.wide.answerMsMax, figures.storm.lookups?.max ?? 0);
+  const best = Math.max(0, ...figures.lower.map((lower) => lower.goodputPerSecond));
+  const bound = 1.5 * figures.baseline.p99;
+  const lookupP99 = figures.storm.lookups?.p99 ?? Number.POSITIVE_INFINITY;
+  return [
+    { target: deadline, met: slowest <= requestDeadlineMs + 100, measured: `slowest answer ${slowest} ms` },
+    { target: errors, met: figures.wide.connectionErrors === 0, measured: `${figures.wide.connectionErrors} errors (${figures.wide.timeouts} timeouts), ${figures.wide.shed.count} shed` },
+    { target: goodput, met: best > 0 && figures.storm.goodputPerSecond >= 0.9 * best, measured: `${figures.storm.goodputPerSecond} vs ${best} orders/s (${figures.lower.map((lower) => `${lower.goodputPerSecond} at ${lower.connections}`).join(', ')})` },
+    { target: tail, met: figures.storm.shed.p99 <= bound && lookupP99 <= bound, measured: `shed p99 ${figures.storm.shed.p99} ms, lookup p99 ${lookupP99} ms, bare node:http p99 ${figures.baseline.p99} ms at ${figures.baseline.connections}` },
+  ];
+}
+
+export function scrapeTargets(figures: ScrapeFigures | undefined): TargetCheck[] {
+  const time = 'scrape: GET /metrics ≤ 50 ms on an idle cluster';
+  const cost = 'scrape: lookup-hit req/s with a scrape every second ≥ 0.98× without';
+  if (figures === undefined) return [time, cost].map(notMeasured);
+  return [
+    { target: time, met: figures.idleScrapeMsMax <= 50, measured: `median ${figures.idleScrapeMsMedian} ms, max ${figures.idleScrapeMsMax} ms of ${figures.idleScrapes} (${figures.scrapeBytes} bytes)` },
+    { target: cost, met: figures.ratio >= 0.98, measured: `${figures.ratio}× (with ${figures.rpsWith.join(', ')}; without ${figures.rpsWithout.join(', ')} req/s)` },
+  ];
 }
 
 function readExisting(path: string): Record<string, ScenarioFigures> {
@@ -148,6 +182,12 @@ export function formatTable(results: BenchResults): string {
       const last = figures.soak.windows.at(-1);
       if (first && last) notes.push(`windows ${first.requestsPerSecond.toLocaleString('en-US')} → ${last.requestsPerSecond.toLocaleString('en-US')} req/s, RSS ${first.rssMiB} → ${last.rssMiB} MiB, ${last.diskBytesPerOrder ?? '?'} B written/order, /health ≤ ${figures.soak.healthMsMax} ms`);
     }
+    if (figures.overload !== undefined) {
+      const { storm, wide, rssBytes } = figures.overload;
+      const megabytes = (bytes: number | null) => (bytes === null ? '?' : `${Math.round(bytes / 2 ** 20)} MB`);
+      notes.push(`storm ${storm.connections}: ${storm.shed.count} shed (p99 ${storm.shed.p99} ms), lookups p99 ${storm.lookups?.p99 ?? '-'} ms, ${storm.listenOverflows ?? '?'} listen overflows; ${wide.connections}: ${wide.goodputPerSecond} orders/s, ${wide.connectionErrors} errors; RSS ${megabytes(rssBytes.before)} → ${megabytes(rssBytes.peak)} → ${megabytes(rssBytes.after)}`);
+    }
+    if (figures.scrape !== undefined) notes.push(`scrape ${figures.scrape.idleScrapeMsMedian} ms idle; ${figures.scrape.ratio}× req/s with a scrape a second`);
     if (figures.runsRps !== undefined) notes.push(`faster of ${figures.runsRps.map((rps) => rps.toLocaleString('en-US')).join(' / ')} req/s (first and last)`);
     lines.push(
       [

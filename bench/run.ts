@@ -11,6 +11,8 @@
 // taken against the faster of its two runs. Progress goes to standard error, the table to standard
 // output, the figures to --out (bench/results/latest.json) with the chart beside it; --record also writes a dated
 // copy. Everything it starts is stopped and its temp dir removed, also on failure and on SIGINT or SIGTERM.
+// `scrape` (the cost of GET /metrics, on the cached cluster) and `overload` (a connection storm on a cluster of its
+// own, started fresh for it; about 3 minutes) run in a full run and when named, never with --quick by default.
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,8 @@ import { generateCatalog } from '../src/actors/catalog/generate.js';
 import type { Catalog } from '../src/actors/catalog/catalog.js';
 import { runScenario, warm, type RunOptions, type ScenarioFigures } from './load.js';
 import { runSoak } from './soak.js';
+import { overloadRow, runOverload } from './overload.js';
+import { runScrape } from './scrape.js';
 import { bracketBaseline, formatTable, writeResults } from './report.js';
 import {
   catalogItemCount, catalogTopicCount, deepStock, deepStockItemsMax, hotSetSize, isScenarioName, onDemandScenarios, planScenario,
@@ -55,6 +59,12 @@ const clockTicksPerSecond = 100;
  */
 const settleSecondsDefault = 12;
 const soakSecondsDefault = 600;
+/** Left out of --quick unless named. */
+const slowScenarios = new Set<ScenarioName>(['scrape', 'overload']);
+/** overload's phases: the storm and the wide run, the lower-concurrency runs and the baseline, the idle wait. */
+const overloadStormSeconds = 20;
+const overloadLowerSeconds = 10;
+const overloadAfterSeconds = 60;
 
 function positive(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -85,11 +95,12 @@ export function parseSettings(argv: string[]): BenchSettings {
     },
     strict: true,
   });
-  const chosen = values.scenario ?? scenarioNames.filter((name) => !onDemandScenarios.includes(name));
+  const quick = values.quick ?? false;
+  // Named scenarios always run; without names, the soak is left out (ten minutes), and --quick leaves out the slow ones too.
+  const chosen = values.scenario ?? scenarioNames.filter((name) => !onDemandScenarios.includes(name) && (!quick || !slowScenarios.has(name)));
   for (const name of chosen) if (!isScenarioName(name)) throw new Error(`unknown scenario "${name}"; known: ${scenarioNames.join(', ')}`);
   const connections = Number(values.connections ?? 64);
   if (!Number.isSafeInteger(connections) || connections < 1 || connections > 1_024) throw new Error(`--connections must be an integer in 1..1024, got "${values.connections}"`);
-  const quick = values.quick ?? false;
   const durationSeconds = positive(values.duration, '--duration', quick ? 4 : 10);
   return {
     scenarios: scenarioNames.filter((name) => chosen.includes(name)),
@@ -139,7 +150,7 @@ function prefetchPaths(name: ScenarioName, catalog: Catalog): string[] {
   return [];
 }
 
-type ServerKind = 'baseline' | 'etcd' | 'cached' | 'uncached' | 'failover' | 'soak';
+type ServerKind = 'baseline' | 'etcd' | 'cached' | 'uncached' | 'failover' | 'soak' | 'overload';
 
 function serverKind(name: ScenarioName): ServerKind {
   if (name === 'baseline-http') return 'baseline';
@@ -147,6 +158,7 @@ function serverKind(name: ScenarioName): ServerKind {
   if (name === 'lookup-miss') return 'uncached';
   if (name === 'failover') return 'failover';
   if (name === 'soak') return 'soak';
+  if (name === 'overload') return 'overload';
   return 'cached';
 }
 
@@ -154,8 +166,13 @@ async function measure(settings: BenchSettings, name: ScenarioName, url: string,
   const topicNames = catalog.topics.map((topic) => topic.name);
   const progress = progressPrinter();
   const base = { url, name, connections: settings.connections, watchLeaders: name !== 'baseline-http' && name !== 'etcd', progress };
-  await prefetch(url, prefetchPaths(name, catalog));
+  await prefetch(url, prefetchPaths(name === 'scrape' ? 'lookup-hit' : name, catalog));
   if (name === 'soak') return measureSoak(settings, url, serverPids[0]!, topicNames, progress);
+  if (name === 'scrape') {
+    const plan = planScenario('lookup-hit', topicNames, 2);
+    await warm({ ...base, name: 'lookup-hit', plan, durationSeconds: settings.warmSeconds }, settings.warmSeconds);
+    return (await runScrape({ ...base, plan, durationSeconds: settings.durationSeconds })).row;
+  }
   if (name !== 'failover') {
     progress(`${name}: warming for ${settings.warmSeconds} s`, false);
     const warmOptions: RunOptions = { ...base, plan: planScenario(name, topicNames, 1), durationSeconds: settings.warmSeconds };
@@ -221,6 +238,28 @@ function processesCpuMs(pids: readonly number[]): number | null {
   return total;
 }
 
+async function overload(root: string, catalogPath: string, settings: BenchSettings): Promise<ScenarioFigures> {
+  let fresh: RunningServer | null = null;
+  try {
+    const result = await runOverload(
+      { stormSeconds: overloadStormSeconds, lowerSeconds: overloadLowerSeconds, afterSeconds: overloadAfterSeconds, progress: progressPrinter() },
+      async () => {
+        const baseline = await startBaseline(settings.serverFlags);
+        await settle(settings.settleSeconds);
+        return baseline;
+      },
+      async () => {
+        process.stderr.write('starting a fresh cached cluster for the storm…\n');
+        fresh = await startPygmy({ dataDir: join(root, 'data-overload'), catalogPath, cacheEnabled: true, nodeFlags: settings.serverFlags });
+        return fresh;
+      },
+    );
+    return overloadRow(result);
+  } finally {
+    await (fresh as RunningServer | null)?.stop();
+  }
+}
+
 async function settle(seconds: number): Promise<void> {
   if (seconds === 0) return;
   process.stderr.write(`letting it settle for ${seconds} s (start-up collections)…\n`);
@@ -277,6 +316,14 @@ export async function runBench(settings: BenchSettings): Promise<number> {
       const kind = serverKind(name);
       if (kind === 'etcd' && findEtcd() === null) {
         process.stderr.write(`etcd: skipped. ${etcdInstallHint}\n`);
+        continue;
+      }
+      if (kind === 'overload') {
+        // A cluster of its own, stormed the moment it is ready: the point is a fresh start.
+        await server?.stop();
+        server = null;
+        serverOf = null;
+        figures[name] = await overload(root, catalogPath, settings);
         continue;
       }
       if (server === null || serverOf !== kind) {

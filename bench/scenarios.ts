@@ -1,14 +1,15 @@
 // The load scenarios of `pygmy bench`: what each one asks of the server, as autocannon request specs.
 //
 // Owns: the scenario names (a contract: baseline-http, lookup-hit, lookup-miss, search-hit, etcd, order, mixed,
-// failover, soak), the key distributions (a hot set, uniform, Zipf), and the order bookkeeping that the failover figures
+// failover, scrape, overload, soak — the last three are composite runs of their own, bench/scrape.ts,
+// bench/overload.ts and bench/soak.ts), the key distributions (a hot set, uniform, Zipf), and the order bookkeeping that the failover figures
 // need (the time of every successful order). Promises: every draw comes from a seeded generator, so two runs ask
 // for the same keys in the same order per connection; orders only name items with deep stock (see
 // `deepStockItemsMax`), so every order buys and no figure is flattered by cheap refusals.
 import type { RequestSpec } from 'autocannon';
 
 // etcd runs just before order: the two durable-write figures it compares are then measured minutes apart at most.
-export const scenarioNames = ['baseline-http', 'lookup-hit', 'lookup-miss', 'search-hit', 'etcd', 'order', 'mixed', 'failover', 'soak'] as const;
+export const scenarioNames = ['baseline-http', 'lookup-hit', 'lookup-miss', 'search-hit', 'etcd', 'order', 'mixed', 'failover', 'scrape', 'overload', 'soak'] as const;
 /** Run only when asked for by name: the soak takes ten minutes. */
 export const onDemandScenarios: readonly ScenarioName[] = ['soak'];
 export type ScenarioName = (typeof scenarioNames)[number];
@@ -199,5 +200,8 @@ export function planScenario(name: ScenarioName, topicNames: readonly string[], 
       };
       return { requests: dynamic(next, ledger), ledger };
     }
+    case 'scrape':
+    case 'overload':
+      throw new Error(`${name} is a composite run (bench/${name}.ts), not one autocannon plan`);
   }
 }

@@ -14,6 +14,7 @@
 //
 // Bounded: the run lasts `durationMs`, every request has a deadline, an order is retried at most
 // `orderAttemptsMax` times, the history holds at most `operationsMax` operations.
+import { backoffDelayMs, order503Outcome } from '../cli/backoff.js';
 import { SeededRandom } from '../raft/sim/random.js';
 import { checkHistory, type CheckReport } from './checkers.js';
 import { HistoryRecorder, writeHistory, type FinalState, type History } from './history.js';
@@ -208,7 +209,10 @@ async function readMany(shared: Shared, client: number, path: string): Promise<v
 async function order(shared: Shared, client: number, item: number, amount: number, key: string): Promise<void> {
   const id = shared.recorder.invoke(client, 'order', item, amount, key);
   const notes: string[] = [];
+  // Shed answers (503 + x-order-outcome: not-taken) certainly did nothing; any other 503 or no answer may have.
+  let everUncertain = false;
   for (let attempts = 1; attempts <= orderAttemptsMax; attempts += 1) {
+    let retryAfter: string | null = null;
     try {
       const answer = await attempt(shared.target, 'POST', `/order/${item}?amount=${amount}`, { 'idempotency-key': key });
       if (answer.status === 200 && answer.headers.get('x-order-reason') === 'timeout') {
@@ -225,13 +229,18 @@ async function order(shared: Shared, client: number, item: number, amount: numbe
         shared.recorder.complete(id, 'fail', null, `status ${answer.status}: ${answer.text.slice(0, 80)}`);
         return;
       }
-      notes.push('503');
+      const shed = order503Outcome(answer.headers) === 'not-taken';
+      everUncertain ||= !shed;
+      notes.push(shed ? '503 not taken' : '503');
+      retryAfter = answer.headers.get('retry-after');
     } catch (error) {
+      everUncertain = true;
       notes.push(error instanceof Error && error.name === 'TimeoutError' ? 'timeout' : 'no answer');
     }
-    await sleep(100 * attempts);
+    await sleep(backoffDelayMs({ attempt: attempts, retryAfter, random: Math.random }));
   }
-  shared.recorder.complete(id, 'unknown', null, notes.join(', '));
+  // Every attempt shed: the order certainly did not happen.
+  shared.recorder.complete(id, everUncertain ? 'unknown' : 'fail', null, notes.join(', '));
 }
 
 /**

@@ -4,10 +4,15 @@
 // `order ORDER_ID`, `help` and `quit`, and prints answers as sentences and small tables. With a command it runs
 // once for scripts: the gateway's body goes to stdout, and the exit code is 0 for a 2xx answer, 1 for any other
 // answer, 2 for a usage error or an unreachable gateway. Every request has a timeout (global fetch + AbortSignal).
+// A 503 is tried again, at most `attemptsMax` times in all, after the wait backoff.ts gives (Retry-After honoured,
+// exponential, jittered) — but only when that is safe: a read; an order the gateway says was not taken; an order
+// with an x-order-id, repeated under that id as its Idempotency-Key so it cannot buy twice.
 // Input and output are parameters, so the tests drive the loop through streams.
 
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { setTimeout as sleepMs } from 'node:timers/promises';
+import { backoffDelayMs, order503Outcome } from './backoff.js';
 
 export interface ClientIo {
   readonly input: Readable;
@@ -15,7 +20,24 @@ export interface ClientIo {
   readonly errorOutput: Writable;
   /** Per-request timeout; default 5000 ms. */
   readonly timeoutMs?: number;
+  /** Attempts of one command when the gateway answers 503; default 4. */
+  readonly attemptsMax?: number;
+  /** Randomness of the backoff's jitter and the wait itself; tests pass their own. */
+  readonly random?: () => number;
+  readonly sleep?: (delayMs: number) => Promise<void>;
 }
+
+/** How one command is sent: timeouts, retries and where a note about a retry goes. */
+interface SendOptions {
+  readonly timeoutMs: number;
+  readonly attemptsMax: number;
+  readonly random: () => number;
+  readonly sleep: (delayMs: number) => Promise<void>;
+  readonly note: (text: string) => void;
+}
+
+/** A client waits at most this long on one Retry-After (the backoff adds up to half again). */
+const clientRetryAfterMsMax = 10_000;
 
 type Command =
   | { readonly kind: 'search'; readonly topic: string }
@@ -110,12 +132,31 @@ function requestOf(command: Command): { method: string; path: string } | null {
   }
 }
 
-async function send(base: URL, request: { method: string; path: string }, timeoutMs: number): Promise<Answer> {
-  const response = await fetch(new URL(request.path, base), {
-    method: request.method,
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  return { status: response.status, body: await response.text(), orderId: response.headers.get('x-order-id') };
+/** The headers of a safe repeat of a request that was answered 503, or null when repeating it is not safe. */
+export function repeatHeaders(request: { method: string }, response: Response): Record<string, string> | null {
+  if (request.method === 'GET') return {};
+  if (order503Outcome(response.headers) === 'not-taken') return {};
+  const orderId = response.headers.get('x-order-id');
+  return orderId === null ? null : { 'idempotency-key': orderId };
+}
+
+async function send(base: URL, request: { method: string; path: string }, options: SendOptions): Promise<Answer> {
+  let headers: Record<string, string> = {};
+  for (let attempt = 1; ; attempt += 1) {
+    const response = await fetch(new URL(request.path, base), {
+      method: request.method,
+      headers,
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+    const answer = { status: response.status, body: await response.text(), orderId: response.headers.get('x-order-id') };
+    const repeat = response.status === 503 && attempt < options.attemptsMax ? repeatHeaders(request, response) : null;
+    if (repeat === null) return answer;
+    headers = { ...headers, ...repeat };
+    const retryAfter = response.headers.get('retry-after');
+    const delayMs = backoffDelayMs({ attempt, retryAfter, random: options.random, retryAfterMsMax: clientRetryAfterMsMax });
+    options.note(`the shop is busy (503); trying again in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${options.attemptsMax})`);
+    await options.sleep(delayMs);
+  }
 }
 
 function errorText(answer: Answer): string {
@@ -209,7 +250,7 @@ function parseBase(text: string | undefined): URL | null {
   }
 }
 
-async function runOnce(base: URL, words: readonly string[], io: ClientIo, timeoutMs: number): Promise<number> {
+async function runOnce(base: URL, words: readonly string[], io: ClientIo, options: SendOptions): Promise<number> {
   const command = parseCommand(words);
   const request = requestOf(command);
   if (request === null) {
@@ -217,7 +258,7 @@ async function runOnce(base: URL, words: readonly string[], io: ClientIo, timeou
     return command.kind === 'help' ? exitOk : exitUsage;
   }
   try {
-    const answer = await send(base, request, timeoutMs);
+    const answer = await send(base, request, { ...options, note: (text) => write(io.errorOutput, text) });
     write(io.output, answer.body);
     if (answer.orderId !== null) write(io.errorOutput, `order id: ${answer.orderId}`);
     return answer.status >= 200 && answer.status <= 299 ? exitOk : exitRefused;
@@ -227,7 +268,7 @@ async function runOnce(base: URL, words: readonly string[], io: ClientIo, timeou
   }
 }
 
-async function answerLine(base: URL, line: string, io: ClientIo, timeoutMs: number): Promise<boolean> {
+async function answerLine(base: URL, line: string, io: ClientIo, options: SendOptions): Promise<boolean> {
   const words = line.slice(0, commandLengthMax).trim().split(/\s+/).filter((word) => word.length > 0);
   if (words.length === 0) return true;
   const command = parseCommand(words);
@@ -238,21 +279,21 @@ async function answerLine(base: URL, line: string, io: ClientIo, timeoutMs: numb
     return true;
   }
   try {
-    write(io.output, describe(command, await send(base, request, timeoutMs)));
+    write(io.output, describe(command, await send(base, request, options)));
   } catch (error) {
     write(io.output, `cannot reach ${base.origin}: ${error instanceof Error ? error.message : String(error)}`);
   }
   return true;
 }
 
-async function runInteractive(base: URL, io: ClientIo, timeoutMs: number): Promise<number> {
+async function runInteractive(base: URL, io: ClientIo, options: SendOptions): Promise<number> {
   write(io.output, `Welcome to Pygmy.com, the world's smallest bookstore (${base.origin}). Type help.`);
   const lines = createInterface({ input: io.input, crlfDelay: Infinity, terminal: false });
   const prompt = () => io.output.write('pygmy> ');
   prompt();
   try {
     for await (const line of lines) {
-      if (!(await answerLine(base, line, io, timeoutMs))) break;
+      if (!(await answerLine(base, line, io, options))) break;
       prompt();
     }
   } finally {
@@ -272,6 +313,12 @@ export async function main(
     write(io.errorOutput, `usage: pygmy client URL [COMMAND]   (URL such as http://127.0.0.1:34800)\n${helpText}`);
     return exitUsage;
   }
-  const timeoutMs = io.timeoutMs ?? 5_000;
-  return words.length === 0 ? runInteractive(base, io, timeoutMs) : runOnce(base, words, io, timeoutMs);
+  const options: SendOptions = {
+    timeoutMs: io.timeoutMs ?? 5_000,
+    attemptsMax: io.attemptsMax ?? 4,
+    random: io.random ?? Math.random,
+    sleep: io.sleep ?? ((delayMs) => sleepMs(delayMs)),
+    note: (text) => write(io.output, text),
+  };
+  return words.length === 0 ? runInteractive(base, io, options) : runOnce(base, words, io, options);
 }

@@ -3,7 +3,7 @@
 // Owns: the child specs of the bookstore, start-up until both groups have a leader, and the orderly stop
 // (gateway first, then children in reverse start order, each closing its database).
 // Used by `pygmy start`, the benchmarks and the checker; tests run it as a real process through `pygmy start`.
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { CacheArgs } from '../actors/cache/actor.js';
@@ -11,6 +11,7 @@ import type { Catalog } from '../actors/catalog/catalog.js';
 import type { CatalogReplicaArgs } from '../actors/catalog/actor.js';
 import type { OrderReplicaArgs } from '../actors/order/actor.js';
 import { ActorBackend } from '../http/actor-backend.js';
+import { backlogShortfall } from '../http/connections.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
 import type { AdminMode } from '../http/authorization.js';
 import { ActorSystem, type ChildSpec, type SystemMessageEvent } from '../runtime/system.js';
@@ -56,6 +57,25 @@ export interface RunningCluster {
   readonly backend: ActorBackend;
   readonly startedInMs: number;
   close(): Promise<void>;
+}
+
+/**
+ * The size on disk of a replica's database under `dataDir` (its SQLite file, WAL and shared memory, named as
+ * src/raft/replica.ts names them), or null when this node holds none for that actor. Read at scrape time.
+ */
+export function databaseBytesIn(dataDir: string): (actor: string) => number | null {
+  const sizeOf = (path: string) => {
+    try {
+      return statSync(path).size;
+    } catch {
+      return null;
+    }
+  };
+  return (actor) => {
+    const main = sizeOf(resolve(dataDir, `${actor}.db`));
+    if (main === null) return null;
+    return main + (sizeOf(resolve(dataDir, `${actor}.db-wal`)) ?? 0) + (sizeOf(resolve(dataDir, `${actor}.db-shm`)) ?? 0);
+  };
 }
 
 export const catalogMembers = ['catalog-1', 'catalog-2', 'catalog-3'] as const;
@@ -151,6 +171,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     admin: options.admin ?? 'on',
     requestDeadlineMs: options.requestDeadlineMs ?? 5_000,
   });
+  gateway.metrics.databaseBytesOf = databaseBytesIn(options.dataDir);
   let address;
   try {
     address = await gateway.listen();
@@ -158,6 +179,8 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     await system.shutdown();
     throw error;
   }
+  const shortfall = backlogShortfall(address.backlog);
+  if (shortfall !== null) log.warn({ event: 'listenBacklog', ...address.backlog }, shortfall);
   const url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
   let closing: Promise<void> | null = null;
   return {

@@ -3,7 +3,8 @@
 // Owns: the choice of format and level, and the pretty formatter. Promises: pretty output is one line per event,
 // `12:02:43.516 INFO  catalog-3 became leader for term 3 with 2/3 votes`, then any extra fields as key=value;
 // a line that cannot be parsed is passed through unchanged rather than lost. Defaults: pretty when stdout is a
-// TTY, JSON otherwise; level from LOG_LEVEL, else "info". The formatter is ours (no pino-pretty dependency):
+// TTY, JSON otherwise; level from LOG_LEVEL, else "info" (`productionLogLevel`: state changes only, no line per
+// request; the demo passes `demoLogLevel`, which adds them). The formatter is ours (no pino-pretty dependency):
 // it is twenty lines, and the demo is the only place that reads it.
 
 import pino, { type DestinationStream, type Logger } from 'pino';
@@ -16,6 +17,11 @@ export interface LoggerOptions {
   /** Where lines go; standard output by default. */
   readonly destination?: { write(text: string): unknown };
 }
+
+/** `pygmy node`'s default: elections, restarts, faults, overload episodes — never a line per request. */
+export const productionLogLevel = 'info';
+/** `pygmy start`'s default: also a line per request (a cache hit, an order, an invalidation), as the demo tells it. */
+export const demoLogLevel = 'debug';
 
 const levelLabels: Readonly<Record<number, string>> = {
   10: 'TRACE',
@@ -72,7 +78,7 @@ export function prettyDestination(target: { write(text: string): unknown }): Des
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const pretty = options.pretty ?? process.stdout.isTTY === true;
-  const level = options.level ?? process.env.LOG_LEVEL ?? 'info';
+  const level = options.level ?? process.env.LOG_LEVEL ?? productionLogLevel;
   // JSON to standard output goes through pino's own fast synchronous writer; pretty lines are for humans.
   const destination = pretty
     ? prettyDestination(options.destination ?? process.stdout)

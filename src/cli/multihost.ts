@@ -9,12 +9,13 @@ import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ActorBackend } from '../http/actor-backend.js';
+import { backlogShortfall } from '../http/connections.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
 import type { AdminMode } from '../http/authorization.js';
 import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
 import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
-import { cacheName, catalogMembers, clusterSpecs, orderMembers, wireNearCache } from './cluster.js';
+import { cacheName, catalogMembers, clusterSpecs, databaseBytesIn, orderMembers, wireNearCache } from './cluster.js';
 
 export interface GatewayPlacement {
   readonly host: string;
@@ -161,7 +162,10 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     });
     if (cacheHere) wireNearCache(system, backend);
     gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: 5_000 });
+    gateway.metrics.databaseBytesOf = databaseBytesIn(options.dataDir);
     const address = await gateway.listen();
+    const shortfall = backlogShortfall(address.backlog);
+    if (shortfall !== null) log.warn({ event: 'listenBacklog', ...address.backlog }, shortfall);
     url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
   }
   let closing: Promise<void> | null = null;

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseCatalog, type Catalog } from '../actors/catalog/catalog.js';
 import { startCluster } from './cluster.js';
-import { createLogger } from './logger.js';
+import { createLogger, demoLogLevel } from './logger.js';
 import { UsageError } from './usage-error.js';
 import { parseAdminMode, type AdminMode } from '../http/authorization.js';
 
@@ -66,7 +66,8 @@ export async function main(argv: string[]): Promise<number> {
   const admin = adminMode(values.admin);
   // LOG_FORMAT=pretty|json overrides the default (pretty on a terminal, JSON otherwise).
   const format = process.env.LOG_FORMAT;
-  const logger = createLogger(format === 'pretty' || format === 'json' ? { pretty: format === 'pretty' } : {});
+  // The demo tells its story request by request (debug) unless LOG_LEVEL says otherwise.
+  const logger = createLogger({ level: process.env.LOG_LEVEL ?? demoLogLevel, ...(format === 'pretty' || format === 'json' ? { pretty: format === 'pretty' } : {}) });
   const catalog = values.catalog === undefined ? undefined : readCatalog(values.catalog);
   let escalated: string | null = null;
   let stop: (() => Promise<void>) | null = null;

@@ -24,6 +24,8 @@ import { GroupClient, GroupUnavailableError } from '../raft/client.js';
 import type { ReplicaStatus } from '../raft/replica.js';
 import type { Logger } from '../runtime/actor.js';
 import { isRuntimeError } from '../runtime/errors.js';
+import { isThreadFigures } from '../runtime/thread-metrics.js';
+import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import { CacheMirror, type MirrorStats, type PreparedLookup } from './mirror.js';
 import type { ActorStatus as RuntimeActorStatus } from '../runtime/system.js';
 import {
@@ -32,6 +34,7 @@ import {
   type ActorAction,
   type ActorStatus,
   type Backend,
+  type ActorFigures,
   type ClusterStatus,
   type Item,
   type ItemChange,
@@ -39,6 +42,7 @@ import {
   type Order,
   type OrderOutcome,
   type ReadAnswer,
+  type ReplicaFigures,
   type Topic,
 } from './backend.js';
 
@@ -76,6 +80,28 @@ export interface ActorBackendOptions {
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
 
+const count = (value: unknown): number => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : 0);
+
+/** The runtime figures of one actor's status, checked field by field (a remote node's status crossed a socket). */
+function figuresOf(status: RuntimeActorStatus, replica: Partial<ReplicaStatus> | null): ActorFigures {
+  const replicaFigures: ReplicaFigures | null =
+    replica === null
+      ? null
+      : { leader: typeof replica.leader === 'string' ? replica.leader : null, lastIndex: count(replica.lastIndex), snapshotIndex: count(replica.snapshotIndex), fsyncs: count(replica.fsyncs) };
+  return {
+    mailboxDepth: count(status.mailboxDepth),
+    refused: count(status.refused),
+    deadLetters: count(status.deadLetters),
+    dropped: count(status.dropped),
+    processed: count(status.processed),
+    thread: status.alive && isThreadFigures(status.thread) ? status.thread : null,
+    replica: replicaFigures,
+  };
+}
+
+/** A failover line per group is written at most once per this interval, with a count of those folded into it. */
+const failoverLogIntervalMs = 10_000;
+
 function groupOf(name: string): string {
   const dash = name.lastIndexOf('-');
   return dash > 0 ? name.slice(0, dash) : name;
@@ -111,8 +137,15 @@ export class ActorBackend implements Backend {
     const near = options.nearCache ?? null;
     this.mirror = near === null ? null : new CacheMirror({ capacity: near.capacity, now: near.now ?? Date.now });
     const ask = (target: string, message: unknown, timeoutMs: number) => options.actors.ask(target, message, { timeoutMs });
-    const onFailover = (group: string) => (from: string, _to: string | null, reason: string) =>
-      options.log.info({ group, from, reason, event: 'failover' }, `gateway: ${from} did not answer (${reason}); trying the next ${group} replica`);
+    // One line per episode and group: when a replica is slow, every request tried on it would otherwise write one.
+    const onFailover = (group: string) => {
+      const episodes = new EpisodeLog(failoverLogIntervalMs);
+      return (from: string, _to: string | null, reason: string) => {
+        const note = episodes.note(performance.now());
+        if (!note.write) return;
+        options.log.info({ group, from, reason, event: 'failover' }, `gateway: ${from} did not answer (${reason}); trying the next ${group} replica${foldedSuffix(note)}`);
+      };
+    };
     this.catalog = new GroupClient({ group: 'catalog', members: options.catalogMembers, ask, isUnavailable, attemptTimeoutMs: 1_000, onFailover: onFailover('catalog') });
     this.orders = new GroupClient({ group: 'order', members: options.orderMembers, ask, isUnavailable, attemptTimeoutMs: 2_500, onFailover: onFailover('order') });
   }
@@ -302,6 +335,7 @@ export class ActorBackend implements Backend {
         commitIndex: isReplica ? (replica.commitIndex ?? null) : null,
         lastApplied: isReplica ? (replica.lastApplied ?? null) : null,
         restarts: status.restarts,
+        figures: figuresOf(status, isReplica ? replica : null),
       };
     });
     const leaders: Record<string, string | null> = { catalog: null, order: null };

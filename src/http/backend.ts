@@ -10,6 +10,8 @@
 //   Retry-After), `UnknownActorError` for an actor name it does not know (404);
 // - make `order` idempotent by `orderId`: the same id never buys twice and returns the first outcome.
 
+import type { ThreadFigures } from '../runtime/thread-metrics.js';
+
 export interface Item {
   readonly id: number;
   readonly name: string;
@@ -89,6 +91,32 @@ export interface ActorStatus {
   readonly commitIndex: number | null;
   readonly lastApplied: number | null;
   readonly restarts: number;
+  /** Runtime figures for /metrics and the dashboard; absent where the actor's node did not report them. */
+  readonly figures?: ActorFigures;
+}
+
+/** What an actor's worker reports on the control plane, read at each scrape (never per request). */
+export interface ActorFigures {
+  readonly mailboxDepth: number;
+  /** Messages refused because the mailbox was full. */
+  readonly refused: number;
+  readonly deadLetters: number;
+  /** Messages dropped on purpose: full mailbox, isolation, or an ask already past its deadline. */
+  readonly dropped: number;
+  readonly processed: number;
+  /** The actor's thread; null until it has reported. */
+  readonly thread: ThreadFigures | null;
+  /** Raft replicas only (null for the cache). */
+  readonly replica: ReplicaFigures | null;
+}
+
+/** What src/raft's ReplicaStatus tells of a replica beyond role, term, commit and applied. */
+export interface ReplicaFigures {
+  /** The leader this replica knows of, or null while it knows none. */
+  readonly leader: string | null;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  readonly fsyncs: number;
 }
 
 export interface ClusterStatus {

@@ -31,7 +31,11 @@ import { DashboardHttp } from './dashboard/http.js';
 import { Deadlines } from './deadlines.js';
 import { LruMap } from '../actors/cache/lru.js';
 import { answerClientError } from './client-error.js';
+import { Admission, admissionClassOf, checkClassBounds, defaultAdmissionBounds, type AdmissionBounds, type AdmittedClass } from './admission.js';
+import { ShedHold } from './shed-hold.js';
+import { ConnectionLimit, listenBacklogFor, readSomaxconn, type ListenBacklog } from './connections.js';
 import { IdleConnections } from './idle-connections.js';
+import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
 import { orderIdMaker } from './order-id.js';
 import { matchRoute, type Route, type RouteKind } from './routes.js';
@@ -52,7 +56,12 @@ export interface GatewayLimits {
    */
   readonly socketIdleTimeoutMs: number;
   readonly headerBytesMax: number;
+  /** Connections served at once; a request on one past it is answered 503 + Connection: close (connections.ts). */
   readonly connectionsMax: number;
+  /** Connections past connectionsMax held only to answer them 503; past both, node:http drops new ones. */
+  readonly connectionsRefusedMax: number;
+  /** The listen socket's backlog: a burst of new connections waits there, not in SYN retries (capped by somaxconn). */
+  readonly listenBacklog: number;
   /** The value of Retry-After on a 503. */
   readonly retryAfterSeconds: number;
 }
@@ -65,6 +74,8 @@ export const defaultGatewayLimits: GatewayLimits = {
   socketIdleTimeoutMs: 60_000,
   headerBytesMax: 16 * 1024,
   connectionsMax: 4_096,
+  connectionsRefusedMax: 4_096,
+  listenBacklog: 4_096,
   retryAfterSeconds: 1,
 };
 
@@ -92,14 +103,22 @@ export interface GatewayOptions {
   readonly limits?: Partial<GatewayLimits>;
   /** Timing and bounds of the dashboard's live feed (src/http/dashboard/feed.ts); defaults suit the demo. */
   readonly dashboard?: Omit<FeedOptions, 'clusterStatus' | 'sampler'>;
+  /** Admission bounds per class of work (admission.ts); defaults in defaultAdmissionBounds. */
+  readonly admission?: Partial<AdmissionBounds>;
+  /** The clock admission control measures latency with; performance.now() by default (tests step their own). */
+  readonly admissionClock?: () => number;
+  /** net.core.somaxconn; read from /proc by default (tests pass their own). */
+  readonly somaxconn?: number | null;
 }
 
 export interface Gateway {
   readonly server: Server;
   readonly metrics: GatewayMetrics;
+  /** The admission limits per class of work, as they stand (admission.ts). */
+  readonly admission: Admission;
   /** The dashboard's live feed (`GET /events`). */
   readonly dashboard: DashboardFeed;
-  listen(): Promise<{ host: string; port: number }>;
+  listen(): Promise<{ host: string; port: number; backlog: ListenBacklog }>;
   close(): Promise<void>;
 }
 
@@ -127,6 +146,11 @@ interface RenderedBody {
   readonly index: number;
   readonly body: string;
 }
+
+/** A repeated warning (a 503 answered, work shed) is written at most once per this interval, with a count. */
+const episodeLogIntervalMs = 10_000;
+/** How often requests held on a shed connection are looked at (shed-hold.ts). */
+const shedHoldSweepMs = 25;
 
 const jsonType = 'application/json';
 const jsonHeaders = { 'content-type': jsonType };
@@ -228,6 +252,19 @@ class GatewayHandler {
   /** The lookup route's metrics, kept so a near-cache hit needs no map lookup. */
   private readonly lookupMetrics: RouteMetrics;
   readonly dashboard: DashboardHttp;
+  private readonly unavailableEpisodes = new EpisodeLog(episodeLogIntervalMs);
+  private readonly shedEpisodes = new EpisodeLog(episodeLogIntervalMs);
+  readonly admission: Admission;
+  private readonly admissionNow: () => number;
+  readonly connections: ConnectionLimit;
+  /** Holds a client that sends again on a shed connection before Retry-After to it (shed-hold.ts). */
+  readonly shedHold: ShedHold;
+  private readonly shedOrderHeaders: Record<string, string>;
+  private readonly refusedHeaders: Record<string, string>;
+  private readonly refusedOrderHeaders: Record<string, string>;
+  private readonly shedOrderBody: string;
+  private readonly shedReadBody: string;
+  private readonly refusedBody: string;
 
   constructor(options: GatewayOptions, limits: GatewayLimits, loopback: boolean) {
     this.backend = options.backend;
@@ -240,6 +277,22 @@ class GatewayHandler {
     this.metrics = new GatewayMetrics(options.metricsRegistry);
     this.lookupMetrics = this.metrics.forRoute('lookup');
     this.unavailableHeaders = { 'content-type': jsonType, 'retry-after': String(limits.retryAfterSeconds) };
+    // An order turned away before it started: certainly not taken, so no x-order-id to poll (DESIGN.md §1).
+    this.shedOrderHeaders = { ...this.unavailableHeaders, 'x-order-outcome': 'not-taken' };
+    this.refusedHeaders = { ...this.unavailableHeaders, connection: 'close' };
+    this.refusedOrderHeaders = { ...this.shedOrderHeaders, connection: 'close' };
+    // Shed answers are built once: under a flood they are most of what the gateway writes.
+    const retry = `retry after ${limits.retryAfterSeconds} s`;
+    this.shedOrderBody = bodies.errorBody(`overloaded: the order was not taken (nothing was bought); ${retry}`);
+    this.shedReadBody = bodies.errorBody(`overloaded: the read was not started; ${retry}`);
+    this.refusedBody = bodies.errorBody(`too many connections (over ${limits.connectionsMax}); ${retry}`);
+    const bounds: AdmissionBounds = { ...defaultAdmissionBounds, ...options.admission };
+    checkClassBounds('admission.order', bounds.order);
+    checkClassBounds('admission.read', bounds.read);
+    this.admissionNow = options.admissionClock ?? (() => performance.now());
+    this.admission = new Admission(bounds, this.admissionNow());
+    this.connections = new ConnectionLimit(limits.connectionsMax);
+    this.shedHold = new ShedHold(limits.retryAfterSeconds * 1_000, shedHoldSweepMs, this.admissionNow);
     const feedOptions = { ...options.dashboard, clusterStatus: () => this.backend.cluster(), sampler: this.metrics.live };
     this.dashboard = new DashboardHttp(new DashboardFeed(feedOptions));
   }
@@ -253,11 +306,23 @@ class GatewayHandler {
       this.replyTooLarge(response, route.kind, started);
       return;
     }
+    if (this.connections.isOverLimit(request.socket)) {
+      this.refuseConnection(response, route.kind, started);
+      return;
+    }
     if (!this.authorize(request, response, route.kind, started)) return;
     // A near-cache hit is answered here and now: no promise, no closure, nothing for the event loop to run later.
     if (route.kind === 'lookup' && this.answerNearHit(response, route.id, started)) return;
+    const workClass = admissionClassOf(route.kind);
+    if (workClass !== null && this.shedHold.holdIfShedRecently(request.socket, () => this.handle(request, response))) return;
+    const admittedAtMs = workClass === null ? 0 : this.admissionNow();
+    if (workClass !== null && !this.admission.tryAdmit(workClass, admittedAtMs)) {
+      this.shed(response, route.kind, workClass, started);
+      return;
+    }
     const work = mayCarryBody(request) && takesNoBody(route.kind) ? this.dispatchWithoutBody(route, request, response, started) : this.dispatch(route, request, response, started);
-    work.catch((error: unknown) => this.fail(response, route.kind, started, error, request.url ?? ''));
+    const settled = work.catch((error: unknown) => this.fail(response, route.kind, started, error, request.url ?? ''));
+    if (workClass !== null) void settled.then(() => this.admission.complete(workClass, admittedAtMs, this.admissionNow()));
   }
 
   /**
@@ -271,6 +336,24 @@ class GatewayHandler {
     const what = `${request.method ?? ''} ${(request.url ?? '').split('?')[0]}`;
     const hint = route.kind === 'order' ? ' (the amount goes in the query: ?amount=N)' : '';
     return this.reply(response, route.kind, started, 400, closeHeaders, bodies.errorBody(`${what} takes no request body${hint}`));
+  }
+
+  /** Work over its class's admission bound, answered at once: never started, so an order is certainly not taken. */
+  private shed(response: ServerResponse, kind: RouteKind, workClass: AdmittedClass, started: number): void {
+    const limit = this.admission.classes[workClass];
+    const note = this.shedEpisodes.note(performance.now());
+    if (note.write) {
+      this.logger.info({ event: 'shed', workClass, inFlightLimit: limit.limit }, `gateway: overloaded, shedding ${workClass} work over ${limit.limit} in flight (answered 503)${foldedSuffix(note)}`);
+    }
+    if (response.socket !== null) this.shedHold.noteShed(response.socket);
+    const order = workClass === 'order';
+    void this.reply(response, kind, started, 503, order ? this.shedOrderHeaders : this.unavailableHeaders, order ? this.shedOrderBody : this.shedReadBody);
+  }
+
+  /** A request on a connection past connectionsMax: 503, then the connection closes. Nothing was started. */
+  private refuseConnection(response: ServerResponse, kind: RouteKind, started: number): void {
+    const headers = kind === 'order' ? this.refusedOrderHeaders : this.refusedHeaders;
+    void this.reply(response, kind, started, 503, headers, this.refusedBody);
   }
 
   private dispatch(route: Route, request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
@@ -325,7 +408,7 @@ class GatewayHandler {
     const near = this.backend.nearLookup?.(id);
     if (near === undefined) return false;
     this.metrics.recordCache('HIT');
-    if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup/${id}: cache hit`);
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug(`lookup/${id}: cache hit`);
     if (response.writableEnded || response.destroyed) return true;
     response.writeHead(near.status, near.headers);
     response.end(near.body);
@@ -336,7 +419,7 @@ class GatewayHandler {
   private async lookupThroughBackend(response: ServerResponse, id: number, started: number): Promise<void> {
     const answer = await this.deadlines.run((signal) => this.backend.lookup(id, signal));
     this.metrics.recordCache(answer.cache);
-    if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup/${id}: ${describeRead(answer)}`);
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug(`lookup/${id}: ${describeRead(answer)}`);
     const item: Item | null = answer.result;
     if (item === null) {
       return this.reply(response, 'lookup', started, 404, cacheHeaders(answer), bodies.lookupNotFoundBody);
@@ -348,7 +431,7 @@ class GatewayHandler {
   private async list(response: ServerResponse, started: number): Promise<void> {
     const { answer, body } = await this.readItems('list', (signal, knownIndex) => this.backend.list(signal, knownIndex));
     this.metrics.recordCache(answer.cache);
-    if (this.logger.isLevelEnabled('info')) this.logger.info(`lookup: ${describeRead(answer)}`);
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug(`lookup: ${describeRead(answer)}`);
     return this.reply(response, 'list', started, 200, cacheHeaders(answer), body);
   }
 
@@ -356,8 +439,8 @@ class GatewayHandler {
     const read = (signal: AbortSignal, knownIndex: number | undefined) => this.backend.search(topic, signal, knownIndex);
     const { answer, body } = await this.readItems(`search/${topic}`, read);
     this.metrics.recordCache(answer.cache);
-    if (this.logger.isLevelEnabled('info')) {
-      this.logger.info(`search/${JSON.stringify(topic)}: ${describeRead(answer)}`);
+    if (this.logger.isLevelEnabled('debug')) {
+      this.logger.debug(`search/${JSON.stringify(topic)}: ${describeRead(answer)}`);
     }
     return this.reply(response, 'search', started, 200, cacheHeaders(answer), body);
   }
@@ -398,8 +481,13 @@ class GatewayHandler {
     } catch (error) {
       // Taken but not answered (unavailable, past the deadline, or an unexpected failure): the order may yet settle
       // either way, so the client gets its name to follow it.
-      if (isUnavailable(error)) this.logger.warn(`order ${orderId}: outcome unknown (${error instanceof Error ? error.message : String(error)}), answered 503`);
-      else this.logger.error({ err: error }, `order ${orderId}: unexpected failure, outcome unknown, answered 503`);
+      if (isUnavailable(error)) {
+        // One line per episode, as for every 503 (fail()); the order's own line is debug.
+        const note = this.unavailableEpisodes.note(performance.now());
+        const reason = error instanceof Error ? error.message : String(error);
+        if (note.write) this.logger.warn(`order ${orderId}: outcome unknown (${reason}), answered 503${foldedSuffix(note)}`);
+        else if (this.logger.isLevelEnabled('debug')) this.logger.debug(`order ${orderId}: outcome unknown (${reason}), answered 503`);
+      } else this.logger.error({ err: error }, `order ${orderId}: unexpected failure, outcome unknown, answered 503`);
       const unknownHeaders = { ...headers, 'retry-after': String(this.limits.retryAfterSeconds) };
       return this.reply(response, 'order', started, 503, unknownHeaders, bodies.orderUnknownBody(orderId));
     }
@@ -409,8 +497,7 @@ class GatewayHandler {
       const body = bodies.keyReusedBody(orderId, outcome.firstRequest, route);
       return this.reply(response, 'order', started, 422, headers, body);
     }
-    const verb = outcome.bought ? 'bought' : 'refused';
-    this.logger.debug(`order ${orderId}: ${verb} ${route.amount} of item ${route.item}`);
+    // No line here: the order replica that settled it writes the order's line (with its price), once.
     // `false` is "not bought"; the reason tells a stock refusal from a deadline's (which says nothing of the stock).
     const answerHeaders = outcome.reason === undefined || !isPrintableToken(outcome.reason, 64) ? headers : { ...headers, 'x-order-reason': outcome.reason };
     return this.reply(response, 'order', started, 200, answerHeaders, outcome.bought ? 'true' : 'false');
@@ -527,8 +614,11 @@ class GatewayHandler {
 
   private fail(response: ServerResponse, kind: RouteKind, started: number, error: unknown, target: string): void {
     if (isUnavailable(error)) {
+      // One line per episode: under a flood or an outage every request would otherwise write one.
+      const note = this.unavailableEpisodes.note(performance.now());
       const reason = error instanceof Error ? error.message : String(error);
-      this.logger.warn(`${target.slice(1)}: unavailable (${reason}), answered 503`);
+      if (note.write) this.logger.warn(`${target.slice(1)}: unavailable (${reason}), answered 503${foldedSuffix(note)}`);
+      else if (this.logger.isLevelEnabled('debug')) this.logger.debug(`${target.slice(1)}: unavailable (${reason}), answered 503`);
     } else {
       this.logger.error({ err: error }, `${target.slice(1)}: unexpected failure, answered 503`);
     }
@@ -579,34 +669,43 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     (request, response) => handler.handle(request, response),
   );
-  server.maxConnections = limits.connectionsMax;
+  // Past connectionsMax a connection is still accepted, to answer it 503 (connections.ts); past both, dropped.
+  server.maxConnections = limits.connectionsMax + limits.connectionsRefusedMax;
   // No per-socket idle timer (node:http re-arms it on every request): idle connections are swept instead.
   server.timeout = 0;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   const idle = new IdleConnections(limits.socketIdleTimeoutMs, idleSweepMs(limits.socketIdleTimeoutMs), () => performance.now());
-  server.on('connection', (socket: Socket) => idle.add(socket));
+  server.on('connection', (socket: Socket) => {
+    idle.add(socket);
+    handler.connections.add(socket);
+  });
   server.on('clientError', answerClientError);
+  const backlog = listenBacklogFor(limits.listenBacklog, options.somaxconn === undefined ? readSomaxconn() : options.somaxconn);
+  handler.metrics.watchGateway({ admission: handler.admission, connections: handler.connections, backlog });
   return {
     server,
     metrics: handler.metrics,
+    admission: handler.admission,
     dashboard: handler.dashboard.feed,
-    listen: () => listen(server, host, options.port ?? 34_800),
+    listen: () => listen(server, host, options.port ?? 34_800, backlog),
     close: () => {
       idle.close();
       handler.deadlines.close();
       handler.dashboard.feed.close();
+      handler.metrics.close();
+      handler.shedHold.close();
       return close(server);
     },
   };
 }
 
-function listen(server: Server, host: string, port: number): Promise<{ host: string; port: number }> {
+function listen(server: Server, host: string, port: number, backlog: ListenBacklog): Promise<{ host: string; port: number; backlog: ListenBacklog }> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: backlog.effective }, () => {
       server.off('error', reject);
       const address = server.address() as AddressInfo;
-      resolve({ host: address.address, port: address.port });
+      resolve({ host: address.address, port: address.port, backlog });
     });
   });
 }

@@ -8,9 +8,16 @@
 // counters when a scrape (or any read of them) collects, so every read sees every request answered before it.
 // prom-client hashes the labels of a child on each inc(), which a lookup hit cannot afford. The latency histogram
 // is a metric of this module's own (LatencyHistogram) for the same reason, in prom-client's exact output.
+// Everything else is collected on scrape, never per request: prom-client's default process and Node metrics, the
+// gateway's admission and connection figures (read from their owners), and per actor, per thread and per replica
+// figures from the cluster status the scrape asks for (the control plane: a status call per worker). The families
+// are listed in docs/metrics.md; a test checks that every one listed there is exported.
 
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CacheOutcome, ClusterStatus } from './backend.js';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ThreadSampler, type ThreadFigures } from '../runtime/thread-metrics.js';
+import { admittedClasses, type Admission } from './admission.js';
+import type { ActorStatus, CacheOutcome, ClusterStatus } from './backend.js';
+import type { ConnectionLimit, ListenBacklog } from './connections.js';
 import { LiveSampler, type RouteCounter } from './dashboard/sampler.js';
 import type { RouteKind } from './routes.js';
 
@@ -169,9 +176,15 @@ export class GatewayMetrics {
   private readonly byRoute = new Map<RouteKind, RouteMetrics>();
   private cacheHitsPending = 0;
   private cacheMissesPending = 0;
+  private readonly cluster: ClusterMetrics;
+  /** The gateway's own thread (the main thread): the actors' threads report theirs in the cluster status. */
+  private readonly mainThread: ThreadSampler;
 
-  constructor(registry: Registry = new Registry(), nowMs: number = Date.now()) {
+  constructor(registry: Registry = new Registry(), nowMs: number = Date.now(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+    this.mainThread = new ThreadSampler();
+    this.cluster = new ClusterMetrics(registry);
     this.live = new LiveSampler(nowMs);
     const registers = [registry];
     const collectRequests = () => {
@@ -226,10 +239,14 @@ export class GatewayMetrics {
     this.cacheMissesPending = 0;
   }
 
+  /** Where a replica's database size is read at scrape time (set by the process that knows its data dir). */
+  databaseBytesOf: ((actor: string) => number | null) | null = null;
+
   /** Replaces the cluster gauges with this status: actors gone from it disappear from the scrape. */
   updateCluster(status: ClusterStatus | null): void {
     const gauges = [this.raftTerm, this.raftCommitIndex, this.raftLastApplied, this.actorRestarts, this.actorAlive];
     for (const gauge of gauges) gauge.reset();
+    this.cluster.update(status, this.mainThread.figures(), this.databaseBytesOf);
     if (status === null) return;
     for (const actor of status.actors) {
       const labels = { actor: actor.name, group: actor.group };
@@ -245,7 +262,145 @@ export class GatewayMetrics {
     return this.registry.metrics();
   }
 
+  /** The gateway's admission, connection and backlog figures, read at each scrape. */
+  watchGateway(source: { readonly admission: Admission; readonly connections: ConnectionLimit; readonly backlog: ListenBacklog }): void {
+    watchGateway(this.registry, source);
+  }
+
+  close(): void {
+    this.mainThread.close();
+  }
+
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+type ActorLabels = 'actor' | 'group';
+
+/** Sets a counter to a total kept elsewhere (a worker's own count); called after reset(), once per label set. */
+function setTotal(counter: Counter<ActorLabels>, labels: Record<ActorLabels, string>, total: number): void {
+  counter.inc(labels, total);
+}
+
+/**
+ * Per actor, per thread, per replica and per group figures from one cluster status (one scrape). Every family is
+ * reset first, so an actor gone from the status (removed by membership) leaves the scrape with it.
+ */
+class ClusterMetrics {
+  private readonly gauges: Record<string, Gauge<ActorLabels>> = {};
+  private readonly counters: Record<string, Counter<ActorLabels>> = {};
+  private readonly threadGauges: Record<keyof ThreadFigures, Gauge<'thread'>>;
+  private readonly groupHasLeader: Gauge<'group'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    const gauge = (name: string, help: string) => (this.gauges[name] = new Gauge({ name, help, labelNames: ['actor', 'group'] as const, registers }));
+    const counter = (name: string, help: string) => (this.counters[name] = new Counter({ name, help, labelNames: ['actor', 'group'] as const, registers }));
+    gauge('pygmy_actor_mailbox_depth', 'Messages waiting in the actor\'s mailbox');
+    counter('pygmy_actor_mailbox_refusals_total', 'Messages refused because the actor\'s mailbox was full (since its last start)');
+    counter('pygmy_actor_dead_letters_total', 'Messages the actor could not deliver: unknown, stopped or restarting target (since its last start)');
+    counter('pygmy_actor_dropped_total', 'Messages the actor dropped on purpose: full mailbox, isolation, ask past its deadline (since its last start)');
+    counter('pygmy_actor_messages_processed_total', 'Messages the actor handled (since its last start)');
+    gauge('pygmy_raft_is_leader', '1 while the replica is its group\'s leader');
+    gauge('pygmy_raft_has_leader', '1 while the replica knows a leader of its group');
+    gauge('pygmy_raft_log_last_index', 'Index of the last entry in the replica\'s log');
+    gauge('pygmy_raft_snapshot_index', 'Index the replica\'s log was last compacted to (its snapshot)');
+    gauge('pygmy_raft_log_entries', 'Entries in the replica\'s log after its snapshot (last index − snapshot index)');
+    gauge('pygmy_raft_apply_lag_entries', 'Committed entries the replica has not applied yet (commit index − last applied)');
+    counter('pygmy_raft_fsyncs_total', 'fsyncs of the replica\'s database (since its last start)');
+    gauge('pygmy_raft_database_bytes', 'Size on disk of the replica\'s database (SQLite file, WAL and shared memory), for replicas on this node');
+    const threadGauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['thread'] as const, registers });
+    this.threadGauges = {
+      heapUsedBytes: threadGauge('pygmy_thread_heap_used_bytes', 'V8 heap used by the thread (an actor\'s worker, or "gateway", the main thread)'),
+      heapTotalBytes: threadGauge('pygmy_thread_heap_total_bytes', 'V8 heap the thread has reserved'),
+      eventLoopDelayP50Ms: threadGauge('pygmy_thread_event_loop_delay_p50_seconds', 'Median event-loop delay of the thread over the last 10 s window'),
+      eventLoopDelayP99Ms: threadGauge('pygmy_thread_event_loop_delay_p99_seconds', '99th percentile event-loop delay of the thread over the last 10 s window'),
+      eventLoopDelayMaxMs: threadGauge('pygmy_thread_event_loop_delay_max_seconds', 'Largest event-loop delay of the thread over the last 10 s window'),
+      eventLoopUtilization: threadGauge('pygmy_thread_event_loop_utilization_ratio', 'Share of the last 10 s window the thread\'s event loop was busy'),
+    };
+    this.groupHasLeader = new Gauge({ name: 'pygmy_group_has_leader', help: '1 while the group has a live leader', labelNames: ['group'] as const, registers });
+  }
+
+  update(status: ClusterStatus | null, mainThread: ThreadFigures, databaseBytesOf: ((actor: string) => number | null) | null): void {
+    for (const gauge of Object.values(this.gauges)) gauge.reset();
+    for (const counter of Object.values(this.counters)) counter.reset();
+    for (const gauge of Object.values(this.threadGauges)) gauge.reset();
+    this.groupHasLeader.reset();
+    this.setThread('gateway', mainThread);
+    if (status === null) return;
+    for (const actor of status.actors) this.updateActor(actor, databaseBytesOf);
+    for (const [group, leader] of Object.entries(status.leaders)) this.groupHasLeader.set({ group }, leader === null ? 0 : 1);
+  }
+
+  private updateActor(actor: ActorStatus, databaseBytesOf: ((actor: string) => number | null) | null): void {
+    const figures = actor.figures;
+    if (figures === undefined) return;
+    const labels = { actor: actor.name, group: actor.group };
+    this.gauges.pygmy_actor_mailbox_depth!.set(labels, figures.mailboxDepth);
+    setTotal(this.counters.pygmy_actor_mailbox_refusals_total!, labels, figures.refused);
+    setTotal(this.counters.pygmy_actor_dead_letters_total!, labels, figures.deadLetters);
+    setTotal(this.counters.pygmy_actor_dropped_total!, labels, figures.dropped);
+    setTotal(this.counters.pygmy_actor_messages_processed_total!, labels, figures.processed);
+    if (figures.thread !== null) this.setThread(actor.name, figures.thread);
+    const replica = figures.replica;
+    if (replica === null || !actor.alive) return;
+    this.gauges.pygmy_raft_is_leader!.set(labels, actor.role === 'leader' ? 1 : 0);
+    this.gauges.pygmy_raft_has_leader!.set(labels, replica.leader === null ? 0 : 1);
+    this.gauges.pygmy_raft_log_last_index!.set(labels, replica.lastIndex);
+    this.gauges.pygmy_raft_snapshot_index!.set(labels, replica.snapshotIndex);
+    this.gauges.pygmy_raft_log_entries!.set(labels, Math.max(0, replica.lastIndex - replica.snapshotIndex));
+    if (actor.commitIndex !== null && actor.lastApplied !== null) {
+      this.gauges.pygmy_raft_apply_lag_entries!.set(labels, Math.max(0, actor.commitIndex - actor.lastApplied));
+    }
+    setTotal(this.counters.pygmy_raft_fsyncs_total!, labels, replica.fsyncs);
+    const databaseBytes = databaseBytesOf?.(actor.name) ?? null;
+    if (databaseBytes !== null) this.gauges.pygmy_raft_database_bytes!.set(labels, databaseBytes);
+  }
+
+  private setThread(thread: string, figures: ThreadFigures): void {
+    const labels = { thread };
+    this.threadGauges.heapUsedBytes.set(labels, figures.heapUsedBytes);
+    this.threadGauges.heapTotalBytes.set(labels, figures.heapTotalBytes);
+    this.threadGauges.eventLoopDelayP50Ms.set(labels, figures.eventLoopDelayP50Ms / 1000);
+    this.threadGauges.eventLoopDelayP99Ms.set(labels, figures.eventLoopDelayP99Ms / 1000);
+    this.threadGauges.eventLoopDelayMaxMs.set(labels, figures.eventLoopDelayMaxMs / 1000);
+    this.threadGauges.eventLoopUtilization.set(labels, figures.eventLoopUtilization);
+  }
+}
+
+/** The gateway's admission and connection figures, as gauges and counters whose values are read when collected. */
+function watchGateway(
+  registry: Registry,
+  source: { readonly admission: Admission; readonly connections: ConnectionLimit; readonly backlog: ListenBacklog },
+): void {
+  const registers = [registry];
+  const perClass = (name: string, help: string, read: (workClass: (typeof admittedClasses)[number]) => number, type: 'gauge' | 'counter') => {
+    const collect = function (this: Gauge<'class'> | Counter<'class'>) {
+      this.reset();
+      for (const workClass of admittedClasses) {
+        if (type === 'gauge') (this as Gauge<'class'>).set({ class: workClass }, read(workClass));
+        else (this as Counter<'class'>).inc({ class: workClass }, read(workClass));
+      }
+    };
+    if (type === 'gauge') new Gauge({ name, help, labelNames: ['class'] as const, registers, collect });
+    else new Counter({ name, help, labelNames: ['class'] as const, registers, collect });
+  };
+  const classes = source.admission.classes;
+  perClass('pygmy_gateway_in_flight', 'Requests of the class being worked on now (order, read)', (workClass) => classes[workClass].inFlight, 'gauge');
+  perClass('pygmy_gateway_admission_limit', 'Requests of the class allowed in flight at once, as admission control has set it', (workClass) => classes[workClass].limit, 'gauge');
+  perClass('pygmy_gateway_admitted_total', 'Requests of the class admitted', (workClass) => classes[workClass].admittedCount, 'counter');
+  perClass('pygmy_gateway_shed_total', 'Requests of the class answered 503 at once because the class was at its limit', (workClass) => classes[workClass].shedCount, 'counter');
+  const connections = source.connections;
+  new Gauge({ name: 'pygmy_gateway_connections_open', help: 'Client connections open now', registers, collect() { this.set(connections.open); } });
+  new Counter({
+    name: 'pygmy_gateway_connections_refused_total',
+    help: 'Connections that arrived past connectionsMax and were answered 503 + Connection: close',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(connections.refusedCount);
+    },
+  });
+  new Gauge({ name: 'pygmy_gateway_listen_backlog', help: 'The listen backlog granted (the smaller of the one asked for and net.core.somaxconn)', registers, collect() { this.set(source.backlog.effective); } });
 }

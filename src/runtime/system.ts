@@ -16,6 +16,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import pino from 'pino';
 import type { ActorName, AskOptions, Logger, StopReason } from './actor.js';
 import { Endpoint } from './endpoint.js';
+import type { ThreadFigures } from './thread-metrics.js';
 import type { LinkFactory } from './transport.js';
 import { ActorUnavailableError, assert, assertNever } from './errors.js';
 import { createPolicyState, policyStep, type ExitCause, type PolicyAction, type PolicyState, type RestartType } from './supervisor-policy.js';
@@ -73,6 +74,10 @@ export interface ActorStatus {
   dropped: number;
   deadLetters: number;
   invalid: number;
+  /** Messages refused because the mailbox was full; absent where a node could not be asked. */
+  refused?: number;
+  /** The actor's thread: heap, event-loop delay and utilization, as last reported; absent while never reported. */
+  thread?: ThreadFigures;
   custom?: unknown;
 }
 
@@ -516,6 +521,8 @@ export class ActorSystem extends EventEmitter {
       dropped: last?.dropped ?? 0,
       deadLetters: last?.deadLetters ?? 0,
       invalid: last?.invalid ?? 0,
+      refused: last?.refused ?? 0,
+      ...(last?.thread !== undefined && child.worker !== null ? { thread: last.thread } : {}),
       custom: last?.custom,
     };
   }

@@ -6,6 +6,7 @@
 
 import type { ActorName, StopReason } from './actor.js';
 import { assert, assertNever, type ErrorData } from './errors.js';
+import type { ThreadFigures } from './thread-metrics.js';
 
 /** Name of the main thread's endpoint (the gateway and the control plane speak from here). */
 export const systemEndpointName: ActorName = '$system';
@@ -145,6 +146,10 @@ export interface EndpointCounters {
 export interface WorkerStatus extends EndpointCounters {
   readonly mailboxDepth: number;
   readonly processed: number;
+  /** Messages refused because the mailbox was full. */
+  readonly refused: number;
+  /** Heap, event-loop delay and utilization of the worker's thread. */
+  readonly thread: ThreadFigures;
   readonly isolated: boolean;
   readonly custom: unknown;
 }

@@ -15,6 +15,7 @@ import { hasStringType, type ActorContext, type AnyActorDefinition, type Logger,
 import { ActorCrashedError, ActorUnavailableError, MailboxFullError, RemoteError, assert } from './errors.js';
 import { Endpoint } from './endpoint.js';
 import { keepTickObjectShape } from './tick-shape.js';
+import { ThreadSampler } from './thread-metrics.js';
 import { logLevelRank, type AskEnvelope, type ControlApi, type LogLevel, type TellEnvelope, type WorkerNotice, type WorkerStartData, type WorkerStatus } from './wire.js';
 
 /**
@@ -79,6 +80,10 @@ class ActorHost {
   private currentDeferred = false;
   private idleWaiters: Array<() => void> = [];
   processed = 0;
+  /** Messages refused because the mailbox was full (also counted in `dropped`). */
+  private refused = 0;
+  /** Heap, event-loop delay and utilization of this worker's thread, read by the control plane's status. */
+  private readonly thread = new ThreadSampler();
   readonly context: ActorContext;
 
   constructor() {
@@ -122,7 +127,7 @@ class ActorHost {
 
   private status(): WorkerStatus {
     const custom = this.ready && this.definition?.status !== undefined ? this.definition.status(this.state) : undefined;
-    return { ...this.endpoint.counters, mailboxDepth: this.mailboxDepth, processed: this.processed, isolated: this.endpoint.isolated, custom };
+    return { ...this.endpoint.counters, mailboxDepth: this.mailboxDepth, processed: this.processed, refused: this.refused, thread: this.thread.figures(), isolated: this.endpoint.isolated, custom };
   }
 
   private makeContext(): ActorContext {
@@ -151,6 +156,7 @@ class ActorHost {
     }
     if (this.mailboxDepth >= start.mailboxCapacity) {
       this.endpoint.counters.dropped += 1;
+      this.refused += 1;
       if (ask !== null) this.endpoint.reply(ask, undefined, new MailboxFullError(`${start.name} mailbox is full (${start.mailboxCapacity})`));
       return;
     }
@@ -315,6 +321,7 @@ class ActorHost {
     if (this.ready && this.definition?.stop !== undefined) await this.definition.stop(this.state, this.context, reason);
     this.endpoint.flushAll();
     this.endpoint.close('stopped');
+    this.thread.close();
   }
 
   private refuseQueued(): void {

@@ -13,7 +13,8 @@ const lookup3Body =
 const experiments = suite<{ pygmy: PygmyProcess | null }>('reference experiments', { pygmy: null });
 
 experiments.before(async (context) => {
-  context.pygmy = await startPygmy();
+  // The demo's level: the per-request lines (a cache hit, an order, an invalidation) are part of the story.
+  context.pygmy = await startPygmy({ env: { LOG_LEVEL: 'debug' } });
 });
 
 experiments.after(async (context) => {

@@ -20,6 +20,7 @@
 import { GroupClient } from '../../raft/client.js';
 import { defineActor, type ActorContext } from '../../runtime/actor.js';
 import { isRuntimeError } from '../../runtime/errors.js';
+import { EpisodeLog, foldedSuffix } from '../../runtime/log-episodes.js';
 import type { Item, Topic } from '../catalog/catalog.js';
 import type { ItemsAnswer, LookupAnswer } from '../catalog/commands.js';
 import { CachePolicy, itemKey, listKey, searchKey, type CacheStats } from './policy.js';
@@ -136,7 +137,6 @@ function read(state: CacheState, key: string, query: { type: string }, context: 
   }
   return state.policy.singleFlight(key, load).then((loaded) => {
     const servedBy = (loaded.value as { servedBy?: string }).servedBy ?? null;
-    context.log.debug({ key, servedBy, index: loaded.index }, `${key}: cache miss, served by ${servedBy}`);
     const held = state.policy.holds(key, loaded.value);
     return { result: loaded.value.result, topics: loaded.value.topics, cache: 'MISS', servedBy, index: loaded.index, held };
   });
@@ -157,7 +157,6 @@ function serve(state: CacheState, key: string, query: CacheMessage, context: Act
   if (state.enabled) {
     const hit = state.policy.getEntry(key, context.now());
     if (hit !== undefined) {
-      context.log.debug({ key }, `${key}: cache hit`);
       const answer: CacheAnswer = { result: hit.value.result, topics: hit.value.topics, cache: 'HIT', servedBy: null, index: hit.index, held: true };
       return withoutWhatIsKnown(query, answer);
     }
@@ -208,13 +207,18 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
     }
     // The mirror must never outlive what this cache would serve: everything it may hold goes with this cache's.
     const onForgetEverything = () => context.tell(systemEndpoint, { type: 'mirrorForget' } satisfies MirrorNotice);
+    const failoverEpisodes = new EpisodeLog(10_000);
     const catalog = new GroupClient({
       group: 'catalog',
       members: args.catalogMembers,
       ask: (target, message, timeoutMs) => context.ask(target, message, { timeoutMs }),
       isUnavailable: (error) => isRuntimeError(error, 'ACTOR_UNAVAILABLE'),
       attemptTimeoutMs: 1_000,
-      onFailover: (from, _to, reason) => context.log.info({ from, reason, event: 'failover' }, `cache: ${from} did not answer (${reason}); trying the next replica`),
+      onFailover: (from, _to, reason) => {
+        // One line per episode: while a replica is slow, every miss tried on it would otherwise write one.
+        const note = failoverEpisodes.note(context.now());
+        if (note.write) context.log.info({ from, reason, event: 'failover' }, `cache: ${from} did not answer (${reason}); trying the next replica${foldedSuffix(note)}`);
+      },
     });
     const state: CacheState = {
       policy: new CachePolicy<CacheValue>({ capacity: args.capacity ?? 10_000, leaseMs, now: () => context.now(), onForgetEverything }),

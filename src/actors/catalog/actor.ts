@@ -54,7 +54,7 @@ export default defineReplicaActor<CatalogApp, CatalogAppMessage, CatalogReplicaA
     const previousChangeIndex = (result as Partial<CatalogResult>).previousChangeIndex ?? 0;
     for (const cache of app.subscribers) context.tell(cache, { type: 'invalidate', items, index: entry.index, previousChangeIndex });
     if (replica.isLeader) {
-      context.log.info({ replica: replica.name, items, index: entry.index, event: 'invalidate' }, `invalidate item ${items.join(', ')} at index ${entry.index}`);
+      context.log.debug({ replica: replica.name, items, index: entry.index, event: 'invalidate' }, `invalidate item ${items.join(', ')} at index ${entry.index}`);
     }
   },
   receive(app, replica, message) {

@@ -144,7 +144,8 @@ async function commitFinal(app: OrderApp, replica: Replica, order: Order, comman
   const finalResult = final.result as OrderResult;
   // A timeout this leader's clock places before the deadline is refused; the order stays pending for the sweep.
   if (!finalResult.ok) return { ok: false, error: `badCommand: ${finalResult.reason === 'badCommand' ? finalResult.detail : finalResult.reason}`, leader: replica.leader };
-  app.context.log.info(
+  // Per request, so debug: the demo shows it, production logs (info) do not.
+  app.context.log.debug(
     { orderId: order.id, item: order.item, amount: order.amount, status: finalResult.order.status, event: 'order' },
     `order ${order.id}: ${order.amount} of item ${order.item} ${words}`,
   );
