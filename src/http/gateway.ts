@@ -32,7 +32,6 @@ import { Deadlines } from './deadlines.js';
 import { LruMap } from '../actors/cache/lru.js';
 import { answerClientError } from './client-error.js';
 import { Admission, admissionClassOf, checkClassBounds, defaultAdmissionBounds, type AdmissionBounds, type AdmittedClass } from './admission.js';
-import { ShedHold } from './shed-hold.js';
 import { ConnectionLimit, listenBacklogFor, readSomaxconn, type ListenBacklog } from './connections.js';
 import { IdleConnections } from './idle-connections.js';
 import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
@@ -149,8 +148,6 @@ interface RenderedBody {
 
 /** A repeated warning (a 503 answered, work shed) is written at most once per this interval, with a count. */
 const episodeLogIntervalMs = 10_000;
-/** How often requests held on a shed connection are looked at (shed-hold.ts). */
-const shedHoldSweepMs = 25;
 
 const jsonType = 'application/json';
 const jsonHeaders = { 'content-type': jsonType };
@@ -257,8 +254,6 @@ class GatewayHandler {
   readonly admission: Admission;
   private readonly admissionNow: () => number;
   readonly connections: ConnectionLimit;
-  /** Holds a client that sends again on a shed connection before Retry-After to it (shed-hold.ts). */
-  readonly shedHold: ShedHold;
   private readonly shedOrderHeaders: Record<string, string>;
   private readonly refusedHeaders: Record<string, string>;
   private readonly refusedOrderHeaders: Record<string, string>;
@@ -292,7 +287,6 @@ class GatewayHandler {
     this.admissionNow = options.admissionClock ?? (() => performance.now());
     this.admission = new Admission(bounds, this.admissionNow());
     this.connections = new ConnectionLimit(limits.connectionsMax);
-    this.shedHold = new ShedHold(limits.retryAfterSeconds * 1_000, shedHoldSweepMs, this.admissionNow);
     const feedOptions = { ...options.dashboard, clusterStatus: () => this.backend.cluster(), sampler: this.metrics.live };
     this.dashboard = new DashboardHttp(new DashboardFeed(feedOptions));
   }
@@ -314,7 +308,6 @@ class GatewayHandler {
     // A near-cache hit is answered here and now: no promise, no closure, nothing for the event loop to run later.
     if (route.kind === 'lookup' && this.answerNearHit(response, route.id, started)) return;
     const workClass = admissionClassOf(route.kind);
-    if (workClass !== null && this.shedHold.holdIfShedRecently(request.socket, () => this.handle(request, response))) return;
     const admittedAtMs = workClass === null ? 0 : this.admissionNow();
     if (workClass !== null && !this.admission.tryAdmit(workClass, admittedAtMs)) {
       this.shed(response, route.kind, workClass, started);
@@ -345,7 +338,6 @@ class GatewayHandler {
     if (note.write) {
       this.logger.info({ event: 'shed', workClass, inFlightLimit: limit.limit }, `gateway: overloaded, shedding ${workClass} work over ${limit.limit} in flight (answered 503)${foldedSuffix(note)}`);
     }
-    if (response.socket !== null) this.shedHold.noteShed(response.socket);
     const order = workClass === 'order';
     void this.reply(response, kind, started, 503, order ? this.shedOrderHeaders : this.unavailableHeaders, order ? this.shedOrderBody : this.shedReadBody);
   }
@@ -693,7 +685,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       handler.deadlines.close();
       handler.dashboard.feed.close();
       handler.metrics.close();
-      handler.shedHold.close();
       return close(server);
     },
   };
