@@ -40,7 +40,9 @@ export async function main(argv: string[]): Promise<number> {
   if (!Number.isSafeInteger(readyTimeoutMs) || readyTimeoutMs < 1) {
     throw new UsageError(`--ready-timeout-ms must be a positive integer, got "${values['ready-timeout-ms']}"`);
   }
-  const logger = createLogger({});
+  // LOG_FORMAT=pretty|json overrides the default (pretty on a terminal, JSON otherwise), as for `pygmy start`.
+  const format = process.env.LOG_FORMAT;
+  const logger = createLogger(format === 'pretty' || format === 'json' ? { pretty: format === 'pretty' } : {});
   let escalated: string | null = null;
   let stop: (() => Promise<void>) | null = null;
   const node = await startNode({
