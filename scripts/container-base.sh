@@ -7,9 +7,10 @@
 # (and the npm it runs), a shell and coreutils, plus their dependencies; for `build`, also what the Containerfile's
 # build stage needs to compile better-sqlite3 (g++, make, python3); this machine's CA bundle and npm's `cafile`
 # setting (so `npm ci` inside the build trusts what the host trusts); a `node` user with uid 1000 as in the
-# official Node images. It stands in for `node:20-bookworm-slim`, which cannot be pulled here. The root file system is packed once into CACHE_DIR (default
-# /var/cache/pygmy-containers) under a key made of the package versions and this script, and imported from there
-# on later runs. Needs root, dpkg, apt-cache, ldconfig and podman. Prints the image tag on its last line.
+# official Node images. It stands in for `node:20-bookworm-slim`, which cannot be pulled here. The root file
+# system is packed once into CACHE_DIR (default /var/cache/pygmy-containers) under a key made of the package
+# versions and this script (the archive of older packages is deleted then), and imported from there on later
+# runs. Needs root, dpkg, apt-cache, ldconfig and podman. Prints the image tag on its last line.
 set -euo pipefail
 
 kind="${1:?usage: container-base.sh build|runtime IMAGE_TAG [CACHE_DIR]}"
@@ -75,6 +76,8 @@ if [ ! -f "$archive" ]; then
   printf 'NAME="Debian GNU/Linux"\nID=debian\nVERSION_ID="12"\n' > "$root/etc/os-release"
   ldconfig -r "$root"
   tar -C "$root" -cf "$archive.partial" .
+  # One archive per kind: one made from older packages is of no more use.
+  find "$cache_dir" -maxdepth 1 -name "base-$kind-*.tar" -delete
   mv "$archive.partial" "$archive"
 fi
 

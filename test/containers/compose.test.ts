@@ -42,6 +42,8 @@ const skipReason = podmanUnavailableReason();
 if (skipReason !== null && process.env.CI === 'true') throw new Error(`the container test must run in CI but cannot: ${skipReason}`);
 
 interface Context {
+  /** Whether this run's containers were made (so their logs, not someone else's, are worth printing). */
+  composed: boolean;
   directory: string;
   url: string;
   locked: boolean;
@@ -49,7 +51,7 @@ interface Context {
   timings: string[];
 }
 
-const test = suite<Context>('the reference experiments on seven podman containers', { directory: '', url: '', locked: false, startedAt: Date.now(), timings: [] });
+const test = suite<Context>('the reference experiments on seven podman containers', { composed: false, directory: '', url: '', locked: false, startedAt: Date.now(), timings: [] });
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -141,7 +143,7 @@ test.before(async (context) => {
   } catch (error) {
     // uvu prints nothing of an error in a before hook, and runs no after hook then.
     console.error(`container test set-up failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    await printLogs('frontend', 'catalog-1');
+    if (context.composed) await printLogs('frontend', 'catalog-1');
     cleanUp(context);
     throw error;
   }
@@ -188,6 +190,7 @@ async function setUp(context: Context): Promise<void> {
       { timeoutMs: 360_000 },
     ),
   );
+  context.composed = true;
   await timed(context, 'compose up', () => compose(context, ['up', '-d'], 120_000));
   // podman-compose exits 0 even when a container failed to start: look at each one.
   for (const name of services) {
@@ -281,6 +284,25 @@ test('docker stop catalog-1: lookups and orders still served; six of book 3 → 
   const again = await http('GET', `${context.url}/lookup/3`);
   assert.is(again.text, lookup3Body(19));
   assert.ok(Date.now() - context.startedAt < budgetMs, `the container test took ${Date.now() - context.startedAt} ms, over its ${budgetMs} ms budget`);
+});
+
+test('a node killed with kill -9 is restarted by its restart policy and resumes from its volume', async (context) => {
+  if (skipReason !== null) return console.log(`skipped: ${skipReason}`);
+  const pid = Number((await podman(['inspect', 'order-3', '--format', '{{.State.Pid}}'])).stdout.trim());
+  assert.ok(Number.isSafeInteger(pid) && pid > 1, `pid ${pid}`);
+  process.kill(pid, 'SIGKILL');
+  const restarted = await eventually('order-3 to be restarted by restart: unless-stopped', async () => {
+    const state = (await podman(['inspect', 'order-3', '--format', '{{.RestartCount}} {{.State.Status}} {{.State.Pid}}'])).stdout.trim().split(' ');
+    return Number(state[0]) >= 1 && state[1] === 'running' && Number(state[2]) !== pid ? state : undefined;
+  }, 60_000, 250);
+  assert.ok(Number(restarted[0]) >= 1);
+  // The restarted replica reads its log back from the volume (the first start had applied nothing).
+  await eventually('order-3 to load its log from its volume', async () => {
+    const log = await podman(['logs', 'order-3']);
+    return /order-3 loaded from disk: term [1-9]\d*, applied [1-9]/.test(log.stdout + log.stderr) ? true : undefined;
+  }, 60_000, 500);
+  const bought = await http('POST', `${context.url}/order/4?amount=1`, { timeoutMs: 15_000 });
+  assert.is(bought.text, 'true');
 });
 
 test.run();
