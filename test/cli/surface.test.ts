@@ -13,9 +13,11 @@ const cliDirectory = fileURLToPath(new URL('../../src/cli/', import.meta.url));
 const cliPath = `${cliDirectory}main.js`;
 const packageVersion = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const environment = { ...process.env, ...env };
+    if (!('PYGMY_CLUSTER_SECRET' in env)) delete environment.PYGMY_CLUSTER_SECRET;
+    const child = spawn(process.execPath, [cliPath, ...args], { env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -103,6 +105,19 @@ test('pygmy client with a first word that is neither a command nor a URL says so
   const code = await client(['localhost:34800', 'lookup', '1'], { input: new PassThrough(), output: new Capture(), errorOutput, timeoutMs: 1_000 });
   assert.is(code, 2);
   assert.match(errorOutput.text, /"localhost:34800" is neither a command nor an http:\/\/ or https:\/\/ URL/);
+});
+
+test('pygmy node with a short cluster secret, or none beyond loopback, says so in one line and exits 2', async () => {
+  // The compose layout listens on 0.0.0.0 inside each container: a secret is required there, of 16 bytes or more.
+  const config = fileURLToPath(new URL('../../../examples/cluster-compose.json', import.meta.url));
+  const args = ['node', '--config', config, '--node', 'catalog-1', '--listen-host', '0.0.0.0'];
+  const short = await runCli(args, { PYGMY_CLUSTER_SECRET: 'abc' });
+  assert.is(short.code, 2, short.stderr);
+  assert.match(short.stderr, /^pygmy node: the cluster secret \(PYGMY_CLUSTER_SECRET or the config's secretFile\) must be at least 16 bytes, got 3/);
+  const none = await runCli(args);
+  assert.is(none.code, 2, none.stderr);
+  assert.match(none.stderr, /^pygmy node: refusing to listen on 0\.0\.0\.0 without a cluster secret/);
+  for (const output of [short.stderr, none.stderr]) assert.not.match(output, /^\s+at /m, `a stack trace was printed:\n${output}`);
 });
 
 test.run();
