@@ -283,7 +283,6 @@ test('docker stop catalog-1: lookups and orders still served; six of book 3 → 
   // Reads through a replica that came back: the stock it serves is the one after the order.
   const again = await http('GET', `${context.url}/lookup/3`);
   assert.is(again.text, lookup3Body(19));
-  assert.ok(Date.now() - context.startedAt < budgetMs, `the container test took ${Date.now() - context.startedAt} ms, over its ${budgetMs} ms budget`);
 });
 
 test('a node killed with kill -9 is restarted by its restart policy and resumes from its volume', async (context) => {
@@ -303,6 +302,7 @@ test('a node killed with kill -9 is restarted by its restart policy and resumes 
   }, 60_000, 500);
   const bought = await http('POST', `${context.url}/order/4?amount=1`, { timeoutMs: 15_000 });
   assert.is(bought.text, 'true');
+  assert.ok(Date.now() - context.startedAt < budgetMs, `the container test took ${Date.now() - context.startedAt} ms, over its ${budgetMs} ms budget`);
 });
 
 test.run();
