@@ -5,7 +5,7 @@
 // ulimits, file events), the settings podman needs on these machines, so the machine's own configuration is left
 // alone. Everything a run makes carries its name, `pygmy-test-PID`: a later run removes what a dead run left.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -15,7 +15,13 @@ const outputBytesMax = 4 * 1024 * 1024;
 const configDirectory = join(tmpdir(), `pygmy-podman-${process.pid}`);
 const configFile = join(configDirectory, 'containers.conf');
 
+let configWritten = false;
+
 function writeConfig(): void {
+  if (!configWritten) {
+    configWritten = true;
+    process.once('exit', () => rmSync(configDirectory, { recursive: true, force: true }));
+  }
   mkdirSync(configDirectory, { recursive: true });
   writeFileSync(configFile, '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n');
 }
