@@ -1,4 +1,5 @@
-// `pygmy client URL [COMMAND ...]` — the terminal shop.
+// `pygmy client [URL] [COMMAND ...]` — the terminal shop. URL defaults to http://127.0.0.1:34800, the gateway's
+// default address, so `pygmy client lookup 3` works against `pygmy start` as it comes.
 //
 // Without a command it is interactive: a prompt that reads `search TOPIC`, `list`, `lookup ID`, `buy ID [AMOUNT]`,
 // `order ORDER_ID`, `help` and `quit`, and prints answers as sentences and small tables. With a command it runs
@@ -63,6 +64,9 @@ interface ItemView {
   topic: number;
 }
 
+/** The gateway's default address (DESIGN.md §1). */
+export const defaultUrl = 'http://127.0.0.1:34800';
+const verbs = new Set(['search', 'list', 'lookup', 'buy', 'order', 'help', 'quit', 'exit']);
 const exitOk = 0;
 const exitRefused = 1;
 const exitUsage = 2;
@@ -254,7 +258,7 @@ async function runOnce(base: URL, words: readonly string[], io: ClientIo, option
   const command = parseCommand(words);
   const request = requestOf(command);
   if (request === null) {
-    write(io.errorOutput, command.kind === 'invalid' ? `usage: pygmy client URL ${command.error}` : helpText);
+    write(io.errorOutput, command.kind === 'invalid' ? `usage: pygmy client [URL] ${command.error}` : helpText);
     return command.kind === 'help' ? exitOk : exitUsage;
   }
   try {
@@ -307,10 +311,13 @@ export async function main(
   argv: string[],
   io: ClientIo = { input: process.stdin, output: process.stdout, errorOutput: process.stderr },
 ): Promise<number> {
-  const [urlText, ...words] = argv;
-  const base = parseBase(urlText);
+  const [first, ...others] = argv;
+  // The first word is the URL unless it is a command (or absent): then the default URL applies.
+  const defaulted = first === undefined || verbs.has(first.toLowerCase());
+  const base = defaulted ? new URL(defaultUrl) : parseBase(first);
+  const words = defaulted ? argv : others;
   if (base === null) {
-    write(io.errorOutput, `usage: pygmy client URL [COMMAND]   (URL such as http://127.0.0.1:34800)\n${helpText}`);
+    write(io.errorOutput, `usage: pygmy client [URL] [COMMAND]   ("${first}" is neither a command nor an http:// or https:// URL; the default URL is ${defaultUrl})\n${helpText}`);
     return exitUsage;
   }
   const options: SendOptions = {

@@ -10,9 +10,20 @@
 // PYGMY_CLUSTER_SECRET or the config's secretFile; without one the node only listens on loopback.
 import { parseArgs } from 'node:util';
 import { createLogger } from './logger.js';
+import { isLoopback } from '../runtime/transport/node-transport.js';
 import { clusterSecret, readLayout, startNode } from './multihost.js';
 import { UsageError } from './usage-error.js';
 import { parseAdminMode, type AdminMode } from '../http/authorization.js';
+
+/** The transport's rules on the secret, checked here first so that a mistake is one line, not a stack trace. */
+function checkSecret(secret: Buffer | null, listenHost: string): void {
+  if (secret !== null && secret.length < 16) {
+    throw new UsageError(`the cluster secret (PYGMY_CLUSTER_SECRET or the config's secretFile) must be at least 16 bytes, got ${secret.length}`);
+  }
+  if (secret === null && !isLoopback(listenHost)) {
+    throw new UsageError(`refusing to listen on ${listenHost} without a cluster secret (set PYGMY_CLUSTER_SECRET or the config's secretFile)`);
+  }
+}
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -50,7 +61,11 @@ export async function main(argv: string[]): Promise<number> {
   if (!Number.isSafeInteger(orderDeadlineMs) || orderDeadlineMs < 100) {
     throw new UsageError(`--order-deadline-ms must be an integer ≥ 100, got "${values['order-deadline-ms']}"`);
   }
-  const logger = createLogger({});
+  // LOG_FORMAT=pretty|json overrides the default (pretty on a terminal, JSON otherwise), as for `pygmy start`.
+  const format = process.env.LOG_FORMAT;
+  const logger = createLogger(format === 'pretty' || format === 'json' ? { pretty: format === 'pretty' } : {});
+  const secret = clusterSecret(layout, process.env);
+  checkSecret(secret, values['listen-host'] ?? layout.nodes.find((candidate) => candidate.name === values.node)?.host ?? '127.0.0.1');
   let escalated: string | null = null;
   let stop: (() => Promise<void>) | null = null;
   const node = await startNode({
@@ -58,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
     node: values.node,
     dataDir: values['data-dir'] ?? `./data/${values.node}`,
     fresh: values.fresh ?? false,
-    secret: clusterSecret(layout, process.env),
+    secret,
     logger,
     adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
     admin,
