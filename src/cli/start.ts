@@ -60,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    console.log('usage: pygmy start [--port 34800] [--host 127.0.0.1] [--data-dir ./data] [--fresh] [--catalog FILE.json] [--no-cache] [--admin on|off]');
+    console.log('usage: pygmy start [--port 34800] [--host 127.0.0.1] [--data-dir ./data] [--fresh] [--catalog FILE.json] [--no-cache] [--admin on|off] [--order-deadline-ms 30000] [--tick-ms 50] [--max-restarts N --restart-window-ms MS]');
     return 0;
   }
   const admin = adminMode(values.admin);
