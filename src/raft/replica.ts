@@ -19,6 +19,7 @@
 // the actor rather than acknowledging (the supervisor restarts it and it reloads from its own disk).
 // Needs: the runtime's ActorContext, a StateMachine, and a data directory.
 
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -33,6 +34,8 @@ import { StorageWriteError } from './storage/errors.js';
 import { TickSchedule } from './tick-schedule.js';
 import type { Entry, Message, NodeId, Ready, SoftState } from './types.js';
 import { isRaftMessage } from './validate.js';
+import { clusterIdFor, establishIdentity, IdentityGuard, isEnvelopeHeader, nonVoterNotice, type RaftEnvelope, type RefusalReason } from './identity.js';
+import { FileMemberMarker } from './storage/marker.js';
 import { SeededRandom } from './sim/random.js';
 
 export interface ReplicaArgs {
@@ -41,6 +44,11 @@ export interface ReplicaArgs {
   /** Every replica of the group, this one included. */
   readonly peers: readonly NodeId[];
   readonly dataDir: string;
+  /**
+   * Names the cluster: the group's cluster id is derived from it and the members (identity.ts), so every host
+   * given the same name and members agrees on it. Default 'pygmy'.
+   */
+  readonly clusterName?: string;
   /** Milliseconds per Raft tick. */
   readonly tickMs?: number;
   /** Default 10: a follower campaigns after 10–20 ticks (0.5–1 s at 50 ms) without hearing from a leader. */
@@ -85,10 +93,16 @@ export interface ReplicaStatus {
   readonly fsyncs: number;
   /** Times the tick timer fired since the replica started: an idle follower's stay near one per election timeout. */
   readonly tickWakeups: number;
+  readonly clusterId: string;
+  readonly replicaId: string;
+  /** False when this replica lost its disk while its group lived on: it may not vote (identity.ts). */
+  readonly voter: boolean;
+  /** Raft messages refused at the envelope, by reason, since the replica started. */
+  readonly refusedMessages: Readonly<Record<RefusalReason, number>>;
 }
 
 export type ReplicaMessage =
-  | { readonly type: 'raft'; readonly message: Message }
+  | RaftEnvelope
   | { readonly type: 'tick' }
   | { readonly type: 'propose'; readonly data: string }
   | { readonly type: 'read'; readonly query: unknown }
@@ -101,6 +115,8 @@ export type ReplicaMessage =
 const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'transferLeadership', 'peerGone', 'injectDiskFault']);
 
 export const readsPendingMax = 4_096;
+/** At most one log line per this many milliseconds about refused Raft messages (the rest are counted). */
+export const refusalLogIntervalMs = 10_000;
 export const proposalsPendingMax = 8_192;
 
 interface PendingProposal {
@@ -170,6 +186,11 @@ export class Replica {
   private tickTimerAtMs = Number.POSITIVE_INFINITY;
   private tickWakeups = 0;
   private readonly diskFaults: StorageFaults | null;
+  readonly identity: IdentityGuard;
+  private readonly refused: Record<RefusalReason, number> = { otherCluster: 0, forgedSender: 0, forgedTarget: 0, notAPeer: 0 };
+  /** When a refusal was last logged (context.now()): at most one line per refusalLogIntervalMs. */
+  private refusalLoggedAtMs = Number.NEGATIVE_INFINITY;
+  private refusalsUnlogged = 0;
   /** Hooks the application installs; the replica calls them from its processing loop. */
   onApplied: (entry: Entry, result: unknown) => void = () => {};
   onSoftState: (softState: SoftState) => void = () => {};
@@ -194,6 +215,13 @@ export class Replica {
       ...(this.diskFaults === null ? {} : { faults: this.diskFaults }),
     });
     const loaded = this.storage.load();
+    const established = establishIdentity({
+      store: this.storage,
+      marker: new FileMemberMarker(join(args.dataDir, `${args.name}.identity`)),
+      clusterId: clusterIdFor(args.clusterName ?? 'pygmy', args.peers),
+      newReplicaId: () => randomBytes(8).toString('hex'),
+      nowIso: () => new Date(context.now()).toISOString(),
+    });
     this.node = new RaftNode(
       {
         id: args.name,
@@ -208,9 +236,29 @@ export class Replica {
         maxUncommittedEntries: 16_384,
         maxPendingReads: readsPendingMax,
         applied: loaded.lastApplied,
+        voter: established.identity.voter,
       },
       loaded.persisted,
     );
+    this.identity = new IdentityGuard(args.name, args.peers, established.identity, this.storage, {
+      peerLostDisk: (peer, why) => {
+        this.node.markNonVoter(peer);
+        context.log.warn({ replica: args.name, peer, event: 'peerLostDisk' }, `${args.name}: ${peer} lost its disk (${why}); its votes and acknowledgements no longer count`);
+      },
+      lostDisk: (why) => {
+        this.node.becomeNonVoter();
+        context.log.error({ replica: args.name, event: 'nonVoter' }, nonVoterNotice(args.name, why));
+      },
+    });
+    const verdict = established.verdict;
+    if (verdict.kind === 'lostDisk') {
+      context.log.error(
+        { replica: args.name, event: 'nonVoter', previousReplicaId: verdict.previousReplicaId },
+        nonVoterNotice(args.name, `its database is empty, but its member marker says it was replica ${verdict.previousReplicaId} of cluster ${established.identity.clusterId}`),
+      );
+    } else if (!established.identity.voter) {
+      context.log.error({ replica: args.name, event: 'nonVoter' }, nonVoterNotice(args.name, 'it recorded so earlier'));
+    }
     context.log.info(
       { replica: args.name, term: loaded.persisted.hardState.term, lastApplied: loaded.lastApplied, entries: loaded.persisted.entries.length },
       `${args.name} loaded from disk: term ${loaded.persisted.hardState.term}, applied ${loaded.lastApplied}, ${loaded.persisted.entries.length} log entries`,
@@ -286,13 +334,43 @@ export class Replica {
       snapshotIndex: status.snapshotIndex,
       fsyncs: this.storage.stats().fsyncs,
       tickWakeups: this.tickWakeups,
+      clusterId: this.identity.clusterId,
+      replicaId: this.identity.replicaId,
+      voter: status.voter,
+      refusedMessages: { ...this.refused },
     };
   }
 
-  step(message: Message): void {
+  /**
+   * A peer's Raft message, in its envelope, as the transport delivered it from `sender`. One that fails the
+   * identity checks (another cluster, a from/to that is not the envelope's, a name outside the group) is refused,
+   * counted and logged, and never reaches the core.
+   */
+  step(envelope: RaftEnvelope, sender: NodeId | null): void {
+    const verdict = this.identity.admit(envelope, sender);
+    if (!verdict.ok) {
+      this.refuse(verdict.reason, verdict.detail);
+      return;
+    }
     this.catchUpTicks();
-    this.node.step(message);
+    this.node.step(envelope.message);
     this.scheduleFlush();
+  }
+
+  private refuse(reason: RefusalReason, detail: string): void {
+    this.refused[reason] += 1;
+    const nowMs = this.context.now();
+    if (nowMs - this.refusalLoggedAtMs < refusalLogIntervalMs) {
+      this.refusalsUnlogged += 1;
+      return;
+    }
+    const unlogged = this.refusalsUnlogged;
+    this.refusalLoggedAtMs = nowMs;
+    this.refusalsUnlogged = 0;
+    this.context.log.warn(
+      { replica: this.name, reason, refused: { ...this.refused }, event: 'raftMessageRefused' },
+      `${this.name} refused a Raft message (${reason}: ${detail})${unlogged > 0 ? `; ${unlogged} more refused since the last such line` : ''}`,
+    );
   }
 
   /** The tick timer fired: the ticks up to the one that acts, the processing loop, then the next timer. */
@@ -406,7 +484,7 @@ export class Replica {
   }
 
   private send(messages: readonly Message[]): void {
-    for (const message of messages) this.context.tell(message.to, { type: 'raft', message });
+    for (const message of messages) this.context.tell(message.to, this.identity.wrap(message));
   }
 
   private apply(entries: readonly Entry[]): void {
@@ -626,7 +704,7 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
   if (typeof type !== 'string' || !replicaMessageTypes.has(type)) return false;
   switch (type) {
     case 'raft':
-      return isRaftMessage((message as { message?: unknown }).message);
+      return isEnvelopeHeader(message as Record<string, unknown>) && isRaftMessage((message as { message?: unknown }).message);
     case 'propose':
       return typeof (message as { data?: unknown }).data === 'string';
     case 'peerGone':
@@ -678,7 +756,7 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
       const replicaMessage = message as ReplicaMessage;
       switch (replicaMessage.type) {
         case 'raft':
-          replica.step(replicaMessage.message);
+          replica.step(replicaMessage, context.sender);
           return undefined;
         case 'tick':
           replica.tick();
