@@ -1,6 +1,7 @@
 // `pygmy node --config cluster.json --node NAME`: this host's part of a multi-host cluster.
 //
-// Flags: --config FILE (required), --node NAME (required), --data-dir (./data/NAME), --fresh, --listen-host
+// Flags: --config FILE (required), --node NAME (required), --data-dir (./data/NAME), --fresh (wipe the data dir;
+// refused on one that holds members of a bootstrapped cluster unless --start-new-cluster is given too), --listen-host
 // (bind address for the transport, default the node's configured host), --ready-timeout-ms (60000).
 // Prints `pygmy: node NAME listening on HOST:PORT` once the transport listens and its actors started, and on a
 // gateway node `pygmy: ready at URL (started in N ms)` once both groups have a leader. SIGINT and SIGTERM stop
@@ -8,7 +9,7 @@
 // PYGMY_CLUSTER_SECRET or the config's secretFile; without one the node only listens on loopback.
 import { parseArgs } from 'node:util';
 import { createLogger } from './logger.js';
-import { clusterSecret, readLayout, startNode } from './multihost.js';
+import { clusterSecret, DataDirInUseError, readLayout, startNode } from './multihost.js';
 import { UsageError } from './usage-error.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -19,6 +20,7 @@ export async function main(argv: string[]): Promise<number> {
       node: { type: 'string' },
       'data-dir': { type: 'string' },
       fresh: { type: 'boolean' },
+      'start-new-cluster': { type: 'boolean' },
       'listen-host': { type: 'string' },
       'ready-timeout-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -26,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     strict: true,
   });
   if (values.help || values.config === undefined || values.node === undefined) {
-    console.log('usage: pygmy node --config cluster.json --node NAME [--data-dir ./data/NAME] [--fresh] [--listen-host ADDRESS]');
+    console.log('usage: pygmy node --config cluster.json --node NAME [--data-dir ./data/NAME] [--fresh [--start-new-cluster]] [--listen-host ADDRESS]');
     return values.help ? 0 : 1;
   }
   const startedAt = Date.now();
@@ -40,24 +42,35 @@ export async function main(argv: string[]): Promise<number> {
   if (!Number.isSafeInteger(readyTimeoutMs) || readyTimeoutMs < 1) {
     throw new UsageError(`--ready-timeout-ms must be a positive integer, got "${values['ready-timeout-ms']}"`);
   }
+  if (values['start-new-cluster'] === true && values.fresh !== true) {
+    throw new UsageError('--start-new-cluster only goes with --fresh');
+  }
   const logger = createLogger({});
   let escalated: string | null = null;
   let stop: (() => Promise<void>) | null = null;
-  const node = await startNode({
-    layout,
-    node: values.node,
-    dataDir: values['data-dir'] ?? `./data/${values.node}`,
-    fresh: values.fresh ?? false,
-    secret: clusterSecret(layout, process.env),
-    logger,
-    adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
-    ...(values['listen-host'] === undefined ? {} : { listenHost: values['listen-host'] }),
-    onEscalate: (reason) => {
-      escalated = reason;
-      logger.fatal({ reason, event: 'escalate' }, `supervisor gave up: ${reason}; stopping`);
-      void stop?.();
-    },
-  });
+  let node;
+  try {
+    node = await startNode({
+      layout,
+      node: values.node,
+      dataDir: values['data-dir'] ?? `./data/${values.node}`,
+      fresh: values.fresh ?? false,
+      startNewCluster: values['start-new-cluster'] ?? false,
+      secret: clusterSecret(layout, process.env),
+      logger,
+      adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
+      ...(values['listen-host'] === undefined ? {} : { listenHost: values['listen-host'] }),
+      onEscalate: (reason) => {
+        escalated = reason;
+        logger.fatal({ reason, event: 'escalate' }, `supervisor gave up: ${reason}; stopping`);
+        void stop?.();
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof DataDirInUseError)) throw error;
+    console.error(`pygmy node: ${error.message}`);
+    return 1;
+  }
   const self = layout.nodes.find((candidate) => candidate.name === values.node)!;
   console.log(`pygmy: node ${self.name} listening on ${self.host}:${self.port}`);
   return new Promise<number>((resolve) => {
