@@ -121,6 +121,11 @@ export interface DriverOptions {
   readonly log: DriverLog;
   readonly hooks?: DriverHooks;
   readonly tickMs: number;
+  /**
+   * Unique to this start of the replica (random in production): read contexts carry it, so that the answer to a
+   * read forwarded by an earlier start — still in flight, or held by the leader — never answers a read of this one.
+   */
+  readonly bootId: string;
   /** Compact the log once it holds this many applied entries past the last compaction (≥ 2; Infinity: never). */
   readonly snapshotEntriesInterval: number;
   readonly readsPendingMax: number;
@@ -181,7 +186,7 @@ export class ReplicaDriver {
   private tickWakeups = 0;
   /** While an image is built: lastApplied when it started, at or below the index of the image it will bring. */
   private imageFloor: number | null = null;
-  private readonly refused: Record<RefusalReason, number> = { otherCluster: 0, forgedSender: 0, forgedTarget: 0, notAPeer: 0 };
+  private readonly refused: Record<RefusalReason, number> = { otherCluster: 0, forgedSender: 0, forgedTarget: 0, notAPeer: 0, staleIncarnation: 0 };
   private refusalLoggedAtMs = Number.NEGATIVE_INFINITY;
   private refusalsUnlogged = 0;
 
@@ -207,6 +212,7 @@ export class ReplicaDriver {
         this.node.markNonVoter(peer);
         this.log.warn({ replica: this.name, peer, event: 'peerLostDisk' }, `${this.name}: ${peer} lost its disk (${why}); its votes and acknowledgements no longer count`);
       },
+      peerReincarnated: (peer) => this.node.peerReincarnated(peer),
       lostDisk: (why) => {
         this.node.becomeNonVoter();
         this.log.error({ replica: this.name, event: 'nonVoter' }, nonVoterNotice(this.name, why));
@@ -260,7 +266,7 @@ export class ReplicaDriver {
     const verdict = this.identity.admit(envelope, sender);
     if (!verdict.ok) return this.refuse(verdict.reason, verdict.detail);
     this.catchUpTicks();
-    this.node.step(envelope.message);
+    this.node.step(verdict.staleView ? withoutUnverifiedCommit(envelope.message) : envelope.message);
     this.scheduleFlush();
   }
 
@@ -296,6 +302,13 @@ export class ReplicaDriver {
     return started;
   }
 
+  /** One tick of the core by hand, then the loop: for scenario scripts, which have no clock. */
+  tickOnce(): void {
+    if (this.stopped) return;
+    this.applyTicks(1);
+    this.flush();
+  }
+
   /** Compacts the log at the applied index now, whatever the interval (scripts and tests). */
   compactNow(): number {
     const index = this.storage.lastApplied;
@@ -317,6 +330,13 @@ export class ReplicaDriver {
     }
     this.settleRead({ waiters: this.readBatch, index: null }, () => ({ ok: false, error: 'dropped', leader: null }));
     this.readBatch = [];
+  }
+
+  /** Messages refused at the envelope since the driver started, for one reason or all together. */
+  refusedCount(reason?: RefusalReason): number {
+    const refused = this.refused;
+    if (reason !== undefined) return refused[reason];
+    return refused.otherCluster + refused.forgedSender + refused.forgedTarget + refused.notAPeer + refused.staleIncarnation;
   }
 
   status(): DriverStatus {
@@ -466,7 +486,7 @@ export class ReplicaDriver {
   private startReadRound(): void {
     if (this.readBatch.length === 0) return;
     this.readCounter += 1;
-    const readContext = `${this.name}:${this.readCounter}`;
+    const readContext = `${this.name}:${this.options.bootId}:${this.readCounter}`;
     this.reads.set(readContext, { waiters: this.readBatch, index: null });
     this.readBatch = [];
     this.catchUpTicks();
@@ -613,6 +633,15 @@ export class ReplicaDriver {
       `${this.name} refused a Raft message (${reason}: ${detail})${unlogged > 0 ? `; ${unlogged} more refused since the last such line` : ''}`,
     );
   }
+}
+
+/**
+ * A message from a sender that addressed an earlier incarnation of this replica: a heartbeat's commit index is
+ * drawn from what the sender believed this replica's log held, which went with the old disk, so it is dropped (an
+ * append's commit is checked against the entries it carries, and stays).
+ */
+function withoutUnverifiedCommit(message: Message): Message {
+  return message.type === 'heartbeat' ? { ...message, commit: 0 } : message;
 }
 
 /**

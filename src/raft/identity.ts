@@ -128,21 +128,29 @@ export interface RaftEnvelope {
   readonly message: Message;
 }
 
-export type RefusalReason = 'otherCluster' | 'forgedSender' | 'forgedTarget' | 'notAPeer';
+export type RefusalReason = 'otherCluster' | 'forgedSender' | 'forgedTarget' | 'notAPeer' | 'staleIncarnation';
 
 export type EnvelopeVerdict =
-  | { readonly ok: true }
+  /**
+   * `staleView`: the sender addressed an earlier incarnation of this replica (toReplica is another id), so what it
+   * believes of this replica's log — the commit index of a heartbeat, drawn from its match index — may be false.
+   */
+  | { readonly ok: true; readonly staleView: boolean }
   | { readonly ok: false; readonly reason: RefusalReason; readonly detail: string };
 
 /** What the guard tells the core and the log; the driver implements it. */
 export interface IdentityEvents {
   /** `peer` forgot what it promised: the core must stop counting it (RaftNode.markNonVoter). */
   peerLostDisk(peer: NodeId, why: string): void;
+  /** `peer` came back under another replica id: what a leader knew of its log is void (RaftNode.peerReincarnated). */
+  peerReincarnated(peer: NodeId): void;
   /** This replica forgot what it promised (a peer knew it under another replica id): RaftNode.becomeNonVoter. */
   lostDisk(why: string): void;
 }
 
 const idPattern = /^[0-9a-zA-Z_-]{1,64}$/;
+/** Retired replica ids remembered per peer: one per disk it lost while this replica ran; past it, the oldest stay. */
+const retiredIdsPerPeerMax = 16;
 
 /** Shape check of an envelope from the wire (the message itself is checked by validate.ts). */
 export function isEnvelopeHeader(value: Record<string, unknown>): boolean {
@@ -157,7 +165,12 @@ export function isEnvelopeHeader(value: Record<string, unknown>): boolean {
  * replica incarnation; the pins it learns are written to the store before the message that taught them is stepped.
  */
 export class IdentityGuard {
+  /** The replica id first seen from each peer, durable: the one whose promises count. */
   private readonly pins: Map<NodeId, string>;
+  /** The replica id last seen from each peer (this incarnation's memory): what envelopes name as toReplica. */
+  private readonly latest = new Map<NodeId, string>();
+  /** Replica ids a peer has been seen to leave behind: their late messages describe a disk that is gone. */
+  private readonly retired = new Map<NodeId, Set<string>>();
   private readonly peersLost = new Set<NodeId>();
   private identity: StoredIdentity;
 
@@ -187,7 +200,8 @@ export class IdentityGuard {
   /** The envelope for an outgoing message. */
   wrap(message: Message): RaftEnvelope {
     const identity = this.identity;
-    return { type: 'raft', cluster: identity.clusterId, replica: identity.replicaId, toReplica: this.pins.get(message.to) ?? null, voter: identity.voter, message };
+    const toReplica = this.latest.get(message.to) ?? this.pins.get(message.to) ?? null;
+    return { type: 'raft', cluster: identity.clusterId, replica: identity.replicaId, toReplica, voter: identity.voter, message };
   }
 
   /**
@@ -204,9 +218,12 @@ export class IdentityGuard {
     if (message.from === this.self || !this.peers.includes(message.from)) {
       return { ok: false, reason: 'notAPeer', detail: `${message.from} is not a member of this group` };
     }
+    if (this.retired.get(message.from)?.has(envelope.replica) === true) {
+      return { ok: false, reason: 'staleIncarnation', detail: `${message.from} was replica ${envelope.replica} before it came back as ${this.latest.get(message.from)}` };
+    }
     this.learnPeer(message.from, envelope);
     this.learnSelf(message.from, envelope);
-    return { ok: true };
+    return { ok: true, staleView: envelope.toReplica !== null && envelope.toReplica !== this.identity.replicaId };
   }
 
   private learnPeer(peer: NodeId, envelope: RaftEnvelope): void {
@@ -214,6 +231,16 @@ export class IdentityGuard {
     if (pinned === undefined) {
       this.store.pinPeerReplica(peer, envelope.replica);
       this.pins.set(peer, envelope.replica);
+    }
+    const latest = this.latest.get(peer);
+    if (latest !== envelope.replica) {
+      this.latest.set(peer, envelope.replica);
+      if (latest !== undefined) {
+        let retired = this.retired.get(peer);
+        if (retired === undefined) this.retired.set(peer, (retired = new Set()));
+        if (retired.size < retiredIdsPerPeerMax) retired.add(latest);
+        this.events.peerReincarnated(peer);
+      }
     }
     if (this.peersLost.has(peer)) return;
     if (pinned !== undefined && pinned !== envelope.replica) {

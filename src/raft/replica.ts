@@ -195,6 +195,7 @@ export class Replica {
         softState: (softState) => this.onSoftState(softState),
       },
       tickMs: args.tickMs ?? 50,
+      bootId: randomBytes(6).toString('hex'),
       snapshotEntriesInterval: args.snapshotEntriesInterval ?? 10_000,
       readsPendingMax,
       proposalsPendingMax,

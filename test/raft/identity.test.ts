@@ -83,6 +83,7 @@ function guardFor(self: string, store = new MemoryStore()) {
   const events: string[] = [];
   const guard = new IdentityGuard(self, peers, identity, store, {
     peerLostDisk: (peer, why) => events.push(`peer ${peer}: ${why}`),
+    peerReincarnated: (peer) => events.push(`reincarnated ${peer}`),
     lostDisk: (why) => events.push(`self: ${why}`),
   });
   return { guard, events, store, identity };
@@ -96,7 +97,7 @@ test('envelopes: another cluster, a forged from or to, or a stranger are refused
   assert.is((guard.admit(envelope(heartbeat('b', 'c'), 'rb'), 'b') as { reason: string }).reason, 'forgedTarget');
   assert.is((guard.admit(envelope(heartbeat('z', 'a'), 'rz'), 'z') as { reason: string }).reason, 'notAPeer');
   assert.is(store.pins.size, 0);
-  assert.equal(guard.admit(envelope(heartbeat('b', 'a'), 'rb'), 'b'), { ok: true });
+  assert.equal(guard.admit(envelope(heartbeat('b', 'a'), 'rb'), 'b'), { ok: true, staleView: false });
   assert.equal([...store.pins], [['b', 'rb']]);
 });
 
@@ -108,15 +109,16 @@ test('pins: a peer back under another replica id, or saying it may not vote, is 
   guard.admit(envelope(heartbeat('b', 'a'), 'rb-new'), 'b');
   guard.admit(envelope(heartbeat('b', 'a'), 'rb-new'), 'b');
   guard.admit(envelope(heartbeat('c', 'a'), 'rc', null, false), 'c');
-  assert.equal(events, ['peer b: it was replica rb and came back as replica rb-new', 'peer c: it says it lost what it promised']);
-  assert.is(guard.wrap(heartbeat('a', 'b')).toReplica, 'rb', 'the envelope names the receiver as first seen');
+  assert.equal(events, ['reincarnated b', 'peer b: it was replica rb and came back as replica rb-new', 'peer c: it says it lost what it promised']);
+  assert.is(guard.wrap(heartbeat('a', 'b')).toReplica, 'rb-new', 'the envelope names the receiver as last seen');
+  assert.is((guard.admit(envelope(heartbeat('b', 'a'), 'rb'), 'b') as { reason: string }).reason, 'staleIncarnation', 'a late message of the old incarnation is refused');
 });
 
 test('self: a replica told it was known under another replica id becomes a non-voter, durably, once', () => {
   const { guard, events, store, identity } = guardFor('a');
-  guard.admit(envelope(heartbeat('b', 'a'), 'rb', identity.replicaId), 'b');
+  assert.equal(guard.admit(envelope(heartbeat('b', 'a'), 'rb', identity.replicaId), 'b'), { ok: true, staleView: false });
   assert.equal(events, [], 'its own id: nothing to learn');
-  guard.admit(envelope(heartbeat('b', 'a'), 'rb', 'an-older-id'), 'b');
+  assert.equal(guard.admit(envelope(heartbeat('b', 'a'), 'rb', 'an-older-id'), 'b'), { ok: true, staleView: true }, 'the sender addressed an earlier self');
   guard.admit(envelope(heartbeat('b', 'a'), 'rb', 'an-older-id'), 'b');
   assert.is(events.length, 1);
   assert.match(events[0]!, /self: b knew this replica as replica an-older-id/);

@@ -352,6 +352,19 @@ export class RaftNode {
   }
 
   /**
+   * The host saw `peer` come back under another replica id (a new incarnation with another disk): what this leader
+   * knew of its log is void, so its progress starts over (probe from the end of the log, nothing matched).
+   */
+  peerReincarnated(peer: NodeId): void {
+    if (this.role !== 'leader' || peer === this.id || !this.progress.has(peer)) return;
+    const progress = new Progress(this.log.lastIndex() + 1, this.config.maxInflightAppends);
+    progress.recentActive = true;
+    this.progress.set(peer, progress);
+    if (this.transferee === peer) this.transferee = null;
+    this.checkInvariants();
+  }
+
+  /**
    * The host learned that this node itself lost what it promised: it stops campaigning (a candidate goes back to
    * following) and grants no vote from now on. Returns whether this was news.
    */
