@@ -394,11 +394,14 @@ export class ReplicaDriver {
   scheduleFlush(): void {
     if (this.flushScheduled || this.stopped) return;
     this.flushScheduled = true;
-    this.time.defer(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
+    this.time.defer(this.deferredFlush);
   }
+
+  /** Made once: scheduling a flush happens on every input, and needs no new closure each time. */
+  private readonly deferredFlush = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   /**
    * Persist, then send (a leader may send first), then apply, then serve reads, then advance; until the core has

@@ -223,7 +223,7 @@ export class IdentityGuard {
     }
     this.learnPeer(message.from, envelope);
     this.learnSelf(message.from, envelope);
-    return { ok: true, staleView: envelope.toReplica !== null && envelope.toReplica !== this.identity.replicaId };
+    return envelope.toReplica !== null && envelope.toReplica !== this.identity.replicaId ? admittedStale : admitted;
   }
 
   private learnPeer(peer: NodeId, envelope: RaftEnvelope): void {
@@ -259,6 +259,10 @@ export class IdentityGuard {
     this.events.lostDisk(`${peer} knew this replica as replica ${envelope.toReplica}, but it is replica ${this.identity.replicaId} now`);
   }
 }
+
+/** The two answers of an admitted envelope, made once: admit() runs for every message. */
+const admitted: EnvelopeVerdict = Object.freeze({ ok: true, staleView: false });
+const admittedStale: EnvelopeVerdict = Object.freeze({ ok: true, staleView: true });
 
 /** The one log line of a replica that may not vote, naming the repair. */
 export function nonVoterNotice(name: NodeId, why: string): string {

@@ -304,6 +304,11 @@ export class RaftNode {
     };
   }
 
+  /** The role now (status().role without building a status: the simulator asks every tick). */
+  get currentRole(): Role {
+    return this.role;
+  }
+
   /** The index the log was compacted up to (status().snapshotIndex without building a status: asked every turn). */
   get snapshotIndex(): number {
     return this.log.snapshotIndex;
@@ -352,11 +357,16 @@ export class RaftNode {
   }
 
   /**
-   * The host saw `peer` come back under another replica id (a new incarnation with another disk): what this leader
-   * knew of its log is void, so its progress starts over (probe from the end of the log, nothing matched).
+   * The host saw `peer` come back under another replica id (a new incarnation with another disk): what this node
+   * knew of its log is void — messages for it still in the outbox are dropped, and a leader's progress for it starts
+   * over (probe from the end of the log, nothing matched).
    */
   peerReincarnated(peer: NodeId): void {
-    if (this.role !== 'leader' || peer === this.id || !this.progress.has(peer)) return;
+    if (peer === this.id || !this.peers.includes(peer)) return;
+    // Messages for it not yet handed out were drawn from the old knowledge (a heartbeat's commit from the old
+    // match index): dropped, as a lossy network may drop them.
+    if (this.outbox.some((message) => message.to === peer)) this.outbox = this.outbox.filter((message) => message.to !== peer);
+    if (this.role !== 'leader' || !this.progress.has(peer)) return;
     const progress = new Progress(this.log.lastIndex() + 1, this.config.maxInflightAppends);
     progress.recentActive = true;
     this.progress.set(peer, progress);

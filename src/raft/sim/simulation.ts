@@ -61,11 +61,8 @@ interface SimNode {
   wiped: boolean;
 }
 
-interface InTransit {
-  readonly source: NodeId;
-  readonly target: NodeId;
-  readonly envelope: RaftEnvelope;
-}
+/** A message on the wire: its envelope, or (misdelivered) the envelope and the node it wrongly reaches. */
+type InTransit = RaftEnvelope | { readonly type: 'misdelivered'; readonly target: NodeId; readonly envelope: RaftEnvelope };
 
 class Violation extends Error {}
 
@@ -82,6 +79,7 @@ const hashApplier: SimApplier = {
 export class Simulation {
   private readonly random: SeededRandom;
   private readonly nodes: SimNode[];
+  private readonly nodeById = new Map<NodeId, SimNode>();
   private readonly peers: readonly NodeId[];
   private readonly clusterId: string;
   private readonly inTransit = new Map<number, InTransit[]>();
@@ -119,6 +117,7 @@ export class Simulation {
         pausedUntilTick: 0, timerAtTick: Number.POSITIVE_INFINITY, imageBuild: null, wiped: false });
     }
     this.peers = this.nodes.map((node) => node.id);
+    for (const node of this.nodes) this.nodeById.set(node.id, node);
     this.clusterId = clusterIdFor('sim', this.peers);
     for (const node of this.nodes) this.start(node);
   }
@@ -178,7 +177,7 @@ export class Simulation {
 
   private crashed(error: unknown): void {
     if (!(error instanceof SimulatedCrash)) throw error;
-    const owner = this.nodes.find((node) => node.id === error.owner)!;
+    const owner = this.nodeById.get(error.owner)!;
     if (owner.driver !== null) this.crash(owner, error.stage);
   }
 
@@ -200,24 +199,28 @@ export class Simulation {
     if (due === undefined) return;
     this.inTransit.delete(this.tickNow);
     for (const transit of due) {
-      const target = this.nodes.find((node) => node.id === transit.target)!;
-      if (target.driver === null) continue;
+      const misdelivered = transit.type === 'misdelivered';
+      const envelope = misdelivered ? transit.envelope : transit;
+      const target = this.nodeById.get(misdelivered ? transit.target : envelope.message.to)!;
+      const driver = target.driver;
+      if (driver === null) continue;
       if (target.pausedUntilTick > this.tickNow) {
         this.enqueue(target.pausedUntilTick, transit); // a paused process reads its socket when it resumes
         continue;
       }
-      if (this.verbose !== null) this.record(`deliver ${describeMessage(transit.envelope.message)}${transit.target === transit.envelope.message.to ? '' : ` (misdelivered to ${transit.target})`}`);
-      const driver = target.driver;
+      if (this.verbose !== null) this.record(`deliver ${describeMessage(envelope.message)}${misdelivered ? ` (misdelivered to ${target.id})` : ''}`);
       const refusedBefore = driver.refusedCount('forgedTarget');
-      this.guarded(target, (each) => each.receive(transit.envelope, transit.source));
-      const misdelivered = transit.target !== transit.envelope.message.to;
-      if (target.driver === driver && (driver.refusedCount('forgedTarget') > refusedBefore) !== misdelivered) {
-        throw new Violation(`${target.id} ${misdelivered ? 'accepted a misdelivered' : 'refused a proper'} ${describeMessage(transit.envelope.message)}`);
+      driver.receive(envelope, envelope.message.from); // the sender as the transport knows it; writes only pins
+      if ((driver.refusedCount('forgedTarget') > refusedBefore) !== misdelivered) {
+        throw new Violation(`${target.id} ${misdelivered ? 'accepted a misdelivered' : 'refused a proper'} ${describeMessage(envelope.message)}`);
       }
     }
+    // As in production, where a replica reads what arrived before its loop runs: the messages of one tick are
+    // stepped first, and each driver's deferred flush then handles them together (one write for many).
+    this.runDeferred();
   }
 
-  private send(source: NodeId, envelope: RaftEnvelope): void {
+  private send(envelope: RaftEnvelope): void {
     const message = envelope.message;
     if (this.cutLinks.has(`${message.from}>${message.to}`)) return;
     if (this.faultsOn && this.random.chance(this.scenario.lossProbability)) return;
@@ -227,12 +230,12 @@ export class Simulation {
     }
     const copies = this.faultsOn && this.random.chance(this.scenario.duplicateProbability) ? 2 : 1;
     for (let copy = 0; copy < copies; copy += 1) {
-      this.enqueue(this.tickNow + this.random.integer(1, this.scenario.delayTicksMax), { source, target: message.to, envelope });
+      this.enqueue(this.tickNow + this.random.integer(1, this.scenario.delayTicksMax), envelope);
     }
     if (this.faultsOn && this.random.chance(this.scenario.misdeliveryProbability)) {
       const wrong = this.random.pick(this.peers.filter((id) => id !== message.to));
       this.faults.misdeliveries += 1;
-      this.enqueue(this.tickNow + this.random.integer(1, this.scenario.delayTicksMax), { source, target: wrong, envelope });
+      this.enqueue(this.tickNow + this.random.integer(1, this.scenario.delayTicksMax), { type: 'misdelivered', target: wrong, envelope });
     }
   }
 
@@ -275,7 +278,7 @@ export class Simulation {
         armTick: (delayMs) => { node.timerAtTick = this.tickNow + delayMs; },
         defer: (task) => { this.deferred.push({ node, driver, task }); },
       },
-      transport: { send: (_to, envelope) => this.send(node.id, envelope) },
+      transport: { send: (_to, envelope) => this.send(envelope) },
       images: this.imageBuilder(node, storage),
       log: this.driverLog(),
       hooks: {
@@ -603,8 +606,8 @@ export class Simulation {
 
   private checkLeaders(): void {
     for (const node of this.nodes) {
-      const status = node.driver?.node.status();
-      if (status === undefined || status.role !== 'leader') continue;
+      if (node.driver === null || node.driver.node.currentRole !== 'leader') continue;
+      const status = node.driver.node.status();
       const known = this.leaderByTerm.get(status.term);
       if (known === undefined) {
         this.leaderByTerm.set(status.term, node.id);
