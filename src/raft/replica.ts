@@ -69,7 +69,6 @@ export interface ReplicaArgs {
   readonly diskFaultInjection?: boolean;
 }
 
-
 export interface ReplicaStatus {
   readonly name: NodeId;
   readonly role: RaftStatus['role'];
