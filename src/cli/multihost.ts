@@ -16,6 +16,7 @@ import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
 import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
 import { cacheName, catalogMembers, clusterSpecs, databaseBytesIn, orderMembers, wireNearCache } from './cluster.js';
+import { memberFilesIn } from '../raft/storage/marker.js';
 
 export interface GatewayPlacement {
   readonly host: string;
@@ -99,6 +100,8 @@ export interface NodeOptions {
   readonly node: string;
   readonly dataDir: string;
   readonly fresh: boolean;
+  /** With `fresh`: allowed to wipe a data dir that holds members of a bootstrapped cluster. */
+  readonly startNewCluster?: boolean;
   readonly secret: Buffer | null;
   readonly logger: Logger;
   /** Overrides the transport's bind address (e.g. 0.0.0.0 behind NAT); defaults to the node's host. */
@@ -109,6 +112,30 @@ export interface NodeOptions {
   readonly onEscalate?: (reason: string) => void;
   /** How long an order may stay pending before it is fenced and rejected (default 30 s). */
   readonly orderDeadlineMs?: number;
+}
+
+/**
+ * `--fresh` wipes the data dir — but a data dir whose replicas were members of a bootstrapped cluster is refused
+ * unless the operator says a new cluster is meant: restarted empty, a member would forget the votes it cast and
+ * the entries it acknowledged (promise 8).
+ */
+function wipeForNewCluster(dataDir: string, startNewCluster: boolean): void {
+  const members = memberFilesIn(dataDir);
+  if (members.length > 0 && !startNewCluster) {
+    throw new DataDirInUseError(
+      `--fresh refused: ${dataDir} holds members of a bootstrapped cluster (${members.join(', ')}). Wiping it would make ` +
+      'them forget the votes they cast and the entries they acknowledged. To bring a replaced host back, start it ' +
+      'without --fresh; to start a whole new cluster on every host, add --start-new-cluster (this destroys the data).',
+    );
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+export class DataDirInUseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataDirInUseError';
+  }
 }
 
 export interface RunningNode {
@@ -129,7 +156,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const { layout, logger: log } = options;
   const self = layout.nodes.find((node) => node.name === options.node);
   if (self === undefined) throw new Error(`node ${options.node} is not in the cluster config (${layout.nodes.map((node) => node.name).join(', ')})`);
-  if (options.fresh) rmSync(options.dataDir, { recursive: true, force: true });
+  if (options.fresh) wipeForNewCluster(options.dataDir, options.startNewCluster === true);
   const transport = new NodeTransport({
     self: self.name,
     nodes: layout.nodes,

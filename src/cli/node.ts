@@ -1,6 +1,7 @@
 // `pygmy node --config cluster.json --node NAME`: this host's part of a multi-host cluster.
 //
-// Flags: --config FILE (required), --node NAME (required), --data-dir (./data/NAME), --fresh, --listen-host
+// Flags: --config FILE (required), --node NAME (required), --data-dir (./data/NAME), --fresh (wipe the data dir;
+// refused on one that holds members of a bootstrapped cluster unless --start-new-cluster is given too), --listen-host
 // (bind address for the transport, default the node's configured host), --ready-timeout-ms (60000), --admin on|off
 // (off turns the gateway's operations routes off; /health and /ready stay), --order-deadline-ms (30000; give every
 // node the same value).
@@ -11,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from './logger.js';
 import { isLoopback } from '../runtime/transport/node-transport.js';
-import { clusterSecret, readLayout, startNode } from './multihost.js';
+import { clusterSecret, DataDirInUseError, readLayout, startNode } from './multihost.js';
 import { UsageError } from './usage-error.js';
 import { parseAdminMode, type AdminMode } from '../http/authorization.js';
 
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
       node: { type: 'string' },
       'data-dir': { type: 'string' },
       fresh: { type: 'boolean' },
+      'start-new-cluster': { type: 'boolean' },
       'listen-host': { type: 'string' },
       'ready-timeout-ms': { type: 'string' },
       admin: { type: 'string' },
@@ -42,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     strict: true,
   });
   if (values.help || values.config === undefined || values.node === undefined) {
-    console.log('usage: pygmy node --config cluster.json --node NAME [--data-dir ./data/NAME] [--fresh] [--listen-host ADDRESS] [--admin on|off]');
+    console.log('usage: pygmy node --config cluster.json --node NAME [--data-dir ./data/NAME] [--fresh [--start-new-cluster]] [--listen-host ADDRESS] [--admin on|off] [--order-deadline-ms MS]');
     return values.help ? 0 : 1;
   }
   const admin = adminMode(values.admin);
@@ -57,6 +59,9 @@ export async function main(argv: string[]): Promise<number> {
   if (!Number.isSafeInteger(readyTimeoutMs) || readyTimeoutMs < 1) {
     throw new UsageError(`--ready-timeout-ms must be a positive integer, got "${values['ready-timeout-ms']}"`);
   }
+  if (values['start-new-cluster'] === true && values.fresh !== true) {
+    throw new UsageError('--start-new-cluster only goes with --fresh');
+  }
   const orderDeadlineMs = Number(values['order-deadline-ms'] ?? 30_000);
   if (!Number.isSafeInteger(orderDeadlineMs) || orderDeadlineMs < 100) {
     throw new UsageError(`--order-deadline-ms must be an integer ≥ 100, got "${values['order-deadline-ms']}"`);
@@ -68,23 +73,31 @@ export async function main(argv: string[]): Promise<number> {
   checkSecret(secret, values['listen-host'] ?? layout.nodes.find((candidate) => candidate.name === values.node)?.host ?? '127.0.0.1');
   let escalated: string | null = null;
   let stop: (() => Promise<void>) | null = null;
-  const node = await startNode({
-    layout,
-    node: values.node,
-    dataDir: values['data-dir'] ?? `./data/${values.node}`,
-    fresh: values.fresh ?? false,
-    secret,
-    logger,
-    adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
-    admin,
-    orderDeadlineMs,
-    ...(values['listen-host'] === undefined ? {} : { listenHost: values['listen-host'] }),
-    onEscalate: (reason) => {
-      escalated = reason;
-      logger.fatal({ reason, event: 'escalate' }, `supervisor gave up: ${reason}; stopping`);
-      void stop?.();
-    },
-  });
+  let node;
+  try {
+    node = await startNode({
+      layout,
+      node: values.node,
+      dataDir: values['data-dir'] ?? `./data/${values.node}`,
+      fresh: values.fresh ?? false,
+      startNewCluster: values['start-new-cluster'] ?? false,
+      secret,
+      logger,
+      adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
+      admin,
+      orderDeadlineMs,
+      ...(values['listen-host'] === undefined ? {} : { listenHost: values['listen-host'] }),
+      onEscalate: (reason) => {
+        escalated = reason;
+        logger.fatal({ reason, event: 'escalate' }, `supervisor gave up: ${reason}; stopping`);
+        void stop?.();
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof DataDirInUseError)) throw error;
+    console.error(`pygmy node: ${error.message}`);
+    return 1;
+  }
   const self = layout.nodes.find((candidate) => candidate.name === values.node)!;
   console.log(`pygmy: node ${self.name} listening on ${self.host}:${self.port}`);
   return new Promise<number>((resolve) => {

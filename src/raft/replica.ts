@@ -1,10 +1,10 @@
-// The replica adapter: one Raft node, its SQLite storage and the application's state machine, run inside one
-// actor of the runtime.
+// The replica actor: a thin adapter that runs one ReplicaDriver (driver.ts: the processing loop, proposals, reads,
+// compaction, images, hand-over) inside one actor of the runtime, over its SQLite storage, the actor's timers and
+// its mailbox.
 //
-// Owns: the processing loop of the core (persist and send — a leader sends first —, apply, serve reads, advance), the
-// proposals and reads waiting for their answers, log compaction and the images a leader sends to followers
-// behind its log, and the replica's wire protocol:
-//   {type:'raft', message}            a peer's Raft message (tell)
+// Owns: opening the storage and establishing the replica's identity (identity.ts), the thread that builds images,
+// and the replica's wire protocol:
+//   {type:'raft', cluster, replica, toReplica, voter, message}   a peer's Raft message in its envelope (tell)
 //   {type:'tick'}                     the replica's own timer (armed for the next tick that acts, see
 //                                     tick-schedule.ts; an idle follower sleeps through its election timeout)
 //   {type:'propose', data}            ask → {ok:true, index, result} | {ok:false, error, leader}
@@ -14,24 +14,25 @@
 //   {type:'transferLeadership', to?}  ask → boolean
 //   {type:'peerGone', peer}           from the runtime: a peer's thread ended; if it was the leader, campaign soon
 // Anything else goes to the application's own `receive` hook (the catalog's subscriptions, the order saga).
-// Promises: a proposal is answered only after its entry is durable on a majority and applied here; a read is
-// answered only with state at least as new as the commit index when the read began; a failed disk write crashes
-// the actor rather than acknowledging (the supervisor restarts it and it reloads from its own disk).
+// Promises: those of the driver; a failed disk write crashes the actor rather than acknowledging (the supervisor
+// restarts it and it reloads from its own disk); a replica that lost its disk while its group lived on does not
+// vote, and says so in one log line.
 // Needs: the runtime's ActorContext, a StateMachine, and a data directory.
 
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ActorContext, ActorDefinition, Reply } from '../runtime/actor.js';
-import { RaftNode, type RaftStatus } from './core/node.js';
-import { sendsBeforePersist } from './core/send-order.js';
+import type { RaftNode, RaftStatus } from './core/node.js';
+import { ReplicaDriver, type ImageBuilder, type ImageResult, type ProposeAnswer, type ReadAnswer } from './driver.js';
+import { clusterIdFor, establishIdentity, isEnvelopeHeader, nonVoterNotice, type RaftEnvelope, type RefusalReason } from './identity.js';
 import type { StateMachine } from './state-machine.js';
+import { FileMemberMarker } from './storage/marker.js';
 import type { SnapshotBuildRequest, SnapshotBuildResult, StateMachineFactory } from './storage/snapshot-builder.js';
-import { RaftStorage, type AppliedResult } from './storage/storage.js';
+import { RaftStorage } from './storage/storage.js';
 import { StorageFaults } from './storage/faults.js';
-import { StorageWriteError } from './storage/errors.js';
-import { TickSchedule } from './tick-schedule.js';
-import type { Entry, Message, NodeId, Ready, SoftState } from './types.js';
+import type { Entry, NodeId, SoftState } from './types.js';
 import { isRaftMessage } from './validate.js';
 import { SeededRandom } from './sim/random.js';
 
@@ -41,6 +42,11 @@ export interface ReplicaArgs {
   /** Every replica of the group, this one included. */
   readonly peers: readonly NodeId[];
   readonly dataDir: string;
+  /**
+   * Names the cluster: the group's cluster id is derived from it and the members (identity.ts), so every host
+   * given the same name and members agrees on it. Default 'pygmy'.
+   */
+  readonly clusterName?: string;
   /** Milliseconds per Raft tick. */
   readonly tickMs?: number;
   /** Default 10: a follower campaigns after 10–20 ticks (0.5–1 s at 50 ms) without hearing from a leader. */
@@ -63,16 +69,6 @@ export interface ReplicaArgs {
   readonly diskFaultInjection?: boolean;
 }
 
-export type ProposeAnswer =
-  | { readonly ok: true; readonly index: number; readonly result: unknown }
-  | { readonly ok: false; readonly error: ReplicaRefusal; readonly leader: NodeId | null };
-
-export type ReadAnswer =
-  | { readonly ok: true; readonly index: number; readonly result: unknown }
-  | { readonly ok: false; readonly error: ReplicaRefusal; readonly leader: NodeId | null };
-
-export type ReplicaRefusal = 'notLeader' | 'transferring' | 'tooManyUncommitted' | 'dropped' | 'busy' | 'leaderUnknown';
-
 export interface ReplicaStatus {
   readonly name: NodeId;
   readonly role: RaftStatus['role'];
@@ -85,10 +81,16 @@ export interface ReplicaStatus {
   readonly fsyncs: number;
   /** Times the tick timer fired since the replica started: an idle follower's stay near one per election timeout. */
   readonly tickWakeups: number;
+  readonly clusterId: string;
+  readonly replicaId: string;
+  /** False when this replica lost its disk while its group lived on: it may not vote (identity.ts). */
+  readonly voter: boolean;
+  /** Raft messages refused at the envelope, by reason, since the replica started. */
+  readonly refusedMessages: Readonly<Record<RefusalReason, number>>;
 }
 
 export type ReplicaMessage =
-  | { readonly type: 'raft'; readonly message: Message }
+  | RaftEnvelope
   | { readonly type: 'tick' }
   | { readonly type: 'propose'; readonly data: string }
   | { readonly type: 'read'; readonly query: unknown }
@@ -100,25 +102,13 @@ export type ReplicaMessage =
 
 const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'transferLeadership', 'peerGone', 'injectDiskFault']);
 
+export { compactionIndex, type ProposeAnswer, type ReadAnswer, type ReplicaRefusal } from './driver.js';
+
 export const readsPendingMax = 4_096;
+/** At most one log line per this many milliseconds about refused Raft messages (the rest are counted). */
+export const refusalLogIntervalMs = 10_000;
 export const proposalsPendingMax = 8_192;
 
-interface PendingProposal {
-  readonly term: number;
-  readonly resolve: (answer: ProposeAnswer) => void;
-}
-
-interface ReadWaiter {
-  readonly query: unknown;
-  readonly resolve: (answer: ReadAnswer) => void;
-}
-
-/** The reads of one turn, confirmed together by one ReadIndex round. */
-interface PendingRead {
-  readonly waiters: readonly ReadWaiter[];
-  /** Set once the leader confirmed the round: serve when lastApplied reaches it. */
-  index: number | null;
-}
 
 /** The application side of a replica: its state machine and its reactions to what the replica applies. */
 export interface ReplicaApplication<App, AppMessage extends { type: string }, Args extends ReplicaArgs> {
@@ -139,52 +129,23 @@ export interface ReplicaApplication<App, AppMessage extends { type: string }, Ar
   stop?(app: App, replica: Replica, context: ActorContext): void;
 }
 
-/** The live replica: what the application's hooks may call. */
+/** The live replica: the actor's side of the driver, and what the application's hooks may call. */
 export class Replica {
   readonly name: NodeId;
   readonly peers: readonly NodeId[];
-  readonly node: RaftNode;
   readonly storage: RaftStorage;
+  readonly driver: ReplicaDriver;
   private readonly context: ActorContext;
-  private readonly snapshotEntriesInterval: number;
-  private readonly proposals = new Map<number, PendingProposal>();
-  private readonly reads = new Map<string, PendingRead>();
-  private readCounter = 0;
-  /** Reads gathered this turn, not yet in a ReadIndex round. */
-  private readBatch: ReadWaiter[] = [];
-  /** Reads not yet answered, in rounds or gathered: bounded by readsPendingMax. */
-  private readsWaiting = 0;
-  private flushScheduled = false;
-  /** How a builder thread makes this replica's state machine; null builds images on this thread. */
-  private readonly snapshotFactory: StateMachineFactory | null;
-  private snapshotBuilder: Worker | null = null;
-  /** After a builder failed, images are built here (and the failure logged) rather than retried in a loop. */
-  private snapshotBuilderFailed = false;
-  /** While a builder runs: lastApplied when it started, at or below the index of the image it will bring. */
-  private imageFloor = 0;
-  private softState: SoftState = { leader: null, role: 'follower' };
-  private stopped = false;
-  private readonly tickMs: number;
-  private readonly ticks: TickSchedule;
-  /** When the armed tick timer falls due (performance.now() reading); +Infinity when none is armed. */
-  private tickTimerAtMs = Number.POSITIVE_INFINITY;
-  private tickWakeups = 0;
+  private readonly images: ThreadImageBuilder;
   private readonly diskFaults: StorageFaults | null;
-  /** Hooks the application installs; the replica calls them from its processing loop. */
+  /** Hooks the application installs; the driver calls them from its processing loop. */
   onApplied: (entry: Entry, result: unknown) => void = () => {};
   onSoftState: (softState: SoftState) => void = () => {};
 
   constructor(args: ReplicaArgs, stateMachine: StateMachine, context: ActorContext, snapshotFactory: StateMachineFactory | null = null) {
     this.name = args.name;
-    this.snapshotFactory = snapshotFactory;
     this.peers = [...args.peers];
     this.context = context;
-    this.snapshotEntriesInterval = args.snapshotEntriesInterval ?? 10_000;
-    this.tickMs = args.tickMs ?? 50;
-    this.ticks = new TickSchedule(this.tickMs, () => performance.now());
-    if (!Number.isInteger(this.snapshotEntriesInterval) || this.snapshotEntriesInterval < 2) {
-      throw new RangeError(`${args.name}: snapshotEntriesInterval must be an integer ≥ 2, not ${this.snapshotEntriesInterval}`);
-    }
     mkdirSync(args.dataDir, { recursive: true });
     this.diskFaults = args.diskFaultInjection ? new StorageFaults() : null;
     this.storage = RaftStorage.open({
@@ -194,10 +155,18 @@ export class Replica {
       ...(this.diskFaults === null ? {} : { faults: this.diskFaults }),
     });
     const loaded = this.storage.load();
-    this.node = new RaftNode(
-      {
-        id: args.name,
-        peers: args.peers,
+    const established = establishIdentity({
+      store: this.storage,
+      marker: new FileMemberMarker(join(args.dataDir, `${args.name}.identity`)),
+      clusterId: clusterIdFor(args.clusterName ?? 'pygmy', args.peers),
+      newReplicaId: () => randomBytes(8).toString('hex'),
+      nowIso: () => new Date(context.now()).toISOString(),
+    });
+    this.images = new ThreadImageBuilder(this.storage, snapshotFactory, context);
+    this.driver = new ReplicaDriver({
+      name: args.name,
+      peers: args.peers,
+      raft: {
         electionTicks: args.electionTicks ?? 10,
         heartbeatTicks: args.heartbeatTicks ?? 3,
         random: randomFor(args),
@@ -207,14 +176,39 @@ export class Replica {
         maxInflightAppends: 64,
         maxUncommittedEntries: 16_384,
         maxPendingReads: readsPendingMax,
-        applied: loaded.lastApplied,
       },
-      loaded.persisted,
-    );
+      persisted: loaded.persisted,
+      identity: established.identity,
+      storage: this.storage,
+      time: {
+        nowMs: () => performance.now(),
+        // A millisecond late rather than early: the timers' clock is coarser than performance.now().
+        armTick: (delayMs) => context.setTimer('tick', { type: 'tick' }, delayMs + 1),
+        defer: (task) => setImmediate(task),
+      },
+      transport: { send: (to, envelope) => context.tell(to, envelope) },
+      images: this.images,
+      log: context.log,
+      hooks: {
+        applied: (entry, result) => this.onApplied(entry, result),
+        softState: (softState) => this.onSoftState(softState),
+      },
+      tickMs: args.tickMs ?? 50,
+      bootId: randomBytes(6).toString('hex'),
+      snapshotEntriesInterval: args.snapshotEntriesInterval ?? 10_000,
+      readsPendingMax,
+      proposalsPendingMax,
+      refusalLogIntervalMs,
+    });
     context.log.info(
       { replica: args.name, term: loaded.persisted.hardState.term, lastApplied: loaded.lastApplied, entries: loaded.persisted.entries.length },
       `${args.name} loaded from disk: term ${loaded.persisted.hardState.term}, applied ${loaded.lastApplied}, ${loaded.persisted.entries.length} log entries`,
     );
+    logIdentity(args.name, established, context);
+  }
+
+  get node(): RaftNode {
+    return this.driver.node;
   }
 
   get lastApplied(): number {
@@ -222,149 +216,55 @@ export class Replica {
   }
 
   get isLeader(): boolean {
-    return this.softState.role === 'leader';
+    return this.driver.softState.role === 'leader';
   }
 
   get leader(): NodeId | null {
-    return this.softState.leader;
+    return this.driver.softState.leader;
   }
 
   /** Proposes a command; resolves once it is committed and applied here (or refused). */
   propose(data: string): Promise<ProposeAnswer> {
-    if (this.proposals.size >= proposalsPendingMax) {
-      return Promise.resolve({ ok: false, error: 'busy', leader: this.softState.leader });
-    }
-    this.catchUpTicks();
-    const proposed = this.node.propose(data);
-    if (!proposed.ok) return Promise.resolve({ ok: false, error: proposed.error, leader: proposed.leader });
-    this.scheduleFlush();
-    return new Promise((resolve) => this.proposals.set(proposed.index, { term: proposed.term, resolve }));
+    return new Promise((resolve) => this.driver.propose(data, resolve));
   }
 
-  /**
-   * A linearizable read through ReadIndex; resolves with the state machine's answer. Reads that arrive in one turn
-   * share one ReadIndex round (one heartbeat exchange with a majority): each began before the round did, so the
-   * round's index covers every write acknowledged before any of them.
-   */
+  /** A linearizable read through ReadIndex; resolves with the state machine's answer (see ReplicaDriver.read). */
   read(query: unknown): Promise<ReadAnswer> {
-    if (this.readsWaiting >= readsPendingMax) {
-      return Promise.resolve({ ok: false, error: 'busy', leader: this.softState.leader });
-    }
-    this.readsWaiting += 1;
-    return new Promise((resolve) => {
-      this.readBatch.push({ query, resolve });
-      this.scheduleFlush();
-    });
-  }
-
-  /** Starts one ReadIndex round for the reads gathered since the last one. */
-  private startReadRound(): void {
-    if (this.readBatch.length === 0) return;
-    this.readCounter += 1;
-    const readContext = `${this.name}:${this.readCounter}`;
-    this.reads.set(readContext, { waiters: this.readBatch, index: null });
-    this.readBatch = [];
-    this.catchUpTicks();
-    this.node.readIndex(readContext);
-  }
-
-  private settleRead(pending: PendingRead, answer: (query: unknown) => ReadAnswer): void {
-    this.readsWaiting -= pending.waiters.length;
-    for (const waiter of pending.waiters) waiter.resolve(answer(waiter.query));
+    return new Promise((resolve) => this.driver.read(query, resolve));
   }
 
   status(): ReplicaStatus {
-    const status = this.node.status();
+    const status = this.driver.status();
     return {
       name: this.name,
-      role: status.role,
-      term: status.term,
-      leader: status.leader,
-      commitIndex: status.commitIndex,
+      role: status.raft.role,
+      term: status.raft.term,
+      leader: status.raft.leader,
+      commitIndex: status.raft.commitIndex,
       lastApplied: this.storage.lastApplied,
-      lastIndex: status.lastIndex,
-      snapshotIndex: status.snapshotIndex,
+      lastIndex: status.raft.lastIndex,
+      snapshotIndex: status.raft.snapshotIndex,
       fsyncs: this.storage.stats().fsyncs,
-      tickWakeups: this.tickWakeups,
+      tickWakeups: status.tickWakeups,
+      clusterId: status.clusterId,
+      replicaId: status.replicaId,
+      voter: status.raft.voter,
+      refusedMessages: status.refusedMessages,
     };
   }
 
-  step(message: Message): void {
-    this.catchUpTicks();
-    this.node.step(message);
-    this.scheduleFlush();
+  /** A peer's Raft message in its envelope, delivered by the runtime from `sender` (see ReplicaDriver.receive). */
+  step(envelope: RaftEnvelope, sender: NodeId | null): void {
+    this.driver.receive(envelope, sender);
   }
 
-  /** The tick timer fired: the ticks up to the one that acts, the processing loop, then the next timer. */
   tick(): void {
-    this.tickTimerAtMs = Number.POSITIVE_INFINITY;
-    this.tickWakeups += 1;
-    const count = this.ticks.atTimer(this.node.ticksUntilDue());
-    for (let tick = 0; tick < count; tick += 1) this.node.tick();
-    this.flush();
+    this.driver.onTickTimer();
   }
 
-  /**
-   * Before each input to the core: the ticks whose time has come, short of the one that acts (the timer's). They
-   * only count, so they need no processing loop; but a message must find the counts as the clock has them (a
-   * heartbeat resets them, a vote request reads them).
-   */
-  private catchUpTicks(): void {
-    const count = this.ticks.beforeInput(this.node.ticksUntilDue());
-    for (let tick = 0; tick < count; tick += 1) this.node.tick();
-  }
-
-  /**
-   * After each processing loop: arms the timer for the next tick that acts, unless one is armed for that time or
-   * earlier. An input can only bring that tick closer or push it further, and a timer that fires early just
-   * finds fewer ticks due and is armed again. One armed for a time more than two ticks past counts as lost (a
-   * full mailbox drops timer messages) and is armed again. Called once more when the actor starts.
-   */
+  /** Arms the first tick timer once the actor started (later ones are armed by the driver after each loop). */
   armTickTimer(): void {
-    if (this.stopped) return;
-    const nowMs = performance.now();
-    const dueAtMs = this.ticks.dueAtMs(this.node.ticksUntilDue());
-    if (dueAtMs >= this.tickTimerAtMs && this.tickTimerAtMs > nowMs - 2 * this.tickMs) return;
-    this.tickTimerAtMs = dueAtMs;
-    // A millisecond late rather than early: the timers' clock is coarser than performance.now().
-    this.context.setTimer('tick', { type: 'tick' }, Math.max(0, Math.ceil(dueAtMs - nowMs)) + 1);
-  }
-
-  /** Runs the processing loop after the current turn, so one turn's proposals share one fsync. */
-  scheduleFlush(): void {
-    if (this.flushScheduled || this.stopped) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
-  }
-
-  /**
-   * Persist, then send (a leader may send first), then apply, then serve reads, then advance; until the core has
-   * nothing more.
-   * A failed disk write stops the replica here, before it sends anything that the write was to back (a vote, an
-   * append ack, an answer): the error crashes the actor, the supervisor restarts it, and it reloads from disk.
-   */
-  flush(): void {
-    if (this.stopped) return;
-    this.startReadRound();
-    try {
-      this.runReadyLoop();
-    } catch (error) {
-      if (error instanceof StorageWriteError) {
-        this.context.log.error(
-          { replica: this.name, code: error.code, event: 'diskFault' },
-          `${this.name} stops: a disk write failed (${error.code}); it acknowledges nothing it could not make durable`,
-        );
-      }
-      throw error;
-    }
-    this.serveReads();
-    this.maybeCompact();
-    this.maybeBuildImage();
-    if (this.node.hasReady()) this.scheduleFlush();
-    this.armTickTimer();
+    this.driver.armTickTimer();
   }
 
   /** Test hook (diskFaultInjection): the next write transaction fails with `code`. */
@@ -374,228 +274,70 @@ export class Replica {
     return true;
   }
 
-  private runReadyLoop(): void {
-    for (let round = 0; round < 64 && this.node.hasReady(); round += 1) {
-      const ready = this.node.ready();
-      // A leader's messages may leave before its own write, so its fsync and its followers' overlap (see
-      // core/send-order.ts for why that is safe); everything else is written first.
-      const role = (ready.softState ?? this.softState).role;
-      const sendFirst = sendsBeforePersist(role, ready, this.storage.hardState);
-      if (sendFirst) this.send(ready.messages);
-      // A Ready that only moves the commit index is recorded in the same transaction as the entries it applies.
-      const appliedWithCommit = this.storage.persistCommitAndApply(ready, ready.committedEntries);
-      if (appliedWithCommit === null) this.persist(ready);
-      if (!sendFirst) this.send(ready.messages);
-      if (appliedWithCommit === null) this.apply(ready.committedEntries);
-      else this.applied(ready.committedEntries, appliedWithCommit);
-      this.collectReads(ready);
-      if (ready.softState !== null) this.changeSoftState(ready.softState);
-      this.node.advance(ready);
-    }
-  }
-
-  private persist(ready: Ready): void {
-    if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null) return;
-    this.storage.persist({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
-    if (ready.snapshot !== null) {
-      this.context.log.info(
-        { replica: this.name, index: ready.snapshot.meta.index },
-        `${this.name} installed a snapshot at index ${ready.snapshot.meta.index} from the leader`,
-      );
-    }
-  }
-
-  private send(messages: readonly Message[]): void {
-    for (const message of messages) this.context.tell(message.to, { type: 'raft', message });
-  }
-
-  private apply(entries: readonly Entry[]): void {
-    if (entries.length === 0) return;
-    this.applied(entries, this.storage.apply(entries));
-  }
-
-  /** After entries were applied in storage: answer their proposers and tell the application. */
-  private applied(entries: readonly Entry[], results: readonly AppliedResult[]): void {
-    for (let position = 0; position < entries.length; position += 1) {
-      const entry = entries[position]!;
-      const result = results[position]!.result;
-      const pending = this.proposals.get(entry.index);
-      if (pending !== undefined) {
-        this.proposals.delete(entry.index);
-        if (pending.term === entry.term) pending.resolve({ ok: true, index: entry.index, result });
-        else pending.resolve({ ok: false, error: 'dropped', leader: this.softState.leader });
-      }
-      if (entry.type === 'normal') this.onApplied(entry, result);
-    }
-  }
-
-  private collectReads(ready: Ready): void {
-    for (const readState of ready.readStates) {
-      const pending = this.reads.get(readState.context);
-      if (pending !== undefined) pending.index = readState.index;
-    }
-    for (const failure of ready.readFailures) {
-      const pending = this.reads.get(failure.context);
-      if (pending === undefined) continue;
-      this.reads.delete(failure.context);
-      const error: ReplicaRefusal = failure.reason === 'notLeader' ? 'notLeader' : failure.reason === 'leaderUnknown' ? 'leaderUnknown' : 'dropped';
-      const leader = this.softState.leader;
-      this.settleRead(pending, () => ({ ok: false, error, leader }));
-    }
-  }
-
-  private serveReads(): void {
-    const applied = this.storage.lastApplied;
-    for (const [readContext, pending] of this.reads) {
-      if (pending.index === null || pending.index > applied) continue;
-      this.reads.delete(readContext);
-      this.settleRead(pending, (query) => ({ ok: true, index: applied, result: this.storage.query(query) }));
-    }
-  }
-
-  private changeSoftState(softState: SoftState): void {
-    const previous = this.softState;
-    this.softState = softState;
-    const term = this.node.status().term;
-    if (softState.role === 'leader' && previous.role !== 'leader') {
-      const votes = `${Math.floor(this.peers.length / 2) + 1}/${this.peers.length}`;
-      this.context.log.info({ replica: this.name, term, event: 'leader' }, `${this.name} became leader for term ${term} with at least ${votes} votes`);
-    } else if (previous.role === 'leader' && softState.role !== 'leader') {
-      this.context.log.info({ replica: this.name, term, event: 'stepDown' }, `${this.name} stepped down in term ${term}`);
-      this.failProposals('notLeader');
-    } else if (softState.leader !== previous.leader && softState.leader !== null) {
-      this.context.log.debug({ replica: this.name, term, leader: softState.leader }, `${this.name} follows ${softState.leader} in term ${term}`);
-    }
-    this.onSoftState(softState);
-  }
-
-  /**
-   * A former leader's proposals may still commit under the next leader, but this replica can no longer tell the
-   * proposer when: answer "notLeader" so the proposer retries through the new leader (commands are idempotent).
-   */
-  private failProposals(error: ReplicaRefusal): void {
-    for (const [index, pending] of this.proposals) {
-      this.proposals.delete(index);
-      pending.resolve({ ok: false, error, leader: this.softState.leader });
-    }
-  }
-
-  /** Compacts the log once it holds snapshotEntriesInterval applied entries past the last compaction. */
-  private maybeCompact(): void {
-    const snapshotIndex = this.node.snapshotIndex;
-    let index = compactionIndex(this.storage.lastApplied, snapshotIndex, this.snapshotEntriesInterval);
-    if (index === null) return;
-    // While an image is being built, keep the entries after the state it reads: compacted past them, the image
-    // would be refused when it arrives, and a large state can take longer to encode than the log takes to grow.
-    if (this.snapshotBuilder !== null) index = Math.min(index, this.imageFloor);
-    if (index <= snapshotIndex) return;
-    this.storage.compact(index, this.peers);
-    this.node.compact(index);
-    this.context.log.debug({ replica: this.name, index }, `${this.name} compacted its log up to index ${index}`);
-  }
-
-  /** The leader needs an image for a follower behind its log: build one, in a thread of its own when it can. */
-  private maybeBuildImage(): void {
-    if (this.snapshotBuilder !== null || !this.node.snapshotWanted()) return;
-    if (this.snapshotFactory !== null && !this.snapshotBuilderFailed) {
-      this.startSnapshotBuilder(this.snapshotFactory);
-      return;
-    }
-    this.offerImage(this.storage.image(), '');
-  }
-
-  /**
-   * Hands a built image to the core, which sends it to the followers that need it. One the log was compacted past
-   * while it was built is refused, and the core asks again.
-   */
-  private offerImage(image: { readonly index: number; readonly term: number; readonly data: string }, how: string): void {
-    const term = this.node.termAt(image.index);
-    if (term !== undefined && term !== image.term) {
-      throw new Error(`${this.name}: image at ${image.index} has term ${image.term}, the log has ${term}`);
-    }
-    if (!this.node.offerSnapshot(image.index, image.data)) return;
-    this.context.log.info(
-      { replica: this.name, index: image.index, bytes: image.data.length },
-      `${this.name} built an image of its state at index ${image.index} (${image.data.length} bytes${how}) for a follower behind its log`,
-    );
-    this.scheduleFlush();
-  }
-
-  /** Builds the image in a thread of its own, from a consistent read of the database (see snapshot-builder.ts). */
-  private startSnapshotBuilder(factory: StateMachineFactory): void {
-    const request: SnapshotBuildRequest = { path: this.storage.path, factory };
-    const builder = new Worker(snapshotBuilderUrl, { workerData: request });
-    this.snapshotBuilder = builder;
-    this.imageFloor = this.storage.lastApplied;
-    let settled = false;
-    const settle = (result: SnapshotBuildResult): void => {
-      if (settled) return;
-      settled = true;
-      if (this.snapshotBuilder === builder) this.snapshotBuilder = null;
-      void builder.terminate();
-      if (!this.stopped) this.builtImage(result);
-    };
-    builder.once('message', (result: SnapshotBuildResult) => settle(result));
-    builder.once('error', (error) => settle({ ok: false, error: error.message }));
-    builder.once('exit', (code) => settle({ ok: false, error: `the snapshot builder exited with code ${code}` }));
-  }
-
-  private builtImage(result: SnapshotBuildResult): void {
-    if (!result.ok) {
-      this.snapshotBuilderFailed = true;
-      this.context.log.warn({ replica: this.name, error: result.error }, `${this.name}: building an image in another thread failed (${result.error}); building them here from now on`);
-      this.scheduleFlush();
-      return;
-    }
-    this.offerImage(result, ', in another thread');
-  }
-
-  /**
-   * The runtime saw a peer's thread end. When that peer was our leader, the core campaigns within a few ticks
-   * instead of a whole election timeout: a killed leader costs ~100 ms of writes, not 500–1000 ms.
-   */
   peerGone(peer: NodeId): void {
-    this.catchUpTicks();
-    if (!this.node.leaderLost(peer)) return;
-    this.context.log.info({ replica: this.name, leader: peer, event: 'leaderGone' }, `${this.name}: leader ${peer} went away; campaigning early`);
-    this.flush();
+    this.driver.peerGone(peer);
   }
 
-  /** Before a graceful stop: hand leadership to the follower most likely to be up to date. */
   transferLeadershipAway(): boolean {
-    if (!this.isLeader) return false;
-    const target = this.node.transferTarget();
-    if (target === null) return false;
-    this.catchUpTicks();
-    const started = this.node.transferLeadership(target, true);
-    this.flush();
-    return started;
+    return this.driver.transferLeadershipAway();
   }
 
   close(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    if (this.snapshotBuilder !== null) void this.snapshotBuilder.terminate();
-    this.snapshotBuilder = null;
-    this.failProposals('dropped');
-    for (const [readContext, pending] of this.reads) {
-      this.reads.delete(readContext);
-      this.settleRead(pending, () => ({ ok: false, error: 'dropped', leader: null }));
-    }
-    this.settleRead({ waiters: this.readBatch, index: null }, () => ({ ok: false, error: 'dropped', leader: null }));
-    this.readBatch = [];
+    this.driver.close();
     this.storage.close();
   }
 }
 
+function logIdentity(name: NodeId, established: ReturnType<typeof establishIdentity>, context: ActorContext): void {
+  const { identity, verdict } = established;
+  if (verdict.kind === 'lostDisk') {
+    context.log.error(
+      { replica: name, event: 'nonVoter', previousReplicaId: verdict.previousReplicaId },
+      nonVoterNotice(name, `its database is empty, but its member marker says it was replica ${verdict.previousReplicaId} of cluster ${identity.clusterId}`),
+    );
+  } else if (!identity.voter) {
+    context.log.error({ replica: name, event: 'nonVoter' }, nonVoterNotice(name, 'it recorded so earlier'));
+  }
+}
+
 /**
- * Where to compact the log, or null for not yet: once it holds `interval` applied entries past the last
- * compaction, up to the older half of them. The newest half stays, so that a follower a little behind (one that
- * restarted, or lost some appends) catches up from the log instead of needing a whole image of the state.
+ * Builds images in a thread of its own, from a consistent read of the database (storage/snapshot-builder.ts), when
+ * the application says how to make its state machine there; otherwise, or after a builder failed, the driver
+ * builds them on the replica's thread.
  */
-export function compactionIndex(lastApplied: number, snapshotIndex: number, interval: number): number | null {
-  if (lastApplied - snapshotIndex < interval) return null;
-  return lastApplied - Math.floor(interval / 2);
+class ThreadImageBuilder implements ImageBuilder {
+  private builder: Worker | null = null;
+  private failed = false;
+
+  constructor(private readonly storage: RaftStorage, private readonly factory: StateMachineFactory | null, private readonly context: ActorContext) {}
+
+  start(done: (result: ImageResult) => void): boolean {
+    if (this.factory === null || this.failed) return false;
+    const request: SnapshotBuildRequest = { path: this.storage.path, factory: this.factory };
+    const builder = new Worker(snapshotBuilderUrl, { workerData: request });
+    this.builder = builder;
+    let settled = false;
+    const settle = (result: SnapshotBuildResult): void => {
+      if (settled) return;
+      settled = true;
+      if (this.builder === builder) this.builder = null;
+      void builder.terminate();
+      if (!result.ok) {
+        this.failed = true;
+        this.context.log.warn({ error: result.error }, `building an image in another thread failed (${result.error}); building them on the replica's thread from now on`);
+      }
+      done(result.ok ? { ...result, where: 'in another thread' } : result);
+    };
+    builder.once('message', (result: SnapshotBuildResult) => settle(result));
+    builder.once('error', (error) => settle({ ok: false, error: error.message }));
+    builder.once('exit', (code) => settle({ ok: false, error: `the snapshot builder exited with code ${code}` }));
+    return true;
+  }
+
+  cancel(): void {
+    if (this.builder !== null) void this.builder.terminate();
+    this.builder = null;
+  }
 }
 
 const snapshotBuilderUrl = new URL('./storage/snapshot-builder.js', import.meta.url);
@@ -626,7 +368,7 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
   if (typeof type !== 'string' || !replicaMessageTypes.has(type)) return false;
   switch (type) {
     case 'raft':
-      return isRaftMessage((message as { message?: unknown }).message);
+      return isEnvelopeHeader(message as Record<string, unknown>) && isRaftMessage((message as { message?: unknown }).message);
     case 'propose':
       return typeof (message as { data?: unknown }).data === 'string';
     case 'peerGone':
@@ -678,7 +420,7 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
       const replicaMessage = message as ReplicaMessage;
       switch (replicaMessage.type) {
         case 'raft':
-          replica.step(replicaMessage.message);
+          replica.step(replicaMessage, context.sender);
           return undefined;
         case 'tick':
           replica.tick();

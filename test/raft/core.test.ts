@@ -237,6 +237,86 @@ test('pre-vote: a node rejoining from a partition does not depose a healthy lead
   assert.is(network.member('n1').raft.status().term, 1);
 });
 
+/**
+ * The amnesia scenario of promise 8: n1 isolated; n2 and n3 commit an entry; n3 loses its disk (a new node on an
+ * empty state, `voter` as given); n2 goes away; n1 returns. Returns the entry and the two live members.
+ */
+function amnesia(voter: boolean): { network: Network; acknowledged: Entry } {
+  const network = new Network(three);
+  network.electFirst();
+  network.isolated.add('n1');
+  network.tickAll(40);
+  const leader = network.leaders().find((id) => id !== 'n1')!;
+  assert.ok(leader !== undefined, 'n2 or n3 leads without n1');
+  const proposed = network.member(leader).raft.propose('acknowledged');
+  assert.ok(proposed.ok);
+  network.stabilize();
+  const acknowledged = network.member('n2').applied.find((each) => each.data === 'acknowledged')!;
+  assert.ok(acknowledged !== undefined, 'the entry committed on n2 and n3');
+  const wiped = network.member('n3');
+  wiped.raft = new RaftNode(baseConfig('n3', three, { voter }), { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
+  wiped.disk = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
+  wiped.applied = [];
+  network.isolated.clear();
+  network.isolated.add('n2');
+  network.tickAll(100);
+  return { network, acknowledged };
+}
+
+test('amnesia: a replica that lost its disk and may not vote elects nobody; n1 never leads without the entry', () => {
+  // Checks promise 8: "a replica whose disk was lost or wiped does not vote until it is re-admitted". Without n3's
+  // vote the stale n1 cannot win, so no leader lacks the acknowledged entry; the non-voter never campaigns.
+  const { network, acknowledged } = amnesia(false);
+  assert.equal(network.leaders(), [], 'no leader while only n1 and the non-voter are up');
+  assert.is(network.member('n3').raft.status().role, 'follower');
+  assert.is(network.member('n3').raft.status().voter, false);
+  network.isolated.clear();
+  network.tickAll(60);
+  const leader = network.leaders()[0]!;
+  assert.ok(leader === 'n1' || leader === 'n2', `a voter leads once n2 is back (${leader})`);
+  assert.is(network.member(leader).raft.termAt(acknowledged.index), acknowledged.term, 'the leader holds the acknowledged entry');
+});
+
+test('amnesia: the same wiped replica allowed to vote elects the stale n1, so the test above can fail', () => {
+  const { network, acknowledged } = amnesia(true);
+  assert.equal(network.leaders(), ['n1']);
+  assert.is.not(network.member('n1').raft.termAt(acknowledged.index), acknowledged.term, 'the new leader lacks the acknowledged entry');
+});
+
+test('non-voters: a leader counts no acknowledgement of a peer marked non-voter, nor its votes', () => {
+  // With n3 marked non-voter and n2 cut off, the leader's entry cannot commit (n1 + n3 is no quorum of voters);
+  // once n2 answers again it commits. n3 still replicates the entry.
+  const network = new Network(three);
+  network.electFirst();
+  const leader = network.member('n1').raft;
+  assert.ok(leader.markNonVoter('n3'));
+  assert.is(leader.markNonVoter('n3'), false, 'marking twice is no news');
+  network.isolated.add('n2');
+  const proposed = leader.propose('needs-n2');
+  assert.ok(proposed.ok);
+  network.stabilize();
+  assert.ok(leader.status().commitIndex < proposed.index, 'not committed by the leader and a non-voter');
+  assert.is(network.member('n3').raft.status().lastIndex, proposed.index, 'the non-voter replicates');
+  network.isolated.clear();
+  network.tickAll(3);
+  assert.ok(leader.status().commitIndex >= proposed.index, 'committed once n2 answers');
+  assert.equal(network.leaders(), ['n1']);
+});
+
+test('non-voters: a node told it lost its disk steps out of a campaign and never votes again', () => {
+  const network = new Network(three);
+  network.isolated.add('n2');
+  network.isolated.add('n3');
+  network.tick('n1', 20);
+  assert.is(network.member('n1').raft.status().role, 'preCandidate');
+  assert.ok(network.member('n1').raft.becomeNonVoter());
+  assert.is(network.member('n1').raft.status().role, 'follower');
+  network.isolated.clear();
+  network.tickAll(80);
+  assert.ok(!network.leaders().includes('n1'), 'n1 never leads');
+  assert.is(network.leaders().length, 1, 'n2 and n3 elect one of them');
+});
+
 test('check-quorum: a leader that hears from no majority within an election timeout steps down', () => {
   // Checks that an isolated leader becomes a follower after electionTicks, so clients stop trusting it, and the
   // majority side elects a new leader.

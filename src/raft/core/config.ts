@@ -35,6 +35,12 @@ export interface RaftConfig {
   readonly maxPendingReads?: number;
   /** Index the application has already applied (its state survived the restart); default the snapshot index. */
   readonly applied?: number;
+  /**
+   * False for a node that lost what it promised (its disk was wiped or replaced while its group lived on): it
+   * follows and replicates, but never campaigns, never grants a vote or pre-vote, and its peers do not count it
+   * towards any quorum (they learn it through markNonVoter). Default true.
+   */
+  readonly voter?: boolean;
   readonly testingBugs?: RaftTestingBugs;
 }
 

@@ -31,6 +31,8 @@ export interface RaftStatus {
   readonly lastIndex: number;
   readonly snapshotIndex: number;
   readonly transferringTo: NodeId | null;
+  /** False once this node knows it lost what it promised: it may not vote or count towards a quorum. */
+  readonly voter: boolean;
 }
 
 interface PendingRead {
@@ -51,6 +53,10 @@ export class RaftNode {
   private readonly quorum: number;
   private readonly maxPendingReads: number;
   private readonly log: RaftLog;
+  /** False: this node forgot what it promised (a wiped disk); it never campaigns nor grants a vote. */
+  private voter: boolean;
+  /** Peers known to have forgotten what they promised: their votes and acknowledgements count for nothing. */
+  private readonly nonVoters = new Set<NodeId>();
   private term: number;
   private vote: NodeId | null;
   private role: Role = 'follower';
@@ -89,6 +95,7 @@ export class RaftNode {
     this.peers = [...config.peers];
     this.quorum = Math.floor(config.peers.length / 2) + 1;
     this.maxPendingReads = config.maxPendingReads ?? 1024;
+    this.voter = config.voter ?? true;
     const hardState = persisted.hardState;
     this.term = hardState.term;
     this.vote = hardState.vote;
@@ -165,7 +172,7 @@ export class RaftNode {
    * target still lacks entries its campaign fails and an ordinary election follows: only liveness is at stake.
    */
   transferLeadership(to: NodeId, urgent = false): boolean {
-    if (this.role !== 'leader' || to === this.id || !this.peers.includes(to)) return false;
+    if (this.role !== 'leader' || to === this.id || !this.peers.includes(to) || this.nonVoters.has(to)) return false;
     if (this.transferee === to) return true;
     this.transferee = to;
     this.electionElapsed = 0; // the transfer is bounded by one election timeout from now
@@ -185,7 +192,7 @@ export class RaftNode {
     let best: NodeId | null = null;
     let bestMatch = -1;
     for (const peer of this.peers) {
-      if (peer === this.id) continue;
+      if (peer === this.id || this.nonVoters.has(peer)) continue;
       const progress = this.progressOf(peer);
       const match = progress.recentActive ? progress.match : progress.match - this.log.lastIndex() - 1;
       if (match > bestMatch) {
@@ -293,8 +300,13 @@ export class RaftNode {
     return {
       id: this.id, role: this.role, term: this.term, leader: this.leader, vote: this.vote,
       commitIndex: this.log.commit, appliedIndex: this.log.applied, lastIndex: this.log.lastIndex(),
-      snapshotIndex: this.log.snapshotIndex, transferringTo: this.transferee,
+      snapshotIndex: this.log.snapshotIndex, transferringTo: this.transferee, voter: this.voter,
     };
+  }
+
+  /** The role now (status().role without building a status: the simulator asks every tick). */
+  get currentRole(): Role {
+    return this.role;
   }
 
   /** The index the log was compacted up to (status().snapshotIndex without building a status: asked every turn). */
@@ -322,11 +334,55 @@ export class RaftNode {
    * pre-vote keeps it from raising the term of a healthy group. Returns whether the report was acted on.
    */
   leaderLost(leader: NodeId): boolean {
-    if (this.role !== 'follower' || this.leader !== leader || leader === this.id) return false;
+    if (!this.voter || this.role !== 'follower' || this.leader !== leader || leader === this.id) return false;
     const rank = this.peers.filter((peer) => peer !== leader && peer !== this.id && peer < this.id).length;
     const ticksLeft = 1 + 2 * rank;
     this.setLeader(null);
     this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - ticksLeft);
+    return true;
+  }
+
+  /**
+   * The host learned that `peer` lost what it promised (its disk was wiped; it came back under a new replica id):
+   * from now on its votes and acknowledgements count towards no quorum — not a commit, not a read, not
+   * check-quorum — although it may still follow and replicate. Returns whether this was news.
+   */
+  markNonVoter(peer: NodeId): boolean {
+    if (peer === this.id || !this.peers.includes(peer) || this.nonVoters.has(peer)) return false;
+    this.nonVoters.add(peer);
+    this.votes.delete(peer);
+    if (this.transferee === peer) this.transferee = null;
+    this.checkInvariants();
+    return true;
+  }
+
+  /**
+   * The host saw `peer` come back under another replica id (a new incarnation with another disk): what this node
+   * knew of its log is void — messages for it still in the outbox are dropped, and a leader's progress for it starts
+   * over (probe from the end of the log, nothing matched).
+   */
+  peerReincarnated(peer: NodeId): void {
+    if (peer === this.id || !this.peers.includes(peer)) return;
+    // Messages for it not yet handed out were drawn from the old knowledge (a heartbeat's commit from the old
+    // match index): dropped, as a lossy network may drop them.
+    if (this.outbox.some((message) => message.to === peer)) this.outbox = this.outbox.filter((message) => message.to !== peer);
+    if (this.role !== 'leader' || !this.progress.has(peer)) return;
+    const progress = new Progress(this.log.lastIndex() + 1, this.config.maxInflightAppends);
+    progress.recentActive = true;
+    this.progress.set(peer, progress);
+    if (this.transferee === peer) this.transferee = null;
+    this.checkInvariants();
+  }
+
+  /**
+   * The host learned that this node itself lost what it promised: it stops campaigning (a candidate goes back to
+   * following) and grants no vote from now on. Returns whether this was news.
+   */
+  becomeNonVoter(): boolean {
+    if (!this.voter) return false;
+    this.voter = false;
+    if (this.role !== 'follower') this.becomeFollower(this.term, null);
+    this.checkInvariants();
     return true;
   }
 
@@ -453,6 +509,10 @@ export class RaftNode {
     this.electionElapsed += 1;
     if (this.electionElapsed < this.randomizedElectionTimeout) return;
     this.electionElapsed = 0;
+    if (!this.voter) {
+      this.setLeader(null); // a non-voter stops trusting a silent leader, but never campaigns
+      return;
+    }
     if (this.config.preVote) this.becomePreCandidate();
     else this.becomeCandidate(false);
   }
@@ -479,7 +539,7 @@ export class RaftNode {
   private quorumRecentlyActive(): boolean {
     let active = 0;
     for (const [peer, progress] of this.progress) {
-      if (peer === this.id || progress.recentActive) active += 1;
+      if (peer === this.id || (progress.recentActive && !this.nonVoters.has(peer))) active += 1;
       progress.recentActive = false;
     }
     return active >= this.quorum;
@@ -543,7 +603,8 @@ export class RaftNode {
     const canVote = this.vote === message.from || bugVoteTwice
       || (this.vote === null && this.leader === null)
       || (isPreVote && message.term > this.term);
-    const grant = canVote && this.log.isUpToDate(message.lastLogIndex, message.lastLogTerm);
+    const grant = canVote && this.voter && !this.nonVoters.has(message.from)
+      && this.log.isUpToDate(message.lastLogIndex, message.lastLogTerm);
     const responseType = isPreVote ? 'preVoteResponse' : 'voteResponse';
     if (!grant) {
       this.send({ type: responseType, from: this.id, to: message.from, term: this.term, reject: true });
@@ -560,7 +621,7 @@ export class RaftNode {
 
   private handleVoteResponse(message: Extract<Message, { type: 'preVoteResponse' | 'voteResponse' }>): void {
     const expectedRole = message.type === 'preVoteResponse' ? 'preCandidate' : 'candidate';
-    if (this.role !== expectedRole) return;
+    if (this.role !== expectedRole || this.nonVoters.has(message.from)) return;
     this.votes.set(message.from, !message.reject);
     let granted = 0;
     let rejected = 0;
@@ -577,7 +638,7 @@ export class RaftNode {
   }
 
   private handleTimeoutNow(): void {
-    if (this.role === 'leader') return;
+    if (this.role === 'leader' || !this.voter) return;
     this.becomeCandidate(true); // a transfer skips pre-vote: the old leader asked for this election
   }
 
@@ -756,7 +817,10 @@ export class RaftNode {
 
   /** §5.4.2: only entries of the current term are committed by counting replicas. */
   private maybeCommit(): boolean {
-    const matches = this.peers.map((peer) => this.progressOf(peer).match).sort((left, right) => right - left);
+    const matches: number[] = [];
+    for (const peer of this.peers) if (!this.nonVoters.has(peer)) matches.push(this.progressOf(peer).match);
+    if (matches.length < this.quorum) return false;
+    matches.sort((left, right) => right - left);
     const quorumIndex = matches[this.quorum - 1]!;
     if (quorumIndex <= this.log.commit) return false;
     const ownTerm = this.log.term(quorumIndex) === this.term;
@@ -810,6 +874,7 @@ export class RaftNode {
   private acknowledgeRead(context: string, from: NodeId): void {
     const position = this.pendingReads.findIndex((read) => read.context === context);
     if (position < 0) return;
+    if (this.nonVoters.has(from)) return;
     for (let index = 0; index <= position; index += 1) this.pendingReads[index]!.acknowledgers.add(from);
     while (this.pendingReads.length > 0 && this.pendingReads[0]!.acknowledgers.size >= this.quorum) {
       const read = this.pendingReads.shift()!;
@@ -870,6 +935,7 @@ export class RaftNode {
     invariant(this.role !== 'leader' || this.leader === this.id, () => `${this.describe()}: leader does not name itself`);
     invariant(this.role !== 'leader' || this.vote === this.id || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: leader did not vote for itself`);
     invariant(this.role !== 'candidate' || this.vote === this.id || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: candidate did not vote for itself`);
+    invariant(this.voter || this.role === 'follower', () => `${this.describe()}: a non-voter left the follower role`);
     invariant(this.lastHardState.term < this.term || this.lastHardState.vote === null || this.lastHardState.vote === this.vote
       || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: vote changed within term (was ${this.lastHardState.vote}, now ${this.vote})`);
   }

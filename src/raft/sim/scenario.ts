@@ -9,6 +9,16 @@
 import type { RaftTestingBugs } from '../core/config.js';
 import { SeededRandom } from './random.js';
 
+/** The deliberate bugs a run may switch on: the core's, and the identity layer's forgetDisk. */
+export interface SimulationBugs extends RaftTestingBugs {
+  readonly forgetDisk?: boolean;
+  /**
+   * A deliberate bug of the simulated client, to prove the "no acknowledged write is lost" check can fail: a write
+   * counts as acknowledged as soon as a leader accepted it, before it committed.
+   */
+  readonly acknowledgeOnPropose?: boolean;
+}
+
 export type ScenarioFamily = 'random' | 'harsh' | 'figure8';
 export type FamilyChoice = ScenarioFamily | 'mixed';
 export const familyChoices: readonly FamilyChoice[] = ['mixed', 'random', 'harsh', 'figure8'];
@@ -47,6 +57,26 @@ export interface Scenario {
    * when it is offered instead of the one its state was read at.
    */
   readonly imageLabelledAtOffer?: boolean;
+  /**
+   * A deliberate bug of the identity layer, to prove the checker catches amnesia: replica ids derived from the
+   * name (as etcd derives member ids from the configuration), so a replica that lost its disk comes back under
+   * the id its peers knew, and votes.
+   */
+  readonly forgetDisk?: boolean;
+  /**
+   * A deliberate bug of the simulated client, to prove the "no acknowledged write is lost" check can fail: a write
+   * counts as acknowledged as soon as a leader accepted it, before it committed.
+   */
+  readonly acknowledgeOnPropose?: boolean;
+  /** Of the crashes, the share that also lose the disk (the whole disk, or the database alone). */
+  readonly diskLossShare: number;
+  /** Of the crashes at a write, the share that tear it (its entries above the commit index are lost). */
+  readonly tornWriteShare: number;
+  /** Per tick, the chance that one process pauses (no ticks, no messages) for 1..pauseTicksMax ticks. */
+  readonly pauseProbability: number;
+  readonly pauseTicksMax: number;
+  /** The chance that a sent message is also delivered to a node it was not for (which must refuse it). */
+  readonly misdeliveryProbability: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
   readonly maxEntriesPerAppend: number;
@@ -59,7 +89,7 @@ export interface Scenario {
 }
 
 /** The scenario of `seed` in the chosen family; `mixed` makes every fourth seed a figure8 seed. */
-export function scenarioFor(seed: number, family: FamilyChoice, bugs: RaftTestingBugs = {}, safetyTicks = 1000): Scenario {
+export function scenarioFor(seed: number, family: FamilyChoice, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
   switch (family) {
     case 'mixed':
       return seed % 4 === 0 ? figure8Scenario(seed, bugs, safetyTicks) : randomScenario(seed, bugs, safetyTicks);
@@ -73,7 +103,7 @@ export function scenarioFor(seed: number, family: FamilyChoice, bugs: RaftTestin
 }
 
 /** Harsher draws (five nodes, one entry per append, frequent crashes) that make rare interleavings likely. */
-export function harshScenario(seed: number, bugs: RaftTestingBugs = {}, safetyTicks = 1000): Scenario {
+export function harshScenario(seed: number, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
   const random = new SeededRandom(seed * 40503 + 7);
   return {
     ...randomScenario(seed, bugs, safetyTicks),
@@ -93,7 +123,7 @@ export function harshScenario(seed: number, bugs: RaftTestingBugs = {}, safetyTi
  * its no-op is lost; it crashes; (d) the node of (b), whose last term is higher, wins and overwrites the entry. A
  * core that commits the old entry in (c) by counting breaks State Machine Safety; a correct core never committed it.
  */
-export function figure8Scenario(seed: number, bugs: RaftTestingBugs = {}, safetyTicks = 1000): Scenario {
+export function figure8Scenario(seed: number, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
   const random = new SeededRandom(seed * 69069 + 11);
   return {
     ...randomScenario(seed, bugs, safetyTicks),
@@ -118,7 +148,7 @@ export function figure8Scenario(seed: number, bugs: RaftTestingBugs = {}, safety
   };
 }
 
-export function randomScenario(seed: number, bugs: RaftTestingBugs = {}, safetyTicks = 1000): Scenario {
+export function randomScenario(seed: number, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
   const random = new SeededRandom(seed * 2654435761);
   const protections = random.chance(0.8);
   return {
@@ -143,7 +173,8 @@ export function randomScenario(seed: number, bugs: RaftTestingBugs = {}, safetyT
     checkQuorum: protections || random.chance(0.5),
     safetyTicks,
     livenessTicksMax: 600,
-    bugs,
+    bugs: coreBugs(bugs),
+    ...(bugs.forgetDisk === true ? { forgetDisk: true } : {}),
     // Drawn last, so that adding them left the earlier draws of every seed unchanged.
     leaderCrashAfterAppendProbability: 0,
     leaderCrashDelayTicksMax: 1,
@@ -151,11 +182,22 @@ export function randomScenario(seed: number, bugs: RaftTestingBugs = {}, safetyT
     transferProbability: random.pick([0, 0.003, 0.01]),
     gracefulStopShare: random.pick([0.3, 0.6]),
     imageBuildTicksMax: random.pick([0, 3, 10]),
+    diskLossShare: random.pick([0, 0.1, 0.3]),
+    tornWriteShare: random.pick([0, 0.3]),
+    pauseProbability: random.pick([0, 0.002, 0.01]),
+    pauseTicksMax: random.pick([5, 30]),
+    misdeliveryProbability: random.pick([0, 0.001]),
   };
+}
+
+function coreBugs(bugs: SimulationBugs): RaftTestingBugs {
+  const { forgetDisk: _forgetDisk, ...core } = bugs;
+  return core;
 }
 
 export function describeScenario(scenario: Scenario): string {
   const bugs = Object.keys(scenario.bugs).filter((name) => scenario.bugs[name as keyof RaftTestingBugs] === true);
+  if (scenario.forgetDisk === true) bugs.push('forgetDisk');
   return [
     `family=${scenario.family}`,
     `nodes=${scenario.nodeCount}`, `loss=${scenario.lossProbability}`, `dup=${scenario.duplicateProbability}`,
@@ -166,6 +208,7 @@ export function describeScenario(scenario: Scenario): string {
     `transfer=${scenario.transferProbability}/stop=${scenario.gracefulStopShare}`, `propose=${scenario.proposeProbability}`,
     `read=${scenario.readProbability}`, `compact=${scenario.compactEveryEntries}/image≤${scenario.imageBuildTicksMax}t`, `heartbeat=${scenario.heartbeatTicks}`,
     `batch=${scenario.maxEntriesPerAppend}`, `inflight=${scenario.maxInflightAppends}`, `preVote=${scenario.preVote}`,
-    `checkQuorum=${scenario.checkQuorum}`, `bugs=${bugs.length === 0 ? 'none' : bugs.join(',')}`,
+    `checkQuorum=${scenario.checkQuorum}`, `diskLoss=${scenario.diskLossShare}`, `torn=${scenario.tornWriteShare}`,
+    `pause=${scenario.pauseProbability}/≤${scenario.pauseTicksMax}t`, `misdeliver=${scenario.misdeliveryProbability}`, `bugs=${bugs.length === 0 ? 'none' : bugs.join(',')}`,
   ].join(' ');
 }

@@ -1,7 +1,10 @@
-// Scenario scripts for the pure Raft core, in the manner of etcd's raft testdata: a text file of commands, each
+// Scenario scripts for the Raft core, in the manner of etcd's raft testdata: a text file of commands, each
 // followed by `----` and the output it is expected to produce. `runScript(text)` executes the commands against real
-// RaftNodes on an in-memory network and returns the same text with the actual output in place of the expected one,
-// so a test compares the two and a deliberate change of behaviour is recorded by writing the result back.
+// RaftNodes, each run by the production replica driver (../driver.ts: the same processing loop, identity checks and
+// images) over simulated storage (./storage.ts) on an in-memory network, and returns the same text with the actual
+// output in place of the expected one, so a test compares the two and a deliberate change of behaviour is recorded
+// by writing the result back. Inputs (propose, read-index, transfer) go to the core by hand, as the commands name
+// them; the driver runs the loop after each.
 //
 // Format: lines starting with `#` and blank lines are kept as they are. A case is a command line, a `----` line,
 // and output lines up to the next blank line. Output never contains a blank line.
@@ -16,13 +19,17 @@
 //   discard [from=ID] [to=ID] [type=T]   drop the matching queued messages
 //   stabilize          deliver until no message is left (bounded)
 //   isolate ID...      drop every message to or from them at delivery     heal   undo every isolate
-//   crash ID           stop a node (its disk stays)          restart ID   rebuild it from its disk
+//   crash ID           stop a node (its disk stays, applied state included, as a process crash leaves it)
+//   restart ID         rebuild it from its disk
 //   status [ID...]     log ID
 // Pure: no I/O, no clock; the same script always gives the same output.
 import type { RaftTestingBugs } from '../core/config.js';
-import { RaftNode, type RaftConfig } from '../core/node.js';
-import type { Entry, HardState, Message, NodeId, Ready, Snapshot } from '../types.js';
+import type { RaftConfig, RaftNode } from '../core/node.js';
+import { ReplicaDriver } from '../driver.js';
+import { clusterIdFor, establishIdentity, type RaftEnvelope } from '../identity.js';
+import type { Entry, Message, NodeId, Ready } from '../types.js';
 import { describeMessage } from './simulation.js';
+import { SimDisk, SimMarker, SimStorage, type SimApplier } from './storage.js';
 
 export class ScriptError extends Error {
   constructor(line: number, message: string) {
@@ -33,10 +40,19 @@ export class ScriptError extends Error {
 
 interface ScriptNode {
   readonly id: NodeId;
-  raft: RaftNode | null;
-  readonly disk: { hardState: HardState; snapshot: Snapshot | null; entries: Entry[] };
-  applied: number;
+  driver: ReplicaDriver | null;
+  readonly disk: SimDisk;
+  /** Term and vote last printed, so that a change is printed once. */
+  shown: { term: number; vote: NodeId | null };
 }
+
+/** The scripts' application state: only the index applied, and images named after it. */
+const indexApplier: SimApplier = {
+  apply: (_state, entry) => ({ state: entry.index, result: null }),
+  restore: () => 0,
+  image: (_state, lastApplied) => `state@${lastApplied}`,
+  query: (_state, lastApplied) => lastApplied,
+};
 
 interface Command {
   readonly name: string;
@@ -86,7 +102,10 @@ function parseCommand(line: string, lineNumber: number): Command {
 class ScriptHarness {
   private nodes: ScriptNode[] = [];
   private configOf: (id: NodeId) => RaftConfig = () => { throw new Error('no nodes yet'); };
-  private queue: Message[] = [];
+  private queue: RaftEnvelope[] = [];
+  private deferred: { readonly node: ScriptNode; readonly driver: ReplicaDriver; readonly task: () => void }[] = [];
+  private clusterId = '';
+  private replicaIds = 0;
   private electionTicks = 10;
   private readonly isolated = new Set<NodeId>();
   private output: string[] = [];
@@ -146,31 +165,55 @@ class ScriptHarness {
     });
     this.queue = [];
     this.isolated.clear();
-    this.nodes = peers.map((id) => ({ id, raft: null, disk: { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] }, applied: 0 }));
+    this.clusterId = clusterIdFor('script', peers);
+    this.nodes = peers.map((id) => ({ id, driver: null, disk: new SimDisk(), shown: { term: 0, vote: null } }));
     for (const node of this.nodes) this.start(node);
     this.printStatus(this.nodes);
   }
 
   private start(node: ScriptNode): void {
-    const disk = node.disk;
-    node.raft = new RaftNode(this.configOf(node.id),
-      { hardState: disk.hardState, snapshot: disk.snapshot?.meta ?? null, entries: [...disk.entries] });
-    node.applied = disk.snapshot?.meta.index ?? 0;
+    const storage = new SimStorage(node.id, node.disk, indexApplier);
+    const loaded = storage.load();
+    const established = establishIdentity({
+      store: storage, marker: new SimMarker(node.disk), clusterId: this.clusterId,
+      newReplicaId: () => `${node.id}r${++this.replicaIds}`, nowIso: () => 'script',
+    });
+    const { id: _id, peers, applied: _applied, ...raft } = this.configOf(node.id);
+    const silent = (): void => {};
+    const driver: ReplicaDriver = new ReplicaDriver({
+      name: node.id, peers, raft, persisted: loaded.persisted, identity: established.identity, storage,
+      // No clock: ticks are the script's own (tickOnce), and the timer is never armed.
+      time: { nowMs: () => 0, armTick: silent, defer: (task) => { this.deferred.push({ node, driver, task }); } },
+      transport: { send: (_to, envelope) => { this.queue.push(envelope); } },
+      images: { start: (done) => { done({ ok: true, ...storage.image() }); return true; }, cancel: silent },
+      log: { debug: silent, info: silent, warn: silent, error: silent },
+      hooks: {
+        persisted: (ready) => this.persisted(node, ready),
+        appliedReady: (ready) => this.applied(node, ready),
+        imageOffered: (index, offered) => {
+          this.output.push(`${node.id} ${offered ? 'built' : 'could not offer'} an image at ${index}/${driver.node.termAt(index) ?? '?'}`);
+        },
+      },
+      tickMs: 1, bootId: 'script', snapshotEntriesInterval: Number.POSITIVE_INFINITY, readsPendingMax: 1024,
+      proposalsPendingMax: 1024, refusalLogIntervalMs: 0,
+    });
+    node.driver = driver;
+    node.shown = { term: node.disk.hardState.term, vote: node.disk.hardState.vote };
   }
 
   // ---- inputs -----------------------------------------------------------------------------------------------------
 
   private tick(node: ScriptNode, times: number): void {
-    const raft = this.raftOf(node);
+    const driver = this.driverOf(node);
     for (let tick = 0; tick < times; tick += 1) {
-      raft.tick();
-      this.drain(node);
+      driver.tickOnce();
+      this.drain();
     }
   }
 
   private tickAll(times: number): void {
     for (let tick = 0; tick < times; tick += 1) {
-      for (const node of this.nodes) if (node.raft !== null) this.tick(node, 1);
+      for (const node of this.nodes) if (node.driver !== null) this.tick(node, 1);
     }
   }
 
@@ -185,8 +228,8 @@ class ScriptHarness {
     };
     let ticks = 0;
     for (; !campaigning() && raft.status().role !== 'leader' && ticks < ticksMax; ticks += 1) {
-      raft.tick();
-      this.drain(node);
+      this.driverOf(node).tickOnce();
+      this.drain();
     }
     this.output.unshift(`${node.id} ticked ${ticks} times`);
   }
@@ -195,40 +238,38 @@ class ScriptHarness {
     const result = this.raftOf(node).propose(data);
     if (result.ok) this.output.push(`${node.id} proposed ${data} at ${result.index}/${result.term}`);
     else this.output.push(`${node.id} refused ${data}: ${result.error} (leader ${result.leader ?? 'unknown'})`);
-    this.drain(node);
+    this.flush(node);
   }
 
   private readIndex(node: ScriptNode, context: string): void {
     this.raftOf(node).readIndex(context);
-    this.drain(node);
+    this.flush(node);
   }
 
   private transfer(node: ScriptNode, target: NodeId, urgent: boolean): void {
     const started = this.raftOf(node).transferLeadership(target, urgent);
     this.output.push(`${node.id} ${started ? 'transfers' : 'cannot transfer'} leadership to ${target}${urgent ? ' (urgent)' : ''}`);
-    this.drain(node);
+    this.flush(node);
   }
 
   private compact(node: ScriptNode): void {
-    const raft = this.raftOf(node);
-    const index = node.applied;
-    const data = `state@${index}`;
-    const term = raft.termAt(index);
+    const driver = this.driverOf(node);
+    const index = driver.lastApplied;
+    const term = driver.node.termAt(index);
     if (term === undefined) throw new Error(`${node.id} cannot compact at ${index}`);
-    raft.compact(index);
-    node.disk.snapshot = { meta: { index, term, peers: this.nodes.map((each) => each.id) }, data };
-    node.disk.entries = node.disk.entries.filter((entry) => entry.index > index);
+    driver.compactNow();
     this.output.push(`${node.id} compacted its log up to ${index}/${term}`);
   }
 
   private crash(node: ScriptNode): void {
-    this.raftOf(node);
-    node.raft = null;
+    this.driverOf(node);
+    node.driver = null;
+    node.disk.crash(node.disk.deferred.length, false);
     this.output.push(`${node.id} crashed`);
   }
 
   private restart(node: ScriptNode): void {
-    if (node.raft !== null) throw new Error(`${node.id} is running`);
+    if (node.driver !== null) throw new Error(`${node.id} is running`);
     this.start(node);
     this.printStatus([node]);
   }
@@ -236,30 +277,31 @@ class ScriptHarness {
   // ---- the network ------------------------------------------------------------------------------------------------
 
   private deliver(filter: (message: Message) => boolean): void {
-    const chosen = this.queue.filter(filter);
-    this.queue = this.queue.filter((message) => !filter(message));
-    for (const message of chosen) this.deliverOne(message);
+    const chosen = this.queue.filter((envelope) => filter(envelope.message));
+    this.queue = this.queue.filter((envelope) => !filter(envelope.message));
+    for (const envelope of chosen) this.deliverOne(envelope);
   }
 
-  private deliverOne(message: Message): void {
+  private deliverOne(envelope: RaftEnvelope): void {
+    const message = envelope.message;
     const target = this.nodes.find((node) => node.id === message.to);
     if (target === undefined) throw new Error(`message to unknown node ${message.to}`);
     if (this.isolated.has(message.from) || this.isolated.has(message.to)) {
       this.output.push(`dropped ${formatMessage(message)} (isolated)`);
       return;
     }
-    if (target.raft === null) {
+    if (target.driver === null) {
       this.output.push(`dropped ${formatMessage(message)} (${target.id} is down)`);
       return;
     }
     this.output.push(formatMessage(message));
-    target.raft.step(message);
-    this.drain(target);
+    target.driver.receive(envelope, message.from);
+    this.drain();
   }
 
   private discard(filter: (message: Message) => boolean): void {
-    for (const message of this.queue.filter(filter)) this.output.push(`dropped ${formatMessage(message)}`);
-    this.queue = this.queue.filter((message) => !filter(message));
+    for (const envelope of this.queue) if (filter(envelope.message)) this.output.push(`dropped ${formatMessage(envelope.message)}`);
+    this.queue = this.queue.filter((envelope) => !filter(envelope.message));
   }
 
   private stabilize(command: Command): void {
@@ -279,59 +321,40 @@ class ScriptHarness {
     this.output.push('healed');
   }
 
-  // ---- the driver: persist, send, apply, advance -------------------------------------------------------------------
+  // ---- the loop is the driver's: flush it, then run what it deferred, and print what it did ---------------------
 
-  private drain(node: ScriptNode): void {
-    for (let rounds = 0; node.raft !== null && (node.raft.hasReady() || node.raft.snapshotWanted()); rounds += 1) {
-      if (rounds > 100) throw new Error(`${node.id} produced Ready batches without end`);
-      if (node.raft.snapshotWanted()) {
-        this.offerImage(node);
-        continue;
-      }
-      const ready = node.raft.ready();
-      this.persist(node, ready);
-      this.queue.push(...ready.messages);
-      this.apply(node, ready);
-      node.raft.advance(ready);
+  private flush(node: ScriptNode): void {
+    this.driverOf(node).flush();
+    this.drain();
+  }
+
+  /** Runs the work the drivers deferred to the end of the turn, until there is none (bounded). */
+  private drain(): void {
+    for (let rounds = 0; this.deferred.length > 0; rounds += 1) {
+      if (rounds > 1000) throw new Error('the drivers deferred work without end');
+      const { node, driver, task } = this.deferred.shift()!;
+      if (node.driver === driver) task();
     }
   }
 
-  /** The leader needs an image for a follower behind its log: the application's state at its applied index. */
-  private offerImage(node: ScriptNode): void {
-    const raft = this.raftOf(node);
-    const index = node.applied;
-    const offered = raft.offerSnapshot(index, `state@${index}`);
-    this.output.push(`${node.id} ${offered ? 'built' : 'could not offer'} an image at ${index}/${raft.termAt(index) ?? '?'}`);
-  }
-
-  private persist(node: ScriptNode, ready: Ready): void {
-    const disk = node.disk;
-    if (ready.snapshot !== null) {
-      disk.snapshot = ready.snapshot;
-      disk.entries = [];
+  private persisted(node: ScriptNode, ready: Ready): void {
+    const after = node.disk.hardState;
+    if (after.term !== node.shown.term || after.vote !== node.shown.vote) {
+      this.output.push(`${node.id} term ${after.term} vote ${after.vote ?? '-'}`);
+      node.shown = { term: after.term, vote: after.vote };
     }
-    if (ready.entries.length > 0) {
-      const firstIndex = ready.entries[0]!.index;
-      disk.entries = disk.entries.filter((entry) => entry.index < firstIndex).concat(ready.entries);
-    }
-    const before = disk.hardState;
-    if (ready.hardState !== null) disk.hardState = ready.hardState;
-    const after = disk.hardState;
-    if (after.term !== before.term || after.vote !== before.vote) this.output.push(`${node.id} term ${after.term} vote ${after.vote ?? '-'}`);
     if (ready.softState !== null) {
       const leader = ready.softState.leader === null || ready.softState.leader === node.id ? '' : ` (leader ${ready.softState.leader})`;
       this.output.push(`${node.id} is ${ready.softState.role}${leader}`);
     }
   }
 
-  private apply(node: ScriptNode, ready: Ready): void {
+  private applied(node: ScriptNode, ready: Ready): void {
     if (ready.snapshot !== null) {
       const meta = ready.snapshot.meta;
-      node.applied = meta.index;
       this.output.push(`${node.id} installed snapshot ${meta.index}/${meta.term} ${ready.snapshot.data}`);
     }
     if (ready.committedEntries.length > 0) {
-      node.applied = ready.committedEntries[ready.committedEntries.length - 1]!.index;
       this.output.push(`${node.id} applied ${ready.committedEntries.map(formatEntry).join(' ')}`);
     }
     for (const read of ready.readStates) this.output.push(`${node.id} read ${read.context} at index ${read.index}`);
@@ -342,11 +365,11 @@ class ScriptHarness {
 
   private printStatus(nodes: readonly ScriptNode[]): void {
     for (const node of nodes) {
-      if (node.raft === null) {
+      if (node.driver === null) {
         this.output.push(`${node.id} down`);
         continue;
       }
-      const status = node.raft.status();
+      const status = node.driver.node.status();
       this.output.push(`${node.id} ${status.role} term=${status.term} vote=${status.vote ?? '-'} leader=${status.leader ?? '-'} `
         + `last=${status.lastIndex} commit=${status.commitIndex} applied=${status.appliedIndex} snapshot=${status.snapshotIndex}`
         + (status.transferringTo === null ? '' : ` transferring=${status.transferringTo}`));
@@ -376,9 +399,13 @@ class ScriptHarness {
     return node;
   }
 
+  private driverOf(node: ScriptNode): ReplicaDriver {
+    if (node.driver === null) throw new Error(`${node.id} is down`);
+    return node.driver;
+  }
+
   private raftOf(node: ScriptNode): RaftNode {
-    if (node.raft === null) throw new Error(`${node.id} is down`);
-    return node.raft;
+    return this.driverOf(node).node;
   }
 }
 

@@ -1,18 +1,24 @@
-// The deterministic simulator: the production Raft core driven by a faithful model of its driver, over a simulated
-// network (loss, duplication, delay and reordering, symmetric and one-way partitions) with simulated crashes that
-// lose everything not yet persisted, leadership transfers and graceful stops (an urgent transfer to the best
-// follower, then the old leader goes down), and, for the figure8 family, leaders doomed to crash soon after they
-// append and appends of the sender's own term lost more often than older ones. One seed decides everything; the
-// same seed always gives the same run.
+// The deterministic simulator: the production replica driver (../driver.ts) — the same loop, identity checks,
+// read batching, compaction, images and hand-over the replica actor runs — over simulated storage (./storage.ts:
+// deferred writes lost on crash, torn last writes, the whole disk or the database alone lost), simulated time
+// (one tick a millisecond; the driver's own tick timer and catch-up), and a simulated network (loss,
+// duplication, delay and reordering, symmetric and one-way partitions, misdelivered messages). Replicas crash at
+// chosen points of a write, pause (no ticks, no messages, then resume with the clock jumped), hand leadership over
+// and stop gracefully; for the figure8 family, leaders are doomed to crash soon after they append and appends of
+// the sender's own term are lost more often than older ones. One seed decides everything; the same seed always
+// gives the same run.
 //
-// Checks after every step: Election Safety, Log Matching, Leader Completeness, State Machine Safety, and that every
-// ReadIndex read saw every write acknowledged before the read began. Then a liveness phase heals the network,
-// restarts every node and requires a new proposal to commit within a bound.
-import { RaftNode } from '../core/node.js';
-import { sendsBeforePersist } from '../core/send-order.js';
-import type { Entry, HardState, Message, NodeId, Ready, Snapshot } from '../types.js';
+// Checks after every step: Election Safety, Log Matching, Leader Completeness, State Machine Safety (the state
+// hash at every index), that every ReadIndex read saw every write acknowledged before the read began, that no write
+// acknowledged to a client is ever lost or replaced, that a misdelivered message is refused and a proper one is
+// not. Then a liveness phase heals the network, restarts every node and requires a new proposal to commit within
+// a bound.
+import { ReplicaDriver, type ImageBuilder, type ImageResult } from '../driver.js';
+import { clusterIdFor, establishIdentity, type RaftEnvelope } from '../identity.js';
+import type { Entry, Message, NodeId, Ready } from '../types.js';
 import { SeededRandom } from './random.js';
 import type { Scenario } from './scenario.js';
+import { SimDisk, SimMarker, SimStorage, SimulatedCrash, type CrashStage, type SimApplier } from './storage.js';
 
 export interface SimulationResult {
   readonly violation: string | null;
@@ -24,50 +30,61 @@ export interface SimulationResult {
   /** Leadership hand-overs started (transfers and graceful stops), and those whose target led the next term. */
   readonly handOversStarted: number;
   readonly handOversCompleted: number;
+  /** Writes acknowledged to clients. */
+  readonly acknowledged: number;
+  /** Faults injected: disks lost (whole, or the database alone), torn writes, pauses, misdelivered messages. */
+  readonly faults: Readonly<FaultCounts>;
 }
 
-interface Disk {
-  hardState: HardState;
-  snapshot: Snapshot | null;
-  entries: Entry[];
+export interface FaultCounts {
+  disksLost: number;
+  tornWrites: number;
+  pauses: number;
+  misdeliveries: number;
 }
 
 interface SimNode {
   readonly id: NodeId;
-  raft: RaftNode | null;
-  readonly disk: Disk;
-  appliedIndex: number;
-  stateHash: number;
+  driver: ReplicaDriver | null;
+  storage: SimStorage | null;
+  disk: SimDisk;
   downUntilTick: number;
   /** A leader doomed after appending crashes at this tick; -1 when no crash is scheduled. */
   crashAtTick: number;
-  /** Set when a crash was decided: the stage of the next Ready processing at which the node dies. */
-  crashStage: 'beforePersist' | 'beforeSend' | 'beforeApply' | null;
-  readsWaiting: { context: string; index: number }[];
-  /** An image being built since the leader asked for one (snapshotWanted): the state read then, and when it is done. */
-  imageBuild: { readonly readyAtTick: number; readonly index: number; readonly data: string } | null;
+  /** A paused process: no ticks, no deliveries until this tick. */
+  pausedUntilTick: number;
+  /** When the driver's tick timer fires; +Infinity when none is armed. */
+  timerAtTick: number;
+  /** An image being built since the leader asked for one: the state read then, and when it is done. */
+  imageBuild: { readonly readyAtTick: number; readonly image: ImageResult; readonly done: (result: ImageResult) => void } | null;
+  /** Ever lost its disk (counted against the group's tolerance of non-voters). */
+  wiped: boolean;
 }
 
-interface ClientRead {
-  readonly node: NodeId;
-  readonly ackedIndexAtStart: number;
-}
-
-interface ClientWrite {
-  readonly proposer: NodeId;
-  readonly index: number;
-  readonly term: number;
-}
+/** A message on the wire: its envelope, or (misdelivered) the envelope and the node it wrongly reaches. */
+type InTransit = RaftEnvelope | { readonly type: 'misdelivered'; readonly target: NodeId; readonly envelope: RaftEnvelope };
 
 class Violation extends Error {}
 
 const traceLengthMax = 30;
 
+/** The application's state on the simulated disk: a hash over every applied entry. */
+const hashApplier: SimApplier = {
+  apply: (state, entry) => ({ state: mixHash(state, entry.index, entry.data), result: entry.index }),
+  restore: (data) => Number(data),
+  image: (state) => String(state),
+  query: (_state, lastApplied) => lastApplied,
+};
+
 export class Simulation {
   private readonly random: SeededRandom;
   private readonly nodes: SimNode[];
-  private readonly inTransit = new Map<number, Message[]>();
+  private readonly nodeById = new Map<NodeId, SimNode>();
+  private readonly peers: readonly NodeId[];
+  private readonly clusterId: string;
+  private readonly inTransit = new Map<number, InTransit[]>();
   private readonly cutLinks = new Set<string>();
+  private deferred: { readonly node: SimNode; readonly driver: ReplicaDriver; readonly task: () => void }[] = [];
   private healPartitionAtTick = -1;
   private tickNow = 0;
   private faultsOn = true;
@@ -77,8 +94,8 @@ export class Simulation {
   private readonly appliedEntries = new Map<number, string>();
   private readonly appliedTerms = new Map<number, number>();
   private readonly hashAtIndex = new Map<number, number>();
-  private readonly writes = new Map<string, ClientWrite>();
-  private readonly reads = new Map<string, ClientRead>();
+  /** Writes acknowledged to a client: index → data. */
+  private readonly acknowledged = new Map<number, string>();
   private ackedIndexMax = 0;
   private writeCounter = 0;
   private readCounter = 0;
@@ -86,6 +103,9 @@ export class Simulation {
   private lastAckedWrite: string | null = null;
   private handOversStarted = 0;
   private handOversCompleted = 0;
+  private readonly faults: FaultCounts = { disksLost: 0, tornWrites: 0, pauses: 0, misdeliveries: 0 };
+  private incarnations = 0;
+  private boots = 0;
   /** The hand-over in progress: it completes when `target` is the first leader of a term after `term`. */
   private handOver: { readonly target: NodeId; readonly term: number } | null = null;
 
@@ -93,9 +113,12 @@ export class Simulation {
     this.random = new SeededRandom(scenario.seed);
     this.nodes = [];
     for (let number = 1; number <= scenario.nodeCount; number += 1) {
-      const disk: Disk = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
-      this.nodes.push({ id: `n${number}`, raft: null, disk, appliedIndex: 0, stateHash: 0, downUntilTick: 0, crashAtTick: -1, crashStage: null, readsWaiting: [], imageBuild: null });
+      this.nodes.push({ id: `n${number}`, driver: null, storage: null, disk: new SimDisk(), downUntilTick: 0, crashAtTick: -1,
+        pausedUntilTick: 0, timerAtTick: Number.POSITIVE_INFINITY, imageBuild: null, wiped: false });
     }
+    this.peers = this.nodes.map((node) => node.id);
+    for (const node of this.nodes) this.nodeById.set(node.id, node);
+    this.clusterId = clusterIdFor('sim', this.peers);
     for (const node of this.nodes) this.start(node);
   }
 
@@ -107,11 +130,12 @@ export class Simulation {
       this.runLiveness();
     } catch (error) {
       const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      violation = error instanceof Violation ? error.message : `core threw ${text}`;
+      violation = error instanceof Violation ? error.message : `driver or core threw ${text}`;
       this.record(`VIOLATION ${violation}`);
     }
     return { violation, trace: [...this.trace], ticks: this.tickNow, committed: this.appliedEntries.size, readsServed: this.readsServed,
-      handOversStarted: this.handOversStarted, handOversCompleted: this.handOversCompleted };
+      handOversStarted: this.handOversStarted, handOversCompleted: this.handOversCompleted, acknowledged: this.acknowledged.size,
+      faults: { ...this.faults } };
   }
 
   // ---- one tick ---------------------------------------------------------------------------------------------------
@@ -119,10 +143,12 @@ export class Simulation {
   private stepTick(): void {
     if (this.faultsOn) this.injectFaults();
     for (const node of this.nodes) {
-      if (node.raft === null) continue;
-      this.tickChecked(node.id, node.raft);
-      this.drive(node);
-      this.buildImage(node);
+      if (!this.running(node)) continue;
+      if (node.timerAtTick <= this.tickNow) {
+        node.timerAtTick = Number.POSITIVE_INFINITY;
+        this.guarded(node, (driver) => driver.onTickTimer());
+      }
+      this.finishImage(node);
     }
     this.deliverDue();
     if (this.faultsOn) this.clientTraffic();
@@ -130,17 +156,41 @@ export class Simulation {
     if (this.tickNow % 10 === 0) this.checkLogMatching();
   }
 
+  private running(node: SimNode): boolean {
+    return node.driver !== null && node.pausedUntilTick <= this.tickNow;
+  }
+
   /**
-   * Ticks a node and holds it to ticksUntilDue(): a tick before the due one must only count (no output, no change
-   * of role), since the replica's driver sleeps through such ticks and applies them later together.
+   * Runs one input on a node's driver, then the work the drivers deferred to the end of the turn. A SimulatedCrash
+   * thrown by a storage takes its node down there; anything else thrown is a violation (the core or driver asserted).
    */
-  private tickChecked(id: NodeId, raft: RaftNode): void {
-    const due = raft.ticksUntilDue();
-    const quiet = !raft.hasReady();
-    const role = raft.status().role;
-    raft.tick();
-    if (due > 1 && quiet && (raft.hasReady() || raft.status().role !== role)) {
-      throw new Violation(`${id} acted on a tick ${due - 1} before the one ticksUntilDue() named`);
+  private guarded(node: SimNode, input: (driver: ReplicaDriver) => void): void {
+    const driver = node.driver;
+    if (driver === null) return;
+    try {
+      input(driver);
+    } catch (error) {
+      this.crashed(error);
+    }
+    this.runDeferred();
+  }
+
+  private crashed(error: unknown): void {
+    if (!(error instanceof SimulatedCrash)) throw error;
+    const owner = this.nodeById.get(error.owner)!;
+    if (owner.driver !== null) this.crash(owner, error.stage);
+  }
+
+  private runDeferred(): void {
+    for (let rounds = 0; this.deferred.length > 0; rounds += 1) {
+      if (rounds > 100_000) throw new Violation('deferred work without end');
+      const { node, driver, task } = this.deferred.shift()!;
+      if (node.driver !== driver) continue;
+      try {
+        task();
+      } catch (error) {
+        this.crashed(error);
+      }
     }
   }
 
@@ -148,17 +198,30 @@ export class Simulation {
     const due = this.inTransit.get(this.tickNow);
     if (due === undefined) return;
     this.inTransit.delete(this.tickNow);
-    for (const message of due) {
-      const target = this.nodes.find((node) => node.id === message.to)!;
-      if (target.raft === null) continue;
-      if (this.verbose !== null) this.record(`deliver ${describeMessage(message)}`);
-      target.raft.step(message);
-      this.drive(target);
-      this.buildImage(target);
+    for (const transit of due) {
+      const misdelivered = transit.type === 'misdelivered';
+      const envelope = misdelivered ? transit.envelope : transit;
+      const target = this.nodeById.get(misdelivered ? transit.target : envelope.message.to)!;
+      const driver = target.driver;
+      if (driver === null) continue;
+      if (target.pausedUntilTick > this.tickNow) {
+        this.enqueue(target.pausedUntilTick, transit); // a paused process reads its socket when it resumes
+        continue;
+      }
+      if (this.verbose !== null) this.record(`deliver ${describeMessage(envelope.message)}${misdelivered ? ` (misdelivered to ${target.id})` : ''}`);
+      const refusedBefore = driver.refusedCount('forgedTarget');
+      driver.receive(envelope, envelope.message.from); // the sender as the transport knows it; writes only pins
+      if ((driver.refusedCount('forgedTarget') > refusedBefore) !== misdelivered) {
+        throw new Violation(`${target.id} ${misdelivered ? 'accepted a misdelivered' : 'refused a proper'} ${describeMessage(envelope.message)}`);
+      }
     }
+    // As in production, where a replica reads what arrived before its loop runs: the messages of one tick are
+    // stepped first, and each driver's deferred flush then handles them together (one write for many).
+    this.runDeferred();
   }
 
-  private send(message: Message): void {
+  private send(envelope: RaftEnvelope): void {
+    const message = envelope.message;
     if (this.cutLinks.has(`${message.from}>${message.to}`)) return;
     if (this.faultsOn && this.random.chance(this.scenario.lossProbability)) return;
     if (this.faultsOn && carriesOwnTermEntry(message) && this.random.chance(this.scenario.ownTermAppendLossProbability)) {
@@ -167,67 +230,119 @@ export class Simulation {
     }
     const copies = this.faultsOn && this.random.chance(this.scenario.duplicateProbability) ? 2 : 1;
     for (let copy = 0; copy < copies; copy += 1) {
-      const deliverTick = this.tickNow + this.random.integer(1, this.scenario.delayTicksMax);
-      const bucket = this.inTransit.get(deliverTick);
-      if (bucket === undefined) this.inTransit.set(deliverTick, [message]);
-      else bucket.push(message);
+      this.enqueue(this.tickNow + this.random.integer(1, this.scenario.delayTicksMax), envelope);
+    }
+    if (this.faultsOn && this.random.chance(this.scenario.misdeliveryProbability)) {
+      const wrong = this.random.pick(this.peers.filter((id) => id !== message.to));
+      this.faults.misdeliveries += 1;
+      this.enqueue(this.tickNow + this.random.integer(1, this.scenario.delayTicksMax), { type: 'misdelivered', target: wrong, envelope });
     }
   }
 
-  // ---- the driver, modelled on the production one -----------------------------------------------------------------
-
-  private drive(node: SimNode): void {
-    for (let rounds = 0; node.raft !== null && node.raft.hasReady(); rounds += 1) {
-      if (rounds > 100) throw new Violation(`${node.id} produced Ready batches without end`);
-      const raft = node.raft;
-      const ready = raft.ready();
-      // As production: a leader sends before its write, so a crash "before persist" loses entries it has sent.
-      const sendFirst = sendsBeforePersist(raft.status().role, ready, node.disk.hardState);
-      if (sendFirst) for (const message of ready.messages) this.send(message);
-      if (node.crashStage === 'beforePersist') return this.crash(node);
-      this.persist(node, ready);
-      this.maybeDoomLeader(node, ready);
-      if (node.crashStage === 'beforeSend') return this.crash(node);
-      if (!sendFirst) for (const message of ready.messages) this.send(message);
-      if (node.crashStage === 'beforeApply') return this.crash(node);
-      this.apply(node, ready);
-      raft.advance(ready);
-      this.serveReads(node);
-      this.maybeCompact(node);
-    }
+  private enqueue(tick: number, transit: InTransit): void {
+    const bucket = this.inTransit.get(tick);
+    if (bucket === undefined) this.inTransit.set(tick, [transit]);
+    else bucket.push(transit);
   }
 
-  private persist(node: SimNode, ready: Ready): void {
-    const disk = node.disk;
-    if (ready.snapshot !== null) {
-      disk.snapshot = ready.snapshot;
-      disk.entries = []; // an installed snapshot replaces the whole log
-    }
-    if (ready.entries.length > 0) {
-      const firstIndex = ready.entries[0]!.index;
-      disk.entries = disk.entries.filter((entry) => entry.index < firstIndex).concat(ready.entries);
-    }
-    if (ready.hardState !== null) disk.hardState = ready.hardState;
-    if (ready.softState?.role === 'leader') this.record(`${node.id} became leader in term ${node.raft!.status().term}`);
+  // ---- the production driver over simulated storage, time and network -----------------------------------------
+
+  private start(node: SimNode): void {
+    const storage = new SimStorage(node.id, node.disk, hashApplier, {
+      applied: (entry, state) => this.applied(node, entry, state),
+      restored: (index, state) => this.restored(node, index, state),
+    });
+    const loaded = storage.load();
+    const established = establishIdentity({
+      store: storage,
+      marker: new SimMarker(node.disk),
+      clusterId: this.clusterId,
+      // The forgetDisk bug: replica ids derived from the name, so a wiped replica comes back as the one its peers knew.
+      newReplicaId: this.scenario.forgetDisk === true ? () => node.id : () => `${node.id}i${++this.incarnations}`,
+      nowIso: () => `t${this.tickNow}`,
+    });
+    const scenario = this.scenario;
+    const driver: ReplicaDriver = new ReplicaDriver({
+      name: node.id,
+      peers: this.peers,
+      raft: {
+        electionTicks: scenario.electionTicks, heartbeatTicks: scenario.heartbeatTicks, random: this.random.fork(),
+        preVote: scenario.preVote, checkQuorum: scenario.checkQuorum, maxEntriesPerAppend: scenario.maxEntriesPerAppend,
+        maxInflightAppends: scenario.maxInflightAppends, maxUncommittedEntries: 64, testingBugs: scenario.bugs,
+      },
+      persisted: loaded.persisted,
+      identity: established.identity,
+      storage,
+      time: {
+        nowMs: () => this.tickNow,
+        armTick: (delayMs) => { node.timerAtTick = this.tickNow + delayMs; },
+        defer: (task) => { this.deferred.push({ node, driver, task }); },
+      },
+      transport: { send: (_to, envelope) => this.send(envelope) },
+      images: this.imageBuilder(node, storage),
+      log: this.driverLog(),
+      hooks: {
+        persisted: (ready) => this.maybeDoomLeader(node, ready),
+        softState: (softState) => {
+          if (softState.role === 'leader') this.record(`${node.id} became leader in term ${driver.node.status().term}`);
+        },
+        imageOffered: (index, offered) => this.record(`${node.id} ${offered ? 'offered' : 'could not offer'} an image at ${index}`),
+      },
+      tickMs: 1,
+      bootId: `b${++this.boots}`,
+      snapshotEntriesInterval: scenario.compactEveryEntries,
+      readsPendingMax: 4_096,
+      proposalsPendingMax: 8_192,
+      refusalLogIntervalMs: 10_000,
+    });
+    node.driver = driver;
+    node.storage = storage;
+    node.crashAtTick = -1;
+    node.imageBuild = null;
+    node.timerAtTick = Number.POSITIVE_INFINITY;
+    driver.armTickTimer();
+    const verdict = established.verdict.kind === 'loaded' ? '' : `, ${established.verdict.kind}${established.identity.voter ? '' : ', non-voter'}`;
+    this.record(`${node.id} started (term ${loaded.persisted.hardState.term}, ${loaded.persisted.entries.length} entries, applied ${loaded.lastApplied}${verdict})`);
   }
 
-  private apply(node: SimNode, ready: Ready): void {
-    if (ready.snapshot !== null) {
-      const meta = ready.snapshot.meta;
-      node.stateHash = Number(ready.snapshot.data);
-      node.appliedIndex = meta.index;
-      this.checkHash(node, meta.index);
-      this.record(`${node.id} installed snapshot at ${meta.index}`);
-    }
-    for (const entry of ready.committedEntries) this.applyEntry(node, entry);
-    for (const readState of ready.readStates) node.readsWaiting.push({ context: readState.context, index: readState.index });
-    for (const failure of ready.readFailures) this.reads.delete(failure.context);
+  private driverLog() {
+    const quiet = (): void => {};
+    const verbose = this.verbose === null ? quiet : (_details: Record<string, unknown>, message: string) => this.record(message);
+    return { debug: quiet, info: verbose, warn: (_details: Record<string, unknown>, message: string) => this.record(message), error: (_details: Record<string, unknown>, message: string) => this.record(message) };
   }
 
-  private applyEntry(node: SimNode, entry: Entry): void {
-    if (entry.index !== node.appliedIndex + 1) {
-      throw new Violation(`${node.id} applied index ${entry.index} after ${node.appliedIndex}`);
-    }
+  /**
+   * As production: when the leader wants an image for a follower behind its log, one is read from the state as
+   * applied then and offered some ticks later, while entries keep committing and the log may be compacted past it
+   * (then the core refuses it and asks again).
+   */
+  private imageBuilder(node: SimNode, storage: SimStorage): ImageBuilder {
+    return {
+      start: (done) => {
+        const image: ImageResult = { ok: true, ...storage.image() };
+        const readyAtTick = this.tickNow + this.random.integer(0, this.scenario.imageBuildTicksMax);
+        if (readyAtTick > this.tickNow) node.imageBuild = { readyAtTick, image, done };
+        else done(this.labelImage(storage, image));
+        return true;
+      },
+      cancel: () => { node.imageBuild = null; },
+    };
+  }
+
+  private finishImage(node: SimNode): void {
+    const build = node.imageBuild;
+    if (build === null || this.tickNow < build.readyAtTick) return;
+    node.imageBuild = null;
+    this.guarded(node, () => build.done(this.labelImage(node.storage!, build.image)));
+  }
+
+  /** The imageLabelledAtOffer bug: an image labelled with the index applied when offered, not when read. */
+  private labelImage(storage: SimStorage, image: ImageResult): ImageResult {
+    if (this.scenario.imageLabelledAtOffer !== true || !image.ok) return image;
+    return { ...image, index: storage.lastApplied, term: storage.termAt(storage.lastApplied) };
+  }
+
+  private applied(node: SimNode, entry: Entry, state: number): void {
     const key = `${entry.term}:${entry.data}`;
     const previous = this.appliedEntries.get(entry.index);
     if (previous === undefined) {
@@ -236,125 +351,96 @@ export class Simulation {
     } else if (previous !== key) {
       throw new Violation(`State Machine Safety: ${node.id} applied ${key} at index ${entry.index}, another node applied ${previous}`);
     }
-    node.appliedIndex = entry.index;
-    node.stateHash = mixHash(node.stateHash, entry.index, entry.data);
-    this.checkHash(node, entry.index);
-    const write = this.writes.get(entry.data);
-    if (write !== undefined && write.proposer === node.id && write.index === entry.index && write.term === entry.term) {
-      this.writes.delete(entry.data);
-      this.ackedIndexMax = Math.max(this.ackedIndexMax, entry.index);
-      this.lastAckedWrite = entry.data;
-      this.record(`${node.id} acknowledged ${entry.data} at ${entry.index}`);
+    const acknowledged = this.acknowledged.get(entry.index);
+    if (acknowledged !== undefined && acknowledged !== entry.data) {
+      throw new Violation(`acknowledged write lost: ${acknowledged} was acknowledged at index ${entry.index}, ${node.id} applied ${key} there`);
     }
+    this.checkHash(node, entry.index, state);
   }
 
-  private checkHash(node: SimNode, index: number): void {
+  private restored(node: SimNode, index: number, state: number): void {
+    this.checkHash(node, index, state);
+    this.record(`${node.id} installed snapshot at ${index}`);
+  }
+
+  private checkHash(node: SimNode, index: number, state: number): void {
     const known = this.hashAtIndex.get(index);
-    if (known === undefined) this.hashAtIndex.set(index, node.stateHash);
-    else if (known !== node.stateHash) throw new Violation(`State Machine Safety: ${node.id} state hash differs at index ${index}`);
+    if (known === undefined) this.hashAtIndex.set(index, state);
+    else if (known !== state) throw new Violation(`State Machine Safety: ${node.id} state hash differs at index ${index}`);
   }
 
-  private serveReads(node: SimNode): void {
-    const remaining: { context: string; index: number }[] = [];
-    for (const waiting of node.readsWaiting) {
-      if (waiting.index > node.appliedIndex) {
-        remaining.push(waiting);
-        continue;
-      }
-      const read = this.reads.get(waiting.context);
-      if (read === undefined) continue;
-      this.reads.delete(waiting.context);
-      this.readsServed += 1;
-      if (node.appliedIndex < read.ackedIndexAtStart) {
-        throw new Violation(`linearizable read: ${node.id} served ${waiting.context} at applied ${node.appliedIndex} (read index ${waiting.index}) but a write acknowledged before the read is at ${read.ackedIndexAtStart}`);
-      }
-    }
-    node.readsWaiting = remaining;
-  }
+  // ---- crashes, disk loss, pauses ---------------------------------------------------------------------------------
 
-  /** As production: the state stays with the application (here, on the simulated disk); the core drops its log. */
-  private maybeCompact(node: SimNode): void {
-    const raft = node.raft!;
-    const snapshotIndex = raft.status().snapshotIndex;
-    if (node.appliedIndex - snapshotIndex < this.scenario.compactEveryEntries) return;
-    const term = raft.termAt(node.appliedIndex)!;
-    const snapshot: Snapshot = { meta: { index: node.appliedIndex, term, peers: this.nodes.map((each) => each.id) }, data: String(node.stateHash) };
-    node.disk.snapshot = snapshot;
-    node.disk.entries = node.disk.entries.filter((entry) => entry.index > snapshot.meta.index);
-    raft.compact(snapshot.meta.index);
-  }
-
-  /**
-   * As production: when the leader wants an image for a follower behind its log, one is read from the state as
-   * applied then and offered some ticks later, while entries keep committing and the log may be compacted past it
-   * (then the core refuses it and asks again).
-   */
-  private buildImage(node: SimNode): void {
-    const raft = node.raft;
-    if (raft === null) return;
-    if (node.imageBuild === null) {
-      if (!raft.snapshotWanted()) return;
-      const readyAtTick = this.tickNow + this.random.integer(0, this.scenario.imageBuildTicksMax);
-      node.imageBuild = { readyAtTick, index: node.appliedIndex, data: String(node.stateHash) };
-      if (readyAtTick > this.tickNow) return;
-    }
-    if (this.tickNow < node.imageBuild.readyAtTick) return;
-    const { data } = node.imageBuild;
-    const index = this.scenario.imageLabelledAtOffer === true ? node.appliedIndex : node.imageBuild.index;
-    node.imageBuild = null;
-    const offered = raft.offerSnapshot(index, data);
-    this.record(`${node.id} ${offered ? 'offered' : 'could not offer'} an image at ${index}`);
-    this.drive(node);
-  }
-
-  // ---- crashes and restarts -------------------------------------------------------------------------------------
-
-  private start(node: SimNode): void {
+  /** The node goes down where it stands; its disk keeps a prefix of its deferred writes (power loss). */
+  private crash(node: SimNode, stage: CrashStage | 'betweenSteps' | 'stopped'): void {
     const disk = node.disk;
-    const snapshotIndex = disk.snapshot?.meta.index ?? 0;
-    node.raft = new RaftNode({
-      id: node.id, peers: this.nodes.map((each) => each.id), electionTicks: this.scenario.electionTicks,
-      heartbeatTicks: this.scenario.heartbeatTicks, random: this.random.fork(), preVote: this.scenario.preVote,
-      checkQuorum: this.scenario.checkQuorum, maxEntriesPerAppend: this.scenario.maxEntriesPerAppend,
-      maxInflightAppends: this.scenario.maxInflightAppends, maxUncommittedEntries: 64, testingBugs: this.scenario.bugs,
-    }, { hardState: disk.hardState, snapshot: disk.snapshot?.meta ?? null, entries: [...disk.entries] });
-    node.appliedIndex = snapshotIndex;
-    node.stateHash = disk.snapshot === null ? 0 : Number(disk.snapshot.data);
-    node.crashStage = null;
+    const keptDeferred = stage === 'stopped' ? disk.deferred.length : this.random.integer(0, disk.deferred.length);
+    const lostDeferred = disk.deferred.length - keptDeferred;
+    disk.crash(keptDeferred, stage === 'tornPersist');
+    if (stage === 'tornPersist') this.faults.tornWrites += 1;
+    if (lostDeferred > 0 && this.verbose !== null) this.record(`${node.id} lost ${lostDeferred} deferred writes`);
+    this.record(`${node.id} crashed (${stage})`);
+    node.driver = null;
+    node.storage = null;
     node.crashAtTick = -1;
-    node.readsWaiting = [];
     node.imageBuild = null;
-    this.record(`${node.id} started (term ${disk.hardState.term}, ${disk.entries.length} entries, snapshot ${snapshotIndex})`);
+    node.timerAtTick = Number.POSITIVE_INFINITY;
+    node.downUntilTick = this.tickNow + this.random.integer(1, this.scenario.downTicksMax);
   }
 
-  private crash(node: SimNode): void {
-    this.record(`${node.id} crashed (${node.crashStage ?? 'between steps'})`);
-    node.raft = null;
-    node.crashStage = null;
-    node.crashAtTick = -1;
-    node.readsWaiting = [];
-    node.downUntilTick = this.tickNow + this.random.integer(1, this.scenario.downTicksMax);
+  /** A crash that also loses the disk: all of it, or the database alone (its member marker stays). */
+  private loseDisk(node: SimNode): void {
+    if (node.driver !== null) this.crash(node, 'betweenSteps');
+    const whole = this.random.chance(0.5);
+    if (whole) node.disk = new SimDisk();
+    else node.disk.loseDatabase();
+    if (!node.wiped) node.wiped = true;
+    this.faults.disksLost += 1;
+    this.record(`${node.id} lost ${whole ? 'its whole disk' : 'its database (its member marker stays)'}`);
+  }
+
+  /** Disks may be lost on at most this many distinct nodes: each stays a non-voter, and the rest must be a quorum. */
+  private canLoseDisk(node: SimNode): boolean {
+    if (node.wiped) return true;
+    const wiped = this.nodes.filter((each) => each.wiped).length;
+    return wiped < Math.floor((this.nodes.length - 1) / 2);
   }
 
   private injectFaults(): void {
     for (const node of this.nodes) {
-      if (node.raft === null && this.tickNow >= node.downUntilTick) this.start(node);
-      else if (node.raft !== null && node.crashAtTick >= 0 && this.tickNow >= node.crashAtTick) this.crash(node);
+      if (node.driver === null && this.tickNow >= node.downUntilTick) this.start(node);
+      else if (node.driver !== null && node.crashAtTick >= 0 && this.tickNow >= node.crashAtTick) this.crash(node, 'betweenSteps');
     }
     if (this.random.chance(this.scenario.transferProbability)) this.startHandOver();
-    if (this.random.chance(this.scenario.crashProbability)) {
+    if (this.random.chance(this.scenario.crashProbability)) this.chooseCrash(this.random.pick(this.nodes));
+    if (this.random.chance(this.scenario.pauseProbability)) {
       const node = this.random.pick(this.nodes);
-      if (node.raft !== null && node.crashStage === null) {
-        node.crashStage = this.random.pick(['beforePersist', 'beforeSend', 'beforeApply'] as const);
-        if (!node.raft.hasReady() && this.random.chance(0.5)) this.crash(node);
+      if (this.running(node)) {
+        node.pausedUntilTick = this.tickNow + this.random.integer(1, this.scenario.pauseTicksMax);
+        this.faults.pauses += 1;
+        this.record(`${node.id} paused until t${node.pausedUntilTick}`);
       }
     }
     if (this.tickNow === this.healPartitionAtTick) this.heal();
     if (this.cutLinks.size === 0 && this.random.chance(this.scenario.partitionProbability)) this.partition();
   }
 
+  private chooseCrash(node: SimNode): void {
+    if (node.driver === null || node.storage === null || node.storage.crashAt !== null) return;
+    if (this.random.chance(this.scenario.diskLossShare) && this.canLoseDisk(node)) {
+      this.loseDisk(node);
+      return;
+    }
+    if (this.random.chance(0.5)) {
+      this.crash(node, 'betweenSteps');
+      return;
+    }
+    const torn = this.random.chance(this.scenario.tornWriteShare);
+    node.storage.crashAt = torn ? 'tornPersist' : this.random.pick(['beforePersist', 'beforeSend', 'beforeApply'] as const);
+  }
+
   private partition(): void {
-    const ids = this.nodes.map((node) => node.id);
+    const ids = this.peers;
     const side = new Set(ids.filter(() => this.random.chance(0.5)));
     const kind = this.random.pick(['symmetric', 'oneWay', 'isolate'] as const);
     if (kind === 'isolate') {
@@ -375,7 +461,7 @@ export class Simulation {
   /** A leader that just persisted entries it appended may be doomed to crash soon (the figure8 family). */
   private maybeDoomLeader(node: SimNode, ready: Ready): void {
     if (!this.faultsOn || ready.entries.length === 0 || node.crashAtTick >= 0) return;
-    if (node.raft!.status().role !== 'leader') return;
+    if (node.driver?.softState.role !== 'leader' && ready.softState?.role !== 'leader') return;
     if (!this.random.chance(this.scenario.leaderCrashAfterAppendProbability)) return;
     node.crashAtTick = this.tickNow + this.random.integer(1, this.scenario.leaderCrashDelayTicksMax);
     this.record(`${node.id} will crash at t${node.crashAtTick} (leader after appending up to ${ready.entries[ready.entries.length - 1]!.index})`);
@@ -383,28 +469,34 @@ export class Simulation {
 
   /**
    * The leader hands over: either an ordinary transfer to a random follower, or a graceful stop as the replica
-   * adapter does it (urgent transfer to the best-placed follower, flush, then the old leader goes down).
+   * actor does it (the driver's urgent transfer to the best-placed follower, then the old leader stops cleanly).
    */
   private startHandOver(): void {
-    const leader = this.nodes.find((node) => node.raft?.status().role === 'leader');
+    const leader = this.nodes.find((node) => this.running(node) && node.driver!.softState.role === 'leader');
     if (leader === undefined) return;
-    const raft = leader.raft!;
+    const driver = leader.driver!;
+    const term = driver.node.status().term;
     if (this.random.chance(this.scenario.gracefulStopShare)) {
-      const target = raft.transferTarget();
+      const target = driver.node.transferTarget();
       if (target === null) return;
-      raft.transferLeadership(target, true);
-      this.noteHandOver(target, raft.status().term);
+      this.guarded(leader, (each) => {
+        if (each.transferLeadershipAway()) this.noteHandOver(target, term);
+      });
       this.record(`${leader.id} stops gracefully, handing over to ${target}`);
-      this.drive(leader);
-      if (leader.raft !== null) this.crash(leader);
+      if (leader.driver !== null) {
+        leader.driver.close();
+        this.crash(leader, 'stopped');
+      }
       return;
     }
     const target = this.random.pick(this.nodes.filter((node) => node !== leader)).id;
-    if (raft.transferLeadership(target)) {
-      this.noteHandOver(target, raft.status().term);
-      this.record(`${leader.id} transfers leadership to ${target}`);
-    }
-    this.drive(leader);
+    this.guarded(leader, (each) => {
+      if (each.node.transferLeadership(target)) {
+        this.noteHandOver(target, term);
+        this.record(`${leader.id} transfers leadership to ${target}`);
+      }
+      each.flush();
+    });
   }
 
   private noteHandOver(target: NodeId, term: number): void {
@@ -422,27 +514,49 @@ export class Simulation {
   private clientTraffic(): void {
     if (this.random.chance(this.scenario.proposeProbability)) {
       const node = this.random.pick(this.nodes);
-      if (node.raft !== null) this.propose(node);
+      if (this.running(node)) this.propose(node, null);
     }
     if (this.random.chance(this.scenario.readProbability)) {
       const node = this.random.pick(this.nodes);
-      if (node.raft !== null) {
-        const context = `r${++this.readCounter}`;
-        this.reads.set(context, { node: node.id, ackedIndexAtStart: this.ackedIndexMax });
-        node.raft.readIndex(context);
-        this.drive(node);
-      }
+      if (this.running(node)) this.read(node);
     }
   }
 
-  private propose(node: SimNode): boolean {
+  private read(node: SimNode): void {
+    const ackedIndexAtStart = this.ackedIndexMax;
+    const read = ++this.readCounter;
+    if (this.verbose !== null) this.record(`${node.id} read r${read} begins (acknowledged up to ${ackedIndexAtStart})`);
+    this.guarded(node, (driver) => driver.read(null, (answer) => {
+      if (this.verbose !== null) this.record(`${node.id} read r${read} ${answer.ok ? `served at ${answer.index}` : `failed: ${answer.error}`}`);
+      if (!answer.ok) return;
+      this.readsServed += 1;
+      if (answer.index < ackedIndexAtStart) {
+        throw new Violation(`linearizable read: ${node.id} served a read at applied ${answer.index} but a write acknowledged before the read is at ${ackedIndexAtStart}`);
+      }
+    }));
+  }
+
+  /** Proposes a new write through `node`; `acknowledgedInto` collects its name once acknowledged. */
+  private propose(node: SimNode, acknowledgedInto: Set<string> | null): void {
     const data = `w${++this.writeCounter}`;
-    const result = node.raft!.propose(data);
-    if (!result.ok) return false;
-    this.writes.set(data, { proposer: node.id, index: result.index, term: result.term });
-    if (this.verbose !== null) this.record(`${node.id} proposed ${data} at ${result.index} term ${result.term}`);
-    this.drive(node);
-    return true;
+    if (this.scenario.acknowledgeOnPropose === true && node.driver !== null) {
+      // The planted client bug: a write taken as acknowledged once a leader accepted it, before it committed.
+      const accepted = node.driver.node.propose(data);
+      if (accepted.ok) {
+        this.acknowledged.set(accepted.index, data);
+        acknowledgedInto?.add(data);
+      }
+      this.guarded(node, (driver) => driver.flush());
+      return;
+    }
+    this.guarded(node, (driver) => driver.propose(data, (answer) => {
+      if (!answer.ok) return;
+      this.acknowledged.set(answer.index, data);
+      this.ackedIndexMax = Math.max(this.ackedIndexMax, answer.index);
+      this.lastAckedWrite = data;
+      acknowledgedInto?.add(data);
+      this.record(`${node.id} acknowledged ${data} at ${answer.index}`);
+    }));
   }
 
   // ---- liveness -------------------------------------------------------------------------------------------------
@@ -451,7 +565,11 @@ export class Simulation {
     this.faultsOn = false;
     this.heal();
     for (const node of this.nodes) {
-      if (node.raft !== null) this.crash(node);
+      node.pausedUntilTick = 0;
+      if (node.driver !== null) {
+        node.driver.close();
+        this.crash(node, 'stopped');
+      }
       this.start(node);
     }
     this.record('liveness phase: network healed, every node restarted');
@@ -460,28 +578,36 @@ export class Simulation {
   private runLiveness(): void {
     const deadline = this.tickNow + this.scenario.livenessTicksMax;
     let proposedAtTick = -Infinity;
-    const proposals = new Set<string>();
+    const acknowledgedNow = new Set<string>();
     for (; this.tickNow < deadline; this.tickNow += 1) {
       this.stepTick();
-      if (this.lastAckedWrite !== null && proposals.has(this.lastAckedWrite)) return;
-      const leader = this.nodes.find((node) => node.raft?.status().role === 'leader');
+      if (acknowledgedNow.size > 0) return this.checkAcknowledgedKept();
+      const leader = this.nodes.find((node) => node.driver?.softState.role === 'leader');
       // A leader that lost its office may never acknowledge; propose again, at most once per three election timeouts.
       if (leader !== undefined && this.tickNow - proposedAtTick > 3 * this.scenario.electionTicks) {
-        if (this.propose(leader)) {
-          proposals.add(`w${this.writeCounter}`);
-          proposedAtTick = this.tickNow;
-        }
+        this.propose(leader, acknowledgedNow);
+        proposedAtTick = this.tickNow;
       }
     }
     throw new Violation(`liveness: no new proposal committed within ${this.scenario.livenessTicksMax} ticks of healing`);
+  }
+
+  /** After the liveness commit: every write ever acknowledged is applied, at its index, as acknowledged. */
+  private checkAcknowledgedKept(): void {
+    for (const [index, data] of this.acknowledged) {
+      const applied = this.appliedEntries.get(index);
+      if (applied === undefined || applied.slice(applied.indexOf(':') + 1) !== data) {
+        throw new Violation(`acknowledged write lost: ${data} at index ${index}, applied there: ${applied ?? 'nothing'}`);
+      }
+    }
   }
 
   // ---- safety checks --------------------------------------------------------------------------------------------
 
   private checkLeaders(): void {
     for (const node of this.nodes) {
-      const status = node.raft?.status();
-      if (status === undefined || status.role !== 'leader') continue;
+      if (node.driver === null || node.driver.node.currentRole !== 'leader') continue;
+      const status = node.driver.node.status();
       const known = this.leaderByTerm.get(status.term);
       if (known === undefined) {
         this.leaderByTerm.set(status.term, node.id);
@@ -498,7 +624,7 @@ export class Simulation {
 
   /** Every entry applied anywhere (so committed) must be in the log of every leader elected afterwards. */
   private checkLeaderCompleteness(leader: SimNode): void {
-    const raft = leader.raft!;
+    const raft = leader.driver!.node;
     const status = raft.status();
     for (let index = status.snapshotIndex + 1; this.appliedTerms.has(index); index += 1) {
       const term = raft.termAt(index);
@@ -510,21 +636,23 @@ export class Simulation {
 
   /** If two logs hold an entry with the same index and term, they are identical up to it. */
   private checkLogMatching(): void {
-    const live = this.nodes.filter((node) => node.raft !== null);
+    const live = this.nodes.filter((node) => node.driver !== null);
     for (let left = 0; left < live.length; left += 1) {
       for (let right = left + 1; right < live.length; right += 1) this.compareLogs(live[left]!, live[right]!);
     }
   }
 
   private compareLogs(left: SimNode, right: SimNode): void {
-    const leftStatus = left.raft!.status();
-    const rightStatus = right.raft!.status();
+    const leftRaft = left.driver!.node;
+    const rightRaft = right.driver!.node;
+    const leftStatus = leftRaft.status();
+    const rightStatus = rightRaft.status();
     const low = Math.max(leftStatus.snapshotIndex, rightStatus.snapshotIndex) + 1;
     let index = Math.min(leftStatus.lastIndex, rightStatus.lastIndex);
-    while (index >= low && left.raft!.termAt(index) !== right.raft!.termAt(index)) index -= 1;
+    while (index >= low && leftRaft.termAt(index) !== rightRaft.termAt(index)) index -= 1;
     if (index < low) return;
-    const leftEntries = left.raft!.entriesBetween(low, index);
-    const rightEntries = right.raft!.entriesBetween(low, index);
+    const leftEntries = leftRaft.entriesBetween(low, index);
+    const rightEntries = rightRaft.entriesBetween(low, index);
     for (let position = 0; position < leftEntries.length; position += 1) {
       const leftEntry = leftEntries[position]!;
       const rightEntry = rightEntries[position]!;

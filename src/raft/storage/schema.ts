@@ -37,6 +37,17 @@ CREATE TABLE IF NOT EXISTS raft_applied (
   id           INTEGER PRIMARY KEY CHECK (id = 1),
   last_applied INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS raft_identity (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  cluster_id TEXT    NOT NULL,
+  replica_id TEXT    NOT NULL,
+  voter      INTEGER NOT NULL CHECK (voter IN (0, 1)),
+  created_at TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS raft_peer_replicas (
+  name       TEXT PRIMARY KEY,
+  replica_id TEXT NOT NULL
+);
 `;
 
 const initialHardState: HardState = { term: 0, vote: null, commit: 0 };

@@ -17,6 +17,13 @@ export interface SnapshotRow {
   readonly checksum: number;
 }
 
+export interface IdentityRow {
+  readonly cluster_id: string;
+  readonly replica_id: string;
+  readonly voter: number;
+  readonly created_at: string;
+}
+
 export interface Statements {
   readonly insertEntry: Database.Statement<[number, number, string, string, number]>;
   readonly deleteEntriesFrom: Database.Statement<[number]>;
@@ -30,6 +37,11 @@ export interface Statements {
   readonly upsertSnapshot: Database.Statement<[number, number, string, string, number]>;
   readonly selectLastApplied: Database.Statement<[], { last_applied: number }>;
   readonly updateLastApplied: Database.Statement<[number]>;
+  readonly selectIdentity: Database.Statement<[], IdentityRow>;
+  readonly insertIdentity: Database.Statement<[string, string, number, string]>;
+  readonly updateIdentityVoter: Database.Statement<[number]>;
+  readonly selectPeerReplicas: Database.Statement<[], { name: string; replica_id: string }>;
+  readonly insertPeerReplica: Database.Statement<[string, string]>;
 }
 
 const entryColumns = 'log_index, term, type, data, checksum';
@@ -61,5 +73,12 @@ export function prepareStatements(database: Database.Database): Statements {
     ),
     selectLastApplied: database.prepare('SELECT last_applied FROM raft_applied WHERE id = 1'),
     updateLastApplied: database.prepare('UPDATE raft_applied SET last_applied = ? WHERE id = 1'),
+    selectIdentity: database.prepare('SELECT cluster_id, replica_id, voter, created_at FROM raft_identity WHERE id = 1'),
+    insertIdentity: database.prepare(
+      'INSERT INTO raft_identity (id, cluster_id, replica_id, voter, created_at) VALUES (1, ?, ?, ?, ?)',
+    ),
+    updateIdentityVoter: database.prepare('UPDATE raft_identity SET voter = ? WHERE id = 1'),
+    selectPeerReplicas: database.prepare('SELECT name, replica_id FROM raft_peer_replicas ORDER BY name'),
+    insertPeerReplica: database.prepare('INSERT OR IGNORE INTO raft_peer_replicas (name, replica_id) VALUES (?, ?)'),
   };
 }

@@ -72,6 +72,14 @@ export interface PersistPart {
   readonly hardState: HardState | null;
 }
 
+export interface StoredIdentity {
+  readonly clusterId: string;
+  readonly replicaId: string;
+  /** False once the replica knows it lost what it promised: it never votes again under this identity. */
+  readonly voter: boolean;
+  readonly createdAt: string;
+}
+
 export interface AppliedResult {
   readonly index: number;
   readonly result: unknown;
@@ -296,6 +304,47 @@ export class RaftStorage {
   readEntries(fromIndex: number, toIndex: number): Entry[] {
     this.assertOpen();
     return this.statements.selectEntriesBetween.all(fromIndex, toIndex).map(rowToEntry);
+  }
+
+  /** Whether this file holds no Raft history at all: term 0, no vote, no entries, no snapshot, nothing applied. */
+  isEmpty(): boolean {
+    const state = this.state;
+    return state.hardState.term === 0 && state.hardState.vote === null && state.lastIndex === 0
+      && state.snapshotMeta === null && state.lastApplied === 0;
+  }
+
+  /** The identity recorded at bootstrap (see ../identity.ts), or null before one was recorded. */
+  identity(): StoredIdentity | null {
+    this.assertOpen();
+    const row = this.statements.selectIdentity.get();
+    if (row === undefined) return null;
+    return { clusterId: row.cluster_id, replicaId: row.replica_id, voter: row.voter === 1, createdAt: row.created_at };
+  }
+
+  /** Records the identity once (fsynced); a second call is a bug. */
+  recordIdentity(identity: StoredIdentity): void {
+    this.assertOpen();
+    assertInvariant(this.statements.selectIdentity.get() === undefined, 'identity recorded twice', { path: this.options.path });
+    this.write(durability.synced, () =>
+      this.statements.insertIdentity.run(identity.clusterId, identity.replicaId, identity.voter ? 1 : 0, identity.createdAt));
+  }
+
+  /** Records, durably, that this replica may no longer vote. Never undone here (only a new membership can). */
+  recordNonVoter(): void {
+    this.assertOpen();
+    this.write(durability.synced, () => this.statements.updateIdentityVoter.run(0));
+  }
+
+  /** The replica id first seen from each peer, by peer name. */
+  peerReplicas(): Map<NodeId, string> {
+    this.assertOpen();
+    return new Map(this.statements.selectPeerReplicas.all().map((row) => [row.name, row.replica_id]));
+  }
+
+  /** Pins the replica id of a peer the first time it is seen (fsynced); a pinned one is never replaced. */
+  pinPeerReplica(peer: NodeId, replicaId: string): void {
+    this.assertOpen();
+    this.write(durability.synced, () => this.statements.insertPeerReplica.run(peer, replicaId));
   }
 
   query(query: unknown): unknown {
