@@ -105,7 +105,9 @@ export function startPygmy(options: PygmyServerOptions): Promise<RunningServer> 
     cliPath, 'start', '--port', '0', '--fresh', '--data-dir', options.dataDir, '--catalog', options.catalogPath,
     ...(options.cacheEnabled ? [] : ['--no-cache']),
   ];
-  return launch(args, /ready at (http:\/\/\S+)/, 'pygmy start', { ...process.env, LOG_LEVEL: 'warn' });
+  // The bench's cluster is its own, on loopback: an admin token exported in the shell would lock the bench out of
+  // /cluster and the fault routes, so it is not passed on.
+  return launch(args, /ready at (http:\/\/\S+)/, 'pygmy start', { ...process.env, PYGMY_ADMIN_TOKEN: undefined, LOG_LEVEL: 'warn' });
 }
 
 export function startBaseline(nodeFlags: readonly string[] = []): Promise<RunningServer> {

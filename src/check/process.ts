@@ -44,7 +44,9 @@ export function removeDataDir(dataDir: string): void {
 
 export async function startPygmy(options: StartOptions): Promise<PygmyProcess> {
   const child = spawn(process.execPath, [mainScript, 'start', '--port', '0', '--data-dir', options.dataDir, ...(options.args ?? [])], {
-    env: { ...process.env, LOG_LEVEL: process.env.PYGMY_CHECK_LOG_LEVEL ?? 'warn', ...options.env },
+    // The checked cluster is the checker's own, on loopback: an admin token exported in the operator's shell would
+    // lock the checker out of /cluster and /admin, so it is not passed on (options.env may still set one).
+    env: { ...process.env, PYGMY_ADMIN_TOKEN: undefined, LOG_LEVEL: process.env.PYGMY_CHECK_LOG_LEVEL ?? 'warn', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   living.add(child);
