@@ -23,12 +23,16 @@ export interface ScenarioFigures {
   /** Orders that bought, for scenarios that place orders. */
   ordersBought?: number;
   ordersPerSecond?: number;
+  /** Acknowledged durable writes per second: bought orders for Pygmy's scenarios, acknowledged puts for etcd. */
+  writesPerSecond?: number;
   /** failover: the longest stretch without a successful order, and every request that did not succeed. */
   writeGapMsMax?: number;
   failedRequests?: number;
   faults?: string[];
   /** CPU time the server process spent per request while the load ran (Linux); robust to a busy machine. */
   serverCpuMsPerRequest?: number;
+  /** soak: the figures of each window and the verdicts (see bench/soak.ts). */
+  soak?: import('./soak.js').SoakFigures;
   /** baseline-http: req/s of each of its runs (it runs first and last when Pygmy scenarios run between). */
   runsRps?: number[];
   measuredAt: string;
@@ -145,22 +149,41 @@ class LeaderWatch {
   }
 }
 
-/** failover: stop the catalog leader at a quarter of the run, kill the order leader at three fifths. */
+/**
+ * failover: stop the catalog leader at a quarter of the run (it hands over first) and start it again at 0.45 (it
+ * catches up from its disk and the leader, as `docker start catalog-1` in the reference experiments); kill the
+ * order leader at three fifths (its thread ends and the runtime tells its peers; the supervisor restarts it); cut
+ * the catalog leader off at four fifths (isolate: nobody is told, so the followers must time out and elect, as
+ * when a host dies silently). Each fault leaves a majority of its group up.
+ */
 function scheduleFaults(url: string, durationSeconds: number, watch: LeaderWatch, faults: string[]): NodeJS.Timeout[] {
-  const fault = (group: 'catalog' | 'order', action: 'stop' | 'kill', atFraction: number) =>
-    setTimeout(async () => {
+  const act = (name: string, action: string, atFraction: number) => async () => {
+    const started = performance.now();
+    const answer = await fetch(`${url}/admin/actors/${name}/${action}`, { method: 'POST', signal: AbortSignal.timeout(10_000) }).catch((error: unknown) => error);
+    const status = answer instanceof Response ? answer.status : String(answer);
+    faults.push(`${action} ${name} at ${(atFraction * durationSeconds).toFixed(1)} s → ${status} in ${(performance.now() - started).toFixed(0)} ms`);
+  };
+  const at = (atFraction: number, run: () => Promise<void>) => setTimeout(() => void run(), atFraction * durationSeconds * 1_000);
+  let stopped: string | null = null;
+  const leaderFault = (group: 'catalog' | 'order', action: 'stop' | 'kill' | 'isolate', atFraction: number) =>
+    at(atFraction, async () => {
       const view = (await readCluster(url)) ?? watch.latest;
       const leader = view?.leaders[group] ?? null;
       if (leader === null) {
         faults.push(`${action} ${group} leader: none found`);
         return;
       }
-      const started = performance.now();
-      const answer = await fetch(`${url}/admin/actors/${leader}/${action}`, { method: 'POST', signal: AbortSignal.timeout(10_000) }).catch((error: unknown) => error);
-      const status = answer instanceof Response ? answer.status : String(answer);
-      faults.push(`${action} ${leader} at ${(atFraction * durationSeconds).toFixed(1)} s → ${status} in ${(performance.now() - started).toFixed(0)} ms`);
-    }, atFraction * durationSeconds * 1_000);
-  return [fault('catalog', 'stop', 0.25), fault('order', 'kill', 0.6)];
+      if (action === 'stop') stopped = leader;
+      await act(leader, action, atFraction)();
+    });
+  return [
+    leaderFault('catalog', 'stop', 0.25),
+    at(0.45, async () => {
+      if (stopped !== null) await act(stopped, 'start', 0.45)();
+    }),
+    leaderFault('order', 'kill', 0.6),
+    leaderFault('catalog', 'isolate', 0.8),
+  ];
 }
 
 function runAutocannon(options: RunOptions, durationSeconds: number, onTick: (count: number) => void): Promise<Result> {
@@ -216,8 +239,12 @@ export async function runScenario(options: RunOptions): Promise<ScenarioFigures>
   };
   const ledger = options.plan.ledger;
   if (ledger !== null) {
-    figures.ordersBought = ledger.bought;
-    figures.ordersPerSecond = Math.round(ledger.bought / ((endedMs - startedMs) / 1_000));
+    const perSecond = Math.round(ledger.bought / ((endedMs - startedMs) / 1_000));
+    figures.writesPerSecond = perSecond;
+    if (options.name !== 'etcd') {
+      figures.ordersBought = ledger.bought;
+      figures.ordersPerSecond = perSecond;
+    }
   }
   if (options.name === 'failover' && ledger !== null) {
     figures.writeGapMsMax = Math.round(ledger.longestGapMs(startedMs, endedMs));

@@ -18,11 +18,13 @@ import { parseArgs } from 'node:util';
 import { generateCatalog } from '../src/actors/catalog/generate.js';
 import type { Catalog } from '../src/actors/catalog/catalog.js';
 import { runScenario, warm, type RunOptions, type ScenarioFigures } from './load.js';
+import { runSoak } from './soak.js';
 import { bracketBaseline, formatTable, writeResults } from './report.js';
 import {
-  catalogItemCount, catalogTopicCount, deepStock, deepStockItemsMax, hotSetSize, isScenarioName, planScenario,
+  catalogItemCount, catalogTopicCount, deepStock, deepStockItemsMax, hotSetSize, isScenarioName, onDemandScenarios, planScenario,
   scenarioNames, searchTerms, type ScenarioName,
 } from './scenarios.js';
+import { etcdInstallHint, findEtcd, startEtcd, type EtcdCluster } from './etcd.js';
 import { startBaseline, startPygmy, stopAllServers, type RunningServer } from './servers.js';
 
 export interface BenchSettings {
@@ -30,6 +32,8 @@ export interface BenchSettings {
   readonly connections: number;
   readonly durationSeconds: number;
   readonly failoverSeconds: number;
+  /** The soak's length: ten minutes unless --duration says otherwise. */
+  readonly soakSeconds: number;
   readonly warmSeconds: number;
   /** How long each server is left idle once it is ready, before its first scenario (see startServer). */
   readonly settleSeconds: number;
@@ -50,6 +54,7 @@ const clockTicksPerSecond = 100;
  * too, waits the same.
  */
 const settleSecondsDefault = 12;
+const soakSecondsDefault = 600;
 
 function positive(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -80,7 +85,7 @@ export function parseSettings(argv: string[]): BenchSettings {
     },
     strict: true,
   });
-  const chosen = values.scenario ?? [...scenarioNames];
+  const chosen = values.scenario ?? scenarioNames.filter((name) => !onDemandScenarios.includes(name));
   for (const name of chosen) if (!isScenarioName(name)) throw new Error(`unknown scenario "${name}"; known: ${scenarioNames.join(', ')}`);
   const connections = Number(values.connections ?? 64);
   if (!Number.isSafeInteger(connections) || connections < 1 || connections > 1_024) throw new Error(`--connections must be an integer in 1..1024, got "${values.connections}"`);
@@ -90,8 +95,9 @@ export function parseSettings(argv: string[]): BenchSettings {
     scenarios: scenarioNames.filter((name) => chosen.includes(name)),
     connections,
     durationSeconds,
-    // The failover timeline (faults at 5 s and 12 s of 20 s) is part of the scenario; --duration rescales it.
+    // The failover timeline (faults at 5 s, 9 s, 12 s and 16 s of 20 s) is part of the scenario; --duration rescales it.
     failoverSeconds: values.duration === undefined ? 20 : durationSeconds,
+    soakSeconds: values.duration === undefined ? soakSecondsDefault : durationSeconds,
     warmSeconds: quick ? 1 : 2,
     settleSeconds: nonNegative(values.settle, '--settle', quick ? 0 : settleSecondsDefault),
     out: values.out ?? defaultOut,
@@ -133,29 +139,32 @@ function prefetchPaths(name: ScenarioName, catalog: Catalog): string[] {
   return [];
 }
 
-type ServerKind = 'baseline' | 'cached' | 'uncached' | 'failover';
+type ServerKind = 'baseline' | 'etcd' | 'cached' | 'uncached' | 'failover' | 'soak';
 
 function serverKind(name: ScenarioName): ServerKind {
   if (name === 'baseline-http') return 'baseline';
+  if (name === 'etcd') return 'etcd';
   if (name === 'lookup-miss') return 'uncached';
   if (name === 'failover') return 'failover';
+  if (name === 'soak') return 'soak';
   return 'cached';
 }
 
-async function measure(settings: BenchSettings, name: ScenarioName, url: string, serverPid: number, catalog: Catalog): Promise<ScenarioFigures> {
+async function measure(settings: BenchSettings, name: ScenarioName, url: string, serverPids: readonly number[], catalog: Catalog): Promise<ScenarioFigures> {
   const topicNames = catalog.topics.map((topic) => topic.name);
   const progress = progressPrinter();
-  const base = { url, name, connections: settings.connections, watchLeaders: name !== 'baseline-http', progress };
+  const base = { url, name, connections: settings.connections, watchLeaders: name !== 'baseline-http' && name !== 'etcd', progress };
   await prefetch(url, prefetchPaths(name, catalog));
+  if (name === 'soak') return measureSoak(settings, url, serverPids[0]!, topicNames, progress);
   if (name !== 'failover') {
     progress(`${name}: warming for ${settings.warmSeconds} s`, false);
     const warmOptions: RunOptions = { ...base, plan: planScenario(name, topicNames, 1), durationSeconds: settings.warmSeconds };
     await warm(warmOptions, settings.warmSeconds);
   }
   const durationSeconds = name === 'failover' ? settings.failoverSeconds : settings.durationSeconds;
-  const cpuBefore = processCpuMs(serverPid);
+  const cpuBefore = processesCpuMs(serverPids);
   const figures = await runScenario({ ...base, plan: planScenario(name, topicNames, 2), durationSeconds });
-  const cpuAfter = processCpuMs(serverPid);
+  const cpuAfter = processesCpuMs(serverPids);
   if (cpuBefore !== null && cpuAfter !== null && figures.requests > 0) {
     figures.serverCpuMsPerRequest = Math.round(((cpuAfter - cpuBefore) / figures.requests) * 1_000) / 1_000;
   }
@@ -177,6 +186,41 @@ export function processCpuMs(pid: number): number | null {
   }
 }
 
+/** The soak on a fresh cluster: no warm-up (the start is part of what it watches), one run of --duration. */
+async function measureSoak(settings: BenchSettings, url: string, pid: number, topicNames: readonly string[], progress: (line: string, final: boolean) => void): Promise<ScenarioFigures> {
+  const cpuBefore = processCpuMs(pid);
+  const { figures: soak, result } = await runSoak({ url, pid, plan: planScenario('soak', topicNames, 2), connections: settings.connections, durationSeconds: settings.soakSeconds, progress });
+  const cpuAfter = processCpuMs(pid);
+  return {
+    rps: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p90: result.latency.p90,
+    p99: result.latency.p99,
+    max: result.latency.max,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    leaderChanges: soak.elections,
+    requests: result.requests.total,
+    connections: settings.connections,
+    durationSeconds: settings.soakSeconds,
+    ...(cpuBefore !== null && cpuAfter !== null && result.requests.total > 0 ? { serverCpuMsPerRequest: Math.round(((cpuAfter - cpuBefore) / result.requests.total) * 1_000) / 1_000 } : {}),
+    soak,
+    measuredAt: new Date().toISOString(),
+  };
+}
+
+/** CPU time of several processes together (an etcd cluster is three); null if any cannot be read. */
+function processesCpuMs(pids: readonly number[]): number | null {
+  let total = 0;
+  for (const pid of pids) {
+    const used = processCpuMs(pid);
+    if (used === null) return null;
+    total += used;
+  }
+  return total;
+}
+
 async function settle(seconds: number): Promise<void> {
   if (seconds === 0) return;
   process.stderr.write(`letting it settle for ${seconds} s (start-up collections)…\n`);
@@ -185,8 +229,28 @@ async function settle(seconds: number): Promise<void> {
 
 async function startServer(kind: ServerKind, root: string, catalogPath: string, settings: BenchSettings): Promise<RunningServer> {
   if (kind === 'baseline') return startBaseline(settings.serverFlags);
+  if (kind === 'etcd') return etcdServer(root);
   const dataDir = join(root, `data-${kind}`);
   return startPygmy({ dataDir, catalogPath, cacheEnabled: kind !== 'uncached', nodeFlags: settings.serverFlags });
+}
+
+/** etcd registered with the other servers, so that a signal handler's stopAllServers() is not needed for it. */
+let runningEtcd: EtcdCluster | null = null;
+
+async function etcdServer(root: string): Promise<RunningServer> {
+  const binary = findEtcd();
+  if (binary === null) throw new Error(etcdInstallHint);
+  const cluster = await startEtcd(binary, join(root, 'etcd'));
+  runningEtcd = cluster;
+  return {
+    url: cluster.url,
+    pid: cluster.leaderPid,
+    pids: cluster.pids,
+    stop: async () => {
+      await cluster.stop();
+      runningEtcd = null;
+    },
+  };
 }
 
 export async function runBench(settings: BenchSettings): Promise<number> {
@@ -201,7 +265,7 @@ export async function runBench(settings: BenchSettings): Promise<number> {
   // and its temp dir go with it.
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`\n${signal}: stopping the servers…\n`);
-    void stopAllServers().finally(() => {
+    void Promise.all([stopAllServers(), runningEtcd?.stop()]).finally(() => {
       rmSync(root, { recursive: true, force: true });
       process.exit(signal === 'SIGINT' ? 130 : 143);
     });
@@ -211,6 +275,10 @@ export async function runBench(settings: BenchSettings): Promise<number> {
   try {
     for (const name of settings.scenarios) {
       const kind = serverKind(name);
+      if (kind === 'etcd' && findEtcd() === null) {
+        process.stderr.write(`etcd: skipped. ${etcdInstallHint}\n`);
+        continue;
+      }
       if (server === null || serverOf !== kind) {
         await server?.stop();
         process.stderr.write(`starting the ${kind === 'baseline' ? 'baseline server' : `${kind} cluster`}…\n`);
@@ -218,7 +286,7 @@ export async function runBench(settings: BenchSettings): Promise<number> {
         serverOf = kind;
         await settle(settings.settleSeconds);
       }
-      figures[name] = await measure(settings, name, server.url, server.pid, catalog);
+      figures[name] = await measure(settings, name, server.url, server.pids, catalog);
     }
     // The machine's speed drifts while the scenarios run: the baseline runs again at the end and the faster of its
     // two runs is the one every ratio is taken against, so a slow moment cannot flatter Pygmy.
@@ -228,7 +296,7 @@ export async function runBench(settings: BenchSettings): Promise<number> {
       process.stderr.write('starting the baseline server again, to bracket the run…\n');
       server = await startServer('baseline', root, catalogPath, settings);
       await settle(settings.settleSeconds);
-      const last = await measure(settings, 'baseline-http', server.url, server.pid, catalog);
+      const last = await measure(settings, 'baseline-http', server.url, server.pids, catalog);
       figures['baseline-http'] = bracketBaseline(first, last);
     }
   } finally {

@@ -1,13 +1,16 @@
 // The load scenarios of `pygmy bench`: what each one asks of the server, as autocannon request specs.
 //
-// Owns: the scenario names (a contract: baseline-http, lookup-hit, lookup-miss, search-hit, order, mixed,
-// failover), the key distributions (a hot set, uniform, Zipf), and the order bookkeeping that the failover figures
+// Owns: the scenario names (a contract: baseline-http, lookup-hit, lookup-miss, search-hit, etcd, order, mixed,
+// failover, soak), the key distributions (a hot set, uniform, Zipf), and the order bookkeeping that the failover figures
 // need (the time of every successful order). Promises: every draw comes from a seeded generator, so two runs ask
 // for the same keys in the same order per connection; orders only name items with deep stock (see
 // `deepStockItemsMax`), so every order buys and no figure is flattered by cheap refusals.
 import type { RequestSpec } from 'autocannon';
 
-export const scenarioNames = ['baseline-http', 'lookup-hit', 'lookup-miss', 'search-hit', 'order', 'mixed', 'failover'] as const;
+// etcd runs just before order: the two durable-write figures it compares are then measured minutes apart at most.
+export const scenarioNames = ['baseline-http', 'lookup-hit', 'lookup-miss', 'search-hit', 'etcd', 'order', 'mixed', 'failover', 'soak'] as const;
+/** Run only when asked for by name: the soak takes ten minutes. */
+export const onDemandScenarios: readonly ScenarioName[] = ['soak'];
 export type ScenarioName = (typeof scenarioNames)[number];
 
 export function isScenarioName(value: string): value is ScenarioName {
@@ -32,6 +35,8 @@ export const hotSetSize = 1_000;
  * unread for 0.5 s, which showed as a 550 ms max latency; 64 × 128 costs about as much as the baseline's start.
  */
 const preparedLookupsCount = 128;
+/** etcd's puts: this many distinct keys, each a fresh durable write every time it is put. */
+const preparedPutsCount = 128;
 /** Zipf exponent of item popularity in the mixed load (the YCSB default). */
 const zipfExponent = 0.99;
 
@@ -101,6 +106,30 @@ export class OrderLedger {
   }
 }
 
+const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+
+/**
+ * etcd's durable puts through its JSON gateway, shaped like what an order writes: a 21-character key (an order id's
+ * length) and a small JSON record. Each acknowledged put is counted in the ledger as a write.
+ */
+function etcdPuts(random: () => number, ledger: OrderLedger): RequestSpec[] {
+  const onResponse = (status: number, body: string) => {
+    if (status === 200 && body.startsWith('{"header"')) ledger.record(200, 'true', performance.now());
+    else ledger.record(status, body, performance.now());
+  };
+  return Array.from({ length: preparedPutsCount }, (_value, index) => {
+    const key = `order/${index.toString(36).padStart(15, '0')}`;
+    const value = JSON.stringify({ item: uniform(random, deepStockItemsMax), amount: 1, total: 19.9, status: 'committed' });
+    return {
+      method: 'POST',
+      path: '/v3/kv/put',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: base64(key), value: base64(value) }),
+      onResponse,
+    };
+  });
+}
+
 export interface ScenarioPlan {
   readonly requests: RequestSpec[];
   /** Set for scenarios that place orders. */
@@ -150,12 +179,17 @@ export function planScenario(name: ScenarioName, topicNames: readonly string[], 
       return { requests: prepared(() => lookup(uniform(random, catalogItemCount)), preparedLookupsCount), ledger: null };
     case 'search-hit':
       return { requests: dynamic(search, null), ledger: null };
+    case 'etcd': {
+      const ledger = new OrderLedger();
+      return { requests: etcdPuts(random, ledger), ledger };
+    }
     case 'order': {
       const ledger = new OrderLedger();
       return { requests: dynamic(order, ledger), ledger };
     }
     case 'mixed':
-    case 'failover': {
+    case 'failover':
+    case 'soak': {
       const ledger = new OrderLedger();
       const popularity = zipfSampler(catalogItemCount, zipfExponent, random);
       const next = () => {

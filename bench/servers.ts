@@ -11,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 
 export interface RunningServer {
   readonly url: string;
+  /** The process that answers the load (etcd: the leader member). */
   readonly pid: number;
+  /** Every process the server is made of (one for Pygmy and the baseline, one per member for etcd). */
+  readonly pids: readonly number[];
   stop(): Promise<void>;
 }
 
@@ -81,7 +84,7 @@ async function launch(args: string[], pattern: RegExp, what: string, environment
   child.once('exit', () => running.delete(stop));
   try {
     const url = await waitReady(child, pattern, what);
-    return { url, pid: child.pid!, stop };
+    return { url, pid: child.pid!, pids: [child.pid!], stop };
   } catch (error) {
     await stop();
     throw error;

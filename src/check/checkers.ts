@@ -1,12 +1,14 @@
 // The checkers: each reads a History and returns the anomalies it proves, each with the smallest part of the
 // history that shows it. Pure: no I/O, no clock.
 //
-// - lost write: an order acknowledged true is not committed in the final order log (or one acknowledged false is
-//   committed); an order of unknown outcome still pending once the cluster is quiet;
+// - lost write: an order acknowledged true is not committed in the final order log (or one acknowledged false, or
+//   one that certainly failed — rejected by its deadline, `x-order-reason: timeout` — is committed); an order still pending once the cluster is quiet (every order settles by its deadline), whether
+//   the log names it or not (the list hides the ids of pending orders);
 // - duplicate: one order id twice in the order log;
 // - oversell: a read, or the final stock, below zero;
-// - conservation: initial stock + restocks − committed amounts = final stock, where unknown restocks may count or
-//   not (the run uses one restock amount, so "some number of them" is a divisibility question);
+// - conservation: initial stock + restocks − committed amounts = final stock, where each unknown restock may count
+//   or not: an exact subset-sum over the unknown amounts (pooled by amount, so 114 unknown restocks of 5 are one
+//   bounded question), undecided past its work budget rather than a guess;
 // - linearizability of each item's stock (which contains monotonic reads and read-your-writes through the gateway:
 //   a read that shows a stock older than a write that ended before the read began cannot be linearized);
 //   a violation whose blocked operations include a read is reported as a stale read;
@@ -34,14 +36,51 @@ export interface CheckReport {
 export interface CheckOptions {
   /** Work bound of the linearizability search, per item. */
   readonly statesMaxPerItem?: number;
+  /** Work bound of the conservation subset-sum, per item (cells of its table). */
+  readonly conservationCellsMax?: number;
 }
 
 type FinalOrder = History['final']['orders'][number];
 
 function ordersById(history: History): Map<string, FinalOrder[]> {
   const byId = new Map<string, FinalOrder[]>();
-  for (const order of history.final.orders) byId.set(order.id, [...(byId.get(order.id) ?? []), order]);
+  for (const order of history.final.orders) {
+    if (order.id === null) continue;
+    byId.set(order.id, [...(byId.get(order.id) ?? []), order]);
+  }
   return byId;
+}
+
+/** How the orders whose client never learned the outcome were resolved by the final order log. */
+export interface UnknownResolution {
+  readonly unknown: number;
+  readonly committed: number;
+  readonly rejected: number;
+  /** Not in the log: the order never reached the order group, so it had no effect. */
+  readonly absent: number;
+  readonly pending: number;
+}
+
+export function unknownResolution(history: History): UnknownResolution {
+  const stored = ordersById(history);
+  const counts = { unknown: 0, committed: 0, rejected: 0, absent: 0, pending: 0 };
+  for (const operation of history.operations) {
+    if (operation.kind !== 'order' || operation.outcome !== 'unknown') continue;
+    counts.unknown += 1;
+    const status = stored.get(operation.key)?.[0]?.status ?? 'absent';
+    if (status === 'committed' || status === 'rejected' || status === 'pending') counts[status] += 1;
+    else counts.absent += 1;
+  }
+  return counts;
+}
+
+/** Orders still pending in the final log, named or not: each should have settled by its deadline. */
+export function unsettled(history: History): Anomaly[] {
+  const pending = history.final.orders.filter((order) => order.status === 'pending');
+  if (pending.length === 0) return [];
+  const named = pending.filter((order) => order.id !== null).map((order) => order.id as string);
+  const evidence = history.operations.filter((operation) => operation.kind === 'order' && named.includes(operation.key)).slice(0, 12);
+  return [{ kind: 'lost-write', message: `${pending.length} order(s) still pending after the cluster was healed and quiet, past every deadline`, evidence }];
 }
 
 export function lostWrites(history: History): Anomaly[] {
@@ -54,8 +93,8 @@ export function lostWrites(history: History): Anomaly[] {
       anomalies.push({ kind: 'lost-write', message: `order ${operation.key} was acknowledged as bought but the order log says ${status}`, evidence: [operation] });
     } else if (operation.outcome === 'ok' && operation.value === false && status === 'committed') {
       anomalies.push({ kind: 'lost-write', message: `order ${operation.key} was answered false but the order log says committed`, evidence: [operation] });
-    } else if (status === 'pending') {
-      anomalies.push({ kind: 'lost-write', message: `order ${operation.key} is still pending after the cluster was healed and quiet`, evidence: [operation] });
+    } else if (operation.outcome === 'fail' && status === 'committed') {
+      anomalies.push({ kind: 'lost-write', message: `order ${operation.key} certainly failed (${operation.note}) but the order log says committed`, evidence: [operation] });
     }
   }
   return anomalies;
@@ -84,8 +123,9 @@ export function oversells(history: History): Anomaly[] {
   return anomalies;
 }
 
-export function conservation(history: History): Anomaly[] {
+export function conservation(history: History, cellsMax = 50_000_000): { anomalies: Anomaly[]; undecided: string[] } {
   const anomalies: Anomaly[] = [];
+  const undecided: string[] = [];
   for (const [itemText, initial] of Object.entries(history.final.initialStock)) {
     const item = Number(itemText);
     const final = history.final.finalStock[item];
@@ -95,7 +135,12 @@ export function conservation(history: History): Anomaly[] {
     const known = restocks.filter((operation) => operation.outcome === 'ok').reduce((sum, operation) => sum + operation.amount, 0);
     const unknown = restocks.filter((operation) => operation.outcome === 'unknown');
     const missing = final - initial - known + sold;
-    if (conservationExplained(missing, unknown.map((operation) => operation.amount))) continue;
+    const explained = subsetSumReachable(missing, unknown.map((operation) => operation.amount), cellsMax);
+    if (explained === true) continue;
+    if (explained === 'undecided') {
+      undecided.push(`item ${item}: conservation undecided (${unknown.length} unknown restocks, ${missing} to explain, past ${cellsMax} cells)`);
+      continue;
+    }
     const evidence = history.operations.filter((operation) => operation.item === item && operation.kind !== 'read' && operation.outcome !== 'fail').slice(-12);
     anomalies.push({
       kind: 'conservation',
@@ -104,16 +149,42 @@ export function conservation(history: History): Anomaly[] {
       evidence,
     });
   }
-  return anomalies;
+  return { anomalies, undecided };
 }
 
-/** True when `missing` is the sum of some subset of the unknown restocks (subset sums, bounded by their count). */
-function conservationExplained(missing: number, unknownAmounts: readonly number[]): boolean {
-  if (missing === 0) return true;
-  if (missing < 0 || unknownAmounts.length === 0) return false;
-  let sums = new Set<number>([0]);
-  for (const amount of unknownAmounts.slice(0, 64)) sums = new Set([...sums, ...[...sums].map((sum) => sum + amount)]);
-  return sums.has(missing);
+/**
+ * True when `target` is the sum of some sub-multiset of `amounts`: a bounded-knapsack table over 0..target,
+ * amounts pooled by value (k copies of a are one pass, so many equal amounts cost one column). 'undecided' when
+ * the table would pass `cellsMax` cells (target × distinct amounts).
+ */
+export function subsetSumReachable(target: number, amounts: readonly number[], cellsMax: number): boolean | 'undecided' {
+  if (target === 0) return true;
+  if (target < 0 || amounts.length === 0) return false;
+  const counts = new Map<number, number>();
+  let total = 0;
+  for (const amount of amounts) {
+    if (!(Number.isSafeInteger(amount) && amount > 0)) throw new Error(`subset sum: amount ${amount} is not a positive integer`);
+    counts.set(amount, (counts.get(amount) ?? 0) + 1);
+    total += amount;
+  }
+  if (target > total) return false;
+  if (target * counts.size > cellsMax) return 'undecided';
+  // reachable[s]: s is a sum of what was pooled so far; used[s]: copies of the current amount spent to reach s.
+  let reachable = new Uint8Array(target + 1);
+  reachable[0] = 1;
+  const used = new Int32Array(target + 1);
+  for (const [amount, copies] of counts) {
+    used.fill(0);
+    const next = reachable.slice();
+    for (let sum = amount; sum <= target; sum += 1) {
+      if (next[sum] === 1 || next[sum - amount] !== 1 || used[sum - amount]! >= copies) continue;
+      next[sum] = 1;
+      used[sum] = used[sum - amount]! + 1;
+    }
+    reachable = next;
+    if (reachable[target] === 1) return true;
+  }
+  return reachable[target] === 1;
 }
 
 /** The history of one item as operations of the counter model; failed and pointless operations left out. */
@@ -196,15 +267,18 @@ export function divergence(history: History): { anomalies: Anomaly[]; undecided:
 export function checkHistory(history: History, options: CheckOptions = {}): CheckReport {
   const linear = linearizabilityOf(history, options.statesMaxPerItem ?? 200_000);
   const converged = divergence(history);
+  const conserved = conservation(history, options.conservationCellsMax);
   const anomalies = [
     ...lostWrites(history),
+    ...unsettled(history),
     ...duplicates(history),
     ...oversells(history),
-    ...conservation(history),
+    ...conserved.anomalies,
     ...linear.anomalies,
     ...converged.anomalies,
   ];
-  return { anomalies, undecided: [...linear.undecided, ...converged.undecided], operationsChecked: history.operations.length, statesExplored: linear.explored };
+  const undecided = [...conserved.undecided, ...linear.undecided, ...converged.undecided];
+  return { anomalies, undecided, operationsChecked: history.operations.length, statesExplored: linear.explored };
 }
 
 export function describeAnomaly(anomaly: Anomaly): string {

@@ -38,8 +38,11 @@ export interface FinalState {
   readonly initialStock: Readonly<Record<number, number>>;
   /** item → stock at the end (a linearizable read after the run). */
   readonly finalStock: Readonly<Record<number, number>>;
-  /** The order log at the end: every order the order group holds for the items of the run. */
-  readonly orders: ReadonlyArray<{ readonly id: string; readonly item: number; readonly amount: number; readonly status: string }>;
+  /**
+   * The order log at the end: every order the order group holds for the items of the run. The id of an order still
+   * pending is null (GET /orders?item=N does not show the keys of live orders).
+   */
+  readonly orders: ReadonlyArray<{ readonly id: string | null; readonly item: number; readonly amount: number; readonly status: string }>;
   /** Replica digests taken with the cluster quiet (same applied index ⇒ same hash). */
   readonly digests: ReadonlyArray<{ readonly group: string; readonly name: string; readonly index: number; readonly hash: string }>;
 }
@@ -121,6 +124,47 @@ export function readHistory(path: string): History {
   }
   if (final === null) throw new Error(`${path}: no final state line`);
   return { operations, final, faults };
+}
+
+/**
+ * One operation as an external linearizability checker (Porcupine, Knossos) reads it: plain JSON, times in
+ * milliseconds since the run began. An operation of unknown outcome returns at `endMs` (after everything else)
+ * with output outcome "unknown" and what the final order log says of it (`resolved`), so a model may take its
+ * effect at any point after its call, or not at all. Described in src/check/README.md.
+ */
+export interface ExportedOperation {
+  readonly client: number;
+  readonly input: { readonly op: OperationKind; readonly item: number; readonly amount: number; readonly key: string };
+  readonly call: number;
+  readonly output: { readonly outcome: Outcome; readonly value: number | boolean | null; readonly resolved: string | null };
+  readonly return: number;
+}
+
+export function exportOperations(history: History): ExportedOperation[] {
+  const statusById = new Map<string, string>();
+  for (const order of history.final.orders) if (order.id !== null) statusById.set(order.id, order.status);
+  let endMs = 0;
+  for (const operation of history.operations) endMs = Math.max(endMs, operation.invokeMs, operation.completeMs ?? 0);
+  endMs += 1;
+  return history.operations
+    .filter((operation) => operation.outcome !== 'fail')
+    .map((operation) => ({
+      client: operation.client,
+      input: { op: operation.kind, item: operation.item, amount: operation.amount, key: operation.key },
+      call: operation.invokeMs,
+      output: {
+        outcome: operation.outcome,
+        value: operation.value,
+        resolved: operation.kind === 'order' ? (statusById.get(operation.key) ?? 'absent') : null,
+      },
+      return: operation.outcome === 'unknown' || operation.completeMs === null ? endMs : operation.completeMs,
+    }));
+}
+
+/** Writes the operations (failed ones left out: they had no effect) as one JSON array, with the stocks beside. */
+export function writeExport(path: string, history: History): void {
+  const document = { initialStock: history.final.initialStock, finalStock: history.final.finalStock, operations: exportOperations(history) };
+  writeFileSync(path, JSON.stringify(document) + '\n');
 }
 
 export function describeOperation(operation: Operation): string {

@@ -1,6 +1,8 @@
 // The multi-host target of `pygmy check --multihost`: four network-namespace hosts on a private bridge (a
 // gateway host running the cache and the HTTP gateway; host-a, host-b, host-c each running one catalog and one
-// order replica), one `pygmy node` process per host, reached only at the addresses created here.
+// order replica, host-a a second HTTP gateway too, which reaches the cache actor on the gateway host over the
+// transport), one `pygmy node` process per host, reached only at the addresses created here. Clients are spread
+// over both gateways, so the checkers judge one history across them.
 //
 // Host faults: `crash-host` kills a host's process with SIGKILL (the host of a group leader half of the time, the
 // gateway host included), keeps it down for the hold time, and restarts it on the same data dir; `partition` cuts
@@ -25,6 +27,8 @@ export interface MultihostTargetOptions {
 const hostNames = ['gateway', 'host-a', 'host-b', 'host-c'] as const;
 type HostName = (typeof hostNames)[number];
 const gatewayIndex = 0;
+/** The host of the second gateway (beside catalog-1 and order-1). */
+const secondGatewayIndex = 1;
 const replicaHostIndexes = [1, 2, 3] as const;
 const transportPort = 34_900;
 const gatewayPort = 34_800;
@@ -33,7 +37,7 @@ const gatewayReadyTimeoutMs = 60_000;
 function layoutFor(addresses: readonly string[]): LayoutNode[] {
   return [
     { name: 'gateway', host: addresses[0]!, port: transportPort, actors: ['cache'], gateway: { host: addresses[0]!, port: gatewayPort } },
-    { name: 'host-a', host: addresses[1]!, port: transportPort, actors: ['catalog-1', 'order-1'] },
+    { name: 'host-a', host: addresses[1]!, port: transportPort, actors: ['catalog-1', 'order-1'], gateway: { host: addresses[1]!, port: gatewayPort } },
     { name: 'host-b', host: addresses[2]!, port: transportPort, actors: ['catalog-2', 'order-2'] },
     { name: 'host-c', host: addresses[3]!, port: transportPort, actors: ['catalog-3', 'order-3'] },
   ];
@@ -42,6 +46,7 @@ function layoutFor(addresses: readonly string[]): LayoutNode[] {
 class MultihostTarget implements CheckTarget {
   readonly headers: Readonly<Record<string, string>>;
   readonly url: string;
+  readonly gatewayUrls: readonly string[];
   private readonly nodes = new Map<HostName, NodeProcess>();
   private readonly cuts = new Set<{ index: number; others: readonly number[] }>();
   private gatewayRestart: Promise<void> | null = null;
@@ -56,6 +61,7 @@ class MultihostTarget implements CheckTarget {
   ) {
     this.headers = { authorization: `Bearer ${environment.PYGMY_ADMIN_TOKEN}` };
     this.url = `http://${hosts.addresses[gatewayIndex]}:${gatewayPort}`;
+    this.gatewayUrls = [this.url, `http://${hosts.addresses[secondGatewayIndex]}:${gatewayPort}`];
   }
 
   async startHost(index: number): Promise<void> {
@@ -66,8 +72,8 @@ class MultihostTarget implements CheckTarget {
       dataDir: join(this.dataRoot, name),
       env: this.environment,
       namespace: this.hosts.namespaces[index]!,
-      waitReady: index === gatewayIndex,
-      timeoutMs: index === gatewayIndex ? gatewayReadyTimeoutMs : 30_000,
+      waitReady: index === gatewayIndex || index === secondGatewayIndex,
+      timeoutMs: index === gatewayIndex || index === secondGatewayIndex ? gatewayReadyTimeoutMs : 30_000,
       logLevel: process.env.PYGMY_CHECK_LOG_LEVEL ?? 'warn',
     });
     this.nodes.set(name, node);
@@ -101,6 +107,8 @@ class MultihostTarget implements CheckTarget {
         return this.partition(await this.chooseHost(random, replicaHostIndexes), random.chance(0.5), holdMs, record);
       case 'crash-process':
         throw new Error('a multi-host run crashes one host at a time (crash-host), not one whole process');
+      case 'pause-process':
+        throw new Error('a multi-host run does not pause processes (pause-process is for the single-process target)');
       default: {
         const never: never = kind;
         throw new Error(`unknown host fault ${String(never)}`);
@@ -182,6 +190,6 @@ export async function startMultihostTarget(options: MultihostTargetOptions): Pro
     await target.close();
     throw error;
   }
-  options.log(`check: hosts ${hostNames.map((name, index) => `${name} ${hosts.addresses[index]}`).join(', ')}; gateway ${target.url}`);
+  options.log(`check: hosts ${hostNames.map((name, index) => `${name} ${hosts.addresses[index]}`).join(', ')}; gateways ${target.gatewayUrls.join(', ')}`);
   return target;
 }

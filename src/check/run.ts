@@ -6,6 +6,12 @@
 // data; a partition of one host). Then every fault is healed, the cluster is left to settle, the final state is
 // read, and the history is checked and written to a file.
 //
+// With `ambiguous`, the run goes looking for orders of unknown outcome: half the clients are impatient (a timeout
+// of 5–200 ms, no retry), the target runs with a short order deadline and a widened window between deduct and
+// commit, and the nemesis adds catalog outages (orders race their deadline), kills of the order leader (between
+// deduct and commit) and SIGSTOP pauses of the whole process. Every such order must be resolved by the final log.
+// `plantedBug` starts the target with a bug the checkers must find (see src/actors/order/saga.ts).
+//
 // Bounded: the run lasts `durationMs`, every request has a deadline, an order is retried at most
 // `orderAttemptsMax` times, the history holds at most `operationsMax` operations.
 import { SeededRandom } from '../raft/sim/random.js';
@@ -17,7 +23,11 @@ import { actorNames, readDigests, replicaGroups, type CheckTarget, type HostFaul
 
 export type { NemesisKind } from './target.js';
 /** The faults of a single-process run, and of a multi-host run. */
-export const nemesisKinds = ['kill', 'stop', 'isolate', 'crash-process'] as const satisfies readonly NemesisKind[];
+export const nemesisKinds = ['kill', 'stop', 'isolate', 'crash-process', 'catalog-outage', 'kill-order-leader', 'pause-process'] as const satisfies readonly NemesisKind[];
+/** The faults of an ambiguous run (`--ambiguous`) when none are named. */
+export const ambiguousNemesisKinds = ['catalog-outage', 'kill-order-leader', 'pause-process', 'kill', 'stop'] as const satisfies readonly NemesisKind[];
+export const plantedBugs = ['reject-without-fence'] as const;
+export type PlantedBug = (typeof plantedBugs)[number];
 export const multihostNemesisKinds = ['kill', 'stop', 'isolate', 'crash-host', 'partition'] as const satisfies readonly NemesisKind[];
 
 export interface CheckRunOptions {
@@ -31,6 +41,11 @@ export interface CheckRunOptions {
   readonly statesMaxPerItem?: number;
   /** Run against `pygmy node` processes on network-namespace hosts instead of one `pygmy start` process. */
   readonly multihost?: boolean;
+  /** Go looking for orders of unknown outcome (see the top of this file). */
+  readonly ambiguous?: boolean;
+  /** The target's order deadline; default 1500 ms in an ambiguous run, the target's own (30 s) otherwise. */
+  readonly orderDeadlineMs?: number;
+  readonly plantedBug?: PlantedBug;
 }
 
 export interface CheckRunResult {
@@ -45,29 +60,52 @@ const items = [1, 2, 3, 4] as const;
 const restockAmount = 5;
 const requestTimeoutMs = 3_000;
 const orderAttemptsMax = 6;
-const startArgs = ['--max-restarts', '10000', '--restart-window-ms', '60000'];
+/** An impatient client's timeout range: it gives up well before a saga (a deduct, then a commit) can answer. */
+const impatientTimeoutMs = { min: 5, max: 200 } as const;
+/** The gateway's request deadline under `pygmy start`: a request a client gave up on is settled by then. */
+const gatewayDeadlineMs = 5_000;
+const baseStartArgs = ['--max-restarts', '10000', '--restart-window-ms', '60000'];
+
+/** The target's order deadline: as asked, 1.5 s in an ambiguous run, else the default of `pygmy start`. */
+function orderDeadlineOf(options: CheckRunOptions): number {
+  return options.orderDeadlineMs ?? (options.ambiguous ? 1_500 : 30_000);
+}
+
+function startArgsFor(options: CheckRunOptions): string[] {
+  const args = [...baseStartArgs];
+  if (options.orderDeadlineMs !== undefined || options.ambiguous) args.push('--order-deadline-ms', String(orderDeadlineOf(options)));
+  if (options.ambiguous) args.push('--hold-after-deduct-ms', '150');
+  if (options.plantedBug !== undefined) args.push('--bug', options.plantedBug);
+  return args;
+}
 
 /** One `pygmy start` process; replaced when the nemesis crashes and restarts it. */
 class SingleProcessTarget implements CheckTarget {
   readonly headers = {};
   private restarting: Promise<void> | null = null;
+  private paused = false;
 
-  constructor(private process: PygmyProcess) {}
+  constructor(private process: PygmyProcess, private readonly startArgs: readonly string[]) {}
 
   get url(): string {
     return this.process.url;
+  }
+
+  get gatewayUrls(): readonly string[] {
+    return [this.process.url];
   }
 
   async reachable(): Promise<void> {
     if (this.restarting) await this.restarting.catch(() => {});
   }
 
-  async injectHostFault(kind: HostFaultKind, _random: SeededRandom, _holdMs: number, record: (what: string) => void): Promise<void> {
+  async injectHostFault(kind: HostFaultKind, _random: SeededRandom, holdMs: number, record: (what: string) => void): Promise<void> {
+    if (kind === 'pause-process') return this.pause(holdMs, record);
     if (kind !== 'crash-process') throw new Error(`a single-process run cannot inject ${kind}`);
     record('kill -9 the whole process, restart on the same data');
     const restart = (async () => {
       await this.process.kill();
-      this.process = await startPygmy({ dataDir: this.process.dataDir, args: startArgs });
+      this.process = await startPygmy({ dataDir: this.process.dataDir, args: this.startArgs });
     })();
     this.restarting = restart;
     try {
@@ -77,16 +115,41 @@ class SingleProcessTarget implements CheckTarget {
     }
   }
 
+  /** SIGSTOP, hold, SIGCONT: the process misses its own timers, heartbeats and deadlines, then resumes. */
+  private async pause(holdMs: number, record: (what: string) => void): Promise<void> {
+    await this.reachable();
+    const pid = this.process.child.pid;
+    if (pid === undefined || this.process.child.exitCode !== null) return;
+    record(`SIGSTOP the whole process for ${holdMs} ms, then SIGCONT`);
+    process.kill(pid, 'SIGSTOP');
+    this.paused = true;
+    try {
+      await sleep(holdMs);
+    } finally {
+      this.resume();
+    }
+  }
+
+  private resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const pid = this.process.child.pid;
+    if (pid !== undefined && this.process.child.exitCode === null && this.process.child.signalCode === null) process.kill(pid, 'SIGCONT');
+  }
+
   async healHosts(): Promise<void> {
+    this.resume();
     await this.reachable();
   }
 
   async killAndDigest(): Promise<FinalState['digests']> {
+    this.resume();
     await this.process.kill();
     return readDigests(() => this.process.dataDir);
   }
 
   async close(): Promise<void> {
+    this.resume();
     await this.process.kill();
     removeDataDir(this.process.dataDir);
   }
@@ -112,11 +175,12 @@ interface Shared {
   readonly gaps: WriteGaps;
   readonly seed: number;
   readonly recordFault: (what: string) => void;
+  readonly ambiguous: boolean;
 }
 
-async function attempt(target: CheckTarget, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
+async function attempt(target: CheckTarget, method: string, path: string, headers: Record<string, string> = {}, body?: string, timeoutMs = requestTimeoutMs) {
   await target.reachable();
-  return http(method, `${target.url}${path}`, { headers: { ...target.headers, ...headers }, timeoutMs: requestTimeoutMs, ...(body === undefined ? {} : { body }) });
+  return http(method, `${target.url}${path}`, { headers: { ...target.headers, ...headers }, timeoutMs, ...(body === undefined ? {} : { body }) });
 }
 
 async function readOne(shared: Shared, client: number, item: number): Promise<void> {
@@ -147,6 +211,11 @@ async function order(shared: Shared, client: number, item: number, amount: numbe
   for (let attempts = 1; attempts <= orderAttemptsMax; attempts += 1) {
     try {
       const answer = await attempt(shared.target, 'POST', `/order/${item}?amount=${amount}`, { 'idempotency-key': key });
+      if (answer.status === 200 && answer.headers.get('x-order-reason') === 'timeout') {
+        // Rejected by its deadline: nothing was bought, and the answer says nothing of the stock.
+        shared.recorder.complete(id, 'fail', null, `rejected: timeout${attempts > 1 ? ` after ${notes.join(', ')}` : ''}`);
+        return;
+      }
       if (answer.status === 200) {
         shared.recorder.complete(id, 'ok', answer.text === 'true', attempts > 1 ? `after ${notes.join(', ')}` : '');
         shared.gaps.acknowledged(shared.recorder.elapsedMs());
@@ -165,6 +234,31 @@ async function order(shared: Shared, client: number, item: number, amount: numbe
   shared.recorder.complete(id, 'unknown', null, notes.join(', '));
 }
 
+/**
+ * An impatient client: one try with a short timeout, no retry. No answer, or a 503 that does not say the order
+ * was not taken, leaves the outcome unknown; the final order log must resolve it.
+ */
+async function impatientOrder(shared: Shared, client: number, item: number, amount: number, key: string, timeoutMs: number): Promise<void> {
+  const id = shared.recorder.invoke(client, 'order', item, amount, key);
+  try {
+    const answer = await attempt(shared.target, 'POST', `/order/${item}?amount=${amount}`, { 'idempotency-key': key }, undefined, timeoutMs);
+    if (answer.status === 200 && answer.headers.get('x-order-reason') === 'timeout') {
+      shared.recorder.complete(id, 'fail', null, `impatient, ${timeoutMs} ms: rejected: timeout`);
+    } else if (answer.status === 200) {
+      shared.recorder.complete(id, 'ok', answer.text === 'true', `impatient, ${timeoutMs} ms`);
+      shared.gaps.acknowledged(shared.recorder.elapsedMs());
+    } else if (answer.status === 503 && answer.headers.get('x-order-outcome') === 'not-taken') {
+      shared.recorder.complete(id, 'fail', null, 'status 503, not taken');
+    } else if (answer.status === 503) {
+      shared.recorder.complete(id, 'unknown', null, `status 503 (impatient), x-order-id ${answer.headers.get('x-order-id') ?? 'missing'}`);
+    } else {
+      shared.recorder.complete(id, 'fail', null, `status ${answer.status}: ${answer.text.slice(0, 80)}`);
+    }
+  } catch (error) {
+    shared.recorder.complete(id, 'unknown', null, `impatient: no answer within ${timeoutMs} ms`);
+  }
+}
+
 async function restock(shared: Shared, client: number, item: number): Promise<void> {
   const id = shared.recorder.invoke(client, 'restock', item, restockAmount, '');
   try {
@@ -180,15 +274,38 @@ async function restock(shared: Shared, client: number, item: number): Promise<vo
   }
 }
 
-async function client(shared: Shared, clientId: number, deadlineMs: number): Promise<void> {
+/** The target as one client sees it: the same cluster through gateway clientId mod the number of gateways. */
+function throughGateway(target: CheckTarget, clientId: number): CheckTarget {
+  return {
+    get url() {
+      return target.gatewayUrls[clientId % target.gatewayUrls.length]!;
+    },
+    get gatewayUrls() {
+      return target.gatewayUrls;
+    },
+    headers: target.headers,
+    reachable: () => target.reachable(),
+    injectHostFault: (kind, random, holdMs, record) => target.injectHostFault(kind, random, holdMs, record),
+    healHosts: () => target.healHosts(),
+    killAndDigest: () => target.killAndDigest(),
+    close: () => target.close(),
+  };
+}
+
+async function client(sharedByAll: Shared, clientId: number, deadlineMs: number): Promise<void> {
+  const shared: Shared = { ...sharedByAll, target: throughGateway(sharedByAll.target, clientId) };
   const random = new SeededRandom(shared.seed * 7_919 + clientId);
+  const impatient = shared.ambiguous && clientId % 2 === 1;
   for (let sequence = 0; shared.recorder.elapsedMs() < deadlineMs && !shared.recorder.full; sequence += 1) {
     const item = random.pick(items);
     const draw = random.next();
     if (draw < 0.35) await readOne(shared, clientId, item);
     else if (draw < 0.42) await readMany(shared, clientId, '/lookup');
     else if (draw < 0.48) await readMany(shared, clientId, random.chance(0.5) ? '/search/sys' : '/search/grad');
-    else if (draw < 0.85) await order(shared, clientId, item, random.integer(1, 3), `s${shared.seed}-c${clientId}-${sequence}`);
+    else if (draw < 0.85 && impatient) {
+      const timeoutMs = random.integer(impatientTimeoutMs.min, impatientTimeoutMs.max);
+      await impatientOrder(shared, clientId, item, random.integer(1, 3), `s${shared.seed}-c${clientId}-${sequence}`, timeoutMs);
+    } else if (draw < 0.85) await order(shared, clientId, item, random.integer(1, 3), `s${shared.seed}-c${clientId}-${sequence}`);
     else await restock(shared, clientId, item);
   }
 }
@@ -235,10 +352,28 @@ async function injectOne(shared: Shared, kind: NemesisKind, random: SeededRandom
       await admin(shared.target, victim, kind === 'stop' ? 'start' : 'heal');
       return;
     }
+    case 'catalog-outage': {
+      // Two of three: no quorum, so deducts wait (or are refused) while their orders' deadlines pass.
+      const victims = random.chance(0.5) ? ['catalog-1', 'catalog-2'] : random.chance(0.5) ? ['catalog-2', 'catalog-3'] : ['catalog-1', 'catalog-3'];
+      const stopped = [];
+      for (const victim of victims) if (await admin(shared.target, victim, 'stop')) stopped.push(victim);
+      if (stopped.length === 0) return;
+      record(`stop ${stopped.join(' and ')} for ${holdMs} ms (no catalog quorum)`);
+      await sleep(holdMs);
+      for (const victim of stopped) await admin(shared.target, victim, 'start');
+      return;
+    }
+    case 'kill-order-leader': {
+      const view = await clusterView(shared.target.url, shared.target.headers).catch(() => null);
+      const leader = view?.leaders.order;
+      if (leader && (await admin(shared.target, leader, 'kill'))) record(`kill the order leader ${leader} (between deduct and commit for the sagas in its window)`);
+      return;
+    }
     case 'crash-process':
     case 'crash-host':
     case 'partition':
-      await shared.target.injectHostFault(kind, random, holdMs, record);
+    case 'pause-process':
+      await shared.target.injectHostFault(kind, random, kind === 'pause-process' ? Math.min(holdMs, 2_500) : holdMs, record);
       return;
     default: {
       const never: never = kind;
@@ -279,9 +414,12 @@ async function readOrders(target: CheckTarget): Promise<FinalState['orders']> {
   return orders;
 }
 
-/** The order log once nothing is pending any more (a new leader finishes inherited sagas), or as it is then. */
-async function settledOrders(target: CheckTarget): Promise<FinalState['orders']> {
-  const deadline = Date.now() + 20_000;
+/**
+ * The order log once nothing is pending any more (a new leader finishes inherited sagas, and every order settles
+ * by its deadline), or as it is then: waits at most the order deadline and 10 s more.
+ */
+async function settledOrders(target: CheckTarget, orderDeadlineMs: number): Promise<FinalState['orders']> {
+  const deadline = Date.now() + orderDeadlineMs + 10_000;
   for (;;) {
     const orders = await readOrders(target);
     if (!orders.some((stored) => stored.status === 'pending') || Date.now() > deadline) return orders;
@@ -310,19 +448,22 @@ async function quiet(target: CheckTarget): Promise<boolean> {
   }, 15_000, 200).catch(() => false);
 }
 
-async function finalState(target: CheckTarget, initialStock: Record<number, number>, log: (line: string) => void): Promise<FinalState> {
+async function finalState(target: CheckTarget, initialStock: Record<number, number>, orderDeadlineMs: number, log: (line: string) => void): Promise<FinalState> {
   await healAll(target);
-  const orders = await settledOrders(target);
+  // A request a client gave up on may still be running in the gateway: let every one reach its deadline, so the
+  // order log read next holds every order that will ever exist.
+  await sleep(gatewayDeadlineMs);
+  const orders = await settledOrders(target, orderDeadlineMs);
   const finalStock = await readStocks(target);
   if (!(await quiet(target))) log('check: replicas did not reach one applied index; hashes compared where indexes match');
   // kill -9 with the cluster quiet: every applied entry is already durable, and the files stay as they are.
   return { initialStock, finalStock, orders, digests: await target.killAndDigest() };
 }
 
-async function startSingleProcessTarget(): Promise<CheckTarget> {
+async function startSingleProcessTarget(args: readonly string[]): Promise<CheckTarget> {
   const dataDir = makeDataDir();
   try {
-    return new SingleProcessTarget(await startPygmy({ dataDir, args: startArgs }));
+    return new SingleProcessTarget(await startPygmy({ dataDir, args }), args);
   } catch (error) {
     removeDataDir(dataDir);
     throw error;
@@ -334,17 +475,21 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     const known: readonly NemesisKind[] = options.multihost ? multihostNemesisKinds : nemesisKinds;
     if (!known.includes(kind)) throw new Error(`nemesis ${kind} is not available ${options.multihost ? 'with' : 'without'} --multihost (known: ${known.join(', ')})`);
   }
-  const target = options.multihost ? await startMultihostTarget({ log: options.log }) : await startSingleProcessTarget();
+  if (options.multihost && (options.ambiguous || options.plantedBug !== undefined)) throw new Error('--ambiguous and --bug run against the single-process target only');
+  const target = options.multihost ? await startMultihostTarget({ log: options.log }) : await startSingleProcessTarget(startArgsFor(options));
   try {
     const initialStock = await readStocks(target);
     const recorder = new HistoryRecorder(() => Date.now(), options.operationsMax ?? 2_000_000);
     const nemesisState: NemesisState = { faults: [] };
     const gaps = new WriteGaps();
-    const shared: Shared = { target, recorder, gaps, seed: options.seed, recordFault: (what) => options.log(`nemesis ${(recorder.elapsedMs() / 1000).toFixed(1)} s: ${what}`) };
+    const shared: Shared = {
+      target, recorder, gaps, seed: options.seed, ambiguous: options.ambiguous ?? false,
+      recordFault: (what) => options.log(`nemesis ${(recorder.elapsedMs() / 1000).toFixed(1)} s: ${what}`),
+    };
     const clients = Array.from({ length: options.clients }, (_, clientId) => client(shared, clientId, options.durationMs));
     await Promise.all([...clients, nemesis(shared, options.nemesis, options.durationMs, nemesisState)]);
     gaps.finish(recorder.elapsedMs());
-    const final = await finalState(target, initialStock, options.log);
+    const final = await finalState(target, initialStock, orderDeadlineOf(options), options.log);
     const history: History = { operations: recorder.snapshot(), final, faults: nemesisState.faults };
     writeHistory(options.historyPath, history);
     const report = checkHistory(history, options.statesMaxPerItem === undefined ? {} : { statesMaxPerItem: options.statesMaxPerItem });

@@ -12,9 +12,15 @@ import type { StateMachine } from '../raft/state-machine.js';
 import { RaftStorage } from '../raft/storage/storage.js';
 import type { FinalState } from './history.js';
 
-export const adminFaultKinds = ['kill', 'stop', 'isolate'] as const;
+/**
+ * Through the admin routes: one actor killed, stopped or isolated; two catalog replicas stopped together (no
+ * quorum: deducts wait, orders race their deadline); the order leader killed (with the target's window between
+ * deduct and commit widened, often right there).
+ */
+export const adminFaultKinds = ['kill', 'stop', 'isolate', 'catalog-outage', 'kill-order-leader'] as const;
 export type AdminFaultKind = (typeof adminFaultKinds)[number];
-export const hostFaultKinds = ['crash-process', 'crash-host', 'partition'] as const;
+/** `pause-process`: SIGSTOP of the whole process, SIGCONT after the hold (every timer and socket frozen). */
+export const hostFaultKinds = ['crash-process', 'crash-host', 'partition', 'pause-process'] as const;
 export type HostFaultKind = (typeof hostFaultKinds)[number];
 export type NemesisKind = AdminFaultKind | HostFaultKind;
 
@@ -24,6 +30,8 @@ export const actorNames = [...replicaGroups.catalog, ...replicaGroups.order, 'ca
 export interface CheckTarget {
   /** The gateway's URL (may change when the process behind it restarts: read it for every request). */
   readonly url: string;
+  /** Every gateway clients are spread over, `url` first (two in a multi-host run). */
+  readonly gatewayUrls: readonly string[];
   /** Sent with every request: admin routes need a token when the gateway listens beyond loopback. */
   readonly headers: Readonly<Record<string, string>>;
   /** Resolves once the gateway may be tried (at once, unless the gateway's own process is restarting). */

@@ -119,6 +119,8 @@ async function send(base: URL, request: { method: string; path: string }, timeou
 }
 
 function errorText(answer: Answer): string {
+  // A 503 that names an order: it was taken and may still be bought, so the next step is to look, not to buy again.
+  if (answer.status === 503 && answer.orderId !== null) return `outcome unknown: order ${answer.orderId} may still be bought or refused; look with: order ${answer.orderId}`;
   if (answer.status === 503) return 'the shop is unavailable right now; try again in a moment';
   try {
     const body = JSON.parse(answer.body) as { error?: unknown };
@@ -180,7 +182,9 @@ function describe(command: Command, answer: Answer): string {
     case 'order': {
       const order = (JSON.parse(answer.body) as { result: Record<string, unknown> }).result;
       const when = typeof order.createdAt === 'number' ? new Date(order.createdAt).toISOString() : '?';
-      return `order ${String(order.id)}: ${String(order.amount)} of book ${String(order.item)}, total ${money(Number(order.total))}, ${String(order.status)}, placed ${when}`;
+      const total = order.total === null ? 'total not yet known' : `total ${money(Number(order.total))}`;
+      const status = typeof order.reason === 'string' ? `${String(order.status)} (${order.reason})` : String(order.status);
+      return `order ${String(order.id)}: ${String(order.amount)} of book ${String(order.item)}, ${total}, ${status}, placed ${when}`;
     }
     case 'help':
     case 'quit':

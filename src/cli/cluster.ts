@@ -12,6 +12,7 @@ import type { CatalogReplicaArgs } from '../actors/catalog/actor.js';
 import type { OrderReplicaArgs } from '../actors/order/actor.js';
 import { ActorBackend } from '../http/actor-backend.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
+import type { AdminMode } from '../http/authorization.js';
 import { ActorSystem, type ChildSpec, type SystemMessageEvent } from '../runtime/system.js';
 
 export interface ClusterOptions {
@@ -22,6 +23,8 @@ export interface ClusterOptions {
   readonly catalog?: Catalog;
   readonly logger: Logger;
   readonly adminToken?: string | null;
+  /** `off` turns the gateway's operations routes off (`--admin off`); /health and /ready stay. */
+  readonly admin?: AdminMode;
   /** False switches the cache off (every read is a linearizable read on a replica). */
   readonly cacheEnabled?: boolean;
   readonly cacheCapacity?: number;
@@ -31,6 +34,10 @@ export interface ClusterOptions {
   readonly tickMs?: number;
   /** Test hook for the order saga: wait between deduct and commit. */
   readonly holdAfterDeductMs?: number;
+  /** How long an order may stay pending before it is fenced and rejected (default 30 s). */
+  readonly orderDeadlineMs?: number;
+  /** Planted bug for the checker: the deadline rejects without fencing the catalog. */
+  readonly orderBugRejectWithoutFence?: boolean;
   /** Test hook: replicas accept {type:'injectDiskFault', code} (the next disk write fails). */
   readonly diskFaultInjection?: boolean;
   readonly readyTimeoutMs?: number;
@@ -74,6 +81,8 @@ export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
     const args: OrderReplicaArgs = {
       name, peers: orderMembers, dataDir, tickMs, catalogMembers,
       ...(options.holdAfterDeductMs ? { holdAfterDeductMs: options.holdAfterDeductMs } : {}),
+      ...(options.orderDeadlineMs ? { orderDeadlineMs: options.orderDeadlineMs } : {}),
+      ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
       ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
     };
     return { name, module: orderModule, args, restart: 'permanent' };
@@ -139,6 +148,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     host: options.host,
     port: options.port,
     adminToken: options.adminToken ?? null,
+    admin: options.admin ?? 'on',
     requestDeadlineMs: options.requestDeadlineMs ?? 5_000,
   });
   let address;

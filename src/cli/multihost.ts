@@ -5,10 +5,12 @@
 // stop of one node: transport listening, local children started under their own supervisor, gateway (when the
 // node runs one) over a ClusterPort so asks go wherever the actor lives. Used by `pygmy node` and the tests.
 import { readFileSync, rmSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ActorBackend } from '../http/actor-backend.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
+import type { AdminMode } from '../http/authorization.js';
 import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
 import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
@@ -29,6 +31,8 @@ export interface ClusterLayout {
   readonly secretFile: string | null;
   readonly tls: TlsFiles | null;
   readonly tickMs: number;
+  /** Addresses the transport accepts connections from besides the nodes' own (e.g. peers behind NAT). */
+  readonly allowFrom?: readonly string[];
 }
 
 const bookstoreActors: readonly string[] = [...catalogMembers, ...orderMembers, cacheName];
@@ -74,7 +78,9 @@ export function parseLayout(json: unknown, baseDirectory: string): ClusterLayout
   const tls = config.tls === undefined ? null : { cert: path((config.tls as any)?.cert, 'tls.cert'), key: path((config.tls as any)?.key, 'tls.key'), ca: path((config.tls as any)?.ca, 'tls.ca') };
   const tickMs = config.tickMs === undefined ? 50 : Number(config.tickMs);
   if (!Number.isInteger(tickMs) || tickMs < 5) fail('tickMs', 'must be an integer ≥ 5');
-  return { nodes, secretFile: config.secretFile === undefined ? null : path(config.secretFile, 'secretFile'), tls, tickMs };
+  const allowFrom = config.allowFrom ?? [];
+  if (!Array.isArray(allowFrom) || !allowFrom.every((address) => typeof address === 'string' && isIP(address) !== 0)) fail('allowFrom', 'must be a list of IP addresses');
+  return { nodes, secretFile: config.secretFile === undefined ? null : path(config.secretFile, 'secretFile'), tls, tickMs, allowFrom: allowFrom as string[] };
 }
 
 export function readLayout(file: string): ClusterLayout {
@@ -100,7 +106,11 @@ export interface NodeOptions {
   /** Overrides the transport's bind address (e.g. 0.0.0.0 behind NAT); defaults to the node's host. */
   readonly listenHost?: string;
   readonly adminToken?: string | null;
+  /** `off` turns the gateway's operations routes off (`--admin off`); /health and /ready stay. */
+  readonly admin?: AdminMode;
   readonly onEscalate?: (reason: string) => void;
+  /** How long an order may stay pending before it is fenced and rejected (default 30 s). */
+  readonly orderDeadlineMs?: number;
 }
 
 /**
@@ -153,11 +163,12 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     log,
     ...(options.listenHost === undefined ? {} : { listenHost: options.listenHost }),
     ...(layout.tls === null ? {} : { tls: layout.tls }),
+    ...(layout.allowFrom === undefined ? {} : { allowFrom: layout.allowFrom }),
   });
   const system = new ActorSystem({ logger: log, remote: transport, onEscalate: options.onEscalate ?? (() => {}) });
   transport.attachSystem(system);
   await transport.listen();
-  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs }).filter((spec) => self.actors.includes(spec.name));
+  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) }).filter((spec) => self.actors.includes(spec.name));
   try {
     await system.start(specs);
   } catch (error) {
@@ -176,7 +187,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
       nearCache: cacheHere ? { capacity: 20_000 } : null,
     });
     if (cacheHere) wireNearCache(system, backend);
-    gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, requestDeadlineMs: 5_000 });
+    gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: 5_000 });
     const address = await gateway.listen();
     url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
   }

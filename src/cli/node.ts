@@ -2,7 +2,9 @@
 //
 // Flags: --config FILE (required), --node NAME (required), --data-dir (./data/NAME), --fresh (wipe the data dir;
 // refused on one that holds members of a bootstrapped cluster unless --start-new-cluster is given too), --listen-host
-// (bind address for the transport, default the node's configured host), --ready-timeout-ms (60000).
+// (bind address for the transport, default the node's configured host), --ready-timeout-ms (60000), --admin on|off
+// (off turns the gateway's operations routes off; /health and /ready stay), --order-deadline-ms (30000; give every
+// node the same value).
 // Prints `pygmy: node NAME listening on HOST:PORT` once the transport listens and its actors started, and on a
 // gateway node `pygmy: ready at URL (started in N ms)` once both groups have a leader. SIGINT and SIGTERM stop
 // it gracefully; an escalation of its supervisor exits non-zero. The cluster secret comes from
@@ -11,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from './logger.js';
 import { clusterSecret, DataDirInUseError, readLayout, startNode } from './multihost.js';
 import { UsageError } from './usage-error.js';
+import { parseAdminMode, type AdminMode } from '../http/authorization.js';
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -23,14 +26,17 @@ export async function main(argv: string[]): Promise<number> {
       'start-new-cluster': { type: 'boolean' },
       'listen-host': { type: 'string' },
       'ready-timeout-ms': { type: 'string' },
+      admin: { type: 'string' },
+      'order-deadline-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help || values.config === undefined || values.node === undefined) {
-    console.log('usage: pygmy node --config cluster.json --node NAME [--data-dir ./data/NAME] [--fresh [--start-new-cluster]] [--listen-host ADDRESS]');
+    console.log('usage: pygmy node --config cluster.json --node NAME [--data-dir ./data/NAME] [--fresh [--start-new-cluster]] [--listen-host ADDRESS] [--admin on|off] [--order-deadline-ms MS]');
     return values.help ? 0 : 1;
   }
+  const admin = adminMode(values.admin);
   const startedAt = Date.now();
   let layout;
   try {
@@ -44,6 +50,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (values['start-new-cluster'] === true && values.fresh !== true) {
     throw new UsageError('--start-new-cluster only goes with --fresh');
+  }
+  const orderDeadlineMs = Number(values['order-deadline-ms'] ?? 30_000);
+  if (!Number.isSafeInteger(orderDeadlineMs) || orderDeadlineMs < 100) {
+    throw new UsageError(`--order-deadline-ms must be an integer ≥ 100, got "${values['order-deadline-ms']}"`);
   }
   const logger = createLogger({});
   let escalated: string | null = null;
@@ -59,6 +69,8 @@ export async function main(argv: string[]): Promise<number> {
       secret: clusterSecret(layout, process.env),
       logger,
       adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
+      admin,
+      orderDeadlineMs,
       ...(values['listen-host'] === undefined ? {} : { listenHost: values['listen-host'] }),
       onEscalate: (reason) => {
         escalated = reason;
@@ -99,4 +111,11 @@ export async function main(argv: string[]): Promise<number> {
       });
     }
   });
+}
+
+/** `--admin on|off`: off turns the gateway's operations routes off, whatever PYGMY_ADMIN_TOKEN says. */
+function adminMode(value: string | undefined): AdminMode {
+  const mode = parseAdminMode(value);
+  if (mode === null) throw new UsageError(`--admin must be "on" or "off", got "${value}"`);
+  return mode;
 }

@@ -1,8 +1,10 @@
 // `pygmy start`: the whole cluster in one process — the demo, and what the end-to-end tests run.
 //
 // Flags: --port (34800; 0 picks a free one), --host (127.0.0.1), --data-dir (./data), --fresh (wipe the data dir
-// first), --catalog FILE.json, --no-cache, --tick-ms, --hold-after-deduct-ms (test hook), --max-restarts N and
-// --restart-window-ms MS (supervisor intensity; the fault checker raises it because it kills replicas on purpose).
+// first), --catalog FILE.json, --no-cache, --tick-ms, --order-deadline-ms (30000: a pending order is then fenced
+// and rejected "timeout"), --hold-after-deduct-ms and --bug reject-without-fence (test hooks), --max-restarts N and
+// --restart-window-ms MS (supervisor intensity; the fault checker raises it because it kills replicas on purpose),
+// --admin on|off (off turns the operations routes off; /health and /ready stay).
 // Prints `pygmy: ready at URL (started in N ms)` on standard output when it can serve. SIGINT and SIGTERM stop
 // it gracefully (gateway closed, leaders hand over, databases closed); a second start on the same data dir
 // continues where it stopped. An escalation of the supervisor exits non-zero with the reason.
@@ -12,6 +14,7 @@ import { parseCatalog, type Catalog } from '../actors/catalog/catalog.js';
 import { startCluster } from './cluster.js';
 import { createLogger } from './logger.js';
 import { UsageError } from './usage-error.js';
+import { parseAdminMode, type AdminMode } from '../http/authorization.js';
 
 function readCatalog(path: string): Catalog {
   try {
@@ -28,6 +31,13 @@ function positiveInteger(value: string | undefined, name: string, fallback: numb
   return parsed;
 }
 
+/** `--bug NAME`: a planted bug the checker must find; only reject-without-fence exists. */
+function plantedBug(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (value !== 'reject-without-fence') throw new UsageError(`--bug must be reject-without-fence, got "${value}"`);
+  return true;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -40,16 +50,20 @@ export async function main(argv: string[]): Promise<number> {
       'no-cache': { type: 'boolean' },
       'tick-ms': { type: 'string' },
       'hold-after-deduct-ms': { type: 'string' },
+      'order-deadline-ms': { type: 'string' },
+      bug: { type: 'string' },
       'max-restarts': { type: 'string' },
       'restart-window-ms': { type: 'string' },
+      admin: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('usage: pygmy start [--port 34800] [--host 127.0.0.1] [--data-dir ./data] [--fresh] [--catalog FILE.json] [--no-cache]');
+    console.log('usage: pygmy start [--port 34800] [--host 127.0.0.1] [--data-dir ./data] [--fresh] [--catalog FILE.json] [--no-cache] [--admin on|off]');
     return 0;
   }
+  const admin = adminMode(values.admin);
   // LOG_FORMAT=pretty|json overrides the default (pretty on a terminal, JSON otherwise).
   const format = process.env.LOG_FORMAT;
   const logger = createLogger(format === 'pretty' || format === 'json' ? { pretty: format === 'pretty' } : {});
@@ -64,9 +78,12 @@ export async function main(argv: string[]): Promise<number> {
     ...(catalog ? { catalog } : {}),
     logger,
     adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
+    admin,
     cacheEnabled: !values['no-cache'],
     tickMs: positiveInteger(values['tick-ms'], '--tick-ms', 50, 5),
     holdAfterDeductMs: positiveInteger(values['hold-after-deduct-ms'], '--hold-after-deduct-ms', 0, 0),
+    orderDeadlineMs: positiveInteger(values['order-deadline-ms'], '--order-deadline-ms', 30_000, 100),
+    orderBugRejectWithoutFence: plantedBug(values.bug),
     ...(values['max-restarts'] === undefined ? {} : { maxRestarts: positiveInteger(values['max-restarts'], '--max-restarts', 5) }),
     ...(values['restart-window-ms'] === undefined ? {} : { restartWindowMs: positiveInteger(values['restart-window-ms'], '--restart-window-ms', 60_000) }),
     onEscalate: (reason) => {
@@ -96,4 +113,11 @@ export async function main(argv: string[]): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+/** `--admin on|off`: off turns the gateway's operations routes off, whatever PYGMY_ADMIN_TOKEN says. */
+function adminMode(value: string | undefined): AdminMode {
+  const mode = parseAdminMode(value);
+  if (mode === null) throw new UsageError(`--admin must be "on" or "off", got "${value}"`);
+  return mode;
 }

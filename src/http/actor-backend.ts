@@ -35,6 +35,7 @@ import {
   type ClusterStatus,
   type Item,
   type ItemChange,
+  type ItemChangeResult,
   type Order,
   type OrderOutcome,
   type ReadAnswer,
@@ -80,8 +81,17 @@ function groupOf(name: string): string {
   return dash > 0 ? name.slice(0, dash) : name;
 }
 
+/** The catalog's answer to a price or restock as the gateway's refusal: unknown item (404) or refused (409). */
+function changeResult(result: CatalogResult, what: string): ItemChangeResult {
+  if (result.ok) return { ok: true };
+  if (result.reason === 'unknownItem') return { ok: false, reason: 'unknownItem' };
+  if (result.reason === 'badCommand') return { ok: false, reason: 'refused', detail: `${what} refused: ${result.detail}` };
+  return { ok: false, reason: 'refused', detail: `${what} refused: ${result.reason}` };
+}
+
 function toOrder(order: StoredOrder): Order {
-  return { id: order.id, item: order.item, amount: order.amount, total: order.total ?? 0, status: order.status, createdAt: order.createdAt };
+  const total = order.status === 'pending' ? null : (order.total ?? 0);
+  return { id: order.id, item: order.item, amount: order.amount, total, status: order.status, reason: order.reason, createdAt: order.createdAt };
 }
 
 export class ActorBackend implements Backend {
@@ -194,8 +204,10 @@ export class ActorBackend implements Backend {
       throw this.translate(error);
     }
     const outcome = answer.result as SagaOutcome;
+    if (outcome.kind === 'keyReused') return { bought: false, orderId, firstRequest: { item: outcome.first.item, amount: outcome.first.amount } };
     if (outcome.bought) await this.invalidate([item], outcome.catalogIndex > 0 ? outcome.catalogIndex : await this.catalogIndexNow());
-    return { bought: outcome.bought, orderId };
+    const reason = outcome.order.reason;
+    return outcome.bought || reason === null ? { bought: outcome.bought, orderId } : { bought: false, orderId, reason };
   }
 
   /**
@@ -228,25 +240,26 @@ export class ActorBackend implements Backend {
     }
   }
 
-  async updateItem(id: number, change: ItemChange, _signal: AbortSignal): Promise<{ ok: boolean }> {
-    let ok = true;
+  async updateItem(id: number, change: ItemChange, _signal: AbortSignal): Promise<ItemChangeResult> {
+    let outcome: ItemChangeResult = { ok: true };
     let lastIndex = 0;
     try {
       if (change.price !== undefined) {
         const answer = await this.catalog.propose(encodeCatalogCommand({ type: 'setPrice', requestId: nanoid(), item: id, price: change.price }), this.deadline());
-        ok &&= (answer.result as CatalogResult).ok;
+        outcome = changeResult(answer.result as CatalogResult, 'price');
         lastIndex = answer.index;
       }
-      if (ok && change.restock !== undefined) {
+      if (outcome.ok && change.restock !== undefined) {
         const answer = await this.catalog.propose(encodeCatalogCommand({ type: 'restock', requestId: nanoid(), item: id, amount: change.restock }), this.deadline());
-        ok &&= (answer.result as CatalogResult).ok;
+        outcome = changeResult(answer.result as CatalogResult, change.price === undefined ? 'restock' : 'restock (the price was set)');
         lastIndex = answer.index;
       }
     } catch (error) {
       throw this.translate(error);
     }
-    if (ok) await this.invalidate([id], lastIndex);
-    return { ok };
+    // A price set before a refused restock is a change the cache must see too.
+    if (lastIndex > 0 && (outcome.ok || change.price !== undefined)) await this.invalidate([id], lastIndex);
+    return outcome;
   }
 
   async invalidateItem(id: number): Promise<void> {

@@ -1,19 +1,96 @@
-// Who may use the operations routes (/health, /ready, /cluster, /metrics, /admin/*, /invalidate/*).
+// Who may use which route of the gateway: the bookstore routes, the probes, and the operations routes.
 //
-// The rule (DESIGN.md §1): on a loopback address they are open, since only this host can reach them. Anywhere
-// else they need `Authorization: Bearer <admin token>`, and they are off when no token is configured, so a
-// gateway exposed by mistake cannot be driven to kill replicas. Pure functions; the gateway supplies the facts.
+// The rule (DESIGN.md §1):
+// - The bookstore routes (/lookup, /search, /order, /orders) are open to every client.
+// - The probes (/health, /ready) are always open, token or not, so a load balancer can ask them; they answer
+//   with their status only.
+// - Every other operations route (/cluster, /metrics, /events, /admin/*, /invalidate/*) needs
+//   `Authorization: Bearer <admin token>` whenever a token is configured, wherever the gateway listens and
+//   whoever connects: a reverse proxy on this host does not open them. With no token they answer only when the
+//   gateway listens on loopback (only this host can reach them), and `admin: 'off'` turns them off entirely.
+// - The dashboard's files (page, script, style, icon) hold no data: they are served unless `admin: 'off'`,
+//   without the token, so that the page can load and ask for it. Their data comes from /events and
+//   the admin routes, which follow the rule above.
+// Pure functions; the gateway supplies the listener's address and the request's header.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RouteKind } from './routes.js';
 
 export type Authorization =
   | { readonly kind: 'allowed' }
   | { readonly kind: 'refused'; readonly status: 401 | 403; readonly error: string };
 
+/** What a route is, for the rule above. */
+export type Access = 'public' | 'probe' | 'operations' | 'operationsPage';
+
+/** `off` turns every operations route but the probes off, token or not (`--admin off`). */
+export type AdminMode = 'on' | 'off';
+
+/** `--admin on|off` as the CLI gives it (absent: on); null for anything else. */
+export function parseAdminMode(text: string | undefined): AdminMode | null {
+  if (text === undefined || text === 'on') return 'on';
+  return text === 'off' ? 'off' : null;
+}
+
+export interface AccessPolicy {
+  readonly mode: AdminMode;
+  /** SHA-256 of the admin token; null when none is set (an empty PYGMY_ADMIN_TOKEN counts as none). */
+  readonly tokenDigest: Buffer | null;
+  /** The gateway listens on a loopback address (only this host can connect). */
+  readonly loopbackListener: boolean;
+}
+
 const allowed: Authorization = { kind: 'allowed' };
+const refusedOff: Authorization = { kind: 'refused', status: 403, error: 'operations routes are off on this gateway (--admin off)' };
+const refusedNoToken: Authorization = {
+  kind: 'refused',
+  status: 403,
+  error: 'operations routes are off on a non-loopback listener until PYGMY_ADMIN_TOKEN is set',
+};
+const refusedMissing: Authorization = { kind: 'refused', status: 401, error: 'operations routes need "Authorization: Bearer <token>"' };
+const refusedWrong: Authorization = { kind: 'refused', status: 401, error: 'wrong admin token' };
+
+function assertNever(value: never): never {
+  throw new Error(`authorization: unhandled value ${JSON.stringify(value)}`);
+}
 
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.') || host.startsWith('::ffff:127.');
+}
+
+export function accessOf(kind: RouteKind): Access {
+  switch (kind) {
+    case 'lookup':
+    case 'list':
+    case 'search':
+    case 'order':
+    case 'getOrder':
+    case 'ordersOfItem':
+    case 'badRequest':
+    case 'notFound':
+    case 'methodNotAllowed':
+      return 'public';
+    case 'health':
+    case 'ready':
+      return 'probe';
+    case 'cluster':
+    case 'metrics':
+    case 'events':
+    case 'actorAction':
+    case 'updateItem':
+    case 'invalidateItem':
+      return 'operations';
+    case 'dashboard':
+      return 'operationsPage';
+    default:
+      return assertNever(kind);
+  }
+}
+
+export function accessPolicy(options: { readonly mode: AdminMode; readonly adminToken: string | null; readonly loopbackListener: boolean }): AccessPolicy {
+  const token = options.adminToken;
+  const tokenDigest = token === null || token.length === 0 ? null : createHash('sha256').update(token).digest();
+  return { mode: options.mode, tokenDigest, loopbackListener: options.loopbackListener };
 }
 
 /**
@@ -21,31 +98,40 @@ export function isLoopbackHost(host: string): boolean {
  * are hashed first, so neither the token's length nor its prefix leaks through timing.
  */
 export function constantTimeEqual(given: string, expected: string): boolean {
-  const givenDigest = createHash('sha256').update(given).digest();
-  const expectedDigest = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(givenDigest, expectedDigest);
+  return digestMatches(given, createHash('sha256').update(expected).digest());
 }
 
-export function authorizeOperation(facts: {
-  readonly loopback: boolean;
-  readonly adminToken: string | null;
-  readonly authorizationHeader: string | undefined;
-}): Authorization {
-  if (facts.loopback) return allowed;
-  if (facts.adminToken === null || facts.adminToken.length === 0) {
-    return {
-      kind: 'refused',
-      status: 403,
-      error: 'operations routes are off on a non-loopback address until PYGMY_ADMIN_TOKEN is set',
-    };
+function digestMatches(given: string, expectedDigest: Buffer): boolean {
+  return timingSafeEqual(createHash('sha256').update(given).digest(), expectedDigest);
+}
+
+/** The token of `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750), or null. */
+export function bearerToken(header: string | undefined): string | null {
+  if (header === undefined || header.length < 7 || header.slice(0, 7).toLowerCase() !== 'bearer ') return null;
+  const token = header.slice(7).trim();
+  return token.length === 0 ? null : token;
+}
+
+/** May a request for a route of this kind, with this Authorization header, be answered under this policy? */
+export function authorizeRoute(policy: AccessPolicy, kind: RouteKind, authorizationHeader: string | undefined): Authorization {
+  const access = accessOf(kind);
+  switch (access) {
+    case 'public':
+    case 'probe':
+      return allowed;
+    case 'operationsPage':
+      return policy.mode === 'off' ? refusedOff : allowed;
+    case 'operations':
+      return authorizeOperation(policy, authorizationHeader);
+    default:
+      return assertNever(access);
   }
-  const header = facts.authorizationHeader;
-  const prefix = 'Bearer ';
-  if (header === undefined || !header.startsWith(prefix)) {
-    return { kind: 'refused', status: 401, error: 'operations routes need "Authorization: Bearer <token>"' };
-  }
-  if (!constantTimeEqual(header.slice(prefix.length), facts.adminToken)) {
-    return { kind: 'refused', status: 401, error: 'wrong admin token' };
-  }
-  return allowed;
+}
+
+function authorizeOperation(policy: AccessPolicy, authorizationHeader: string | undefined): Authorization {
+  if (policy.mode === 'off') return refusedOff;
+  if (policy.tokenDigest === null) return policy.loopbackListener ? allowed : refusedNoToken;
+  const token = bearerToken(authorizationHeader);
+  if (token === null) return refusedMissing;
+  return digestMatches(token, policy.tokenDigest) ? allowed : refusedWrong;
 }

@@ -58,16 +58,22 @@ export interface Order {
   readonly id: string;
   readonly item: number;
   readonly amount: number;
-  /** amount × price when committed; 0 while pending or when rejected. */
-  readonly total: number;
+  /** amount × price when committed; 0 when rejected; null while pending. */
+  readonly total: number | null;
   readonly status: OrderStatus;
-  /** Milliseconds since the Unix epoch, from the order leader's clock. */
+  /** Why it was rejected (insufficient, unknownItem, timeout); null unless rejected. */
+  readonly reason: string | null;
+  /** Milliseconds since the Unix epoch, from the gateway's clock. */
   readonly createdAt: number;
 }
 
 export interface OrderOutcome {
   readonly bought: boolean;
   readonly orderId: string;
+  /** Why it was not bought (insufficient, unknownItem, timeout), when the backend knows. */
+  readonly reason?: string;
+  /** Set when the order id is the key of another request (another item or amount): nothing was done. */
+  readonly firstRequest?: { readonly item: number; readonly amount: number };
 }
 
 export interface ActorStatus {
@@ -101,6 +107,11 @@ export interface ItemChange {
   readonly restock?: number;
 }
 
+export type ItemChangeResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: 'unknownItem' }
+  | { readonly ok: false; readonly reason: 'refused'; readonly detail: string };
+
 export interface Backend {
   /** One item and its topic; result null (with no topics) when the id is unknown. */
   lookup(id: number, signal: AbortSignal): Promise<ReadAnswer<Item | null>>;
@@ -116,7 +127,10 @@ export interface Backend {
   list(signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>>;
   /** Items of the topics whose name contains `topic` (case-insensitive); the matching topics. `knownIndex`: as for list. */
   search(topic: string, signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>>;
-  /** Buys `amount` of `item` under `orderId` (the Idempotency-Key, or an id the gateway made). */
+  /**
+   * Buys `amount` of `item` under `orderId` (the Idempotency-Key, or an id the gateway made). An id already used
+   * for another item or amount buys nothing and answers `firstRequest`.
+   */
   order(item: number, amount: number, orderId: string, signal: AbortSignal): Promise<OrderOutcome>;
   getOrder(orderId: string, signal: AbortSignal): Promise<Order | null>;
   ordersOfItem(item: number, signal: AbortSignal): Promise<Order[]>;
@@ -125,8 +139,11 @@ export interface Backend {
   ready(): Promise<boolean>;
   /** Throws UnknownActorError for a name it does not know. */
   actorAction(name: string, action: ActorAction): Promise<void>;
-  /** A replicated update that invalidates caches; ok false when the item is unknown. */
-  updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<{ ok: boolean }>;
+  /**
+   * A replicated update that invalidates caches. Refused as unknownItem (the gateway's 404), or `refused` with the
+   * catalog's reason (409: the change conflicts with the item's state, such as a restock past the stock bound).
+   */
+  updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<ItemChangeResult>;
   /** Drops the item, and every list and search result, from the cache. */
   invalidateItem(id: number): Promise<void>;
 }

@@ -59,13 +59,40 @@ export function orderJson(order: Order): string {
     ',"amount":' +
     finite(order.amount, 'order amount') +
     ',"total":' +
-    finite(order.total, 'order total') +
+    (order.total === null ? 'null' : finite(order.total, 'order total')) +
     ',"status":' +
     JSON.stringify(order.status) +
+    ',"reason":' +
+    (order.reason === null ? 'null' : JSON.stringify(order.reason)) +
     ',"createdAt":' +
     finite(order.createdAt, 'order createdAt') +
     '}'
   );
+}
+
+/** The 422 of an Idempotency-Key already used for another request: it names that first request. */
+export function keyReusedBody(
+  orderId: string,
+  first: { readonly item: number; readonly amount: number },
+  now: { readonly item: number; readonly amount: number },
+): string {
+  const firstRequest = `POST /order/${first.item}?amount=${first.amount}`;
+  return (
+    '{"ok":false,"error":' +
+    JSON.stringify(
+      `Idempotency-Key ${orderId} belongs to ${firstRequest}, not to POST /order/${now.item}?amount=${now.amount}; ` +
+        'use a new random key for a new request',
+    ) +
+    ',"firstRequest":{"item":' + finite(first.item, 'item') + ',"amount":' + finite(first.amount, 'amount') + '}}'
+  );
+}
+
+/**
+ * An order as `GET /orders?item=N` lists it: the id of a pending order is left out (null), so the list is not a
+ * way to learn the live keys of orders still being decided.
+ */
+export function listedOrderJson(order: Order): string {
+  return order.status === 'pending' ? orderJson({ ...order, id: '' }).replace('{"id":""', '{"id":null') : orderJson(order);
 }
 
 export const orderNotFoundBody = '{"ok":false,"result":null}';
@@ -75,11 +102,31 @@ export function orderBody(order: Order): string {
 }
 
 export function ordersBody(orders: readonly Order[]): string {
-  return '{"ok":true,"result":' + arrayJson(orders, orderJson) + '}';
+  return '{"ok":true,"result":' + arrayJson(orders, listedOrderJson) + '}';
 }
 
 export const okBody = '{"ok":true}';
 
 export function errorBody(error: string): string {
   return '{"ok":false,"error":' + JSON.stringify(error) + '}';
+}
+
+/**
+ * The 503 of an order that was taken but not settled in time: it may still be bought or refused (by its deadline,
+ * DESIGN.md §1), and the body says how to learn which without buying twice.
+ */
+export function orderUnknownBody(orderId: string): string {
+  const path = '/orders/' + encodeURIComponent(orderId);
+  return (
+    '{"ok":false,"error":' +
+    JSON.stringify(
+      `outcome unknown: order ${orderId} was taken but not settled in time; it settles by its deadline. ` +
+        `Learn the outcome with GET ${path}, or repeat the same request with Idempotency-Key: ${orderId} (never buys twice)`,
+    ) +
+    ',"outcome":"unknown","orderId":' +
+    JSON.stringify(orderId) +
+    ',"poll":' +
+    JSON.stringify(path) +
+    '}'
+  );
 }

@@ -16,7 +16,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { authorizeOperation, isLoopbackHost } from './authorization.js';
+import { accessPolicy, authorizeRoute, isLoopbackHost, type AccessPolicy, type AdminMode } from './authorization.js';
 import {
   DeadlineExceededError,
   UnavailableError,
@@ -30,10 +30,11 @@ import { DashboardFeed, type FeedOptions } from './dashboard/feed.js';
 import { DashboardHttp } from './dashboard/http.js';
 import { Deadlines } from './deadlines.js';
 import { LruMap } from '../actors/cache/lru.js';
+import { answerClientError } from './client-error.js';
 import { IdleConnections } from './idle-connections.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
 import { orderIdMaker } from './order-id.js';
-import { isOperationRoute, matchRoute, type Route, type RouteKind } from './routes.js';
+import { matchRoute, type Route, type RouteKind } from './routes.js';
 import { isPrintableToken, orderKeyLengthMax, parseIdempotencyKey, parseItemChange } from './validation.js';
 
 export interface GatewayLimits {
@@ -74,8 +75,13 @@ export interface GatewayOptions {
   readonly host?: string;
   /** Default 34800; 0 picks a free port. */
   readonly port?: number;
-  /** Token for the operations routes on a non-loopback address; null or empty turns them off there. */
+  /**
+   * Token every operations route but /health and /ready needs, wherever the gateway listens; null or empty: none,
+   * and then they answer only on a loopback listener (authorization.ts).
+   */
   readonly adminToken?: string | null;
+  /** `off` turns the operations routes off, token or not (/health and /ready stay). Default `on`. */
+  readonly admin?: AdminMode;
   /** Deadline of every request, passed to the backend as an AbortSignal. Default 3000 ms. */
   readonly requestDeadlineMs?: number;
   /** Requests starting within this many ms share one deadline timer; default a tenth of the deadline, ≤ 25 ms. */
@@ -127,6 +133,8 @@ const jsonHeaders = { 'content-type': jsonType };
 const hitHeaders = { 'content-type': jsonType, 'x-cache': 'HIT' };
 const missHeaders = { 'content-type': jsonType, 'x-cache': 'MISS' };
 const tooLargeHeaders = { 'content-type': jsonType, connection: 'close' };
+/** A refused request whose body is left unread: the connection cannot be reused. */
+const closeHeaders = { 'content-type': jsonType, connection: 'close' };
 const unauthorizedHeaders = { 'content-type': jsonType, 'www-authenticate': 'Bearer' };
 
 /**
@@ -161,6 +169,17 @@ function isUnavailable(error: unknown): boolean {
   );
 }
 
+/** Every route but the item update takes no body (routes that are already errors answer their own error). */
+function takesNoBody(kind: RouteKind): boolean {
+  return kind !== 'updateItem' && kind !== 'badRequest' && kind !== 'notFound' && kind !== 'methodNotAllowed';
+}
+
+/** True when the request says a body follows (a non-zero Content-Length, or any Transfer-Encoding). */
+function mayCarryBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
+}
+
 /** Reads a request body up to `bytesMax`; resolves null (and stops reading) when it is larger. */
 function readBody(request: IncomingMessage, bytesMax: number): Promise<string | null> {
   const headers = request.headers;
@@ -193,8 +212,7 @@ class GatewayHandler {
   private readonly logger: Logger;
   private readonly limits: GatewayLimits;
   readonly deadlines: Deadlines;
-  private readonly adminToken: string | null;
-  private readonly loopback: boolean;
+  private readonly access: AccessPolicy;
   private readonly unavailableHeaders: Record<string, string>;
   /**
    * Bodies of list and search answers already written, by query, with the catalog index they reflect. An answer
@@ -218,8 +236,7 @@ class GatewayHandler {
     const deadlineMs = options.requestDeadlineMs ?? 3_000;
     checkLimits(limits, deadlineMs);
     this.deadlines = new Deadlines(deadlineMs, options.deadlineSlotMs ?? Math.max(1, Math.min(25, Math.floor(deadlineMs / 10))));
-    this.adminToken = options.adminToken ?? null;
-    this.loopback = loopback;
+    this.access = accessPolicy({ mode: options.admin ?? 'on', adminToken: options.adminToken ?? null, loopbackListener: loopback });
     this.metrics = new GatewayMetrics(options.metricsRegistry);
     this.lookupMetrics = this.metrics.forRoute('lookup');
     this.unavailableHeaders = { 'content-type': jsonType, 'retry-after': String(limits.retryAfterSeconds) };
@@ -236,12 +253,24 @@ class GatewayHandler {
       this.replyTooLarge(response, route.kind, started);
       return;
     }
-    if (isOperationRoute(route.kind) && !this.authorize(request, response, route.kind, started)) return;
+    if (!this.authorize(request, response, route.kind, started)) return;
     // A near-cache hit is answered here and now: no promise, no closure, nothing for the event loop to run later.
     if (route.kind === 'lookup' && this.answerNearHit(response, route.id, started)) return;
-    this.dispatch(route, request, response, started).catch((error: unknown) =>
-      this.fail(response, route.kind, started, error, request.url ?? ''),
-    );
+    const work = mayCarryBody(request) && takesNoBody(route.kind) ? this.dispatchWithoutBody(route, request, response, started) : this.dispatch(route, request, response, started);
+    work.catch((error: unknown) => this.fail(response, route.kind, started, error, request.url ?? ''));
+  }
+
+  /**
+   * A route that takes no body, sent one: 400 naming it (and the connection closes, unread). A chunked request may
+   * turn out empty, so it is read (bounded) before being judged.
+   */
+  private async dispatchWithoutBody(route: Route, request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
+    const declared = request.headers['content-length'];
+    const body = declared === undefined ? await readBody(request, this.limits.bodyBytesMax) : null;
+    if (body === '') return this.dispatch(route, request, response, started);
+    const what = `${request.method ?? ''} ${(request.url ?? '').split('?')[0]}`;
+    const hint = route.kind === 'order' ? ' (the amount goes in the query: ?amount=N)' : '';
+    return this.reply(response, route.kind, started, 400, closeHeaders, bodies.errorBody(`${what} takes no request body${hint}`));
   }
 
   private dispatch(route: Route, request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
@@ -361,18 +390,30 @@ class GatewayHandler {
   ): Promise<void> {
     const key = parseIdempotencyKey(request.headers['idempotency-key']);
     if (key.rejected) return this.reply(response, 'order', started, 400, jsonHeaders, bodies.errorBody(key.error));
-    const body = await readBody(request, this.limits.bodyBytesMax);
-    if (body === null) return this.replyTooLarge(response, 'order', started);
     const orderId = key.value ?? this.newOrderId();
-    const outcome = await this.deadlines.run((signal) =>
-      this.backend.order(route.item, route.amount, orderId, signal),
-    );
+    const headers = { 'content-type': jsonType, 'x-order-id': orderId };
+    let outcome;
+    try {
+      outcome = await this.deadlines.run((signal) => this.backend.order(route.item, route.amount, orderId, signal));
+    } catch (error) {
+      // Taken but not answered (unavailable, past the deadline, or an unexpected failure): the order may yet settle
+      // either way, so the client gets its name to follow it.
+      if (isUnavailable(error)) this.logger.warn(`order ${orderId}: outcome unknown (${error instanceof Error ? error.message : String(error)}), answered 503`);
+      else this.logger.error({ err: error }, `order ${orderId}: unexpected failure, outcome unknown, answered 503`);
+      const unknownHeaders = { ...headers, 'retry-after': String(this.limits.retryAfterSeconds) };
+      return this.reply(response, 'order', started, 503, unknownHeaders, bodies.orderUnknownBody(orderId));
+    }
     assert(outcome.orderId === orderId, `backend answered order ${orderId} as ${outcome.orderId}`);
     assert(isPrintableToken(outcome.orderId, orderKeyLengthMax), 'order id is not a printable token');
+    if (outcome.firstRequest !== undefined) {
+      const body = bodies.keyReusedBody(orderId, outcome.firstRequest, route);
+      return this.reply(response, 'order', started, 422, headers, body);
+    }
     const verb = outcome.bought ? 'bought' : 'refused';
     this.logger.debug(`order ${orderId}: ${verb} ${route.amount} of item ${route.item}`);
-    const headers = { 'content-type': jsonType, 'x-order-id': orderId };
-    return this.reply(response, 'order', started, 200, headers, outcome.bought ? 'true' : 'false');
+    // `false` is "not bought"; the reason tells a stock refusal from a deadline's (which says nothing of the stock).
+    const answerHeaders = outcome.reason === undefined || !isPrintableToken(outcome.reason, 64) ? headers : { ...headers, 'x-order-reason': outcome.reason };
+    return this.reply(response, 'order', started, 200, answerHeaders, outcome.bought ? 'true' : 'false');
   }
 
   private async getOrder(response: ServerResponse, orderId: string, started: number): Promise<void> {
@@ -438,8 +479,11 @@ class GatewayHandler {
       return this.reply(response, 'updateItem', started, 400, jsonHeaders, bodies.errorBody(change.error));
     }
     const result = await this.deadlines.run((signal) => this.backend.updateItem(id, change.value, signal));
-    if (!result.ok) {
+    if (!result.ok && result.reason === 'unknownItem') {
       return this.reply(response, 'updateItem', started, 404, jsonHeaders, bodies.errorBody(`unknown item ${id}`));
+    }
+    if (!result.ok) {
+      return this.reply(response, 'updateItem', started, 409, jsonHeaders, bodies.errorBody(`item ${id}: ${result.detail}`));
     }
     this.logger.info(`admin: item ${id} updated with ${JSON.stringify(change.value)}`);
     return this.reply(response, 'updateItem', started, 200, jsonHeaders, bodies.okBody);
@@ -468,11 +512,7 @@ class GatewayHandler {
   }
 
   private authorize(request: IncomingMessage, response: ServerResponse, kind: RouteKind, started: number): boolean {
-    const decision = authorizeOperation({
-      loopback: this.loopback,
-      adminToken: this.adminToken,
-      authorizationHeader: request.headers.authorization,
-    });
+    const decision = authorizeRoute(this.access, kind, request.headers.authorization);
     if (decision.kind === 'allowed') return true;
     const headers = decision.status === 401 ? unauthorizedHeaders : jsonHeaders;
     void this.reply(response, kind, started, decision.status, headers, bodies.errorBody(decision.error));
@@ -545,6 +585,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   const idle = new IdleConnections(limits.socketIdleTimeoutMs, idleSweepMs(limits.socketIdleTimeoutMs), () => performance.now());
   server.on('connection', (socket: Socket) => idle.add(socket));
+  server.on('clientError', answerClientError);
   return {
     server,
     metrics: handler.metrics,

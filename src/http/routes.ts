@@ -3,8 +3,10 @@
 // Owns: which routes exist, which method each takes, and the validation of path and query parameters.
 // Promises: pure and total — every input maps to exactly one `Route`, invalid input to `badRequest`, an unknown
 // path to `notFound`, a known path with the wrong method to `methodNotAllowed` (method is checked before
-// parameters, so a DELETE of a malformed id is still a 405). HEAD is accepted wherever GET is; node:http drops
-// the body of a HEAD answer. No regular expressions: the table is a switch on the first path segment.
+// parameters, so a DELETE of a malformed id is still a 405); a query parameter the route does not take is a
+// `badRequest` that names it (`?Amount=5` is not `?amount=5`, and is never ignored). HEAD is accepted wherever GET
+// is; node:http drops the body of a HEAD answer. No regular expressions: the table is a switch on the first path
+// segment.
 
 import { actorActions, type ActorAction } from './backend.js';
 import type { DashboardAsset } from './dashboard/http.js';
@@ -40,20 +42,6 @@ export type Route =
   | { readonly kind: 'methodNotAllowed'; readonly allow: string };
 
 export type RouteKind = Route['kind'];
-
-/** Routes of the operations side, which the authorization rule guards. */
-export function isOperationRoute(kind: RouteKind): boolean {
-  return (
-    kind === 'health' ||
-    kind === 'ready' ||
-    kind === 'cluster' ||
-    kind === 'metrics' ||
-    kind === 'actorAction' ||
-    kind === 'updateItem' ||
-    kind === 'invalidateItem' ||
-    kind === 'events'
-  );
-}
 
 // Constant routes are allocated once, not per request.
 const notFound: Route = { kind: 'notFound' };
@@ -180,6 +168,28 @@ function matchLookupInPlace(method: string, target: string): Route | null {
   return Number.isNaN(id) ? null : { kind: 'lookup', id };
 }
 
+/** The query parameters each route takes; a route not named here takes none. */
+const routeParameters: Partial<Record<RouteKind, readonly string[]>> = {
+  order: ['amount'],
+  ordersOfItem: ['item'],
+};
+
+/** Routes that answer an error already, and the dashboard's, which refuse any query themselves. */
+function checksOwnQuery(kind: RouteKind): boolean {
+  return kind === 'badRequest' || kind === 'notFound' || kind === 'methodNotAllowed' || kind === 'dashboard' || kind === 'events';
+}
+
+/** The route, or a badRequest naming the query parameters it does not take. */
+function withKnownParameters(route: Route, query: string): Route {
+  if (query.length === 0 || checksOwnQuery(route.kind)) return route;
+  const allowed = routeParameters[route.kind] ?? [];
+  const unknown = [...new Set(new URLSearchParams(query).keys())].filter((name) => !allowed.includes(name));
+  if (unknown.length === 0) return route;
+  const names = unknown.slice(0, 5).map((name) => JSON.stringify(name.slice(0, 40))).join(', ');
+  const takes = allowed.length === 0 ? 'this route takes no query parameters' : `this route takes only ${allowed.join(', ')}`;
+  return { kind: 'badRequest', error: `unknown query parameter${unknown.length > 1 ? 's' : ''} ${names}: ${takes}` };
+}
+
 /** `target` is the request-target as node:http gives it (`req.url`): path plus optional query. */
 export function matchRoute(method: string, target: string): Route {
   const lookup = matchLookupInPlace(method, target);
@@ -187,6 +197,10 @@ export function matchRoute(method: string, target: string): Route {
   const queryStart = target.indexOf('?');
   const path = queryStart < 0 ? target : target.slice(0, queryStart);
   const query = queryStart < 0 ? '' : target.slice(queryStart + 1);
+  return withKnownParameters(matchPath(method, path, query), query);
+}
+
+function matchPath(method: string, path: string, query: string): Route {
   if (path.charCodeAt(0) !== 47 /* '/' */) return notFound;
   const segments = path.split('/');
   switch (segments[1]) {

@@ -136,6 +136,10 @@ export function parseItemChange(body: string): Parsed<ItemChange> {
   if (price !== undefined && !(typeof price === 'number' && Number.isFinite(price) && price > 0 && price <= priceMax)) {
     return rejected(`price must be a number above 0 and at most ${priceMax}`);
   }
+  // The catalog keeps whole cents (totals must not depend on rounding order): say so rather than "unknown item".
+  if (price !== undefined && Math.round(price * 100) / 100 !== price) {
+    return rejected(`price must be in whole cents (at most two decimals), got ${price}`);
+  }
   if (
     restock !== undefined &&
     !(typeof restock === 'number' && Number.isInteger(restock) && restock >= 1 && restock <= restockMax)

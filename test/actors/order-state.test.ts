@@ -34,7 +34,7 @@ function openReplica(): Replica {
 }
 
 function pending(orderId: string, item: number, amount: number, createdAt: number): OrderCommand {
-  return { type: 'pending', orderId, item, amount, createdAt };
+  return { type: 'pending', orderId, item, amount, createdAt, deadlineAt: createdAt + 30_000 };
 }
 
 test.after(() => {
@@ -47,19 +47,19 @@ test('pending creates an order shaped for the gateway, with keys in order', () =
   const result = replica.apply(pending('o1', 3, 2, 1000));
   assert.is(
     JSON.stringify(result),
-    '{"ok":true,"order":{"id":"o1","item":3,"amount":2,"total":null,"status":"pending","createdAt":1000},"created":true}',
+    '{"ok":true,"order":{"id":"o1","item":3,"amount":2,"total":null,"status":"pending","createdAt":1000,"reason":null,"deadlineAt":31000},"created":true}',
   );
   assert.is(JSON.stringify(replica.machine.query({ type: 'get', orderId: 'o1' })), JSON.stringify((result as { order: Order }).order));
   assert.is(replica.machine.query({ type: 'get', orderId: 'nope' }), null);
 });
 
 test('a repeated pending returns the existing order whatever its status and creates nothing', () => {
-  // Repeats pending with other values before and after commit; the stored order must not change.
+  // Repeats the same request (another createdAt) before and after commit; the stored order must not change.
   const replica = openReplica();
   replica.apply(pending('o1', 3, 2, 1000));
-  const again = replica.apply(pending('o1', 4, 9, 2000)) as { order: Order; created: boolean };
+  const again = replica.apply(pending('o1', 3, 2, 2000)) as { order: Order; created: boolean };
   assert.is(again.created, false);
-  assert.equal(again.order, { id: 'o1', item: 3, amount: 2, total: null, status: 'pending', createdAt: 1000 });
+  assert.equal(again.order, { id: 'o1', item: 3, amount: 2, total: null, status: 'pending', createdAt: 1000, reason: null, deadlineAt: 31000 });
   replica.apply({ type: 'committed', orderId: 'o1', total: 19.8 });
   const afterCommit = replica.apply(pending('o1', 3, 2, 1000)) as { order: Order; created: boolean };
   assert.is(afterCommit.created, false);
@@ -75,7 +75,7 @@ test('committed and rejected move a pending order once; repeats are no-ops; othe
   replica.apply(pending('b', 1, 1, 2));
   const committed = replica.apply({ type: 'committed', orderId: 'a', total: 19.9 }) as { order: Order; transitioned: boolean };
   assert.is(committed.transitioned, true);
-  assert.equal(committed.order, { id: 'a', item: 1, amount: 1, total: 19.9, status: 'committed', createdAt: 1 });
+  assert.equal(committed.order, { id: 'a', item: 1, amount: 1, total: 19.9, status: 'committed', createdAt: 1, reason: null, deadlineAt: 30001 });
   const repeat = replica.apply({ type: 'committed', orderId: 'a', total: 5 }) as { order: Order; transitioned: boolean };
   assert.is(repeat.transitioned, false);
   assert.is(repeat.order.total, 19.9);
@@ -83,7 +83,7 @@ test('committed and rejected move a pending order once; repeats are no-ops; othe
   assert.equal(wrong.ok, false);
   assert.match((wrong as { detail: string }).detail, /committed; it cannot become rejected/);
   const rejected = replica.apply({ type: 'rejected', orderId: 'b', reason: 'insufficient' }) as { order: Order };
-  assert.equal(rejected.order, { id: 'b', item: 1, amount: 1, total: null, status: 'rejected', createdAt: 2 });
+  assert.equal(rejected.order, { id: 'b', item: 1, amount: 1, total: null, status: 'rejected', createdAt: 2, reason: 'insufficient', deadlineAt: 30002 });
   assert.is(replica.apply({ type: 'committed', orderId: 'b', total: 1 }).ok, false);
   assert.is((replica.machine.query({ type: 'get', orderId: 'b' }) as Order).status, 'rejected');
   assert.is(replica.apply({ type: 'committed', orderId: 'ghost', total: 1 }).ok, false);
@@ -108,7 +108,7 @@ test('malformed commands are badCommand results, never throws, and change nothin
   assert.is((replica.machine.query({ type: 'what' }) as { reason: string }).reason, 'badQuery');
 });
 
-test('byItem, pending and committedTotals answer from the log', () => {
+test('byItem, pendingPage, expired and committedTotals answer from the log', () => {
   // Builds orders over two items in mixed states and checks ordering by createdAt then id, and the sums.
   const replica = openReplica();
   replica.apply(pending('z', 1, 2, 5));
@@ -120,9 +120,72 @@ test('byItem, pending and committedTotals answer from the log', () => {
   replica.apply({ type: 'rejected', orderId: 'm', reason: 'insufficient' });
   const byItem = replica.machine.query({ type: 'byItem', item: 1 }) as Order[];
   assert.equal(byItem.map((order) => order.id), ['m', 'a', 'z']);
-  assert.equal((replica.machine.query({ type: 'pending' }) as Order[]).map((order) => order.id), ['q']);
+  assert.equal((replica.machine.query({ type: 'pendingPage', after: null, limit: 10 }) as Order[]).map((order) => order.id), ['q']);
   assert.equal(replica.machine.query({ type: 'committedTotals' }), [{ item: 1, amount: 5, orders: 2 }]);
   assert.equal(replica.machine.query({ type: 'byItem', item: 9 }), []);
+});
+
+test('a key belongs to one request: the same id with another item or amount is keyReused and changes nothing', () => {
+  // Reuses one id for another item, then another amount, pending and then committed; each names the first order.
+  const replica = openReplica();
+  replica.apply(pending('k', 1, 1, 10));
+  const before = replica.machine.hash();
+  for (const [item, amount] of [[3, 1], [1, 5]] as const) {
+    const reused = replica.apply(pending('k', item, amount, 20));
+    assert.equal(reused, { ok: false, reason: 'keyReused', first: replica.machine.query({ type: 'get', orderId: 'k' }) });
+  }
+  assert.is(replica.machine.hash(), before);
+  replica.apply({ type: 'committed', orderId: 'k', total: 19.9 });
+  const afterCommit = replica.apply(pending('k', 3, 5, 30));
+  assert.is(afterCommit.ok, false);
+  assert.is((afterCommit as { first: Order }).first.status, 'committed');
+});
+
+test('a timeout rejection is refused before the deadline by the time in its own entry, and needs that time', () => {
+  // deadlineAt 31000: a timeout at 30999 is badCommand, one without atMs is malformed, one at 31000 rejects.
+  const replica = openReplica();
+  replica.apply(pending('t', 1, 1, 1000));
+  const early = replica.apply({ type: 'rejected', orderId: 't', reason: 'timeout', atMs: 30_999 });
+  assert.is(early.ok, false);
+  assert.match((early as { detail: string }).detail, /before its deadline 31000/);
+  assert.is(replica.apply('{"type":"rejected","orderId":"t","reason":"timeout"}').ok, false);
+  assert.is((replica.machine.query({ type: 'get', orderId: 't' }) as Order).status, 'pending');
+  const late = replica.apply({ type: 'rejected', orderId: 't', reason: 'timeout', atMs: 31_000 }) as { order: Order };
+  assert.is(late.order.status, 'rejected');
+  assert.is(late.order.reason, 'timeout');
+});
+
+test('the sweep reads bounded pages: expired by deadline, and a cursor over the pending orders', () => {
+  // Ten pending orders with deadlines 30001..30010: expired at 30005 with limit 3 gives the first three; pages of
+  // four walk all ten once, in (createdAt, id) order, and a settled order drops out.
+  const replica = openReplica();
+  for (let index = 1; index <= 10; index += 1) replica.apply(pending(`p${String(index).padStart(2, '0')}`, 1, 1, index));
+  const ids = (orders: unknown) => (orders as Order[]).map((order) => order.id);
+  assert.equal(ids(replica.machine.query({ type: 'expired', nowMs: 30_005, limit: 3 })), ['p01', 'p02', 'p03']);
+  assert.equal(ids(replica.machine.query({ type: 'expired', nowMs: 30_000, limit: 3 })), []);
+  replica.apply({ type: 'committed', orderId: 'p02', total: 1 });
+  const seen: string[] = [];
+  let after: { createdAt: number; id: string } | null = null;
+  for (let round = 0; round < 5; round += 1) {
+    const page = replica.machine.query({ type: 'pendingPage', after, limit: 4 }) as Order[];
+    seen.push(...ids(page));
+    if (page.length < 4) break;
+    after = { createdAt: page.at(-1)!.createdAt, id: page.at(-1)!.id };
+  }
+  assert.equal(seen, ['p01', 'p03', 'p04', 'p05', 'p06', 'p07', 'p08', 'p09', 'p10']);
+  assert.is((replica.machine.query({ type: 'expired', nowMs: 1, limit: 5_000 }) as { reason: string }).reason, 'badQuery');
+});
+
+test('a database made before deadlines is migrated: pending orders get createdAt + 30 s', () => {
+  // Creates the old table by hand with one pending row, opens the state machine on it, reads the deadline.
+  const database = new Database(':memory:');
+  openDatabases.push(database);
+  database.exec(`CREATE TABLE order_orders (id TEXT PRIMARY KEY, item INTEGER NOT NULL, amount INTEGER NOT NULL, total REAL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'committed', 'rejected')), created_at INTEGER NOT NULL, reason TEXT) STRICT;
+    INSERT INTO order_orders VALUES ('old', 1, 1, NULL, 'pending', 500, NULL);`);
+  const machine = new OrderStateMachine();
+  machine.open(database);
+  assert.is((machine.query({ type: 'get', orderId: 'old' }) as Order).deadlineAt, 30_500);
 });
 
 test('same commands give the same hash, different commands a different one, and snapshots restore', () => {

@@ -69,8 +69,18 @@ test('targets: met only when the figures reach them, unmeasured when a scenario 
   const failover = checkTargets({ failover: { ...sane, failedRequests: 0, writeGapMsMax: 501 } });
   assert.is(failover[3]!.met, false, 'a 501 ms write gap misses');
   const elections = checkTargets({ order: { ...sane, leaderChanges: 1, ordersPerSecond: 5_000 } });
-  assert.is(elections[2]!.met, true);
+  assert.is(elections[2]!.met, null, 'orders without etcd in the same run are not judged');
   assert.is(elections[4]!.met, false, 'a leader change under load misses');
+});
+
+test('orders are judged against etcd\'s durable puts of the same run: rate and p99 both', () => {
+  const etcd = { ...sane, writesPerSecond: 4_000, p99: 30 };
+  const order = (ordersPerSecond: number, p99: number) => ({ ...sane, ordersPerSecond, writesPerSecond: ordersPerSecond, p99 });
+  assert.is(checkTargets({ etcd, order: order(4_000, 30) })[2]!.met, true, 'equal rate and p99 meet it');
+  assert.is(checkTargets({ etcd, order: order(3_999, 20) })[2]!.met, false, 'a lower rate misses');
+  assert.is(checkTargets({ etcd, order: order(6_000, 31) })[2]!.met, false, 'a higher p99 misses');
+  assert.match(checkTargets({ etcd, order: order(2_000, 30) })[2]!.measured, /0\.5×/);
+  assert.is(checkTargets({ etcd: { ...sane, leaderChanges: 3, writesPerSecond: 1 } })[4]!.met, null, 'etcd\'s own figures are no Pygmy leader change');
 });
 
 test('the baseline bracketing the run counts its faster run, whichever came first', () => {

@@ -3,7 +3,8 @@
 // run of `pygmy check` means something. Also the search's handling of unknown outcomes and its work bound.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkHistory, describeAnomaly } from '../../src/check/checkers.js';
+import { checkHistory, describeAnomaly, subsetSumReachable, unknownResolution } from '../../src/check/checkers.js';
+import { exportOperations } from '../../src/check/history.js';
 import type { FinalState, History, Operation } from '../../src/check/history.js';
 import { checkLinearizable } from '../../src/check/linearizability.js';
 
@@ -145,6 +146,54 @@ test('a long clean history is decided quickly', () => {
   const verdict = checkLinearizable(operations, 100_000);
   assert.is(verdict.kind, 'linearizable');
   assert.ok(Date.now() - started < 10_000, `${Date.now() - started} ms`);
+});
+
+test('conservation pools unknown restocks exactly: 114 unknown restocks of 5 explain 570, and 571 is not explained', () => {
+  // The valid history that the old 64-restock cap convicted: 1,519 hidden answers, 114 unknown restocks, 570 missing.
+  const unknownRestocks = Array.from({ length: 114 }, (_, index) => op(1, 'restock', 1, 10 + index, null, null, { amount: 5 }));
+  const valid = history(unknownRestocks, { finalStock: { 1: 10 + 570 } });
+  assert.equal(checkHistory(valid).anomalies.filter((anomaly) => anomaly.kind === 'conservation').map(describeAnomaly), []);
+  const invalid = history(unknownRestocks, { finalStock: { 1: 10 + 571 } });
+  assert.ok(kinds(invalid).includes('conservation'));
+  const tooMany = history(unknownRestocks, { finalStock: { 1: 10 + 575 } });
+  assert.ok(kinds(tooMany).includes('conservation'), '115 × 5 with 114 unknown restocks');
+});
+
+test('subset sums are exact over mixed amounts, bounded by copies, and undecided past their budget', () => {
+  // 3×7 + 2×5: 31 = 3·7 + 2·5 yes; 35 = 5·7 needs five sevens (only three) or 7·5 (only two): no.
+  const amounts = [7, 7, 7, 5, 5];
+  assert.is(subsetSumReachable(31, amounts, 1_000_000), true);
+  assert.is(subsetSumReachable(35, amounts, 1_000_000), false);
+  assert.is(subsetSumReachable(12, amounts, 1_000_000), true);
+  assert.is(subsetSumReachable(0, [], 1), true);
+  assert.is(subsetSumReachable(-5, amounts, 1_000_000), false);
+  assert.is(subsetSumReachable(31, amounts, 10), 'undecided');
+});
+
+test('an order still pending in the final log is reported, even when the log hides its id', () => {
+  // The order list shows a pending order with id null: the checker must not take it for "absent, no effect".
+  const operations = [op(1, 'order', 1, 0, null, null, { key: 'hidden' })];
+  const h = history(operations, { orders: [{ id: null, item: 1, amount: 1, status: 'pending' }] });
+  assert.ok(kinds(h).includes('lost-write'), kinds(h).join());
+  assert.is(unknownResolution(h).unknown, 1);
+});
+
+test('unknown orders are counted by how the final log resolved them, and export as Porcupine-style operations', () => {
+  // Three unknown orders: one committed, one rejected, one never taken; the export keeps client, input, call,
+  // output and return, with unknown operations returning after everything else.
+  const operations = [
+    op(1, 'order', 1, 0, null, null, { key: 'u1' }),
+    op(2, 'order', 1, 1, null, null, { key: 'u2' }),
+    op(3, 'order', 1, 2, null, null, { key: 'u3' }),
+    op(1, 'read', 1, 5, 9, 9),
+  ];
+  const h = history(operations, { finalStock: { 1: 9 }, orders: [{ id: 'u1', item: 1, amount: 1, status: 'committed' }, { id: 'u2', item: 1, amount: 1, status: 'rejected' }] });
+  assert.equal(checkHistory(h).anomalies.map(describeAnomaly), []);
+  assert.equal(unknownResolution(h), { unknown: 3, committed: 1, rejected: 1, absent: 1, pending: 0 });
+  const exported = exportOperations(h);
+  assert.equal(Object.keys(exported[0]!), ['client', 'input', 'call', 'output', 'return']);
+  assert.equal(exported[0], { client: 1, input: { op: 'order', item: 1, amount: 1, key: 'u1' }, call: 0, output: { outcome: 'unknown', value: null, resolved: 'committed' }, return: 10 });
+  assert.equal(exported[3], { client: 1, input: { op: 'read', item: 1, amount: 0, key: '' }, call: 5, output: { outcome: 'ok', value: 9, resolved: null }, return: 9 });
 });
 
 test.run();

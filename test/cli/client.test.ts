@@ -95,6 +95,16 @@ client('the interactive loop answers each command in words and a table, then qui
   assert.is(text.split('id  name').length - 1, 2, text);
 });
 
+client('a 503 to a buy says the outcome is unknown and how to look, not "try again"', async ({ url, backend }) => {
+  // The fake is unavailable: the gateway answers 503 with x-order-id, and the loop names the order to look up.
+  backend.mode = 'unavailable';
+  const { io, output, input } = streams();
+  const running = main([url], io);
+  input.end('buy 3 1\n');
+  await running;
+  assert.match(output.text, /outcome unknown: order \S{21} may still be bought or refused; look with: order \S{21}/);
+});
+
 client('an order can be looked up from the loop', async ({ url }) => {
   // Places an order with a known key through the gateway, then asks the loop for it by id.
   await fetch(`${url}/order/2?amount=3`, { method: 'POST', headers: { 'Idempotency-Key': 'k-7' } });

@@ -71,7 +71,7 @@ promises('exactly once: one Idempotency-Key sent 10 times concurrently buys once
   const orders = (await http('GET', `${url}/orders?item=4`)).json().result as Array<{ id: string }>;
   assert.is(orders.filter((order) => order.id === key).length, 1);
   const order = (await http('GET', `${url}/orders/${encodeURIComponent(key)}`)).json().result;
-  assert.equal(Object.keys(order), ['id', 'item', 'amount', 'total', 'status', 'createdAt']);
+  assert.equal(Object.keys(order), ['id', 'item', 'amount', 'total', 'status', 'reason', 'createdAt']);
   assert.is(order.status, 'committed');
   assert.is(order.total, 61.8);
   const again = await http('POST', `${url}/order/4?amount=2`, { headers: { 'idempotency-key': key } });

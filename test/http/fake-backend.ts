@@ -10,6 +10,7 @@ import {
   type ClusterStatus,
   type Item,
   type ItemChange,
+  type ItemChangeResult,
   type Order,
   type OrderOutcome,
   type ReadAnswer,
@@ -119,6 +120,10 @@ export class FakeBackend implements Backend {
     await this.gate(signal);
     this.orderCalls.push({ item, amount, orderId });
     const existing = this.orders.get(orderId);
+    if (existing !== undefined && (existing.item !== item || existing.amount !== amount)) {
+      return { bought: false, orderId, firstRequest: { item: existing.item, amount: existing.amount } };
+    }
+    if (existing !== undefined && existing.reason !== null) return { bought: false, orderId, reason: existing.reason };
     if (existing !== undefined) return { bought: existing.status === 'committed', orderId };
     const target = this.items.find((candidate) => candidate.id === item);
     const bought = target !== undefined && target.stock >= amount;
@@ -129,8 +134,9 @@ export class FakeBackend implements Backend {
     }
     const total = bought && target !== undefined ? Math.round(target.price * amount * 100) / 100 : 0;
     const status = bought ? 'committed' : 'rejected';
-    this.orders.set(orderId, { id: orderId, item, amount, total, status, createdAt: 1_700_000_000_000 });
-    return { bought, orderId };
+    const reason = bought ? null : target === undefined ? 'unknownItem' : 'insufficient';
+    this.orders.set(orderId, { id: orderId, item, amount, total, status, reason, createdAt: 1_700_000_000_000 });
+    return reason === null ? { bought, orderId } : { bought, orderId, reason };
   }
 
   async getOrder(orderId: string, signal: AbortSignal): Promise<Order | null> {
@@ -171,9 +177,12 @@ export class FakeBackend implements Backend {
     this.actorCalls.push({ name, action });
   }
 
-  async updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<{ ok: boolean }> {
+  async updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<ItemChangeResult> {
     await this.gate(signal);
-    if (!this.items.some((item) => item.id === id)) return { ok: false };
+    const item = this.items.find((candidate) => candidate.id === id);
+    if (item === undefined) return { ok: false, reason: 'unknownItem' };
+    // As the catalog refuses a restock past its stock bound (10^9).
+    if (change.restock !== undefined && item.stock + change.restock > 1_000_000_000) return { ok: false, reason: 'refused', detail: 'restock would pass 1000000000' };
     this.updates.push({ id, change });
     return { ok: true };
   }

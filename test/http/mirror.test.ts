@@ -161,7 +161,7 @@ function fakePort(): FakePort {
         return Promise.resolve({ ok: true, result: { item: itemAt(3, 9), topics }, index: 11 } as R);
       }
       if (target === 'order-1') {
-        return Promise.resolve({ ok: true, result: { bought: true, catalogIndex: 20 }, index: 7 } as R);
+        return Promise.resolve({ ok: true, result: { kind: 'decided', bought: true, order: { reason: null }, catalogIndex: 20 }, index: 7 } as R);
       }
       return Promise.reject(new Error(`unexpected ask to ${target}`));
     },

@@ -12,7 +12,11 @@ test('plain lookups are matched in place to the lookup route', () => {
 });
 
 test('everything else takes the general path and gets its answer', () => {
-  assert.equal(matchRoute('GET', '/lookup/42?fresh=1'), { kind: 'lookup', id: 42 }, 'a query is the general path\'s to judge');
+  assert.equal(
+    matchRoute('GET', '/lookup/42?fresh=1'),
+    { kind: 'badRequest', error: 'unknown query parameter "fresh": this route takes no query parameters' },
+    'a query is the general path\'s to judge, and the lookup takes none',
+  );
   assert.is(matchRoute('POST', '/lookup/42').kind, 'methodNotAllowed');
   assert.is(matchRoute('GET', '/lookup/42/extra').kind, 'notFound');
   for (const bad of ['/lookup/', '/lookup/0', '/lookup/-1', '/lookup/1.5', '/lookup/abc', '/lookup/2147483648', `/lookup/${'9'.repeat(17)}`]) {
@@ -21,6 +25,21 @@ test('everything else takes the general path and gets its answer', () => {
   }
   assert.is(matchRoute('GET', '/lookup').kind, 'list');
   assert.is(matchRoute('GET', '/lookupx/1').kind, 'notFound');
+});
+
+test('a query parameter a route does not take is a 400 that names it, never ignored', () => {
+  // A misspelt amount, an extra parameter beside a good one, and parameters on routes that take none.
+  assert.equal(matchRoute('POST', '/order/1?Amount=5'), { kind: 'badRequest', error: 'unknown query parameter "Amount": this route takes only amount' });
+  assert.equal(matchRoute('POST', '/order/1?amount=2&color=red&size=9'), { kind: 'badRequest', error: 'unknown query parameters "color", "size": this route takes only amount' });
+  assert.equal(matchRoute('POST', '/order/1?amount=2'), { kind: 'order', item: 1, amount: 2 });
+  assert.equal(matchRoute('GET', '/orders?item=2'), { kind: 'ordersOfItem', item: 2 });
+  for (const target of ['/orders?item=2&limit=5', '/orders/abc?x=1', '/search/sys?q=1', '/lookup?all=1', '/health?x', '/cluster?verbose=1']) {
+    const route = matchRoute('GET', target);
+    assert.is(route.kind, 'badRequest', target);
+    assert.match((route as { error: string }).error, 'unknown query parameter', target);
+  }
+  assert.is(matchRoute('PUT', '/order/1?Amount=5').kind, 'methodNotAllowed', 'the method is still checked first');
+  assert.is(matchRoute('GET', '/nowhere?x=1').kind, 'notFound');
 });
 
 test.run();

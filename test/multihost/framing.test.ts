@@ -34,6 +34,39 @@ test('an oversize or zero length is refused from the header alone, and the reade
   assert.is(new FrameReader(1024).push(Buffer.from([0, 0, 0, 1, 0x7a])).ok, false, 'unknown payload kind');
 });
 
+test('the bound can rise between two frames of one chunk (a proof followed by the first data frame)', () => {
+  // Checks next(): under a 16-byte bound the small frame comes out; the large one right behind it in the same
+  // chunk is read under the bound set after the first, not refused by the pre-auth bound.
+  const small = encodeFrameBytes(payloadKindControl, Buffer.from('{"a":1}'), 1024);
+  const large = encodeFrameBytes(payloadKindData, Buffer.alloc(500, 0x20), 1024);
+  const reader = new FrameReader(16);
+  reader.append(Buffer.concat([small, large]));
+  const first = reader.next();
+  assert.ok(first.ok && first.frame?.body.toString() === '{"a":1}');
+  reader.setFrameBytesMax(1024);
+  const second = reader.next();
+  assert.ok(second.ok && second.frame?.body.length === 500);
+  // And without raising the bound, the same bytes are refused at the second frame's header.
+  const strict = new FrameReader(16);
+  assert.is(strict.push(Buffer.concat([small, large])).ok, false);
+});
+
+test('compact keeps only the pending bytes of a large chunk', () => {
+  const reader = new FrameReader(4096);
+  const chunk = Buffer.alloc(64 * 1024);
+  chunk.writeUInt32BE(4000, 0);
+  chunk[4] = payloadKindData;
+  reader.append(chunk.subarray(0, 100));
+  assert.ok(reader.next().ok);
+  reader.compact();
+  assert.is(reader.pendingBytes, 100);
+  chunk.fill(0); // the reader no longer shares the chunk's memory
+  const rest = Buffer.alloc(3904, 0x63);
+  reader.append(rest);
+  const frame = reader.next();
+  assert.ok(frame.ok && frame.frame !== null, 'the frame completes from the reader\'s own copy');
+});
+
 test('a batch round-trips, and a malformed batch is reported, not thrown', () => {
   // Checks encodeBatch/decodeBatch as a pair, with runs between different pairs, and garbage inputs.
   const envelopes: Envelope[] = [

@@ -182,7 +182,7 @@ function closedByNode(target: { host: string; port: number }, script: (socket: S
 test('a plain-TCP client speaking to a TLS listener is closed, and the node keeps serving', async ({ url, nodes, hostC }) => {
   if (skipReason !== null) return console.log(`skipped: ${skipReason}`);
   // Checks that the TLS listener does not fall back to plain frames: a hello sent in the clear is closed at once,
-  // and a plain socket that sends nothing is closed within the handshake deadline (3 s) instead of holding a slot.
+  // and a plain socket that sends nothing is closed within the handshake deadline (2 s) instead of holding a slot.
   const hello = encodeFrameBytes(payloadKindControl, Buffer.from(JSON.stringify({ type: 'hello', version: protocolVersion, node: 'a-probe', nonce: freshNonce() })), 16 * 1024 * 1024);
   const helloMs = await closedByNode(hostC, (socket) => void socket.write(hello));
   assert.ok(helloMs < 1_000, `a plain hello is refused at once (${helloMs} ms)`);

@@ -7,6 +7,11 @@ import { catalogLimits, isPositiveId, isPrice, type Item, type Topic } from './c
 
 export type CatalogCommand =
   | { readonly type: 'deduct'; readonly orderId: string; readonly item: number; readonly amount: number }
+  /**
+   * The fence of an order past its deadline: the first outcome for its orderId becomes "aborted" unless a deduct
+   * landed first (then that deduct's outcome is the answer). Idempotent; a deduct after it is refused "aborted".
+   */
+  | { readonly type: 'abort'; readonly orderId: string; readonly item: number; readonly amount: number }
   | { readonly type: 'restock'; readonly requestId: string; readonly item: number; readonly amount: number }
   | { readonly type: 'setPrice'; readonly requestId: string; readonly item: number; readonly price: number };
 
@@ -25,7 +30,8 @@ interface ResultBase {
 export type DeductResult =
   | (ResultBase & { readonly ok: true; readonly price: number; readonly total: number; readonly stock: number })
   | (ResultBase & { readonly ok: false; readonly reason: 'insufficient'; readonly stock: number })
-  | (ResultBase & { readonly ok: false; readonly reason: 'unknownItem' });
+  | (ResultBase & { readonly ok: false; readonly reason: 'unknownItem' })
+  | (ResultBase & { readonly ok: false; readonly reason: 'aborted' });
 
 export type RestockResult =
   | (ResultBase & { readonly ok: true; readonly stock: number })
@@ -124,6 +130,12 @@ export function decodeCatalogCommand(data: string): DecodedCommand {
     const problem = checkKeyItem(record, 'orderId') ?? checkAmount(record);
     if (problem !== null) return { ok: false, detail: problem };
     const command: CatalogCommand = { type: 'deduct', orderId: record.orderId as string, item: record.item as number, amount: record.amount as number };
+    return { ok: true, command };
+  }
+  if (type === 'abort') {
+    const problem = checkKeyItem(record, 'orderId') ?? checkAmount(record);
+    if (problem !== null) return { ok: false, detail: problem };
+    const command: CatalogCommand = { type: 'abort', orderId: record.orderId as string, item: record.item as number, amount: record.amount as number };
     return { ok: true, command };
   }
   if (type === 'restock') {

@@ -1,9 +1,10 @@
 // The catalog's replicated state machine: topics, items and their stock in SQLite tables of the replica's database.
 //
-// Owns the tables catalog_meta, catalog_topics, catalog_items, catalog_deducts (the first outcome of every deduct,
-// by orderId) and catalog_requests (the first outcome of every restock or price change, by requestId).
-// Promises (DESIGN.md §2): stock never goes below zero; a deduct, restock or price change with a key already seen
-// returns the first outcome and changes nothing; the same commands in the same order give the same hash on every
+// Owns the tables catalog_meta, catalog_topics, catalog_items, catalog_deducts (the first outcome of every deduct
+// or abort, by orderId) and catalog_requests (the first outcome of every restock or price change, by requestId).
+// Promises (DESIGN.md §2): stock never goes below zero; a deduct, abort, restock or price change with a key already
+// seen returns the first outcome and changes nothing (so after an abort no deduct for that order takes stock, and
+// an abort after a deduct answers the deduct's outcome: exactly one of the two decides an order); the same commands in the same order give the same hash on every
 // replica; initialStock + restocked - deducted = stock for every item, at every index.
 // Needs: the caller's transaction around apply() and restore() (StateMachine contract), one thread.
 import { createHash } from 'node:crypto';
@@ -235,6 +236,8 @@ export class CatalogStateMachine implements StateMachine {
     switch (command.type) {
       case 'deduct':
         return this.deduct(command.orderId, command.item, command.amount);
+      case 'abort':
+        return this.abort(command.orderId, command.item, command.amount);
       case 'restock':
         return this.restock(command.requestId, command.item, command.amount);
       case 'setPrice':
@@ -262,6 +265,15 @@ export class CatalogStateMachine implements StateMachine {
       outcome = { ok: true, price: item.price, total, stock, changed: [itemId], repeated: false };
     }
     // Every first outcome is kept, refusals too: a retried order must get the same answer, never a second try.
+    statements.insertDeduct.run(orderId, itemId, amount, JSON.stringify(outcome));
+    return outcome;
+  }
+
+  private abort(orderId: string, itemId: number, amount: number): DeductResult {
+    const statements = this.ready();
+    const earlier = statements.deductOutcome.get(orderId);
+    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as DeductResult), changed: [], repeated: true };
+    const outcome: DeductResult = { ok: false, reason: 'aborted', changed: [], repeated: false };
     statements.insertDeduct.run(orderId, itemId, amount, JSON.stringify(outcome));
     return outcome;
   }

@@ -1,11 +1,17 @@
 // The order replica actor: the order log replicated by Raft, and the order saga run by its leader.
 //
 // Owns: one order replica and, on the leader, the sagas in flight. The saga (DESIGN.md §3):
-//   1. commit pending(orderId, item, amount) in the order group (a repeat returns the existing order);
+//   1. commit pending(orderId, item, amount, deadlineAt) in the order group (a repeat returns the existing order;
+//      the same id with another item or amount is refused as keyReused with the first order);
 //   2. ask the catalog leader to commit deduct(orderId, item, amount), idempotent by orderId;
 //   3. commit committed(orderId, total) or rejected(orderId, reason), then answer.
-// A new leader finishes every pending order it inherits, and the leader sweeps pending orders periodically, so an
-// order whose saga was cut short (a crash between steps, a catalog outage) is finished exactly once.
+// The deadline (DESIGN.md §2.9): an order still pending at its deadlineAt (the creating leader's clock + the
+// order deadline, written in the entry) is fenced by the leader: abort(orderId) in the catalog, then the order log
+// follows the catalog's one outcome (saga.ts) — rejected `timeout`, or committed when a deduct landed first.
+// The sweep, every sweepIntervalMs on the leader, does bounded work: at most sweepBatchMax expired orders, and
+// at most sweepBatchMax pending ones from a cursor that walks the pending orders round after round (their sagas
+// are run again, so an order whose saga was cut short — a crash between steps, a catalog outage — settles
+// before its deadline when the catalog is back). A new leader sweeps at once.
 // Messages beyond the replica protocol:
 //   {type:'order', orderId, item, amount, createdAt}   ask (leader only) → {ok:true, index, result: OrderOutcome}
 //   {type:'sweepPending'}                             the leader's own timer
@@ -13,26 +19,38 @@ import { GroupClient, GroupUnavailableError } from '../../raft/client.js';
 import { defineReplicaActor, type Replica, type ReplicaArgs } from '../../raft/replica.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import { isRuntimeError } from '../../runtime/errors.js';
-import { encodeCatalogCommand, type DeductResult } from '../catalog/commands.js';
-import { encodeOrderCommand, OrderStateMachine, type Order, type OrderResult } from './state.js';
+import { encodeCatalogCommand, type CatalogCommand, type DeductResult } from '../catalog/commands.js';
+import { deadlineOf, deductCommand, expiryStep, orderDeadlineMsDefault, settleCommand, type SagaFaults } from './saga.js';
+import { encodeOrderCommand, OrderStateMachine, type Order, type OrderCommand, type OrderResult, type PendingCursor } from './state.js';
 
 export interface OrderReplicaArgs extends ReplicaArgs {
   readonly catalogMembers: readonly string[];
   /** How long one saga may keep trying to reach the catalog group before leaving the order pending. */
   readonly deductDeadlineMs?: number;
+  /** How long an order may stay pending before the leader fences it (default 30 s). */
+  readonly orderDeadlineMs?: number;
   readonly sweepIntervalMs?: number;
+  /** Most expired orders, and most other pending orders, one sweep round takes up. */
+  readonly sweepBatchMax?: number;
   /** Test hook: wait this long between the deduct and the final commit, widening the crash window. */
   readonly holdAfterDeductMs?: number;
+  /** Planted bugs for the checker; none by default. */
+  readonly faults?: SagaFaults;
 }
 
 export const sagasInFlightMax = 4_096;
+const sweepBatchMaxDefault = 64;
 
-export interface OrderOutcome {
-  readonly bought: boolean;
-  readonly order: Order;
-  /** Catalog index of the deduct that decided the order (0 when it was decided earlier and is only repeated). */
-  readonly catalogIndex: number;
-}
+export type OrderOutcome =
+  | {
+      readonly kind: 'decided';
+      readonly bought: boolean;
+      readonly order: Order;
+      /** Catalog index of the deduct that decided the order (0 when it was decided earlier and is only repeated). */
+      readonly catalogIndex: number;
+    }
+  /** The order id is already the key of another request: nothing was done. */
+  | { readonly kind: 'keyReused'; readonly first: Order };
 
 export type OrderAppMessage =
   | { readonly type: 'order'; readonly orderId: string; readonly item: number; readonly amount: number; readonly createdAt: number }
@@ -40,9 +58,12 @@ export type OrderAppMessage =
 
 interface OrderApp {
   readonly catalog: GroupClient;
+  /** Sagas by order id, and expiries by "expire:" + order id: one of each at a time per order. */
   readonly sagas: Map<string, Promise<SagaAnswer>>;
   readonly args: OrderReplicaArgs;
   readonly context: ActorContext;
+  /** Where the walk over pending orders resumes; null to start from the oldest. */
+  cursor: PendingCursor | null;
 }
 
 type SagaAnswer =
@@ -62,68 +83,120 @@ function isOrderAppMessage(message: unknown): message is OrderAppMessage {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function outcomeOf(order: Order, catalogIndex: number): OrderOutcome {
-  return { bought: order.status === 'committed', order, catalogIndex };
+function decided(order: Order, catalogIndex: number): OrderOutcome {
+  return { kind: 'decided', bought: order.status === 'committed', order, catalogIndex };
 }
 
 async function commitPending(app: OrderApp, replica: Replica, message: Extract<OrderAppMessage, { type: 'order' }>): Promise<SagaAnswer> {
+  const deadlineAt = deadlineOf(Date.now(), app.args.orderDeadlineMs ?? orderDeadlineMsDefault);
   const pending = await replica.propose(
-    encodeOrderCommand({ type: 'pending', orderId: message.orderId, item: message.item, amount: message.amount, createdAt: message.createdAt }),
+    encodeOrderCommand({ type: 'pending', orderId: message.orderId, item: message.item, amount: message.amount, createdAt: message.createdAt, deadlineAt }),
   );
   if (!pending.ok) return pending;
   const result = pending.result as OrderResult;
+  if (!result.ok && result.reason === 'keyReused') return { ok: true, index: pending.index, result: { kind: 'keyReused', first: result.first } };
   if (!result.ok) return { ok: false, error: `badCommand: ${result.detail}`, leader: replica.leader };
-  if (result.order.status !== 'pending') return { ok: true, index: pending.index, result: outcomeOf(result.order, 0) };
+  if (result.order.status !== 'pending') return { ok: true, index: pending.index, result: decided(result.order, 0) };
+  // A repeat that finds its order past the deadline fences it rather than racing the fence with a deduct.
+  if (result.order.deadlineAt <= Date.now()) return expire(app, replica, result.order);
   return finish(app, replica, result.order);
+}
+
+/** Proposes to the catalog group; null when no member answered within the deduct deadline. */
+async function proposeToCatalog(app: OrderApp, command: CatalogCommand): Promise<{ result: DeductResult; index: number } | null> {
+  const deadlineAtMs = Date.now() + (app.args.deductDeadlineMs ?? 4_000);
+  try {
+    const answer = await app.catalog.propose(encodeCatalogCommand(command), deadlineAtMs);
+    return { result: answer.result as DeductResult, index: answer.index };
+  } catch (error) {
+    if (error instanceof GroupUnavailableError) return null;
+    throw error;
+  }
 }
 
 /** Steps 2 and 3 of the saga for an order already pending; safe to run again (deduct is idempotent by orderId). */
 async function finish(app: OrderApp, replica: Replica, order: Order): Promise<SagaAnswer> {
-  const deadlineAtMs = Date.now() + (app.args.deductDeadlineMs ?? 4_000);
-  let deduct;
-  try {
-    deduct = await app.catalog.propose(encodeCatalogCommand({ type: 'deduct', orderId: order.id, item: order.item, amount: order.amount }), deadlineAtMs);
-  } catch (error) {
-    if (error instanceof GroupUnavailableError) return { ok: false, error: 'catalogUnavailable', leader: replica.leader };
-    throw error;
-  }
+  const deduct = await proposeToCatalog(app, deductCommand(order));
+  if (deduct === null) return { ok: false, error: 'catalogUnavailable', leader: replica.leader };
   if (app.args.holdAfterDeductMs) await sleep(app.args.holdAfterDeductMs);
-  const decided = deduct.result as DeductResult | { ok: false; reason: 'badCommand'; detail: string };
-  const command = decided.ok
-    ? encodeOrderCommand({ type: 'committed', orderId: order.id, total: decided.total })
-    : encodeOrderCommand({ type: 'rejected', orderId: order.id, reason: decided.reason });
-  const final = await replica.propose(command);
-  if (!final.ok) return final;
-  const finalResult = final.result as OrderResult;
-  if (!finalResult.ok) return { ok: false, error: `badCommand: ${finalResult.detail}`, leader: replica.leader };
-  const outcome = outcomeOf(finalResult.order, deduct.index);
-  app.context.log.info(
-    { orderId: order.id, item: order.item, amount: order.amount, status: finalResult.order.status, event: 'order' },
-    `order ${order.id}: ${order.amount} of item ${order.item} ${outcome.bought ? `bought for ${decided.ok ? decided.total : 0}` : `rejected (${decided.ok ? '' : decided.reason})`}`,
-  );
-  return { ok: true, index: final.index, result: outcome };
+  return settle(app, replica, order, deduct.result, deduct.index);
 }
 
-/** One saga per order id at a time: a retry joins the saga in flight instead of racing it. */
-function runSaga(app: OrderApp, orderId: string, run: () => Promise<SagaAnswer>): Promise<SagaAnswer> {
-  const existing = app.sagas.get(orderId);
+/** The order past its deadline: fence it in the catalog, then follow the catalog's one outcome. */
+async function expire(app: OrderApp, replica: Replica, order: Order): Promise<SagaAnswer> {
+  const step = expiryStep(order, Date.now(), app.args.faults ?? {});
+  if (step.kind === 'reject') return commitFinal(app, replica, order, step.command, 0, 'rejected (timeout, no fence)');
+  const fenced = await proposeToCatalog(app, step.command);
+  if (fenced === null) return { ok: false, error: 'catalogUnavailable', leader: replica.leader };
+  return settle(app, replica, order, fenced.result, fenced.index);
+}
+
+async function settle(app: OrderApp, replica: Replica, order: Order, result: DeductResult | { ok: false; reason: 'badCommand'; detail: string }, catalogIndex: number): Promise<SagaAnswer> {
+  if (!result.ok && result.reason === 'badCommand') return { ok: false, error: `catalog badCommand: ${result.detail}`, leader: replica.leader };
+  const command = settleCommand(order, result, Date.now());
+  const words = result.ok ? `bought for ${result.total}` : `rejected (${command.type === 'rejected' ? command.reason : ''})`;
+  return commitFinal(app, replica, order, command, catalogIndex, words);
+}
+
+async function commitFinal(app: OrderApp, replica: Replica, order: Order, command: OrderCommand, catalogIndex: number, words: string): Promise<SagaAnswer> {
+  const final = await replica.propose(encodeOrderCommand(command));
+  if (!final.ok) return final;
+  const finalResult = final.result as OrderResult;
+  // A timeout this leader's clock places before the deadline is refused; the order stays pending for the sweep.
+  if (!finalResult.ok) return { ok: false, error: `badCommand: ${finalResult.reason === 'badCommand' ? finalResult.detail : finalResult.reason}`, leader: replica.leader };
+  app.context.log.info(
+    { orderId: order.id, item: order.item, amount: order.amount, status: finalResult.order.status, event: 'order' },
+    `order ${order.id}: ${order.amount} of item ${order.item} ${words}`,
+  );
+  return { ok: true, index: final.index, result: decided(finalResult.order, catalogIndex) };
+}
+
+/** One saga per key at a time: a retry joins the saga in flight instead of racing it. */
+function runSaga(app: OrderApp, key: string, run: () => Promise<SagaAnswer>): Promise<SagaAnswer> {
+  const existing = app.sagas.get(key);
   if (existing !== undefined) return existing;
   if (app.sagas.size >= sagasInFlightMax) return Promise.resolve({ ok: false, error: 'busy', leader: null });
   const saga = run()
     .catch((error: unknown): SagaAnswer => ({ ok: false, error: `saga failed: ${error instanceof Error ? error.message : String(error)}`, leader: null }))
-    .finally(() => app.sagas.delete(orderId));
-  app.sagas.set(orderId, saga);
+    .finally(() => app.sagas.delete(key));
+  app.sagas.set(key, saga);
   return saga;
 }
 
-/** The leader finishes the orders it inherited pending (or whose saga was cut short). */
+async function readOrders(replica: Replica, query: unknown): Promise<Order[] | null> {
+  const answer = await replica.read(query);
+  return answer.ok && Array.isArray(answer.result) ? (answer.result as Order[]) : null;
+}
+
+/**
+ * One bounded round: fence up to sweepBatchMax orders past their deadline (beside any saga of theirs still in
+ * flight: the catalog orders the two), then run again the sagas of up to sweepBatchMax other pending orders.
+ */
 async function sweepPending(app: OrderApp, replica: Replica): Promise<void> {
   if (!replica.isLeader) return;
-  const answer = await replica.read({ type: 'pending' });
-  if (!answer.ok || !Array.isArray(answer.result)) return;
-  const pending = (answer.result as Order[]).filter((order) => !app.sagas.has(order.id));
-  if (pending.length > 0) app.context.log.info({ replica: replica.name, pending: pending.length }, `${replica.name} finishes ${pending.length} pending order(s) it inherited`);
-  for (const order of pending.slice(0, 256)) void runSaga(app, order.id, () => finish(app, replica, order));
+  const batch = app.args.sweepBatchMax ?? sweepBatchMaxDefault;
+  const expired = await readOrders(replica, { type: 'expired', nowMs: Date.now(), limit: batch });
+  if (expired === null) return;
+  for (const order of expired) void runSaga(app, `expire:${order.id}`, () => expire(app, replica, order));
+  const page = await readOrders(replica, { type: 'pendingPage', after: app.cursor, limit: batch });
+  if (page === null) return;
+  const last = page.at(-1);
+  app.cursor = page.length < batch || last === undefined ? null : { createdAt: last.createdAt, id: last.id };
+  const nowMs = Date.now();
+  const idle = page.filter((order) => order.deadlineAt > nowMs && !app.sagas.has(order.id) && !app.sagas.has(`expire:${order.id}`));
+  if (idle.length > 0) app.context.log.info({ replica: replica.name, pending: idle.length }, `${replica.name} finishes ${idle.length} pending order(s)`);
+  for (const order of idle) void runSaga(app, order.id, () => finish(app, replica, order));
+}
+
+/**
+ * A request that joined a saga in flight for its id gets that saga's answer only when it is the same request:
+ * the same id with another item or amount is keyReused, whoever came first.
+ */
+function ownAnswer(answer: SagaAnswer, message: Extract<OrderAppMessage, { type: 'order' }>): SagaAnswer {
+  if (!answer.ok || answer.result.kind !== 'decided') return answer;
+  const first = answer.result.order;
+  if (first.item === message.item && first.amount === message.amount) return answer;
+  return { ok: true, index: answer.index, result: { kind: 'keyReused', first } };
 }
 
 /** The order group's state machine; also what a snapshot builder thread imports by name. */
@@ -131,10 +204,19 @@ export function createStateMachine(): OrderStateMachine {
   return new OrderStateMachine();
 }
 
+function checkArgs(args: OrderReplicaArgs): void {
+  for (const name of ['orderDeadlineMs', 'sweepIntervalMs', 'sweepBatchMax', 'deductDeadlineMs'] as const) {
+    const value = args[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) throw new Error(`order replica: ${name} must be a positive integer, got ${value}`);
+  }
+  if ((args.sweepBatchMax ?? 0) > 1_024) throw new Error('order replica: sweepBatchMax must be at most 1024');
+}
+
 export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs>({
   createStateMachine,
   stateMachineModule: { url: import.meta.url, exportName: 'createStateMachine' },
   init(_replica, args, context) {
+    checkArgs(args);
     const catalog = new GroupClient({
       group: 'catalog',
       members: args.catalogMembers,
@@ -142,8 +224,12 @@ export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs>({
       isUnavailable: (error) => isRuntimeError(error, 'ACTOR_UNAVAILABLE'),
       attemptTimeoutMs: 1_000,
     });
-    context.setTimer('sweepPending', { type: 'sweepPending' }, args.sweepIntervalMs ?? 2_000, { repeat: true });
-    return { catalog, sagas: new Map(), args, context };
+    const deadlineMs = args.orderDeadlineMs ?? orderDeadlineMsDefault;
+    // Often enough that an order is fenced soon after its deadline, whatever the deadline.
+    const sweepMs = args.sweepIntervalMs ?? Math.max(100, Math.min(2_000, Math.floor(deadlineMs / 4)));
+    context.setTimer('sweepPending', { type: 'sweepPending' }, sweepMs, { repeat: true });
+    if (args.faults?.rejectWithoutFence) context.log.warn({ replica: args.name }, `${args.name}: planted bug on: the deadline rejects orders without fencing the catalog`);
+    return { catalog, sagas: new Map(), args, context, cursor: null };
   },
   isMessage: isOrderAppMessage,
   onSoftState(app, replica, softState) {
@@ -155,7 +241,7 @@ export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs>({
       case 'order': {
         if (!replica.isLeader) return { ok: false, error: 'notLeader', leader: replica.leader };
         const reply = context.deferReply();
-        runSaga(app, message.orderId, () => commitPending(app, replica, message)).then((answer) => reply.resolve(answer));
+        runSaga(app, message.orderId, () => commitPending(app, replica, message)).then((answer) => reply.resolve(ownAnswer(answer, message)));
         return undefined;
       }
       case 'sweepPending':

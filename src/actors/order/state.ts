@@ -1,10 +1,15 @@
 // The order group's replicated state machine: the durable log of the order saga (DESIGN.md §3).
 //
-// Owns the table order_orders. An order is created `pending` by the order leader, then moves once to `committed`
-// (with the total the catalog charged) or `rejected` (with the catalog's reason); nothing else ever changes it.
-// Promises: exactly-once orders (a repeated `pending` for a known orderId returns the existing order, whatever its
-// status, and creates nothing); transitions only from pending, a repeat of the same transition is a no-op, any
-// other transition is answered with badCommand and changes nothing; same commands → same hash on every replica.
+// Owns the table order_orders. An order is created `pending` by the order leader, with a deadline the leader chose
+// (its clock, carried in the entry), then moves once to `committed` (with the total the catalog charged) or
+// `rejected` (with the catalog's reason, or `timeout`); nothing else ever changes it.
+// Promises: exactly-once orders (a repeated `pending` for a known orderId with the same item and amount returns the
+// existing order, whatever its status, and creates nothing); a key belongs to one request (the same orderId with
+// another item or amount is answered `keyReused` with the first order, and changes nothing); transitions only from
+// pending, a repeat of the same transition is a no-op, any other transition is answered with badCommand and changes
+// nothing; a `timeout` rejection is refused before the order's deadline by the time in its own entry (apply reads
+// no clock); same commands → same hash on every replica. Queries are bounded: the sweep reads pages of at most
+// `sweepPageMax` rows, by deadline or by a cursor over the pending orders.
 // Needs: the caller's transaction around apply() and restore() (StateMachine contract), one thread.
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
@@ -24,7 +29,15 @@ export const orderLimits = {
   amountMax: 1_000_000,
   /** Largest total of one order: amountMax copies at the catalog's priceMax. */
   totalMax: 1_000_000 * 1_000_000,
+  /** Most rows one sweep query returns. */
+  sweepPageMax: 1_024,
 } as const;
+
+/** The deadline of a pending entry written before deadlines were carried in entries (and of such snapshots). */
+export const legacyDeadlineMs = 30_000;
+
+/** The reason of a rejection by the deadline: the catalog was fenced for the order before any deduct landed. */
+export const timeoutReason = 'timeout';
 
 export type OrderStatus = 'pending' | 'committed' | 'rejected';
 
@@ -36,22 +49,40 @@ export interface Order {
   readonly total: number | null;
   readonly status: OrderStatus;
   readonly createdAt: number;
+  /** Why a rejected order was rejected (insufficient, unknownItem, timeout); null otherwise. */
+  readonly reason: string | null;
+  /** Milliseconds since the epoch, by the clock of the leader that created it: after it, the order may time out. */
+  readonly deadlineAt: number;
 }
 
 export type OrderCommand =
-  | { readonly type: 'pending'; readonly orderId: string; readonly item: number; readonly amount: number; readonly createdAt: number }
+  | {
+      readonly type: 'pending'; readonly orderId: string; readonly item: number; readonly amount: number;
+      readonly createdAt: number; readonly deadlineAt: number;
+    }
   | { readonly type: 'committed'; readonly orderId: string; readonly total: number }
-  | { readonly type: 'rejected'; readonly orderId: string; readonly reason: string };
+  /** `atMs`: the proposing leader's clock; required for a `timeout`, which it must not precede the deadline. */
+  | { readonly type: 'rejected'; readonly orderId: string; readonly reason: string; readonly atMs?: number };
 
 export type OrderResult =
   | { readonly ok: true; readonly order: Order; readonly created: boolean }
   | { readonly ok: true; readonly order: Order; readonly transitioned: boolean }
+  | { readonly ok: false; readonly reason: 'keyReused'; readonly first: Order }
   | { readonly ok: false; readonly reason: 'badCommand'; readonly detail: string };
+
+/** Where a scan of the pending orders stands: after this (createdAt, id). */
+export interface PendingCursor {
+  readonly createdAt: number;
+  readonly id: string;
+}
 
 export type OrderQuery =
   | { readonly type: 'get'; readonly orderId: string }
   | { readonly type: 'byItem'; readonly item: number }
-  | { readonly type: 'pending' }
+  /** Pending orders whose deadline is at or before `nowMs` (the reader's clock), earliest deadline first. */
+  | { readonly type: 'expired'; readonly nowMs: number; readonly limit: number }
+  /** Pending orders after `after` in (createdAt, id) order, at most `limit`. */
+  | { readonly type: 'pendingPage'; readonly after: PendingCursor | null; readonly limit: number }
   | { readonly type: 'committedTotals' };
 
 /** Per item, the copies sold by committed orders (the conservation promise compares it with the catalog). */
@@ -75,6 +106,10 @@ type Decoded = { readonly ok: true; readonly command: OrderCommand } | { readonl
 
 function isOrderId(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= orderLimits.orderIdLengthMax;
+}
+
+function isMilliseconds(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 function isPositiveInteger(value: unknown, max: number): value is number {
@@ -101,10 +136,11 @@ export function decodeOrderCommand(data: string): Decoded {
         return { ok: false, detail: `amount must be an integer from 1 to ${orderLimits.amountMax}` };
       }
       const createdAt = record.createdAt;
-      if (typeof createdAt !== 'number' || !Number.isSafeInteger(createdAt) || createdAt < 0) {
-        return { ok: false, detail: 'createdAt must be a non-negative integer of milliseconds' };
-      }
-      return { ok: true, command: { type: 'pending', orderId, item: record.item, amount: record.amount, createdAt } };
+      if (!isMilliseconds(createdAt)) return { ok: false, detail: 'createdAt must be a non-negative integer of milliseconds' };
+      // Entries written before deadlines travelled in them get the deadline they had then.
+      const deadlineAt = record.deadlineAt === undefined ? createdAt + legacyDeadlineMs : record.deadlineAt;
+      if (!isMilliseconds(deadlineAt)) return { ok: false, detail: 'deadlineAt must be a non-negative integer of milliseconds' };
+      return { ok: true, command: { type: 'pending', orderId, item: record.item, amount: record.amount, createdAt, deadlineAt } };
     }
     case 'committed': {
       const total = record.total;
@@ -118,7 +154,12 @@ export function decodeOrderCommand(data: string): Decoded {
       if (typeof reason !== 'string' || reason.length === 0 || reason.length > orderLimits.reasonLengthMax) {
         return { ok: false, detail: `reason must be a string of 1 to ${orderLimits.reasonLengthMax} characters` };
       }
-      return { ok: true, command: { type: 'rejected', orderId, reason } };
+      if (record.atMs === undefined) {
+        if (reason === timeoutReason) return { ok: false, detail: 'a timeout rejection needs atMs, the time it was decided' };
+        return { ok: true, command: { type: 'rejected', orderId, reason } };
+      }
+      if (!isMilliseconds(record.atMs)) return { ok: false, detail: 'atMs must be a non-negative integer of milliseconds' };
+      return { ok: true, command: { type: 'rejected', orderId, reason, atMs: record.atMs } };
     }
     default:
       return { ok: false, detail: `unknown command type ${JSON.stringify(record.type)?.slice(0, 50)}` };
@@ -129,14 +170,22 @@ const schema = `
   CREATE TABLE IF NOT EXISTS order_orders (
     id TEXT PRIMARY KEY, item INTEGER NOT NULL, amount INTEGER NOT NULL, total REAL,
     status TEXT NOT NULL CHECK (status IN ('pending', 'committed', 'rejected')),
-    created_at INTEGER NOT NULL, reason TEXT
+    created_at INTEGER NOT NULL, reason TEXT, deadline_at INTEGER NOT NULL
   ) STRICT;
-  CREATE INDEX IF NOT EXISTS order_orders_by_item ON order_orders (item, created_at, id);
-  CREATE INDEX IF NOT EXISTS order_orders_by_status ON order_orders (status, created_at, id);
 `;
 
-const orderColumns = 'id, item, amount, total, status, created_at AS createdAt';
-const snapshotVersion = 1;
+/** Indexes made after any column migration, since one of them names deadline_at. */
+const indexes = `
+  CREATE INDEX IF NOT EXISTS order_orders_by_item ON order_orders (item, created_at, id);
+  CREATE INDEX IF NOT EXISTS order_orders_by_status ON order_orders (status, created_at, id);
+  CREATE INDEX IF NOT EXISTS order_orders_by_deadline ON order_orders (status, deadline_at, id);
+`;
+
+const orderColumns = 'id, item, amount, total, status, created_at AS createdAt, reason, deadline_at AS deadlineAt';
+/** Version 2 rows carry deadline_at; version 1 rows get createdAt + legacyDeadlineMs. */
+const snapshotVersion = 2;
+
+type OrderRow = [string, number, number, number | null, string, number, string | null, number];
 
 type Statements = ReturnType<typeof prepareStatements>;
 
@@ -144,20 +193,27 @@ function prepareStatements(database: Database.Database) {
   return {
     get: database.prepare<[string], Order>(`SELECT ${orderColumns} FROM order_orders WHERE id = ?`),
     byItem: database.prepare<[number], Order>(`SELECT ${orderColumns} FROM order_orders WHERE item = ? ORDER BY created_at, id`),
-    pending: database.prepare<[], Order>(
-      `SELECT ${orderColumns} FROM order_orders WHERE status = 'pending' ORDER BY created_at, id`,
+    expired: database.prepare<[number, number], Order>(
+      `SELECT ${orderColumns} FROM order_orders WHERE status = 'pending' AND deadline_at <= ? ORDER BY deadline_at, id LIMIT ?`,
+    ),
+    pendingFirst: database.prepare<[number], Order>(
+      `SELECT ${orderColumns} FROM order_orders WHERE status = 'pending' ORDER BY created_at, id LIMIT ?`,
+    ),
+    pendingAfter: database.prepare<[number, number, string, number], Order>(
+      `SELECT ${orderColumns} FROM order_orders WHERE status = 'pending' AND (created_at > ? OR (created_at = ? AND id > ?))
+       ORDER BY created_at, id LIMIT ?`,
     ),
     committedTotals: database.prepare<[], CommittedTotal>(
       `SELECT item, SUM(amount) AS amount, COUNT(*) AS orders FROM order_orders
        WHERE status = 'committed' GROUP BY item ORDER BY item`,
     ),
-    insert: database.prepare<[string, number, number, number | null, string, number, string | null]>(
-      'INSERT INTO order_orders (id, item, amount, total, status, created_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    insert: database.prepare<OrderRow>(
+      'INSERT INTO order_orders (id, item, amount, total, status, created_at, reason, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     commit: database.prepare<[number, string]>(`UPDATE order_orders SET status = 'committed', total = ? WHERE id = ?`),
     reject: database.prepare<[string, string]>(`UPDATE order_orders SET status = 'rejected', reason = ? WHERE id = ?`),
     dump: database
-      .prepare<[], unknown[]>('SELECT id, item, amount, total, status, created_at, reason FROM order_orders ORDER BY id')
+      .prepare<[], unknown[]>('SELECT id, item, amount, total, status, created_at, reason, deadline_at FROM order_orders ORDER BY id')
       .raw(),
   };
 }
@@ -173,6 +229,8 @@ export class OrderStateMachine implements StateMachine {
   open(database: Database.Database): void {
     assert(this.database === null, 'open() called twice');
     database.exec(schema);
+    migrate(database);
+    database.exec(indexes);
     this.database = database;
     this.statements = prepareStatements(database);
   }
@@ -201,8 +259,11 @@ export class OrderStateMachine implements StateMachine {
   private pending(command: Extract<OrderCommand, { type: 'pending' }>): OrderResult {
     const statements = this.ready();
     const existing = statements.get.get(command.orderId);
-    if (existing !== undefined) return { ok: true, order: existing, created: false };
-    statements.insert.run(command.orderId, command.item, command.amount, null, 'pending', command.createdAt, null);
+    if (existing !== undefined) {
+      if (existing.item !== command.item || existing.amount !== command.amount) return { ok: false, reason: 'keyReused', first: existing };
+      return { ok: true, order: existing, created: false };
+    }
+    statements.insert.run(command.orderId, command.item, command.amount, null, 'pending', command.createdAt, null, command.deadlineAt);
     const order = statements.get.get(command.orderId);
     assert(order !== undefined && order.status === 'pending', `order ${command.orderId} not stored`);
     return { ok: true, order, created: true };
@@ -216,6 +277,9 @@ export class OrderStateMachine implements StateMachine {
     if (existing.status !== 'pending') {
       return badCommand(`order ${command.orderId} is ${existing.status}; it cannot become ${command.type}`);
     }
+    if (command.type === 'rejected' && command.reason === timeoutReason && (command.atMs ?? 0) < existing.deadlineAt) {
+      return badCommand(`order ${command.orderId} cannot time out at ${command.atMs}, before its deadline ${existing.deadlineAt}`);
+    }
     if (command.type === 'committed') statements.commit.run(command.total, command.orderId);
     else statements.reject.run(command.reason, command.orderId);
     const order = statements.get.get(command.orderId);
@@ -224,6 +288,10 @@ export class OrderStateMachine implements StateMachine {
   }
 
   query(query: unknown): Order | Order[] | CommittedTotal[] | null | OrderBadQuery {
+    return this.answer(query);
+  }
+
+  private answer(query: unknown): Order | Order[] | CommittedTotal[] | null | OrderBadQuery {
     if (typeof query !== 'object' || query === null) return badQuery('a query must be an object');
     const record = query as Record<string, unknown>;
     const statements = this.ready();
@@ -234,13 +302,26 @@ export class OrderStateMachine implements StateMachine {
       case 'byItem':
         if (!isPositiveInteger(record.item, Number.MAX_SAFE_INTEGER)) return badQuery('byItem needs a positive integer item');
         return statements.byItem.all(record.item);
-      case 'pending':
-        return statements.pending.all();
+      case 'expired':
+        if (!isMilliseconds(record.nowMs)) return badQuery('expired needs nowMs, milliseconds since the epoch');
+        if (!isPositiveInteger(record.limit, orderLimits.sweepPageMax)) return badQuery(`limit must be 1 to ${orderLimits.sweepPageMax}`);
+        return statements.expired.all(record.nowMs, record.limit);
+      case 'pendingPage':
+        return this.pendingPage(record.after, record.limit);
       case 'committedTotals':
         return statements.committedTotals.all();
       default:
         return badQuery(`unknown query type ${JSON.stringify(record.type)?.slice(0, 50)}`);
     }
+  }
+
+  private pendingPage(after: unknown, limit: unknown): Order[] | OrderBadQuery {
+    if (!isPositiveInteger(limit, orderLimits.sweepPageMax)) return badQuery(`limit must be 1 to ${orderLimits.sweepPageMax}`);
+    const statements = this.ready();
+    if (after === null || after === undefined) return statements.pendingFirst.all(limit);
+    const cursor = after as Partial<PendingCursor>;
+    if (!isMilliseconds(cursor.createdAt) || !isOrderId(cursor.id)) return badQuery('after must be {createdAt, id} or null');
+    return statements.pendingAfter.all(cursor.createdAt, cursor.createdAt, cursor.id, limit);
   }
 
   snapshot(): string {
@@ -249,21 +330,35 @@ export class OrderStateMachine implements StateMachine {
 
   restore(data: string): void {
     const image = JSON.parse(data) as { version?: unknown; orders?: unknown };
-    assert(image.version === snapshotVersion, `snapshot version ${String(image.version)} is not ${snapshotVersion}`);
+    assert(image.version === snapshotVersion || image.version === 1, `snapshot version ${String(image.version)} is not 1 or ${snapshotVersion}`);
+    const width = image.version === 1 ? 7 : 8;
     assert(Array.isArray(image.orders), 'snapshot orders is not an array');
     const database = this.database;
     assert(database !== null, 'restore() before open()');
     database.exec('DELETE FROM order_orders');
     const statements = this.ready();
     for (const row of image.orders as unknown[]) {
-      assert(Array.isArray(row) && row.length === 7, 'snapshot order row is malformed');
-      statements.insert.run(...(row as [string, number, number, number | null, string, number, string | null]));
+      assert(Array.isArray(row) && row.length === width, 'snapshot order row is malformed');
+      const cells = row as unknown[];
+      if (width === 7) cells.push((cells[5] as number) + legacyDeadlineMs);
+      statements.insert.run(...(cells as OrderRow));
     }
   }
 
   hash(): string {
     return createHash('sha256').update(this.snapshot()).digest('hex');
   }
+}
+
+/**
+ * A database made before deadlines gets the column, each pending order the deadline it would have had then
+ * (createdAt + legacyDeadlineMs): the same on every replica, since it depends only on the rows.
+ */
+function migrate(database: Database.Database): void {
+  const columns = database.prepare<[], { name: string }>('PRAGMA table_info(order_orders)').all();
+  if (columns.some((column) => column.name === 'deadline_at')) return;
+  database.exec(`ALTER TABLE order_orders ADD COLUMN deadline_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE order_orders SET deadline_at = created_at + ${legacyDeadlineMs};`);
 }
 
 function badQuery(detail: string): OrderBadQuery {

@@ -1,8 +1,11 @@
 // One authenticated connection between two nodes, over a TCP or TLS socket.
 //
-// Owns: the socket, the handshake state machine (awaiting-hello → awaiting-proof → open), the heartbeat and
-// failure detector, outgoing batching and the bounded send queue. Promises: no envelope is delivered before the
-// peer proved it knows the secret; any protocol problem (oversize, garbage, wrong secret, replay, data before
+// Owns: the socket, the handshake state machine (awaiting-hello → awaiting-proof → open), the session (every
+// frame after a side's proof carries a tag under a key derived from the secret and both nonces, session.ts), the
+// heartbeat and failure detector, outgoing batching and the bounded send queue. Promises: no envelope is
+// delivered before the peer proved it knows the secret, nor from a frame whose tag is not the next one expected
+// (injected, replayed, reordered or altered frames close the connection before anything in them is used); any
+// protocol problem (oversize, garbage, wrong secret, replay, data before
 // the handshake, silence past failureTimeoutMs, a truncated frame) closes the connection with a logged reason
 // and never throws out of a socket callback; envelopes sent in one microtask turn go out as one frame (at most
 // frameEnvelopesMax envelopes); `send` returns false when more than sendQueueBytesHighWater bytes wait in the
@@ -14,8 +17,9 @@ import type { Logger } from '../actor.js';
 import { assert } from '../errors.js';
 import { frameEnvelopesMax, type Envelope } from '../wire.js';
 import { decodeBatch, encodeBatch } from './codec.js';
-import { encodeFrameBytes, FrameReader, payloadKindControl, payloadKindData, type Frame, type PayloadKind } from './framing.js';
+import { encodeFrameBytes, FrameReader, payloadKindControl, payloadKindData, preAuthFrameBytesMax, type Frame, type PayloadKind } from './framing.js';
 import { freshNonce, parseControl, proofMac, proofMatches, protocolVersion, type ControlMessage } from './handshake.js';
+import { deriveSessionKeys, FrameOpener, FrameSealer, tagBytes } from './session.js';
 
 export interface ConnectionLimits {
   readonly frameBytesMax: number;
@@ -28,7 +32,7 @@ export interface ConnectionLimits {
 
 export const connectionLimitsDefault: ConnectionLimits = {
   frameBytesMax: 16 * 1024 * 1024,
-  handshakeTimeoutMs: 3_000,
+  handshakeTimeoutMs: 2_000,
   heartbeatIntervalMs: 500,
   failureTimeoutMs: 3_000,
   sendQueueBytesHighWater: 8 * 1024 * 1024,
@@ -49,9 +53,18 @@ export interface ConnectionOptions {
   readonly onInvalid: (connection: Connection, problem: string, count: number) => void;
   readonly onDrain: (connection: Connection) => void;
   readonly onClose: (connection: Connection, reason: string) => void;
+  /**
+   * Until the handshake completes: the bytes this connection now holds for the peer (an incomplete frame, at most
+   * frameHeaderBytes + preAuthFrameBytesMax). False closes the connection (the node's pre-auth bound is reached).
+   */
+  readonly onPreAuthBytes?: (connection: Connection, bytes: number) => boolean;
 }
 
-type State = { phase: 'awaiting-hello' } | { phase: 'awaiting-proof'; peer: string; peerNonce: string } | { phase: 'open'; peer: string } | { phase: 'closed' };
+type State =
+  | { phase: 'awaiting-hello' }
+  | { phase: 'awaiting-proof'; peer: string; peerNonce: string; opener: FrameOpener }
+  | { phase: 'open'; peer: string; opener: FrameOpener }
+  | { phase: 'closed' };
 
 export interface ConnectionCounters {
   framesSent: number;
@@ -68,6 +81,8 @@ export class Connection {
   private readonly reader: FrameReader;
   private readonly nonce = freshNonce();
   private state: State = { phase: 'awaiting-hello' };
+  /** Seals every frame this side sends after its proof; null before. */
+  private sealer: FrameSealer | null = null;
   private batch: Envelope[] = [];
   private flushScheduled = false;
   private lastReceivedAtMs = Date.now();
@@ -77,7 +92,9 @@ export class Connection {
   constructor(options: ConnectionOptions) {
     this.options = options;
     this.socket = options.socket;
-    this.reader = new FrameReader(options.limits.frameBytesMax);
+    // Until the peer proves it holds the secret, a frame is at most 4 KiB: a stranger cannot make this node
+    // buffer more than that per connection (the limit is raised in open()).
+    this.reader = new FrameReader(Math.min(preAuthFrameBytesMax, options.limits.frameBytesMax));
     this.socket.setNoDelay(true);
     this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
     this.socket.on('drain', () => options.onDrain(this));
@@ -122,7 +139,7 @@ export class Connection {
     const batch = this.batch;
     this.batch = [];
     const body = encodeBatch(batch);
-    if (body.length + 1 > this.options.limits.frameBytesMax) return this.sendOversizeBatch(batch);
+    if (body.length + 1 + tagBytes > this.options.limits.frameBytesMax) return this.sendOversizeBatch(batch);
     this.write(payloadKindData, body);
     this.counters.envelopesSent += batch.length;
   }
@@ -165,7 +182,8 @@ export class Connection {
   }
 
   private write(kind: PayloadKind, body: Buffer): void {
-    this.socket.write(encodeFrameBytes(kind, body, this.options.limits.frameBytesMax));
+    const frameBytesMax = this.options.limits.frameBytesMax;
+    this.socket.write(this.sealer === null ? encodeFrameBytes(kind, body, frameBytesMax) : this.sealer.seal(kind, body, frameBytesMax));
     this.counters.framesSent += 1;
   }
 
@@ -176,16 +194,36 @@ export class Connection {
   private receive(chunk: Buffer): void {
     if (this.state.phase === 'closed') return;
     this.lastReceivedAtMs = Date.now();
-    const result = this.reader.push(chunk);
-    if (!result.ok) return this.close(result.problem);
-    for (const frame of result.frames) {
-      if (this.isClosed()) return;
+    this.reader.append(chunk);
+    // One frame at a time: the frame bound rises when the proof opens the connection, between two frames.
+    for (;;) {
+      const next = this.reader.next();
+      if (!next.ok) return this.close(next.problem);
+      if (next.frame === null) break;
       this.counters.framesReceived += 1;
-      this.handleFrame(frame);
+      this.handleFrame(next.frame);
+      if (this.isClosed()) return;
+    }
+    if (this.state.phase !== 'open') this.accountPreAuthBytes();
+  }
+
+  /** Before authentication the reader keeps its few bytes in a buffer of their own, and the node counts them. */
+  private accountPreAuthBytes(): void {
+    this.reader.compact();
+    const report = this.options.onPreAuthBytes;
+    if (report !== undefined && !report(this, this.reader.pendingBytes)) {
+      this.close(`pre-authentication memory bound reached (${this.reader.pendingBytes} bytes more refused)`);
     }
   }
 
-  private handleFrame(frame: Frame): void {
+  /** Bytes held for this peer before it authenticated (0 once open). */
+  get preAuthBytes(): number {
+    return this.state.phase === 'open' ? 0 : this.reader.pendingBytes;
+  }
+
+  private handleFrame(sealed: Frame): void {
+    const frame = this.unseal(sealed);
+    if (frame === null) return this.close('frame failed authentication (injected, replayed, reordered or altered)');
     if (frame.kind === payloadKindData) {
       if (this.state.phase !== 'open') return this.close('data before the handshake completed');
       const decoded = decodeBatch(frame.body);
@@ -199,6 +237,13 @@ export class Connection {
     this.handleControl(message);
   }
 
+  /** Once open, a frame is its body without the tag, if the tag is the next one expected; before, as it came. */
+  private unseal(frame: Frame): Frame | null {
+    if (this.state.phase !== 'open') return frame;
+    const body = this.state.opener.open(frame);
+    return body === null ? null : { kind: frame.kind, body };
+  }
+
   private handleControl(message: ControlMessage): void {
     const state = this.state;
     switch (message.type) {
@@ -210,7 +255,7 @@ export class Connection {
         if (!proofMatches(proofMac(this.options.secret, state.peer, this.options.selfNode, this.nonce, state.peerNonce), message.mac)) {
           return this.close(`${state.peer} failed authentication (wrong secret or replayed handshake)`);
         }
-        return this.open(state.peer);
+        return this.open(state.peer, state.opener);
       case 'ping':
         if (state.phase !== 'open') return this.close('ping before the handshake completed');
         return;
@@ -224,14 +269,19 @@ export class Connection {
     if (hello.node === this.options.selfNode) return this.close('peer claims this node\'s own name');
     if (this.options.expectedPeer !== null && hello.node !== this.options.expectedPeer) return this.close(`dialed ${this.options.expectedPeer} but ${hello.node} answered`);
     if (this.options.expectedPeer === null && !this.options.acceptPeer(hello.node)) return this.close(`node ${hello.node} may not connect here`);
-    this.state = { phase: 'awaiting-proof', peer: hello.node, peerNonce: hello.nonce };
+    const keys = deriveSessionKeys(this.options.secret, this.options.selfNode, hello.node, this.nonce, hello.nonce);
+    this.state = { phase: 'awaiting-proof', peer: hello.node, peerNonce: hello.nonce, opener: new FrameOpener(keys.receiveKey) };
     this.writeControl({ type: 'proof', mac: proofMac(this.options.secret, this.options.selfNode, hello.node, hello.nonce, this.nonce) });
+    // The proof is the last frame this side sends in clear: the peer checks a tag on every later one.
+    this.sealer = new FrameSealer(keys.sendKey);
   }
 
-  private open(peer: string): void {
+  private open(peer: string, opener: FrameOpener): void {
     assert(this.state.phase === 'awaiting-proof', 'open outside the handshake', { peer });
     clearTimeout(this.handshakeTimer);
-    this.state = { phase: 'open', peer };
+    this.state = { phase: 'open', peer, opener };
+    this.reader.setFrameBytesMax(this.options.limits.frameBytesMax);
+    this.options.onPreAuthBytes?.(this, 0);
     this.lastReceivedAtMs = Date.now();
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.limits.heartbeatIntervalMs);
     this.options.log.info({ peer, remote: this.remoteAddress, event: 'transport-open' }, `transport: connected to ${peer} (authenticated)`);

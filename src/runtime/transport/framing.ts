@@ -4,13 +4,18 @@
 // is (control or data). Promises: `FrameReader` checks the announced length against `frameBytesMax` BEFORE it
 // keeps or allocates anything for that frame, so a 4 GiB prefix costs nothing; a zero length, an oversize
 // length or an unknown payload kind is reported as a problem (the caller closes the connection); bytes of a
-// frame are copied once, when the frame is complete. Needs: nothing (pure, no I/O).
+// frame are copied once, when the frame is complete. The bound can change between two frames (`next` takes one
+// frame at a time): a connection reads its handshake under preAuthFrameBytesMax and raises the bound once the
+// peer is authenticated, even when the peer's first data frame arrived in the same chunk as its proof.
+// Needs: nothing (pure, no I/O).
 
 import { assert } from '../errors.js';
 
 export const frameHeaderBytes = 4;
 /** Default bound on one frame's payload; a peer announcing more is disconnected. */
 export const frameBytesMaxDefault = 16 * 1024 * 1024;
+/** Bound on one frame's payload until the handshake completes: a hello or a proof is well under 200 bytes. */
+export const preAuthFrameBytesMax = 4 * 1024;
 
 /** First payload byte: handshake and heartbeat messages (always JSON), or a batch of envelopes (the codec). */
 export const payloadKindControl = 0x63; // 'c'
@@ -23,6 +28,7 @@ export interface Frame {
 }
 
 export type ReadResult = { ok: true; frames: Frame[] } | { ok: false; problem: string };
+export type NextFrame = { ok: true; frame: Frame | null } | { ok: false; problem: string };
 
 export function encodeFrameBytes(kind: PayloadKind, body: Buffer, frameBytesMax: number): Buffer {
   const payloadBytes = body.length + 1;
@@ -36,14 +42,33 @@ export function encodeFrameBytes(kind: PayloadKind, body: Buffer, frameBytesMax:
 
 /** Reassembles frames from arbitrary chunks. After a problem it stays failed: the stream cannot be re-synchronised. */
 export class FrameReader {
-  private readonly frameBytesMax: number;
+  private frameBytesMax: number;
   private chunks: Buffer[] = [];
   private bufferedBytes = 0;
   private failure: string | null = null;
 
   constructor(frameBytesMax: number) {
-    assert(Number.isInteger(frameBytesMax) && frameBytesMax >= 2 && frameBytesMax <= 0xffff_ffff, 'frameBytesMax out of range', { frameBytesMax });
+    FrameReader.checkBound(frameBytesMax);
     this.frameBytesMax = frameBytesMax;
+  }
+
+  private static checkBound(frameBytesMax: number): void {
+    assert(Number.isInteger(frameBytesMax) && frameBytesMax >= 2 && frameBytesMax <= 0xffff_ffff, 'frameBytesMax out of range', { frameBytesMax });
+  }
+
+  /** The bound for the frames not yet taken (checked when `next` reads their header). */
+  setFrameBytesMax(frameBytesMax: number): void {
+    FrameReader.checkBound(frameBytesMax);
+    this.frameBytesMax = frameBytesMax;
+  }
+
+  /**
+   * Copies the held bytes into a buffer of their own, so that a few bytes kept from a large chunk do not keep
+   * the whole chunk alive: afterwards the reader holds exactly `pendingBytes` bytes of memory.
+   */
+  compact(): void {
+    if (this.chunks.length === 0) return;
+    this.chunks = [Buffer.from(Buffer.concat(this.chunks, this.bufferedBytes))];
   }
 
   /** Bytes of an incomplete frame still held (non-zero at end of stream means a truncated frame). */
@@ -51,29 +76,44 @@ export class FrameReader {
     return this.bufferedBytes;
   }
 
+  /** Appends a chunk and takes every complete frame (all under the current bound). */
   push(chunk: Buffer): ReadResult {
-    if (this.failure !== null) return { ok: false, problem: this.failure };
+    this.append(chunk);
+    const frames: Frame[] = [];
+    for (;;) {
+      const next = this.next();
+      if (!next.ok) return next;
+      if (next.frame === null) return { ok: true, frames };
+      frames.push(next.frame);
+    }
+  }
+
+  append(chunk: Buffer): void {
+    if (this.failure !== null) return;
     this.chunks.push(chunk);
     this.bufferedBytes += chunk.length;
-    const frames: Frame[] = [];
-    while (this.bufferedBytes >= frameHeaderBytes) {
-      const payloadBytes = this.peekLength();
-      if (payloadBytes === 0 || payloadBytes > this.frameBytesMax) {
-        this.failure = payloadBytes === 0 ? 'empty frame' : `frame of ${payloadBytes} bytes is over the bound of ${this.frameBytesMax}`;
-        this.chunks = [];
-        this.bufferedBytes = 0;
-        return { ok: false, problem: this.failure };
-      }
-      if (this.bufferedBytes < frameHeaderBytes + payloadBytes) break;
-      const payload = this.take(frameHeaderBytes + payloadBytes).subarray(frameHeaderBytes);
-      const kind = payload[0];
-      if (kind !== payloadKindControl && kind !== payloadKindData) {
-        this.failure = `unknown payload kind ${kind}`;
-        return { ok: false, problem: this.failure };
-      }
-      frames.push({ kind, body: payload.subarray(1) });
+  }
+
+  /** The next complete frame, null when none is complete yet, or the problem (after which the reader stays failed). */
+  next(): NextFrame {
+    if (this.failure !== null) return { ok: false, problem: this.failure };
+    if (this.bufferedBytes < frameHeaderBytes) return { ok: true, frame: null };
+    const payloadBytes = this.peekLength();
+    if (payloadBytes === 0 || payloadBytes > this.frameBytesMax) {
+      return this.fail(payloadBytes === 0 ? 'empty frame' : `frame of ${payloadBytes} bytes is over the bound of ${this.frameBytesMax}`);
     }
-    return { ok: true, frames };
+    if (this.bufferedBytes < frameHeaderBytes + payloadBytes) return { ok: true, frame: null };
+    const payload = this.take(frameHeaderBytes + payloadBytes).subarray(frameHeaderBytes);
+    const kind = payload[0];
+    if (kind !== payloadKindControl && kind !== payloadKindData) return this.fail(`unknown payload kind ${kind}`);
+    return { ok: true, frame: { kind, body: payload.subarray(1) } };
+  }
+
+  private fail(problem: string): { ok: false; problem: string } {
+    this.failure = problem;
+    this.chunks = [];
+    this.bufferedBytes = 0;
+    return { ok: false, problem };
   }
 
   private peekLength(): number {

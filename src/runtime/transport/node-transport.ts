@@ -11,9 +11,14 @@
 // ActorUnavailableError instead of waiting for its deadline, and so does an ask already sent when its node's
 // connection drops (its outcome is unknown, as for an actor whose thread ends mid-ask); control asks (`status`, `kill`, `stop`, `start`,
 // `isolate`, `heal`) are served only for another node's `$system`. Refuses to start listening beyond loopback
-// without a secret. Needs: the cluster layout, the local ActorSystem (attach + control), a logger.
+// without a secret. Before a peer authenticates (admission.ts): a socket from an address that is neither a node
+// of the layout nor in `allowFrom` is closed at once; the others share per-address and total handshake slots;
+// their frames are at most 4 KiB and the bytes held for them, in all, stay within preAuthBytesMax (1 MiB).
+// Needs: the cluster layout, the local ActorSystem (attach + control), a logger.
 
+import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { createServer, connect as connectTcp, isIP, type Server, type Socket } from 'node:net';
 import { connect as connectTls, createServer as createTlsServer } from 'node:tls';
 import type { MessagePort } from 'node:worker_threads';
@@ -22,7 +27,9 @@ import { ActorUnavailableError, assert, toErrorData } from '../errors.js';
 import type { ActorStatus, RemotePeers } from '../system.js';
 import { MessagePortLink, type Link, type LinkFactory, type LinkHandlers } from '../transport.js';
 import { systemEndpointName, type Envelope } from '../wire.js';
+import { AddressAllowList, admissionLimitsDefault, checkAdmissionLimits, HandshakeSlots, PreAuthLedger, type AdmissionLimits } from './admission.js';
 import { Connection, connectionLimitsDefault, type ConnectionLimits } from './connection.js';
+import { frameHeaderBytes, preAuthFrameBytesMax } from './framing.js';
 
 export interface NodeAddress {
   readonly name: string;
@@ -62,8 +69,17 @@ export interface NodeTransportOptions {
   readonly limits?: Partial<ConnectionLimits>;
   readonly reconnectInitialMs?: number;
   readonly reconnectMaxMs?: number;
-  /** Sockets still in their handshake beyond which new ones are refused at once. */
-  readonly handshakingMax?: number;
+  /** Handshake slots and the pre-authentication byte bound (admission.ts). */
+  readonly admission?: Partial<AdmissionLimits>;
+  /**
+   * Addresses allowed to connect besides those of the layout's nodes (resolved when listening), e.g. a peer
+   * behind NAT. A socket from any other address is closed before a byte is read.
+   */
+  readonly allowFrom?: readonly string[];
+  /** Least time between two resolutions of the layout's host names, started by a socket from an unknown address. */
+  readonly allowListRefreshMs?: number;
+  /** Resolves a host name of the layout to its addresses (default: the system resolver, all addresses). */
+  readonly lookupHost?: (host: string) => Promise<string[]>;
   /** Asks awaiting a reply per peer node that are failed at once if its connection drops; beyond, they wait out their deadline. */
   readonly inFlightAsksMax?: number;
   readonly random?: () => number;
@@ -98,11 +114,24 @@ interface PeerState {
 }
 
 const inFlightAsksMaxDefault = 65_536;
+const allowListRefreshMsDefault = 5_000;
+const lookupAll = async (host: string): Promise<string[]> => (await lookup(host, { all: true })).map((found) => found.address);
+const remoteKey = (socket: Socket): string => `${socket.remoteAddress ?? '?'}|${socket.remotePort ?? '?'}`;
 const inFlightKey = (asker: ActorName, id: string): string => `${asker}\u0000${id}`;
 
 export class NodeTransport implements RemotePeers {
   readonly names: readonly ActorName[];
-  readonly counters = { invalid: 0, unreachable: 0, refusedConnections: 0, asksFailedOnDisconnect: 0, asksUntracked: 0 };
+  readonly counters = {
+    invalid: 0,
+    unreachable: 0,
+    refusedConnections: 0,
+    /** Sockets closed at once because their address is not allowed (part of refusedConnections). */
+    refusedAddresses: 0,
+    /** Handshakes closed to give their slot to a newer socket from the same (or the most crowded) address. */
+    evictedHandshakes: 0,
+    asksFailedOnDisconnect: 0,
+    asksUntracked: 0,
+  };
   private readonly options: NodeTransportOptions;
   private readonly limits: ConnectionLimits;
   private readonly secret: Buffer;
@@ -113,7 +142,17 @@ export class NodeTransport implements RemotePeers {
   private readonly proxies = new Map<string, MessagePortLink>();
   /** The `$system` endpoint's routes to remote names. */
   private readonly relays = new Map<ActorName, RelayLink>();
-  private readonly handshaking = new Set<Connection>();
+  private readonly admissionLimits: AdmissionLimits;
+  /** Sockets accepted and not yet authenticated, by their raw TCP socket (under TLS, the one TLS wraps). */
+  private readonly slots: HandshakeSlots<Socket>;
+  /** The connection running on each admitted raw socket, once TLS (if any) is done. */
+  private readonly handshaking = new Map<Socket, Connection>();
+  private readonly preAuth: PreAuthLedger<Connection>;
+  private readonly rawByRemote = new Map<string, Socket>();
+  private allowList = new AddressAllowList([]);
+  /** When the allow list was last resolved (performance.now ms), and whether a resolution is under way. */
+  private allowListResolvedAtMs = -Infinity;
+  private allowListResolving = false;
   private server: Server | null = null;
   private system: LocalSystem | null = null;
   private closed = false;
@@ -121,6 +160,10 @@ export class NodeTransport implements RemotePeers {
   constructor(options: NodeTransportOptions) {
     this.options = options;
     this.limits = { ...connectionLimitsDefault, ...options.limits };
+    this.admissionLimits = { ...admissionLimitsDefault, ...options.admission };
+    checkAdmissionLimits(this.admissionLimits, frameHeaderBytes + preAuthFrameBytesMax);
+    this.slots = new HandshakeSlots(this.admissionLimits);
+    this.preAuth = new PreAuthLedger(this.admissionLimits.preAuthBytesMax);
     const self = options.nodes.find((node) => node.name === options.self);
     assert(self !== undefined, 'this node is not in the cluster layout', { self: options.self });
     const listenHost = options.listenHost ?? self.host;
@@ -129,6 +172,7 @@ export class NodeTransport implements RemotePeers {
     }
     assert(options.secret === null || options.secret.length >= 16, 'the cluster secret must be at least 16 bytes', { bytes: options.secret?.length });
     this.secret = options.secret ?? loopbackSecret;
+    for (const address of options.allowFrom ?? []) assert(isIP(address) !== 0, 'allowFrom lists IP addresses only', { address });
     for (const node of options.nodes) {
       for (const actor of node.actors) {
         assert(!this.nodeOfName.has(actor), 'an actor is placed on two nodes', { actor });
@@ -176,11 +220,20 @@ export class NodeTransport implements RemotePeers {
   async listen(): Promise<{ host: string; port: number }> {
     const self = this.options.nodes.find((node) => node.name === this.options.self)!;
     const host = this.options.listenHost ?? self.host;
-    const onSocket = (socket: Socket) => this.accept(socket);
+    this.allowList = await this.resolveAllowList();
+    this.allowListResolvedAtMs = performance.now();
+    assert(this.allowList.size <= this.admissionLimits.handshakesMax, 'more allowed addresses than handshake slots: raise admission.handshakesMax', {
+      addresses: this.allowList.size,
+      handshakesMax: this.admissionLimits.handshakesMax,
+    });
     const tls = this.options.tls;
     const server = tls === undefined
-      ? createServer(onSocket)
-      : this.createTlsListener(tls, onSocket);
+      ? createServer((socket) => {
+        if (this.admit(socket)) this.accept(socket, socket);
+      })
+      : this.createTlsListener(tls, (socket) => this.accept(socket, this.rawSocketOf(socket)));
+    // Under TLS, admission runs on the raw socket before TLS reads a byte of it.
+    if (tls !== undefined) server.prependListener('connection', (socket: Socket) => void this.admit(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -215,6 +268,88 @@ export class NodeTransport implements RemotePeers {
     return server;
   }
 
+  /**
+   * The addresses of the other nodes of the layout (names resolved now), and `allowFrom`. Not this node's own
+   * address: a connection from it is another process of this host, a stranger unless a peer lives there too.
+   */
+  private async resolveAllowList(): Promise<AddressAllowList> {
+    const addresses = new Set<string>(this.options.allowFrom ?? []);
+    for (const node of this.options.nodes) {
+      if (node.name === this.options.self) continue;
+      if (isIP(node.host) !== 0) {
+        addresses.add(node.host);
+        continue;
+      }
+      try {
+        for (const found of await (this.options.lookupHost ?? lookupAll)(node.host)) addresses.add(found);
+      } catch (error) {
+        this.options.log.warn({ node: node.name, host: node.host, event: 'transport-unresolved' }, `transport: cannot resolve ${node.host} (${node.name}); no connection from it will be accepted: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    return new AddressAllowList(addresses);
+  }
+
+  /**
+   * Gives an accepted raw socket a handshake slot, or closes it: at once when its address is not allowed or no
+   * slot can be had; a socket whose slot a newer one takes is closed then. True when admitted.
+   */
+  private admit(raw: Socket): boolean {
+    if (this.closed || !this.allowList.allows(raw.remoteAddress)) {
+      this.counters.refusedConnections += 1;
+      if (!this.closed) {
+        this.counters.refusedAddresses += 1;
+        this.refreshAllowList();
+      }
+      raw.destroy();
+      return false;
+    }
+    const admission = this.slots.admit(raw, raw.remoteAddress!);
+    if (admission.kind === 'refused') {
+      this.counters.refusedConnections += 1;
+      raw.destroy();
+      return false;
+    }
+    for (const evicted of admission.evicted) {
+      this.counters.evictedHandshakes += 1;
+      const connection = this.handshaking.get(evicted);
+      if (connection !== undefined) connection.close('handshake slot given to a newer connection from the same address');
+      else evicted.destroy();
+    }
+    this.rawByRemote.set(remoteKey(raw), raw);
+    raw.once('close', () => {
+      this.slots.release(raw);
+      if (this.rawByRemote.get(remoteKey(raw)) === raw) this.rawByRemote.delete(remoteKey(raw));
+    });
+    return true;
+  }
+
+  /** The raw socket under a TLS socket (same remote address and port), if it still holds its slot. */
+  private rawSocketOf(socket: Socket): Socket | null {
+    const raw = this.rawByRemote.get(remoteKey(socket));
+    return raw !== undefined && this.slots.holds(raw) ? raw : null;
+  }
+
+  /**
+   * A socket from an unknown address may be a peer whose name did not resolve yet, or resolves elsewhere now (a
+   * container started later, or restarted with another address): the names are resolved again, at most once per
+   * allowListRefreshMs, and the peer gets in on its next dial.
+   */
+  private refreshAllowList(): void {
+    const nowMs = performance.now();
+    if (this.allowListResolving || nowMs - this.allowListResolvedAtMs < (this.options.allowListRefreshMs ?? allowListRefreshMsDefault)) return;
+    this.allowListResolving = true;
+    this.allowListResolvedAtMs = nowMs;
+    void this.resolveAllowList().then((allowList) => {
+      this.allowListResolving = false;
+      this.allowList = allowList;
+    });
+  }
+
+  /** Bytes held now, in all, for connections that have not authenticated; and the most ever held. */
+  preAuthBytes(): { held: number; peak: number; handshakes: number } {
+    return { held: this.preAuth.heldBytes, peak: this.preAuth.peakBytes, handshakes: this.slots.size };
+  }
+
   /** Nodes with an open, authenticated connection. */
   connectedNodes(): string[] {
     return [...this.peers.values()].filter((peer) => peer.connection?.isOpen === true).map((peer) => peer.address.name);
@@ -226,20 +361,21 @@ export class NodeTransport implements RemotePeers {
       if (peer.redialTimer !== null) clearTimeout(peer.redialTimer);
       peer.connection?.close('closed by this node');
     }
-    for (const connection of [...this.handshaking]) connection.close('closed by this node');
+    for (const connection of [...this.handshaking.values()]) connection.close('closed by this node');
     for (const proxy of [...this.proxies.values()]) proxy.close();
     const server = this.server;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  private accept(socket: Socket): void {
-    if (this.closed || this.handshaking.size >= (this.options.handshakingMax ?? 64)) {
+  /** `raw` is the admitted TCP socket under `socket` (itself without TLS); null when it lost its slot meanwhile. */
+  private accept(socket: Socket, raw: Socket | null): void {
+    if (this.closed || raw === null) {
       this.counters.refusedConnections += 1;
       socket.destroy();
       return;
     }
-    const connection = this.makeConnection(socket, null);
-    this.handshaking.add(connection);
+    const connection = this.makeConnection(socket, null, raw);
+    this.handshaking.set(raw, connection);
   }
 
   private dial(peer: PeerState): void {
@@ -251,10 +387,11 @@ export class NodeTransport implements RemotePeers {
       ? connectTcp({ host, port })
       : connectTls({ host, port, cert: readFileSync(tls.cert), key: readFileSync(tls.key), ca: readFileSync(tls.ca), servername: peer.address.name, checkServerIdentity: () => undefined });
     socket.once('error', () => undefined); // Reported through the connection's close.
-    peer.connection = this.makeConnection(socket, peer.address.name);
+    peer.connection = this.makeConnection(socket, peer.address.name, null);
   }
 
-  private makeConnection(socket: Socket, expectedPeer: string | null): Connection {
+  /** `raw` is the admitted socket of an accepted connection (null for one this node dialed). */
+  private makeConnection(socket: Socket, expectedPeer: string | null, raw: Socket | null): Connection {
     return new Connection({
       socket,
       selfNode: this.options.self,
@@ -264,16 +401,25 @@ export class NodeTransport implements RemotePeers {
       secret: this.secret,
       limits: this.limits,
       log: this.options.log,
-      onOpen: (connection) => this.onOpen(connection),
       onEnvelopes: (connection, envelopes) => this.onEnvelopes(connection, envelopes),
       onInvalid: (connection, problem, count) => this.countInvalid(connection.peer ?? connection.remoteAddress, problem, count),
       onDrain: () => undefined,
-      onClose: (connection) => this.onClose(connection, expectedPeer),
+      onClose: (connection) => this.onClose(connection, expectedPeer, raw),
+      onOpen: (connection) => this.onOpen(connection, raw),
+      ...(raw === null ? {} : { onPreAuthBytes: (connection: Connection, bytes: number) => this.preAuth.hold(connection, bytes) }),
     });
   }
 
-  private onOpen(connection: Connection): void {
-    this.handshaking.delete(connection);
+  /** The peer authenticated: its slot and its pre-auth bytes are free again. */
+  private releaseHandshake(connection: Connection, raw: Socket | null): void {
+    this.preAuth.release(connection);
+    if (raw === null) return;
+    this.slots.release(raw);
+    if (this.handshaking.get(raw) === connection) this.handshaking.delete(raw);
+  }
+
+  private onOpen(connection: Connection, raw: Socket | null): void {
+    this.releaseHandshake(connection, raw);
     const peer = this.peers.get(connection.peer!)!;
     if (peer.connection !== null && peer.connection !== connection) peer.connection.close('replaced by a newer connection from the same node');
     peer.connection = connection;
@@ -281,8 +427,8 @@ export class NodeTransport implements RemotePeers {
     peer.attempt = 0;
   }
 
-  private onClose(connection: Connection, expectedPeer: string | null): void {
-    this.handshaking.delete(connection);
+  private onClose(connection: Connection, expectedPeer: string | null, raw: Socket | null): void {
+    this.releaseHandshake(connection, raw);
     const name = connection.peer ?? expectedPeer;
     const peer = name === null ? undefined : this.peers.get(name);
     if (peer === undefined || peer.connection !== connection) return;

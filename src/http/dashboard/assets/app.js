@@ -3,8 +3,11 @@
 //
 // No library and no build step. Everything shown is built with DOM calls (never innerHTML with data), so the
 // strict Content-Security-Policy of the page holds. The stream is read with fetch rather than EventSource because
-// off loopback /events needs an Authorization header, which EventSource cannot send; the token is asked for when
-// the gateway refuses, and kept for this tab only (sessionStorage).
+// /events needs an Authorization header whenever an admin token is set, which EventSource cannot send. The token
+// is asked for when the gateway refuses (401/403) and kept in sessionStorage: it survives a reload of this tab
+// (the page reconnects after a gateway restart without asking again) but no other tab or window sees it, it is
+// gone when the tab closes, and it is never written to disk as localStorage or a cookie would be; a cookie would
+// also be sent by the browser on its own, which would open the admin routes to cross-site requests.
 
 const eventsShownMax = 200;
 const staleAfterMs = 3000;
