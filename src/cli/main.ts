@@ -14,6 +14,8 @@ const commands: Record<string, string> = {
   bench: 'the autocannon load benchmark',
   sim: 'deterministic simulation of the Raft core: --seeds N --seed-start S',
   check: 'end-to-end checker under faults',
+  backup: 'online backup of both groups: --gateway URL --out DIR; pygmy backup verify DIR',
+  restore: 'a new cluster from a backup: --from DIR --data-dir D [--config cluster.json]',
 };
 
 function usage(): string {

@@ -31,6 +31,7 @@ import { DashboardHttp } from './dashboard/http.js';
 import { Deadlines } from './deadlines.js';
 import { LruMap } from '../actors/cache/lru.js';
 import { answerClientError } from './client-error.js';
+import { serveBackup } from './backup-route.js';
 import { IdleConnections } from './idle-connections.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
 import { orderIdMaker } from './order-id.js';
@@ -302,6 +303,8 @@ class GatewayHandler {
         return this.updateItem(request, response, route.id, started);
       case 'invalidateItem':
         return this.invalidateItem(response, route.id, started);
+      case 'backup':
+        return serveBackup(this.backend, response, this.logger).then((status) => this.recorded('backup', started, status));
       case 'dashboard':
         return this.recorded('dashboard', started, this.dashboard.serveAsset(response, route.asset));
       case 'events':
