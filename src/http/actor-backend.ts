@@ -358,7 +358,8 @@ export class ActorBackend implements Backend {
         continue;
       }
       if (!existsSync(destination)) {
-        throw new BackupFailedError(`${member} wrote its copy on its own host, not beside the gateway: backups over the network between hosts are not built`);
+        failures.push(`${member} wrote its copy on its own host, not beside the gateway (backups over the network between hosts are not built)`);
+        continue;
       }
       const { member: _member, ok: _ok, ...record } = answer;
       return { group, file, member, ...record, capturedAt: new Date().toISOString() };
