@@ -47,8 +47,14 @@ export async function serveBackup(backend: Backend, response: ServerResponse, lo
     const header = `${JSON.stringify(manifest)}\n`;
     response.writeHead(200, { 'content-type': backupContentType, 'content-length': String(Buffer.byteLength(header) + total) });
     response.write(header);
-    for (const group of groups) {
-      await pipeline(createReadStream(join(staging, group.file), { highWaterMark: 1 << 20 }), response, { end: false });
+    try {
+      for (const group of groups) {
+        await pipeline(createReadStream(join(staging, group.file), { highWaterMark: 1 << 20 }), response, { end: false });
+      }
+    } catch (error) {
+      if (!response.destroyed) throw error;
+      logger.warn({ event: 'backup' }, 'backup: the caller went away before the files were sent; nothing kept');
+      return 200;
     }
     response.end();
     return 200;
