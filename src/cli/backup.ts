@@ -58,7 +58,6 @@ async function verifyMain(argv: string[]): Promise<number> {
 
 /** Readable.fromWeb() out of the fetch body, but read chunk by chunk: the manifest line, then each file. */
 async function download(gateway: string, out: string): Promise<BackupManifest> {
-  mkdirSync(out, { recursive: true });
   const token = process.env.PYGMY_ADMIN_TOKEN;
   let response: Response;
   try {
@@ -70,6 +69,7 @@ async function download(gateway: string, out: string): Promise<BackupManifest> {
     const text = await response.text().catch(() => '');
     throw new Error(`the gateway answered ${response.status}: ${text.trim().slice(0, 500)}`);
   }
+  mkdirSync(out, { recursive: true });
   const reader = new ChunkReader(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>));
   const manifest = parseManifest((await reader.line(manifestBytesMax)).toString('utf8'));
   for (const group of manifest.groups) {
