@@ -383,11 +383,14 @@ class ThreadImageBuilder implements ImageBuilder {
 
 const snapshotBuilderUrl = new URL('./storage/snapshot-builder.js', import.meta.url);
 const backupWorkerUrl = new URL('./storage/backup.js', import.meta.url);
+/** The backup worker's old-generation heap, in MiB; a worker that needs more dies and the backup says so. */
+const backupWorkerHeapMb = 64;
 
 /** Runs one backup capture in a worker of its own; any way the worker ends becomes an answer. */
 function runBackupWorker(request: BackupCaptureRequest): Promise<BackupCaptureResult> {
   return new Promise((resolve) => {
-    const worker = new Worker(backupWorkerUrl, { workerData: request });
+    // Its heap is bounded: the copy, the hash and the checksum keep no more than a batch of rows or a chunk alive.
+    const worker = new Worker(backupWorkerUrl, { workerData: request, resourceLimits: { maxOldGenerationSizeMb: backupWorkerHeapMb } });
     let settled = false;
     const settle = (result: BackupCaptureResult): void => {
       if (settled) return;
