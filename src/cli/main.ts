@@ -16,6 +16,8 @@ const commands: Record<string, string> = {
   bench: 'the autocannon load benchmark beside a bare node:http baseline',
   sim: 'deterministic simulation of the Raft core (--seeds N --seed-start S)',
   check: 'clients against a cluster under seeded faults, then checks of the history',
+  backup: 'online backup of both groups: --gateway URL --out DIR; pygmy backup verify DIR',
+  restore: 'a new cluster from a backup: --from DIR --data-dir D [--config cluster.json]',
 };
 
 function usage(): string {

@@ -28,9 +28,14 @@ import { isThreadFigures } from '../runtime/thread-metrics.js';
 import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import { CacheMirror, type MirrorStats, type PreparedLookup } from './mirror.js';
 import type { ActorStatus as RuntimeActorStatus } from '../runtime/system.js';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BackupAnswer } from '../raft/replica.js';
 import {
+  BackupFailedError,
   UnavailableError,
   UnknownActorError,
+  type GroupBackup,
   type ActorAction,
   type ActorStatus,
   type Backend,
@@ -45,6 +50,9 @@ import {
   type ReplicaFigures,
   type Topic,
 } from './backend.js';
+
+/** How long one replica may take to copy its group's state (a 2,000,000-order database takes seconds). */
+export const backupTimeoutMs = 10 * 60_000;
 
 /** What the backend needs of the actor system: satisfied by ActorSystem, and by the multi-host node. */
 export interface ActorPort {
@@ -346,6 +354,51 @@ export class ActorBackend implements Backend {
       if (current === null || current === undefined || (actor.term ?? 0) > currentTerm) leaders[actor.group] = actor.name;
     }
     return { actors, leaders };
+  }
+
+  /**
+   * One group after the other, order first: every catalog deduct an order the order file holds depends on is then
+   * in the catalog file (docs/operations.md, "Why two indexes agree"). In each group a follower is asked first, so
+   * the leader's thread keeps serving; the leader only when no follower could.
+   */
+  async backup(directory: string): Promise<readonly GroupBackup[]> {
+    const statuses = await this.cluster();
+    const backups: GroupBackup[] = [];
+    for (const [group, members] of [['order', this.options.orderMembers], ['catalog', this.options.catalogMembers]] as const) {
+      backups.push(await this.backupGroup(group, members, statuses, directory));
+    }
+    return backups;
+  }
+
+  private async backupGroup(group: GroupBackup['group'], members: readonly string[], statuses: ClusterStatus, directory: string): Promise<GroupBackup> {
+    const role = (name: string) => statuses.actors.find((actor) => actor.name === name);
+    const candidates = members
+      .filter((name) => role(name)?.alive === true)
+      .sort((left, right) => Number(role(left)?.role === 'leader') - Number(role(right)?.role === 'leader'));
+    const file = `${group}.db`;
+    const destination = join(directory, file);
+    const failures: string[] = [];
+    for (const member of candidates) {
+      let answer: BackupAnswer;
+      try {
+        answer = await this.options.actors.ask<BackupAnswer>(member, { type: 'backup', destination }, { timeoutMs: backupTimeoutMs });
+      } catch (error) {
+        failures.push(`${member}: ${error instanceof Error ? error.message : String(error)}`);
+        rmSync(destination, { force: true });
+        continue;
+      }
+      if (!answer.ok) {
+        failures.push(`${member}: ${answer.error}`);
+        continue;
+      }
+      if (!existsSync(destination)) {
+        failures.push(`${member} wrote its copy on its own host, not beside the gateway (backups over the network between hosts are not built)`);
+        continue;
+      }
+      const { member: _member, ok: _ok, ...record } = answer;
+      return { group, file, member, ...record, capturedAt: new Date().toISOString() };
+    }
+    throw new BackupFailedError(`no ${group} replica could take a backup (${failures.join('; ') || 'none is alive'})`);
   }
 
   async ready(): Promise<boolean> {

@@ -180,6 +180,7 @@ export function admissionClassOf(kind: RouteKind): AdmittedClass | null {
     case 'invalidateItem':
     case 'dashboard':
     case 'events':
+    case 'backup':
     case 'badRequest':
     case 'notFound':
     case 'methodNotAllowed':

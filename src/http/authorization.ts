@@ -79,6 +79,7 @@ export function accessOf(kind: RouteKind): Access {
     case 'actorAction':
     case 'updateItem':
     case 'invalidateItem':
+    case 'backup':
       return 'operations';
     case 'dashboard':
       return 'operationsPage';

@@ -174,6 +174,37 @@ export interface Backend {
   updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<ItemChangeResult>;
   /** Drops the item, and every list and search result, from the cache. */
   invalidateItem(id: number): Promise<void>;
+  /**
+   * Optional: an online backup of both groups into `directory` (which exists and is empty): one file per group,
+   * `order.db` then `catalog.db`, each at one committed index (see docs/operations.md for why in that order).
+   * Throws BackupFailedError saying why when a group has no replica that can take one.
+   */
+  backup?(directory: string): Promise<readonly GroupBackup[]>;
+}
+
+/** One group's file in a backup, as the replica that wrote it describes it. */
+export interface GroupBackup {
+  readonly group: 'order' | 'catalog';
+  readonly file: string;
+  readonly member: string;
+  readonly clusterId: string;
+  readonly index: number;
+  /** The index of the ReadIndex read the copy followed: every write acknowledged before it is in the copy. */
+  readonly readIndex: number;
+  readonly term: number;
+  readonly stateHash: string;
+  readonly items: number;
+  readonly orders: number;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly capturedAt: string;
+}
+
+export class BackupFailedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackupFailedError';
+  }
 }
 
 /** No replica or no quorum answered within the deadline: the client may retry later. */

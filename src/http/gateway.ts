@@ -33,6 +33,7 @@ import { LruMap } from '../actors/cache/lru.js';
 import { answerClientError } from './client-error.js';
 import { Admission, admissionClassOf, checkClassBounds, defaultAdmissionBounds, type AdmissionBounds, type AdmittedClass } from './admission.js';
 import { ConnectionLimit, listenBacklogFor, readSomaxconn, type ListenBacklog } from './connections.js';
+import { serveBackup } from './backup-route.js';
 import { IdleConnections } from './idle-connections.js';
 import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
@@ -377,6 +378,8 @@ class GatewayHandler {
         return this.updateItem(request, response, route.id, started);
       case 'invalidateItem':
         return this.invalidateItem(response, route.id, started);
+      case 'backup':
+        return serveBackup(this.backend, response, this.logger).then((status) => this.recorded('backup', started, status));
       case 'dashboard':
         return this.recorded('dashboard', started, this.dashboard.serveAsset(response, route.asset));
       case 'events':

@@ -35,6 +35,7 @@ export type Route =
   | { readonly kind: 'actorAction'; readonly name: string; readonly action: ActorAction }
   | { readonly kind: 'updateItem'; readonly id: number }
   | { readonly kind: 'invalidateItem'; readonly id: number }
+  | { readonly kind: 'backup' }
   | { readonly kind: 'dashboard'; readonly asset: DashboardAsset }
   | { readonly kind: 'events' }
   | { readonly kind: 'badRequest'; readonly error: string }
@@ -53,6 +54,7 @@ const readyRoute: Route = { kind: 'ready' };
 const clusterRoute: Route = { kind: 'cluster' };
 const metricsRoute: Route = { kind: 'metrics' };
 const eventsRoute: Route = { kind: 'events' };
+const backupRoute: Route = { kind: 'backup' };
 const dashboardRoutes: Readonly<Record<string, Route>> = {
   '': { kind: 'dashboard', asset: 'page' },
   'app.js': { kind: 'dashboard', asset: 'script' },
@@ -117,7 +119,8 @@ function matchOrders(method: string, segments: readonly string[], query: string)
 }
 
 function matchAdmin(method: string, segments: readonly string[]): Route {
-  // /admin/actors/:name/:action and /admin/items/:id
+  // /admin/actors/:name/:action, /admin/items/:id and /admin/backup
+  if (segments[2] === 'backup' && segments.length === 3) return method === 'POST' ? backupRoute : postOnly;
   if (segments[2] === 'actors' && segments.length === 5) {
     const action = actorActions.find((candidate) => candidate === segments[4]);
     if (action === undefined) return notFound;

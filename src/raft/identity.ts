@@ -113,9 +113,13 @@ function writeMarkerIfStale(marker: MemberMarker, identity: StoredIdentity): voi
   marker.write({ clusterId: identity.clusterId, replicaId: identity.replicaId, voter: identity.voter });
 }
 
-/** The id of a group: the same on every host that is given the same cluster name and members. */
-export function clusterIdFor(clusterName: string, members: readonly NodeId[]): string {
-  const text = `pygmy-cluster-v1\n${clusterName}\n${[...members].sort().join(',')}`;
+/**
+ * The id of a group: the same on every host that is given the same cluster name, members and generation. The
+ * generation is null for a bootstrapped cluster, and random for one `pygmy restore` made (storage/generation.ts).
+ */
+export function clusterIdFor(clusterName: string, members: readonly NodeId[], generation: string | null = null): string {
+  const named = `pygmy-cluster-v1\n${clusterName}\n${[...members].sort().join(',')}`;
+  const text = generation === null ? named : `${named}\nrestored ${generation}`;
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 

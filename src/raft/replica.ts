@@ -11,6 +11,9 @@
 //   {type:'read', query}              ask → linearizable (ReadIndex) read → {ok:true, index, result} | {ok:false, …}
 //   {type:'status'}                   ask → ReplicaStatus
 //   {type:'hash'}                     ask → {index, hash}: the state digest at the applied index
+//   {type:'backup', destination}      ask → BackupAnswer: after a ReadIndex read, a copy of the state machine at
+//                                     one applied index ≥ the read's, written to `destination` from another
+//                                     thread while this replica keeps applying (storage/backup.ts)
 //   {type:'transferLeadership', to?}  ask → boolean
 //   {type:'peerGone', peer}           from the runtime: a peer's thread ended; if it was the leader, campaign soon
 // Anything else goes to the application's own `receive` hook (the catalog's subscriptions, the order saga).
@@ -21,7 +24,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ActorContext, ActorDefinition, Reply } from '../runtime/actor.js';
 import type { RaftNode, RaftStatus } from './core/node.js';
@@ -29,7 +32,9 @@ import { ReplicaDriver, type ImageBuilder, type ImageResult, type ProposeAnswer,
 import { clusterIdFor, establishIdentity, isEnvelopeHeader, nonVoterNotice, type RaftEnvelope, type RefusalReason } from './identity.js';
 import type { StateMachine } from './state-machine.js';
 import { FileMemberMarker } from './storage/marker.js';
+import { readClusterGeneration } from './storage/generation.js';
 import type { SnapshotBuildRequest, SnapshotBuildResult, StateMachineFactory } from './storage/snapshot-builder.js';
+import type { BackupCaptureRequest, BackupCaptureResult } from './storage/backup.js';
 import { RaftStorage } from './storage/storage.js';
 import { StorageFaults } from './storage/faults.js';
 import type { Entry, NodeId, SoftState } from './types.js';
@@ -96,11 +101,17 @@ export type ReplicaMessage =
   | { readonly type: 'read'; readonly query: unknown }
   | { readonly type: 'status' }
   | { readonly type: 'hash' }
+  | { readonly type: 'backup'; readonly destination: string }
   | { readonly type: 'transferLeadership'; readonly to?: NodeId }
   | { readonly type: 'peerGone'; readonly peer: NodeId }
   | { readonly type: 'injectDiskFault'; readonly code: 'EIO' | 'ENOSPC' };
 
-const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'transferLeadership', 'peerGone', 'injectDiskFault']);
+const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'backup', 'transferLeadership', 'peerGone', 'injectDiskFault']);
+
+/** A backup's answer: the file's record, or why there is none (the ReadIndex read was refused, or the copy failed). */
+export type BackupAnswer =
+  | (Extract<BackupCaptureResult, { ok: true }> & { readonly member: NodeId; readonly readIndex: number })
+  | { readonly ok: false; readonly error: string; readonly leader?: NodeId | null };
 
 export { compactionIndex, type ProposeAnswer, type ReadAnswer, type ReplicaRefusal } from './driver.js';
 
@@ -138,6 +149,9 @@ export class Replica {
   private readonly context: ActorContext;
   private readonly images: ThreadImageBuilder;
   private readonly diskFaults: StorageFaults | null;
+  private readonly snapshotFactory: StateMachineFactory | null;
+  /** At most one backup at a time per replica. */
+  private backupRunning = false;
   /** Hooks the application installs; the driver calls them from its processing loop. */
   onApplied: (entry: Entry, result: unknown) => void = () => {};
   onSoftState: (softState: SoftState) => void = () => {};
@@ -146,6 +160,7 @@ export class Replica {
     this.name = args.name;
     this.peers = [...args.peers];
     this.context = context;
+    this.snapshotFactory = snapshotFactory;
     mkdirSync(args.dataDir, { recursive: true });
     this.diskFaults = args.diskFaultInjection ? new StorageFaults() : null;
     this.storage = RaftStorage.open({
@@ -158,7 +173,7 @@ export class Replica {
     const established = establishIdentity({
       store: this.storage,
       marker: new FileMemberMarker(join(args.dataDir, `${args.name}.identity`)),
-      clusterId: clusterIdFor(args.clusterName ?? 'pygmy', args.peers),
+      clusterId: clusterIdFor(args.clusterName ?? 'pygmy', args.peers, readClusterGeneration(args.dataDir)),
       newReplicaId: () => randomBytes(8).toString('hex'),
       nowIso: () => new Date(context.now()).toISOString(),
     });
@@ -231,6 +246,31 @@ export class Replica {
   /** A linearizable read through ReadIndex; resolves with the state machine's answer (see ReplicaDriver.read). */
   read(query: unknown): Promise<ReadAnswer> {
     return new Promise((resolve) => this.driver.read(query, resolve));
+  }
+
+  /**
+   * A backup of the state machine into `destination` (an absolute path that does not exist yet): a ReadIndex read
+   * first (its answer is not used, only its index: the query is null), then the copy in a thread of its own at an
+   * index ≥ that read's (storage/backup.ts). Followers serve it as well as the leader.
+   */
+  async backup(destination: string): Promise<BackupAnswer> {
+    if (this.snapshotFactory === null) return { ok: false, error: 'this replica has no state machine module to read a copy with' };
+    if (!isAbsolute(destination)) return { ok: false, error: `backup destination must be an absolute path, got ${destination}` };
+    if (this.backupRunning) return { ok: false, error: `${this.name} is already taking a backup` };
+    this.backupRunning = true;
+    try {
+      const point = await this.read(null);
+      if (!point.ok) return { ok: false, error: `no linearizable point: ${point.error}`, leader: point.leader };
+      const request: BackupCaptureRequest = {
+        kind: 'pygmyBackupCapture', sourcePath: this.storage.path, destinationPath: destination, minimumIndex: point.index, factory: this.snapshotFactory,
+      };
+      const result = await runBackupWorker(request);
+      if (!result.ok) return result;
+      this.context.log.info({ replica: this.name, index: result.index, bytes: result.bytes }, `${this.name}: backup at index ${result.index} written to ${destination}`);
+      return { ...result, member: this.name, readIndex: point.index };
+    } finally {
+      this.backupRunning = false;
+    }
   }
 
   status(): ReplicaStatus {
@@ -341,6 +381,27 @@ class ThreadImageBuilder implements ImageBuilder {
 }
 
 const snapshotBuilderUrl = new URL('./storage/snapshot-builder.js', import.meta.url);
+const backupWorkerUrl = new URL('./storage/backup.js', import.meta.url);
+/** The backup worker's old-generation heap, in MiB; a worker that needs more dies and the backup says so. */
+const backupWorkerHeapMb = 64;
+
+/** Runs one backup capture in a worker of its own; any way the worker ends becomes an answer. */
+function runBackupWorker(request: BackupCaptureRequest): Promise<BackupCaptureResult> {
+  return new Promise((resolve) => {
+    // Its heap is bounded: the copy, the hash and the checksum keep no more than a batch of rows or a chunk alive.
+    const worker = new Worker(backupWorkerUrl, { workerData: request, resourceLimits: { maxOldGenerationSizeMb: backupWorkerHeapMb } });
+    let settled = false;
+    const settle = (result: BackupCaptureResult): void => {
+      if (settled) return;
+      settled = true;
+      void worker.terminate();
+      resolve(result);
+    };
+    worker.once('message', (result: BackupCaptureResult) => settle(result));
+    worker.once('error', (error) => settle({ ok: false, error: error.message }));
+    worker.once('exit', (code) => settle({ ok: false, error: `the backup worker exited with code ${code}` }));
+  });
+}
 
 /** Election randomness: seeded when asked (reproducible runs), otherwise different on every start. */
 function randomFor(args: ReplicaArgs): () => number {
@@ -373,6 +434,8 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
       return typeof (message as { data?: unknown }).data === 'string';
     case 'peerGone':
       return typeof (message as { peer?: unknown }).peer === 'string';
+    case 'backup':
+      return typeof (message as { destination?: unknown }).destination === 'string';
     case 'injectDiskFault': {
       const code = (message as { code?: unknown }).code;
       return code === 'EIO' || code === 'ENOSPC';
@@ -435,6 +498,9 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
           return replica.status();
         case 'hash':
           return { index: replica.lastApplied, hash: replica.storage.stateHash() };
+        case 'backup':
+          answerLater(context, replica.backup(replicaMessage.destination));
+          return undefined;
         case 'transferLeadership':
           return replica.transferLeadershipAway();
         case 'injectDiskFault':

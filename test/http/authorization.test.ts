@@ -43,6 +43,7 @@ const operationsRoutes: readonly RouteRow[] = [
   })),
   { method: 'POST', path: '/admin/items/1', body: '{"price":12.5}', effects: (backend) => backend.updates.length },
   { method: 'POST', path: '/invalidate/item/1', effects: (backend) => backend.invalidations.length },
+  { method: 'POST', path: '/admin/backup', effects: (backend) => backend.backups.length },
 ];
 
 type Listener = 'loopback' | 'non-loopback';
@@ -184,7 +185,7 @@ pure('every route kind has an access class; bookstore routes are public', () => 
   }
   assert.is(accessOf(matchRoute('POST', '/order/1').kind), 'public');
   for (const target of ['/cluster', '/metrics', '/events']) assert.is(accessOf(matchRoute('GET', target).kind), 'operations', target);
-  for (const target of ['/admin/actors/order-2/kill', '/admin/items/1', '/invalidate/item/1']) {
+  for (const target of ['/admin/actors/order-2/kill', '/admin/items/1', '/invalidate/item/1', '/admin/backup']) {
     assert.is(accessOf(matchRoute('POST', target).kind), 'operations', target);
   }
   assert.is(accessOf(matchRoute('GET', '/health').kind), 'probe');

@@ -11,6 +11,7 @@ import {
   type Item,
   type ItemChange,
   type ItemChangeResult,
+  type GroupBackup,
   type Order,
   type OrderOutcome,
   type ReadAnswer,
@@ -191,5 +192,14 @@ export class FakeBackend implements Backend {
     await this.gate(null);
     this.invalidations.push(id);
     this.cached.delete(`lookup/${id}`);
+  }
+
+  /** Directories asked for a backup; it writes no file, so the answer holds the manifest line alone. */
+  readonly backups: string[] = [];
+
+  async backup(directory: string): Promise<readonly GroupBackup[]> {
+    await this.gate(null);
+    this.backups.push(directory);
+    return [];
   }
 }

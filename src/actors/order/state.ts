@@ -345,8 +345,15 @@ export class OrderStateMachine implements StateMachine {
     }
   }
 
+  /** The digest of snapshot()'s text, fed row by row: no memory in proportion to the number of orders. */
   hash(): string {
-    return createHash('sha256').update(this.snapshot()).digest('hex');
+    const digest = createHash('sha256').update(`{"version":${snapshotVersion},"orders":[`);
+    let first = true;
+    for (const row of this.ready().dump.iterate()) {
+      digest.update(first ? JSON.stringify(row) : `,${JSON.stringify(row)}`);
+      first = false;
+    }
+    return digest.update(']}').digest('hex');
   }
 }
 
