@@ -13,6 +13,9 @@
 // after the current turn, a transport, an image builder, and hooks for the application and the log.
 import { RaftNode, type RaftConfig, type RaftStatus } from './core/node.js';
 import { sendsBeforePersist } from './core/send-order.js';
+import { assertNever } from './core/errors.js';
+import { SnapshotStreams, defaultSnapshotStreamOptions, isSnapshotStreamMessage } from './snapshot-stream.js';
+import type { SnapshotStreamCounters, SnapshotStreamMessage, SnapshotStreamOptions, StreamOutput } from './snapshot-stream.js';
 import { IdentityGuard, nonVoterNotice, type IdentityStore, type RaftEnvelope, type RefusalReason, type StoredIdentity } from './identity.js';
 import { StorageWriteError } from './storage/errors.js';
 import { TickSchedule } from './tick-schedule.js';
@@ -132,6 +135,8 @@ export interface DriverOptions {
   readonly proposalsPendingMax: number;
   /** At most one log line per this many milliseconds about refused messages (the rest are counted). */
   readonly refusalLogIntervalMs: number;
+  /** Chunk size, window and timeouts of image streams (defaults: snapshot-stream.ts). */
+  readonly snapshotStream?: Partial<Omit<SnapshotStreamOptions, 'self'>>;
 }
 
 export interface DriverStatus {
@@ -140,6 +145,7 @@ export interface DriverStatus {
   readonly clusterId: string;
   readonly replicaId: string;
   readonly refusedMessages: Readonly<Record<RefusalReason, number>>;
+  readonly snapshotStream: Readonly<SnapshotStreamCounters>;
 }
 
 interface PendingProposal {
@@ -189,6 +195,8 @@ export class ReplicaDriver {
   private readonly refused: Record<RefusalReason, number> = { otherCluster: 0, forgedSender: 0, forgedTarget: 0, notAPeer: 0, staleIncarnation: 0 };
   private refusalLoggedAtMs = Number.NEGATIVE_INFINITY;
   private refusalsUnlogged = 0;
+  /** Images to and from peers, in bounded chunks (snapshot-stream.ts). */
+  private readonly streams: SnapshotStreams;
 
   constructor(options: DriverOptions) {
     const interval = options.snapshotEntriesInterval;
@@ -203,6 +211,7 @@ export class ReplicaDriver {
     this.log = options.log;
     this.hooks = options.hooks ?? {};
     this.ticks = new TickSchedule(options.tickMs, () => this.time.nowMs());
+    this.streams = new SnapshotStreams({ ...defaultSnapshotStreamOptions, ...options.snapshotStream, self: options.name });
     this.node = new RaftNode(
       { ...options.raft, id: options.name, peers: options.peers, applied: options.storage.lastApplied, voter: options.identity.voter },
       options.persisted,
@@ -266,8 +275,55 @@ export class ReplicaDriver {
     const verdict = this.identity.admit(envelope, sender);
     if (!verdict.ok) return this.refuse(verdict.reason, verdict.detail);
     this.catchUpTicks();
-    this.node.step(verdict.staleView ? withoutUnverifiedCommit(envelope.message) : envelope.message);
+    const message = envelope.message;
+    if (isSnapshotStreamMessage(message)) return this.receiveStream(message);
+    this.node.step(verdict.staleView ? withoutUnverifiedCommit(message) : message);
     this.scheduleFlush();
+  }
+
+  /** A chunk of an image, or a follower's answer to one: the image, once whole, is stepped as the core's message. */
+  private receiveStream(message: SnapshotStreamMessage): void {
+    if (message.type === 'snapshotChunkAck') return this.sendStream(this.streams.receiveAck(message));
+    const { reply, install } = this.streams.receiveChunk(message);
+    if (install !== null) {
+      this.log.info({ replica: this.name, from: message.from, index: install.snapshot.meta.index, units: install.snapshot.data.length, event: 'imageReceived' },
+        `${this.name} received an image at index ${install.snapshot.meta.index} from ${message.from} (${install.snapshot.data.length} code units)`);
+      this.node.step(install);
+      this.scheduleFlush();
+    }
+    this.options.transport.send(reply.to, this.identity.wrap(reply));
+  }
+
+  private sendStream(output: StreamOutput): void {
+    for (const message of output.messages) this.options.transport.send(message.to, this.identity.wrap(message));
+    for (const event of output.events) {
+      switch (event.kind) {
+        case 'started':
+          this.log.info({ replica: this.name, peer: event.peer, index: event.index, units: event.length, event: 'imageStreamStarted' },
+            `${this.name} streams an image at index ${event.index} (${event.length} code units) to ${event.peer}`);
+          break;
+        case 'completed':
+          this.log.info({ replica: this.name, peer: event.peer, index: event.index, event: 'imageStreamCompleted' },
+            `${this.name} delivered the image at index ${event.index} to ${event.peer}`);
+          break;
+        case 'stalled':
+          this.log.warn({ replica: this.name, peer: event.peer, index: event.index, acked: event.acked, units: event.length, ticks: event.ticks, event: 'imageStreamStalled' },
+            `${this.name}: the image at index ${event.index} for ${event.peer} made no progress for ${event.ticks} ticks (${event.acked} of ${event.length} code units acknowledged); still re-sending`);
+          break;
+        default:
+          assertNever(event, 'stream event');
+      }
+    }
+  }
+
+  /** Counters of the image streams since the driver started. */
+  snapshotStreamCounters(): Readonly<SnapshotStreamCounters> {
+    return { ...this.streams.counters };
+  }
+
+  /** The image streaming to `peer`, or being received (tests and status). */
+  get snapshotStreams(): SnapshotStreams {
+    return this.streams;
   }
 
   /** The tick timer fired: the ticks up to the one that acts, the processing loop, then the next timer. */
@@ -346,6 +402,7 @@ export class ReplicaDriver {
       clusterId: this.identity.clusterId,
       replicaId: this.identity.replicaId,
       refusedMessages: { ...this.refused },
+      snapshotStream: { ...this.streams.counters },
     };
   }
 
@@ -364,6 +421,7 @@ export class ReplicaDriver {
    * a tick before the due one that produced work would mean the core and its ticksUntilDue() disagree.
    */
   private applyTicks(count: number): void {
+    if (count > 0) this.sendStream(this.streams.tick(count));
     for (let tick = 0; tick < count; tick += 1) {
       const due = this.node.ticksUntilDue();
       const quiet = !this.node.hasReady();
@@ -460,7 +518,11 @@ export class ReplicaDriver {
   }
 
   private send(messages: readonly Message[]): void {
-    for (const message of messages) this.options.transport.send(message.to, this.identity.wrap(message));
+    for (const message of messages) {
+      // An image goes in bounded chunks beside the core's messages, never in one envelope.
+      if (message.type === 'installSnapshot') this.sendStream(this.streams.offer(message));
+      else this.options.transport.send(message.to, this.identity.wrap(message));
+    }
   }
 
   private apply(entries: readonly Entry[]): void {
@@ -537,6 +599,7 @@ export class ReplicaDriver {
     } else if (previous.role === 'leader' && softState.role !== 'leader') {
       this.log.info({ replica: this.name, term, event: 'stepDown' }, `${this.name} stepped down in term ${term}`);
       this.failProposals('notLeader');
+      this.streams.dropOutgoing();
     } else if (softState.leader !== previous.leader && softState.leader !== null) {
       this.log.debug({ replica: this.name, term, leader: softState.leader }, `${this.name} follows ${softState.leader} in term ${term}`);
     }

@@ -34,6 +34,8 @@ import { RaftStorage } from './storage/storage.js';
 import { StorageFaults } from './storage/faults.js';
 import type { Entry, NodeId, SoftState } from './types.js';
 import { isRaftMessage } from './validate.js';
+import { isValidSnapshotStreamMessage } from './snapshot-stream.js';
+import type { SnapshotStreamCounters } from './snapshot-stream.js';
 import { SeededRandom } from './sim/random.js';
 
 export interface ReplicaArgs {
@@ -87,6 +89,8 @@ export interface ReplicaStatus {
   readonly voter: boolean;
   /** Raft messages refused at the envelope, by reason, since the replica started. */
   readonly refusedMessages: Readonly<Record<RefusalReason, number>>;
+  /** Image streams to and from peers since the replica started (snapshot-stream.ts). */
+  readonly snapshotStream: Readonly<SnapshotStreamCounters>;
 }
 
 export type ReplicaMessage =
@@ -250,6 +254,7 @@ export class Replica {
       replicaId: status.replicaId,
       voter: status.raft.voter,
       refusedMessages: status.refusedMessages,
+      snapshotStream: status.snapshotStream,
     };
   }
 
@@ -368,7 +373,8 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
   if (typeof type !== 'string' || !replicaMessageTypes.has(type)) return false;
   switch (type) {
     case 'raft':
-      return isEnvelopeHeader(message as Record<string, unknown>) && isRaftMessage((message as { message?: unknown }).message);
+      return isEnvelopeHeader(message as Record<string, unknown>) && (isRaftMessage((message as { message?: unknown }).message)
+        || isValidSnapshotStreamMessage((message as { message?: unknown }).message));
     case 'propose':
       return typeof (message as { data?: unknown }).data === 'string';
     case 'peerGone':
