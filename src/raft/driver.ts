@@ -14,6 +14,9 @@
 import { RaftNode, type RaftConfig, type RaftStatus } from './core/node.js';
 import { sendsBeforePersist } from './core/send-order.js';
 import { assertNever } from './core/errors.js';
+import { compactionTarget, entryOverheadBytes, retainBytesMaxDefault } from './compaction.js';
+
+export { compactionIndex } from './compaction.js';
 import { SnapshotStreams, defaultSnapshotStreamOptions, isSnapshotStreamMessage } from './snapshot-stream.js';
 import type { SnapshotStreamCounters, SnapshotStreamMessage, SnapshotStreamOptions, StreamOutput } from './snapshot-stream.js';
 import { IdentityGuard, nonVoterNotice, type IdentityStore, type RaftEnvelope, type RefusalReason, type StoredIdentity } from './identity.js';
@@ -135,6 +138,8 @@ export interface DriverOptions {
   readonly proposalsPendingMax: number;
   /** At most one log line per this many milliseconds about refused messages (the rest are counted). */
   readonly refusalLogIntervalMs: number;
+  /** Bytes of log a leader keeps for followers behind it (compaction.ts; default retainBytesMaxDefault). */
+  readonly logRetainBytesMax?: number;
   /** Chunk size, window and timeouts of image streams (defaults: snapshot-stream.ts). */
   readonly snapshotStream?: Partial<Omit<SnapshotStreamOptions, 'self'>>;
 }
@@ -197,6 +202,8 @@ export class ReplicaDriver {
   private refusalsUnlogged = 0;
   /** Images to and from peers, in bounded chunks (snapshot-stream.ts). */
   private readonly streams: SnapshotStreams;
+  /** A compaction held back for a follower is decided again once lastApplied reaches this. */
+  private compactionRecheckAt = 0;
 
   constructor(options: DriverOptions) {
     const interval = options.snapshotEntriesInterval;
@@ -619,10 +626,23 @@ export class ReplicaDriver {
 
   // ---- compaction and images ----------------------------------------------------------------------------------------
 
-  /** Compacts the log once it holds snapshotEntriesInterval applied entries past the last compaction. */
+  /**
+   * Compacts the log once it holds snapshotEntriesInterval applied entries past the last compaction, keeping what
+   * followers behind still need up to logRetainBytesMax (compaction.ts). Held back for a follower, the decision
+   * is taken again only after a quarter of an interval more is applied: measuring the log's bytes walks it.
+   */
   private maybeCompact(): void {
     const snapshotIndex = this.node.snapshotIndex;
-    let index = compactionIndex(this.storage.lastApplied, snapshotIndex, this.options.snapshotEntriesInterval);
+    const lastApplied = this.storage.lastApplied;
+    const interval = this.options.snapshotEntriesInterval;
+    if (lastApplied - snapshotIndex < interval || lastApplied < this.compactionRecheckAt) return;
+    let index = compactionTarget({
+      lastApplied, snapshotIndex, intervalEntries: interval, followerMatches: this.node.followerMatches(),
+      logBytes: (after, to) => this.node.logBytes(after, to, entryOverheadBytes),
+      retainBytesMax: this.options.logRetainBytesMax ?? retainBytesMaxDefault,
+    });
+    const base = lastApplied - Math.floor(interval / 2);
+    this.compactionRecheckAt = index !== null && index >= base ? 0 : lastApplied + Math.max(1, Math.floor(interval / 4));
     if (index === null) return;
     // While an image is being built, keep the entries after the state it reads: compacted past them, the image
     // would be refused when it arrives, and a large state can take longer to encode than the log takes to grow.
@@ -708,14 +728,4 @@ export class ReplicaDriver {
  */
 function withoutUnverifiedCommit(message: Message): Message {
   return message.type === 'heartbeat' ? { ...message, commit: 0 } : message;
-}
-
-/**
- * Where to compact the log, or null for not yet: once it holds `interval` applied entries past the last
- * compaction, up to the older half of them. The newest half stays, so that a follower a little behind (one that
- * restarted, or lost some appends) catches up from the log instead of needing a whole image of the state.
- */
-export function compactionIndex(lastApplied: number, snapshotIndex: number, interval: number): number | null {
-  if (lastApplied - snapshotIndex < interval) return null;
-  return lastApplied - Math.floor(interval / 2);
 }

@@ -65,6 +65,8 @@ export interface ReplicaArgs {
    * compacting writes no image; an image is built only when a follower needs entries that are gone.
    */
   readonly snapshotEntriesInterval?: number;
+  /** Bytes of log a leader keeps for followers behind it, past the interval (compaction.ts; default 32 MiB). */
+  readonly logRetainBytesMax?: number;
   /** Seed of the election-timeout randomness; defaults to one derived from the name. */
   readonly seed?: number;
   /** Test hook: accept {type:'injectDiskFault', code} to make the next disk write fail as a failing disk would. */
@@ -200,6 +202,7 @@ export class Replica {
       tickMs: args.tickMs ?? 50,
       bootId: randomBytes(6).toString('hex'),
       snapshotEntriesInterval: args.snapshotEntriesInterval ?? 10_000,
+      ...(args.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: args.logRetainBytesMax }),
       readsPendingMax,
       proposalsPendingMax,
       refusalLogIntervalMs,

@@ -292,6 +292,8 @@ export class Simulation {
       tickMs: 1,
       bootId: `b${++this.boots}`,
       snapshotEntriesInterval: scenario.compactEveryEntries,
+      // Small, so that a follower behind is sometimes served from the kept log and sometimes by an image.
+      logRetainBytesMax: 2_000,
       readsPendingMax: 4_096,
       proposalsPendingMax: 8_192,
       refusalLogIntervalMs: 10_000,
