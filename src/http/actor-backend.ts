@@ -19,7 +19,7 @@ import type { CacheAnswer } from '../actors/cache/actor.js';
 import type { ItemsAnswer, LookupAnswer } from '../actors/catalog/commands.js';
 import { encodeCatalogCommand, type CatalogResult } from '../actors/catalog/commands.js';
 import type { OrderOutcome as SagaOutcome } from '../actors/order/actor.js';
-import type { Order as StoredOrder } from '../actors/order/state.js';
+import type { ItemPage, Order as StoredOrder } from '../actors/order/state.js';
 import { GroupClient, GroupUnavailableError } from '../raft/client.js';
 import type { ReplicaStatus } from '../raft/replica.js';
 import type { Logger } from '../runtime/actor.js';
@@ -41,6 +41,8 @@ import {
   type ItemChangeResult,
   type Order,
   type OrderOutcome,
+  type OrdersPage,
+  type OrdersPageRequest,
   type ReadAnswer,
   type ReplicaFigures,
   type Topic,
@@ -264,10 +266,11 @@ export class ActorBackend implements Backend {
     }
   }
 
-  async ordersOfItem(item: number, _signal: AbortSignal): Promise<Order[]> {
+  async ordersOfItem(item: number, page: OrdersPageRequest, _signal: AbortSignal): Promise<OrdersPage> {
     try {
-      const answer = await this.orders.read({ type: 'byItem', item }, this.deadline());
-      return (answer.result as StoredOrder[]).map(toOrder);
+      const answer = await this.orders.read({ type: 'itemPage', item, after: page.after, limit: page.limit }, this.deadline());
+      const stored = answer.result as ItemPage;
+      return { orders: stored.orders.map(toOrder), next: stored.next };
     } catch (error) {
       throw this.translate(error);
     }

@@ -24,7 +24,9 @@ import {
   type Backend,
   type ReadAnswer,
   type Item,
+  type OrdersPageRequest,
 } from './backend.js';
+import { encodeCursor } from './order-pages.js';
 import * as bodies from './bodies.js';
 import { DashboardFeed, type FeedOptions } from './dashboard/feed.js';
 import { DashboardHttp } from './dashboard/http.js';
@@ -362,7 +364,7 @@ class GatewayHandler {
       case 'getOrder':
         return this.getOrder(response, route.orderId, started);
       case 'ordersOfItem':
-        return this.ordersOfItem(response, route.item, started);
+        return this.ordersOfItem(response, route.item, { limit: route.limit, after: route.after }, started);
       case 'health':
         return this.reply(response, 'health', started, 200, jsonHeaders, bodies.okBody);
       case 'ready':
@@ -501,9 +503,9 @@ class GatewayHandler {
     return this.reply(response, 'getOrder', started, 200, jsonHeaders, bodies.orderBody(order));
   }
 
-  private async ordersOfItem(response: ServerResponse, item: number, started: number): Promise<void> {
-    const orders = await this.deadlines.run((signal) => this.backend.ordersOfItem(item, signal));
-    return this.reply(response, 'ordersOfItem', started, 200, jsonHeaders, bodies.ordersBody(orders));
+  private async ordersOfItem(response: ServerResponse, item: number, page: OrdersPageRequest, started: number): Promise<void> {
+    const answer = await this.deadlines.run((signal) => this.backend.ordersOfItem(item, page, signal));
+    return this.reply(response, 'ordersOfItem', started, 200, jsonHeaders, bodies.ordersBody(answer.orders, answer.next === null ? null : encodeCursor(answer.next)));
   }
 
   private async ready(response: ServerResponse, started: number): Promise<void> {

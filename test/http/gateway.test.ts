@@ -193,6 +193,26 @@ api('orders can be read by id and by item', async ({ port }) => {
   assert.equal(ofItem.result.map((order: { id: string }) => order.id), ['k-2']);
   assert.is((await call(port, 'GET', '/orders')).status, 400);
   assert.is((await call(port, 'GET', '/orders?item=x')).status, 400);
+  assert.is(ofItem.next, null, 'one page: no next');
+});
+
+api('GET /orders?item=N pages with limit and the next cursor; orders added meanwhile are seen once', async ({ port }) => {
+  for (let index = 0; index < 5; index += 1) await call(port, 'POST', '/order/3?amount=1', { headers: { 'Idempotency-Key': `p-${index}` } });
+  const seen: string[] = [];
+  let after: string | null = null;
+  for (let pages = 0; pages < 50; pages += 1) {
+    const answer = await call(port, 'GET', `/orders?item=3&limit=2${after === null ? '' : `&after=${after}`}`);
+    assert.is(answer.status, 200);
+    const page = JSON.parse(answer.body) as { result: Array<{ id: string }>; next: string | null };
+    assert.ok(page.result.length <= 2);
+    seen.push(...page.result.map((order) => order.id));
+    after = page.next;
+    if (after === null) break;
+    if (pages < 2) await call(port, 'POST', '/order/3?amount=1', { headers: { 'Idempotency-Key': `p-late-${pages}` } });
+  }
+  assert.equal(seen, ['p-0', 'p-1', 'p-2', 'p-3', 'p-4', 'p-late-0', 'p-late-1']);
+  assert.is((await call(port, 'GET', '/orders?item=3&limit=0')).status, 400);
+  assert.is((await call(port, 'GET', '/orders?item=3&after=nonsense!')).status, 400);
 });
 
 api('every bad-input row gets its status and a JSON error, never a 500', async ({ port, backend }) => {
