@@ -18,7 +18,7 @@ interface Context {
   port: number;
 }
 
-async function start(options: { adminToken?: string | null; treatAsNonLoopback?: boolean } = {}): Promise<Context> {
+async function start(options: { adminToken?: string | null; treatAsNonLoopback?: boolean; renderedBodiesCharsMax?: number } = {}): Promise<Context> {
   const backend = new FakeBackend();
   const { logger, lines } = capturingLogger();
   const gateway = createGateway({
@@ -29,7 +29,10 @@ async function start(options: { adminToken?: string | null; treatAsNonLoopback?:
     requestDeadlineMs: 200,
     adminToken: options.adminToken ?? null,
     treatAsNonLoopback: options.treatAsNonLoopback ?? false,
-    limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 500, socketIdleTimeoutMs: 1_000 },
+    limits: {
+      headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 500, socketIdleTimeoutMs: 1_000,
+      ...(options.renderedBodiesCharsMax === undefined ? {} : { renderedBodiesCharsMax: options.renderedBodiesCharsMax }),
+    },
   });
   const { port } = await gateway.listen();
   return { gateway, backend, lines, port };
@@ -130,6 +133,36 @@ api('a list or search names the index of the body it holds, and an unchanged ans
   assert.is.not(third.body, first.body);
   const index = backend.knownIndexes[1]!;
   assert.equal(backend.knownIndexes, [undefined, index, index]);
+});
+
+api('the rendered bodies kept for reuse are bounded in characters: past the bound the oldest goes', async () => {
+  const probe = await start();
+  const sys = (await call(probe.port, 'GET', '/search/sys')).body;
+  const list = (await call(probe.port, 'GET', '/lookup')).body;
+  assert.equal(probe.gateway.renderedBodiesHeld(), { entries: 2, chars: sys.length + list.length });
+  await probe.gateway.close();
+  // Room for the larger of the two bodies only: reading the other evicts it, so its next read names no index.
+  const context = await start({ renderedBodiesCharsMax: Math.max(sys.length, list.length) });
+  try {
+    await call(context.port, 'GET', '/search/sys');
+    await call(context.port, 'GET', '/lookup');
+    const held = context.gateway.renderedBodiesHeld();
+    assert.is(held.entries, 1);
+    assert.ok(held.chars <= Math.max(sys.length, list.length));
+    const before = context.backend.knownIndexes.length;
+    assert.is((await call(context.port, 'GET', '/search/sys')).body, sys);
+    assert.is(context.backend.knownIndexes[before], undefined, 'the evicted body is not named');
+  } finally {
+    await context.gateway.close();
+  }
+  // A bound smaller than any body keeps none.
+  const none = await start({ renderedBodiesCharsMax: 10 });
+  try {
+    await call(none.port, 'GET', '/search/sys');
+    assert.equal(none.gateway.renderedBodiesHeld(), { entries: 0, chars: 0 });
+  } finally {
+    await none.gateway.close();
+  }
 });
 
 api('an answer said to be unchanged at an index the gateway did not name is refused, never served stale', async ({ port, backend }) => {
