@@ -84,12 +84,22 @@ const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILAB
 
 const count = (value: unknown): number => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : 0);
 
+function imageFigures(value: unknown): Pick<ReplicaFigures, 'imageStreamsStalled' | 'imageChunksRefused' | 'imagesInstalled'> {
+  const counters = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  return {
+    imageStreamsStalled: count(counters.streamsStalled),
+    imageChunksRefused: count(counters.chunksRefusedChecksum) + count(counters.chunksRefusedGap),
+    imagesInstalled: count(counters.imagesInstalled),
+  };
+}
+
 /** The runtime figures of one actor's status, checked field by field (a remote node's status crossed a socket). */
 function figuresOf(status: RuntimeActorStatus, replica: Partial<ReplicaStatus> | null): ActorFigures {
   const replicaFigures: ReplicaFigures | null =
     replica === null
       ? null
-      : { leader: typeof replica.leader === 'string' ? replica.leader : null, lastIndex: count(replica.lastIndex), snapshotIndex: count(replica.snapshotIndex), fsyncs: count(replica.fsyncs) };
+      : { leader: typeof replica.leader === 'string' ? replica.leader : null, lastIndex: count(replica.lastIndex), snapshotIndex: count(replica.snapshotIndex), fsyncs: count(replica.fsyncs),
+        ...imageFigures(replica.snapshotStream) };
   return {
     mailboxDepth: count(status.mailboxDepth),
     refused: count(status.refused),

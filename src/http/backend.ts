@@ -128,6 +128,10 @@ export interface ReplicaFigures {
   readonly lastIndex: number;
   readonly snapshotIndex: number;
   readonly fsyncs: number;
+  /** Image streams (src/raft/snapshot-stream.ts) since the replica started: stalled ones, refused chunks, installs. */
+  readonly imageStreamsStalled: number;
+  readonly imageChunksRefused: number;
+  readonly imagesInstalled: number;
 }
 
 export interface ClusterStatus {
