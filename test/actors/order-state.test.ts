@@ -48,7 +48,7 @@ test('pending creates an order shaped for the gateway, with keys in order', () =
   const result = replica.apply(pending('o1', 3, 2, 1000));
   assert.is(
     JSON.stringify(result),
-    '{"ok":true,"order":{"id":"o1","item":3,"amount":2,"total":null,"status":"pending","createdAt":1000,"reason":null,"deadlineAt":31000},"created":true}',
+    '{"ok":true,"order":{"id":"o1","item":3,"amount":2,"total":null,"status":"pending","createdAt":1000,"reason":null,"deadlineAt":31000,"sequence":1},"created":true}',
   );
   assert.is(JSON.stringify(replica.machine.query({ type: 'get', orderId: 'o1' })), JSON.stringify((result as { order: Order }).order));
   assert.is(replica.machine.query({ type: 'get', orderId: 'nope' }), null);
@@ -60,7 +60,7 @@ test('a repeated pending returns the existing order whatever its status and crea
   replica.apply(pending('o1', 3, 2, 1000));
   const again = replica.apply(pending('o1', 3, 2, 2000)) as { order: Order; created: boolean };
   assert.is(again.created, false);
-  assert.equal(again.order, { id: 'o1', item: 3, amount: 2, total: null, status: 'pending', createdAt: 1000, reason: null, deadlineAt: 31000 });
+  assert.equal(again.order, { id: 'o1', item: 3, amount: 2, total: null, status: 'pending', createdAt: 1000, reason: null, deadlineAt: 31000, sequence: 1 });
   replica.apply({ type: 'committed', orderId: 'o1', total: 19.8 });
   const afterCommit = replica.apply(pending('o1', 3, 2, 1000)) as { order: Order; created: boolean };
   assert.is(afterCommit.created, false);
@@ -76,7 +76,7 @@ test('committed and rejected move a pending order once; repeats are no-ops; othe
   replica.apply(pending('b', 1, 1, 2));
   const committed = replica.apply({ type: 'committed', orderId: 'a', total: 19.9 }) as { order: Order; transitioned: boolean };
   assert.is(committed.transitioned, true);
-  assert.equal(committed.order, { id: 'a', item: 1, amount: 1, total: 19.9, status: 'committed', createdAt: 1, reason: null, deadlineAt: 30001 });
+  assert.equal(committed.order, { id: 'a', item: 1, amount: 1, total: 19.9, status: 'committed', createdAt: 1, reason: null, deadlineAt: 30001, sequence: 1 });
   const repeat = replica.apply({ type: 'committed', orderId: 'a', total: 5 }) as { order: Order; transitioned: boolean };
   assert.is(repeat.transitioned, false);
   assert.is(repeat.order.total, 19.9);
@@ -84,7 +84,7 @@ test('committed and rejected move a pending order once; repeats are no-ops; othe
   assert.equal(wrong.ok, false);
   assert.match((wrong as { detail: string }).detail, /committed; it cannot become rejected/);
   const rejected = replica.apply({ type: 'rejected', orderId: 'b', reason: 'insufficient' }) as { order: Order };
-  assert.equal(rejected.order, { id: 'b', item: 1, amount: 1, total: null, status: 'rejected', createdAt: 2, reason: 'insufficient', deadlineAt: 30002 });
+  assert.equal(rejected.order, { id: 'b', item: 1, amount: 1, total: null, status: 'rejected', createdAt: 2, reason: 'insufficient', deadlineAt: 30002, sequence: 2 });
   assert.is(replica.apply({ type: 'committed', orderId: 'b', total: 1 }).ok, false);
   assert.is((replica.machine.query({ type: 'get', orderId: 'b' }) as Order).status, 'rejected');
   assert.is(replica.apply({ type: 'committed', orderId: 'ghost', total: 1 }).ok, false);
@@ -245,6 +245,21 @@ test('pages refuse a bad limit or cursor; a version-2 image restores with sequen
   assert.equal(itemPage(replica, 1, null, 10).orders.map((order) => order.id), ['a', 'b', 'c']);
   const first = itemPage(replica, 1, null, 1);
   assert.equal(itemPage(replica, 1, first.next, 10).orders.map((order) => order.id), ['b', 'c']);
+});
+
+test('the watermark: the lowest sequence of a pending order, else one past the highest', () => {
+  const replica = openReplica();
+  assert.is(replica.machine.query({ type: 'watermark' }), 1, 'no orders');
+  replica.apply(pending('a', 1, 1, 1)); // sequence 1
+  replica.apply(pending('b', 1, 1, 2)); // 2
+  replica.apply(pending('c', 1, 1, 3)); // 3
+  assert.is(replica.machine.query({ type: 'watermark' }), 1);
+  replica.apply({ type: 'committed', orderId: 'a', total: 1 });
+  assert.is(replica.machine.query({ type: 'watermark' }), 2);
+  replica.apply({ type: 'rejected', orderId: 'c', reason: 'insufficient' });
+  assert.is(replica.machine.query({ type: 'watermark' }), 2, 'b is still pending: nothing at or past it is settled for sure');
+  replica.apply({ type: 'committed', orderId: 'b', total: 1 });
+  assert.is(replica.machine.query({ type: 'watermark' }), 4, 'none pending: one past the highest');
 });
 
 test.run();

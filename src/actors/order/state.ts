@@ -57,6 +57,8 @@ export interface Order {
   readonly reason: string | null;
   /** Milliseconds since the epoch, by the clock of the leader that created it: after it, the order may time out. */
   readonly deadlineAt: number;
+  /** The log index of the order's pending entry (0 for orders made before it was kept): pages and the watermark. */
+  readonly sequence: number;
 }
 
 export type OrderCommand =
@@ -101,7 +103,12 @@ export type OrderQuery =
   | { readonly type: 'expired'; readonly nowMs: number; readonly limit: number }
   /** Pending orders after `after` in (createdAt, id) order, at most `limit`. */
   | { readonly type: 'pendingPage'; readonly after: PendingCursor | null; readonly limit: number }
-  | { readonly type: 'committedTotals' };
+  | { readonly type: 'committedTotals' }
+  /**
+   * The watermark the order group publishes to the catalog: every order whose pending entry is below it has its
+   * outcome in this log (the lowest sequence of a pending order; with none pending, one past the highest).
+   */
+  | { readonly type: 'watermark' };
 
 /** Per item, the copies sold by committed orders (the conservation promise compares it with the catalog). */
 export interface CommittedTotal {
@@ -198,9 +205,11 @@ const indexes = `
   CREATE INDEX IF NOT EXISTS order_orders_by_status ON order_orders (status, created_at, id);
   CREATE INDEX IF NOT EXISTS order_orders_by_deadline ON order_orders (status, deadline_at, id);
   CREATE INDEX IF NOT EXISTS order_orders_by_item_seq ON order_orders (item, seq, id);
+  CREATE INDEX IF NOT EXISTS order_orders_by_status_seq ON order_orders (status, seq);
+  CREATE INDEX IF NOT EXISTS order_orders_by_seq ON order_orders (seq);
 `;
 
-const orderColumns = 'id, item, amount, total, status, created_at AS createdAt, reason, deadline_at AS deadlineAt';
+const orderColumns = 'id, item, amount, total, status, created_at AS createdAt, reason, deadline_at AS deadlineAt, seq AS sequence';
 /**
  * Version 3 rows carry seq (the log index of the order's pending entry; 0 for orders made before it was kept);
  * version 2 rows get seq 0; version 1 rows also get createdAt + legacyDeadlineMs.
@@ -215,11 +224,11 @@ function prepareStatements(database: Database.Database) {
   return {
     get: database.prepare<[string], Order>(`SELECT ${orderColumns} FROM order_orders WHERE id = ?`),
     byItem: database.prepare<[number], Order>(`SELECT ${orderColumns} FROM order_orders WHERE item = ? ORDER BY created_at, id`),
-    itemFirst: database.prepare<[number, number], Order & { sequence: number }>(
-      `SELECT ${orderColumns}, seq AS sequence FROM order_orders WHERE item = ? ORDER BY seq, id LIMIT ?`,
+    itemFirst: database.prepare<[number, number], Order>(
+      `SELECT ${orderColumns} FROM order_orders WHERE item = ? ORDER BY seq, id LIMIT ?`,
     ),
-    itemAfter: database.prepare<[number, number, number, string, number], Order & { sequence: number }>(
-      `SELECT ${orderColumns}, seq AS sequence FROM order_orders WHERE item = ? AND (seq > ? OR (seq = ? AND id > ?))
+    itemAfter: database.prepare<[number, number, number, string, number], Order>(
+      `SELECT ${orderColumns} FROM order_orders WHERE item = ? AND (seq > ? OR (seq = ? AND id > ?))
        ORDER BY seq, id LIMIT ?`,
     ),
     expired: database.prepare<[number, number], Order>(
@@ -232,6 +241,10 @@ function prepareStatements(database: Database.Database) {
       `SELECT ${orderColumns} FROM order_orders WHERE status = 'pending' AND (created_at > ? OR (created_at = ? AND id > ?))
        ORDER BY created_at, id LIMIT ?`,
     ),
+    lowestPending: database.prepare<[], { sequence: number | null }>(
+      "SELECT MIN(seq) AS sequence FROM order_orders WHERE status = 'pending' AND seq > 0",
+    ),
+    highest: database.prepare<[], { sequence: number | null }>('SELECT MAX(seq) AS sequence FROM order_orders'),
     committedTotals: database.prepare<[], CommittedTotal>(
       `SELECT item, SUM(amount) AS amount, COUNT(*) AS orders FROM order_orders
        WHERE status = 'committed' GROUP BY item ORDER BY item`,
@@ -316,11 +329,11 @@ export class OrderStateMachine implements StateMachine {
     return { ok: true, order, transitioned: true };
   }
 
-  query(query: unknown): Order | Order[] | ItemPage | CommittedTotal[] | null | OrderBadQuery {
+  query(query: unknown): Order | Order[] | ItemPage | CommittedTotal[] | number | null | OrderBadQuery {
     return this.answer(query);
   }
 
-  private answer(query: unknown): Order | Order[] | ItemPage | CommittedTotal[] | null | OrderBadQuery {
+  private answer(query: unknown): Order | Order[] | ItemPage | CommittedTotal[] | number | null | OrderBadQuery {
     if (typeof query !== 'object' || query === null) return badQuery('a query must be an object');
     const record = query as Record<string, unknown>;
     const statements = this.ready();
@@ -341,6 +354,10 @@ export class OrderStateMachine implements StateMachine {
         return this.pendingPage(record.after, record.limit);
       case 'committedTotals':
         return statements.committedTotals.all();
+      case 'watermark': {
+        const lowest = statements.lowestPending.get()?.sequence ?? null;
+        return lowest ?? (statements.highest.get()?.sequence ?? 0) + 1;
+      }
       default:
         return badQuery(`unknown query type ${JSON.stringify(record.type)?.slice(0, 50)}`);
     }
@@ -363,7 +380,7 @@ export class OrderStateMachine implements StateMachine {
     if (!isPositiveInteger(item, Number.MAX_SAFE_INTEGER)) return badQuery('itemPage needs a positive integer item');
     if (!isPositiveInteger(limit, orderLimits.itemPageMax)) return badQuery(`limit must be 1 to ${orderLimits.itemPageMax}`);
     const statements = this.ready();
-    let rows: (Order & { sequence: number })[];
+    let rows: Order[];
     if (after === null || after === undefined) rows = statements.itemFirst.all(item, limit + 1);
     else {
       const cursor = after as Partial<ItemCursor>;
@@ -374,7 +391,7 @@ export class OrderStateMachine implements StateMachine {
     const page = more ? rows.slice(0, limit) : rows;
     const last = page.at(-1);
     const next = more && last !== undefined ? { sequence: last.sequence, id: last.id } : null;
-    return { orders: page.map(({ sequence: _sequence, ...order }) => order), next };
+    return { orders: page, next };
   }
 
   snapshot(): string {
