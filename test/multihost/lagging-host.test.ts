@@ -4,8 +4,9 @@
 // the leaders keep no log for host-c (compaction.ts) and it needs an image. Before images were streamed such an image
 // was dropped by the transport and re-sent forever.
 // Four network namespaces (a gateway host and three replica hosts), one `pygmy node` per host, a probe node in
-// the test process. PYGMY_LAGGING_ORDERS sets how many orders are taken while the host is down (default 80,000;
-// 65,000 with 128-character keys already make a catalog image past 16 MiB). Without root or `ip netns` the file
+// the test process. PYGMY_LAGGING_ORDERS sets how many orders are taken while the host is down (default 80,000:
+// with 128-character keys the order group's image is ~200 code units an order, past 16 MiB there; the catalog's
+// is a few hundred KiB whatever the count, since its deduct records are pruned). Without root or `ip netns` the file
 // skips with a printed reason; with CI=true it must run.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
