@@ -414,10 +414,14 @@ async function healAll(target: CheckTarget): Promise<void> {
 async function readOrders(target: CheckTarget): Promise<FinalState['orders']> {
   const orders: Array<FinalState['orders'][number]> = [];
   for (const item of items) {
-    const answer = await attempt(target, 'GET', `/orders?item=${item}`);
-    if (answer.status !== 200) throw new Error(`/orders?item=${item} answered ${answer.status}`);
-    for (const stored of answer.json().result as Array<{ id: string; item: number; amount: number; status: string }>) {
-      orders.push({ id: stored.id, item: stored.item, amount: stored.amount, status: stored.status });
+    // Every page, following `next` (bounded: a page holds at least one order, and the log is finite).
+    for (let after: string | null = null, first = true; first || after !== null; first = false) {
+      const path = `/orders?item=${item}&limit=1000${after === null ? '' : `&after=${after}`}`;
+      const answer = await attempt(target, 'GET', path);
+      if (answer.status !== 200) throw new Error(`${path} answered ${answer.status}`);
+      const page = answer.json() as { result: Array<{ id: string; item: number; amount: number; status: string }>; next: string | null };
+      for (const stored of page.result) orders.push({ id: stored.id, item: stored.item, amount: stored.amount, status: stored.status });
+      after = page.next;
     }
   }
   return orders;

@@ -37,6 +37,8 @@ export interface ClusterOptions {
   readonly holdAfterDeductMs?: number;
   /** How long an order may stay pending before it is fenced and rejected (default 30 s). */
   readonly orderDeadlineMs?: number;
+  /** Bytes of log a leader keeps for followers behind it (default: src/raft/compaction.ts). */
+  readonly logRetainBytesMax?: number;
   /** Planted bug for the checker: the deadline rejects without fencing the catalog. */
   readonly orderBugRejectWithoutFence?: boolean;
   /** Test hook: replicas accept {type:'injectDiskFault', code} (the next disk write fails). */
@@ -94,6 +96,7 @@ export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
       name, peers: catalogMembers, dataDir, tickMs, subscribers: [cacheName],
       ...(options.catalog ? { catalog: options.catalog } : {}),
       ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
+      ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
     };
     return { name, module: catalogModule, args, restart: 'permanent' };
   });
@@ -104,6 +107,7 @@ export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
       ...(options.orderDeadlineMs ? { orderDeadlineMs: options.orderDeadlineMs } : {}),
       ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
       ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
+      ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
     };
     return { name, module: orderModule, args, restart: 'permanent' };
   });

@@ -32,6 +32,8 @@ export interface ClusterLayout {
   readonly secretFile: string | null;
   readonly tls: TlsFiles | null;
   readonly tickMs: number;
+  /** Bytes of log a leader keeps for followers behind it (`logRetainBytes`; default: compaction.ts). */
+  readonly logRetainBytes: number | null;
   /** Addresses the transport accepts connections from besides the nodes' own (e.g. peers behind NAT). */
   readonly allowFrom?: readonly string[];
 }
@@ -79,9 +81,11 @@ export function parseLayout(json: unknown, baseDirectory: string): ClusterLayout
   const tls = config.tls === undefined ? null : { cert: path((config.tls as any)?.cert, 'tls.cert'), key: path((config.tls as any)?.key, 'tls.key'), ca: path((config.tls as any)?.ca, 'tls.ca') };
   const tickMs = config.tickMs === undefined ? 50 : Number(config.tickMs);
   if (!Number.isInteger(tickMs) || tickMs < 5) fail('tickMs', 'must be an integer ≥ 5');
+  const logRetainBytes = config.logRetainBytes === undefined ? null : Number(config.logRetainBytes);
+  if (logRetainBytes !== null && (!Number.isSafeInteger(logRetainBytes) || logRetainBytes < 0)) fail('logRetainBytes', 'must be an integer ≥ 0');
   const allowFrom = config.allowFrom ?? [];
   if (!Array.isArray(allowFrom) || !allowFrom.every((address) => typeof address === 'string' && isIP(address) !== 0)) fail('allowFrom', 'must be a list of IP addresses');
-  return { nodes, secretFile: config.secretFile === undefined ? null : path(config.secretFile, 'secretFile'), tls, tickMs, allowFrom: allowFrom as string[] };
+  return { nodes, secretFile: config.secretFile === undefined ? null : path(config.secretFile, 'secretFile'), tls, tickMs, logRetainBytes, allowFrom: allowFrom as string[] };
 }
 
 export function readLayout(file: string): ClusterLayout {
@@ -169,7 +173,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const system = new ActorSystem({ logger: log, remote: transport, onEscalate: options.onEscalate ?? (() => {}) });
   transport.attachSystem(system);
   await transport.listen();
-  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) }).filter((spec) => self.actors.includes(spec.name));
+  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, ...(layout.logRetainBytes === null ? {} : { logRetainBytesMax: layout.logRetainBytes }), ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) }).filter((spec) => self.actors.includes(spec.name));
   try {
     await system.start(specs);
   } catch (error) {

@@ -19,7 +19,7 @@ import type { CacheAnswer } from '../actors/cache/actor.js';
 import type { ItemsAnswer, LookupAnswer } from '../actors/catalog/commands.js';
 import { encodeCatalogCommand, type CatalogResult } from '../actors/catalog/commands.js';
 import type { OrderOutcome as SagaOutcome } from '../actors/order/actor.js';
-import type { Order as StoredOrder } from '../actors/order/state.js';
+import type { ItemPage, Order as StoredOrder } from '../actors/order/state.js';
 import { GroupClient, GroupUnavailableError } from '../raft/client.js';
 import type { ReplicaStatus } from '../raft/replica.js';
 import type { Logger } from '../runtime/actor.js';
@@ -46,6 +46,8 @@ import {
   type ItemChangeResult,
   type Order,
   type OrderOutcome,
+  type OrdersPage,
+  type OrdersPageRequest,
   type ReadAnswer,
   type ReplicaFigures,
   type Topic,
@@ -90,12 +92,22 @@ const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILAB
 
 const count = (value: unknown): number => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : 0);
 
+function imageFigures(value: unknown): Pick<ReplicaFigures, 'imageStreamsStalled' | 'imageChunksRefused' | 'imagesInstalled'> {
+  const counters = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  return {
+    imageStreamsStalled: count(counters.streamsStalled),
+    imageChunksRefused: count(counters.chunksRefusedChecksum) + count(counters.chunksRefusedGap),
+    imagesInstalled: count(counters.imagesInstalled),
+  };
+}
+
 /** The runtime figures of one actor's status, checked field by field (a remote node's status crossed a socket). */
 function figuresOf(status: RuntimeActorStatus, replica: Partial<ReplicaStatus> | null): ActorFigures {
   const replicaFigures: ReplicaFigures | null =
     replica === null
       ? null
-      : { leader: typeof replica.leader === 'string' ? replica.leader : null, lastIndex: count(replica.lastIndex), snapshotIndex: count(replica.snapshotIndex), fsyncs: count(replica.fsyncs) };
+      : { leader: typeof replica.leader === 'string' ? replica.leader : null, lastIndex: count(replica.lastIndex), snapshotIndex: count(replica.snapshotIndex), fsyncs: count(replica.fsyncs),
+        ...imageFigures(replica.snapshotStream) };
   return {
     mailboxDepth: count(status.mailboxDepth),
     refused: count(status.refused),
@@ -272,10 +284,11 @@ export class ActorBackend implements Backend {
     }
   }
 
-  async ordersOfItem(item: number, _signal: AbortSignal): Promise<Order[]> {
+  async ordersOfItem(item: number, page: OrdersPageRequest, _signal: AbortSignal): Promise<OrdersPage> {
     try {
-      const answer = await this.orders.read({ type: 'byItem', item }, this.deadline());
-      return (answer.result as StoredOrder[]).map(toOrder);
+      const answer = await this.orders.read({ type: 'itemPage', item, after: page.after, limit: page.limit }, this.deadline());
+      const stored = answer.result as ItemPage;
+      return { orders: stored.orders.map(toOrder), next: stored.next };
     } catch (error) {
       throw this.translate(error);
     }

@@ -11,6 +11,7 @@
 // - make `order` idempotent by `orderId`: the same id never buys twice and returns the first outcome.
 
 import type { ThreadFigures } from '../runtime/thread-metrics.js';
+import type { ItemCursor } from '../actors/order/state.js';
 
 export interface Item {
   readonly id: number;
@@ -55,6 +56,16 @@ export interface PreparedAnswer {
 }
 
 export type OrderStatus = 'pending' | 'committed' | 'rejected';
+
+export interface OrdersPageRequest {
+  readonly limit: number;
+  readonly after: ItemCursor | null;
+}
+
+export interface OrdersPage {
+  readonly orders: readonly Order[];
+  readonly next: ItemCursor | null;
+}
 
 export interface Order {
   readonly id: string;
@@ -117,6 +128,10 @@ export interface ReplicaFigures {
   readonly lastIndex: number;
   readonly snapshotIndex: number;
   readonly fsyncs: number;
+  /** Image streams (src/raft/snapshot-stream.ts) since the replica started: stalled ones, refused chunks, installs. */
+  readonly imageStreamsStalled: number;
+  readonly imageChunksRefused: number;
+  readonly imagesInstalled: number;
 }
 
 export interface ClusterStatus {
@@ -161,7 +176,8 @@ export interface Backend {
    */
   order(item: number, amount: number, orderId: string, signal: AbortSignal): Promise<OrderOutcome>;
   getOrder(orderId: string, signal: AbortSignal): Promise<Order | null>;
-  ordersOfItem(item: number, signal: AbortSignal): Promise<Order[]>;
+  /** One page of an item's orders in the order they were created; `next` is null after the last page. */
+  ordersOfItem(item: number, page: OrdersPageRequest, signal: AbortSignal): Promise<OrdersPage>;
   cluster(): Promise<ClusterStatus>;
   /** True when both groups have a leader and reads and orders can be served. */
   ready(): Promise<boolean>;

@@ -101,8 +101,9 @@ export function orderBody(order: Order): string {
   return '{"ok":true,"result":' + orderJson(order) + '}';
 }
 
-export function ordersBody(orders: readonly Order[]): string {
-  return '{"ok":true,"result":' + arrayJson(orders, listedOrderJson) + '}';
+/** One page of an item's orders, and the cursor of the next page (null after the last). */
+export function ordersBody(orders: readonly Order[], next: string | null): string {
+  return '{"ok":true,"result":' + arrayJson(orders, listedOrderJson) + ',"next":' + (next === null ? 'null' : JSON.stringify(next)) + '}';
 }
 
 export const okBody = '{"ok":true}';

@@ -24,7 +24,9 @@ import {
   type Backend,
   type ReadAnswer,
   type Item,
+  type OrdersPageRequest,
 } from './backend.js';
+import { encodeCursor } from './order-pages.js';
 import * as bodies from './bodies.js';
 import { DashboardFeed, type FeedOptions } from './dashboard/feed.js';
 import { DashboardHttp } from './dashboard/http.js';
@@ -64,6 +66,8 @@ export interface GatewayLimits {
   readonly listenBacklog: number;
   /** The value of Retry-After on a 503. */
   readonly retryAfterSeconds: number;
+  /** Characters of rendered list and search bodies kept together for reuse (~bytes: the JSON is ASCII-heavy). */
+  readonly renderedBodiesCharsMax: number;
 }
 
 export const defaultGatewayLimits: GatewayLimits = {
@@ -77,6 +81,7 @@ export const defaultGatewayLimits: GatewayLimits = {
   connectionsRefusedMax: 4_096,
   listenBacklog: 4_096,
   retryAfterSeconds: 1,
+  renderedBodiesCharsMax: 16 * 1024 * 1024,
 };
 
 export interface GatewayOptions {
@@ -118,6 +123,8 @@ export interface Gateway {
   readonly admission: Admission;
   /** The dashboard's live feed (`GET /events`). */
   readonly dashboard: DashboardFeed;
+  /** Entries and characters of the rendered bodies kept for reuse (bounded by limits.renderedBodiesCharsMax). */
+  renderedBodiesHeld(): { readonly entries: number; readonly chars: number };
   listen(): Promise<{ host: string; port: number; backlog: ListenBacklog }>;
   close(): Promise<void>;
 }
@@ -242,9 +249,11 @@ class GatewayHandler {
    * body instead of encoding every item again: encoding was most of the gateway thread's work per cached search
    * (a topic is some 200 items). The index goes with the next read of the query as `knownIndex`, so an answer
    * still at it comes back unchanged, without its items. At most renderedBodiesMax queries; the least recently
-   * used goes first (a linked list, not a Map's delete-and-set per hit; see src/actors/cache/lru.ts).
+   * used goes first (a linked list, not a Map's delete-and-set per hit; see src/actors/cache/lru.ts), and at most
+   * limits.renderedBodiesCharsMax characters together (renderedBodiesChars); a body larger than that is not kept.
    */
   private readonly renderedBodies = new LruMap<string, RenderedBody>();
+  private renderedBodiesChars = 0;
   /** Ids for orders without an Idempotency-Key: time first, so the replicas' tables append (see order-id.ts). */
   private readonly newOrderId = orderIdMaker();
   /** The lookup route's metrics, kept so a near-cache hit needs no map lookup. */
@@ -363,7 +372,7 @@ class GatewayHandler {
       case 'getOrder':
         return this.getOrder(response, route.orderId, started);
       case 'ordersOfItem':
-        return this.ordersOfItem(response, route.item, started);
+        return this.ordersOfItem(response, route.item, { limit: route.limit, after: route.after }, started);
       case 'health':
         return this.reply(response, 'health', started, 200, jsonHeaders, bodies.okBody);
       case 'ready':
@@ -455,9 +464,31 @@ class GatewayHandler {
     // Unchanged against an index other than the one named would mean serving an answer we do not have.
     assert(answer.unchanged !== true, `${query}: answered unchanged at index ${answer.index}, but ${rendered?.index ?? 'none'} was named`);
     const body = bodies.itemsBody(answer.result, answer.topics);
-    this.renderedBodies.set(query, { index: answer.index, body });
-    if (this.renderedBodies.size > renderedBodiesMax) this.renderedBodies.delete(this.renderedBodies.oldestKey()!);
+    this.keepRendered(query, { index: answer.index, body });
     return { answer, body };
+  }
+
+  /** Keeps a rendered body within renderedBodiesMax entries and limits.renderedBodiesCharsMax characters. */
+  private keepRendered(query: string, rendered: RenderedBody): void {
+    const renderedBodiesCharsMax = this.limits.renderedBodiesCharsMax;
+    const previous = this.renderedBodies.peek(query);
+    if (previous !== undefined) {
+      this.renderedBodies.delete(query);
+      this.renderedBodiesChars -= previous.body.length;
+    }
+    if (rendered.body.length > renderedBodiesCharsMax) return;
+    this.renderedBodies.set(query, rendered);
+    this.renderedBodiesChars += rendered.body.length;
+    while (this.renderedBodies.size > renderedBodiesMax || this.renderedBodiesChars > renderedBodiesCharsMax) {
+      const oldest = this.renderedBodies.oldestKey()!;
+      this.renderedBodiesChars -= this.renderedBodies.peek(oldest)!.body.length;
+      this.renderedBodies.delete(oldest);
+    }
+  }
+
+  /** Characters and entries of the rendered bodies kept (tests, metrics). */
+  renderedBodiesHeld(): { readonly entries: number; readonly chars: number } {
+    return { entries: this.renderedBodies.size, chars: this.renderedBodiesChars };
   }
 
   private async order(
@@ -504,9 +535,9 @@ class GatewayHandler {
     return this.reply(response, 'getOrder', started, 200, jsonHeaders, bodies.orderBody(order));
   }
 
-  private async ordersOfItem(response: ServerResponse, item: number, started: number): Promise<void> {
-    const orders = await this.deadlines.run((signal) => this.backend.ordersOfItem(item, signal));
-    return this.reply(response, 'ordersOfItem', started, 200, jsonHeaders, bodies.ordersBody(orders));
+  private async ordersOfItem(response: ServerResponse, item: number, page: OrdersPageRequest, started: number): Promise<void> {
+    const answer = await this.deadlines.run((signal) => this.backend.ordersOfItem(item, page, signal));
+    return this.reply(response, 'ordersOfItem', started, 200, jsonHeaders, bodies.ordersBody(answer.orders, answer.next === null ? null : encodeCursor(answer.next)));
   }
 
   private async ready(response: ServerResponse, started: number): Promise<void> {
@@ -682,6 +713,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics: handler.metrics,
     admission: handler.admission,
     dashboard: handler.dashboard.feed,
+    renderedBodiesHeld: () => handler.renderedBodiesHeld(),
     listen: () => listen(server, host, options.port ?? 34_800, backlog),
     close: () => {
       idle.close();

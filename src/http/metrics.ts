@@ -309,6 +309,9 @@ class ClusterMetrics {
     gauge('pygmy_raft_log_entries', 'Entries in the replica\'s log after its snapshot (last index − snapshot index)');
     gauge('pygmy_raft_apply_lag_entries', 'Committed entries the replica has not applied yet (commit index − last applied)');
     counter('pygmy_raft_fsyncs_total', 'fsyncs of the replica\'s database (since its last start)');
+    counter('pygmy_raft_image_streams_stalled_total', 'Images to a follower that made no progress for 200 ticks (since the replica started; logged as imageStreamStalled)');
+    counter('pygmy_raft_image_chunks_refused_total', 'Chunks of an image this replica refused: checksum or offset gap, then re-sent (since it started)');
+    counter('pygmy_raft_images_installed_total', 'Images this replica received whole from its leader (since it started)');
     gauge('pygmy_raft_database_bytes', 'Size on disk of the replica\'s database (SQLite file, WAL and shared memory), for replicas on this node');
     const threadGauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['thread'] as const, registers });
     this.threadGauges = {
@@ -354,6 +357,9 @@ class ClusterMetrics {
       this.gauges.pygmy_raft_apply_lag_entries!.set(labels, Math.max(0, actor.commitIndex - actor.lastApplied));
     }
     setTotal(this.counters.pygmy_raft_fsyncs_total!, labels, replica.fsyncs);
+    setTotal(this.counters.pygmy_raft_image_streams_stalled_total!, labels, replica.imageStreamsStalled);
+    setTotal(this.counters.pygmy_raft_image_chunks_refused_total!, labels, replica.imageChunksRefused);
+    setTotal(this.counters.pygmy_raft_images_installed_total!, labels, replica.imagesInstalled);
     const databaseBytes = databaseBytesOf?.(actor.name) ?? null;
     if (databaseBytes !== null) this.gauges.pygmy_raft_database_bytes!.set(labels, databaseBytes);
   }

@@ -20,6 +20,8 @@ import {
   parseTopic,
   type Parsed,
 } from './validation.js';
+import { parseCursor, parseLimit } from './order-pages.js';
+import type { ItemCursor } from '../actors/order/state.js';
 
 export type Route =
   | { readonly kind: 'lookup'; readonly id: number }
@@ -27,7 +29,7 @@ export type Route =
   | { readonly kind: 'search'; readonly topic: string }
   | { readonly kind: 'order'; readonly item: number; readonly amount: number }
   | { readonly kind: 'getOrder'; readonly orderId: string }
-  | { readonly kind: 'ordersOfItem'; readonly item: number }
+  | { readonly kind: 'ordersOfItem'; readonly item: number; readonly limit: number; readonly after: ItemCursor | null }
   | { readonly kind: 'health' }
   | { readonly kind: 'ready' }
   | { readonly kind: 'cluster' }
@@ -115,7 +117,13 @@ function matchOrders(method: string, segments: readonly string[], query: string)
   const itemText = queryValue(query, 'item');
   if (itemText.rejected) return badRequest(itemText);
   if (itemText.value === null) return { kind: 'badRequest', error: 'give the item: /orders?item=N or /orders/ORDER_ID' };
-  return withParameter(parseId(itemText.value, 'item'), (item) => ({ kind: 'ordersOfItem', item }));
+  const limitText = queryValue(query, 'limit');
+  if (limitText.rejected) return badRequest(limitText);
+  const afterText = queryValue(query, 'after');
+  if (afterText.rejected) return badRequest(afterText);
+  return withParameter(parseId(itemText.value, 'item'), (item) =>
+    withParameter(parseLimit(limitText.value), (limit) =>
+      withParameter(parseCursor(afterText.value), (after) => ({ kind: 'ordersOfItem', item, limit, after }))));
 }
 
 function matchAdmin(method: string, segments: readonly string[]): Route {
@@ -174,7 +182,7 @@ function matchLookupInPlace(method: string, target: string): Route | null {
 /** The query parameters each route takes; a route not named here takes none. */
 const routeParameters: Partial<Record<RouteKind, readonly string[]>> = {
   order: ['amount'],
-  ordersOfItem: ['item'],
+  ordersOfItem: ['item', 'limit', 'after'],
 };
 
 /** Routes that answer an error already, and the dashboard's, which refuse any query themselves. */

@@ -13,6 +13,12 @@
 // after the current turn, a transport, an image builder, and hooks for the application and the log.
 import { RaftNode, type RaftConfig, type RaftStatus } from './core/node.js';
 import { sendsBeforePersist } from './core/send-order.js';
+import { assertNever } from './core/errors.js';
+import { compactionTarget, entryOverheadBytes, retainBytesMaxDefault } from './compaction.js';
+
+export { compactionIndex } from './compaction.js';
+import { SnapshotStreams, defaultSnapshotStreamOptions, isSnapshotStreamMessage } from './snapshot-stream.js';
+import type { SnapshotStreamCounters, SnapshotStreamMessage, SnapshotStreamOptions, StreamOutput } from './snapshot-stream.js';
 import { IdentityGuard, nonVoterNotice, type IdentityStore, type RaftEnvelope, type RefusalReason, type StoredIdentity } from './identity.js';
 import { StorageWriteError } from './storage/errors.js';
 import { TickSchedule } from './tick-schedule.js';
@@ -132,6 +138,10 @@ export interface DriverOptions {
   readonly proposalsPendingMax: number;
   /** At most one log line per this many milliseconds about refused messages (the rest are counted). */
   readonly refusalLogIntervalMs: number;
+  /** Bytes of log a leader keeps for followers behind it (compaction.ts; default retainBytesMaxDefault). */
+  readonly logRetainBytesMax?: number;
+  /** Chunk size, window and timeouts of image streams (defaults: snapshot-stream.ts). */
+  readonly snapshotStream?: Partial<Omit<SnapshotStreamOptions, 'self'>>;
 }
 
 export interface DriverStatus {
@@ -140,6 +150,7 @@ export interface DriverStatus {
   readonly clusterId: string;
   readonly replicaId: string;
   readonly refusedMessages: Readonly<Record<RefusalReason, number>>;
+  readonly snapshotStream: Readonly<SnapshotStreamCounters>;
 }
 
 interface PendingProposal {
@@ -189,6 +200,10 @@ export class ReplicaDriver {
   private readonly refused: Record<RefusalReason, number> = { otherCluster: 0, forgedSender: 0, forgedTarget: 0, notAPeer: 0, staleIncarnation: 0 };
   private refusalLoggedAtMs = Number.NEGATIVE_INFINITY;
   private refusalsUnlogged = 0;
+  /** Images to and from peers, in bounded chunks (snapshot-stream.ts). */
+  private readonly streams: SnapshotStreams;
+  /** A compaction held back for a follower is decided again once lastApplied reaches this. */
+  private compactionRecheckAt = 0;
 
   constructor(options: DriverOptions) {
     const interval = options.snapshotEntriesInterval;
@@ -203,6 +218,7 @@ export class ReplicaDriver {
     this.log = options.log;
     this.hooks = options.hooks ?? {};
     this.ticks = new TickSchedule(options.tickMs, () => this.time.nowMs());
+    this.streams = new SnapshotStreams({ ...defaultSnapshotStreamOptions, ...options.snapshotStream, self: options.name });
     this.node = new RaftNode(
       { ...options.raft, id: options.name, peers: options.peers, applied: options.storage.lastApplied, voter: options.identity.voter },
       options.persisted,
@@ -266,8 +282,55 @@ export class ReplicaDriver {
     const verdict = this.identity.admit(envelope, sender);
     if (!verdict.ok) return this.refuse(verdict.reason, verdict.detail);
     this.catchUpTicks();
-    this.node.step(verdict.staleView ? withoutUnverifiedCommit(envelope.message) : envelope.message);
+    const message = envelope.message;
+    if (isSnapshotStreamMessage(message)) return this.receiveStream(message);
+    this.node.step(verdict.staleView ? withoutUnverifiedCommit(message) : message);
     this.scheduleFlush();
+  }
+
+  /** A chunk of an image, or a follower's answer to one: the image, once whole, is stepped as the core's message. */
+  private receiveStream(message: SnapshotStreamMessage): void {
+    if (message.type === 'snapshotChunkAck') return this.sendStream(this.streams.receiveAck(message));
+    const { reply, install } = this.streams.receiveChunk(message);
+    if (install !== null) {
+      this.log.info({ replica: this.name, from: message.from, index: install.snapshot.meta.index, units: install.snapshot.data.length, event: 'imageReceived' },
+        `${this.name} received an image at index ${install.snapshot.meta.index} from ${message.from} (${install.snapshot.data.length} code units)`);
+      this.node.step(install);
+      this.scheduleFlush();
+    }
+    this.options.transport.send(reply.to, this.identity.wrap(reply));
+  }
+
+  private sendStream(output: StreamOutput): void {
+    for (const message of output.messages) this.options.transport.send(message.to, this.identity.wrap(message));
+    for (const event of output.events) {
+      switch (event.kind) {
+        case 'started':
+          this.log.info({ replica: this.name, peer: event.peer, index: event.index, units: event.length, event: 'imageStreamStarted' },
+            `${this.name} streams an image at index ${event.index} (${event.length} code units) to ${event.peer}`);
+          break;
+        case 'completed':
+          this.log.info({ replica: this.name, peer: event.peer, index: event.index, event: 'imageStreamCompleted' },
+            `${this.name} delivered the image at index ${event.index} to ${event.peer}`);
+          break;
+        case 'stalled':
+          this.log.warn({ replica: this.name, peer: event.peer, index: event.index, acked: event.acked, units: event.length, ticks: event.ticks, event: 'imageStreamStalled' },
+            `${this.name}: the image at index ${event.index} for ${event.peer} made no progress for ${event.ticks} ticks (${event.acked} of ${event.length} code units acknowledged); still re-sending`);
+          break;
+        default:
+          assertNever(event, 'stream event');
+      }
+    }
+  }
+
+  /** Counters of the image streams since the driver started. */
+  snapshotStreamCounters(): Readonly<SnapshotStreamCounters> {
+    return { ...this.streams.counters };
+  }
+
+  /** The image streaming to `peer`, or being received (tests and status). */
+  get snapshotStreams(): SnapshotStreams {
+    return this.streams;
   }
 
   /** The tick timer fired: the ticks up to the one that acts, the processing loop, then the next timer. */
@@ -346,6 +409,7 @@ export class ReplicaDriver {
       clusterId: this.identity.clusterId,
       replicaId: this.identity.replicaId,
       refusedMessages: { ...this.refused },
+      snapshotStream: { ...this.streams.counters },
     };
   }
 
@@ -364,6 +428,7 @@ export class ReplicaDriver {
    * a tick before the due one that produced work would mean the core and its ticksUntilDue() disagree.
    */
   private applyTicks(count: number): void {
+    if (count > 0) this.sendStream(this.streams.tick(count));
     for (let tick = 0; tick < count; tick += 1) {
       const due = this.node.ticksUntilDue();
       const quiet = !this.node.hasReady();
@@ -460,7 +525,11 @@ export class ReplicaDriver {
   }
 
   private send(messages: readonly Message[]): void {
-    for (const message of messages) this.options.transport.send(message.to, this.identity.wrap(message));
+    for (const message of messages) {
+      // An image goes in bounded chunks beside the core's messages, never in one envelope.
+      if (message.type === 'installSnapshot') this.sendStream(this.streams.offer(message));
+      else this.options.transport.send(message.to, this.identity.wrap(message));
+    }
   }
 
   private apply(entries: readonly Entry[]): void {
@@ -537,6 +606,7 @@ export class ReplicaDriver {
     } else if (previous.role === 'leader' && softState.role !== 'leader') {
       this.log.info({ replica: this.name, term, event: 'stepDown' }, `${this.name} stepped down in term ${term}`);
       this.failProposals('notLeader');
+      this.streams.dropOutgoing();
     } else if (softState.leader !== previous.leader && softState.leader !== null) {
       this.log.debug({ replica: this.name, term, leader: softState.leader }, `${this.name} follows ${softState.leader} in term ${term}`);
     }
@@ -556,10 +626,23 @@ export class ReplicaDriver {
 
   // ---- compaction and images ----------------------------------------------------------------------------------------
 
-  /** Compacts the log once it holds snapshotEntriesInterval applied entries past the last compaction. */
+  /**
+   * Compacts the log once it holds snapshotEntriesInterval applied entries past the last compaction, keeping what
+   * followers behind still need up to logRetainBytesMax (compaction.ts). Held back for a follower, the decision
+   * is taken again only after a quarter of an interval more is applied: measuring the log's bytes walks it.
+   */
   private maybeCompact(): void {
     const snapshotIndex = this.node.snapshotIndex;
-    let index = compactionIndex(this.storage.lastApplied, snapshotIndex, this.options.snapshotEntriesInterval);
+    const lastApplied = this.storage.lastApplied;
+    const interval = this.options.snapshotEntriesInterval;
+    if (lastApplied - snapshotIndex < interval || lastApplied < this.compactionRecheckAt) return;
+    let index = compactionTarget({
+      lastApplied, snapshotIndex, intervalEntries: interval, followerMatches: this.node.followerMatches(),
+      logBytes: (after, to) => this.node.logBytes(after, to, entryOverheadBytes),
+      retainBytesMax: this.options.logRetainBytesMax ?? retainBytesMaxDefault,
+    });
+    const base = lastApplied - Math.floor(interval / 2);
+    this.compactionRecheckAt = index !== null && index >= base ? 0 : lastApplied + Math.max(1, Math.floor(interval / 4));
     if (index === null) return;
     // While an image is being built, keep the entries after the state it reads: compacted past them, the image
     // would be refused when it arrives, and a large state can take longer to encode than the log takes to grow.
@@ -645,14 +728,4 @@ export class ReplicaDriver {
  */
 function withoutUnverifiedCommit(message: Message): Message {
   return message.type === 'heartbeat' ? { ...message, commit: 0 } : message;
-}
-
-/**
- * Where to compact the log, or null for not yet: once it holds `interval` applied entries past the last
- * compaction, up to the older half of them. The newest half stays, so that a follower a little behind (one that
- * restarted, or lost some appends) catches up from the log instead of needing a whole image of the state.
- */
-export function compactionIndex(lastApplied: number, snapshotIndex: number, interval: number): number | null {
-  if (lastApplied - snapshotIndex < interval) return null;
-  return lastApplied - Math.floor(interval / 2);
 }

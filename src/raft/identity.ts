@@ -16,7 +16,8 @@
 // Needs: an IdentityStore (the replica's storage) and a MemberMarker (a file beside it), both injected, so that the
 // simulator runs this same code over its simulated disk.
 import { createHash } from 'node:crypto';
-import type { Message, NodeId } from './types.js';
+import type { NodeId } from './types.js';
+import type { WireMessage } from './snapshot-stream.js';
 
 export interface StoredIdentity {
   readonly clusterId: string;
@@ -129,7 +130,7 @@ export interface RaftEnvelope {
   readonly replica: string;
   readonly toReplica: string | null;
   readonly voter: boolean;
-  readonly message: Message;
+  readonly message: WireMessage;
 }
 
 export type RefusalReason = 'otherCluster' | 'forgedSender' | 'forgedTarget' | 'notAPeer' | 'staleIncarnation';
@@ -202,7 +203,7 @@ export class IdentityGuard {
   }
 
   /** The envelope for an outgoing message. */
-  wrap(message: Message): RaftEnvelope {
+  wrap(message: WireMessage): RaftEnvelope {
     const identity = this.identity;
     const toReplica = this.latest.get(message.to) ?? this.pins.get(message.to) ?? null;
     return { type: 'raft', cluster: identity.clusterId, replica: identity.replicaId, toReplica, voter: identity.voter, message };

@@ -39,6 +39,8 @@ import { RaftStorage } from './storage/storage.js';
 import { StorageFaults } from './storage/faults.js';
 import type { Entry, NodeId, SoftState } from './types.js';
 import { isRaftMessage } from './validate.js';
+import { isValidSnapshotStreamMessage } from './snapshot-stream.js';
+import type { SnapshotStreamCounters } from './snapshot-stream.js';
 import { SeededRandom } from './sim/random.js';
 
 export interface ReplicaArgs {
@@ -68,6 +70,8 @@ export interface ReplicaArgs {
    * compacting writes no image; an image is built only when a follower needs entries that are gone.
    */
   readonly snapshotEntriesInterval?: number;
+  /** Bytes of log a leader keeps for followers behind it, past the interval (compaction.ts; default 32 MiB). */
+  readonly logRetainBytesMax?: number;
   /** Seed of the election-timeout randomness; defaults to one derived from the name. */
   readonly seed?: number;
   /** Test hook: accept {type:'injectDiskFault', code} to make the next disk write fail as a failing disk would. */
@@ -92,6 +96,8 @@ export interface ReplicaStatus {
   readonly voter: boolean;
   /** Raft messages refused at the envelope, by reason, since the replica started. */
   readonly refusedMessages: Readonly<Record<RefusalReason, number>>;
+  /** Image streams to and from peers since the replica started (snapshot-stream.ts). */
+  readonly snapshotStream: Readonly<SnapshotStreamCounters>;
 }
 
 export type ReplicaMessage =
@@ -211,6 +217,7 @@ export class Replica {
       tickMs: args.tickMs ?? 50,
       bootId: randomBytes(6).toString('hex'),
       snapshotEntriesInterval: args.snapshotEntriesInterval ?? 10_000,
+      ...(args.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: args.logRetainBytesMax }),
       readsPendingMax,
       proposalsPendingMax,
       refusalLogIntervalMs,
@@ -290,6 +297,7 @@ export class Replica {
       replicaId: status.replicaId,
       voter: status.raft.voter,
       refusedMessages: status.refusedMessages,
+      snapshotStream: status.snapshotStream,
     };
   }
 
@@ -429,7 +437,8 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
   if (typeof type !== 'string' || !replicaMessageTypes.has(type)) return false;
   switch (type) {
     case 'raft':
-      return isEnvelopeHeader(message as Record<string, unknown>) && isRaftMessage((message as { message?: unknown }).message);
+      return isEnvelopeHeader(message as Record<string, unknown>) && (isRaftMessage((message as { message?: unknown }).message)
+        || isValidSnapshotStreamMessage((message as { message?: unknown }).message));
     case 'propose':
       return typeof (message as { data?: unknown }).data === 'string';
     case 'peerGone':

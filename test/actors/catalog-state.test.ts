@@ -324,4 +324,55 @@ test('list and search over 10,000 items take a few milliseconds', () => {
   assert.ok(lookupMs < 1, `lookup took ${lookupMs} ms`);
 });
 
+test('bounded dedupe: prune drops the records below the watermark; a retry forced after it is refused settled, never applied twice', () => {
+  const replica = openReplica();
+  replica.apply({ type: 'restock', requestId: 'r-1', item: 1, amount: 100 });
+  const before = stockOf(replica, 1);
+  for (let sequence = 1; sequence <= 10; sequence += 1) {
+    const result = replica.apply({ type: 'deduct', orderId: `o-${sequence}`, item: 1, amount: 1, sequence });
+    assert.is(result.ok, true, `deduct ${sequence}`);
+  }
+  replica.apply({ type: 'abort', orderId: 'o-11', item: 1, amount: 1, sequence: 11 });
+  replica.apply({ type: 'deduct', orderId: 'legacy', item: 1, amount: 1 }); // no sequence: kept forever
+  assert.is(replica.machine.query({ type: 'deductsHeld' }), 12);
+  const pruned = replica.apply({ type: 'prune', watermark: 8 }) as { ok: boolean; pruned: number; watermark: number };
+  assert.equal([pruned.ok, pruned.pruned, pruned.watermark], [true, 7, 8]);
+  assert.is(replica.machine.query({ type: 'deductsHeld' }), 5, 'o-8, o-9, o-10, o-11 and legacy stay');
+  assert.is(stockOf(replica, 1), before - 11);
+  // A retry forced after pruning (a stale saga's deduct, an abort fence for an order already decided).
+  const hash = replica.machine.hash();
+  for (const type of ['deduct', 'abort'] as const) {
+    const retry = replica.apply({ type, orderId: 'o-3', item: 1, amount: 1, sequence: 3 }) as { ok: boolean; reason?: string; repeated: boolean; changed: number[] };
+    assert.equal([retry.ok, retry.reason, retry.repeated, retry.changed], [false, 'settled', true, []], type);
+  }
+  assert.is(stockOf(replica, 1), before - 11, 'not applied twice');
+  assert.is(replica.machine.hash(), hash, 'nothing changed');
+  // At and above the watermark records stay and answer repeats; new orders deduct as before.
+  assert.is((replica.apply({ type: 'deduct', orderId: 'o-9', item: 1, amount: 1, sequence: 9 }) as { repeated: boolean }).repeated, true);
+  assert.is((replica.apply({ type: 'abort', orderId: 'o-11', item: 1, amount: 1, sequence: 11 }) as { reason: string }).reason, 'aborted');
+  assert.is(replica.apply({ type: 'deduct', orderId: 'o-20', item: 1, amount: 1, sequence: 20 }).ok, true);
+  // The watermark never moves back; a lower prune is a no-op.
+  const lower = replica.apply({ type: 'prune', watermark: 2 }) as { pruned: number; watermark: number; repeated: boolean };
+  assert.equal([lower.pruned, lower.watermark, lower.repeated], [0, 8, true]);
+  assert.is(replica.apply({ type: 'prune', watermark: -1 } as unknown as CatalogCommand).ok, false, 'a bad watermark is a bad command');
+  assert.is(replica.apply(JSON.stringify({ type: 'deduct', orderId: 'x', item: 1, amount: 1, sequence: 1.5 })).ok, false);
+});
+
+test('bounded dedupe: the watermark and the records travel in images; a version-1 image restores without sequences', () => {
+  const left = openReplica();
+  left.apply({ type: 'deduct', orderId: 'a', item: 1, amount: 1, sequence: 1 });
+  left.apply({ type: 'deduct', orderId: 'b', item: 1, amount: 1, sequence: 5 });
+  left.apply({ type: 'prune', watermark: 3 });
+  const right = openReplica();
+  right.database.transaction(() => right.machine.restore(left.machine.snapshot()))();
+  assert.is(right.machine.hash(), left.machine.hash());
+  assert.is((right.apply({ type: 'deduct', orderId: 'a', item: 1, amount: 1, sequence: 1 }) as { reason?: string }).reason, 'settled');
+  const image = JSON.parse(left.machine.snapshot()) as Record<string, unknown> & { deducts: unknown[][] };
+  const version1 = JSON.stringify({ ...image, version: 1, deducts: image.deducts.map((row) => row.slice(0, 4)) });
+  const old = openReplica();
+  old.database.transaction(() => old.machine.restore(version1))();
+  assert.is(old.machine.query({ type: 'deductsHeld' }), 1);
+  assert.is((old.apply({ type: 'prune', watermark: 100 }) as { pruned: number }).pruned, 0, 'rows without a sequence are never pruned');
+});
+
 test.run();

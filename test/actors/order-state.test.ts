@@ -8,6 +8,7 @@ import {
   OrderStateMachine,
   type Order,
   type OrderCommand,
+  type ItemPage,
   type OrderResult,
 } from '../../src/actors/order/state.js';
 
@@ -47,7 +48,7 @@ test('pending creates an order shaped for the gateway, with keys in order', () =
   const result = replica.apply(pending('o1', 3, 2, 1000));
   assert.is(
     JSON.stringify(result),
-    '{"ok":true,"order":{"id":"o1","item":3,"amount":2,"total":null,"status":"pending","createdAt":1000,"reason":null,"deadlineAt":31000},"created":true}',
+    '{"ok":true,"order":{"id":"o1","item":3,"amount":2,"total":null,"status":"pending","createdAt":1000,"reason":null,"deadlineAt":31000,"sequence":1},"created":true}',
   );
   assert.is(JSON.stringify(replica.machine.query({ type: 'get', orderId: 'o1' })), JSON.stringify((result as { order: Order }).order));
   assert.is(replica.machine.query({ type: 'get', orderId: 'nope' }), null);
@@ -59,7 +60,7 @@ test('a repeated pending returns the existing order whatever its status and crea
   replica.apply(pending('o1', 3, 2, 1000));
   const again = replica.apply(pending('o1', 3, 2, 2000)) as { order: Order; created: boolean };
   assert.is(again.created, false);
-  assert.equal(again.order, { id: 'o1', item: 3, amount: 2, total: null, status: 'pending', createdAt: 1000, reason: null, deadlineAt: 31000 });
+  assert.equal(again.order, { id: 'o1', item: 3, amount: 2, total: null, status: 'pending', createdAt: 1000, reason: null, deadlineAt: 31000, sequence: 1 });
   replica.apply({ type: 'committed', orderId: 'o1', total: 19.8 });
   const afterCommit = replica.apply(pending('o1', 3, 2, 1000)) as { order: Order; created: boolean };
   assert.is(afterCommit.created, false);
@@ -75,7 +76,7 @@ test('committed and rejected move a pending order once; repeats are no-ops; othe
   replica.apply(pending('b', 1, 1, 2));
   const committed = replica.apply({ type: 'committed', orderId: 'a', total: 19.9 }) as { order: Order; transitioned: boolean };
   assert.is(committed.transitioned, true);
-  assert.equal(committed.order, { id: 'a', item: 1, amount: 1, total: 19.9, status: 'committed', createdAt: 1, reason: null, deadlineAt: 30001 });
+  assert.equal(committed.order, { id: 'a', item: 1, amount: 1, total: 19.9, status: 'committed', createdAt: 1, reason: null, deadlineAt: 30001, sequence: 1 });
   const repeat = replica.apply({ type: 'committed', orderId: 'a', total: 5 }) as { order: Order; transitioned: boolean };
   assert.is(repeat.transitioned, false);
   assert.is(repeat.order.total, 19.9);
@@ -83,7 +84,7 @@ test('committed and rejected move a pending order once; repeats are no-ops; othe
   assert.equal(wrong.ok, false);
   assert.match((wrong as { detail: string }).detail, /committed; it cannot become rejected/);
   const rejected = replica.apply({ type: 'rejected', orderId: 'b', reason: 'insufficient' }) as { order: Order };
-  assert.equal(rejected.order, { id: 'b', item: 1, amount: 1, total: null, status: 'rejected', createdAt: 2, reason: 'insufficient', deadlineAt: 30002 });
+  assert.equal(rejected.order, { id: 'b', item: 1, amount: 1, total: null, status: 'rejected', createdAt: 2, reason: 'insufficient', deadlineAt: 30002, sequence: 2 });
   assert.is(replica.apply({ type: 'committed', orderId: 'b', total: 1 }).ok, false);
   assert.is((replica.machine.query({ type: 'get', orderId: 'b' }) as Order).status, 'rejected');
   assert.is(replica.apply({ type: 'committed', orderId: 'ghost', total: 1 }).ok, false);
@@ -202,6 +203,63 @@ test('same commands give the same hash, different commands a different one, and 
   assert.is(right.machine.hash(), left.machine.hash());
   assert.is((right.machine.query({ type: 'get', orderId: 'b' }) as Order).status, 'rejected');
   assert.is((right.apply(pending('a', 1, 1, 10)) as { created: boolean }).created, false);
+});
+
+function itemPage(replica: Replica, item: number, after: ItemPage['next'], limit: number): ItemPage {
+  return replica.machine.query({ type: 'itemPage', item, after, limit }) as ItemPage;
+}
+
+test('pages of an item: every order seen exactly once while orders are being added, in log order', () => {
+  const replica = openReplica();
+  let created = 0;
+  const add = (item: number, createdAt: number) => replica.apply(pending(`o-${item}-${(created += 1)}`, item, 1, createdAt));
+  for (let index = 0; index < 23; index += 1) add(1 + (index % 3), 1_000 + index);
+  const seen: string[] = [];
+  let after: ItemPage['next'] = null;
+  let pages = 0;
+  do {
+    const page = itemPage(replica, 1, after, 3);
+    assert.ok(page.orders.length <= 3);
+    seen.push(...page.orders.map((order) => order.id));
+    after = page.next;
+    pages += 1;
+    // Orders arrive between pages, some with a createdAt before everything listed so far (another gateway's clock).
+    if (pages < 6 && after !== null) { add(1, 10); add(2, 10); add(1, 5_000); }
+  } while (after !== null && pages < 100);
+  const all = (replica.machine.query({ type: 'byItem', item: 1 }) as Order[]).map((order) => order.id);
+  assert.is(new Set(seen).size, seen.length, 'no order listed twice');
+  assert.equal([...seen].sort(), [...all].sort(), 'every order of the item listed, those added while paging too');
+  assert.ok(pages >= 5, `${pages} pages`);
+  const last = itemPage(replica, 1, null, 1_000);
+  assert.is(last.next, null, 'one page holding everything has no next');
+  assert.equal(last.orders.map((order) => order.id), seen, 'log order');
+});
+
+test('pages refuse a bad limit or cursor; a version-2 image restores with sequence 0, listed by id', () => {
+  const replica = openReplica();
+  for (const limit of [0, 1_001, 1.5, '3']) assert.is((replica.machine.query({ type: 'itemPage', item: 1, after: null, limit }) as { reason?: string }).reason, 'badQuery');
+  assert.is((replica.machine.query({ type: 'itemPage', item: 1, after: { sequence: -1, id: 'x' }, limit: 5 }) as { reason?: string }).reason, 'badQuery');
+  const image = JSON.stringify({ version: 2, orders: [['b', 1, 1, null, 'pending', 5, null, 30_005], ['a', 1, 1, null, 'pending', 9, null, 30_009]] });
+  replica.database.transaction(() => replica.machine.restore(image))();
+  replica.apply(pending('c', 1, 1, 1));
+  assert.equal(itemPage(replica, 1, null, 10).orders.map((order) => order.id), ['a', 'b', 'c']);
+  const first = itemPage(replica, 1, null, 1);
+  assert.equal(itemPage(replica, 1, first.next, 10).orders.map((order) => order.id), ['b', 'c']);
+});
+
+test('the watermark: the lowest sequence of a pending order, else one past the highest', () => {
+  const replica = openReplica();
+  assert.is(replica.machine.query({ type: 'watermark' }), 1, 'no orders');
+  replica.apply(pending('a', 1, 1, 1)); // sequence 1
+  replica.apply(pending('b', 1, 1, 2)); // 2
+  replica.apply(pending('c', 1, 1, 3)); // 3
+  assert.is(replica.machine.query({ type: 'watermark' }), 1);
+  replica.apply({ type: 'committed', orderId: 'a', total: 1 });
+  assert.is(replica.machine.query({ type: 'watermark' }), 2);
+  replica.apply({ type: 'rejected', orderId: 'c', reason: 'insufficient' });
+  assert.is(replica.machine.query({ type: 'watermark' }), 2, 'b is still pending: nothing at or past it is settled for sure');
+  replica.apply({ type: 'committed', orderId: 'b', total: 1 });
+  assert.is(replica.machine.query({ type: 'watermark' }), 4, 'none pending: one past the highest');
 });
 
 test.run();

@@ -63,7 +63,9 @@ test('EIO and ENOSPC stop the replica, the group goes on, nothing acknowledged i
     }
     const ledgers = [];
     for (const item of [1, 2, 3, 4]) {
-      const orders = (await http('GET', `${url}/orders?item=${item}`)).json().result as Array<{ amount: number; status: string }>;
+      const page = (await http('GET', `${url}/orders?item=${item}&limit=1000`)).json();
+      assert.is(page.next, null, 'one page holds every order of the item');
+      const orders = page.result as Array<{ amount: number; status: string }>;
       const stock = (await http('GET', `${url}/lookup/${item}`)).json().result.stock as number;
       ledgers.push({ item, initialStock: initialStock[item]!, restocked: restockEach, stock,
         committedAmounts: orders.filter((order) => order.status === 'committed').map((order) => order.amount) });

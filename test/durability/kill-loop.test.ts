@@ -33,7 +33,11 @@ async function stream(url: string, stopped: () => boolean, prefix: string): Prom
 async function verify(url: string, acknowledged: readonly Acknowledged[], round: number): Promise<void> {
   const orders = await eventually(`round ${round}: no order left pending`, async () => {
     const all: Array<{ id: string; amount: number; status: string; item: number }> = [];
-    for (const item of [1, 2, 3, 4]) all.push(...((await http('GET', `${url}/orders?item=${item}`)).json().result));
+    for (const item of [1, 2, 3, 4]) {
+      const page = (await http('GET', `${url}/orders?item=${item}&limit=1000`)).json();
+      assert.is(page.next, null, 'one page holds every order of the item');
+      all.push(...page.result);
+    }
     return all.some((order) => order.status === 'pending') ? undefined : all;
   }, 15_000, 200);
   const status = new Map(orders.map((order) => [order.id, order.status]));

@@ -13,6 +13,8 @@ import {
   type ItemChangeResult,
   type GroupBackup,
   type Order,
+  type OrdersPage,
+  type OrdersPageRequest,
   type OrderOutcome,
   type ReadAnswer,
   type Topic,
@@ -145,9 +147,15 @@ export class FakeBackend implements Backend {
     return this.orders.get(orderId) ?? null;
   }
 
-  async ordersOfItem(item: number, signal: AbortSignal): Promise<Order[]> {
+  /** Pages in creation order: the sequence of an order is its position in the map (insertion order). */
+  async ordersOfItem(item: number, page: OrdersPageRequest, signal: AbortSignal): Promise<OrdersPage> {
     await this.gate(signal);
-    return [...this.orders.values()].filter((order) => order.item === item);
+    const listed = [...this.orders.values()].map((order, sequence) => ({ order, sequence }))
+      .filter(({ order, sequence }) => order.item === item && (page.after === null || sequence > page.after.sequence));
+    const orders = listed.slice(0, page.limit);
+    const last = orders.at(-1);
+    const next = listed.length > page.limit && last !== undefined ? { sequence: last.sequence, id: last.order.id } : null;
+    return { orders: orders.map(({ order }) => order), next };
   }
 
   async cluster(): Promise<ClusterStatus> {

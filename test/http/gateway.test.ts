@@ -18,7 +18,7 @@ interface Context {
   port: number;
 }
 
-async function start(options: { adminToken?: string | null; treatAsNonLoopback?: boolean } = {}): Promise<Context> {
+async function start(options: { adminToken?: string | null; treatAsNonLoopback?: boolean; renderedBodiesCharsMax?: number } = {}): Promise<Context> {
   const backend = new FakeBackend();
   const { logger, lines } = capturingLogger();
   const gateway = createGateway({
@@ -29,7 +29,10 @@ async function start(options: { adminToken?: string | null; treatAsNonLoopback?:
     requestDeadlineMs: 200,
     adminToken: options.adminToken ?? null,
     treatAsNonLoopback: options.treatAsNonLoopback ?? false,
-    limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 500, socketIdleTimeoutMs: 1_000 },
+    limits: {
+      headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 500, socketIdleTimeoutMs: 1_000,
+      ...(options.renderedBodiesCharsMax === undefined ? {} : { renderedBodiesCharsMax: options.renderedBodiesCharsMax }),
+    },
   });
   const { port } = await gateway.listen();
   return { gateway, backend, lines, port };
@@ -132,6 +135,36 @@ api('a list or search names the index of the body it holds, and an unchanged ans
   assert.equal(backend.knownIndexes, [undefined, index, index]);
 });
 
+api('the rendered bodies kept for reuse are bounded in characters: past the bound the oldest goes', async () => {
+  const probe = await start();
+  const sys = (await call(probe.port, 'GET', '/search/sys')).body;
+  const list = (await call(probe.port, 'GET', '/lookup')).body;
+  assert.equal(probe.gateway.renderedBodiesHeld(), { entries: 2, chars: sys.length + list.length });
+  await probe.gateway.close();
+  // Room for the larger of the two bodies only: reading the other evicts it, so its next read names no index.
+  const context = await start({ renderedBodiesCharsMax: Math.max(sys.length, list.length) });
+  try {
+    await call(context.port, 'GET', '/search/sys');
+    await call(context.port, 'GET', '/lookup');
+    const held = context.gateway.renderedBodiesHeld();
+    assert.is(held.entries, 1);
+    assert.ok(held.chars <= Math.max(sys.length, list.length));
+    const before = context.backend.knownIndexes.length;
+    assert.is((await call(context.port, 'GET', '/search/sys')).body, sys);
+    assert.is(context.backend.knownIndexes[before], undefined, 'the evicted body is not named');
+  } finally {
+    await context.gateway.close();
+  }
+  // A bound smaller than any body keeps none.
+  const none = await start({ renderedBodiesCharsMax: 10 });
+  try {
+    await call(none.port, 'GET', '/search/sys');
+    assert.equal(none.gateway.renderedBodiesHeld(), { entries: 0, chars: 0 });
+  } finally {
+    await none.gateway.close();
+  }
+});
+
 api('an answer said to be unchanged at an index the gateway did not name is refused, never served stale', async ({ port, backend }) => {
   // A broken cache answers "unchanged" at index 99 with no items: the gateway holds nothing at 99, so it must
   // answer 503 rather than an empty or stale list.
@@ -193,6 +226,26 @@ api('orders can be read by id and by item', async ({ port }) => {
   assert.equal(ofItem.result.map((order: { id: string }) => order.id), ['k-2']);
   assert.is((await call(port, 'GET', '/orders')).status, 400);
   assert.is((await call(port, 'GET', '/orders?item=x')).status, 400);
+  assert.is(ofItem.next, null, 'one page: no next');
+});
+
+api('GET /orders?item=N pages with limit and the next cursor; orders added meanwhile are seen once', async ({ port }) => {
+  for (let index = 0; index < 5; index += 1) await call(port, 'POST', '/order/3?amount=1', { headers: { 'Idempotency-Key': `p-${index}` } });
+  const seen: string[] = [];
+  let after: string | null = null;
+  for (let pages = 0; pages < 50; pages += 1) {
+    const answer = await call(port, 'GET', `/orders?item=3&limit=2${after === null ? '' : `&after=${after}`}`);
+    assert.is(answer.status, 200);
+    const page = JSON.parse(answer.body) as { result: Array<{ id: string }>; next: string | null };
+    assert.ok(page.result.length <= 2);
+    seen.push(...page.result.map((order) => order.id));
+    after = page.next;
+    if (after === null) break;
+    if (pages < 2) await call(port, 'POST', '/order/3?amount=1', { headers: { 'Idempotency-Key': `p-late-${pages}` } });
+  }
+  assert.equal(seen, ['p-0', 'p-1', 'p-2', 'p-3', 'p-4', 'p-late-0', 'p-late-1']);
+  assert.is((await call(port, 'GET', '/orders?item=3&limit=0')).status, 400);
+  assert.is((await call(port, 'GET', '/orders?item=3&after=nonsense!')).status, 400);
 });
 
 api('every bad-input row gets its status and a JSON error, never a 500', async ({ port, backend }) => {

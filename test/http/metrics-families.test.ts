@@ -103,7 +103,7 @@ function actor(name: string, group: string): ActorStatus {
     figures: {
       mailboxDepth: 3, refused: 1, deadLetters: 2, dropped: 1, processed: 50,
       thread: { heapUsedBytes: 1_000, heapTotalBytes: 2_000, eventLoopDelayP50Ms: 1, eventLoopDelayP99Ms: 5, eventLoopDelayMaxMs: 9, eventLoopUtilization: 0.5 },
-      replica: { leader: 'catalog-1', lastIndex: 9, snapshotIndex: 4, fsyncs: 7 },
+      replica: { leader: 'catalog-1', lastIndex: 9, snapshotIndex: 4, fsyncs: 7, imageStreamsStalled: 1, imageChunksRefused: 2, imagesInstalled: 3 },
     },
   };
 }
@@ -119,6 +119,8 @@ test('an actor added to the status gains its series; one removed loses them', as
   assert.match(text, 'pygmy_actor_mailbox_depth{actor="catalog-4",group="catalog"} 3');
   assert.match(text, 'pygmy_actor_mailbox_refusals_total{actor="catalog-4",group="catalog"} 1');
   assert.match(text, 'pygmy_raft_log_entries{actor="catalog-4",group="catalog"} 5');
+  assert.match(text, 'pygmy_raft_image_streams_stalled_total{actor="catalog-4",group="catalog"} 1');
+  assert.match(text, 'pygmy_raft_image_chunks_refused_total{actor="catalog-4",group="catalog"} 2');
   assert.match(text, 'pygmy_thread_event_loop_delay_p99_seconds{thread="catalog-4"} 0.005');
   metrics.updateCluster(three);
   assert.not.match(await metrics.text(), 'catalog-4', 'a removed actor leaves the scrape');

@@ -2,7 +2,8 @@
 // restocks. Every replica must compact its log, keep answering and agree on the state hash at the same applied
 // index; a replica killed afterwards must come back with the same state from its tables and log tail; and a
 // follower stopped while the leader compacts past it must be brought back by an image the leader builds in a
-// thread of its own (InstallSnapshot) to the leader's state. Nobody builds an image before that.
+// thread of its own (InstallSnapshot) to the leader's state. Nobody builds an image before that. The leader keeps
+// no log for a follower behind (logRetainBytesMax 0): with the default it would keep the log and need no image.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +41,7 @@ test('compaction keeps the replicas identical, and a follower behind the log get
   const catalog = generateCatalog({ items: 200, topics: 5, seed: 3 });
   const specs = clusterSpecs({ host: '127.0.0.1', port: 0, dataDir, fresh: true, catalog, logger: undefined as never })
     .filter((spec) => (catalogMembers as readonly string[]).includes(spec.name))
-    .map((spec) => ({ ...spec, args: { ...(spec.args as CatalogReplicaArgs), subscribers: [], snapshotEntriesInterval: 40 } }));
+    .map((spec) => ({ ...spec, args: { ...(spec.args as CatalogReplicaArgs), subscribers: [], snapshotEntriesInterval: 40, logRetainBytesMax: 0 } }));
   const lines: LogLine[] = [];
   const system = new ActorSystem({ logger: capturingLogger(lines) });
   try {

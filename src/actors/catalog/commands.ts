@@ -6,12 +6,23 @@
 import { catalogLimits, isPositiveId, isPrice, type Item, type Topic } from './catalog.js';
 
 export type CatalogCommand =
-  | { readonly type: 'deduct'; readonly orderId: string; readonly item: number; readonly amount: number }
+  /**
+   * `sequence`: the order-log index of the order's pending entry. A deduct or abort whose sequence is below the
+   * order group's published watermark (see `prune`) concerns an order already decided in the order log: with no
+   * record left for it, it is refused `settled` and changes nothing. Commands without one (written before the
+   * sequence was carried) are kept forever and never refused so.
+   */
+  | { readonly type: 'deduct'; readonly orderId: string; readonly item: number; readonly amount: number; readonly sequence?: number }
   /**
    * The fence of an order past its deadline: the first outcome for its orderId becomes "aborted" unless a deduct
    * landed first (then that deduct's outcome is the answer). Idempotent; a deduct after it is refused "aborted".
    */
-  | { readonly type: 'abort'; readonly orderId: string; readonly item: number; readonly amount: number }
+  | { readonly type: 'abort'; readonly orderId: string; readonly item: number; readonly amount: number; readonly sequence?: number }
+  /**
+   * The order group's watermark: every order whose pending entry is below it has its outcome recorded in the order
+   * log, so no saga will deduct or abort it again. Drops the deduct records of those orders; never moves back.
+   */
+  | { readonly type: 'prune'; readonly watermark: number }
   | { readonly type: 'restock'; readonly requestId: string; readonly item: number; readonly amount: number }
   | { readonly type: 'setPrice'; readonly requestId: string; readonly item: number; readonly price: number };
 
@@ -31,7 +42,15 @@ export type DeductResult =
   | (ResultBase & { readonly ok: true; readonly price: number; readonly total: number; readonly stock: number })
   | (ResultBase & { readonly ok: false; readonly reason: 'insufficient'; readonly stock: number })
   | (ResultBase & { readonly ok: false; readonly reason: 'unknownItem' })
-  | (ResultBase & { readonly ok: false; readonly reason: 'aborted' });
+  | (ResultBase & { readonly ok: false; readonly reason: 'aborted' })
+  /** A deduct or abort below the watermark with no record: its order is decided in the order log; nothing changed. */
+  | (ResultBase & { readonly ok: false; readonly reason: 'settled'; readonly watermark: number });
+
+export interface PruneResult extends ResultBase {
+  readonly ok: true;
+  readonly watermark: number;
+  readonly pruned: number;
+}
 
 export type RestockResult =
   | (ResultBase & { readonly ok: true; readonly stock: number })
@@ -47,7 +66,7 @@ export interface BadCommandResult extends ResultBase {
   readonly detail: string;
 }
 
-export type CatalogResult = DeductResult | RestockResult | SetPriceResult | BadCommandResult;
+export type CatalogResult = DeductResult | RestockResult | SetPriceResult | PruneResult | BadCommandResult;
 
 export type CatalogQuery =
   | { readonly type: 'lookup'; readonly id: number }
@@ -55,6 +74,8 @@ export type CatalogQuery =
   | { readonly type: 'search'; readonly topic: string }
   | { readonly type: 'stock' }
   | { readonly type: 'changeIndex' }
+  /** How many deduct records the catalog holds (bounded by the orders not yet below the watermark). */
+  | { readonly type: 'deductsHeld' }
   | { readonly type: 'deductOutcome'; readonly orderId: string };
 
 export interface ItemsAnswer {
@@ -110,6 +131,14 @@ function checkKeyItem(record: Record<string, unknown>, keyName: 'orderId' | 'req
   return null;
 }
 
+function isSequence(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function checkSequence(value: unknown): string | null {
+  return value === undefined || isSequence(value) ? null : 'sequence must be a non-negative integer';
+}
+
 function checkAmount(record: Record<string, unknown>): string | null {
   return isAmount(record.amount) ? null : `amount must be an integer from 1 to ${catalogLimits.amountMax}`;
 }
@@ -126,17 +155,16 @@ export function decodeCatalogCommand(data: string): DecodedCommand {
   }
   const record = parsed as Record<string, unknown>;
   const type = record.type;
-  if (type === 'deduct') {
-    const problem = checkKeyItem(record, 'orderId') ?? checkAmount(record);
+  if (type === 'deduct' || type === 'abort') {
+    const problem = checkKeyItem(record, 'orderId') ?? checkAmount(record) ?? checkSequence(record.sequence);
     if (problem !== null) return { ok: false, detail: problem };
-    const command: CatalogCommand = { type: 'deduct', orderId: record.orderId as string, item: record.item as number, amount: record.amount as number };
-    return { ok: true, command };
+    const base = { orderId: record.orderId as string, item: record.item as number, amount: record.amount as number };
+    const sequence = record.sequence === undefined ? {} : { sequence: record.sequence as number };
+    return { ok: true, command: { type, ...base, ...sequence } };
   }
-  if (type === 'abort') {
-    const problem = checkKeyItem(record, 'orderId') ?? checkAmount(record);
-    if (problem !== null) return { ok: false, detail: problem };
-    const command: CatalogCommand = { type: 'abort', orderId: record.orderId as string, item: record.item as number, amount: record.amount as number };
-    return { ok: true, command };
+  if (type === 'prune') {
+    if (!isSequence(record.watermark)) return { ok: false, detail: 'watermark must be a non-negative integer' };
+    return { ok: true, command: { type: 'prune', watermark: record.watermark } };
   }
   if (type === 'restock') {
     const problem = checkKeyItem(record, 'requestId') ?? checkAmount(record);

@@ -1,7 +1,10 @@
 // The catalog's replicated state machine: topics, items and their stock in SQLite tables of the replica's database.
 //
 // Owns the tables catalog_meta, catalog_topics, catalog_items, catalog_deducts (the first outcome of every deduct
-// or abort, by orderId) and catalog_requests (the first outcome of every restock or price change, by requestId).
+// or abort, by orderId, with the order's sequence) and catalog_requests (the first outcome of every restock or
+// price change, by requestId). Deduct records are bounded: `prune` (the order group's watermark, see
+// src/actors/order/README.md) drops those of orders already decided in the order log, and a deduct or abort below
+// the watermark with no record is refused `settled` and changes nothing — never applied a second time.
 // Promises (DESIGN.md §2): stock never goes below zero; a deduct, abort, restock or price change with a key already
 // seen returns the first outcome and changes nothing (so after an abort no deduct for that order takes stock, and
 // an abort after a deduct answers the deduct's outcome: exactly one of the two decides an order); the same commands in the same order give the same hash on every
@@ -22,6 +25,7 @@ import {
   type DeductResult,
   type ItemsAnswer,
   type LookupAnswer,
+  type PruneResult,
   type RestockResult,
   type SetPriceResult,
   type StockRecord,
@@ -35,7 +39,11 @@ function assertNever(value: never): never {
   throw new Error(`catalog state machine: unexpected ${JSON.stringify(value)}`);
 }
 
-const snapshotVersion = 1;
+/** Version 2 deduct rows carry seq (null: no sequence); version 1 rows get null. */
+const snapshotVersion = 2;
+
+/** catalog_meta key of the order group's watermark last applied (prune). */
+const watermarkKey = 'deductWatermark';
 
 const schema = `
   CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -46,7 +54,7 @@ const schema = `
   ) STRICT;
   CREATE INDEX IF NOT EXISTS catalog_items_by_topic ON catalog_items (topic, id);
   CREATE TABLE IF NOT EXISTS catalog_deducts (
-    order_id TEXT PRIMARY KEY, item INTEGER NOT NULL, amount INTEGER NOT NULL, outcome TEXT NOT NULL
+    order_id TEXT PRIMARY KEY, item INTEGER NOT NULL, amount INTEGER NOT NULL, outcome TEXT NOT NULL, seq INTEGER
   ) STRICT;
   CREATE TABLE IF NOT EXISTS catalog_requests (request_id TEXT PRIMARY KEY, outcome TEXT NOT NULL) STRICT;
 `;
@@ -75,9 +83,11 @@ function prepareStatements(database: Database.Database) {
     ),
     updatePrice: database.prepare<[number, number]>('UPDATE catalog_items SET price = ? WHERE id = ?'),
     deductOutcome: database.prepare<[string], { outcome: string }>('SELECT outcome FROM catalog_deducts WHERE order_id = ?'),
-    insertDeduct: database.prepare<[string, number, number, string]>(
-      'INSERT INTO catalog_deducts (order_id, item, amount, outcome) VALUES (?, ?, ?, ?)',
+    insertDeduct: database.prepare<[string, number, number, string, number | null]>(
+      'INSERT INTO catalog_deducts (order_id, item, amount, outcome, seq) VALUES (?, ?, ?, ?, ?)',
     ),
+    pruneDeducts: database.prepare<[number]>('DELETE FROM catalog_deducts WHERE seq IS NOT NULL AND seq < ?'),
+    deductsHeld: database.prepare<[], { count: number }>('SELECT COUNT(*) AS count FROM catalog_deducts'),
     requestOutcome: database.prepare<[string], { outcome: string }>(
       'SELECT outcome FROM catalog_requests WHERE request_id = ?',
     ),
@@ -97,7 +107,7 @@ function prepareStatements(database: Database.Database) {
       )
       .raw(),
     dumpDeducts: database
-      .prepare<[], unknown[]>('SELECT order_id, item, amount, outcome FROM catalog_deducts ORDER BY order_id')
+      .prepare<[], unknown[]>('SELECT order_id, item, amount, outcome, seq FROM catalog_deducts ORDER BY order_id')
       .raw(),
     dumpRequests: database.prepare<[], unknown[]>('SELECT request_id, outcome FROM catalog_requests ORDER BY request_id').raw(),
   };
@@ -121,13 +131,17 @@ function rowsOf(value: unknown, width: number, what: string): unknown[][] {
 function parseSnapshot(data: string): SnapshotImage {
   const parsed = JSON.parse(data) as Record<string, unknown>;
   assert(typeof parsed === 'object' && parsed !== null, 'snapshot is not an object');
-  assert(parsed.version === snapshotVersion, `snapshot version ${String(parsed.version)} is not ${snapshotVersion}`);
+  assert(parsed.version === snapshotVersion || parsed.version === 1, `snapshot version ${String(parsed.version)} is not 1 or ${snapshotVersion}`);
+  if (parsed.version === 1) {
+    const deducts = rowsOf(parsed.deducts, 4, 'deducts').map((row) => [...row, null]);
+    return { ...parseSnapshot(JSON.stringify({ ...parsed, version: snapshotVersion, deducts })) };
+  }
   return {
     version: snapshotVersion,
     meta: rowsOf(parsed.meta, 2, 'meta'),
     topics: rowsOf(parsed.topics, 2, 'topics'),
     items: rowsOf(parsed.items, 8, 'items'),
-    deducts: rowsOf(parsed.deducts, 4, 'deducts'),
+    deducts: rowsOf(parsed.deducts, 5, 'deducts'),
     requests: rowsOf(parsed.requests, 2, 'requests'),
   };
 }
@@ -165,6 +179,8 @@ export class CatalogStateMachine implements StateMachine {
   open(database: Database.Database): void {
     assert(this.database === null, 'open() called twice');
     database.exec(schema);
+    migrate(database);
+    database.exec('CREATE INDEX IF NOT EXISTS catalog_deducts_by_seq ON catalog_deducts (seq)');
     this.database = database;
     this.statements = prepareStatements(database);
     const statements = this.statements;
@@ -235,22 +251,47 @@ export class CatalogStateMachine implements StateMachine {
   private applyCommand(command: CatalogCommand): CatalogResult {
     switch (command.type) {
       case 'deduct':
-        return this.deduct(command.orderId, command.item, command.amount);
+        return this.deduct(command.orderId, command.item, command.amount, command.sequence ?? null);
       case 'abort':
-        return this.abort(command.orderId, command.item, command.amount);
+        return this.abort(command.orderId, command.item, command.amount, command.sequence ?? null);
       case 'restock':
         return this.restock(command.requestId, command.item, command.amount);
       case 'setPrice':
         return this.setPrice(command.requestId, command.item, command.price);
+      case 'prune':
+        return this.prune(command.watermark);
       default:
         return assertNever(command);
     }
   }
 
-  private deduct(orderId: string, itemId: number, amount: number): DeductResult {
+  /** The order group's watermark as last pruned (0 before any). */
+  private watermark(): number {
+    const row = this.ready().metaGet.get(watermarkKey);
+    return row === undefined ? 0 : Number(row.value);
+  }
+
+  /** A deduct or abort of an order below the watermark whose record is gone: decided in the order log already. */
+  private settledBelowWatermark(sequence: number | null): DeductResult | null {
+    if (sequence === null) return null;
+    const watermark = this.watermark();
+    return sequence < watermark ? { ok: false, reason: 'settled', watermark, changed: [], repeated: true } : null;
+  }
+
+  private prune(watermark: number): PruneResult {
+    const current = this.watermark();
+    if (watermark <= current) return { ok: true, watermark: current, pruned: 0, changed: [], repeated: true };
+    const pruned = this.ready().pruneDeducts.run(watermark).changes;
+    this.ready().metaSet.run(watermarkKey, String(watermark));
+    return { ok: true, watermark, pruned, changed: [], repeated: false };
+  }
+
+  private deduct(orderId: string, itemId: number, amount: number, sequence: number | null): DeductResult {
     const statements = this.ready();
     const earlier = statements.deductOutcome.get(orderId);
     if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as DeductResult), changed: [], repeated: true };
+    const settled = this.settledBelowWatermark(sequence);
+    if (settled !== null) return settled;
     const item = statements.itemById.get(itemId);
     let outcome: DeductResult;
     if (item === undefined) {
@@ -264,17 +305,19 @@ export class CatalogStateMachine implements StateMachine {
       const total = totalOf(item.price, amount);
       outcome = { ok: true, price: item.price, total, stock, changed: [itemId], repeated: false };
     }
-    // Every first outcome is kept, refusals too: a retried order must get the same answer, never a second try.
-    statements.insertDeduct.run(orderId, itemId, amount, JSON.stringify(outcome));
+    // Every first outcome is kept (until pruned), refusals too: a retried order gets the same answer, never a second try.
+    statements.insertDeduct.run(orderId, itemId, amount, JSON.stringify(outcome), sequence);
     return outcome;
   }
 
-  private abort(orderId: string, itemId: number, amount: number): DeductResult {
+  private abort(orderId: string, itemId: number, amount: number, sequence: number | null): DeductResult {
     const statements = this.ready();
     const earlier = statements.deductOutcome.get(orderId);
     if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as DeductResult), changed: [], repeated: true };
+    const settled = this.settledBelowWatermark(sequence);
+    if (settled !== null) return settled;
     const outcome: DeductResult = { ok: false, reason: 'aborted', changed: [], repeated: false };
-    statements.insertDeduct.run(orderId, itemId, amount, JSON.stringify(outcome));
+    statements.insertDeduct.run(orderId, itemId, amount, JSON.stringify(outcome), sequence);
     return outcome;
   }
 
@@ -337,6 +380,8 @@ export class CatalogStateMachine implements StateMachine {
         return statements.stockAll.all();
       case 'changeIndex':
         return this.changeIndex();
+      case 'deductsHeld':
+        return statements.deductsHeld.get()?.count ?? 0;
       case 'deductOutcome': {
         if (!isIdempotencyKey(record.orderId)) return badQuery('deductOutcome needs an orderId');
         const row = statements.deductOutcome.get(record.orderId);
@@ -384,7 +429,7 @@ export class CatalogStateMachine implements StateMachine {
     for (const row of image.items) {
       statements.insertItem.run(...(row as [number, string, number, number, number, number, number, number]));
     }
-    for (const row of image.deducts) statements.insertDeduct.run(...(row as [string, number, number, string]));
+    for (const row of image.deducts) statements.insertDeduct.run(...(row as [string, number, number, string, number | null]));
     for (const row of image.requests) statements.insertRequest.run(...(row as [string, string]));
     this.itemsListMemo = null;
     this.changeIndexMemo = null;
@@ -409,6 +454,12 @@ export class CatalogStateMachine implements StateMachine {
     }
     return digest.update('}').digest('hex');
   }
+}
+
+/** A database made before sequences gets the column, null in every row (never pruned). */
+function migrate(database: Database.Database): void {
+  const columns = database.prepare<[], { name: string }>('PRAGMA table_info(catalog_deducts)').all();
+  if (!columns.some((column) => column.name === 'seq')) database.exec('ALTER TABLE catalog_deducts ADD COLUMN seq INTEGER');
 }
 
 function badQuery(detail: string): BadQueryAnswer {

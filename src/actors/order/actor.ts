@@ -64,6 +64,8 @@ interface OrderApp {
   readonly context: ActorContext;
   /** Where the walk over pending orders resumes; null to start from the oldest. */
   cursor: PendingCursor | null;
+  /** The watermark this leader last had the catalog prune to (0: none yet; a lower or equal one is a no-op there). */
+  publishedWatermark: number;
 }
 
 type SagaAnswer =
@@ -133,9 +135,19 @@ async function expire(app: OrderApp, replica: Replica, order: Order): Promise<Sa
 
 async function settle(app: OrderApp, replica: Replica, order: Order, result: DeductResult | { ok: false; reason: 'badCommand'; detail: string }, catalogIndex: number): Promise<SagaAnswer> {
   if (!result.ok && result.reason === 'badCommand') return { ok: false, error: `catalog badCommand: ${result.detail}`, leader: replica.leader };
+  // Below the watermark: the order log holds this order's outcome already (README.md, "Bounded dedupe"); a saga
+  // for it is a stale one, and answers what the log says rather than writing anything.
+  if (!result.ok && result.reason === 'settled') return answerFromLog(replica, order, catalogIndex);
   const command = settleCommand(order, result, Date.now());
   const words = result.ok ? `bought for ${result.total}` : `rejected (${command.type === 'rejected' ? command.reason : ''})`;
   return commitFinal(app, replica, order, command, catalogIndex, words);
+}
+
+async function answerFromLog(replica: Replica, order: Order, catalogIndex: number): Promise<SagaAnswer> {
+  const answer = await replica.read({ type: 'get', orderId: order.id });
+  const stored = answer.ok ? (answer.result as Order | null) : null;
+  if (stored === null || stored.status === 'pending') return { ok: false, error: `order ${order.id}: the catalog says settled, the log says ${stored?.status ?? 'nothing'}`, leader: replica.leader };
+  return { ok: true, index: 0, result: decided(stored, catalogIndex) };
 }
 
 async function commitFinal(app: OrderApp, replica: Replica, order: Order, command: OrderCommand, catalogIndex: number, words: string): Promise<SagaAnswer> {
@@ -187,6 +199,22 @@ async function sweepPending(app: OrderApp, replica: Replica): Promise<void> {
   const idle = page.filter((order) => order.deadlineAt > nowMs && !app.sagas.has(order.id) && !app.sagas.has(`expire:${order.id}`));
   if (idle.length > 0) app.context.log.info({ replica: replica.name, pending: idle.length }, `${replica.name} finishes ${idle.length} pending order(s)`);
   for (const order of idle) void runSaga(app, order.id, () => finish(app, replica, order));
+  await publishWatermark(app, replica);
+}
+
+/**
+ * Once per sweep: the order log's watermark (every order below it is decided here) to the catalog, which drops
+ * the deduct records below it. One proposal at most, and only when the watermark moved.
+ */
+async function publishWatermark(app: OrderApp, replica: Replica): Promise<void> {
+  if (!replica.isLeader) return;
+  const answer = await replica.read({ type: 'watermark' });
+  if (!answer.ok || typeof answer.result !== 'number' || answer.result <= app.publishedWatermark) return;
+  const watermark = answer.result;
+  const pruned = await proposeToCatalog(app, { type: 'prune', watermark });
+  if (pruned === null) return;
+  app.publishedWatermark = watermark;
+  app.context.log.debug({ replica: replica.name, watermark, event: 'dedupeWatermark' }, `${replica.name}: the catalog keeps deduct records from order sequence ${watermark} on`);
 }
 
 /**
@@ -230,7 +258,7 @@ export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs>({
     const sweepMs = args.sweepIntervalMs ?? Math.max(100, Math.min(2_000, Math.floor(deadlineMs / 4)));
     context.setTimer('sweepPending', { type: 'sweepPending' }, sweepMs, { repeat: true });
     if (args.faults?.rejectWithoutFence) context.log.warn({ replica: args.name }, `${args.name}: planted bug on: the deadline rejects orders without fencing the catalog`);
-    return { catalog, sagas: new Map(), args, context, cursor: null };
+    return { catalog, sagas: new Map(), args, context, cursor: null, publishedWatermark: 0 };
   },
   isMessage: isOrderAppMessage,
   onSoftState(app, replica, softState) {

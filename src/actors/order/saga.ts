@@ -22,15 +22,23 @@ export function deadlineOf(nowMs: number, orderDeadlineMs: number): number {
   return Math.floor(nowMs) + orderDeadlineMs;
 }
 
+/** The order's sequence goes along (0, from before sequences were kept, is sent as none: never pruned, never refused). */
+function sequenceOf(order: Order): { sequence?: number } {
+  return order.sequence > 0 ? { sequence: order.sequence } : {};
+}
+
 export function deductCommand(order: Order): CatalogCommand {
-  return { type: 'deduct', orderId: order.id, item: order.item, amount: order.amount };
+  return { type: 'deduct', orderId: order.id, item: order.item, amount: order.amount, ...sequenceOf(order) };
 }
 
 export function abortCommand(order: Order): CatalogCommand {
-  return { type: 'abort', orderId: order.id, item: order.item, amount: order.amount };
+  return { type: 'abort', orderId: order.id, item: order.item, amount: order.amount, ...sequenceOf(order) };
 }
 
-/** The order-log entry that follows the catalog's outcome for `order`, decided at `atMs` by the leader's clock. */
+/**
+ * The order-log entry that follows the catalog's outcome for `order`, decided at `atMs` by the leader's clock.
+ * `settled` has none: the catalog says the order is decided in the order log already (the caller reads it there).
+ */
 export function settleCommand(order: Order, decided: DeductResult, atMs: number): OrderCommand {
   if (decided.ok) return { type: 'committed', orderId: order.id, total: decided.total };
   switch (decided.reason) {
@@ -39,6 +47,8 @@ export function settleCommand(order: Order, decided: DeductResult, atMs: number)
     case 'insufficient':
     case 'unknownItem':
       return { type: 'rejected', orderId: order.id, reason: decided.reason };
+    case 'settled':
+      throw new Error(`order saga: order ${order.id} is below the catalog's watermark ${decided.watermark}; it has no entry to settle`);
     default: {
       const never: never = decided;
       throw new Error(`order saga: unexpected catalog outcome ${JSON.stringify(never)}`);

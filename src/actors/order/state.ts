@@ -9,7 +9,9 @@
 // pending, a repeat of the same transition is a no-op, any other transition is answered with badCommand and changes
 // nothing; a `timeout` rejection is refused before the order's deadline by the time in its own entry (apply reads
 // no clock); same commands → same hash on every replica. Queries are bounded: the sweep reads pages of at most
-// `sweepPageMax` rows, by deadline or by a cursor over the pending orders.
+// `sweepPageMax` rows, by deadline or by a cursor over the pending orders; an item's orders come in pages of at most
+// `itemPageMax` in log order (seq: the index of the order's pending entry), so that an order created while a client
+// pages lands after its cursor and each order is listed once.
 // Needs: the caller's transaction around apply() and restore() (StateMachine contract), one thread.
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
@@ -31,6 +33,8 @@ export const orderLimits = {
   totalMax: 1_000_000 * 1_000_000,
   /** Most rows one sweep query returns. */
   sweepPageMax: 1_024,
+  /** Most orders one page of an item's orders holds (GET /orders?item=N&limit=L). */
+  itemPageMax: 1_000,
 } as const;
 
 /** The deadline of a pending entry written before deadlines were carried in entries (and of such snapshots). */
@@ -53,6 +57,8 @@ export interface Order {
   readonly reason: string | null;
   /** Milliseconds since the epoch, by the clock of the leader that created it: after it, the order may time out. */
   readonly deadlineAt: number;
+  /** The log index of the order's pending entry (0 for orders made before it was kept): pages and the watermark. */
+  readonly sequence: number;
 }
 
 export type OrderCommand =
@@ -76,14 +82,33 @@ export interface PendingCursor {
   readonly id: string;
 }
 
+/** Where a page of an item's orders stands: after the order created at log index `sequence` with this id. */
+export interface ItemCursor {
+  readonly sequence: number;
+  readonly id: string;
+}
+
+/** One page of an item's orders; `next` is null after the last one. */
+export interface ItemPage {
+  readonly orders: readonly Order[];
+  readonly next: ItemCursor | null;
+}
+
 export type OrderQuery =
   | { readonly type: 'get'; readonly orderId: string }
   | { readonly type: 'byItem'; readonly item: number }
+  /** An item's orders in the order they were created (log order), after `after`, at most `limit`. */
+  | { readonly type: 'itemPage'; readonly item: number; readonly after: ItemCursor | null; readonly limit: number }
   /** Pending orders whose deadline is at or before `nowMs` (the reader's clock), earliest deadline first. */
   | { readonly type: 'expired'; readonly nowMs: number; readonly limit: number }
   /** Pending orders after `after` in (createdAt, id) order, at most `limit`. */
   | { readonly type: 'pendingPage'; readonly after: PendingCursor | null; readonly limit: number }
-  | { readonly type: 'committedTotals' };
+  | { readonly type: 'committedTotals' }
+  /**
+   * The watermark the order group publishes to the catalog: every order whose pending entry is below it has its
+   * outcome in this log (the lowest sequence of a pending order; with none pending, one past the highest).
+   */
+  | { readonly type: 'watermark' };
 
 /** Per item, the copies sold by committed orders (the conservation promise compares it with the catalog). */
 export interface CommittedTotal {
@@ -170,7 +195,7 @@ const schema = `
   CREATE TABLE IF NOT EXISTS order_orders (
     id TEXT PRIMARY KEY, item INTEGER NOT NULL, amount INTEGER NOT NULL, total REAL,
     status TEXT NOT NULL CHECK (status IN ('pending', 'committed', 'rejected')),
-    created_at INTEGER NOT NULL, reason TEXT, deadline_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL, reason TEXT, deadline_at INTEGER NOT NULL, seq INTEGER NOT NULL DEFAULT 0
   ) STRICT;
 `;
 
@@ -179,13 +204,19 @@ const indexes = `
   CREATE INDEX IF NOT EXISTS order_orders_by_item ON order_orders (item, created_at, id);
   CREATE INDEX IF NOT EXISTS order_orders_by_status ON order_orders (status, created_at, id);
   CREATE INDEX IF NOT EXISTS order_orders_by_deadline ON order_orders (status, deadline_at, id);
+  CREATE INDEX IF NOT EXISTS order_orders_by_item_seq ON order_orders (item, seq, id);
+  CREATE INDEX IF NOT EXISTS order_orders_by_status_seq ON order_orders (status, seq);
+  CREATE INDEX IF NOT EXISTS order_orders_by_seq ON order_orders (seq);
 `;
 
-const orderColumns = 'id, item, amount, total, status, created_at AS createdAt, reason, deadline_at AS deadlineAt';
-/** Version 2 rows carry deadline_at; version 1 rows get createdAt + legacyDeadlineMs. */
-const snapshotVersion = 2;
+const orderColumns = 'id, item, amount, total, status, created_at AS createdAt, reason, deadline_at AS deadlineAt, seq AS sequence';
+/**
+ * Version 3 rows carry seq (the log index of the order's pending entry; 0 for orders made before it was kept);
+ * version 2 rows get seq 0; version 1 rows also get createdAt + legacyDeadlineMs.
+ */
+const snapshotVersion = 3;
 
-type OrderRow = [string, number, number, number | null, string, number, string | null, number];
+type OrderRow = [string, number, number, number | null, string, number, string | null, number, number];
 
 type Statements = ReturnType<typeof prepareStatements>;
 
@@ -193,6 +224,13 @@ function prepareStatements(database: Database.Database) {
   return {
     get: database.prepare<[string], Order>(`SELECT ${orderColumns} FROM order_orders WHERE id = ?`),
     byItem: database.prepare<[number], Order>(`SELECT ${orderColumns} FROM order_orders WHERE item = ? ORDER BY created_at, id`),
+    itemFirst: database.prepare<[number, number], Order>(
+      `SELECT ${orderColumns} FROM order_orders WHERE item = ? ORDER BY seq, id LIMIT ?`,
+    ),
+    itemAfter: database.prepare<[number, number, number, string, number], Order>(
+      `SELECT ${orderColumns} FROM order_orders WHERE item = ? AND (seq > ? OR (seq = ? AND id > ?))
+       ORDER BY seq, id LIMIT ?`,
+    ),
     expired: database.prepare<[number, number], Order>(
       `SELECT ${orderColumns} FROM order_orders WHERE status = 'pending' AND deadline_at <= ? ORDER BY deadline_at, id LIMIT ?`,
     ),
@@ -203,17 +241,21 @@ function prepareStatements(database: Database.Database) {
       `SELECT ${orderColumns} FROM order_orders WHERE status = 'pending' AND (created_at > ? OR (created_at = ? AND id > ?))
        ORDER BY created_at, id LIMIT ?`,
     ),
+    lowestPending: database.prepare<[], { sequence: number | null }>(
+      "SELECT MIN(seq) AS sequence FROM order_orders WHERE status = 'pending' AND seq > 0",
+    ),
+    highest: database.prepare<[], { sequence: number | null }>('SELECT MAX(seq) AS sequence FROM order_orders'),
     committedTotals: database.prepare<[], CommittedTotal>(
       `SELECT item, SUM(amount) AS amount, COUNT(*) AS orders FROM order_orders
        WHERE status = 'committed' GROUP BY item ORDER BY item`,
     ),
     insert: database.prepare<OrderRow>(
-      'INSERT INTO order_orders (id, item, amount, total, status, created_at, reason, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO order_orders (id, item, amount, total, status, created_at, reason, deadline_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     commit: database.prepare<[number, string]>(`UPDATE order_orders SET status = 'committed', total = ? WHERE id = ?`),
     reject: database.prepare<[string, string]>(`UPDATE order_orders SET status = 'rejected', reason = ? WHERE id = ?`),
     dump: database
-      .prepare<[], unknown[]>('SELECT id, item, amount, total, status, created_at, reason, deadline_at FROM order_orders ORDER BY id')
+      .prepare<[], unknown[]>('SELECT id, item, amount, total, status, created_at, reason, deadline_at, seq FROM order_orders ORDER BY id')
       .raw(),
   };
 }
@@ -247,7 +289,7 @@ export class OrderStateMachine implements StateMachine {
     const command = decoded.command;
     switch (command.type) {
       case 'pending':
-        return this.pending(command);
+        return this.pending(command, index);
       case 'committed':
       case 'rejected':
         return this.finish(command);
@@ -256,14 +298,14 @@ export class OrderStateMachine implements StateMachine {
     }
   }
 
-  private pending(command: Extract<OrderCommand, { type: 'pending' }>): OrderResult {
+  private pending(command: Extract<OrderCommand, { type: 'pending' }>, index: number): OrderResult {
     const statements = this.ready();
     const existing = statements.get.get(command.orderId);
     if (existing !== undefined) {
       if (existing.item !== command.item || existing.amount !== command.amount) return { ok: false, reason: 'keyReused', first: existing };
       return { ok: true, order: existing, created: false };
     }
-    statements.insert.run(command.orderId, command.item, command.amount, null, 'pending', command.createdAt, null, command.deadlineAt);
+    statements.insert.run(command.orderId, command.item, command.amount, null, 'pending', command.createdAt, null, command.deadlineAt, index);
     const order = statements.get.get(command.orderId);
     assert(order !== undefined && order.status === 'pending', `order ${command.orderId} not stored`);
     return { ok: true, order, created: true };
@@ -287,11 +329,11 @@ export class OrderStateMachine implements StateMachine {
     return { ok: true, order, transitioned: true };
   }
 
-  query(query: unknown): Order | Order[] | CommittedTotal[] | null | OrderBadQuery {
+  query(query: unknown): Order | Order[] | ItemPage | CommittedTotal[] | number | null | OrderBadQuery {
     return this.answer(query);
   }
 
-  private answer(query: unknown): Order | Order[] | CommittedTotal[] | null | OrderBadQuery {
+  private answer(query: unknown): Order | Order[] | ItemPage | CommittedTotal[] | number | null | OrderBadQuery {
     if (typeof query !== 'object' || query === null) return badQuery('a query must be an object');
     const record = query as Record<string, unknown>;
     const statements = this.ready();
@@ -302,6 +344,8 @@ export class OrderStateMachine implements StateMachine {
       case 'byItem':
         if (!isPositiveInteger(record.item, Number.MAX_SAFE_INTEGER)) return badQuery('byItem needs a positive integer item');
         return statements.byItem.all(record.item);
+      case 'itemPage':
+        return this.itemPage(record.item, record.after, record.limit);
       case 'expired':
         if (!isMilliseconds(record.nowMs)) return badQuery('expired needs nowMs, milliseconds since the epoch');
         if (!isPositiveInteger(record.limit, orderLimits.sweepPageMax)) return badQuery(`limit must be 1 to ${orderLimits.sweepPageMax}`);
@@ -310,6 +354,10 @@ export class OrderStateMachine implements StateMachine {
         return this.pendingPage(record.after, record.limit);
       case 'committedTotals':
         return statements.committedTotals.all();
+      case 'watermark': {
+        const lowest = statements.lowestPending.get()?.sequence ?? null;
+        return lowest ?? (statements.highest.get()?.sequence ?? 0) + 1;
+      }
       default:
         return badQuery(`unknown query type ${JSON.stringify(record.type)?.slice(0, 50)}`);
     }
@@ -324,14 +372,36 @@ export class OrderStateMachine implements StateMachine {
     return statements.pendingAfter.all(cursor.createdAt, cursor.createdAt, cursor.id, limit);
   }
 
+  /**
+   * A page of an item's orders in log order. An order created while a client pages has a larger sequence than
+   * every order before it, so it lands after the cursor: each order is listed on exactly one page.
+   */
+  private itemPage(item: unknown, after: unknown, limit: unknown): ItemPage | OrderBadQuery {
+    if (!isPositiveInteger(item, Number.MAX_SAFE_INTEGER)) return badQuery('itemPage needs a positive integer item');
+    if (!isPositiveInteger(limit, orderLimits.itemPageMax)) return badQuery(`limit must be 1 to ${orderLimits.itemPageMax}`);
+    const statements = this.ready();
+    let rows: Order[];
+    if (after === null || after === undefined) rows = statements.itemFirst.all(item, limit + 1);
+    else {
+      const cursor = after as Partial<ItemCursor>;
+      if (!isMilliseconds(cursor.sequence) || !isOrderId(cursor.id)) return badQuery('after must be {sequence, id} or null');
+      rows = statements.itemAfter.all(item, cursor.sequence, cursor.sequence, cursor.id, limit + 1);
+    }
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    const last = page.at(-1);
+    const next = more && last !== undefined ? { sequence: last.sequence, id: last.id } : null;
+    return { orders: page, next };
+  }
+
   snapshot(): string {
     return JSON.stringify({ version: snapshotVersion, orders: this.ready().dump.all() });
   }
 
   restore(data: string): void {
     const image = JSON.parse(data) as { version?: unknown; orders?: unknown };
-    assert(image.version === snapshotVersion || image.version === 1, `snapshot version ${String(image.version)} is not 1 or ${snapshotVersion}`);
-    const width = image.version === 1 ? 7 : 8;
+    assert(image.version === snapshotVersion || image.version === 2 || image.version === 1, `snapshot version ${String(image.version)} is not 1 to ${snapshotVersion}`);
+    const width = image.version === 1 ? 7 : image.version === 2 ? 8 : 9;
     assert(Array.isArray(image.orders), 'snapshot orders is not an array');
     const database = this.database;
     assert(database !== null, 'restore() before open()');
@@ -341,6 +411,7 @@ export class OrderStateMachine implements StateMachine {
       assert(Array.isArray(row) && row.length === width, 'snapshot order row is malformed');
       const cells = row as unknown[];
       if (width === 7) cells.push((cells[5] as number) + legacyDeadlineMs);
+      if (width < 9) cells.push(0);
       statements.insert.run(...(cells as OrderRow));
     }
   }
@@ -363,9 +434,12 @@ export class OrderStateMachine implements StateMachine {
  */
 function migrate(database: Database.Database): void {
   const columns = database.prepare<[], { name: string }>('PRAGMA table_info(order_orders)').all();
-  if (columns.some((column) => column.name === 'deadline_at')) return;
-  database.exec(`ALTER TABLE order_orders ADD COLUMN deadline_at INTEGER NOT NULL DEFAULT 0;
-    UPDATE order_orders SET deadline_at = created_at + ${legacyDeadlineMs};`);
+  if (!columns.some((column) => column.name === 'deadline_at')) {
+    database.exec(`ALTER TABLE order_orders ADD COLUMN deadline_at INTEGER NOT NULL DEFAULT 0;
+      UPDATE order_orders SET deadline_at = created_at + ${legacyDeadlineMs};`);
+  }
+  // Orders made before the sequence was kept get 0: they list first, by id, the same on every replica.
+  if (!columns.some((column) => column.name === 'seq')) database.exec('ALTER TABLE order_orders ADD COLUMN seq INTEGER NOT NULL DEFAULT 0');
 }
 
 function badQuery(detail: string): OrderBadQuery {

@@ -314,6 +314,21 @@ export class RaftNode {
     return this.log.snapshotIndex;
   }
 
+  /** On a leader: the highest index known to match on each other member (compaction keeps their entries); else null. */
+  followerMatches(): number[] | null {
+    if (this.role !== 'leader') return null;
+    const matches: number[] = [];
+    for (const [peer, progress] of this.progress) if (peer !== this.id) matches.push(progress.match);
+    return matches;
+  }
+
+  /** Bytes of entry data in (afterIndex, toInclusive] held in memory, plus `overheadBytes` per entry (compaction). */
+  logBytes(afterIndex: number, toInclusive: number, overheadBytes: number): number {
+    let bytes = 0;
+    for (const entry of this.log.slice(afterIndex + 1, toInclusive)) bytes += entry.data.length + overheadBytes;
+    return bytes;
+  }
+
   /** The term of the entry at `index` held in memory, or undefined (compacted or absent). For checkers and tests. */
   termAt(index: number): number | undefined {
     return this.log.term(index);

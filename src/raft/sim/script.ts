@@ -23,6 +23,7 @@
 //   restart ID         rebuild it from its disk
 //   status [ID...]     log ID
 // Pure: no I/O, no clock; the same script always gives the same output.
+import type { WireMessage } from '../snapshot-stream.js';
 import type { RaftTestingBugs } from '../core/config.js';
 import type { RaftConfig, RaftNode } from '../core/node.js';
 import { ReplicaDriver } from '../driver.js';
@@ -276,7 +277,7 @@ class ScriptHarness {
 
   // ---- the network ------------------------------------------------------------------------------------------------
 
-  private deliver(filter: (message: Message) => boolean): void {
+  private deliver(filter: (message: WireMessage) => boolean): void {
     const chosen = this.queue.filter((envelope) => filter(envelope.message));
     this.queue = this.queue.filter((envelope) => !filter(envelope.message));
     for (const envelope of chosen) this.deliverOne(envelope);
@@ -299,7 +300,7 @@ class ScriptHarness {
     this.drain();
   }
 
-  private discard(filter: (message: Message) => boolean): void {
+  private discard(filter: (message: WireMessage) => boolean): void {
     for (const envelope of this.queue) if (filter(envelope.message)) this.output.push(`dropped ${formatMessage(envelope.message)}`);
     this.queue = this.queue.filter((envelope) => !filter(envelope.message));
   }
@@ -431,7 +432,7 @@ function parseBugs(command: Command): RaftTestingBugs {
   return bugs;
 }
 
-function messageFilter(command: Command): (message: Message) => boolean {
+function messageFilter(command: Command): (message: WireMessage) => boolean {
   const from = command.options.get('from');
   const to = command.options.get('to');
   const type = command.options.get('type');
@@ -443,7 +444,7 @@ function formatEntry(entry: Entry): string {
   return `${entry.index}/${entry.term}${entry.type === 'noop' ? ':noop' : `:${entry.data}`}`;
 }
 
-function formatMessage(message: Message): string {
+function formatMessage(message: WireMessage): string {
   const text = describeMessage(message);
   if (message.type !== 'append' || message.entries.length === 0) return text;
   return `${text} [${message.entries.map(formatEntry).join(' ')}]`;

@@ -13,6 +13,7 @@
 // acknowledged to a client is ever lost or replaced, that a misdelivered message is refused and a proper one is
 // not. Then a liveness phase heals the network, restarts every node and requires a new proposal to commit within
 // a bound.
+import type { WireMessage } from '../snapshot-stream.js';
 import { ReplicaDriver, type ImageBuilder, type ImageResult } from '../driver.js';
 import { clusterIdFor, establishIdentity, type RaftEnvelope } from '../identity.js';
 import type { Entry, Message, NodeId, Ready } from '../types.js';
@@ -291,6 +292,8 @@ export class Simulation {
       tickMs: 1,
       bootId: `b${++this.boots}`,
       snapshotEntriesInterval: scenario.compactEveryEntries,
+      // Small, so that a follower behind is sometimes served from the kept log and sometimes by an image.
+      logRetainBytesMax: 2_000,
       readsPendingMax: 4_096,
       proposalsPendingMax: 8_192,
       refusalLogIntervalMs: 10_000,
@@ -670,7 +673,7 @@ export class Simulation {
   }
 }
 
-function carriesOwnTermEntry(message: Message): boolean {
+function carriesOwnTermEntry(message: WireMessage): boolean {
   return message.type === 'append' && message.entries.some((entry) => entry.term === message.term);
 }
 
@@ -680,7 +683,7 @@ function mixHash(hash: number, index: number, data: string): number {
   return mixed;
 }
 
-export function describeMessage(message: Message): string {
+export function describeMessage(message: WireMessage): string {
   const head = `${message.type} ${message.from}→${message.to} t${message.term}`;
   switch (message.type) {
     case 'append':
@@ -699,6 +702,10 @@ export function describeMessage(message: Message): string {
       return `${head} at=${message.snapshot.meta.index}/${message.snapshot.meta.term}`;
     case 'readIndexResponse':
       return `${head} ${message.context} index=${message.index} ${message.reject ? 'reject' : 'ok'}`;
+    case 'snapshotChunk':
+      return `${head} at=${message.index}/${message.snapshotTerm} offset=${message.offset} n=${message.data.length} of ${message.length}`;
+    case 'snapshotChunkAck':
+      return `${head} at=${message.index}/${message.snapshotTerm} offset=${message.offset}${message.refused === null ? '' : ` refused=${message.refused}`}`;
     default:
       return head;
   }
