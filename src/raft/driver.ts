@@ -39,7 +39,8 @@ export interface DriverStorage extends IdentityStore {
   apply(entries: readonly Entry[]): AppliedResult[];
   /** A Ready that only moves the commit index, recorded with the entries it applies; null when not that case. */
   persistCommitAndApply(part: PersistPart, entries: readonly Entry[]): AppliedResult[] | null;
-  compact(index: number, peers: readonly NodeId[]): void;
+  /** `peers` and `learners`: the configuration in force at `index`, recorded with the compaction point. */
+  compact(index: number, peers: readonly NodeId[], learners: readonly NodeId[]): void;
   /** An image of the applied state, labelled with lastApplied and its term. */
   image(): BuiltImage;
   query(query: unknown): unknown;
@@ -569,7 +570,8 @@ export class ReplicaDriver {
   }
 
   private compactTo(index: number): void {
-    this.storage.compact(index, this.peers);
+    const membership = this.node.membershipAt(index);
+    this.storage.compact(index, membership.voters, membership.learners);
     this.node.compact(index);
     this.log.debug({ replica: this.name, index }, `${this.name} compacted its log up to index ${index}`);
   }

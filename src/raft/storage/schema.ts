@@ -14,7 +14,7 @@ const createTablesSql = `
 CREATE TABLE IF NOT EXISTS raft_log (
   log_index INTEGER PRIMARY KEY,
   term      INTEGER NOT NULL,
-  type      TEXT    NOT NULL CHECK (type IN ('normal', 'noop')),
+  type      TEXT    NOT NULL CHECK (type IN ('normal', 'noop', 'config')),
   data      TEXT    NOT NULL,
   checksum  INTEGER NOT NULL
 );
