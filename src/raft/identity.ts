@@ -176,7 +176,8 @@ export class IdentityGuard {
 
   constructor(
     private readonly self: NodeId,
-    private readonly peers: readonly NodeId[],
+    /** Whether a name belongs to the group (the configuration in use, or a name the host was told of). */
+    private readonly isPeer: (name: NodeId) => boolean,
     identity: StoredIdentity,
     private readonly store: IdentityStore,
     private readonly events: IdentityEvents,
@@ -215,7 +216,7 @@ export class IdentityGuard {
     }
     if (message.from !== sender) return { ok: false, reason: 'forgedSender', detail: `from ${message.from} inside a message sent by ${sender ?? 'nobody'}` };
     if (message.to !== this.self) return { ok: false, reason: 'forgedTarget', detail: `to ${message.to} inside a message delivered to ${this.self}` };
-    if (message.from === this.self || !this.peers.includes(message.from)) {
+    if (message.from === this.self || !this.isPeer(message.from)) {
       return { ok: false, reason: 'notAPeer', detail: `${message.from} is not a member of this group` };
     }
     if (this.retired.get(message.from)?.has(envelope.replica) === true) {
