@@ -1,4 +1,5 @@
-// The single-process cluster: supervisor, three catalog replicas, three order replicas, the cache, the gateway.
+// The single-process cluster: supervisor, N catalog replicas, N order replicas (N odd, 1–7, default 3), the cache,
+// the gateway.
 //
 // Owns: the child specs of the bookstore, start-up until both groups have a leader, and the orderly stop
 // (gateway first, then children in reverse start order, each closing its database).
@@ -47,6 +48,8 @@ export interface ClusterOptions {
   /** Supervisor intensity: more than maxRestarts restarts of one actor within restartWindowMs escalates. */
   readonly maxRestarts?: number;
   readonly restartWindowMs?: number;
+  /** Replicas in each group at bootstrap: odd, 1 to 7 (default 3). */
+  readonly replicas?: number;
 }
 
 export interface RunningCluster {
@@ -82,6 +85,23 @@ export const catalogMembers = ['catalog-1', 'catalog-2', 'catalog-3'] as const;
 export const orderMembers = ['order-1', 'order-2', 'order-3'] as const;
 export const cacheName = 'cache';
 
+export const replicasDefault = 3;
+
+/** Why `replicas` is not a group size we run (odd, 1–7), or null when it is. */
+export function replicasProblem(replicas: number): string | null {
+  if (!Number.isSafeInteger(replicas) || replicas < 1 || replicas > 7 || replicas % 2 === 0) {
+    return `replicas must be an odd integer from 1 to 7, got ${replicas}`;
+  }
+  return null;
+}
+
+/** The bootstrap members of a group of `replicas`: catalog-1..catalog-N, order-1..order-N. */
+export function groupMembers(group: 'catalog' | 'order', replicas = replicasDefault): string[] {
+  const problem = replicasProblem(replicas);
+  if (problem !== null) throw new RangeError(problem);
+  return Array.from({ length: replicas }, (_unused, position) => `${group}-${position + 1}`);
+}
+
 const catalogModule = new URL('../actors/catalog/actor.js', import.meta.url);
 const orderModule = new URL('../actors/order/actor.js', import.meta.url);
 const cacheModule = new URL('../actors/cache/actor.js', import.meta.url);
@@ -89,6 +109,8 @@ const cacheModule = new URL('../actors/cache/actor.js', import.meta.url);
 export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
   const dataDir = resolve(options.dataDir);
   const tickMs = options.tickMs ?? 50;
+  const catalogMembers = groupMembers('catalog', options.replicas);
+  const orderMembers = groupMembers('order', options.replicas);
   const catalogs = catalogMembers.map((name): ChildSpec => {
     const args: CatalogReplicaArgs = {
       name, peers: catalogMembers, dataDir, tickMs, subscribers: [cacheName],
@@ -147,8 +169,8 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   const nearCache = (options.cacheEnabled ?? true) && (options.nearCache ?? true);
   const backend = new ActorBackend({
     actors: system,
-    catalogMembers,
-    orderMembers,
+    catalogMembers: groupMembers('catalog', options.replicas),
+    orderMembers: groupMembers('order', options.replicas),
     cacheName,
     log,
     deadlineMs: (options.requestDeadlineMs ?? 5_000) - 250,

@@ -375,6 +375,14 @@ test('groups of one and of seven voters elect and commit', () => {
   assert.ok(proposed.ok);
   single.tickAll(1);
   assert.ok(single.commitOf('n1') >= proposed.index);
+  let served: number | null = null;
+  single.member('n1').raft.readIndex('alone-read');
+  for (let rounds = 0; single.member('n1').raft.hasReady(); rounds += 1) {
+    const ready = single.member('n1').raft.ready();
+    for (const read of ready.readStates) if (read.context === 'alone-read') served = read.index;
+    single.member('n1').raft.advance(ready);
+  }
+  assert.is(served, single.commitOf('n1'), 'a group of one did not serve its own read');
   const seven = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7'];
   const big = new Network(seven);
   big.electFirst();

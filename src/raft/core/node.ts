@@ -965,6 +965,7 @@ export class RaftNode {
   private startReadRound(context: string, requester: NodeId): void {
     this.pendingReads.push({ context, requester, index: this.log.commit, acknowledgers: new Set([this.id]), ageTicks: 0 });
     for (const peer of this.otherPeers()) this.sendHeartbeat(peer, context);
+    this.releaseConfirmedReads(); // a group of one confirms its own leadership
   }
 
   private handleReadIndexRequest(message: Extract<Message, { type: 'readIndex' }>): void {
@@ -984,6 +985,11 @@ export class RaftNode {
     if (position < 0) return;
     if (this.nonVoters.has(from) || !this.isVoter(from)) return;
     for (let index = 0; index <= position; index += 1) this.pendingReads[index]!.acknowledgers.add(from);
+    this.releaseConfirmedReads();
+  }
+
+  /** Answers the confirmed prefix of the pending reads, in order. */
+  private releaseConfirmedReads(): void {
     while (this.pendingReads.length > 0 && this.readConfirmed(this.pendingReads[0]!)) {
       const read = this.pendingReads.shift()!;
       if (read.requester === this.id) this.readStates.push({ index: read.index, context: read.context });
