@@ -4,7 +4,7 @@
 // Owns: the child specs of the bookstore, start-up until both groups have a leader, and the orderly stop
 // (gateway first, then children in reverse start order, each closing its database).
 // Used by `pygmy start`, the benchmarks and the checker; tests run it as a real process through `pygmy start`.
-import { rmSync, statSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { CacheArgs } from '../actors/cache/actor.js';
@@ -79,6 +79,21 @@ export function databaseBytesIn(dataDir: string): (actor: string) => number | nu
     if (main === null) return null;
     return main + (sizeOf(resolve(dataDir, `${actor}.db-wal`)) ?? 0) + (sizeOf(resolve(dataDir, `${actor}.db-shm`)) ?? 0);
   };
+}
+
+/**
+ * A removed member's files — its database (with WAL and shared memory) and its member marker — renamed to
+ * NAME.removed-TIMESTAMP.*, never deleted: what it held stays readable, and the name may be used again.
+ */
+export function retireDatabase(dataDir: string, name: string, log: Logger): void {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  for (const suffix of ['.db', '.db-wal', '.db-shm', '.identity']) {
+    const from = resolve(dataDir, `${name}${suffix}`);
+    if (!existsSync(from)) continue;
+    const to = resolve(dataDir, `${name}.removed-${stamp}${suffix}`);
+    renameSync(from, to);
+    log.info({ member: name, from, to, event: 'databaseRetired' }, `${name}: ${from} kept as ${to}`);
+  }
 }
 
 export const catalogMembers = ['catalog-1', 'catalog-2', 'catalog-3'] as const;
@@ -176,6 +191,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     deadlineMs: (options.requestDeadlineMs ?? 5_000) - 250,
     nearCache: nearCache ? { capacity: options.cacheCapacity ?? 20_000 } : null,
     readThroughCache: options.cacheEnabled ?? true,
+    retireDatabase: (name) => retireDatabase(resolve(options.dataDir), name, log),
   });
   // Wired before the cache starts, so its first lease grant is not missed.
   if (nearCache) wireNearCache(system, backend);

@@ -29,8 +29,11 @@ import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import { CacheMirror, type MirrorStats, type PreparedLookup } from './mirror.js';
 import type { ActorStatus as RuntimeActorStatus } from '../runtime/system.js';
 import {
+  MembershipRefusedError,
   UnavailableError,
   UnknownActorError,
+  type GroupMembers,
+  type ReplicaGroup,
   type ActorAction,
   type ActorStatus,
   type Backend,
@@ -76,6 +79,8 @@ export interface ActorBackendOptions {
    * replica) instead of through a cache actor that would only pass them on. Default true.
    */
   readonly readThroughCache?: boolean;
+  /** Keeps a removed member's database under another name (never deletes it); absent: left where it is. */
+  readonly retireDatabase?: (name: string) => void;
 }
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
@@ -101,6 +106,12 @@ function figuresOf(status: RuntimeActorStatus, replica: Partial<ReplicaStatus> |
 
 /** A failover line per group is written at most once per this interval, with a count of those folded into it. */
 const failoverLogIntervalMs = 10_000;
+
+/** Whose view of a group's configuration to report: a leader's, then the most recent configuration. */
+function rankOf(status: Partial<ReplicaStatus>): number {
+  // A leader of the highest term first; among followers, the most recent configuration.
+  return status.role === 'leader' ? 2 ** 40 + (status.term ?? 0) : Math.min(status.configIndex ?? 0, 2 ** 39);
+}
 
 function groupOf(name: string): string {
   const dash = name.lastIndexOf('-');
@@ -364,6 +375,45 @@ export class ActorBackend implements Backend {
     } finally {
       if (cutsCache) this.mirror?.revoke();
     }
+  }
+
+  async members(group: ReplicaGroup): Promise<GroupMembers> {
+    const statuses = await this.options.actors.status();
+    let best: { name: string; status: Partial<ReplicaStatus> } | null = null;
+    for (const status of statuses) {
+      if (groupOf(status.name) !== group || !status.alive || status.isolated) continue;
+      const replica = status.custom as Partial<ReplicaStatus> | null;
+      if (replica === null || typeof replica !== 'object' || !Array.isArray(replica.voters)) continue;
+      if (best === null || rankOf(replica) > rankOf(best.status)) best = { name: status.name, status: replica };
+    }
+    if (best === null) throw new UnavailableError(`no ${group} replica answered with its configuration`);
+    const view = best.status;
+    return {
+      voters: view.voters ?? [], learners: view.learners ?? [], configIndex: view.configIndex ?? 0,
+      leader: view.role === 'leader' ? best.name : (view.leader ?? null),
+    };
+  }
+
+  async removeMember(group: ReplicaGroup, name: string): Promise<GroupMembers> {
+    const before = await this.members(group);
+    if (!before.voters.includes(name) && !before.learners.includes(name)) {
+      throw new MembershipRefusedError(`${name} is not a member of the ${group} group (voters ${before.voters.join(', ')}; learners ${before.learners.join(', ') || 'none'})`);
+    }
+    if (before.leader === null) throw new UnavailableError(`the ${group} group has no leader`);
+    const answer = await this.options.actors.ask(before.leader, { type: 'changeMembership', change: { type: 'remove', node: name } }, { timeoutMs: this.deadlineMs })
+      .catch((error: unknown) => { throw this.translate(error); }) as { ok: boolean; reason?: string; error?: string };
+    if (!answer.ok) {
+      if (answer.error === 'notLeader' || answer.error === 'dropped' || answer.error === 'busy') throw new UnavailableError(`the ${group} leader moved: ${answer.reason ?? answer.error}`);
+      throw new MembershipRefusedError(`the ${group} leader refused to remove ${name}: ${answer.reason ?? answer.error ?? 'no reason'}`);
+    }
+    // The change committed: the removed member's actor stops (if it runs here) and its database is kept aside.
+    const known = (await this.options.actors.status()).some((status) => status.name === name);
+    if (known) {
+      await this.options.actors.stop(name);
+      this.options.retireDatabase?.(name);
+    }
+    this.options.log.info({ group, member: name, event: 'memberRemoved' }, `gateway: ${name} removed from the ${group} group; its actor stopped, its database kept`);
+    return this.members(group);
   }
 
   private performAction(name: string, action: ActorAction): Promise<void> {

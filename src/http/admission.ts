@@ -176,6 +176,8 @@ export function admissionClassOf(kind: RouteKind): AdmittedClass | null {
     case 'cluster':
     case 'metrics':
     case 'actorAction':
+    case 'groupMembers':
+    case 'removeMember':
     case 'updateItem':
     case 'invalidateItem':
     case 'dashboard':

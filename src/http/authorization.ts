@@ -77,6 +77,8 @@ export function accessOf(kind: RouteKind): Access {
     case 'metrics':
     case 'events':
     case 'actorAction':
+    case 'groupMembers':
+    case 'removeMember':
     case 'updateItem':
     case 'invalidateItem':
       return 'operations';

@@ -21,6 +21,7 @@ import {
   DeadlineExceededError,
   UnavailableError,
   UnknownActorError,
+  MembershipRefusedError,
   type Backend,
   type ReadAnswer,
   type Item,
@@ -373,6 +374,9 @@ class GatewayHandler {
         return this.scrape(response, started);
       case 'actorAction':
         return this.actorAction(response, route, started);
+      case 'groupMembers':
+      case 'removeMember':
+        return this.members(response, route, started);
       case 'updateItem':
         return this.updateItem(request, response, route.id, started);
       case 'invalidateItem':
@@ -528,6 +532,28 @@ class GatewayHandler {
     this.metrics.updateCluster(status);
     const text = await this.metrics.text();
     return this.reply(response, 'metrics', started, 200, { 'content-type': this.metrics.contentType }, text);
+  }
+
+  /** GET the group's configuration, or DELETE a member; 409 with the reason when the leader refuses the change. */
+  private async members(
+    response: ServerResponse,
+    route: Extract<Route, { kind: 'groupMembers' | 'removeMember' }>,
+    started: number,
+  ): Promise<void> {
+    const backend = this.backend;
+    if (backend.members === undefined || backend.removeMember === undefined) {
+      return this.reply(response, route.kind, started, 404, jsonHeaders, bodies.errorBody('this gateway runs no replica groups'));
+    }
+    try {
+      const view = route.kind === 'groupMembers'
+        ? await this.deadlines.run(() => backend.members!(route.group))
+        : await this.deadlines.run(() => backend.removeMember!(route.group, route.name));
+      if (route.kind === 'removeMember') this.logger.info(`admin: removed ${route.name} from the ${route.group} group`);
+      return this.reply(response, route.kind, started, 200, jsonHeaders, '{"ok":true,"result":' + JSON.stringify(view) + '}');
+    } catch (error) {
+      if (!(error instanceof MembershipRefusedError)) throw error;
+      return this.reply(response, route.kind, started, 409, jsonHeaders, bodies.errorBody(error.message));
+    }
   }
 
   private async actorAction(
