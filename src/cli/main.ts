@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `pygmy` command: pygmy start | node | client | bench | sim | check, and `pygmy --help`, `pygmy --version`.
+// The `pygmy` command: pygmy start | node | client | bench | sim | check | member, and `pygmy --help`, `pygmy --version`.
 // Each subcommand lives in its own module with `main(argv): Promise<number>` returning the exit code.
 import { readFileSync } from 'node:fs';
 import { keepTickObjectShape } from '../runtime/tick-shape.js';
@@ -16,6 +16,7 @@ const commands: Record<string, string> = {
   bench: 'the autocannon load benchmark beside a bare node:http baseline',
   sim: 'deterministic simulation of the Raft core (--seeds N --seed-start S)',
   check: 'clients against a cluster under seeded faults, then checks of the history',
+  member: 'a group\'s membership: pygmy member list|remove --group catalog|order [NAME] [--gateway URL]',
 };
 
 function usage(): string {

@@ -8,6 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startCluster } from '../../src/cli/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
+import { main as memberMain } from '../../src/cli/member.js';
+import { UsageError } from '../../src/cli/usage-error.js';
 import { eventually, http, makeDataDir, removeDataDir } from '../support/pygmy-process.js';
 
 async function placeOrders(url: string, count: number): Promise<number> {
@@ -60,6 +62,22 @@ test('members: list, remove a follower and the leader, its database kept; orders
     assert.is(again.status, 409, 'removing a non-member is refused with the reason');
     assert.match(again.json().error, /not a member/);
     assert.is((await http('GET', `${url}/admin/groups/nope/members`)).status, 400);
+    // The CLI over the same routes.
+    const printed: string[] = [];
+    const log = console.log;
+    const error = console.error;
+    console.log = (line: string) => printed.push(line);
+    console.error = (line: string) => printed.push(line);
+    try {
+      assert.is(await memberMain(['list', '--group', 'catalog', '--gateway', url]), 0);
+      assert.is(await memberMain(['remove', '--group', 'catalog', follower, '--gateway', url]), 1);
+      await memberMain(['list', '--group', 'nope', '--gateway', url]).then(() => assert.unreachable('bad group accepted'), (thrown: unknown) => assert.ok(thrown instanceof UsageError));
+    } finally {
+      console.log = log;
+      console.error = error;
+    }
+    assert.match(printed[0]!, new RegExp(`^catalog: voters ${after.voters.join(', ')}; learners none; leader `));
+    assert.match(printed[1]!, /409 .*not a member/);
     assert.is((await http('POST', `${url}/admin/groups/catalog/members`)).status, 405);
     assert.is((await http('DELETE', `${url}/admin/groups/catalog/members/bad%20name`)).status, 400);
   } finally {
