@@ -268,7 +268,7 @@ const admittedStale: EnvelopeVerdict = Object.freeze({ ok: true, staleView: true
 /** The one log line of a replica that may not vote, naming the repair. */
 export function nonVoterNotice(name: NodeId, why: string): string {
   return `${name} will not vote: it lost its disk (${why}), so it may have forgotten votes it cast and entries it `
-    + `acknowledged. It follows and replicates, but counts towards no quorum. Repair: remove ${name} from its group and `
-    + `add it back as a new member — membership changes are not built yet, so for now it stays a non-voting follower `
-    + `and its group needs every other member to make progress`;
+    + `acknowledged. It follows and replicates, but counts towards no quorum. Repair: remove ${name} from its group `
+    + `(pygmy member remove --group GROUP ${name}) and add a new member under a new name; until it is removed, its `
+    + `group needs every other member to make progress`;
 }
