@@ -12,6 +12,7 @@ import type { Catalog } from '../actors/catalog/catalog.js';
 import type { CatalogReplicaArgs } from '../actors/catalog/actor.js';
 import type { OrderReplicaArgs } from '../actors/order/actor.js';
 import { ActorBackend } from '../http/actor-backend.js';
+import { MembershipRefusedError } from '../http/backend.js';
 import { backlogShortfall } from '../http/connections.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
 import type { AdminMode } from '../http/authorization.js';
@@ -121,29 +122,37 @@ const catalogModule = new URL('../actors/catalog/actor.js', import.meta.url);
 const orderModule = new URL('../actors/order/actor.js', import.meta.url);
 const cacheModule = new URL('../actors/cache/actor.js', import.meta.url);
 
-export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
+/**
+ * The child spec of one replica. A member added later gets the bootstrap members as its peers (they name the
+ * cluster id, and it learns the configuration in use from the leader's log).
+ */
+export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order', name: string): ChildSpec {
   const dataDir = resolve(options.dataDir);
   const tickMs = options.tickMs ?? 50;
   const catalogMembers = groupMembers('catalog', options.replicas);
-  const orderMembers = groupMembers('order', options.replicas);
-  const catalogs = catalogMembers.map((name): ChildSpec => {
+  if (group === 'catalog') {
     const args: CatalogReplicaArgs = {
       name, peers: catalogMembers, dataDir, tickMs, subscribers: [cacheName],
       ...(options.catalog ? { catalog: options.catalog } : {}),
       ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
     };
     return { name, module: catalogModule, args, restart: 'permanent' };
-  });
-  const orders = orderMembers.map((name): ChildSpec => {
-    const args: OrderReplicaArgs = {
-      name, peers: orderMembers, dataDir, tickMs, catalogMembers,
-      ...(options.holdAfterDeductMs ? { holdAfterDeductMs: options.holdAfterDeductMs } : {}),
-      ...(options.orderDeadlineMs ? { orderDeadlineMs: options.orderDeadlineMs } : {}),
-      ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
-      ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
-    };
-    return { name, module: orderModule, args, restart: 'permanent' };
-  });
+  }
+  const args: OrderReplicaArgs = {
+    name, peers: groupMembers('order', options.replicas), dataDir, tickMs, catalogMembers,
+    ...(options.holdAfterDeductMs ? { holdAfterDeductMs: options.holdAfterDeductMs } : {}),
+    ...(options.orderDeadlineMs ? { orderDeadlineMs: options.orderDeadlineMs } : {}),
+    ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
+    ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
+  };
+  return { name, module: orderModule, args, restart: 'permanent' };
+}
+
+export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
+  const catalogMembers = groupMembers('catalog', options.replicas);
+  const orderMembers = groupMembers('order', options.replicas);
+  const catalogs = catalogMembers.map((name) => replicaSpec(options, 'catalog', name));
+  const orders = orderMembers.map((name) => replicaSpec(options, 'order', name));
   const cacheArgs: CacheArgs = { catalogMembers, enabled: options.cacheEnabled ?? true, capacity: options.cacheCapacity ?? 20_000 };
   return [...catalogs, ...orders, { name: cacheName, module: cacheModule, args: cacheArgs, restart: 'permanent' }];
 }
@@ -192,6 +201,10 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     nearCache: nearCache ? { capacity: options.cacheCapacity ?? 20_000 } : null,
     readThroughCache: options.cacheEnabled ?? true,
     retireDatabase: (name) => retireDatabase(resolve(options.dataDir), name, log),
+    startMember: async (group, name, node) => {
+      if (node !== null) throw new MembershipRefusedError('pygmy start runs on one host: leave "node" out');
+      await system.start([replicaSpec(options, group, name)]);
+    },
   });
   // Wired before the cache starts, so its first lease grant is not missed.
   if (nearCache) wireNearCache(system, backend);

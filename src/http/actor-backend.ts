@@ -81,6 +81,8 @@ export interface ActorBackendOptions {
   readonly readThroughCache?: boolean;
   /** Keeps a removed member's database under another name (never deletes it); absent: left where it is. */
   readonly retireDatabase?: (name: string) => void;
+  /** Starts a new member's replica actor (its own thread and database); absent: members cannot be added here. */
+  readonly startMember?: (group: ReplicaGroup, name: string, node: string | null) => Promise<void>;
 }
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
@@ -414,6 +416,45 @@ export class ActorBackend implements Backend {
     }
     this.options.log.info({ group, member: name, event: 'memberRemoved' }, `gateway: ${name} removed from the ${group} group; its actor stopped, its database kept`);
     return this.members(group);
+  }
+
+  async addMember(group: ReplicaGroup, request: { readonly name: string; readonly node: string | null; readonly promote: boolean }): Promise<GroupMembers> {
+    const startMember = this.options.startMember;
+    if (startMember === undefined) throw new MembershipRefusedError('this gateway cannot start new members');
+    const name = request.name;
+    if (!name.startsWith(`${group}-`)) throw new MembershipRefusedError(`a ${group} member's name starts with "${group}-", got ${name}`);
+    const before = await this.members(group);
+    if (before.voters.includes(name) || before.learners.includes(name)) throw new MembershipRefusedError(`${name} is already a member of the ${group} group`);
+    if ((await this.options.actors.status()).some((status) => status.name === name)) {
+      throw new MembershipRefusedError(`an actor named ${name} exists already; a new member needs a name never used`);
+    }
+    await this.proposeChange(group, { type: 'addLearner', node: name });
+    await startMember(group, name, request.node);
+    if (!request.promote) return this.members(group);
+    // Promoted once it is within the leader's bound; refused (learnerBehind) until then, so try again, bounded.
+    const deadline = Date.now() + this.deadlineMs;
+    for (let attempt = 0; ; attempt += 1) {
+      const answer = await this.proposeChange(group, { type: 'promote', node: name }, true);
+      if (answer === 'done') break;
+      if (Date.now() > deadline) throw new UnavailableError(`${name} joined as a learner but did not catch up in ${this.deadlineMs} ms; it stays a learner`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(200, 20 * (attempt + 1))));
+    }
+    this.options.log.info({ group, member: name, event: 'memberAdded' }, `gateway: ${name} added to the ${group} group`);
+    return this.members(group);
+  }
+
+  /** One membership change through the group's leader; `retryBehind`: a learnerBehind refusal answers 'behind'. */
+  private async proposeChange(group: ReplicaGroup, change: { type: 'addLearner' | 'promote' | 'remove'; node: string }, retryBehind = false): Promise<'done' | 'behind'> {
+    const view = await this.members(group);
+    if (view.leader === null) throw new UnavailableError(`the ${group} group has no leader`);
+    const answer = await this.options.actors.ask(view.leader, { type: 'changeMembership', change }, { timeoutMs: this.deadlineMs })
+      .catch((error: unknown) => { throw this.translate(error); }) as { ok: boolean; reason?: string; error?: string };
+    if (answer.ok) return 'done';
+    if (retryBehind && (answer.error === 'learnerBehind' || answer.error === 'changeInProgress')) return 'behind';
+    if (answer.error === 'notLeader' || answer.error === 'dropped' || answer.error === 'busy' || answer.error === 'leaderNotReady') {
+      throw new UnavailableError(`the ${group} leader could not take the change now: ${answer.reason ?? answer.error}`);
+    }
+    throw new MembershipRefusedError(`the ${group} leader refused to ${change.type} ${change.node}: ${answer.reason ?? answer.error ?? 'no reason'}`);
   }
 
   private performAction(name: string, action: ActorAction): Promise<void> {

@@ -178,6 +178,7 @@ export function admissionClassOf(kind: RouteKind): AdmittedClass | null {
     case 'actorAction':
     case 'groupMembers':
     case 'removeMember':
+    case 'addMember':
     case 'updateItem':
     case 'invalidateItem':
     case 'dashboard':

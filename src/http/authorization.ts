@@ -79,6 +79,7 @@ export function accessOf(kind: RouteKind): Access {
     case 'actorAction':
     case 'groupMembers':
     case 'removeMember':
+    case 'addMember':
     case 'updateItem':
     case 'invalidateItem':
       return 'operations';

@@ -181,6 +181,11 @@ export interface Backend {
    * is kept under another name. Throws MembershipRefusedError or UnavailableError (no leader).
    */
   removeMember?(group: ReplicaGroup, name: string): Promise<GroupMembers>;
+  /**
+   * Starts a new member's replica and adds it as a learner; unless `promote` is false, promotes it once it is
+   * within the leader's bound, and answers when it is a voter. Throws MembershipRefusedError or UnavailableError.
+   */
+  addMember?(group: ReplicaGroup, request: { readonly name: string; readonly node: string | null; readonly promote: boolean }): Promise<GroupMembers>;
 }
 
 /** No replica or no quorum answered within the deadline: the client may retry later. */

@@ -39,7 +39,7 @@ import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
 import { orderIdMaker } from './order-id.js';
 import { matchRoute, type Route, type RouteKind } from './routes.js';
-import { isPrintableToken, orderKeyLengthMax, parseIdempotencyKey, parseItemChange } from './validation.js';
+import { isPrintableToken, orderKeyLengthMax, parseIdempotencyKey, parseItemChange, parseMemberRequest } from './validation.js';
 
 export interface GatewayLimits {
   /** A request body above this is refused with 413 and the connection is closed. */
@@ -193,7 +193,7 @@ function isUnavailable(error: unknown): boolean {
 
 /** Every route but the item update takes no body (routes that are already errors answer their own error). */
 function takesNoBody(kind: RouteKind): boolean {
-  return kind !== 'updateItem' && kind !== 'badRequest' && kind !== 'notFound' && kind !== 'methodNotAllowed';
+  return kind !== 'updateItem' && kind !== 'addMember' && kind !== 'badRequest' && kind !== 'notFound' && kind !== 'methodNotAllowed';
 }
 
 /** True when the request says a body follows (a non-zero Content-Length, or any Transfer-Encoding). */
@@ -377,6 +377,8 @@ class GatewayHandler {
       case 'groupMembers':
       case 'removeMember':
         return this.members(response, route, started);
+      case 'addMember':
+        return this.addMember(request, response, route.group, started);
       case 'updateItem':
         return this.updateItem(request, response, route.id, started);
       case 'invalidateItem':
@@ -553,6 +555,26 @@ class GatewayHandler {
     } catch (error) {
       if (!(error instanceof MembershipRefusedError)) throw error;
       return this.reply(response, route.kind, started, 409, jsonHeaders, bodies.errorBody(error.message));
+    }
+  }
+
+  /** POST {"name","node"?,"promote"?}: adds a learner and (unless promote is false) promotes it once caught up. */
+  private async addMember(request: IncomingMessage, response: ServerResponse, group: 'catalog' | 'order', started: number): Promise<void> {
+    const body = await readBody(request, this.limits.bodyBytesMax);
+    if (body === null) return this.replyTooLarge(response, 'addMember', started);
+    const asked = parseMemberRequest(body);
+    if (asked.rejected) return this.reply(response, 'addMember', started, 400, jsonHeaders, bodies.errorBody(asked.error));
+    const backend = this.backend;
+    if (backend.addMember === undefined) {
+      return this.reply(response, 'addMember', started, 404, jsonHeaders, bodies.errorBody('this gateway cannot add members'));
+    }
+    try {
+      const view = await this.deadlines.run(() => backend.addMember!(group, asked.value));
+      this.logger.info(`admin: added ${asked.value.name} to the ${group} group${asked.value.promote ? '' : ' as a learner'}`);
+      return this.reply(response, 'addMember', started, 200, jsonHeaders, '{"ok":true,"result":' + JSON.stringify(view) + '}');
+    } catch (error) {
+      if (!(error instanceof MembershipRefusedError)) throw error;
+      return this.reply(response, 'addMember', started, 409, jsonHeaders, bodies.errorBody(error.message));
     }
   }
 

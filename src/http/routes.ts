@@ -35,6 +35,7 @@ export type Route =
   | { readonly kind: 'actorAction'; readonly name: string; readonly action: ActorAction }
   | { readonly kind: 'groupMembers'; readonly group: 'catalog' | 'order' }
   | { readonly kind: 'removeMember'; readonly group: 'catalog' | 'order'; readonly name: string }
+  | { readonly kind: 'addMember'; readonly group: 'catalog' | 'order' }
   | { readonly kind: 'updateItem'; readonly id: number }
   | { readonly kind: 'invalidateItem'; readonly id: number }
   | { readonly kind: 'dashboard'; readonly asset: DashboardAsset }
@@ -136,11 +137,14 @@ function matchAdmin(method: string, segments: readonly string[]): Route {
   return notFound;
 }
 
-/** /admin/groups/:group/members (GET) and /admin/groups/:group/members/:name (DELETE). */
+/** /admin/groups/:group/members (GET, POST) and /admin/groups/:group/members/:name (DELETE). */
 function matchMembers(method: string, segments: readonly string[]): Route {
   const group = segments[3];
   if (group !== 'catalog' && group !== 'order') return { kind: 'badRequest', error: `unknown group "${String(group).slice(0, 40)}" (known: catalog, order)` };
-  if (segments.length === 5) return isGet(method) ? { kind: 'groupMembers', group } : getOnly;
+  if (segments.length === 5) {
+    if (method === 'POST') return { kind: 'addMember', group };
+    return isGet(method) ? { kind: 'groupMembers', group } : { kind: 'methodNotAllowed', allow: 'GET, HEAD, POST' };
+  }
   if (method !== 'DELETE') return { kind: 'methodNotAllowed', allow: 'DELETE' };
   return withParameter(parseActorName(segments[5] as string), (name) => ({ kind: 'removeMember', group, name }));
 }

@@ -1,7 +1,7 @@
 // The repair of a wiped disk on a real `pygmy start`: catalog-3's database is deleted and it is started again
 // (it refuses to vote and says so); `DELETE /admin/groups/catalog/members/catalog-3` removes it while orders
-// flow; every acknowledged order deducted its stock exactly once (0 lost), the removed database is kept under
-// another name, and the group keeps taking orders. Prints the longest gap between acknowledged orders while the
+// flow; catalog-4 is added (a learner, then a voter) under a new name; every acknowledged order deducted its
+// stock (0 lost), the removed database is kept under another name, a used name cannot come back. Prints the longest gap between acknowledged orders while the
 // removal committed (the write gap of a membership change).
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -48,6 +48,16 @@ test('wiped catalog-3: it refuses to vote, is removed while orders flow, and no 
     const removeEndedMs = performance.now();
     assert.is(removed.status, 200, removed.text);
     assert.equal(removed.json().result.voters.sort(), ['catalog-1', 'catalog-2']);
+    // Back to three voters under a new name: catalog-4 joins as a learner, catches up, and is promoted.
+    const addStartedMs = performance.now();
+    const added = await http('POST', `${url}/admin/groups/catalog/members`, { body: JSON.stringify({ name: 'catalog-4' }), timeoutMs: 10_000 });
+    const addEndedMs = performance.now();
+    assert.is(added.status, 200, added.text);
+    assert.equal(added.json().result.voters.sort(), ['catalog-1', 'catalog-2', 'catalog-4']);
+    assert.equal(added.json().result.learners, []);
+    console.log(`repair: catalog-4 added and promoted in ${(addEndedMs - addStartedMs).toFixed(0)} ms`);
+    const reused = await http('POST', `${url}/admin/groups/catalog/members`, { body: JSON.stringify({ name: 'catalog-3' }), timeoutMs: 10_000 });
+    assert.is(reused.status, 409, `a used name was accepted: ${reused.text}`);
     await sleep(500);
     ordering = false;
     await orders;
