@@ -16,7 +16,7 @@ const commands: Record<string, string> = {
   bench: 'the autocannon load benchmark beside a bare node:http baseline',
   sim: 'deterministic simulation of the Raft core (--seeds N --seed-start S)',
   check: 'clients against a cluster under seeded faults, then checks of the history',
-  member: 'a group\'s membership: pygmy member list|remove --group catalog|order [NAME] [--gateway URL]',
+  member: 'a group\'s membership: pygmy member list|add|remove --group catalog|order [NAME] [--gateway URL]',
 };
 
 function usage(): string {

@@ -71,6 +71,8 @@ test('members: list, remove a follower and the leader, its database kept; orders
     try {
       assert.is(await memberMain(['list', '--group', 'catalog', '--gateway', url]), 0);
       assert.is(await memberMain(['remove', '--group', 'catalog', follower, '--gateway', url]), 1);
+      assert.is(await memberMain(['add', '--group', 'catalog', 'catalog-6', '--learner', '--gateway', url]), 0);
+      assert.is(await memberMain(['add', '--group', 'catalog', 'catalog-7', '--gateway', url]), 0);
       await memberMain(['list', '--group', 'nope', '--gateway', url]).then(() => assert.unreachable('bad group accepted'), (thrown: unknown) => assert.ok(thrown instanceof UsageError));
     } finally {
       console.log = log;
@@ -78,7 +80,11 @@ test('members: list, remove a follower and the leader, its database kept; orders
     }
     assert.match(printed[0]!, new RegExp(`^catalog: voters ${after.voters.join(', ')}; learners none; leader `));
     assert.match(printed[1]!, /409 .*not a member/);
-    assert.is((await http('POST', `${url}/admin/groups/catalog/members`)).status, 405);
+    assert.match(printed[3]!, /learners catalog-6;/);
+    assert.match(printed[5]!, /voters .*catalog-7.*; learners catalog-6;/);
+    assert.is(await placeOrders(url, 3), 3, 'orders failed after members were added');
+    const bad = await http('POST', `${url}/admin/groups/catalog/members`, { body: '{"name":"../x"}' });
+    assert.is(bad.status, 400);
     assert.is((await http('DELETE', `${url}/admin/groups/catalog/members/bad%20name`)).status, 400);
   } finally {
     await cluster.close();
