@@ -136,6 +136,8 @@ function toOrder(order: StoredOrder): Order {
 export class ActorBackend implements Backend {
   private readonly options: ActorBackendOptions;
   private readonly catalog: GroupClient;
+  /** The order group's members as this gateway last learned them. */
+  private orderNames: readonly string[];
   private readonly orders: GroupClient;
   private readonly deadlineMs: number;
   /** Set when an invalidation could not be confirmed: the cache may hold a stale entry until fully cleared. */
@@ -146,6 +148,7 @@ export class ActorBackend implements Backend {
   constructor(options: ActorBackendOptions) {
     this.options = options;
     this.readThroughCache = options.readThroughCache ?? true;
+    this.orderNames = [...options.orderMembers];
     this.deadlineMs = options.deadlineMs ?? 3_000;
     const near = options.nearCache ?? null;
     this.mirror = near === null ? null : new CacheMirror({ capacity: near.capacity, now: near.now ?? Date.now });
@@ -415,7 +418,7 @@ export class ActorBackend implements Backend {
       this.options.retireDatabase?.(name);
     }
     this.options.log.info({ group, member: name, event: 'memberRemoved' }, `gateway: ${name} removed from the ${group} group; its actor stopped, its database kept`);
-    return this.members(group);
+    return this.followMembers(group, await this.members(group));
   }
 
   async addMember(group: ReplicaGroup, request: { readonly name: string; readonly node: string | null; readonly promote: boolean }): Promise<GroupMembers> {
@@ -430,7 +433,7 @@ export class ActorBackend implements Backend {
     }
     await this.proposeChange(group, { type: 'addLearner', node: name });
     await startMember(group, name, request.node);
-    if (!request.promote) return this.members(group);
+    if (!request.promote) return this.followMembers(group, await this.members(group));
     // Promoted once it is within the leader's bound; refused (learnerBehind) until then, so try again, bounded.
     const deadline = Date.now() + this.deadlineMs;
     for (let attempt = 0; ; attempt += 1) {
@@ -440,8 +443,27 @@ export class ActorBackend implements Backend {
       await new Promise((resolve) => setTimeout(resolve, Math.min(200, 20 * (attempt + 1))));
     }
     this.options.log.info({ group, member: name, event: 'memberAdded' }, `gateway: ${name} added to the ${group} group`);
-    return this.members(group);
+    return this.followMembers(group, await this.members(group));
   }
+
+  /**
+   * After a change: this gateway's group client tries the new members, and so do the order replicas' catalog
+   * clients (told with {type:'catalogMembers'}). An order replica that restarts later starts from its bootstrap list.
+   */
+  private followMembers(group: ReplicaGroup, view: GroupMembers): GroupMembers {
+    const members = [...view.voters, ...view.learners];
+    if (group === 'catalog') {
+      this.catalog.setMembers(members);
+      for (const order of this.orderNames) {
+        void this.options.actors.ask(order, { type: 'catalogMembers', members }, { timeoutMs: 1_000 }).catch(() => undefined);
+      }
+    } else {
+      this.orders.setMembers(members);
+      this.orderNames = members;
+    }
+    return view;
+  }
+
 
   /** One membership change through the group's leader; `retryBehind`: a learnerBehind refusal answers 'behind'. */
   private async proposeChange(group: ReplicaGroup, change: { type: 'addLearner' | 'promote' | 'remove'; node: string }, retryBehind = false): Promise<'done' | 'behind'> {
