@@ -4,7 +4,7 @@
 // Owns: the child specs of the bookstore, start-up until both groups have a leader, and the orderly stop
 // (gateway first, then children in reverse start order, each closing its database).
 // Used by `pygmy start`, the benchmarks and the checker; tests run it as a real process through `pygmy start`.
-import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { CacheArgs } from '../actors/cache/actor.js';
@@ -130,6 +130,7 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
   const dataDir = resolve(options.dataDir);
   const tickMs = options.tickMs ?? 50;
   const catalogMembers = groupMembers('catalog', options.replicas);
+  const catalogRun = membersOnDisk(options, 'catalog');
   if (group === 'catalog') {
     const args: CatalogReplicaArgs = {
       name, peers: catalogMembers, dataDir, tickMs, subscribers: [cacheName],
@@ -139,7 +140,7 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
     return { name, module: catalogModule, args, restart: 'permanent' };
   }
   const args: OrderReplicaArgs = {
-    name, peers: groupMembers('order', options.replicas), dataDir, tickMs, catalogMembers,
+    name, peers: groupMembers('order', options.replicas), dataDir, tickMs, catalogMembers: catalogRun,
     ...(options.holdAfterDeductMs ? { holdAfterDeductMs: options.holdAfterDeductMs } : {}),
     ...(options.orderDeadlineMs ? { orderDeadlineMs: options.orderDeadlineMs } : {}),
     ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
@@ -148,9 +149,29 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
   return { name, module: orderModule, args, restart: 'permanent' };
 }
 
+/**
+ * The members of a group this data dir runs: the bootstrap members, less those removed (their database was
+ * renamed NAME.removed-…), plus members added since (a NAME.db beyond the bootstrap names). So a restart runs
+ * the group a membership change left, and the gateway and the order saga list it.
+ */
+export function membersOnDisk(options: ClusterOptions, group: 'catalog' | 'order'): string[] {
+  const bootstrap = groupMembers(group, options.replicas);
+  let files: string[];
+  try {
+    files = readdirSync(resolve(options.dataDir));
+  } catch {
+    return bootstrap;
+  }
+  const removed = (name: string) => !files.includes(`${name}.db`) && files.some((file) => file.startsWith(`${name}.removed-`));
+  const pattern = new RegExp(`^(${group}-[0-9]+)\\.db$`);
+  const added = files.map((file) => pattern.exec(file)?.[1]).filter((name): name is string => name !== undefined && !bootstrap.includes(name));
+  const numbered = (name: string) => Number(name.slice(group.length + 1));
+  return [...bootstrap.filter((name) => !removed(name)), ...added.sort((left, right) => numbered(left) - numbered(right))];
+}
+
 export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
-  const catalogMembers = groupMembers('catalog', options.replicas);
-  const orderMembers = groupMembers('order', options.replicas);
+  const catalogMembers = membersOnDisk(options, 'catalog');
+  const orderMembers = membersOnDisk(options, 'order');
   const catalogs = catalogMembers.map((name) => replicaSpec(options, 'catalog', name));
   const orders = orderMembers.map((name) => replicaSpec(options, 'order', name));
   const cacheArgs: CacheArgs = { catalogMembers, enabled: options.cacheEnabled ?? true, capacity: options.cacheCapacity ?? 20_000 };
@@ -193,8 +214,8 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   const nearCache = (options.cacheEnabled ?? true) && (options.nearCache ?? true);
   const backend = new ActorBackend({
     actors: system,
-    catalogMembers: groupMembers('catalog', options.replicas),
-    orderMembers: groupMembers('order', options.replicas),
+    catalogMembers: membersOnDisk(options, 'catalog'),
+    orderMembers: membersOnDisk(options, 'order'),
     cacheName,
     log,
     deadlineMs: (options.requestDeadlineMs ?? 5_000) - 250,

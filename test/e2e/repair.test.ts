@@ -15,7 +15,8 @@ const admin = async (url: string, path: string) => {
 };
 
 test('wiped catalog-3: it refuses to vote, is removed while orders flow, and no acknowledged order is lost', async () => {
-  const pygmy = await startPygmy({ args: ['--no-cache', '--replicas', '3'] });
+  let pygmy = await startPygmy({ args: ['--no-cache', '--replicas', '3'] });
+  const dataDir = pygmy.dataDir;
   try {
     const url = pygmy.url;
     const stockOf = async () => (await http('GET', `${url}/lookup/2`, { timeoutMs: 8_000 })).json().result.stock as number;
@@ -75,9 +76,19 @@ test('wiped catalog-3: it refuses to vote, is removed while orders flow, and no 
     assert.ok(stockAfter >= stockBefore - acknowledgedAtMs.length - ambiguous, `more was bought than ordered: stock ${stockAfter}`);
     assert.ok(readdirSync(pygmy.dataDir).some((file) => file.startsWith('catalog-3.removed-') && file.endsWith('.db')), 'the removed database was not kept');
     assert.match(pygmy.output(), /catalog-3 removed from the catalog group/);
+
+    // A restart on the same data dir runs the group the changes left: catalog-4, not the removed catalog-3.
+    await pygmy.stop();
+    pygmy = await startPygmy({ dataDir, args: ['--no-cache', '--replicas', '3'] });
+    const restarted = (await http('GET', `${pygmy.url}/admin/groups/catalog/members`)).json().result;
+    assert.equal([...restarted.voters].sort(), ['catalog-1', 'catalog-2', 'catalog-4']);
+    const actors = (await http('GET', `${pygmy.url}/cluster`)).json().result.actors.map((actor: { name: string }) => actor.name);
+    assert.ok(actors.includes('catalog-4') && !actors.includes('catalog-3'), `actors after the restart: ${actors.join(', ')}`);
+    const order = await http('POST', `${pygmy.url}/order/2?amount=1`, { timeoutMs: 10_000 });
+    assert.is(order.status, 200, `an order after the restart: ${order.text}`);
   } finally {
     await pygmy.stop();
-    removeDataDir(pygmy.dataDir);
+    removeDataDir(dataDir);
   }
 });
 
