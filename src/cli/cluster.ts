@@ -222,6 +222,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     nearCache: nearCache ? { capacity: options.cacheCapacity ?? 20_000 } : null,
     readThroughCache: options.cacheEnabled ?? true,
     retireDatabase: (name) => retireDatabase(resolve(options.dataDir), name, log),
+    memberNodeProblem: (node) => (node === null ? null : 'pygmy start runs on one host: leave "node" out'),
     startMember: async (group, name, node) => {
       if (node !== null) throw new MembershipRefusedError('pygmy start runs on one host: leave "node" out');
       await system.start([replicaSpec(options, group, name)]);

@@ -85,6 +85,10 @@ test('members: list, remove a follower and the leader, its database kept; orders
     assert.is(await placeOrders(url, 3), 3, 'orders failed after members were added');
     const bad = await http('POST', `${url}/admin/groups/catalog/members`, { body: '{"name":"../x"}' });
     assert.is(bad.status, 400);
+    const elsewhere = await http('POST', `${url}/admin/groups/catalog/members`, { body: '{"name":"catalog-9","node":"host-d"}' });
+    assert.is(elsewhere.status, 409);
+    const unchanged = (await http('GET', `${url}/admin/groups/catalog/members`)).json().result;
+    assert.not.ok(unchanged.learners.includes('catalog-9'), 'a member that cannot start was added to the configuration');
     assert.is((await http('DELETE', `${url}/admin/groups/catalog/members/bad%20name`)).status, 400);
   } finally {
     await cluster.close();
