@@ -1,9 +1,10 @@
-// The single-process cluster: supervisor, three catalog replicas, three order replicas, the cache, the gateway.
+// The single-process cluster: supervisor, N catalog replicas, N order replicas (N odd, 1–7, default 3), the cache,
+// the gateway.
 //
 // Owns: the child specs of the bookstore, start-up until both groups have a leader, and the orderly stop
 // (gateway first, then children in reverse start order, each closing its database).
 // Used by `pygmy start`, the benchmarks and the checker; tests run it as a real process through `pygmy start`.
-import { rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { CacheArgs } from '../actors/cache/actor.js';
@@ -11,6 +12,7 @@ import type { Catalog } from '../actors/catalog/catalog.js';
 import type { CatalogReplicaArgs } from '../actors/catalog/actor.js';
 import type { OrderReplicaArgs } from '../actors/order/actor.js';
 import { ActorBackend } from '../http/actor-backend.js';
+import { MembershipRefusedError } from '../http/backend.js';
 import { backlogShortfall } from '../http/connections.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
 import type { AdminMode } from '../http/authorization.js';
@@ -49,6 +51,8 @@ export interface ClusterOptions {
   /** Supervisor intensity: more than maxRestarts restarts of one actor within restartWindowMs escalates. */
   readonly maxRestarts?: number;
   readonly restartWindowMs?: number;
+  /** Replicas in each group at bootstrap: odd, 1 to 7 (default 3). */
+  readonly replicas?: number;
 }
 
 export interface RunningCluster {
@@ -80,18 +84,56 @@ export function databaseBytesIn(dataDir: string): (actor: string) => number | nu
   };
 }
 
+/**
+ * A removed member's files — its database (with WAL and shared memory) and its member marker — renamed to
+ * NAME.removed-TIMESTAMP.*, never deleted: what it held stays readable, and the name may be used again.
+ */
+export function retireDatabase(dataDir: string, name: string, log: Logger): void {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  for (const suffix of ['.db', '.db-wal', '.db-shm', '.identity']) {
+    const from = resolve(dataDir, `${name}${suffix}`);
+    if (!existsSync(from)) continue;
+    const to = resolve(dataDir, `${name}.removed-${stamp}${suffix}`);
+    renameSync(from, to);
+    log.info({ member: name, from, to, event: 'databaseRetired' }, `${name}: ${from} kept as ${to}`);
+  }
+}
+
 export const catalogMembers = ['catalog-1', 'catalog-2', 'catalog-3'] as const;
 export const orderMembers = ['order-1', 'order-2', 'order-3'] as const;
 export const cacheName = 'cache';
+
+export const replicasDefault = 3;
+
+/** Why `replicas` is not a group size we run (odd, 1–7), or null when it is. */
+export function replicasProblem(replicas: number): string | null {
+  if (!Number.isSafeInteger(replicas) || replicas < 1 || replicas > 7 || replicas % 2 === 0) {
+    return `replicas must be an odd integer from 1 to 7, got ${replicas}`;
+  }
+  return null;
+}
+
+/** The bootstrap members of a group of `replicas`: catalog-1..catalog-N, order-1..order-N. */
+export function groupMembers(group: 'catalog' | 'order', replicas = replicasDefault): string[] {
+  const problem = replicasProblem(replicas);
+  if (problem !== null) throw new RangeError(problem);
+  return Array.from({ length: replicas }, (_unused, position) => `${group}-${position + 1}`);
+}
 
 const catalogModule = new URL('../actors/catalog/actor.js', import.meta.url);
 const orderModule = new URL('../actors/order/actor.js', import.meta.url);
 const cacheModule = new URL('../actors/cache/actor.js', import.meta.url);
 
-export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
+/**
+ * The child spec of one replica. A member added later gets the bootstrap members as its peers (they name the
+ * cluster id, and it learns the configuration in use from the leader's log).
+ */
+export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order', name: string): ChildSpec {
   const dataDir = resolve(options.dataDir);
   const tickMs = options.tickMs ?? 50;
-  const catalogs = catalogMembers.map((name): ChildSpec => {
+  const catalogMembers = groupMembers('catalog', options.replicas);
+  const catalogRun = membersOnDisk(options, 'catalog');
+  if (group === 'catalog') {
     const args: CatalogReplicaArgs = {
       name, peers: catalogMembers, dataDir, tickMs, subscribers: [cacheName],
       ...(options.catalog ? { catalog: options.catalog } : {}),
@@ -99,18 +141,43 @@ export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
       ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
     };
     return { name, module: catalogModule, args, restart: 'permanent' };
-  });
-  const orders = orderMembers.map((name): ChildSpec => {
-    const args: OrderReplicaArgs = {
-      name, peers: orderMembers, dataDir, tickMs, catalogMembers,
-      ...(options.holdAfterDeductMs ? { holdAfterDeductMs: options.holdAfterDeductMs } : {}),
-      ...(options.orderDeadlineMs ? { orderDeadlineMs: options.orderDeadlineMs } : {}),
-      ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
-      ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
-      ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
-    };
-    return { name, module: orderModule, args, restart: 'permanent' };
-  });
+  }
+  const args: OrderReplicaArgs = {
+    name, peers: groupMembers('order', options.replicas), dataDir, tickMs, catalogMembers: catalogRun,
+    ...(options.holdAfterDeductMs ? { holdAfterDeductMs: options.holdAfterDeductMs } : {}),
+    ...(options.orderDeadlineMs ? { orderDeadlineMs: options.orderDeadlineMs } : {}),
+    ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
+    ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
+    ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
+  };
+  return { name, module: orderModule, args, restart: 'permanent' };
+}
+
+/**
+ * The members of a group this data dir runs: the bootstrap members, less those removed (their database was
+ * renamed NAME.removed-…), plus members added since (a NAME.db beyond the bootstrap names). So a restart runs
+ * the group a membership change left, and the gateway and the order saga list it.
+ */
+export function membersOnDisk(options: ClusterOptions, group: 'catalog' | 'order'): string[] {
+  const bootstrap = groupMembers(group, options.replicas);
+  let files: string[];
+  try {
+    files = readdirSync(resolve(options.dataDir));
+  } catch {
+    return bootstrap;
+  }
+  const removed = (name: string) => !files.includes(`${name}.db`) && files.some((file) => file.startsWith(`${name}.removed-`));
+  const pattern = new RegExp(`^(${group}-[0-9]+)\\.db$`);
+  const added = files.map((file) => pattern.exec(file)?.[1]).filter((name): name is string => name !== undefined && !bootstrap.includes(name));
+  const numbered = (name: string) => Number(name.slice(group.length + 1));
+  return [...bootstrap.filter((name) => !removed(name)), ...added.sort((left, right) => numbered(left) - numbered(right))];
+}
+
+export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
+  const catalogMembers = membersOnDisk(options, 'catalog');
+  const orderMembers = membersOnDisk(options, 'order');
+  const catalogs = catalogMembers.map((name) => replicaSpec(options, 'catalog', name));
+  const orders = orderMembers.map((name) => replicaSpec(options, 'order', name));
   const cacheArgs: CacheArgs = { catalogMembers, enabled: options.cacheEnabled ?? true, capacity: options.cacheCapacity ?? 20_000 };
   return [...catalogs, ...orders, { name: cacheName, module: cacheModule, args: cacheArgs, restart: 'permanent' }];
 }
@@ -151,13 +218,19 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   const nearCache = (options.cacheEnabled ?? true) && (options.nearCache ?? true);
   const backend = new ActorBackend({
     actors: system,
-    catalogMembers,
-    orderMembers,
+    catalogMembers: membersOnDisk(options, 'catalog'),
+    orderMembers: membersOnDisk(options, 'order'),
     cacheName,
     log,
     deadlineMs: (options.requestDeadlineMs ?? 5_000) - 250,
     nearCache: nearCache ? { capacity: options.cacheCapacity ?? 20_000 } : null,
     readThroughCache: options.cacheEnabled ?? true,
+    retireDatabase: (name) => retireDatabase(resolve(options.dataDir), name, log),
+    memberNodeProblem: (node) => (node === null ? null : 'pygmy start runs on one host: leave "node" out'),
+    startMember: async (group, name, node) => {
+      if (node !== null) throw new MembershipRefusedError('pygmy start runs on one host: leave "node" out');
+      await system.start([replicaSpec(options, group, name)]);
+    },
   });
   // Wired before the cache starts, so its first lease grant is not missed.
   if (nearCache) wireNearCache(system, backend);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `pygmy` command: pygmy start | node | client | bench | sim | check, and `pygmy --help`, `pygmy --version`.
+// The `pygmy` command: pygmy start | node | client | bench | sim | check | member, and `pygmy --help`, `pygmy --version`.
 // Each subcommand lives in its own module with `main(argv): Promise<number>` returning the exit code.
 import { readFileSync } from 'node:fs';
 import { keepTickObjectShape } from '../runtime/tick-shape.js';
@@ -18,6 +18,7 @@ const commands: Record<string, string> = {
   check: 'clients against a cluster under seeded faults, then checks of the history',
   backup: 'online backup of both groups: --gateway URL --out DIR; pygmy backup verify DIR',
   restore: 'a new cluster from a backup: --from DIR --data-dir D [--config cluster.json]',
+  member: 'a group\'s membership: pygmy member list|add|remove --group catalog|order [NAME] [--gateway URL]',
 };
 
 function usage(): string {

@@ -2,16 +2,16 @@
 //
 // Options: --seeds N (default 100), --seed-start S (default 1), --seed S (one seed with a verbose trace),
 // --bug NAME (switch on a deliberate bug: in the core voteTwice, commitPreviousTermByCounting,
-// followerReadWithoutReadIndex; in the identity layer forgetDisk, which lets a replica that lost its disk vote), --ticks N (safety-phase ticks, default 1000), --family NAME (mixed, the default:
+// followerReadWithoutReadIndex, concurrentMembershipChanges; in the identity layer forgetDisk, which lets a replica that lost its disk vote), --ticks N (safety-phase ticks, default 1000), --family NAME (mixed, the default:
 // every fourth seed is a figure8 seed, the others random; random; harsh: five nodes, one entry per append, frequent
 // crashes and partitions; figure8: leaders crash soon after appending and own-term appends are lost more often, the
-// shape of Figure 8 of the Raft paper), --harsh (the same as --family harsh).
+// shape of Figure 8 of the Raft paper; membership: the random family's faults plus membership changes), --harsh (the same as --family harsh).
 // A violation prints the seed, the scenario, the last events and the command that replays it. The last line printed
 // is exactly "sim: N seeds, V violations"; the exit code is 1 when any violation was found.
 import { describeScenario, familyChoices, scenarioFor, type FamilyChoice, type SimulationBugs } from '../raft/sim/scenario.js';
 import { runSimulation } from '../raft/sim/simulation.js';
 
-const bugNames = ['voteTwice', 'commitPreviousTermByCounting', 'followerReadWithoutReadIndex', 'forgetDisk'] as const;
+const bugNames = ['voteTwice', 'commitPreviousTermByCounting', 'followerReadWithoutReadIndex', 'forgetDisk', 'concurrentMembershipChanges'] as const;
 
 const usage =
   'usage: pygmy sim [--seeds 100] [--seed-start 1] [--seed S] [--ticks 1000] [--harsh]\n' +

@@ -4,14 +4,15 @@
 // first), --catalog FILE.json, --no-cache, --tick-ms, --order-deadline-ms (30000: a pending order is then fenced
 // and rejected "timeout"), --hold-after-deduct-ms and --bug reject-without-fence (test hooks), --max-restarts N and
 // --restart-window-ms MS (supervisor intensity; the fault checker raises it because it kills replicas on purpose),
-// --admin on|off (off turns the operations routes off; /health and /ready stay).
+// --admin on|off (off turns the operations routes off; /health and /ready stay), --replicas N (replicas in each
+// group, odd, 1–7, default 3; a data dir keeps the size it was started with).
 // Prints `pygmy: ready at URL (started in N ms)` on standard output when it can serve. SIGINT and SIGTERM stop
 // it gracefully (gateway closed, leaders hand over, databases closed); a second start on the same data dir
 // continues where it stopped. An escalation of the supervisor exits non-zero with the reason.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseCatalog, type Catalog } from '../actors/catalog/catalog.js';
-import { startCluster } from './cluster.js';
+import { replicasDefault, replicasProblem, startCluster } from './cluster.js';
 import { createLogger, demoLogLevel } from './logger.js';
 import { UsageError } from './usage-error.js';
 import { parseAdminMode, type AdminMode } from '../http/authorization.js';
@@ -55,15 +56,19 @@ export async function main(argv: string[]): Promise<number> {
       'max-restarts': { type: 'string' },
       'restart-window-ms': { type: 'string' },
       admin: { type: 'string' },
+      replicas: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('usage: pygmy start [--port 34800] [--host 127.0.0.1] [--data-dir ./data] [--fresh] [--catalog FILE.json] [--no-cache] [--admin on|off] [--order-deadline-ms 30000] [--tick-ms 50] [--max-restarts N --restart-window-ms MS]');
+    console.log('usage: pygmy start [--port 34800] [--host 127.0.0.1] [--data-dir ./data] [--fresh] [--catalog FILE.json] [--no-cache] [--admin on|off] [--order-deadline-ms 30000] [--tick-ms 50] [--replicas 3] [--max-restarts N --restart-window-ms MS]');
     return 0;
   }
   const admin = adminMode(values.admin);
+  const replicas = positiveInteger(values.replicas, '--replicas', replicasDefault);
+  const replicasWrong = replicasProblem(replicas);
+  if (replicasWrong !== null) throw new UsageError(`--${replicasWrong}`);
   // LOG_FORMAT=pretty|json overrides the default (pretty on a terminal, JSON otherwise).
   const format = process.env.LOG_FORMAT;
   // The demo tells its story request by request (debug) unless LOG_LEVEL says otherwise.
@@ -80,6 +85,7 @@ export async function main(argv: string[]): Promise<number> {
     logger,
     adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
     admin,
+    replicas,
     cacheEnabled: !values['no-cache'],
     tickMs: positiveInteger(values['tick-ms'], '--tick-ms', 50, 5),
     holdAfterDeductMs: positiveInteger(values['hold-after-deduct-ms'], '--hold-after-deduct-ms', 0, 0),

@@ -36,6 +36,9 @@ import {
   UnavailableError,
   UnknownActorError,
   type GroupBackup,
+  MembershipRefusedError,
+  type GroupMembers,
+  type ReplicaGroup,
   type ActorAction,
   type ActorStatus,
   type Backend,
@@ -86,6 +89,12 @@ export interface ActorBackendOptions {
    * replica) instead of through a cache actor that would only pass them on. Default true.
    */
   readonly readThroughCache?: boolean;
+  /** Keeps a removed member's database under another name (never deletes it); absent: left where it is. */
+  readonly retireDatabase?: (name: string) => void;
+  /** Starts a new member's replica actor (its own thread and database); absent: members cannot be added here. */
+  readonly startMember?: (group: ReplicaGroup, name: string, node: string | null) => Promise<void>;
+  /** Why a new member cannot be started on `node` (null: it can); asked before anything is proposed. */
+  readonly memberNodeProblem?: (node: string | null) => string | null;
 }
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
@@ -122,6 +131,12 @@ function figuresOf(status: RuntimeActorStatus, replica: Partial<ReplicaStatus> |
 /** A failover line per group is written at most once per this interval, with a count of those folded into it. */
 const failoverLogIntervalMs = 10_000;
 
+/** Whose view of a group's configuration to report: a leader's, then the most recent configuration. */
+function rankOf(status: Partial<ReplicaStatus>): number {
+  // A leader of the highest term first; among followers, the most recent configuration.
+  return status.role === 'leader' ? 2 ** 40 + (status.term ?? 0) : Math.min(status.configIndex ?? 0, 2 ** 39);
+}
+
 function groupOf(name: string): string {
   const dash = name.lastIndexOf('-');
   return dash > 0 ? name.slice(0, dash) : name;
@@ -143,6 +158,8 @@ function toOrder(order: StoredOrder): Order {
 export class ActorBackend implements Backend {
   private readonly options: ActorBackendOptions;
   private readonly catalog: GroupClient;
+  /** The order group's members as this gateway last learned them. */
+  private orderNames: readonly string[];
   private readonly orders: GroupClient;
   private readonly deadlineMs: number;
   /** Set when an invalidation could not be confirmed: the cache may hold a stale entry until fully cleared. */
@@ -153,6 +170,7 @@ export class ActorBackend implements Backend {
   constructor(options: ActorBackendOptions) {
     this.options = options;
     this.readThroughCache = options.readThroughCache ?? true;
+    this.orderNames = [...options.orderMembers];
     this.deadlineMs = options.deadlineMs ?? 3_000;
     const near = options.nearCache ?? null;
     this.mirror = near === null ? null : new CacheMirror({ capacity: near.capacity, now: near.now ?? Date.now });
@@ -430,6 +448,105 @@ export class ActorBackend implements Backend {
     } finally {
       if (cutsCache) this.mirror?.revoke();
     }
+  }
+
+  async members(group: ReplicaGroup): Promise<GroupMembers> {
+    const statuses = await this.options.actors.status();
+    let best: { name: string; status: Partial<ReplicaStatus> } | null = null;
+    for (const status of statuses) {
+      if (groupOf(status.name) !== group || !status.alive || status.isolated) continue;
+      const replica = status.custom as Partial<ReplicaStatus> | null;
+      if (replica === null || typeof replica !== 'object' || !Array.isArray(replica.voters)) continue;
+      if (best === null || rankOf(replica) > rankOf(best.status)) best = { name: status.name, status: replica };
+    }
+    if (best === null) throw new UnavailableError(`no ${group} replica answered with its configuration`);
+    const view = best.status;
+    return {
+      voters: view.voters ?? [], learners: view.learners ?? [], configIndex: view.configIndex ?? 0,
+      leader: view.role === 'leader' ? best.name : (view.leader ?? null),
+    };
+  }
+
+  async removeMember(group: ReplicaGroup, name: string): Promise<GroupMembers> {
+    const before = await this.members(group);
+    if (!before.voters.includes(name) && !before.learners.includes(name)) {
+      throw new MembershipRefusedError(`${name} is not a member of the ${group} group (voters ${before.voters.join(', ')}; learners ${before.learners.join(', ') || 'none'})`);
+    }
+    if (before.leader === null) throw new UnavailableError(`the ${group} group has no leader`);
+    const answer = await this.options.actors.ask(before.leader, { type: 'changeMembership', change: { type: 'remove', node: name } }, { timeoutMs: this.deadlineMs })
+      .catch((error: unknown) => { throw this.translate(error); }) as { ok: boolean; reason?: string; error?: string };
+    if (!answer.ok) {
+      if (answer.error === 'notLeader' || answer.error === 'dropped' || answer.error === 'busy') throw new UnavailableError(`the ${group} leader moved: ${answer.reason ?? answer.error}`);
+      throw new MembershipRefusedError(`the ${group} leader refused to remove ${name}: ${answer.reason ?? answer.error ?? 'no reason'}`);
+    }
+    // The change committed: the removed member's actor stops (if it runs here) and its database is kept aside.
+    const known = (await this.options.actors.status()).some((status) => status.name === name);
+    if (known) {
+      await this.options.actors.stop(name);
+      this.options.retireDatabase?.(name);
+    }
+    this.options.log.info({ group, member: name, event: 'memberRemoved' }, `gateway: ${name} removed from the ${group} group; its actor stopped, its database kept`);
+    return this.followMembers(group, await this.members(group));
+  }
+
+  async addMember(group: ReplicaGroup, request: { readonly name: string; readonly node: string | null; readonly promote: boolean }): Promise<GroupMembers> {
+    const startMember = this.options.startMember;
+    if (startMember === undefined) throw new MembershipRefusedError('this gateway cannot start new members');
+    const name = request.name;
+    if (!name.startsWith(`${group}-`)) throw new MembershipRefusedError(`a ${group} member's name starts with "${group}-", got ${name}`);
+    const nodeProblem = this.options.memberNodeProblem?.(request.node) ?? null;
+    if (nodeProblem !== null) throw new MembershipRefusedError(nodeProblem);
+    const before = await this.members(group);
+    if (before.voters.includes(name) || before.learners.includes(name)) throw new MembershipRefusedError(`${name} is already a member of the ${group} group`);
+    if ((await this.options.actors.status()).some((status) => status.name === name)) {
+      throw new MembershipRefusedError(`an actor named ${name} exists already; a new member needs a name never used`);
+    }
+    await this.proposeChange(group, { type: 'addLearner', node: name });
+    await startMember(group, name, request.node);
+    if (!request.promote) return this.followMembers(group, await this.members(group));
+    // Promoted once it is within the leader's bound; refused (learnerBehind) until then, so try again, bounded.
+    const deadline = Date.now() + this.deadlineMs;
+    for (let attempt = 0; ; attempt += 1) {
+      const answer = await this.proposeChange(group, { type: 'promote', node: name }, true);
+      if (answer === 'done') break;
+      if (Date.now() > deadline) throw new UnavailableError(`${name} joined as a learner but did not catch up in ${this.deadlineMs} ms; it stays a learner`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(200, 20 * (attempt + 1))));
+    }
+    this.options.log.info({ group, member: name, event: 'memberAdded' }, `gateway: ${name} added to the ${group} group`);
+    return this.followMembers(group, await this.members(group));
+  }
+
+  /**
+   * After a change: this gateway's group client tries the new members, and so do the order replicas' catalog
+   * clients (told with {type:'catalogMembers'}). An order replica that restarts later starts from its bootstrap list.
+   */
+  private followMembers(group: ReplicaGroup, view: GroupMembers): GroupMembers {
+    const members = [...view.voters, ...view.learners];
+    if (group === 'catalog') {
+      this.catalog.setMembers(members);
+      for (const order of this.orderNames) {
+        void this.options.actors.ask(order, { type: 'catalogMembers', members }, { timeoutMs: 1_000 }).catch(() => undefined);
+      }
+    } else {
+      this.orders.setMembers(members);
+      this.orderNames = members;
+    }
+    return view;
+  }
+
+
+  /** One membership change through the group's leader; `retryBehind`: a learnerBehind refusal answers 'behind'. */
+  private async proposeChange(group: ReplicaGroup, change: { type: 'addLearner' | 'promote' | 'remove'; node: string }, retryBehind = false): Promise<'done' | 'behind'> {
+    const view = await this.members(group);
+    if (view.leader === null) throw new UnavailableError(`the ${group} group has no leader`);
+    const answer = await this.options.actors.ask(view.leader, { type: 'changeMembership', change }, { timeoutMs: this.deadlineMs })
+      .catch((error: unknown) => { throw this.translate(error); }) as { ok: boolean; reason?: string; error?: string };
+    if (answer.ok) return 'done';
+    if (retryBehind && (answer.error === 'learnerBehind' || answer.error === 'changeInProgress')) return 'behind';
+    if (answer.error === 'notLeader' || answer.error === 'dropped' || answer.error === 'busy' || answer.error === 'leaderNotReady') {
+      throw new UnavailableError(`the ${group} leader could not take the change now: ${answer.reason ?? answer.error}`);
+    }
+    throw new MembershipRefusedError(`the ${group} leader refused to ${change.type} ${change.node}: ${answer.reason ?? answer.error ?? 'no reason'}`);
   }
 
   private performAction(name: string, action: ActorAction): Promise<void> {

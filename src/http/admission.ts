@@ -176,6 +176,9 @@ export function admissionClassOf(kind: RouteKind): AdmittedClass | null {
     case 'cluster':
     case 'metrics':
     case 'actorAction':
+    case 'groupMembers':
+    case 'removeMember':
+    case 'addMember':
     case 'updateItem':
     case 'invalidateItem':
     case 'dashboard':

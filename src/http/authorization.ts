@@ -77,6 +77,9 @@ export function accessOf(kind: RouteKind): Access {
     case 'metrics':
     case 'events':
     case 'actorAction':
+    case 'groupMembers':
+    case 'removeMember':
+    case 'addMember':
     case 'updateItem':
     case 'invalidateItem':
     case 'backup':

@@ -190,6 +190,18 @@ export interface Backend {
   updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<ItemChangeResult>;
   /** Drops the item, and every list and search result, from the cache. */
   invalidateItem(id: number): Promise<void>;
+  /** The group's configuration; absent on a backend without replica groups. */
+  members?(group: ReplicaGroup): Promise<GroupMembers>;
+  /**
+   * Removes `name` from the group (a membership change through its leader), then stops its actor; its database
+   * is kept under another name. Throws MembershipRefusedError or UnavailableError (no leader).
+   */
+  removeMember?(group: ReplicaGroup, name: string): Promise<GroupMembers>;
+  /**
+   * Starts a new member's replica and adds it as a learner; unless `promote` is false, promotes it once it is
+   * within the leader's bound, and answers when it is a voter. Throws MembershipRefusedError or UnavailableError.
+   */
+  addMember?(group: ReplicaGroup, request: { readonly name: string; readonly node: string | null; readonly promote: boolean }): Promise<GroupMembers>;
   /**
    * Optional: an online backup of both groups into `directory` (which exists and is empty): one file per group,
    * `order.db` then `catalog.db`, each at one committed index (see docs/operations.md for why in that order).
@@ -224,6 +236,21 @@ export class BackupFailedError extends Error {
 }
 
 /** No replica or no quorum answered within the deadline: the client may retry later. */
+/** A group's configuration as its leader (or, without one, its most recent member) sees it. */
+export interface GroupMembers {
+  readonly voters: readonly string[];
+  readonly learners: readonly string[];
+  readonly leader: string | null;
+  readonly configIndex: number;
+}
+
+export type ReplicaGroup = 'catalog' | 'order';
+
+/** A membership change the group's leader refused (the reason says why: not a member, a change in progress…). */
+export class MembershipRefusedError extends Error {
+  override readonly name = 'MembershipRefusedError';
+}
+
 export class UnavailableError extends Error {
   override readonly name = 'UnavailableError';
 }

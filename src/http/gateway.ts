@@ -21,6 +21,7 @@ import {
   DeadlineExceededError,
   UnavailableError,
   UnknownActorError,
+  MembershipRefusedError,
   type Backend,
   type ReadAnswer,
   type Item,
@@ -41,7 +42,7 @@ import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import { GatewayMetrics, type RouteMetrics } from './metrics.js';
 import { orderIdMaker } from './order-id.js';
 import { matchRoute, type Route, type RouteKind } from './routes.js';
-import { isPrintableToken, orderKeyLengthMax, parseIdempotencyKey, parseItemChange } from './validation.js';
+import { isPrintableToken, orderKeyLengthMax, parseIdempotencyKey, parseItemChange, parseMemberRequest } from './validation.js';
 
 export interface GatewayLimits {
   /** A request body above this is refused with 413 and the connection is closed. */
@@ -200,7 +201,7 @@ function isUnavailable(error: unknown): boolean {
 
 /** Every route but the item update takes no body (routes that are already errors answer their own error). */
 function takesNoBody(kind: RouteKind): boolean {
-  return kind !== 'updateItem' && kind !== 'badRequest' && kind !== 'notFound' && kind !== 'methodNotAllowed';
+  return kind !== 'updateItem' && kind !== 'addMember' && kind !== 'badRequest' && kind !== 'notFound' && kind !== 'methodNotAllowed';
 }
 
 /** True when the request says a body follows (a non-zero Content-Length, or any Transfer-Encoding). */
@@ -383,6 +384,11 @@ class GatewayHandler {
         return this.scrape(response, started);
       case 'actorAction':
         return this.actorAction(response, route, started);
+      case 'groupMembers':
+      case 'removeMember':
+        return this.members(response, route, started);
+      case 'addMember':
+        return this.addMember(request, response, route.group, started);
       case 'updateItem':
         return this.updateItem(request, response, route.id, started);
       case 'invalidateItem':
@@ -562,6 +568,48 @@ class GatewayHandler {
     this.metrics.updateCluster(status);
     const text = await this.metrics.text();
     return this.reply(response, 'metrics', started, 200, { 'content-type': this.metrics.contentType }, text);
+  }
+
+  /** GET the group's configuration, or DELETE a member; 409 with the reason when the leader refuses the change. */
+  private async members(
+    response: ServerResponse,
+    route: Extract<Route, { kind: 'groupMembers' | 'removeMember' }>,
+    started: number,
+  ): Promise<void> {
+    const backend = this.backend;
+    if (backend.members === undefined || backend.removeMember === undefined) {
+      return this.reply(response, route.kind, started, 404, jsonHeaders, bodies.errorBody('this gateway runs no replica groups'));
+    }
+    try {
+      const view = route.kind === 'groupMembers'
+        ? await this.deadlines.run(() => backend.members!(route.group))
+        : await this.deadlines.run(() => backend.removeMember!(route.group, route.name));
+      if (route.kind === 'removeMember') this.logger.info(`admin: removed ${route.name} from the ${route.group} group`);
+      return this.reply(response, route.kind, started, 200, jsonHeaders, '{"ok":true,"result":' + JSON.stringify(view) + '}');
+    } catch (error) {
+      if (!(error instanceof MembershipRefusedError)) throw error;
+      return this.reply(response, route.kind, started, 409, jsonHeaders, bodies.errorBody(error.message));
+    }
+  }
+
+  /** POST {"name","node"?,"promote"?}: adds a learner and (unless promote is false) promotes it once caught up. */
+  private async addMember(request: IncomingMessage, response: ServerResponse, group: 'catalog' | 'order', started: number): Promise<void> {
+    const body = await readBody(request, this.limits.bodyBytesMax);
+    if (body === null) return this.replyTooLarge(response, 'addMember', started);
+    const asked = parseMemberRequest(body);
+    if (asked.rejected) return this.reply(response, 'addMember', started, 400, jsonHeaders, bodies.errorBody(asked.error));
+    const backend = this.backend;
+    if (backend.addMember === undefined) {
+      return this.reply(response, 'addMember', started, 404, jsonHeaders, bodies.errorBody('this gateway cannot add members'));
+    }
+    try {
+      const view = await this.deadlines.run(() => backend.addMember!(group, asked.value));
+      this.logger.info(`admin: added ${asked.value.name} to the ${group} group${asked.value.promote ? '' : ' as a learner'}`);
+      return this.reply(response, 'addMember', started, 200, jsonHeaders, '{"ok":true,"result":' + JSON.stringify(view) + '}');
+    } catch (error) {
+      if (!(error instanceof MembershipRefusedError)) throw error;
+      return this.reply(response, 'addMember', started, 409, jsonHeaders, bodies.errorBody(error.message));
+    }
   }
 
   private async actorAction(

@@ -35,6 +35,9 @@ export type Route =
   | { readonly kind: 'cluster' }
   | { readonly kind: 'metrics' }
   | { readonly kind: 'actorAction'; readonly name: string; readonly action: ActorAction }
+  | { readonly kind: 'groupMembers'; readonly group: 'catalog' | 'order' }
+  | { readonly kind: 'removeMember'; readonly group: 'catalog' | 'order'; readonly name: string }
+  | { readonly kind: 'addMember'; readonly group: 'catalog' | 'order' }
   | { readonly kind: 'updateItem'; readonly id: number }
   | { readonly kind: 'invalidateItem'; readonly id: number }
   | { readonly kind: 'backup' }
@@ -135,11 +138,26 @@ function matchAdmin(method: string, segments: readonly string[]): Route {
     if (method !== 'POST') return postOnly;
     return withParameter(parseActorName(segments[3] as string), (name) => ({ kind: 'actorAction', name, action }));
   }
+  if (segments[2] === 'groups' && segments[4] === 'members' && (segments.length === 5 || segments.length === 6)) {
+    return matchMembers(method, segments);
+  }
   if (segments[2] === 'items' && segments.length === 4) {
     if (method !== 'POST') return postOnly;
     return withParameter(parseId(segments[3] as string, 'item id'), (id) => ({ kind: 'updateItem', id }));
   }
   return notFound;
+}
+
+/** /admin/groups/:group/members (GET, POST) and /admin/groups/:group/members/:name (DELETE). */
+function matchMembers(method: string, segments: readonly string[]): Route {
+  const group = segments[3];
+  if (group !== 'catalog' && group !== 'order') return { kind: 'badRequest', error: `unknown group "${String(group).slice(0, 40)}" (known: catalog, order)` };
+  if (segments.length === 5) {
+    if (method === 'POST') return { kind: 'addMember', group };
+    return isGet(method) ? { kind: 'groupMembers', group } : { kind: 'methodNotAllowed', allow: 'GET, HEAD, POST' };
+  }
+  if (method !== 'DELETE') return { kind: 'methodNotAllowed', allow: 'DELETE' };
+  return withParameter(parseActorName(segments[5] as string), (name) => ({ kind: 'removeMember', group, name }));
 }
 
 function matchInvalidate(method: string, segments: readonly string[]): Route {

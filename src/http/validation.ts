@@ -117,6 +117,32 @@ export function parseActorName(segment: string): Parsed<string> {
 }
 
 /** The body of POST /admin/items/:id: a JSON object with `price` and/or `restock` and nothing else. */
+/** What POST /admin/groups/:group/members asks for. */
+export interface MemberRequest {
+  readonly name: string;
+  /** The host to run it on (multi-host only). */
+  readonly node: string | null;
+  /** False keeps it a learner; default true. */
+  readonly promote: boolean;
+}
+
+/** {"name":"catalog-4","node":"host-d","promote":false}: a name of 1–64 letters, digits, '-' or '_'. */
+export function parseMemberRequest(body: string): Parsed<MemberRequest> {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return { rejected: true, error: 'the body must be JSON: {"name":"catalog-4"}' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { rejected: true, error: 'the body must be a JSON object' };
+  const { name, node, promote, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) return { rejected: true, error: `unknown fields: ${Object.keys(rest).slice(0, 5).join(', ')}` };
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(name)) return { rejected: true, error: 'name must be 1–64 letters, digits, - or _' };
+  if (node !== undefined && (typeof node !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(node))) return { rejected: true, error: 'node must be a node name' };
+  if (promote !== undefined && typeof promote !== 'boolean') return { rejected: true, error: 'promote must be true or false' };
+  return { rejected: false, value: { name, node: node ?? null, promote: promote ?? true } };
+}
+
 export function parseItemChange(body: string): Parsed<ItemChange> {
   let value: unknown;
   try {

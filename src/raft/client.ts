@@ -55,13 +55,24 @@ export class GroupClient {
   private readonly downUntilMs = new Map<NodeId, number>();
   private leaderHint: NodeId | null = null;
   private cursor = 0;
+  /** The members tried, in order; replaced when the group's configuration changes (setMembers). */
+  private members: readonly NodeId[];
   /** Where the reads of the current event-loop turn start; null until a read asks for it. */
   private turnStart: number | null = null;
 
   constructor(options: GroupClientOptions) {
     if (options.members.length === 0) throw new Error(`group ${options.group} needs members`);
     this.options = options;
+    this.members = [...options.members];
     this.now = options.now ?? Date.now;
+  }
+
+  /** The group's members changed (a membership change): try these from now on. */
+  setMembers(members: readonly NodeId[]): void {
+    if (members.length === 0) return;
+    this.members = [...members];
+    this.cursor %= this.members.length;
+    if (this.leaderHint !== null && !this.members.includes(this.leaderHint)) this.leaderHint = null;
   }
 
   get leader(): NodeId | null {
@@ -71,7 +82,7 @@ export class GroupClient {
   /** Members believed up, in round-robin order from `start` (by default after the last one used). */
   healthyMembers(start: number = this.cursor): NodeId[] {
     const nowMs = this.now();
-    const members = this.options.members;
+    const members = this.members;
     const ordered: NodeId[] = [];
     for (let offset = 0; offset < members.length; offset += 1) {
       const member = members[(start + offset) % members.length]!;
@@ -108,7 +119,7 @@ export class GroupClient {
   private readStart(): number {
     if (this.turnStart === null) {
       this.turnStart = this.cursor;
-      this.cursor = (this.cursor + 1) % this.options.members.length;
+      this.cursor = (this.cursor + 1) % this.members.length;
       setImmediate(() => {
         this.turnStart = null;
       });
@@ -141,7 +152,7 @@ export class GroupClient {
         continue;
       }
       tried.add(target);
-      if (leaderOnly) this.cursor = (this.options.members.indexOf(target) + 1) % this.options.members.length;
+      if (leaderOnly) this.cursor = (this.members.indexOf(target) + 1) % this.members.length;
       const timeoutMs = Math.max(1, Math.min(remainingMs, this.options.attemptTimeoutMs ?? 2_000));
       let answer: unknown;
       try {

@@ -11,7 +11,9 @@
 // the identity guard never reach the core.
 // Needs, all injected (see the interfaces below): storage, a monotonic clock, a tick timer and a way to run work
 // after the current turn, a transport, an image builder, and hooks for the application and the log.
-import { RaftNode, type RaftConfig, type RaftStatus } from './core/node.js';
+import {
+  RaftNode, type Membership, type MembershipChange, type MembershipChangeResult, type RaftConfig, type RaftStatus,
+} from './core/node.js';
 import { sendsBeforePersist } from './core/send-order.js';
 import { assertNever } from './core/errors.js';
 import { compactionTarget, entryOverheadBytes, retainBytesMaxDefault } from './compaction.js';
@@ -45,7 +47,8 @@ export interface DriverStorage extends IdentityStore {
   apply(entries: readonly Entry[]): AppliedResult[];
   /** A Ready that only moves the commit index, recorded with the entries it applies; null when not that case. */
   persistCommitAndApply(part: PersistPart, entries: readonly Entry[]): AppliedResult[] | null;
-  compact(index: number, peers: readonly NodeId[]): void;
+  /** `peers` and `learners`: the configuration in force at `index`, recorded with the compaction point. */
+  compact(index: number, peers: readonly NodeId[], learners: readonly NodeId[]): void;
   /** An image of the applied state, labelled with lastApplied and its term. */
   image(): BuiltImage;
   query(query: unknown): unknown;
@@ -113,11 +116,23 @@ export type ReadAnswer =
   | { readonly ok: true; readonly index: number; readonly result: unknown }
   | { readonly ok: false; readonly error: ReplicaRefusal; readonly leader: NodeId | null };
 
+export type MembershipAnswer =
+  | { readonly ok: true; readonly index: number; readonly membership: Membership }
+  | { readonly ok: false; readonly error: ReplicaRefusal | Exclude<MembershipChangeResult, { ok: true }>['error']; readonly reason: string; readonly leader: NodeId | null };
+
 export interface DriverOptions {
   readonly name: NodeId;
+  /** The voters of the group's bootstrap configuration; the log's configuration entries take over from it. */
   readonly peers: readonly NodeId[];
-  /** The core's configuration, less what the driver decides: id, peers, applied, voter. */
-  readonly raft: Omit<RaftConfig, 'id' | 'peers' | 'applied' | 'voter'>;
+  /** The learners of the bootstrap configuration (a member added later starts with those it was told of). */
+  readonly learners?: readonly NodeId[];
+  /**
+   * Names whose messages are admitted besides the members of the configuration in use (for example every name
+   * the host may ever run in this group). Default none: the bootstrap configuration and the log's decide.
+   */
+  readonly knownNames?: readonly NodeId[];
+  /** The core's configuration, less what the driver decides: id, peers, learners, applied, voter. */
+  readonly raft: Omit<RaftConfig, 'id' | 'peers' | 'learners' | 'applied' | 'voter'>;
   readonly persisted: PersistedState;
   readonly identity: StoredIdentity;
   readonly storage: DriverStorage;
@@ -220,10 +235,19 @@ export class ReplicaDriver {
     this.ticks = new TickSchedule(options.tickMs, () => this.time.nowMs());
     this.streams = new SnapshotStreams({ ...defaultSnapshotStreamOptions, ...options.snapshotStream, self: options.name });
     this.node = new RaftNode(
-      { ...options.raft, id: options.name, peers: options.peers, applied: options.storage.lastApplied, voter: options.identity.voter },
+      {
+        ...options.raft, id: options.name, peers: options.peers, learners: options.learners ?? [],
+        applied: options.storage.lastApplied, voter: options.identity.voter,
+      },
       options.persisted,
     );
-    this.identity = new IdentityGuard(options.name, options.peers, options.identity, options.storage, {
+    const admitted = new Set([...options.peers, ...(options.learners ?? []), ...(options.knownNames ?? [])]);
+    const isPeer = (name: NodeId): boolean => {
+      if (admitted.has(name)) return true;
+      const membership = this.node.membership();
+      return membership.voters.includes(name) || membership.learners.includes(name);
+    };
+    this.identity = new IdentityGuard(options.name, isPeer, options.identity, options.storage, {
       peerLostDisk: (peer, why) => {
         this.node.markNonVoter(peer);
         this.log.warn({ replica: this.name, peer, event: 'peerLostDisk' }, `${this.name}: ${peer} lost its disk (${why}); its votes and acknowledgements no longer count`);
@@ -256,6 +280,27 @@ export class ReplicaDriver {
     const proposed = this.node.propose(data);
     if (!proposed.ok) return answer({ ok: false, error: proposed.error, leader: proposed.leader });
     this.proposals.set(proposed.index, { term: proposed.term, answer });
+    this.scheduleFlush();
+  }
+
+  /**
+   * Proposes one membership change (core/config-change.ts); `answer` is called once it is committed and applied
+   * here (result: the new configuration), or refused — with the core's reason when the change cannot start now.
+   */
+  changeMembership(change: MembershipChange, answer: (answer: MembershipAnswer) => void): void {
+    if (this.stopped) return answer({ ok: false, error: 'dropped', reason: 'the replica stopped', leader: null });
+    if (this.proposals.size >= this.options.proposalsPendingMax) {
+      return answer({ ok: false, error: 'busy', reason: 'too many proposals pending', leader: this.softStateNow.leader });
+    }
+    this.catchUpTicks();
+    const proposed = this.node.proposeMembershipChange(change);
+    if (!proposed.ok) return answer({ ok: false, error: proposed.error, reason: proposed.reason, leader: proposed.leader });
+    const membership = proposed.membership;
+    this.proposals.set(proposed.index, {
+      term: proposed.term,
+      answer: (applied) => answer(applied.ok ? { ok: true, index: applied.index, membership }
+        : { ok: false, error: applied.error, reason: 'the change was overtaken by another leader\'s log', leader: applied.leader }),
+    });
     this.scheduleFlush();
   }
 
@@ -601,7 +646,8 @@ export class ReplicaDriver {
     this.softStateNow = softState;
     const term = this.node.status().term;
     if (softState.role === 'leader' && previous.role !== 'leader') {
-      const votes = `${Math.floor(this.peers.length / 2) + 1}/${this.peers.length}`;
+      const voters = this.node.membership().voters.length;
+      const votes = `${Math.floor(voters / 2) + 1}/${voters}`;
       this.log.info({ replica: this.name, term, event: 'leader' }, `${this.name} became leader for term ${term} with at least ${votes} votes`);
     } else if (previous.role === 'leader' && softState.role !== 'leader') {
       this.log.info({ replica: this.name, term, event: 'stepDown' }, `${this.name} stepped down in term ${term}`);
@@ -652,7 +698,8 @@ export class ReplicaDriver {
   }
 
   private compactTo(index: number): void {
-    this.storage.compact(index, this.peers);
+    const membership = this.node.membershipAt(index);
+    this.storage.compact(index, membership.voters, membership.learners);
     this.node.compact(index);
     this.log.debug({ replica: this.name, index }, `${this.name} compacted its log up to index ${index}`);
   }

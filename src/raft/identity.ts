@@ -181,7 +181,8 @@ export class IdentityGuard {
 
   constructor(
     private readonly self: NodeId,
-    private readonly peers: readonly NodeId[],
+    /** Whether a name belongs to the group (the configuration in use, or a name the host was told of). */
+    private readonly isPeer: (name: NodeId) => boolean,
     identity: StoredIdentity,
     private readonly store: IdentityStore,
     private readonly events: IdentityEvents,
@@ -220,7 +221,7 @@ export class IdentityGuard {
     }
     if (message.from !== sender) return { ok: false, reason: 'forgedSender', detail: `from ${message.from} inside a message sent by ${sender ?? 'nobody'}` };
     if (message.to !== this.self) return { ok: false, reason: 'forgedTarget', detail: `to ${message.to} inside a message delivered to ${this.self}` };
-    if (message.from === this.self || !this.peers.includes(message.from)) {
+    if (message.from === this.self || !this.isPeer(message.from)) {
       return { ok: false, reason: 'notAPeer', detail: `${message.from} is not a member of this group` };
     }
     if (this.retired.get(message.from)?.has(envelope.replica) === true) {
@@ -272,7 +273,7 @@ const admittedStale: EnvelopeVerdict = Object.freeze({ ok: true, staleView: true
 /** The one log line of a replica that may not vote, naming the repair. */
 export function nonVoterNotice(name: NodeId, why: string): string {
   return `${name} will not vote: it lost its disk (${why}), so it may have forgotten votes it cast and entries it `
-    + `acknowledged. It follows and replicates, but counts towards no quorum. Repair: remove ${name} from its group and `
-    + `add it back as a new member — membership changes are not built yet, so for now it stays a non-voting follower `
-    + `and its group needs every other member to make progress`;
+    + `acknowledged. It follows and replicates, but counts towards no quorum. Repair: remove ${name} from its group `
+    + `(pygmy member remove --group GROUP ${name}) and add a new member under a new name; until it is removed, its `
+    + `group needs every other member to make progress`;
 }

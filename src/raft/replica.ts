@@ -16,6 +16,7 @@
 //                                     thread while this replica keeps applying (storage/backup.ts)
 //   {type:'transferLeadership', to?}  ask → boolean
 //   {type:'peerGone', peer}           from the runtime: a peer's thread ended; if it was the leader, campaign soon
+//   {type:'changeMembership', change} ask → {ok:true, index, membership} once committed | {ok:false, error, reason, leader}
 // Anything else goes to the application's own `receive` hook (the catalog's subscriptions, the order saga).
 // Promises: those of the driver; a failed disk write crashes the actor rather than acknowledging (the supervisor
 // restarts it and it reloads from its own disk); a replica that lost its disk while its group lived on does not
@@ -27,8 +28,8 @@ import { mkdirSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ActorContext, ActorDefinition, Reply } from '../runtime/actor.js';
-import type { RaftNode, RaftStatus } from './core/node.js';
-import { ReplicaDriver, type ImageBuilder, type ImageResult, type ProposeAnswer, type ReadAnswer } from './driver.js';
+import type { MembershipChange, RaftNode, RaftStatus } from './core/node.js';
+import { ReplicaDriver, type ImageBuilder, type ImageResult, type MembershipAnswer, type ProposeAnswer, type ReadAnswer } from './driver.js';
 import { clusterIdFor, establishIdentity, isEnvelopeHeader, nonVoterNotice, type RaftEnvelope, type RefusalReason } from './identity.js';
 import type { StateMachine } from './state-machine.js';
 import { FileMemberMarker } from './storage/marker.js';
@@ -98,6 +99,10 @@ export interface ReplicaStatus {
   readonly refusedMessages: Readonly<Record<RefusalReason, number>>;
   /** Image streams to and from peers since the replica started (snapshot-stream.ts). */
   readonly snapshotStream: Readonly<SnapshotStreamCounters>;
+  /** The group's configuration this replica uses (the latest in its log) and the index that set it. */
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  readonly configIndex: number;
 }
 
 export type ReplicaMessage =
@@ -110,14 +115,16 @@ export type ReplicaMessage =
   | { readonly type: 'backup'; readonly destination: string }
   | { readonly type: 'transferLeadership'; readonly to?: NodeId }
   | { readonly type: 'peerGone'; readonly peer: NodeId }
-  | { readonly type: 'injectDiskFault'; readonly code: 'EIO' | 'ENOSPC' };
+  | { readonly type: 'injectDiskFault'; readonly code: 'EIO' | 'ENOSPC' }
+  | { readonly type: 'changeMembership'; readonly change: MembershipChange };
 
-const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'backup', 'transferLeadership', 'peerGone', 'injectDiskFault']);
+const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'backup', 'transferLeadership', 'peerGone', 'injectDiskFault', 'changeMembership']);
 
 /** A backup's answer: the file's record, or why there is none (the ReadIndex read was refused, or the copy failed). */
 export type BackupAnswer =
   | (Extract<BackupCaptureResult, { ok: true }> & { readonly member: NodeId; readonly readIndex: number })
   | { readonly ok: false; readonly error: string; readonly leader?: NodeId | null };
+const membershipChangeTypes = new Set<string>(['addLearner', 'promote', 'remove']);
 
 export { compactionIndex, type ProposeAnswer, type ReadAnswer, type ReplicaRefusal } from './driver.js';
 
@@ -250,6 +257,11 @@ export class Replica {
     return new Promise((resolve) => this.driver.propose(data, resolve));
   }
 
+  /** Proposes one membership change; resolves once it is committed and applied here, or refused with the reason. */
+  changeMembership(change: MembershipChange): Promise<MembershipAnswer> {
+    return new Promise((resolve) => this.driver.changeMembership(change, resolve));
+  }
+
   /** A linearizable read through ReadIndex; resolves with the state machine's answer (see ReplicaDriver.read). */
   read(query: unknown): Promise<ReadAnswer> {
     return new Promise((resolve) => this.driver.read(query, resolve));
@@ -298,6 +310,9 @@ export class Replica {
       voter: status.raft.voter,
       refusedMessages: status.refusedMessages,
       snapshotStream: status.snapshotStream,
+      voters: status.raft.voters,
+      learners: status.raft.learners,
+      configIndex: status.raft.configIndex,
     };
   }
 
@@ -449,6 +464,11 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
       const code = (message as { code?: unknown }).code;
       return code === 'EIO' || code === 'ENOSPC';
     }
+    case 'changeMembership': {
+      const change = (message as { change?: unknown }).change as { type?: unknown; node?: unknown } | null | undefined;
+      return typeof change === 'object' && change !== null && typeof change.type === 'string' && membershipChangeTypes.has(change.type)
+        && typeof change.node === 'string' && change.node.length > 0 && change.node.length <= 64;
+    }
     default:
       return true;
   }
@@ -516,6 +536,9 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
           return replica.injectDiskFault(replicaMessage.code);
         case 'peerGone':
           replica.peerGone(replicaMessage.peer);
+          return undefined;
+        case 'changeMembership':
+          answerLater(context, replica.changeMembership(replicaMessage.change));
           return undefined;
       }
     },

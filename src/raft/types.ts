@@ -6,7 +6,8 @@
 
 export type NodeId = string;
 
-export type EntryType = 'normal' | 'noop';
+/** `config`: the data is a group configuration (core/config-change.ts), in force from the moment it is in a log. */
+export type EntryType = 'normal' | 'noop' | 'config';
 
 export interface Entry {
   readonly index: number;
@@ -30,6 +31,8 @@ export interface SnapshotMeta {
   readonly term: number;
   /** Voting members of the group at that point. */
   readonly peers: readonly NodeId[];
+  /** Non-voting members (learners) at that point; absent means none. */
+  readonly learners?: readonly NodeId[];
 }
 
 export interface Snapshot {

@@ -11,7 +11,7 @@ const isBoolean = (value: unknown): value is boolean => typeof value === 'boolea
 export function isEntry(value: unknown): value is Entry {
   if (typeof value !== 'object' || value === null) return false;
   const entry = value as Record<string, unknown>;
-  return isCount(entry.index) && entry.index > 0 && isCount(entry.term) && (entry.type === 'normal' || entry.type === 'noop') && typeof entry.data === 'string';
+  return isCount(entry.index) && entry.index > 0 && isCount(entry.term) && (entry.type === 'normal' || entry.type === 'noop' || entry.type === 'config') && typeof entry.data === 'string';
 }
 
 function isSnapshot(value: unknown): value is Snapshot {
@@ -19,7 +19,8 @@ function isSnapshot(value: unknown): value is Snapshot {
   const snapshot = value as { meta?: unknown; data?: unknown };
   if (typeof snapshot.data !== 'string' || typeof snapshot.meta !== 'object' || snapshot.meta === null) return false;
   const meta = snapshot.meta as Record<string, unknown>;
-  return isCount(meta.index) && isCount(meta.term) && Array.isArray(meta.peers) && meta.peers.every(isName);
+  return isCount(meta.index) && isCount(meta.term) && Array.isArray(meta.peers) && meta.peers.every(isName)
+    && (meta.learners === undefined || (Array.isArray(meta.learners) && meta.learners.every(isName)));
 }
 
 export function isRaftMessage(value: unknown): value is Message {

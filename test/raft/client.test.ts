@@ -74,6 +74,25 @@ test('writes follow the leader named in a refusal, then go to it directly', asyn
   assert.equal(asked, ['catalog-3']);
 });
 
+test('after a membership change, writes follow a leader the bootstrap list did not name', async () => {
+  // catalog-4 was added and leads: before setMembers its name in a redirect is not followed; after, it is.
+  const { client, asked } = makeClient((target) =>
+    target === 'catalog-4' ? { ok: true, index: 9, result: 'done' } : { ok: false, error: 'notLeader', leader: 'catalog-4' },
+  );
+  let before: unknown = null;
+  try {
+    await client.propose('{}', Date.now() + 300);
+  } catch (error) {
+    before = error;
+  }
+  assert.ok(before instanceof GroupUnavailableError, 'a redirect to a name outside the list was followed');
+  client.setMembers(['catalog-1', 'catalog-2', 'catalog-4']);
+  asked.length = 0;
+  const after = await client.propose('{}', Date.now() + 1_000);
+  assert.is(after.servedBy, 'catalog-4');
+  assert.not.ok(asked.includes('catalog-3'), 'a removed member was still tried');
+});
+
 test('a call that no member answers before its deadline throws GroupUnavailableError', async () => {
   const { client } = makeClient(() => {
     throw new Unavailable('down');

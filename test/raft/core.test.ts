@@ -550,7 +550,8 @@ test('restart: a node rebuilt from its PersistedState keeps term, vote and log, 
 test('configuration: a bad configuration throws a named error at construction', () => {
   // Checks that limits are validated once, up front, with RaftConfigError.
   const empty: PersistedState = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
-  assert.throws(() => new RaftNode(baseConfig('n1', ['n1', 'n2'], {}), empty), (error: unknown) => error instanceof RaftConfigError);
+  assert.throws(() => new RaftNode(baseConfig('n1', ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8'], {}), empty), (error: unknown) => error instanceof RaftConfigError);
+  assert.throws(() => new RaftNode(baseConfig('n1', ['n1', 'n1', 'n2'], {}), empty), (error: unknown) => error instanceof RaftConfigError);
   assert.throws(() => new RaftNode(baseConfig('n1', three, { maxInflightAppends: 0 }), empty), (error: unknown) => error instanceof RaftConfigError);
   assert.throws(() => new RaftNode(baseConfig('n1', three, { electionTicks: 1 }), empty), (error: unknown) => error instanceof RaftConfigError);
 });

@@ -81,7 +81,7 @@ test('establish: a database or marker of another cluster is refused', () => {
 function guardFor(self: string, store = new MemoryStore()) {
   const identity = establish(store, new MemoryMarker()).identity;
   const events: string[] = [];
-  const guard = new IdentityGuard(self, peers, identity, store, {
+  const guard = new IdentityGuard(self, (name) => peers.includes(name), identity, store, {
     peerLostDisk: (peer, why) => events.push(`peer ${peer}: ${why}`),
     peerReincarnated: (peer) => events.push(`reincarnated ${peer}`),
     lostDisk: (why) => events.push(`self: ${why}`),

@@ -54,7 +54,9 @@ export type OrderOutcome =
 
 export type OrderAppMessage =
   | { readonly type: 'order'; readonly orderId: string; readonly item: number; readonly amount: number; readonly createdAt: number }
-  | { readonly type: 'sweepPending' };
+  | { readonly type: 'sweepPending' }
+  /** The catalog group's members changed: the saga's catalog client tries these from now on. */
+  | { readonly type: 'catalogMembers'; readonly members: readonly string[] };
 
 interface OrderApp {
   readonly catalog: GroupClient;
@@ -76,6 +78,11 @@ function isOrderAppMessage(message: unknown): message is OrderAppMessage {
   if (typeof message !== 'object' || message === null) return false;
   const candidate = message as Record<string, unknown>;
   if (candidate.type === 'sweepPending') return true;
+  if (candidate.type === 'catalogMembers') {
+    const members = candidate.members;
+    return Array.isArray(members) && members.length > 0 && members.length <= 9
+      && members.every((member) => typeof member === 'string' && member.length > 0 && member.length <= 64);
+  }
   return (
     candidate.type === 'order' && typeof candidate.orderId === 'string' && candidate.orderId.length > 0 && candidate.orderId.length <= 128 &&
     Number.isSafeInteger(candidate.item) && (candidate.item as number) > 0 &&
@@ -275,6 +282,9 @@ export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs>({
       }
       case 'sweepPending':
         void sweepPending(app, replica);
+        return undefined;
+      case 'catalogMembers':
+        app.catalog.setMembers(message.members);
         return undefined;
     }
   },

@@ -13,12 +13,21 @@ export interface RaftTestingBugs {
   readonly commitPreviousTermByCounting?: boolean;
   /** A follower answers a read at its own commit index without asking the leader. */
   readonly followerReadWithoutReadIndex?: boolean;
+  /** A leader proposes a membership change while an earlier one is still uncommitted (thesis §4.1 forbids it). */
+  readonly concurrentMembershipChanges?: boolean;
 }
 
 export interface RaftConfig {
   readonly id: NodeId;
-  /** Every voter of the group, this node included: 3 or 5. Static membership. */
+  /**
+   * The voters of the group's bootstrap configuration (1..7), used until the log or a snapshot holds a later one
+   * (config-change.ts). A node added later is not among them: it waits, a non-voter, for the leader to reach it.
+   */
   readonly peers: readonly NodeId[];
+  /** The learners of the bootstrap configuration (non-voters that replicate). Default none. */
+  readonly learners?: readonly NodeId[];
+  /** A learner is promoted only when its log is within this many entries of the leader's. Default 64. */
+  readonly learnerLagEntriesMax?: number;
   /** Ticks without hearing from a leader before a follower campaigns; randomized in [electionTicks, 2×electionTicks). */
   readonly electionTicks: number;
   /** Ticks between heartbeats of a leader; below electionTicks. */
@@ -52,11 +61,12 @@ function requireInteger(value: number, name: string, minimum: number): void {
 
 export function validateConfig(config: RaftConfig): void {
   if (typeof config.id !== 'string' || config.id.length === 0) throw new RaftConfigError('id must be a non-empty string');
-  if (config.peers.length !== 3 && config.peers.length !== 5) {
-    throw new RaftConfigError(`peers must hold 3 or 5 voters, got ${config.peers.length}`);
+  if (config.peers.length < 1 || config.peers.length > 7) {
+    throw new RaftConfigError(`peers must hold 1 to 7 voters, got ${config.peers.length}`);
   }
-  if (new Set(config.peers).size !== config.peers.length) throw new RaftConfigError(`peers repeat an id: ${config.peers.join(',')}`);
-  if (!config.peers.includes(config.id)) throw new RaftConfigError(`peers must include the node itself (${config.id})`);
+  const members = [...config.peers, ...(config.learners ?? [])];
+  if (new Set(members).size !== members.length) throw new RaftConfigError(`peers and learners repeat an id: ${members.join(',')}`);
+  requireInteger(config.learnerLagEntriesMax ?? 64, 'learnerLagEntriesMax', 0);
   requireInteger(config.heartbeatTicks, 'heartbeatTicks', 1);
   requireInteger(config.electionTicks, 'electionTicks', 2);
   if (config.electionTicks <= config.heartbeatTicks) {

@@ -13,8 +13,26 @@ import { validateConfig, type RaftConfig } from './config.js';
 import { RaftUsageError, assertNever, invariant } from './errors.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
+import {
+  MembershipLog, applyChange, encodeMembership, isMember, quorumOf, type Membership, type MembershipChange,
+} from './config-change.js';
 
 export type { RaftConfig, RaftTestingBugs } from './config.js';
+export type { Membership, MembershipChange } from './config-change.js';
+
+export type MembershipChangeResult =
+  | { readonly ok: true; readonly index: number; readonly term: number; readonly membership: Membership }
+  | {
+      readonly ok: false;
+      /**
+       * notLeader / transferring / tooManyUncommitted as for propose; leaderNotReady: no entry of this leader's
+       * term is committed yet; changeInProgress: an earlier change is not committed; learnerBehind: the learner is
+       * further than learnerLagEntriesMax behind; invalidChange: the change does not apply (see reason).
+       */
+      readonly error: 'notLeader' | 'transferring' | 'tooManyUncommitted' | 'leaderNotReady' | 'changeInProgress' | 'learnerBehind' | 'invalidChange';
+      readonly reason: string;
+      readonly leader: NodeId | null;
+    };
 
 export type ProposeResult =
   | { readonly ok: true; readonly index: number; readonly term: number }
@@ -33,6 +51,11 @@ export interface RaftStatus {
   readonly transferringTo: NodeId | null;
   /** False once this node knows it lost what it promised: it may not vote or count towards a quorum. */
   readonly voter: boolean;
+  /** The configuration in use: the latest in the log, committed or not. */
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  /** Index of the entry that set it (or of the snapshot that carried it). */
+  readonly configIndex: number;
 }
 
 interface PendingRead {
@@ -49,8 +72,8 @@ type AppendMessage = Extract<Message, { type: 'append' }>;
 export class RaftNode {
   private readonly config: RaftConfig;
   private readonly id: NodeId;
-  private readonly peers: readonly NodeId[];
-  private readonly quorum: number;
+  /** The bootstrap configuration, then every configuration entry of the log. */
+  private readonly memberships: MembershipLog;
   private readonly maxPendingReads: number;
   private readonly log: RaftLog;
   /** False: this node forgot what it promised (a wiped disk); it never campaigns nor grants a vote. */
@@ -92,14 +115,18 @@ export class RaftNode {
     validateConfig(config);
     this.config = config;
     this.id = config.id;
-    this.peers = [...config.peers];
-    this.quorum = Math.floor(config.peers.length / 2) + 1;
     this.maxPendingReads = config.maxPendingReads ?? 1024;
     this.voter = config.voter ?? true;
     const hardState = persisted.hardState;
     this.term = hardState.term;
     this.vote = hardState.vote;
     this.log = new RaftLog(() => this.describe(), persisted.snapshot, persisted.entries, hardState.commit, config.applied ?? 0);
+    const snapshot = persisted.snapshot;
+    const base: Membership = snapshot === null
+      ? { voters: [...config.peers], learners: [...(config.learners ?? [])] }
+      : { voters: [...snapshot.peers], learners: [...(snapshot.learners ?? [])] };
+    this.memberships = new MembershipLog(this.log.snapshotIndex, base, () => this.describe());
+    this.recordConfigEntries(persisted.entries);
     this.lastHardState = { term: this.term, vote: this.vote, commit: this.log.commit };
     this.lastSoftState = { leader: null, role: 'follower' };
     this.resetElectionTimeout();
@@ -131,9 +158,52 @@ export class RaftNode {
 
   step(message: Message): void {
     invariant(message.to === this.id, () => `${this.describe()}: message for ${message.to} delivered here`);
-    if (!this.peers.includes(message.from) || message.from === this.id) return;
+    if (message.from === this.id || !this.acceptsFrom(message)) return;
     if (this.acceptTerm(message)) this.stepByRole(message);
     this.checkInvariants();
+  }
+
+  /**
+   * Proposes one membership change (thesis §4.1): refused unless this leader committed an entry of its own term
+   * (the fix to the single-server algorithm: a change proposed earlier could otherwise be overtaken by one of an
+   * older leader's uncommitted changes) and no earlier change is still uncommitted. A promotion is refused while
+   * the learner is more than learnerLagEntriesMax entries behind. The new configuration is in force as soon as it
+   * is in this log.
+   */
+  proposeMembershipChange(change: MembershipChange): MembershipChangeResult {
+    const refuse = (error: Exclude<MembershipChangeResult, { ok: true }>['error'], reason: string): MembershipChangeResult =>
+      ({ ok: false, error, reason, leader: this.leader });
+    if (this.role !== 'leader') return refuse('notLeader', 'not the leader');
+    if (this.transferee !== null) return refuse('transferring', 'leadership is being transferred');
+    if (this.log.lastIndex() - this.log.commit >= this.config.maxUncommittedEntries) return refuse('tooManyUncommitted', 'too many uncommitted entries');
+    if (!this.hasCommittedInTerm()) return refuse('leaderNotReady', 'no entry of this leader\'s term is committed yet');
+    if (this.memberships.latestIndex() > this.log.commit && this.config.testingBugs?.concurrentMembershipChanges !== true) {
+      return refuse('changeInProgress', `the change at index ${this.memberships.latestIndex()} is not committed yet`);
+    }
+    const next = applyChange(this.memberships.latest(), change);
+    if (typeof next === 'string') return refuse('invalidChange', next);
+    if (change.type === 'promote') {
+      const lagMax = this.config.learnerLagEntriesMax ?? 64;
+      const lag = this.log.lastIndex() - this.progressOf(change.node).match;
+      if (lag > lagMax) return refuse('learnerBehind', `${change.node} is ${lag} entries behind (at most ${lagMax})`);
+    }
+    const entry: Entry = { index: this.log.lastIndex() + 1, term: this.term, type: 'config', data: encodeMembership(next) };
+    this.log.appendOwn(entry);
+    this.memberships.record(entry.index, entry.term, entry.data);
+    this.membershipChanged();
+    this.broadcastAppend(false);
+    this.checkInvariants();
+    return { ok: true, index: entry.index, term: entry.term, membership: next };
+  }
+
+  /** The configuration in use (the latest in the log) and the index that set it. */
+  membership(): Membership & { readonly index: number } {
+    return { ...this.memberships.latest(), index: this.memberships.latestIndex() };
+  }
+
+  /** The configuration in force at `index` (≥ the log's start): what a snapshot or a compaction at `index` records. */
+  membershipAt(index: number): Membership {
+    return this.memberships.at(index);
   }
 
   propose(data: string): ProposeResult {
@@ -172,7 +242,7 @@ export class RaftNode {
    * target still lacks entries its campaign fails and an ordinary election follows: only liveness is at stake.
    */
   transferLeadership(to: NodeId, urgent = false): boolean {
-    if (this.role !== 'leader' || to === this.id || !this.peers.includes(to) || this.nonVoters.has(to)) return false;
+    if (this.role !== 'leader' || to === this.id || !this.isVoter(to)) return false;
     if (this.transferee === to) return true;
     this.transferee = to;
     this.electionElapsed = 0; // the transfer is bounded by one election timeout from now
@@ -191,7 +261,7 @@ export class RaftNode {
     if (this.role !== 'leader') return null;
     let best: NodeId | null = null;
     let bestMatch = -1;
-    for (const peer of this.peers) {
+    for (const peer of this.memberships.latest().voters) {
       if (peer === this.id || this.nonVoters.has(peer)) continue;
       const progress = this.progressOf(peer);
       const match = progress.recentActive ? progress.match : progress.match - this.log.lastIndex() - 1;
@@ -210,6 +280,7 @@ export class RaftNode {
   compact(index: number): void {
     invariant(index <= this.log.applied, () => `${this.describe()}: compact(${index}) beyond applied ${this.log.applied}`);
     if (index <= this.log.snapshotIndex) return;
+    this.memberships.compactTo(index);
     this.log.compact(index);
     if (this.latestSnapshot !== null && this.latestSnapshot.meta.index < index) this.latestSnapshot = null;
     this.checkInvariants();
@@ -233,7 +304,8 @@ export class RaftNode {
     if (index < this.log.snapshotIndex || index > this.log.applied || index === 0) return false;
     const term = this.log.term(index);
     invariant(term !== undefined, () => `${this.describe()}: no term at offered snapshot index ${index}`);
-    this.latestSnapshot = { meta: { index, term, peers: [...this.peers] }, data };
+    const membership = this.memberships.at(index);
+    this.latestSnapshot = { meta: { index, term, peers: [...membership.voters], learners: [...membership.learners] }, data };
     this.imageWanted = false;
     if (this.role === 'leader') {
       for (const peer of this.otherPeers()) {
@@ -301,6 +373,7 @@ export class RaftNode {
       id: this.id, role: this.role, term: this.term, leader: this.leader, vote: this.vote,
       commitIndex: this.log.commit, appliedIndex: this.log.applied, lastIndex: this.log.lastIndex(),
       snapshotIndex: this.log.snapshotIndex, transferringTo: this.transferee, voter: this.voter,
+      voters: this.memberships.latest().voters, learners: this.memberships.latest().learners, configIndex: this.memberships.latestIndex(),
     };
   }
 
@@ -350,7 +423,8 @@ export class RaftNode {
    */
   leaderLost(leader: NodeId): boolean {
     if (!this.voter || this.role !== 'follower' || this.leader !== leader || leader === this.id) return false;
-    const rank = this.peers.filter((peer) => peer !== leader && peer !== this.id && peer < this.id).length;
+    if (!this.canCampaign()) return false;
+    const rank = this.memberships.latest().voters.filter((peer) => peer !== leader && peer !== this.id && peer < this.id).length;
     const ticksLeft = 1 + 2 * rank;
     this.setLeader(null);
     this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - ticksLeft);
@@ -363,7 +437,7 @@ export class RaftNode {
    * check-quorum — although it may still follow and replicate. Returns whether this was news.
    */
   markNonVoter(peer: NodeId): boolean {
-    if (peer === this.id || !this.peers.includes(peer) || this.nonVoters.has(peer)) return false;
+    if (peer === this.id || this.nonVoters.has(peer)) return false;
     this.nonVoters.add(peer);
     this.votes.delete(peer);
     if (this.transferee === peer) this.transferee = null;
@@ -377,7 +451,7 @@ export class RaftNode {
    * over (probe from the end of the log, nothing matched).
    */
   peerReincarnated(peer: NodeId): void {
-    if (peer === this.id || !this.peers.includes(peer)) return;
+    if (peer === this.id) return;
     // Messages for it not yet handed out were drawn from the old knowledge (a heartbeat's commit from the old
     // match index): dropped, as a lossy network may drop them.
     if (this.outbox.some((message) => message.to === peer)) this.outbox = this.outbox.filter((message) => message.to !== peer);
@@ -450,9 +524,10 @@ export class RaftNode {
     this.setLeader(null);
     this.votes = new Map([[this.id, true]]);
     this.resetTimers();
-    for (const peer of this.otherPeers()) {
+    for (const peer of this.otherVoters()) {
       this.send({ type: 'preVote', from: this.id, to: peer, term: this.term + 1, lastLogIndex: this.log.lastIndex(), lastLogTerm: this.log.lastTerm() });
     }
+    this.tallyVotes();
   }
 
   private becomeCandidate(transfer: boolean): void {
@@ -463,9 +538,10 @@ export class RaftNode {
     this.setLeader(null);
     this.votes = new Map([[this.id, true]]);
     this.resetTimers();
-    for (const peer of this.otherPeers()) {
+    for (const peer of this.otherVoters()) {
       this.send({ type: 'vote', from: this.id, to: peer, term: this.term, lastLogIndex: this.log.lastIndex(), lastLogTerm: this.log.lastTerm(), transfer });
     }
+    this.tallyVotes();
   }
 
   private becomeLeader(): void {
@@ -475,11 +551,7 @@ export class RaftNode {
     this.resetTimers();
     this.transferee = null;
     this.progress = new Map();
-    for (const peer of this.peers) {
-      const progress = new Progress(this.log.lastIndex() + 1, this.config.maxInflightAppends);
-      progress.recentActive = true;
-      this.progress.set(peer, progress);
-    }
+    this.syncProgress();
     this.progressOf(this.id).acknowledge(this.log.persistedIndex);
     // A no-op of the new term lets the leader commit, and so learn the commit point (§8 of the Raft paper).
     this.log.appendOwn({ index: this.log.lastIndex() + 1, term: this.term, type: 'noop', data: '' });
@@ -524,7 +596,7 @@ export class RaftNode {
     this.electionElapsed += 1;
     if (this.electionElapsed < this.randomizedElectionTimeout) return;
     this.electionElapsed = 0;
-    if (!this.voter) {
+    if (!this.canCampaign()) {
       this.setLeader(null); // a non-voter stops trusting a silent leader, but never campaigns
       return;
     }
@@ -553,11 +625,12 @@ export class RaftNode {
 
   private quorumRecentlyActive(): boolean {
     let active = 0;
+    const voters = this.memberships.latest().voters;
     for (const [peer, progress] of this.progress) {
-      if (peer === this.id || (progress.recentActive && !this.nonVoters.has(peer))) active += 1;
+      if (voters.includes(peer) && (peer === this.id || (progress.recentActive && !this.nonVoters.has(peer)))) active += 1;
       progress.recentActive = false;
     }
-    return active >= this.quorum;
+    return active >= quorumOf(this.memberships.latest());
   }
 
   private expireOldReads(): void {
@@ -583,7 +656,10 @@ export class RaftNode {
   // ---- messages by role -------------------------------------------------------------------------------------------
 
   private stepByRole(message: Message): void {
-    if (this.role === 'leader') this.progress.get(message.from)!.recentActive = true;
+    if (this.role === 'leader') {
+      const progress = this.progress.get(message.from);
+      if (progress !== undefined) progress.recentActive = true;
+    }
     switch (message.type) {
       case 'preVote':
       case 'vote':
@@ -638,22 +714,30 @@ export class RaftNode {
     const expectedRole = message.type === 'preVoteResponse' ? 'preCandidate' : 'candidate';
     if (this.role !== expectedRole || this.nonVoters.has(message.from)) return;
     this.votes.set(message.from, !message.reject);
+    this.tallyVotes();
+  }
+
+  /** Counts the votes of the voters now in the configuration; a group of one elects itself at once. */
+  private tallyVotes(): void {
     let granted = 0;
     let rejected = 0;
-    for (const vote of this.votes.values()) {
+    const voters = this.memberships.latest().voters;
+    for (const [voter, vote] of this.votes) {
+      if (!voters.includes(voter)) continue; // a member no longer in the configuration counts for nothing
       if (vote) granted += 1;
       else rejected += 1;
     }
-    if (granted >= this.quorum) {
+    const quorum = quorumOf(this.memberships.latest());
+    if (granted >= quorum) {
       if (this.role === 'preCandidate') this.becomeCandidate(false);
       else this.becomeLeader();
-    } else if (rejected >= this.quorum) {
+    } else if (rejected >= quorum) {
       this.becomeFollower(this.term, null);
     }
   }
 
   private handleTimeoutNow(): void {
-    if (this.role === 'leader' || !this.voter) return;
+    if (this.role === 'leader' || !this.canCampaign()) return;
     this.becomeCandidate(true); // a transfer skips pre-vote: the old leader asked for this election
   }
 
@@ -673,6 +757,7 @@ export class RaftNode {
     }
     if (this.log.matchTerm(message.prevIndex, message.prevTerm)) {
       const lastNewIndex = this.log.appendAfter(message.prevIndex, message.entries);
+      this.reconcileMemberships(message.entries);
       this.log.commitTo(Math.min(message.commit, lastNewIndex));
       this.sendAppendResponse(message.from, false, lastNewIndex, 0, 0);
       return;
@@ -720,6 +805,8 @@ export class RaftNode {
       return;
     }
     this.log.restore(meta);
+    this.memberships.restore(meta.index, { voters: [...meta.peers], learners: [...(meta.learners ?? [])] });
+    this.membershipChanged();
     this.latestSnapshot = message.snapshot;
     this.pendingSnapshot = message.snapshot;
     this.sendAppendResponse(message.from, false, meta.index, 0, 0);
@@ -789,6 +876,7 @@ export class RaftNode {
     if (progress.state === 'probe') progress.becomeReplicate();
     else if (progress.state === 'snapshot' && progress.match >= progress.pendingSnapshotIndex) progress.becomeReplicate();
     if (grew && this.maybeCommit()) this.broadcastAppend(true);
+    if (this.role !== 'leader') return; // its own removal committed: it stepped down
     if (this.transferee === message.from && progress.match === this.log.lastIndex()) {
       this.send({ type: 'timeoutNow', from: this.id, to: message.from, term: this.term });
     }
@@ -833,17 +921,37 @@ export class RaftNode {
   /** §5.4.2: only entries of the current term are committed by counting replicas. */
   private maybeCommit(): boolean {
     const matches: number[] = [];
-    for (const peer of this.peers) if (!this.nonVoters.has(peer)) matches.push(this.progressOf(peer).match);
-    if (matches.length < this.quorum) return false;
+    const membership = this.memberships.latest();
+    const quorum = quorumOf(membership);
+    for (const peer of membership.voters) if (!this.nonVoters.has(peer)) matches.push(this.progressOf(peer).match);
+    if (matches.length < quorum) return false;
     matches.sort((left, right) => right - left);
-    const quorumIndex = matches[this.quorum - 1]!;
+    const quorumIndex = matches[quorum - 1]!;
     if (quorumIndex <= this.log.commit) return false;
     const ownTerm = this.log.term(quorumIndex) === this.term;
     if (!ownTerm && this.config.testingBugs?.commitPreviousTermByCounting !== true) return false;
     const hadCommittedInTerm = this.hasCommittedInTerm();
     this.log.commitTo(quorumIndex);
     if (!hadCommittedInTerm && this.hasCommittedInTerm()) this.releaseReadsAwaitingTermCommit();
+    if (this.memberships.latestIndex() <= this.log.commit && !membership.voters.includes(this.id)) {
+      this.stepDownRemoved();
+      return false;
+    }
     return true;
+  }
+
+  /**
+   * This leader's removal committed (thesis §4.2.2: it led without counting itself until then): it tells every
+   * member the commit, hands over to the best-placed voter with timeoutNow, and follows.
+   */
+  private stepDownRemoved(): void {
+    this.broadcastAppend(true);
+    const target = this.transferTarget();
+    if (target !== null) {
+      this.sendAppend(target, true);
+      this.send({ type: 'timeoutNow', from: this.id, to: target, term: this.term });
+    }
+    this.becomeFollower(this.term, null);
   }
 
   private hasCommittedInTerm(): boolean {
@@ -872,6 +980,7 @@ export class RaftNode {
   private startReadRound(context: string, requester: NodeId): void {
     this.pendingReads.push({ context, requester, index: this.log.commit, acknowledgers: new Set([this.id]), ageTicks: 0 });
     for (const peer of this.otherPeers()) this.sendHeartbeat(peer, context);
+    this.releaseConfirmedReads(); // a group of one confirms its own leadership
   }
 
   private handleReadIndexRequest(message: Extract<Message, { type: 'readIndex' }>): void {
@@ -889,9 +998,14 @@ export class RaftNode {
   private acknowledgeRead(context: string, from: NodeId): void {
     const position = this.pendingReads.findIndex((read) => read.context === context);
     if (position < 0) return;
-    if (this.nonVoters.has(from)) return;
+    if (this.nonVoters.has(from) || !this.isVoter(from)) return;
     for (let index = 0; index <= position; index += 1) this.pendingReads[index]!.acknowledgers.add(from);
-    while (this.pendingReads.length > 0 && this.pendingReads[0]!.acknowledgers.size >= this.quorum) {
+    this.releaseConfirmedReads();
+  }
+
+  /** Answers the confirmed prefix of the pending reads, in order. */
+  private releaseConfirmedReads(): void {
+    while (this.pendingReads.length > 0 && this.readConfirmed(this.pendingReads[0]!)) {
       const read = this.pendingReads.shift()!;
       if (read.requester === this.id) this.readStates.push({ index: read.index, context: read.context });
       else this.send({ type: 'readIndexResponse', from: this.id, to: read.requester, term: this.term, context: read.context, index: read.index, reject: false });
@@ -909,8 +1023,76 @@ export class RaftNode {
     this.outbox.push(message);
   }
 
+  /** Every member but this node: the leader replicates to voters and learners alike. */
   private otherPeers(): NodeId[] {
-    return this.peers.filter((peer) => peer !== this.id);
+    const { voters, learners } = this.memberships.latest();
+    return [...voters, ...learners].filter((peer) => peer !== this.id);
+  }
+
+  private otherVoters(): NodeId[] {
+    return this.memberships.latest().voters.filter((peer) => peer !== this.id);
+  }
+
+  private isVoter(peer: NodeId): boolean {
+    return this.memberships.latest().voters.includes(peer) && !this.nonVoters.has(peer);
+  }
+
+  /** Campaigns only a voter of the latest configuration that kept what it promised. */
+  private canCampaign(): boolean {
+    return this.voter && this.memberships.latest().voters.includes(this.id);
+  }
+
+  /** A read is confirmed by a majority of the voters now in the configuration (this leader if it is one). */
+  private readConfirmed(read: PendingRead): boolean {
+    const membership = this.memberships.latest();
+    let count = 0;
+    for (const acknowledger of read.acknowledgers) if (membership.voters.includes(acknowledger)) count += 1;
+    return count >= quorumOf(membership);
+  }
+
+  /**
+   * Members of the latest configuration are heard. So is a leader's replication from anyone (a node added to the
+   * group knows of its membership only once the leader's entries reach it), never a campaign from a stranger (a
+   * removed member that did not learn of its removal must not disrupt the group, thesis §4.2.3).
+   */
+  private acceptsFrom(message: Message): boolean {
+    if (isMember(this.memberships.latest(), message.from)) return true;
+    return message.type === 'append' || message.type === 'heartbeat' || message.type === 'installSnapshot';
+  }
+
+  private recordConfigEntries(entries: readonly Entry[]): void {
+    for (const entry of entries) if (entry.type === 'config') this.memberships.record(entry.index, entry.term, entry.data);
+  }
+
+  /** After a follower's append: drop configurations truncated away, record the new ones, act on the latest. */
+  private reconcileMemberships(entries: readonly Entry[]): void {
+    const before = this.memberships.latestIndex();
+    this.memberships.forget((index) => this.log.term(index));
+    for (const entry of entries) {
+      if (entry.type === 'config' && entry.index > this.memberships.latestIndex() && this.log.matchTerm(entry.index, entry.term)) {
+        this.memberships.record(entry.index, entry.term, entry.data);
+      }
+    }
+    if (this.memberships.latestIndex() !== before) this.membershipChanged();
+  }
+
+  /** The configuration in use changed: a leader tracks every member; a node that may no longer campaign stops. */
+  private membershipChanged(): void {
+    if (this.role === 'leader') this.syncProgress();
+    else if ((this.role === 'candidate' || this.role === 'preCandidate') && !this.canCampaign()) this.becomeFollower(this.term, null);
+    if (this.transferee !== null && !this.isVoter(this.transferee)) this.transferee = null;
+  }
+
+  /** A leader's progress: one per member and itself; a new member starts probing at the end of the log. */
+  private syncProgress(): void {
+    const members = new Set([this.id, ...this.otherPeers()]);
+    for (const peer of [...this.progress.keys()]) if (!members.has(peer)) this.progress.delete(peer);
+    for (const peer of members) {
+      if (this.progress.has(peer)) continue;
+      const progress = new Progress(this.log.lastIndex() + 1, this.config.maxInflightAppends);
+      progress.recentActive = true;
+      this.progress.set(peer, progress);
+    }
   }
 
   private committedEntriesFrom(): number {
@@ -951,6 +1133,8 @@ export class RaftNode {
     invariant(this.role !== 'leader' || this.vote === this.id || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: leader did not vote for itself`);
     invariant(this.role !== 'candidate' || this.vote === this.id || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: candidate did not vote for itself`);
     invariant(this.voter || this.role === 'follower', () => `${this.describe()}: a non-voter left the follower role`);
+    invariant((this.role !== 'candidate' && this.role !== 'preCandidate') || this.memberships.latest().voters.includes(this.id),
+      () => `${this.describe()}: campaigning while not a voter of the latest configuration`);
     invariant(this.lastHardState.term < this.term || this.lastHardState.vote === null || this.lastHardState.vote === this.vote
       || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: vote changed within term (was ${this.lastHardState.vote}, now ${this.vote})`);
   }

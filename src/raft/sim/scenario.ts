@@ -19,14 +19,19 @@ export interface SimulationBugs extends RaftTestingBugs {
   readonly acknowledgeOnPropose?: boolean;
 }
 
-export type ScenarioFamily = 'random' | 'harsh' | 'figure8';
+export type ScenarioFamily = 'random' | 'harsh' | 'figure8' | 'membership';
 export type FamilyChoice = ScenarioFamily | 'mixed';
-export const familyChoices: readonly FamilyChoice[] = ['mixed', 'random', 'harsh', 'figure8'];
+export const familyChoices: readonly FamilyChoice[] = ['mixed', 'random', 'harsh', 'figure8', 'membership'];
 
 export interface Scenario {
   readonly seed: number;
   readonly family: ScenarioFamily;
+  /** Voters of the bootstrap configuration. */
   readonly nodeCount: 3 | 5;
+  /** Names never in the bootstrap configuration, each added (as a learner) at most once by a membership change. */
+  readonly spareNodeCount: number;
+  /** Per tick, the chance that the leader proposes a membership change (add a learner, promote, remove). */
+  readonly membershipChangeProbability: number;
   readonly lossProbability: number;
   readonly duplicateProbability: number;
   /** Every message takes 1..delayTicksMax ticks; different delays reorder messages. */
@@ -99,7 +104,23 @@ export function scenarioFor(seed: number, family: FamilyChoice, bugs: Simulation
       return harshScenario(seed, bugs, safetyTicks);
     case 'figure8':
       return figure8Scenario(seed, bugs, safetyTicks);
+    case 'membership':
+      return membershipScenario(seed, bugs, safetyTicks);
   }
+}
+
+/**
+ * Every fault of the random family, plus membership changes: the leader adds learners (fresh names from a pool of
+ * spares), promotes them, and removes members — followers, learners and itself — throughout the run.
+ */
+export function membershipScenario(seed: number, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
+  const random = new SeededRandom(seed * 7919 + 13);
+  return {
+    ...randomScenario(seed, bugs, safetyTicks),
+    family: 'membership',
+    spareNodeCount: random.pick([2, 4]),
+    membershipChangeProbability: random.pick([0.01, 0.03, 0.1]),
+  };
 }
 
 /** Harsher draws (five nodes, one entry per append, frequent crashes) that make rare interleavings likely. */
@@ -187,6 +208,8 @@ export function randomScenario(seed: number, bugs: SimulationBugs = {}, safetyTi
     pauseProbability: random.pick([0, 0.002, 0.01]),
     pauseTicksMax: random.pick([5, 30]),
     misdeliveryProbability: random.pick([0, 0.001]),
+    spareNodeCount: 0,
+    membershipChangeProbability: 0,
   };
 }
 
@@ -200,7 +223,7 @@ export function describeScenario(scenario: Scenario): string {
   if (scenario.forgetDisk === true) bugs.push('forgetDisk');
   return [
     `family=${scenario.family}`,
-    `nodes=${scenario.nodeCount}`, `loss=${scenario.lossProbability}`, `dup=${scenario.duplicateProbability}`,
+    `nodes=${scenario.nodeCount}`, `spares=${scenario.spareNodeCount}`, `changes=${scenario.membershipChangeProbability}`, `loss=${scenario.lossProbability}`, `dup=${scenario.duplicateProbability}`,
     `delay≤${scenario.delayTicksMax}`, `partition=${scenario.partitionProbability}/≤${scenario.partitionTicksMax}t`,
     `crash=${scenario.crashProbability}/≤${scenario.downTicksMax}t`,
     `leaderCrashAfterAppend=${scenario.leaderCrashAfterAppendProbability}/≤${scenario.leaderCrashDelayTicksMax}t`,

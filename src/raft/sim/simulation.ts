@@ -16,6 +16,7 @@
 import type { WireMessage } from '../snapshot-stream.js';
 import { ReplicaDriver, type ImageBuilder, type ImageResult } from '../driver.js';
 import { clusterIdFor, establishIdentity, type RaftEnvelope } from '../identity.js';
+import type { MembershipChange } from '../core/config-change.js';
 import type { Entry, Message, NodeId, Ready } from '../types.js';
 import { SeededRandom } from './random.js';
 import type { Scenario } from './scenario.js';
@@ -60,6 +61,10 @@ interface SimNode {
   imageBuild: { readonly readyAtTick: number; readonly image: ImageResult; readonly done: (result: ImageResult) => void } | null;
   /** Ever lost its disk (counted against the group's tolerance of non-voters). */
   wiped: boolean;
+  /** Ever started: the bootstrap members, and spares once a membership change added them. */
+  started: boolean;
+  /** When it last lost its disk (-Infinity: never). */
+  diskLostAtTick: number;
 }
 
 /** A message on the wire: its envelope, or (misdelivered) the envelope and the node it wrongly reaches. */
@@ -68,6 +73,8 @@ type InTransit = RaftEnvelope | { readonly type: 'misdelivered'; readonly target
 class Violation extends Error {}
 
 const traceLengthMax = 30;
+/** A replica that lost its disk this recently may have acknowledged entries it no longer holds. */
+const commitQuorumGraceTicks = 100;
 
 /** The application's state on the simulated disk: a hash over every applied entry. */
 const hashApplier: SimApplier = {
@@ -81,8 +88,13 @@ export class Simulation {
   private readonly random: SeededRandom;
   private readonly nodes: SimNode[];
   private readonly nodeById = new Map<NodeId, SimNode>();
+  /** Every name of the run: the bootstrap voters, then the spares. */
   private readonly peers: readonly NodeId[];
+  private readonly bootstrapVoters: readonly NodeId[];
   private readonly clusterId: string;
+  /** Per leader name and term: the commit index last checked against its configuration's quorum. */
+  private readonly checkedCommit = new Map<string, number>();
+  private membershipChanges = 0;
   private readonly inTransit = new Map<number, InTransit[]>();
   private readonly cutLinks = new Set<string>();
   private deferred: { readonly node: SimNode; readonly driver: ReplicaDriver; readonly task: () => void }[] = [];
@@ -113,14 +125,15 @@ export class Simulation {
   constructor(private readonly scenario: Scenario, private readonly verbose: ((line: string) => void) | null = null) {
     this.random = new SeededRandom(scenario.seed);
     this.nodes = [];
-    for (let number = 1; number <= scenario.nodeCount; number += 1) {
+    for (let number = 1; number <= scenario.nodeCount + scenario.spareNodeCount; number += 1) {
       this.nodes.push({ id: `n${number}`, driver: null, storage: null, disk: new SimDisk(), downUntilTick: 0, crashAtTick: -1,
-        pausedUntilTick: 0, timerAtTick: Number.POSITIVE_INFINITY, imageBuild: null, wiped: false });
+        pausedUntilTick: 0, timerAtTick: Number.POSITIVE_INFINITY, imageBuild: null, wiped: false, started: number <= scenario.nodeCount, diskLostAtTick: Number.NEGATIVE_INFINITY });
     }
     this.peers = this.nodes.map((node) => node.id);
+    this.bootstrapVoters = this.peers.slice(0, scenario.nodeCount);
     for (const node of this.nodes) this.nodeById.set(node.id, node);
-    this.clusterId = clusterIdFor('sim', this.peers);
-    for (const node of this.nodes) this.start(node);
+    this.clusterId = clusterIdFor('sim', this.bootstrapVoters);
+    for (const node of this.nodes) if (node.started) this.start(node);
   }
 
   run(): SimulationResult {
@@ -154,6 +167,7 @@ export class Simulation {
     this.deliverDue();
     if (this.faultsOn) this.clientTraffic();
     this.checkLeaders();
+    this.checkCommitQuorums();
     if (this.tickNow % 10 === 0) this.checkLogMatching();
   }
 
@@ -265,7 +279,8 @@ export class Simulation {
     const scenario = this.scenario;
     const driver: ReplicaDriver = new ReplicaDriver({
       name: node.id,
-      peers: this.peers,
+      peers: this.bootstrapVoters,
+      knownNames: this.peers,
       raft: {
         electionTicks: scenario.electionTicks, heartbeatTicks: scenario.heartbeatTicks, random: this.random.fork(),
         preVote: scenario.preVote, checkQuorum: scenario.checkQuorum, maxEntriesPerAppend: scenario.maxEntriesPerAppend,
@@ -398,6 +413,7 @@ export class Simulation {
     if (whole) node.disk = new SimDisk();
     else node.disk.loseDatabase();
     if (!node.wiped) node.wiped = true;
+    node.diskLostAtTick = this.tickNow;
     this.faults.disksLost += 1;
     this.record(`${node.id} lost ${whole ? 'its whole disk' : 'its database (its member marker stays)'}`);
   }
@@ -406,15 +422,24 @@ export class Simulation {
   private canLoseDisk(node: SimNode): boolean {
     if (node.wiped) return true;
     const wiped = this.nodes.filter((each) => each.wiped).length;
-    return wiped < Math.floor((this.nodes.length - 1) / 2);
+    if (wiped >= Math.floor((this.scenario.nodeCount - 1) / 2)) return false;
+    // Every configuration in use keeps a majority of voters with their disks, or the group could never decide again.
+    for (const each of this.nodes) {
+      const voters = each.driver?.node.membership().voters;
+      if (voters === undefined) continue;
+      const whole = voters.filter((voter) => voter !== node.id && !this.nodeById.get(voter)!.wiped).length;
+      if (whole < Math.floor(voters.length / 2) + 1) return false;
+    }
+    return true;
   }
 
   private injectFaults(): void {
     for (const node of this.nodes) {
-      if (node.driver === null && this.tickNow >= node.downUntilTick) this.start(node);
+      if (node.started && node.driver === null && this.tickNow >= node.downUntilTick) this.start(node);
       else if (node.driver !== null && node.crashAtTick >= 0 && this.tickNow >= node.crashAtTick) this.crash(node, 'betweenSteps');
     }
     if (this.random.chance(this.scenario.transferProbability)) this.startHandOver();
+    if (this.scenario.membershipChangeProbability > 0 && this.random.chance(this.scenario.membershipChangeProbability)) this.changeMembership();
     if (this.random.chance(this.scenario.crashProbability)) this.chooseCrash(this.random.pick(this.nodes));
     if (this.random.chance(this.scenario.pauseProbability)) {
       const node = this.random.pick(this.nodes);
@@ -502,6 +527,89 @@ export class Simulation {
     });
   }
 
+  /**
+   * The leader proposes a membership change: a spare joins as a learner, a learner is promoted, or a member (a
+   * follower, a learner, the leader itself) is removed. Half the time a second change follows at once, which a
+   * correct core refuses while the first is uncommitted (the concurrentMembershipChanges bug lets it through).
+   * The draws do not depend on the answers, so a seed makes the same choices with and without the bug.
+   */
+  private changeMembership(): void {
+    const leader = this.nodes.find((node) => this.running(node) && node.driver!.softState.role === 'leader');
+    if (leader === undefined) return;
+    const count = this.random.chance(0.5) ? 2 : 1;
+    for (let attempt = 0; attempt < count && leader.driver !== null; attempt += 1) this.proposeChange(leader);
+  }
+
+  private proposeChange(leader: SimNode): void {
+    const { voters, learners } = leader.driver!.node.membership();
+    const kind = this.random.pick(['addLearner', 'promote', 'remove'] as const);
+    const spare = this.nodes.find((node) => !node.started);
+    const learner = learners.length === 0 ? undefined : this.random.pick(learners);
+    const member = this.random.pick([...voters, ...learners]);
+    let change: MembershipChange | null = null;
+    if (kind === 'addLearner' && spare !== undefined) change = { type: 'addLearner', node: spare.id };
+    else if (kind === 'promote' && learner !== undefined && !this.nodeById.get(learner)!.wiped && voters.length < 7) change = { type: 'promote', node: learner };
+    else if (kind === 'remove' && this.stillLive(voters, member)) change = { type: 'remove', node: member };
+    if (change === null) return;
+    const proposed = change;
+    let returned = false;
+    let refusedAtOnce = false;
+    this.guarded(leader, (driver) => {
+      driver.changeMembership(proposed, (answer) => {
+        if (!returned && !answer.ok) refusedAtOnce = true;
+        this.record(`${leader.id}: ${proposed.type} ${proposed.node} ${answer.ok ? `committed at ${answer.index}` : `refused: ${answer.error}`}`);
+      });
+      returned = true;
+    });
+    if (refusedAtOnce) return;
+    this.membershipChanges += 1;
+    this.record(`${leader.id} proposed ${proposed.type} ${proposed.node} (voters were ${voters.join(',')}, learners ${learners.join(',') || '-'})`);
+    // The entry is in the leader's log even if the leader crashed right after: the new member must exist.
+    if (proposed.type === 'addLearner' && spare !== undefined) {
+      spare.started = true;
+      this.start(spare);
+    }
+  }
+
+  /** Whether removing `member` leaves at least two voters, a majority of them with their disks (liveness only). */
+  private stillLive(voters: readonly NodeId[], member: NodeId): boolean {
+    const remaining = voters.filter((voter) => voter !== member);
+    if (remaining.length < 2) return false;
+    const whole = remaining.filter((voter) => !this.nodeById.get(voter)!.wiped).length;
+    return whole >= Math.floor(remaining.length / 2) + 1;
+  }
+
+  /**
+   * Every commit a leader makes is held, on disk, by a majority of the voters of the configuration it uses (a
+   * learner, or a member it removed, never makes up that majority).
+   */
+  private checkCommitQuorums(): void {
+    for (const node of this.nodes) {
+      const driver = node.driver;
+      if (driver === null || driver.node.currentRole !== 'leader') continue;
+      const status = driver.node.status();
+      const key = `${node.id}@${status.term}`;
+      if ((this.checkedCommit.get(key) ?? 0) >= status.commitIndex) continue;
+      this.checkedCommit.set(key, status.commitIndex);
+      const index = status.commitIndex;
+      const term = driver.node.termAt(index);
+      if (term === undefined || term !== status.term) continue; // only entries of its own term are committed by counting
+      const holders = status.voters.filter((voter) => this.holdsOnDisk(voter, index, term));
+      if (holders.length < Math.floor(status.voters.length / 2) + 1) {
+        throw new Violation(`commit quorum: leader ${node.id} of term ${status.term} committed ${index}, held on disk by ${holders.join(',') || 'nobody'} of voters ${status.voters.join(',')}`);
+      }
+    }
+  }
+
+  private holdsOnDisk(id: NodeId, index: number, term: number): boolean {
+    const node = this.nodeById.get(id)!;
+    // An acknowledgement may still be on its way from a replica whose disk was lost since: it counted rightly.
+    if (this.tickNow - node.diskLostAtTick <= commitQuorumGraceTicks) return true;
+    const disk = node.disk;
+    if ((disk.live.snapshot?.index ?? 0) >= index) return true;
+    return disk.entries.some((entry) => entry.index === index && entry.term === term);
+  }
+
   private noteHandOver(target: NodeId, term: number): void {
     this.handOversStarted += 1;
     this.handOver = { target, term };
@@ -568,6 +676,7 @@ export class Simulation {
     this.faultsOn = false;
     this.heal();
     for (const node of this.nodes) {
+      if (!node.started) continue;
       node.pausedUntilTick = 0;
       if (node.driver !== null) {
         node.driver.close();

@@ -36,7 +36,7 @@ export interface LogBounds {
 }
 
 function isEntryType(type: string): type is EntryType {
-  return type === 'normal' || type === 'noop';
+  return type === 'normal' || type === 'noop' || type === 'config';
 }
 
 function rowChecksumHolds(row: StoredEntryRow): boolean {

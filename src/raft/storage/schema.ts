@@ -14,7 +14,7 @@ const createTablesSql = `
 CREATE TABLE IF NOT EXISTS raft_log (
   log_index INTEGER PRIMARY KEY,
   term      INTEGER NOT NULL,
-  type      TEXT    NOT NULL CHECK (type IN ('normal', 'noop')),
+  type      TEXT    NOT NULL CHECK (type IN ('normal', 'noop', 'config')),
   data      TEXT    NOT NULL,
   checksum  INTEGER NOT NULL
 );
@@ -50,6 +50,19 @@ CREATE TABLE IF NOT EXISTS raft_peer_replicas (
 );
 `;
 
+/**
+ * A file written before configuration entries existed refuses them (its raft_log CHECK names only normal and noop):
+ * the table is rebuilt with the current CHECK, rows unchanged, inside the opening transaction.
+ */
+function allowConfigEntries(database: Database.Database): void {
+  const row = database.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'raft_log'").get() as { sql: string } | undefined;
+  if (row === undefined || row.sql.includes("'config'")) return;
+  database.exec('ALTER TABLE raft_log RENAME TO raft_log_before_config');
+  database.exec(createTablesSql);
+  database.exec('INSERT INTO raft_log (log_index, term, type, data, checksum) SELECT log_index, term, type, data, checksum FROM raft_log_before_config');
+  database.exec('DROP TABLE raft_log_before_config');
+}
+
 const initialHardState: HardState = { term: 0, vote: null, commit: 0 };
 
 /** Creates the tables and their single rows in a fresh file; checks the version of an existing one. */
@@ -60,6 +73,7 @@ export function ensureSchema(database: Database.Database, path: string): void {
   }
   database.transaction(() => {
     database.exec(createTablesSql);
+    allowConfigEntries(database);
     database
       .prepare('INSERT OR IGNORE INTO raft_hard_state (id, term, vote, commit_index, checksum) VALUES (1, ?, ?, ?, ?)')
       .run(initialHardState.term, initialHardState.vote, initialHardState.commit, hardStateChecksum(initialHardState));

@@ -544,6 +544,7 @@ export class RaftStorage {
     });
     switch (entry.type) {
       case 'noop':
+      case 'config': // a configuration is the core's; the application sees nothing
         return null;
       case 'normal':
         return this.options.stateMachine.apply(entry.data, entry.index);
