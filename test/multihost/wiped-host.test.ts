@@ -99,7 +99,9 @@ test('a host restarted on a wiped data dir rejoins as a non-voter, says why, and
   await eventually('host-c\'s replicas say why they will not vote', async () => {
     const output = wiped.output();
     return /catalog-3 will not vote: it lost its disk/.test(output) && /order-3 will not vote: it lost its disk/.test(output) ? true : undefined;
-  }, 20_000, 200);
+    // A new process must start, dial its peers (backoff), pass the handshake and hear from them: on a loaded machine
+    // that took over 20 s once, so the bound is wide; the test's point is what the replicas say, not how fast.
+  }, 60_000, 200);
   for (const name of ['catalog-3', 'order-3']) {
     const status = await context.probe!.system.ask<ReplicaStatus>(name, { type: 'status' }, { timeoutMs: 2_000 });
     assert.is(status.voter, false, `${name} is a non-voter`);
