@@ -19,6 +19,7 @@ import type { ReplicaStatus } from '../../src/raft/replica.js';
 import { conservationAnomalies } from '../support/conservation.js';
 import { convergenceAnomalies } from '../support/convergence.js';
 import { eventually, http, makeDataDir, removeDataDir, startPygmy } from '../support/pygmy-process.js';
+import { allOrdersOfItem } from '../support/orders.js';
 
 const mainScript = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const items = [1, 2, 3, 4];
@@ -136,9 +137,9 @@ async function scenario(work: string): Promise<void> {
     const orders = await eventually('every restored order to settle', async () => {
       const all = [];
       for (const item of items) {
-        const answer = await http('GET', `${url}/orders?item=${item}`);
-        if (answer.status !== 200) return undefined;
-        all.push(...(answer.json().result as Array<{ id: string; item: number; amount: number; status: string }>));
+        const listed = await allOrdersOfItem(url, item).catch(() => null);
+        if (listed === null) return undefined;
+        all.push(...listed);
       }
       return all.every((order) => order.status !== 'pending') ? all : undefined;
     }, 30_000, 200);

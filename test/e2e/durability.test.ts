@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { conservationAnomalies } from '../support/conservation.js';
 import { cluster, eventually, http, makeDataDir, removeDataDir, sleep, startPygmy, type PygmyProcess } from '../support/pygmy-process.js';
+import { allOrdersOfItem } from '../support/orders.js';
 
 const initialStock: Record<number, number> = { 1: 10, 2: 20, 3: 25, 4: 15 };
 const restockEach = 200;
@@ -37,7 +38,7 @@ async function orderStream(url: string, until: () => boolean, clientId: number):
 async function ledgerAnomalies(url: string, restocked: number): Promise<string[]> {
   const ledgers = [];
   for (const item of [1, 2, 3, 4]) {
-    const orders = (await http('GET', `${url}/orders?item=${item}`)).json().result as Array<{ amount: number; status: string }>;
+    const orders = await allOrdersOfItem(url, item);
     const stock = (await http('GET', `${url}/lookup/${item}`)).json().result.stock as number;
     ledgers.push({
       item,
@@ -77,7 +78,7 @@ test('kill -9 during a stream of orders: every acknowledged order survives, cons
     }
     await eventually('no order left pending', async () => {
       for (const item of [1, 2, 3, 4]) {
-        const orders = (await http('GET', `${url}/orders?item=${item}`)).json().result as Array<{ status: string }>;
+        const orders = await allOrdersOfItem(url, item);
         if (orders.some((order) => order.status === 'pending')) return undefined;
       }
       return true;
@@ -142,7 +143,7 @@ test('the order leader killed between deduct and commit: the next leader complet
     const order = (await http('GET', `${url}/orders/${key}`)).json().result;
     assert.is(order.status, 'committed');
     assert.is((await http('GET', `${url}/lookup/3`)).json().result.stock, before - 4);
-    const orders = (await http('GET', `${url}/orders?item=3`)).json().result as Array<{ id: string }>;
+    const orders = await allOrdersOfItem(url, 3);
     assert.is(orders.filter((stored) => stored.id === key).length, 1);
     const view = await cluster(url);
     assert.is.not(view.leaders.order, leader, 'another replica leads the order group');

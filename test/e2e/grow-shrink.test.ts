@@ -8,6 +8,7 @@ import { startCluster } from '../../src/cli/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
 import { conservationAnomalies } from '../support/conservation.js';
 import { eventually, http, makeDataDir, removeDataDir, sleep } from '../support/pygmy-process.js';
+import { allOrdersOfItem } from '../support/orders.js';
 
 test('catalog 3 → 5 → 3 while orders flow; two of five down still serves; no acknowledged order lost', async () => {
   const dataDir = makeDataDir();
@@ -57,10 +58,8 @@ test('catalog 3 → 5 → 3 while orders flow; two of five down still serves; no
     ordering = false;
     await orders;
 
-    const listed = (await http('GET', `${url}/orders?item=2`, { timeoutMs: 10_000 })).json();
-    assert.ok(listed.ok, JSON.stringify(listed).slice(0, 200));
-    const committed = (listed.result as { id?: string; orderId?: string; status: string; amount: number }[]).filter((order) => order.status === 'committed');
-    const committedIds = new Set(committed.map((order) => order.id ?? order.orderId));
+    const committed = (await allOrdersOfItem(url, 2)).filter((order) => order.status === 'committed');
+    const committedIds = new Set(committed.map((order) => order.id));
     const missing = acknowledged.filter((key) => !committedIds.has(key));
     assert.equal(missing, [], 'acknowledged orders missing');
     const stock = (await http('GET', `${url}/lookup/2`)).json().result.stock as number;

@@ -5,6 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { conservationAnomalies, type ItemLedger } from '../support/conservation.js';
 import { http, removeDataDir, startPygmy, type PygmyProcess } from '../support/pygmy-process.js';
+import { allOrdersOfItem } from '../support/orders.js';
 
 const initialStock: Record<number, number> = { 1: 10, 2: 20, 3: 25, 4: 15 };
 
@@ -68,7 +69,7 @@ promises('exactly once: one Idempotency-Key sent 10 times concurrently buys once
     assert.is(answer.headers.get('x-order-id'), key);
   }
   assert.is(await stockOf(url, 4), before - 2);
-  const orders = (await http('GET', `${url}/orders?item=4`)).json().result as Array<{ id: string }>;
+  const orders = await allOrdersOfItem(url, 4);
   assert.is(orders.filter((order) => order.id === key).length, 1);
   const order = (await http('GET', `${url}/orders/${encodeURIComponent(key)}`)).json().result;
   assert.equal(Object.keys(order), ['id', 'item', 'amount', 'total', 'status', 'reason', 'createdAt']);
@@ -101,7 +102,7 @@ promises('conservation holds for every item after all of the above', async (cont
   const url = context.pygmy!.url;
   const ledgers: ItemLedger[] = [];
   for (const item of [1, 2, 3, 4]) {
-    const orders = (await http('GET', `${url}/orders?item=${item}`)).json().result as Array<{ amount: number; status: string }>;
+    const orders = await allOrdersOfItem(url, item);
     assert.ok(orders.every((order) => order.status !== 'pending'), 'no order left pending');
     ledgers.push({
       item,
