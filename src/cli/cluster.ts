@@ -41,6 +41,8 @@ export interface ClusterOptions {
   readonly orderDeadlineMs?: number;
   /** Bytes of log a leader keeps for followers behind it (default: src/raft/compaction.ts). */
   readonly logRetainBytesMax?: number;
+  /** The order group publishes the dedupe watermark (see OrderReplicaArgs.dedupePruning); off by default. */
+  readonly dedupePruning?: boolean;
   /** Planted bug for the checker: the deadline rejects without fencing the catalog. */
   readonly orderBugRejectWithoutFence?: boolean;
   /** Test hook: replicas accept {type:'injectDiskFault', code} (the next disk write fails). */
@@ -149,6 +151,7 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
     ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
     ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
     ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
+    ...(options.dedupePruning === true ? { dedupePruning: true } : {}),
   };
   return { name, module: orderModule, args, restart: 'permanent' };
 }

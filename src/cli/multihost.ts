@@ -34,6 +34,8 @@ export interface ClusterLayout {
   readonly tickMs: number;
   /** Bytes of log a leader keeps for followers behind it (`logRetainBytes`; default: compaction.ts). */
   readonly logRetainBytes: number | null;
+  /** `"dedupePruning": true`: the catalog prunes settled deduct records (off by default: see OrderReplicaArgs). */
+  readonly dedupePruning: boolean;
   /** Addresses the transport accepts connections from besides the nodes' own (e.g. peers behind NAT). */
   readonly allowFrom?: readonly string[];
 }
@@ -85,7 +87,9 @@ export function parseLayout(json: unknown, baseDirectory: string): ClusterLayout
   if (logRetainBytes !== null && (!Number.isSafeInteger(logRetainBytes) || logRetainBytes < 0)) fail('logRetainBytes', 'must be an integer ≥ 0');
   const allowFrom = config.allowFrom ?? [];
   if (!Array.isArray(allowFrom) || !allowFrom.every((address) => typeof address === 'string' && isIP(address) !== 0)) fail('allowFrom', 'must be a list of IP addresses');
-  return { nodes, secretFile: config.secretFile === undefined ? null : path(config.secretFile, 'secretFile'), tls, tickMs, logRetainBytes, allowFrom: allowFrom as string[] };
+  if (config.dedupePruning !== undefined && typeof config.dedupePruning !== 'boolean') fail('dedupePruning', 'must be true or false');
+  const dedupePruning = config.dedupePruning === true;
+  return { nodes, secretFile: config.secretFile === undefined ? null : path(config.secretFile, 'secretFile'), tls, tickMs, logRetainBytes, dedupePruning, allowFrom: allowFrom as string[] };
 }
 
 export function readLayout(file: string): ClusterLayout {
@@ -173,7 +177,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const system = new ActorSystem({ logger: log, remote: transport, onEscalate: options.onEscalate ?? (() => {}) });
   transport.attachSystem(system);
   await transport.listen();
-  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, ...(layout.logRetainBytes === null ? {} : { logRetainBytesMax: layout.logRetainBytes }), ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) }).filter((spec) => self.actors.includes(spec.name));
+  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, ...(layout.logRetainBytes === null ? {} : { logRetainBytesMax: layout.logRetainBytes }), dedupePruning: layout.dedupePruning, ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) }).filter((spec) => self.actors.includes(spec.name));
   try {
     await system.start(specs);
   } catch (error) {

@@ -69,7 +69,7 @@ test.before(async (context) => {
   context.config = writeLayout(context.dataRoot, context.layout);
   // logRetainBytes 0: leaders keep no log for a follower behind past their interval, so host-c needs images.
   const config = JSON.parse(readFileSync(context.config, 'utf8')) as Record<string, unknown>;
-  writeFileSync(context.config, JSON.stringify({ ...config, logRetainBytes: 0 }, null, 2));
+  writeFileSync(context.config, JSON.stringify({ ...config, logRetainBytes: 0, dedupePruning: true }, null, 2));
   await Promise.all([1, 2, 3].map((index) => startHost(context, index)));
   await startHost(context, 0, true);
   context.probe = await startProbe('a-probe', context.layout, Buffer.from(secret));
