@@ -208,6 +208,25 @@ export async function warm(options: RunOptions, seconds: number): Promise<void> 
   await runAutocannon(options, seconds, () => {});
 }
 
+/** The figures every scenario reports, read off one autocannon result. */
+export function figuresOf(result: Result, leaderChanges: number, connections: number, durationSeconds: number): ScenarioFigures {
+  return {
+    rps: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p90: result.latency.p90,
+    p99: result.latency.p99,
+    max: result.latency.max,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    leaderChanges,
+    requests: result.requests.total,
+    connections,
+    durationSeconds,
+    measuredAt: new Date().toISOString(),
+  };
+}
+
 export async function runScenario(options: RunOptions): Promise<ScenarioFigures> {
   const watch = new LeaderWatch(options.url);
   const faults: string[] = [];
@@ -228,21 +247,7 @@ export async function runScenario(options: RunOptions): Promise<ScenarioFigures>
     if (options.watchLeaders) await watch.stop();
   }
   const endedMs = performance.now();
-  const figures: ScenarioFigures = {
-    rps: Math.round(result.requests.average),
-    p50: result.latency.p50,
-    p90: result.latency.p90,
-    p99: result.latency.p99,
-    max: result.latency.max,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    leaderChanges: watch.changes,
-    requests: result.requests.total,
-    connections: options.connections,
-    durationSeconds: options.durationSeconds,
-    measuredAt: new Date().toISOString(),
-  };
+  const figures = figuresOf(result, watch.changes, options.connections, options.durationSeconds);
   const ledger = options.plan.ledger;
   if (ledger !== null) {
     const perSecond = Math.round(ledger.bought / ((endedMs - startedMs) / 1_000));

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateCatalog } from '../src/actors/catalog/generate.js';
 import type { Catalog } from '../src/actors/catalog/catalog.js';
-import { runScenario, warm, type RunOptions, type ScenarioFigures } from './load.js';
+import { figuresOf, runScenario, warm, type RunOptions, type ScenarioFigures } from './load.js';
 import { runSoak } from './soak.js';
 import { overloadRow, runOverload } from './overload.js';
 import { runScrape } from './scrape.js';
@@ -209,21 +209,9 @@ async function measureSoak(settings: BenchSettings, url: string, pid: number, to
   const { figures: soak, result } = await runSoak({ url, pid, plan: planScenario('soak', topicNames, 2), connections: settings.connections, durationSeconds: settings.soakSeconds, progress });
   const cpuAfter = processCpuMs(pid);
   return {
-    rps: Math.round(result.requests.average),
-    p50: result.latency.p50,
-    p90: result.latency.p90,
-    p99: result.latency.p99,
-    max: result.latency.max,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    leaderChanges: soak.elections,
-    requests: result.requests.total,
-    connections: settings.connections,
-    durationSeconds: settings.soakSeconds,
+    ...figuresOf(result, soak.elections, settings.connections, settings.soakSeconds),
     ...(cpuBefore !== null && cpuAfter !== null && result.requests.total > 0 ? { serverCpuMsPerRequest: Math.round(((cpuAfter - cpuBefore) / result.requests.total) * 1_000) / 1_000 } : {}),
     soak,
-    measuredAt: new Date().toISOString(),
   };
 }
 
