@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { StateMachine } from '../../raft/state-machine.js';
+import { catalogLimits } from '../catalog/catalog.js';
 
 function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`order state machine: ${message}`);
@@ -26,11 +27,13 @@ function assertNever(value: never): never {
 }
 
 export const orderLimits = {
-  orderIdLengthMax: 128,
+  /** Every order id becomes the key of a catalog deduct, so the catalog's key bound is the order id's. */
+  orderIdLengthMax: catalogLimits.keyLengthMax,
   reasonLengthMax: 200,
-  amountMax: 1_000_000,
+  /** An order's amount is deducted whole, so it is bounded by the catalog's amount of one deduct. */
+  amountMax: catalogLimits.amountMax,
   /** Largest total of one order: amountMax copies at the catalog's priceMax. */
-  totalMax: 1_000_000 * 1_000_000,
+  totalMax: catalogLimits.amountMax * catalogLimits.priceMax,
   /** Most rows one sweep query returns. */
   sweepPageMax: 1_024,
   /** Most orders one page of an item's orders holds (GET /orders?item=N&limit=L). */
