@@ -97,21 +97,6 @@ export interface ItemPage {
   readonly next: ItemCursor | null;
 }
 
-export type OrderQuery =
-  | { readonly type: 'get'; readonly orderId: string }
-  | { readonly type: 'byItem'; readonly item: number }
-  /** An item's orders in the order they were created (log order), after `after`, at most `limit`. */
-  | { readonly type: 'itemPage'; readonly item: number; readonly after: ItemCursor | null; readonly limit: number }
-  /** Pending orders whose deadline is at or before `nowMs` (the reader's clock), earliest deadline first. */
-  | { readonly type: 'expired'; readonly nowMs: number; readonly limit: number }
-  /** Pending orders after `after` in (createdAt, id) order, at most `limit`. */
-  | { readonly type: 'pendingPage'; readonly after: PendingCursor | null; readonly limit: number }
-  | { readonly type: 'committedTotals' }
-  /**
-   * The watermark the order group publishes to the catalog: every order whose pending entry is below it has its
-   * outcome in this log (the lowest sequence of a pending order; with none pending, one past the highest).
-   */
-  | { readonly type: 'watermark' };
 
 /** Per item, the copies sold by committed orders (the conservation promise compares it with the catalog). */
 export interface CommittedTotal {
@@ -358,6 +343,8 @@ export class OrderStateMachine implements StateMachine {
       case 'committedTotals':
         return statements.committedTotals.all();
       case 'watermark': {
+        // What the order group publishes to the catalog: every order whose pending entry is below it has its
+        // outcome in this log (the lowest sequence of a pending order; with none pending, one past the highest).
         const lowest = statements.lowestPending.get()?.sequence ?? null;
         return lowest ?? (statements.highest.get()?.sequence ?? 0) + 1;
       }
