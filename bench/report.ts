@@ -60,7 +60,6 @@ function writeRatio(scenarios: Record<string, ScenarioFigures>): number | null {
 export function checkTargets(scenarios: Record<string, ScenarioFigures>): TargetCheck[] {
   const base = scenarios['baseline-http'];
   const hit = scenarios['lookup-hit'];
-  const miss = scenarios['lookup-miss'];
   const order = scenarios.order;
   const failover = scenarios.failover;
   const etcd = scenarios.etcd;

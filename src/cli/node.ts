@@ -14,7 +14,7 @@ import { createLogger } from './logger.js';
 import { isLoopback } from '../runtime/transport/node-transport.js';
 import { clusterSecret, DataDirInUseError, readLayout, startNode } from './multihost.js';
 import { UsageError } from './usage-error.js';
-import { parseAdminMode, type AdminMode } from '../http/authorization.js';
+import { adminMode, untilSignal } from './serve.js';
 
 /** The transport's rules on the secret, checked here first so that a mistake is one line, not a stack trace. */
 function checkSecret(secret: Buffer | null, listenHost: string): void {
@@ -100,37 +100,19 @@ export async function main(argv: string[]): Promise<number> {
   }
   const self = layout.nodes.find((candidate) => candidate.name === values.node)!;
   console.log(`pygmy: node ${self.name} listening on ${self.host}:${self.port}`);
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    stop = async () => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ event: 'shutdown' }, `pygmy: stopping node ${self.name}`);
-      await node.close();
-      resolve(escalated === null ? 0 : 1);
-    };
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        console.error(`pygmy: ${signal} again, exiting now`);
-        process.exit(130);
-      }
-      void stop?.();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    if (node.url !== null) {
-      void node.ready(readyTimeoutMs).then((ready) => {
-        if (stopping) return;
-        if (ready) console.log(`pygmy: ready at ${node.url} (started in ${Date.now() - startedAt} ms)`);
-        else logger.warn({ readyTimeoutMs }, `pygmy: no leader for both groups within ${readyTimeoutMs} ms; still trying (GET /ready says when)`);
-      });
-    }
+  const serving = untilSignal(async () => {
+    logger.info({ event: 'shutdown' }, `pygmy: stopping node ${self.name}`);
+    await node.close();
+    return escalated === null ? 0 : 1;
   });
+  stop = serving.stop;
+  if (node.url !== null) {
+    void node.ready(readyTimeoutMs).then((ready) => {
+      if (serving.stopping) return;
+      if (ready) console.log(`pygmy: ready at ${node.url} (started in ${Date.now() - startedAt} ms)`);
+      else logger.warn({ readyTimeoutMs }, `pygmy: no leader for both groups within ${readyTimeoutMs} ms; still trying (GET /ready says when)`);
+    });
+  }
+  return serving.exited;
 }
 
-/** `--admin on|off`: off turns the gateway's operations routes off, whatever PYGMY_ADMIN_TOKEN says. */
-function adminMode(value: string | undefined): AdminMode {
-  const mode = parseAdminMode(value);
-  if (mode === null) throw new UsageError(`--admin must be "on" or "off", got "${value}"`);
-  return mode;
-}

@@ -24,7 +24,7 @@ import { clusterIdFor } from '../raft/identity.js';
 import { BackupVerifyError } from '../raft/storage/backup.js';
 import { ManifestError, type BackupManifest } from '../raft/storage/backup-manifest.js';
 import { hardStateChecksum, snapshotChecksum } from '../raft/storage/checksum.js';
-import { generationFileName } from '../raft/storage/generation.js';
+import { generationFileName, type ClusterGeneration } from '../raft/storage/generation.js';
 import { FileMemberMarker } from '../raft/storage/marker.js';
 import { catalogMembers, orderMembers } from './cluster.js';
 import { describeManifest, verifyBackupDirectory } from './backup-files.js';
@@ -184,5 +184,6 @@ function writeGeneration(directory: string, generation: string, manifest: Backup
     groups: manifest.groups.map((group) => ({ group: group.group, index: group.index, capturedAt: group.capturedAt, fromCluster: group.clusterId })),
     restoredAt: new Date().toISOString(),
   };
-  writeFileSync(join(directory, generationFileName), `${JSON.stringify({ generation, restoredFrom }, null, 2)}\n`);
+  const record: ClusterGeneration = { generation, restoredFrom };
+  writeFileSync(join(directory, generationFileName), `${JSON.stringify(record, null, 2)}\n`);
 }

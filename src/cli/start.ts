@@ -15,7 +15,7 @@ import { parseCatalog, type Catalog } from '../actors/catalog/catalog.js';
 import { replicasDefault, replicasProblem, startCluster } from './cluster.js';
 import { createLogger, demoLogLevel } from './logger.js';
 import { UsageError } from './usage-error.js';
-import { parseAdminMode, type AdminMode } from '../http/authorization.js';
+import { adminMode, untilSignal } from './serve.js';
 
 function readCatalog(path: string): Catalog {
   try {
@@ -100,31 +100,13 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   console.log(`pygmy: ready at ${cluster.url} (started in ${cluster.startedInMs} ms)`);
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    stop = async () => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ event: 'shutdown' }, 'pygmy: stopping (gateway, then order, then catalog replicas)');
-      await cluster.close();
-      logger.info({ event: 'shutdown' }, 'pygmy: stopped');
-      resolve(escalated === null ? 0 : 1);
-    };
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        console.error(`pygmy: ${signal} again, exiting now`);
-        process.exit(130);
-      }
-      void stop?.();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+  const serving = untilSignal(async () => {
+    logger.info({ event: 'shutdown' }, 'pygmy: stopping (gateway, then order, then catalog replicas)');
+    await cluster.close();
+    logger.info({ event: 'shutdown' }, 'pygmy: stopped');
+    return escalated === null ? 0 : 1;
   });
+  stop = serving.stop;
+  return serving.exited;
 }
 
-/** `--admin on|off`: off turns the gateway's operations routes off, whatever PYGMY_ADMIN_TOKEN says. */
-function adminMode(value: string | undefined): AdminMode {
-  const mode = parseAdminMode(value);
-  if (mode === null) throw new UsageError(`--admin must be "on" or "off", got "${value}"`);
-  return mode;
-}

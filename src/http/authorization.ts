@@ -101,10 +101,6 @@ export function accessPolicy(options: { readonly mode: AdminMode; readonly admin
  * Compares in time that depends only on the lengths of the digests, not on where the texts differ: both sides
  * are hashed first, so neither the token's length nor its prefix leaks through timing.
  */
-export function constantTimeEqual(given: string, expected: string): boolean {
-  return digestMatches(given, createHash('sha256').update(expected).digest());
-}
-
 function digestMatches(given: string, expectedDigest: Buffer): boolean {
   return timingSafeEqual(createHash('sha256').update(given).digest(), expectedDigest);
 }

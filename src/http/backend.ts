@@ -11,20 +11,12 @@
 // - make `order` idempotent by `orderId`: the same id never buys twice and returns the first outcome.
 
 import type { ThreadFigures } from '../runtime/thread-metrics.js';
-import type { ItemCursor } from '../actors/order/state.js';
+import type { Item, Topic } from '../actors/catalog/catalog.js';
+import type { ItemCursor, OrderStatus } from '../actors/order/state.js';
 
-export interface Item {
-  readonly id: number;
-  readonly name: string;
-  readonly stock: number;
-  readonly price: number;
-  readonly topic: number;
-}
-
-export interface Topic {
-  readonly id: number;
-  readonly name: string;
-}
+// The gateway serves the catalog's own shapes (their key order is the one it serializes).
+export type { Item, Topic } from '../actors/catalog/catalog.js';
+export type { OrderStatus } from '../actors/order/state.js';
 
 export type CacheOutcome = 'HIT' | 'MISS';
 
@@ -54,8 +46,6 @@ export interface PreparedAnswer {
   /** Includes content-length, so the answer goes out in one write without copying the headers. */
   readonly headers: Readonly<Record<string, string | number>>;
 }
-
-export type OrderStatus = 'pending' | 'committed' | 'rejected';
 
 export interface OrdersPageRequest {
   readonly limit: number;

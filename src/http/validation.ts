@@ -1,9 +1,11 @@
 // Validation of everything a client sends the gateway: path parameters, query values, headers, admin bodies.
 //
-// Owns: the limits on input (ids, amounts, keys, topics, item changes). Promises: every function is pure and
+// Owns: the limits on input (ids, topics, actor names, item changes); amounts, prices and the Idempotency-Key
+// length are the catalog's bounds (catalogLimits), checked here first. Promises: every function is pure and
 // total — it returns a typed value or a `Rejected` with a sentence for the client, and never throws on any input.
 // Parsers loop over character codes instead of using regular expressions, because some run on every request.
 
+import { catalogLimits } from '../actors/catalog/catalog.js';
 import type { ItemChange } from './backend.js';
 
 export interface Rejected {
@@ -15,13 +17,10 @@ export type Parsed<T> = { readonly rejected: false; readonly value: T } | Reject
 
 /** Ids are 32-bit signed positive integers, as SQLite and the catalog store them. */
 export const idMax = 2 ** 31 - 1;
-/** An order larger than this is a typo or an attack, not a purchase. */
-export const amountMax = 1_000_000;
-export const orderKeyLengthMax = 128;
+/** The Idempotency-Key (an order id): the catalog's key bound, which the order and catalog groups check again. */
+export const orderKeyLengthMax = catalogLimits.keyLengthMax;
 export const topicLengthMax = 256;
 export const actorNameLengthMax = 64;
-export const priceMax = 1_000_000;
-export const restockMax = 1_000_000;
 
 function rejected(error: string): Rejected {
   return { rejected: true, error };
@@ -53,11 +52,11 @@ export function parseId(text: string, what: string): Parsed<number> {
   return accepted(id);
 }
 
-/** `amount` defaults to 1 when absent; present, it must be a positive integer up to amountMax. */
+/** `amount` defaults to 1 when absent; present, it must be a positive integer up to catalogLimits.amountMax. */
 export function parseAmount(text: string | null): Parsed<number> {
   if (text === null) return accepted(1);
-  const amount = parsePositiveInteger(text, amountMax);
-  if (Number.isNaN(amount)) return rejected(`amount must be a positive integer no larger than ${amountMax}`);
+  const amount = parsePositiveInteger(text, catalogLimits.amountMax);
+  if (Number.isNaN(amount)) return rejected(`amount must be a positive integer no larger than ${catalogLimits.amountMax}`);
   return accepted(amount);
 }
 
@@ -159,8 +158,8 @@ export function parseItemChange(body: string): Parsed<ItemChange> {
   }
   const { price, restock } = fields;
   if (price === undefined && restock === undefined) return rejected('give "price" and/or "restock"');
-  if (price !== undefined && !(typeof price === 'number' && Number.isFinite(price) && price > 0 && price <= priceMax)) {
-    return rejected(`price must be a number above 0 and at most ${priceMax}`);
+  if (price !== undefined && !(typeof price === 'number' && Number.isFinite(price) && price > 0 && price <= catalogLimits.priceMax)) {
+    return rejected(`price must be a number above 0 and at most ${catalogLimits.priceMax}`);
   }
   // The catalog keeps whole cents (totals must not depend on rounding order): say so rather than "unknown item".
   if (price !== undefined && Math.round(price * 100) / 100 !== price) {
@@ -168,9 +167,9 @@ export function parseItemChange(body: string): Parsed<ItemChange> {
   }
   if (
     restock !== undefined &&
-    !(typeof restock === 'number' && Number.isInteger(restock) && restock >= 1 && restock <= restockMax)
+    !(typeof restock === 'number' && Number.isInteger(restock) && restock >= 1 && restock <= catalogLimits.amountMax)
   ) {
-    return rejected(`restock must be a positive integer no larger than ${restockMax}`);
+    return rejected(`restock must be a positive integer no larger than ${catalogLimits.amountMax}`);
   }
   const change: { price?: number; restock?: number } = {};
   if (price !== undefined) change.price = price;

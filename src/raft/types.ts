@@ -83,8 +83,6 @@ export type Message =
   | (MessageBase & { readonly type: 'readIndexResponse'; readonly context: string; readonly index: number; readonly reject: boolean })
   | (MessageBase & { readonly type: 'timeoutNow' });
 
-export type MessageType = Message['type'];
-
 /** A read that is now safe to serve once the local state machine has applied up to `index`. */
 export interface ReadState {
   readonly index: number;

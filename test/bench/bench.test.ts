@@ -5,14 +5,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { electionsBetween, type ScenarioFigures } from '../../bench/load.js';
 import { bracketBaseline, checkTargets } from '../../bench/report.js';
 import { catalogItemCount, hotSetSize, OrderLedger, planScenario, seededRandom, zipfSampler } from '../../bench/scenarios.js';
-
-const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+import { pygmyMain, runPygmy } from '../support/run-script.js';
 
 /** Every problem with one scenario's figures; empty when they are sane. */
 function insanities(figures: Partial<ScenarioFigures> | undefined): string[] {
@@ -27,20 +25,6 @@ function insanities(figures: Partial<ScenarioFigures> | undefined): string[] {
   if (!(figures.p50! <= figures.p90! && figures.p90! <= figures.p99! && figures.p99! <= figures.max!)) problems.push('percentiles out of order');
   if (figures.errors! + figures.non2xx! > 0) problems.push(`${figures.errors} errors, ${figures.non2xx} non-2xx`);
   return problems;
-}
-
-function runCli(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
 }
 
 const sane: ScenarioFigures = {
@@ -182,7 +166,7 @@ test('pygmy bench --quick --scenario lookup-hit writes sane figures and a chart 
   const directory = mkdtempSync(join(tmpdir(), 'pygmy-bench-smoke-'));
   try {
     const out = join(directory, 'smoke.json');
-    const { code, output } = await runCli(['bench', '--quick', '--scenario', 'lookup-hit', '--duration', '1', '--connections', '8', '--out', out], 50_000);
+    const { code, output } = await runPygmy(['bench', '--quick', '--scenario', 'lookup-hit', '--duration', '1', '--connections', '8', '--out', out], { timeoutMs: 50_000 });
     assert.is(code, 0, output);
     const results = JSON.parse(readFileSync(out, 'utf8')) as { machine: { cores?: number }; scenarios: Record<string, ScenarioFigures>; ratios: Record<string, unknown> };
     assert.equal(insanities(results.scenarios['lookup-hit']), [], output);
@@ -225,7 +209,7 @@ function isAlive(pid: number): boolean {
 test('SIGTERM in the middle of a run stops the cluster it started and removes its temp dir', async () => {
   // Starts a 30 s lookup-hit run, waits for its progress line (the cluster is up), finds the cluster's process and
   // data dir, sends SIGTERM to the bench alone (as a job runner would) and checks that nothing is left.
-  const child = spawn(process.execPath, [cliPath, 'bench', '--scenario', 'lookup-hit', '--duration', '30', '--settle', '0', '--connections', '8', '--out', join(tmpdir(), 'pygmy-bench-signal.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [pygmyMain, 'bench', '--scenario', 'lookup-hit', '--duration', '30', '--settle', '0', '--connections', '8', '--out', join(tmpdir(), 'pygmy-bench-signal.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -256,7 +240,7 @@ test('SIGTERM in the middle of a run stops the cluster it started and removes it
 });
 
 test('an unknown scenario is refused with the list of known ones', async () => {
-  const { code, output } = await runCli(['bench', '--scenario', 'nope'], 10_000);
+  const { code, output } = await runPygmy(['bench', '--scenario', 'nope'], { timeoutMs: 10_000 });
   assert.is(code, 1);
   assert.match(output, /baseline-http, lookup-hit/);
 });

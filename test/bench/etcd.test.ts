@@ -3,16 +3,13 @@
 // without etcd on PATH says how to install it and skips the scenario instead of failing.
 // etcd comes from Debian's etcd-server; without it the cluster test skips with the reason, except under CI=true,
 // where .ci/run installs it and the test must run.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { etcdInstallHint, findEtcd, startEtcd } from '../../bench/etcd.js';
-
-const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+import { runPygmy } from '../support/run-script.js';
 
 const isAlive = (pid: number) => {
   try {
@@ -64,19 +61,9 @@ test('three etcd members on loopback: a durable put is acknowledged by the leade
 test('pygmy bench --scenario etcd without etcd on PATH prints how to install it and skips', async () => {
   const out = join(mkdtempSync(join(tmpdir(), 'pygmy-etcd-skip-')), 'results.json');
   try {
-    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(process.execPath, [cliPath, 'bench', '--scenario', 'etcd', '--duration', '1', '--settle', '0', '--out', out], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, PATH: '/nonexistent-directory' },
-      });
-      let text = '';
-      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.once('exit', (exitCode) => {
-        clearTimeout(timer);
-        resolve({ code: exitCode, output: text });
-      });
+    const { code, output } = await runPygmy(['bench', '--scenario', 'etcd', '--duration', '1', '--settle', '0', '--out', out], {
+      env: { ...process.env, PATH: '/nonexistent-directory' },
+      timeoutMs: 30_000,
     });
     assert.is(code, 0, output);
     assert.match(output, 'apt-get install etcd-server');

@@ -1,18 +1,15 @@
 // The soak's machinery: windows, the reservoir p99, the verdicts, and a short soak end to end (four windows of one
 // second against a real `pygmy start`). Nothing here checks speed: only that each window is measured from the server
 // process and that a verdict says no when the figures say no.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ScenarioFigures } from '../../bench/load.js';
 import { checkTargets } from '../../bench/report.js';
 import { judgeSoak, percentile99, windowSecondsFor, type SoakWindow } from '../../bench/soak.js';
-
-const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+import { runPygmy } from '../support/run-script.js';
 
 const window = (requestsPerSecond: number, rssMiB: number | null): SoakWindow => ({
   endSecond: 60, requestsPerSecond, ordersPerSecond: 1, latencyMsP99: 1, latencyMsMax: 2, rssMiB, diskBytesPerOrder: 10, healthMsMax: 1, elections: 0,
@@ -48,17 +45,7 @@ test('pygmy bench --scenario soak --duration 4: four one-second windows measured
   const directory = mkdtempSync(join(tmpdir(), 'pygmy-soak-test-'));
   const out = join(directory, 'results.json');
   try {
-    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(process.execPath, [cliPath, 'bench', '--scenario', 'soak', '--duration', '4', '--settle', '0', '--connections', '8', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let text = '';
-      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-      child.once('exit', (exitCode) => {
-        clearTimeout(timer);
-        resolve({ code: exitCode, output: text });
-      });
-    });
+    const { code, output } = await runPygmy(['bench', '--scenario', 'soak', '--duration', '4', '--settle', '0', '--connections', '8', '--out', out], { timeoutMs: 90_000 });
     assert.is(code, 0, output);
     const results = JSON.parse(readFileSync(out, 'utf8')) as { scenarios: Record<string, ScenarioFigures> };
     const soak = results.scenarios.soak?.soak;

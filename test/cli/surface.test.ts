@@ -1,33 +1,22 @@
 // The `pygmy` command as people type it: `pygmy --version` prints package.json's version; `pygmy --help` lists
 // every command module of src/cli with one line each; `pygmy client` without a URL talks to the gateway's default
 // address http://127.0.0.1:34800 (checked by catching the request, so no real port 34800 is needed).
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { defaultUrl, main as client } from '../../src/cli/client.js';
+import { runPygmy, type ScriptRun } from '../support/run-script.js';
 
 const cliDirectory = fileURLToPath(new URL('../../src/cli/', import.meta.url));
-const cliPath = `${cliDirectory}main.js`;
 const packageVersion = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const environment = { ...process.env, ...env };
-    if (!('PYGMY_CLUSTER_SECRET' in env)) delete environment.PYGMY_CLUSTER_SECRET;
-    const child = spawn(process.execPath, [cliPath, ...args], { env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** `pygmy ...args` with `env` laid over this process's environment, PYGMY_CLUSTER_SECRET left out unless given. */
+function runCli(args: string[], env: Record<string, string> = {}): Promise<ScriptRun> {
+  const environment = { ...process.env, ...env };
+  if (!('PYGMY_CLUSTER_SECRET' in env)) delete environment.PYGMY_CLUSTER_SECRET;
+  return runPygmy(args, { env: environment });
 }
 
 /** The command modules: every file of src/cli that exports `main`, except main itself. */

@@ -1,25 +1,8 @@
 // The `pygmy` command called wrongly: each mistake is one line naming the command and the mistake, exit code 2,
 // and never a stack trace. Runs the built CLI in child processes.
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-
-const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-function runCli(args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
+import { runPygmy } from '../support/run-script.js';
 
 const mistakes: Array<{ args: string[]; says: RegExp }> = [
   { args: ['start', '--bogus'], says: /^pygmy start: Unknown option '--bogus'/ },
@@ -33,7 +16,7 @@ const mistakes: Array<{ args: string[]; says: RegExp }> = [
 
 for (const { args, says } of mistakes) {
   test(`pygmy ${args.join(' ')}: one line, exit 2, no stack`, async () => {
-    const { code, output } = await runCli(args);
+    const { code, output } = await runPygmy(args);
     assert.is(code, 2, output);
     assert.match(output, says);
     assert.not.match(output, /^\s+at /m, `a stack trace was printed:\n${output}`);
@@ -42,7 +25,7 @@ for (const { args, says } of mistakes) {
 
 test('--help of each command prints its usage and exits 0', async () => {
   for (const command of ['start', 'node', 'sim', 'check', 'bench']) {
-    const { code, output } = await runCli([command, '--help']);
+    const { code, output } = await runPygmy([command, '--help']);
     assert.is(code, 0, `${command}: ${output}`);
     assert.match(output, new RegExp(`^usage: pygmy ${command}`), command);
   }

@@ -2,29 +2,20 @@
 // exit code is the verdict. Checked against servers on loopback port 0: healthy on 2xx, unhealthy on 503, on a
 // 401 without the admin token and on a closed port; `listen:PORT` healthy while something listens and unhealthy
 // after it closed; a target of another shape refused. Needs no podman.
-import { spawn } from 'node:child_process';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runScript, type ScriptRun } from '../support/run-script.js';
 
 const script = fileURLToPath(new URL('../../../scripts/healthcheck.mjs', import.meta.url));
 
-function check(target: string, env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const environment = { ...process.env, ...env };
-    if (!('PYGMY_ADMIN_TOKEN' in env)) delete environment.PYGMY_ADMIN_TOKEN;
-    const child = spawn(process.execPath, [script, target], { env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
+/** The healthcheck script against `target`, PYGMY_ADMIN_TOKEN left out of the environment unless `env` gives it. */
+function check(target: string, env: Record<string, string> = {}): Promise<ScriptRun> {
+  const environment = { ...process.env, ...env };
+  if (!('PYGMY_ADMIN_TOKEN' in env)) delete environment.PYGMY_ADMIN_TOKEN;
+  return runScript(script, [target], { env: environment });
 }
 
 function listen(server: Server | ReturnType<typeof createTcpServer>): Promise<number> {

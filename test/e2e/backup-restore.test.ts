@@ -6,10 +6,8 @@
 // agree on their state hash, and the restored cluster is a new one: an envelope carrying the old cluster's id is
 // refused (otherCluster), and a database of the old cluster put in a restored data dir is refused when it opens.
 // A backup with one flipped byte fails `pygmy backup verify` and `pygmy restore` with an error naming the file.
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { catalogMembers, orderMembers, startCluster } from '../../src/cli/cluster.js';
@@ -20,8 +18,8 @@ import { conservationAnomalies } from '../support/conservation.js';
 import { convergenceAnomalies } from '../support/convergence.js';
 import { eventually, http, makeDataDir, removeDataDir, startPygmy } from '../support/pygmy-process.js';
 import { allOrdersOfItem } from '../support/orders.js';
+import { runPygmy, type ScriptRun } from '../support/run-script.js';
 
-const mainScript = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const items = [1, 2, 3, 4];
 const initialStock = 1_000_000;
 const orderDeadlineMs = 3_000;
@@ -36,14 +34,9 @@ interface Sent {
   answer: string | null;
 }
 
-function run(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [mainScript, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('exit', (code) => resolve({ code, output }));
-  });
+/** `pygmy ...args` with `env` laid over this process's environment; two minutes means it hung. */
+function run(args: readonly string[], env: Record<string, string> = {}): Promise<ScriptRun> {
+  return runPygmy(args, { env: { ...process.env, ...env }, timeoutMs: 120_000 });
 }
 
 async function orderClient(url: string, worker: number, sent: Sent[], until: () => boolean): Promise<void> {

@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { OrderOutcome, PreparedAnswer } from '../../src/http/backend.js';
-import { createGateway, type Gateway } from '../../src/http/gateway.js';
+import { createGateway } from '../../src/http/gateway.js';
 import { FakeBackend } from './fake-backend.js';
 import { call, capturingLogger, type Answer } from './helpers.js';
 

@@ -7,13 +7,14 @@ import { connect, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeBatch } from '../../src/runtime/transport/codec.js';
+import { connectionLimitsDefault } from '../../src/runtime/transport/connection.js';
 import { encodeFrameBytes, FrameReader, payloadKindControl, payloadKindData } from '../../src/runtime/transport/framing.js';
 import { freshNonce, parseControl, proofMac, protocolVersion } from '../../src/runtime/transport/handshake.js';
 import { freePort, makeTempDir, startNodeProcess, writeLayout, type LayoutNode, type NodeProcess } from '../support/multihost.js';
 import { http } from '../support/pygmy-process.js';
 
 const secret = randomBytes(32).toString('hex');
-const frameBytesMax = 16 * 1024 * 1024;
+const frameBytesMax = connectionLimitsDefault.frameBytesMax;
 
 
 interface Context {

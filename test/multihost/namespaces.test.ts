@@ -2,52 +2,20 @@
 // hosts each with one catalog and one order replica), one `pygmy node` process per host, driven through the
 // gateway host. A probe node in the test process speaks the transport to ask single replicas directly.
 // Outside CI, without root or `ip netns`, the file skips with a printed reason; with CI=true it must run.
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { convergenceAnomalies } from '../support/convergence.js';
-import { createTestHosts, namespaceUnavailableReason, type TestHosts } from '../../src/check/hosts.js';
-import { makeTempDir, startNodeProcess, writeLayout, type LayoutNode, type NodeProcess } from '../../src/check/node-process.js';
-import { startProbe } from '../support/multihost.js';
+import { type FourHostName, fourHostNames, fourHosts, type FourHosts, multihostSkipReason, startFourHosts, startHost, stopFourHosts } from '../support/four-hosts.js';
 import { eventually, http, sleep } from '../support/pygmy-process.js';
 
 const lookup3Body =
   '{"ok":true,"result":{"id":3,"name":"Xen and the Art of Surviving Graduate School","stock":25,"price":9.9,"topic":2},"topics":[{"id":2,"name":"Graduate School"}]}';
-const hostNames = ['gateway', 'host-a', 'host-b', 'host-c'] as const;
-const secret = randomBytes(32).toString('hex');
-const adminToken = randomBytes(16).toString('hex');
-const admin = { authorization: `Bearer ${adminToken}` };
 
-interface Context {
-  hosts: TestHosts | null;
-  nodes: Map<string, NodeProcess>;
-  layout: LayoutNode[];
-  config: string;
-  dataRoot: string;
-  url: string;
-  probe: Awaited<ReturnType<typeof startProbe>> | null;
-}
+const skipReason = multihostSkipReason();
 
-const skipReason = namespaceUnavailableReason();
-if (skipReason !== null && process.env.CI === 'true') throw new Error(`multi-host tests must run in CI but cannot: ${skipReason}`);
-
-const test = suite<Context>('multi-host on network namespaces', { hosts: null, nodes: new Map(), layout: [], config: '', dataRoot: '', url: '', probe: null });
-
-async function startHost(context: Context, index: number, waitReady = false): Promise<NodeProcess> {
-  const name = hostNames[index]!;
-  const started = await startNodeProcess({
-    name,
-    config: context.config,
-    dataDir: join(context.dataRoot, name),
-    env: { PYGMY_CLUSTER_SECRET: secret, PYGMY_ADMIN_TOKEN: adminToken },
-    namespace: context.hosts!.namespaces[index]!,
-    waitReady,
-  });
-  context.nodes.set(name, started);
-  if (started.url !== null) context.url = started.url;
-  return started;
-}
+const initial = fourHosts();
+const admin = { authorization: `Bearer ${initial.adminToken}` };
+const test = suite<FourHosts>('multi-host on network namespaces', initial);
 
 interface ClusterView {
   actors: Array<{ name: string; node: string; alive: boolean; role: string | null; commitIndex: number | null; lastApplied: number | null }>;
@@ -65,27 +33,11 @@ const order = async (url: string, id: number, amount = 1) => http('POST', `${url
 
 test.before(async (context) => {
   if (skipReason !== null) return;
-  context.hosts = createTestHosts(4);
-  context.dataRoot = makeTempDir('pygmy-multihost-');
-  const port = 34900;
-  const addresses = context.hosts.addresses;
-  context.layout = [
-    { name: 'a-probe', host: addresses[0]!.replace(/\.\d+$/, '.1'), port: 20_000 + (process.pid % 10_000), actors: [] },
-    { name: 'gateway', host: addresses[0]!, port, actors: ['cache'], gateway: { host: addresses[0]!, port: 34800 } },
-    { name: 'host-a', host: addresses[1]!, port, actors: ['catalog-1', 'order-1'] },
-    { name: 'host-b', host: addresses[2]!, port, actors: ['catalog-2', 'order-2'] },
-    { name: 'host-c', host: addresses[3]!, port, actors: ['catalog-3', 'order-3'] },
-  ];
-  context.config = writeLayout(context.dataRoot, context.layout);
-  await Promise.all([1, 2, 3].map((index) => startHost(context, index)));
-  await startHost(context, 0, true);
-  context.probe = await startProbe('a-probe', context.layout, Buffer.from(secret));
+  await startFourHosts(context, { dataDirPrefix: 'pygmy-multihost-', probePortOffset: 0 });
 });
 
 test.after(async (context) => {
-  await Promise.all([...context.nodes.values()].map((node) => node.stop()));
-  await context.probe?.close();
-  context.hosts?.cleanup();
+  await stopFourHosts(context);
 });
 
 test('the reference experiments pass through the gateway host', async (context) => {
@@ -118,7 +70,7 @@ test('the reference experiments pass through the gateway host', async (context) 
   }, 15_000);
 });
 
-async function catalogDigests(context: Context) {
+async function catalogDigests(context: FourHosts) {
   return Promise.all(['catalog-1', 'catalog-2', 'catalog-3'].map(async (name) => ({ name, ...(await context.probe!.system.ask<{ index: number; hash: string }>(name, { type: 'hash' }, { timeoutMs: 2_000 })) })));
 }
 
@@ -129,7 +81,7 @@ test('kill -9 of the host process holding the catalog leader: failover, orders k
   const { url } = context;
   const view = await clusterView(url);
   const victimNode = view.actors.find((actor) => actor.name === view.leaders.catalog)!.node;
-  const victimIndex = hostNames.indexOf(victimNode as (typeof hostNames)[number]);
+  const victimIndex = fourHostNames.indexOf(victimNode as FourHostName);
   assert.ok(victimIndex > 0, `catalog leader on a replica host (${victimNode})`);
   const before = await stockOf(url, 2);
   await context.nodes.get(victimNode)!.kill();
@@ -159,7 +111,7 @@ test('a partition: the majority serves writes, the cut-off replica serves no sta
   const { url, hosts } = context;
   const view = await clusterView(url);
   const cutName = view.leaders.catalog!;
-  const cutIndex = hostNames.indexOf(view.actors.find((actor) => actor.name === cutName)!.node as (typeof hostNames)[number]);
+  const cutIndex = fourHostNames.indexOf(view.actors.find((actor) => actor.name === cutName)!.node as FourHostName);
   const others = [1, 2, 3].filter((index) => index !== cutIndex);
   const before = await stockOf(url, 4);
   hosts!.cut(cutIndex, others);

@@ -8,13 +8,13 @@
 // during the flood and asks it for its status; orders keep flowing through the gateway during the flood.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { controlNameOf } from '../../src/runtime/transport/node-transport.js';
-import { preAuthFrameBytesMax } from '../../src/runtime/transport/framing.js';
 import { freePort, makeTempDir, startNodeProcess, startProbe, writeLayout, type LayoutNode, type NodeProcess, type Probe } from '../support/multihost.js';
 import { http } from '../support/pygmy-process.js';
+import { stranger, type StrangerKind, type StrangerPace } from '../support/stranger.js';
 
 const secret = randomBytes(32).toString('hex');
 const socketsTotal = 500;
@@ -23,8 +23,8 @@ const burstSockets = 25;
 const burstPauseMs = 360;
 const ordersDuringFloodMax = 20;
 const rssGrowthBytesMax = 24 * 1024 * 1024;
-/** What each oversize socket sends of its 10 MiB frame: one buffer shared by all, so this process stays small. */
-const oversizeBody = Buffer.alloc(4 * 1024 * 1024, 0x64);
+/** Each oversize socket sends 4 MiB of its 10 MiB frame: one buffer shared by all, so this process stays small. */
+const pace: StrangerPace = { oversizeBody: Buffer.alloc(4 * 1024 * 1024, 0x64), dribbleBytes: 32, dribbleEveryMs: 25 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Context {
@@ -66,41 +66,6 @@ function residentBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
-type Kind = 'oversize' | 'slow' | 'full' | 'silent';
-
-/** One hostile socket; it lives until the node closes it or the test ends. */
-function stranger(port: number, localAddress: string, kind: Kind, open: Set<Socket>): void {
-  const socket = connect({ host: '127.0.0.1', port, localAddress });
-  open.add(socket);
-  let dribble: NodeJS.Timeout | null = null;
-  socket.on('error', () => undefined);
-  socket.on('close', () => {
-    if (dribble !== null) clearInterval(dribble);
-    open.delete(socket);
-  });
-  socket.on('connect', () => {
-    const header = Buffer.alloc(4);
-    switch (kind) {
-      case 'oversize':
-        header.writeUInt32BE(10 * 1024 * 1024);
-        socket.write(header);
-        socket.write(oversizeBody);
-        return;
-      case 'slow':
-        header.writeUInt32BE(preAuthFrameBytesMax);
-        socket.write(header);
-        dribble = setInterval(() => socket.write(Buffer.alloc(32, 0x63)), 25);
-        return;
-      case 'full':
-        header.writeUInt32BE(preAuthFrameBytesMax);
-        socket.write(Buffer.concat([header, Buffer.alloc(preAuthFrameBytesMax - 1, 0x63)]));
-        return;
-      case 'silent':
-        return;
-    }
-  });
-}
-
 test('the node holds nothing for 500 strangers, a real peer still connects, orders keep flowing', async ({ nodes, layout, url, targetPort }) => {
   const hostC = nodes.find((node) => node.name === 'host-c')!;
   const pid = hostC.child.pid!;
@@ -109,7 +74,7 @@ test('the node holds nothing for 500 strangers, a real peer still connects, orde
   let peak = baseline;
   const sampler = setInterval(() => (peak = Math.max(peak, residentBytes(pid))), 25);
   const open = new Set<Socket>();
-  const kinds: Kind[] = ['oversize', 'slow', 'full', 'silent'];
+  const kinds: StrangerKind[] = ['oversize', 'slow', 'full', 'silent'];
   let opened = 0;
   let orders = 0;
   let probe: Probe | null = null;
@@ -117,7 +82,7 @@ test('the node holds nothing for 500 strangers, a real peer still connects, orde
     const flood = (async () => {
       while (opened < socketsTotal) {
         const address = opened < 100 ? ['127.0.0.4', '127.0.0.2', '127.0.0.3', '127.0.0.1'][opened % 4]! : ['127.0.0.4', '127.0.0.2', '127.0.0.3'][opened % 3]!;
-        stranger(targetPort, address, kinds[Math.floor(opened / 4) % kinds.length]!, open);
+        void stranger(targetPort, address, kinds[Math.floor(opened / 4) % kinds.length]!, open, pace);
         opened += 1;
         if (opened % burstSockets === 0) await sleep(opened <= 100 ? 10 : burstPauseMs);
       }

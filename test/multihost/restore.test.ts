@@ -2,28 +2,21 @@
 // --config` lays the backup out for a four-host layout on network namespaces (a gateway host and three replica
 // hosts), one `pygmy node` per host starts on its directory, and through the gateway host every acknowledged order
 // is there and a new order is taken. Outside CI, without root or `ip netns`, the file skips with a printed reason.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createTestHosts, namespaceUnavailableReason } from '../../src/check/hosts.js';
 import { makeTempDir, startNodeProcess, writeLayout, type LayoutNode, type NodeProcess } from '../../src/check/node-process.js';
 import { http, startPygmy } from '../support/pygmy-process.js';
+import { runPygmy, type ScriptRun } from '../support/run-script.js';
 
-const mainScript = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const skipReason = namespaceUnavailableReason();
 if (skipReason !== null && process.env.CI === 'true') throw new Error(`multi-host tests must run in CI but cannot: ${skipReason}`);
 
-function run(args: readonly string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [mainScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('exit', (code) => resolve({ code, output }));
-  });
+/** `pygmy ...args`; a restore of this size takes seconds, so two minutes means it hung. */
+function run(args: readonly string[]): Promise<ScriptRun> {
+  return runPygmy(args, { timeoutMs: 120_000 });
 }
 
 test('a backup of a single-process cluster, restored onto three new hosts and a gateway host', async () => {

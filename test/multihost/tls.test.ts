@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeCatalogCommand } from '../../src/actors/catalog/commands.js';
+import { connectionLimitsDefault } from '../../src/runtime/transport/connection.js';
 import { encodeFrameBytes, payloadKindControl } from '../../src/runtime/transport/framing.js';
 import { freshNonce, protocolVersion } from '../../src/runtime/transport/handshake.js';
 import type { TlsFiles } from '../../src/runtime/transport/node-transport.js';
@@ -183,7 +184,7 @@ test('a plain-TCP client speaking to a TLS listener is closed, and the node keep
   if (skipReason !== null) return console.log(`skipped: ${skipReason}`);
   // Checks that the TLS listener does not fall back to plain frames: a hello sent in the clear is closed at once,
   // and a plain socket that sends nothing is closed within the handshake deadline (2 s) instead of holding a slot.
-  const hello = encodeFrameBytes(payloadKindControl, Buffer.from(JSON.stringify({ type: 'hello', version: protocolVersion, node: 'a-probe', nonce: freshNonce() })), 16 * 1024 * 1024);
+  const hello = encodeFrameBytes(payloadKindControl, Buffer.from(JSON.stringify({ type: 'hello', version: protocolVersion, node: 'a-probe', nonce: freshNonce() })), connectionLimitsDefault.frameBytesMax);
   const helloMs = await closedByNode(hostC, (socket) => void socket.write(hello));
   assert.ok(helloMs < 1_000, `a plain hello is refused at once (${helloMs} ms)`);
   const silentMs = await closedByNode(hostC, () => undefined);

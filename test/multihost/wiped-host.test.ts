@@ -6,75 +6,25 @@
 // Four network namespaces (a gateway host and three replica hosts), one `pygmy node` process per host; a probe
 // node in the test process asks single replicas for their status. Without root or `ip netns` the file skips with
 // a printed reason; with CI=true it must run.
-import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ReplicaStatus } from '../../src/raft/replica.js';
-import { createTestHosts, namespaceUnavailableReason, type TestHosts } from '../../src/check/hosts.js';
-import { makeTempDir, startNodeProcess, writeLayout, type LayoutNode, type NodeProcess } from '../../src/check/node-process.js';
-import { startProbe } from '../support/multihost.js';
+import { fourHosts, type FourHosts, multihostSkipReason, startFourHosts, startHost, stopFourHosts } from '../support/four-hosts.js';
 import { eventually, http } from '../support/pygmy-process.js';
 
-const hostNames = ['gateway', 'host-a', 'host-b', 'host-c'] as const;
-const secret = randomBytes(32).toString('hex');
-const adminToken = randomBytes(16).toString('hex');
+const skipReason = multihostSkipReason();
 
-interface Context {
-  hosts: TestHosts | null;
-  nodes: Map<string, NodeProcess>;
-  layout: LayoutNode[];
-  config: string;
-  dataRoot: string;
-  url: string;
-  probe: Awaited<ReturnType<typeof startProbe>> | null;
-}
-
-const skipReason = namespaceUnavailableReason();
-if (skipReason !== null && process.env.CI === 'true') throw new Error(`multi-host tests must run in CI but cannot: ${skipReason}`);
-
-const test = suite<Context>('a wiped host on network namespaces', { hosts: null, nodes: new Map(), layout: [], config: '', dataRoot: '', url: '', probe: null });
-
-async function startHost(context: Context, index: number, waitReady = false): Promise<NodeProcess> {
-  const name = hostNames[index]!;
-  const started = await startNodeProcess({
-    name,
-    config: context.config,
-    dataDir: join(context.dataRoot, name),
-    env: { PYGMY_CLUSTER_SECRET: secret, PYGMY_ADMIN_TOKEN: adminToken },
-    namespace: context.hosts!.namespaces[index]!,
-    waitReady,
-  });
-  context.nodes.set(name, started);
-  if (started.url !== null) context.url = started.url;
-  return started;
-}
+const test = suite<FourHosts>('a wiped host on network namespaces', fourHosts());
 
 test.before(async (context) => {
   if (skipReason !== null) return;
-  context.hosts = createTestHosts(4);
-  context.dataRoot = makeTempDir('pygmy-wiped-');
-  const port = 34900;
-  const addresses = context.hosts.addresses;
-  context.layout = [
-    { name: 'a-probe', host: addresses[0]!.replace(/\.\d+$/, '.1'), port: 20_000 + ((process.pid + 5_000) % 10_000), actors: [] },
-    { name: 'gateway', host: addresses[0]!, port, actors: ['cache'], gateway: { host: addresses[0]!, port: 34800 } },
-    { name: 'host-a', host: addresses[1]!, port, actors: ['catalog-1', 'order-1'] },
-    { name: 'host-b', host: addresses[2]!, port, actors: ['catalog-2', 'order-2'] },
-    { name: 'host-c', host: addresses[3]!, port, actors: ['catalog-3', 'order-3'] },
-  ];
-  context.config = writeLayout(context.dataRoot, context.layout);
-  await Promise.all([1, 2, 3].map((index) => startHost(context, index)));
-  await startHost(context, 0, true);
-  context.probe = await startProbe('a-probe', context.layout, Buffer.from(secret));
+  await startFourHosts(context, { dataDirPrefix: 'pygmy-wiped-', probePortOffset: 5_000 });
 });
 
 test.after(async (context) => {
-  await Promise.all([...context.nodes.values()].map((node) => node.stop()));
-  await context.probe?.close();
-  context.hosts?.cleanup();
-  if (context.dataRoot !== '') rmSync(context.dataRoot, { recursive: true, force: true });
+  await stopFourHosts(context);
 });
 
 /** Orders one book with an idempotency key until the answer is certain; returns whether it was bought. */

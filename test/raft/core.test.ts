@@ -5,11 +5,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RaftConfigError } from '../../src/raft/core/errors.js';
 import { RaftNode, type RaftConfig } from '../../src/raft/core/node.js';
-import type { Entry, HardState, Message, NodeId, PersistedState, ReadFailure, ReadState, Ready, Snapshot } from '../../src/raft/types.js';
+import type { Entry, Message, NodeId, PersistedState, ReadFailure, ReadState } from '../../src/raft/types.js';
+import { deliverAll, drainReady, persistedFrom, persistReady, type MemoryDisk } from './fixtures/hand-driver.js';
 
 interface Member {
   raft: RaftNode;
-  disk: { hardState: HardState; snapshot: Snapshot | null; entries: Entry[] };
+  disk: MemoryDisk;
   applied: Entry[];
   readStates: ReadState[];
   readFailures: ReadFailure[];
@@ -49,8 +50,7 @@ class Network {
 
   restart(id: NodeId): void {
     const member = this.member(id);
-    const disk = member.disk;
-    const persisted: PersistedState = { hardState: disk.hardState, snapshot: disk.snapshot?.meta ?? null, entries: [...disk.entries] };
+    const persisted = persistedFrom(member.disk);
     member.raft = new RaftNode(baseConfig(id, this.peers, this.overrides), persisted);
     member.applied = [];
   }
@@ -58,30 +58,15 @@ class Network {
   /** Processes every pending Ready of every node (the driver loop). */
   drain(): void {
     for (const [id, member] of this.members) {
-      for (let rounds = 0; member.raft.hasReady(); rounds += 1) {
-        assert.ok(rounds < 50, `${id} never ran out of Ready batches`);
-        const ready = member.raft.ready();
-        this.persist(member, ready);
+      drainReady(id, member.raft, (ready) => {
+        persistReady(member.disk, ready);
         for (const message of ready.messages) this.send(member, message);
         if (ready.snapshot !== null) member.snapshotsInstalled += 1;
         member.applied.push(...ready.committedEntries);
         member.readStates.push(...ready.readStates);
         member.readFailures.push(...ready.readFailures);
-        member.raft.advance(ready);
-      }
+      });
     }
-  }
-
-  private persist(member: Member, ready: Ready): void {
-    if (ready.snapshot !== null) {
-      member.disk.snapshot = ready.snapshot;
-      member.disk.entries = [];
-    }
-    if (ready.entries.length > 0) {
-      const first = ready.entries[0]!.index;
-      member.disk.entries = member.disk.entries.filter((entry) => entry.index < first).concat(ready.entries);
-    }
-    if (ready.hardState !== null) member.disk.hardState = ready.hardState;
   }
 
   /** Persist before speaking: a vote grant or an append ack must already be backed by the disk. */
@@ -102,13 +87,11 @@ class Network {
   /** Delivers queued messages (and those they cause) until the network is quiet; bounded. */
   stabilize(roundsMax = 1000): void {
     this.drain();
-    for (let round = 0; this.queue.length > 0; round += 1) {
-      assert.ok(round < roundsMax, 'network did not quiet down');
-      const message = this.queue.shift()!;
-      if (this.isolated.has(message.from) || this.isolated.has(message.to) || this.dropWhen(message)) continue;
+    deliverAll(this.queue, roundsMax, (message) => {
+      if (this.isolated.has(message.from) || this.isolated.has(message.to) || this.dropWhen(message)) return;
       this.member(message.to).raft.step(message);
       this.drain();
-    }
+    });
   }
 
   tick(id: NodeId, times = 1): void {

@@ -1,26 +1,15 @@
 // `pygmy node --fresh` on a data dir that holds members of a bootstrapped cluster is refused with a message that
 // names the files and the flag that means "start a new cluster"; with that flag the wipe goes ahead. Run as the
 // real CLI; the refused run must leave the data dir untouched and start nothing (it exits on its own).
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runPygmy, type ScriptRun } from '../support/run-script.js';
 
-const mainScript = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-function run(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string; killed: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [mainScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
-    let output = '';
-    let killed = false;
-    child.stdout.on('data', (chunk) => { output += chunk; });
-    child.stderr.on('data', (chunk) => { output += chunk; });
-    const timer = setTimeout(() => { killed = true; child.kill('SIGKILL'); }, timeoutMs);
-    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, output, killed }); });
-  });
+function run(args: string[], timeoutMs: number): Promise<ScriptRun> {
+  return runPygmy(args, { env: { ...process.env, LOG_LEVEL: 'warn' }, timeoutMs });
 }
 
 test('pygmy node --fresh refuses a data dir with members; --start-new-cluster wipes it', async () => {

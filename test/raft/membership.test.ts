@@ -6,12 +6,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { applyChange, decodeMembership, MembershipLog } from '../../src/raft/core/config-change.js';
 import { RaftNode, type RaftConfig } from '../../src/raft/core/node.js';
-import type { Entry, HardState, Message, NodeId, PersistedState, Ready, Snapshot } from '../../src/raft/types.js';
+import type { Entry, Message, NodeId, PersistedState } from '../../src/raft/types.js';
+import { deliverAll, drainReady, persistedFrom, persistReady, type MemoryDisk } from './fixtures/hand-driver.js';
 
 interface Member {
   raft: RaftNode;
   bootstrap: NodeId[];
-  disk: { hardState: HardState; snapshot: Snapshot | null; entries: Entry[] };
+  disk: MemoryDisk;
   applied: Entry[];
 }
 
@@ -53,48 +54,30 @@ class Network {
 
   restart(id: NodeId): void {
     const member = this.member(id);
-    const disk = member.disk;
-    const persisted: PersistedState = { hardState: disk.hardState, snapshot: disk.snapshot?.meta ?? null, entries: [...disk.entries] };
+    const persisted = persistedFrom(member.disk);
     member.raft = new RaftNode({ ...configFor(id, member.bootstrap, this.overrides), applied: 0 }, persisted);
     member.applied = [];
   }
 
   drain(): void {
     for (const [id, member] of this.members) {
-      for (let rounds = 0; member.raft.hasReady(); rounds += 1) {
-        assert.ok(rounds < 50, `${id} never ran out of Ready batches`);
-        const ready = member.raft.ready();
-        this.persist(member, ready);
+      drainReady(id, member.raft, (ready) => {
+        persistReady(member.disk, ready);
         for (const message of ready.messages) this.queue.push(message);
         member.applied.push(...ready.committedEntries);
-        member.raft.advance(ready);
-      }
+      });
     }
-  }
-
-  private persist(member: Member, ready: Ready): void {
-    if (ready.snapshot !== null) {
-      member.disk.snapshot = ready.snapshot;
-      member.disk.entries = [];
-    }
-    if (ready.entries.length > 0) {
-      const first = ready.entries[0]!.index;
-      member.disk.entries = member.disk.entries.filter((entry) => entry.index < first).concat(ready.entries);
-    }
-    if (ready.hardState !== null) member.disk.hardState = ready.hardState;
   }
 
   stabilize(roundsMax = 5000): void {
     this.drain();
-    for (let round = 0; this.queue.length > 0; round += 1) {
-      assert.ok(round < roundsMax, 'network did not quiet down');
-      const message = this.queue.shift()!;
-      if (this.isolated.has(message.from) || this.isolated.has(message.to) || this.dropWhen(message)) continue;
+    deliverAll(this.queue, roundsMax, (message) => {
+      if (this.isolated.has(message.from) || this.isolated.has(message.to) || this.dropWhen(message)) return;
       const target = this.members.get(message.to);
-      if (target === undefined) continue;
+      if (target === undefined) return;
       target.raft.step(message);
       this.drain();
-    }
+    });
   }
 
   tickAll(times: number): void {

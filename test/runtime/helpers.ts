@@ -1,7 +1,7 @@
 // Shared helpers for runtime tests: a capturing logger, fixture URLs, a system with short timings, polling.
 
 import type { Logger } from '../../src/runtime/actor.js';
-import { ActorSystem, type SystemOptions } from '../../src/runtime/system.js';
+import { ActorSystem, type ChildSpec, type SystemOptions } from '../../src/runtime/system.js';
 
 export interface LogLine {
   level: string;
@@ -30,6 +30,34 @@ export function makeSystem(lines: LogLine[], options: SystemOptions = {}): Actor
     watchdogTimeoutMs: 2_000, // Generous: the machine is shared, and only the hang test wants it short.
     ...options,
   });
+}
+
+/** A system as makeSystem makes it, started on `specs`; shut down again when the start fails, so no worker leaks. */
+export async function startSystem(specs: ChildSpec[], lines: LogLine[] = [], options: SystemOptions = {}): Promise<ActorSystem> {
+  const system = makeSystem(lines, options);
+  try {
+    await system.start(specs);
+  } catch (error) {
+    await system.shutdown();
+    throw error;
+  }
+  return system;
+}
+
+/** Two counters, `a` and `b`, for the tests of messages between workers. */
+export const counterPair: ChildSpec[] = [
+  { name: 'a', module: counterModule },
+  { name: 'b', module: counterModule },
+];
+
+/** The error `promise` rejects with; throws when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection, got a value');
 }
 
 /** Polls `check` every 10 ms until it returns true or `timeoutMs` passes (then throws with `what`). */

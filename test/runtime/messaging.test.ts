@@ -4,16 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isRuntimeError } from '../../src/runtime/errors.js';
 import type { ActorStatus } from '../../src/runtime/system.js';
-import { counterModule, makeSystem, sequenceModule, waitFor, type LogLine } from './helpers.js';
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection, got a value');
-}
+import { counterModule, counterPair, type LogLine, makeSystem, rejection, sequenceModule, startSystem, waitFor } from './helpers.js';
 
 function statusOf(statuses: ActorStatus[], name: string): ActorStatus {
   const status = statuses.find((candidate) => candidate.name === name);
@@ -23,9 +14,8 @@ function statusOf(statuses: ActorStatus[], name: string): ActorStatus {
 
 test('ask from the main thread reaches an actor in its worker and returns its answer', async () => {
   // Checks the basic round trip: three increments through ask must answer 1, 2, 3 in order.
-  const system = makeSystem([]);
+  const system = await startSystem([{ name: 'counter', module: counterModule }]);
   try {
-    await system.start([{ name: 'counter', module: counterModule }]);
     assert.is(await system.ask('counter', { type: 'increment' }), 1);
     assert.is(await system.ask('counter', { type: 'increment' }), 2);
     assert.is(await system.ask('counter', { type: 'increment' }), 3);
@@ -61,9 +51,8 @@ test('100,000 tells between two workers arrive complete and in per-sender order'
 
 test('an ask past its deadline rejects with AskTimeoutError, not later than the deadline', async () => {
   // Checks the typed timeout: a handler that sleeps 600 ms is asked with a 100 ms deadline.
-  const system = makeSystem([]);
+  const system = await startSystem([{ name: 'counter', module: counterModule }]);
   try {
-    await system.start([{ name: 'counter', module: counterModule }]);
     const startedMs = Date.now();
     const error = await rejection(system.ask('counter', { type: 'sleep', ms: 600 }, { timeoutMs: 100 }));
     const elapsedMs = Date.now() - startedMs;
@@ -76,9 +65,8 @@ test('an ask past its deadline rejects with AskTimeoutError, not later than the 
 
 test('an ask to an unknown actor fails fast with ActorUnavailableError', async () => {
   // Checks fail-fast: no route means an immediate typed rejection, well before the 5 s default deadline.
-  const system = makeSystem([]);
+  const system = await startSystem([{ name: 'counter', module: counterModule }]);
   try {
-    await system.start([{ name: 'counter', module: counterModule }]);
     const startedMs = Date.now();
     const error = await rejection(system.ask('nobody', { type: 'get' }));
     assert.ok(isRuntimeError(error, 'ACTOR_UNAVAILABLE'), String(error));
@@ -93,9 +81,8 @@ test('an ask to an unknown actor fails fast with ActorUnavailableError', async (
 test('a full mailbox refuses asks with MailboxFullError and counts refused tells as dropped', async () => {
   // Checks the bound: capacity 2, the handler is busy sleeping, two asks fill the mailbox, the third ask must
   // be refused with the typed error and a tell must be counted as dropped; the queued two still succeed.
-  const system = makeSystem([]);
+  const system = await startSystem([{ name: 'counter', module: counterModule, mailboxCapacity: 2 }]);
   try {
-    await system.start([{ name: 'counter', module: counterModule, mailboxCapacity: 2 }]);
     const sleeping = system.ask('counter', { type: 'sleep', ms: 300 });
     await new Promise((resolve) => setTimeout(resolve, 50));
     const queued = [system.ask('counter', { type: 'increment' }), system.ask('counter', { type: 'increment' })];
@@ -113,9 +100,8 @@ test('a full mailbox refuses asks with MailboxFullError and counts refused tells
 test('deferReply answers later from a timer without blocking the mailbox; a deferred rejection is a RemoteError', async () => {
   // Checks deferred answers: the deferred ask resolves after its timer, while an ask sent after it is answered
   // first (the mailbox was not blocked); the timer message has no sender.
-  const system = makeSystem([]);
+  const system = await startSystem([{ name: 'counter', module: counterModule }]);
   try {
-    await system.start([{ name: 'counter', module: counterModule }]);
     const order: string[] = [];
     const deferred = system.ask('counter', { type: 'defer', afterMs: 150 }).then((value) => {
       order.push('deferred');
@@ -136,9 +122,8 @@ test('deferReply answers later from a timer without blocking the mailbox; a defe
 test('a repeating timer delivers to its own actor with no sender until it is cancelled', async () => {
   // Checks timers: ticks every 20 ms raise the count by 1 each (by 1,000 if they carried a sender); after
   // cancelTimer the count must not move for 150 ms.
-  const system = makeSystem([]);
+  const system = await startSystem([{ name: 'counter', module: counterModule }]);
   try {
-    await system.start([{ name: 'counter', module: counterModule }]);
     await system.ask('counter', { type: 'start-ticking', everyMs: 20 });
     await waitFor(async () => (await system.ask<number>('counter', { type: 'get' })) >= 3, 2_000, 'three ticks');
     const countAtCancel = await system.ask<number>('counter', { type: 'stop-ticking' });
@@ -154,9 +139,8 @@ test('a message of unknown type is counted and logged, never crashes the actor',
   // Checks boundary validation: an ask of unknown type is refused with a RemoteError, a tell of a number and
   // a tell without a type are counted as invalid; the actor keeps its state and was never restarted.
   const lines: LogLine[] = [];
-  const system = makeSystem(lines);
+  const system = await startSystem([{ name: 'counter', module: counterModule }], lines);
   try {
-    await system.start([{ name: 'counter', module: counterModule }]);
     await system.ask('counter', { type: 'increment' });
     const error = await rejection(system.ask('counter', { type: 'bogus' }));
     assert.ok(isRuntimeError(error, 'REMOTE_ERROR'), String(error));
@@ -174,12 +158,8 @@ test('a message of unknown type is counted and logged, never crashes the actor',
 
 test('actors ask each other directly and see who sent a message', async () => {
   // Checks the worker-to-worker ask path and ActorContext.sender: a forwards to b and b reports its sender.
-  const system = makeSystem([]);
+  const system = await startSystem(counterPair);
   try {
-    await system.start([
-      { name: 'a', module: counterModule },
-      { name: 'b', module: counterModule },
-    ]);
     assert.is(await system.ask('a', { type: 'forward', target: 'b', message: { type: 'increment' } }), 1);
     assert.is(await system.ask('a', { type: 'forward', target: 'b', message: { type: 'who' } }), 'a');
     assert.is(await system.ask('b', { type: 'who' }), '$system');

@@ -7,16 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isRuntimeError } from '../../src/runtime/errors.js';
 import type { ActorStatus, EscalateEvent, RestartEvent, SystemMessageEvent } from '../../src/runtime/system.js';
-import { counterModule, makeSystem, once, waitFor, type LogLine } from './helpers.js';
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection, got a value');
-}
+import { counterModule, counterPair, type LogLine, makeSystem, once, rejection, startSystem, waitFor } from './helpers.js';
 
 async function statusOf(system: ReturnType<typeof makeSystem>, name: string): Promise<ActorStatus> {
   const status = (await system.status()).find((candidate) => candidate.name === name);
@@ -28,9 +19,8 @@ test('a handler that throws crashes its actor; the ask is rejected and the resta
   // Checks crash handling end to end: state 2 before the crash, ActorCrashedError for the ask, a 'restart'
   // event and the log line in plain words, then state 0 again (fresh from init) and restarts = 1.
   const lines: LogLine[] = [];
-  const system = makeSystem(lines);
+  const system = await startSystem([{ name: 'counter', module: counterModule }], lines);
   try {
-    await system.start([{ name: 'counter', module: counterModule }]);
     await system.ask('counter', { type: 'increment' });
     await system.ask('counter', { type: 'increment' });
     const restarted = once<RestartEvent>(system, 'restart', 3_000);
@@ -74,9 +64,8 @@ test('status and shutdown right as an actor crashes answer at once instead of wa
 test('an unhandled rejection or an uncaught exception inside a worker crashes that actor and it restarts', async () => {
   // Checks crash detection outside handlers: each fault must produce a 'crash' event naming its reason, and the
   // actor must be running again afterwards with restarts counted.
-  const system = makeSystem([]);
+  const system = await startSystem([{ name: 'counter', module: counterModule }]);
   try {
-    await system.start([{ name: 'counter', module: counterModule }]);
     for (const [type, reason] of [['leak-rejection', 'a rejection nobody handles'], ['throw-later', 'an exception outside any handler']]) {
       const crashed = once<{ reason: string }>(system, 'crash', 3_000);
       system.tell('counter', { type });
@@ -92,12 +81,8 @@ test('an unhandled rejection or an uncaught exception inside a worker crashes th
 test('kill crashes an actor on request; asks meanwhile fail fast; a peer can reach it again after the restart', async () => {
   // Checks fault injection and re-wiring: after kill, an ask is refused at once (not at its deadline), and
   // once restarted the other worker reaches it over a fresh port.
-  const system = makeSystem([]);
+  const system = await startSystem(counterPair);
   try {
-    await system.start([
-      { name: 'a', module: counterModule },
-      { name: 'b', module: counterModule },
-    ]);
     assert.is(await system.ask('a', { type: 'forward', target: 'b', message: { type: 'increment' } }), 1);
     await system.kill('b');
     const startedMs = Date.now();
@@ -116,12 +101,11 @@ test('a child restarting while a peer is still in init gets wired to that peer',
   // Checks re-wiring when restarts overlap: 'slow' takes 500 ms in init; while it is starting again, 'fast' is
   // killed and restarts. Once both run, each must reach the other directly (a missed pair would answer
   // ActorUnavailableError).
-  const system = makeSystem([]);
+  const system = await startSystem([
+    { name: 'slow', module: counterModule, args: { initDelayMs: 500 } },
+    { name: 'fast', module: counterModule },
+  ]);
   try {
-    await system.start([
-      { name: 'slow', module: counterModule, args: { initDelayMs: 500 } },
-      { name: 'fast', module: counterModule },
-    ]);
     const slowRestarting = once(system, 'restart', 3_000);
     await system.kill('slow');
     await slowRestarting;
@@ -140,12 +124,11 @@ test('restart intensity exceeded escalates: the tree stops and onEscalate hears 
   // Checks escalation: maxRestarts 2, three crashes in a row; the third must emit 'escalate', call
   // onEscalate, and leave every child stopped with no worker alive.
   const reasons: string[] = [];
-  const system = makeSystem([], { maxRestarts: 2, withinMs: 10_000, onEscalate: (reason) => reasons.push(reason) });
+  const system = await startSystem([
+    { name: 'steady', module: counterModule },
+    { name: 'fragile', module: counterModule },
+  ], [], { maxRestarts: 2, withinMs: 10_000, onEscalate: (reason) => reasons.push(reason) });
   try {
-    await system.start([
-      { name: 'steady', module: counterModule },
-      { name: 'fragile', module: counterModule },
-    ]);
     const escalated = once<EscalateEvent>(system, 'escalate', 5_000);
     for (let crash = 0; crash < 3; crash += 1) {
       await waitFor(async () => (await statusOf(system, 'fragile')).state === 'running', 3_000, 'fragile running');
@@ -226,12 +209,8 @@ test('graceful stop runs the stop hook and keeps the actor down until started ag
 test('isolate drops messages to and from an actor in both directions; heal restores them', async () => {
   // Checks a partition: while b is isolated, a's tells to b are dropped (b's count stays), b's asks out fail
   // fast, main-thread asks fail fast; after heal the same paths work again. The control plane still answers.
-  const system = makeSystem([]);
+  const system = await startSystem(counterPair);
   try {
-    await system.start([
-      { name: 'a', module: counterModule },
-      { name: 'b', module: counterModule },
-    ]);
     await system.isolate('b');
     await system.ask('a', { type: 'tell', target: 'b', message: { type: 'increment' } });
     assert.ok(isRuntimeError(await rejection(system.ask('b', { type: 'get' })), 'ACTOR_UNAVAILABLE'));
@@ -252,9 +231,8 @@ test('a hung actor (busy loop) is caught by the watchdog, terminated and restart
   // Checks hang detection: the handler spins forever, so no ping is answered; within the watchdog timeout
   // (600 ms) plus an interval the supervisor must emit a crash with cause 'hang' and restart the actor.
   const lines: LogLine[] = [];
-  const system = makeSystem(lines, { watchdogTimeoutMs: 600 });
+  const system = await startSystem([{ name: 'spinner', module: counterModule }], lines, { watchdogTimeoutMs: 600 });
   try {
-    await system.start([{ name: 'spinner', module: counterModule }]);
     const crashed = once<{ cause: string }>(system, 'crash', 3_000);
     system.tell('spinner', { type: 'spin' });
     assert.is((await crashed).cause, 'hang');
@@ -269,12 +247,11 @@ test('a hung actor (busy loop) is caught by the watchdog, terminated and restart
 test('a temporary child that crashes stays down; a transient one that is killed comes back', async () => {
   // Checks restart types through the real supervisor: after a crash the temporary child is stopped with no
   // restart, while the transient child killed at the same time is running again with restarts = 1.
-  const system = makeSystem([]);
+  const system = await startSystem([
+    { name: 'once', module: counterModule, restart: 'temporary' },
+    { name: 'again', module: counterModule, restart: 'transient' },
+  ]);
   try {
-    await system.start([
-      { name: 'once', module: counterModule, restart: 'temporary' },
-      { name: 'again', module: counterModule, restart: 'transient' },
-    ]);
     system.tell('once', { type: 'throw', message: 'bye' });
     await system.kill('again');
     await waitFor(async () => (await statusOf(system, 'again')).state === 'running', 3_000, 'again running');
@@ -294,9 +271,8 @@ test('a temporary child that crashes stays down; a transient one that is killed 
 
 test('actor-provided status reaches the control plane', async () => {
   // Checks ActorDefinition.status: the counter reports its count in ActorStatus.custom.
-  const system = makeSystem([]);
+  const system = await startSystem([{ name: 'counter', module: counterModule }]);
   try {
-    await system.start([{ name: 'counter', module: counterModule }]);
     await system.ask('counter', { type: 'increment' });
     const status = await statusOf(system, 'counter');
     assert.equal(status.custom, { count: 1 });

@@ -6,12 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { encodeBatch } from '../../src/runtime/transport/codec.js';
+import { connectionLimitsDefault } from '../../src/runtime/transport/connection.js';
 import { encodeFrameBytes, FrameReader, frameHeaderBytes, payloadKindData } from '../../src/runtime/transport/framing.js';
 import type { Envelope } from '../../src/runtime/wire.js';
 
 export type Attack = 'inject' | 'replay' | 'reorder' | 'flip' | 'drop';
 
-const frameBytesMax = 16 * 1024 * 1024;
+const frameBytesMax = connectionLimitsDefault.frameBytesMax;
 
 export interface Relay {
   readonly port: number;

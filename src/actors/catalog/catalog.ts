@@ -35,7 +35,7 @@ export const catalogLimits = {
   priceMax: 1_000_000,
   /** Copies in one deduct or restock. */
   amountMax: 1_000_000,
-  /** Length of an order id or request id. */
+  /** Length of an order id or request id: the Idempotency-Key's bound everywhere (gateway, order and catalog groups). */
   keyLengthMax: 128,
 } as const;
 

@@ -68,16 +68,6 @@ export interface BadCommandResult extends ResultBase {
 
 export type CatalogResult = DeductResult | RestockResult | SetPriceResult | PruneResult | BadCommandResult;
 
-export type CatalogQuery =
-  | { readonly type: 'lookup'; readonly id: number }
-  | { readonly type: 'list' }
-  | { readonly type: 'search'; readonly topic: string }
-  | { readonly type: 'stock' }
-  | { readonly type: 'changeIndex' }
-  /** How many deduct records the catalog holds (bounded by the orders not yet below the watermark). */
-  | { readonly type: 'deductsHeld' }
-  | { readonly type: 'deductOutcome'; readonly orderId: string };
-
 export interface ItemsAnswer {
   readonly items: readonly Item[];
   readonly topics: readonly Topic[];

@@ -21,7 +21,7 @@ import type { ActorContext } from '../../runtime/actor.js';
 import { isRuntimeError } from '../../runtime/errors.js';
 import { encodeCatalogCommand, type CatalogCommand, type DeductResult } from '../catalog/commands.js';
 import { deadlineOf, deductCommand, expiryStep, orderDeadlineMsDefault, settleCommand, type SagaFaults } from './saga.js';
-import { encodeOrderCommand, OrderStateMachine, type Order, type OrderCommand, type OrderResult, type PendingCursor } from './state.js';
+import { encodeOrderCommand, orderLimits, OrderStateMachine, type Order, type OrderCommand, type OrderResult, type PendingCursor } from './state.js';
 
 export interface OrderReplicaArgs extends ReplicaArgs {
   readonly catalogMembers: readonly string[];
@@ -91,7 +91,7 @@ function isOrderAppMessage(message: unknown): message is OrderAppMessage {
       && members.every((member) => typeof member === 'string' && member.length > 0 && member.length <= 64);
   }
   return (
-    candidate.type === 'order' && typeof candidate.orderId === 'string' && candidate.orderId.length > 0 && candidate.orderId.length <= 128 &&
+    candidate.type === 'order' && typeof candidate.orderId === 'string' && candidate.orderId.length > 0 && candidate.orderId.length <= orderLimits.orderIdLengthMax &&
     Number.isSafeInteger(candidate.item) && (candidate.item as number) > 0 &&
     Number.isSafeInteger(candidate.amount) && (candidate.amount as number) > 0 && Number.isSafeInteger(candidate.createdAt)
   );

@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { StateMachine } from '../../raft/state-machine.js';
+import { catalogLimits } from '../catalog/catalog.js';
 
 function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`order state machine: ${message}`);
@@ -26,11 +27,13 @@ function assertNever(value: never): never {
 }
 
 export const orderLimits = {
-  orderIdLengthMax: 128,
+  /** Every order id becomes the key of a catalog deduct, so the catalog's key bound is the order id's. */
+  orderIdLengthMax: catalogLimits.keyLengthMax,
   reasonLengthMax: 200,
-  amountMax: 1_000_000,
+  /** An order's amount is deducted whole, so it is bounded by the catalog's amount of one deduct. */
+  amountMax: catalogLimits.amountMax,
   /** Largest total of one order: amountMax copies at the catalog's priceMax. */
-  totalMax: 1_000_000 * 1_000_000,
+  totalMax: catalogLimits.amountMax * catalogLimits.priceMax,
   /** Most rows one sweep query returns. */
   sweepPageMax: 1_024,
   /** Most orders one page of an item's orders holds (GET /orders?item=N&limit=L). */
@@ -94,21 +97,6 @@ export interface ItemPage {
   readonly next: ItemCursor | null;
 }
 
-export type OrderQuery =
-  | { readonly type: 'get'; readonly orderId: string }
-  | { readonly type: 'byItem'; readonly item: number }
-  /** An item's orders in the order they were created (log order), after `after`, at most `limit`. */
-  | { readonly type: 'itemPage'; readonly item: number; readonly after: ItemCursor | null; readonly limit: number }
-  /** Pending orders whose deadline is at or before `nowMs` (the reader's clock), earliest deadline first. */
-  | { readonly type: 'expired'; readonly nowMs: number; readonly limit: number }
-  /** Pending orders after `after` in (createdAt, id) order, at most `limit`. */
-  | { readonly type: 'pendingPage'; readonly after: PendingCursor | null; readonly limit: number }
-  | { readonly type: 'committedTotals' }
-  /**
-   * The watermark the order group publishes to the catalog: every order whose pending entry is below it has its
-   * outcome in this log (the lowest sequence of a pending order; with none pending, one past the highest).
-   */
-  | { readonly type: 'watermark' };
 
 /** Per item, the copies sold by committed orders (the conservation promise compares it with the catalog). */
 export interface CommittedTotal {
@@ -355,6 +343,8 @@ export class OrderStateMachine implements StateMachine {
       case 'committedTotals':
         return statements.committedTotals.all();
       case 'watermark': {
+        // What the order group publishes to the catalog: every order whose pending entry is below it has its
+        // outcome in this log (the lowest sequence of a pending order; with none pending, one past the highest).
         const lowest = statements.lowestPending.get()?.sequence ?? null;
         return lowest ?? (statements.highest.get()?.sequence ?? 0) + 1;
       }

@@ -28,7 +28,7 @@ import type { RaftTestingBugs } from '../core/config.js';
 import type { RaftConfig, RaftNode } from '../core/node.js';
 import { ReplicaDriver } from '../driver.js';
 import { clusterIdFor, establishIdentity, type RaftEnvelope } from '../identity.js';
-import type { Entry, Message, NodeId, Ready } from '../types.js';
+import type { Entry, NodeId, Ready } from '../types.js';
 import { describeMessage } from './simulation.js';
 import { SimDisk, SimMarker, SimStorage, type SimApplier } from './storage.js';
 

@@ -17,7 +17,7 @@ import type { WireMessage } from '../snapshot-stream.js';
 import { ReplicaDriver, type ImageBuilder, type ImageResult } from '../driver.js';
 import { clusterIdFor, establishIdentity, type RaftEnvelope } from '../identity.js';
 import type { MembershipChange } from '../core/config-change.js';
-import type { Entry, Message, NodeId, Ready } from '../types.js';
+import type { Entry, NodeId, Ready } from '../types.js';
 import { SeededRandom } from './random.js';
 import type { Scenario } from './scenario.js';
 import { SimDisk, SimMarker, SimStorage, SimulatedCrash, type CrashStage, type SimApplier } from './storage.js';
@@ -113,7 +113,6 @@ export class Simulation {
   private writeCounter = 0;
   private readCounter = 0;
   private readsServed = 0;
-  private lastAckedWrite: string | null = null;
   private handOversStarted = 0;
   private handOversCompleted = 0;
   private readonly faults: FaultCounts = { disksLost: 0, tornWrites: 0, pauses: 0, misdeliveries: 0 };
@@ -664,7 +663,6 @@ export class Simulation {
       if (!answer.ok) return;
       this.acknowledged.set(answer.index, data);
       this.ackedIndexMax = Math.max(this.ackedIndexMax, answer.index);
-      this.lastAckedWrite = data;
       acknowledgedInto?.add(data);
       this.record(`${node.id} acknowledged ${data} at ${answer.index}`);
     }));

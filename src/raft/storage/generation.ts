@@ -10,6 +10,7 @@ import { join } from 'node:path';
 
 export const generationFileName = 'cluster-generation.json';
 
+/** The file's shape, as `pygmy restore` writes it. */
 export interface ClusterGeneration {
   readonly generation: string;
   /** What the restore brought back, for the operator: the backup's groups, indexes and time. */

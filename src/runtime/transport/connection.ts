@@ -31,6 +31,7 @@ export interface ConnectionLimits {
 }
 
 export const connectionLimitsDefault: ConnectionLimits = {
+  /** Bound on one frame's payload; a peer announcing more is disconnected. */
   frameBytesMax: 16 * 1024 * 1024,
   handshakeTimeoutMs: 2_000,
   heartbeatIntervalMs: 500,

@@ -12,8 +12,6 @@
 import { assert } from '../errors.js';
 
 export const frameHeaderBytes = 4;
-/** Default bound on one frame's payload; a peer announcing more is disconnected. */
-export const frameBytesMaxDefault = 16 * 1024 * 1024;
 /** Bound on one frame's payload until the handshake completes: a hello or a proof is well under 200 bytes. */
 export const preAuthFrameBytesMax = 4 * 1024;
 

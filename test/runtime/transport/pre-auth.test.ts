@@ -4,54 +4,19 @@
 // Checks, from the transport's own accounting sampled throughout: the bytes held for unauthenticated sockets never
 // pass 1 MiB (nor the slots × 4 KiB they can actually reach), sockets from unlisted addresses are refused at once,
 // and the real peer connects while the flood goes on. Every socket is closed at the end.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import pino from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { frameHeaderBytes, preAuthFrameBytesMax } from '../../../src/runtime/transport/framing.js';
 import { NodeTransport, type NodeAddress } from '../../../src/runtime/transport/node-transport.js';
 import { freePort } from '../../support/multihost.js';
+import { stranger, type StrangerKind, type StrangerPace } from '../../support/stranger.js';
 
 const secret = Buffer.from('pre-auth-test-secret-of-32-bytes!');
 const log = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-type Kind = 'oversize' | 'slow' | 'full' | 'silent';
-
-/** One hostile socket from `localAddress`; resolves when it is closed (by the node or at the end). */
-function stranger(port: number, localAddress: string, kind: Kind, open: Set<Socket>): Promise<void> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port, localAddress });
-    open.add(socket);
-    let dribble: NodeJS.Timeout | null = null;
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      if (dribble !== null) clearInterval(dribble);
-      open.delete(socket);
-      resolve();
-    });
-    socket.on('connect', () => {
-      const header = Buffer.alloc(4);
-      switch (kind) {
-        case 'oversize':
-          header.writeUInt32BE(10 * 1024 * 1024);
-          socket.write(Buffer.concat([header, Buffer.alloc(256 * 1024, 0x64)]));
-          return;
-        case 'slow':
-          header.writeUInt32BE(preAuthFrameBytesMax);
-          socket.write(header);
-          dribble = setInterval(() => socket.write(Buffer.alloc(64, 0x63)), 20);
-          return;
-        case 'full':
-          header.writeUInt32BE(preAuthFrameBytesMax);
-          socket.write(Buffer.concat([header, Buffer.alloc(preAuthFrameBytesMax - 1, 0x63)]));
-          return;
-        case 'silent':
-          return;
-      }
-    });
-  });
-}
+const pace: StrangerPace = { oversizeBody: Buffer.alloc(256 * 1024, 0x64), dribbleBytes: 64, dribbleEveryMs: 20 };
 
 const test = suite('transport before authentication');
 
@@ -68,7 +33,7 @@ test('500 hostile sockets never hold more than the pre-auth bound, and a real pe
   const open = new Set<Socket>();
   let peakSampled = 0;
   const sampler = setInterval(() => (peakSampled = Math.max(peakSampled, target.preAuthBytes().held)), 5);
-  const kinds: Kind[] = ['oversize', 'slow', 'full', 'silent'];
+  const kinds: StrangerKind[] = ['oversize', 'slow', 'full', 'silent'];
   const addresses = ['127.0.0.4', '127.0.0.2', '127.0.0.3', '127.0.0.1'];
   const floodUntilMs = Date.now() + 4_000;
   let opened = 0;
@@ -77,7 +42,7 @@ test('500 hostile sockets never hold more than the pre-auth bound, and a real pe
     while (opened < 500 && Date.now() < floodUntilMs) {
       // The peers' own address only in the first burst; the other addresses keep coming.
       const address = opened < 100 ? addresses[opened % 4]! : addresses[opened % 3]!;
-      running.push(stranger(ports[1]!, address, kinds[opened % kinds.length]!, open));
+      running.push(stranger(ports[1]!, address, kinds[opened % kinds.length]!, open, pace));
       opened += 1;
       if (opened % 25 === 0) await sleep(opened < 100 ? 5 : 40);
     }
