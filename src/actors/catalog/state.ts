@@ -30,14 +30,7 @@ import {
   type SetPriceResult,
   type StockRecord,
 } from './commands.js';
-
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`catalog state machine: ${message}`);
-}
-
-function assertNever(value: never): never {
-  throw new Error(`catalog state machine: unexpected ${JSON.stringify(value)}`);
-}
+import { assert, assertNever } from '../../assert.js';
 
 /** Version 2 deduct rows carry seq (null: no sequence); version 1 rows get null. */
 const snapshotVersion = 2;

@@ -16,14 +16,7 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { StateMachine } from '../../raft/state-machine.js';
-
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`order state machine: ${message}`);
-}
-
-function assertNever(value: never): never {
-  throw new Error(`order state machine: unexpected ${JSON.stringify(value)}`);
-}
+import { assert, assertNever } from '../../assert.js';
 
 export const orderLimits = {
   orderIdLengthMax: 128,
