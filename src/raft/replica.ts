@@ -8,7 +8,8 @@
 //   {type:'tick'}                     the replica's own timer (armed for the next tick that acts, see
 //                                     tick-schedule.ts; an idle follower sleeps through its election timeout)
 //   {type:'propose', data}            ask → {ok:true, index, result} | {ok:false, error, leader}
-//   {type:'read', query}              ask → linearizable (ReadIndex) read → {ok:true, index, result} | {ok:false, …}
+//   {type:'read', query}              ask → linearizable (ReadIndex) read → {ok:true, index, result} | {ok:false, …};
+//                                     a query the application's parseQuery refuses → {ok:false, error:'badQuery', detail}
 //   {type:'status'}                   ask → ReplicaStatus
 //   {type:'hash'}                     ask → {index, hash}: the state digest at the applied index
 //   {type:'backup', destination}      ask → BackupAnswer: after a ReadIndex read, a copy of the state machine at
@@ -21,6 +22,9 @@
 // Promises: those of the driver; a failed disk write crashes the actor rather than acknowledging (the supervisor
 // restarts it and it reloads from its own disk); a replica that lost its disk while its group lived on does not
 // vote, and says so in one log line.
+// Types: the replica is generic in its state machine (state-machine.ts): propose takes the machine's Command and
+// answers its Result, read takes its Query and answers the Answer of that kind. The driver and the storage below
+// carry results as opaque values; this file is where they get their types back (resultOf, answerOf).
 // Needs: the runtime's ActorContext, a StateMachine, and a data directory.
 
 import { randomBytes } from 'node:crypto';
@@ -29,9 +33,10 @@ import { isAbsolute, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ActorContext, ActorDefinition, Reply } from '../runtime/actor.js';
 import type { MembershipChange, RaftNode, RaftStatus } from './core/node.js';
-import { ReplicaDriver, type ImageBuilder, type ImageResult, type MembershipAnswer, type ProposeAnswer, type ReadAnswer } from './driver.js';
+import { assertNever } from '../assert.js';
+import { ReplicaDriver, type ImageBuilder, type ImageResult, type MembershipAnswer, type ProposeAnswer, type ReadAnswer, type ReplicaRefused } from './driver.js';
 import { clusterIdFor, establishIdentity, isEnvelopeHeader, nonVoterNotice, type RaftEnvelope, type RefusalReason } from './identity.js';
-import type { StateMachine } from './state-machine.js';
+import { encodeCommand, type AnswerTo, type AnyStateMachine, type CommandOf, type ParsedQuery, type QueryOf, type ResultOf } from './state-machine.js';
 import { FileMemberMarker } from './storage/marker.js';
 import { readClusterGeneration } from './storage/generation.js';
 import type { SnapshotBuildRequest, SnapshotBuildResult, StateMachineFactory } from './storage/snapshot-builder.js';
@@ -126,7 +131,18 @@ export type BackupAnswer =
   | { readonly ok: false; readonly error: string; readonly leader?: NodeId | null };
 const membershipChangeTypes = new Set<string>(['addLearner', 'promote', 'remove']);
 
-export { compactionIndex, type ProposeAnswer, type ReadAnswer, type ReplicaRefusal } from './driver.js';
+/** A read whose query the application's parseQuery refused: no member would answer it, so it is not retried. */
+export interface BadQueryRefused {
+  readonly ok: false;
+  readonly error: 'badQuery';
+  readonly detail: string;
+  readonly leader: NodeId | null;
+}
+
+/** The answer of the `read` message: the driver's, or a refusal of the query itself. */
+export type WireReadAnswer<Answer = unknown> = ReadAnswer<Answer> | BadQueryRefused;
+
+export { compactionIndex, type ProposeAnswer, type ReadAnswer, type ReplicaRefused, type ReplicaRefusal } from './driver.js';
 
 export const readsPendingMax = 4_096;
 /** At most one log line per this many milliseconds about refused Raft messages (the rest are counted). */
@@ -135,26 +151,28 @@ export const proposalsPendingMax = 8_192;
 
 
 /** The application side of a replica: its state machine and its reactions to what the replica applies. */
-export interface ReplicaApplication<App, AppMessage extends { type: string }, Args extends ReplicaArgs> {
-  createStateMachine(args: Args): StateMachine;
+export interface ReplicaApplication<App, AppMessage extends { type: string }, Args extends ReplicaArgs, Machine extends AnyStateMachine> {
+  createStateMachine(args: Args): Machine;
+  /** Checks the query of a `read` that came over the wire; never throws. */
+  parseQuery(value: unknown): ParsedQuery<QueryOf<Machine>>;
   /**
    * Where a snapshot builder in another thread finds `createStateMachine` (a module URL and the name of the
    * export; it is called with the replica's args). With it, the images a leader sends to followers behind its
    * log are built off the replica's thread (storage/snapshot-builder.ts); without it, on the replica's thread.
    */
   readonly stateMachineModule?: { readonly url: string; readonly exportName: string };
-  init?(replica: Replica, args: Args, context: ActorContext): App;
+  init?(replica: Replica<Machine>, args: Args, context: ActorContext): App;
   /** Called for each applied entry with the state machine's result, on every replica. */
-  onApplied?(app: App, replica: Replica, entry: Entry, result: unknown, context: ActorContext): void;
+  onApplied?(app: App, replica: Replica<Machine>, entry: Entry, result: ResultOf<Machine>, context: ActorContext): void;
   /** Called when this replica's role or known leader changes. */
-  onSoftState?(app: App, replica: Replica, softState: SoftState, context: ActorContext): void;
+  onSoftState?(app: App, replica: Replica<Machine>, softState: SoftState, context: ActorContext): void;
   isMessage?(message: unknown): message is AppMessage;
-  receive?(app: App, replica: Replica, message: AppMessage, context: ActorContext): unknown;
-  stop?(app: App, replica: Replica, context: ActorContext): void;
+  receive?(app: App, replica: Replica<Machine>, message: AppMessage, context: ActorContext): unknown;
+  stop?(app: App, replica: Replica<Machine>, context: ActorContext): void;
 }
 
 /** The live replica: the actor's side of the driver, and what the application's hooks may call. */
-export class Replica {
+export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
   readonly name: NodeId;
   readonly peers: readonly NodeId[];
   readonly storage: RaftStorage;
@@ -165,12 +183,14 @@ export class Replica {
   private readonly snapshotFactory: StateMachineFactory | null;
   /** At most one backup at a time per replica. */
   private backupRunning = false;
+  private readonly stateMachine: Machine;
   /** Hooks the application installs; the driver calls them from its processing loop. */
-  onApplied: (entry: Entry, result: unknown) => void = () => {};
+  onApplied: (entry: Entry, result: ResultOf<Machine>) => void = () => {};
   onSoftState: (softState: SoftState) => void = () => {};
 
-  constructor(args: ReplicaArgs, stateMachine: StateMachine, context: ActorContext, snapshotFactory: StateMachineFactory | null = null) {
+  constructor(args: ReplicaArgs, stateMachine: Machine, context: ActorContext, snapshotFactory: StateMachineFactory | null = null) {
     this.name = args.name;
+    this.stateMachine = stateMachine;
     this.peers = [...args.peers];
     this.context = context;
     this.snapshotFactory = snapshotFactory;
@@ -218,7 +238,7 @@ export class Replica {
       images: this.images,
       log: context.log,
       hooks: {
-        applied: (entry, result) => this.onApplied(entry, result),
+        applied: (entry, result) => this.onApplied(entry, resultOf<Machine>(result)),
         softState: (softState) => this.onSoftState(softState),
       },
       tickMs: args.tickMs ?? 50,
@@ -253,8 +273,13 @@ export class Replica {
   }
 
   /** Proposes a command; resolves once it is committed and applied here (or refused). */
-  propose(data: string): Promise<ProposeAnswer> {
-    return new Promise((resolve) => this.driver.propose(data, resolve));
+  propose(command: CommandOf<Machine>): Promise<ProposeAnswer<ResultOf<Machine>>> {
+    return this.proposeEncoded(encodeCommand(command));
+  }
+
+  /** Proposes a command already encoded (as the `propose` message carries it). */
+  proposeEncoded(data: string): Promise<ProposeAnswer<ResultOf<Machine>>> {
+    return new Promise((resolve) => this.driver.propose(data, (answer) => resolve(answer.ok ? { ...answer, result: resultOf<Machine>(answer.result) } : answer)));
   }
 
   /** Proposes one membership change; resolves once it is committed and applied here, or refused with the reason. */
@@ -263,8 +288,25 @@ export class Replica {
   }
 
   /** A linearizable read through ReadIndex; resolves with the state machine's answer (see ReplicaDriver.read). */
-  read(query: unknown): Promise<ReadAnswer> {
-    return new Promise((resolve) => this.driver.read(query, resolve));
+  read<Q extends QueryOf<Machine>>(query: Q): Promise<ReadAnswer<AnswerTo<Machine, Q>>> {
+    return new Promise((resolve) => this.driver.read(query, (answer) => resolve(answer.ok ? { ...answer, result: answerOf<Machine, Q>(answer.result) } : answer)));
+  }
+
+  /** A read of this replica's own applied state, now: not linearizable (a follower's may be behind). */
+  readLocal<Q extends QueryOf<Machine>>(query: Q): AnswerTo<Machine, Q> {
+    return answerOf<Machine, Q>(this.stateMachine.query(query));
+  }
+
+  /** A linearizable read of a query that came over the wire: checked first by the application's parseQuery. */
+  readUnchecked(query: unknown, parseQuery: (value: unknown) => ParsedQuery<QueryOf<Machine>>): Promise<WireReadAnswer> {
+    const parsed = parseQuery(query);
+    if (!parsed.ok) return Promise.resolve({ ok: false, error: 'badQuery', detail: parsed.detail, leader: this.leader });
+    return this.read(parsed.query);
+  }
+
+  /** A read wanted only for its index: a linearizable point that serves nothing (the answer is null). */
+  private readPoint(): Promise<ReadAnswer<null>> {
+    return new Promise((resolve) => this.driver.read(null, (answer) => resolve(answer.ok ? { ...answer, result: null } : answer)));
   }
 
   /**
@@ -278,7 +320,7 @@ export class Replica {
     if (this.backupRunning) return { ok: false, error: `${this.name} is already taking a backup` };
     this.backupRunning = true;
     try {
-      const point = await this.read(null);
+      const point = await this.readPoint();
       if (!point.ok) return { ok: false, error: `no linearizable point: ${point.error}`, leader: point.leader };
       const request: BackupCaptureRequest = {
         kind: 'pygmyBackupCapture', sourcePath: this.storage.path, destinationPath: destination, minimumIndex: point.index, factory: this.snapshotFactory,
@@ -441,8 +483,21 @@ function hashName(name: string): number {
   return hash >>> 0;
 }
 
-interface ReplicaActorState<App> {
-  readonly replica: Replica;
+/**
+ * The driver and the storage carry the state machine's results and answers as opaque values. They come from this
+ * replica's own Machine (its apply and query), so they have its types: these two functions are where the types
+ * are given back, the one place they are asserted rather than checked.
+ */
+function resultOf<Machine extends AnyStateMachine>(value: unknown): ResultOf<Machine> {
+  return value as ResultOf<Machine>;
+}
+
+function answerOf<Machine extends AnyStateMachine, Q extends QueryOf<Machine>>(value: unknown): AnswerTo<Machine, Q> {
+  return value as AnswerTo<Machine, Q>;
+}
+
+interface ReplicaActorState<App, Machine extends AnyStateMachine> {
+  readonly replica: Replica<Machine>;
   readonly app: App;
 }
 
@@ -480,9 +535,9 @@ function answerLater<T>(context: ActorContext, promise: Promise<T>): void {
 }
 
 /** Builds the actor definition of a replicated state machine; an actor module default-exports the result. */
-export function defineReplicaActor<App, AppMessage extends { type: string }, Args extends ReplicaArgs>(
-  application: ReplicaApplication<App, AppMessage, Args>,
-): ActorDefinition<ReplicaActorState<App>, ReplicaMessage | AppMessage, Args> {
+export function defineReplicaActor<App, AppMessage extends { type: string }, Args extends ReplicaArgs, Machine extends AnyStateMachine>(
+  application: ReplicaApplication<App, AppMessage, Args, Machine>,
+): ActorDefinition<ReplicaActorState<App, Machine>, ReplicaMessage | AppMessage, Args> {
   return {
     init(args, context) {
       const module = application.stateMachineModule;
@@ -518,10 +573,10 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
           replica.tick();
           return undefined;
         case 'propose':
-          answerLater(context, replica.propose(replicaMessage.data));
+          answerLater(context, replica.proposeEncoded(replicaMessage.data));
           return undefined;
         case 'read':
-          answerLater(context, replica.read(replicaMessage.query));
+          answerLater(context, replica.readUnchecked(replicaMessage.query, application.parseQuery));
           return undefined;
         case 'status':
           return replica.status();
@@ -540,6 +595,8 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
         case 'changeMembership':
           answerLater(context, replica.changeMembership(replicaMessage.change));
           return undefined;
+        default:
+          return assertNever(replicaMessage, 'replica message');
       }
     },
     async stop(state, context, reason) {
