@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { catalogMembers, orderMembers, startCluster } from '../../src/cli/cluster.js';
+import { catalogMembers, orderMembers, startCluster } from '../../src/cluster/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
 import { clusterIdFor } from '../../src/raft/identity.js';
 import type { ReplicaStatus } from '../../src/raft/replica.js';

@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeCatalogCommand } from '../../src/actors/catalog/commands.js';
 import type { CatalogReplicaArgs } from '../../src/actors/catalog/actor.js';
-import { clusterSpecs } from '../../src/cli/cluster.js';
+import { clusterSpecs } from '../../src/cluster/cluster.js';
 import type { ReplicaStatus } from '../../src/raft/replica.js';
 import { ActorSystem } from '../../src/runtime/system.js';
 import { capturingLogger, waitFor, type LogLine } from '../runtime/helpers.js';
