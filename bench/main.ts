@@ -1,7 +1,7 @@
 // `pygmy bench`: the autocannon load benchmark beside a bare node:http baseline. The benchmark itself lives in
 // bench/ (scenarios, servers, report); this is its entry point. Flags: see bench/run.ts or `pygmy bench --help`.
-import { parseSettings, runBench } from '../../bench/run.js';
-import { scenarioNames } from '../../bench/scenarios.js';
+import { parseSettings, runBench } from './run.js';
+import { scenarioNames } from './scenarios.js';
 
 const usage =
   'usage: pygmy bench [--quick] [--scenario NAME]... [--connections 64] [--duration SECONDS] [--settle SECONDS] [--out FILE.json] [--record] [--server-flags "FLAGS"]\n' +
