@@ -18,7 +18,8 @@
 //   {type:'transferLeadership', to?}  ask → boolean
 //   {type:'peerGone', peer}           from the runtime: a peer's thread ended; if it was the leader, campaign soon
 //   {type:'changeMembership', change} ask → {ok:true, index, membership} once committed | {ok:false, error, reason, leader}
-// Anything else goes to the application's own `receive` hook (the catalog's subscriptions, the order saga).
+// Anything else goes to the application's own `receive` hook (the catalog's subscriptions, the order saga), or, for
+// the messages of hooks a test asked for at construction (`testHooks`), to those hooks (test-hooks.ts).
 // Promises: those of the driver; a failed disk write crashes the actor rather than acknowledging (the supervisor
 // restarts it and it reloads from its own disk); a replica that lost its disk while its group lived on does not
 // vote, and says so in one log line.
@@ -42,7 +43,7 @@ import { readClusterGeneration } from './storage/generation.js';
 import type { SnapshotBuildRequest, SnapshotBuildResult, StateMachineFactory } from './storage/snapshot-builder.js';
 import type { BackupCaptureRequest, BackupCaptureResult } from './storage/backup.js';
 import { RaftStorage } from './storage/storage.js';
-import { StorageFaults } from './storage/faults.js';
+import { isTestHookMessage, replicaTestHooks, type ReplicaTestHooks, type ReplicaTestHooksSpec, type TestHookMessage } from './test-hooks.js';
 import type { Entry, NodeId, SoftState } from './types.js';
 import { isRaftMessage } from './validate.js';
 import { isValidSnapshotStreamMessage } from './snapshot-stream.js';
@@ -80,8 +81,8 @@ export interface ReplicaArgs {
   readonly logRetainBytesMax?: number;
   /** Seed of the election-timeout randomness; defaults to one derived from the name. */
   readonly seed?: number;
-  /** Test hook: accept {type:'injectDiskFault', code} to make the next disk write fail as a failing disk would. */
-  readonly diskFaultInjection?: boolean;
+  /** Hooks a test injects (test-hooks.ts); absent in production. */
+  readonly testHooks?: ReplicaTestHooksSpec;
 }
 
 export interface ReplicaStatus {
@@ -120,10 +121,9 @@ export type ReplicaMessage =
   | { readonly type: 'backup'; readonly destination: string }
   | { readonly type: 'transferLeadership'; readonly to?: NodeId }
   | { readonly type: 'peerGone'; readonly peer: NodeId }
-  | { readonly type: 'injectDiskFault'; readonly code: 'EIO' | 'ENOSPC' }
   | { readonly type: 'changeMembership'; readonly change: MembershipChange };
 
-const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'backup', 'transferLeadership', 'peerGone', 'injectDiskFault', 'changeMembership']);
+const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'backup', 'transferLeadership', 'peerGone', 'changeMembership']);
 
 /** A backup's answer: the file's record, or why there is none (the ReadIndex read was refused, or the copy failed). */
 export type BackupAnswer =
@@ -179,7 +179,8 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
   readonly driver: ReplicaDriver;
   private readonly context: ActorContext;
   private readonly images: ThreadImageBuilder;
-  private readonly diskFaults: StorageFaults | null;
+  /** What a test injected at construction (noTestHooks in production). */
+  readonly testHooks: ReplicaTestHooks;
   private readonly snapshotFactory: StateMachineFactory | null;
   /** At most one backup at a time per replica. */
   private backupRunning = false;
@@ -195,12 +196,13 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
     this.context = context;
     this.snapshotFactory = snapshotFactory;
     mkdirSync(args.dataDir, { recursive: true });
-    this.diskFaults = args.diskFaultInjection ? new StorageFaults() : null;
+    this.testHooks = replicaTestHooks(args.testHooks);
+    const faults = this.testHooks.storageFaults;
     this.storage = RaftStorage.open({
       path: join(args.dataDir, `${args.name}.db`),
       stateMachine,
       logger: { warn: (details, message) => context.log.warn(details, `${args.name}: ${message}`) },
-      ...(this.diskFaults === null ? {} : { faults: this.diskFaults }),
+      ...(faults === null ? {} : { faults }),
     });
     const loaded = this.storage.load();
     const established = establishIdentity({
@@ -372,13 +374,6 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
     this.driver.armTickTimer();
   }
 
-  /** Test hook (diskFaultInjection): the next write transaction fails with `code`. */
-  injectDiskFault(code: 'EIO' | 'ENOSPC'): boolean {
-    if (this.diskFaults === null) return false;
-    this.diskFaults.failNextWrite(code);
-    return true;
-  }
-
   peerGone(peer: NodeId): void {
     this.driver.peerGone(peer);
   }
@@ -515,10 +510,6 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
       return typeof (message as { peer?: unknown }).peer === 'string';
     case 'backup':
       return typeof (message as { destination?: unknown }).destination === 'string';
-    case 'injectDiskFault': {
-      const code = (message as { code?: unknown }).code;
-      return code === 'EIO' || code === 'ENOSPC';
-    }
     case 'changeMembership': {
       const change = (message as { change?: unknown }).change as { type?: unknown; node?: unknown } | null | undefined;
       return typeof change === 'object' && change !== null && typeof change.type === 'string' && membershipChangeTypes.has(change.type)
@@ -537,7 +528,7 @@ function answerLater<T>(context: ActorContext, promise: Promise<T>): void {
 /** Builds the actor definition of a replicated state machine; an actor module default-exports the result. */
 export function defineReplicaActor<App, AppMessage extends { type: string }, Args extends ReplicaArgs, Machine extends AnyStateMachine>(
   application: ReplicaApplication<App, AppMessage, Args, Machine>,
-): ActorDefinition<ReplicaActorState<App, Machine>, ReplicaMessage | AppMessage, Args> {
+): ActorDefinition<ReplicaActorState<App, Machine>, ReplicaMessage | AppMessage | TestHookMessage, Args> {
   return {
     init(args, context) {
       const module = application.stateMachineModule;
@@ -555,12 +546,13 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
       replica.armTickTimer();
       return { replica, app };
     },
-    isMessage(message: unknown): message is ReplicaMessage | AppMessage {
-      if (isReplicaMessage(message)) return true;
+    isMessage(message: unknown): message is ReplicaMessage | AppMessage | TestHookMessage {
+      if (isReplicaMessage(message) || isTestHookMessage(message)) return true;
       return application.isMessage ? application.isMessage(message) : false;
     },
     receive(state, message, context) {
       const { replica } = state;
+      if (isTestHookMessage(message)) return replica.testHooks.receive(message);
       if (!replicaMessageTypes.has(message.type)) {
         return application.receive ? application.receive(state.app, replica, message as AppMessage, context) : undefined;
       }
@@ -587,8 +579,6 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
           return undefined;
         case 'transferLeadership':
           return replica.transferLeadershipAway();
-        case 'injectDiskFault':
-          return replica.injectDiskFault(replicaMessage.code);
         case 'peerGone':
           replica.peerGone(replicaMessage.peer);
           return undefined;

@@ -19,6 +19,7 @@
 import { assertNever } from '../../assert.js';
 import { GroupClient, GroupUnavailableError } from '../../raft/client.js';
 import { defineReplicaActor, type Replica, type ReplicaArgs, type ReplicaRefused } from '../../raft/replica.js';
+import type { ReplicaTestHooksSpec } from '../../raft/test-hooks.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import { isRuntimeError } from '../../runtime/errors.js';
 import type { BadCommandResult, CatalogCommand, CatalogMachine, CatalogResult, DeductResult } from '../catalog/commands.js';
@@ -34,8 +35,8 @@ export interface OrderReplicaArgs extends ReplicaArgs {
   readonly sweepIntervalMs?: number;
   /** Most expired orders, and most other pending orders, one sweep round takes up. */
   readonly sweepBatchMax?: number;
-  /** Test hook: wait this long between the deduct and the final commit, widening the crash window. */
-  readonly holdAfterDeductMs?: number;
+  /** Hooks a test injects; absent in production. */
+  readonly testHooks?: OrderTestHooksSpec;
   /** Planted bugs for the checker; none by default. */
   readonly faults?: SagaFaults;
   /**
@@ -45,6 +46,24 @@ export interface OrderReplicaArgs extends ReplicaArgs {
    * know whether its stock was taken (found by test/e2e/backup-restore). On in a cluster that takes no backups.
    */
   readonly dedupePruning?: boolean;
+}
+
+/** What a test asks of an order replica at construction: the replica's hooks and the saga's. */
+export interface OrderTestHooksSpec extends ReplicaTestHooksSpec {
+  /** Wait this long between the deduct and the final commit, widening the crash window. */
+  readonly holdAfterDeductMs?: number;
+}
+
+/** Where a test may step into the saga (built in the replica's thread from OrderTestHooksSpec). */
+interface SagaHooks {
+  /** After the catalog took the deduct, before the order log records the outcome. */
+  afterDeduct(order: Order): Promise<void>;
+}
+
+function sagaHooks(spec: OrderTestHooksSpec | undefined): SagaHooks | null {
+  const holdMs = spec?.holdAfterDeductMs;
+  if (holdMs === undefined || holdMs <= 0) return null;
+  return { afterDeduct: () => sleep(holdMs) };
 }
 
 export const sagasInFlightMax = 4_096;
@@ -89,6 +108,8 @@ interface OrderApp {
   readonly sagas: Map<string, Promise<SagaAnswer>>;
   readonly args: OrderReplicaArgs;
   readonly context: ActorContext;
+  /** Null in production. */
+  readonly hooks: SagaHooks | null;
   /** Where the walk over pending orders resumes; null to start from the oldest. */
   cursor: PendingCursor | null;
   /** The watermark this leader last had the catalog prune to (0: none yet; a lower or equal one is a no-op there). */
@@ -158,7 +179,7 @@ async function proposeToCatalog(app: OrderApp, command: CatalogCommand): Promise
 async function finish(app: OrderApp, replica: OrderReplica, order: Order): Promise<SagaAnswer> {
   const deduct = await proposeToCatalog(app, deductCommand(order));
   if (deduct === null) return { ok: false, error: 'catalogUnavailable', leader: replica.leader };
-  if (app.args.holdAfterDeductMs) await sleep(app.args.holdAfterDeductMs);
+  if (app.hooks !== null) await app.hooks.afterDeduct(order);
   return settle(app, replica, order, deduct.result, deduct.index);
 }
 
@@ -301,7 +322,7 @@ export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs, O
     const sweepMs = args.sweepIntervalMs ?? Math.max(100, Math.min(2_000, Math.floor(deadlineMs / 4)));
     context.setTimer('sweepPending', { type: 'sweepPending' }, sweepMs, { repeat: true });
     if (args.faults?.rejectWithoutFence) context.log.warn({ replica: args.name }, `${args.name}: planted bug on: the deadline rejects orders without fencing the catalog`);
-    return { catalog, sagas: new Map(), args, context, cursor: null, publishedWatermark: 0 };
+    return { catalog, sagas: new Map(), args, context, hooks: sagaHooks(args.testHooks), cursor: null, publishedWatermark: 0 };
   },
   isMessage: isOrderAppMessage,
   onSoftState(app, replica, softState) {
