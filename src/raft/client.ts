@@ -88,7 +88,7 @@ function classify(value: unknown): Answered | null {
     const detail = typeof record.detail === 'string' ? { detail: record.detail } : {};
     return { kind: 'refused', refusal: { ok: false, error: record.error, leader, ...detail } };
   }
-  if (record.ok === true && Number.isSafeInteger(record.index)) return { kind: 'accepted', answer: { ok: true, index: record.index as number, result: record.result } };
+  if (record.ok === true && typeof record.index === 'number' && Number.isSafeInteger(record.index)) return { kind: 'accepted', answer: { ok: true, index: record.index, result: record.result } };
   return null;
 }
 

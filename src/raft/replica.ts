@@ -496,28 +496,36 @@ interface ReplicaActorState<App, Machine extends AnyStateMachine> {
   readonly app: App;
 }
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
 function isReplicaMessage(message: unknown): message is ReplicaMessage {
-  if (typeof message !== 'object' || message === null) return false;
-  const type = (message as { type?: unknown }).type;
+  if (!isRecord(message)) return false;
+  const type = message.type;
   if (typeof type !== 'string' || !replicaMessageTypes.has(type)) return false;
   switch (type) {
     case 'raft':
-      return isEnvelopeHeader(message as Record<string, unknown>) && (isRaftMessage((message as { message?: unknown }).message)
-        || isValidSnapshotStreamMessage((message as { message?: unknown }).message));
+      return isEnvelopeHeader(message) && (isRaftMessage(message.message) || isValidSnapshotStreamMessage(message.message));
     case 'propose':
-      return typeof (message as { data?: unknown }).data === 'string';
+      return typeof message.data === 'string';
     case 'peerGone':
-      return typeof (message as { peer?: unknown }).peer === 'string';
+      return typeof message.peer === 'string';
     case 'backup':
-      return typeof (message as { destination?: unknown }).destination === 'string';
+      return typeof message.destination === 'string';
     case 'changeMembership': {
-      const change = (message as { change?: unknown }).change as { type?: unknown; node?: unknown } | null | undefined;
-      return typeof change === 'object' && change !== null && typeof change.type === 'string' && membershipChangeTypes.has(change.type)
+      const change = message.change;
+      return isRecord(change) && typeof change.type === 'string' && membershipChangeTypes.has(change.type)
         && typeof change.node === 'string' && change.node.length > 0 && change.node.length <= 64;
     }
     default:
       return true;
   }
+}
+
+/** One of the replica's own messages (isMessage checked it), not the application's. */
+function isOwnMessage<AppMessage extends { type: string }>(message: ReplicaMessage | AppMessage): message is ReplicaMessage {
+  return replicaMessageTypes.has(message.type);
 }
 
 function answerLater<T>(context: ActorContext, promise: Promise<T>): void {
@@ -553,10 +561,8 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
     receive(state, message, context) {
       const { replica } = state;
       if (isTestHookMessage(message)) return replica.testHooks.receive(message);
-      if (!replicaMessageTypes.has(message.type)) {
-        return application.receive ? application.receive(state.app, replica, message as AppMessage, context) : undefined;
-      }
-      const replicaMessage = message as ReplicaMessage;
+      if (!isOwnMessage(message)) return application.receive ? application.receive(state.app, replica, message, context) : undefined;
+      const replicaMessage = message;
       switch (replicaMessage.type) {
         case 'raft':
           replica.step(replicaMessage, context.sender);

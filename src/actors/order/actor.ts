@@ -131,8 +131,8 @@ function isOrderAppMessage(message: unknown): message is OrderAppMessage {
   }
   return (
     candidate.type === 'order' && typeof candidate.orderId === 'string' && candidate.orderId.length > 0 && candidate.orderId.length <= 128 &&
-    Number.isSafeInteger(candidate.item) && (candidate.item as number) > 0 &&
-    Number.isSafeInteger(candidate.amount) && (candidate.amount as number) > 0 && Number.isSafeInteger(candidate.createdAt)
+    typeof candidate.item === 'number' && Number.isSafeInteger(candidate.item) && candidate.item > 0 &&
+    typeof candidate.amount === 'number' && Number.isSafeInteger(candidate.amount) && candidate.amount > 0 && Number.isSafeInteger(candidate.createdAt)
   );
 }
 
