@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { CatalogStateMachine } from '../src/actors/catalog/state.js';
 import { OrderStateMachine } from '../src/actors/order/state.js';
 import { factoryOf } from '../src/cli/backup-files.js';
-import { catalogMembers, orderMembers } from '../src/cli/cluster.js';
+import { catalogMembers, orderMembers } from '../src/cluster/cluster.js';
 import { clusterIdFor } from '../src/raft/identity.js';
 import { readBackupFile, sha256OfFile } from '../src/raft/storage/backup.js';
 import { makeManifest } from '../src/raft/storage/backup-manifest.js';

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster } from '../src/cli/cluster.js';
+import { startCluster } from '../src/cluster/cluster.js';
 import { createLogger } from '../src/cli/logger.js';
 
 const { values } = parseArgs({

@@ -24,7 +24,7 @@ export const stormOrderConnections = 2_000;
 export const stormLookupConnections = 500;
 export const wideConnections = 6_000;
 export const lowerConnections: readonly number[] = [64, 500];
-/** `pygmy start`'s request deadline (src/cli/cluster.ts): no answer may come later than this plus 100 ms. */
+/** `pygmy start`'s request deadline (src/cluster/cluster.ts): no answer may come later than this plus 100 ms. */
 export const requestDeadlineMs = 5_000;
 
 export interface LatencySummary {

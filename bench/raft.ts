@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import type { CatalogReplicaArgs } from '../src/actors/catalog/actor.js';
 import { encodeCatalogCommand } from '../src/actors/catalog/commands.js';
 import { generateCatalog } from '../src/actors/catalog/generate.js';
-import { catalogMembers, clusterSpecs } from '../src/cli/cluster.js';
+import { catalogMembers, clusterSpecs } from '../src/cluster/cluster.js';
 import type { ProposeAnswer, ReplicaStatus } from '../src/raft/replica.js';
 import type { Logger } from '../src/runtime/actor.js';
 import { ActorSystem } from '../src/runtime/system.js';

@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { backoffDelayMs, order503Outcome } from './backoff.js';
+import { assertNever } from '../assert.js';
 
 export interface ClientIo {
   readonly input: Readable;
@@ -83,10 +84,6 @@ const helpText = [
   '  help               this text',
   '  quit               leave the shop',
 ].join('\n');
-
-function assertNever(value: never): never {
-  throw new Error(`client: unhandled command ${JSON.stringify(value)}`);
-}
 
 export function parseCommand(words: readonly string[]): Command {
   const [verb, ...rest] = words;

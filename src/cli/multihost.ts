@@ -15,7 +15,7 @@ import type { AdminMode } from '../http/authorization.js';
 import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
 import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
-import { cacheName, catalogMembers, clusterSpecs, databaseBytesIn, orderMembers, wireNearCache } from './cluster.js';
+import { cacheName, catalogMembers, clusterSpecs, databaseBytesIn, orderMembers, wireNearCache } from '../cluster/cluster.js';
 import { memberFilesIn } from '../raft/storage/marker.js';
 
 export interface GatewayPlacement {

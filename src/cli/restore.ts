@@ -26,7 +26,7 @@ import { ManifestError, type BackupManifest } from '../raft/storage/backup-manif
 import { hardStateChecksum, snapshotChecksum } from '../raft/storage/checksum.js';
 import { generationFileName, type ClusterGeneration } from '../raft/storage/generation.js';
 import { FileMemberMarker } from '../raft/storage/marker.js';
-import { catalogMembers, orderMembers } from './cluster.js';
+import { catalogMembers, orderMembers } from '../cluster/cluster.js';
 import { describeManifest, verifyBackupDirectory } from './backup-files.js';
 import { readLayout } from './multihost.js';
 import { UsageError } from './usage-error.js';

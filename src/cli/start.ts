@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseCatalog, type Catalog } from '../actors/catalog/catalog.js';
-import { replicasDefault, replicasProblem, startCluster } from './cluster.js';
+import { replicasDefault, replicasProblem, startCluster } from '../cluster/cluster.js';
 import { createLogger, demoLogLevel } from './logger.js';
 import { UsageError } from './usage-error.js';
 import { adminMode, untilSignal } from './serve.js';

@@ -16,10 +16,10 @@
 //   exactly-once.
 import { nanoid } from 'nanoid';
 import type { CacheAnswer } from '../actors/cache/actor.js';
-import type { ItemsAnswer, LookupAnswer } from '../actors/catalog/commands.js';
-import { encodeCatalogCommand, type CatalogResult } from '../actors/catalog/commands.js';
-import type { OrderOutcome as SagaOutcome } from '../actors/order/actor.js';
-import type { ItemPage, Order as StoredOrder } from '../actors/order/state.js';
+import type { CatalogMachine, CatalogQuery, CatalogResult, ItemsAnswer, LookupAnswer } from '../actors/catalog/commands.js';
+import { assertNever } from '../assert.js';
+import type { OrderCalls } from '../actors/order/actor.js';
+import type { Order as StoredOrder, OrderMachine } from '../actors/order/state.js';
 import { GroupClient, GroupUnavailableError } from '../raft/client.js';
 import type { ReplicaStatus } from '../raft/replica.js';
 import type { Logger } from '../runtime/actor.js';
@@ -143,6 +143,26 @@ function groupOf(name: string): string {
 }
 
 /** The catalog's answer to a price or restock as the gateway's refusal: unknown item (404) or refused (409). */
+/** The reads the backend sends through the cache: a catalog query, and the index of the answer the asker holds. */
+type CatalogRead =
+  | { readonly type: 'lookup'; readonly id: number }
+  | { readonly type: 'list'; readonly knownIndex?: number }
+  | { readonly type: 'search'; readonly topic: string; readonly knownIndex?: number };
+
+/** The query itself, for the replicas: knownIndex is between the asker and the cache. */
+function catalogQueryOf(read: CatalogRead): Extract<CatalogQuery, { type: 'lookup' | 'list' | 'search' }> {
+  switch (read.type) {
+    case 'lookup':
+      return { type: 'lookup', id: read.id };
+    case 'list':
+      return { type: 'list' };
+    case 'search':
+      return { type: 'search', topic: read.topic };
+    default:
+      return assertNever(read, 'catalog read');
+  }
+}
+
 function changeResult(result: CatalogResult, what: string): ItemChangeResult {
   if (result.ok) return { ok: true };
   if (result.reason === 'unknownItem') return { ok: false, reason: 'unknownItem' };
@@ -157,10 +177,10 @@ function toOrder(order: StoredOrder): Order {
 
 export class ActorBackend implements Backend {
   private readonly options: ActorBackendOptions;
-  private readonly catalog: GroupClient;
+  private readonly catalog: GroupClient<CatalogMachine>;
   /** The order group's members as this gateway last learned them. */
   private orderNames: readonly string[];
-  private readonly orders: GroupClient;
+  private readonly orders: GroupClient<OrderMachine, OrderCalls>;
   private readonly deadlineMs: number;
   /** Set when an invalidation could not be confirmed: the cache may hold a stale entry until fully cleared. */
   private cacheDistrusted = false;
@@ -184,8 +204,8 @@ export class ActorBackend implements Backend {
         options.log.info({ group, from, reason, event: 'failover' }, `gateway: ${from} did not answer (${reason}); trying the next ${group} replica${foldedSuffix(note)}`);
       };
     };
-    this.catalog = new GroupClient({ group: 'catalog', members: options.catalogMembers, ask, isUnavailable, attemptTimeoutMs: 1_000, onFailover: onFailover('catalog') });
-    this.orders = new GroupClient({ group: 'order', members: options.orderMembers, ask, isUnavailable, attemptTimeoutMs: 2_500, onFailover: onFailover('order') });
+    this.catalog = new GroupClient<CatalogMachine>({ group: 'catalog', members: options.catalogMembers, ask, isUnavailable, attemptTimeoutMs: 1_000, onFailover: onFailover('catalog') });
+    this.orders = new GroupClient<OrderMachine, OrderCalls>({ group: 'order', members: options.orderMembers, ask, isUnavailable, attemptTimeoutMs: 2_500, onFailover: onFailover('order') });
   }
 
   private deadline(): number {
@@ -235,9 +255,9 @@ export class ActorBackend implements Backend {
 
   /** Through the cache when it is trusted and up; straight to the catalog group otherwise. */
   private async read(
-    query: { readonly type: string; readonly id?: number; readonly topic?: string; readonly knownIndex?: number },
+    query: CatalogRead,
     signal: AbortSignal,
-    shape: (result: unknown) => { result: unknown; topics: readonly Topic[] },
+    shape: (result: LookupAnswer | ItemsAnswer) => { result: unknown; topics: readonly Topic[] },
   ): Promise<ReadAnswer<unknown>> {
     if (this.readThroughCache && !this.cacheDistrusted) {
       try {
@@ -258,8 +278,7 @@ export class ActorBackend implements Backend {
     if (signal.aborted) throw new UnavailableError('request deadline passed');
     try {
       // The replicas answer the query itself; knownIndex is for the cache.
-      const { knownIndex: _known, ...catalogQuery } = query;
-      const answer = await this.catalog.read(catalogQuery, this.deadline());
+      const answer = await this.catalog.read(catalogQueryOf(query), this.deadline());
       const shaped = shape(answer.result);
       return { result: shaped.result, topics: [...shaped.topics], index: answer.index, cache: 'MISS', servedBy: answer.servedBy };
     } catch (error) {
@@ -274,7 +293,7 @@ export class ActorBackend implements Backend {
     } catch (error) {
       throw this.translate(error);
     }
-    const outcome = answer.result as SagaOutcome;
+    const outcome = answer.result;
     if (outcome.kind === 'keyReused') return { bought: false, orderId, firstRequest: { item: outcome.first.item, amount: outcome.first.amount } };
     if (outcome.bought) await this.invalidate([item], outcome.catalogIndex > 0 ? outcome.catalogIndex : await this.catalogIndexNow());
     const reason = outcome.order.reason;
@@ -296,7 +315,7 @@ export class ActorBackend implements Backend {
   async getOrder(orderId: string, _signal: AbortSignal): Promise<Order | null> {
     try {
       const answer = await this.orders.read({ type: 'get', orderId }, this.deadline());
-      return answer.result === null ? null : toOrder(answer.result as StoredOrder);
+      return answer.result === null ? null : toOrder(answer.result);
     } catch (error) {
       throw this.translate(error);
     }
@@ -305,7 +324,7 @@ export class ActorBackend implements Backend {
   async ordersOfItem(item: number, page: OrdersPageRequest, _signal: AbortSignal): Promise<OrdersPage> {
     try {
       const answer = await this.orders.read({ type: 'itemPage', item, after: page.after, limit: page.limit }, this.deadline());
-      const stored = answer.result as ItemPage;
+      const stored = answer.result;
       return { orders: stored.orders.map(toOrder), next: stored.next };
     } catch (error) {
       throw this.translate(error);
@@ -317,13 +336,13 @@ export class ActorBackend implements Backend {
     let lastIndex = 0;
     try {
       if (change.price !== undefined) {
-        const answer = await this.catalog.propose(encodeCatalogCommand({ type: 'setPrice', requestId: nanoid(), item: id, price: change.price }), this.deadline());
-        outcome = changeResult(answer.result as CatalogResult, 'price');
+        const answer = await this.catalog.propose({ type: 'setPrice', requestId: nanoid(), item: id, price: change.price }, this.deadline());
+        outcome = changeResult(answer.result, 'price');
         lastIndex = answer.index;
       }
       if (outcome.ok && change.restock !== undefined) {
-        const answer = await this.catalog.propose(encodeCatalogCommand({ type: 'restock', requestId: nanoid(), item: id, amount: change.restock }), this.deadline());
-        outcome = changeResult(answer.result as CatalogResult, change.price === undefined ? 'restock' : 'restock (the price was set)');
+        const answer = await this.catalog.propose({ type: 'restock', requestId: nanoid(), item: id, amount: change.restock }, this.deadline());
+        outcome = changeResult(answer.result, change.price === undefined ? 'restock' : 'restock (the price was set)');
         lastIndex = answer.index;
       }
     } catch (error) {

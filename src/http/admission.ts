@@ -21,6 +21,7 @@
 // Pure: time is the caller's `nowMs` (the gateway passes performance.now(), tests a hand-stepped clock).
 
 import type { RouteKind } from './routes.js';
+import { assert, assertNever } from '../assert.js';
 
 export type AdmittedClass = 'order' | 'read';
 
@@ -58,10 +59,6 @@ export type LimitChange =
   | { readonly kind: 'decreased'; readonly limit: number; readonly minimumLatencyMs: number }
   | { readonly kind: 'increased'; readonly limit: number; readonly minimumLatencyMs: number }
   | { readonly kind: 'unchanged'; readonly limit: number };
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(`admission: ${message}`);
-}
 
 export function checkClassBounds(name: string, bounds: ClassBounds): void {
   for (const [field, value] of Object.entries(bounds)) {
@@ -154,10 +151,6 @@ export class Admission {
   complete(workClass: AdmittedClass, admittedAtMs: number, nowMs: number): LimitChange | null {
     return this.classes[workClass].complete(admittedAtMs, nowMs);
   }
-}
-
-function assertNever(value: never): never {
-  throw new Error(`admission: unhandled route kind ${JSON.stringify(value)}`);
 }
 
 /** The class a route's work is admitted under; null for work that is never shed (operations, errors, the dashboard). */

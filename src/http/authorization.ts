@@ -15,6 +15,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RouteKind } from './routes.js';
+import { assertNever } from '../assert.js';
 
 export type Authorization =
   | { readonly kind: 'allowed' }
@@ -49,10 +50,6 @@ const refusedNoToken: Authorization = {
 };
 const refusedMissing: Authorization = { kind: 'refused', status: 401, error: 'operations routes need "Authorization: Bearer <token>"' };
 const refusedWrong: Authorization = { kind: 'refused', status: 401, error: 'wrong admin token' };
-
-function assertNever(value: never): never {
-  throw new Error(`authorization: unhandled value ${JSON.stringify(value)}`);
-}
 
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.') || host.startsWith('::ffff:127.');

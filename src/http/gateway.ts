@@ -43,6 +43,7 @@ import { GatewayMetrics, type RouteMetrics } from './metrics.js';
 import { orderIdMaker } from './order-id.js';
 import { matchRoute, type Route, type RouteKind } from './routes.js';
 import { isPrintableToken, orderKeyLengthMax, parseIdempotencyKey, parseItemChange, parseMemberRequest } from './validation.js';
+import { assert, assertNever } from '../assert.js';
 
 export interface GatewayLimits {
   /** A request body above this is refused with 413 and the connection is closed. */
@@ -128,14 +129,6 @@ export interface Gateway {
   renderedBodiesHeld(): { readonly entries: number; readonly chars: number };
   listen(): Promise<{ host: string; port: number; backlog: ListenBacklog }>;
   close(): Promise<void>;
-}
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(`gateway: ${message}`);
-}
-
-function assertNever(value: never): never {
-  throw new Error(`gateway: unhandled route ${JSON.stringify(value)}`);
 }
 
 function checkLimits(limits: GatewayLimits, requestDeadlineMs: number): void {

@@ -16,6 +16,7 @@
 import { CachePolicy, itemKey, type CacheStats } from '../actors/cache/policy.js';
 import type { Item, PreparedAnswer, Topic } from './backend.js';
 import * as bodies from './bodies.js';
+import { assertNever } from '../assert.js';
 
 export interface MirrorOptions {
   /** Lookups kept at most (least recently used first out). */
@@ -66,10 +67,6 @@ export function isMirrorNotice(message: unknown): message is MirrorNotice {
     default:
       return false;
   }
-}
-
-function assertNever(value: never): never {
-  throw new Error(`mirror: unexpected notice ${JSON.stringify(value)}`);
 }
 
 function prepare(status: 200 | 404, body: string, index: number): PreparedLookup {

@@ -7,10 +7,17 @@
 // returns an answer from a member or throws GroupUnavailableError when the deadline passes; it never waits on a
 // member already known to be down (one that refused with "unavailable" is skipped until `downForMs` passes),
 // and every loop is bounded by the deadline and by `attemptsMax`.
+// Types: a client is generic in the group's state machine (state-machine.ts) — propose takes its Command and
+// answers its Result, read takes its Query and answers that kind's Answer — and in the group's own leader-only
+// requests (`Calls`: request and answer by the request's type). The members run the same state machine, so
+// their answers are taken as typed (accepted(), the one place that is asserted rather than checked).
+// Refusals are typed (GroupRefusal): retried elsewhere, except a refusal of the request itself (badQuery), which
+// no member would accept and which throws GroupRefusedError at once.
 // Needs: an `ask` function (the runtime's, from an actor or the main thread) and a clock.
 
+import { encodeCommand, type AnswerTo, type AnyStateMachine, type CommandOf, type QueryOf, type ResultOf } from './state-machine.js';
 import type { NodeId } from './types.js';
-import type { ProposeAnswer, ReadAnswer, ReplicaRefusal } from './replica.js';
+import type { ReplicaRefusal } from './replica.js';
 
 export class GroupUnavailableError extends Error {
   readonly code = 'GROUP_UNAVAILABLE';
@@ -19,6 +26,29 @@ export class GroupUnavailableError extends Error {
     this.name = 'GroupUnavailableError';
   }
 }
+
+/** A member refused the request itself (a query its state machine does not take): no other member would take it. */
+export class GroupRefusedError extends Error {
+  readonly code = 'GROUP_REFUSED';
+  constructor(readonly group: string, readonly refusal: GroupRefusal) {
+    super(`${group} refused the request: ${describeRefusal(refusal)}`);
+    this.name = 'GroupRefusedError';
+  }
+}
+
+/**
+ * Why a member did not answer: the replica's own refusals, a query it does not take, or a refusal of the
+ * application's leader-only request (its `error` names it; `detail` says more).
+ */
+export type GroupRefusal =
+  | { readonly ok: false; readonly error: ReplicaRefusal; readonly leader: NodeId | null }
+  | { readonly ok: false; readonly error: 'badQuery'; readonly detail: string; readonly leader: NodeId | null }
+  | { readonly ok: false; readonly error: string; readonly detail?: string; readonly leader: NodeId | null };
+
+/** A group's leader-only requests: for each request type, the request and its answer's result. */
+export type LeaderCalls = {
+  readonly [type: string]: { readonly request: { readonly type: string; readonly [field: string]: unknown }; readonly answer: unknown };
+};
 
 export interface GroupClientOptions {
   readonly group: string;
@@ -35,21 +65,48 @@ export interface GroupClientOptions {
   readonly onFailover?: (from: NodeId, to: NodeId | null, reason: string) => void;
 }
 
-export interface GroupAnswer {
-  readonly result: unknown;
+export interface GroupAnswer<Result = unknown> {
+  readonly result: Result;
   readonly index: number;
   readonly servedBy: NodeId;
 }
 
-type Refusal = { readonly ok: false; readonly error: ReplicaRefusal | string; readonly leader: NodeId | null };
-
-function isRefusal(value: unknown): value is Refusal {
-  return typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === false;
+interface Accepted {
+  readonly ok: true;
+  readonly index: number;
+  readonly result: unknown;
 }
+
+type Answered = { readonly kind: 'accepted'; readonly answer: Accepted } | { readonly kind: 'refused'; readonly refusal: GroupRefusal };
+
+/** A member's answer from the wire, checked for the envelope every answer has: accepted at an index, or refused. */
+function classify(value: unknown): Answered | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const record = value as Record<string, unknown>;
+  const leader = typeof record.leader === 'string' ? record.leader : null;
+  if (record.ok === false && typeof record.error === 'string') {
+    const detail = typeof record.detail === 'string' ? { detail: record.detail } : {};
+    return { kind: 'refused', refusal: { ok: false, error: record.error, leader, ...detail } };
+  }
+  if (record.ok === true && typeof record.index === 'number' && Number.isSafeInteger(record.index)) return { kind: 'accepted', answer: { ok: true, index: record.index, result: record.result } };
+  return null;
+}
+
+function describeRefusal(refusal: GroupRefusal): string {
+  return 'detail' in refusal && refusal.detail !== undefined ? `${refusal.error} (${refusal.detail})` : refusal.error;
+}
+
+/** A refusal no other member would answer differently: the request itself is wrong. */
+function refusesRequest(refusal: GroupRefusal): boolean {
+  return refusal.error === 'badQuery';
+}
+
+/** Refusals after which the next attempt waits a little: no leader to follow, or one that cannot take work yet. */
+const waitAfter = new Set<string>(['busy', 'transferring', 'leaderUnknown']);
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export class GroupClient {
+export class GroupClient<Machine extends AnyStateMachine = AnyStateMachine, Calls extends LeaderCalls = LeaderCalls> {
   private readonly options: GroupClientOptions;
   private readonly now: () => number;
   private readonly downUntilMs = new Map<NodeId, number>();
@@ -101,18 +158,18 @@ export class GroupClient {
   }
 
   /** A linearizable read: any member may answer (followers use ReadIndex through the leader); see the turn rule above. */
-  read(query: unknown, deadlineAtMs: number): Promise<GroupAnswer> {
-    return this.call({ type: 'read', query }, deadlineAtMs, false) as Promise<GroupAnswer>;
+  read<Q extends QueryOf<Machine>>(query: Q, deadlineAtMs: number): Promise<GroupAnswer<AnswerTo<Machine, Q>>> {
+    return this.call<AnswerTo<Machine, Q>>({ type: 'read', query }, deadlineAtMs, false);
   }
 
   /** A write: only the leader accepts; redirects are followed. */
-  propose(data: string, deadlineAtMs: number): Promise<GroupAnswer> {
-    return this.call({ type: 'propose', data }, deadlineAtMs, true) as Promise<GroupAnswer>;
+  propose(command: CommandOf<Machine>, deadlineAtMs: number): Promise<GroupAnswer<ResultOf<Machine>>> {
+    return this.call<ResultOf<Machine>>({ type: 'propose', data: encodeCommand(command) }, deadlineAtMs, true);
   }
 
-  /** Any leader-only request of the application (answers {ok:false, error:'notLeader', leader} when misdirected). */
-  leaderCall(message: unknown, deadlineAtMs: number): Promise<GroupAnswer> {
-    return this.call(message, deadlineAtMs, true);
+  /** A leader-only request of the application (answers {ok:false, error:'notLeader', leader} when misdirected). */
+  leaderCall<Type extends keyof Calls & string>(request: Calls[Type]['request'] & { readonly type: Type }, deadlineAtMs: number): Promise<GroupAnswer<Calls[Type]['answer']>> {
+    return this.call<Calls[Type]['answer']>(request, deadlineAtMs, true);
   }
 
   /** The first member for this turn's reads; the cursor moves on once per turn. */
@@ -134,7 +191,7 @@ export class GroupClient {
     return healthy.find((member) => !tried.has(member)) ?? null;
   }
 
-  private async call(message: unknown, deadlineAtMs: number, leaderOnly: boolean): Promise<GroupAnswer> {
+  private async call<Result>(message: unknown, deadlineAtMs: number, leaderOnly: boolean): Promise<GroupAnswer<Result>> {
     const attemptsMax = this.options.attemptsMax ?? 256;
     const tried = new Set<NodeId>();
     let lastProblem = 'no attempt made';
@@ -165,9 +222,16 @@ export class GroupClient {
         continue;
       }
       this.markUp(target);
-      if (isRefusal(answer)) {
-        lastProblem = `${target} refused: ${answer.error}`;
-        const redirect = answer.leader;
+      const answered = classify(answer);
+      if (answered === null) {
+        lastProblem = `${target} answered something that is neither an answer nor a refusal`;
+        continue;
+      }
+      if (answered.kind === 'refused') {
+        const refusal = answered.refusal;
+        if (refusesRequest(refusal)) throw new GroupRefusedError(this.options.group, refusal);
+        lastProblem = `${target} refused: ${describeRefusal(refusal)}`;
+        const redirect = refusal.leader;
         this.leaderHint = redirect !== null && redirect !== target ? redirect : null;
         if (this.leaderHint !== null) {
           // A live member names it as leader: fresher news than our own down mark (it may have just restarted).
@@ -176,16 +240,20 @@ export class GroupClient {
         }
         // No leader to follow (an election is under way) or a leader that cannot take work yet: wait a little, so
         // the attempts are spread over the deadline instead of spent in a burst.
-        if (this.leaderHint === null || answer.error === 'busy' || answer.error === 'transferring' || answer.error === 'leaderUnknown') {
+        if (this.leaderHint === null || waitAfter.has(refusal.error)) {
           await sleep(Math.min(backoffMs, Math.max(0, deadlineAtMs - this.now())));
           backoffMs = Math.min(backoffMs * 2, 100);
         }
         continue;
       }
-      const accepted = answer as Extract<ProposeAnswer | ReadAnswer, { ok: true }>;
       if (leaderOnly) this.leaderHint = target;
-      return { result: accepted.result, index: accepted.index, servedBy: target };
+      return { result: accepted<Result>(answered.answer), index: answered.answer.index, servedBy: target };
     }
     throw new GroupUnavailableError(this.options.group, lastProblem);
   }
+}
+
+/** The members run the group's state machine: an accepted answer's result has the type the request names. */
+function accepted<Result>(answer: Accepted): Result {
+  return answer.result as Result;
 }

@@ -108,13 +108,18 @@ export interface DriverHooks {
 
 export type ReplicaRefusal = 'notLeader' | 'transferring' | 'tooManyUncommitted' | 'dropped' | 'busy' | 'leaderUnknown';
 
-export type ProposeAnswer =
-  | { readonly ok: true; readonly index: number; readonly result: unknown }
-  | { readonly ok: false; readonly error: ReplicaRefusal; readonly leader: NodeId | null };
+/** Why a replica did not take a proposal or serve a read; `leader` is where to try next (null: unknown). */
+export interface ReplicaRefused {
+  readonly ok: false;
+  readonly error: ReplicaRefusal;
+  readonly leader: NodeId | null;
+}
 
-export type ReadAnswer =
-  | { readonly ok: true; readonly index: number; readonly result: unknown }
-  | { readonly ok: false; readonly error: ReplicaRefusal; readonly leader: NodeId | null };
+/** `Result`: what the state machine's apply gave back (the replica actor names its type; the driver does not). */
+export type ProposeAnswer<Result = unknown> = { readonly ok: true; readonly index: number; readonly result: Result } | ReplicaRefused;
+
+/** `Answer`: the state machine's answer to the read's query (typed by the replica actor, as ProposeAnswer). */
+export type ReadAnswer<Answer = unknown> = { readonly ok: true; readonly index: number; readonly result: Answer } | ReplicaRefused;
 
 export type MembershipAnswer =
   | { readonly ok: true; readonly index: number; readonly membership: Membership }

@@ -8,7 +8,8 @@
 //   {type:'tick'}                     the replica's own timer (armed for the next tick that acts, see
 //                                     tick-schedule.ts; an idle follower sleeps through its election timeout)
 //   {type:'propose', data}            ask → {ok:true, index, result} | {ok:false, error, leader}
-//   {type:'read', query}              ask → linearizable (ReadIndex) read → {ok:true, index, result} | {ok:false, …}
+//   {type:'read', query}              ask → linearizable (ReadIndex) read → {ok:true, index, result} | {ok:false, …};
+//                                     a query the application's parseQuery refuses → {ok:false, error:'badQuery', detail}
 //   {type:'status'}                   ask → ReplicaStatus
 //   {type:'hash'}                     ask → {index, hash}: the state digest at the applied index
 //   {type:'backup', destination}      ask → BackupAnswer: after a ReadIndex read, a copy of the state machine at
@@ -17,10 +18,14 @@
 //   {type:'transferLeadership', to?}  ask → boolean
 //   {type:'peerGone', peer}           from the runtime: a peer's thread ended; if it was the leader, campaign soon
 //   {type:'changeMembership', change} ask → {ok:true, index, membership} once committed | {ok:false, error, reason, leader}
-// Anything else goes to the application's own `receive` hook (the catalog's subscriptions, the order saga).
+// Anything else goes to the application's own `receive` hook (the catalog's subscriptions, the order saga), or, for
+// the messages of hooks a test asked for at construction (`testHooks`), to those hooks (test-hooks.ts).
 // Promises: those of the driver; a failed disk write crashes the actor rather than acknowledging (the supervisor
 // restarts it and it reloads from its own disk); a replica that lost its disk while its group lived on does not
 // vote, and says so in one log line.
+// Types: the replica is generic in its state machine (state-machine.ts): propose takes the machine's Command and
+// answers its Result, read takes its Query and answers the Answer of that kind. The driver and the storage below
+// carry results as opaque values; this file is where they get their types back (resultOf, answerOf).
 // Needs: the runtime's ActorContext, a StateMachine, and a data directory.
 
 import { randomBytes } from 'node:crypto';
@@ -29,15 +34,16 @@ import { isAbsolute, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ActorContext, ActorDefinition, Reply } from '../runtime/actor.js';
 import type { MembershipChange, RaftNode, RaftStatus } from './core/node.js';
-import { ReplicaDriver, type ImageBuilder, type ImageResult, type MembershipAnswer, type ProposeAnswer, type ReadAnswer } from './driver.js';
+import { assertNever } from '../assert.js';
+import { ReplicaDriver, type ImageBuilder, type ImageResult, type MembershipAnswer, type ProposeAnswer, type ReadAnswer, type ReplicaRefused } from './driver.js';
 import { clusterIdFor, establishIdentity, isEnvelopeHeader, nonVoterNotice, type RaftEnvelope, type RefusalReason } from './identity.js';
-import type { StateMachine } from './state-machine.js';
+import { encodeCommand, type AnswerTo, type AnyStateMachine, type CommandOf, type ParsedQuery, type QueryOf, type ResultOf } from './state-machine.js';
 import { FileMemberMarker } from './storage/marker.js';
 import { readClusterGeneration } from './storage/generation.js';
 import type { SnapshotBuildRequest, SnapshotBuildResult, StateMachineFactory } from './storage/snapshot-builder.js';
 import type { BackupCaptureRequest, BackupCaptureResult } from './storage/backup.js';
 import { RaftStorage } from './storage/storage.js';
-import { StorageFaults } from './storage/faults.js';
+import { isTestHookMessage, replicaTestHooks, type ReplicaTestHooks, type ReplicaTestHooksSpec, type TestHookMessage } from './test-hooks.js';
 import type { Entry, NodeId, SoftState } from './types.js';
 import { isRaftMessage } from './validate.js';
 import { isValidSnapshotStreamMessage } from './snapshot-stream.js';
@@ -75,8 +81,8 @@ export interface ReplicaArgs {
   readonly logRetainBytesMax?: number;
   /** Seed of the election-timeout randomness; defaults to one derived from the name. */
   readonly seed?: number;
-  /** Test hook: accept {type:'injectDiskFault', code} to make the next disk write fail as a failing disk would. */
-  readonly diskFaultInjection?: boolean;
+  /** Hooks a test injects (test-hooks.ts); absent in production. */
+  readonly testHooks?: ReplicaTestHooksSpec;
 }
 
 export interface ReplicaStatus {
@@ -115,10 +121,9 @@ export type ReplicaMessage =
   | { readonly type: 'backup'; readonly destination: string }
   | { readonly type: 'transferLeadership'; readonly to?: NodeId }
   | { readonly type: 'peerGone'; readonly peer: NodeId }
-  | { readonly type: 'injectDiskFault'; readonly code: 'EIO' | 'ENOSPC' }
   | { readonly type: 'changeMembership'; readonly change: MembershipChange };
 
-const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'backup', 'transferLeadership', 'peerGone', 'injectDiskFault', 'changeMembership']);
+const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'backup', 'transferLeadership', 'peerGone', 'changeMembership']);
 
 /** A backup's answer: the file's record, or why there is none (the ReadIndex read was refused, or the copy failed). */
 export type BackupAnswer =
@@ -126,7 +131,18 @@ export type BackupAnswer =
   | { readonly ok: false; readonly error: string; readonly leader?: NodeId | null };
 const membershipChangeTypes = new Set<string>(['addLearner', 'promote', 'remove']);
 
-export { compactionIndex, type ProposeAnswer, type ReadAnswer, type ReplicaRefusal } from './driver.js';
+/** A read whose query the application's parseQuery refused: no member would answer it, so it is not retried. */
+export interface BadQueryRefused {
+  readonly ok: false;
+  readonly error: 'badQuery';
+  readonly detail: string;
+  readonly leader: NodeId | null;
+}
+
+/** The answer of the `read` message: the driver's, or a refusal of the query itself. */
+export type WireReadAnswer<Answer = unknown> = ReadAnswer<Answer> | BadQueryRefused;
+
+export { compactionIndex, type ProposeAnswer, type ReadAnswer, type ReplicaRefused, type ReplicaRefusal } from './driver.js';
 
 export const readsPendingMax = 4_096;
 /** At most one log line per this many milliseconds about refused Raft messages (the rest are counted). */
@@ -135,52 +151,58 @@ export const proposalsPendingMax = 8_192;
 
 
 /** The application side of a replica: its state machine and its reactions to what the replica applies. */
-export interface ReplicaApplication<App, AppMessage extends { type: string }, Args extends ReplicaArgs> {
-  createStateMachine(args: Args): StateMachine;
+export interface ReplicaApplication<App, AppMessage extends { type: string }, Args extends ReplicaArgs, Machine extends AnyStateMachine> {
+  createStateMachine(args: Args): Machine;
+  /** Checks the query of a `read` that came over the wire; never throws. */
+  parseQuery(value: unknown): ParsedQuery<QueryOf<Machine>>;
   /**
    * Where a snapshot builder in another thread finds `createStateMachine` (a module URL and the name of the
    * export; it is called with the replica's args). With it, the images a leader sends to followers behind its
    * log are built off the replica's thread (storage/snapshot-builder.ts); without it, on the replica's thread.
    */
   readonly stateMachineModule?: { readonly url: string; readonly exportName: string };
-  init?(replica: Replica, args: Args, context: ActorContext): App;
+  init?(replica: Replica<Machine>, args: Args, context: ActorContext): App;
   /** Called for each applied entry with the state machine's result, on every replica. */
-  onApplied?(app: App, replica: Replica, entry: Entry, result: unknown, context: ActorContext): void;
+  onApplied?(app: App, replica: Replica<Machine>, entry: Entry, result: ResultOf<Machine>, context: ActorContext): void;
   /** Called when this replica's role or known leader changes. */
-  onSoftState?(app: App, replica: Replica, softState: SoftState, context: ActorContext): void;
+  onSoftState?(app: App, replica: Replica<Machine>, softState: SoftState, context: ActorContext): void;
   isMessage?(message: unknown): message is AppMessage;
-  receive?(app: App, replica: Replica, message: AppMessage, context: ActorContext): unknown;
-  stop?(app: App, replica: Replica, context: ActorContext): void;
+  receive?(app: App, replica: Replica<Machine>, message: AppMessage, context: ActorContext): unknown;
+  stop?(app: App, replica: Replica<Machine>, context: ActorContext): void;
 }
 
 /** The live replica: the actor's side of the driver, and what the application's hooks may call. */
-export class Replica {
+export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
   readonly name: NodeId;
   readonly peers: readonly NodeId[];
   readonly storage: RaftStorage;
   readonly driver: ReplicaDriver;
   private readonly context: ActorContext;
   private readonly images: ThreadImageBuilder;
-  private readonly diskFaults: StorageFaults | null;
+  /** What a test injected at construction (noTestHooks in production). */
+  readonly testHooks: ReplicaTestHooks;
   private readonly snapshotFactory: StateMachineFactory | null;
   /** At most one backup at a time per replica. */
   private backupRunning = false;
+  private readonly stateMachine: Machine;
   /** Hooks the application installs; the driver calls them from its processing loop. */
-  onApplied: (entry: Entry, result: unknown) => void = () => {};
+  onApplied: (entry: Entry, result: ResultOf<Machine>) => void = () => {};
   onSoftState: (softState: SoftState) => void = () => {};
 
-  constructor(args: ReplicaArgs, stateMachine: StateMachine, context: ActorContext, snapshotFactory: StateMachineFactory | null = null) {
+  constructor(args: ReplicaArgs, stateMachine: Machine, context: ActorContext, snapshotFactory: StateMachineFactory | null = null) {
     this.name = args.name;
+    this.stateMachine = stateMachine;
     this.peers = [...args.peers];
     this.context = context;
     this.snapshotFactory = snapshotFactory;
     mkdirSync(args.dataDir, { recursive: true });
-    this.diskFaults = args.diskFaultInjection ? new StorageFaults() : null;
+    this.testHooks = replicaTestHooks(args.testHooks);
+    const faults = this.testHooks.storageFaults;
     this.storage = RaftStorage.open({
       path: join(args.dataDir, `${args.name}.db`),
       stateMachine,
       logger: { warn: (details, message) => context.log.warn(details, `${args.name}: ${message}`) },
-      ...(this.diskFaults === null ? {} : { faults: this.diskFaults }),
+      ...(faults === null ? {} : { faults }),
     });
     const loaded = this.storage.load();
     const established = establishIdentity({
@@ -218,7 +240,7 @@ export class Replica {
       images: this.images,
       log: context.log,
       hooks: {
-        applied: (entry, result) => this.onApplied(entry, result),
+        applied: (entry, result) => this.onApplied(entry, resultOf<Machine>(result)),
         softState: (softState) => this.onSoftState(softState),
       },
       tickMs: args.tickMs ?? 50,
@@ -253,8 +275,13 @@ export class Replica {
   }
 
   /** Proposes a command; resolves once it is committed and applied here (or refused). */
-  propose(data: string): Promise<ProposeAnswer> {
-    return new Promise((resolve) => this.driver.propose(data, resolve));
+  propose(command: CommandOf<Machine>): Promise<ProposeAnswer<ResultOf<Machine>>> {
+    return this.proposeEncoded(encodeCommand(command));
+  }
+
+  /** Proposes a command already encoded (as the `propose` message carries it). */
+  proposeEncoded(data: string): Promise<ProposeAnswer<ResultOf<Machine>>> {
+    return new Promise((resolve) => this.driver.propose(data, (answer) => resolve(answer.ok ? { ...answer, result: resultOf<Machine>(answer.result) } : answer)));
   }
 
   /** Proposes one membership change; resolves once it is committed and applied here, or refused with the reason. */
@@ -263,8 +290,25 @@ export class Replica {
   }
 
   /** A linearizable read through ReadIndex; resolves with the state machine's answer (see ReplicaDriver.read). */
-  read(query: unknown): Promise<ReadAnswer> {
-    return new Promise((resolve) => this.driver.read(query, resolve));
+  read<Q extends QueryOf<Machine>>(query: Q): Promise<ReadAnswer<AnswerTo<Machine, Q>>> {
+    return new Promise((resolve) => this.driver.read(query, (answer) => resolve(answer.ok ? { ...answer, result: answerOf<Machine, Q>(answer.result) } : answer)));
+  }
+
+  /** A read of this replica's own applied state, now: not linearizable (a follower's may be behind). */
+  readLocal<Q extends QueryOf<Machine>>(query: Q): AnswerTo<Machine, Q> {
+    return answerOf<Machine, Q>(this.stateMachine.query(query));
+  }
+
+  /** A linearizable read of a query that came over the wire: checked first by the application's parseQuery. */
+  readUnchecked(query: unknown, parseQuery: (value: unknown) => ParsedQuery<QueryOf<Machine>>): Promise<WireReadAnswer> {
+    const parsed = parseQuery(query);
+    if (!parsed.ok) return Promise.resolve({ ok: false, error: 'badQuery', detail: parsed.detail, leader: this.leader });
+    return this.read(parsed.query);
+  }
+
+  /** A read wanted only for its index: a linearizable point that serves nothing (the answer is null). */
+  private readPoint(): Promise<ReadAnswer<null>> {
+    return new Promise((resolve) => this.driver.read(null, (answer) => resolve(answer.ok ? { ...answer, result: null } : answer)));
   }
 
   /**
@@ -278,7 +322,7 @@ export class Replica {
     if (this.backupRunning) return { ok: false, error: `${this.name} is already taking a backup` };
     this.backupRunning = true;
     try {
-      const point = await this.read(null);
+      const point = await this.readPoint();
       if (!point.ok) return { ok: false, error: `no linearizable point: ${point.error}`, leader: point.leader };
       const request: BackupCaptureRequest = {
         kind: 'pygmyBackupCapture', sourcePath: this.storage.path, destinationPath: destination, minimumIndex: point.index, factory: this.snapshotFactory,
@@ -328,13 +372,6 @@ export class Replica {
   /** Arms the first tick timer once the actor started (later ones are armed by the driver after each loop). */
   armTickTimer(): void {
     this.driver.armTickTimer();
-  }
-
-  /** Test hook (diskFaultInjection): the next write transaction fails with `code`. */
-  injectDiskFault(code: 'EIO' | 'ENOSPC'): boolean {
-    if (this.diskFaults === null) return false;
-    this.diskFaults.failNextWrite(code);
-    return true;
   }
 
   peerGone(peer: NodeId): void {
@@ -441,37 +478,54 @@ function hashName(name: string): number {
   return hash >>> 0;
 }
 
-interface ReplicaActorState<App> {
-  readonly replica: Replica;
+/**
+ * The driver and the storage carry the state machine's results and answers as opaque values. They come from this
+ * replica's own Machine (its apply and query), so they have its types: these two functions are where the types
+ * are given back, the one place they are asserted rather than checked.
+ */
+function resultOf<Machine extends AnyStateMachine>(value: unknown): ResultOf<Machine> {
+  return value as ResultOf<Machine>;
+}
+
+function answerOf<Machine extends AnyStateMachine, Q extends QueryOf<Machine>>(value: unknown): AnswerTo<Machine, Q> {
+  return value as AnswerTo<Machine, Q>;
+}
+
+interface ReplicaActorState<App, Machine extends AnyStateMachine> {
+  readonly replica: Replica<Machine>;
   readonly app: App;
 }
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
 function isReplicaMessage(message: unknown): message is ReplicaMessage {
-  if (typeof message !== 'object' || message === null) return false;
-  const type = (message as { type?: unknown }).type;
+  if (!isRecord(message)) return false;
+  const type = message.type;
   if (typeof type !== 'string' || !replicaMessageTypes.has(type)) return false;
   switch (type) {
     case 'raft':
-      return isEnvelopeHeader(message as Record<string, unknown>) && (isRaftMessage((message as { message?: unknown }).message)
-        || isValidSnapshotStreamMessage((message as { message?: unknown }).message));
+      return isEnvelopeHeader(message) && (isRaftMessage(message.message) || isValidSnapshotStreamMessage(message.message));
     case 'propose':
-      return typeof (message as { data?: unknown }).data === 'string';
+      return typeof message.data === 'string';
     case 'peerGone':
-      return typeof (message as { peer?: unknown }).peer === 'string';
+      return typeof message.peer === 'string';
     case 'backup':
-      return typeof (message as { destination?: unknown }).destination === 'string';
-    case 'injectDiskFault': {
-      const code = (message as { code?: unknown }).code;
-      return code === 'EIO' || code === 'ENOSPC';
-    }
+      return typeof message.destination === 'string';
     case 'changeMembership': {
-      const change = (message as { change?: unknown }).change as { type?: unknown; node?: unknown } | null | undefined;
-      return typeof change === 'object' && change !== null && typeof change.type === 'string' && membershipChangeTypes.has(change.type)
+      const change = message.change;
+      return isRecord(change) && typeof change.type === 'string' && membershipChangeTypes.has(change.type)
         && typeof change.node === 'string' && change.node.length > 0 && change.node.length <= 64;
     }
     default:
       return true;
   }
+}
+
+/** One of the replica's own messages (isMessage checked it), not the application's. */
+function isOwnMessage<AppMessage extends { type: string }>(message: ReplicaMessage | AppMessage): message is ReplicaMessage {
+  return replicaMessageTypes.has(message.type);
 }
 
 function answerLater<T>(context: ActorContext, promise: Promise<T>): void {
@@ -480,9 +534,9 @@ function answerLater<T>(context: ActorContext, promise: Promise<T>): void {
 }
 
 /** Builds the actor definition of a replicated state machine; an actor module default-exports the result. */
-export function defineReplicaActor<App, AppMessage extends { type: string }, Args extends ReplicaArgs>(
-  application: ReplicaApplication<App, AppMessage, Args>,
-): ActorDefinition<ReplicaActorState<App>, ReplicaMessage | AppMessage, Args> {
+export function defineReplicaActor<App, AppMessage extends { type: string }, Args extends ReplicaArgs, Machine extends AnyStateMachine>(
+  application: ReplicaApplication<App, AppMessage, Args, Machine>,
+): ActorDefinition<ReplicaActorState<App, Machine>, ReplicaMessage | AppMessage | TestHookMessage, Args> {
   return {
     init(args, context) {
       const module = application.stateMachineModule;
@@ -500,16 +554,15 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
       replica.armTickTimer();
       return { replica, app };
     },
-    isMessage(message: unknown): message is ReplicaMessage | AppMessage {
-      if (isReplicaMessage(message)) return true;
+    isMessage(message: unknown): message is ReplicaMessage | AppMessage | TestHookMessage {
+      if (isReplicaMessage(message) || isTestHookMessage(message)) return true;
       return application.isMessage ? application.isMessage(message) : false;
     },
     receive(state, message, context) {
       const { replica } = state;
-      if (!replicaMessageTypes.has(message.type)) {
-        return application.receive ? application.receive(state.app, replica, message as AppMessage, context) : undefined;
-      }
-      const replicaMessage = message as ReplicaMessage;
+      if (isTestHookMessage(message)) return replica.testHooks.receive(message);
+      if (!isOwnMessage(message)) return application.receive ? application.receive(state.app, replica, message, context) : undefined;
+      const replicaMessage = message;
       switch (replicaMessage.type) {
         case 'raft':
           replica.step(replicaMessage, context.sender);
@@ -518,10 +571,10 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
           replica.tick();
           return undefined;
         case 'propose':
-          answerLater(context, replica.propose(replicaMessage.data));
+          answerLater(context, replica.proposeEncoded(replicaMessage.data));
           return undefined;
         case 'read':
-          answerLater(context, replica.read(replicaMessage.query));
+          answerLater(context, replica.readUnchecked(replicaMessage.query, application.parseQuery));
           return undefined;
         case 'status':
           return replica.status();
@@ -532,14 +585,14 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
           return undefined;
         case 'transferLeadership':
           return replica.transferLeadershipAway();
-        case 'injectDiskFault':
-          return replica.injectDiskFault(replicaMessage.code);
         case 'peerGone':
           replica.peerGone(replicaMessage.peer);
           return undefined;
         case 'changeMembership':
           answerLater(context, replica.changeMembership(replicaMessage.change));
           return undefined;
+        default:
+          return assertNever(replicaMessage, 'replica message');
       }
     },
     async stop(state, context, reason) {

@@ -87,13 +87,5 @@ export function isRuntimeError(error: unknown, code: RuntimeErrorCode): boolean 
   return (error as { code?: unknown }).code === code;
 }
 
-/** Throws with context when a condition that must hold does not; assertions stay on in production. */
-export function assert(condition: unknown, message: string, context?: object): asserts condition {
-  if (condition) return;
-  const detail = context === undefined ? '' : ` ${JSON.stringify(context)}`;
-  throw new Error(`assertion failed: ${message}${detail}`);
-}
-
-export function assertNever(value: never, what: string): never {
-  throw new Error(`unexpected ${what}: ${JSON.stringify(value)}`);
-}
+/** The shared assertions (src/assert.ts), under the names the runtime has always imported. */
+export { assert, assertNever } from '../assert.js';

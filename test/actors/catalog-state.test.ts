@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import Database from 'better-sqlite3';
 import { CatalogStateMachine } from '../../src/actors/catalog/state.js';
 import { CatalogError, parseCatalog, type Catalog } from '../../src/actors/catalog/catalog.js';
-import { encodeCatalogCommand, type CatalogCommand, type CatalogResult } from '../../src/actors/catalog/commands.js';
+import { encodeCatalogCommand, parseCatalogQuery, type CatalogCommand, type CatalogResult } from '../../src/actors/catalog/commands.js';
 import { generateCatalog } from '../../src/actors/catalog/generate.js';
 import initialCatalog from '../../src/actors/catalog/initial.js';
 
@@ -197,8 +197,12 @@ test('malformed commands are answered with badCommand and change nothing', () =>
   const overflow = replica.apply({ type: 'restock', requestId: 'over', item: 1, amount: 1_000_000 });
   assert.is((overflow as { reason: string }).reason, 'badCommand');
   assert.is.not(replica.machine.hash(), before);
-  assert.equal((replica.machine.query({ type: 'nonsense' }) as unknown as { reason: string }).reason, 'badQuery');
-  assert.equal((replica.machine.query({ type: 'lookup', id: 'x' }) as unknown as { reason: string }).reason, 'badQuery');
+  // A query from the wire is checked before it reaches the machine; the replica refuses it as badQuery.
+  assert.equal(parseCatalogQuery({ type: 'nonsense' }), { ok: false, detail: 'unknown query type "nonsense"' });
+  assert.equal(parseCatalogQuery({ type: 'lookup', id: 'x' }), { ok: false, detail: 'lookup id must be a positive integer' });
+  assert.equal(parseCatalogQuery(null).ok, false);
+  assert.equal(parseCatalogQuery({ type: 'search', topic: 'x'.repeat(501) }).ok, false);
+  assert.equal(parseCatalogQuery({ type: 'lookup', id: 3, knownIndex: 9 }), { ok: true, query: { type: 'lookup', id: 3 } }, 'only the fields of its kind are kept');
 });
 
 test('replicas with the same commands have the same hash; different commands give different hashes', () => {

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import {
   encodeOrderCommand,
   OrderStateMachine,
+  parseOrderQuery,
   type Order,
   type OrderCommand,
   type ItemPage,
@@ -106,7 +107,7 @@ test('malformed commands are badCommand results, never throws, and change nothin
     assert.is((result as { reason: string }).reason, 'badCommand', data);
   }
   assert.is(replica.machine.hash(), before);
-  assert.is((replica.machine.query({ type: 'what' }) as { reason: string }).reason, 'badQuery');
+  assert.equal(parseOrderQuery({ type: 'what' }), { ok: false, detail: 'unknown query type "what"' }, 'the replica refuses it as badQuery');
 });
 
 test('byItem, pendingPage, expired and committedTotals answer from the log', () => {
@@ -174,7 +175,7 @@ test('the sweep reads bounded pages: expired by deadline, and a cursor over the 
     after = { createdAt: page.at(-1)!.createdAt, id: page.at(-1)!.id };
   }
   assert.equal(seen, ['p01', 'p03', 'p04', 'p05', 'p06', 'p07', 'p08', 'p09', 'p10']);
-  assert.is((replica.machine.query({ type: 'expired', nowMs: 1, limit: 5_000 }) as { reason: string }).reason, 'badQuery');
+  assert.is(parseOrderQuery({ type: 'expired', nowMs: 1, limit: 5_000 }).ok, false);
 });
 
 test('a database made before deadlines is migrated: pending orders get createdAt + 30 s', () => {
@@ -237,8 +238,10 @@ test('pages of an item: every order seen exactly once while orders are being add
 
 test('pages refuse a bad limit or cursor; a version-2 image restores with sequence 0, listed by id', () => {
   const replica = openReplica();
-  for (const limit of [0, 1_001, 1.5, '3']) assert.is((replica.machine.query({ type: 'itemPage', item: 1, after: null, limit }) as { reason?: string }).reason, 'badQuery');
-  assert.is((replica.machine.query({ type: 'itemPage', item: 1, after: { sequence: -1, id: 'x' }, limit: 5 }) as { reason?: string }).reason, 'badQuery');
+  for (const limit of [0, 1_001, 1.5, '3']) assert.is(parseOrderQuery({ type: 'itemPage', item: 1, after: null, limit }).ok, false, String(limit));
+  assert.is(parseOrderQuery({ type: 'itemPage', item: 1, after: { sequence: -1, id: 'x' }, limit: 5 }).ok, false);
+  assert.equal(parseOrderQuery({ type: 'itemPage', item: 1, limit: 5 }), { ok: true, query: { type: 'itemPage', item: 1, after: null, limit: 5 } }, 'no cursor is the first page');
+  assert.is(parseOrderQuery({ type: 'pendingPage', after: { createdAt: 'x', id: 'a' }, limit: 5 }).ok, false);
   const image = JSON.stringify({ version: 2, orders: [['b', 1, 1, null, 'pending', 5, null, 30_005], ['a', 1, 1, null, 'pending', 9, null, 30_009]] });
   replica.database.transaction(() => replica.machine.restore(image))();
   replica.apply(pending('c', 1, 1, 1));

@@ -4,7 +4,7 @@
 // orders: every acknowledged order is in the log, conservation holds, and the replicas converge.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { catalogMembers, orderMembers, startCluster, type RunningCluster } from '../../src/cli/cluster.js';
+import { catalogMembers, orderMembers, startCluster, type RunningCluster } from '../../src/cluster/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
 import { conservationAnomalies } from '../support/conservation.js';
 import { convergenceAnomalies } from '../support/convergence.js';

@@ -10,7 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { catalogMembers, orderMembers, startCluster } from '../../src/cli/cluster.js';
+import { catalogMembers, orderMembers, startCluster } from '../../src/cluster/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
 import { clusterIdFor } from '../../src/raft/identity.js';
 import type { ReplicaStatus } from '../../src/raft/replica.js';

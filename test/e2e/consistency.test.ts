@@ -4,7 +4,7 @@
 //   checker that is first shown to fail on diverged digests.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { catalogMembers, orderMembers, startCluster, type RunningCluster } from '../../src/cli/cluster.js';
+import { catalogMembers, orderMembers, startCluster, type RunningCluster } from '../../src/cluster/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
 import { convergenceAnomalies, type ReplicaDigest } from '../support/convergence.js';
 import { eventually, http, makeDataDir, removeDataDir, sleep } from '../support/pygmy-process.js';

@@ -4,7 +4,7 @@
 // conservation holds (initial stock + restock − committed amounts = stock). Prints the time from add to promoted.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startCluster } from '../../src/cli/cluster.js';
+import { startCluster } from '../../src/cluster/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
 import { conservationAnomalies } from '../support/conservation.js';
 import { eventually, http, makeDataDir, removeDataDir, sleep } from '../support/pygmy-process.js';

@@ -3,7 +3,7 @@
 // then shown to catch per-request lines once the gateway's level is lowered to debug (so it can fail).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startCluster } from '../../src/cli/cluster.js';
+import { startCluster } from '../../src/cluster/cluster.js';
 import { createLogger, productionLogLevel } from '../../src/cli/logger.js';
 import { http, makeDataDir, removeDataDir } from '../support/pygmy-process.js';
 

@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startCluster } from '../../src/cli/cluster.js';
+import { startCluster } from '../../src/cluster/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
 import { main as memberMain } from '../../src/cli/member.js';
 import { UsageError } from '../../src/cli/usage-error.js';

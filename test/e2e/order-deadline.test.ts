@@ -6,7 +6,7 @@
 // the key answers the settled outcome. The same key on another request is 422.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { catalogMembers, startCluster, type RunningCluster } from '../../src/cli/cluster.js';
+import { catalogMembers, startCluster, type RunningCluster } from '../../src/cluster/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
 import initialCatalog from '../../src/actors/catalog/initial.js';
 import { eventually, http, makeDataDir, removeDataDir, sleep } from '../support/pygmy-process.js';

@@ -2,7 +2,7 @@
 // group needs no peer; with five it keeps serving with two of them stopped. A size we do not run is a usage error.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { groupMembers, replicasProblem, startCluster, type RunningCluster } from '../../src/cli/cluster.js';
+import { groupMembers, replicasProblem, startCluster, type RunningCluster } from '../../src/cluster/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
 import { main as startMain } from '../../src/cli/start.js';
 import { UsageError } from '../../src/cli/usage-error.js';

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startCluster } from '../../src/cli/cluster.js';
+import { startCluster } from '../../src/cluster/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
 import type { ActorStatus, ClusterStatus } from '../../src/http/backend.js';
 import { GatewayMetrics } from '../../src/http/metrics.js';

@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import type { CatalogReplicaArgs } from '../../src/actors/catalog/actor.js';
 import { encodeCatalogCommand } from '../../src/actors/catalog/commands.js';
 import { generateCatalog } from '../../src/actors/catalog/generate.js';
-import { catalogMembers, clusterSpecs } from '../../src/cli/cluster.js';
+import { catalogMembers, clusterSpecs } from '../../src/cluster/cluster.js';
 import type { ReplicaStatus } from '../../src/raft/replica.js';
 import { ActorSystem } from '../../src/runtime/system.js';
 import { capturingLogger, waitFor, type LogLine } from '../runtime/helpers.js';

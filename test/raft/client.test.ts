@@ -2,7 +2,7 @@
 // follow the leader's redirect. No workers: each test plays the members' answers by hand.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GroupClient, GroupUnavailableError } from '../../src/raft/client.js';
+import { GroupClient, GroupRefusedError, GroupUnavailableError } from '../../src/raft/client.js';
 
 const members = ['catalog-1', 'catalog-2', 'catalog-3'];
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -91,6 +91,39 @@ test('after a membership change, writes follow a leader the bootstrap list did n
   const after = await client.propose('{}', Date.now() + 1_000);
   assert.is(after.servedBy, 'catalog-4');
   assert.not.ok(asked.includes('catalog-3'), 'a removed member was still tried');
+});
+
+test('a query refused as badQuery throws GroupRefusedError at once; no other member is asked', async () => {
+  // Every member runs the same state machine, so a query one refuses the others refuse too.
+  const { client, asked } = makeClient(() => ({ ok: false, error: 'badQuery', detail: 'lookup id must be a positive integer', leader: 'catalog-2' }));
+  try {
+    await client.read({ type: 'lookup' }, Date.now() + 1_000);
+    assert.unreachable('the read should have been refused');
+  } catch (error) {
+    assert.instance(error, GroupRefusedError);
+    assert.match((error as Error).message, 'badQuery (lookup id must be a positive integer)');
+  }
+  assert.is(asked.length, 1);
+});
+
+test('an answer that is neither accepted nor refused is not returned: the next member answers', async () => {
+  const { client, asked } = makeClient((target) => (target === 'catalog-1' ? { ok: 'yes' } : readOk));
+  const answer = await client.read({ type: 'lookup' }, Date.now() + 1_000);
+  assert.is(answer.servedBy, 'catalog-2');
+  assert.equal(asked, ['catalog-1', 'catalog-2']);
+});
+
+test('propose sends the command as the JSON text the log carries', async () => {
+  const sent: unknown[] = [];
+  const client = new GroupClient({
+    group: 'catalog', members, isUnavailable: () => false,
+    ask: (_target, message) => {
+      sent.push(message);
+      return Promise.resolve({ ok: true, index: 3, result: null });
+    },
+  });
+  await client.propose({ type: 'restock', requestId: 'r', item: 1, amount: 2 }, Date.now() + 1_000);
+  assert.equal(sent, [{ type: 'propose', data: '{"type":"restock","requestId":"r","item":1,"amount":2}' }]);
 });
 
 test('a call that no member answers before its deadline throws GroupUnavailableError', async () => {

@@ -2,7 +2,7 @@
 // third member's place, an actor that forges messages. A heartbeat naming another receiver, one naming another
 // sender, and one from another cluster must each be refused and counted by the replica they reach, which keeps
 // running (no restart) and keeps committing. Without the check, the forged receiver trips an invariant of the core
-// and crashes the replica.
+// and crashes the replica. A read whose query the catalog does not take is refused `badQuery`, naming why.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeCatalogCommand } from '../../src/actors/catalog/commands.js';
 import type { CatalogReplicaArgs } from '../../src/actors/catalog/actor.js';
-import { clusterSpecs } from '../../src/cli/cluster.js';
+import { clusterSpecs } from '../../src/cluster/cluster.js';
 import type { ReplicaStatus } from '../../src/raft/replica.js';
 import { ActorSystem } from '../../src/runtime/system.js';
 import { capturingLogger, waitFor, type LogLine } from '../runtime/helpers.js';
@@ -55,6 +55,10 @@ test('a forged from, to or cluster id is refused and counted; the replica keeps 
     const data = encodeCatalogCommand({ type: 'restock', requestId: 'after-forgery', item: 1, amount: 1 });
     const answer = await system.ask<{ ok: boolean }>(leader, { type: 'propose', data }, { timeoutMs: 5_000 });
     assert.ok(answer.ok, 'the group still commits');
+    const badRead = await system.ask(leader, { type: 'read', query: { type: 'lookup', id: 'one' } }, { timeoutMs: 5_000 });
+    assert.equal(badRead, { ok: false, error: 'badQuery', detail: 'lookup id must be a positive integer', leader });
+    const goodRead = await system.ask<{ ok: boolean; result: { item: { id: number } } }>(leader, { type: 'read', query: { type: 'lookup', id: 1 } }, { timeoutMs: 5_000 });
+    assert.is(goodRead.result.item.id, 1, 'a checked query is answered');
   } finally {
     await system.shutdown();
     rmSync(dataDir, { recursive: true, force: true });

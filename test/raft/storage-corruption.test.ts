@@ -179,7 +179,7 @@ corruption('an injected EIO or ENOSPC rolls the whole write back and stops later
   second.close();
   const afterApply = harness.open(applyPath).storage;
   assert.is(afterApply.lastApplied, 0);
-  assert.is(afterApply.query({ kind: 'get', key: 'k1' }), null);
+  assert.is(afterApply.query({ type: 'get', key: 'k1' }), null);
 });
 
 corruption('a real SQLITE_FULL from SQLite becomes StorageWriteError ENOSPC with nothing written', () => {

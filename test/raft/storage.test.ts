@@ -108,7 +108,7 @@ storageSuite('apply runs committed entries in order and records lastApplied with
   storage.close();
   const reopened = harness.open(path).storage;
   assert.is(reopened.lastApplied, 3);
-  assert.is(reopened.query({ kind: 'get', key: 'a' }), '5');
+  assert.is(reopened.query({ type: 'get', key: 'a' }), '5');
   assert.is(reopened.stateHash(), hash);
 });
 
@@ -122,11 +122,11 @@ storageSuite('a state machine that throws mid-batch leaves nothing of the batch 
   assert.throws(() => storage.apply(entries), /told to fail at index 2/);
   assert.is(machine.applyCalls, 2);
   assert.is(storage.lastApplied, 0);
-  assert.is(storage.query({ kind: 'get', key: 'a' }), null);
+  assert.is(storage.query({ type: 'get', key: 'a' }), null);
   storage.close();
   const reopened = harness.open(path).storage;
   assert.is(reopened.lastApplied, 0);
-  assert.is(reopened.query({ kind: 'get', key: 'a' }), null);
+  assert.is(reopened.query({ type: 'get', key: 'a' }), null);
 });
 
 storageSuite('apply refuses entries that skip ahead, go past commit, or differ from the stored log', () => {
@@ -168,7 +168,7 @@ storageSuite('compaction drops the log up to an applied index, stores no image, 
   assert.is(reopened.stateHash(), hash);
   reopened.persist({ snapshot: null, entries: [], hardState: { term: 2, vote: null, commit: 12 } });
   assert.equal(reopened.apply(putEntries(11, 12, 2)).map((applied) => applied.index), [11, 12]);
-  assert.is(reopened.query({ kind: 'get', key: 'k12' }), 'v12');
+  assert.is(reopened.query({ type: 'get', key: 'k12' }), 'v12');
 });
 
 storageSuite('an image is the state at lastApplied with the term stored for it, also right after a compaction', () => {
@@ -256,7 +256,7 @@ storageSuite('a commit move and the entries it commits are written in one transa
   const reopened = harness.open(path).storage;
   assert.is(reopened.lastApplied, 3);
   assert.is(reopened.load().persisted.hardState.commit, 3);
-  assert.is(reopened.query({ kind: 'get', key: 'k3' }), 'v3');
+  assert.is(reopened.query({ type: 'get', key: 'k3' }), 'v3');
 });
 
 storageSuite('a state machine that throws takes the commit move of its transaction back with it', () => {
@@ -272,7 +272,7 @@ storageSuite('a state machine that throws takes the commit move of its transacti
   storage.close();
   const reopened = harness.open(path).storage;
   assert.is(reopened.load().persisted.hardState.commit, 0);
-  assert.is(reopened.query({ kind: 'get', key: 'a' }), null);
+  assert.is(reopened.query({ type: 'get', key: 'a' }), null);
 });
 
 storageSuite('the state machine tables live in the same file beside the Raft tables', () => {
@@ -284,7 +284,7 @@ storageSuite('the state machine tables live in the same file beside the Raft tab
   storage.close();
   const machine = new KvStateMachine();
   const reopened = harness.open(path, { machine }).storage;
-  assert.equal(reopened.query({ kind: 'all' }), [{ key: 'k1', value: 'v1' }]);
+  assert.equal(reopened.query({ type: 'all' }), [{ key: 'k1', value: 'v1' }]);
 });
 
 /** A small seeded generator (mulberry32), so a failing sequence replays from its seed. */

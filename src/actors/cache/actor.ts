@@ -17,12 +17,13 @@
 // Promises: a miss is a linearizable read (ReadIndex) on some catalog replica; a fill older than an invalidation
 // already seen is not stored; concurrent misses on one key make one backend read; a cache that has not heard from
 // the catalog group's leader for longer than its lease serves no hits (and forgets everything it had).
+import { assertNever } from '../../assert.js';
 import { GroupClient } from '../../raft/client.js';
 import { defineActor, type ActorContext } from '../../runtime/actor.js';
 import { isRuntimeError } from '../../runtime/errors.js';
 import { EpisodeLog, foldedSuffix } from '../../runtime/log-episodes.js';
 import type { Item, Topic } from '../catalog/catalog.js';
-import type { ItemsAnswer, LookupAnswer } from '../catalog/commands.js';
+import type { CatalogMachine } from '../catalog/commands.js';
 import { CachePolicy, itemKey, listKey, searchKey, type CacheStats } from './policy.js';
 
 export interface CacheArgs {
@@ -72,9 +73,12 @@ export type CacheMessage =
   | { readonly type: 'stats' }
   | { readonly type: 'mirrorLease' };
 
+/** The messages a cache answers from the catalog group. */
+type CacheRead = Extract<CacheMessage, { readonly type: 'lookup' | 'list' | 'search' }>;
+
 interface CacheState {
   readonly policy: CachePolicy<CacheValue>;
-  readonly catalog: GroupClient;
+  readonly catalog: GroupClient<CatalogMachine>;
   readonly enabled: boolean;
   readonly readDeadlineMs: number;
   readonly catalogMembers: readonly string[];
@@ -110,27 +114,32 @@ function isCacheMessage(message: unknown): message is CacheMessage {
   }
 }
 
-function toValue(query: CacheMessage, result: unknown): CacheValue {
-  if (query.type === 'lookup') {
-    const answer = result as LookupAnswer;
-    return { result: answer.item, topics: answer.topics };
+/** The catalog group's answer to the query, as a cache value with the index it holds at and its change index. */
+async function readCatalog(state: CacheState, query: CacheRead, deadlineAtMs: number): Promise<{ value: CacheValue & { servedBy: string }; index: number; changeIndex: number }> {
+  // The replicas answer the query itself; knownIndex is between the asker and this cache.
+  switch (query.type) {
+    case 'lookup': {
+      const answer = await state.catalog.read({ type: 'lookup', id: query.id }, deadlineAtMs);
+      const value = { result: answer.result.item, topics: answer.result.topics, servedBy: answer.servedBy };
+      return { value, index: answer.index, changeIndex: answer.result.changeIndex };
+    }
+    case 'list':
+    case 'search': {
+      const catalogQuery = query.type === 'list' ? { type: 'list' } as const : { type: 'search', topic: query.topic } as const;
+      const answer = await state.catalog.read(catalogQuery, deadlineAtMs);
+      const value = { result: answer.result.items, topics: answer.result.topics, servedBy: answer.servedBy };
+      return { value, index: answer.index, changeIndex: answer.result.changeIndex };
+    }
+    default:
+      return assertNever(query, 'cache read');
   }
-  const answer = result as ItemsAnswer;
-  return { result: answer.items, topics: answer.topics };
 }
 
-function read(state: CacheState, key: string, query: { type: string }, context: ActorContext): Promise<CacheAnswer> {
-  // The replicas answer the query itself; knownIndex is between the asker and this cache.
-  const { knownIndex: _known, ...catalogQuery } = query as { knownIndex?: number };
+function read(state: CacheState, key: string, query: CacheRead, context: ActorContext): Promise<CacheAnswer> {
   const load = async () => {
-    const answer = await state.catalog.read(catalogQuery, context.now() + state.readDeadlineMs);
+    const loaded = await readCatalog(state, query, context.now() + state.readDeadlineMs);
     state.policy.noteContact(context.now());
-    const changeIndex = (answer.result as { changeIndex?: unknown }).changeIndex;
-    return {
-      value: { ...toValue(query as CacheMessage, answer.result), servedBy: answer.servedBy } as CacheValue,
-      index: answer.index,
-      ...(typeof changeIndex === 'number' ? { changeIndex } : {}),
-    };
+    return loaded;
   };
   if (!state.enabled) {
     return load().then((loaded) => ({ ...loaded.value, cache: 'MISS', servedBy: (loaded.value as { servedBy?: string }).servedBy ?? null, index: loaded.index, held: false }));
@@ -153,7 +162,7 @@ export function withoutWhatIsKnown(query: CacheMessage, answer: CacheAnswer): Ca
   return { result: null, topics: [], cache: answer.cache, servedBy: answer.servedBy, index: answer.index, held: answer.held, unchanged: true };
 }
 
-function serve(state: CacheState, key: string, query: CacheMessage, context: ActorContext): unknown {
+function serve(state: CacheState, key: string, query: CacheRead, context: ActorContext): unknown {
   if (state.enabled) {
     const hit = state.policy.getEntry(key, context.now());
     if (hit !== undefined) {
@@ -208,7 +217,7 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
     // The mirror must never outlive what this cache would serve: everything it may hold goes with this cache's.
     const onForgetEverything = () => context.tell(systemEndpoint, { type: 'mirrorForget' } satisfies MirrorNotice);
     const failoverEpisodes = new EpisodeLog(10_000);
-    const catalog = new GroupClient({
+    const catalog = new GroupClient<CatalogMachine>({
       group: 'catalog',
       members: args.catalogMembers,
       ask: (target, message, timeoutMs) => context.ask(target, message, { timeoutMs }),

@@ -20,6 +20,7 @@
 //   cache then drops every entry and every load in flight before serving anything else.
 import { LruMap } from './lru.js';
 import { SingleFlight } from './single-flight.js';
+import { assert, assertNever } from '../../assert.js';
 
 export interface CachePolicyOptions {
   /** Entries kept at most; the least recently used goes first. */
@@ -80,14 +81,6 @@ function parseKey(key: string): ParsedKey {
   const id = Number(match[1]);
   assert(Number.isSafeInteger(id), `item id out of range in key ${key}`);
   return { kind: 'item', id };
-}
-
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`cache policy: ${message}`);
-}
-
-function assertNever(value: never): never {
-  throw new Error(`cache policy: unexpected ${JSON.stringify(value)}`);
 }
 
 function assertPositiveInteger(value: number, name: string): void {

@@ -5,10 +5,11 @@
 // is told `{type:'invalidate', items, index}` before this replica answers any later read, so a cache that fills
 // from this replica has always seen the invalidations older than the fill (per-sender FIFO of the runtime).
 // Every replica pushes, leader or not: a cache then never depends on one replica surviving to tell it.
+import { assertNever } from '../../assert.js';
 import { defineReplicaActor, type Replica, type ReplicaArgs } from '../../raft/replica.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import type { Catalog } from './catalog.js';
-import type { CatalogResult } from './commands.js';
+import { parseCatalogQuery, type CatalogMachine, type CatalogResult } from './commands.js';
 import initialCatalog from './initial.js';
 import { CatalogStateMachine } from './state.js';
 
@@ -33,25 +34,22 @@ function isCatalogAppMessage(message: unknown): message is CatalogAppMessage {
   return candidate.type === 'subscribe' && typeof candidate.cache === 'string' && candidate.cache.length > 0 && candidate.cache.length <= 128;
 }
 
-function changedItems(result: unknown): readonly number[] {
-  const changed = (result as Partial<CatalogResult> | null)?.changed;
-  return Array.isArray(changed) ? changed : [];
-}
 
 /** The catalog's state machine; also what a snapshot builder thread imports by name. */
 export function createStateMachine(args: CatalogReplicaArgs): CatalogStateMachine {
   return new CatalogStateMachine(args.catalog ?? initialCatalog);
 }
 
-export default defineReplicaActor<CatalogApp, CatalogAppMessage, CatalogReplicaArgs>({
+export default defineReplicaActor<CatalogApp, CatalogAppMessage, CatalogReplicaArgs, CatalogMachine>({
   createStateMachine,
+  parseQuery: parseCatalogQuery,
   stateMachineModule: { url: import.meta.url, exportName: 'createStateMachine' },
   init: (_replica, args) => ({ subscribers: new Set(args.subscribers ?? []) }),
   isMessage: isCatalogAppMessage,
-  onApplied(app: CatalogApp, replica: Replica, entry, result, context: ActorContext) {
-    const items = changedItems(result);
+  onApplied(app: CatalogApp, replica: Replica<CatalogMachine>, entry, result: CatalogResult, context: ActorContext) {
+    const items = result.changed;
     if (items.length === 0) return;
-    const previousChangeIndex = (result as Partial<CatalogResult>).previousChangeIndex ?? 0;
+    const previousChangeIndex = result.previousChangeIndex ?? 0;
     for (const cache of app.subscribers) context.tell(cache, { type: 'invalidate', items, index: entry.index, previousChangeIndex });
     if (replica.isLeader) {
       context.log.debug({ replica: replica.name, items, index: entry.index, event: 'invalidate' }, `invalidate item ${items.join(', ')} at index ${entry.index}`);
@@ -66,9 +64,11 @@ export default defineReplicaActor<CatalogApp, CatalogAppMessage, CatalogReplicaA
         app.subscribers.add(message.cache);
         const status = replica.status();
         // The change index lets the cache notice an invalidation it missed (see CachePolicy.observeChangeIndex).
-        const changeIndex = replica.storage.query({ type: 'changeIndex' }) as number;
+        const changeIndex = replica.readLocal({ type: 'changeIndex' });
         return { ok: true, role: status.role, leader: status.leader, term: status.term, commitIndex: status.commitIndex, lastApplied: status.lastApplied, changeIndex };
       }
+      default:
+        return assertNever(message.type, 'catalog message');
     }
   },
 });

@@ -1,8 +1,11 @@
-// The catalog group's replicated commands, their results, and its queries.
+// The catalog group's replicated commands, their results, its queries and their answers: the four types of the
+// catalog's state machine (src/raft/state-machine.ts), which its replicas and group clients carry to callers.
 //
-// Owns: the command union carried as JSON text in Raft entries, its encoder and its checking decoder, and the
-// result and query shapes. Promises: decodeCatalogCommand never throws; it accepts exactly the commands
-// encodeCatalogCommand can produce and names what is wrong with anything else.
+// Owns: the command union carried as JSON text in Raft entries, its encoder and its checking decoder, the result
+// shapes, the query union with its checking parser (a query arrives from the wire), and the answer of each kind
+// of query. Promises: decodeCatalogCommand and parseCatalogQuery never throw; each accepts exactly what its
+// encoder (or the query union) can produce and names what is wrong with anything else.
+import { encodeCommand, type DecodedCommand, type ParsedQuery, type StateMachine } from '../../raft/state-machine.js';
 import { catalogLimits, isPositiveId, isPrice, type Item, type Topic } from './catalog.js';
 
 export type CatalogCommand =
@@ -68,6 +71,16 @@ export interface BadCommandResult extends ResultBase {
 
 export type CatalogResult = DeductResult | RestockResult | SetPriceResult | PruneResult | BadCommandResult;
 
+export type CatalogQuery =
+  | { readonly type: 'lookup'; readonly id: number }
+  | { readonly type: 'list' }
+  | { readonly type: 'search'; readonly topic: string }
+  | { readonly type: 'stock' }
+  | { readonly type: 'changeIndex' }
+  /** How many deduct records the catalog holds (bounded by the orders not yet below the watermark). */
+  | { readonly type: 'deductsHeld' }
+  | { readonly type: 'deductOutcome'; readonly orderId: string };
+
 export interface ItemsAnswer {
   readonly items: readonly Item[];
   readonly topics: readonly Topic[];
@@ -90,20 +103,51 @@ export interface StockRecord {
   readonly deducted: number;
 }
 
-export interface BadQueryAnswer {
-  readonly ok: false;
-  readonly reason: 'badQuery';
-  readonly detail: string;
-}
+/** What each kind of catalog query is answered with. */
+export type CatalogAnswer = {
+  readonly lookup: LookupAnswer;
+  readonly list: ItemsAnswer;
+  readonly search: ItemsAnswer;
+  readonly stock: StockRecord[];
+  readonly changeIndex: number;
+  readonly deductsHeld: number;
+  /** The first outcome kept for the order id, null when none is kept (never deducted, or pruned). */
+  readonly deductOutcome: DeductResult | null;
+};
+
+/** The catalog's state machine, as its replicas and clients name it. */
+export type CatalogMachine = StateMachine<CatalogCommand, CatalogResult, CatalogQuery, CatalogAnswer>;
 
 /** Longest topic text a search accepts; longer text cannot match a topic name anyway. */
 export const searchTopicLengthMax = 500;
 
 export function encodeCatalogCommand(command: CatalogCommand): string {
-  return JSON.stringify(command);
+  return encodeCommand(command);
 }
 
-export type DecodedCommand = { readonly ok: true; readonly command: CatalogCommand } | { readonly ok: false; readonly detail: string };
+/** A query from the wire, checked: only the fields of its kind are kept. */
+export function parseCatalogQuery(value: unknown): ParsedQuery<CatalogQuery> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, detail: 'a query must be an object' };
+  const record = value as Record<string, unknown>;
+  switch (record.type) {
+    case 'lookup':
+      return isPositiveId(record.id) ? { ok: true, query: { type: 'lookup', id: record.id } } : { ok: false, detail: 'lookup id must be a positive integer' };
+    case 'search':
+      if (typeof record.topic !== 'string' || record.topic.length > searchTopicLengthMax) {
+        return { ok: false, detail: `search topic must be a string of at most ${searchTopicLengthMax} characters` };
+      }
+      return { ok: true, query: { type: 'search', topic: record.topic } };
+    case 'deductOutcome':
+      return isIdempotencyKey(record.orderId) ? { ok: true, query: { type: 'deductOutcome', orderId: record.orderId } } : { ok: false, detail: 'deductOutcome needs an orderId' };
+    case 'list':
+    case 'stock':
+    case 'changeIndex':
+    case 'deductsHeld':
+      return { ok: true, query: { type: record.type } };
+    default:
+      return { ok: false, detail: `unknown query type ${JSON.stringify(record.type)?.slice(0, 50)}` };
+  }
+}
 
 export function isIdempotencyKey(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= catalogLimits.keyLengthMax;
@@ -133,7 +177,7 @@ function checkAmount(record: Record<string, unknown>): string | null {
   return isAmount(record.amount) ? null : `amount must be an integer from 1 to ${catalogLimits.amountMax}`;
 }
 
-export function decodeCatalogCommand(data: string): DecodedCommand {
+export function decodeCatalogCommand(data: string): DecodedCommand<CatalogCommand> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(data);

@@ -12,15 +12,14 @@
 // Needs: the caller's transaction around apply() and restore() (StateMachine contract), one thread.
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { StateMachine } from '../../raft/state-machine.js';
-import { catalogLimits, isPositiveId, type Catalog, type Item, type Topic } from './catalog.js';
+import { catalogLimits, type Catalog, type Item, type Topic } from './catalog.js';
 import {
   decodeCatalogCommand,
-  isIdempotencyKey,
-  searchTopicLengthMax,
   type BadCommandResult,
-  type BadQueryAnswer,
+  type CatalogAnswer,
   type CatalogCommand,
+  type CatalogMachine,
+  type CatalogQuery,
   type CatalogResult,
   type DeductResult,
   type ItemsAnswer,
@@ -30,14 +29,7 @@ import {
   type SetPriceResult,
   type StockRecord,
 } from './commands.js';
-
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`catalog state machine: ${message}`);
-}
-
-function assertNever(value: never): never {
-  throw new Error(`catalog state machine: unexpected ${JSON.stringify(value)}`);
-}
+import { assert, assertNever } from '../../assert.js';
 
 /** Version 2 deduct rows carry seq (null: no sequence); version 1 rows get null. */
 const snapshotVersion = 2;
@@ -154,7 +146,7 @@ function totalOf(price: number, amount: number): number {
 /** catalog_meta key of the index of the latest entry that changed an item. */
 const changeIndexKey = 'lastChangeIndex';
 
-export class CatalogStateMachine implements StateMachine {
+export class CatalogStateMachine implements CatalogMachine {
   private database: Database.Database | null = null;
   private statements: Statements | null = null;
   /** Topics never change after seeding, so they live in memory for lookups and searches. */
@@ -220,6 +212,10 @@ export class CatalogStateMachine implements StateMachine {
   private ready(): Statements {
     assert(this.statements !== null, 'used before open()');
     return this.statements;
+  }
+
+  decodeCommand(data: string): ReturnType<typeof decodeCatalogCommand> {
+    return decodeCatalogCommand(data);
   }
 
   apply(data: string, index: number): CatalogResult {
@@ -357,25 +353,16 @@ export class CatalogStateMachine implements StateMachine {
     return outcome;
   }
 
-  query(query: unknown): LookupAnswer | ItemsAnswer | StockRecord[] | DeductResult | number | null | BadQueryAnswer {
-    if (typeof query !== 'object' || query === null) return badQuery('a query must be an object');
-    const record = query as Record<string, unknown>;
+  /** A checked query (parseCatalogQuery: the replica checks what arrives from the wire). */
+  query(query: CatalogQuery): CatalogAnswer[CatalogQuery['type']] {
     const statements = this.ready();
-    switch (record.type) {
-      case 'lookup': {
-        if (!isPositiveId(record.id)) return badQuery('lookup id must be a positive integer');
-        const item = statements.itemById.get(record.id) ?? null;
-        const topic = item === null ? undefined : this.topicsById.get(item.topic);
-        return { item, topics: topic === undefined ? [] : [topic], changeIndex: this.changeIndex() };
-      }
+    switch (query.type) {
+      case 'lookup':
+        return this.lookup(query.id);
       case 'list':
         return { items: this.itemsList(), topics: this.topicsSorted, changeIndex: this.changeIndex() };
-      case 'search': {
-        if (typeof record.topic !== 'string' || record.topic.length > searchTopicLengthMax) {
-          return badQuery(`search topic must be a string of at most ${searchTopicLengthMax} characters`);
-        }
-        return this.search(record.topic);
-      }
+      case 'search':
+        return this.search(query.topic);
       case 'stock':
         return statements.stockAll.all();
       case 'changeIndex':
@@ -383,13 +370,18 @@ export class CatalogStateMachine implements StateMachine {
       case 'deductsHeld':
         return statements.deductsHeld.get()?.count ?? 0;
       case 'deductOutcome': {
-        if (!isIdempotencyKey(record.orderId)) return badQuery('deductOutcome needs an orderId');
-        const row = statements.deductOutcome.get(record.orderId);
+        const row = statements.deductOutcome.get(query.orderId);
         return row === undefined ? null : (JSON.parse(row.outcome) as DeductResult);
       }
       default:
-        return badQuery(`unknown query type ${JSON.stringify(record.type)?.slice(0, 50)}`);
+        return assertNever(query, 'catalog query');
     }
+  }
+
+  private lookup(id: number): LookupAnswer {
+    const item = this.ready().itemById.get(id) ?? null;
+    const topic = item === null ? undefined : this.topicsById.get(item.topic);
+    return { item, topics: topic === undefined ? [] : [topic], changeIndex: this.changeIndex() };
   }
 
   private search(topicText: string): ItemsAnswer {
@@ -460,8 +452,4 @@ export class CatalogStateMachine implements StateMachine {
 function migrate(database: Database.Database): void {
   const columns = database.prepare<[], { name: string }>('PRAGMA table_info(catalog_deducts)').all();
   if (!columns.some((column) => column.name === 'seq')) database.exec('ALTER TABLE catalog_deducts ADD COLUMN seq INTEGER');
-}
-
-function badQuery(detail: string): BadQueryAnswer {
-  return { ok: false, reason: 'badQuery', detail };
 }

@@ -14,14 +14,17 @@
 // before its deadline when the catalog is back). A new leader sweeps at once.
 // Messages beyond the replica protocol:
 //   {type:'order', orderId, item, amount, createdAt}   ask (leader only) → {ok:true, index, result: OrderOutcome}
+//                                                     | OrderRefusal
 //   {type:'sweepPending'}                             the leader's own timer
+import { assertNever } from '../../assert.js';
 import { GroupClient, GroupUnavailableError } from '../../raft/client.js';
-import { defineReplicaActor, type Replica, type ReplicaArgs } from '../../raft/replica.js';
+import { defineReplicaActor, type Replica, type ReplicaArgs, type ReplicaRefused } from '../../raft/replica.js';
+import type { ReplicaTestHooksSpec } from '../../raft/test-hooks.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import { isRuntimeError } from '../../runtime/errors.js';
-import { encodeCatalogCommand, type CatalogCommand, type DeductResult } from '../catalog/commands.js';
+import type { BadCommandResult, CatalogCommand, CatalogMachine, CatalogResult, DeductResult } from '../catalog/commands.js';
 import { deadlineOf, deductCommand, expiryStep, orderDeadlineMsDefault, settleCommand, type SagaFaults } from './saga.js';
-import { encodeOrderCommand, orderLimits, OrderStateMachine, type Order, type OrderCommand, type OrderResult, type PendingCursor } from './state.js';
+import { orderLimits, OrderStateMachine, parseOrderQuery, type Order, type OrderCommand, type OrderMachine, type OrderQuery, type PendingCursor } from './state.js';
 
 export interface OrderReplicaArgs extends ReplicaArgs {
   readonly catalogMembers: readonly string[];
@@ -32,8 +35,8 @@ export interface OrderReplicaArgs extends ReplicaArgs {
   readonly sweepIntervalMs?: number;
   /** Most expired orders, and most other pending orders, one sweep round takes up. */
   readonly sweepBatchMax?: number;
-  /** Test hook: wait this long between the deduct and the final commit, widening the crash window. */
-  readonly holdAfterDeductMs?: number;
+  /** Hooks a test injects; absent in production. */
+  readonly testHooks?: OrderTestHooksSpec;
   /** Planted bugs for the checker; none by default. */
   readonly faults?: SagaFaults;
   /**
@@ -43,6 +46,24 @@ export interface OrderReplicaArgs extends ReplicaArgs {
    * know whether its stock was taken (found by test/e2e/backup-restore). On in a cluster that takes no backups.
    */
   readonly dedupePruning?: boolean;
+}
+
+/** What a test asks of an order replica at construction: the replica's hooks and the saga's. */
+export interface OrderTestHooksSpec extends ReplicaTestHooksSpec {
+  /** Wait this long between the deduct and the final commit, widening the crash window. */
+  readonly holdAfterDeductMs?: number;
+}
+
+/** Where a test may step into the saga (built in the replica's thread from OrderTestHooksSpec). */
+interface SagaHooks {
+  /** After the catalog took the deduct, before the order log records the outcome. */
+  afterDeduct(order: Order): Promise<void>;
+}
+
+function sagaHooks(spec: OrderTestHooksSpec | undefined): SagaHooks | null {
+  const holdMs = spec?.holdAfterDeductMs;
+  if (holdMs === undefined || holdMs <= 0) return null;
+  return { afterDeduct: () => sleep(holdMs) };
 }
 
 export const sagasInFlightMax = 4_096;
@@ -59,27 +80,45 @@ export type OrderOutcome =
   /** The order id is already the key of another request: nothing was done. */
   | { readonly kind: 'keyReused'; readonly first: Order };
 
+/** The order group's one leader-only request: run the saga for an order. */
+export type OrderRequest = { readonly type: 'order'; readonly orderId: string; readonly item: number; readonly amount: number; readonly createdAt: number };
+
+/** The order group's leader-only requests and their answers, for a GroupClient of the group. */
+export type OrderCalls = { readonly order: { readonly request: OrderRequest; readonly answer: OrderOutcome } };
+
+/**
+ * Why an order request was not answered with an outcome: the replica's own refusals (not the leader, busy, …),
+ * the catalog group out of reach, or a command refused (by the order log, or by the catalog), a saga that threw,
+ * or a log that disagrees with the catalog: each with the detail. The order may still be pending; a retry is safe.
+ */
+export type OrderRefusal =
+  | ReplicaRefused
+  | { readonly ok: false; readonly error: 'catalogUnavailable'; readonly leader: string | null }
+  | { readonly ok: false; readonly error: 'badCommand' | 'catalogBadCommand' | 'sagaFailed' | 'logDisagrees'; readonly detail: string; readonly leader: string | null };
+
 export type OrderAppMessage =
-  | { readonly type: 'order'; readonly orderId: string; readonly item: number; readonly amount: number; readonly createdAt: number }
+  | OrderRequest
   | { readonly type: 'sweepPending' }
   /** The catalog group's members changed: the saga's catalog client tries these from now on. */
   | { readonly type: 'catalogMembers'; readonly members: readonly string[] };
 
 interface OrderApp {
-  readonly catalog: GroupClient;
+  readonly catalog: GroupClient<CatalogMachine>;
   /** Sagas by order id, and expiries by "expire:" + order id: one of each at a time per order. */
   readonly sagas: Map<string, Promise<SagaAnswer>>;
   readonly args: OrderReplicaArgs;
   readonly context: ActorContext;
+  /** Null in production. */
+  readonly hooks: SagaHooks | null;
   /** Where the walk over pending orders resumes; null to start from the oldest. */
   cursor: PendingCursor | null;
   /** The watermark this leader last had the catalog prune to (0: none yet; a lower or equal one is a no-op there). */
   publishedWatermark: number;
 }
 
-type SagaAnswer =
-  | { readonly ok: true; readonly index: number; readonly result: OrderOutcome }
-  | { readonly ok: false; readonly error: string; readonly leader: string | null };
+type SagaAnswer = { readonly ok: true; readonly index: number; readonly result: OrderOutcome } | OrderRefusal;
+
+type OrderReplica = Replica<OrderMachine>;
 
 function isOrderAppMessage(message: unknown): message is OrderAppMessage {
   if (typeof message !== 'object' || message === null) return false;
@@ -92,26 +131,32 @@ function isOrderAppMessage(message: unknown): message is OrderAppMessage {
   }
   return (
     candidate.type === 'order' && typeof candidate.orderId === 'string' && candidate.orderId.length > 0 && candidate.orderId.length <= orderLimits.orderIdLengthMax &&
-    Number.isSafeInteger(candidate.item) && (candidate.item as number) > 0 &&
-    Number.isSafeInteger(candidate.amount) && (candidate.amount as number) > 0 && Number.isSafeInteger(candidate.createdAt)
+    typeof candidate.item === 'number' && Number.isSafeInteger(candidate.item) && candidate.item > 0 &&
+    typeof candidate.amount === 'number' && Number.isSafeInteger(candidate.amount) && candidate.amount > 0 && Number.isSafeInteger(candidate.createdAt)
   );
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** The catalog's answer to a deduct or an abort, checked: a refusal, a purchase (it has a total), or null. */
+function deductOutcome(result: CatalogResult): DeductResult | BadCommandResult | null {
+  if (!result.ok) return result;
+  return 'total' in result ? result : null;
+}
+
 function decided(order: Order, catalogIndex: number): OrderOutcome {
   return { kind: 'decided', bought: order.status === 'committed', order, catalogIndex };
 }
 
-async function commitPending(app: OrderApp, replica: Replica, message: Extract<OrderAppMessage, { type: 'order' }>): Promise<SagaAnswer> {
+async function commitPending(app: OrderApp, replica: OrderReplica, message: Extract<OrderAppMessage, { type: 'order' }>): Promise<SagaAnswer> {
   const deadlineAt = deadlineOf(Date.now(), app.args.orderDeadlineMs ?? orderDeadlineMsDefault);
-  const pending = await replica.propose(
-    encodeOrderCommand({ type: 'pending', orderId: message.orderId, item: message.item, amount: message.amount, createdAt: message.createdAt, deadlineAt }),
-  );
+  const pending = await replica.propose({
+    type: 'pending', orderId: message.orderId, item: message.item, amount: message.amount, createdAt: message.createdAt, deadlineAt,
+  });
   if (!pending.ok) return pending;
-  const result = pending.result as OrderResult;
+  const result = pending.result;
   if (!result.ok && result.reason === 'keyReused') return { ok: true, index: pending.index, result: { kind: 'keyReused', first: result.first } };
-  if (!result.ok) return { ok: false, error: `badCommand: ${result.detail}`, leader: replica.leader };
+  if (!result.ok) return { ok: false, error: 'badCommand', detail: result.detail, leader: replica.leader };
   if (result.order.status !== 'pending') return { ok: true, index: pending.index, result: decided(result.order, 0) };
   // A repeat that finds its order past the deadline fences it rather than racing the fence with a deduct.
   if (result.order.deadlineAt <= Date.now()) return expire(app, replica, result.order);
@@ -119,11 +164,11 @@ async function commitPending(app: OrderApp, replica: Replica, message: Extract<O
 }
 
 /** Proposes to the catalog group; null when no member answered within the deduct deadline. */
-async function proposeToCatalog(app: OrderApp, command: CatalogCommand): Promise<{ result: DeductResult; index: number } | null> {
+async function proposeToCatalog(app: OrderApp, command: CatalogCommand): Promise<{ result: CatalogResult; index: number } | null> {
   const deadlineAtMs = Date.now() + (app.args.deductDeadlineMs ?? 4_000);
   try {
-    const answer = await app.catalog.propose(encodeCatalogCommand(command), deadlineAtMs);
-    return { result: answer.result as DeductResult, index: answer.index };
+    const answer = await app.catalog.propose(command, deadlineAtMs);
+    return { result: answer.result, index: answer.index };
   } catch (error) {
     if (error instanceof GroupUnavailableError) return null;
     throw error;
@@ -131,15 +176,15 @@ async function proposeToCatalog(app: OrderApp, command: CatalogCommand): Promise
 }
 
 /** Steps 2 and 3 of the saga for an order already pending; safe to run again (deduct is idempotent by orderId). */
-async function finish(app: OrderApp, replica: Replica, order: Order): Promise<SagaAnswer> {
+async function finish(app: OrderApp, replica: OrderReplica, order: Order): Promise<SagaAnswer> {
   const deduct = await proposeToCatalog(app, deductCommand(order));
   if (deduct === null) return { ok: false, error: 'catalogUnavailable', leader: replica.leader };
-  if (app.args.holdAfterDeductMs) await sleep(app.args.holdAfterDeductMs);
+  if (app.hooks !== null) await app.hooks.afterDeduct(order);
   return settle(app, replica, order, deduct.result, deduct.index);
 }
 
 /** The order past its deadline: fence it in the catalog, then follow the catalog's one outcome. */
-async function expire(app: OrderApp, replica: Replica, order: Order): Promise<SagaAnswer> {
+async function expire(app: OrderApp, replica: OrderReplica, order: Order): Promise<SagaAnswer> {
   const step = expiryStep(order, Date.now(), app.args.faults ?? {});
   if (step.kind === 'reject') return commitFinal(app, replica, order, step.command, 0, 'rejected (timeout, no fence)');
   const fenced = await proposeToCatalog(app, step.command);
@@ -147,8 +192,10 @@ async function expire(app: OrderApp, replica: Replica, order: Order): Promise<Sa
   return settle(app, replica, order, fenced.result, fenced.index);
 }
 
-async function settle(app: OrderApp, replica: Replica, order: Order, result: DeductResult | { ok: false; reason: 'badCommand'; detail: string }, catalogIndex: number): Promise<SagaAnswer> {
-  if (!result.ok && result.reason === 'badCommand') return { ok: false, error: `catalog badCommand: ${result.detail}`, leader: replica.leader };
+async function settle(app: OrderApp, replica: OrderReplica, order: Order, answer: CatalogResult, catalogIndex: number): Promise<SagaAnswer> {
+  const result = deductOutcome(answer);
+  if (result === null) return { ok: false, error: 'catalogBadCommand', detail: `a deduct or abort answered ${JSON.stringify(answer).slice(0, 200)}`, leader: replica.leader };
+  if (!result.ok && result.reason === 'badCommand') return { ok: false, error: 'catalogBadCommand', detail: result.detail, leader: replica.leader };
   // Below the watermark: the order log holds this order's outcome already (README.md, "Bounded dedupe"); a saga
   // for it is a stale one, and answers what the log says rather than writing anything.
   if (!result.ok && result.reason === 'settled') return answerFromLog(replica, order, catalogIndex);
@@ -157,19 +204,21 @@ async function settle(app: OrderApp, replica: Replica, order: Order, result: Ded
   return commitFinal(app, replica, order, command, catalogIndex, words);
 }
 
-async function answerFromLog(replica: Replica, order: Order, catalogIndex: number): Promise<SagaAnswer> {
+async function answerFromLog(replica: OrderReplica, order: Order, catalogIndex: number): Promise<SagaAnswer> {
   const answer = await replica.read({ type: 'get', orderId: order.id });
-  const stored = answer.ok ? (answer.result as Order | null) : null;
-  if (stored === null || stored.status === 'pending') return { ok: false, error: `order ${order.id}: the catalog says settled, the log says ${stored?.status ?? 'nothing'}`, leader: replica.leader };
+  const stored = answer.ok ? answer.result : null;
+  if (stored === null || stored.status === 'pending') {
+    return { ok: false, error: 'logDisagrees', detail: `order ${order.id}: the catalog says settled, the log says ${stored?.status ?? 'nothing'}`, leader: replica.leader };
+  }
   return { ok: true, index: 0, result: decided(stored, catalogIndex) };
 }
 
-async function commitFinal(app: OrderApp, replica: Replica, order: Order, command: OrderCommand, catalogIndex: number, words: string): Promise<SagaAnswer> {
-  const final = await replica.propose(encodeOrderCommand(command));
+async function commitFinal(app: OrderApp, replica: OrderReplica, order: Order, command: OrderCommand, catalogIndex: number, words: string): Promise<SagaAnswer> {
+  const final = await replica.propose(command);
   if (!final.ok) return final;
-  const finalResult = final.result as OrderResult;
+  const finalResult = final.result;
   // A timeout this leader's clock places before the deadline is refused; the order stays pending for the sweep.
-  if (!finalResult.ok) return { ok: false, error: `badCommand: ${finalResult.reason === 'badCommand' ? finalResult.detail : finalResult.reason}`, leader: replica.leader };
+  if (!finalResult.ok) return { ok: false, error: 'badCommand', detail: finalResult.reason === 'badCommand' ? finalResult.detail : finalResult.reason, leader: replica.leader };
   // Per request, so debug: the demo shows it, production logs (info) do not.
   app.context.log.debug(
     { orderId: order.id, item: order.item, amount: order.amount, status: finalResult.order.status, event: 'order' },
@@ -184,22 +233,22 @@ function runSaga(app: OrderApp, key: string, run: () => Promise<SagaAnswer>): Pr
   if (existing !== undefined) return existing;
   if (app.sagas.size >= sagasInFlightMax) return Promise.resolve({ ok: false, error: 'busy', leader: null });
   const saga = run()
-    .catch((error: unknown): SagaAnswer => ({ ok: false, error: `saga failed: ${error instanceof Error ? error.message : String(error)}`, leader: null }))
+    .catch((error: unknown): SagaAnswer => ({ ok: false, error: 'sagaFailed', detail: error instanceof Error ? error.message : String(error), leader: null }))
     .finally(() => app.sagas.delete(key));
   app.sagas.set(key, saga);
   return saga;
 }
 
-async function readOrders(replica: Replica, query: unknown): Promise<Order[] | null> {
+async function readOrders(replica: OrderReplica, query: Extract<OrderQuery, { type: 'expired' | 'pendingPage' }>): Promise<Order[] | null> {
   const answer = await replica.read(query);
-  return answer.ok && Array.isArray(answer.result) ? (answer.result as Order[]) : null;
+  return answer.ok ? answer.result : null;
 }
 
 /**
  * One bounded round: fence up to sweepBatchMax orders past their deadline (beside any saga of theirs still in
  * flight: the catalog orders the two), then run again the sagas of up to sweepBatchMax other pending orders.
  */
-async function sweepPending(app: OrderApp, replica: Replica): Promise<void> {
+async function sweepPending(app: OrderApp, replica: OrderReplica): Promise<void> {
   if (!replica.isLeader) return;
   const batch = app.args.sweepBatchMax ?? sweepBatchMaxDefault;
   const expired = await readOrders(replica, { type: 'expired', nowMs: Date.now(), limit: batch });
@@ -220,10 +269,10 @@ async function sweepPending(app: OrderApp, replica: Replica): Promise<void> {
  * Once per sweep: the order log's watermark (every order below it is decided here) to the catalog, which drops
  * the deduct records below it. One proposal at most, and only when the watermark moved.
  */
-async function publishWatermark(app: OrderApp, replica: Replica): Promise<void> {
+async function publishWatermark(app: OrderApp, replica: OrderReplica): Promise<void> {
   if (app.args.dedupePruning !== true || !replica.isLeader) return;
   const answer = await replica.read({ type: 'watermark' });
-  if (!answer.ok || typeof answer.result !== 'number' || answer.result <= app.publishedWatermark) return;
+  if (!answer.ok || answer.result <= app.publishedWatermark) return;
   const watermark = answer.result;
   const pruned = await proposeToCatalog(app, { type: 'prune', watermark });
   if (pruned === null) return;
@@ -255,12 +304,13 @@ function checkArgs(args: OrderReplicaArgs): void {
   if ((args.sweepBatchMax ?? 0) > 1_024) throw new Error('order replica: sweepBatchMax must be at most 1024');
 }
 
-export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs>({
+export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs, OrderMachine>({
   createStateMachine,
+  parseQuery: parseOrderQuery,
   stateMachineModule: { url: import.meta.url, exportName: 'createStateMachine' },
   init(_replica, args, context) {
     checkArgs(args);
-    const catalog = new GroupClient({
+    const catalog = new GroupClient<CatalogMachine>({
       group: 'catalog',
       members: args.catalogMembers,
       ask: (target, message, timeoutMs) => context.ask(target, message, { timeoutMs }),
@@ -272,7 +322,7 @@ export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs>({
     const sweepMs = args.sweepIntervalMs ?? Math.max(100, Math.min(2_000, Math.floor(deadlineMs / 4)));
     context.setTimer('sweepPending', { type: 'sweepPending' }, sweepMs, { repeat: true });
     if (args.faults?.rejectWithoutFence) context.log.warn({ replica: args.name }, `${args.name}: planted bug on: the deadline rejects orders without fencing the catalog`);
-    return { catalog, sagas: new Map(), args, context, cursor: null, publishedWatermark: 0 };
+    return { catalog, sagas: new Map(), args, context, hooks: sagaHooks(args.testHooks), cursor: null, publishedWatermark: 0 };
   },
   isMessage: isOrderAppMessage,
   onSoftState(app, replica, softState) {
@@ -293,6 +343,8 @@ export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs>({
       case 'catalogMembers':
         app.catalog.setMembers(message.members);
         return undefined;
+      default:
+        return assertNever(message, 'order message');
     }
   },
 });

@@ -15,16 +15,9 @@
 // Needs: the caller's transaction around apply() and restore() (StateMachine contract), one thread.
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { StateMachine } from '../../raft/state-machine.js';
+import { encodeCommand, type DecodedCommand, type ParsedQuery, type StateMachine } from '../../raft/state-machine.js';
+import { assert, assertNever } from '../../assert.js';
 import { catalogLimits } from '../catalog/catalog.js';
-
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`order state machine: ${message}`);
-}
-
-function assertNever(value: never): never {
-  throw new Error(`order state machine: unexpected ${JSON.stringify(value)}`);
-}
 
 export const orderLimits = {
   /** Every order id becomes the key of a catalog deduct, so the catalog's key bound is the order id's. */
@@ -97,6 +90,21 @@ export interface ItemPage {
   readonly next: ItemCursor | null;
 }
 
+export type OrderQuery =
+  | { readonly type: 'get'; readonly orderId: string }
+  | { readonly type: 'byItem'; readonly item: number }
+  /** An item's orders in the order they were created (log order), after `after`, at most `limit`. */
+  | { readonly type: 'itemPage'; readonly item: number; readonly after: ItemCursor | null; readonly limit: number }
+  /** Pending orders whose deadline is at or before `nowMs` (the reader's clock), earliest deadline first. */
+  | { readonly type: 'expired'; readonly nowMs: number; readonly limit: number }
+  /** Pending orders after `after` in (createdAt, id) order, at most `limit`. */
+  | { readonly type: 'pendingPage'; readonly after: PendingCursor | null; readonly limit: number }
+  | { readonly type: 'committedTotals' }
+  /**
+   * The watermark the order group publishes to the catalog: every order whose pending entry is below it has its
+   * outcome in this log (the lowest sequence of a pending order; with none pending, one past the highest).
+   */
+  | { readonly type: 'watermark' };
 
 /** Per item, the copies sold by committed orders (the conservation promise compares it with the catalog). */
 export interface CommittedTotal {
@@ -105,17 +113,25 @@ export interface CommittedTotal {
   readonly orders: number;
 }
 
-export interface OrderBadQuery {
-  readonly ok: false;
-  readonly reason: 'badQuery';
-  readonly detail: string;
-}
+/** What each kind of order query is answered with. */
+export type OrderAnswer = {
+  readonly get: Order | null;
+  readonly byItem: Order[];
+  readonly itemPage: ItemPage;
+  readonly expired: Order[];
+  readonly pendingPage: Order[];
+  readonly committedTotals: CommittedTotal[];
+  readonly watermark: number;
+};
+
+/** The order group's state machine, as its replicas and clients name it. */
+export type OrderMachine = StateMachine<OrderCommand, OrderResult, OrderQuery, OrderAnswer>;
 
 export function encodeOrderCommand(command: OrderCommand): string {
-  return JSON.stringify(command);
+  return encodeCommand(command);
 }
 
-type Decoded = { readonly ok: true; readonly command: OrderCommand } | { readonly ok: false; readonly detail: string };
+type Decoded = DecodedCommand<OrderCommand>;
 
 function isOrderId(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= orderLimits.orderIdLengthMax;
@@ -176,6 +192,58 @@ export function decodeOrderCommand(data: string): Decoded {
     }
     default:
       return { ok: false, detail: `unknown command type ${JSON.stringify(record.type)?.slice(0, 50)}` };
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function parsePendingCursor(after: unknown): ParsedQuery<PendingCursor | null> {
+  if (after === null || after === undefined) return { ok: true, query: null };
+  if (!isRecord(after) || !isMilliseconds(after.createdAt) || !isOrderId(after.id)) return { ok: false, detail: 'after must be {createdAt, id} or null' };
+  return { ok: true, query: { createdAt: after.createdAt, id: after.id } };
+}
+
+function parseItemCursor(after: unknown): ParsedQuery<ItemCursor | null> {
+  if (after === null || after === undefined) return { ok: true, query: null };
+  if (!isRecord(after) || !isMilliseconds(after.sequence) || !isOrderId(after.id)) return { ok: false, detail: 'after must be {sequence, id} or null' };
+  return { ok: true, query: { sequence: after.sequence, id: after.id } };
+}
+
+function parsePageQuery(record: Record<string, unknown>): ParsedQuery<OrderQuery> {
+  if (record.type === 'pendingPage') {
+    if (!isPositiveInteger(record.limit, orderLimits.sweepPageMax)) return { ok: false, detail: `limit must be 1 to ${orderLimits.sweepPageMax}` };
+    const after = parsePendingCursor(record.after);
+    return after.ok ? { ok: true, query: { type: 'pendingPage', after: after.query, limit: record.limit } } : after;
+  }
+  if (!isPositiveInteger(record.item, Number.MAX_SAFE_INTEGER)) return { ok: false, detail: 'itemPage needs a positive integer item' };
+  if (!isPositiveInteger(record.limit, orderLimits.itemPageMax)) return { ok: false, detail: `limit must be 1 to ${orderLimits.itemPageMax}` };
+  const after = parseItemCursor(record.after);
+  return after.ok ? { ok: true, query: { type: 'itemPage', item: record.item, after: after.query, limit: record.limit } } : after;
+}
+
+/** A query from the wire, checked: only the fields of its kind are kept. Never throws. */
+export function parseOrderQuery(value: unknown): ParsedQuery<OrderQuery> {
+  if (!isRecord(value)) return { ok: false, detail: 'a query must be an object' };
+  switch (value.type) {
+    case 'get':
+      return isOrderId(value.orderId) ? { ok: true, query: { type: 'get', orderId: value.orderId } } : { ok: false, detail: 'get needs an orderId' };
+    case 'byItem':
+      return isPositiveInteger(value.item, Number.MAX_SAFE_INTEGER) ? { ok: true, query: { type: 'byItem', item: value.item } }
+        : { ok: false, detail: 'byItem needs a positive integer item' };
+    case 'itemPage':
+    case 'pendingPage':
+      return parsePageQuery(value);
+    case 'expired':
+      if (!isMilliseconds(value.nowMs)) return { ok: false, detail: 'expired needs nowMs, milliseconds since the epoch' };
+      if (!isPositiveInteger(value.limit, orderLimits.sweepPageMax)) return { ok: false, detail: `limit must be 1 to ${orderLimits.sweepPageMax}` };
+      return { ok: true, query: { type: 'expired', nowMs: value.nowMs, limit: value.limit } };
+    case 'committedTotals':
+    case 'watermark':
+      return { ok: true, query: { type: value.type } };
+    default:
+      return { ok: false, detail: `unknown query type ${JSON.stringify(value.type)?.slice(0, 50)}` };
   }
 }
 
@@ -252,7 +320,7 @@ function badCommand(detail: string): OrderResult {
   return { ok: false, reason: 'badCommand', detail };
 }
 
-export class OrderStateMachine implements StateMachine {
+export class OrderStateMachine implements OrderMachine {
   private database: Database.Database | null = null;
   private statements: Statements | null = null;
 
@@ -268,6 +336,10 @@ export class OrderStateMachine implements StateMachine {
   private ready(): Statements {
     assert(this.statements !== null, 'used before open()');
     return this.statements;
+  }
+
+  decodeCommand(data: string): Decoded {
+    return decodeOrderCommand(data);
   }
 
   apply(data: string, index: number): OrderResult {
@@ -317,29 +389,21 @@ export class OrderStateMachine implements StateMachine {
     return { ok: true, order, transitioned: true };
   }
 
-  query(query: unknown): Order | Order[] | ItemPage | CommittedTotal[] | number | null | OrderBadQuery {
-    return this.answer(query);
-  }
-
-  private answer(query: unknown): Order | Order[] | ItemPage | CommittedTotal[] | number | null | OrderBadQuery {
-    if (typeof query !== 'object' || query === null) return badQuery('a query must be an object');
-    const record = query as Record<string, unknown>;
+  /** A checked query (parseOrderQuery: the replica checks what arrives from the wire). */
+  query(query: OrderQuery): OrderAnswer[OrderQuery['type']] {
     const statements = this.ready();
-    switch (record.type) {
+    switch (query.type) {
       case 'get':
-        if (!isOrderId(record.orderId)) return badQuery('get needs an orderId');
-        return statements.get.get(record.orderId) ?? null;
+        return statements.get.get(query.orderId) ?? null;
       case 'byItem':
-        if (!isPositiveInteger(record.item, Number.MAX_SAFE_INTEGER)) return badQuery('byItem needs a positive integer item');
-        return statements.byItem.all(record.item);
+        return statements.byItem.all(query.item);
       case 'itemPage':
-        return this.itemPage(record.item, record.after, record.limit);
+        return this.itemPage(query.item, query.after, query.limit);
       case 'expired':
-        if (!isMilliseconds(record.nowMs)) return badQuery('expired needs nowMs, milliseconds since the epoch');
-        if (!isPositiveInteger(record.limit, orderLimits.sweepPageMax)) return badQuery(`limit must be 1 to ${orderLimits.sweepPageMax}`);
-        return statements.expired.all(record.nowMs, record.limit);
+        return statements.expired.all(query.nowMs, query.limit);
       case 'pendingPage':
-        return this.pendingPage(record.after, record.limit);
+        return query.after === null ? statements.pendingFirst.all(query.limit)
+          : statements.pendingAfter.all(query.after.createdAt, query.after.createdAt, query.after.id, query.limit);
       case 'committedTotals':
         return statements.committedTotals.all();
       case 'watermark': {
@@ -349,34 +413,18 @@ export class OrderStateMachine implements StateMachine {
         return lowest ?? (statements.highest.get()?.sequence ?? 0) + 1;
       }
       default:
-        return badQuery(`unknown query type ${JSON.stringify(record.type)?.slice(0, 50)}`);
+        return assertNever(query, 'order query');
     }
-  }
-
-  private pendingPage(after: unknown, limit: unknown): Order[] | OrderBadQuery {
-    if (!isPositiveInteger(limit, orderLimits.sweepPageMax)) return badQuery(`limit must be 1 to ${orderLimits.sweepPageMax}`);
-    const statements = this.ready();
-    if (after === null || after === undefined) return statements.pendingFirst.all(limit);
-    const cursor = after as Partial<PendingCursor>;
-    if (!isMilliseconds(cursor.createdAt) || !isOrderId(cursor.id)) return badQuery('after must be {createdAt, id} or null');
-    return statements.pendingAfter.all(cursor.createdAt, cursor.createdAt, cursor.id, limit);
   }
 
   /**
    * A page of an item's orders in log order. An order created while a client pages has a larger sequence than
    * every order before it, so it lands after the cursor: each order is listed on exactly one page.
    */
-  private itemPage(item: unknown, after: unknown, limit: unknown): ItemPage | OrderBadQuery {
-    if (!isPositiveInteger(item, Number.MAX_SAFE_INTEGER)) return badQuery('itemPage needs a positive integer item');
-    if (!isPositiveInteger(limit, orderLimits.itemPageMax)) return badQuery(`limit must be 1 to ${orderLimits.itemPageMax}`);
+  private itemPage(item: number, after: ItemCursor | null, limit: number): ItemPage {
     const statements = this.ready();
-    let rows: Order[];
-    if (after === null || after === undefined) rows = statements.itemFirst.all(item, limit + 1);
-    else {
-      const cursor = after as Partial<ItemCursor>;
-      if (!isMilliseconds(cursor.sequence) || !isOrderId(cursor.id)) return badQuery('after must be {sequence, id} or null');
-      rows = statements.itemAfter.all(item, cursor.sequence, cursor.sequence, cursor.id, limit + 1);
-    }
+    const rows = after === null ? statements.itemFirst.all(item, limit + 1)
+      : statements.itemAfter.all(item, after.sequence, after.sequence, after.id, limit + 1);
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     const last = page.at(-1);
@@ -432,6 +480,3 @@ function migrate(database: Database.Database): void {
   if (!columns.some((column) => column.name === 'seq')) database.exec('ALTER TABLE order_orders ADD COLUMN seq INTEGER NOT NULL DEFAULT 0');
 }
 
-function badQuery(detail: string): OrderBadQuery {
-  return { ok: false, reason: 'badQuery', detail };
-}

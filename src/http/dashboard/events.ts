@@ -9,6 +9,7 @@
 
 import type { ActorStatus, ClusterStatus } from '../backend.js';
 import type { Sample } from './sampler.js';
+import { assert } from '../../assert.js';
 
 export type FeedEventKind = 'election' | 'leader' | 'failover' | 'down' | 'up' | 'restart' | 'invalidation' | 'status';
 
@@ -39,10 +40,6 @@ export interface FeedMemory {
 }
 
 export const emptyMemory: FeedMemory = { status: null, groups: {}, statusFailing: false };
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(`dashboard events: ${message}`);
-}
 
 /** Compares one cluster status with the previous one and tells what changed, in plain words. */
 export function observeCluster(memory: FeedMemory, status: ClusterStatus, nowMs: number): { memory: FeedMemory; events: NewEvent[] } {

@@ -15,6 +15,7 @@
 import type { ClusterStatus } from '../backend.js';
 import { EventRing, countWrites, emptyMemory, observeCluster, observeStatusFailure, observeWrites, type FeedEvent, type FeedMemory, type NewEvent } from './events.js';
 import type { LiveSampler, Sample } from './sampler.js';
+import { assert } from '../../assert.js';
 
 export interface FeedOptions {
   readonly clusterStatus: () => Promise<ClusterStatus>;
@@ -49,10 +50,6 @@ export interface Snapshot {
   readonly events: readonly FeedEvent[];
   /** The last minute of per-second samples; null when unchanged since the previous snapshot. */
   readonly series: readonly Sample[] | null;
-}
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(`dashboard feed: ${message}`);
 }
 
 export class DashboardFeed {

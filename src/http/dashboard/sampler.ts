@@ -10,9 +10,7 @@
 //   time that really passed, so a late roll does not inflate the rates.
 // Needs nothing; the gateway's metrics call `record` and `recordCache`, the dashboard feed calls `roll`.
 
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(`dashboard sampler: ${message}`);
-}
+import { assert } from '../../assert.js';
 
 /** Four buckets per doubling of microseconds, up to 2^28 µs (about 4.5 minutes); slower answers share the last. */
 const bucketsPerDoubling = 4;

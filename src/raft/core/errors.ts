@@ -18,9 +18,8 @@ export class RaftUsageError extends Error {
   override readonly name = 'RaftUsageError';
 }
 
-export function assertNever(value: never, what: string): never {
-  throw new RaftInvariantError(`unhandled ${what}: ${JSON.stringify(value)}`);
-}
+/** The shared exhaustiveness check (src/assert.ts), under the name the core has always imported. */
+export { assertNever } from '../../assert.js';
 
 /** Throws a RaftInvariantError built lazily from `context` when `condition` is false. */
 export function invariant(condition: boolean, context: () => string): asserts condition {

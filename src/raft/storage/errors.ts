@@ -48,6 +48,5 @@ export function assertInvariant(
   if (!condition) throw new StorageInvariantError(message, details);
 }
 
-export function assertNever(value: never): never {
-  throw new StorageInvariantError('unexpected variant', { value });
-}
+/** The shared exhaustiveness check (src/assert.ts), under the name storage has always imported. */
+export { assertNever } from '../../assert.js';

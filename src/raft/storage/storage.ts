@@ -18,7 +18,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import type { StateMachine } from '../state-machine.js';
+import type { AnyStateMachine, QueryShape } from '../state-machine.js';
 import type { Entry, HardState, NodeId, PersistedState, Snapshot, SnapshotMeta } from '../types.js';
 import { entryChecksum, snapshotChecksum, hardStateChecksum } from './checksum.js';
 import { readDiskImage } from './disk-image.js';
@@ -48,7 +48,7 @@ export interface StorageLogger {
 export interface StorageOptions {
   /** File path of the database; the parent directory is created. */
   readonly path: string;
-  readonly stateMachine: StateMachine;
+  readonly stateMachine: AnyStateMachine;
   /** Test hook: make chosen write transactions fail as a failing disk would. */
   readonly faults?: StorageFaults;
   readonly logger?: StorageLogger;
@@ -347,9 +347,10 @@ export class RaftStorage {
     this.write(durability.synced, () => this.statements.insertPeerReplica.run(peer, replicaId));
   }
 
-  query(query: unknown): unknown {
+  /** The state machine's answer to a checked query; null reads nothing (a read wanted only for its index). */
+  query(query: QueryShape | null): unknown {
     this.assertOpen();
-    return this.options.stateMachine.query(query);
+    return query === null ? null : this.options.stateMachine.query(query);
   }
 
   stateHash(): string {

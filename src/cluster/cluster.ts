@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { CacheArgs } from '../actors/cache/actor.js';
 import type { Catalog } from '../actors/catalog/catalog.js';
 import type { CatalogReplicaArgs } from '../actors/catalog/actor.js';
-import type { OrderReplicaArgs } from '../actors/order/actor.js';
+import type { OrderReplicaArgs, OrderTestHooksSpec } from '../actors/order/actor.js';
 import { ActorBackend } from '../http/actor-backend.js';
 import { MembershipRefusedError } from '../http/backend.js';
 import { backlogShortfall } from '../http/connections.js';
@@ -126,6 +126,14 @@ const catalogModule = new URL('../actors/catalog/actor.js', import.meta.url);
 const orderModule = new URL('../actors/order/actor.js', import.meta.url);
 const cacheModule = new URL('../actors/cache/actor.js', import.meta.url);
 
+/** The hooks a test asked for, as the order replica's args carry them. */
+function orderTestHooks(options: ClusterOptions): OrderTestHooksSpec {
+  return {
+    ...(options.diskFaultInjection ? { diskFaults: true } : {}),
+    ...(options.holdAfterDeductMs ? { holdAfterDeductMs: options.holdAfterDeductMs } : {}),
+  };
+}
+
 /**
  * The child spec of one replica. A member added later gets the bootstrap members as its peers (they name the
  * cluster id, and it learns the configuration in use from the leader's log).
@@ -139,17 +147,16 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
     const args: CatalogReplicaArgs = {
       name, peers: catalogMembers, dataDir, tickMs, subscribers: [cacheName],
       ...(options.catalog ? { catalog: options.catalog } : {}),
-      ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
+      ...(options.diskFaultInjection ? { testHooks: { diskFaults: true } } : {}),
       ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
     };
     return { name, module: catalogModule, args, restart: 'permanent' };
   }
   const args: OrderReplicaArgs = {
     name, peers: groupMembers('order', options.replicas), dataDir, tickMs, catalogMembers: catalogRun,
-    ...(options.holdAfterDeductMs ? { holdAfterDeductMs: options.holdAfterDeductMs } : {}),
     ...(options.orderDeadlineMs ? { orderDeadlineMs: options.orderDeadlineMs } : {}),
     ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
-    ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
+    ...(options.diskFaultInjection || options.holdAfterDeductMs ? { testHooks: orderTestHooks(options) } : {}),
     ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
     ...(options.dedupePruning === true ? { dedupePruning: true } : {}),
   };
