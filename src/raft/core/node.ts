@@ -13,6 +13,7 @@ import { validateConfig, type RaftConfig } from './config.js';
 import { RaftUsageError, assertNever, invariant } from './errors.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
+import { ForwardedReads, LeaderReads, type PendingRead } from './read-only.js';
 import {
   MembershipLog, applyChange, encodeMembership, isMember, quorumOf, type Membership, type MembershipChange,
 } from './config-change.js';
@@ -58,15 +59,6 @@ export interface RaftStatus {
   readonly configIndex: number;
 }
 
-interface PendingRead {
-  readonly context: string;
-  /** Who asked: this node (answer in Ready.readStates) or a follower (answer with readIndexResponse). */
-  readonly requester: NodeId;
-  readonly index: number;
-  readonly acknowledgers: Set<NodeId>;
-  ageTicks: number;
-}
-
 type AppendMessage = Extract<Message, { type: 'append' }>;
 
 export class RaftNode {
@@ -90,12 +82,10 @@ export class RaftNode {
   private votes = new Map<NodeId, boolean>();
   private progress = new Map<NodeId, Progress>();
   private transferee: NodeId | null = null;
-  /** Leader only: reads confirmed by a heartbeat round, oldest first. */
-  private pendingReads: PendingRead[] = [];
-  /** Leader only: reads waiting for the first commit of this term before they can get an index. */
-  private readsAwaitingTermCommit: { context: string; requester: NodeId }[] = [];
+  /** Leader only: reads confirmed by a heartbeat round, and reads waiting for the first commit of this term. */
+  private readonly leaderReads = new LeaderReads();
   /** Follower only: reads forwarded to the leader, by context, with their age in ticks. */
-  private forwardedReads = new Map<string, number>();
+  private readonly forwardedReads = new ForwardedReads();
   /**
    * The latest image of the state (offered by the application, or received through installSnapshot), to send to
    * followers behind the compacted log; null until one is needed, and dropped once the log is compacted past it.
@@ -150,7 +140,7 @@ export class RaftNode {
   ticksUntilDue(): number {
     if (this.forwardedReads.size > 0) return 1;
     if (this.role !== 'leader') return Math.max(1, this.randomizedElectionTimeout - this.electionElapsed);
-    if (this.pendingReads.length > 0) return 1;
+    if (this.leaderReads.hasPending) return 1;
     const heartbeat = this.config.heartbeatTicks - this.heartbeatElapsed;
     const quorumCheck = this.config.electionTicks - this.electionElapsed;
     return Math.max(1, Math.min(heartbeat, quorumCheck));
@@ -229,7 +219,7 @@ export class RaftNode {
     } else if (this.forwardedReads.size >= this.maxPendingReads || this.forwardedReads.has(context)) {
       this.readFailures.push({ context, reason: 'dropped' });
     } else {
-      this.forwardedReads.set(context, 0);
+      this.forwardedReads.add(context);
       this.send({ type: 'readIndex', from: this.id, to: this.leader, term: this.term, context });
     }
     this.checkInvariants();
@@ -561,10 +551,7 @@ export class RaftNode {
   /** Fails what only a leader could finish, on the way out of leadership. */
   private leaveLeadership(): void {
     if (this.role !== 'leader') return;
-    for (const read of this.pendingReads) this.failRead(read.context, read.requester, 'notLeader');
-    for (const read of this.readsAwaitingTermCommit) this.failRead(read.context, read.requester, 'notLeader');
-    this.pendingReads = [];
-    this.readsAwaitingTermCommit = [];
+    for (const read of this.leaderReads.takeAll()) this.failRead(read.context, read.requester, 'notLeader');
     this.transferee = null;
     this.imageWanted = false;
     this.progress = new Map();
@@ -572,8 +559,7 @@ export class RaftNode {
 
   private setLeader(leader: NodeId | null): void {
     if (leader !== this.leader) {
-      for (const context of this.forwardedReads.keys()) this.readFailures.push({ context, reason: 'dropped' });
-      this.forwardedReads.clear();
+      for (const context of this.forwardedReads.takeAll()) this.readFailures.push({ context, reason: 'dropped' });
     }
     this.leader = leader;
   }
@@ -615,7 +601,7 @@ export class RaftNode {
       }
       this.transferee = null; // a transfer that did not finish within an election timeout is abandoned
     }
-    for (const read of this.pendingReads) read.ageTicks += 1;
+    this.leaderReads.age();
     this.expireOldReads();
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
@@ -635,22 +621,12 @@ export class RaftNode {
 
   private expireOldReads(): void {
     const maxAgeTicks = 2 * this.config.electionTicks;
-    while (this.pendingReads.length > 0 && this.pendingReads[0]!.ageTicks > maxAgeTicks) {
-      const read = this.pendingReads.shift()!;
-      this.failRead(read.context, read.requester, 'dropped');
-    }
+    for (const read of this.leaderReads.takeExpired(maxAgeTicks)) this.failRead(read.context, read.requester, 'dropped');
   }
 
   private ageForwardedReads(): void {
     const maxAgeTicks = 2 * this.config.electionTicks;
-    for (const [context, age] of this.forwardedReads) {
-      if (age + 1 > maxAgeTicks) {
-        this.forwardedReads.delete(context);
-        this.readFailures.push({ context, reason: 'dropped' });
-      } else {
-        this.forwardedReads.set(context, age + 1);
-      }
-    }
+    for (const context of this.forwardedReads.ageAndTakeExpired(maxAgeTicks)) this.readFailures.push({ context, reason: 'dropped' });
   }
 
   // ---- messages by role -------------------------------------------------------------------------------------------
@@ -813,7 +789,7 @@ export class RaftNode {
   }
 
   private handleReadIndexResponse(message: Extract<Message, { type: 'readIndexResponse' }>): void {
-    if (!this.forwardedReads.delete(message.context)) return;
+    if (!this.forwardedReads.settle(message.context)) return;
     if (message.reject) this.readFailures.push({ context: message.context, reason: 'dropped' });
     else this.readStates.push({ index: message.index, context: message.context });
   }
@@ -831,8 +807,7 @@ export class RaftNode {
   }
 
   private broadcastHeartbeat(): void {
-    const newestRead = this.pendingReads[this.pendingReads.length - 1];
-    const context = newestRead === undefined ? null : newestRead.context;
+    const context = this.leaderReads.newestContext();
     for (const peer of this.otherPeers()) this.sendHeartbeat(peer, context);
   }
 
@@ -961,24 +936,22 @@ export class RaftNode {
   // ---- linearizable reads at the leader ---------------------------------------------------------------------------
 
   private leaderRead(context: string, requester: NodeId): void {
-    if (this.pendingReads.length + this.readsAwaitingTermCommit.length >= this.maxPendingReads) {
+    if (this.leaderReads.size >= this.maxPendingReads) {
       this.failRead(context, requester, 'dropped');
     } else if (!this.hasCommittedInTerm()) {
       // Until an entry of its term commits, a new leader does not know the commit index it must read at.
-      this.readsAwaitingTermCommit.push({ context, requester });
+      this.leaderReads.awaitTermCommit(context, requester);
     } else {
       this.startReadRound(context, requester);
     }
   }
 
   private releaseReadsAwaitingTermCommit(): void {
-    const waiting = this.readsAwaitingTermCommit;
-    this.readsAwaitingTermCommit = [];
-    for (const read of waiting) this.startReadRound(read.context, read.requester);
+    for (const read of this.leaderReads.takeAwaitingTermCommit()) this.startReadRound(read.context, read.requester);
   }
 
   private startReadRound(context: string, requester: NodeId): void {
-    this.pendingReads.push({ context, requester, index: this.log.commit, acknowledgers: new Set([this.id]), ageTicks: 0 });
+    this.leaderReads.add(context, requester, this.log.commit, this.id);
     for (const peer of this.otherPeers()) this.sendHeartbeat(peer, context);
     this.releaseConfirmedReads(); // a group of one confirms its own leadership
   }
@@ -996,17 +969,14 @@ export class RaftNode {
    * so it counts for all of them; the confirmed prefix is released in order.
    */
   private acknowledgeRead(context: string, from: NodeId): void {
-    const position = this.pendingReads.findIndex((read) => read.context === context);
-    if (position < 0) return;
     if (this.nonVoters.has(from) || !this.isVoter(from)) return;
-    for (let index = 0; index <= position; index += 1) this.pendingReads[index]!.acknowledgers.add(from);
+    if (!this.leaderReads.acknowledge(context, from)) return;
     this.releaseConfirmedReads();
   }
 
   /** Answers the confirmed prefix of the pending reads, in order. */
   private releaseConfirmedReads(): void {
-    while (this.pendingReads.length > 0 && this.readConfirmed(this.pendingReads[0]!)) {
-      const read = this.pendingReads.shift()!;
+    for (const read of this.leaderReads.takeConfirmed((pending) => this.readConfirmed(pending))) {
       if (read.requester === this.id) this.readStates.push({ index: read.index, context: read.context });
       else this.send({ type: 'readIndexResponse', from: this.id, to: read.requester, term: this.term, context: read.context, index: read.index, reject: false });
     }
