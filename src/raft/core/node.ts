@@ -7,13 +7,14 @@
 // Ready's entries/hardState/snapshot make durable, because every unstable change goes into the same Ready); Raft's
 // invariants, asserted after every input. Needs: a driver that follows the Ready contract.
 import type {
-  Entry, HardState, Message, NodeId, ReadFailure, ReadState, Ready, Role, Snapshot, SoftState, PersistedState,
+  Entry, Message, NodeId, ReadFailure, Ready, Role, Snapshot, PersistedState,
 } from '../types.js';
 import { validateConfig, type RaftConfig } from './config.js';
-import { RaftUsageError, assertNever, invariant } from './errors.js';
+import { assertNever, invariant } from './errors.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { ForwardedReads, LeaderReads, type PendingRead } from './read-only.js';
+import { ReadyQueue, type ReadyInput } from './ready.js';
 import {
   MembershipLog, applyChange, encodeMembership, isMember, quorumOf, type Membership, type MembershipChange,
 } from './config-change.js';
@@ -93,13 +94,10 @@ export class RaftNode {
   private latestSnapshot: Snapshot | null = null;
   /** Leader only: a follower needs entries the log no longer holds and no image is recent enough to send. */
   private imageWanted = false;
-  private pendingSnapshot: Snapshot | null = null;
-  private outbox: Message[] = [];
-  private readStates: ReadState[] = [];
-  private readFailures: ReadFailure[] = [];
-  private lastHardState: HardState;
-  private lastSoftState: SoftState;
-  private readyOutstanding: Ready | null = null;
+  /** What the next Ready carries (outbox, read answers, a received snapshot) and what the last one reported. */
+  private readonly pending: ReadyQueue;
+  /** Term, vote, leader and role as the Ready queue reads them. */
+  private readonly readyInput: ReadyInput;
 
   constructor(config: RaftConfig, persisted: PersistedState) {
     validateConfig(config);
@@ -117,8 +115,15 @@ export class RaftNode {
       : { voters: [...snapshot.peers], learners: [...(snapshot.learners ?? [])] };
     this.memberships = new MembershipLog(this.log.snapshotIndex, base, () => this.describe());
     this.recordConfigEntries(persisted.entries);
-    this.lastHardState = { term: this.term, vote: this.vote, commit: this.log.commit };
-    this.lastSoftState = { leader: null, role: 'follower' };
+    this.pending = new ReadyQueue(this.id, { term: this.term, vote: this.vote, commit: this.log.commit }, { leader: null, role: 'follower' });
+    // Getters over the private fields, built once: hasReady() runs after every input and allocates nothing.
+    const node = this;
+    this.readyInput = {
+      get term() { return node.term; },
+      get vote() { return node.vote; },
+      get leader() { return node.leader; },
+      get role() { return node.role; },
+    };
     this.resetElectionTimeout();
     this.checkInvariants();
   }
@@ -213,11 +218,11 @@ export class RaftNode {
   readIndex(context: string): void {
     if (this.role === 'leader') this.leaderRead(context, this.id);
     else if (this.role === 'follower' && this.config.testingBugs?.followerReadWithoutReadIndex === true) {
-      this.readStates.push({ index: this.log.commit, context });
+      this.pending.readStates.push({ index: this.log.commit, context });
     } else if (this.role !== 'follower' || this.leader === null) {
-      this.readFailures.push({ context, reason: 'leaderUnknown' });
+      this.pending.readFailures.push({ context, reason: 'leaderUnknown' });
     } else if (this.forwardedReads.size >= this.maxPendingReads || this.forwardedReads.has(context)) {
-      this.readFailures.push({ context, reason: 'dropped' });
+      this.pending.readFailures.push({ context, reason: 'dropped' });
     } else {
       this.forwardedReads.add(context);
       this.send({ type: 'readIndex', from: this.id, to: this.leader, term: this.term, context });
@@ -309,48 +314,16 @@ export class RaftNode {
   // ---- the Ready loop ---------------------------------------------------------------------------------------------
 
   hasReady(): boolean {
-    if (this.readyOutstanding !== null) return false;
-    return this.outbox.length > 0 || this.readStates.length > 0 || this.readFailures.length > 0
-      || this.pendingSnapshot !== null || this.log.unstableFrom <= this.log.lastIndex()
-      || this.committedEntriesFrom() <= this.log.commit || this.hardStateChanged() || this.softStateChanged();
+    return this.pending.has(this.log, this.readyInput);
   }
 
   ready(): Ready {
-    if (this.readyOutstanding !== null) throw new RaftUsageError(`${this.id}: ready() called again before advance()`);
-    const hardState = this.hardStateChanged() ? this.currentHardState() : null;
-    const softState = this.softStateChanged() ? { leader: this.leader, role: this.role } : null;
-    const ready: Ready = {
-      softState,
-      hardState,
-      snapshot: this.pendingSnapshot,
-      entries: this.log.slice(this.log.unstableFrom, this.log.lastIndex()),
-      messages: this.outbox,
-      committedEntries: this.log.slice(this.committedEntriesFrom(), this.log.commit),
-      readStates: this.readStates,
-      readFailures: this.readFailures,
-    };
-    if (hardState !== null) this.lastHardState = hardState;
-    if (softState !== null) this.lastSoftState = softState;
-    this.log.unstableFrom = this.log.lastIndex() + 1;
-    this.outbox = [];
-    this.readStates = [];
-    this.readFailures = [];
-    this.pendingSnapshot = null;
-    this.readyOutstanding = ready;
-    return ready;
+    return this.pending.take(this.log, this.readyInput);
   }
 
   /** The driver persisted, sent and applied everything in `ready`. */
   advance(ready: Ready): void {
-    if (this.readyOutstanding !== ready) throw new RaftUsageError(`${this.id}: advance() with a Ready that is not the outstanding one`);
-    this.readyOutstanding = null;
-    if (ready.snapshot !== null) this.log.applied = Math.max(this.log.applied, ready.snapshot.meta.index);
-    const lastCommitted = ready.committedEntries[ready.committedEntries.length - 1];
-    if (lastCommitted !== undefined) this.log.applied = Math.max(this.log.applied, lastCommitted.index);
-    const lastPersisted = ready.entries[ready.entries.length - 1];
-    if (lastPersisted !== undefined && this.log.matchTerm(lastPersisted.index, lastPersisted.term)) {
-      this.log.persistedIndex = Math.max(this.log.persistedIndex, lastPersisted.index);
-    }
+    this.pending.accept(ready, this.log);
     if (this.role === 'leader') {
       this.progressOf(this.id).acknowledge(this.log.persistedIndex);
       if (this.maybeCommit()) this.broadcastAppend(true);
@@ -444,7 +417,8 @@ export class RaftNode {
     if (peer === this.id) return;
     // Messages for it not yet handed out were drawn from the old knowledge (a heartbeat's commit from the old
     // match index): dropped, as a lossy network may drop them.
-    if (this.outbox.some((message) => message.to === peer)) this.outbox = this.outbox.filter((message) => message.to !== peer);
+    const outbox = this.pending.outbox;
+    if (outbox.some((message) => message.to === peer)) this.pending.outbox = outbox.filter((message) => message.to !== peer);
     if (this.role !== 'leader' || !this.progress.has(peer)) return;
     const progress = new Progress(this.log.lastIndex() + 1, this.config.maxInflightAppends);
     progress.recentActive = true;
@@ -559,7 +533,7 @@ export class RaftNode {
 
   private setLeader(leader: NodeId | null): void {
     if (leader !== this.leader) {
-      for (const context of this.forwardedReads.takeAll()) this.readFailures.push({ context, reason: 'dropped' });
+      for (const context of this.forwardedReads.takeAll()) this.pending.readFailures.push({ context, reason: 'dropped' });
     }
     this.leader = leader;
   }
@@ -626,7 +600,7 @@ export class RaftNode {
 
   private ageForwardedReads(): void {
     const maxAgeTicks = 2 * this.config.electionTicks;
-    for (const context of this.forwardedReads.ageAndTakeExpired(maxAgeTicks)) this.readFailures.push({ context, reason: 'dropped' });
+    for (const context of this.forwardedReads.ageAndTakeExpired(maxAgeTicks)) this.pending.readFailures.push({ context, reason: 'dropped' });
   }
 
   // ---- messages by role -------------------------------------------------------------------------------------------
@@ -784,14 +758,14 @@ export class RaftNode {
     this.memberships.restore(meta.index, { voters: [...meta.peers], learners: [...(meta.learners ?? [])] });
     this.membershipChanged();
     this.latestSnapshot = message.snapshot;
-    this.pendingSnapshot = message.snapshot;
+    this.pending.snapshot = message.snapshot;
     this.sendAppendResponse(message.from, false, meta.index, 0, 0);
   }
 
   private handleReadIndexResponse(message: Extract<Message, { type: 'readIndexResponse' }>): void {
     if (!this.forwardedReads.settle(message.context)) return;
-    if (message.reject) this.readFailures.push({ context: message.context, reason: 'dropped' });
-    else this.readStates.push({ index: message.index, context: message.context });
+    if (message.reject) this.pending.readFailures.push({ context: message.context, reason: 'dropped' });
+    else this.pending.readStates.push({ index: message.index, context: message.context });
   }
 
   // ---- leader side of replication ---------------------------------------------------------------------------------
@@ -977,20 +951,20 @@ export class RaftNode {
   /** Answers the confirmed prefix of the pending reads, in order. */
   private releaseConfirmedReads(): void {
     for (const read of this.leaderReads.takeConfirmed((pending) => this.readConfirmed(pending))) {
-      if (read.requester === this.id) this.readStates.push({ index: read.index, context: read.context });
+      if (read.requester === this.id) this.pending.readStates.push({ index: read.index, context: read.context });
       else this.send({ type: 'readIndexResponse', from: this.id, to: read.requester, term: this.term, context: read.context, index: read.index, reject: false });
     }
   }
 
   private failRead(context: string, requester: NodeId, reason: ReadFailure['reason']): void {
-    if (requester === this.id) this.readFailures.push({ context, reason });
+    if (requester === this.id) this.pending.readFailures.push({ context, reason });
     else this.send({ type: 'readIndexResponse', from: this.id, to: requester, term: this.term, context, index: 0, reject: true });
   }
 
   // ---- helpers ----------------------------------------------------------------------------------------------------
 
   private send(message: Message): void {
-    this.outbox.push(message);
+    this.pending.outbox.push(message);
   }
 
   /** Every member but this node: the leader replicates to voters and learners alike. */
@@ -1065,24 +1039,6 @@ export class RaftNode {
     }
   }
 
-  private committedEntriesFrom(): number {
-    const restoredTo = this.pendingSnapshot?.meta.index ?? 0;
-    return Math.max(this.log.applied, this.log.snapshotIndex, restoredTo) + 1;
-  }
-
-  private currentHardState(): HardState {
-    return { term: this.term, vote: this.vote, commit: this.log.commit };
-  }
-
-  private hardStateChanged(): boolean {
-    const last = this.lastHardState;
-    return last.term !== this.term || last.vote !== this.vote || last.commit !== this.log.commit;
-  }
-
-  private softStateChanged(): boolean {
-    return this.lastSoftState.leader !== this.leader || this.lastSoftState.role !== this.role;
-  }
-
   private describe(): string {
     return `node ${this.id} (${this.role}, term ${this.term}, commit ${this.log?.commit}, applied ${this.log?.applied}, last ${this.log?.lastIndex()}, snapshot ${this.log?.snapshotIndex})`;
   }
@@ -1091,7 +1047,7 @@ export class RaftNode {
     const log = this.log;
     invariant(log.commit <= log.lastIndex(), () => `${this.describe()}: commit beyond last index`);
     invariant(log.applied <= log.commit, () => `${this.describe()}: applied beyond commit`);
-    const restoring = this.pendingSnapshot ?? this.readyOutstanding?.snapshot ?? null;
+    const restoring = this.pending.snapshot ?? this.pending.outstandingSnapshot;
     invariant(log.snapshotIndex <= log.applied || restoring?.meta.index === log.snapshotIndex,
       () => `${this.describe()}: snapshot beyond applied`);
     const image = this.latestSnapshot?.meta;
@@ -1105,7 +1061,8 @@ export class RaftNode {
     invariant(this.voter || this.role === 'follower', () => `${this.describe()}: a non-voter left the follower role`);
     invariant((this.role !== 'candidate' && this.role !== 'preCandidate') || this.memberships.latest().voters.includes(this.id),
       () => `${this.describe()}: campaigning while not a voter of the latest configuration`);
-    invariant(this.lastHardState.term < this.term || this.lastHardState.vote === null || this.lastHardState.vote === this.vote
-      || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: vote changed within term (was ${this.lastHardState.vote}, now ${this.vote})`);
+    const reported = this.pending.reportedHardState;
+    invariant(reported.term < this.term || reported.vote === null || reported.vote === this.vote
+      || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: vote changed within term (was ${reported.vote}, now ${this.vote})`);
   }
 }
