@@ -76,6 +76,9 @@ export class RaftNode {
   private term: number;
   private vote: NodeId | null;
   private role: Role = 'follower';
+  /** The role's message handler and tick, swapped on every transition (etcd's step and tick). */
+  private stepRole: (message: Message) => void = this.stepFollower;
+  private tickRole: () => void = this.tickElection;
   private leader: NodeId | null = null;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
@@ -131,8 +134,7 @@ export class RaftNode {
   // ---- inputs -------------------------------------------------------------------------------------------------
 
   tick(): void {
-    if (this.role === 'leader') this.tickLeader();
-    else this.tickElection();
+    this.tickRole();
     this.ageForwardedReads();
     this.checkInvariants();
   }
@@ -154,7 +156,7 @@ export class RaftNode {
   step(message: Message): void {
     invariant(message.to === this.id, () => `${this.describe()}: message for ${message.to} delivered here`);
     if (message.from === this.id || !this.acceptsFrom(message)) return;
-    if (this.acceptTerm(message)) this.stepByRole(message);
+    if (this.acceptTerm(message)) this.stepRole(message);
     this.checkInvariants();
   }
 
@@ -478,6 +480,8 @@ export class RaftNode {
     }
     this.leaveLeadership();
     this.role = 'follower';
+    this.stepRole = this.stepFollower;
+    this.tickRole = this.tickElection;
     this.setLeader(leader);
     this.resetTimers();
   }
@@ -485,6 +489,8 @@ export class RaftNode {
   private becomePreCandidate(): void {
     invariant(this.role !== 'leader', () => `${this.describe()}: leader cannot become preCandidate`);
     this.role = 'preCandidate';
+    this.stepRole = this.stepCandidate;
+    this.tickRole = this.tickElection;
     this.setLeader(null);
     this.votes = new Map([[this.id, true]]);
     this.resetTimers();
@@ -497,6 +503,8 @@ export class RaftNode {
   private becomeCandidate(transfer: boolean): void {
     invariant(this.role !== 'leader', () => `${this.describe()}: leader cannot become candidate`);
     this.role = 'candidate';
+    this.stepRole = this.stepCandidate;
+    this.tickRole = this.tickElection;
     this.term += 1;
     this.vote = this.id;
     this.setLeader(null);
@@ -511,6 +519,8 @@ export class RaftNode {
   private becomeLeader(): void {
     invariant(this.role === 'candidate', () => `${this.describe()}: only a candidate becomes leader (was ${this.role})`);
     this.role = 'leader';
+    this.stepRole = this.stepLeader;
+    this.tickRole = this.tickHeartbeat;
     this.setLeader(this.id);
     this.resetTimers();
     this.transferee = null;
@@ -552,6 +562,7 @@ export class RaftNode {
 
   // ---- ticks ----------------------------------------------------------------------------------------------------
 
+  /** A follower's and a candidate's tick: campaign once the randomized election timeout passes. */
   private tickElection(): void {
     this.electionElapsed += 1;
     if (this.electionElapsed < this.randomizedElectionTimeout) return;
@@ -564,7 +575,8 @@ export class RaftNode {
     else this.becomeCandidate(false);
   }
 
-  private tickLeader(): void {
+  /** A leader's tick: check-quorum and transfer deadline every election timeout, heartbeats, aging reads. */
+  private tickHeartbeat(): void {
     this.electionElapsed += 1;
     this.heartbeatElapsed += 1;
     if (this.electionElapsed >= this.config.electionTicks) {
@@ -605,11 +617,37 @@ export class RaftNode {
 
   // ---- messages by role -------------------------------------------------------------------------------------------
 
-  private stepByRole(message: Message): void {
-    if (this.role === 'leader') {
-      const progress = this.progress.get(message.from);
-      if (progress !== undefined) progress.recentActive = true;
+  private stepLeader(message: Message): void {
+    const progress = this.progress.get(message.from);
+    if (progress !== undefined) progress.recentActive = true;
+    switch (message.type) {
+      case 'preVote':
+      case 'vote':
+        return this.handleVoteRequest(message);
+      case 'append':
+        return this.handleAppend(message); // asserts: two leaders in one term
+      case 'heartbeat':
+        return this.handleHeartbeat(message); // asserts: two leaders in one term
+      case 'installSnapshot':
+        return this.handleInstallSnapshot(message);
+      case 'appendResponse':
+        return this.handleAppendResponse(message);
+      case 'heartbeatResponse':
+        return this.handleHeartbeatResponse(message);
+      case 'readIndex':
+        return this.leaderRead(message.context, message.from);
+      case 'preVoteResponse':
+      case 'voteResponse':
+      case 'readIndexResponse': // a leader forwards no reads
+      case 'timeoutNow':
+        return;
+      default:
+        return assertNever(message, 'message type');
     }
+  }
+
+  /** A pre-candidate's and a candidate's messages. */
+  private stepCandidate(message: Message): void {
     switch (message.type) {
       case 'preVote':
       case 'vote':
@@ -623,16 +661,41 @@ export class RaftNode {
         return this.handleHeartbeat(message);
       case 'installSnapshot':
         return this.handleInstallSnapshot(message);
-      case 'appendResponse':
-        return this.handleAppendResponse(message);
-      case 'heartbeatResponse':
-        return this.handleHeartbeatResponse(message);
       case 'readIndex':
-        return this.handleReadIndexRequest(message);
+        return this.refuseReadIndex(message);
+      case 'timeoutNow':
+        return this.handleTimeoutNow();
+      case 'appendResponse':
+      case 'heartbeatResponse':
+      case 'readIndexResponse': // a node without a leader forwards no reads
+        return;
+      default:
+        return assertNever(message, 'message type');
+    }
+  }
+
+  private stepFollower(message: Message): void {
+    switch (message.type) {
+      case 'preVote':
+      case 'vote':
+        return this.handleVoteRequest(message);
+      case 'append':
+        return this.handleAppend(message);
+      case 'heartbeat':
+        return this.handleHeartbeat(message);
+      case 'installSnapshot':
+        return this.handleInstallSnapshot(message);
+      case 'readIndex':
+        return this.refuseReadIndex(message);
       case 'readIndexResponse':
         return this.handleReadIndexResponse(message);
       case 'timeoutNow':
         return this.handleTimeoutNow();
+      case 'preVoteResponse':
+      case 'voteResponse':
+      case 'appendResponse':
+      case 'heartbeatResponse':
+        return;
       default:
         return assertNever(message, 'message type');
     }
@@ -687,7 +750,7 @@ export class RaftNode {
   }
 
   private handleTimeoutNow(): void {
-    if (this.role === 'leader' || !this.canCampaign()) return;
+    if (!this.canCampaign()) return;
     this.becomeCandidate(true); // a transfer skips pre-vote: the old leader asked for this election
   }
 
@@ -818,7 +881,6 @@ export class RaftNode {
   }
 
   private handleAppendResponse(message: Extract<Message, { type: 'appendResponse' }>): void {
-    if (this.role !== 'leader') return;
     const progress = this.progressOf(message.from);
     if (message.reject) return this.handleAppendRejection(message, progress);
     const grew = progress.acknowledge(message.index);
@@ -855,7 +917,6 @@ export class RaftNode {
   }
 
   private handleHeartbeatResponse(message: Extract<Message, { type: 'heartbeatResponse' }>): void {
-    if (this.role !== 'leader') return;
     const progress = this.progressOf(message.from);
     if (progress.state === 'probe') progress.probeSent = false;
     if (progress.match >= this.log.lastIndex()) progress.ticksWithoutProgress = 0;
@@ -930,12 +991,9 @@ export class RaftNode {
     this.releaseConfirmedReads(); // a group of one confirms its own leadership
   }
 
-  private handleReadIndexRequest(message: Extract<Message, { type: 'readIndex' }>): void {
-    if (this.role !== 'leader') {
-      this.send({ type: 'readIndexResponse', from: this.id, to: message.from, term: this.term, context: message.context, index: 0, reject: true });
-      return;
-    }
-    this.leaderRead(message.context, message.from);
+  /** A read forwarded to a node that is not the leader (any more): refused, the follower fails it. */
+  private refuseReadIndex(message: Extract<Message, { type: 'readIndex' }>): void {
+    this.send({ type: 'readIndexResponse', from: this.id, to: message.from, term: this.term, context: message.context, index: 0, reject: true });
   }
 
   /**
