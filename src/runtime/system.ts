@@ -19,6 +19,7 @@ import { Endpoint } from './endpoint.js';
 import type { ThreadFigures } from './thread-metrics.js';
 import type { LinkFactory } from './transport.js';
 import { ActorUnavailableError, assert, assertNever } from './errors.js';
+import { exitCause, firstLine, lowestEnabledLevel, raceExit, withTimeout, type Child } from './child.js';
 import { createPolicyState, policyStep, type ExitCause, type PolicyAction, type PolicyState, type RestartType } from './supervisor-policy.js';
 import { systemEndpointName, type ControlApi, type EndpointCounters, type LogLevel, type WorkerNotice, type WorkerStartData, type WorkerStatus } from './wire.js';
 
@@ -91,37 +92,7 @@ export const mailboxCapacityDefault = 10_000;
 export const stopTimeoutMsDefault = 5_000;
 const killTerminateAfterMs = 1_000;
 
-interface Child {
-  readonly spec: Required<Omit<ChildSpec, 'module' | 'args'>> & { moduleUrl: string; args: unknown };
-  state: ChildState;
-  generation: number;
-  worker: Worker | null;
-  controlPort: MessagePort | null;
-  control: Comlink.Remote<ControlApi> | null;
-  exited: Promise<number>;
-  exitIntent: 'stop' | 'kill' | 'hang' | null;
-  /** Whether an init() failure goes to the policy (restarts) or is reported to the caller (start, startActor). */
-  supervisedStartup: boolean;
-  crashReason: string | null;
-  restarts: number;
-  isolated: boolean;
-  lastStatus: WorkerStatus | null;
-  /** Peers this incarnation has a direct channel with. */
-  wiredPeers: Set<ActorName>;
-  watchdog: NodeJS.Timeout | null;
-  pingSentAtMs: number | null;
-  restartTimer: NodeJS.Timeout | null;
-}
-
 const workerUrl = new URL('./worker.js', import.meta.url);
-
-/** The lowest level the logger writes (pino's isLevelEnabled), read at each spawn; every level when unknown. */
-function lowestEnabledLevel(logger: Logger): LogLevel {
-  const isLevelEnabled = (logger as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled;
-  if (typeof isLevelEnabled !== 'function') return 'debug';
-  const levels: LogLevel[] = ['debug', 'info', 'warn', 'error'];
-  return levels.find((level) => isLevelEnabled.call(logger, level)) ?? 'error';
-}
 
 export class ActorSystem extends EventEmitter {
   private readonly options: Required<Omit<SystemOptions, 'onEscalate' | 'logger' | 'remote'>> & Pick<SystemOptions, 'onEscalate' | 'remote'>;
@@ -564,54 +535,4 @@ export class ActorSystem extends EventEmitter {
   private logControlFailure(error: unknown): void {
     this.log.warn({ error: String(error) }, `control plane: ${error instanceof Error ? error.message : String(error)}`);
   }
-}
-
-function exitCause(intent: Child['exitIntent'], code: number): ExitCause {
-  switch (intent) {
-    case 'stop':
-      return 'normal';
-    case 'kill':
-      return 'killed';
-    case 'hang':
-      return 'hang';
-    case null:
-      return code === 0 ? 'normal' : 'crash';
-    default:
-      return assertNever(intent, 'exit intent');
-  }
-}
-
-function firstLine(text: string): string {
-  const newline = text.indexOf('\n');
-  return newline === -1 ? text : text.slice(0, newline);
-}
-
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(message)), timeoutMs);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}
-
-/** Settles with the call, or rejects when the worker exits first (a dead worker never answers comlink). */
-function raceExit<T>(promise: Promise<T>, exited: Promise<number>, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const settle = (action: () => void): void => {
-      if (settled) return;
-      settled = true;
-      action();
-    };
-    promise.then((value) => settle(() => resolve(value)), (error: unknown) => settle(() => reject(error)));
-    void exited.then((code) => settle(() => reject(new Error(`${message} (code ${code})`))));
-  });
 }
