@@ -22,6 +22,7 @@ import {
   toErrorData,
   type RuntimeError,
 } from './errors.js';
+import { DrainGate } from './drain-gate.js';
 import { PendingAsks } from './pending-asks.js';
 import { MessagePortLink, type Link, type LinkFactory, type LinkFlush } from './transport.js';
 import type { AskEnvelope, EndpointCounters, Envelope, TellEnvelope } from './wire.js';
@@ -50,15 +51,6 @@ export interface EndpointOptions {
 /** Envelopes an endpoint holds for one link that said busy, until its drain. */
 export const linkHeldEnvelopesMaxDefault = 65_536;
 
-/** A peer's link, and what waits for it to drain. */
-interface Route {
-  readonly link: Link;
-  /** True from a `send` that returned false until the link's drain. */
-  waitingForDrain: boolean;
-  /** Envelopes accepted while waiting, in order, at most linkHeldEnvelopesMax. */
-  held: Envelope[];
-}
-
 /** At most one dead-letter (and one invalid-input) log line per interval, so a flood cannot flood the log. */
 export const deadLetterLogIntervalMs = 1_000;
 
@@ -67,7 +59,8 @@ export class Endpoint {
   readonly counters: EndpointCounters = { deadLetters: 0, dropped: 0, invalid: 0, held: 0 };
   private readonly options: EndpointOptions;
   private readonly heldMax: number;
-  private readonly routes = new Map<ActorName, Route>();
+  /** Each peer's link, behind the gate that holds what is sent while the link is busy. */
+  private readonly routes = new Map<ActorName, DrainGate>();
   private readonly pending = new PendingAsks<PendingAsk>();
   private readonly isolatedPeers = new Set<ActorName>();
   private selfIsolated = false;
@@ -94,7 +87,7 @@ export class Endpoint {
     const old = this.routes.get(peer);
     if (old !== undefined) {
       old.link.close();
-      this.dropHeld(old);
+      this.counters.dropped += old.close();
     }
     const link: Link = makeLink({
       onEnvelope: (envelope) => this.receive(envelope),
@@ -104,7 +97,7 @@ export class Endpoint {
       },
     });
     assert(link.peer === peer, 'link built for another peer', { peer, linkPeer: link.peer });
-    this.routes.set(peer, { link, waitingForDrain: false, held: [] });
+    this.routes.set(peer, new DrainGate(link, this.heldMax, this.counters));
   }
 
   /** Drops the link and fails every ask still waiting on that peer. */
@@ -142,7 +135,7 @@ export class Endpoint {
     }
     const route = this.routes.get(target);
     if (route === undefined) return this.deadLetter(target, 'no route');
-    if (!this.transmit(route, envelope)) this.counters.dropped += 1;
+    if (!route.send(envelope)) this.counters.dropped += 1;
   }
 
   ask<R>(target: ActorName, body: unknown, options?: AskOptions): Promise<R> {
@@ -164,9 +157,9 @@ export class Endpoint {
     });
     const envelope: AskEnvelope = { kind: 'ask', from: this.self, to: target, id, body, deadlineAtMs: this.options.clock() + timeoutMs };
     if (route === null) this.receive(envelope);
-    else if (!this.transmit(route, envelope)) {
+    else if (!route.send(envelope)) {
       this.counters.dropped += 1;
-      this.settle(id, new MailboxFullError(`the link from ${this.self} to ${target} is busy with ${route.held.length} envelopes held`));
+      this.settle(id, new MailboxFullError(`the link from ${this.self} to ${target} is busy with ${route.heldCount} envelopes held`));
     }
     return promise;
   }
@@ -181,12 +174,12 @@ export class Endpoint {
     }
     const route = this.routes.get(ask.from);
     if (route === undefined) return this.deadLetter(ask.from, 'reply to a gone asker');
-    if (!this.transmit(route, envelope)) this.counters.dropped += 1;
+    if (!route.send(envelope)) this.counters.dropped += 1;
   }
 
   /** Envelopes held now for `peer`'s busy link (0 when it is not busy or unknown). */
   heldFor(peer: ActorName): number {
-    return this.routes.get(peer)?.held.length ?? 0;
+    return this.routes.get(peer)?.heldCount ?? 0;
   }
 
   /** Posts every pending frame now (before a worker exits). */
@@ -223,60 +216,16 @@ export class Endpoint {
     else pending.reject(error);
   }
 
-  /**
-   * Sends on the route's link, or holds the envelope while the link is busy; false when it is refused (the link
-   * is busy and linkHeldEnvelopesMax envelopes are held already).
-   */
-  private transmit(route: Route, envelope: Envelope): boolean {
-    if (route.waitingForDrain) {
-      if (route.held.length >= this.heldMax) return false;
-      route.held.push(envelope);
-      this.counters.held += 1;
-      return true;
-    }
-    if (!route.link.send(envelope)) this.waitForDrain(route);
-    return true;
-  }
-
-  private waitForDrain(route: Route): void {
-    route.waitingForDrain = true;
-    route.link.onDrain(() => this.drained(route));
-  }
-
-  /** The link drained: what was held goes out in order, until the link is busy again. */
-  private drained(route: Route): void {
-    if (!route.waitingForDrain || this.routes.get(route.link.peer) !== route) return;
-    route.waitingForDrain = false;
-    const held = route.held;
-    route.held = [];
-    this.counters.held -= held.length;
-    for (let position = 0; position < held.length; position += 1) {
-      if (route.link.send(held[position]!)) continue;
-      route.held = held.slice(position + 1);
-      this.counters.held += route.held.length;
-      this.waitForDrain(route);
-      return;
-    }
-  }
-
   /** Drops the link unless a newer one replaced it; returns whether it was the live link to the peer. */
   private forget(peer: ActorName, link: Link): boolean {
     const route = this.routes.get(peer);
     if (route?.link !== link) return false; // Already replaced by a newer link to a restarted peer.
     this.routes.delete(peer);
-    this.dropHeld(route); // asks among what was held fail just below, with every other ask to the peer
+    this.counters.dropped += route.close(); // asks among what was held fail just below, with every other ask to the peer
     for (const [id, pending] of this.pending.entries()) {
       if (pending.target === peer) this.settle(id, new ActorCrashedError(`${peer} went away before answering`));
     }
     return true;
-  }
-
-  /** What was held for a link that closed or was replaced will never leave on it: counted dropped. */
-  private dropHeld(route: Route): void {
-    this.counters.held -= route.held.length;
-    this.counters.dropped += route.held.length;
-    route.held = [];
-    route.waitingForDrain = false;
   }
 
   private isCut(peer: ActorName): boolean {
