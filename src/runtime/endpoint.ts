@@ -1,10 +1,14 @@
 // An endpoint: one thread's view of the data path (a worker's actor, or the main thread as `$system`).
 //
-// Owns: the routing table (peer name → link), asks awaiting replies with their deadlines, isolation flags and
-// the dead-letter / dropped / invalid counters. Promises: tell never throws; every ask settles exactly once,
-// by reply, by deadline (AskTimeoutError), or at once when the target is unknown, isolated or gone
-// (ActorUnavailableError) or went away with the ask outstanding (ActorCrashedError). Needs: a clock, a logger
-// and a `deliver` callback for tells and asks addressed to this endpoint.
+// Owns: the routing table (peer name → link), the envelopes held for a busy link, asks awaiting replies with
+// their deadlines, isolation flags and the dead-letter / dropped / invalid / held counters. Promises: tell never
+// throws; every ask settles exactly once, by reply, by deadline (AskTimeoutError), or at once when the target is
+// unknown, isolated or gone (ActorUnavailableError), went away with the ask outstanding (ActorCrashedError), or
+// its link is busy with linkHeldEnvelopesMax envelopes already held (MailboxFullError). The transport contract is
+// honoured: once a link's `send` returns false, nothing more is sent on it until its `drain`; what arrives
+// meanwhile is held in order (at most linkHeldEnvelopesMax per link, counted in `held`) and sent at the drain;
+// past the bound a tell or reply is dropped (counted). Needs: a clock, a logger and a `deliver` callback for
+// tells and asks addressed to this endpoint.
 
 import type { MessagePort } from 'node:worker_threads';
 import { askTimeoutMsDefault, type ActorName, type AskOptions, type Logger } from './actor.js';
@@ -12,11 +16,13 @@ import {
   ActorCrashedError,
   ActorUnavailableError,
   AskTimeoutError,
+  MailboxFullError,
   assert,
   fromErrorData,
   toErrorData,
   type RuntimeError,
 } from './errors.js';
+import { DrainGate } from './drain-gate.js';
 import { PendingAsks } from './pending-asks.js';
 import { MessagePortLink, type Link, type LinkFactory, type LinkFlush } from './transport.js';
 import type { AskEnvelope, EndpointCounters, Envelope, TellEnvelope } from './wire.js';
@@ -38,16 +44,23 @@ export interface EndpointOptions {
   readonly onPeerGone?: (peer: ActorName) => void;
   /** When its MessagePort links send a part-filled frame (see LinkFlush); default 'microtask'. */
   readonly linkFlush?: LinkFlush;
+  /** Envelopes held per busy link until it drains; default linkHeldEnvelopesMaxDefault. */
+  readonly linkHeldEnvelopesMax?: number;
 }
+
+/** Envelopes an endpoint holds for one link that said busy, until its drain. */
+export const linkHeldEnvelopesMaxDefault = 65_536;
 
 /** At most one dead-letter (and one invalid-input) log line per interval, so a flood cannot flood the log. */
 export const deadLetterLogIntervalMs = 1_000;
 
 export class Endpoint {
   readonly self: ActorName;
-  readonly counters: EndpointCounters = { deadLetters: 0, dropped: 0, invalid: 0 };
+  readonly counters: EndpointCounters = { deadLetters: 0, dropped: 0, invalid: 0, held: 0 };
   private readonly options: EndpointOptions;
-  private readonly links = new Map<ActorName, Link>();
+  private readonly heldMax: number;
+  /** Each peer's link, behind the gate that holds what is sent while the link is busy. */
+  private readonly routes = new Map<ActorName, DrainGate>();
   private readonly pending = new PendingAsks<PendingAsk>();
   private readonly isolatedPeers = new Set<ActorName>();
   private selfIsolated = false;
@@ -59,6 +72,8 @@ export class Endpoint {
   constructor(options: EndpointOptions) {
     this.self = options.self;
     this.options = options;
+    this.heldMax = options.linkHeldEnvelopesMax ?? linkHeldEnvelopesMaxDefault;
+    assert(Number.isInteger(this.heldMax) && this.heldMax >= 0, 'linkHeldEnvelopesMax must be a whole number', { linkHeldEnvelopesMax: this.heldMax });
   }
 
   /** Routes `peer` over a MessagePort (the in-process transport). */
@@ -69,7 +84,11 @@ export class Endpoint {
   /** Routes `peer` over any transport implementing Link (a TCP link, a simulated network); replaces an old route. */
   attach(peer: ActorName, makeLink: LinkFactory): void {
     assert(peer !== this.self, 'an endpoint cannot link to itself', { peer });
-    this.links.get(peer)?.close();
+    const old = this.routes.get(peer);
+    if (old !== undefined) {
+      old.link.close();
+      this.counters.dropped += old.close();
+    }
     const link: Link = makeLink({
       onEnvelope: (envelope) => this.receive(envelope),
       onInvalid: (problem, count) => this.countInvalid(peer, problem, count),
@@ -78,15 +97,15 @@ export class Endpoint {
       },
     });
     assert(link.peer === peer, 'link built for another peer', { peer, linkPeer: link.peer });
-    this.links.set(peer, link);
+    this.routes.set(peer, new DrainGate(link, this.heldMax, this.counters));
   }
 
   /** Drops the link and fails every ask still waiting on that peer. */
   disconnect(peer: ActorName): void {
-    const link = this.links.get(peer);
-    if (link !== undefined) {
-      link.close();
-      this.forget(peer, link);
+    const route = this.routes.get(peer);
+    if (route !== undefined) {
+      route.link.close();
+      this.forget(peer, route.link);
     }
   }
 
@@ -114,9 +133,9 @@ export class Endpoint {
       this.counters.dropped += 1;
       return;
     }
-    const link = this.links.get(target);
-    if (link === undefined) return this.deadLetter(target, 'no route');
-    link.send(envelope);
+    const route = this.routes.get(target);
+    if (route === undefined) return this.deadLetter(target, 'no route');
+    if (!route.send(envelope)) this.counters.dropped += 1;
   }
 
   ask<R>(target: ActorName, body: unknown, options?: AskOptions): Promise<R> {
@@ -126,8 +145,8 @@ export class Endpoint {
       this.counters.dropped += 1;
       return Promise.reject(new ActorUnavailableError(`${target} is isolated from ${this.self}`));
     }
-    const link = target === this.self ? null : this.links.get(target);
-    if (link === undefined) {
+    const route = target === this.self ? null : this.routes.get(target);
+    if (route === undefined) {
       this.deadLetter(target, 'no route');
       return Promise.reject(new ActorUnavailableError(`${target} is unknown, stopped or restarting`));
     }
@@ -137,8 +156,11 @@ export class Endpoint {
       id = this.pending.add({ target, resolve: resolve as (value: unknown) => void, reject, timer });
     });
     const envelope: AskEnvelope = { kind: 'ask', from: this.self, to: target, id, body, deadlineAtMs: this.options.clock() + timeoutMs };
-    if (link === null) this.receive(envelope);
-    else link.send(envelope);
+    if (route === null) this.receive(envelope);
+    else if (!route.send(envelope)) {
+      this.counters.dropped += 1;
+      this.settle(id, new MailboxFullError(`the link from ${this.self} to ${target} is busy with ${route.heldCount} envelopes held`));
+    }
     return promise;
   }
 
@@ -150,19 +172,24 @@ export class Endpoint {
       this.counters.dropped += 1;
       return;
     }
-    const link = this.links.get(ask.from);
-    if (link === undefined) return this.deadLetter(ask.from, 'reply to a gone asker');
-    link.send(envelope);
+    const route = this.routes.get(ask.from);
+    if (route === undefined) return this.deadLetter(ask.from, 'reply to a gone asker');
+    if (!route.send(envelope)) this.counters.dropped += 1;
+  }
+
+  /** Envelopes held now for `peer`'s busy link (0 when it is not busy or unknown). */
+  heldFor(peer: ActorName): number {
+    return this.routes.get(peer)?.heldCount ?? 0;
   }
 
   /** Posts every pending frame now (before a worker exits). */
   flushAll(): void {
-    for (const link of this.links.values()) link.flush();
+    for (const route of this.routes.values()) route.link.flush();
   }
 
   /** Closes every link and fails every pending ask; the endpoint is unusable afterwards. */
   close(reason: string): void {
-    for (const peer of [...this.links.keys()]) this.disconnect(peer);
+    for (const peer of [...this.routes.keys()]) this.disconnect(peer);
     for (const [id] of this.pending.entries()) this.settle(id, new ActorUnavailableError(`${this.self} closed: ${reason}`));
   }
 
@@ -191,8 +218,10 @@ export class Endpoint {
 
   /** Drops the link unless a newer one replaced it; returns whether it was the live link to the peer. */
   private forget(peer: ActorName, link: Link): boolean {
-    if (this.links.get(peer) !== link) return false; // Already replaced by a newer link to a restarted peer.
-    this.links.delete(peer);
+    const route = this.routes.get(peer);
+    if (route?.link !== link) return false; // Already replaced by a newer link to a restarted peer.
+    this.routes.delete(peer);
+    this.counters.dropped += route.close(); // asks among what was held fail just below, with every other ask to the peer
     for (const [id, pending] of this.pending.entries()) {
       if (pending.target === peer) this.settle(id, new ActorCrashedError(`${peer} went away before answering`));
     }

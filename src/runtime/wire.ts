@@ -141,6 +141,8 @@ export interface EndpointCounters {
   dropped: number;
   /** Envelopes or messages that failed validation. */
   invalid: number;
+  /** Envelopes held now for links that said busy, waiting for their drain (bounded per link). */
+  held: number;
 }
 
 export interface WorkerStatus extends EndpointCounters {

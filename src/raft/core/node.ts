@@ -7,12 +7,14 @@
 // Ready's entries/hardState/snapshot make durable, because every unstable change goes into the same Ready); Raft's
 // invariants, asserted after every input. Needs: a driver that follows the Ready contract.
 import type {
-  Entry, HardState, Message, NodeId, ReadFailure, ReadState, Ready, Role, Snapshot, SoftState, PersistedState,
+  Entry, Message, NodeId, ReadFailure, Ready, Role, Snapshot, PersistedState,
 } from '../types.js';
 import { validateConfig, type RaftConfig } from './config.js';
-import { RaftUsageError, assertNever, invariant } from './errors.js';
+import { assertNever, invariant } from './errors.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
+import { ForwardedReads, LeaderReads, type PendingRead } from './read-only.js';
+import { ReadyQueue, type ReadyInput } from './ready.js';
 import {
   MembershipLog, applyChange, encodeMembership, isMember, quorumOf, type Membership, type MembershipChange,
 } from './config-change.js';
@@ -58,15 +60,6 @@ export interface RaftStatus {
   readonly configIndex: number;
 }
 
-interface PendingRead {
-  readonly context: string;
-  /** Who asked: this node (answer in Ready.readStates) or a follower (answer with readIndexResponse). */
-  readonly requester: NodeId;
-  readonly index: number;
-  readonly acknowledgers: Set<NodeId>;
-  ageTicks: number;
-}
-
 type AppendMessage = Extract<Message, { type: 'append' }>;
 
 export class RaftNode {
@@ -83,6 +76,9 @@ export class RaftNode {
   private term: number;
   private vote: NodeId | null;
   private role: Role = 'follower';
+  /** The role's message handler and tick, swapped on every transition (etcd's step and tick). */
+  private stepRole: (message: Message) => void = this.stepFollower;
+  private tickRole: () => void = this.tickElection;
   private leader: NodeId | null = null;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
@@ -90,12 +86,10 @@ export class RaftNode {
   private votes = new Map<NodeId, boolean>();
   private progress = new Map<NodeId, Progress>();
   private transferee: NodeId | null = null;
-  /** Leader only: reads confirmed by a heartbeat round, oldest first. */
-  private pendingReads: PendingRead[] = [];
-  /** Leader only: reads waiting for the first commit of this term before they can get an index. */
-  private readsAwaitingTermCommit: { context: string; requester: NodeId }[] = [];
+  /** Leader only: reads confirmed by a heartbeat round, and reads waiting for the first commit of this term. */
+  private readonly leaderReads = new LeaderReads();
   /** Follower only: reads forwarded to the leader, by context, with their age in ticks. */
-  private forwardedReads = new Map<string, number>();
+  private readonly forwardedReads = new ForwardedReads();
   /**
    * The latest image of the state (offered by the application, or received through installSnapshot), to send to
    * followers behind the compacted log; null until one is needed, and dropped once the log is compacted past it.
@@ -103,13 +97,10 @@ export class RaftNode {
   private latestSnapshot: Snapshot | null = null;
   /** Leader only: a follower needs entries the log no longer holds and no image is recent enough to send. */
   private imageWanted = false;
-  private pendingSnapshot: Snapshot | null = null;
-  private outbox: Message[] = [];
-  private readStates: ReadState[] = [];
-  private readFailures: ReadFailure[] = [];
-  private lastHardState: HardState;
-  private lastSoftState: SoftState;
-  private readyOutstanding: Ready | null = null;
+  /** What the next Ready carries (outbox, read answers, a received snapshot) and what the last one reported. */
+  private readonly pending: ReadyQueue;
+  /** Term, vote, leader and role as the Ready queue reads them. */
+  private readonly readyInput: ReadyInput;
 
   constructor(config: RaftConfig, persisted: PersistedState) {
     validateConfig(config);
@@ -127,8 +118,15 @@ export class RaftNode {
       : { voters: [...snapshot.peers], learners: [...(snapshot.learners ?? [])] };
     this.memberships = new MembershipLog(this.log.snapshotIndex, base, () => this.describe());
     this.recordConfigEntries(persisted.entries);
-    this.lastHardState = { term: this.term, vote: this.vote, commit: this.log.commit };
-    this.lastSoftState = { leader: null, role: 'follower' };
+    this.pending = new ReadyQueue(this.id, { term: this.term, vote: this.vote, commit: this.log.commit }, { leader: null, role: 'follower' });
+    // Getters over the private fields, built once: hasReady() runs after every input and allocates nothing.
+    const node = this;
+    this.readyInput = {
+      get term() { return node.term; },
+      get vote() { return node.vote; },
+      get leader() { return node.leader; },
+      get role() { return node.role; },
+    };
     this.resetElectionTimeout();
     this.checkInvariants();
   }
@@ -136,8 +134,7 @@ export class RaftNode {
   // ---- inputs -------------------------------------------------------------------------------------------------
 
   tick(): void {
-    if (this.role === 'leader') this.tickLeader();
-    else this.tickElection();
+    this.tickRole();
     this.ageForwardedReads();
     this.checkInvariants();
   }
@@ -150,7 +147,7 @@ export class RaftNode {
   ticksUntilDue(): number {
     if (this.forwardedReads.size > 0) return 1;
     if (this.role !== 'leader') return Math.max(1, this.randomizedElectionTimeout - this.electionElapsed);
-    if (this.pendingReads.length > 0) return 1;
+    if (this.leaderReads.hasPending) return 1;
     const heartbeat = this.config.heartbeatTicks - this.heartbeatElapsed;
     const quorumCheck = this.config.electionTicks - this.electionElapsed;
     return Math.max(1, Math.min(heartbeat, quorumCheck));
@@ -159,7 +156,7 @@ export class RaftNode {
   step(message: Message): void {
     invariant(message.to === this.id, () => `${this.describe()}: message for ${message.to} delivered here`);
     if (message.from === this.id || !this.acceptsFrom(message)) return;
-    if (this.acceptTerm(message)) this.stepByRole(message);
+    if (this.acceptTerm(message)) this.stepRole(message);
     this.checkInvariants();
   }
 
@@ -223,13 +220,13 @@ export class RaftNode {
   readIndex(context: string): void {
     if (this.role === 'leader') this.leaderRead(context, this.id);
     else if (this.role === 'follower' && this.config.testingBugs?.followerReadWithoutReadIndex === true) {
-      this.readStates.push({ index: this.log.commit, context });
+      this.pending.readStates.push({ index: this.log.commit, context });
     } else if (this.role !== 'follower' || this.leader === null) {
-      this.readFailures.push({ context, reason: 'leaderUnknown' });
+      this.pending.readFailures.push({ context, reason: 'leaderUnknown' });
     } else if (this.forwardedReads.size >= this.maxPendingReads || this.forwardedReads.has(context)) {
-      this.readFailures.push({ context, reason: 'dropped' });
+      this.pending.readFailures.push({ context, reason: 'dropped' });
     } else {
-      this.forwardedReads.set(context, 0);
+      this.forwardedReads.add(context);
       this.send({ type: 'readIndex', from: this.id, to: this.leader, term: this.term, context });
     }
     this.checkInvariants();
@@ -319,48 +316,16 @@ export class RaftNode {
   // ---- the Ready loop ---------------------------------------------------------------------------------------------
 
   hasReady(): boolean {
-    if (this.readyOutstanding !== null) return false;
-    return this.outbox.length > 0 || this.readStates.length > 0 || this.readFailures.length > 0
-      || this.pendingSnapshot !== null || this.log.unstableFrom <= this.log.lastIndex()
-      || this.committedEntriesFrom() <= this.log.commit || this.hardStateChanged() || this.softStateChanged();
+    return this.pending.has(this.log, this.readyInput);
   }
 
   ready(): Ready {
-    if (this.readyOutstanding !== null) throw new RaftUsageError(`${this.id}: ready() called again before advance()`);
-    const hardState = this.hardStateChanged() ? this.currentHardState() : null;
-    const softState = this.softStateChanged() ? { leader: this.leader, role: this.role } : null;
-    const ready: Ready = {
-      softState,
-      hardState,
-      snapshot: this.pendingSnapshot,
-      entries: this.log.slice(this.log.unstableFrom, this.log.lastIndex()),
-      messages: this.outbox,
-      committedEntries: this.log.slice(this.committedEntriesFrom(), this.log.commit),
-      readStates: this.readStates,
-      readFailures: this.readFailures,
-    };
-    if (hardState !== null) this.lastHardState = hardState;
-    if (softState !== null) this.lastSoftState = softState;
-    this.log.unstableFrom = this.log.lastIndex() + 1;
-    this.outbox = [];
-    this.readStates = [];
-    this.readFailures = [];
-    this.pendingSnapshot = null;
-    this.readyOutstanding = ready;
-    return ready;
+    return this.pending.take(this.log, this.readyInput);
   }
 
   /** The driver persisted, sent and applied everything in `ready`. */
   advance(ready: Ready): void {
-    if (this.readyOutstanding !== ready) throw new RaftUsageError(`${this.id}: advance() with a Ready that is not the outstanding one`);
-    this.readyOutstanding = null;
-    if (ready.snapshot !== null) this.log.applied = Math.max(this.log.applied, ready.snapshot.meta.index);
-    const lastCommitted = ready.committedEntries[ready.committedEntries.length - 1];
-    if (lastCommitted !== undefined) this.log.applied = Math.max(this.log.applied, lastCommitted.index);
-    const lastPersisted = ready.entries[ready.entries.length - 1];
-    if (lastPersisted !== undefined && this.log.matchTerm(lastPersisted.index, lastPersisted.term)) {
-      this.log.persistedIndex = Math.max(this.log.persistedIndex, lastPersisted.index);
-    }
+    this.pending.accept(ready, this.log);
     if (this.role === 'leader') {
       this.progressOf(this.id).acknowledge(this.log.persistedIndex);
       if (this.maybeCommit()) this.broadcastAppend(true);
@@ -454,7 +419,8 @@ export class RaftNode {
     if (peer === this.id) return;
     // Messages for it not yet handed out were drawn from the old knowledge (a heartbeat's commit from the old
     // match index): dropped, as a lossy network may drop them.
-    if (this.outbox.some((message) => message.to === peer)) this.outbox = this.outbox.filter((message) => message.to !== peer);
+    const outbox = this.pending.outbox;
+    if (outbox.some((message) => message.to === peer)) this.pending.outbox = outbox.filter((message) => message.to !== peer);
     if (this.role !== 'leader' || !this.progress.has(peer)) return;
     const progress = new Progress(this.log.lastIndex() + 1, this.config.maxInflightAppends);
     progress.recentActive = true;
@@ -514,6 +480,8 @@ export class RaftNode {
     }
     this.leaveLeadership();
     this.role = 'follower';
+    this.stepRole = this.stepFollower;
+    this.tickRole = this.tickElection;
     this.setLeader(leader);
     this.resetTimers();
   }
@@ -521,6 +489,8 @@ export class RaftNode {
   private becomePreCandidate(): void {
     invariant(this.role !== 'leader', () => `${this.describe()}: leader cannot become preCandidate`);
     this.role = 'preCandidate';
+    this.stepRole = this.stepCandidate;
+    this.tickRole = this.tickElection;
     this.setLeader(null);
     this.votes = new Map([[this.id, true]]);
     this.resetTimers();
@@ -533,6 +503,8 @@ export class RaftNode {
   private becomeCandidate(transfer: boolean): void {
     invariant(this.role !== 'leader', () => `${this.describe()}: leader cannot become candidate`);
     this.role = 'candidate';
+    this.stepRole = this.stepCandidate;
+    this.tickRole = this.tickElection;
     this.term += 1;
     this.vote = this.id;
     this.setLeader(null);
@@ -547,6 +519,8 @@ export class RaftNode {
   private becomeLeader(): void {
     invariant(this.role === 'candidate', () => `${this.describe()}: only a candidate becomes leader (was ${this.role})`);
     this.role = 'leader';
+    this.stepRole = this.stepLeader;
+    this.tickRole = this.tickHeartbeat;
     this.setLeader(this.id);
     this.resetTimers();
     this.transferee = null;
@@ -561,10 +535,7 @@ export class RaftNode {
   /** Fails what only a leader could finish, on the way out of leadership. */
   private leaveLeadership(): void {
     if (this.role !== 'leader') return;
-    for (const read of this.pendingReads) this.failRead(read.context, read.requester, 'notLeader');
-    for (const read of this.readsAwaitingTermCommit) this.failRead(read.context, read.requester, 'notLeader');
-    this.pendingReads = [];
-    this.readsAwaitingTermCommit = [];
+    for (const read of this.leaderReads.takeAll()) this.failRead(read.context, read.requester, 'notLeader');
     this.transferee = null;
     this.imageWanted = false;
     this.progress = new Map();
@@ -572,8 +543,7 @@ export class RaftNode {
 
   private setLeader(leader: NodeId | null): void {
     if (leader !== this.leader) {
-      for (const context of this.forwardedReads.keys()) this.readFailures.push({ context, reason: 'dropped' });
-      this.forwardedReads.clear();
+      for (const context of this.forwardedReads.takeAll()) this.pending.readFailures.push({ context, reason: 'dropped' });
     }
     this.leader = leader;
   }
@@ -592,6 +562,7 @@ export class RaftNode {
 
   // ---- ticks ----------------------------------------------------------------------------------------------------
 
+  /** A follower's and a candidate's tick: campaign once the randomized election timeout passes. */
   private tickElection(): void {
     this.electionElapsed += 1;
     if (this.electionElapsed < this.randomizedElectionTimeout) return;
@@ -604,7 +575,8 @@ export class RaftNode {
     else this.becomeCandidate(false);
   }
 
-  private tickLeader(): void {
+  /** A leader's tick: check-quorum and transfer deadline every election timeout, heartbeats, aging reads. */
+  private tickHeartbeat(): void {
     this.electionElapsed += 1;
     this.heartbeatElapsed += 1;
     if (this.electionElapsed >= this.config.electionTicks) {
@@ -615,7 +587,7 @@ export class RaftNode {
       }
       this.transferee = null; // a transfer that did not finish within an election timeout is abandoned
     }
-    for (const read of this.pendingReads) read.ageTicks += 1;
+    this.leaderReads.age();
     this.expireOldReads();
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
@@ -635,31 +607,47 @@ export class RaftNode {
 
   private expireOldReads(): void {
     const maxAgeTicks = 2 * this.config.electionTicks;
-    while (this.pendingReads.length > 0 && this.pendingReads[0]!.ageTicks > maxAgeTicks) {
-      const read = this.pendingReads.shift()!;
-      this.failRead(read.context, read.requester, 'dropped');
-    }
+    for (const read of this.leaderReads.takeExpired(maxAgeTicks)) this.failRead(read.context, read.requester, 'dropped');
   }
 
   private ageForwardedReads(): void {
     const maxAgeTicks = 2 * this.config.electionTicks;
-    for (const [context, age] of this.forwardedReads) {
-      if (age + 1 > maxAgeTicks) {
-        this.forwardedReads.delete(context);
-        this.readFailures.push({ context, reason: 'dropped' });
-      } else {
-        this.forwardedReads.set(context, age + 1);
-      }
-    }
+    for (const context of this.forwardedReads.ageAndTakeExpired(maxAgeTicks)) this.pending.readFailures.push({ context, reason: 'dropped' });
   }
 
   // ---- messages by role -------------------------------------------------------------------------------------------
 
-  private stepByRole(message: Message): void {
-    if (this.role === 'leader') {
-      const progress = this.progress.get(message.from);
-      if (progress !== undefined) progress.recentActive = true;
+  private stepLeader(message: Message): void {
+    const progress = this.progress.get(message.from);
+    if (progress !== undefined) progress.recentActive = true;
+    switch (message.type) {
+      case 'preVote':
+      case 'vote':
+        return this.handleVoteRequest(message);
+      case 'append':
+        return this.handleAppend(message); // asserts: two leaders in one term
+      case 'heartbeat':
+        return this.handleHeartbeat(message); // asserts: two leaders in one term
+      case 'installSnapshot':
+        return this.handleInstallSnapshot(message);
+      case 'appendResponse':
+        return this.handleAppendResponse(message);
+      case 'heartbeatResponse':
+        return this.handleHeartbeatResponse(message);
+      case 'readIndex':
+        return this.leaderRead(message.context, message.from);
+      case 'preVoteResponse':
+      case 'voteResponse':
+      case 'readIndexResponse': // a leader forwards no reads
+      case 'timeoutNow':
+        return;
+      default:
+        return assertNever(message, 'message type');
     }
+  }
+
+  /** A pre-candidate's and a candidate's messages. */
+  private stepCandidate(message: Message): void {
     switch (message.type) {
       case 'preVote':
       case 'vote':
@@ -673,16 +661,41 @@ export class RaftNode {
         return this.handleHeartbeat(message);
       case 'installSnapshot':
         return this.handleInstallSnapshot(message);
-      case 'appendResponse':
-        return this.handleAppendResponse(message);
-      case 'heartbeatResponse':
-        return this.handleHeartbeatResponse(message);
       case 'readIndex':
-        return this.handleReadIndexRequest(message);
+        return this.refuseReadIndex(message);
+      case 'timeoutNow':
+        return this.handleTimeoutNow();
+      case 'appendResponse':
+      case 'heartbeatResponse':
+      case 'readIndexResponse': // a node without a leader forwards no reads
+        return;
+      default:
+        return assertNever(message, 'message type');
+    }
+  }
+
+  private stepFollower(message: Message): void {
+    switch (message.type) {
+      case 'preVote':
+      case 'vote':
+        return this.handleVoteRequest(message);
+      case 'append':
+        return this.handleAppend(message);
+      case 'heartbeat':
+        return this.handleHeartbeat(message);
+      case 'installSnapshot':
+        return this.handleInstallSnapshot(message);
+      case 'readIndex':
+        return this.refuseReadIndex(message);
       case 'readIndexResponse':
         return this.handleReadIndexResponse(message);
       case 'timeoutNow':
         return this.handleTimeoutNow();
+      case 'preVoteResponse':
+      case 'voteResponse':
+      case 'appendResponse':
+      case 'heartbeatResponse':
+        return;
       default:
         return assertNever(message, 'message type');
     }
@@ -737,7 +750,7 @@ export class RaftNode {
   }
 
   private handleTimeoutNow(): void {
-    if (this.role === 'leader' || !this.canCampaign()) return;
+    if (!this.canCampaign()) return;
     this.becomeCandidate(true); // a transfer skips pre-vote: the old leader asked for this election
   }
 
@@ -808,14 +821,14 @@ export class RaftNode {
     this.memberships.restore(meta.index, { voters: [...meta.peers], learners: [...(meta.learners ?? [])] });
     this.membershipChanged();
     this.latestSnapshot = message.snapshot;
-    this.pendingSnapshot = message.snapshot;
+    this.pending.snapshot = message.snapshot;
     this.sendAppendResponse(message.from, false, meta.index, 0, 0);
   }
 
   private handleReadIndexResponse(message: Extract<Message, { type: 'readIndexResponse' }>): void {
-    if (!this.forwardedReads.delete(message.context)) return;
-    if (message.reject) this.readFailures.push({ context: message.context, reason: 'dropped' });
-    else this.readStates.push({ index: message.index, context: message.context });
+    if (!this.forwardedReads.settle(message.context)) return;
+    if (message.reject) this.pending.readFailures.push({ context: message.context, reason: 'dropped' });
+    else this.pending.readStates.push({ index: message.index, context: message.context });
   }
 
   // ---- leader side of replication ---------------------------------------------------------------------------------
@@ -831,8 +844,7 @@ export class RaftNode {
   }
 
   private broadcastHeartbeat(): void {
-    const newestRead = this.pendingReads[this.pendingReads.length - 1];
-    const context = newestRead === undefined ? null : newestRead.context;
+    const context = this.leaderReads.newestContext();
     for (const peer of this.otherPeers()) this.sendHeartbeat(peer, context);
   }
 
@@ -869,7 +881,6 @@ export class RaftNode {
   }
 
   private handleAppendResponse(message: Extract<Message, { type: 'appendResponse' }>): void {
-    if (this.role !== 'leader') return;
     const progress = this.progressOf(message.from);
     if (message.reject) return this.handleAppendRejection(message, progress);
     const grew = progress.acknowledge(message.index);
@@ -906,7 +917,6 @@ export class RaftNode {
   }
 
   private handleHeartbeatResponse(message: Extract<Message, { type: 'heartbeatResponse' }>): void {
-    if (this.role !== 'leader') return;
     const progress = this.progressOf(message.from);
     if (progress.state === 'probe') progress.probeSent = false;
     if (progress.match >= this.log.lastIndex()) progress.ticksWithoutProgress = 0;
@@ -961,34 +971,29 @@ export class RaftNode {
   // ---- linearizable reads at the leader ---------------------------------------------------------------------------
 
   private leaderRead(context: string, requester: NodeId): void {
-    if (this.pendingReads.length + this.readsAwaitingTermCommit.length >= this.maxPendingReads) {
+    if (this.leaderReads.size >= this.maxPendingReads) {
       this.failRead(context, requester, 'dropped');
     } else if (!this.hasCommittedInTerm()) {
       // Until an entry of its term commits, a new leader does not know the commit index it must read at.
-      this.readsAwaitingTermCommit.push({ context, requester });
+      this.leaderReads.awaitTermCommit(context, requester);
     } else {
       this.startReadRound(context, requester);
     }
   }
 
   private releaseReadsAwaitingTermCommit(): void {
-    const waiting = this.readsAwaitingTermCommit;
-    this.readsAwaitingTermCommit = [];
-    for (const read of waiting) this.startReadRound(read.context, read.requester);
+    for (const read of this.leaderReads.takeAwaitingTermCommit()) this.startReadRound(read.context, read.requester);
   }
 
   private startReadRound(context: string, requester: NodeId): void {
-    this.pendingReads.push({ context, requester, index: this.log.commit, acknowledgers: new Set([this.id]), ageTicks: 0 });
+    this.leaderReads.add(context, requester, this.log.commit, this.id);
     for (const peer of this.otherPeers()) this.sendHeartbeat(peer, context);
     this.releaseConfirmedReads(); // a group of one confirms its own leadership
   }
 
-  private handleReadIndexRequest(message: Extract<Message, { type: 'readIndex' }>): void {
-    if (this.role !== 'leader') {
-      this.send({ type: 'readIndexResponse', from: this.id, to: message.from, term: this.term, context: message.context, index: 0, reject: true });
-      return;
-    }
-    this.leaderRead(message.context, message.from);
+  /** A read forwarded to a node that is not the leader (any more): refused, the follower fails it. */
+  private refuseReadIndex(message: Extract<Message, { type: 'readIndex' }>): void {
+    this.send({ type: 'readIndexResponse', from: this.id, to: message.from, term: this.term, context: message.context, index: 0, reject: true });
   }
 
   /**
@@ -996,31 +1001,28 @@ export class RaftNode {
    * so it counts for all of them; the confirmed prefix is released in order.
    */
   private acknowledgeRead(context: string, from: NodeId): void {
-    const position = this.pendingReads.findIndex((read) => read.context === context);
-    if (position < 0) return;
     if (this.nonVoters.has(from) || !this.isVoter(from)) return;
-    for (let index = 0; index <= position; index += 1) this.pendingReads[index]!.acknowledgers.add(from);
+    if (!this.leaderReads.acknowledge(context, from)) return;
     this.releaseConfirmedReads();
   }
 
   /** Answers the confirmed prefix of the pending reads, in order. */
   private releaseConfirmedReads(): void {
-    while (this.pendingReads.length > 0 && this.readConfirmed(this.pendingReads[0]!)) {
-      const read = this.pendingReads.shift()!;
-      if (read.requester === this.id) this.readStates.push({ index: read.index, context: read.context });
+    for (const read of this.leaderReads.takeConfirmed((pending) => this.readConfirmed(pending))) {
+      if (read.requester === this.id) this.pending.readStates.push({ index: read.index, context: read.context });
       else this.send({ type: 'readIndexResponse', from: this.id, to: read.requester, term: this.term, context: read.context, index: read.index, reject: false });
     }
   }
 
   private failRead(context: string, requester: NodeId, reason: ReadFailure['reason']): void {
-    if (requester === this.id) this.readFailures.push({ context, reason });
+    if (requester === this.id) this.pending.readFailures.push({ context, reason });
     else this.send({ type: 'readIndexResponse', from: this.id, to: requester, term: this.term, context, index: 0, reject: true });
   }
 
   // ---- helpers ----------------------------------------------------------------------------------------------------
 
   private send(message: Message): void {
-    this.outbox.push(message);
+    this.pending.outbox.push(message);
   }
 
   /** Every member but this node: the leader replicates to voters and learners alike. */
@@ -1095,24 +1097,6 @@ export class RaftNode {
     }
   }
 
-  private committedEntriesFrom(): number {
-    const restoredTo = this.pendingSnapshot?.meta.index ?? 0;
-    return Math.max(this.log.applied, this.log.snapshotIndex, restoredTo) + 1;
-  }
-
-  private currentHardState(): HardState {
-    return { term: this.term, vote: this.vote, commit: this.log.commit };
-  }
-
-  private hardStateChanged(): boolean {
-    const last = this.lastHardState;
-    return last.term !== this.term || last.vote !== this.vote || last.commit !== this.log.commit;
-  }
-
-  private softStateChanged(): boolean {
-    return this.lastSoftState.leader !== this.leader || this.lastSoftState.role !== this.role;
-  }
-
   private describe(): string {
     return `node ${this.id} (${this.role}, term ${this.term}, commit ${this.log?.commit}, applied ${this.log?.applied}, last ${this.log?.lastIndex()}, snapshot ${this.log?.snapshotIndex})`;
   }
@@ -1121,7 +1105,7 @@ export class RaftNode {
     const log = this.log;
     invariant(log.commit <= log.lastIndex(), () => `${this.describe()}: commit beyond last index`);
     invariant(log.applied <= log.commit, () => `${this.describe()}: applied beyond commit`);
-    const restoring = this.pendingSnapshot ?? this.readyOutstanding?.snapshot ?? null;
+    const restoring = this.pending.snapshot ?? this.pending.outstandingSnapshot;
     invariant(log.snapshotIndex <= log.applied || restoring?.meta.index === log.snapshotIndex,
       () => `${this.describe()}: snapshot beyond applied`);
     const image = this.latestSnapshot?.meta;
@@ -1135,7 +1119,8 @@ export class RaftNode {
     invariant(this.voter || this.role === 'follower', () => `${this.describe()}: a non-voter left the follower role`);
     invariant((this.role !== 'candidate' && this.role !== 'preCandidate') || this.memberships.latest().voters.includes(this.id),
       () => `${this.describe()}: campaigning while not a voter of the latest configuration`);
-    invariant(this.lastHardState.term < this.term || this.lastHardState.vote === null || this.lastHardState.vote === this.vote
-      || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: vote changed within term (was ${this.lastHardState.vote}, now ${this.vote})`);
+    const reported = this.pending.reportedHardState;
+    invariant(reported.term < this.term || reported.vote === null || reported.vote === this.vote
+      || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: vote changed within term (was ${reported.vote}, now ${this.vote})`);
   }
 }

@@ -96,6 +96,12 @@ export class Connection {
     // Until the peer proves it holds the secret, a frame is at most 4 KiB: a stranger cannot make this node
     // buffer more than that per connection (the limit is raised in open()).
     this.reader = new FrameReader(Math.min(preAuthFrameBytesMax, options.limits.frameBytesMax));
+    // A busy send is released by the socket's own 'drain', which comes only after a write the socket refused
+    // (past its writableHighWaterMark): below that mark, a connection that said busy would never hear a drain.
+    assert(options.limits.sendQueueBytesHighWater >= this.socket.writableHighWaterMark, 'sendQueueBytesHighWater must be at least the socket\'s writableHighWaterMark', {
+      sendQueueBytesHighWater: options.limits.sendQueueBytesHighWater,
+      writableHighWaterMark: this.socket.writableHighWaterMark,
+    });
     this.socket.setNoDelay(true);
     this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
     this.socket.on('drain', () => options.onDrain(this));

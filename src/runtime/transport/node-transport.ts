@@ -3,8 +3,11 @@
 //
 // Owns: the listening server, one authenticated Connection per peer node (the node whose name sorts lower
 // dials; the other accepts, so a pair never has two), reconnection with exponential backoff and full jitter,
-// the main-thread ends of the channels that give each local worker a route to every remote name, and the relay
-// links that give the main endpoint (`$system`) the same. Names on the wire: actors by their own names, this
+// the main-thread ends of the channels that give each local worker a route to every remote name, and the
+// NodeLinks (node-link.ts) that give the main endpoint (`$system`) the same. The one transport contract holds on
+// every hop: a NodeLink's `send` is its connection's busy signal, and each worker channel's two directions go
+// through a DrainGate (../drain-gate.ts), so a busy socket or a busy worker port is waited for, with what waits
+// bounded (linkHeldEnvelopesMax per direction) and counted (`held`; refused past the bound: `refusedBusy`). Names on the wire: actors by their own names, this
 // process's main endpoint as `$system@NODE`, its control service as `$node@NODE`.
 // Promises: a peer may only speak for names that live on it and only to names that live here (anything else is
 // counted invalid and dropped); an ask to a name on an unreachable node fails at once with
@@ -23,13 +26,16 @@ import { createServer, connect as connectTcp, isIP, type Server, type Socket } f
 import { connect as connectTls, createServer as createTlsServer } from 'node:tls';
 import type { MessagePort } from 'node:worker_threads';
 import type { ActorName, Logger } from '../actor.js';
-import { ActorUnavailableError, assert, toErrorData } from '../errors.js';
+import { DrainGate } from '../drain-gate.js';
+import { linkHeldEnvelopesMaxDefault } from '../endpoint.js';
+import { ActorUnavailableError, MailboxFullError, assert, toErrorData } from '../errors.js';
 import type { ActorStatus, RemotePeers } from '../system.js';
-import { MessagePortLink, type Link, type LinkFactory, type LinkHandlers } from '../transport.js';
+import { MessagePortLink, type LinkFactory } from '../transport.js';
 import { systemEndpointName, type Envelope } from '../wire.js';
 import { AddressAllowList, admissionLimitsDefault, checkAdmissionLimits, HandshakeSlots, PreAuthLedger, type AdmissionLimits } from './admission.js';
 import { Connection, connectionLimitsDefault, type ConnectionLimits } from './connection.js';
 import { frameHeaderBytes, preAuthFrameBytesMax } from './framing.js';
+import { NodeLink, type NodeRoute } from './node-link.js';
 
 export interface NodeAddress {
   readonly name: string;
@@ -111,6 +117,18 @@ interface PeerState {
   redialTimer: NodeJS.Timeout | null;
   /** Keyed by asker and ask id; emptied when the connection drops. */
   readonly inFlight: Map<string, InFlightAsk>;
+  /** Senders waiting for this node's connection to drain (or drop, or be replaced); called once each. */
+  readonly drainListeners: Array<() => void>;
+}
+
+/** A local worker's route to one remote name: the main-thread end of its channel, the NodeLink, a gate each way. */
+interface WorkerRoute {
+  readonly port: MessagePortLink;
+  readonly link: NodeLink;
+  /** Wire → worker, over the port. */
+  readonly toWorker: DrainGate;
+  /** Worker → wire, over the NodeLink. */
+  readonly toWire: DrainGate;
 }
 
 const inFlightAsksMaxDefault = 65_536;
@@ -131,6 +149,10 @@ export class NodeTransport implements RemotePeers {
     evictedHandshakes: 0,
     asksFailedOnDisconnect: 0,
     asksUntracked: 0,
+    /** Envelopes held now for a busy connection or a busy worker port, waiting for its drain. */
+    held: 0,
+    /** Envelopes refused because linkHeldEnvelopesMax were held for their busy hop already (asks answered MAILBOX_FULL). */
+    refusedBusy: 0,
   };
   private readonly options: NodeTransportOptions;
   private readonly limits: ConnectionLimits;
@@ -138,10 +160,10 @@ export class NodeTransport implements RemotePeers {
   private readonly nodeOfName = new Map<ActorName, string>();
   private readonly localActors: ReadonlySet<ActorName>;
   private readonly peers = new Map<string, PeerState>();
-  /** Main-thread ends of worker channels, keyed by "remote\0local". */
-  private readonly proxies = new Map<string, MessagePortLink>();
-  /** The `$system` endpoint's routes to remote names. */
-  private readonly relays = new Map<ActorName, RelayLink>();
+  /** Local workers' routes to remote names, keyed by "remote\0local". */
+  private readonly proxies = new Map<string, WorkerRoute>();
+  /** The `$system` endpoint's links to remote names. */
+  private readonly relays = new Map<ActorName, NodeLink>();
   private readonly admissionLimits: AdmissionLimits;
   /** Sockets accepted and not yet authenticated, by their raw TCP socket (under TLS, the one TLS wraps). */
   private readonly slots: HandshakeSlots<Socket>;
@@ -181,7 +203,7 @@ export class NodeTransport implements RemotePeers {
       this.nodeOfName.set(systemNameOf(node.name), node.name);
       this.nodeOfName.set(controlNameOf(node.name), node.name);
       if (node.name !== options.self) {
-        this.peers.set(node.name, { address: node, connection: null, dialing: false, attempt: 0, redialTimer: null, inFlight: new Map() });
+        this.peers.set(node.name, { address: node, connection: null, dialing: false, attempt: 0, redialTimer: null, inFlight: new Map(), drainListeners: [] });
       }
     }
     this.localActors = new Set(self.actors);
@@ -195,9 +217,11 @@ export class NodeTransport implements RemotePeers {
       if (node.name === this.options.self) continue;
       for (const name of [...node.actors, controlNameOf(node.name)]) {
         system.attach(name, (handlers) => {
-          const relay = new RelayLink(name, handlers, (envelope) => this.forward(envelope, systemNameOf(this.options.self)), () => this.relays.delete(name));
-          this.relays.set(name, relay);
-          return relay;
+          const link: NodeLink = new NodeLink(systemEndpointName, name, handlers, this.routeTo(name, () => systemNameOf(this.options.self)), () => {
+            if (this.relays.get(name) === link) this.relays.delete(name);
+          });
+          this.relays.set(name, link);
+          return link;
         });
       }
     }
@@ -206,15 +230,76 @@ export class NodeTransport implements RemotePeers {
   /** RemotePeers: the main-thread end of a channel the local worker `local` knows as `remote`. */
   connect(local: ActorName, remote: ActorName, port: MessagePort): void {
     const key = `${remote}\u0000${local}`;
-    this.proxies.get(key)?.close();
-    const link: MessagePortLink = new MessagePortLink(remote, local, port, {
-      onEnvelope: (envelope) => this.forward(envelope, envelope.from),
+    this.closeWorkerRoute(key);
+    const heldMax = linkHeldEnvelopesMaxDefault;
+    const portLink: MessagePortLink = new MessagePortLink(remote, local, port, {
+      onEnvelope: (envelope) => {
+        if (!route.toWire.send(envelope)) this.refuseBusy(envelope, (reply) => route.toWorker.send(reply));
+      },
       onInvalid: (problem, count) => this.countInvalid(local, problem, count),
       onClose: () => {
-        if (this.proxies.get(key) === link) this.proxies.delete(key);
+        if (this.proxies.get(key) === route) this.closeWorkerRoute(key);
       },
     });
-    this.proxies.set(key, link);
+    const nodeLink = new NodeLink(local, remote, {
+      onEnvelope: (envelope) => {
+        if (!route.toWorker.send(envelope)) this.refuseBusy(envelope, (reply) => route.toWire.send(reply));
+      },
+      onInvalid: (problem, count) => this.countInvalid(local, problem, count),
+      onClose: () => undefined,
+    }, this.routeTo(remote, (envelope) => envelope.from), () => undefined);
+    const route: WorkerRoute = {
+      port: portLink,
+      link: nodeLink,
+      toWorker: new DrainGate(portLink, heldMax, this.counters),
+      toWire: new DrainGate(nodeLink, heldMax, this.counters),
+    };
+    this.proxies.set(key, route);
+  }
+
+  private closeWorkerRoute(key: string): void {
+    const route = this.proxies.get(key);
+    if (route === undefined) return;
+    this.proxies.delete(key);
+    route.port.close();
+    route.link.close();
+    route.toWorker.close();
+    route.toWire.close();
+  }
+
+  /** The route of a link to the remote name `peer`; `wireFrom` is the name its envelopes carry on the wire. */
+  private routeTo(peer: ActorName, wireFrom: (envelope: Envelope) => ActorName): NodeRoute {
+    return {
+      send: (envelope) => this.forward(envelope, wireFrom(envelope)),
+      onDrain: (listener) => this.onNodeDrain(peer, listener),
+      flush: () => this.connectionOf(peer)?.flush(),
+    };
+  }
+
+  private connectionOf(name: ActorName): Connection | null {
+    const node = this.nodeOfName.get(name);
+    return (node === undefined ? undefined : this.peers.get(node)?.connection) ?? null;
+  }
+
+  private onNodeDrain(name: ActorName, listener: () => void): void {
+    const node = this.nodeOfName.get(name);
+    const peer = node === undefined ? undefined : this.peers.get(node);
+    if (peer === undefined) queueMicrotask(listener); // no such node: forward answers at once, never busy
+    else peer.drainListeners.push(listener);
+  }
+
+  /** The node's connection drained, dropped or was replaced: every sender waiting on it may send again. */
+  private drained(peer: PeerState): void {
+    const listeners = peer.drainListeners.splice(0, peer.drainListeners.length);
+    for (const listener of listeners) listener();
+  }
+
+  /** An envelope refused because its next hop is busy with linkHeldEnvelopesMax held: counted; an ask is answered. */
+  private refuseBusy(envelope: Envelope, answer: (reply: Envelope) => void): void {
+    this.counters.refusedBusy += 1;
+    if (envelope.kind !== 'ask') return;
+    const error = toErrorData(new MailboxFullError(`the route from ${envelope.from} to ${envelope.to} is busy`));
+    answer({ kind: 'reply', from: envelope.to, to: envelope.from, id: envelope.id, body: null, error });
   }
 
   async listen(): Promise<{ host: string; port: number }> {
@@ -362,7 +447,8 @@ export class NodeTransport implements RemotePeers {
       peer.connection?.close('closed by this node');
     }
     for (const connection of [...this.handshaking.values()]) connection.close('closed by this node');
-    for (const proxy of [...this.proxies.values()]) proxy.close();
+    for (const key of [...this.proxies.keys()]) this.closeWorkerRoute(key);
+    for (const peer of this.peers.values()) peer.drainListeners.length = 0;
     const server = this.server;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -403,7 +489,10 @@ export class NodeTransport implements RemotePeers {
       log: this.options.log,
       onEnvelopes: (connection, envelopes) => this.onEnvelopes(connection, envelopes),
       onInvalid: (connection, problem, count) => this.countInvalid(connection.peer ?? connection.remoteAddress, problem, count),
-      onDrain: () => undefined,
+      onDrain: (connection) => {
+        const peer = connection.peer === null ? undefined : this.peers.get(connection.peer);
+        if (peer !== undefined && peer.connection === connection) this.drained(peer);
+      },
       onClose: (connection) => this.onClose(connection, expectedPeer, raw),
       onOpen: (connection) => this.onOpen(connection, raw),
       ...(raw === null ? {} : { onPreAuthBytes: (connection: Connection, bytes: number) => this.preAuth.hold(connection, bytes) }),
@@ -425,6 +514,7 @@ export class NodeTransport implements RemotePeers {
     peer.connection = connection;
     peer.dialing = false;
     peer.attempt = 0;
+    this.drained(peer);
   }
 
   private onClose(connection: Connection, expectedPeer: string | null, raw: Socket | null): void {
@@ -435,6 +525,7 @@ export class NodeTransport implements RemotePeers {
     peer.connection = null;
     peer.dialing = false;
     this.failInFlight(peer);
+    this.drained(peer); // what waited for this connection is answered now as unreachable, not held until a reconnect
     if (!this.closed && this.options.self < peer.address.name) this.scheduleRedial(peer);
   }
 
@@ -481,18 +572,21 @@ export class NodeTransport implements RemotePeers {
     }, delayMs);
   }
 
-  /** Local → wire. `from` is the name the envelope carries on the wire. */
-  private forward(envelope: Envelope, from: ActorName): void {
+  /**
+   * Local → wire. `from` is the name the envelope carries on the wire. False: the connection is busy (the
+   * envelope was still queued). An envelope for an unreachable node is counted, and an ask answered, at once.
+   */
+  private forward(envelope: Envelope, from: ActorName): boolean {
     const node = this.nodeOfName.get(envelope.to);
     const peer = node === undefined ? undefined : this.peers.get(node);
     const connection = peer?.connection;
     if (peer === undefined || connection === null || connection === undefined || !connection.isOpen) {
       this.counters.unreachable += 1;
       if (envelope.kind === 'ask') this.answerLocally(envelope, `${envelope.to} is on ${node ?? 'no node'}, which is unreachable`);
-      return;
+      return true;
     }
     if (envelope.kind === 'ask') this.trackAsk(peer, envelope);
-    connection.send(from === envelope.from ? envelope : { ...envelope, from });
+    return connection.send(from === envelope.from ? envelope : { ...envelope, from });
   }
 
   /** Answers a local asker at once, with ActorUnavailableError, that its remote target cannot answer. */
@@ -502,7 +596,7 @@ export class NodeTransport implements RemotePeers {
       this.relays.get(ask.to)?.deliver({ kind: 'reply', from: ask.to, to: systemEndpointName, id: ask.id, body: null, error });
       return;
     }
-    this.proxies.get(`${ask.to}\u0000${ask.from}`)?.send({ kind: 'reply', from: ask.to, to: ask.from, id: ask.id, body: null, error });
+    this.proxies.get(`${ask.to}\u0000${ask.from}`)?.toWorker.send({ kind: 'reply', from: ask.to, to: ask.from, id: ask.id, body: null, error });
   }
 
   /** Wire → local, after checking the peer speaks only for its own names and only to ours. */
@@ -528,9 +622,9 @@ export class NodeTransport implements RemotePeers {
   }
 
   private deliverToWorker(connection: Connection, envelope: Envelope): void {
-    const proxy = this.proxies.get(`${envelope.from}\u0000${envelope.to}`);
-    if (proxy !== undefined) {
-      proxy.send(envelope);
+    const route = this.proxies.get(`${envelope.from}\u0000${envelope.to}`);
+    if (route !== undefined) {
+      route.link.deliver(envelope);
       return;
     }
     this.counters.unreachable += 1;
@@ -583,36 +677,4 @@ function parseControlRequest(body: unknown): NodeControlRequest | null {
   const type = actions.find((action) => action === request.type);
   if (type === undefined || typeof request.name !== 'string') return null;
   return { type, name: request.name };
-}
-
-/** The `$system` endpoint's link to one remote name: sends go to the transport, arrivals are handed in by it. */
-class RelayLink implements Link {
-  readonly peer: ActorName;
-  private readonly handlers: LinkHandlers;
-  private readonly forward: (envelope: Envelope) => void;
-  private readonly onClosed: () => void;
-
-  constructor(peer: ActorName, handlers: LinkHandlers, forward: (envelope: Envelope) => void, onClosed: () => void) {
-    this.peer = peer;
-    this.handlers = handlers;
-    this.forward = forward;
-    this.onClosed = onClosed;
-  }
-
-  send(envelope: Envelope): boolean {
-    this.forward(envelope);
-    return true;
-  }
-
-  deliver(envelope: Envelope): void {
-    this.handlers.onEnvelope(envelope);
-  }
-
-  onDrain(): void {}
-
-  flush(): void {}
-
-  close(): void {
-    this.onClosed();
-  }
 }
