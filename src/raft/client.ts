@@ -105,6 +105,11 @@ function refusesRequest(refusal: GroupRefusal): boolean {
 const waitAfter = new Set<string>(['busy', 'transferring', 'leaderUnknown']);
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/**
+ * The longest wait between rounds while no member can take the call (an election under way): short beside an
+ * election (200–400 ms), so the first round after a new leader is elected comes within this much of it.
+ */
+const retryBackoffMsMax = 25;
 
 export class GroupClient<Machine extends AnyStateMachine = AnyStateMachine, Calls extends LeaderCalls = LeaderCalls> {
   private readonly options: GroupClientOptions;
@@ -204,7 +209,7 @@ export class GroupClient<Machine extends AnyStateMachine = AnyStateMachine, Call
         // Every healthy member was tried (an election may be under way): wait a little and start over.
         tried.clear();
         await sleep(Math.min(backoffMs, Math.max(0, deadlineAtMs - this.now())));
-        backoffMs = Math.min(backoffMs * 2, 100);
+        backoffMs = Math.min(backoffMs * 2, retryBackoffMsMax);
         if (this.healthyMembers().length === 0) this.downUntilMs.clear();
         continue;
       }
@@ -242,7 +247,7 @@ export class GroupClient<Machine extends AnyStateMachine = AnyStateMachine, Call
         // the attempts are spread over the deadline instead of spent in a burst.
         if (this.leaderHint === null || waitAfter.has(refusal.error)) {
           await sleep(Math.min(backoffMs, Math.max(0, deadlineAtMs - this.now())));
-          backoffMs = Math.min(backoffMs * 2, 100);
+          backoffMs = Math.min(backoffMs * 2, retryBackoffMsMax);
         }
         continue;
       }

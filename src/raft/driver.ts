@@ -2,7 +2,8 @@
 // simulator and the scenario scripts alike.
 //
 // Owns: the RaftNode and its identity guard; the loop (a leader may send first — core/send-order.ts —, persist,
-// send, apply, serve reads, advance, until the core has nothing more); proposals and reads waiting for their
+// send, apply, serve reads, advance, until the core has nothing more; with a storage that fsyncs off the thread,
+// persist is a write now and the send and the advance wait for the fsync); proposals and reads waiting for their
 // answers (reads of one turn share one ReadIndex round); tick accounting against the clock (tick-schedule.ts);
 // log compaction; images for followers behind the compacted log; the hand-over before a graceful stop.
 // Promises: a proposal is answered only after its entry is durable on a majority and applied here; a read only with
@@ -43,6 +44,13 @@ export interface DriverStorage extends IdentityStore {
   readonly lastApplied: number;
   /** Durable (fsynced) when it returns, except a hard state that only moves the commit index. */
   persist(part: PersistPart): void;
+  /**
+   * Optional: persist() with the fsync off the replica's thread. Writes `part` now, in one transaction, and returns
+   * before it is on disk; `durable` is called once it is (or with the error that stopped the storage), never
+   * before this returns. False when `part` needs no fsync of its own (nothing, or only a commit move): it is then
+   * as durable as persist() would have left it, and `durable` is never called. Without it, the driver uses persist().
+   */
+  persistThen?(part: PersistPart, durable: (error: Error | null) => void): boolean;
   /** Atomic; durable no later than the next persist(). */
   apply(entries: readonly Entry[]): AppliedResult[];
   /** A Ready that only moves the commit index, recorded with the entries it applies; null when not that case. */
@@ -100,7 +108,7 @@ export interface DriverHooks {
   softState?(softState: SoftState): void;
   /** A Ready was persisted (before its messages went out, unless a leader sent first). For scripts and checks. */
   persisted?(ready: Ready): void;
-  /** A Ready was applied (after its messages went out). For scripts and checks. */
+  /** A Ready was applied (after its messages went out, or before, while its fsync runs off the thread). For scripts and checks. */
   appliedReady?(ready: Ready): void;
   /** An image was offered to the core (or refused by it). */
   imageOffered?(index: number, offered: boolean): void;
@@ -224,6 +232,12 @@ export class ReplicaDriver {
   private readonly streams: SnapshotStreams;
   /** A compaction held back for a follower is decided again once lastApplied reaches this. */
   private compactionRecheckAt = 0;
+  /**
+   * The Ready written but not yet on disk (storage.persistThen): its held messages leave, and the core hears it
+   * was persisted (advance), only once the fsync returns. No other Ready is taken meanwhile (the core refuses
+   * one before advance), so proposals and messages arriving during the fsync gather into the next write.
+   */
+  private unsynced: { readonly ready: Ready; readonly sentFirst: boolean } | null = null;
 
   constructor(options: DriverOptions) {
     const interval = options.snapshotEntriesInterval;
@@ -424,6 +438,7 @@ export class ReplicaDriver {
 
   /** Compacts the log at the applied index now, whatever the interval (scripts and tests). */
   compactNow(): number {
+    if (this.unsynced !== null) return this.node.snapshotIndex;
     const index = this.storage.lastApplied;
     if (index <= this.node.snapshotIndex) return this.node.snapshotIndex;
     this.compactTo(index);
@@ -532,12 +547,7 @@ export class ReplicaDriver {
         this.processReady(this.node.ready());
       }
     } catch (error) {
-      if (error instanceof StorageWriteError) {
-        this.log.error(
-          { replica: this.name, code: error.code, event: 'diskFault' },
-          `${this.name} stops: a disk write failed (${error.code}); it acknowledges nothing it could not make durable`,
-        );
-      }
+      this.logDiskFault(error);
       throw error;
     }
     this.serveReads();
@@ -555,23 +565,56 @@ export class ReplicaDriver {
     if (sendFirst) this.send(ready.messages);
     // A Ready that only moves the commit index is recorded in the same transaction as the entries it applies.
     const appliedWithCommit = this.storage.persistCommitAndApply(ready, ready.committedEntries);
-    if (appliedWithCommit === null) this.persist(ready);
-    this.hooks.persisted?.(ready);
-    if (!sendFirst) this.send(ready.messages);
+    const syncing = appliedWithCommit === null && this.persist(ready);
+    if (!syncing) {
+      this.hooks.persisted?.(ready);
+      if (!sendFirst) this.send(ready.messages);
+    }
+    // Committed entries are on disk on a majority already (the core counts its own write only once advanced), so
+    // they are applied, and their proposers answered, without waiting for this replica's own fsync.
     if (appliedWithCommit === null) this.apply(ready.committedEntries);
     else this.applied(ready.committedEntries, appliedWithCommit);
     this.hooks.appliedReady?.(ready);
     this.collectReads(ready);
     if (ready.softState !== null) this.changeSoftState(ready.softState);
-    this.node.advance(ready);
+    if (syncing) this.unsynced = { ready, sentFirst: sendFirst };
+    else this.node.advance(ready);
   }
 
-  private persist(ready: Ready): void {
-    if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null) return;
-    this.storage.persist({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
+  /** Writes the Ready's durable part; true when its fsync is still running (storage.persistThen). */
+  private persist(ready: Ready): boolean {
+    if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null) return false;
+    const part = { snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState };
+    // An installed snapshot is rare and restores the whole state: it keeps the synchronous path.
+    if (ready.snapshot === null && this.storage.persistThen !== undefined) return this.storage.persistThen(part, this.durable);
+    this.storage.persist(part);
     if (ready.snapshot !== null) {
       this.log.info({ replica: this.name, index: ready.snapshot.meta.index }, `${this.name} installed a snapshot at index ${ready.snapshot.meta.index} from the leader`);
     }
+    return false;
+  }
+
+  /** Made once: the storage calls it when the write of the outstanding Ready is on disk. */
+  private readonly durable = (error: Error | null): void => {
+    const unsynced = this.unsynced;
+    if (this.stopped || unsynced === null) return;
+    this.unsynced = null;
+    if (error !== null) {
+      this.logDiskFault(error);
+      throw error;
+    }
+    this.hooks.persisted?.(unsynced.ready);
+    if (!unsynced.sentFirst) this.send(unsynced.ready.messages);
+    this.node.advance(unsynced.ready);
+    this.flush();
+  };
+
+  private logDiskFault(error: unknown): void {
+    if (!(error instanceof StorageWriteError)) return;
+    this.log.error(
+      { replica: this.name, code: error.code, event: 'diskFault' },
+      `${this.name} stops: a disk write failed (${error.code}); it acknowledges nothing it could not make durable`,
+    );
   }
 
   private send(messages: readonly Message[]): void {
@@ -683,6 +726,8 @@ export class ReplicaDriver {
    * is taken again only after a quarter of an interval more is applied: measuring the log's bytes walks it.
    */
   private maybeCompact(): void {
+    // While a write waits for its fsync the core has not yet heard what was applied with it (advance).
+    if (this.unsynced !== null) return;
     const snapshotIndex = this.node.snapshotIndex;
     const lastApplied = this.storage.lastApplied;
     const interval = this.options.snapshotEntriesInterval;
@@ -711,7 +756,7 @@ export class ReplicaDriver {
 
   /** The leader needs an image for a follower behind its log: start building one. */
   private maybeBuildImage(): void {
-    if (this.imageFloor !== null || !this.node.snapshotWanted()) return;
+    if (this.imageFloor !== null || this.unsynced !== null || !this.node.snapshotWanted()) return;
     this.imageFloor = this.storage.lastApplied;
     let settled = false;
     const started = this.options.images.start((result) => {

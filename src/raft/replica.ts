@@ -63,12 +63,15 @@ export interface ReplicaArgs {
   readonly clusterName?: string;
   /** Milliseconds per Raft tick. */
   readonly tickMs?: number;
-  /** Default 10: a follower campaigns after 10–20 ticks (0.5–1 s at 50 ms) without hearing from a leader. */
+  /**
+   * Default 4: a follower campaigns after 4–8 ticks (200–400 ms at 50 ms) without hearing from a leader, so a
+   * leader cut off with no death notice is replaced in about 300 ms. Pre-vote and check-quorum keep one slow
+   * follower from deposing a healthy leader; a leader itself starved past 200 ms is replaced (bench: leader changes).
+   */
   readonly electionTicks?: number;
   /**
-   * Default 3 (150 ms at 50 ms a tick): three heartbeats per shortest election timeout, as etcd's 1:10 advice
-   * allows, at a third of the wake-ups of one heartbeat per tick — an idle group's threads cost 109 → 80 ms of CPU
-   * per second. Replication and ReadIndex rounds do not wait for heartbeats.
+   * Default 1 (50 ms at 50 ms a tick): four heartbeats per shortest election timeout. Replication and ReadIndex
+   * rounds do not wait for heartbeats.
    */
   readonly heartbeatTicks?: number;
   /**
@@ -144,6 +147,9 @@ export type WireReadAnswer<Answer = unknown> = ReadAnswer<Answer> | BadQueryRefu
 
 export { compactionIndex, type ProposeAnswer, type ReadAnswer, type ReplicaRefused, type ReplicaRefusal } from './driver.js';
 
+/** The defaults of ReplicaArgs.electionTicks and heartbeatTicks (see there). */
+export const electionTicksDefault = 4;
+export const heartbeatTicksDefault = 1;
 export const readsPendingMax = 4_096;
 /** At most one log line per this many milliseconds about refused Raft messages (the rest are counted). */
 export const refusalLogIntervalMs = 10_000;
@@ -217,8 +223,8 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
       name: args.name,
       peers: args.peers,
       raft: {
-        electionTicks: args.electionTicks ?? 10,
-        heartbeatTicks: args.heartbeatTicks ?? 3,
+        electionTicks: args.electionTicks ?? electionTicksDefault,
+        heartbeatTicks: args.heartbeatTicks ?? heartbeatTicksDefault,
         random: randomFor(args),
         preVote: true,
         checkQuorum: true,

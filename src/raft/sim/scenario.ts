@@ -73,10 +73,21 @@ export interface Scenario {
    * counts as acknowledged as soon as a leader accepted it, before it committed.
    */
   readonly acknowledgeOnPropose?: boolean;
+  /**
+   * A deliberate bug of the simulated disk, to prove the commit-quorum check can fail: an off-thread fsync is
+   * reported done before the write is durable (needs syncTicksMax, which it sets when null).
+   */
+  readonly syncReportedEarly?: boolean;
   /** Of the crashes, the share that also lose the disk (the whole disk, or the database alone). */
   readonly diskLossShare: number;
   /** Of the crashes at a write, the share that tear it (its entries above the commit index are lost). */
   readonly tornWriteShare: number;
+  /**
+   * Null: every write is fsynced before persist returns. A number: entries, term and vote are written at once and
+   * fsynced off the thread (the production storage's persistThen), done 0..this many ticks later; a crash before
+   * then loses the write and everything after it.
+   */
+  readonly syncTicksMax: number | null;
   /** Per tick, the chance that one process pauses (no ticks, no messages) for 1..pauseTicksMax ticks. */
   readonly pauseProbability: number;
   readonly pauseTicksMax: number;
@@ -210,6 +221,7 @@ export function randomScenario(seed: number, bugs: SimulationBugs = {}, safetyTi
     misdeliveryProbability: random.pick([0, 0.001]),
     spareNodeCount: 0,
     membershipChangeProbability: 0,
+    syncTicksMax: random.pick([null, 0, 2, 5]),
   };
 }
 
@@ -232,6 +244,7 @@ export function describeScenario(scenario: Scenario): string {
     `read=${scenario.readProbability}`, `compact=${scenario.compactEveryEntries}/image≤${scenario.imageBuildTicksMax}t`, `heartbeat=${scenario.heartbeatTicks}`,
     `batch=${scenario.maxEntriesPerAppend}`, `inflight=${scenario.maxInflightAppends}`, `preVote=${scenario.preVote}`,
     `checkQuorum=${scenario.checkQuorum}`, `diskLoss=${scenario.diskLossShare}`, `torn=${scenario.tornWriteShare}`,
+    `sync=${scenario.syncTicksMax === null ? 'inline' : `≤${scenario.syncTicksMax}t`}`,
     `pause=${scenario.pauseProbability}/≤${scenario.pauseTicksMax}t`, `misdeliver=${scenario.misdeliveryProbability}`, `bugs=${bugs.length === 0 ? 'none' : bugs.join(',')}`,
   ].join(' ');
 }

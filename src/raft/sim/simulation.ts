@@ -57,6 +57,8 @@ interface SimNode {
   pausedUntilTick: number;
   /** When the driver's tick timer fires; +Infinity when none is armed. */
   timerAtTick: number;
+  /** Off-thread fsyncs running (scenario.syncTicksMax), each with the tick it returns at. */
+  syncs: { readonly doneAtTick: number; readonly complete: () => void }[];
   /** An image being built since the leader asked for one: the state read then, and when it is done. */
   imageBuild: { readonly readyAtTick: number; readonly image: ImageResult; readonly done: (result: ImageResult) => void } | null;
   /** Ever lost its disk (counted against the group's tolerance of non-voters). */
@@ -126,7 +128,7 @@ export class Simulation {
     this.nodes = [];
     for (let number = 1; number <= scenario.nodeCount + scenario.spareNodeCount; number += 1) {
       this.nodes.push({ id: `n${number}`, driver: null, storage: null, disk: new SimDisk(), downUntilTick: 0, crashAtTick: -1,
-        pausedUntilTick: 0, timerAtTick: Number.POSITIVE_INFINITY, imageBuild: null, wiped: false, started: number <= scenario.nodeCount, diskLostAtTick: Number.NEGATIVE_INFINITY });
+        pausedUntilTick: 0, timerAtTick: Number.POSITIVE_INFINITY, syncs: [], imageBuild: null, wiped: false, started: number <= scenario.nodeCount, diskLostAtTick: Number.NEGATIVE_INFINITY });
     }
     this.peers = this.nodes.map((node) => node.id);
     this.bootstrapVoters = this.peers.slice(0, scenario.nodeCount);
@@ -162,6 +164,7 @@ export class Simulation {
         this.guarded(node, (driver) => driver.onTickTimer());
       }
       this.finishImage(node);
+      this.finishSyncs(node);
     }
     this.deliverDue();
     if (this.faultsOn) this.clientTraffic();
@@ -261,11 +264,25 @@ export class Simulation {
 
   // ---- the production driver over simulated storage, time and network -----------------------------------------
 
+  /** The fsyncs due by now return, in the order they began. */
+  private finishSyncs(node: SimNode): void {
+    while (node.syncs.length > 0 && node.syncs[0]!.doneAtTick <= this.tickNow && this.running(node)) {
+      const sync = node.syncs.shift()!;
+      this.guarded(node, () => sync.complete());
+    }
+  }
+
   private start(node: SimNode): void {
+    const syncTicksMax = this.scenario.syncTicksMax ?? (this.scenario.syncReportedEarly === true ? 3 : null);
+    const later = (complete: () => void): void => {
+      const doneAtTick = Math.max(this.tickNow + this.random.integer(0, syncTicksMax ?? 0), node.syncs.at(-1)?.doneAtTick ?? 0);
+      node.syncs.push({ doneAtTick, complete });
+    };
+    const sync = syncTicksMax === null ? undefined : { later, reportedEarly: this.scenario.syncReportedEarly === true };
     const storage = new SimStorage(node.id, node.disk, hashApplier, {
       applied: (entry, state) => this.applied(node, entry, state),
       restored: (index, state) => this.restored(node, index, state),
-    });
+    }, sync);
     const loaded = storage.load();
     const established = establishIdentity({
       store: storage,
@@ -401,6 +418,7 @@ export class Simulation {
     node.storage = null;
     node.crashAtTick = -1;
     node.imageBuild = null;
+    node.syncs = [];
     node.timerAtTick = Number.POSITIVE_INFINITY;
     node.downUntilTick = this.tickNow + this.random.integer(1, this.scenario.downTicksMax);
   }
@@ -606,7 +624,9 @@ export class Simulation {
     if (this.tickNow - node.diskLostAtTick <= commitQuorumGraceTicks) return true;
     const disk = node.disk;
     if ((disk.live.snapshot?.index ?? 0) >= index) return true;
-    return disk.entries.some((entry) => entry.index === index && entry.term === term);
+    // A write whose fsync has not returned holds nothing yet: what is on disk is what was there before it.
+    const entries = disk.unsynced === null ? disk.entries : disk.unsynced.entriesBefore;
+    return entries.some((entry) => entry.index === index && entry.term === term);
   }
 
   private noteHandOver(target: NodeId, term: number): void {

@@ -4,6 +4,8 @@
 // Owns: one replica's simulated disk (log, hard state, snapshot record, lastApplied, the application's state — here
 // a hash of what was applied —, identity and peer pins) and its crash semantics:
 // - a synced write (entries, term, vote, snapshots, identity, pins) is durable when it returns;
+// - with syncLater (the production storage's persistThen), entries, term and vote are a deferred write until their
+//   fsync completes, at most one at a time: a crash before then keeps them only with a prefix that reaches them;
 // - a deferred write (applying entries, a hard state that only moves the commit index, a compaction) is durable
 //   once a later synced write returns, in write order, as in SQLite's WAL; a crash keeps a prefix of the deferred
 //   writes since the last synced one, chosen by the simulator, and loses the rest;
@@ -37,6 +39,13 @@ export interface SimApplier {
   query(state: number, lastApplied: number, query: unknown): unknown;
 }
 
+interface UnsyncedWrite {
+  readonly entriesBefore: Entry[];
+  readonly hardStateBefore: HardState;
+  /** Its index in `deferred`. */
+  readonly position: number;
+}
+
 /** What survives of the application's side of the disk after each write. */
 interface Volatile {
   readonly commit: number;
@@ -56,6 +65,12 @@ export class SimDisk {
   deferred: Volatile[] = [];
   /** Entries of the last synced write above the commit then: lost if that write is torn. */
   lastSyncedEntriesFrom: number | null = null;
+  /**
+   * The write of persistThen whose fsync has not returned (at most one: the driver waits for it): what the disk
+   * held before it, and its place among the deferred writes. A crash that keeps no more than that many deferred
+   * writes loses it, and everything after it (WAL order).
+   */
+  unsynced: UnsyncedWrite | null = null;
   identity: StoredIdentity | null = null;
   pins = new Map<NodeId, string>();
   marker: MarkerContents | null = null;
@@ -67,6 +82,12 @@ export class SimDisk {
   crash(keptDeferred: number, torn: boolean): void {
     const kept = Math.max(0, Math.min(keptDeferred, this.deferred.length));
     const survived = kept === 0 ? this.durable : this.deferred[kept - 1]!;
+    const unsynced = this.unsynced;
+    this.unsynced = null;
+    if (unsynced !== null && kept <= unsynced.position) {
+      this.entries = unsynced.entriesBefore;
+      this.hardState = unsynced.hardStateBefore;
+    }
     this.deferred = [];
     this.durable = survived;
     this.live = survived;
@@ -88,7 +109,7 @@ export class SimDisk {
 
   /** Drops the entries a durable compaction covers. */
   compactPhysically(): void {
-    const snapshotIndex = this.live.snapshot?.index ?? 0;
+    const snapshotIndex = this.durable.snapshot?.index ?? 0;
     if (this.entries.length > 0 && this.entries[0]!.index <= snapshotIndex) {
       this.entries = this.entries.filter((entry) => entry.index > snapshotIndex);
     }
@@ -111,17 +132,37 @@ export interface SimStorageObserver {
   restored?(index: number, state: number): void;
 }
 
+export interface SimSyncOptions {
+  /** Runs `complete` when the fsync returns, later by the simulator's clock. */
+  readonly later: (complete: () => void) => void;
+  /**
+   * A deliberate bug, to prove the simulator's commit-quorum check can fail: the fsync is reported done while the
+   * disk still holds the write unsynced (it becomes durable only when the next write begins).
+   */
+  readonly reportedEarly?: boolean;
+}
+
 export class SimStorage implements DriverStorage, IdentityStore {
   /** Set by the simulator: the next write that reaches this stage throws SimulatedCrash. */
   crashAt: CrashStage | null = null;
   fsyncs = 0;
 
+  /** Set when the simulator fsyncs off the thread (scenario.syncTicksMax): persistThen, as production's storage. */
+  readonly persistThen?: (part: PersistPart, durable: (error: Error | null) => void) => boolean;
+
+  private readonly syncReportedEarly: boolean;
+
+  /** `sync`: runs the end of an fsync later (the simulator's clock); without it, every write syncs inline. */
   constructor(
     readonly owner: NodeId,
     readonly disk: SimDisk,
     private readonly applier: SimApplier,
     private readonly observer: SimStorageObserver = {},
-  ) {}
+    sync?: SimSyncOptions,
+  ) {
+    this.syncReportedEarly = sync?.reportedEarly === true;
+    if (sync !== undefined) this.persistThen = (part, durable) => this.writeUnsynced(part, durable, sync.later);
+  }
 
   /** What a restarting node reads back. */
   load(): { readonly persisted: PersistedState; readonly lastApplied: number } {
@@ -176,6 +217,51 @@ export class SimStorage implements DriverStorage, IdentityStore {
     disk.lastSyncedEntriesFrom = entries.length > 0 ? entries[0]!.index : null;
     if (entries.length > 0 && this.crashAt === 'tornPersist') this.crash('tornPersist');
     this.crashIf('beforeSend');
+  }
+
+  /** persistThen: entries and hard state written now (a deferred write), durable when the fsync completes. */
+  private writeUnsynced(part: PersistPart, durable: (error: Error | null) => void, syncLater: (complete: () => void) => void): boolean {
+    const { snapshot, entries, hardState } = part;
+    if (snapshot !== null || (entries.length === 0 && hardState === null) || this.onlyCommitMoves(part)) {
+      this.persist(part);
+      return false;
+    }
+    const disk = this.disk;
+    if (disk.unsynced !== null && !this.syncReportedEarly) throw new Error(`sim storage: ${this.owner} wrote again before the previous write was synced`);
+    if (disk.unsynced !== null) this.markSynced(disk.unsynced);
+    this.crashIf('beforePersist');
+    const write: UnsyncedWrite = { entriesBefore: disk.entries, hardStateBefore: disk.hardState, position: disk.deferred.length };
+    if (entries.length > 0) {
+      const first = entries[0]!.index;
+      // A new array: the one before this write is kept, for a crash that loses the write.
+      disk.entries = [...disk.entries.filter((entry) => entry.index < first), ...entries];
+    }
+    if (hardState !== null) disk.hardState = hardState;
+    this.deferredWrite({ ...disk.live, commit: disk.hardState.commit });
+    disk.unsynced = write;
+    syncLater(() => this.completeSync(write, entries, durable));
+    return true;
+  }
+
+  /** The fsync returned: the write and every deferred write before it are durable; then crash points, as persist(). */
+  private completeSync(write: UnsyncedWrite, entries: readonly Entry[], durable: (error: Error | null) => void): void {
+    const disk = this.disk;
+    this.fsyncs += 1;
+    if (!this.syncReportedEarly) this.markSynced(write);
+    disk.lastSyncedEntriesFrom = entries.length > 0 ? entries[0]!.index : null;
+    if (entries.length > 0 && this.crashAt === 'tornPersist') this.crash('tornPersist');
+    this.crashIf('beforeSend');
+    durable(null);
+  }
+
+  /** The write and every deferred write before it are durable (unless a synced write in between made them so). */
+  private markSynced(write: UnsyncedWrite): void {
+    const disk = this.disk;
+    if (disk.unsynced !== write) return;
+    disk.durable = disk.deferred[write.position]!;
+    disk.deferred = disk.deferred.slice(write.position + 1);
+    disk.unsynced = null;
+    disk.compactPhysically();
   }
 
   apply(entries: readonly Entry[]): AppliedResult[] {
@@ -288,6 +374,7 @@ export class SimStorage implements DriverStorage, IdentityStore {
     this.fsyncs += 1;
     disk.durable = disk.live;
     disk.deferred = [];
+    disk.unsynced = null;
     disk.compactPhysically();
   }
 

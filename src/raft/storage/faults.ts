@@ -1,4 +1,5 @@
-// Disk-fault injection for tests: make the next write transaction fail as a full or failing disk would.
+// Disk-fault injection for tests: make the next write transaction, or the next off-thread fsync, fail as a full or
+// failing disk would.
 //
 // The fault fires after every statement of the transaction has run and just before it commits, so a test sees
 // the storage roll back real, partly done work rather than refuse up front.
@@ -6,6 +7,7 @@ import type { DiskFaultCode } from './errors.js';
 
 export class StorageFaults {
   private pendingCodes: DiskFaultCode[] = [];
+  private pendingSyncCodes: DiskFaultCode[] = [];
 
   /** The next write transaction fails with this code; calling it twice fails the next two. */
   failNextWrite(code: DiskFaultCode): void {
@@ -15,6 +17,16 @@ export class StorageFaults {
   /** Called by the storage once per write transaction, before it commits. */
   takeFault(): DiskFaultCode | null {
     return this.pendingCodes.shift() ?? null;
+  }
+
+  /** The next fsync of persistThen() fails with this code (after the fsync itself ran). */
+  failNextSync(code: DiskFaultCode): void {
+    this.pendingSyncCodes.push(code);
+  }
+
+  /** Called by the storage once per fsync of persistThen(). */
+  takeSyncFault(): DiskFaultCode | null {
+    return this.pendingSyncCodes.shift() ?? null;
   }
 
   get pendingCount(): number {

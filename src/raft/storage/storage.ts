@@ -3,7 +3,8 @@
 // Owns: the file (WAL, synchronous=FULL, so every committed transaction is fsynced), the Raft log, hard state,
 // snapshot and lastApplied, and the transactions around the application's StateMachine.
 // Promises: persist() and apply() are each one all-or-nothing transaction. persist() is fsynced before it
-// returns, except a hard state that only moves the commit index (durable with the next fsync); apply() is not
+// returns, except a hard state that only moves the commit index (durable with the next fsync); persistThen() is
+// the same write with its fsync in libuv's thread pool, and says so only once it returned; apply() is not
 // fsynced on its own (it becomes durable with the next persist(), WAL order): a crash
 // that loses it loses only state the durable log and commit index rebuild, and lastApplied always agrees with the
 // application's tables, so the restarted replica re-applies those entries. A failed write
@@ -14,7 +15,7 @@
 // on every write and throw StorageInvariantError.
 // Needs: one thread (better-sqlite3 is synchronous), and a StateMachine that keeps its state in tables of the
 // same database.
-import { mkdirSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
@@ -49,7 +50,7 @@ export interface StorageOptions {
   /** File path of the database; the parent directory is created. */
   readonly path: string;
   readonly stateMachine: AnyStateMachine;
-  /** Test hook: make chosen write transactions fail as a failing disk would. */
+  /** Test hook: make chosen write transactions (and fsyncs of persistThen) fail as a failing disk would. */
   readonly faults?: StorageFaults;
   readonly logger?: StorageLogger;
 }
@@ -141,6 +142,10 @@ export class RaftStorage {
   private readonly transaction: (body: () => unknown) => unknown;
   private readonly syncNormal: Database.Statement;
   private readonly syncFull: Database.Statement;
+  /** persistThen(): the WAL file's descriptor (opened at the first call), the fsync running, and who waits. */
+  private walDescriptor: number | null = null;
+  private walSyncRunning = false;
+  private walSyncWaiters: Array<(error: Error | null) => void> = [];
 
   private constructor(
     private readonly database: Database.Database,
@@ -207,7 +212,36 @@ export class RaftStorage {
     this.assertOpen();
     const { snapshot, entries, hardState } = part;
     if (snapshot === null && entries.length === 0 && hardState === null) return;
-    const next = this.write(this.onlyCommitMoves(part) ? durability.deferred : durability.synced, () => {
+    this.writePart(part, this.onlyCommitMoves(part) ? durability.deferred : durability.synced);
+  }
+
+  /**
+   * persist() with the fsync off this thread: the transaction commits now without one (synchronous=NORMAL), and an
+   * fdatasync of the WAL file runs in libuv's thread pool; `durable` is called when one that began after this
+   * commit returns. The WAL's frames carry a running checksum, so a crash before then keeps a prefix of the
+   * transactions — this one whole or not at all, and everything written after it gone with it. At most one
+   * fsync runs at a time; writes made while it runs wait for the next, which covers them all (group commit).
+   * False, with `durable` never called, when `part` needs no fsync (see persist()) or holds a snapshot (written
+   * by persist(), fsynced before returning). After a failed fsync every waiter gets the error and every later
+   * write throws it.
+   */
+  persistThen(part: PersistPart, durable: (error: Error | null) => void): boolean {
+    this.assertOpen();
+    const { snapshot, entries, hardState } = part;
+    if (snapshot !== null || (entries.length === 0 && hardState === null) || this.onlyCommitMoves(part)) {
+      this.persist(part);
+      return false;
+    }
+    const descriptor = this.openWal();
+    this.writePart(part, durability.deferred);
+    this.walSyncWaiters.push(durable);
+    this.syncWal(descriptor);
+    return true;
+  }
+
+  private writePart(part: PersistPart, mode: Durability): void {
+    const { snapshot, entries, hardState } = part;
+    const next = this.write(mode, () => {
       let state = this.state;
       if (snapshot !== null) state = this.installSnapshot(state, snapshot);
       if (entries.length > 0) state = this.appendEntries(state, entries);
@@ -219,6 +253,52 @@ export class RaftStorage {
     this.counters.entriesWritten += entries.length;
     this.counters.bytesWritten += entries.reduce((sum, entry) => sum + Buffer.byteLength(entry.data), 0);
     this.counters.bytesWritten += snapshot === null ? 0 : Buffer.byteLength(snapshot.data);
+  }
+
+  /**
+   * The WAL file, opened once. Its directory entry is fsynced too, once: SQLite syncs a new WAL's directory with
+   * its first fsync, which on this path is ours, not SQLite's. A synced write first makes sure the file exists.
+   */
+  private openWal(): number {
+    if (this.walDescriptor !== null) return this.walDescriptor;
+    this.write(durability.synced, () => this.statements.updateLastApplied.run(this.state.lastApplied));
+    this.walDescriptor = openSync(`${this.options.path}-wal`, 'r+');
+    const directory = openSync(dirname(this.options.path), 'r');
+    try {
+      fsyncSync(directory);
+    } finally {
+      closeSync(directory);
+    }
+    return this.walDescriptor;
+  }
+
+  /** Starts an fdatasync of the WAL for the writes waiting, unless one is running (its end starts the next). */
+  private syncWal(descriptor: number): void {
+    if (this.walSyncRunning || this.walSyncWaiters.length === 0) return;
+    const waiters = this.walSyncWaiters;
+    this.walSyncWaiters = [];
+    this.walSyncRunning = true;
+    const injected = this.options.faults?.takeSyncFault() ?? null;
+    fdatasync(descriptor, (error) => {
+      this.walSyncRunning = false;
+      const failure = injected !== null ? new StorageWriteError(injected, 'injected fsync fault')
+        : error === null ? null : new StorageWriteError(error.code === 'ENOSPC' || error.code === 'EDQUOT' ? 'ENOSPC' : 'EIO', `fsync of the WAL failed: ${error.message}`, { cause: error });
+      if (failure !== null) {
+        this.failure ??= failure;
+        for (const waiter of [...waiters, ...this.walSyncWaiters.splice(0)]) waiter(this.failure);
+      } else {
+        this.counters.fsyncs += 1;
+        for (const waiter of waiters) waiter(null);
+      }
+      if (this.closed) this.closeWal();
+      else if (this.failure === null) this.syncWal(descriptor);
+    });
+  }
+
+  private closeWal(): void {
+    if (this.walDescriptor === null || this.walSyncRunning) return;
+    closeSync(this.walDescriptor);
+    this.walDescriptor = null;
   }
 
   /**
@@ -370,6 +450,8 @@ export class RaftStorage {
       if (this.failure === null) this.database.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
       this.database.close();
+      // An fsync still running closes the descriptor when it returns.
+      this.closeWal();
     }
   }
 

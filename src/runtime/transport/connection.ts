@@ -34,8 +34,11 @@ export const connectionLimitsDefault: ConnectionLimits = {
   /** Bound on one frame's payload; a peer announcing more is disconnected. */
   frameBytesMax: 16 * 1024 * 1024,
   handshakeTimeoutMs: 2_000,
-  heartbeatIntervalMs: 500,
-  failureTimeoutMs: 3_000,
+  // A silent peer (a host that died without closing, a cut link) is noticed within failureTimeoutMs +
+  // heartbeatIntervalMs (1.25 s), so its replicas' groups fail over within about a second of it; four
+  // heartbeats per timeout keep a peer whose thread is busy for a few hundred ms from being taken for dead.
+  heartbeatIntervalMs: 250,
+  failureTimeoutMs: 1_000,
   sendQueueBytesHighWater: 8 * 1024 * 1024,
   sendQueueBytesMax: 64 * 1024 * 1024,
 };
