@@ -9,7 +9,7 @@
 //   group directly (a linearizable ReadIndex read, reported as a MISS). With the cache switched off
 //   (`readThroughCache: false`) every read goes there.
 // - Near cache (option `nearCache`, only when the cache actor runs in this process): lookups the cache actor held
-//   are mirrored in this thread (src/http/mirror.ts) and served without a message; the write invalidation above is
+//   are mirrored in this thread (src/actors/cache/mirror.ts) and served without a message; the write invalidation above is
 //   applied to the mirror synchronously too, a distrusted cache bypasses and clears it, and killing, stopping or
 //   isolating the cache actor through actorAction revokes it at once.
 // - Orders are retried through the order group's next leader with the same order id; the saga makes that
@@ -26,7 +26,7 @@ import type { Logger } from '../runtime/actor.js';
 import { isRuntimeError } from '../runtime/errors.js';
 import { isThreadFigures } from '../runtime/thread-metrics.js';
 import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
-import { CacheMirror, type MirrorStats, type PreparedLookup } from './mirror.js';
+import { CacheMirror, type MirrorStats, type PreparedLookup } from '../actors/cache/mirror.js';
 import type { ActorStatus as RuntimeActorStatus } from '../runtime/system.js';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

@@ -9,7 +9,7 @@
 //   {type:'renewLease'}                                             own timer: subscribe, and hear from the group
 //   {type:'stats'}                                                  ask → CacheStats
 //   {type:'mirrorLease'}                                            own timer: renew the gateway mirror's lease
-// Tells to '$system' (the gateway's thread keeps a mirror of this cache, src/http/mirror.ts): mirrorInvalidate
+// Tells to '$system' (the gateway's thread keeps a mirror of this cache, src/actors/cache/mirror.ts): mirrorInvalidate
 // {items, index} at every invalidation, mirrorForget whenever every entry is dropped, and mirrorLease {validUntilMs}
 // every mirrorLeaseMs/4 while this cache's own lease stays valid until validUntilMs. Each is told before anything
 // answered later (the link to '$system' is FIFO), and an answer says whether its entry is held (`held`): only held

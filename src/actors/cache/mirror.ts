@@ -13,9 +13,9 @@
 //   everything and ends the lease at once. A lapse forgets everything, again on the renewal that ends it (fills
 //   that arrived meanwhile included), so nothing seen across a gap is served after it.
 // Pure: time comes from the injected clock (wall time, shared with the actor's thread in one process).
-import { CachePolicy, itemKey, type CacheStats } from '../actors/cache/policy.js';
-import type { Item, PreparedAnswer, Topic } from './backend.js';
-import * as bodies from './bodies.js';
+import { CachePolicy, itemKey, type CacheStats } from './policy.js';
+import type { Item, PreparedAnswer, Topic } from '../../http/backend.js';
+import * as bodies from '../../http/bodies.js';
 
 export interface MirrorOptions {
   /** Lookups kept at most (least recently used first out). */

@@ -1,4 +1,4 @@
-// Tests of the gateway's near cache (src/http/mirror.ts) and its protocol with the cache actor, driven by hand:
+// Tests of the gateway's near cache (src/actors/cache/mirror.ts) and its protocol with the cache actor, driven by hand:
 // fake notices in the order a FIFO link would deliver them, a hand-moved clock, and an ActorBackend over a fake
 // actor port, so each ordering that matters (invalidation before answer, answer in flight across an
 // invalidation, forget, lease lapse, crash) is played exactly.
@@ -8,7 +8,7 @@ import { CachePolicy, itemKey } from '../../src/actors/cache/policy.js';
 import type { CacheAnswer } from '../../src/actors/cache/actor.js';
 import { ActorBackend, type ActorPort } from '../../src/http/actor-backend.js';
 import type { Item } from '../../src/http/backend.js';
-import { CacheMirror, isMirrorNotice } from '../../src/http/mirror.js';
+import { CacheMirror, isMirrorNotice } from '../../src/actors/cache/mirror.js';
 import type { Logger } from '../../src/runtime/actor.js';
 
 const topics = [{ id: 1, name: 'Distributed systems' }];
