@@ -16,7 +16,7 @@ import { MembershipRefusedError } from '../http/backend.js';
 import { backlogShortfall } from '../http/connections.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
 import type { AdminMode } from '../http/authorization.js';
-import { ActorSystem, type ChildSpec, type SystemMessageEvent } from '../runtime/system.js';
+import { ActorSystem, type ChildSpec } from '../runtime/system.js';
 
 export interface ClusterOptions {
   readonly host: string;
@@ -185,18 +185,6 @@ export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
   return [...catalogs, ...orders, { name: cacheName, module: cacheModule, args: cacheArgs, restart: 'permanent' }];
 }
 
-/** Feeds the cache actor's notices to the gateway's near cache, and revokes it whenever the cache actor goes. */
-export function wireNearCache(system: ActorSystem, backend: ActorBackend): void {
-  system.on('message', (event: SystemMessageEvent) => {
-    if (event.from === cacheName) backend.receiveCacheNotice(event.body);
-  });
-  for (const eventName of ['crash', 'restart', 'exit'] as const) {
-    system.on(eventName, (event: { name: string }) => {
-      if (event.name === cacheName) backend.revokeNearCache();
-    });
-  }
-}
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function waitReady(backend: ActorBackend, timeoutMs: number): Promise<boolean> {
@@ -226,7 +214,9 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     cacheName,
     log,
     deadlineMs: (options.requestDeadlineMs ?? 5_000) - 250,
-    nearCache: nearCache ? { capacity: options.cacheCapacity ?? 20_000 } : null,
+    // The runtime's hook on the cache actor feeds the near cache; made before the cache starts, so its first
+    // lease grant is not missed.
+    nearCache: nearCache ? { capacity: options.cacheCapacity ?? 20_000, watch: (name, watcher) => system.watchActor(name, watcher) } : null,
     readThroughCache: options.cacheEnabled ?? true,
     retireDatabase: (name) => retireDatabase(resolve(options.dataDir), name, log),
     memberNodeProblem: (node) => (node === null ? null : 'pygmy start runs on one host: leave "node" out'),
@@ -235,8 +225,6 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       await system.start([replicaSpec(options, group, name)]);
     },
   });
-  // Wired before the cache starts, so its first lease grant is not missed.
-  if (nearCache) wireNearCache(system, backend);
   await system.start(clusterSpecs(options));
   if (!(await waitReady(backend, options.readyTimeoutMs ?? 15_000))) {
     await system.shutdown();
@@ -273,6 +261,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     close() {
       closing ??= (async () => {
         await gateway.close().catch(() => {});
+        backend.close();
         await system.shutdown();
       })();
       return closing;

@@ -15,7 +15,7 @@ import type { AdminMode } from '../http/authorization.js';
 import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
 import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
-import { cacheName, catalogMembers, clusterSpecs, databaseBytesIn, orderMembers, wireNearCache } from './cluster.js';
+import { cacheName, catalogMembers, clusterSpecs, databaseBytesIn, orderMembers } from './cluster.js';
 import { memberFilesIn } from '../raft/storage/marker.js';
 
 export interface GatewayPlacement {
@@ -193,9 +193,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     const cacheHere = self.actors.includes(cacheName);
     backend = new ActorBackend({
       actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), deadlineMs: 4_750,
-      nearCache: cacheHere ? { capacity: 20_000 } : null,
+      nearCache: cacheHere ? { capacity: 20_000, watch: (name, watcher) => system.watchActor(name, watcher) } : null,
     });
-    if (cacheHere) wireNearCache(system, backend);
     gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: 5_000 });
     gateway.metrics.databaseBytesOf = databaseBytesIn(options.dataDir);
     const address = await gateway.listen();
@@ -221,6 +220,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     close() {
       closing ??= (async () => {
         await gateway?.close().catch(() => {});
+        backend?.close();
         await system.shutdown();
         await transport.close();
       })();

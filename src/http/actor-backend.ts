@@ -2,20 +2,18 @@
 // orders, the catalog group for item updates, and the supervisor for status and fault injection.
 //
 // Promises beyond the Backend contract:
-// - Read-your-writes: before `order` or `updateItem` returns, the cache has applied the write's invalidation
-//   (item, index). If the cache cannot confirm it, the gateway stops trusting the cache (reads go straight to the
-//   catalog group) until a full invalidation of the cache succeeds.
+// - Read-your-writes: before `order` or `updateItem` returns, the cache has confirmed the write's catalog index
+//   (the cache client, src/actors/cache/client.ts, owns that and trust in the cache; an unconfirmed write makes
+//   reads go straight to the catalog group until the cache is cleared).
 // - Reads keep working without the cache: when the cache actor is down or isolated, a read goes to the catalog
 //   group directly (a linearizable ReadIndex read, reported as a MISS). With the cache switched off
 //   (`readThroughCache: false`) every read goes there.
 // - Near cache (option `nearCache`, only when the cache actor runs in this process): lookups the cache actor held
-//   are mirrored in this thread (src/actors/cache/mirror.ts) and served without a message; the write invalidation above is
-//   applied to the mirror synchronously too, a distrusted cache bypasses and clears it, and killing, stopping or
-//   isolating the cache actor through actorAction revokes it at once.
+//   are mirrored in this thread and served without a message (the cache client's mirror).
 // - Orders are retried through the order group's next leader with the same order id; the saga makes that
 //   exactly-once.
 import { nanoid } from 'nanoid';
-import type { CacheAnswer } from '../actors/cache/actor.js';
+import { CacheClient, type CacheQuery } from '../actors/cache/client.js';
 import type { ItemsAnswer, LookupAnswer } from '../actors/catalog/commands.js';
 import { encodeCatalogCommand, type CatalogResult } from '../actors/catalog/commands.js';
 import type { OrderOutcome as SagaOutcome } from '../actors/order/actor.js';
@@ -26,8 +24,9 @@ import type { Logger } from '../runtime/actor.js';
 import { isRuntimeError } from '../runtime/errors.js';
 import { isThreadFigures } from '../runtime/thread-metrics.js';
 import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
-import { CacheMirror, type MirrorStats, type PreparedLookup } from '../actors/cache/mirror.js';
-import type { ActorStatus as RuntimeActorStatus } from '../runtime/system.js';
+import type { MirrorStats } from '../actors/cache/mirror.js';
+import type { ActorStatus as RuntimeActorStatus, ActorWatcher } from '../runtime/system.js';
+import { prepareLookup, type PreparedLookup } from './prepared-lookup.js';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackupAnswer } from '../raft/replica.js';
@@ -80,10 +79,14 @@ export interface ActorBackendOptions {
   readonly deadlineMs?: number;
   readonly log: Logger;
   /**
-   * Mirror the cache actor's lookups in this thread. Only for a cache actor in this process: the caller must pass
-   * its notices to receiveCacheNotice() and call revokeNearCache() when it crashes, restarts or exits.
+   * Mirror the cache actor's lookups in this thread. Only for a cache actor in this process: `watch` is the
+   * runtime's hook on it (ActorSystem.watchActor), which feeds the mirror its notices and revokes it when it goes.
    */
-  readonly nearCache?: { readonly capacity: number; readonly now?: () => number } | null;
+  readonly nearCache?: {
+    readonly capacity: number;
+    readonly now?: () => number;
+    readonly watch: (name: string, watcher: ActorWatcher) => () => void;
+  } | null;
   /**
    * False when the cache is switched off: reads go straight to the catalog group (a linearizable read on a
    * replica) instead of through a cache actor that would only pass them on. Default true.
@@ -162,19 +165,18 @@ export class ActorBackend implements Backend {
   private orderNames: readonly string[];
   private readonly orders: GroupClient;
   private readonly deadlineMs: number;
-  /** Set when an invalidation could not be confirmed: the cache may hold a stale entry until fully cleared. */
-  private cacheDistrusted = false;
-  private readonly mirror: CacheMirror | null;
-  private readonly readThroughCache: boolean;
+  private readonly cache: CacheClient<PreparedLookup>;
 
   constructor(options: ActorBackendOptions) {
     this.options = options;
-    this.readThroughCache = options.readThroughCache ?? true;
     this.orderNames = [...options.orderMembers];
     this.deadlineMs = options.deadlineMs ?? 3_000;
-    const near = options.nearCache ?? null;
-    this.mirror = near === null ? null : new CacheMirror({ capacity: near.capacity, now: near.now ?? Date.now });
     const ask = (target: string, message: unknown, timeoutMs: number) => options.actors.ask(target, message, { timeoutMs });
+    const near = options.nearCache ?? null;
+    this.cache = new CacheClient<PreparedLookup>({
+      ask, cacheName: options.cacheName, log: options.log, readThrough: options.readThroughCache ?? true,
+      nearCache: near === null ? null : { ...near, prepare: prepareLookup },
+    });
     // One line per episode and group: when a replica is slow, every request tried on it would otherwise write one.
     const onFailover = (group: string) => {
       const episodes = new EpisodeLog(failoverLogIntervalMs);
@@ -194,22 +196,16 @@ export class ActorBackend implements Backend {
 
   /** A lookup the near cache can answer now, prepared for writing; undefined when it cannot (or is off). */
   nearLookup(id: number): PreparedLookup | undefined {
-    if (this.mirror === null || this.cacheDistrusted) return undefined;
-    return this.mirror.lookup(id);
-  }
-
-  /** A notice the cache actor told '$system'; false when it is not one (the caller may handle it otherwise). */
-  receiveCacheNotice(body: unknown): boolean {
-    return this.mirror?.apply(body) ?? false;
-  }
-
-  /** The cache actor went down, restarted or was cut off: the near cache serves nothing until it grants again. */
-  revokeNearCache(): void {
-    this.mirror?.revoke();
+    return this.cache.nearLookup(id);
   }
 
   nearCacheStats(): MirrorStats | null {
-    return this.mirror?.stats() ?? null;
+    return this.cache.nearCacheStats();
+  }
+
+  /** Stops listening to the cache actor (the near cache's notices). */
+  close(): void {
+    this.cache.close();
   }
 
   lookup(id: number, signal: AbortSignal): Promise<ReadAnswer<Item | null>> {
@@ -235,30 +231,21 @@ export class ActorBackend implements Backend {
 
   /** Through the cache when it is trusted and up; straight to the catalog group otherwise. */
   private async read(
-    query: { readonly type: string; readonly id?: number; readonly topic?: string; readonly knownIndex?: number },
+    query: CacheQuery,
     signal: AbortSignal,
     shape: (result: unknown) => { result: unknown; topics: readonly Topic[] },
   ): Promise<ReadAnswer<unknown>> {
-    if (this.readThroughCache && !this.cacheDistrusted) {
-      try {
-        const answer = await this.options.actors.ask<CacheAnswer>(this.options.cacheName, query, { timeoutMs: this.deadlineMs });
-        // Checked again after the wait: an invalidation that failed meanwhile makes the cache's answers untrusted.
-        if (this.mirror !== null && query.type === 'lookup' && query.id !== undefined && !this.cacheDistrusted) {
-          this.mirror.fill(query.id, { result: answer.result as Item | null, topics: answer.topics, index: answer.index, held: answer.held === true });
-        }
-        if (answer.unchanged === true) {
-          return { result: [], topics: [], index: answer.index, cache: answer.cache, servedBy: answer.servedBy, unchanged: true };
-        }
-        return { result: answer.result, topics: answer.topics as Topic[], index: answer.index, cache: answer.cache, servedBy: answer.servedBy };
-      } catch (error) {
-        if (!isUnavailable(error)) throw this.translate(error);
-        this.options.log.debug({ query }, 'gateway: cache unavailable, reading from the catalog group');
-      }
+    const answer = await this.cache.read(query, this.deadlineMs).catch((error: unknown) => { throw this.translate(error); });
+    if (answer !== null && answer.unchanged === true) {
+      return { result: [], topics: [], index: answer.index, cache: answer.cache, servedBy: answer.servedBy, unchanged: true };
+    }
+    if (answer !== null) {
+      return { result: answer.result, topics: answer.topics as Topic[], index: answer.index, cache: answer.cache, servedBy: answer.servedBy };
     }
     if (signal.aborted) throw new UnavailableError('request deadline passed');
     try {
       // The replicas answer the query itself; knownIndex is for the cache.
-      const { knownIndex: _known, ...catalogQuery } = query;
+      const { knownIndex: _known, ...catalogQuery } = query as CacheQuery & { readonly knownIndex?: number };
       const answer = await this.catalog.read(catalogQuery, this.deadline());
       const shaped = shape(answer.result);
       return { result: shaped.result, topics: [...shaped.topics], index: answer.index, cache: 'MISS', servedBy: answer.servedBy };
@@ -276,7 +263,7 @@ export class ActorBackend implements Backend {
     }
     const outcome = answer.result as SagaOutcome;
     if (outcome.kind === 'keyReused') return { bought: false, orderId, firstRequest: { item: outcome.first.item, amount: outcome.first.amount } };
-    if (outcome.bought) await this.invalidate([item], outcome.catalogIndex > 0 ? outcome.catalogIndex : await this.catalogIndexNow());
+    if (outcome.bought) await this.cache.confirmWrite(outcome.catalogIndex > 0 ? outcome.catalogIndex : await this.catalogIndexNow(), this.deadlineMs);
     const reason = outcome.order.reason;
     return outcome.bought || reason === null ? { bought: outcome.bought, orderId } : { bought: false, orderId, reason };
   }
@@ -330,33 +317,12 @@ export class ActorBackend implements Backend {
       throw this.translate(error);
     }
     // A price set before a refused restock is a change the cache must see too.
-    if (lastIndex > 0 && (outcome.ok || change.price !== undefined)) await this.invalidate([id], lastIndex);
+    if (lastIndex > 0 && (outcome.ok || change.price !== undefined)) await this.cache.confirmWrite(lastIndex, this.deadlineMs);
     return outcome;
   }
 
-  async invalidateItem(id: number): Promise<void> {
-    await this.invalidate([id], 0);
-  }
-
-  /** Makes the cache apply an invalidation before a write is acknowledged; on failure, stop trusting the cache. */
-  private async invalidate(items: number[], index: number): Promise<void> {
-    // The mirror first and synchronously: from here on no answer older than `index` for these items is served.
-    this.mirror?.invalidate(items, index);
-    try {
-      await this.options.actors.ask(this.options.cacheName, { type: 'invalidate', items, index }, { timeoutMs: 1_000 });
-      if (this.cacheDistrusted) {
-        await this.options.actors.ask(this.options.cacheName, { type: 'invalidateAll' }, { timeoutMs: 1_000 });
-        this.mirror?.revoke();
-        this.cacheDistrusted = false;
-        this.options.log.info({ event: 'cacheTrusted' }, 'gateway: cache cleared and trusted again');
-      }
-    } catch (error) {
-      if (!this.cacheDistrusted) {
-        this.options.log.warn({ error: String(error), event: 'cacheDistrusted' }, 'gateway: cache did not confirm an invalidation; reading around it until it is cleared');
-      }
-      this.cacheDistrusted = true;
-      this.mirror?.revoke();
-    }
+  invalidateItem(id: number): Promise<void> {
+    return this.cache.invalidateItem(id, this.deadlineMs);
   }
 
   async cluster(): Promise<ClusterStatus> {
@@ -440,14 +406,8 @@ export class ActorBackend implements Backend {
   async actorAction(name: string, action: ActorAction): Promise<void> {
     const known = (await this.options.actors.status()).some((status) => status.name === name);
     if (!known) throw new UnknownActorError(name);
-    const cutsCache = name === this.options.cacheName && (action === 'kill' || action === 'stop' || action === 'isolate');
-    // Before and after: a grant still in flight while the action takes effect must not outlive it.
-    if (cutsCache) this.mirror?.revoke();
-    try {
-      await this.performAction(name, action);
-    } finally {
-      if (cutsCache) this.mirror?.revoke();
-    }
+    const cutsOff = action === 'kill' || action === 'stop' || action === 'isolate';
+    await this.cache.aroundAction(name, cutsOff, () => this.performAction(name, action));
   }
 
   async members(group: ReplicaGroup): Promise<GroupMembers> {
