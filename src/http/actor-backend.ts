@@ -27,6 +27,7 @@ import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import type { MirrorStats } from '../actors/cache/mirror.js';
 import type { ActorStatus as RuntimeActorStatus, ActorWatcher } from '../runtime/system.js';
 import { prepareLookup, type PreparedLookup } from './prepared-lookup.js';
+import { timeoutsDefault, type Timeouts } from './timeouts.js';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackupAnswer } from '../raft/replica.js';
@@ -51,6 +52,7 @@ import {
   type OrdersPage,
   type OrdersPageRequest,
   type ReadAnswer,
+  type RequestDeadline,
   type ReplicaFigures,
   type Topic,
 } from './backend.js';
@@ -76,7 +78,13 @@ export interface ActorBackendOptions {
   readonly cacheName: string;
   /** Which node each actor runs on, for /cluster; "local" when absent. */
   readonly nodeOf?: (actor: string) => string;
+  /**
+   * The bound of the operations calls that come with no request deadline (membership changes); a request's own
+   * calls take its deadline's time remaining instead.
+   */
   readonly deadlineMs?: number;
+  /** Attempts on one replica (src/http/timeouts.ts; checked against the request deadline at start-up). */
+  readonly timeouts?: Pick<Timeouts, 'catalogAttemptMs' | 'orderAttemptMs'>;
   readonly log: Logger;
   /**
    * Mirror the cache actor's lookups in this thread. Only for a cache actor in this process: `watch` is the
@@ -186,12 +194,16 @@ export class ActorBackend implements Backend {
         options.log.info({ group, from, reason, event: 'failover' }, `gateway: ${from} did not answer (${reason}); trying the next ${group} replica${foldedSuffix(note)}`);
       };
     };
-    this.catalog = new GroupClient({ group: 'catalog', members: options.catalogMembers, ask, isUnavailable, attemptTimeoutMs: 1_000, onFailover: onFailover('catalog') });
-    this.orders = new GroupClient({ group: 'order', members: options.orderMembers, ask, isUnavailable, attemptTimeoutMs: 2_500, onFailover: onFailover('order') });
+    // The request deadline is on the gateway's monotonic clock: the group clients count time on the same one.
+    const now = () => performance.now();
+    const timeouts = options.timeouts ?? timeoutsDefault;
+    this.catalog = new GroupClient({ group: 'catalog', members: options.catalogMembers, ask, isUnavailable, now, attemptTimeoutMs: timeouts.catalogAttemptMs, onFailover: onFailover('catalog') });
+    this.orders = new GroupClient({ group: 'order', members: options.orderMembers, ask, isUnavailable, now, attemptTimeoutMs: timeouts.orderAttemptMs, onFailover: onFailover('order') });
   }
 
-  private deadline(): number {
-    return Date.now() + this.deadlineMs;
+  /** The request's deadline on the group clients' clock (the gateway's monotonic clock, this thread's). */
+  private deadlineAt(deadline: RequestDeadline): number {
+    return performance.now() + deadline.remainingMs();
   }
 
   /** A lookup the near cache can answer now, prepared for writing; undefined when it cannot (or is off). */
@@ -208,22 +220,22 @@ export class ActorBackend implements Backend {
     this.cache.close();
   }
 
-  lookup(id: number, signal: AbortSignal): Promise<ReadAnswer<Item | null>> {
-    return this.read({ type: 'lookup', id }, signal, (result) => {
+  lookup(id: number, deadline: RequestDeadline): Promise<ReadAnswer<Item | null>> {
+    return this.read({ type: 'lookup', id }, deadline, (result) => {
       const answer = result as LookupAnswer;
       return { result: answer.item, topics: answer.topics };
     }) as Promise<ReadAnswer<Item | null>>;
   }
 
-  list(signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
-    return this.read({ type: 'list', ...(knownIndex === undefined ? {} : { knownIndex }) }, signal, (result) => {
+  list(deadline: RequestDeadline, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
+    return this.read({ type: 'list', ...(knownIndex === undefined ? {} : { knownIndex }) }, deadline, (result) => {
       const answer = result as ItemsAnswer;
       return { result: answer.items, topics: answer.topics };
     }) as Promise<ReadAnswer<Item[]>>;
   }
 
-  search(topic: string, signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
-    return this.read({ type: 'search', topic, ...(knownIndex === undefined ? {} : { knownIndex }) }, signal, (result) => {
+  search(topic: string, deadline: RequestDeadline, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
+    return this.read({ type: 'search', topic, ...(knownIndex === undefined ? {} : { knownIndex }) }, deadline, (result) => {
       const answer = result as ItemsAnswer;
       return { result: answer.items, topics: answer.topics };
     }) as Promise<ReadAnswer<Item[]>>;
@@ -232,21 +244,21 @@ export class ActorBackend implements Backend {
   /** Through the cache when it is trusted and up; straight to the catalog group otherwise. */
   private async read(
     query: CacheQuery,
-    signal: AbortSignal,
+    deadline: RequestDeadline,
     shape: (result: unknown) => { result: unknown; topics: readonly Topic[] },
   ): Promise<ReadAnswer<unknown>> {
-    const answer = await this.cache.read(query, this.deadlineMs).catch((error: unknown) => { throw this.translate(error); });
+    const answer = await this.cache.read(query, deadline.remainingMs()).catch((error: unknown) => { throw this.translate(error); });
     if (answer !== null && answer.unchanged === true) {
       return { result: [], topics: [], index: answer.index, cache: answer.cache, servedBy: answer.servedBy, unchanged: true };
     }
     if (answer !== null) {
       return { result: answer.result, topics: answer.topics as Topic[], index: answer.index, cache: answer.cache, servedBy: answer.servedBy };
     }
-    if (signal.aborted) throw new UnavailableError('request deadline passed');
+    if (deadline.signal.aborted) throw new UnavailableError('request deadline passed');
     try {
       // The replicas answer the query itself; knownIndex is for the cache.
       const { knownIndex: _known, ...catalogQuery } = query as CacheQuery & { readonly knownIndex?: number };
-      const answer = await this.catalog.read(catalogQuery, this.deadline());
+      const answer = await this.catalog.read(catalogQuery, this.deadlineAt(deadline));
       const shaped = shape(answer.result);
       return { result: shaped.result, topics: [...shaped.topics], index: answer.index, cache: 'MISS', servedBy: answer.servedBy };
     } catch (error) {
@@ -254,16 +266,16 @@ export class ActorBackend implements Backend {
     }
   }
 
-  async order(item: number, amount: number, orderId: string, _signal: AbortSignal): Promise<OrderOutcome> {
+  async order(item: number, amount: number, orderId: string, deadline: RequestDeadline): Promise<OrderOutcome> {
     let answer;
     try {
-      answer = await this.orders.leaderCall({ type: 'order', orderId, item, amount, createdAt: Date.now() }, this.deadline());
+      answer = await this.orders.leaderCall({ type: 'order', orderId, item, amount, createdAt: Date.now() }, this.deadlineAt(deadline));
     } catch (error) {
       throw this.translate(error);
     }
     const outcome = answer.result as SagaOutcome;
     if (outcome.kind === 'keyReused') return { bought: false, orderId, firstRequest: { item: outcome.first.item, amount: outcome.first.amount } };
-    if (outcome.bought) await this.cache.confirmWrite(outcome.catalogIndex > 0 ? outcome.catalogIndex : await this.catalogIndexNow(), this.deadlineMs);
+    if (outcome.bought) await this.cache.confirmWrite(outcome.catalogIndex > 0 ? outcome.catalogIndex : await this.catalogIndexNow(deadline), deadline.remainingMs());
     const reason = outcome.order.reason;
     return outcome.bought || reason === null ? { bought: outcome.bought, orderId } : { bought: false, orderId, reason };
   }
@@ -272,26 +284,26 @@ export class ActorBackend implements Backend {
    * A repeated order (decided earlier, perhaps by an attempt whose answer was lost) does not say at which catalog
    * index its deduct applied; a linearizable read's index is at least that, so invalidating there is safe.
    */
-  private async catalogIndexNow(): Promise<number> {
+  private async catalogIndexNow(deadline: RequestDeadline): Promise<number> {
     try {
-      return (await this.catalog.read({ type: 'changeIndex' }, this.deadline())).index;
+      return (await this.catalog.read({ type: 'changeIndex' }, this.deadlineAt(deadline))).index;
     } catch (error) {
       throw this.translate(error);
     }
   }
 
-  async getOrder(orderId: string, _signal: AbortSignal): Promise<Order | null> {
+  async getOrder(orderId: string, deadline: RequestDeadline): Promise<Order | null> {
     try {
-      const answer = await this.orders.read({ type: 'get', orderId }, this.deadline());
+      const answer = await this.orders.read({ type: 'get', orderId }, this.deadlineAt(deadline));
       return answer.result === null ? null : toOrder(answer.result as StoredOrder);
     } catch (error) {
       throw this.translate(error);
     }
   }
 
-  async ordersOfItem(item: number, page: OrdersPageRequest, _signal: AbortSignal): Promise<OrdersPage> {
+  async ordersOfItem(item: number, page: OrdersPageRequest, deadline: RequestDeadline): Promise<OrdersPage> {
     try {
-      const answer = await this.orders.read({ type: 'itemPage', item, after: page.after, limit: page.limit }, this.deadline());
+      const answer = await this.orders.read({ type: 'itemPage', item, after: page.after, limit: page.limit }, this.deadlineAt(deadline));
       const stored = answer.result as ItemPage;
       return { orders: stored.orders.map(toOrder), next: stored.next };
     } catch (error) {
@@ -299,17 +311,17 @@ export class ActorBackend implements Backend {
     }
   }
 
-  async updateItem(id: number, change: ItemChange, _signal: AbortSignal): Promise<ItemChangeResult> {
+  async updateItem(id: number, change: ItemChange, deadline: RequestDeadline): Promise<ItemChangeResult> {
     let outcome: ItemChangeResult = { ok: true };
     let lastIndex = 0;
     try {
       if (change.price !== undefined) {
-        const answer = await this.catalog.propose(encodeCatalogCommand({ type: 'setPrice', requestId: nanoid(), item: id, price: change.price }), this.deadline());
+        const answer = await this.catalog.propose(encodeCatalogCommand({ type: 'setPrice', requestId: nanoid(), item: id, price: change.price }), this.deadlineAt(deadline));
         outcome = changeResult(answer.result as CatalogResult, 'price');
         lastIndex = answer.index;
       }
       if (outcome.ok && change.restock !== undefined) {
-        const answer = await this.catalog.propose(encodeCatalogCommand({ type: 'restock', requestId: nanoid(), item: id, amount: change.restock }), this.deadline());
+        const answer = await this.catalog.propose(encodeCatalogCommand({ type: 'restock', requestId: nanoid(), item: id, amount: change.restock }), this.deadlineAt(deadline));
         outcome = changeResult(answer.result as CatalogResult, change.price === undefined ? 'restock' : 'restock (the price was set)');
         lastIndex = answer.index;
       }
@@ -317,12 +329,12 @@ export class ActorBackend implements Backend {
       throw this.translate(error);
     }
     // A price set before a refused restock is a change the cache must see too.
-    if (lastIndex > 0 && (outcome.ok || change.price !== undefined)) await this.cache.confirmWrite(lastIndex, this.deadlineMs);
+    if (lastIndex > 0 && (outcome.ok || change.price !== undefined)) await this.cache.confirmWrite(lastIndex, deadline.remainingMs());
     return outcome;
   }
 
-  invalidateItem(id: number): Promise<void> {
-    return this.cache.invalidateItem(id, this.deadlineMs);
+  invalidateItem(id: number, deadline: RequestDeadline): Promise<void> {
+    return this.cache.invalidateItem(id, deadline.remainingMs());
   }
 
   async cluster(): Promise<ClusterStatus> {

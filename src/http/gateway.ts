@@ -6,8 +6,9 @@
 // Promises:
 // - no input makes it answer 500 or crash: bad input is 400/404/405/413, and any backend failure — unavailable,
 //   past the deadline, or unexpected — is 503 with Retry-After (unexpected ones are logged as errors);
-// - every backend call gets an AbortSignal that fires at the request deadline (within a slot of a few ms, see
-//   deadlines.ts), and the client gets its 503 then even when the backend ignores the signal;
+// - every request has one deadline, made here on the monotonic clock (deadlines.ts, within a slot of a few ms):
+//   every backend call gets it as a RequestDeadline (time remaining, and a signal aborted when it passes), and
+//   the client gets its 503 then even when the backend ignores it;
 // - slow, idle and half-open connections are closed (the server's timeouts and a sweep); connections are capped.
 // Needs: a Backend, a pino logger. The cached lookup path is kept lean (benchmarked against bare node:http):
 // constant header objects, no regular expressions, metric label children reused.
@@ -101,7 +102,7 @@ export interface GatewayOptions {
   readonly adminToken?: string | null;
   /** `off` turns the operations routes off, token or not (/health and /ready stay). Default `on`. */
   readonly admin?: AdminMode;
-  /** Deadline of every request, passed to the backend as an AbortSignal. Default 3000 ms. */
+  /** Deadline of every request, passed to the backend as a RequestDeadline. Default 3000 ms. */
   readonly requestDeadlineMs?: number;
   /** Requests starting within this many ms share one deadline timer; default a tenth of the deadline, ≤ 25 ms. */
   readonly deadlineSlotMs?: number;

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { CachePolicy, itemKey } from '../../src/actors/cache/policy.js';
 import type { CacheAnswer } from '../../src/actors/cache/actor.js';
 import { ActorBackend, type ActorPort } from '../../src/http/actor-backend.js';
-import type { Item } from '../../src/http/backend.js';
+import type { Item, RequestDeadline } from '../../src/http/backend.js';
 import { CacheMirror, isMirrorNotice } from '../../src/actors/cache/mirror.js';
 import { prepareLookup } from '../../src/http/prepared-lookup.js';
 import type { Logger } from '../../src/runtime/actor.js';
@@ -206,14 +206,14 @@ function makeBackend() {
 
 const hitAnswer = (id: number, stock: number, index: number): CacheAnswer =>
   ({ result: itemAt(id, stock), topics, cache: 'HIT', servedBy: null, index, held: true });
-const signal = new AbortController().signal;
+const deadline: RequestDeadline = { signal: new AbortController().signal, remainingMs: () => 3_000 };
 
 test('backend: a lookup through the cache actor fills the near cache; the next one asks nothing', async () => {
   // Counts asks to the cache actor: the second lookup of the same id must be answered by nearLookup alone.
   const { port, backend } = makeBackend();
   port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
   assert.is(backend.nearLookup(3), undefined);
-  await backend.lookup(3, signal);
+  await backend.lookup(3, deadline);
   const asksBefore = port.asks.length;
   assert.is(stockIn(backend.nearLookup(3)?.body), 7);
   assert.is(port.asks.length, asksBefore);
@@ -234,15 +234,15 @@ test('backend: read-your-writes — an order returns after the cache confirmed i
     }
     return new Promise((resolve) => { releaseStale = () => resolve(hitAnswer(3, 7, 5)); });
   };
-  const lookup = backend.lookup(3, signal);
-  const outcome = await backend.order(3, 1, 'order-a', signal);
+  const lookup = backend.lookup(3, deadline);
+  const outcome = await backend.order(3, 1, 'order-a', deadline);
   assert.ok(outcome.bought);
   assert.equal(port.asks.filter((ask) => ask.target === 'cache').map((ask) => ask.message.type), ['lookup', 'confirm']);
   releaseStale();
   await lookup;
   assert.is(backend.nearLookup(3), undefined);
   port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 6, 20));
-  await backend.lookup(3, signal);
+  await backend.lookup(3, deadline);
   assert.is(stockIn(backend.nearLookup(3)?.body), 6);
 });
 
@@ -250,10 +250,10 @@ test('backend: an unconfirmed invalidation distrusts the cache and bypasses the 
   // The cache actor fails to confirm the order's invalidation: nearLookup must stop answering at once.
   const { port, backend } = makeBackend();
   port.cacheAnswer = () => Promise.resolve(hitAnswer(4, 7, 5));
-  await backend.lookup(4, signal);
+  await backend.lookup(4, deadline);
   assert.ok(backend.nearLookup(4));
   port.cacheAnswer = (message) => (message.type === 'confirm' ? Promise.reject(new Error('timeout')) : Promise.resolve(hitAnswer(4, 7, 5)));
-  await backend.order(5, 1, 'order-b', signal);
+  await backend.order(5, 1, 'order-b', deadline);
   assert.is(backend.nearLookup(4), undefined);
 });
 
@@ -261,15 +261,15 @@ test('backend: a confirmation answered false distrusts too; the next confirmed w
   // false is the cache saying its ask's deadline came before the chain reached the index.
   const { port, backend, clock } = makeBackend();
   port.cacheAnswer = (message) => (message.type === 'confirm' ? Promise.resolve(false) : Promise.resolve(hitAnswer(4, 7, 5)));
-  await backend.order(5, 1, 'order-c', signal);
+  await backend.order(5, 1, 'order-c', deadline);
   const before = port.asks.length;
-  assert.is((await backend.lookup(4, signal)).cache, 'MISS', 'a distrusted cache is read around');
+  assert.is((await backend.lookup(4, deadline)).cache, 'MISS', 'a distrusted cache is read around');
   assert.equal(port.asks.slice(before).map((ask) => ask.target), ['catalog-1']);
   port.cacheAnswer = (message) => Promise.resolve(message.type === 'confirm' || message.type === 'invalidateAll' ? true : hitAnswer(4, 7, 5));
-  await backend.order(5, 1, 'order-d', signal);
+  await backend.order(5, 1, 'order-d', deadline);
   assert.equal(port.asks.slice(-2).map((ask) => ask.message.type), ['confirm', 'invalidateAll']);
   port.tell({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
-  assert.is((await backend.lookup(4, signal)).cache, 'HIT');
+  assert.is((await backend.lookup(4, deadline)).cache, 'HIT');
   assert.ok(backend.nearLookup(4), 'trusted again: the mirror fills');
 });
 
@@ -277,7 +277,7 @@ test('backend: the cache actor going (crash, restart, exit through the runtime h
   // gone() is what ActorSystem.watchActor calls on crash, restart and exit.
   const { port, backend } = makeBackend();
   port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
-  await backend.lookup(3, signal);
+  await backend.lookup(3, deadline);
   assert.ok(backend.nearLookup(3));
   port.watcher?.gone();
   assert.is(backend.nearLookup(3), undefined);
@@ -290,7 +290,7 @@ test('backend: killing, stopping or isolating the cache actor revokes the near c
   for (const action of ['kill', 'stop', 'isolate'] as const) {
     const { port, backend, clock } = makeBackend();
     port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
-    await backend.lookup(3, signal);
+    await backend.lookup(3, deadline);
     await backend.actorAction('order-1', action);
     assert.ok(backend.nearLookup(3), `${action} of another actor leaves the near cache`);
     await backend.actorAction('cache', action);
@@ -300,7 +300,7 @@ test('backend: killing, stopping or isolating the cache actor revokes the near c
   }
   const { port, backend } = makeBackend();
   port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
-  await backend.lookup(3, signal);
+  await backend.lookup(3, deadline);
   await backend.actorAction('cache', 'heal');
   assert.ok(backend.nearLookup(3));
 });
@@ -311,7 +311,7 @@ test('backend: without the option there is no near cache', async () => {
   const backend = new ActorBackend({ actors: port, catalogMembers: ['catalog-1'], orderMembers: ['order-1'], cacheName: 'cache', log: silentLog });
   port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
   port.tell({ type: 'mirrorLease', validUntilMs: Date.now() + 1_000 });
-  await backend.lookup(3, signal);
+  await backend.lookup(3, deadline);
   assert.is(backend.nearLookup(3), undefined);
   assert.is(port.watcher, null, 'nothing watches the cache actor');
   assert.is(backend.nearCacheStats(), null);
@@ -324,7 +324,7 @@ test('backend: with the cache switched off a read goes straight to a catalog rep
     actors: port, catalogMembers: ['catalog-1'], orderMembers: ['order-1'], cacheName: 'cache', log: silentLog, readThroughCache: false,
   });
   port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
-  const answer = await backend.lookup(3, signal);
+  const answer = await backend.lookup(3, deadline);
   assert.is(answer.cache, 'MISS');
   assert.is(answer.servedBy, 'catalog-1');
   assert.is(answer.result?.stock, 9);

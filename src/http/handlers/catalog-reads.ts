@@ -8,7 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { Backend, Item, ReadAnswer } from '../backend.js';
+import type { Backend, Item, ReadAnswer, RequestDeadline } from '../backend.js';
 import * as bodies from '../bodies.js';
 import type { Deadlines } from '../deadlines.js';
 import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
@@ -54,7 +54,7 @@ export class CatalogReads {
   }
 
   async lookupThroughBackend(response: ServerResponse, id: number, started: number): Promise<void> {
-    const answer = await this.deadlines.run((signal) => this.backend.lookup(id, signal));
+    const answer = await this.deadlines.run((deadline) => this.backend.lookup(id, deadline));
     this.metrics.recordCache(answer.cache);
     if (this.logger.isLevelEnabled('debug')) this.logger.debug(`lookup/${id}: ${describeRead(answer)}`);
     const item: Item | null = answer.result;
@@ -66,14 +66,14 @@ export class CatalogReads {
   }
 
   async list(response: ServerResponse, started: number): Promise<void> {
-    const { answer, body } = await this.readItems('list', (signal, knownIndex) => this.backend.list(signal, knownIndex));
+    const { answer, body } = await this.readItems('list', (deadline, knownIndex) => this.backend.list(deadline, knownIndex));
     this.metrics.recordCache(answer.cache);
     if (this.logger.isLevelEnabled('debug')) this.logger.debug(`lookup: ${describeRead(answer)}`);
     return this.responder.reply(response, 'list', started, 200, cacheHeaders(answer), body);
   }
 
   async search(response: ServerResponse, topic: string, started: number): Promise<void> {
-    const read = (signal: AbortSignal, knownIndex: number | undefined) => this.backend.search(topic, signal, knownIndex);
+    const read = (deadline: RequestDeadline, knownIndex: number | undefined) => this.backend.search(topic, deadline, knownIndex);
     const { answer, body } = await this.readItems(`search/${topic}`, read);
     this.metrics.recordCache(answer.cache);
     if (this.logger.isLevelEnabled('debug')) {
@@ -88,11 +88,11 @@ export class CatalogReads {
    */
   private async readItems(
     query: string,
-    read: (signal: AbortSignal, knownIndex: number | undefined) => Promise<ReadAnswer<readonly Item[]>>,
+    read: (deadline: RequestDeadline, knownIndex: number | undefined) => Promise<ReadAnswer<readonly Item[]>>,
   ): Promise<{ answer: ReadAnswer<readonly Item[]>; body: string }> {
     // Held from before the read: the body stays the answer at its index even if the map lets it go meanwhile.
     const rendered = this.renderedBodies.get(query);
-    const answer = await this.deadlines.run((signal) => read(signal, rendered?.index));
+    const answer = await this.deadlines.run((deadline) => read(deadline, rendered?.index));
     if (rendered !== undefined && rendered.index === answer.index) return { answer, body: rendered.body };
     // Unchanged against an index other than the one named would mean serving an answer we do not have.
     assert(answer.unchanged !== true, `${query}: answered unchanged at index ${answer.index}, but ${rendered?.index ?? 'none'} was named`);

@@ -118,7 +118,7 @@ export class OperationsRoutes {
     if (change.rejected) {
       return this.responder.reply(response, 'updateItem', started, 400, jsonHeaders, bodies.errorBody(change.error));
     }
-    const result = await this.deadlines.run((signal) => this.backend.updateItem(id, change.value, signal));
+    const result = await this.deadlines.run((deadline) => this.backend.updateItem(id, change.value, deadline));
     if (!result.ok && result.reason === 'unknownItem') {
       return this.responder.reply(response, 'updateItem', started, 404, jsonHeaders, bodies.errorBody(`unknown item ${id}`));
     }
@@ -130,7 +130,7 @@ export class OperationsRoutes {
   }
 
   async invalidateItem(response: ServerResponse, id: number, started: number): Promise<void> {
-    await this.deadlines.run(() => this.backend.invalidateItem(id));
+    await this.deadlines.run((deadline) => this.backend.invalidateItem(id, deadline));
     this.logger.info(`invalidate item ${id}`);
     return this.responder.reply(response, 'invalidateItem', started, 200, jsonHeaders, bodies.okBody);
   }

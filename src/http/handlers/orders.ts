@@ -39,7 +39,7 @@ export class OrderRoutes {
     const headers = { 'content-type': jsonType, 'x-order-id': orderId };
     let outcome;
     try {
-      outcome = await this.deadlines.run((signal) => this.backend.order(route.item, route.amount, orderId, signal));
+      outcome = await this.deadlines.run((deadline) => this.backend.order(route.item, route.amount, orderId, deadline));
     } catch (error) {
       // Taken but not answered (unavailable, past the deadline, or an unexpected failure): the order may yet settle
       // either way, so the client gets its name to follow it.
@@ -66,13 +66,13 @@ export class OrderRoutes {
   }
 
   async getOrder(response: ServerResponse, orderId: string, started: number): Promise<void> {
-    const order = await this.deadlines.run((signal) => this.backend.getOrder(orderId, signal));
+    const order = await this.deadlines.run((deadline) => this.backend.getOrder(orderId, deadline));
     if (order === null) return this.responder.reply(response, 'getOrder', started, 404, jsonHeaders, bodies.orderNotFoundBody);
     return this.responder.reply(response, 'getOrder', started, 200, jsonHeaders, bodies.orderBody(order));
   }
 
   async ordersOfItem(response: ServerResponse, item: number, page: OrdersPageRequest, started: number): Promise<void> {
-    const answer = await this.deadlines.run((signal) => this.backend.ordersOfItem(item, page, signal));
+    const answer = await this.deadlines.run((deadline) => this.backend.ordersOfItem(item, page, deadline));
     return this.responder.reply(response, 'ordersOfItem', started, 200, jsonHeaders, bodies.ordersBody(answer.orders, answer.next === null ? null : encodeCursor(answer.next)));
   }
 }
