@@ -1,5 +1,7 @@
 // The gateway's Backend, implemented with the actors: the cache actor for catalog reads, the order group for
 // orders, the catalog group for item updates, and the supervisor for status and fault injection.
+// The statuses are read into the cluster's shapes by src/http/cluster-status.ts; the cache client
+// (src/actors/cache/client.ts) owns everything about the cache.
 //
 // Promises beyond the Backend contract:
 // - Read-your-writes: before `order` or `updateItem` returns, the cache has confirmed the write's catalog index
@@ -19,13 +21,12 @@ import { encodeCatalogCommand, type CatalogResult } from '../actors/catalog/comm
 import type { OrderOutcome as SagaOutcome } from '../actors/order/actor.js';
 import type { ItemPage, Order as StoredOrder } from '../actors/order/state.js';
 import { GroupClient, GroupUnavailableError } from '../raft/client.js';
-import type { ReplicaStatus } from '../raft/replica.js';
 import type { Logger } from '../runtime/actor.js';
 import { isRuntimeError } from '../runtime/errors.js';
-import { isThreadFigures } from '../runtime/thread-metrics.js';
 import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
 import type { MirrorStats } from '../actors/cache/mirror.js';
 import type { ActorStatus as RuntimeActorStatus, ActorWatcher } from '../runtime/system.js';
+import { clusterStatus, membersView } from './cluster-status.js';
 import { prepareLookup, type PreparedLookup } from './prepared-lookup.js';
 import { timeoutsDefault, type Timeouts } from './timeouts.js';
 import { existsSync, rmSync } from 'node:fs';
@@ -40,9 +41,7 @@ import {
   type GroupMembers,
   type ReplicaGroup,
   type ActorAction,
-  type ActorStatus,
   type Backend,
-  type ActorFigures,
   type ClusterStatus,
   type Item,
   type ItemChange,
@@ -53,7 +52,6 @@ import {
   type OrdersPageRequest,
   type ReadAnswer,
   type RequestDeadline,
-  type ReplicaFigures,
   type Topic,
 } from './backend.js';
 
@@ -110,48 +108,8 @@ export interface ActorBackendOptions {
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
 
-const count = (value: unknown): number => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : 0);
-
-function imageFigures(value: unknown): Pick<ReplicaFigures, 'imageStreamsStalled' | 'imageChunksRefused' | 'imagesInstalled'> {
-  const counters = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-  return {
-    imageStreamsStalled: count(counters.streamsStalled),
-    imageChunksRefused: count(counters.chunksRefusedChecksum) + count(counters.chunksRefusedGap),
-    imagesInstalled: count(counters.imagesInstalled),
-  };
-}
-
-/** The runtime figures of one actor's status, checked field by field (a remote node's status crossed a socket). */
-function figuresOf(status: RuntimeActorStatus, replica: Partial<ReplicaStatus> | null): ActorFigures {
-  const replicaFigures: ReplicaFigures | null =
-    replica === null
-      ? null
-      : { leader: typeof replica.leader === 'string' ? replica.leader : null, lastIndex: count(replica.lastIndex), snapshotIndex: count(replica.snapshotIndex), fsyncs: count(replica.fsyncs),
-        ...imageFigures(replica.snapshotStream) };
-  return {
-    mailboxDepth: count(status.mailboxDepth),
-    refused: count(status.refused),
-    deadLetters: count(status.deadLetters),
-    dropped: count(status.dropped),
-    processed: count(status.processed),
-    thread: status.alive && isThreadFigures(status.thread) ? status.thread : null,
-    replica: replicaFigures,
-  };
-}
-
 /** A failover line per group is written at most once per this interval, with a count of those folded into it. */
 const failoverLogIntervalMs = 10_000;
-
-/** Whose view of a group's configuration to report: a leader's, then the most recent configuration. */
-function rankOf(status: Partial<ReplicaStatus>): number {
-  // A leader of the highest term first; among followers, the most recent configuration.
-  return status.role === 'leader' ? 2 ** 40 + (status.term ?? 0) : Math.min(status.configIndex ?? 0, 2 ** 39);
-}
-
-function groupOf(name: string): string {
-  const dash = name.lastIndexOf('-');
-  return dash > 0 ? name.slice(0, dash) : name;
-}
 
 /** The catalog's answer to a price or restock as the gateway's refusal: unknown item (404) or refused (409). */
 function changeResult(result: CatalogResult, what: string): ItemChangeResult {
@@ -338,31 +296,7 @@ export class ActorBackend implements Backend {
   }
 
   async cluster(): Promise<ClusterStatus> {
-    const statuses = await this.options.actors.status();
-    const actors: ActorStatus[] = statuses.map((status) => {
-      const replica = (status.alive ? status.custom : null) as Partial<ReplicaStatus> | null;
-      const isReplica = replica !== null && typeof replica === 'object' && typeof replica.term === 'number';
-      return {
-        name: status.name,
-        group: groupOf(status.name),
-        node: this.options.nodeOf?.(status.name) ?? 'local',
-        alive: status.alive && !status.isolated,
-        role: isReplica ? (replica.role ?? null) : null,
-        term: isReplica ? (replica.term ?? null) : null,
-        commitIndex: isReplica ? (replica.commitIndex ?? null) : null,
-        lastApplied: isReplica ? (replica.lastApplied ?? null) : null,
-        restarts: status.restarts,
-        figures: figuresOf(status, isReplica ? replica : null),
-      };
-    });
-    const leaders: Record<string, string | null> = { catalog: null, order: null };
-    for (const actor of actors) {
-      if (actor.role !== 'leader' || !actor.alive) continue;
-      const current = leaders[actor.group];
-      const currentTerm = actors.find((other) => other.name === current)?.term ?? -1;
-      if (current === null || current === undefined || (actor.term ?? 0) > currentTerm) leaders[actor.group] = actor.name;
-    }
-    return { actors, leaders };
+    return clusterStatus(await this.options.actors.status(), this.options.nodeOf);
   }
 
   /**
@@ -423,20 +357,7 @@ export class ActorBackend implements Backend {
   }
 
   async members(group: ReplicaGroup): Promise<GroupMembers> {
-    const statuses = await this.options.actors.status();
-    let best: { name: string; status: Partial<ReplicaStatus> } | null = null;
-    for (const status of statuses) {
-      if (groupOf(status.name) !== group || !status.alive || status.isolated) continue;
-      const replica = status.custom as Partial<ReplicaStatus> | null;
-      if (replica === null || typeof replica !== 'object' || !Array.isArray(replica.voters)) continue;
-      if (best === null || rankOf(replica) > rankOf(best.status)) best = { name: status.name, status: replica };
-    }
-    if (best === null) throw new UnavailableError(`no ${group} replica answered with its configuration`);
-    const view = best.status;
-    return {
-      voters: view.voters ?? [], learners: view.learners ?? [], configIndex: view.configIndex ?? 0,
-      leader: view.role === 'leader' ? best.name : (view.leader ?? null),
-    };
+    return membersView(await this.options.actors.status(), group);
   }
 
   async removeMember(group: ReplicaGroup, name: string): Promise<GroupMembers> {

@@ -225,14 +225,14 @@ function renewLease(state: CacheState, context: ActorContext): void {
 }
 
 /**
- * Answers every waiting confirmation whose index the chain has reached (true) or whose wait is over (false).
- * Reached means this cache applied the invalidation of every change up to the index (or forgot everything past it),
- * or a replica showed there was no change it missed up to the index.
+ * Whether the chain has reached `index`: this cache applied the invalidation of every change up to it (or forgot
+ * everything past it), or a replica showed there was no change it missed up to it.
  */
 function confirmed(state: CacheState, index: number): boolean {
   return state.policy.knowsChange(index) || index <= state.coveredThrough;
 }
 
+/** Answers every waiting confirmation whose index the chain has reached (true) or whose wait is over (false). */
 function settleConfirmations(state: CacheState, nowMs: number): void {
   if (state.confirmations.length === 0) return;
   let kept = 0;

@@ -19,6 +19,7 @@
 import type { ActorWatcher } from '../../runtime/system.js';
 import type { Logger } from '../../runtime/actor.js';
 import { isRuntimeError } from '../../runtime/errors.js';
+import type { Item } from '../catalog/catalog.js';
 import type { CacheAnswer } from './actor.js';
 import { CacheMirror, type MirrorStats, type PrepareLookup } from './mirror.js';
 
@@ -112,7 +113,8 @@ export class CacheClient<P> {
     }
     // Checked again after the wait: a write that went unconfirmed meanwhile makes the cache's answers untrusted.
     if (this.mirror !== null && query.type === 'lookup' && !this.distrusted) {
-      this.mirror.fill(query.id, { result: answer.result as never, topics: answer.topics, index: answer.index, held: answer.held === true });
+      // A lookup's answer holds one item or none (CacheValue's other shape is a list's).
+      this.mirror.fill(query.id, { result: answer.result as Item | null, topics: answer.topics, index: answer.index, held: answer.held === true });
     }
     return answer;
   }
