@@ -177,9 +177,10 @@ class GatewayHandler {
     this.access = accessPolicy({ mode: options.admin ?? 'on', adminToken: options.adminToken ?? null, loopbackListener: loopback });
     this.metrics = new GatewayMetrics(options.metricsRegistry);
     this.responder = new Responder(this.metrics, this.logger, limits.bodyBytesMax, limits.retryAfterSeconds);
-    this.reads = new CatalogReads(backend, this.logger, this.metrics, this.deadlines, this.responder, limits.renderedBodiesCharsMax);
-    this.orders = new OrderRoutes(backend, this.logger, this.deadlines, this.responder);
-    this.operations = new OperationsRoutes(backend, this.logger, this.metrics, this.deadlines, this.responder);
+    const context = { backend, logger: this.logger, metrics: this.metrics, deadlines: this.deadlines, responder: this.responder };
+    this.reads = new CatalogReads(context, limits.renderedBodiesCharsMax);
+    this.orders = new OrderRoutes(context);
+    this.operations = new OperationsRoutes(context);
     const unavailableHeaders = this.responder.unavailableHeaders;
     // An order turned away before it started: certainly not taken, so no x-order-id to poll (DESIGN.md §1).
     this.shedOrderHeaders = { ...unavailableHeaders, 'x-order-outcome': 'not-taken' };

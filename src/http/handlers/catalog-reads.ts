@@ -7,27 +7,19 @@
 
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Logger } from 'pino';
-import type { Backend, Item, ReadAnswer, RequestDeadline } from '../backend.js';
+import type { Item, ReadAnswer, RequestDeadline } from '../backend.js';
 import * as bodies from '../bodies.js';
-import type { Deadlines } from '../deadlines.js';
-import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
+import type { RouteMetrics } from '../metrics.js';
 import { RenderedBodies } from '../rendered-bodies.js';
-import { assert, cacheHeaders, describeRead, type Responder } from './reply.js';
+import { assert, cacheHeaders, describeRead, HandlerGroup, type HandlerContext } from './reply.js';
 
-export class CatalogReads {
+export class CatalogReads extends HandlerGroup {
   private readonly renderedBodies: RenderedBodies;
   /** The lookup route's metrics, kept so a near-cache hit needs no map lookup. */
   private readonly lookupMetrics: RouteMetrics;
 
-  constructor(
-    private readonly backend: Backend,
-    private readonly logger: Logger,
-    private readonly metrics: GatewayMetrics,
-    private readonly deadlines: Deadlines,
-    private readonly responder: Responder,
-    renderedBodiesCharsMax: number,
-  ) {
+  constructor(context: HandlerContext, renderedBodiesCharsMax: number) {
+    super(context);
     this.renderedBodies = new RenderedBodies(renderedBodiesCharsMax);
     this.lookupMetrics = this.metrics.forRoute('lookup');
   }

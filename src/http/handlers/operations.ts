@@ -6,25 +6,14 @@
 // actor 404, and /metrics answers even when the cluster status does not.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
-import { MembershipRefusedError, UnknownActorError, type Backend } from '../backend.js';
+import { MembershipRefusedError, UnknownActorError } from '../backend.js';
 import { serveBackup } from '../backup-route.js';
 import * as bodies from '../bodies.js';
-import type { Deadlines } from '../deadlines.js';
-import type { GatewayMetrics } from '../metrics.js';
 import type { Route } from '../routes.js';
 import { parseItemChange, parseMemberRequest } from '../validation.js';
-import { jsonHeaders, readBody, type Responder } from './reply.js';
+import { HandlerGroup, jsonHeaders, readBody } from './reply.js';
 
-export class OperationsRoutes {
-  constructor(
-    private readonly backend: Backend,
-    private readonly logger: Logger,
-    private readonly metrics: GatewayMetrics,
-    private readonly deadlines: Deadlines,
-    private readonly responder: Responder,
-  ) {}
-
+export class OperationsRoutes extends HandlerGroup {
   async ready(response: ServerResponse, started: number): Promise<void> {
     const ready = await this.deadlines.run(() => this.backend.ready());
     if (ready) return this.responder.reply(response, 'ready', started, 200, jsonHeaders, bodies.okBody);

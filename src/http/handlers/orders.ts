@@ -6,26 +6,17 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Logger } from 'pino';
-import type { Backend, OrdersPageRequest } from '../backend.js';
+import type { OrdersPageRequest } from '../backend.js';
 import * as bodies from '../bodies.js';
-import type { Deadlines } from '../deadlines.js';
 import { orderIdMaker } from '../order-id.js';
 import { encodeCursor } from '../order-pages.js';
 import { isPrintableToken, orderKeyLengthMax, parseIdempotencyKey } from '../validation.js';
 import { foldedSuffix } from '../../runtime/log-episodes.js';
-import { assert, isUnavailable, jsonHeaders, jsonType, type Responder } from './reply.js';
+import { assert, HandlerGroup, isUnavailable, jsonHeaders, jsonType } from './reply.js';
 
-export class OrderRoutes {
+export class OrderRoutes extends HandlerGroup {
   /** Ids for orders without an Idempotency-Key: time first, so the replicas' tables append (see order-id.ts). */
   private readonly newOrderId = orderIdMaker();
-
-  constructor(
-    private readonly backend: Backend,
-    private readonly logger: Logger,
-    private readonly deadlines: Deadlines,
-    private readonly responder: Responder,
-  ) {}
 
   async order(
     request: IncomingMessage,

@@ -1,7 +1,7 @@
 // What every handler group of the gateway shares: the constant headers, the request-body reader, and the
 // Responder that writes an answer and records its metrics.
 //
-// Owns: writing answers (one write with an explicit length), the 413 and 503 answers, and the one-line-per-episode
+// Owns: the context every handler group is given (HandlerGroup), writing answers (one write with an explicit length), the 413 and 503 answers, and the one-line-per-episode
 // warning for 503s. Promises: an answer is written at most once (a gone client or a closing server gets none), and
 // every answer written is recorded in the route's metrics.
 // Needs: the gateway's metrics, limits and logger.
@@ -9,7 +9,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { DeadlineExceededError, UnavailableError, type ReadAnswer } from '../backend.js';
+import { DeadlineExceededError, UnavailableError, type Backend, type ReadAnswer } from '../backend.js';
+import type { Deadlines } from '../deadlines.js';
 import * as bodies from '../bodies.js';
 import { EpisodeLog, foldedSuffix } from '../../runtime/log-episodes.js';
 import type { GatewayMetrics } from '../metrics.js';
@@ -159,5 +160,31 @@ export class Responder {
     response.end(body);
     this.metrics.forRoute(kind).record(status, (performance.now() - started) / 1000);
     return Promise.resolve();
+  }
+}
+
+/** What every handler group is given: the backend, and the gateway's logger, metrics, deadlines and responder. */
+export interface HandlerContext {
+  readonly backend: Backend;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly deadlines: Deadlines;
+  readonly responder: Responder;
+}
+
+/** A group of the gateway's handlers, over the shared HandlerContext. */
+export abstract class HandlerGroup {
+  protected readonly backend: Backend;
+  protected readonly logger: Logger;
+  protected readonly metrics: GatewayMetrics;
+  protected readonly deadlines: Deadlines;
+  protected readonly responder: Responder;
+
+  constructor(context: HandlerContext) {
+    this.backend = context.backend;
+    this.logger = context.logger;
+    this.metrics = context.metrics;
+    this.deadlines = context.deadlines;
+    this.responder = context.responder;
   }
 }
