@@ -15,7 +15,8 @@ import type { AdminMode } from '../http/authorization.js';
 import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
 import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
-import { cacheName, catalogMembers, clusterSpecs, databaseBytesIn, orderMembers, wireNearCache } from '../cluster/cluster.js';
+import { cacheName, catalogMembers, clusterSpecs, clusterTimeouts, databaseBytesIn, orderMembers } from '../cluster/cluster.js';
+import { checkTimeouts } from '../http/timeouts.js';
 import { memberFilesIn } from '../raft/storage/marker.js';
 
 export interface GatewayPlacement {
@@ -164,6 +165,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const { layout, logger: log } = options;
   const self = layout.nodes.find((node) => node.name === options.node);
   if (self === undefined) throw new Error(`node ${options.node} is not in the cluster config (${layout.nodes.map((node) => node.name).join(', ')})`);
+  // Before anything starts: a step that cannot fit inside the request deadline is a configuration error.
+  const timeouts = checkTimeouts(clusterTimeouts({}));
   if (options.fresh) wipeForNewCluster(options.dataDir, options.startNewCluster === true);
   const transport = new NodeTransport({
     self: self.name,
@@ -192,11 +195,10 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     // The near cache needs the cache actor's notices in this process: only when the cache runs on this node.
     const cacheHere = self.actors.includes(cacheName);
     backend = new ActorBackend({
-      actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), deadlineMs: 4_750,
-      nearCache: cacheHere ? { capacity: 20_000 } : null,
+      actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), deadlineMs: timeouts.requestDeadlineMs - 250, timeouts,
+      nearCache: cacheHere ? { capacity: 20_000, watch: (name, watcher) => system.watchActor(name, watcher) } : null,
     });
-    if (cacheHere) wireNearCache(system, backend);
-    gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: 5_000 });
+    gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: timeouts.requestDeadlineMs });
     gateway.metrics.databaseBytesOf = databaseBytesIn(options.dataDir);
     const address = await gateway.listen();
     const shortfall = backlogShortfall(address.backlog);
@@ -221,6 +223,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     close() {
       closing ??= (async () => {
         await gateway?.close().catch(() => {});
+        backend?.close();
         await system.shutdown();
         await transport.close();
       })();

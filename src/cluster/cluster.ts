@@ -16,7 +16,8 @@ import { MembershipRefusedError } from '../http/backend.js';
 import { backlogShortfall } from '../http/connections.js';
 import { createGateway, type Gateway } from '../http/gateway.js';
 import type { AdminMode } from '../http/authorization.js';
-import { ActorSystem, type ChildSpec, type SystemMessageEvent } from '../runtime/system.js';
+import { checkTimeouts, timeoutsDefault, type Timeouts } from '../http/timeouts.js';
+import { ActorSystem, type ChildSpec } from '../runtime/system.js';
 
 export interface ClusterOptions {
   readonly host: string;
@@ -49,6 +50,8 @@ export interface ClusterOptions {
   readonly diskFaultInjection?: boolean;
   readonly readyTimeoutMs?: number;
   readonly requestDeadlineMs?: number;
+  /** The steps inside a request (src/http/timeouts.ts); checked against requestDeadlineMs before anything starts. */
+  readonly timeouts?: Partial<Omit<Timeouts, 'requestDeadlineMs'>>;
   readonly onEscalate?: (reason: string) => void;
   /** Supervisor intensity: more than maxRestarts restarts of one actor within restartWindowMs escalates. */
   readonly maxRestarts?: number;
@@ -115,6 +118,11 @@ export function replicasProblem(replicas: number): string | null {
   return null;
 }
 
+/** The timeouts of a cluster: the defaults, with the request deadline and the steps the options name. */
+export function clusterTimeouts(options: Pick<ClusterOptions, 'requestDeadlineMs' | 'timeouts'>): Timeouts {
+  return { ...timeoutsDefault, ...options.timeouts, requestDeadlineMs: options.requestDeadlineMs ?? timeoutsDefault.requestDeadlineMs };
+}
+
 /** The bootstrap members of a group of `replicas`: catalog-1..catalog-N, order-1..order-N. */
 export function groupMembers(group: 'catalog' | 'order', replicas = replicasDefault): string[] {
   const problem = replicasProblem(replicas);
@@ -154,6 +162,7 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
   }
   const args: OrderReplicaArgs = {
     name, peers: groupMembers('order', options.replicas), dataDir, tickMs, catalogMembers: catalogRun,
+    deductDeadlineMs: clusterTimeouts(options).sagaDeductMs,
     ...(options.orderDeadlineMs ? { orderDeadlineMs: options.orderDeadlineMs } : {}),
     ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
     ...(options.diskFaultInjection || options.holdAfterDeductMs ? { testHooks: orderTestHooks(options) } : {}),
@@ -188,20 +197,10 @@ export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
   const orderMembers = membersOnDisk(options, 'order');
   const catalogs = catalogMembers.map((name) => replicaSpec(options, 'catalog', name));
   const orders = orderMembers.map((name) => replicaSpec(options, 'order', name));
-  const cacheArgs: CacheArgs = { catalogMembers, enabled: options.cacheEnabled ?? true, capacity: options.cacheCapacity ?? 20_000 };
+  const cacheArgs: CacheArgs = {
+    catalogMembers, enabled: options.cacheEnabled ?? true, capacity: options.cacheCapacity ?? 20_000, readDeadlineMs: clusterTimeouts(options).cacheReadMs,
+  };
   return [...catalogs, ...orders, { name: cacheName, module: cacheModule, args: cacheArgs, restart: 'permanent' }];
-}
-
-/** Feeds the cache actor's notices to the gateway's near cache, and revokes it whenever the cache actor goes. */
-export function wireNearCache(system: ActorSystem, backend: ActorBackend): void {
-  system.on('message', (event: SystemMessageEvent) => {
-    if (event.from === cacheName) backend.receiveCacheNotice(event.body);
-  });
-  for (const eventName of ['crash', 'restart', 'exit'] as const) {
-    system.on(eventName, (event: { name: string }) => {
-      if (event.name === cacheName) backend.revokeNearCache();
-    });
-  }
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -218,6 +217,8 @@ async function waitReady(backend: ActorBackend, timeoutMs: number): Promise<bool
 export async function startCluster(options: ClusterOptions): Promise<RunningCluster> {
   const startedAt = Date.now();
   const log = options.logger;
+  // Before anything starts: a step that cannot fit inside the request deadline is a configuration error.
+  const timeouts = checkTimeouts(clusterTimeouts(options));
   if (options.fresh) rmSync(options.dataDir, { recursive: true, force: true });
   const system = new ActorSystem({
     logger: log,
@@ -232,8 +233,11 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     orderMembers: membersOnDisk(options, 'order'),
     cacheName,
     log,
-    deadlineMs: (options.requestDeadlineMs ?? 5_000) - 250,
-    nearCache: nearCache ? { capacity: options.cacheCapacity ?? 20_000 } : null,
+    deadlineMs: timeouts.requestDeadlineMs - 250,
+    timeouts,
+    // The runtime's hook on the cache actor feeds the near cache; made before the cache starts, so its first
+    // lease grant is not missed.
+    nearCache: nearCache ? { capacity: options.cacheCapacity ?? 20_000, watch: (name, watcher) => system.watchActor(name, watcher) } : null,
     readThroughCache: options.cacheEnabled ?? true,
     retireDatabase: (name) => retireDatabase(resolve(options.dataDir), name, log),
     memberNodeProblem: (node) => (node === null ? null : 'pygmy start runs on one host: leave "node" out'),
@@ -242,8 +246,6 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       await system.start([replicaSpec(options, group, name)]);
     },
   });
-  // Wired before the cache starts, so its first lease grant is not missed.
-  if (nearCache) wireNearCache(system, backend);
   await system.start(clusterSpecs(options));
   if (!(await waitReady(backend, options.readyTimeoutMs ?? 15_000))) {
     await system.shutdown();
@@ -256,7 +258,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     port: options.port,
     adminToken: options.adminToken ?? null,
     admin: options.admin ?? 'on',
-    requestDeadlineMs: options.requestDeadlineMs ?? 5_000,
+    requestDeadlineMs: timeouts.requestDeadlineMs,
   });
   gateway.metrics.databaseBytesOf = databaseBytesIn(options.dataDir);
   let address;
@@ -280,6 +282,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     close() {
       closing ??= (async () => {
         await gateway.close().catch(() => {});
+        backend.close();
         await system.shutdown();
       })();
       return closing;

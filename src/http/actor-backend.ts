@@ -1,33 +1,34 @@
 // The gateway's Backend, implemented with the actors: the cache actor for catalog reads, the order group for
 // orders, the catalog group for item updates, and the supervisor for status and fault injection.
+// The statuses are read into the cluster's shapes by src/http/cluster-status.ts; the cache client
+// (src/actors/cache/client.ts) owns everything about the cache.
 //
 // Promises beyond the Backend contract:
-// - Read-your-writes: before `order` or `updateItem` returns, the cache has applied the write's invalidation
-//   (item, index). If the cache cannot confirm it, the gateway stops trusting the cache (reads go straight to the
-//   catalog group) until a full invalidation of the cache succeeds.
+// - Read-your-writes: before `order` or `updateItem` returns, the cache has confirmed the write's catalog index
+//   (the cache client, src/actors/cache/client.ts, owns that and trust in the cache; an unconfirmed write makes
+//   reads go straight to the catalog group until the cache is cleared).
 // - Reads keep working without the cache: when the cache actor is down or isolated, a read goes to the catalog
 //   group directly (a linearizable ReadIndex read, reported as a MISS). With the cache switched off
 //   (`readThroughCache: false`) every read goes there.
 // - Near cache (option `nearCache`, only when the cache actor runs in this process): lookups the cache actor held
-//   are mirrored in this thread (src/http/mirror.ts) and served without a message; the write invalidation above is
-//   applied to the mirror synchronously too, a distrusted cache bypasses and clears it, and killing, stopping or
-//   isolating the cache actor through actorAction revokes it at once.
+//   are mirrored in this thread and served without a message (the cache client's mirror).
 // - Orders are retried through the order group's next leader with the same order id; the saga makes that
 //   exactly-once.
 import { nanoid } from 'nanoid';
-import type { CacheAnswer } from '../actors/cache/actor.js';
+import { CacheClient, type CacheQuery } from '../actors/cache/client.js';
 import type { CatalogMachine, CatalogQuery, CatalogResult, ItemsAnswer, LookupAnswer } from '../actors/catalog/commands.js';
 import { assertNever } from '../assert.js';
-import type { OrderCalls } from '../actors/order/actor.js';
-import type { Order as StoredOrder, OrderMachine } from '../actors/order/state.js';
+import type { OrderCalls, OrderOutcome as SagaOutcome } from '../actors/order/actor.js';
+import type { ItemPage, Order as StoredOrder, OrderMachine } from '../actors/order/state.js';
 import { GroupClient, GroupUnavailableError } from '../raft/client.js';
-import type { ReplicaStatus } from '../raft/replica.js';
 import type { Logger } from '../runtime/actor.js';
 import { isRuntimeError } from '../runtime/errors.js';
-import { isThreadFigures } from '../runtime/thread-metrics.js';
 import { EpisodeLog, foldedSuffix } from '../runtime/log-episodes.js';
-import { CacheMirror, type MirrorStats, type PreparedLookup } from './mirror.js';
-import type { ActorStatus as RuntimeActorStatus } from '../runtime/system.js';
+import type { MirrorStats } from '../actors/cache/mirror.js';
+import type { ActorStatus as RuntimeActorStatus, ActorWatcher } from '../runtime/system.js';
+import { clusterStatus, membersView } from './cluster-status.js';
+import { prepareLookup, type PreparedLookup } from './prepared-lookup.js';
+import { timeoutsDefault, type Timeouts } from './timeouts.js';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackupAnswer } from '../raft/replica.js';
@@ -40,9 +41,7 @@ import {
   type GroupMembers,
   type ReplicaGroup,
   type ActorAction,
-  type ActorStatus,
   type Backend,
-  type ActorFigures,
   type ClusterStatus,
   type Item,
   type ItemChange,
@@ -52,7 +51,7 @@ import {
   type OrdersPage,
   type OrdersPageRequest,
   type ReadAnswer,
-  type ReplicaFigures,
+  type RequestDeadline,
   type Topic,
 } from './backend.js';
 
@@ -77,13 +76,23 @@ export interface ActorBackendOptions {
   readonly cacheName: string;
   /** Which node each actor runs on, for /cluster; "local" when absent. */
   readonly nodeOf?: (actor: string) => string;
+  /**
+   * The bound of the operations calls that come with no request deadline (membership changes); a request's own
+   * calls take its deadline's time remaining instead.
+   */
   readonly deadlineMs?: number;
+  /** Attempts on one replica (src/http/timeouts.ts; checked against the request deadline at start-up). */
+  readonly timeouts?: Pick<Timeouts, 'catalogAttemptMs' | 'orderAttemptMs'>;
   readonly log: Logger;
   /**
-   * Mirror the cache actor's lookups in this thread. Only for a cache actor in this process: the caller must pass
-   * its notices to receiveCacheNotice() and call revokeNearCache() when it crashes, restarts or exits.
+   * Mirror the cache actor's lookups in this thread. Only for a cache actor in this process: `watch` is the
+   * runtime's hook on it (ActorSystem.watchActor), which feeds the mirror its notices and revokes it when it goes.
    */
-  readonly nearCache?: { readonly capacity: number; readonly now?: () => number } | null;
+  readonly nearCache?: {
+    readonly capacity: number;
+    readonly now?: () => number;
+    readonly watch: (name: string, watcher: ActorWatcher) => () => void;
+  } | null;
   /**
    * False when the cache is switched off: reads go straight to the catalog group (a linearizable read on a
    * replica) instead of through a cache actor that would only pass them on. Default true.
@@ -99,58 +108,12 @@ export interface ActorBackendOptions {
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
 
-const count = (value: unknown): number => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : 0);
-
-function imageFigures(value: unknown): Pick<ReplicaFigures, 'imageStreamsStalled' | 'imageChunksRefused' | 'imagesInstalled'> {
-  const counters = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-  return {
-    imageStreamsStalled: count(counters.streamsStalled),
-    imageChunksRefused: count(counters.chunksRefusedChecksum) + count(counters.chunksRefusedGap),
-    imagesInstalled: count(counters.imagesInstalled),
-  };
-}
-
-/** The runtime figures of one actor's status, checked field by field (a remote node's status crossed a socket). */
-function figuresOf(status: RuntimeActorStatus, replica: Partial<ReplicaStatus> | null): ActorFigures {
-  const replicaFigures: ReplicaFigures | null =
-    replica === null
-      ? null
-      : { leader: typeof replica.leader === 'string' ? replica.leader : null, lastIndex: count(replica.lastIndex), snapshotIndex: count(replica.snapshotIndex), fsyncs: count(replica.fsyncs),
-        ...imageFigures(replica.snapshotStream) };
-  return {
-    mailboxDepth: count(status.mailboxDepth),
-    refused: count(status.refused),
-    deadLetters: count(status.deadLetters),
-    dropped: count(status.dropped),
-    processed: count(status.processed),
-    thread: status.alive && isThreadFigures(status.thread) ? status.thread : null,
-    replica: replicaFigures,
-  };
-}
-
 /** A failover line per group is written at most once per this interval, with a count of those folded into it. */
 const failoverLogIntervalMs = 10_000;
 
-/** Whose view of a group's configuration to report: a leader's, then the most recent configuration. */
-function rankOf(status: Partial<ReplicaStatus>): number {
-  // A leader of the highest term first; among followers, the most recent configuration.
-  return status.role === 'leader' ? 2 ** 40 + (status.term ?? 0) : Math.min(status.configIndex ?? 0, 2 ** 39);
-}
-
-function groupOf(name: string): string {
-  const dash = name.lastIndexOf('-');
-  return dash > 0 ? name.slice(0, dash) : name;
-}
-
 /** The catalog's answer to a price or restock as the gateway's refusal: unknown item (404) or refused (409). */
-/** The reads the backend sends through the cache: a catalog query, and the index of the answer the asker holds. */
-type CatalogRead =
-  | { readonly type: 'lookup'; readonly id: number }
-  | { readonly type: 'list'; readonly knownIndex?: number }
-  | { readonly type: 'search'; readonly topic: string; readonly knownIndex?: number };
-
 /** The query itself, for the replicas: knownIndex is between the asker and the cache. */
-function catalogQueryOf(read: CatalogRead): Extract<CatalogQuery, { type: 'lookup' | 'list' | 'search' }> {
+function catalogQueryOf(read: CacheQuery): Extract<CatalogQuery, { type: 'lookup' | 'list' | 'search' }> {
   switch (read.type) {
     case 'lookup':
       return { type: 'lookup', id: read.id };
@@ -182,19 +145,18 @@ export class ActorBackend implements Backend {
   private orderNames: readonly string[];
   private readonly orders: GroupClient<OrderMachine, OrderCalls>;
   private readonly deadlineMs: number;
-  /** Set when an invalidation could not be confirmed: the cache may hold a stale entry until fully cleared. */
-  private cacheDistrusted = false;
-  private readonly mirror: CacheMirror | null;
-  private readonly readThroughCache: boolean;
+  private readonly cache: CacheClient<PreparedLookup>;
 
   constructor(options: ActorBackendOptions) {
     this.options = options;
-    this.readThroughCache = options.readThroughCache ?? true;
     this.orderNames = [...options.orderMembers];
     this.deadlineMs = options.deadlineMs ?? 3_000;
-    const near = options.nearCache ?? null;
-    this.mirror = near === null ? null : new CacheMirror({ capacity: near.capacity, now: near.now ?? Date.now });
     const ask = (target: string, message: unknown, timeoutMs: number) => options.actors.ask(target, message, { timeoutMs });
+    const near = options.nearCache ?? null;
+    this.cache = new CacheClient<PreparedLookup>({
+      ask, cacheName: options.cacheName, log: options.log, readThrough: options.readThroughCache ?? true,
+      nearCache: near === null ? null : { ...near, prepare: prepareLookup },
+    });
     // One line per episode and group: when a replica is slow, every request tried on it would otherwise write one.
     const onFailover = (group: string) => {
       const episodes = new EpisodeLog(failoverLogIntervalMs);
@@ -204,50 +166,48 @@ export class ActorBackend implements Backend {
         options.log.info({ group, from, reason, event: 'failover' }, `gateway: ${from} did not answer (${reason}); trying the next ${group} replica${foldedSuffix(note)}`);
       };
     };
-    this.catalog = new GroupClient<CatalogMachine>({ group: 'catalog', members: options.catalogMembers, ask, isUnavailable, attemptTimeoutMs: 1_000, onFailover: onFailover('catalog') });
-    this.orders = new GroupClient<OrderMachine, OrderCalls>({ group: 'order', members: options.orderMembers, ask, isUnavailable, attemptTimeoutMs: 2_500, onFailover: onFailover('order') });
+    // The request deadline is on the gateway's monotonic clock: the group clients count time on the same one.
+    const now = () => performance.now();
+    const timeouts = options.timeouts ?? timeoutsDefault;
+    this.catalog = new GroupClient<CatalogMachine>({ group: 'catalog', members: options.catalogMembers, ask, isUnavailable, now, attemptTimeoutMs: timeouts.catalogAttemptMs, onFailover: onFailover('catalog') });
+    this.orders = new GroupClient<OrderMachine, OrderCalls>({ group: 'order', members: options.orderMembers, ask, isUnavailable, now, attemptTimeoutMs: timeouts.orderAttemptMs, onFailover: onFailover('order') });
   }
 
-  private deadline(): number {
-    return Date.now() + this.deadlineMs;
+  /** The request's deadline on the group clients' clock (the gateway's monotonic clock, this thread's). */
+  private deadlineAt(deadline: RequestDeadline): number {
+    return performance.now() + deadline.remainingMs();
   }
 
   /** A lookup the near cache can answer now, prepared for writing; undefined when it cannot (or is off). */
   nearLookup(id: number): PreparedLookup | undefined {
-    if (this.mirror === null || this.cacheDistrusted) return undefined;
-    return this.mirror.lookup(id);
-  }
-
-  /** A notice the cache actor told '$system'; false when it is not one (the caller may handle it otherwise). */
-  receiveCacheNotice(body: unknown): boolean {
-    return this.mirror?.apply(body) ?? false;
-  }
-
-  /** The cache actor went down, restarted or was cut off: the near cache serves nothing until it grants again. */
-  revokeNearCache(): void {
-    this.mirror?.revoke();
+    return this.cache.nearLookup(id);
   }
 
   nearCacheStats(): MirrorStats | null {
-    return this.mirror?.stats() ?? null;
+    return this.cache.nearCacheStats();
   }
 
-  lookup(id: number, signal: AbortSignal): Promise<ReadAnswer<Item | null>> {
-    return this.read({ type: 'lookup', id }, signal, (result) => {
+  /** Stops listening to the cache actor (the near cache's notices). */
+  close(): void {
+    this.cache.close();
+  }
+
+  lookup(id: number, deadline: RequestDeadline): Promise<ReadAnswer<Item | null>> {
+    return this.read({ type: 'lookup', id }, deadline, (result) => {
       const answer = result as LookupAnswer;
       return { result: answer.item, topics: answer.topics };
     }) as Promise<ReadAnswer<Item | null>>;
   }
 
-  list(signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
-    return this.read({ type: 'list', ...(knownIndex === undefined ? {} : { knownIndex }) }, signal, (result) => {
+  list(deadline: RequestDeadline, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
+    return this.read({ type: 'list', ...(knownIndex === undefined ? {} : { knownIndex }) }, deadline, (result) => {
       const answer = result as ItemsAnswer;
       return { result: answer.items, topics: answer.topics };
     }) as Promise<ReadAnswer<Item[]>>;
   }
 
-  search(topic: string, signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
-    return this.read({ type: 'search', topic, ...(knownIndex === undefined ? {} : { knownIndex }) }, signal, (result) => {
+  search(topic: string, deadline: RequestDeadline, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
+    return this.read({ type: 'search', topic, ...(knownIndex === undefined ? {} : { knownIndex }) }, deadline, (result) => {
       const answer = result as ItemsAnswer;
       return { result: answer.items, topics: answer.topics };
     }) as Promise<ReadAnswer<Item[]>>;
@@ -255,30 +215,21 @@ export class ActorBackend implements Backend {
 
   /** Through the cache when it is trusted and up; straight to the catalog group otherwise. */
   private async read(
-    query: CatalogRead,
-    signal: AbortSignal,
+    query: CacheQuery,
+    deadline: RequestDeadline,
     shape: (result: LookupAnswer | ItemsAnswer) => { result: unknown; topics: readonly Topic[] },
   ): Promise<ReadAnswer<unknown>> {
-    if (this.readThroughCache && !this.cacheDistrusted) {
-      try {
-        const answer = await this.options.actors.ask<CacheAnswer>(this.options.cacheName, query, { timeoutMs: this.deadlineMs });
-        // Checked again after the wait: an invalidation that failed meanwhile makes the cache's answers untrusted.
-        if (this.mirror !== null && query.type === 'lookup' && query.id !== undefined && !this.cacheDistrusted) {
-          this.mirror.fill(query.id, { result: answer.result as Item | null, topics: answer.topics, index: answer.index, held: answer.held === true });
-        }
-        if (answer.unchanged === true) {
-          return { result: [], topics: [], index: answer.index, cache: answer.cache, servedBy: answer.servedBy, unchanged: true };
-        }
-        return { result: answer.result, topics: answer.topics as Topic[], index: answer.index, cache: answer.cache, servedBy: answer.servedBy };
-      } catch (error) {
-        if (!isUnavailable(error)) throw this.translate(error);
-        this.options.log.debug({ query }, 'gateway: cache unavailable, reading from the catalog group');
-      }
+    const answer = await this.cache.read(query, deadline.remainingMs()).catch((error: unknown) => { throw this.translate(error); });
+    if (answer !== null && answer.unchanged === true) {
+      return { result: [], topics: [], index: answer.index, cache: answer.cache, servedBy: answer.servedBy, unchanged: true };
     }
-    if (signal.aborted) throw new UnavailableError('request deadline passed');
+    if (answer !== null) {
+      return { result: answer.result, topics: answer.topics as Topic[], index: answer.index, cache: answer.cache, servedBy: answer.servedBy };
+    }
+    if (deadline.signal.aborted) throw new UnavailableError('request deadline passed');
     try {
       // The replicas answer the query itself; knownIndex is for the cache.
-      const answer = await this.catalog.read(catalogQueryOf(query), this.deadline());
+      const answer = await this.catalog.read(catalogQueryOf(query), this.deadlineAt(deadline));
       const shaped = shape(answer.result);
       return { result: shaped.result, topics: [...shaped.topics], index: answer.index, cache: 'MISS', servedBy: answer.servedBy };
     } catch (error) {
@@ -286,16 +237,16 @@ export class ActorBackend implements Backend {
     }
   }
 
-  async order(item: number, amount: number, orderId: string, _signal: AbortSignal): Promise<OrderOutcome> {
+  async order(item: number, amount: number, orderId: string, deadline: RequestDeadline): Promise<OrderOutcome> {
     let answer;
     try {
-      answer = await this.orders.leaderCall({ type: 'order', orderId, item, amount, createdAt: Date.now() }, this.deadline());
+      answer = await this.orders.leaderCall({ type: 'order', orderId, item, amount, createdAt: Date.now() }, this.deadlineAt(deadline));
     } catch (error) {
       throw this.translate(error);
     }
     const outcome = answer.result;
     if (outcome.kind === 'keyReused') return { bought: false, orderId, firstRequest: { item: outcome.first.item, amount: outcome.first.amount } };
-    if (outcome.bought) await this.invalidate([item], outcome.catalogIndex > 0 ? outcome.catalogIndex : await this.catalogIndexNow());
+    if (outcome.bought) await this.cache.confirmWrite(outcome.catalogIndex > 0 ? outcome.catalogIndex : await this.catalogIndexNow(deadline), deadline.remainingMs());
     const reason = outcome.order.reason;
     return outcome.bought || reason === null ? { bought: outcome.bought, orderId } : { bought: false, orderId, reason };
   }
@@ -304,26 +255,26 @@ export class ActorBackend implements Backend {
    * A repeated order (decided earlier, perhaps by an attempt whose answer was lost) does not say at which catalog
    * index its deduct applied; a linearizable read's index is at least that, so invalidating there is safe.
    */
-  private async catalogIndexNow(): Promise<number> {
+  private async catalogIndexNow(deadline: RequestDeadline): Promise<number> {
     try {
-      return (await this.catalog.read({ type: 'changeIndex' }, this.deadline())).index;
+      return (await this.catalog.read({ type: 'changeIndex' }, this.deadlineAt(deadline))).index;
     } catch (error) {
       throw this.translate(error);
     }
   }
 
-  async getOrder(orderId: string, _signal: AbortSignal): Promise<Order | null> {
+  async getOrder(orderId: string, deadline: RequestDeadline): Promise<Order | null> {
     try {
-      const answer = await this.orders.read({ type: 'get', orderId }, this.deadline());
+      const answer = await this.orders.read({ type: 'get', orderId }, this.deadlineAt(deadline));
       return answer.result === null ? null : toOrder(answer.result);
     } catch (error) {
       throw this.translate(error);
     }
   }
 
-  async ordersOfItem(item: number, page: OrdersPageRequest, _signal: AbortSignal): Promise<OrdersPage> {
+  async ordersOfItem(item: number, page: OrdersPageRequest, deadline: RequestDeadline): Promise<OrdersPage> {
     try {
-      const answer = await this.orders.read({ type: 'itemPage', item, after: page.after, limit: page.limit }, this.deadline());
+      const answer = await this.orders.read({ type: 'itemPage', item, after: page.after, limit: page.limit }, this.deadlineAt(deadline));
       const stored = answer.result;
       return { orders: stored.orders.map(toOrder), next: stored.next };
     } catch (error) {
@@ -331,17 +282,17 @@ export class ActorBackend implements Backend {
     }
   }
 
-  async updateItem(id: number, change: ItemChange, _signal: AbortSignal): Promise<ItemChangeResult> {
+  async updateItem(id: number, change: ItemChange, deadline: RequestDeadline): Promise<ItemChangeResult> {
     let outcome: ItemChangeResult = { ok: true };
     let lastIndex = 0;
     try {
       if (change.price !== undefined) {
-        const answer = await this.catalog.propose({ type: 'setPrice', requestId: nanoid(), item: id, price: change.price }, this.deadline());
+        const answer = await this.catalog.propose({ type: 'setPrice', requestId: nanoid(), item: id, price: change.price }, this.deadlineAt(deadline));
         outcome = changeResult(answer.result, 'price');
         lastIndex = answer.index;
       }
       if (outcome.ok && change.restock !== undefined) {
-        const answer = await this.catalog.propose({ type: 'restock', requestId: nanoid(), item: id, amount: change.restock }, this.deadline());
+        const answer = await this.catalog.propose({ type: 'restock', requestId: nanoid(), item: id, amount: change.restock }, this.deadlineAt(deadline));
         outcome = changeResult(answer.result, change.price === undefined ? 'restock' : 'restock (the price was set)');
         lastIndex = answer.index;
       }
@@ -349,61 +300,16 @@ export class ActorBackend implements Backend {
       throw this.translate(error);
     }
     // A price set before a refused restock is a change the cache must see too.
-    if (lastIndex > 0 && (outcome.ok || change.price !== undefined)) await this.invalidate([id], lastIndex);
+    if (lastIndex > 0 && (outcome.ok || change.price !== undefined)) await this.cache.confirmWrite(lastIndex, deadline.remainingMs());
     return outcome;
   }
 
-  async invalidateItem(id: number): Promise<void> {
-    await this.invalidate([id], 0);
-  }
-
-  /** Makes the cache apply an invalidation before a write is acknowledged; on failure, stop trusting the cache. */
-  private async invalidate(items: number[], index: number): Promise<void> {
-    // The mirror first and synchronously: from here on no answer older than `index` for these items is served.
-    this.mirror?.invalidate(items, index);
-    try {
-      await this.options.actors.ask(this.options.cacheName, { type: 'invalidate', items, index }, { timeoutMs: 1_000 });
-      if (this.cacheDistrusted) {
-        await this.options.actors.ask(this.options.cacheName, { type: 'invalidateAll' }, { timeoutMs: 1_000 });
-        this.mirror?.revoke();
-        this.cacheDistrusted = false;
-        this.options.log.info({ event: 'cacheTrusted' }, 'gateway: cache cleared and trusted again');
-      }
-    } catch (error) {
-      if (!this.cacheDistrusted) {
-        this.options.log.warn({ error: String(error), event: 'cacheDistrusted' }, 'gateway: cache did not confirm an invalidation; reading around it until it is cleared');
-      }
-      this.cacheDistrusted = true;
-      this.mirror?.revoke();
-    }
+  invalidateItem(id: number, deadline: RequestDeadline): Promise<void> {
+    return this.cache.invalidateItem(id, deadline.remainingMs());
   }
 
   async cluster(): Promise<ClusterStatus> {
-    const statuses = await this.options.actors.status();
-    const actors: ActorStatus[] = statuses.map((status) => {
-      const replica = (status.alive ? status.custom : null) as Partial<ReplicaStatus> | null;
-      const isReplica = replica !== null && typeof replica === 'object' && typeof replica.term === 'number';
-      return {
-        name: status.name,
-        group: groupOf(status.name),
-        node: this.options.nodeOf?.(status.name) ?? 'local',
-        alive: status.alive && !status.isolated,
-        role: isReplica ? (replica.role ?? null) : null,
-        term: isReplica ? (replica.term ?? null) : null,
-        commitIndex: isReplica ? (replica.commitIndex ?? null) : null,
-        lastApplied: isReplica ? (replica.lastApplied ?? null) : null,
-        restarts: status.restarts,
-        figures: figuresOf(status, isReplica ? replica : null),
-      };
-    });
-    const leaders: Record<string, string | null> = { catalog: null, order: null };
-    for (const actor of actors) {
-      if (actor.role !== 'leader' || !actor.alive) continue;
-      const current = leaders[actor.group];
-      const currentTerm = actors.find((other) => other.name === current)?.term ?? -1;
-      if (current === null || current === undefined || (actor.term ?? 0) > currentTerm) leaders[actor.group] = actor.name;
-    }
-    return { actors, leaders };
+    return clusterStatus(await this.options.actors.status(), this.options.nodeOf);
   }
 
   /**
@@ -459,31 +365,12 @@ export class ActorBackend implements Backend {
   async actorAction(name: string, action: ActorAction): Promise<void> {
     const known = (await this.options.actors.status()).some((status) => status.name === name);
     if (!known) throw new UnknownActorError(name);
-    const cutsCache = name === this.options.cacheName && (action === 'kill' || action === 'stop' || action === 'isolate');
-    // Before and after: a grant still in flight while the action takes effect must not outlive it.
-    if (cutsCache) this.mirror?.revoke();
-    try {
-      await this.performAction(name, action);
-    } finally {
-      if (cutsCache) this.mirror?.revoke();
-    }
+    const cutsOff = action === 'kill' || action === 'stop' || action === 'isolate';
+    await this.cache.aroundAction(name, cutsOff, () => this.performAction(name, action));
   }
 
   async members(group: ReplicaGroup): Promise<GroupMembers> {
-    const statuses = await this.options.actors.status();
-    let best: { name: string; status: Partial<ReplicaStatus> } | null = null;
-    for (const status of statuses) {
-      if (groupOf(status.name) !== group || !status.alive || status.isolated) continue;
-      const replica = status.custom as Partial<ReplicaStatus> | null;
-      if (replica === null || typeof replica !== 'object' || !Array.isArray(replica.voters)) continue;
-      if (best === null || rankOf(replica) > rankOf(best.status)) best = { name: status.name, status: replica };
-    }
-    if (best === null) throw new UnavailableError(`no ${group} replica answered with its configuration`);
-    const view = best.status;
-    return {
-      voters: view.voters ?? [], learners: view.learners ?? [], configIndex: view.configIndex ?? 0,
-      leader: view.role === 'leader' ? best.name : (view.leader ?? null),
-    };
+    return membersView(await this.options.actors.status(), group);
   }
 
   async removeMember(group: ReplicaGroup, name: string): Promise<GroupMembers> {

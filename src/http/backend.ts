@@ -4,8 +4,9 @@
 // turns into HTTP answers. Promises nothing by itself: the integration implements `Backend` with actors (cache,
 // catalog and order groups, supervisor), and the tests implement it in memory.
 // What an implementation must do:
-// - honour the AbortSignal it is given (the request deadline); the gateway answers 503 at the deadline anyway,
-//   so work still running after it is wasted, never visible;
+// - honour the RequestDeadline it is given: the request's one deadline, made by the gateway. Every ask it makes
+//   for the request takes `remainingMs()` as its time (never a deadline of its own); the gateway answers 503 at
+//   the deadline anyway, so work still running after it is wasted, never visible;
 // - throw `UnavailableError` when no replica or no quorum answered in time (the gateway answers 503 with
 //   Retry-After), `UnknownActorError` for an actor name it does not know (404);
 // - make `order` idempotent by `orderId`: the same id never buys twice and returns the first outcome.
@@ -19,6 +20,16 @@ export type { Item, Topic } from '../actors/catalog/catalog.js';
 export type { OrderStatus } from '../actors/order/state.js';
 
 export type CacheOutcome = 'HIT' | 'MISS';
+
+/**
+ * A request's one deadline, made by the gateway when the request starts (src/http/deadlines.ts): `signal` is
+ * aborted when it passes; `remainingMs()` is the time left, on the gateway's monotonic clock, and is what every
+ * ask made for the request carries.
+ */
+export interface RequestDeadline {
+  readonly signal: AbortSignal;
+  remainingMs(): number;
+}
 
 /** A catalog read as the gateway serves it: the result, the topics it refers to, and where it came from. */
 export interface ReadAnswer<T> {
@@ -147,7 +158,7 @@ export type ItemChangeResult =
 
 export interface Backend {
   /** One item and its topic; result null (with no topics) when the id is unknown. */
-  lookup(id: number, signal: AbortSignal): Promise<ReadAnswer<Item | null>>;
+  lookup(id: number, deadline: RequestDeadline): Promise<ReadAnswer<Item | null>>;
   /**
    * Optional: a lookup answered at once from a coherent near cache, with no I/O; undefined when it cannot be.
    * Its answer is a cache HIT and must keep every promise a `lookup` does.
@@ -157,17 +168,17 @@ export interface Backend {
    * Every item by id, every topic by id. `knownIndex`: the index of the answer the caller holds; an answer still at
    * it may come back `unchanged`, without its items.
    */
-  list(signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>>;
+  list(deadline: RequestDeadline, knownIndex?: number): Promise<ReadAnswer<Item[]>>;
   /** Items of the topics whose name contains `topic` (case-insensitive); the matching topics. `knownIndex`: as for list. */
-  search(topic: string, signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>>;
+  search(topic: string, deadline: RequestDeadline, knownIndex?: number): Promise<ReadAnswer<Item[]>>;
   /**
    * Buys `amount` of `item` under `orderId` (the Idempotency-Key, or an id the gateway made). An id already used
    * for another item or amount buys nothing and answers `firstRequest`.
    */
-  order(item: number, amount: number, orderId: string, signal: AbortSignal): Promise<OrderOutcome>;
-  getOrder(orderId: string, signal: AbortSignal): Promise<Order | null>;
+  order(item: number, amount: number, orderId: string, deadline: RequestDeadline): Promise<OrderOutcome>;
+  getOrder(orderId: string, deadline: RequestDeadline): Promise<Order | null>;
   /** One page of an item's orders in the order they were created; `next` is null after the last page. */
-  ordersOfItem(item: number, page: OrdersPageRequest, signal: AbortSignal): Promise<OrdersPage>;
+  ordersOfItem(item: number, page: OrdersPageRequest, deadline: RequestDeadline): Promise<OrdersPage>;
   cluster(): Promise<ClusterStatus>;
   /** True when both groups have a leader and reads and orders can be served. */
   ready(): Promise<boolean>;
@@ -177,9 +188,9 @@ export interface Backend {
    * A replicated update that invalidates caches. Refused as unknownItem (the gateway's 404), or `refused` with the
    * catalog's reason (409: the change conflicts with the item's state, such as a restock past the stock bound).
    */
-  updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<ItemChangeResult>;
+  updateItem(id: number, change: ItemChange, deadline: RequestDeadline): Promise<ItemChangeResult>;
   /** Drops the item, and every list and search result, from the cache. */
-  invalidateItem(id: number): Promise<void>;
+  invalidateItem(id: number, deadline: RequestDeadline): Promise<void>;
   /** The group's configuration; absent on a backend without replica groups. */
   members?(group: ReplicaGroup): Promise<GroupMembers>;
   /**

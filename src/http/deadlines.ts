@@ -4,12 +4,15 @@
 // lists churn as each one empties and refills). Instead, requests that start within the same slot of
 // `slotWidthMs` share one AbortSignal and one timer, which fires `deadlineMs + slotWidthMs` after the slot
 // opened. So every request gets at least `deadlineMs` and at most `deadlineMs + slotWidthMs`.
-// Promises: `run(work)` settles with the work's outcome, or rejects with DeadlineExceededError when the slot
-// expires first — even if the work ignores its signal; the signal is aborted at that moment. Open slots are
-// bounded by (deadlineMs / slotWidthMs) + 2; `close()` expires them all and leaves no timer behind.
+// Promises: `run(work)` hands the work its RequestDeadline — the one deadline of the request, carried to every
+// ask the backend makes as time remaining (`remainingMs()`, on this module's monotonic clock) — and settles with
+// the work's outcome, or rejects with DeadlineExceededError when the slot expires first, even if the work ignores
+// its deadline; the deadline's signal is aborted at that moment. `remainingMs()` never promises more than the slot
+// gives (it counts down to the slot's expiry). Open slots are bounded by (deadlineMs / slotWidthMs) + 2;
+// `close()` expires them all and leaves no timer behind.
 // Clock and timers are injected, so the tests step time by hand.
 
-import { DeadlineExceededError } from './backend.js';
+import { DeadlineExceededError, type RequestDeadline } from './backend.js';
 
 export interface DeadlineTimers {
   now(): number;
@@ -41,12 +44,24 @@ class Waiter {
  * the slot kept them all for the whole deadline, and under load those records were promoted to the old
  * generation by the thousand, only to die there.
  */
-class Slot {
+class Slot implements RequestDeadline {
   readonly controller = new AbortController();
   timer: unknown = null;
   private newest: Waiter | null = null;
   private count = 0;
-  constructor(readonly openedAtMs: number) {}
+  /** The slot's requests all expire at this instant of the clock. */
+  readonly expiresAtMs: number;
+  constructor(readonly openedAtMs: number, lifetimeMs: number, private readonly now: () => number) {
+    this.expiresAtMs = openedAtMs + lifetimeMs;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  remainingMs(): number {
+    return Math.max(0, this.expiresAtMs - this.now());
+  }
 
   /** Requests of this slot still waiting. */
   get waiting(): number {
@@ -112,12 +127,12 @@ export class Deadlines {
     return waiting;
   }
 
-  run<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  run<T>(work: (deadline: RequestDeadline) => Promise<T>): Promise<T> {
     const slot = this.slotForNow();
     if (slot.controller.signal.aborted) return Promise.reject(slot.controller.signal.reason as Error);
     return new Promise<T>((resolve, reject) => {
       const waiter = slot.add(reject);
-      work(slot.controller.signal).then(
+      work(slot).then(
         (value) => {
           slot.remove(waiter);
           resolve(value);
@@ -141,7 +156,7 @@ export class Deadlines {
     const current = this.current;
     if (current !== null && nowMs - current.openedAtMs < this.slotWidthMs) return current;
     this.expireOverdue(nowMs);
-    const slot = new Slot(nowMs);
+    const slot = new Slot(nowMs, this.deadlineMs + this.slotWidthMs, () => this.timers.now());
     slot.timer = this.timers.setTimer(() => this.expire(slot), this.deadlineMs + this.slotWidthMs);
     this.open.add(slot);
     this.current = slot;

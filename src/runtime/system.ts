@@ -88,6 +88,12 @@ export interface ExitEvent { name: ActorName; code: number; cause: ExitCause }
 export interface EscalateEvent { reason: string }
 export interface SystemMessageEvent { from: ActorName; body: unknown }
 
+/** What watch() reports of one actor: each message it tells '$system', and each time it goes (crash, restart, exit). */
+export interface ActorWatcher {
+  told(body: unknown): void;
+  gone(): void;
+}
+
 export const mailboxCapacityDefault = 10_000;
 export const stopTimeoutMsDefault = 5_000;
 
@@ -168,6 +174,26 @@ export class ActorSystem extends EventEmitter {
   /** Routes the main thread's `$system` endpoint to a peer over any Link (a remote actor over TCP). */
   attach(peer: ActorName, makeLink: LinkFactory): void {
     this.endpoint.attach(peer, makeLink);
+  }
+
+  /**
+   * Watches one actor from this thread: `told` gets each message it tells '$system' (in the order sent), `gone`
+   * runs when it crashes, restarts or exits. Returns the function that stops watching.
+   */
+  watchActor(name: ActorName, watcher: ActorWatcher): () => void {
+    const onMessage = (event: SystemMessageEvent) => {
+      if (event.from === name) watcher.told(event.body);
+    };
+    const onGone = (event: { name: ActorName }) => {
+      if (event.name === name) watcher.gone();
+    };
+    const goneEvents = ['crash', 'restart', 'exit'] as const;
+    this.on('message', onMessage);
+    for (const event of goneEvents) this.on(event, onGone);
+    return () => {
+      this.off('message', onMessage);
+      for (const event of goneEvents) this.off(event, onGone);
+    };
   }
 
   /** Dead letters, drops and invalid input seen by the main thread's own endpoint (`$system`). */

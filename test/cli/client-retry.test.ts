@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { main, repeatHeaders } from '../../src/cli/client.js';
 import { createGateway } from '../../src/http/gateway.js';
-import type { OrderOutcome } from '../../src/http/backend.js';
+import type { OrderOutcome, RequestDeadline } from '../../src/http/backend.js';
 import { FakeBackend } from '../http/fake-backend.js';
 import { capturingLogger } from '../http/helpers.js';
 
@@ -22,9 +22,9 @@ class Capture extends Writable {
 /** Orders wait for the test until released; the rest is FakeBackend's. */
 class HeldOrders extends FakeBackend {
   readonly held: Array<() => void> = [];
-  override async order(item: number, amount: number, orderId: string, signal: AbortSignal): Promise<OrderOutcome> {
+  override async order(item: number, amount: number, orderId: string, deadline: RequestDeadline): Promise<OrderOutcome> {
     await new Promise<void>((resolve) => this.held.push(resolve));
-    return super.order(item, amount, orderId, signal);
+    return super.order(item, amount, orderId, deadline);
   }
 }
 

@@ -63,7 +63,9 @@ test('503 → pending → settled: catalog back before the deadline, after it, a
   const logger = createLogger({ level: 'warn', pretty: false, destination: { write: () => undefined } });
   // Item 5 sits near the stock bound (10^9), so that a restock of it is refused by the catalog.
   const catalog = { topics: initialCatalog.topics, items: [...initialCatalog.items, { id: 5, name: 'Full', stock: 999_999_999, price: 1, topic: 1 }] };
-  const cluster = await startCluster({ host: '127.0.0.1', port: 0, dataDir, fresh: true, logger, catalog, orderDeadlineMs, requestDeadlineMs: 1_200, maxRestarts: 100 });
+  const cluster = await startCluster({ host: '127.0.0.1', port: 0, dataDir, fresh: true, logger, catalog, orderDeadlineMs, requestDeadlineMs: 1_200, maxRestarts: 100,
+    // Every step of a request fits inside its deadline (src/http/timeouts.ts); the saga gives up on the catalog first.
+    timeouts: { sagaDeductMs: 1_000, cacheReadMs: 1_000, orderAttemptMs: 1_000 } });
   try {
     const url = cluster.url;
     // Refusals that say why, through the real catalog: 400 for the value, 409 for the conflict, 404 for the item.

@@ -2,7 +2,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DeadlineExceededError } from '../../src/http/backend.js';
+import { DeadlineExceededError, type RequestDeadline } from '../../src/http/backend.js';
 import { Deadlines, type DeadlineTimers } from '../../src/http/deadlines.js';
 
 class FakeTimers implements DeadlineTimers {
@@ -38,8 +38,8 @@ test('requests in one slot share a signal and a timer; a later request opens a n
   const timers = new FakeTimers();
   const deadlines = new Deadlines(100, 10, timers);
   const signals: AbortSignal[] = [];
-  const capture = (signal: AbortSignal) => {
-    signals.push(signal);
+  const capture = (deadline: RequestDeadline) => {
+    signals.push(deadline.signal);
     return Promise.resolve(1);
   };
   deadlines.run(capture).catch(() => undefined);
@@ -63,8 +63,8 @@ test('work that ignores its signal is rejected at the slot deadline, never befor
   let seenSignal: AbortSignal | null = null;
   let outcome: unknown = 'pending';
   deadlines
-    .run((signal) => {
-      seenSignal = signal;
+    .run((deadline) => {
+      seenSignal = deadline.signal;
       return new Promise<never>(() => undefined);
     })
     .catch((error: unknown) => (outcome = error));
@@ -108,6 +108,31 @@ test('late timers cannot pile up slots: overdue ones expire when a new slot open
     assert.ok(deadlines.openSlotCount <= 12, `open slots ${deadlines.openSlotCount} at ${timers.nowMs} ms`);
   }
   deadlines.close();
+});
+
+test('the deadline handed to the work counts down the time to its expiry, on the injected clock', async () => {
+  // A request at 4 ms in a slot opened at 0 (deadline 100, slot 10): it expires at 110, so it has 106 ms left at
+  // 4, 56 at 54, and 0 from 110 on (never negative); the signal aborts at the same instant remainingMs reaches 0.
+  const timers = new FakeTimers();
+  const deadlines = new Deadlines(100, 10, timers);
+  deadlines.run(() => Promise.resolve('opens the slot at 0 ms')).catch(() => undefined);
+  timers.nowMs = 4;
+  let seen: RequestDeadline | null = null;
+  const outcome = deadlines.run((deadline) => {
+    seen = deadline;
+    return new Promise<never>(() => undefined);
+  }).catch((error: unknown) => error);
+  const deadline = seen as unknown as RequestDeadline;
+  assert.is(deadline.remainingMs(), 106);
+  timers.advance(50);
+  assert.is(deadline.remainingMs(), 56);
+  assert.is(deadline.signal.aborted, false);
+  timers.advance(56);
+  assert.is(deadline.remainingMs(), 0);
+  assert.is(deadline.signal.aborted, true);
+  timers.advance(40);
+  assert.is(deadline.remainingMs(), 0, 'never negative');
+  assert.instance(await outcome, DeadlineExceededError);
 });
 
 test('construction rejects a slot wider than the deadline', () => {

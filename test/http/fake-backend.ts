@@ -17,6 +17,7 @@ import {
   type OrdersPageRequest,
   type OrderOutcome,
   type ReadAnswer,
+  type RequestDeadline,
   type Topic,
 } from '../../src/http/backend.js';
 
@@ -60,8 +61,12 @@ export class FakeBackend implements Backend {
   readonly invalidations: number[] = [];
   /** Signals of calls that were left hanging, to check that the deadline aborts them. */
   readonly hungSignals: AbortSignal[] = [];
+  /** The time remaining each call's deadline gave when the call began. */
+  readonly remainingMsSeen: number[] = [];
 
-  private async gate(signal: AbortSignal | null): Promise<void> {
+  private async gate(deadline: RequestDeadline | null): Promise<void> {
+    if (deadline !== null) this.remainingMsSeen.push(deadline.remainingMs());
+    const signal = deadline?.signal ?? null;
     switch (this.mode) {
       case 'normal':
         return;
@@ -101,26 +106,26 @@ export class FakeBackend implements Backend {
     return initialTopics.filter((topic) => items.some((item) => item.topic === topic.id));
   }
 
-  async lookup(id: number, signal: AbortSignal): Promise<ReadAnswer<Item | null>> {
-    await this.gate(signal);
+  async lookup(id: number, deadline: RequestDeadline): Promise<ReadAnswer<Item | null>> {
+    await this.gate(deadline);
     const item = this.items.find((candidate) => candidate.id === id) ?? null;
     return this.read(`lookup/${id}`, item, item === null ? [] : this.topicsOf([item]));
   }
 
-  async list(signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
-    await this.gate(signal);
+  async list(deadline: RequestDeadline, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
+    await this.gate(deadline);
     return this.readItems('list', [...this.items], initialTopics, knownIndex);
   }
 
-  async search(topic: string, signal: AbortSignal, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
-    await this.gate(signal);
+  async search(topic: string, deadline: RequestDeadline, knownIndex?: number): Promise<ReadAnswer<Item[]>> {
+    await this.gate(deadline);
     const topics = initialTopics.filter((candidate) => candidate.name.toLowerCase().includes(topic.toLowerCase()));
     const items = this.items.filter((item) => topics.some((match) => match.id === item.topic));
     return this.readItems(`search/${topic.toLowerCase()}`, items, topics, knownIndex);
   }
 
-  async order(item: number, amount: number, orderId: string, signal: AbortSignal): Promise<OrderOutcome> {
-    await this.gate(signal);
+  async order(item: number, amount: number, orderId: string, deadline: RequestDeadline): Promise<OrderOutcome> {
+    await this.gate(deadline);
     this.orderCalls.push({ item, amount, orderId });
     const existing = this.orders.get(orderId);
     if (existing !== undefined && (existing.item !== item || existing.amount !== amount)) {
@@ -142,14 +147,14 @@ export class FakeBackend implements Backend {
     return reason === null ? { bought, orderId } : { bought, orderId, reason };
   }
 
-  async getOrder(orderId: string, signal: AbortSignal): Promise<Order | null> {
-    await this.gate(signal);
+  async getOrder(orderId: string, deadline: RequestDeadline): Promise<Order | null> {
+    await this.gate(deadline);
     return this.orders.get(orderId) ?? null;
   }
 
   /** Pages in creation order: the sequence of an order is its position in the map (insertion order). */
-  async ordersOfItem(item: number, page: OrdersPageRequest, signal: AbortSignal): Promise<OrdersPage> {
-    await this.gate(signal);
+  async ordersOfItem(item: number, page: OrdersPageRequest, deadline: RequestDeadline): Promise<OrdersPage> {
+    await this.gate(deadline);
     const listed = [...this.orders.values()].map((order, sequence) => ({ order, sequence }))
       .filter(({ order, sequence }) => order.item === item && (page.after === null || sequence > page.after.sequence));
     const orders = listed.slice(0, page.limit);
@@ -186,8 +191,8 @@ export class FakeBackend implements Backend {
     this.actorCalls.push({ name, action });
   }
 
-  async updateItem(id: number, change: ItemChange, signal: AbortSignal): Promise<ItemChangeResult> {
-    await this.gate(signal);
+  async updateItem(id: number, change: ItemChange, deadline: RequestDeadline): Promise<ItemChangeResult> {
+    await this.gate(deadline);
     const item = this.items.find((candidate) => candidate.id === id);
     if (item === undefined) return { ok: false, reason: 'unknownItem' };
     // As the catalog refuses a restock past its stock bound (10^9).
@@ -196,7 +201,7 @@ export class FakeBackend implements Backend {
     return { ok: true };
   }
 
-  async invalidateItem(id: number): Promise<void> {
+  async invalidateItem(id: number, _deadline: RequestDeadline): Promise<void> {
     await this.gate(null);
     this.invalidations.push(id);
     this.cached.delete(`lookup/${id}`);

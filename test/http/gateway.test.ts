@@ -335,6 +335,18 @@ failures('a backend slower than the deadline is 503 at the deadline, and its sig
   assert.ok(backend.hungSignals[0]?.aborted);
 });
 
+failures('every backend call gets the request deadline as time remaining, never more than the deadline gives', async ({ port, backend }) => {
+  // Deadline 200 ms, slot 20 ms: each call must see between 0 and 220 ms remaining (it is the gateway's one deadline,
+  // not a fresh timeout per call); a read, an order, an order lookup, an item change and an invalidation each.
+  await call(port, 'GET', '/lookup/2');
+  await call(port, 'POST', '/order/2');
+  await call(port, 'GET', '/orders/unknown-order');
+  await call(port, 'POST', '/admin/items/2', { body: '{"price":3}' });
+  await call(port, 'POST', '/invalidate/item/2');
+  assert.ok(backend.remainingMsSeen.length >= 4, JSON.stringify(backend.remainingMsSeen));
+  for (const remainingMs of backend.remainingMsSeen) assert.ok(remainingMs > 0 && remainingMs <= 220, `remaining ${remainingMs} ms`);
+});
+
 failures('an unexpected backend error is 503, logged as an error, never 500', async ({ port, backend, lines }) => {
   // The fake throws a TypeError: the client sees 503, the log holds the error.
   backend.mode = 'broken';

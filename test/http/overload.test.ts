@@ -7,8 +7,8 @@
 import { connect, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { OrderOutcome, PreparedAnswer } from '../../src/http/backend.js';
-import { createGateway } from '../../src/http/gateway.js';
+import type { OrderOutcome, PreparedAnswer, RequestDeadline } from '../../src/http/backend.js';
+import { createGateway, type Gateway } from '../../src/http/gateway.js';
 import { FakeBackend } from './fake-backend.js';
 import { call, capturingLogger, type Answer } from './helpers.js';
 
@@ -21,9 +21,9 @@ class HeldOrders extends FakeBackend {
     return this.held.length;
   }
 
-  override async order(item: number, amount: number, orderId: string, signal: AbortSignal): Promise<OrderOutcome> {
+  override async order(item: number, amount: number, orderId: string, deadline: RequestDeadline): Promise<OrderOutcome> {
     if (this.holding) await new Promise<void>((resolve) => this.held.push(resolve));
-    return super.order(item, amount, orderId, signal);
+    return super.order(item, amount, orderId, deadline);
   }
 
   releaseAll(): void {

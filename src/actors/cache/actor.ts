@@ -4,16 +4,22 @@
 // and a client of the catalog group. Messages:
 //   {type:'lookup', id} | {type:'list'} | {type:'search', topic}   ask → CacheAnswer (HIT, or MISS with servedBy);
 //     list and search may name the knownIndex of the answer the asker holds: one still at it comes back unchanged
-//   {type:'invalidate', items, index}                             from catalog replicas (tell) or the gateway (ask)
+//   {type:'invalidate', items, index, previousChangeIndex}         from catalog replicas (tell): the one invalidation
+//                                                                   path of a write
+//   {type:'invalidate', items, index}                             ask from the operations route POST /invalidate/item
+//   {type:'confirm', index}                                         ask → true once this cache has applied every
+//     change up to index (read-your-writes for the gateway's own writes), false when the ask's deadline comes
 //   {type:'invalidateAll'}                                          ask; drops every entry
 //   {type:'renewLease'}                                             own timer: subscribe, and hear from the group
 //   {type:'stats'}                                                  ask → CacheStats
 //   {type:'mirrorLease'}                                            own timer: renew the gateway mirror's lease
-// Tells to '$system' (the gateway's thread keeps a mirror of this cache, src/http/mirror.ts): mirrorInvalidate
-// {items, index} at every invalidation, mirrorForget whenever every entry is dropped, and mirrorLease {validUntilMs}
-// every mirrorLeaseMs/4 while this cache's own lease stays valid until validUntilMs. Each is told before anything
-// answered later (the link to '$system' is FIFO), and an answer says whether its entry is held (`held`): only held
-// entries may be mirrored, since a load this cache refused to keep may be older than a forgotten change.
+// Tells to '$system' (notices.ts; the gateway's cache client keeps a mirror of this cache, mirror.ts):
+// mirrorInvalidate {items, index} at every invalidation, mirrorForget whenever every entry is dropped, and
+// mirrorLease {validUntilMs} every mirrorLeaseMs/4 while this cache's own lease stays valid until validUntilMs.
+// Each is told before anything answered later (the link to '$system' is FIFO), so a `confirm` answered true
+// reaches the gateway after the notices of the invalidations it confirms; and an answer says whether its entry is
+// held (`held`): only held entries may be mirrored, since a load this cache refused to keep may be older than a
+// forgotten change.
 // Promises: a miss is a linearizable read (ReadIndex) on some catalog replica; a fill older than an invalidation
 // already seen is not stored; concurrent misses on one key make one backend read; a cache that has not heard from
 // the catalog group's leader for longer than its lease serves no hits (and forgets everything it had).
@@ -23,7 +29,8 @@ import { defineActor, type ActorContext } from '../../runtime/actor.js';
 import { isRuntimeError } from '../../runtime/errors.js';
 import { EpisodeLog, foldedSuffix } from '../../runtime/log-episodes.js';
 import type { Item, Topic } from '../catalog/catalog.js';
-import type { CatalogMachine } from '../catalog/commands.js';
+import type { CatalogMachine, ItemsAnswer, LookupAnswer } from '../catalog/commands.js';
+import { invalidateItemsMax, type MirrorNotice } from './notices.js';
 import { CachePolicy, itemKey, listKey, searchKey, type CacheStats } from './policy.js';
 
 export interface CacheArgs {
@@ -55,12 +62,6 @@ export interface CacheAnswer extends CacheValue {
   readonly unchanged?: true;
 }
 
-/** What the cache tells '$system' so a mirror in the gateway's thread stays coherent with it. */
-export type MirrorNotice =
-  | { readonly type: 'mirrorInvalidate'; readonly items: readonly number[]; readonly index: number }
-  | { readonly type: 'mirrorForget' }
-  | { readonly type: 'mirrorLease'; readonly validUntilMs: number };
-
 const systemEndpoint = '$system';
 
 export type CacheMessage =
@@ -68,6 +69,7 @@ export type CacheMessage =
   | { readonly type: 'list'; readonly knownIndex?: number }
   | { readonly type: 'search'; readonly topic: string; readonly knownIndex?: number }
   | { readonly type: 'invalidate'; readonly items: readonly number[]; readonly index: number; readonly previousChangeIndex?: number }
+  | { readonly type: 'confirm'; readonly index: number }
   | { readonly type: 'invalidateAll' }
   | { readonly type: 'renewLease' }
   | { readonly type: 'stats' }
@@ -83,7 +85,30 @@ interface CacheState {
   readonly readDeadlineMs: number;
   readonly catalogMembers: readonly string[];
   readonly mirrorLeaseMs: number;
+  /** Confirmations waiting for the chain to reach their index; at most confirmWaitersMax. */
+  readonly confirmations: Confirmation[];
+  /** When a confirmation last made this cache renew (ask the replicas for their change index). */
+  lastConfirmRenewalMs: number;
+  /**
+   * Every change up to this index is known to this cache: a replica that had applied through it reported a change
+   * index the chain had already reached. Covers indexes of entries that changed nothing (a repeated deduct).
+   */
+  coveredThrough: number;
 }
+
+/** A `confirm` not yet answered: answered true when the chain reaches `index`, false at `deadlineMs`. */
+interface Confirmation {
+  readonly index: number;
+  readonly deadlineMs: number;
+  readonly reply: { resolve(value: unknown): void };
+}
+
+/** Confirmations waiting at once; past it a confirm is answered false at once (the gateway then reads around). */
+export const confirmWaitersMax = 4_096;
+/** The longest a confirm waits, whatever its ask's deadline. */
+export const confirmWaitMsMax = 10_000;
+/** A waiting confirmation asks the replicas for their change index at most this often. */
+const confirmRenewalIntervalMs = 20;
 
 const isPositiveId = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
 const isKnownIndex = (value: unknown): boolean => value === undefined || (Number.isSafeInteger(value) && (value as number) >= 0);
@@ -99,11 +124,13 @@ function isCacheMessage(message: unknown): message is CacheMessage {
     case 'list':
       return isKnownIndex(candidate.knownIndex);
     case 'invalidate':
-      return Array.isArray(candidate.items) && candidate.items.length <= 10_000 && candidate.items.every(isPositiveId) &&
+      return Array.isArray(candidate.items) && candidate.items.length <= invalidateItemsMax && candidate.items.every(isPositiveId) &&
         Number.isSafeInteger(candidate.index) && (candidate.index as number) >= 0 &&
         (candidate.previousChangeIndex === undefined ||
           (Number.isSafeInteger(candidate.previousChangeIndex) && (candidate.previousChangeIndex as number) >= 0 &&
             (candidate.previousChangeIndex as number) < (candidate.index as number)));
+    case 'confirm':
+      return Number.isSafeInteger(candidate.index) && (candidate.index as number) >= 0;
     case 'invalidateAll':
     case 'renewLease':
     case 'stats':
@@ -145,6 +172,8 @@ function read(state: CacheState, key: string, query: CacheRead, context: ActorCo
     return load().then((loaded) => ({ ...loaded.value, cache: 'MISS', servedBy: (loaded.value as { servedBy?: string }).servedBy ?? null, index: loaded.index, held: false }));
   }
   return state.policy.singleFlight(key, load).then((loaded) => {
+    // A load may have moved the chain (a jump past a lost invalidation): confirmations may be answered now.
+    settleConfirmations(state, context.now());
     const servedBy = (loaded.value as { servedBy?: string }).servedBy ?? null;
     const held = state.policy.holds(key, loaded.value);
     return { result: loaded.value.result, topics: loaded.value.topics, cache: 'MISS', servedBy, index: loaded.index, held };
@@ -181,7 +210,7 @@ function serve(state: CacheState, key: string, query: CacheRead, context: ActorC
 /** Subscribes to every catalog replica; an answer from the leader renews the lease. */
 function renewLease(state: CacheState, context: ActorContext): void {
   for (const member of state.catalogMembers) {
-    type SubscribeAnswer = { ok: boolean; role?: string; commitIndex?: number; changeIndex?: number };
+    type SubscribeAnswer = { ok: boolean; role?: string; commitIndex?: number; lastApplied?: number; changeIndex?: number };
     context.ask<SubscribeAnswer>(member, { type: 'subscribe', cache: context.self }, { timeoutMs: 500 }).then(
       (answer) => {
         if (!answer.ok) return;
@@ -193,10 +222,55 @@ function renewLease(state: CacheState, context: ActorContext): void {
           context.log.warn({ member, changeIndex: answer.changeIndex, event: 'chainGap' },
             `cache: ${member} is at change ${answer.changeIndex}, past what this cache was told; dropping every entry`);
         }
+        // The replica pushed every change it applied before answering, and the chain has reached its change index.
+        if (typeof answer.changeIndex === 'number' && Number.isSafeInteger(answer.lastApplied)) {
+          state.coveredThrough = Math.max(state.coveredThrough, answer.lastApplied as number);
+        }
+        settleConfirmations(state, context.now());
       },
       () => {},
     );
   }
+}
+
+/**
+ * Whether the chain has reached `index`: this cache applied the invalidation of every change up to it (or forgot
+ * everything past it), or a replica showed there was no change it missed up to it.
+ */
+function confirmed(state: CacheState, index: number): boolean {
+  return state.policy.knowsChange(index) || index <= state.coveredThrough;
+}
+
+/** Answers every waiting confirmation whose index the chain has reached (true) or whose wait is over (false). */
+function settleConfirmations(state: CacheState, nowMs: number): void {
+  if (state.confirmations.length === 0) return;
+  let kept = 0;
+  for (const waiting of state.confirmations) {
+    if (confirmed(state, waiting.index)) waiting.reply.resolve(true);
+    else if (nowMs >= waiting.deadlineMs) waiting.reply.resolve(false);
+    else state.confirmations[kept++] = waiting;
+  }
+  state.confirmations.length = kept;
+}
+
+/**
+ * Read-your-writes for a write the asker made at `index`: true once this cache has applied every change up to it.
+ * The replicas push each change before they answer anything later, so the push of a write the asker saw committed
+ * is usually here already; if not, this cache asks the replicas for their change index (a gap then makes it forget
+ * everything, which also confirms). The answer follows the mirror notices of what it confirms (FIFO to '$system').
+ */
+function confirm(state: CacheState, index: number, context: ActorContext): unknown {
+  if (confirmed(state, index)) return true;
+  if (state.confirmations.length >= confirmWaitersMax) return false;
+  const nowMs = context.now();
+  const reply = context.deferReply();
+  // The ask's own deadline (its time remaining, carried by the runtime): past it nobody waits for the answer.
+  state.confirmations.push({ index, deadlineMs: Math.min(reply.deadlineAtMs, nowMs + confirmWaitMsMax), reply });
+  if (nowMs - state.lastConfirmRenewalMs >= confirmRenewalIntervalMs) {
+    state.lastConfirmRenewalMs = nowMs;
+    renewLease(state, context);
+  }
+  return undefined;
 }
 
 /** Lets the gateway's mirror serve until now + mirrorLeaseMs, but only if this cache's own lease lasts as long. */
@@ -236,6 +310,9 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
       readDeadlineMs: args.readDeadlineMs ?? 4_000,
       catalogMembers: args.catalogMembers,
       mirrorLeaseMs,
+      confirmations: [],
+      lastConfirmRenewalMs: Number.NEGATIVE_INFINITY,
+      coveredThrough: 0,
     };
     context.setTimer('renewLease', { type: 'renewLease' }, Math.max(50, Math.floor(leaseMs / 4)), { repeat: true });
     // Renewed four times per mirror lease, so a renewal delayed by a busy thread rarely lets the mirror lapse.
@@ -253,7 +330,7 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
       case 'search':
         return serve(state, searchKey(message.topic), message, context);
       case 'invalidate':
-        // Replicas' pushes carry the change chain; the gateway's own (read-your-writes) invalidations do not.
+        // Replicas' pushes carry the change chain; an operator's explicit invalidation does not.
         // Every replica pushes each change: the copies after the first have nothing left to do (nor to mirror).
         if (message.previousChangeIndex !== undefined && state.policy.knowsChange(message.index)) return true;
         if (message.previousChangeIndex !== undefined && !state.policy.followChange(message.index, message.previousChangeIndex)) {
@@ -262,13 +339,18 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
         }
         for (const item of message.items) state.policy.invalidate(item, message.index);
         context.tell(systemEndpoint, { type: 'mirrorInvalidate', items: message.items, index: message.index } satisfies MirrorNotice);
+        settleConfirmations(state, context.now());
         return true;
+      case 'confirm':
+        return confirm(state, message.index, context);
       case 'invalidateAll':
         state.policy.clear();
         context.tell(systemEndpoint, { type: 'mirrorForget' } satisfies MirrorNotice);
         return true;
       case 'mirrorLease':
         renewMirrorLease(state, context);
+        // Also the clock of the confirmations' waits: one whose wait is over is answered false here.
+        settleConfirmations(state, context.now());
         return undefined;
       case 'renewLease':
         renewLease(state, context);

@@ -7,35 +7,32 @@
 //   index it reflects. The actor tells '$system' each invalidation and each full forget before it answers
 //   anything later (per-sender FIFO), so an answer produced after an invalidation arrives after it; an answer
 //   already in flight when the invalidation arrives is refused by put() against the same marks.
-// - Read-your-writes: the gateway applies its own write invalidations here synchronously, before acknowledging.
+// - Read-your-writes: the cache client (client.ts) acknowledges a write only once the cache actor confirmed the
+//   write's invalidation; the actor told its notice first, so the mirror has applied it by then.
 // - Lease: hits are served only until the latest `validUntilMs` the actor granted, which the actor grants only
 //   while its own lease lasts that long; `revoke()` (the actor crashed, stopped, restarted or was isolated) drops
 //   everything and ends the lease at once. A lapse forgets everything, again on the renewal that ends it (fills
 //   that arrived meanwhile included), so nothing seen across a gap is served after it.
+// What a hit serves is built by the injected `prepare` (the gateway's prepared HTTP answer), once per fill.
 // Pure: time comes from the injected clock (wall time, shared with the actor's thread in one process).
-import { CachePolicy, itemKey, type CacheStats } from '../actors/cache/policy.js';
-import type { Item, PreparedAnswer, Topic } from './backend.js';
-import * as bodies from './bodies.js';
-import { assertNever } from '../assert.js';
+import type { Item, Topic } from '../catalog/catalog.js';
+import { isMirrorNotice, type MirrorNotice } from './notices.js';
+import { CachePolicy, itemKey, type CacheStats } from './policy.js';
+import { assertNever } from '../../assert.js';
 
-export interface MirrorOptions {
+/** Builds the answer a hit serves (its body, say) once per fill; null when it cannot (then it is not kept). */
+export type PrepareLookup<P> = (id: number, item: Item | null, topics: readonly Topic[], index: number) => P | null;
+
+export interface MirrorOptions<P> {
   /** Lookups kept at most (least recently used first out). */
   readonly capacity: number;
   readonly now: () => number;
+  readonly prepare: PrepareLookup<P>;
   /** Items whose invalidation index is remembered individually (default 4096). */
   readonly invalidationRecordsMax?: number;
 }
 
-/** A lookup answer ready to write: constant per entry, so a hit allocates nothing. */
-export interface PreparedLookup extends PreparedAnswer {
-  readonly index: number;
-}
-
-/** The notices the cache actor tells '$system' (src/actors/cache/actor.ts, MirrorNotice). */
-export type MirrorNotice =
-  | { readonly type: 'mirrorInvalidate'; readonly items: readonly number[]; readonly index: number }
-  | { readonly type: 'mirrorForget' }
-  | { readonly type: 'mirrorLease'; readonly validUntilMs: number };
+export { isMirrorNotice, type MirrorNotice };
 
 export interface MirrorStats extends CacheStats {
   readonly leaseValid: boolean;
@@ -43,61 +40,21 @@ export interface MirrorStats extends CacheStats {
   readonly fillsRefused: number;
 }
 
-const invalidateItemsMax = 10_000;
-
-function isIndex(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) >= 0;
-}
-
-function isItemId(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) > 0;
-}
-
-export function isMirrorNotice(message: unknown): message is MirrorNotice {
-  if (typeof message !== 'object' || message === null) return false;
-  const candidate = message as Record<string, unknown>;
-  switch (candidate.type) {
-    case 'mirrorInvalidate':
-      return Array.isArray(candidate.items) && candidate.items.length <= invalidateItemsMax &&
-        candidate.items.every(isItemId) && isIndex(candidate.index);
-    case 'mirrorForget':
-      return true;
-    case 'mirrorLease':
-      return typeof candidate.validUntilMs === 'number' && Number.isFinite(candidate.validUntilMs);
-    default:
-      return false;
-  }
-}
-
-function prepare(status: 200 | 404, body: string, index: number): PreparedLookup {
-  const headers = { 'content-type': 'application/json', 'x-cache': 'HIT', 'content-length': Buffer.byteLength(body) };
-  return { status, body, headers, index };
-}
-
-/** The lookup-body of an answer, or null when it cannot be encoded (the gateway then answers it the long way). */
-function prepareLookup(id: number, item: Item | null, topics: readonly Topic[], index: number): PreparedLookup | null {
-  if (item === null) return prepare(404, bodies.lookupNotFoundBody, index);
-  if (item.id !== id) return null;
-  try {
-    return prepare(200, bodies.lookupBody(item, topics), index);
-  } catch {
-    return null;
-  }
-}
-
-export class CacheMirror {
+export class CacheMirror<P> {
   private readonly now: () => number;
-  private readonly policy: CachePolicy<PreparedLookup>;
+  private readonly policy: CachePolicy<P>;
+  private readonly prepare: PrepareLookup<P>;
   /** Hits are served while now <= validUntilMs; -Infinity until the first grant and after a revocation. */
   private validUntilMs = Number.NEGATIVE_INFINITY;
   private revocations = 0;
   private fillsRefused = 0;
 
-  constructor(options: MirrorOptions) {
+  constructor(options: MirrorOptions<P>) {
     this.now = options.now;
+    this.prepare = options.prepare;
     // The policy's own lease is not used (it measures from contact; this one is granted until a time), so it is
     // made to hold for as long as the process may run; this class checks validUntilMs before every read.
-    this.policy = new CachePolicy<PreparedLookup>({
+    this.policy = new CachePolicy<P>({
       capacity: options.capacity,
       leaseMs: Number.MAX_SAFE_INTEGER,
       now: options.now,
@@ -108,7 +65,7 @@ export class CacheMirror {
   }
 
   /** The hot path: a prepared answer, or undefined (not held, or the lease is not valid). */
-  lookup(id: number): PreparedLookup | undefined {
+  lookup(id: number): P | undefined {
     // One clock read per hit: the policy is handed the same instant instead of reading the clock again.
     const nowMs = this.now();
     if (nowMs > this.validUntilMs) {
@@ -121,7 +78,7 @@ export class CacheMirror {
   /** Offers a cache actor's lookup answer; kept only when the actor held it and no mark refuses its index. */
   fill(id: number, answer: { readonly result: Item | null; readonly topics: readonly Topic[]; readonly index: number; readonly held: boolean }): boolean {
     if (!answer.held) return false;
-    const prepared = prepareLookup(id, answer.result, answer.topics, answer.index);
+    const prepared = this.prepare(id, answer.result, answer.topics, answer.index);
     if (prepared === null || !this.policy.put(itemKey(id), prepared, answer.index)) {
       this.fillsRefused += 1;
       return false;

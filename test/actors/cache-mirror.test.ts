@@ -1,22 +1,25 @@
-// Tests of the gateway's near cache (src/http/mirror.ts) and its protocol with the cache actor, driven by hand:
-// fake notices in the order a FIFO link would deliver them, a hand-moved clock, and an ActorBackend over a fake
-// actor port, so each ordering that matters (invalidation before answer, answer in flight across an
-// invalidation, forget, lease lapse, crash) is played exactly.
+// Tests of the gateway's near cache (src/actors/cache/mirror.ts) and its protocol with the cache actor, driven by hand:
+// fake notices in the order a FIFO link would deliver them, a hand-moved clock, and an ActorBackend (whose cache
+// client owns the mirror, src/actors/cache/client.ts) over a fake actor port and a fake runtime hook, so each
+// ordering that matters (invalidation before answer, answer in flight across an invalidation, forget, lease lapse,
+// crash) is played exactly.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CachePolicy, itemKey } from '../../src/actors/cache/policy.js';
 import type { CacheAnswer } from '../../src/actors/cache/actor.js';
 import { ActorBackend, type ActorPort } from '../../src/http/actor-backend.js';
-import type { Item } from '../../src/http/backend.js';
-import { CacheMirror, isMirrorNotice } from '../../src/http/mirror.js';
+import type { Item, RequestDeadline } from '../../src/http/backend.js';
+import { CacheMirror, isMirrorNotice } from '../../src/actors/cache/mirror.js';
+import { prepareLookup } from '../../src/http/prepared-lookup.js';
 import type { Logger } from '../../src/runtime/actor.js';
+import type { ActorWatcher } from '../../src/runtime/system.js';
 
 const topics = [{ id: 1, name: 'Distributed systems' }];
 const itemAt = (id: number, stock: number): Item => ({ id, name: `book ${id}`, stock, price: 10, topic: 1 });
 
 function makeMirror() {
   const clock = { nowMs: 10_000 };
-  const mirror = new CacheMirror({ capacity: 100, now: () => clock.nowMs });
+  const mirror = new CacheMirror({ capacity: 100, now: () => clock.nowMs, prepare: prepareLookup });
   mirror.apply({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
   return { mirror, clock };
 }
@@ -98,7 +101,7 @@ test('the lease: no hit after validUntilMs, and a renewal after a lapse starts e
 test('no hit before the first grant and after a revocation (the cache actor crashed)', () => {
   // A fresh mirror has no lease; revoke() must end the lease at once, not at validUntilMs.
   const clock = { nowMs: 0 };
-  const mirror = new CacheMirror({ capacity: 10, now: () => clock.nowMs });
+  const mirror = new CacheMirror({ capacity: 10, now: () => clock.nowMs, prepare: prepareLookup });
   mirror.fill(1, answer(1, 7, 5));
   assert.is(mirror.lookup(1), undefined);
   mirror.apply({ type: 'mirrorLease', validUntilMs: 1_000 });
@@ -146,6 +149,19 @@ test('the cache policy hooks the actor relies on: holds() and onForgetEverything
 interface FakePort extends ActorPort {
   readonly asks: { target: string; message: { type: string } }[];
   cacheAnswer: (message: { type: string }) => Promise<unknown>;
+  /** What the runtime hook was given: the cache actor's notices go to `told`, its going to `gone`. */
+  watcher: ActorWatcher | null;
+  /** The cache actor telling '$system' (as the runtime would deliver it). */
+  tell(notice: unknown): void;
+}
+
+/** The runtime hook of a fake port: at most one watcher, on the cache actor. */
+function watchOf(port: FakePort) {
+  return (name: string, watcher: ActorWatcher) => {
+    assert.is(name, 'cache');
+    port.watcher = watcher;
+    return () => { port.watcher = null; };
+  };
 }
 
 const silentLog = { debug() {}, info() {}, warn() {}, error() {} } as unknown as Logger;
@@ -153,6 +169,8 @@ const silentLog = { debug() {}, info() {}, warn() {}, error() {} } as unknown as
 function fakePort(): FakePort {
   const port: FakePort = {
     asks: [],
+    watcher: null,
+    tell: (notice) => port.watcher?.told(notice),
     cacheAnswer: () => Promise.reject(new Error('no answer set')),
     ask<R>(target: string, message: unknown): Promise<R> {
       port.asks.push({ target, message: message as { type: string } });
@@ -180,44 +198,51 @@ function makeBackend() {
   const clock = { nowMs: 50_000 };
   const backend = new ActorBackend({
     actors: port, catalogMembers: ['catalog-1'], orderMembers: ['order-1'], cacheName: 'cache', log: silentLog,
-    nearCache: { capacity: 100, now: () => clock.nowMs },
+    nearCache: { capacity: 100, now: () => clock.nowMs, watch: watchOf(port) },
   });
-  backend.receiveCacheNotice({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
+  port.tell({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
   return { port, backend, clock };
 }
 
 const hitAnswer = (id: number, stock: number, index: number): CacheAnswer =>
   ({ result: itemAt(id, stock), topics, cache: 'HIT', servedBy: null, index, held: true });
-const signal = new AbortController().signal;
+const deadline: RequestDeadline = { signal: new AbortController().signal, remainingMs: () => 3_000 };
 
 test('backend: a lookup through the cache actor fills the near cache; the next one asks nothing', async () => {
   // Counts asks to the cache actor: the second lookup of the same id must be answered by nearLookup alone.
   const { port, backend } = makeBackend();
   port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
   assert.is(backend.nearLookup(3), undefined);
-  await backend.lookup(3, signal);
+  await backend.lookup(3, deadline);
   const asksBefore = port.asks.length;
   assert.is(stockIn(backend.nearLookup(3)?.body), 7);
   assert.is(port.asks.length, asksBefore);
 });
 
-test('backend: read-your-writes — an order invalidates the near cache before it returns, even against a late stale answer', async () => {
+test('backend: read-your-writes — an order returns after the cache confirmed its index, even against a late stale answer', async () => {
   // A lookup's answer (stock 7 at index 5) is held back while an order on the item commits at catalog index 20;
-  // the stale answer then arrives. After order() returns, no near hit may show stock 7.
+  // the cache actor, as it does, tells the mirror the invalidation (from the replicas' push) before it answers the
+  // confirmation; the stale answer then arrives. After order() returns, no near hit may show stock 7, and the
+  // gateway never sent an invalidation of its own (one path per write).
   const { port, backend } = makeBackend();
   let releaseStale!: () => void;
   port.cacheAnswer = (message) => {
-    if (message.type === 'invalidate') return Promise.resolve(true);
+    if (message.type === 'confirm') {
+      assert.is((message as { index?: number }).index, 20);
+      port.tell({ type: 'mirrorInvalidate', items: [3], index: 20 });
+      return Promise.resolve(true);
+    }
     return new Promise((resolve) => { releaseStale = () => resolve(hitAnswer(3, 7, 5)); });
   };
-  const lookup = backend.lookup(3, signal);
-  const outcome = await backend.order(3, 1, 'order-a', signal);
+  const lookup = backend.lookup(3, deadline);
+  const outcome = await backend.order(3, 1, 'order-a', deadline);
   assert.ok(outcome.bought);
+  assert.equal(port.asks.filter((ask) => ask.target === 'cache').map((ask) => ask.message.type), ['lookup', 'confirm']);
   releaseStale();
   await lookup;
   assert.is(backend.nearLookup(3), undefined);
   port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 6, 20));
-  await backend.lookup(3, signal);
+  await backend.lookup(3, deadline);
   assert.is(stockIn(backend.nearLookup(3)?.body), 6);
 });
 
@@ -225,11 +250,39 @@ test('backend: an unconfirmed invalidation distrusts the cache and bypasses the 
   // The cache actor fails to confirm the order's invalidation: nearLookup must stop answering at once.
   const { port, backend } = makeBackend();
   port.cacheAnswer = () => Promise.resolve(hitAnswer(4, 7, 5));
-  await backend.lookup(4, signal);
+  await backend.lookup(4, deadline);
   assert.ok(backend.nearLookup(4));
-  port.cacheAnswer = (message) => (message.type === 'invalidate' ? Promise.reject(new Error('timeout')) : Promise.resolve(hitAnswer(4, 7, 5)));
-  await backend.order(5, 1, 'order-b', signal);
+  port.cacheAnswer = (message) => (message.type === 'confirm' ? Promise.reject(new Error('timeout')) : Promise.resolve(hitAnswer(4, 7, 5)));
+  await backend.order(5, 1, 'order-b', deadline);
   assert.is(backend.nearLookup(4), undefined);
+});
+
+test('backend: a confirmation answered false distrusts too; the next confirmed write clears the cache and trusts it again', async () => {
+  // false is the cache saying its ask's deadline came before the chain reached the index.
+  const { port, backend, clock } = makeBackend();
+  port.cacheAnswer = (message) => (message.type === 'confirm' ? Promise.resolve(false) : Promise.resolve(hitAnswer(4, 7, 5)));
+  await backend.order(5, 1, 'order-c', deadline);
+  const before = port.asks.length;
+  assert.is((await backend.lookup(4, deadline)).cache, 'MISS', 'a distrusted cache is read around');
+  assert.equal(port.asks.slice(before).map((ask) => ask.target), ['catalog-1']);
+  port.cacheAnswer = (message) => Promise.resolve(message.type === 'confirm' || message.type === 'invalidateAll' ? true : hitAnswer(4, 7, 5));
+  await backend.order(5, 1, 'order-d', deadline);
+  assert.equal(port.asks.slice(-2).map((ask) => ask.message.type), ['confirm', 'invalidateAll']);
+  port.tell({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
+  assert.is((await backend.lookup(4, deadline)).cache, 'HIT');
+  assert.ok(backend.nearLookup(4), 'trusted again: the mirror fills');
+});
+
+test('backend: the cache actor going (crash, restart, exit through the runtime hook) revokes the near cache', async () => {
+  // gone() is what ActorSystem.watchActor calls on crash, restart and exit.
+  const { port, backend } = makeBackend();
+  port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
+  await backend.lookup(3, deadline);
+  assert.ok(backend.nearLookup(3));
+  port.watcher?.gone();
+  assert.is(backend.nearLookup(3), undefined);
+  backend.close();
+  assert.is(port.watcher, null, 'close() stops watching');
 });
 
 test('backend: killing, stopping or isolating the cache actor revokes the near cache; heal does not', async () => {
@@ -237,17 +290,17 @@ test('backend: killing, stopping or isolating the cache actor revokes the near c
   for (const action of ['kill', 'stop', 'isolate'] as const) {
     const { port, backend, clock } = makeBackend();
     port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
-    await backend.lookup(3, signal);
+    await backend.lookup(3, deadline);
     await backend.actorAction('order-1', action);
     assert.ok(backend.nearLookup(3), `${action} of another actor leaves the near cache`);
     await backend.actorAction('cache', action);
     assert.is(backend.nearLookup(3), undefined, action);
-    backend.receiveCacheNotice({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
+    port.tell({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
     assert.is(backend.nearLookup(3), undefined, `${action}: a new grant does not bring old entries back`);
   }
   const { port, backend } = makeBackend();
   port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
-  await backend.lookup(3, signal);
+  await backend.lookup(3, deadline);
   await backend.actorAction('cache', 'heal');
   assert.ok(backend.nearLookup(3));
 });
@@ -257,9 +310,10 @@ test('backend: without the option there is no near cache', async () => {
   const port = fakePort();
   const backend = new ActorBackend({ actors: port, catalogMembers: ['catalog-1'], orderMembers: ['order-1'], cacheName: 'cache', log: silentLog });
   port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
-  backend.receiveCacheNotice({ type: 'mirrorLease', validUntilMs: Date.now() + 1_000 });
-  await backend.lookup(3, signal);
+  port.tell({ type: 'mirrorLease', validUntilMs: Date.now() + 1_000 });
+  await backend.lookup(3, deadline);
   assert.is(backend.nearLookup(3), undefined);
+  assert.is(port.watcher, null, 'nothing watches the cache actor');
   assert.is(backend.nearCacheStats(), null);
 });
 
@@ -270,7 +324,7 @@ test('backend: with the cache switched off a read goes straight to a catalog rep
     actors: port, catalogMembers: ['catalog-1'], orderMembers: ['order-1'], cacheName: 'cache', log: silentLog, readThroughCache: false,
   });
   port.cacheAnswer = () => Promise.resolve(hitAnswer(3, 7, 5));
-  const answer = await backend.lookup(3, signal);
+  const answer = await backend.lookup(3, deadline);
   assert.is(answer.cache, 'MISS');
   assert.is(answer.servedBy, 'catalog-1');
   assert.is(answer.result?.stock, 9);
