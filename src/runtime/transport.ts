@@ -6,7 +6,9 @@
 // turn ('microtask') or of the current event-loop phase ('immediate', see LinkFlush).
 // `send` never throws and returns false when the caller should wait for `drain` (undici's convention: the
 // envelope was still accepted). Arriving frames are validated before anything reaches an actor.
-// Needs: a MessagePort whose other end is another MessagePortLink. A TCP link can implement the same contract.
+// Needs: a MessagePort whose other end is another MessagePortLink. Two more implementations keep the same
+// contract: NodeLink (transport/node-link.ts, over a node's TCP or TLS connection) and SimLink (the simulator's
+// network, ../raft/sim/network.ts); every sender honours it through a DrainGate (drain-gate.ts).
 
 import type { MessagePort } from 'node:worker_threads';
 import type { ActorName } from './actor.js';

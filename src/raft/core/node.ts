@@ -14,7 +14,7 @@ import { assertNever, invariant } from './errors.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { ForwardedReads, LeaderReads, type PendingRead } from './read-only.js';
-import { ReadyQueue, type ReadyInput } from './ready.js';
+import { ReadyQueue } from './ready.js';
 import {
   MembershipLog, applyChange, encodeMembership, isMember, quorumOf, type Membership, type MembershipChange,
 } from './config-change.js';
@@ -99,8 +99,6 @@ export class RaftNode {
   private imageWanted = false;
   /** What the next Ready carries (outbox, read answers, a received snapshot) and what the last one reported. */
   private readonly pending: ReadyQueue;
-  /** Term, vote, leader and role as the Ready queue reads them. */
-  private readonly readyInput: ReadyInput;
 
   constructor(config: RaftConfig, persisted: PersistedState) {
     validateConfig(config);
@@ -119,14 +117,6 @@ export class RaftNode {
     this.memberships = new MembershipLog(this.log.snapshotIndex, base, () => this.describe());
     this.recordConfigEntries(persisted.entries);
     this.pending = new ReadyQueue(this.id, { term: this.term, vote: this.vote, commit: this.log.commit }, { leader: null, role: 'follower' });
-    // Getters over the private fields, built once: hasReady() runs after every input and allocates nothing.
-    const node = this;
-    this.readyInput = {
-      get term() { return node.term; },
-      get vote() { return node.vote; },
-      get leader() { return node.leader; },
-      get role() { return node.role; },
-    };
     this.resetElectionTimeout();
     this.checkInvariants();
   }
@@ -316,11 +306,11 @@ export class RaftNode {
   // ---- the Ready loop ---------------------------------------------------------------------------------------------
 
   hasReady(): boolean {
-    return this.pending.has(this.log, this.readyInput);
+    return this.pending.has(this.log, this.term, this.vote, this.leader, this.role);
   }
 
   ready(): Ready {
-    return this.pending.take(this.log, this.readyInput);
+    return this.pending.take(this.log, this.term, this.vote, this.leader, this.role);
   }
 
   /** The driver persisted, sent and applied everything in `ready`. */

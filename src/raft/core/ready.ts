@@ -6,18 +6,10 @@
 // unstable at once (new entries, a truncation, term, vote, commit, the messages produced by the same inputs), so a
 // message never promises what its Ready does not make durable; take() may not be called again before accept()
 // (RaftUsageError); accept() records what the driver applied and made durable in the log. Needs: the node's log
-// and its current term, vote, leader and role, passed in on each call.
+// and its current term, vote, leader and role, passed in on each call (as values: has() runs after every input).
 import type { Entry, HardState, Message, NodeId, ReadFailure, ReadState, Ready, Role, Snapshot, SoftState } from '../types.js';
 import { RaftUsageError } from './errors.js';
 import type { RaftLog } from './log.js';
-
-/** The node's state a Ready reports: term, vote and commit (hard), leader and role (soft). */
-export interface ReadyInput {
-  readonly term: number;
-  readonly vote: NodeId | null;
-  readonly leader: NodeId | null;
-  readonly role: Role;
-}
 
 export class ReadyQueue {
   /** Messages to send; a message may promise only what the same Ready makes durable. */
@@ -47,17 +39,17 @@ export class ReadyQueue {
     return this.outstanding?.snapshot ?? null;
   }
 
-  has(log: RaftLog, state: ReadyInput): boolean {
+  has(log: RaftLog, term: number, vote: NodeId | null, leader: NodeId | null, role: Role): boolean {
     if (this.outstanding !== null) return false;
     return this.outbox.length > 0 || this.readStates.length > 0 || this.readFailures.length > 0
       || this.snapshot !== null || log.unstableFrom <= log.lastIndex()
-      || this.committedEntriesFrom(log) <= log.commit || this.hardStateChanged(log, state) || this.softStateChanged(state);
+      || this.committedEntriesFrom(log) <= log.commit || this.hardStateChanged(log, term, vote) || this.softStateChanged(leader, role);
   }
 
-  take(log: RaftLog, state: ReadyInput): Ready {
+  take(log: RaftLog, term: number, vote: NodeId | null, leader: NodeId | null, role: Role): Ready {
     if (this.outstanding !== null) throw new RaftUsageError(`${this.id}: ready() called again before advance()`);
-    const hardState = this.hardStateChanged(log, state) ? { term: state.term, vote: state.vote, commit: log.commit } : null;
-    const softState = this.softStateChanged(state) ? { leader: state.leader, role: state.role } : null;
+    const hardState = this.hardStateChanged(log, term, vote) ? { term, vote, commit: log.commit } : null;
+    const softState = this.softStateChanged(leader, role) ? { leader, role } : null;
     const ready: Ready = {
       softState,
       hardState,
@@ -97,12 +89,12 @@ export class ReadyQueue {
     return Math.max(log.applied, log.snapshotIndex, restoredTo) + 1;
   }
 
-  private hardStateChanged(log: RaftLog, state: ReadyInput): boolean {
+  private hardStateChanged(log: RaftLog, term: number, vote: NodeId | null): boolean {
     const last = this.lastHardState;
-    return last.term !== state.term || last.vote !== state.vote || last.commit !== log.commit;
+    return last.term !== term || last.vote !== vote || last.commit !== log.commit;
   }
 
-  private softStateChanged(state: ReadyInput): boolean {
-    return this.lastSoftState.leader !== state.leader || this.lastSoftState.role !== state.role;
+  private softStateChanged(leader: NodeId | null, role: Role): boolean {
+    return this.lastSoftState.leader !== leader || this.lastSoftState.role !== role;
   }
 }

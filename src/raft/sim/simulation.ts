@@ -17,7 +17,9 @@ import type { WireMessage } from '../snapshot-stream.js';
 import { ReplicaDriver, type ImageBuilder, type ImageResult } from '../driver.js';
 import { clusterIdFor, establishIdentity, type RaftEnvelope } from '../identity.js';
 import type { MembershipChange } from '../core/config-change.js';
-import type { Entry, NodeId, Ready } from '../types.js';
+import type { Entry, Message, NodeId, Ready } from '../types.js';
+import { DrainGate } from '../../runtime/drain-gate.js';
+import { SimLink, simLinkHeldMax, simLinkInFlightMax } from './network.js';
 import { SeededRandom } from './random.js';
 import type { Scenario } from './scenario.js';
 import { SimDisk, SimMarker, SimStorage, SimulatedCrash, type CrashStage, type SimApplier } from './storage.js';
@@ -67,10 +69,16 @@ interface SimNode {
   started: boolean;
   /** When it last lost its disk (-Infinity: never). */
   diskLostAtTick: number;
+  /** The running replica's links to each peer, behind the gate that holds while one is busy; new at each start. */
+  links: Map<NodeId, DrainGate>;
 }
 
-/** A message on the wire: its envelope, or (misdelivered) the envelope and the node it wrongly reaches. */
-type InTransit = RaftEnvelope | { readonly type: 'misdelivered'; readonly target: NodeId; readonly envelope: RaftEnvelope };
+/** A copy of a message on the wire: its envelope, the link it travels on, and (misdelivered) the node it wrongly reaches. */
+interface InTransit {
+  readonly envelope: RaftEnvelope;
+  readonly link: SimLink;
+  readonly misdeliveredTo: NodeId | null;
+}
 
 class Violation extends Error {}
 
@@ -118,6 +126,8 @@ export class Simulation {
   private handOversStarted = 0;
   private handOversCompleted = 0;
   private readonly faults: FaultCounts = { disksLost: 0, tornWrites: 0, pauses: 0, misdeliveries: 0 };
+  /** Envelopes the replicas' gates hold now for busy links, and those refused past simLinkHeldMax (lost). */
+  private readonly networkCounts = { held: 0, refused: 0 };
   private incarnations = 0;
   private boots = 0;
   /** The hand-over in progress: it completes when `target` is the first leader of a term after `term`. */
@@ -127,7 +137,7 @@ export class Simulation {
     this.random = new SeededRandom(scenario.seed);
     this.nodes = [];
     for (let number = 1; number <= scenario.nodeCount + scenario.spareNodeCount; number += 1) {
-      this.nodes.push({ id: `n${number}`, driver: null, storage: null, disk: new SimDisk(), downUntilTick: 0, crashAtTick: -1,
+      this.nodes.push({ id: `n${number}`, driver: null, storage: null, disk: new SimDisk(), downUntilTick: 0, crashAtTick: -1, links: new Map(),
         pausedUntilTick: 0, timerAtTick: Number.POSITIVE_INFINITY, syncs: [], imageBuild: null, wiped: false, started: number <= scenario.nodeCount, diskLostAtTick: Number.NEGATIVE_INFINITY });
     }
     this.peers = this.nodes.map((node) => node.id);
@@ -216,15 +226,16 @@ export class Simulation {
     if (due === undefined) return;
     this.inTransit.delete(this.tickNow);
     for (const transit of due) {
-      const misdelivered = transit.type === 'misdelivered';
-      const envelope = misdelivered ? transit.envelope : transit;
-      const target = this.nodeById.get(misdelivered ? transit.target : envelope.message.to)!;
+      const misdelivered = transit.misdeliveredTo !== null;
+      const envelope = transit.envelope;
+      const target = this.nodeById.get(transit.misdeliveredTo ?? envelope.message.to)!;
       const driver = target.driver;
-      if (driver === null) continue;
-      if (target.pausedUntilTick > this.tickNow) {
+      if (target.pausedUntilTick > this.tickNow && driver !== null) {
         this.enqueue(target.pausedUntilTick, transit); // a paused process reads its socket when it resumes
         continue;
       }
+      transit.link.left();
+      if (driver === null) continue;
       if (this.verbose !== null) this.record(`deliver ${describeMessage(envelope.message)}${misdelivered ? ` (misdelivered to ${target.id})` : ''}`);
       const refusedBefore = driver.refusedCount('forgedTarget');
       driver.receive(envelope, envelope.message.from); // the sender as the transport knows it; writes only pins
@@ -237,7 +248,26 @@ export class Simulation {
     this.runDeferred();
   }
 
-  private send(envelope: RaftEnvelope): void {
+  /** A replica's transport: the envelope goes on its link to `to`, through the gate that honours a busy link. */
+  private sendFrom(node: SimNode, to: NodeId, envelope: RaftEnvelope): void {
+    let gate = node.links.get(to);
+    if (gate === undefined) {
+      gate = new DrainGate(new SimLink(node.id, to, simLinkInFlightMax, (sent, link) => this.send(sent, link)), simLinkHeldMax, this.networkCounts);
+      node.links.set(to, gate);
+    }
+    if (!gate.send({ kind: 'tell', from: node.id, to, body: envelope })) this.networkCounts.refused += 1;
+  }
+
+  /** Closes a stopped replica's links: what its gates held is lost with the process. */
+  private closeLinks(node: SimNode): void {
+    for (const gate of node.links.values()) {
+      gate.close();
+      gate.link.close();
+    }
+    node.links = new Map();
+  }
+
+  private send(envelope: RaftEnvelope, link: SimLink): void {
     const message = envelope.message;
     if (this.cutLinks.has(`${message.from}>${message.to}`)) return;
     if (this.faultsOn && this.random.chance(this.scenario.lossProbability)) return;
@@ -247,12 +277,14 @@ export class Simulation {
     }
     const copies = this.faultsOn && this.random.chance(this.scenario.duplicateProbability) ? 2 : 1;
     for (let copy = 0; copy < copies; copy += 1) {
-      this.enqueue(this.tickNow + this.random.integer(1, this.scenario.delayTicksMax), envelope);
+      link.entered();
+      this.enqueue(this.tickNow + this.random.integer(1, this.scenario.delayTicksMax), { envelope, link, misdeliveredTo: null });
     }
     if (this.faultsOn && this.random.chance(this.scenario.misdeliveryProbability)) {
       const wrong = this.random.pick(this.peers.filter((id) => id !== message.to));
       this.faults.misdeliveries += 1;
-      this.enqueue(this.tickNow + this.random.integer(1, this.scenario.delayTicksMax), { type: 'misdelivered', target: wrong, envelope });
+      link.entered();
+      this.enqueue(this.tickNow + this.random.integer(1, this.scenario.delayTicksMax), { envelope, link, misdeliveredTo: wrong });
     }
   }
 
@@ -310,7 +342,7 @@ export class Simulation {
         armTick: (delayMs) => { node.timerAtTick = this.tickNow + delayMs; },
         defer: (task) => { this.deferred.push({ node, driver, task }); },
       },
-      transport: { send: (_to, envelope) => this.send(envelope) },
+      transport: { send: (to, envelope) => this.sendFrom(node, to, envelope) },
       images: this.imageBuilder(node, storage),
       log: this.driverLog(),
       hooks: {
@@ -416,6 +448,7 @@ export class Simulation {
     this.record(`${node.id} crashed (${stage})`);
     node.driver = null;
     node.storage = null;
+    this.closeLinks(node);
     node.crashAtTick = -1;
     node.imageBuild = null;
     node.syncs = [];
