@@ -120,6 +120,8 @@ export interface NodeOptions {
   readonly onEscalate?: (reason: string) => void;
   /** How long an order may stay pending before it is fenced and rejected (default 30 s). */
   readonly orderDeadlineMs?: number;
+  /** The gateway's operations listener on the gateway's host (`--ops-port`; 0 picks a free port); absent: none. */
+  readonly operationsPort?: number;
 }
 
 /**
@@ -196,12 +198,13 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
       nearCache: cacheHere ? { capacity: 20_000 } : null,
     });
     if (cacheHere) wireNearCache(system, backend);
-    gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: 5_000 });
+    gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: 5_000, operations: options.operationsPort === undefined ? null : { port: options.operationsPort } });
     gateway.metrics.databaseBytesOf = databaseBytesIn(options.dataDir);
     const address = await gateway.listen();
     const shortfall = backlogShortfall(address.backlog);
     if (shortfall !== null) log.warn({ event: 'listenBacklog', ...address.backlog }, shortfall);
     url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+    if (address.operations !== null) log.info({ event: 'operationsListener', ...address.operations }, `gateway: operations listener on ${address.operations.host}:${address.operations.port}`);
   }
   let closing: Promise<void> | null = null;
   return {
