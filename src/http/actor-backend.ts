@@ -14,6 +14,7 @@
 //   isolating the cache actor through actorAction revokes it at once.
 // - Orders are retried through the order group's next leader with the same order id; the saga makes that
 //   exactly-once.
+import { activityOf } from '../raft/activity.js';
 import { nanoid } from 'nanoid';
 import type { CacheAnswer } from '../actors/cache/actor.js';
 import type { ItemsAnswer, LookupAnswer } from '../actors/catalog/commands.js';
@@ -116,7 +117,7 @@ function figuresOf(status: RuntimeActorStatus, replica: Partial<ReplicaStatus> |
     replica === null
       ? null
       : { leader: typeof replica.leader === 'string' ? replica.leader : null, lastIndex: count(replica.lastIndex), snapshotIndex: count(replica.snapshotIndex), fsyncs: count(replica.fsyncs),
-        ...imageFigures(replica.snapshotStream) };
+        ...imageFigures(replica.snapshotStream), activity: activityOf(replica.activity) };
   return {
     mailboxDepth: count(status.mailboxDepth),
     refused: count(status.refused),

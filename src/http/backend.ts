@@ -10,6 +10,7 @@
 //   Retry-After), `UnknownActorError` for an actor name it does not know (404);
 // - make `order` idempotent by `orderId`: the same id never buys twice and returns the first outcome.
 
+import type { ReplicaActivity } from '../raft/activity.js';
 import type { ThreadFigures } from '../runtime/thread-metrics.js';
 import type { ItemCursor } from '../actors/order/state.js';
 
@@ -132,6 +133,8 @@ export interface ReplicaFigures {
   readonly imageStreamsStalled: number;
   readonly imageChunksRefused: number;
   readonly imagesInstalled: number;
+  /** Leader changes, proposals, fsync and apply times, images (src/raft/activity.ts); null when not reported. */
+  readonly activity: ReplicaActivity | null;
 }
 
 export interface ClusterStatus {

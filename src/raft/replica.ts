@@ -23,6 +23,7 @@
 // vote, and says so in one log line.
 // Needs: the runtime's ActorContext, a StateMachine, and a data directory.
 
+import type { ReplicaActivity } from './activity.js';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -89,6 +90,8 @@ export interface ReplicaStatus {
   readonly lastIndex: number;
   readonly snapshotIndex: number;
   readonly fsyncs: number;
+  /** Leader changes, proposals, fsync and apply times, images (activity.ts). */
+  readonly activity: ReplicaActivity;
   /** Times the tick timer fired since the replica started: an idle follower's stay near one per election timeout. */
   readonly tickWakeups: number;
   readonly clusterId: string;
@@ -294,6 +297,7 @@ export class Replica {
 
   status(): ReplicaStatus {
     const status = this.driver.status();
+    const storageStats = this.storage.stats();
     return {
       name: this.name,
       role: status.raft.role,
@@ -303,7 +307,8 @@ export class Replica {
       lastApplied: this.storage.lastApplied,
       lastIndex: status.raft.lastIndex,
       snapshotIndex: status.raft.snapshotIndex,
-      fsyncs: this.storage.stats().fsyncs,
+      fsyncs: storageStats.fsyncs,
+      activity: this.driver.activityFigures(storageStats.fsyncSeconds),
       tickWakeups: status.tickWakeups,
       clusterId: status.clusterId,
       replicaId: status.replicaId,
