@@ -200,6 +200,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     if (cacheHere) wireNearCache(system, backend);
     gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: 5_000, operations: options.operationsPort === undefined ? null : { port: options.operationsPort } });
     gateway.metrics.databaseBytesOf = databaseBytesIn(options.dataDir);
+    gateway.metrics.peerLinksOf = () => transport.linkFigures();
     const address = await gateway.listen();
     const shortfall = backlogShortfall(address.backlog);
     if (shortfall !== null) log.warn({ event: 'listenBacklog', ...address.backlog }, shortfall);

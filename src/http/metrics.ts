@@ -15,6 +15,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ThreadSampler, type ThreadFigures } from '../runtime/thread-metrics.js';
+import type { PeerLinkFigures } from '../runtime/transport/node-transport.js';
 import { durationBucketsSeconds, type HistogramFigures, type ReplicaActivity } from '../raft/activity.js';
 import { admittedClasses, type Admission } from './admission.js';
 import type { ActorStatus, CacheOutcome, ClusterStatus } from './backend.js';
@@ -216,6 +217,7 @@ export class GatewayMetrics {
     this.raftLastApplied = gauge('pygmy_raft_last_applied', 'Highest log index applied to the state machine');
     this.actorRestarts = gauge('pygmy_actor_restarts', 'Restarts of each actor by its supervisor');
     this.actorAlive = gauge('pygmy_actor_alive', '1 while the actor runs, 0 while it is down');
+    watchPeerLinks(registry, () => this.peerLinksOf?.() ?? []);
   }
 
   forRoute(route: RouteKind): RouteMetrics {
@@ -242,6 +244,9 @@ export class GatewayMetrics {
 
   /** Where a replica's database size is read at scrape time (set by the process that knows its data dir). */
   databaseBytesOf: ((actor: string) => number | null) | null = null;
+
+  /** This node's TCP links to the other nodes, read at scrape time (set by `pygmy node`; none in one process). */
+  peerLinksOf: (() => readonly PeerLinkFigures[]) | null = null;
 
   /** Replaces the cluster gauges with this status: actors gone from it disappear from the scrape. */
   updateCluster(status: ClusterStatus | null): void {
@@ -493,4 +498,27 @@ function watchGateway(
     },
   });
   new Gauge({ name: 'pygmy_gateway_listen_backlog', help: 'The listen backlog granted (the smaller of the one asked for and net.core.somaxconn)', registers, collect() { this.set(source.backlog.effective); } });
+}
+
+/** Per peer link of the TCP transport, read when collected: one series per peer node, none in one process. */
+function watchPeerLinks(registry: Registry, links: () => readonly PeerLinkFigures[]): void {
+  const registers = [registry];
+  const family = (name: string, help: string, read: (link: PeerLinkFigures) => number, type: 'gauge' | 'counter') => {
+    const collect = function (this: Gauge<'peer'> | Counter<'peer'>) {
+      this.reset();
+      for (const link of links()) {
+        if (type === 'gauge') (this as Gauge<'peer'>).set({ peer: link.peer }, read(link));
+        else (this as Counter<'peer'>).inc({ peer: link.peer }, read(link));
+      }
+    };
+    if (type === 'gauge') new Gauge({ name, help, labelNames: ['peer'] as const, registers, collect });
+    else new Counter({ name, help, labelNames: ['peer'] as const, registers, collect });
+  };
+  family('pygmy_transport_connected', '1 while this node has an authenticated connection to the peer node', (link) => (link.connected ? 1 : 0), 'gauge');
+  family('pygmy_transport_bytes_sent_total', 'Bytes this node wrote to the peer node (frames, seals and handshakes; since it started)', (link) => link.bytesSent, 'counter');
+  family('pygmy_transport_bytes_received_total', 'Bytes this node read from the peer node (since it started)', (link) => link.bytesReceived, 'counter');
+  family('pygmy_transport_frames_sent_total', 'Frames this node sent to the peer node (since it started)', (link) => link.framesSent, 'counter');
+  family('pygmy_transport_frames_received_total', 'Frames this node received from the peer node (since it started)', (link) => link.framesReceived, 'counter');
+  family('pygmy_transport_reconnects_total', 'Connections to the peer node opened after the first: each follows a drop', (link) => link.reconnects, 'counter');
+  family('pygmy_transport_send_queue_bytes', 'Bytes queued for the peer node and not yet handed to the kernel', (link) => link.sendQueueBytes, 'gauge');
 }

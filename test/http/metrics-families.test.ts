@@ -167,4 +167,17 @@ test('an actor added to the status gains its series; one removed loses them', as
   metrics.close();
 });
 
+test('peer links appear per peer node when the node has a transport, and not otherwise', async () => {
+  const metrics = new GatewayMetrics(undefined, 0, { defaultMetrics: false });
+  assert.not.match(await metrics.text(), 'pygmy_transport_bytes_sent_total{', 'no transport: no series');
+  metrics.peerLinksOf = () => [{ peer: 'host-b', connected: true, bytesSent: 1_234, bytesReceived: 99, framesSent: 7, framesReceived: 5, reconnects: 2, sendQueueBytes: 64 }];
+  const text = await metrics.text();
+  assert.match(text, 'pygmy_transport_connected{peer="host-b"} 1');
+  assert.match(text, 'pygmy_transport_bytes_sent_total{peer="host-b"} 1234');
+  assert.match(text, 'pygmy_transport_frames_received_total{peer="host-b"} 5');
+  assert.match(text, 'pygmy_transport_reconnects_total{peer="host-b"} 2');
+  assert.match(text, 'pygmy_transport_send_queue_bytes{peer="host-b"} 64');
+  metrics.close();
+});
+
 test.run();
