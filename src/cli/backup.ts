@@ -16,19 +16,23 @@ import { manifestBytesMax, manifestFileName, parseManifest, ManifestError, type 
 import { BackupVerifyError } from '../raft/storage/backup.js';
 import { describeManifest, verifyBackupDirectory } from './backup-files.js';
 import { UsageError } from './usage-error.js';
+import { backupBytesPerSecondDefault, parseBytesPerSecond } from '../raft/storage/byte-rate.js';
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'verify') return verifyMain(argv.slice(1));
-  const { values } = parseArgs({ args: argv, options: { gateway: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { gateway: { type: 'string' }, out: { type: 'string' }, 'max-bytes-per-second': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
   if (values.help) {
-    console.log('usage: pygmy backup --gateway URL --out DIR     (token: PYGMY_ADMIN_TOKEN)\n       pygmy backup verify DIR');
+    console.log(`usage: pygmy backup --gateway URL --out DIR [--max-bytes-per-second N (default ${backupBytesPerSecondDefault})]     (token: PYGMY_ADMIN_TOKEN)\n       pygmy backup verify DIR`);
     return 0;
   }
   if (values.gateway === undefined || values.out === undefined) throw new UsageError('--gateway URL and --out DIR are both needed');
+  const paceText = values['max-bytes-per-second'];
+  const pace = paceText === undefined ? null : parseBytesPerSecond(paceText);
+  if (pace !== null && !pace.ok) throw new UsageError(`--max-bytes-per-second: ${pace.error}`);
   const out = values.out;
   if (existsSync(out) && readdirSync(out).length > 0) throw new UsageError(`--out ${out} is not empty`);
   const startedAt = performance.now();
-  const manifest = await download(values.gateway, out);
+  const manifest = await download(values.gateway, out, pace === null ? null : pace.value);
   try {
     await verifyBackupDirectory(out);
   } catch (error) {
@@ -57,11 +61,13 @@ async function verifyMain(argv: string[]): Promise<number> {
 }
 
 /** Readable.fromWeb() out of the fetch body, but read chunk by chunk: the manifest line, then each file. */
-async function download(gateway: string, out: string): Promise<BackupManifest> {
+async function download(gateway: string, out: string, bytesPerSecond: number | null): Promise<BackupManifest> {
   const token = process.env.PYGMY_ADMIN_TOKEN;
   let response: Response;
   try {
-    response = await fetch(new URL('/admin/backup', gateway), { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const url = new URL('/admin/backup', gateway);
+    if (bytesPerSecond !== null) url.searchParams.set('maxBytesPerSecond', String(bytesPerSecond));
+    response = await fetch(url, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
   } catch (error) {
     throw new UsageError(`--gateway ${gateway}: ${(error as Error).message}`);
   }

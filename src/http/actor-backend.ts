@@ -37,6 +37,7 @@ import {
   UnavailableError,
   UnknownActorError,
   type GroupBackup,
+  type BackupOptions,
   MembershipRefusedError,
   type GroupMembers,
   type ReplicaGroup,
@@ -58,7 +59,7 @@ import {
 } from './backend.js';
 
 /** How long one replica may take to copy its group's state (a 2,000,000-order database takes seconds). */
-export const backupTimeoutMs = 10 * 60_000;
+export const backupTimeoutMs = 60 * 60_000;
 
 /** What the backend needs of the actor system: satisfied by ActorSystem, and by the multi-host node. */
 export interface ActorPort {
@@ -393,16 +394,16 @@ export class ActorBackend implements Backend {
    * in the catalog file (docs/operations.md, "Why two indexes agree"). In each group a follower is asked first, so
    * the leader's thread keeps serving; the leader only when no follower could.
    */
-  async backup(directory: string): Promise<readonly GroupBackup[]> {
+  async backup(directory: string, options: BackupOptions = { bytesPerSecond: null }): Promise<readonly GroupBackup[]> {
     const statuses = await this.cluster();
     const backups: GroupBackup[] = [];
     for (const [group, members] of [['order', this.options.orderMembers], ['catalog', this.options.catalogMembers]] as const) {
-      backups.push(await this.backupGroup(group, members, statuses, directory));
+      backups.push(await this.backupGroup(group, members, statuses, directory, options));
     }
     return backups;
   }
 
-  private async backupGroup(group: GroupBackup['group'], members: readonly string[], statuses: ClusterStatus, directory: string): Promise<GroupBackup> {
+  private async backupGroup(group: GroupBackup['group'], members: readonly string[], statuses: ClusterStatus, directory: string, options: BackupOptions): Promise<GroupBackup> {
     const role = (name: string) => statuses.actors.find((actor) => actor.name === name);
     const candidates = members
       .filter((name) => role(name)?.alive === true)
@@ -413,7 +414,7 @@ export class ActorBackend implements Backend {
     for (const member of candidates) {
       let answer: BackupAnswer;
       try {
-        answer = await this.options.actors.ask<BackupAnswer>(member, { type: 'backup', destination }, { timeoutMs: backupTimeoutMs });
+        answer = await this.options.actors.ask<BackupAnswer>(member, { type: 'backup', destination, bytesPerSecond: options.bytesPerSecond }, { timeoutMs: backupTimeoutMs });
       } catch (error) {
         failures.push(`${member}: ${error instanceof Error ? error.message : String(error)}`);
         rmSync(destination, { force: true });

@@ -210,7 +210,12 @@ export interface Backend {
    * `order.db` then `catalog.db`, each at one committed index (see docs/operations.md for why in that order).
    * Throws BackupFailedError saying why when a group has no replica that can take one.
    */
-  backup?(directory: string): Promise<readonly GroupBackup[]>;
+  backup?(directory: string, options?: BackupOptions): Promise<readonly GroupBackup[]>;
+}
+
+export interface BackupOptions {
+  /** The pace of each replica's copy and checksum (src/raft/storage/byte-rate.ts); null: unpaced. */
+  readonly bytesPerSecond: number | null;
 }
 
 /** One group's file in a backup, as the replica that wrote it describes it. */

@@ -453,7 +453,7 @@ class GatewayHandler {
       case 'invalidateItem':
         return this.invalidateItem(response, route.id, started);
       case 'backup':
-        return serveBackup(this.backend, response, this.logger).then((status) => this.recorded('backup', started, status));
+        return serveBackup(this.backend, response, this.logger, route.bytesPerSecond).then((status) => this.recorded('backup', started, status));
       case 'dashboard':
         return this.recorded('dashboard', started, this.dashboard.serveAsset(response, route.asset));
       case 'events':

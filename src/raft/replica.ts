@@ -11,7 +11,7 @@
 //   {type:'read', query}              ask → linearizable (ReadIndex) read → {ok:true, index, result} | {ok:false, …}
 //   {type:'status'}                   ask → ReplicaStatus
 //   {type:'hash'}                     ask → {index, hash}: the state digest at the applied index
-//   {type:'backup', destination}      ask → BackupAnswer: after a ReadIndex read, a copy of the state machine at
+//   {type:'backup', destination, bytesPerSecond?}  ask → BackupAnswer: after a ReadIndex read, a copy of the state machine at
 //                                     one applied index ≥ the read's, written to `destination` from another
 //                                     thread while this replica keeps applying (storage/backup.ts)
 //   {type:'transferLeadership', to?}  ask → boolean
@@ -23,6 +23,7 @@
 // vote, and says so in one log line.
 // Needs: the runtime's ActorContext, a StateMachine, and a data directory.
 
+import { parseBytesPerSecond } from './storage/byte-rate.js';
 import type { ReplicaActivity } from './activity.js';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -115,7 +116,7 @@ export type ReplicaMessage =
   | { readonly type: 'read'; readonly query: unknown }
   | { readonly type: 'status' }
   | { readonly type: 'hash' }
-  | { readonly type: 'backup'; readonly destination: string }
+  | { readonly type: 'backup'; readonly destination: string; readonly bytesPerSecond?: number | null }
   | { readonly type: 'transferLeadership'; readonly to?: NodeId }
   | { readonly type: 'peerGone'; readonly peer: NodeId }
   | { readonly type: 'injectDiskFault'; readonly code: 'EIO' | 'ENOSPC' }
@@ -275,7 +276,7 @@ export class Replica {
    * first (its answer is not used, only its index: the query is null), then the copy in a thread of its own at an
    * index ≥ that read's (storage/backup.ts). Followers serve it as well as the leader.
    */
-  async backup(destination: string): Promise<BackupAnswer> {
+  async backup(destination: string, bytesPerSecond: number | null = null): Promise<BackupAnswer> {
     if (this.snapshotFactory === null) return { ok: false, error: 'this replica has no state machine module to read a copy with' };
     if (!isAbsolute(destination)) return { ok: false, error: `backup destination must be an absolute path, got ${destination}` };
     if (this.backupRunning) return { ok: false, error: `${this.name} is already taking a backup` };
@@ -285,6 +286,7 @@ export class Replica {
       if (!point.ok) return { ok: false, error: `no linearizable point: ${point.error}`, leader: point.leader };
       const request: BackupCaptureRequest = {
         kind: 'pygmyBackupCapture', sourcePath: this.storage.path, destinationPath: destination, minimumIndex: point.index, factory: this.snapshotFactory,
+        bytesPerSecond,
       };
       const result = await runBackupWorker(request);
       if (!result.ok) return result;
@@ -463,8 +465,11 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
       return typeof (message as { data?: unknown }).data === 'string';
     case 'peerGone':
       return typeof (message as { peer?: unknown }).peer === 'string';
-    case 'backup':
-      return typeof (message as { destination?: unknown }).destination === 'string';
+    case 'backup': {
+      const pace = (message as { bytesPerSecond?: unknown }).bytesPerSecond;
+      return typeof (message as { destination?: unknown }).destination === 'string'
+        && (pace === undefined || pace === null || (typeof pace === 'number' && parseBytesPerSecond(String(pace)).ok));
+    }
     case 'injectDiskFault': {
       const code = (message as { code?: unknown }).code;
       return code === 'EIO' || code === 'ENOSPC';
@@ -533,7 +538,7 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
         case 'hash':
           return { index: replica.lastApplied, hash: replica.storage.stateHash() };
         case 'backup':
-          answerLater(context, replica.backup(replicaMessage.destination));
+          answerLater(context, replica.backup(replicaMessage.destination, replicaMessage.bytesPerSecond ?? null));
           return undefined;
         case 'transferLeadership':
           return replica.transferLeadershipAway();
