@@ -5,6 +5,8 @@
 // The token for the operations routes comes from PYGMY_ADMIN_TOKEN. DIR must not exist or be empty. Each file is
 // written as it arrives, its sha256 computed on the way and compared with the manifest's; manifest.json is written
 // last (a directory without it is an unfinished backup), and then the whole backup is verified as `verify` does.
+// --max-bytes-per-second N paces the replicas' copies and the gateway's stream (default: byte-rate.ts). The
+// command itself runs at the lowest CPU priority (nice 19), so that it yields to replicas on the same host.
 // Exit codes: 0 done, 1 the backup or its check failed (the message says why), 2 a usage mistake.
 import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -12,6 +14,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
+import { setPriority } from 'node:os';
 import { manifestBytesMax, manifestFileName, parseManifest, ManifestError, type BackupManifest } from '../raft/storage/backup-manifest.js';
 import { BackupVerifyError } from '../raft/storage/backup.js';
 import { describeManifest, verifyBackupDirectory } from './backup-files.js';
@@ -31,6 +34,13 @@ export async function main(argv: string[]): Promise<number> {
   if (pace !== null && !pace.ok) throw new UsageError(`--max-bytes-per-second: ${pace.error}`);
   const out = values.out;
   if (existsSync(out) && readdirSync(out).length > 0) throw new UsageError(`--out ${out} is not empty`);
+  // The download and the verify (a sha256 and a state hash of every file) yield the CPU to the replicas when this
+  // runs on one of their hosts: the lowest priority, best effort.
+  try {
+    setPriority(19);
+  } catch {
+    // Not allowed here: it runs at its normal priority.
+  }
   const startedAt = performance.now();
   const manifest = await download(values.gateway, out, pace === null ? null : pace.value);
   try {
