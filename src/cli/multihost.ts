@@ -194,7 +194,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     // The near cache needs the cache actor's notices in this process: only when the cache runs on this node.
     const cacheHere = self.actors.includes(cacheName);
     backend = new ActorBackend({
-      actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), deadlineMs: 4_750,
+      actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), localNode: self.name, deadlineMs: 4_750,
       nearCache: cacheHere ? { capacity: 20_000 } : null,
     });
     if (cacheHere) wireNearCache(system, backend);

@@ -23,6 +23,7 @@
 // vote, and says so in one log line.
 // Needs: the runtime's ActorContext, a StateMachine, and a data directory.
 
+import { isStagedName, StagedBackups } from './staged-backups.js';
 import { parseBytesPerSecond } from './storage/byte-rate.js';
 import type { ReplicaActivity } from './activity.js';
 import { randomBytes } from 'node:crypto';
@@ -116,17 +117,19 @@ export type ReplicaMessage =
   | { readonly type: 'read'; readonly query: unknown }
   | { readonly type: 'status' }
   | { readonly type: 'hash' }
-  | { readonly type: 'backup'; readonly destination: string; readonly bytesPerSecond?: number | null }
+  | { readonly type: 'backup'; readonly destination: string | null; readonly bytesPerSecond?: number | null }
+  | { readonly type: 'backupRead'; readonly staged: string; readonly offset: number }
+  | { readonly type: 'backupDrop'; readonly staged: string }
   | { readonly type: 'transferLeadership'; readonly to?: NodeId }
   | { readonly type: 'peerGone'; readonly peer: NodeId }
   | { readonly type: 'injectDiskFault'; readonly code: 'EIO' | 'ENOSPC' }
   | { readonly type: 'changeMembership'; readonly change: MembershipChange };
 
-const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'backup', 'transferLeadership', 'peerGone', 'injectDiskFault', 'changeMembership']);
+const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'backup', 'backupRead', 'backupDrop', 'transferLeadership', 'peerGone', 'injectDiskFault', 'changeMembership']);
 
 /** A backup's answer: the file's record, or why there is none (the ReadIndex read was refused, or the copy failed). */
 export type BackupAnswer =
-  | (Extract<BackupCaptureResult, { ok: true }> & { readonly member: NodeId; readonly readIndex: number })
+  | (Extract<BackupCaptureResult, { ok: true }> & { readonly member: NodeId; readonly readIndex: number; readonly staged?: string })
   | { readonly ok: false; readonly error: string; readonly leader?: NodeId | null };
 const membershipChangeTypes = new Set<string>(['addLearner', 'promote', 'remove']);
 
@@ -169,6 +172,8 @@ export class Replica {
   private readonly snapshotFactory: StateMachineFactory | null;
   /** At most one backup at a time per replica. */
   private backupRunning = false;
+  /** Copies staged here for a gateway on another host to read in chunks (staged-backups.ts). */
+  readonly stagedBackups: StagedBackups;
   /** Hooks the application installs; the driver calls them from its processing loop. */
   onApplied: (entry: Entry, result: unknown) => void = () => {};
   onSoftState: (softState: SoftState) => void = () => {};
@@ -195,6 +200,7 @@ export class Replica {
       nowIso: () => new Date(context.now()).toISOString(),
     });
     this.images = new ThreadImageBuilder(this.storage, snapshotFactory, context);
+    this.stagedBackups = new StagedBackups(this.storage.path, () => context.now());
     this.driver = new ReplicaDriver({
       name: args.name,
       peers: args.peers,
@@ -276,22 +282,31 @@ export class Replica {
    * first (its answer is not used, only its index: the query is null), then the copy in a thread of its own at an
    * index ≥ that read's (storage/backup.ts). Followers serve it as well as the leader.
    */
-  async backup(destination: string, bytesPerSecond: number | null = null): Promise<BackupAnswer> {
+  async backup(asked: string | null, bytesPerSecond: number | null = null): Promise<BackupAnswer> {
     if (this.snapshotFactory === null) return { ok: false, error: 'this replica has no state machine module to read a copy with' };
-    if (!isAbsolute(destination)) return { ok: false, error: `backup destination must be an absolute path, got ${destination}` };
+    if (asked !== null && !isAbsolute(asked)) return { ok: false, error: `backup destination must be an absolute path, got ${asked}` };
     if (this.backupRunning) return { ok: false, error: `${this.name} is already taking a backup` };
     this.backupRunning = true;
+    // No destination: the copy is staged beside the database, for a gateway on another host to read in chunks.
+    const staged = asked === null ? this.stagedBackups.stage() : null;
+    const destination = staged?.path ?? asked!;
     try {
       const point = await this.read(null);
-      if (!point.ok) return { ok: false, error: `no linearizable point: ${point.error}`, leader: point.leader };
+      if (!point.ok) {
+        if (staged !== null) this.stagedBackups.abandon(staged.name);
+        return { ok: false, error: `no linearizable point: ${point.error}`, leader: point.leader };
+      }
       const request: BackupCaptureRequest = {
         kind: 'pygmyBackupCapture', sourcePath: this.storage.path, destinationPath: destination, minimumIndex: point.index, factory: this.snapshotFactory,
         bytesPerSecond,
       };
       const result = await runBackupWorker(request);
-      if (!result.ok) return result;
+      if (!result.ok) {
+        if (staged !== null) this.stagedBackups.abandon(staged.name);
+        return result;
+      }
       this.context.log.info({ replica: this.name, index: result.index, bytes: result.bytes }, `${this.name}: backup at index ${result.index} written to ${destination}`);
-      return { ...result, member: this.name, readIndex: point.index };
+      return { ...result, member: this.name, readIndex: point.index, ...(staged === null ? {} : { staged: staged.name }) };
     } finally {
       this.backupRunning = false;
     }
@@ -467,9 +482,16 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
       return typeof (message as { peer?: unknown }).peer === 'string';
     case 'backup': {
       const pace = (message as { bytesPerSecond?: unknown }).bytesPerSecond;
-      return typeof (message as { destination?: unknown }).destination === 'string'
+      const destination = (message as { destination?: unknown }).destination;
+      return (typeof destination === 'string' || destination === null)
         && (pace === undefined || pace === null || (typeof pace === 'number' && parseBytesPerSecond(String(pace)).ok));
     }
+    case 'backupRead': {
+      const offset = (message as { offset?: unknown }).offset;
+      return isStagedName((message as { staged?: unknown }).staged) && typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0;
+    }
+    case 'backupDrop':
+      return isStagedName((message as { staged?: unknown }).staged);
     case 'injectDiskFault': {
       const code = (message as { code?: unknown }).code;
       return code === 'EIO' || code === 'ENOSPC';
@@ -540,6 +562,12 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
         case 'backup':
           answerLater(context, replica.backup(replicaMessage.destination, replicaMessage.bytesPerSecond ?? null));
           return undefined;
+        case 'backupRead':
+          answerLater(context, replica.stagedBackups.read(replicaMessage.staged, replicaMessage.offset));
+          return undefined;
+        case 'backupDrop':
+          replica.stagedBackups.drop(replicaMessage.staged);
+          return { ok: true };
         case 'transferLeadership':
           return replica.transferLeadershipAway();
         case 'injectDiskFault':
