@@ -9,6 +9,7 @@
 // Throughput: C clients order for the length of one backup with no backup running, then for the length of one
 // backup with one running, alternating, R rounds each (the machine may be shared: alternation spreads the noise).
 // Usage: node dist/bench/backup-figures.js [--orders 2000000] [--rounds 3] [--clients 16] [--work DIR]
+//        [--max-bytes-per-second N] (passed to `pygmy backup`; absent: its default pace)
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -136,7 +137,8 @@ async function orderLoad(url: string, clients: number, untilDone: () => boolean)
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { orders: { type: 'string' }, rounds: { type: 'string' }, clients: { type: 'string' }, work: { type: 'string' } } });
+  const { values } = parseArgs({ options: { orders: { type: 'string' }, rounds: { type: 'string' }, clients: { type: 'string' }, work: { type: 'string' }, 'max-bytes-per-second': { type: 'string' } } });
+  const pace = values['max-bytes-per-second'] === undefined ? [] : ['--max-bytes-per-second', values['max-bytes-per-second']];
   const orders = Number(values.orders ?? 2_000_000);
   const rounds = Number(values.rounds ?? 3);
   const clients = Number(values.clients ?? 16);
@@ -172,7 +174,7 @@ async function main(): Promise<void> {
       const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssKiB(server.pid!))), 100);
       const out = join(work, `backup-${round}`);
       const backupStarted = performance.now();
-      const backup = timed(['backup', '--gateway', url, '--out', out]).finally(() => (done = true));
+      const backup = timed(['backup', '--gateway', url, '--out', out, ...pace]).finally(() => (done = true));
       const during = await orderLoad(url, clients, () => done);
       const taken = await backup;
       clearInterval(sampler);

@@ -12,10 +12,14 @@
 // x-order-outcome: not-taken) with their latency, admitted (200) order latency p50/p99/max, the slowest answer of
 // any kind, lookup p99 beside the orders, connection errors (autocannon's errors, timeouts included), the kernel's
 // listen-queue overflows during each phase (TcpExtListenOverflows from /proc/net/netstat: machine-wide, so other
-// work on the machine counts too), and the server's RSS before, at its peak (sampled every 250 ms) and after.
+// work on the machine counts too), the server's RSS before, at its peak (sampled every 250 ms) and after, and
+// during the storm and the wide run the probes an operator's monitoring sends (GET /health on the client port, and
+// /health and /metrics on the operations listener, each on a new connection every 250 ms): their p99, max and
+// failures (no answer within 10 s, or not 200).
 // Needs: file descriptors for every client connection (checked against the soft limit before it starts).
 import autocannon, { type Instance, type RequestSpec, type Result } from 'autocannon';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import type { ScenarioFigures } from './load.js';
 import { planScenario } from './scenarios.js';
 import type { RunningServer } from './servers.js';
@@ -49,6 +53,62 @@ export interface PhaseFigures {
   timeouts: number;
   listenOverflows: number | null;
   lookups?: { rps: number; p99: number; max: number; non2xx: number };
+  /** The operator's probes during the phase (absent where the server has no operations listener). */
+  probes?: { clientHealth: ProbeSummary; operationsHealth: ProbeSummary; operationsMetrics: ProbeSummary };
+}
+
+export interface ProbeSummary {
+  count: number;
+  p99: number;
+  max: number;
+  /** No answer within probeTimeoutMs, or a status other than 200. */
+  failures: number;
+}
+
+const probeIntervalMs = 250;
+const probeTimeoutMs = 10_000;
+
+/** One GET on a new connection: its latency in ms, or null when it failed (error, timeout, not 200). */
+function probeOnce(url: string): Promise<number | null> {
+  const startedMs = performance.now();
+  return new Promise((resolve) => {
+    const outgoing = request(url, { agent: false, timeout: probeTimeoutMs }, (incoming) => {
+      incoming.resume();
+      incoming.once('end', () => resolve(incoming.statusCode === 200 ? performance.now() - startedMs : null));
+      incoming.once('error', () => resolve(null));
+    });
+    outgoing.once('timeout', () => outgoing.destroy(new Error('probe timed out')));
+    outgoing.once('error', () => resolve(null));
+    outgoing.end();
+  });
+}
+
+/** Probes `urls` every probeIntervalMs until stopped; stop() waits for the probes in flight. */
+function probeWhile(urls: Record<'clientHealth' | 'operationsHealth' | 'operationsMetrics', string>): { stop(): Promise<NonNullable<PhaseFigures['probes']>> } {
+  const latencies = { clientHealth: [] as number[], operationsHealth: [] as number[], operationsMetrics: [] as number[] };
+  const failures = { clientHealth: 0, operationsHealth: 0, operationsMetrics: 0 };
+  const inFlight = new Set<Promise<void>>();
+  const timer = setInterval(() => {
+    for (const name of Object.keys(urls) as Array<keyof typeof urls>) {
+      const probe = probeOnce(urls[name]).then((latencyMs) => {
+        if (latencyMs === null) failures[name] += 1;
+        else latencies[name].push(latencyMs);
+      });
+      inFlight.add(probe);
+      void probe.finally(() => inFlight.delete(probe));
+    }
+  }, probeIntervalMs);
+  const summary = (name: keyof typeof urls): ProbeSummary => {
+    const latency = summarize(latencies[name]);
+    return { count: latency.count + failures[name], p99: latency.p99, max: latency.max, failures: failures[name] };
+  };
+  return {
+    async stop() {
+      clearInterval(timer);
+      await Promise.all([...inFlight]);
+      return { clientHealth: summary('clientHealth'), operationsHealth: summary('operationsHealth'), operationsMetrics: summary('operationsMetrics') };
+    },
+  };
 }
 
 export interface OverloadFigures {
@@ -151,8 +211,9 @@ function run(url: string, connections: number, seconds: number, requests: Reques
   return { instance, done };
 }
 
-async function orderPhase(url: string, connections: number, seconds: number, lookupConnections: number, progress: OverloadSettings['progress'], label: string): Promise<PhaseFigures> {
+async function orderPhase(url: string, connections: number, seconds: number, lookupConnections: number, progress: OverloadSettings['progress'], label: string, operationsUrl?: string): Promise<PhaseFigures> {
   const tally = new OrderTally();
+  const probes = operationsUrl === undefined ? null : probeWhile({ clientHealth: `${url}/health`, operationsHealth: `${operationsUrl}/health`, operationsMetrics: `${operationsUrl}/metrics` });
   const overflowsBefore = listenOverflows();
   const startedMs = performance.now();
   const orders = run(url, connections, seconds, tally.requests(), (status, latencyMs) => tally.response(status, latencyMs));
@@ -161,6 +222,7 @@ async function orderPhase(url: string, connections: number, seconds: number, loo
   orders.instance.on('tick', () => progress(`overload ${label}: ${++second}/${seconds} s, ${tally.bought.toLocaleString('en-US')} bought, ${tally.notTaken.toLocaleString('en-US')} shed`, false));
   const [result, lookupResult] = await Promise.all([orders.done, lookups?.done ?? Promise.resolve(null)]);
   const elapsedSeconds = (performance.now() - startedMs) / 1_000;
+  const probed = probes === null ? null : await probes.stop();
   const overflowsAfter = listenOverflows();
   const figures: PhaseFigures = {
     connections: connections + lookupConnections,
@@ -174,9 +236,15 @@ async function orderPhase(url: string, connections: number, seconds: number, loo
     timeouts: result.timeouts + (lookupResult?.timeouts ?? 0),
     listenOverflows: overflowsBefore === null || overflowsAfter === null ? null : overflowsAfter - overflowsBefore,
   };
+  if (probed !== null) figures.probes = probed;
   if (lookupResult !== null) figures.lookups = { rps: Math.round(lookupResult.requests.average), p99: lookupResult.latency.p99, max: lookupResult.latency.max, non2xx: lookupResult.non2xx };
-  progress(`overload ${label}: ${figures.goodputPerSecond} orders/s, ${figures.shed.count} shed, ${figures.connectionErrors} connection errors`, true);
+  const probeLine = probed === null ? '' : `; probes p99/max/failed: client /health ${describeProbe(probed.clientHealth)}, operations /health ${describeProbe(probed.operationsHealth)}, /metrics ${describeProbe(probed.operationsMetrics)}`;
+  progress(`overload ${label}: ${figures.goodputPerSecond} orders/s, ${figures.shed.count} shed, ${figures.connectionErrors} connection errors${probeLine}`, true);
   return figures;
+}
+
+function describeProbe(probe: ProbeSummary): string {
+  return `${Math.round(probe.p99)}/${Math.round(probe.max)} ms/${probe.failures}`;
 }
 
 /** Samples the server's RSS until stopped; the peak is kept. */
@@ -216,8 +284,8 @@ export async function runOverload(settings: OverloadSettings, startBaseline: () 
   const server = await startFresh();
   const before = rssBytesOf(server.pid);
   const watch = rssWatch(server.pid);
-  const storm = await orderPhase(server.url, stormOrderConnections, settings.stormSeconds, stormLookupConnections, settings.progress, 'storm');
-  const wide = await orderPhase(server.url, wideConnections, settings.stormSeconds, 0, settings.progress, 'wide');
+  const storm = await orderPhase(server.url, stormOrderConnections, settings.stormSeconds, stormLookupConnections, settings.progress, 'storm', server.operationsUrl);
+  const wide = await orderPhase(server.url, wideConnections, settings.stormSeconds, 0, settings.progress, 'wide', server.operationsUrl);
   const lower: OverloadFigures['lower'] = [];
   for (const connections of lowerConnections) {
     const phase = await orderPhase(server.url, connections, settings.lowerSeconds, 0, settings.progress, `${connections} connections`);

@@ -238,7 +238,7 @@ async function overload(root: string, catalogPath: string, settings: BenchSettin
       },
       async () => {
         process.stderr.write('starting a fresh cached cluster for the storm…\n');
-        fresh = await startPygmy({ dataDir: join(root, 'data-overload'), catalogPath, cacheEnabled: true, nodeFlags: settings.serverFlags });
+        fresh = await startPygmy({ dataDir: join(root, 'data-overload'), catalogPath, cacheEnabled: true, nodeFlags: settings.serverFlags, operationsListener: true });
         return fresh;
       },
     );

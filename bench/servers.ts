@@ -15,6 +15,8 @@ export interface RunningServer {
   readonly pid: number;
   /** Every process the server is made of (one for Pygmy and the baseline, one per member for etcd). */
   readonly pids: readonly number[];
+  /** Pygmy's operations listener, when it was started with one (`--ops-port`). */
+  readonly operationsUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -24,7 +26,8 @@ const readyTimeoutMs = 60_000;
 const stopTimeoutMs = 15_000;
 const outputTailBytesMax = 4_096;
 
-function waitReady(child: ChildProcess, pattern: RegExp, what: string): Promise<string> {
+/** The URLs of the ready line: group 1 the server's, group 2 (when the pattern has one) its operations listener's. */
+function waitReady(child: ChildProcess, pattern: RegExp, what: string): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     let seen = '';
     let tail = '';
@@ -32,20 +35,20 @@ function waitReady(child: ChildProcess, pattern: RegExp, what: string): Promise<
     const onData = (chunk: Buffer) => {
       seen = (seen + chunk.toString('utf8')).slice(-outputTailBytesMax);
       const match = pattern.exec(seen);
-      if (match?.[1] !== undefined) finish(null, match[1]);
+      if (match?.[1] !== undefined) finish(null, match);
     };
     const onError = (chunk: Buffer) => {
       tail = (tail + chunk.toString('utf8')).slice(-outputTailBytesMax);
     };
     const onExit = (code: number | null) => finish(new Error(`${what} exited with ${code} before it was ready:\n${tail}`));
-    function finish(error: Error | null, url?: string) {
+    function finish(error: Error | null, match?: RegExpExecArray) {
       clearTimeout(timer);
       child.stdout?.off('data', onData);
       child.off('exit', onExit);
       // Keep draining both pipes so a chatty child never blocks on a full pipe.
       child.stdout?.resume();
       if (error) reject(error);
-      else resolve(url!);
+      else resolve(match!);
     }
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onError);
@@ -83,8 +86,8 @@ async function launch(args: string[], pattern: RegExp, what: string, environment
   running.add(stop);
   child.once('exit', () => running.delete(stop));
   try {
-    const url = await waitReady(child, pattern, what);
-    return { url, pid: child.pid!, pids: [child.pid!], stop };
+    const match = await waitReady(child, pattern, what);
+    return { url: match[1]!, pid: child.pid!, pids: [child.pid!], stop, ...(match[2] === undefined ? {} : { operationsUrl: match[2] }) };
   } catch (error) {
     await stop();
     throw error;
@@ -97,6 +100,8 @@ export interface PygmyServerOptions {
   readonly cacheEnabled: boolean;
   /** Extra node flags for the server process, for example `--cpu-prof`. */
   readonly nodeFlags?: readonly string[];
+  /** Start an operations listener too (`--ops-port 0`); its URL is in RunningServer.operationsUrl. */
+  readonly operationsListener?: boolean;
 }
 
 export function startPygmy(options: PygmyServerOptions): Promise<RunningServer> {
@@ -104,10 +109,12 @@ export function startPygmy(options: PygmyServerOptions): Promise<RunningServer> 
     ...(options.nodeFlags ?? []),
     cliPath, 'start', '--port', '0', '--fresh', '--data-dir', options.dataDir, '--catalog', options.catalogPath,
     ...(options.cacheEnabled ? [] : ['--no-cache']),
+    ...(options.operationsListener === true ? ['--ops-port', '0'] : []),
   ];
+  const ready = options.operationsListener === true ? /ready at (http:\/\/\S+)[^]*operations at (http:\/\/\S+)/ : /ready at (http:\/\/\S+)/;
   // The bench's cluster is its own, on loopback: an admin token exported in the shell would lock the bench out of
   // /cluster and the fault routes, so it is not passed on.
-  return launch(args, /ready at (http:\/\/\S+)/, 'pygmy start', { ...process.env, PYGMY_ADMIN_TOKEN: undefined, LOG_LEVEL: 'warn' });
+  return launch(args, ready, 'pygmy start', { ...process.env, PYGMY_ADMIN_TOKEN: undefined, LOG_LEVEL: 'warn' });
 }
 
 export function startBaseline(nodeFlags: readonly string[] = []): Promise<RunningServer> {

@@ -5,6 +5,8 @@
 // The token for the operations routes comes from PYGMY_ADMIN_TOKEN. DIR must not exist or be empty. Each file is
 // written as it arrives, its sha256 computed on the way and compared with the manifest's; manifest.json is written
 // last (a directory without it is an unfinished backup), and then the whole backup is verified as `verify` does.
+// --max-bytes-per-second N paces the replicas' copies and the gateway's stream (default: byte-rate.ts). The
+// command itself runs at the lowest CPU priority (nice 19), so that it yields to replicas on the same host.
 // Exit codes: 0 done, 1 the backup or its check failed (the message says why), 2 a usage mistake.
 import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -12,23 +14,35 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
+import { setPriority } from 'node:os';
 import { manifestBytesMax, manifestFileName, parseManifest, ManifestError, type BackupManifest } from '../raft/storage/backup-manifest.js';
 import { BackupVerifyError } from '../raft/storage/backup.js';
 import { describeManifest, verifyBackupDirectory } from './backup-files.js';
 import { UsageError } from './usage-error.js';
+import { backupBytesPerSecondDefault, parseBytesPerSecond } from '../raft/storage/byte-rate.js';
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'verify') return verifyMain(argv.slice(1));
-  const { values } = parseArgs({ args: argv, options: { gateway: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { gateway: { type: 'string' }, out: { type: 'string' }, 'max-bytes-per-second': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
   if (values.help) {
-    console.log('usage: pygmy backup --gateway URL --out DIR     (token: PYGMY_ADMIN_TOKEN)\n       pygmy backup verify DIR');
+    console.log(`usage: pygmy backup --gateway URL --out DIR [--max-bytes-per-second N (default ${backupBytesPerSecondDefault})]     (token: PYGMY_ADMIN_TOKEN)\n       pygmy backup verify DIR`);
     return 0;
   }
   if (values.gateway === undefined || values.out === undefined) throw new UsageError('--gateway URL and --out DIR are both needed');
+  const paceText = values['max-bytes-per-second'];
+  const pace = paceText === undefined ? null : parseBytesPerSecond(paceText);
+  if (pace !== null && !pace.ok) throw new UsageError(`--max-bytes-per-second: ${pace.error}`);
   const out = values.out;
   if (existsSync(out) && readdirSync(out).length > 0) throw new UsageError(`--out ${out} is not empty`);
+  // The download and the verify (a sha256 and a state hash of every file) yield the CPU to the replicas when this
+  // runs on one of their hosts: the lowest priority, best effort.
+  try {
+    setPriority(19);
+  } catch {
+    // Not allowed here: it runs at its normal priority.
+  }
   const startedAt = performance.now();
-  const manifest = await download(values.gateway, out);
+  const manifest = await download(values.gateway, out, pace === null ? null : pace.value);
   try {
     await verifyBackupDirectory(out);
   } catch (error) {
@@ -57,11 +71,13 @@ async function verifyMain(argv: string[]): Promise<number> {
 }
 
 /** Readable.fromWeb() out of the fetch body, but read chunk by chunk: the manifest line, then each file. */
-async function download(gateway: string, out: string): Promise<BackupManifest> {
+async function download(gateway: string, out: string, bytesPerSecond: number | null): Promise<BackupManifest> {
   const token = process.env.PYGMY_ADMIN_TOKEN;
   let response: Response;
   try {
-    response = await fetch(new URL('/admin/backup', gateway), { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const url = new URL('/admin/backup', gateway);
+    if (bytesPerSecond !== null) url.searchParams.set('maxBytesPerSecond', String(bytesPerSecond));
+    response = await fetch(url, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
   } catch (error) {
     throw new UsageError(`--gateway ${gateway}: ${(error as Error).message}`);
   }

@@ -121,6 +121,8 @@ export interface NodeOptions {
   readonly onEscalate?: (reason: string) => void;
   /** How long an order may stay pending before it is fenced and rejected (default 30 s). */
   readonly orderDeadlineMs?: number;
+  /** The gateway's operations listener on the gateway's host (`--ops-port`; 0 picks a free port); absent: none. */
+  readonly operationsPort?: number;
 }
 
 /**
@@ -195,15 +197,17 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     // The near cache needs the cache actor's notices in this process: only when the cache runs on this node.
     const cacheHere = self.actors.includes(cacheName);
     backend = new ActorBackend({
-      actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), deadlineMs: timeouts.requestDeadlineMs - 250, timeouts,
+      actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), localNode: self.name, deadlineMs: timeouts.requestDeadlineMs - 250, timeouts,
       nearCache: cacheHere ? { capacity: 20_000, watch: (name, watcher) => system.watchActor(name, watcher) } : null,
     });
-    gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: timeouts.requestDeadlineMs });
+    gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: timeouts.requestDeadlineMs, operations: options.operationsPort === undefined ? null : { port: options.operationsPort } });
     gateway.metrics.databaseBytesOf = databaseBytesIn(options.dataDir);
+    gateway.metrics.peerLinksOf = () => transport.linkFigures();
     const address = await gateway.listen();
     const shortfall = backlogShortfall(address.backlog);
     if (shortfall !== null) log.warn({ event: 'listenBacklog', ...address.backlog }, shortfall);
     url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+    if (address.operations !== null) log.info({ event: 'operationsListener', ...address.operations }, `gateway: operations listener on ${address.operations.host}:${address.operations.port}`);
   }
   let closing: Promise<void> | null = null;
   return {

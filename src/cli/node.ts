@@ -4,7 +4,8 @@
 // refused on one that holds members of a bootstrapped cluster unless --start-new-cluster is given too), --listen-host
 // (bind address for the transport, default the node's configured host), --ready-timeout-ms (60000), --admin on|off
 // (off turns the gateway's operations routes off; /health and /ready stay), --order-deadline-ms (30000; give every
-// node the same value).
+// node the same value), --ops-port PORT (on a gateway node: an operations listener on the gateway's host, see
+// pygmy start).
 // Prints `pygmy: node NAME listening on HOST:PORT` once the transport listens and its actors started, and on a
 // gateway node `pygmy: ready at URL (started in N ms)` once both groups have a leader. SIGINT and SIGTERM stop
 // it gracefully; an escalation of its supervisor exits non-zero. The cluster secret comes from
@@ -39,12 +40,13 @@ export async function main(argv: string[]): Promise<number> {
       'ready-timeout-ms': { type: 'string' },
       admin: { type: 'string' },
       'order-deadline-ms': { type: 'string' },
+      'ops-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help || values.config === undefined || values.node === undefined) {
-    console.log('usage: pygmy node --config cluster.json --node NAME [--data-dir ./data/NAME] [--fresh [--start-new-cluster]] [--listen-host ADDRESS] [--admin on|off] [--order-deadline-ms MS]');
+    console.log('usage: pygmy node --config cluster.json --node NAME [--data-dir ./data/NAME] [--fresh [--start-new-cluster]] [--listen-host ADDRESS] [--admin on|off] [--order-deadline-ms MS] [--ops-port PORT]');
     return values.help ? 0 : 1;
   }
   const admin = adminMode(values.admin);
@@ -86,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
       adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
       admin,
       orderDeadlineMs,
+      ...(values['ops-port'] === undefined ? {} : { operationsPort: operationsPort(values['ops-port']) }),
       ...(values['listen-host'] === undefined ? {} : { listenHost: values['listen-host'] }),
       onEscalate: (reason) => {
         escalated = reason;
@@ -116,3 +119,9 @@ export async function main(argv: string[]): Promise<number> {
   return serving.exited;
 }
 
+/** `--ops-port PORT`: 0 to 65535 (0 picks a free one). */
+function operationsPort(value: string): number {
+  const port = Number(value);
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--ops-port must be a port number (0–65535), got "${value}"`);
+  return port;
+}

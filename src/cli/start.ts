@@ -5,7 +5,9 @@
 // and rejected "timeout"), --hold-after-deduct-ms and --bug reject-without-fence (test hooks), --max-restarts N and
 // --restart-window-ms MS (supervisor intensity; the fault checker raises it because it kills replicas on purpose),
 // --admin on|off (off turns the operations routes off; /health and /ready stay), --replicas N (replicas in each
-// group, odd, 1–7, default 3; a data dir keeps the size it was started with).
+// group, odd, 1–7, default 3; a data dir keeps the size it was started with), --ops-port PORT (an operations
+// listener beside the client port: /health, /ready, /metrics and the admin routes on their own port, which a
+// client flood cannot starve; 0 picks a free one; off by default).
 // Prints `pygmy: ready at URL (started in N ms)` on standard output when it can serve. SIGINT and SIGTERM stop
 // it gracefully (gateway closed, leaders hand over, databases closed); a second start on the same data dir
 // continues where it stopped. An escalation of the supervisor exits non-zero with the reason.
@@ -30,6 +32,13 @@ function positiveInteger(value: string | undefined, name: string, fallback: numb
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed) || parsed < minimum) throw new UsageError(`${name} must be an integer ≥ ${minimum}, got "${value}"`);
   return parsed;
+}
+
+/** A port number, 0 to 65535 (0 picks a free one). */
+function portNumber(value: string, name: string): number {
+  const port = positiveInteger(value, name, 0, 0);
+  if (port > 65_535) throw new UsageError(`${name} must be a port number (0–65535), got "${value}"`);
+  return port;
 }
 
 /** `--bug NAME`: a planted bug the checker must find; only reject-without-fence exists. */
@@ -57,12 +66,13 @@ export async function main(argv: string[]): Promise<number> {
       'restart-window-ms': { type: 'string' },
       admin: { type: 'string' },
       replicas: { type: 'string' },
+      'ops-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('usage: pygmy start [--port 34800] [--host 127.0.0.1] [--data-dir ./data] [--fresh] [--catalog FILE.json] [--no-cache] [--admin on|off] [--order-deadline-ms 30000] [--tick-ms 50] [--replicas 3] [--max-restarts N --restart-window-ms MS]');
+    console.log('usage: pygmy start [--port 34800] [--host 127.0.0.1] [--data-dir ./data] [--fresh] [--catalog FILE.json] [--no-cache] [--admin on|off] [--order-deadline-ms 30000] [--tick-ms 50] [--replicas 3] [--ops-port PORT] [--max-restarts N --restart-window-ms MS]');
     return 0;
   }
   const admin = adminMode(values.admin);
@@ -86,6 +96,7 @@ export async function main(argv: string[]): Promise<number> {
     adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
     admin,
     replicas,
+    ...(values['ops-port'] === undefined ? {} : { operationsPort: portNumber(values['ops-port'], '--ops-port') }),
     cacheEnabled: !values['no-cache'],
     tickMs: positiveInteger(values['tick-ms'], '--tick-ms', 50, 5),
     holdAfterDeductMs: positiveInteger(values['hold-after-deduct-ms'], '--hold-after-deduct-ms', 0, 0),
@@ -100,6 +111,7 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   console.log(`pygmy: ready at ${cluster.url} (started in ${cluster.startedInMs} ms)`);
+  if (cluster.operationsUrl !== null) console.log(`pygmy: operations at ${cluster.operationsUrl}`);
   const serving = untilSignal(async () => {
     logger.info({ event: 'shutdown' }, 'pygmy: stopping (gateway, then order, then catalog replicas)');
     await cluster.close();

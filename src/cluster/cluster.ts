@@ -27,6 +27,8 @@ export interface ClusterOptions {
   readonly catalog?: Catalog;
   readonly logger: Logger;
   readonly adminToken?: string | null;
+  /** The gateway's operations listener (`--ops-port`; 0 picks a free port); absent: none. */
+  readonly operationsPort?: number;
   /** `off` turns the gateway's operations routes off (`--admin off`); /health and /ready stay. */
   readonly admin?: AdminMode;
   /** False switches the cache off (every read is a linearizable read on a replica). */
@@ -63,6 +65,8 @@ export interface ClusterOptions {
 export interface RunningCluster {
   readonly url: string;
   readonly port: number;
+  /** The operations listener's URL, or null when there is none. */
+  readonly operationsUrl: string | null;
   readonly system: ActorSystem;
   readonly gateway: Gateway;
   readonly backend: ActorBackend;
@@ -259,6 +263,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     adminToken: options.adminToken ?? null,
     admin: options.admin ?? 'on',
     requestDeadlineMs: timeouts.requestDeadlineMs,
+    operations: options.operationsPort === undefined ? null : { port: options.operationsPort },
   });
   gateway.metrics.databaseBytesOf = databaseBytesIn(options.dataDir);
   let address;
@@ -270,11 +275,13 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   }
   const shortfall = backlogShortfall(address.backlog);
   if (shortfall !== null) log.warn({ event: 'listenBacklog', ...address.backlog }, shortfall);
-  const url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+  const urlOf = (listening: { host: string; port: number }) => `http://${listening.host.includes(':') ? `[${listening.host}]` : listening.host}:${listening.port}`;
+  const url = urlOf(address);
   let closing: Promise<void> | null = null;
   return {
     url,
     port: address.port,
+    operationsUrl: address.operations === null ? null : urlOf(address.operations),
     system,
     gateway,
     backend,

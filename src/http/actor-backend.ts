@@ -14,6 +14,11 @@
 //   are mirrored in this thread and served without a message (the cache client's mirror).
 // - Orders are retried through the order group's next leader with the same order id; the saga makes that
 //   exactly-once.
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { ByteRate } from '../raft/storage/byte-rate.js';
+import { backupChunkBytes, type BackupChunk } from '../raft/staged-backups.js';
 import { nanoid } from 'nanoid';
 import { CacheClient, type CacheQuery } from '../actors/cache/client.js';
 import type { CatalogMachine, CatalogQuery, CatalogResult, ItemsAnswer, LookupAnswer } from '../actors/catalog/commands.js';
@@ -37,6 +42,7 @@ import {
   UnavailableError,
   UnknownActorError,
   type GroupBackup,
+  type BackupOptions,
   MembershipRefusedError,
   type GroupMembers,
   type ReplicaGroup,
@@ -56,7 +62,7 @@ import {
 } from './backend.js';
 
 /** How long one replica may take to copy its group's state (a 2,000,000-order database takes seconds). */
-export const backupTimeoutMs = 10 * 60_000;
+export const backupTimeoutMs = 60 * 60_000;
 
 /** What the backend needs of the actor system: satisfied by ActorSystem, and by the multi-host node. */
 export interface ActorPort {
@@ -76,6 +82,8 @@ export interface ActorBackendOptions {
   readonly cacheName: string;
   /** Which node each actor runs on, for /cluster; "local" when absent. */
   readonly nodeOf?: (actor: string) => string;
+  /** The gateway's own node, to tell replicas beside it from those on other hosts (backups); absent: one process. */
+  readonly localNode?: string;
   /**
    * The bound of the operations calls that come with no request deadline (membership changes); a request's own
    * calls take its deadline's time remaining instead.
@@ -317,16 +325,16 @@ export class ActorBackend implements Backend {
    * in the catalog file (docs/operations.md, "Why two indexes agree"). In each group a follower is asked first, so
    * the leader's thread keeps serving; the leader only when no follower could.
    */
-  async backup(directory: string): Promise<readonly GroupBackup[]> {
+  async backup(directory: string, options: BackupOptions = { bytesPerSecond: null }): Promise<readonly GroupBackup[]> {
     const statuses = await this.cluster();
     const backups: GroupBackup[] = [];
     for (const [group, members] of [['order', this.options.orderMembers], ['catalog', this.options.catalogMembers]] as const) {
-      backups.push(await this.backupGroup(group, members, statuses, directory));
+      backups.push(await this.backupGroup(group, members, statuses, directory, options));
     }
     return backups;
   }
 
-  private async backupGroup(group: GroupBackup['group'], members: readonly string[], statuses: ClusterStatus, directory: string): Promise<GroupBackup> {
+  private async backupGroup(group: GroupBackup['group'], members: readonly string[], statuses: ClusterStatus, directory: string, options: BackupOptions): Promise<GroupBackup> {
     const role = (name: string) => statuses.actors.find((actor) => actor.name === name);
     const candidates = members
       .filter((name) => role(name)?.alive === true)
@@ -335,9 +343,13 @@ export class ActorBackend implements Backend {
     const destination = join(directory, file);
     const failures: string[] = [];
     for (const member of candidates) {
+      // A replica on this node writes its copy here; one on another node stages it there and it is read over the
+      // transport in checked chunks.
+      const local = this.isOnThisNode(member);
       let answer: BackupAnswer;
       try {
-        answer = await this.options.actors.ask<BackupAnswer>(member, { type: 'backup', destination }, { timeoutMs: backupTimeoutMs });
+        answer = await this.options.actors.ask<BackupAnswer>(member, { type: 'backup', destination: local ? destination : null, bytesPerSecond: options.bytesPerSecond }, { timeoutMs: backupTimeoutMs });
+        if (answer.ok && answer.staged !== undefined) await fetchStagedCopy(this.options.actors, member, answer.staged, destination, answer, options.bytesPerSecond);
       } catch (error) {
         failures.push(`${member}: ${error instanceof Error ? error.message : String(error)}`);
         rmSync(destination, { force: true });
@@ -348,13 +360,20 @@ export class ActorBackend implements Backend {
         continue;
       }
       if (!existsSync(destination)) {
-        failures.push(`${member} wrote its copy on its own host, not beside the gateway (backups over the network between hosts are not built)`);
+        failures.push(`${member} wrote its copy on its own host, not beside the gateway`);
         continue;
       }
       const { member: _member, ok: _ok, ...record } = answer;
       return { group, file, member, ...record, capturedAt: new Date().toISOString() };
     }
     throw new BackupFailedError(`no ${group} replica could take a backup (${failures.join('; ') || 'none is alive'})`);
+  }
+
+  /** True when `member` runs on the gateway's own node (always, without a node map: one process). */
+  private isOnThisNode(member: string): boolean {
+    const nodeOf = this.options.nodeOf;
+    const localNode = this.options.localNode;
+    return nodeOf === undefined || localNode === undefined || nodeOf(member) === localNode;
   }
 
   async ready(): Promise<boolean> {
@@ -477,4 +496,56 @@ export class ActorBackend implements Backend {
     }
     return error;
   }
+}
+
+/** Attempts at one chunk of a staged copy whose checksum did not match (or whose ask failed) before giving up. */
+const chunkAttemptsMax = 3;
+const chunkTimeoutMs = 30_000;
+
+/**
+ * Reads a copy `member` staged on its own host into `destination`, chunk by chunk (staged-backups.ts): each
+ * chunk's sha256 is checked, a bad one asked again (at most chunkAttemptsMax times), and the whole file's size
+ * and sha256 must be the record's. The staged copy is dropped afterwards, whatever happened. Paced as the copy was.
+ */
+async function fetchStagedCopy(actors: ActorPort, member: string, staged: string, destination: string, record: { readonly bytes: number; readonly sha256: string }, bytesPerSecond: number | null): Promise<void> {
+  const rate = new ByteRate(bytesPerSecond, performance.now());
+  const file = await open(destination, 'wx');
+  const digest = createHash('sha256');
+  let offset = 0;
+  try {
+    for (;;) {
+      const chunk = await readChunk(actors, member, staged, offset);
+      const bytes = Buffer.from(chunk.data, 'base64');
+      await file.write(bytes, 0, bytes.length, offset);
+      digest.update(bytes);
+      offset += bytes.length;
+      if (offset > record.bytes) throw new Error(`the staged copy on ${member} is longer than its record (${record.bytes} bytes)`);
+      if (chunk.end) break;
+      const waitMs = rate.take(bytes.length, performance.now());
+      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+    await file.sync();
+  } finally {
+    await file.close();
+    void actors.ask(member, { type: 'backupDrop', staged }, { timeoutMs: chunkTimeoutMs }).catch(() => undefined);
+  }
+  const sha256 = digest.digest('hex');
+  if (offset !== record.bytes || sha256 !== record.sha256) {
+    throw new Error(`the copy read from ${member} is ${offset} bytes with sha256 ${sha256}, its record says ${record.bytes} bytes and ${record.sha256}`);
+  }
+}
+
+async function readChunk(actors: ActorPort, member: string, staged: string, offset: number): Promise<Extract<BackupChunk, { ok: true }>> {
+  let problem = '';
+  for (let attempt = 1; attempt <= chunkAttemptsMax; attempt += 1) {
+    const chunk = await actors.ask<BackupChunk>(member, { type: 'backupRead', staged, offset }, { timeoutMs: chunkTimeoutMs }).catch((error: unknown) => ({ ok: false as const, error: error instanceof Error ? error.message : String(error) }));
+    if (!chunk.ok) {
+      problem = chunk.error;
+      continue;
+    }
+    const bytes = typeof chunk.data === 'string' ? Buffer.from(chunk.data, 'base64') : null;
+    if (bytes !== null && chunk.offset === offset && bytes.length <= backupChunkBytes && (bytes.length > 0 || chunk.end) && createHash('sha256').update(bytes).digest('hex') === chunk.sha256) return chunk;
+    problem = `chunk at ${offset} failed its checksum`;
+  }
+  throw new Error(`reading the staged copy at offset ${offset}: ${problem} (${chunkAttemptsMax} attempts)`);
 }

@@ -11,6 +11,7 @@
 //   Retry-After), `UnknownActorError` for an actor name it does not know (404);
 // - make `order` idempotent by `orderId`: the same id never buys twice and returns the first outcome.
 
+import type { ReplicaActivity } from '../raft/activity.js';
 import type { ThreadFigures } from '../runtime/thread-metrics.js';
 import type { Item, Topic } from '../actors/catalog/catalog.js';
 import type { ItemCursor, OrderStatus } from '../actors/order/state.js';
@@ -133,6 +134,8 @@ export interface ReplicaFigures {
   readonly imageStreamsStalled: number;
   readonly imageChunksRefused: number;
   readonly imagesInstalled: number;
+  /** Leader changes, proposals, fsync and apply times, images (src/raft/activity.ts); null when not reported. */
+  readonly activity: ReplicaActivity | null;
 }
 
 export interface ClusterStatus {
@@ -208,7 +211,12 @@ export interface Backend {
    * `order.db` then `catalog.db`, each at one committed index (see docs/operations.md for why in that order).
    * Throws BackupFailedError saying why when a group has no replica that can take one.
    */
-  backup?(directory: string): Promise<readonly GroupBackup[]>;
+  backup?(directory: string, options?: BackupOptions): Promise<readonly GroupBackup[]>;
+}
+
+export interface BackupOptions {
+  /** The pace of each replica's copy and checksum (src/raft/storage/byte-rate.ts); null: unpaced. */
+  readonly bytesPerSecond: number | null;
 }
 
 /** One group's file in a backup, as the replica that wrote it describes it. */

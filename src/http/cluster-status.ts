@@ -5,6 +5,7 @@
 import { isThreadFigures } from '../runtime/thread-metrics.js';
 import type { ActorStatus as RuntimeActorStatus } from '../runtime/system.js';
 import type { ReplicaStatus } from '../raft/replica.js';
+import { activityOf } from '../raft/activity.js';
 import { UnavailableError, type ActorFigures, type ActorStatus, type ClusterStatus, type GroupMembers, type ReplicaFigures, type ReplicaGroup } from './backend.js';
 
 const count = (value: unknown): number => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : 0);
@@ -24,7 +25,7 @@ function figuresOf(status: RuntimeActorStatus, replica: Partial<ReplicaStatus> |
     replica === null
       ? null
       : { leader: typeof replica.leader === 'string' ? replica.leader : null, lastIndex: count(replica.lastIndex), snapshotIndex: count(replica.snapshotIndex), fsyncs: count(replica.fsyncs),
-        ...imageFigures(replica.snapshotStream) };
+        ...imageFigures(replica.snapshotStream), activity: activityOf(replica.activity) };
   return {
     mailboxDepth: count(status.mailboxDepth),
     refused: count(status.refused),

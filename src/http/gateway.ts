@@ -9,11 +9,14 @@
 // - every request has one deadline, made here on the monotonic clock (deadlines.ts, within a slot of a few ms):
 //   every backend call gets it as a RequestDeadline (time remaining, and a signal aborted when it passes), and
 //   the client gets its 503 then even when the backend ignores it;
-// - slow, idle and half-open connections are closed (the server's timeouts and a sweep); connections are capped.
+// - slow, idle and half-open connections are closed (the server's timeouts and a sweep); connections are capped;
+// - the probes and the scrape are never starved by client traffic: on the client port they are answered even on a
+//   connection past connectionsMax, and the optional operations listener (its own port, accept queue and
+//   connection cap, outside client admission and the client connection count) serves only operations routes.
 // Needs: a Backend, a pino logger. The cached lookup path is kept lean (benchmarked against bare node:http):
 // constant header objects, no regular expressions, metric label children reused.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -71,6 +74,8 @@ export interface GatewayLimits {
   readonly listenBacklog: number;
   /** The value of Retry-After on a 503. */
   readonly retryAfterSeconds: number;
+  /** Connections the operations listener serves at once (probes, scrapers, operators); past it node:http drops. */
+  readonly operationsConnectionsMax: number;
   /** Characters of rendered list and search bodies kept together for reuse (~bytes: the JSON is ASCII-heavy). */
   readonly renderedBodiesCharsMax: number;
 }
@@ -86,6 +91,7 @@ export const defaultGatewayLimits: GatewayLimits = {
   connectionsRefusedMax: 4_096,
   listenBacklog: 4_096,
   retryAfterSeconds: 1,
+  operationsConnectionsMax: 64,
   renderedBodiesCharsMax: 16 * 1024 * 1024,
 };
 
@@ -119,6 +125,28 @@ export interface GatewayOptions {
   readonly admissionClock?: () => number;
   /** net.core.somaxconn; read from /proc by default (tests pass their own). */
   readonly somaxconn?: number | null;
+  /**
+   * The operations listener: a second port that serves only the operations routes (/health, /ready, /metrics,
+   * /cluster, admin, dashboard) under the same token rule, judged by its own address. It has its own accept queue
+   * and connection cap (limits.operationsConnectionsMax), and client connections and admission never count it, so
+   * a flood on the client port cannot starve it. Absent or null: none (the client port serves them as well).
+   */
+  readonly operations?: OperationsListener | null;
+}
+
+export interface OperationsListener {
+  /** Default: the gateway's host. */
+  readonly host?: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+}
+
+export interface GatewayAddresses {
+  readonly host: string;
+  readonly port: number;
+  readonly backlog: ListenBacklog;
+  /** Where the operations listener listens; null when there is none. */
+  readonly operations: { readonly host: string; readonly port: number } | null;
 }
 
 export interface Gateway {
@@ -130,7 +158,7 @@ export interface Gateway {
   readonly dashboard: DashboardFeed;
   /** Entries and characters of the rendered bodies kept for reuse (bounded by limits.renderedBodiesCharsMax). */
   renderedBodiesHeld(): { readonly entries: number; readonly chars: number };
-  listen(): Promise<{ host: string; port: number; backlog: ListenBacklog }>;
+  listen(): Promise<GatewayAddresses>;
   close(): Promise<void>;
 }
 
@@ -140,6 +168,11 @@ function checkLimits(limits: GatewayLimits, requestDeadlineMs: number): void {
   }
   assert(limits.headersTimeoutMs <= limits.requestTimeoutMs, 'headersTimeoutMs must not exceed requestTimeoutMs');
   assert(Number.isInteger(requestDeadlineMs) && requestDeadlineMs > 0, 'requestDeadlineMs must be a positive integer');
+}
+
+/** Routes a prober or a scraper must reach on a connection past connectionsMax: they start no client work. */
+function isProbe(kind: RouteKind): boolean {
+  return kind === 'health' || kind === 'ready' || kind === 'metrics';
 }
 
 class GatewayHandler {
@@ -153,6 +186,8 @@ class GatewayHandler {
   private readonly orders: OrderRoutes;
   private readonly operations: OperationsRoutes;
   readonly dashboard: DashboardRoutes;
+  /** The rule on the operations listener, judged by that listener's own address; null without one. */
+  private readonly operationsAccess: AccessPolicy | null;
   private readonly shedEpisodes = new EpisodeLog(episodeLogIntervalMs);
   readonly admission: Admission;
   private readonly admissionNow: () => number;
@@ -172,6 +207,9 @@ class GatewayHandler {
     checkLimits(limits, deadlineMs);
     this.deadlines = new Deadlines(deadlineMs, options.deadlineSlotMs ?? Math.max(1, Math.min(25, Math.floor(deadlineMs / 10))));
     this.access = accessPolicy({ mode: options.admin ?? 'on', adminToken: options.adminToken ?? null, loopbackListener: loopback });
+    const operations = options.operations ?? null;
+    const operationsLoopback = operations !== null && isLoopbackHost(operations.host ?? options.host ?? '127.0.0.1') && options.treatAsNonLoopback !== true;
+    this.operationsAccess = operations === null ? null : accessPolicy({ mode: options.admin ?? 'on', adminToken: options.adminToken ?? null, loopbackListener: operationsLoopback });
     this.metrics = new GatewayMetrics(options.metricsRegistry);
     this.responder = new Responder(this.metrics, this.logger, limits.bodyBytesMax, limits.retryAfterSeconds);
     const context = { backend, logger: this.logger, metrics: this.metrics, deadlines: this.deadlines, responder: this.responder };
@@ -206,7 +244,7 @@ class GatewayHandler {
       this.responder.replyTooLarge(response, route.kind, started);
       return;
     }
-    if (this.connections.isOverLimit(request.socket)) {
+    if (this.connections.isOverLimit(request.socket) && !isProbe(route.kind)) {
       this.refuseConnection(response, route.kind, started);
       return;
     }
@@ -222,6 +260,27 @@ class GatewayHandler {
     const work = mayCarryBody(request) && takesNoBody(route.kind) ? this.dispatchWithoutBody(route, request, response, started) : this.dispatch(route, request, response, started);
     const settled = work.catch((error: unknown) => this.responder.fail(response, route.kind, started, error, request.url ?? ''));
     if (workClass !== null) void settled.then(() => this.admission.complete(workClass, admittedAtMs, this.admissionNow()));
+  }
+
+  /**
+   * The request listener of the operations listener: operations routes only (a client route is 404 naming the
+   * client port), never admitted or shed, authorized by the rule of this listener's address.
+   */
+  handleOperations(request: IncomingMessage, response: ServerResponse): void {
+    const started = performance.now();
+    const route = matchRoute(request.method ?? 'GET', request.url ?? '/');
+    const declaredLength = request.headers['content-length'];
+    if (declaredLength !== undefined && Number(declaredLength) > this.limits.bodyBytesMax) {
+      this.responder.replyTooLarge(response, route.kind, started);
+      return;
+    }
+    if (admissionClassOf(route.kind) !== null) {
+      void this.responder.reply(response, 'notFound', started, 404, jsonHeaders, bodies.errorBody('the operations listener serves operations routes only; bookstore routes are on the client port'));
+      return;
+    }
+    if (!this.authorizeWith(this.operationsAccess!, request, response, route.kind, started)) return;
+    const work = mayCarryBody(request) && takesNoBody(route.kind) ? this.dispatchWithoutBody(route, request, response, started) : this.dispatch(route, request, response, started);
+    void work.catch((error: unknown) => this.responder.fail(response, route.kind, started, error, request.url ?? ''));
   }
 
   /**
@@ -289,7 +348,7 @@ class GatewayHandler {
       case 'invalidateItem':
         return this.operations.invalidateItem(response, route.id, started);
       case 'backup':
-        return this.operations.backup(response, started);
+        return this.operations.backup(response, started, route.bytesPerSecond);
       case 'dashboard':
         return this.dashboard.asset(response, route.asset, started);
       case 'events':
@@ -316,7 +375,11 @@ class GatewayHandler {
   }
 
   private authorize(request: IncomingMessage, response: ServerResponse, kind: RouteKind, started: number): boolean {
-    const decision = authorizeRoute(this.access, kind, request.headers.authorization);
+    return this.authorizeWith(this.access, request, response, kind, started);
+  }
+
+  private authorizeWith(access: AccessPolicy, request: IncomingMessage, response: ServerResponse, kind: RouteKind, started: number): boolean {
+    const decision = authorizeRoute(access, kind, request.headers.authorization);
     if (decision.kind === 'allowed') return true;
     const headers = decision.status === 401 ? unauthorizedHeaders : jsonHeaders;
     void this.responder.reply(response, kind, started, decision.status, headers, bodies.errorBody(decision.error));
@@ -334,17 +397,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const host = options.host ?? '127.0.0.1';
   const loopback = isLoopbackHost(host) && options.treatAsNonLoopback !== true;
   const handler = new GatewayHandler(options, limits, loopback);
-  const server = createServer(
-    {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      maxHeaderSize: limits.headerBytesMax,
-      // headersTimeout and requestTimeout are enforced by a periodic sweep; sweep often enough for them to bite.
-      connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
-    },
-    (request, response) => handler.handle(request, response),
-  );
+  const server = createServer(serverOptions(limits), (request, response) => handler.handle(request, response));
   // Past connectionsMax a connection is still accepted, to answer it 503 (connections.ts); past both, dropped.
   server.maxConnections = limits.connectionsMax + limits.connectionsRefusedMax;
   // No per-socket idle timer (node:http re-arms it on every request): idle connections are swept instead.
@@ -358,30 +411,64 @@ export function createGateway(options: GatewayOptions): Gateway {
   server.on('clientError', answerClientError);
   const backlog = listenBacklogFor(limits.listenBacklog, options.somaxconn === undefined ? readSomaxconn() : options.somaxconn);
   handler.metrics.watchGateway({ admission: handler.admission, connections: handler.connections, backlog });
+  const operations = options.operations ?? null;
+  const operationsServer = operations === null ? null : createOperationsServer(limits, handler, idle);
   return {
     server,
     metrics: handler.metrics,
     admission: handler.admission,
     dashboard: handler.dashboard.feed,
     renderedBodiesHeld: () => handler.reads.renderedBodiesHeld(),
-    listen: () => listen(server, host, options.port ?? 34_800, backlog),
-    close: () => {
+    listen: async () => {
+      const client = await listen(server, host, options.port ?? 34_800, backlog.effective);
+      if (operationsServer === null) return { ...client, backlog, operations: null };
+      try {
+        const operationsAddress = await listen(operationsServer, operations!.host ?? host, operations!.port, limits.operationsConnectionsMax);
+        return { ...client, backlog, operations: operationsAddress };
+      } catch (error) {
+        await close(server);
+        throw error;
+      }
+    },
+    close: async () => {
       idle.close();
       handler.deadlines.close();
       handler.dashboard.feed.close();
       handler.metrics.close();
-      return close(server);
+      await Promise.all([close(server), operationsServer === null ? undefined : close(operationsServer)]);
     },
   };
 }
 
-function listen(server: Server, host: string, port: number, backlog: ListenBacklog): Promise<{ host: string; port: number; backlog: ListenBacklog }> {
+function serverOptions(limits: GatewayLimits): ServerOptions {
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    maxHeaderSize: limits.headerBytesMax,
+    // headersTimeout and requestTimeout are enforced by a periodic sweep; sweep often enough for them to bite.
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
+  };
+}
+
+/** The operations listener's server: the same timeouts and idle sweep, its own small connection cap. */
+function createOperationsServer(limits: GatewayLimits, handler: GatewayHandler, idle: IdleConnections): Server {
+  const server = createServer(serverOptions(limits), (request, response) => handler.handleOperations(request, response));
+  server.maxConnections = limits.operationsConnectionsMax;
+  server.timeout = 0;
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.on('connection', (socket: Socket) => idle.add(socket));
+  server.on('clientError', answerClientError);
+  return server;
+}
+
+function listen(server: Server, host: string, port: number, backlog: number): Promise<{ host: string; port: number }> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port, host, backlog: backlog.effective }, () => {
+    server.listen({ port, host, backlog }, () => {
       server.off('error', reject);
       const address = server.address() as AddressInfo;
-      resolve({ host: address.address, port: address.port, backlog });
+      resolve({ host: address.address, port: address.port });
     });
   });
 }

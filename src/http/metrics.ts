@@ -15,6 +15,8 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ThreadSampler, type ThreadFigures } from '../runtime/thread-metrics.js';
+import type { PeerLinkFigures } from '../runtime/transport/node-transport.js';
+import { durationBucketsSeconds, type HistogramFigures, type ReplicaActivity } from '../raft/activity.js';
 import { admittedClasses, type Admission } from './admission.js';
 import type { ActorStatus, CacheOutcome, ClusterStatus } from './backend.js';
 import type { ConnectionLimit, ListenBacklog } from './connections.js';
@@ -215,6 +217,7 @@ export class GatewayMetrics {
     this.raftLastApplied = gauge('pygmy_raft_last_applied', 'Highest log index applied to the state machine');
     this.actorRestarts = gauge('pygmy_actor_restarts', 'Restarts of each actor by its supervisor');
     this.actorAlive = gauge('pygmy_actor_alive', '1 while the actor runs, 0 while it is down');
+    watchPeerLinks(registry, () => this.peerLinksOf?.() ?? []);
   }
 
   forRoute(route: RouteKind): RouteMetrics {
@@ -241,6 +244,9 @@ export class GatewayMetrics {
 
   /** Where a replica's database size is read at scrape time (set by the process that knows its data dir). */
   databaseBytesOf: ((actor: string) => number | null) | null = null;
+
+  /** This node's TCP links to the other nodes, read at scrape time (set by `pygmy node`; none in one process). */
+  peerLinksOf: (() => readonly PeerLinkFigures[]) | null = null;
 
   /** Replaces the cluster gauges with this status: actors gone from it disappear from the scrape. */
   updateCluster(status: ClusterStatus | null): void {
@@ -278,6 +284,54 @@ export class GatewayMetrics {
 
 type ActorLabels = 'actor' | 'group';
 
+/**
+ * A histogram per actor whose observations a replica keeps in its own thread (src/raft/activity.ts) and reports
+ * whole in its status: each scrape replaces the series with the reported ones. Printed as prom-client prints a
+ * Histogram (cumulative buckets, +Inf, sum, count), labelled actor and group.
+ */
+class ReportedHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly labelNames = ['actor', 'group'];
+  private readonly series = new Map<string, { readonly labels: Record<ActorLabels, string>; readonly figures: HistogramFigures }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+
+  set(labels: Record<ActorLabels, string>, figures: HistogramFigures): void {
+    this.series.set(`${labels.actor}\u0000${labels.group}`, { labels, figures });
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
+
+  getForPromString(): { name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: ExportedValue[] } {
+    const values: ExportedValue[] = [];
+    for (const { labels, figures } of this.series.values()) {
+      let cumulative = 0;
+      durationBucketsSeconds.forEach((bound, bucket) => {
+        cumulative += figures.counts[bucket]!;
+        values.push({ labels: { le: bound }, sharedLabels: labels, value: cumulative, metricName: `${this.name}_bucket`, exemplar: null });
+      });
+      values.push(
+        { labels: { le: '+Inf' }, sharedLabels: labels, value: figures.count, metricName: `${this.name}_bucket`, exemplar: null },
+        { labels: {}, sharedLabels: labels, value: figures.sum, metricName: `${this.name}_sum`, exemplar: undefined },
+        { labels: {}, sharedLabels: labels, value: figures.count, metricName: `${this.name}_count`, exemplar: undefined },
+      );
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: Array<Omit<ExportedValue, 'sharedLabels'>> }> {
+    const data = this.getForPromString();
+    const values = data.values.map(({ labels, sharedLabels, value, metricName, exemplar }) => ({ value, metricName, exemplar, labels: { ...labels, ...sharedLabels } }));
+    return Promise.resolve({ ...data, values });
+  }
+}
+
 /** Sets a counter to a total kept elsewhere (a worker's own count); called after reset(), once per label set. */
 function setTotal(counter: Counter<ActorLabels>, labels: Record<ActorLabels, string>, total: number): void {
   counter.inc(labels, total);
@@ -292,6 +346,7 @@ class ClusterMetrics {
   private readonly counters: Record<string, Counter<ActorLabels>> = {};
   private readonly threadGauges: Record<keyof ThreadFigures, Gauge<'thread'>>;
   private readonly groupHasLeader: Gauge<'group'>;
+  private readonly histograms: Record<'fsync' | 'apply' | 'imageBuild', ReportedHistogram>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -313,6 +368,24 @@ class ClusterMetrics {
     counter('pygmy_raft_image_chunks_refused_total', 'Chunks of an image this replica refused: checksum or offset gap, then re-sent (since it started)');
     counter('pygmy_raft_images_installed_total', 'Images this replica received whole from its leader (since it started)');
     gauge('pygmy_raft_database_bytes', 'Size on disk of the replica\'s database (SQLite file, WAL and shared memory), for replicas on this node');
+    counter('pygmy_raft_leader_changes_total', 'Times the replica saw its group\'s leader change to another known replica (since it started)');
+    counter('pygmy_raft_proposals_proposed_total', 'Proposals the replica took as leader (since it started)');
+    counter('pygmy_raft_proposals_committed_total', 'Proposals answered committed (since the replica started)');
+    counter('pygmy_raft_proposals_failed_total', 'Proposals refused or answered with a failure: not leader, dropped, busy (since the replica started)');
+    gauge('pygmy_raft_proposals_pending', 'Proposals taken and not answered yet');
+    counter('pygmy_raft_snapshot_built_bytes_total', 'Size of the images of its state the replica built for followers behind its log (JSON code units, ~bytes)');
+    counter('pygmy_raft_snapshot_sent_bytes_total', 'Size of the images the replica delivered whole to followers (JSON code units, ~bytes)');
+    counter('pygmy_raft_snapshot_received_bytes_total', 'Size of the images the replica received whole from its leader (JSON code units, ~bytes)');
+    const histogram = (name: string, help: string) => {
+      const reported = new ReportedHistogram(name, help);
+      registry.registerMetric(reported as unknown as Histogram<ActorLabels>);
+      return reported;
+    };
+    this.histograms = {
+      fsync: histogram('pygmy_raft_fsync_duration_seconds', 'Time of each synced write of the replica\'s database: the transaction and its fsync (since it started)'),
+      apply: histogram('pygmy_raft_apply_duration_seconds', 'Time of applying each batch of committed entries to the state machine (since the replica started)'),
+      imageBuild: histogram('pygmy_raft_snapshot_build_duration_seconds', 'Time of building each image of the state for a follower behind the log (since the replica started)'),
+    };
     const threadGauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['thread'] as const, registers });
     this.threadGauges = {
       heapUsedBytes: threadGauge('pygmy_thread_heap_used_bytes', 'V8 heap used by the thread (an actor\'s worker, or "gateway", the main thread)'),
@@ -329,6 +402,7 @@ class ClusterMetrics {
     for (const gauge of Object.values(this.gauges)) gauge.reset();
     for (const counter of Object.values(this.counters)) counter.reset();
     for (const gauge of Object.values(this.threadGauges)) gauge.reset();
+    for (const histogram of Object.values(this.histograms)) histogram.reset();
     this.groupHasLeader.reset();
     this.setThread('gateway', mainThread);
     if (status === null) return;
@@ -360,8 +434,23 @@ class ClusterMetrics {
     setTotal(this.counters.pygmy_raft_image_streams_stalled_total!, labels, replica.imageStreamsStalled);
     setTotal(this.counters.pygmy_raft_image_chunks_refused_total!, labels, replica.imageChunksRefused);
     setTotal(this.counters.pygmy_raft_images_installed_total!, labels, replica.imagesInstalled);
+    if (replica.activity !== null) this.updateActivity(labels, replica.activity);
     const databaseBytes = databaseBytesOf?.(actor.name) ?? null;
     if (databaseBytes !== null) this.gauges.pygmy_raft_database_bytes!.set(labels, databaseBytes);
+  }
+
+  private updateActivity(labels: Record<ActorLabels, string>, activity: ReplicaActivity): void {
+    setTotal(this.counters.pygmy_raft_leader_changes_total!, labels, activity.leaderChanges);
+    setTotal(this.counters.pygmy_raft_proposals_proposed_total!, labels, activity.proposalsProposed);
+    setTotal(this.counters.pygmy_raft_proposals_committed_total!, labels, activity.proposalsCommitted);
+    setTotal(this.counters.pygmy_raft_proposals_failed_total!, labels, activity.proposalsFailed);
+    this.gauges.pygmy_raft_proposals_pending!.set(labels, activity.proposalsPending);
+    setTotal(this.counters.pygmy_raft_snapshot_built_bytes_total!, labels, activity.imageUnitsBuilt);
+    setTotal(this.counters.pygmy_raft_snapshot_sent_bytes_total!, labels, activity.imageUnitsSent);
+    setTotal(this.counters.pygmy_raft_snapshot_received_bytes_total!, labels, activity.imageUnitsReceived);
+    this.histograms.fsync.set(labels, activity.fsyncSeconds);
+    this.histograms.apply.set(labels, activity.applySeconds);
+    this.histograms.imageBuild.set(labels, activity.imageBuildSeconds);
   }
 
   private setThread(thread: string, figures: ThreadFigures): void {
@@ -409,4 +498,27 @@ function watchGateway(
     },
   });
   new Gauge({ name: 'pygmy_gateway_listen_backlog', help: 'The listen backlog granted (the smaller of the one asked for and net.core.somaxconn)', registers, collect() { this.set(source.backlog.effective); } });
+}
+
+/** Per peer link of the TCP transport, read when collected: one series per peer node, none in one process. */
+function watchPeerLinks(registry: Registry, links: () => readonly PeerLinkFigures[]): void {
+  const registers = [registry];
+  const family = (name: string, help: string, read: (link: PeerLinkFigures) => number, type: 'gauge' | 'counter') => {
+    const collect = function (this: Gauge<'peer'> | Counter<'peer'>) {
+      this.reset();
+      for (const link of links()) {
+        if (type === 'gauge') (this as Gauge<'peer'>).set({ peer: link.peer }, read(link));
+        else (this as Counter<'peer'>).inc({ peer: link.peer }, read(link));
+      }
+    };
+    if (type === 'gauge') new Gauge({ name, help, labelNames: ['peer'] as const, registers, collect });
+    else new Counter({ name, help, labelNames: ['peer'] as const, registers, collect });
+  };
+  family('pygmy_transport_connected', '1 while this node has an authenticated connection to the peer node', (link) => (link.connected ? 1 : 0), 'gauge');
+  family('pygmy_transport_bytes_sent_total', 'Bytes this node wrote to the peer node (frames, seals and handshakes; since it started)', (link) => link.bytesSent, 'counter');
+  family('pygmy_transport_bytes_received_total', 'Bytes this node read from the peer node (since it started)', (link) => link.bytesReceived, 'counter');
+  family('pygmy_transport_frames_sent_total', 'Frames this node sent to the peer node (since it started)', (link) => link.framesSent, 'counter');
+  family('pygmy_transport_frames_received_total', 'Frames this node received from the peer node (since it started)', (link) => link.framesReceived, 'counter');
+  family('pygmy_transport_reconnects_total', 'Connections to the peer node opened after the first: each follows a drop', (link) => link.reconnects, 'counter');
+  family('pygmy_transport_send_queue_bytes', 'Bytes queued for the peer node and not yet handed to the kernel', (link) => link.sendQueueBytes, 'gauge');
 }

@@ -8,6 +8,7 @@
 // is; node:http drops the body of a HEAD answer. No regular expressions: the table is a switch on the first path
 // segment.
 
+import { backupBytesPerSecondDefault, parseBytesPerSecond } from '../raft/storage/byte-rate.js';
 import { actorActions, type ActorAction } from './backend.js';
 import type { DashboardAsset } from './dashboard/http.js';
 import {
@@ -40,7 +41,7 @@ export type Route =
   | { readonly kind: 'addMember'; readonly group: 'catalog' | 'order' }
   | { readonly kind: 'updateItem'; readonly id: number }
   | { readonly kind: 'invalidateItem'; readonly id: number }
-  | { readonly kind: 'backup' }
+  | { readonly kind: 'backup'; readonly bytesPerSecond: number }
   | { readonly kind: 'dashboard'; readonly asset: DashboardAsset }
   | { readonly kind: 'events' }
   | { readonly kind: 'badRequest'; readonly error: string }
@@ -59,7 +60,6 @@ const readyRoute: Route = { kind: 'ready' };
 const clusterRoute: Route = { kind: 'cluster' };
 const metricsRoute: Route = { kind: 'metrics' };
 const eventsRoute: Route = { kind: 'events' };
-const backupRoute: Route = { kind: 'backup' };
 const dashboardRoutes: Readonly<Record<string, Route>> = {
   '': { kind: 'dashboard', asset: 'page' },
   'app.js': { kind: 'dashboard', asset: 'script' },
@@ -129,9 +129,18 @@ function matchOrders(method: string, segments: readonly string[], query: string)
       withParameter(parseCursor(afterText.value), (after) => ({ kind: 'ordersOfItem', item, limit, after }))));
 }
 
-function matchAdmin(method: string, segments: readonly string[]): Route {
+/** POST /admin/backup[?maxBytesPerSecond=N]: the pace of the copy, byte-rate.ts's default when absent. */
+function matchBackup(query: string): Route {
+  const paceText = queryValue(query, 'maxBytesPerSecond');
+  if (paceText.rejected) return badRequest(paceText);
+  if (paceText.value === null) return { kind: 'backup', bytesPerSecond: backupBytesPerSecondDefault };
+  const pace = parseBytesPerSecond(paceText.value);
+  return pace.ok ? { kind: 'backup', bytesPerSecond: pace.value } : { kind: 'badRequest', error: pace.error };
+}
+
+function matchAdmin(method: string, segments: readonly string[], query: string): Route {
   // /admin/actors/:name/:action, /admin/items/:id and /admin/backup
-  if (segments[2] === 'backup' && segments.length === 3) return method === 'POST' ? backupRoute : postOnly;
+  if (segments[2] === 'backup' && segments.length === 3) return method === 'POST' ? matchBackup(query) : postOnly;
   if (segments[2] === 'actors' && segments.length === 5) {
     const action = actorActions.find((candidate) => candidate === segments[4]);
     if (action === undefined) return notFound;
@@ -201,6 +210,7 @@ function matchLookupInPlace(method: string, target: string): Route | null {
 const routeParameters: Partial<Record<RouteKind, readonly string[]>> = {
   order: ['amount'],
   ordersOfItem: ['item', 'limit', 'after'],
+  backup: ['maxBytesPerSecond'],
 };
 
 /** Routes that answer an error already, and the dashboard's, which refuse any query themselves. */
@@ -242,7 +252,7 @@ function matchPath(method: string, path: string, query: string): Route {
     case 'orders':
       return matchOrders(method, segments, query);
     case 'admin':
-      return matchAdmin(method, segments);
+      return matchAdmin(method, segments, query);
     case 'invalidate':
       return matchInvalidate(method, segments);
     case 'health':

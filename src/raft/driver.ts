@@ -25,6 +25,7 @@ import type { SnapshotStreamCounters, SnapshotStreamMessage, SnapshotStreamOptio
 import { IdentityGuard, nonVoterNotice, type IdentityStore, type RaftEnvelope, type RefusalReason, type StoredIdentity } from './identity.js';
 import { StorageWriteError } from './storage/errors.js';
 import { TickSchedule } from './tick-schedule.js';
+import { ActivityCounters, type HistogramFigures, type ReplicaActivity } from './activity.js';
 import type { Entry, HardState, Message, NodeId, PersistedState, Ready, SoftState } from './types.js';
 
 export interface AppliedResult {
@@ -238,6 +239,8 @@ export class ReplicaDriver {
    * one before advance), so proposals and messages arriving during the fsync gather into the next write.
    */
   private unsynced: { readonly ready: Ready; readonly sentFirst: boolean } | null = null;
+  /** Leader changes, proposals, apply and image figures for the metrics (activity.ts). */
+  private readonly activity = new ActivityCounters();
 
   constructor(options: DriverOptions) {
     const interval = options.snapshotEntriesInterval;
@@ -297,7 +300,11 @@ export class ReplicaDriver {
     }
     this.catchUpTicks();
     const proposed = this.node.propose(data);
-    if (!proposed.ok) return answer({ ok: false, error: proposed.error, leader: proposed.leader });
+    if (!proposed.ok) {
+      this.activity.proposalsFailed += 1;
+      return answer({ ok: false, error: proposed.error, leader: proposed.leader });
+    }
+    this.activity.proposalsProposed += 1;
     this.proposals.set(proposed.index, { term: proposed.term, answer });
     this.scheduleFlush();
   }
@@ -357,6 +364,7 @@ export class ReplicaDriver {
     if (message.type === 'snapshotChunkAck') return this.sendStream(this.streams.receiveAck(message));
     const { reply, install } = this.streams.receiveChunk(message);
     if (install !== null) {
+      this.activity.imageUnitsReceived += install.snapshot.data.length;
       this.log.info({ replica: this.name, from: message.from, index: install.snapshot.meta.index, units: install.snapshot.data.length, event: 'imageReceived' },
         `${this.name} received an image at index ${install.snapshot.meta.index} from ${message.from} (${install.snapshot.data.length} code units)`);
       this.node.step(install);
@@ -370,10 +378,12 @@ export class ReplicaDriver {
     for (const event of output.events) {
       switch (event.kind) {
         case 'started':
+          this.activity.streamStarted(event.peer, event.length);
           this.log.info({ replica: this.name, peer: event.peer, index: event.index, units: event.length, event: 'imageStreamStarted' },
             `${this.name} streams an image at index ${event.index} (${event.length} code units) to ${event.peer}`);
           break;
         case 'completed':
+          this.activity.streamCompleted(event.peer);
           this.log.info({ replica: this.name, peer: event.peer, index: event.index, event: 'imageStreamCompleted' },
             `${this.name} delivered the image at index ${event.index} to ${event.peer}`);
           break;
@@ -465,6 +475,11 @@ export class ReplicaDriver {
     const refused = this.refused;
     if (reason !== undefined) return refused[reason];
     return refused.otherCluster + refused.forgedSender + refused.forgedTarget + refused.notAPeer + refused.staleIncarnation;
+  }
+
+  /** What the replica did since it started (activity.ts), with its storage's synced-write times. */
+  activityFigures(fsyncSeconds: HistogramFigures): ReplicaActivity {
+    return this.activity.figures(this.proposals.size, fsyncSeconds);
   }
 
   status(): DriverStatus {
@@ -564,7 +579,9 @@ export class ReplicaDriver {
     const sendFirst = sendsBeforePersist(role, ready, this.storage.hardState);
     if (sendFirst) this.send(ready.messages);
     // A Ready that only moves the commit index is recorded in the same transaction as the entries it applies.
+    const applyStartedMs = this.time.nowMs();
     const appliedWithCommit = this.storage.persistCommitAndApply(ready, ready.committedEntries);
+    if (appliedWithCommit !== null && ready.committedEntries.length > 0) this.activity.applySeconds.observe((this.time.nowMs() - applyStartedMs) / 1_000);
     const syncing = appliedWithCommit === null && this.persist(ready);
     if (!syncing) {
       this.hooks.persisted?.(ready);
@@ -627,7 +644,10 @@ export class ReplicaDriver {
 
   private apply(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
-    this.applied(entries, this.storage.apply(entries));
+    const startedMs = this.time.nowMs();
+    const results = this.storage.apply(entries);
+    this.activity.applySeconds.observe((this.time.nowMs() - startedMs) / 1_000);
+    this.applied(entries, results);
   }
 
   /** After entries were applied in storage: answer their proposers and tell the application. */
@@ -638,6 +658,8 @@ export class ReplicaDriver {
       const pending = this.proposals.get(entry.index);
       if (pending !== undefined) {
         this.proposals.delete(entry.index);
+        if (pending.term === entry.term) this.activity.proposalsCommitted += 1;
+        else this.activity.proposalsFailed += 1;
         if (pending.term === entry.term) pending.answer({ ok: true, index: entry.index, result });
         else pending.answer({ ok: false, error: 'dropped', leader: this.softStateNow.leader });
       }
@@ -692,6 +714,7 @@ export class ReplicaDriver {
   private changeSoftState(softState: SoftState): void {
     const previous = this.softStateNow;
     this.softStateNow = softState;
+    if (softState.leader !== previous.leader && softState.leader !== null) this.activity.leaderChanges += 1;
     const term = this.node.status().term;
     if (softState.role === 'leader' && previous.role !== 'leader') {
       const voters = this.node.membership().voters.length;
@@ -714,6 +737,7 @@ export class ReplicaDriver {
   private failProposals(error: ReplicaRefusal): void {
     for (const [index, pending] of this.proposals) {
       this.proposals.delete(index);
+      this.activity.proposalsFailed += 1;
       pending.answer({ ok: false, error, leader: this.softStateNow.leader });
     }
   }
@@ -759,16 +783,25 @@ export class ReplicaDriver {
     if (this.imageFloor !== null || this.unsynced !== null || !this.node.snapshotWanted()) return;
     this.imageFloor = this.storage.lastApplied;
     let settled = false;
+    const buildStartedMs = this.time.nowMs();
     const started = this.options.images.start((result) => {
       if (settled) return;
       settled = true;
       this.imageFloor = null;
+      if (result.ok) this.imageBuilt(buildStartedMs, result.data.length);
       if (!this.stopped) this.builtImage(result);
     });
     if (!started && !settled) {
       this.imageFloor = null;
-      this.offerImage(this.storage.image());
+      const image = this.storage.image();
+      this.imageBuilt(buildStartedMs, image.data.length);
+      this.offerImage(image);
     }
+  }
+
+  private imageBuilt(startedMs: number, units: number): void {
+    this.activity.imageBuildSeconds.observe((this.time.nowMs() - startedMs) / 1_000);
+    this.activity.imageUnitsBuilt += units;
   }
 
   private builtImage(result: ImageResult): void {

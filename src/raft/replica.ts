@@ -12,7 +12,7 @@
 //                                     a query the application's parseQuery refuses → {ok:false, error:'badQuery', detail}
 //   {type:'status'}                   ask → ReplicaStatus
 //   {type:'hash'}                     ask → {index, hash}: the state digest at the applied index
-//   {type:'backup', destination}      ask → BackupAnswer: after a ReadIndex read, a copy of the state machine at
+//   {type:'backup', destination, bytesPerSecond?}  ask → BackupAnswer: after a ReadIndex read, a copy of the state machine at
 //                                     one applied index ≥ the read's, written to `destination` from another
 //                                     thread while this replica keeps applying (storage/backup.ts)
 //   {type:'transferLeadership', to?}  ask → boolean
@@ -28,6 +28,9 @@
 // carry results as opaque values; this file is where they get their types back (resultOf, answerOf).
 // Needs: the runtime's ActorContext, a StateMachine, and a data directory.
 
+import { isStagedName, StagedBackups } from './staged-backups.js';
+import { parseBytesPerSecond } from './storage/byte-rate.js';
+import type { ReplicaActivity } from './activity.js';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -98,6 +101,8 @@ export interface ReplicaStatus {
   readonly lastIndex: number;
   readonly snapshotIndex: number;
   readonly fsyncs: number;
+  /** Leader changes, proposals, fsync and apply times, images (activity.ts). */
+  readonly activity: ReplicaActivity;
   /** Times the tick timer fired since the replica started: an idle follower's stay near one per election timeout. */
   readonly tickWakeups: number;
   readonly clusterId: string;
@@ -121,16 +126,18 @@ export type ReplicaMessage =
   | { readonly type: 'read'; readonly query: unknown }
   | { readonly type: 'status' }
   | { readonly type: 'hash' }
-  | { readonly type: 'backup'; readonly destination: string }
+  | { readonly type: 'backup'; readonly destination: string | null; readonly bytesPerSecond?: number | null }
+  | { readonly type: 'backupRead'; readonly staged: string; readonly offset: number }
+  | { readonly type: 'backupDrop'; readonly staged: string }
   | { readonly type: 'transferLeadership'; readonly to?: NodeId }
   | { readonly type: 'peerGone'; readonly peer: NodeId }
   | { readonly type: 'changeMembership'; readonly change: MembershipChange };
 
-const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'backup', 'transferLeadership', 'peerGone', 'changeMembership']);
+const replicaMessageTypes = new Set<string>(['raft', 'tick', 'propose', 'read', 'status', 'hash', 'backup', 'backupRead', 'backupDrop', 'transferLeadership', 'peerGone', 'changeMembership']);
 
 /** A backup's answer: the file's record, or why there is none (the ReadIndex read was refused, or the copy failed). */
 export type BackupAnswer =
-  | (Extract<BackupCaptureResult, { ok: true }> & { readonly member: NodeId; readonly readIndex: number })
+  | (Extract<BackupCaptureResult, { ok: true }> & { readonly member: NodeId; readonly readIndex: number; readonly staged?: string })
   | { readonly ok: false; readonly error: string; readonly leader?: NodeId | null };
 const membershipChangeTypes = new Set<string>(['addLearner', 'promote', 'remove']);
 
@@ -191,6 +198,8 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
   /** At most one backup at a time per replica. */
   private backupRunning = false;
   private readonly stateMachine: Machine;
+  /** Copies staged here for a gateway on another host to read in chunks (staged-backups.ts). */
+  readonly stagedBackups: StagedBackups;
   /** Hooks the application installs; the driver calls them from its processing loop. */
   onApplied: (entry: Entry, result: ResultOf<Machine>) => void = () => {};
   onSoftState: (softState: SoftState) => void = () => {};
@@ -219,6 +228,7 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
       nowIso: () => new Date(context.now()).toISOString(),
     });
     this.images = new ThreadImageBuilder(this.storage, snapshotFactory, context);
+    this.stagedBackups = new StagedBackups(this.storage.path, () => context.now());
     this.driver = new ReplicaDriver({
       name: args.name,
       peers: args.peers,
@@ -322,21 +332,31 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
    * first (its answer is not used, only its index: the query is null), then the copy in a thread of its own at an
    * index ≥ that read's (storage/backup.ts). Followers serve it as well as the leader.
    */
-  async backup(destination: string): Promise<BackupAnswer> {
+  async backup(asked: string | null, bytesPerSecond: number | null = null): Promise<BackupAnswer> {
     if (this.snapshotFactory === null) return { ok: false, error: 'this replica has no state machine module to read a copy with' };
-    if (!isAbsolute(destination)) return { ok: false, error: `backup destination must be an absolute path, got ${destination}` };
+    if (asked !== null && !isAbsolute(asked)) return { ok: false, error: `backup destination must be an absolute path, got ${asked}` };
     if (this.backupRunning) return { ok: false, error: `${this.name} is already taking a backup` };
     this.backupRunning = true;
+    // No destination: the copy is staged beside the database, for a gateway on another host to read in chunks.
+    const staged = asked === null ? this.stagedBackups.stage() : null;
+    const destination = staged?.path ?? asked!;
     try {
       const point = await this.readPoint();
-      if (!point.ok) return { ok: false, error: `no linearizable point: ${point.error}`, leader: point.leader };
+      if (!point.ok) {
+        if (staged !== null) this.stagedBackups.abandon(staged.name);
+        return { ok: false, error: `no linearizable point: ${point.error}`, leader: point.leader };
+      }
       const request: BackupCaptureRequest = {
         kind: 'pygmyBackupCapture', sourcePath: this.storage.path, destinationPath: destination, minimumIndex: point.index, factory: this.snapshotFactory,
+        bytesPerSecond,
       };
       const result = await runBackupWorker(request);
-      if (!result.ok) return result;
+      if (!result.ok) {
+        if (staged !== null) this.stagedBackups.abandon(staged.name);
+        return result;
+      }
       this.context.log.info({ replica: this.name, index: result.index, bytes: result.bytes }, `${this.name}: backup at index ${result.index} written to ${destination}`);
-      return { ...result, member: this.name, readIndex: point.index };
+      return { ...result, member: this.name, readIndex: point.index, ...(staged === null ? {} : { staged: staged.name }) };
     } finally {
       this.backupRunning = false;
     }
@@ -344,6 +364,7 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
 
   status(): ReplicaStatus {
     const status = this.driver.status();
+    const storageStats = this.storage.stats();
     return {
       name: this.name,
       role: status.raft.role,
@@ -353,7 +374,8 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
       lastApplied: this.storage.lastApplied,
       lastIndex: status.raft.lastIndex,
       snapshotIndex: status.raft.snapshotIndex,
-      fsyncs: this.storage.stats().fsyncs,
+      fsyncs: storageStats.fsyncs,
+      activity: this.driver.activityFigures(storageStats.fsyncSeconds),
       tickWakeups: status.tickWakeups,
       clusterId: status.clusterId,
       replicaId: status.replicaId,
@@ -517,8 +539,18 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
       return typeof message.data === 'string';
     case 'peerGone':
       return typeof message.peer === 'string';
-    case 'backup':
-      return typeof message.destination === 'string';
+    case 'backup': {
+      const pace = message.bytesPerSecond;
+      const destination = message.destination;
+      return (typeof destination === 'string' || destination === null)
+        && (pace === undefined || pace === null || (typeof pace === 'number' && parseBytesPerSecond(String(pace)).ok));
+    }
+    case 'backupRead': {
+      const offset = message.offset;
+      return isStagedName(message.staged) && typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0;
+    }
+    case 'backupDrop':
+      return isStagedName(message.staged);
     case 'changeMembership': {
       const change = message.change;
       return isRecord(change) && typeof change.type === 'string' && membershipChangeTypes.has(change.type)
@@ -587,8 +619,14 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
         case 'hash':
           return { index: replica.lastApplied, hash: replica.storage.stateHash() };
         case 'backup':
-          answerLater(context, replica.backup(replicaMessage.destination));
+          answerLater(context, replica.backup(replicaMessage.destination, replicaMessage.bytesPerSecond ?? null));
           return undefined;
+        case 'backupRead':
+          answerLater(context, replica.stagedBackups.read(replicaMessage.staged, replicaMessage.offset));
+          return undefined;
+        case 'backupDrop':
+          replica.stagedBackups.drop(replicaMessage.staged);
+          return { ok: true };
         case 'transferLeadership':
           return replica.transferLeadershipAway();
         case 'peerGone':

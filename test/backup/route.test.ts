@@ -1,14 +1,16 @@
 // POST /admin/backup through the real gateway over a backend that writes files of its own: one backup at a time
 // (a second is 409 while one runs), the answer is the manifest line and then each file's exact bytes, the staging
 // directory is removed after the answer and after a caller that went away mid-stream (and the next backup runs),
-// and a backend with no replica that can take one answers 503 saying why.
+// and a backend with no replica that can take one answers 503 saying why; the pace (maxBytesPerSecond, the
+// default when absent) reaches the backend, a bad one is 400, and the stream keeps to it.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BackupFailedError, type GroupBackup } from '../../src/http/backend.js';
+import { BackupFailedError, type BackupOptions, type GroupBackup } from '../../src/http/backend.js';
+import { backupBytesPerSecondDefault } from '../../src/raft/storage/byte-rate.js';
 import { createGateway } from '../../src/http/gateway.js';
 import { parseManifest } from '../../src/raft/storage/backup-manifest.js';
 import { FakeBackend } from '../http/fake-backend.js';
@@ -19,11 +21,14 @@ class FileBackend extends FakeBackend {
   release: (() => void) | null = null;
   failWith: string | null = null;
   fileBytes = 3 * 1024 * 1024;
+  paces: Array<number | null> = [];
+  hold = true;
 
-  override async backup(directory: string): Promise<readonly GroupBackup[]> {
+  override async backup(directory: string, options?: BackupOptions): Promise<readonly GroupBackup[]> {
     this.directories.push(directory);
+    this.paces.push(options?.bytesPerSecond ?? null);
     if (this.failWith !== null) throw new BackupFailedError(this.failWith);
-    await new Promise<void>((resolve) => (this.release = resolve));
+    if (this.hold) await new Promise<void>((resolve) => (this.release = resolve));
     return (['order', 'catalog'] as const).map((group) => {
       const bytes = randomBytes(this.fileBytes);
       writeFileSync(join(directory, `${group}.db`), bytes);
@@ -104,6 +109,34 @@ test('one backup at a time, the exact bytes, the staging directory removed, 503 
       }).end();
     });
     assert.is(wrongMethod, 405);
+  } finally {
+    await gateway.close();
+  }
+});
+
+test('the pace reaches the replicas, a bad one is 400, and the stream keeps to it', async () => {
+  const backend = new FileBackend();
+  backend.hold = false;
+  backend.fileBytes = 512 * 1024;
+  const gateway = createGateway({ backend, logger: capturingLogger('silent').logger, host: '127.0.0.1', port: 0, requestDeadlineMs: 1_000 });
+  const { port } = await gateway.listen();
+  try {
+    for (const bad of ['fast', '1000', '-5']) {
+      const refused = await post(port, `/admin/backup?maxBytesPerSecond=${bad}`);
+      assert.is(refused.status, 400, bad);
+      assert.match(refused.body.toString(), /bytes per second/);
+    }
+    assert.is((await post(port, '/admin/backup?pace=1')).status, 400, 'an unknown parameter');
+    assert.equal(backend.paces, [], 'no backup was started by a refused request');
+    assert.is((await post(port, '/admin/backup')).status, 200);
+    assert.equal(backend.paces, [backupBytesPerSecondDefault]);
+    // Two files of 512 KiB at 1 MiB/s: at least a second's worth, less two bursts of 100 ms.
+    const startedMs = performance.now();
+    const paced = await post(port, '/admin/backup?maxBytesPerSecond=1048576');
+    const elapsedMs = performance.now() - startedMs;
+    assert.is(paced.status, 200);
+    assert.equal(backend.paces, [backupBytesPerSecondDefault, 1_048_576]);
+    assert.ok(elapsedMs >= 1_000 - 200, `1 MiB streamed at 1 MiB/s in ${Math.round(elapsedMs)} ms`);
   } finally {
     await gateway.close();
   }

@@ -77,6 +77,10 @@ async function scenario(page: Page, pygmy: PygmyProcess): Promise<void> {
   assert.is(await page.locator('[data-cards-of="catalog"] .replica').count(), 3);
   assert.is(await page.locator('[data-cards-of="order"] .replica').count(), 3);
   assert.match((await page.locator('#connection').textContent()) ?? '', /^live/);
+  // Every card shows its actor's thread: heap used, event-loop lag, mailbox depth.
+  await until(page, textOf, { selector: `.replica[data-name="${catalogLeader}"] [data-field="heap"]`, text: 'MiB' });
+  assert.match((await page.locator(`.replica[data-name="${catalogLeader}"] [data-field="loopLag"]`).textContent()) ?? '', /^\d+\.\d ms$/);
+  assert.match((await page.locator(`.replica[data-name="${catalogLeader}"] [data-field="mailbox"]`).textContent()) ?? '', /^\d+$/);
 
   // Stop the catalog leader from its card: the card turns down and another replica leads within a few seconds.
   const stoppedAt = Date.now();

@@ -10,6 +10,7 @@ import { startCluster } from '../../src/cluster/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
 import type { ActorStatus, ClusterStatus } from '../../src/http/backend.js';
 import { GatewayMetrics } from '../../src/http/metrics.js';
+import { activityOf, DurationHistogram, type ReplicaActivity } from '../../src/raft/activity.js';
 import { http, makeDataDir, removeDataDir } from '../support/pygmy-process.js';
 
 interface Sample {
@@ -90,11 +91,41 @@ test('a cluster scrape parses, has every documented family, and series for every
       if (actor.group !== 'cache') assert.ok(has('pygmy_raft_has_leader', { actor: actor.name }), `has-leader of ${actor.name}`);
     }
     assert.ok(has('pygmy_thread_heap_used_bytes', { thread: 'gateway' }));
+    // The order went through both groups: their leaders committed proposals, every replica fsynced and applied.
+    const total = (name: string, group: string) => samples.filter((sample) => sample.name === name && sample.labels.group === group).reduce((sum, sample) => sum + sample.value, 0);
+    for (const group of ['catalog', 'order']) {
+      assert.ok(total('pygmy_raft_proposals_committed_total', group) >= 1, `${group}: a proposal committed`);
+      assert.ok(total('pygmy_raft_fsync_duration_seconds_count', group) >= 3, `${group}: fsyncs timed`);
+      assert.ok(total('pygmy_raft_apply_duration_seconds_count', group) >= 3, `${group}: applies timed`);
+      assert.ok(total('pygmy_raft_leader_changes_total', group) >= 3, `${group}: every replica saw its first leader`);
+    }
     assert.ok(has('pygmy_gateway_admitted_total', { class: 'order' }));
   } finally {
     await cluster.close();
     removeDataDir(dataDir);
   }
+});
+
+/** Two fsyncs (0.4 ms and 3 ms), one apply (20 ms), one image built, and the rest of a replica's activity. */
+function activity(): ReplicaActivity {
+  const fsyncSeconds = new DurationHistogram();
+  fsyncSeconds.observe(0.0004);
+  fsyncSeconds.observe(0.003);
+  const applySeconds = new DurationHistogram();
+  applySeconds.observe(0.02);
+  return {
+    leaderChanges: 2, proposalsProposed: 11, proposalsCommitted: 9, proposalsFailed: 1, proposalsPending: 1,
+    fsyncSeconds: fsyncSeconds.figures(), applySeconds: applySeconds.figures(), imageBuildSeconds: applySeconds.figures(),
+    imageUnitsBuilt: 500, imageUnitsSent: 400, imageUnitsReceived: 300,
+  };
+}
+
+test('a replica\'s activity is checked as it arrives: a histogram whose buckets do not add up is refused', () => {
+  assert.equal(activityOf(activity()), activity());
+  const broken = { ...activity(), fsyncSeconds: { ...activity().fsyncSeconds, count: 3 } };
+  assert.is(activityOf(broken), null);
+  assert.is(activityOf({ ...activity(), leaderChanges: -1 }), null);
+  assert.is(activityOf('garbage'), null);
 });
 
 function actor(name: string, group: string): ActorStatus {
@@ -103,7 +134,7 @@ function actor(name: string, group: string): ActorStatus {
     figures: {
       mailboxDepth: 3, refused: 1, deadLetters: 2, dropped: 1, processed: 50,
       thread: { heapUsedBytes: 1_000, heapTotalBytes: 2_000, eventLoopDelayP50Ms: 1, eventLoopDelayP99Ms: 5, eventLoopDelayMaxMs: 9, eventLoopUtilization: 0.5 },
-      replica: { leader: 'catalog-1', lastIndex: 9, snapshotIndex: 4, fsyncs: 7, imageStreamsStalled: 1, imageChunksRefused: 2, imagesInstalled: 3 },
+      replica: { leader: 'catalog-1', lastIndex: 9, snapshotIndex: 4, fsyncs: 7, imageStreamsStalled: 1, imageChunksRefused: 2, imagesInstalled: 3, activity: activity() },
     },
   };
 }
@@ -122,8 +153,30 @@ test('an actor added to the status gains its series; one removed loses them', as
   assert.match(text, 'pygmy_raft_image_streams_stalled_total{actor="catalog-4",group="catalog"} 1');
   assert.match(text, 'pygmy_raft_image_chunks_refused_total{actor="catalog-4",group="catalog"} 2');
   assert.match(text, 'pygmy_thread_event_loop_delay_p99_seconds{thread="catalog-4"} 0.005');
+  assert.match(text, 'pygmy_raft_leader_changes_total{actor="catalog-4",group="catalog"} 2');
+  assert.match(text, 'pygmy_raft_proposals_committed_total{actor="catalog-4",group="catalog"} 9');
+  assert.match(text, 'pygmy_raft_proposals_pending{actor="catalog-4",group="catalog"} 1');
+  assert.match(text, 'pygmy_raft_fsync_duration_seconds_bucket{le="0.0005",actor="catalog-4",group="catalog"} 1');
+  assert.match(text, 'pygmy_raft_fsync_duration_seconds_bucket{le="0.005",actor="catalog-4",group="catalog"} 2');
+  assert.match(text, 'pygmy_raft_fsync_duration_seconds_count{actor="catalog-4",group="catalog"} 2');
+  assert.match(text, 'pygmy_raft_apply_duration_seconds_bucket{le="0.01",actor="catalog-4",group="catalog"} 0');
+  assert.match(text, 'pygmy_raft_apply_duration_seconds_bucket{le="0.025",actor="catalog-4",group="catalog"} 1');
+  assert.match(text, 'pygmy_raft_snapshot_sent_bytes_total{actor="catalog-4",group="catalog"} 400');
   metrics.updateCluster(three);
   assert.not.match(await metrics.text(), 'catalog-4', 'a removed actor leaves the scrape');
+  metrics.close();
+});
+
+test('peer links appear per peer node when the node has a transport, and not otherwise', async () => {
+  const metrics = new GatewayMetrics(undefined, 0, { defaultMetrics: false });
+  assert.not.match(await metrics.text(), 'pygmy_transport_bytes_sent_total{', 'no transport: no series');
+  metrics.peerLinksOf = () => [{ peer: 'host-b', connected: true, bytesSent: 1_234, bytesReceived: 99, framesSent: 7, framesReceived: 5, reconnects: 2, sendQueueBytes: 64 }];
+  const text = await metrics.text();
+  assert.match(text, 'pygmy_transport_connected{peer="host-b"} 1');
+  assert.match(text, 'pygmy_transport_bytes_sent_total{peer="host-b"} 1234');
+  assert.match(text, 'pygmy_transport_frames_received_total{peer="host-b"} 5');
+  assert.match(text, 'pygmy_transport_reconnects_total{peer="host-b"} 2');
+  assert.match(text, 'pygmy_transport_send_queue_bytes{peer="host-b"} 64');
   metrics.close();
 });
 

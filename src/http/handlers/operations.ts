@@ -124,7 +124,7 @@ export class OperationsRoutes extends HandlerGroup {
     return this.responder.reply(response, 'invalidateItem', started, 200, jsonHeaders, bodies.okBody);
   }
 
-  backup(response: ServerResponse, started: number): Promise<void> {
-    return serveBackup(this.backend, response, this.logger).then((status) => this.responder.recorded('backup', started, status));
+  backup(response: ServerResponse, started: number, bytesPerSecond: number): Promise<void> {
+    return serveBackup(this.backend, response, this.logger, bytesPerSecond).then((status) => this.responder.recorded('backup', started, status));
   }
 }

@@ -11,18 +11,24 @@
 // copy's index is at least it, so the copy holds every write acknowledged before the backup was asked for.
 // Bounded memory: pages are copied in steps of backupPagesPerStep, the state hash and the file's sha256 are
 // computed row by row and chunk by chunk; nothing holds the database in memory.
+// Paced: the page copy and the file's sha256 move at most `bytesPerSecond` on average (byte-rate.ts; the worker
+// sleeps between steps), and the worker's thread runs at the lowest CPU priority, so the replica's own thread and
+// its fsyncs come first on a busy machine.
 // Promises: posts `{ ok: true, … }` describing the file written at destinationPath (journal mode DELETE: one
 // self-contained file), or `{ ok: false, error }` with no file left behind; never writes to the source.
 // Needs (workerData): the source database path, the destination path (must not exist), the minimum index and how
 // to make the application's state machine (snapshot-builder.ts's StateMachineFactory).
 
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, readlinkSync, rmSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { StateMachine } from '../state-machine.js';
 import type { StateMachineFactory } from './snapshot-builder.js';
 import { prepareStatements } from './statements.js';
+import { ByteRate } from './byte-rate.js';
 
 /** Pages copied per backup step (4 KiB pages: 4 MiB); the worker yields to its event loop between steps. */
 export const backupPagesPerStep = 1_024;
@@ -33,6 +39,8 @@ export interface BackupCaptureRequest {
   readonly destinationPath: string;
   readonly minimumIndex: number;
   readonly factory: StateMachineFactory;
+  /** The pace of the copy and its checksum; null or absent: as fast as the disk goes. */
+  readonly bytesPerSecond?: number | null;
 }
 
 /** What a backup file holds, read back from it: the same facts verify checks. */
@@ -63,13 +71,15 @@ export class BackupVerifyError extends Error {
   }
 }
 
-/** SHA-256 of a file, read in chunks. */
-export async function sha256OfFile(path: string): Promise<{ readonly sha256: string; readonly bytes: number }> {
+/** SHA-256 of a file, read in chunks (at the pace of `rate` when given). */
+export async function sha256OfFile(path: string, rate?: ByteRate): Promise<{ readonly sha256: string; readonly bytes: number }> {
   const digest = createHash('sha256');
   let bytes = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
     digest.update(chunk as Buffer);
     bytes += (chunk as Buffer).length;
+    const waitMs = rate?.take((chunk as Buffer).length, performance.now()) ?? 0;
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
   }
   return { sha256: digest.digest('hex'), bytes };
 }
@@ -150,6 +160,7 @@ export async function verifyBackupFile(path: string, record: BackupFileRecord, f
 async function capture(request: BackupCaptureRequest): Promise<BackupCaptureResult> {
   if (existsSync(request.destinationPath)) return { ok: false, error: `${request.destinationPath} already exists` };
   const machine = await stateMachineOf(request.factory);
+  const rate = new ByteRate(request.bytesPerSecond ?? null, performance.now());
   const source = new Database(request.sourcePath, { readonly: true, fileMustExist: true });
   let index: number;
   try {
@@ -162,7 +173,7 @@ async function capture(request: BackupCaptureRequest): Promise<BackupCaptureResu
       if (index < request.minimumIndex) {
         return { ok: false, error: `applied index ${index} is below the linearizable point ${request.minimumIndex}` };
       }
-      await source.backup(request.destinationPath, { progress: () => backupPagesPerStep });
+      await source.backup(request.destinationPath, { progress: pacedSteps(rate, source.pragma('page_size', { simple: true }) as number) });
     } finally {
       source.prepare('COMMIT').run();
     }
@@ -182,7 +193,7 @@ async function capture(request: BackupCaptureRequest): Promise<BackupCaptureResu
     // The page copy of a file SQLite checked at open needs no integrity check here; verify makes one.
     const facts = await readBackupFile(request.destinationPath, request.factory, { integrityCheck: false });
     if (facts.index !== index) return { ok: false, error: `the copy holds index ${facts.index}, the view held ${index}` };
-    const file = await sha256OfFile(request.destinationPath);
+    const file = await sha256OfFile(request.destinationPath, rate);
     return { ok: true, ...facts, ...file };
   } catch (error) {
     rmSync(request.destinationPath, { force: true });
@@ -190,9 +201,42 @@ async function capture(request: BackupCaptureRequest): Promise<BackupCaptureResu
   }
 }
 
+/** Blocks this worker's thread (it does nothing else) without using CPU. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * The backup's progress callback: steps of about a tenth of a second's worth of pages at the pace (at most
+ * backupPagesPerStep), and a sleep after each step that ran ahead of it. SQLite's backup API runs its steps from
+ * the worker's event loop; the callback runs between two steps, so sleeping there holds the copy, nothing else.
+ */
+function pacedSteps(rate: ByteRate, pageBytes: number): (progress: { totalPages: number; remainingPages: number }) => number {
+  const pagesPerStep = Math.max(1, Math.min(backupPagesPerStep, Math.floor(rate.bytesIn(100, backupPagesPerStep * pageBytes) / pageBytes)));
+  let remainingBefore: number | null = null;
+  return (progress) => {
+    const copied = remainingBefore === null ? progress.totalPages - progress.remainingPages : remainingBefore - progress.remainingPages;
+    remainingBefore = progress.remainingPages;
+    const waitMs = rate.take(Math.max(0, copied) * pageBytes, performance.now());
+    if (waitMs > 0) sleepSync(waitMs);
+    return pagesPerStep;
+  };
+}
+
+/** The lowest CPU priority for this thread alone (Linux: a thread's id is a pid to setpriority); best effort. */
+function lowerThisThreadsPriority(): void {
+  try {
+    const threadId = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isSafeInteger(threadId) && threadId > 0) setPriority(threadId, 19);
+  } catch {
+    // Not Linux, or not allowed: the pace alone then keeps the copy in check.
+  }
+}
+
 if (parentPort !== null && workerData !== null && typeof workerData === 'object' && (workerData as { kind?: unknown }).kind === 'pygmyBackupCapture') {
   const port = parentPort;
   const request = workerData as BackupCaptureRequest;
+  lowerThisThreadsPriority();
   capture(request).then(
     (result) => {
       if (!result.ok) rmSync(request.destinationPath, { force: true });

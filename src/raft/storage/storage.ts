@@ -16,6 +16,8 @@
 // Needs: one thread (better-sqlite3 is synchronous), and a StateMachine that keeps its state in tables of the
 // same database.
 import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { DurationHistogram, type HistogramFigures } from '../activity.js';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
@@ -57,6 +59,8 @@ export interface StorageOptions {
 
 export interface StorageStats {
   readonly fsyncs: number;
+  /** Time of each synced write transaction, its fsync included. */
+  readonly fsyncSeconds: HistogramFigures;
   readonly transactions: number;
   readonly entriesWritten: number;
   readonly bytesWritten: number;
@@ -136,6 +140,7 @@ export class RaftStorage {
   private readonly statements: Statements;
   private state: DurableState;
   private counters = { fsyncs: 0, transactions: 0, entriesWritten: 0, bytesWritten: 0 };
+  private readonly fsyncSeconds = new DurationHistogram();
   private failure: StorageWriteError | null = null;
   private closed = false;
   /** Built once: a transaction wrapper and the two durability switches are on the path of every Ready. */
@@ -439,7 +444,7 @@ export class RaftStorage {
   }
 
   stats(): StorageStats {
-    return { ...this.counters };
+    return { ...this.counters, fsyncSeconds: this.fsyncSeconds.figures() };
   }
 
   /** Folds the WAL into the main file (unless a write failed, when nothing more is written) and closes. */
@@ -496,6 +501,7 @@ export class RaftStorage {
     // NORMAL in WAL mode commits without fsync; the WAL keeps commit order, so the next FULL commit's fsync
     // makes this transaction durable too, and a crash before it drops the whole transaction, never half of it.
     if (mode === durability.deferred) this.syncNormal.run();
+    const startedMs = performance.now();
     try {
       result = this.transaction(body) as T;
     } catch (error) {
@@ -505,7 +511,10 @@ export class RaftStorage {
     }
     // With WAL and synchronous=FULL each committed write transaction is exactly one fsync of the WAL.
     this.counters.transactions += 1;
-    if (mode === durability.synced) this.counters.fsyncs += 1;
+    if (mode === durability.synced) {
+      this.counters.fsyncs += 1;
+      this.fsyncSeconds.observe((performance.now() - startedMs) / 1_000);
+    }
     return result;
   }
 

@@ -73,13 +73,16 @@ type State =
 export interface ConnectionCounters {
   framesSent: number;
   framesReceived: number;
+  /** Bytes written to and read from the socket (frame headers, seals and handshake included). */
+  bytesSent: number;
+  bytesReceived: number;
   envelopesSent: number;
   envelopesReceived: number;
   dropped: number;
 }
 
 export class Connection {
-  readonly counters: ConnectionCounters = { framesSent: 0, framesReceived: 0, envelopesSent: 0, envelopesReceived: 0, dropped: 0 };
+  readonly counters: ConnectionCounters = { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, envelopesSent: 0, envelopesReceived: 0, dropped: 0 };
   private readonly options: ConnectionOptions;
   private readonly socket: Socket;
   private readonly reader: FrameReader;
@@ -122,6 +125,11 @@ export class Connection {
 
   get isOpen(): boolean {
     return this.state.phase === 'open';
+  }
+
+  /** Bytes queued in the socket, not yet handed to the kernel (the send queue the high-water mark bounds). */
+  get sendQueueBytes(): number {
+    return this.socket.writableLength;
   }
 
   get remoteAddress(): string {
@@ -193,8 +201,10 @@ export class Connection {
 
   private write(kind: PayloadKind, body: Buffer): void {
     const frameBytesMax = this.options.limits.frameBytesMax;
-    this.socket.write(this.sealer === null ? encodeFrameBytes(kind, body, frameBytesMax) : this.sealer.seal(kind, body, frameBytesMax));
+    const frame = this.sealer === null ? encodeFrameBytes(kind, body, frameBytesMax) : this.sealer.seal(kind, body, frameBytesMax);
+    this.socket.write(frame);
     this.counters.framesSent += 1;
+    this.counters.bytesSent += frame.length;
   }
 
   private writeControl(message: ControlMessage): void {
@@ -204,6 +214,7 @@ export class Connection {
   private receive(chunk: Buffer): void {
     if (this.state.phase === 'closed') return;
     this.lastReceivedAtMs = Date.now();
+    this.counters.bytesReceived += chunk.length;
     this.reader.append(chunk);
     // One frame at a time: the frame bound rises when the proof opens the connection, between two frames.
     for (;;) {

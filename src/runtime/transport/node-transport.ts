@@ -119,6 +119,29 @@ interface PeerState {
   readonly inFlight: Map<string, InFlightAsk>;
   /** Senders waiting for this node's connection to drain (or drop, or be replaced); called once each. */
   readonly drainListeners: Array<() => void>;
+  /** Traffic of this peer's connections that have closed, and how many of its connections opened. */
+  readonly closedTotals: LinkTotals;
+  opens: number;
+}
+
+interface LinkTotals {
+  bytesSent: number;
+  bytesReceived: number;
+  framesSent: number;
+  framesReceived: number;
+}
+
+/** One peer link as the metrics read it: totals since this node started, the connection's state now. */
+export interface PeerLinkFigures {
+  readonly peer: string;
+  readonly connected: boolean;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  readonly framesSent: number;
+  readonly framesReceived: number;
+  /** Connections opened to the peer after the first (each one follows a drop). */
+  readonly reconnects: number;
+  readonly sendQueueBytes: number;
 }
 
 /** A local worker's route to one remote name: the main-thread end of its channel, the NodeLink, a gate each way. */
@@ -203,7 +226,7 @@ export class NodeTransport implements RemotePeers {
       this.nodeOfName.set(systemNameOf(node.name), node.name);
       this.nodeOfName.set(controlNameOf(node.name), node.name);
       if (node.name !== options.self) {
-        this.peers.set(node.name, { address: node, connection: null, dialing: false, attempt: 0, redialTimer: null, inFlight: new Map(), drainListeners: [] });
+        this.peers.set(node.name, { address: node, connection: null, dialing: false, attempt: 0, redialTimer: null, inFlight: new Map(), drainListeners: [], closedTotals: { bytesSent: 0, bytesReceived: 0, framesSent: 0, framesReceived: 0 }, opens: 0 });
       }
     }
     this.localActors = new Set(self.actors);
@@ -515,12 +538,38 @@ export class NodeTransport implements RemotePeers {
     peer.dialing = false;
     peer.attempt = 0;
     this.drained(peer);
+    peer.opens += 1;
+  }
+
+  /** Every peer link: bytes and frames both ways, reconnects, the send queue (read by the metrics at a scrape). */
+  linkFigures(): PeerLinkFigures[] {
+    return [...this.peers.entries()].map(([name, peer]) => {
+      const open = peer.connection?.counters;
+      const totals = peer.closedTotals;
+      return {
+        peer: name,
+        connected: peer.connection?.isOpen ?? false,
+        bytesSent: totals.bytesSent + (open?.bytesSent ?? 0),
+        bytesReceived: totals.bytesReceived + (open?.bytesReceived ?? 0),
+        framesSent: totals.framesSent + (open?.framesSent ?? 0),
+        framesReceived: totals.framesReceived + (open?.framesReceived ?? 0),
+        reconnects: Math.max(0, peer.opens - 1),
+        sendQueueBytes: peer.connection?.sendQueueBytes ?? 0,
+      };
+    });
   }
 
   private onClose(connection: Connection, expectedPeer: string | null, raw: Socket | null): void {
     this.releaseHandshake(connection, raw);
     const name = connection.peer ?? expectedPeer;
     const peer = name === null ? undefined : this.peers.get(name);
+    if (peer !== undefined) {
+      // Its traffic stays in the peer's totals, replaced connections' included.
+      peer.closedTotals.bytesSent += connection.counters.bytesSent;
+      peer.closedTotals.bytesReceived += connection.counters.bytesReceived;
+      peer.closedTotals.framesSent += connection.counters.framesSent;
+      peer.closedTotals.framesReceived += connection.counters.framesReceived;
+    }
     if (peer === undefined || peer.connection !== connection) return;
     peer.connection = null;
     peer.dialing = false;

@@ -140,7 +140,8 @@ function renderCluster(cluster) {
   const others = [];
   for (const actor of cluster.actors) {
     if (actor.group !== 'catalog' && actor.group !== 'order') {
-      others.push(`${actor.name}: ${actor.alive ? 'up' : 'down'}, ${actor.restarts} restarts`);
+      const thread = threadFigures(actor);
+      others.push(`${actor.name}: ${actor.alive ? 'up' : 'down'}, ${actor.restarts} restarts${thread === null ? '' : `, heap ${thread.heap}, loop lag p99 ${thread.loopLag}, mailbox ${thread.mailbox}`}`);
       continue;
     }
     updateCard(cardFor(actor), actor, cluster);
@@ -159,7 +160,7 @@ function cardFor(actor) {
   const header = element('header');
   header.append(element('span', { class: 'name' }, actor.name), element('span', { class: 'badge' }));
   const fields = element('dl');
-  for (const [key, label] of [['term', 'term'], ['commitIndex', 'commit'], ['lastApplied', 'applied'], ['lag', 'lag'], ['restarts', 'restarts']]) {
+  for (const [key, label] of [['term', 'term'], ['commitIndex', 'commit'], ['lastApplied', 'applied'], ['lag', 'lag'], ['restarts', 'restarts'], ['heap', 'heap'], ['loopLag', 'loop lag p99'], ['mailbox', 'mailbox']]) {
     fields.append(element('dt', {}, label), element('dd', { 'data-field': key }));
   }
   const buttons = element('div', { class: 'actions' });
@@ -174,6 +175,18 @@ function cardFor(actor) {
   container.replaceChildren(...siblings);
   state.cards.set(actor.name, card);
   return card;
+}
+
+/** The actor's thread as the card shows it: heap used, event-loop delay p99, mailbox depth; null when not reported. */
+function threadFigures(actor) {
+  const figures = actor.figures;
+  if (figures === undefined || figures === null) return null;
+  const thread = figures.thread;
+  return {
+    heap: thread === null ? '—' : `${(thread.heapUsedBytes / (1024 * 1024)).toFixed(1)} MiB`,
+    loopLag: thread === null ? '—' : `${thread.eventLoopDelayP99Ms.toFixed(1)} ms`,
+    mailbox: String(figures.mailboxDepth),
+  };
 }
 
 function leaderCommitIndex(cluster, group) {
@@ -197,6 +210,10 @@ function updateCard(card, actor, cluster) {
   const lagField = field('lag');
   lagField.textContent = lag === null ? '—' : lag === 0 ? 'none' : `${lag} behind`;
   lagField.classList.toggle('lagging', lag !== null && lag > 0);
+  const thread = threadFigures(actor);
+  field('heap').textContent = thread === null ? '—' : thread.heap;
+  field('loopLag').textContent = thread === null ? '—' : thread.loopLag;
+  field('mailbox').textContent = thread === null ? '—' : thread.mailbox;
 }
 
 function renderEvents(events) {
