@@ -20,6 +20,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { eventually, http, sleep } from '../support/pygmy-process.js';
 import { existingContainers, podmanEnvironment, podmanUnavailableReason, removeDeadRuns, removeRun, run, runChecked, runPrefix } from '../support/podman.js';
+import type { ClusterStatus } from '../../src/http/backend.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const services = ['catalog-1', 'catalog-2', 'catalog-3', 'order-1', 'order-2', 'order-3', 'frontend'] as const;
@@ -113,17 +114,7 @@ const compose = (context: Context, args: readonly string[], timeoutMs: number) =
   });
 const podman = (args: readonly string[], timeoutMs = 60_000) => runChecked('podman', args, { timeoutMs });
 
-interface ClusterActor {
-  name: string;
-  node: string;
-  alive: boolean;
-  role: string | null;
-  term: number | null;
-  commitIndex: number | null;
-  lastApplied: number | null;
-}
-
-async function clusterView(url: string): Promise<{ actors: ClusterActor[]; leaders: Record<string, string | null> }> {
+async function clusterView(url: string): Promise<ClusterStatus> {
   const answer = await http('GET', `${url}/cluster`, { headers: admin });
   if (answer.status !== 200) throw new Error(`/cluster answered ${answer.status}: ${answer.text}`);
   return answer.json().result;
