@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { eventually, http, sleep } from '../support/pygmy-process.js';
-import { existingContainers, podmanEnvironment, podmanUnavailableReason, removeDeadRuns, removeRun, run, runChecked, runPrefix } from '../support/podman.js';
+import { alive, existingContainers, podmanEnvironment, podmanUnavailableReason, removeDeadRuns, removeRun, run, runChecked, runPrefix } from '../support/podman.js';
 import type { ClusterStatus } from '../../src/http/backend.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -65,15 +65,6 @@ function freePort(): Promise<number> {
   });
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The container names are fixed (catalog-1, …), so one run at a time on a machine: a lock directory holds its pid. */
 async function takeLock(timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -84,7 +75,7 @@ async function takeLock(timeoutMs: number): Promise<void> {
       return;
     } catch {
       const holder = Number(readFileSync(join(lockDirectory, 'pid'), { encoding: 'utf8', flag: 'a+' }) || 0);
-      if (holder > 0 && !pidAlive(holder)) rmSync(lockDirectory, { recursive: true, force: true });
+      if (holder > 0 && !alive(holder)) rmSync(lockDirectory, { recursive: true, force: true });
       else if (Date.now() > deadline) throw new Error(`another container test (pid ${holder}) holds ${lockDirectory}`);
       else await sleep(1_000);
     }

@@ -105,6 +105,15 @@ class Network {
 
 const three = ['n1', 'n2', 'n3'];
 
+/** Three nodes whose leader, n1, is then cut off from both followers: nothing it proposes can commit. */
+function leaderCutOff(): { network: Network; leader: RaftNode } {
+  const network = new Network(three);
+  network.electFirst();
+  network.isolated.add('n2');
+  network.isolated.add('n3');
+  return { network, leader: network.member('n1').raft };
+}
+
 test('config-change: one change moves at most one voter; bad changes and bad data are refused', () => {
   const base = { voters: ['a', 'b', 'c'], learners: [] };
   assert.equal(applyChange(base, { type: 'addLearner', node: 'd' }), { voters: ['a', 'b', 'c'], learners: ['d'] });
@@ -181,11 +190,7 @@ test('promotion: refused while the learner is behind, accepted within the bound;
 });
 
 test('one change at a time: a second change is refused while the first is uncommitted (thesis §4.1)', () => {
-  const network = new Network(three);
-  network.electFirst();
-  const leader = network.member('n1').raft;
-  network.isolated.add('n2');
-  network.isolated.add('n3');
+  const { network, leader } = leaderCutOff();
   assert.ok(leader.proposeMembershipChange({ type: 'addLearner', node: 'n4' }).ok);
   const second = leader.proposeMembershipChange({ type: 'addLearner', node: 'n5' });
   assert.is(second.ok ? 'accepted' : second.error, 'changeInProgress');
@@ -244,11 +249,7 @@ test('remove a follower: it never counts again and its campaigns do not disturb 
 });
 
 test('remove the leader: it leads without counting itself until the change commits, then hands over (§4.2.2)', () => {
-  const network = new Network(three);
-  network.electFirst();
-  const leader = network.member('n1').raft;
-  network.isolated.add('n2');
-  network.isolated.add('n3');
+  const { network, leader } = leaderCutOff();
   const removal = leader.proposeMembershipChange({ type: 'remove', node: 'n1' });
   assert.ok(removal.ok);
   network.stabilize();
