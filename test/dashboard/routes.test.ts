@@ -11,7 +11,7 @@ import type { Snapshot } from '../../src/http/dashboard/feed.js';
 import { matchRoute } from '../../src/http/routes.js';
 import { createGateway, type Gateway } from '../../src/http/gateway.js';
 import { FakeBackend } from '../http/fake-backend.js';
-import { call, capturingLogger } from '../http/helpers.js';
+import { call, capturingLogger, gatewayEach } from '../http/helpers.js';
 
 interface Context {
   gateway: Gateway;
@@ -96,10 +96,7 @@ routes('the page, its files and the stream are routed; anything else near them i
 routes.run();
 
 const served = suite<Context>('dashboard served', {} as Context);
-served.before.each(async (context) => {
-  Object.assign(context, await start());
-});
-served.after.each(async (context) => context.gateway.close());
+gatewayEach(served, start);
 
 served('the page and its files are no-store, under a strict CSP, and the page has no inline script or style', async ({ port }) => {
   // Checks the headers of every file, that the CSP forbids inline script and eval, and that the HTML loads its

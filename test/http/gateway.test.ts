@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createGateway, type Gateway } from '../../src/http/gateway.js';
 import { FakeBackend } from './fake-backend.js';
-import { call, capturingLogger, rawExchange } from './helpers.js';
+import { call, capturingLogger, gatewayEach, rawExchange } from './helpers.js';
 
 const lookupOneBody =
   '{"ok":true,"result":{"id":1,"name":"How to get a good grade in 677 in 20 minutes a day","stock":10,"price":19.9,"topic":1},"topics":[{"id":1,"name":"Distributed systems"}]}';
@@ -39,10 +39,7 @@ async function start(options: { adminToken?: string | null; treatAsNonLoopback?:
 }
 
 const api = suite<Context>('gateway api', {} as Context);
-api.before.each(async (context) => {
-  Object.assign(context, await start());
-});
-api.after.each(async (context) => context.gateway.close());
+gatewayEach(api, start);
 
 api('lookup 1 answers the exact DESIGN.md bytes, a miss first and a hit second, and logs both', async ({ port, lines }) => {
   // Compares the body string byte for byte (the fake hands over keys in another order), then the cache headers.
@@ -307,10 +304,7 @@ api('a body over 64 KiB is 413 and the connection closes, declared or chunked', 
 });
 
 const failures = suite<Context>('gateway failures', {} as Context);
-failures.before.each(async (context) => {
-  Object.assign(context, await start());
-});
-failures.after.each(async (context) => context.gateway.close());
+gatewayEach(failures, start);
 
 failures('an unavailable backend is 503 with Retry-After and a warning', async ({ port, backend, lines }) => {
   // The fake throws UnavailableError on every call.
@@ -397,10 +391,7 @@ failures('a client that stops reading its answer is disconnected once idle; one 
 });
 
 const operations = suite<Context>('gateway operations', {} as Context);
-operations.before.each(async (context) => {
-  Object.assign(context, await start());
-});
-operations.after.each(async (context) => context.gateway.close());
+gatewayEach(operations, start);
 
 operations('health, ready and cluster answer on loopback without a token', async ({ port, backend }) => {
   // Reads each route, then makes the backend not ready: /ready turns 503.
