@@ -67,3 +67,13 @@ export function gatewayEach<T extends { gateway: { close(): Promise<void> } }>(t
   });
   tests.after.each(async (context) => context.gateway.close());
 }
+
+/** Runs `body` on the gateway `started` gives, and closes the gateway however `body` ends. */
+export async function withGateway<T extends { gateway: { close(): Promise<void> } }>(started: Promise<T>, body: (context: T) => Promise<void>): Promise<void> {
+  const context = await started;
+  try {
+    await body(context);
+  } finally {
+    await context.gateway.close();
+  }
+}
