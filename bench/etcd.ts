@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { stopChild } from './stop-child.js';
 
 export const etcdInstallHint = 'etcd is not on PATH: install it (Debian: apt-get install etcd-server) to compare orders with its durable puts';
 
@@ -98,15 +99,7 @@ async function leaderIndex(members: readonly Member[]): Promise<number | null> {
 }
 
 function stopMember(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const killTimer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
-    child.once('exit', () => {
-      clearTimeout(killTimer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
+  return stopChild(child, stopTimeoutMs);
 }
 
 /** Starts three members under `root` and resolves once a leader answers; rejects (with every member stopped) if not within the deadline. */

@@ -5,30 +5,12 @@
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import type { Logger } from '../src/runtime/actor.js';
 import { ActorSystem } from '../src/runtime/system.js';
+import { drive, quietLogger, roundTripPercentiles, type Figures } from './runtime/drive.js';
 
 const tellCount = Number(process.argv[2] ?? 1_000_000);
 const roundTripCount = Number(process.argv[3] ?? 20_000);
 const warmupRoundTrips = 2_000;
-
-const quietLogger: Logger = { debug: () => undefined, info: () => undefined, warn: (object, message) => console.error(message ?? object), error: (object, message) => console.error(message ?? object) };
-
-interface Figures {
-  tellsPerSecond: number;
-  roundTripP50Ms: number;
-  roundTripP99Ms: number;
-}
-
-function percentile(sortedMs: number[], fraction: number): number {
-  const index = Math.min(sortedMs.length - 1, Math.floor(sortedMs.length * fraction));
-  return sortedMs[index] ?? Number.NaN;
-}
-
-function summarise(latenciesMs: number[]): { p50: number; p99: number } {
-  const sorted = latenciesMs.slice(warmupRoundTrips).sort((left, right) => left - right);
-  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
-}
 
 async function nextMessage(worker: Worker, type: string): Promise<Record<string, unknown>> {
   for (;;) {
@@ -52,7 +34,7 @@ async function measureRaw(): Promise<Figures> {
     const tellsPerSecond = tellCount / ((performance.now() - startedMs) / 1000);
     sender.postMessage({ type: 'round-trips', count: roundTripCount + warmupRoundTrips });
     const { latenciesMs } = (await nextMessage(sender, 'latencies')) as { latenciesMs: number[] };
-    const { p50, p99 } = summarise(latenciesMs);
+    const { p50, p99 } = roundTripPercentiles(latenciesMs, warmupRoundTrips);
     return { tellsPerSecond, roundTripP50Ms: p50, roundTripP99Ms: p99 };
   } finally {
     await Promise.all([sender.terminate(), receiver.terminate()]);
@@ -67,15 +49,7 @@ async function measureRuntime(): Promise<Figures> {
       { name: 'sink', module, mailboxCapacity: tellCount + 1_000 },
       { name: 'source', module },
     ]);
-    await system.ask('sink', { type: 'expect', count: tellCount });
-    const done = new Promise<void>((resolve) => system.once('message', () => resolve()));
-    const startedMs = performance.now();
-    await system.ask('source', { type: 'blast', target: 'sink', count: tellCount });
-    await done;
-    const tellsPerSecond = tellCount / ((performance.now() - startedMs) / 1000);
-    const latenciesMs = await system.ask<number[]>('source', { type: 'ask-loop', target: 'sink', count: roundTripCount + warmupRoundTrips }, { timeoutMs: 120_000 });
-    const { p50, p99 } = summarise(latenciesMs);
-    return { tellsPerSecond, roundTripP50Ms: p50, roundTripP99Ms: p99 };
+    return await drive(system, system, { tellCount, roundTripCount, warmupRoundTrips, askLoopTimeoutMs: 120_000 });
   } finally {
     await system.shutdown();
   }

@@ -8,6 +8,7 @@
 // caller's.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from './stop-child.js';
 
 export interface RunningServer {
   readonly url: string;
@@ -59,15 +60,7 @@ function waitReady(child: ChildProcess, pattern: RegExp, what: string): Promise<
 function stopper(child: ChildProcess): () => Promise<void> {
   let stopping: Promise<void> | null = null;
   return () => {
-    stopping ??= new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const killTimer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
-      child.once('exit', () => {
-        clearTimeout(killTimer);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
+    stopping ??= stopChild(child, stopTimeoutMs);
     return stopping;
   };
 }

@@ -4,41 +4,16 @@
 // connection), so their two main threads share one event loop: the TCP figures are a lower bound.
 // Run: npm run build && node dist/bench/transport.js [tellCount] [roundTrips]
 
-import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { performance } from 'node:perf_hooks';
-import type { Logger } from '../src/runtime/actor.js';
 import { ActorSystem, type ChildSpec } from '../src/runtime/system.js';
 import { NodeTransport, type NodeAddress } from '../src/runtime/transport/node-transport.js';
+import { drive, quietLogger, type Figures } from './runtime/drive.js';
 
 const tellCount = Number(process.argv[2] ?? 300_000);
 const roundTripCount = Number(process.argv[3] ?? 5_000);
 const warmupRoundTrips = 500;
+const counts = { tellCount, roundTripCount, warmupRoundTrips, askLoopTimeoutMs: 300_000 };
 const module = new URL('./runtime/bench-actor.js', import.meta.url);
-const quietLogger: Logger = { debug: () => undefined, info: () => undefined, warn: (object, message) => console.error(message ?? object), error: (object, message) => console.error(message ?? object) };
-
-interface Figures {
-  tellsPerSecond: number;
-  roundTripP50Ms: number;
-  roundTripP99Ms: number;
-}
-
-function percentiles(latenciesMs: number[]): { p50: number; p99: number } {
-  const sorted = latenciesMs.slice(warmupRoundTrips).sort((left, right) => left - right);
-  return { p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]! };
-}
-
-async function drive(sourceSystem: ActorSystem, sinkSystem: ActorSystem): Promise<Figures> {
-  await sinkSystem.ask('sink', { type: 'expect', count: tellCount });
-  const done = once(sinkSystem, 'message');
-  const startedMs = performance.now();
-  await sourceSystem.ask('source', { type: 'blast', target: 'sink', count: tellCount });
-  await done;
-  const tellsPerSecond = tellCount / ((performance.now() - startedMs) / 1000);
-  const latenciesMs = await sourceSystem.ask<number[]>('source', { type: 'ask-loop', target: 'sink', count: roundTripCount + warmupRoundTrips }, { timeoutMs: 300_000 });
-  const { p50, p99 } = percentiles(latenciesMs);
-  return { tellsPerSecond, roundTripP50Ms: p50, roundTripP99Ms: p99 };
-}
 
 const sinkSpec: ChildSpec = { name: 'sink', module, mailboxCapacity: tellCount + 1_000 };
 const sourceSpec: ChildSpec = { name: 'source', module };
@@ -47,7 +22,7 @@ async function measureInProcess(): Promise<Figures> {
   const system = new ActorSystem({ logger: quietLogger });
   try {
     await system.start([sinkSpec, sourceSpec]);
-    return await drive(system, system);
+    return await drive(system, system, counts);
   } finally {
     await system.shutdown();
   }
@@ -75,7 +50,7 @@ async function measureTcp(): Promise<Figures> {
     await systems[1]!.start([sinkSpec]);
     await systems[0]!.start([sourceSpec]);
     while (transports[0]!.connectedNodes().length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
-    return await drive(systems[0]!, systems[1]!);
+    return await drive(systems[0]!, systems[1]!, counts);
   } finally {
     await Promise.all(systems.map((system) => system.shutdown()));
     await Promise.all(transports.map((transport) => transport.close()));

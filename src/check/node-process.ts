@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeAddress } from '../runtime/transport/node-transport.js';
 import { onProcessExit } from './hosts.js';
+import { tailOutput } from './output-tail.js';
 
 const mainScript = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const outputCharsMax = 400_000;
@@ -68,13 +69,7 @@ function spawnNode(options: NodeProcessOptions): ChildProcess {
 export async function startNodeProcess(options: NodeProcessOptions): Promise<NodeProcess> {
   const child = spawnNode(options);
   const unregister = onProcessExit(() => child.kill('SIGKILL'));
-  let output = '';
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString();
-    if (output.length > outputCharsMax) output = output.slice(-outputCharsMax / 2);
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
+  const output = tailOutput(child, outputCharsMax);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
     unregister();
     resolve(code);
@@ -83,10 +78,10 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`node ${options.name} not up in time; output:\n${output.slice(-3000)}`));
+      reject(new Error(`node ${options.name} not up in time; output:\n${output().slice(-3000)}`));
     }, options.timeoutMs ?? 30_000);
     const check = () => {
-      const found = pattern.exec(output);
+      const found = pattern.exec(output());
       if (found) {
         clearTimeout(timer);
         resolve(found);
@@ -95,7 +90,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     child.stdout!.on('data', check);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`node ${options.name} exited with ${code}; output:\n${output.slice(-3000)}`));
+      reject(new Error(`node ${options.name} exited with ${code}; output:\n${output().slice(-3000)}`));
     });
   });
   const running = () => child.exitCode === null && child.signalCode === null;
@@ -103,7 +98,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     name: options.name,
     child,
     url: options.waitReady ? match[1]! : null,
-    output: () => output,
+    output,
     async kill() {
       if (running()) child.kill('SIGKILL');
       await exited;

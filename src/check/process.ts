@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ActorStatus, ClusterStatus } from '../http/backend.js';
+import { tailOutput } from './output-tail.js';
 
 const mainScript = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -50,13 +52,7 @@ export async function startPygmy(options: StartOptions): Promise<PygmyProcess> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   living.add(child);
-  let output = '';
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString();
-    if (output.length > outputCharsMax) output = output.slice(-outputCharsMax / 2);
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
+  const output = tailOutput(child, outputCharsMax);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
     living.delete(child);
     resolve(code);
@@ -64,10 +60,10 @@ export async function startPygmy(options: StartOptions): Promise<PygmyProcess> {
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`pygmy start not ready in time; output:\n${output.slice(-4000)}`));
+      reject(new Error(`pygmy start not ready in time; output:\n${output().slice(-4000)}`));
     }, options.readyTimeoutMs ?? 30_000);
     const check = () => {
-      const match = /pygmy: ready at (http:\/\/\S+)/.exec(output);
+      const match = /pygmy: ready at (http:\/\/\S+)/.exec(output());
       if (match) {
         clearTimeout(timer);
         resolve(match[1]!);
@@ -76,14 +72,14 @@ export async function startPygmy(options: StartOptions): Promise<PygmyProcess> {
     child.stdout!.on('data', check);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`pygmy start exited with ${code} before it was ready; output:\n${output.slice(-4000)}`));
+      reject(new Error(`pygmy start exited with ${code} before it was ready; output:\n${output().slice(-4000)}`));
     });
   });
   return {
     url,
     dataDir: options.dataDir,
     child,
-    output: () => output,
+    output,
     async stop(deadlineMs = 15_000) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill('SIGTERM');
@@ -136,23 +132,11 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
   throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
 }
 
-export interface ClusterActor {
-  readonly name: string;
-  readonly group: string;
-  readonly alive: boolean;
-  readonly role: string | null;
-  readonly term: number | null;
-  readonly commitIndex: number | null;
-  readonly lastApplied: number | null;
-  readonly restarts: number;
-  /** The node it lives on ('local' in a single process). */
-  readonly node?: string;
-}
+/** One actor as GET /cluster reports it. */
+export type ClusterActor = ActorStatus;
 
-export interface ClusterView {
-  readonly actors: readonly ClusterActor[];
-  readonly leaders: Record<string, string | null>;
-}
+/** What GET /cluster answers. */
+export type ClusterView = ClusterStatus;
 
 export async function clusterView(url: string, headers: Readonly<Record<string, string>> = {}): Promise<ClusterView> {
   const answer = await http('GET', `${url}/cluster`, { timeoutMs: 5_000, headers: { ...headers } });

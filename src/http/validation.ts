@@ -97,22 +97,20 @@ export function parseTopic(segment: string): Parsed<string> {
   return decoded;
 }
 
-export function parseOrderId(segment: string): Parsed<string> {
-  const decoded = decodeSegment(segment, 'order id');
+/** A path segment that must decode to 1 to `lengthMax` visible ASCII characters; `what` names it when refused. */
+function parseTokenSegment(segment: string, what: string, lengthMax: number): Parsed<string> {
+  const decoded = decodeSegment(segment, what);
   if (decoded.rejected) return decoded;
-  if (!isPrintableToken(decoded.value, orderKeyLengthMax)) {
-    return rejected(`order id must be 1 to ${orderKeyLengthMax} visible ASCII characters`);
-  }
+  if (!isPrintableToken(decoded.value, lengthMax)) return rejected(`${what} must be 1 to ${lengthMax} visible ASCII characters`);
   return decoded;
 }
 
+export function parseOrderId(segment: string): Parsed<string> {
+  return parseTokenSegment(segment, 'order id', orderKeyLengthMax);
+}
+
 export function parseActorName(segment: string): Parsed<string> {
-  const decoded = decodeSegment(segment, 'actor name');
-  if (decoded.rejected) return decoded;
-  if (!isPrintableToken(decoded.value, actorNameLengthMax)) {
-    return rejected(`actor name must be 1 to ${actorNameLengthMax} visible ASCII characters`);
-  }
-  return decoded;
+  return parseTokenSegment(segment, 'actor name', actorNameLengthMax);
 }
 
 /** The body of POST /admin/items/:id: a JSON object with `price` and/or `restock` and nothing else. */

@@ -8,6 +8,7 @@ import { CatalogError, parseCatalog, type Catalog } from '../../src/actors/catal
 import { encodeCatalogCommand, parseCatalogQuery, type CatalogCommand, type CatalogResult } from '../../src/actors/catalog/commands.js';
 import { generateCatalog } from '../../src/actors/catalog/generate.js';
 import initialCatalog from '../../src/actors/catalog/initial.js';
+import { assertAllBadCommands, openInMemory } from './in-memory-replica.js';
 
 interface Replica {
   readonly database: Database.Database;
@@ -18,17 +19,7 @@ interface Replica {
 const openDatabases: Database.Database[] = [];
 
 function openReplica(catalog: Catalog = initialCatalog): Replica {
-  const database = new Database(':memory:');
-  openDatabases.push(database);
-  const machine = new CatalogStateMachine(catalog);
-  machine.open(database);
-  let index = 0;
-  const apply = (command: CatalogCommand | string): CatalogResult => {
-    index += 1;
-    const data = typeof command === 'string' ? command : encodeCatalogCommand(command);
-    return database.transaction(() => machine.apply(data, index))();
-  };
-  return { database, machine, apply };
+  return openInMemory(new CatalogStateMachine(catalog), encodeCatalogCommand, openDatabases);
 }
 
 function stockOf(replica: Replica, id: number): number {
@@ -188,11 +179,7 @@ test('malformed commands are answered with badCommand and change nothing', () =>
     '{"type":"setPrice","requestId":"a","item":1,"price":-1}', '{"type":"setPrice","requestId":"a","item":1,"price":1.001}',
     '{"type":"setPrice","requestId":"a","item":1,"price":"NaN"}', 'null',
   ];
-  for (const data of bad) {
-    const result = replica.apply(data);
-    assert.is(result.ok, false, data);
-    assert.is((result as { reason: string }).reason, 'badCommand', data);
-  }
+  assertAllBadCommands(replica, bad);
   for (let round = 0; round < 1000; round += 1) replica.apply({ type: 'restock', requestId: `big${round}`, item: 1, amount: 1_000_000 });
   const overflow = replica.apply({ type: 'restock', requestId: 'over', item: 1, amount: 1_000_000 });
   assert.is((overflow as { reason: string }).reason, 'badCommand');

@@ -12,6 +12,7 @@ import {
   type ItemPage,
   type OrderResult,
 } from '../../src/actors/order/state.js';
+import { assertAllBadCommands, openInMemory } from './in-memory-replica.js';
 
 interface Replica {
   readonly database: Database.Database;
@@ -22,17 +23,7 @@ interface Replica {
 const openDatabases: Database.Database[] = [];
 
 function openReplica(): Replica {
-  const database = new Database(':memory:');
-  openDatabases.push(database);
-  const machine = new OrderStateMachine();
-  machine.open(database);
-  let index = 0;
-  const apply = (command: OrderCommand | string): OrderResult => {
-    index += 1;
-    const data = typeof command === 'string' ? command : encodeOrderCommand(command);
-    return database.transaction(() => machine.apply(data, index))();
-  };
-  return { database, machine, apply };
+  return openInMemory(new OrderStateMachine(), encodeOrderCommand, openDatabases);
 }
 
 function pending(orderId: string, item: number, amount: number, createdAt: number): OrderCommand {
@@ -101,11 +92,7 @@ test('malformed commands are badCommand results, never throws, and change nothin
     '{"type":"committed","orderId":"x","total":-1}', '{"type":"rejected","orderId":"x","reason":""}',
     '{"type":"shipped","orderId":"x"}', `{"type":"pending","orderId":"${'x'.repeat(200)}","item":1,"amount":1,"createdAt":1}`,
   ];
-  for (const data of bad) {
-    const result = replica.apply(data);
-    assert.is(result.ok, false, data);
-    assert.is((result as { reason: string }).reason, 'badCommand', data);
-  }
+  assertAllBadCommands(replica, bad);
   assert.is(replica.machine.hash(), before);
   assert.equal(parseOrderQuery({ type: 'what' }), { ok: false, detail: 'unknown query type "what"' }, 'the replica refuses it as badQuery');
 });

@@ -19,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { eventually, http, sleep } from '../support/pygmy-process.js';
-import { existingContainers, podmanEnvironment, podmanUnavailableReason, removeDeadRuns, removeRun, run, runChecked, runPrefix } from '../support/podman.js';
+import { alive, existingContainers, podmanEnvironment, podmanUnavailableReason, removeDeadRuns, removeRun, run, runChecked, runPrefix } from '../support/podman.js';
+import type { ClusterStatus } from '../../src/http/backend.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const services = ['catalog-1', 'catalog-2', 'catalog-3', 'order-1', 'order-2', 'order-3', 'frontend'] as const;
@@ -64,15 +65,6 @@ function freePort(): Promise<number> {
   });
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The container names are fixed (catalog-1, …), so one run at a time on a machine: a lock directory holds its pid. */
 async function takeLock(timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -83,7 +75,7 @@ async function takeLock(timeoutMs: number): Promise<void> {
       return;
     } catch {
       const holder = Number(readFileSync(join(lockDirectory, 'pid'), { encoding: 'utf8', flag: 'a+' }) || 0);
-      if (holder > 0 && !pidAlive(holder)) rmSync(lockDirectory, { recursive: true, force: true });
+      if (holder > 0 && !alive(holder)) rmSync(lockDirectory, { recursive: true, force: true });
       else if (Date.now() > deadline) throw new Error(`another container test (pid ${holder}) holds ${lockDirectory}`);
       else await sleep(1_000);
     }
@@ -113,17 +105,7 @@ const compose = (context: Context, args: readonly string[], timeoutMs: number) =
   });
 const podman = (args: readonly string[], timeoutMs = 60_000) => runChecked('podman', args, { timeoutMs });
 
-interface ClusterActor {
-  name: string;
-  node: string;
-  alive: boolean;
-  role: string | null;
-  term: number | null;
-  commitIndex: number | null;
-  lastApplied: number | null;
-}
-
-async function clusterView(url: string): Promise<{ actors: ClusterActor[]; leaders: Record<string, string | null> }> {
+async function clusterView(url: string): Promise<ClusterStatus> {
   const answer = await http('GET', `${url}/cluster`, { headers: admin });
   if (answer.status !== 200) throw new Error(`/cluster answered ${answer.status}: ${answer.text}`);
   return answer.json().result;

@@ -11,7 +11,7 @@ import type { Snapshot } from '../../src/http/dashboard/feed.js';
 import { matchRoute } from '../../src/http/routes.js';
 import { createGateway, type Gateway } from '../../src/http/gateway.js';
 import { FakeBackend } from '../http/fake-backend.js';
-import { call, capturingLogger } from '../http/helpers.js';
+import { call, capturingLogger, gatewayEach, withGateway } from '../http/helpers.js';
 
 interface Context {
   gateway: Gateway;
@@ -96,10 +96,7 @@ routes('the page, its files and the stream are routed; anything else near them i
 routes.run();
 
 const served = suite<Context>('dashboard served', {} as Context);
-served.before.each(async (context) => {
-  Object.assign(context, await start());
-});
-served.after.each(async (context) => context.gateway.close());
+gatewayEach(served, start);
 
 served('the page and its files are no-store, under a strict CSP, and the page has no inline script or style', async ({ port }) => {
   // Checks the headers of every file, that the CSP forbids inline script and eval, and that the HTML loads its
@@ -197,23 +194,17 @@ const guarded = suite('dashboard and the operations rule');
 
 guarded('off loopback /events needs the admin token, the page does not; without a token set it is off', async () => {
   // The page is static and shows nothing by itself; /events shows the cluster, so it follows /cluster's rule.
-  const noToken = await start({ treatAsNonLoopback: true });
-  try {
+  await withGateway(start({ treatAsNonLoopback: true }), async (noToken) => {
     assert.is((await call(noToken.port, 'GET', '/')).status, 200);
     assert.is((await call(noToken.port, 'GET', '/events')).status, 403);
-  } finally {
-    await noToken.gateway.close();
-  }
-  const withToken = await start({ treatAsNonLoopback: true, adminToken: 'dashboard-secret' });
-  try {
+  });
+  await withGateway(start({ treatAsNonLoopback: true, adminToken: 'dashboard-secret' }), async (withToken) => {
     assert.is((await call(withToken.port, 'GET', '/events')).status, 401);
     assert.is((await call(withToken.port, 'GET', '/events', { headers: { authorization: 'Bearer wrong' } })).status, 401);
     const stream = await openStream(withToken.port, { authorization: 'Bearer dashboard-secret' });
     assert.is(stream.status, 200);
     stream.close();
-  } finally {
-    await withToken.gateway.close();
-  }
+  });
 });
 
 guarded('past subscribersMax the stream is refused with 503 and Retry-After', async () => {

@@ -15,7 +15,7 @@ import { createLogger } from '../../src/cli/logger.js';
 import { clusterIdFor } from '../../src/raft/identity.js';
 import type { ReplicaStatus } from '../../src/raft/replica.js';
 import { conservationAnomalies } from '../support/conservation.js';
-import { convergenceAnomalies } from '../support/convergence.js';
+import { convergenceAnomalies, digestsAtOneIndex } from '../support/convergence.js';
 import { eventually, http, makeDataDir, removeDataDir, startPygmy } from '../support/pygmy-process.js';
 import { allOrdersOfItem } from '../support/orders.js';
 import { runPygmy, type ScriptRun } from '../support/run-script.js';
@@ -160,11 +160,7 @@ async function scenario(work: string): Promise<void> {
 
     // The three replicas of each group agree.
     for (const members of [catalogMembers, orderMembers]) {
-      const digests = await eventually('the replicas to apply the same index', async () => {
-        const answers = await Promise.all(members.map((name) => restored.system.ask<{ index: number; hash: string }>(name, { type: 'hash' })));
-        const digests = answers.map((answer, position) => ({ name: members[position]!, ...answer }));
-        return new Set(digests.map((digest) => digest.index)).size === 1 ? digests : undefined;
-      });
+      const digests = await digestsAtOneIndex(restored.system, members);
       assert.equal(convergenceAnomalies(digests), []);
     }
 

@@ -11,8 +11,8 @@ import * as assert from 'uvu/assert';
 import type { CacheStats } from '../../src/actors/cache/policy.js';
 import { catalogMembers, orderMembers, startCluster, type RunningCluster } from '../../src/cluster/cluster.js';
 import { createLogger } from '../../src/cli/logger.js';
-import { convergenceAnomalies, type ReplicaDigest } from '../support/convergence.js';
-import { eventually, http, makeDataDir, removeDataDir, sleep } from '../support/pygmy-process.js';
+import { convergenceAnomalies, digestsAtOneIndex, type ReplicaDigest } from '../support/convergence.js';
+import { http, makeDataDir, removeDataDir, sleep } from '../support/pygmy-process.js';
 
 async function withCluster(run: (cluster: RunningCluster) => Promise<void>): Promise<void> {
   const dataDir = makeDataDir();
@@ -73,11 +73,7 @@ test('replicas of each group converge to the same state hash', async () => {
     await Promise.all(Array.from({ length: 40 }, (_, order) => http('POST', `${url}/order/${1 + (order % 4)}?amount=1`)));
     await http('POST', `${url}/admin/items/4`, { body: JSON.stringify({ restock: 3, price: 12.5 }) });
     for (const members of [catalogMembers, orderMembers]) {
-      const digests = await eventually('the replicas to apply the same index', async () => {
-        const answers = await Promise.all(members.map((name) => cluster.system.ask<{ index: number; hash: string }>(name, { type: 'hash' })));
-        const digests = answers.map((answer, position) => ({ name: members[position]!, ...answer }));
-        return new Set(digests.map((digest) => digest.index)).size === 1 ? digests : undefined;
-      });
+      const digests = await digestsAtOneIndex(cluster.system, members);
       assert.equal(convergenceAnomalies(digests), []);
       assert.ok(digests[0]!.index > 3);
     }

@@ -11,15 +11,8 @@ import { createLogger } from '../../src/cli/logger.js';
 import { main as memberMain } from '../../src/cli/member.js';
 import { UsageError } from '../../src/cli/usage-error.js';
 import { eventually, http, makeDataDir, removeDataDir } from '../support/pygmy-process.js';
-
-async function placeOrders(url: string, count: number): Promise<number> {
-  let placed = 0;
-  for (let order = 0; order < count; order += 1) {
-    const answer = await http('POST', `${url}/order/2?amount=1`);
-    if (answer.status === 200 && answer.json() === true) placed += 1;
-  }
-  return placed;
-}
+import { printedBy } from '../support/console-capture.js';
+import { placeOrders } from '../support/orders.js';
 
 test('members: list, remove a follower and the leader, its database kept; orders flow; bad input refused', async () => {
   const dataDir = makeDataDir();
@@ -63,21 +56,13 @@ test('members: list, remove a follower and the leader, its database kept; orders
     assert.match(again.json().error, /not a member/);
     assert.is((await http('GET', `${url}/admin/groups/nope/members`)).status, 400);
     // The CLI over the same routes.
-    const printed: string[] = [];
-    const log = console.log;
-    const error = console.error;
-    console.log = (line: string) => printed.push(line);
-    console.error = (line: string) => printed.push(line);
-    try {
+    const printed = await printedBy(async () => {
       assert.is(await memberMain(['list', '--group', 'catalog', '--gateway', url]), 0);
       assert.is(await memberMain(['remove', '--group', 'catalog', follower, '--gateway', url]), 1);
       assert.is(await memberMain(['add', '--group', 'catalog', 'catalog-6', '--learner', '--gateway', url]), 0);
       assert.is(await memberMain(['add', '--group', 'catalog', 'catalog-7', '--gateway', url]), 0);
       await memberMain(['list', '--group', 'nope', '--gateway', url]).then(() => assert.unreachable('bad group accepted'), (thrown: unknown) => assert.ok(thrown instanceof UsageError));
-    } finally {
-      console.log = log;
-      console.error = error;
-    }
+    });
     assert.match(printed[0]!, new RegExp(`^catalog: voters ${after.voters.join(', ')}; learners none; leader `));
     assert.match(printed[1]!, /409 .*not a member/);
     assert.match(printed[3]!, /learners catalog-6;/);

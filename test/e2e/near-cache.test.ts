@@ -3,7 +3,7 @@
 // cache actor through the admin routes ends hits at once (the mirror is revoked, not left to its lease).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { http, removeDataDir, startPygmy, eventually, sleep, type PygmyProcess } from '../support/pygmy-process.js';
+import { http, stopAndRemove, startPygmy, eventually, sleep, type PygmyProcess } from '../support/pygmy-process.js';
 
 const near = suite<{ pygmy: PygmyProcess | null }>('near cache', { pygmy: null });
 
@@ -12,10 +12,7 @@ near.before(async (context) => {
 });
 
 near.after(async (context) => {
-  if (context.pygmy) {
-    await context.pygmy.stop();
-    removeDataDir(context.pygmy.dataDir);
-  }
+  await stopAndRemove(context.pygmy);
 });
 
 interface Read {

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { conservationAnomalies, type ItemLedger } from '../support/conservation.js';
-import { http, removeDataDir, startPygmy, type PygmyProcess } from '../support/pygmy-process.js';
+import { http, stopAndRemove, startPygmy, type PygmyProcess } from '../support/pygmy-process.js';
 import { allOrdersOfItem } from '../support/orders.js';
 
 const initialStock: Record<number, number> = { 1: 10, 2: 20, 3: 25, 4: 15 };
@@ -16,10 +16,7 @@ promises.before(async (context) => {
 });
 
 promises.after(async (context) => {
-  if (context.pygmy) {
-    await context.pygmy.stop();
-    removeDataDir(context.pygmy.dataDir);
-  }
+  await stopAndRemove(context.pygmy);
 });
 
 async function stockOf(url: string, item: number): Promise<number> {
@@ -124,10 +121,7 @@ linearizable.before(async (context) => {
 });
 
 linearizable.after(async (context) => {
-  if (context.pygmy) {
-    await context.pygmy.stop();
-    removeDataDir(context.pygmy.dataDir);
-  }
+  await stopAndRemove(context.pygmy);
 });
 
 linearizable('every replica answers with a write acknowledged before the read began', async (context) => {

@@ -7,6 +7,7 @@ import { createLogger } from '../../src/cli/logger.js';
 import { main as startMain } from '../../src/cli/start.js';
 import { UsageError } from '../../src/cli/usage-error.js';
 import { eventually, http, makeDataDir, removeDataDir } from '../support/pygmy-process.js';
+import { placeOrders } from '../support/orders.js';
 
 async function withCluster(replicas: number, run: (cluster: RunningCluster) => Promise<void>): Promise<void> {
   const dataDir = makeDataDir();
@@ -18,16 +19,6 @@ async function withCluster(replicas: number, run: (cluster: RunningCluster) => P
     await cluster.close();
     removeDataDir(dataDir);
   }
-}
-
-/** Places `count` orders of book 2 and returns how many were acknowledged as placed. */
-async function placeOrders(url: string, count: number): Promise<number> {
-  let placed = 0;
-  for (let order = 0; order < count; order += 1) {
-    const answer = await http('POST', `${url}/order/2?amount=1`);
-    if (answer.status === 200 && answer.json() === true) placed += 1;
-  }
-  return placed;
 }
 
 test('group sizes: odd from 1 to 7, anything else refused with the reason', async () => {

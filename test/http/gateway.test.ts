@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createGateway, type Gateway } from '../../src/http/gateway.js';
 import { FakeBackend } from './fake-backend.js';
-import { call, capturingLogger, rawExchange } from './helpers.js';
+import { call, capturingLogger, gatewayEach, rawExchange, withGateway } from './helpers.js';
 
 const lookupOneBody =
   '{"ok":true,"result":{"id":1,"name":"How to get a good grade in 677 in 20 minutes a day","stock":10,"price":19.9,"topic":1},"topics":[{"id":1,"name":"Distributed systems"}]}';
@@ -39,10 +39,7 @@ async function start(options: { adminToken?: string | null; treatAsNonLoopback?:
 }
 
 const api = suite<Context>('gateway api', {} as Context);
-api.before.each(async (context) => {
-  Object.assign(context, await start());
-});
-api.after.each(async (context) => context.gateway.close());
+gatewayEach(api, start);
 
 api('lookup 1 answers the exact DESIGN.md bytes, a miss first and a hit second, and logs both', async ({ port, lines }) => {
   // Compares the body string byte for byte (the fake hands over keys in another order), then the cache headers.
@@ -142,8 +139,7 @@ api('the rendered bodies kept for reuse are bounded in characters: past the boun
   assert.equal(probe.gateway.renderedBodiesHeld(), { entries: 2, chars: sys.length + list.length });
   await probe.gateway.close();
   // Room for the larger of the two bodies only: reading the other evicts it, so its next read names no index.
-  const context = await start({ renderedBodiesCharsMax: Math.max(sys.length, list.length) });
-  try {
+  await withGateway(start({ renderedBodiesCharsMax: Math.max(sys.length, list.length) }), async (context) => {
     await call(context.port, 'GET', '/search/sys');
     await call(context.port, 'GET', '/lookup');
     const held = context.gateway.renderedBodiesHeld();
@@ -152,17 +148,12 @@ api('the rendered bodies kept for reuse are bounded in characters: past the boun
     const before = context.backend.knownIndexes.length;
     assert.is((await call(context.port, 'GET', '/search/sys')).body, sys);
     assert.is(context.backend.knownIndexes[before], undefined, 'the evicted body is not named');
-  } finally {
-    await context.gateway.close();
-  }
+  });
   // A bound smaller than any body keeps none.
-  const none = await start({ renderedBodiesCharsMax: 10 });
-  try {
+  await withGateway(start({ renderedBodiesCharsMax: 10 }), async (none) => {
     await call(none.port, 'GET', '/search/sys');
     assert.equal(none.gateway.renderedBodiesHeld(), { entries: 0, chars: 0 });
-  } finally {
-    await none.gateway.close();
-  }
+  });
 });
 
 api('an answer said to be unchanged at an index the gateway did not name is refused, never served stale', async ({ port, backend }) => {
@@ -307,10 +298,7 @@ api('a body over 64 KiB is 413 and the connection closes, declared or chunked', 
 });
 
 const failures = suite<Context>('gateway failures', {} as Context);
-failures.before.each(async (context) => {
-  Object.assign(context, await start());
-});
-failures.after.each(async (context) => context.gateway.close());
+gatewayEach(failures, start);
 
 failures('an unavailable backend is 503 with Retry-After and a warning', async ({ port, backend, lines }) => {
   // The fake throws UnavailableError on every call.
@@ -409,10 +397,7 @@ failures('a client that stops reading its answer is disconnected once idle; one 
 });
 
 const operations = suite<Context>('gateway operations', {} as Context);
-operations.before.each(async (context) => {
-  Object.assign(context, await start());
-});
-operations.after.each(async (context) => context.gateway.close());
+gatewayEach(operations, start);
 
 operations('health, ready and cluster answer on loopback without a token', async ({ port, backend }) => {
   // Reads each route, then makes the backend not ready: /ready turns 503.
@@ -490,21 +475,17 @@ const authorization = suite('gateway authorization');
 
 authorization('a non-loopback gateway without a token turns operations off but keeps the shop open', async () => {
   // Simulates a public address: /cluster and kill are 403 and the backend is not called; /lookup still works.
-  const context = await start({ treatAsNonLoopback: true });
-  try {
+  await withGateway(start({ treatAsNonLoopback: true }), async (context) => {
     assert.is((await call(context.port, 'GET', '/cluster')).status, 403);
     assert.is((await call(context.port, 'POST', '/admin/actors/catalog-1/kill')).status, 403);
     assert.is(context.backend.actorCalls.length, 0);
     assert.is((await call(context.port, 'GET', '/lookup/1')).status, 200);
-  } finally {
-    await context.gateway.close();
-  }
+  });
 });
 
 authorization('a non-loopback gateway with a token requires it', async () => {
   // No header and a wrong token are 401 with WWW-Authenticate; the right token is let through.
-  const context = await start({ treatAsNonLoopback: true, adminToken: 'tok-123' });
-  try {
+  await withGateway(start({ treatAsNonLoopback: true, adminToken: 'tok-123' }), async (context) => {
     const none = await call(context.port, 'POST', '/admin/actors/catalog-1/kill');
     assert.is(none.status, 401);
     assert.is(none.headers['www-authenticate'], 'Bearer');
@@ -515,9 +496,7 @@ authorization('a non-loopback gateway with a token requires it', async () => {
     });
     assert.is(right.status, 200);
     assert.equal(context.backend.actorCalls, [{ name: 'catalog-1', action: 'kill' }]);
-  } finally {
-    await context.gateway.close();
-  }
+  });
 });
 
 api.run();

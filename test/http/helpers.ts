@@ -4,6 +4,7 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import pino, { type Logger } from 'pino';
+import type { Test } from 'uvu';
 
 export interface Answer {
   readonly status: number;
@@ -57,4 +58,22 @@ export function capturingLogger(level = 'debug'): { logger: Logger; lines: strin
   const lines: string[] = [];
   const logger = pino({ level }, { write: (line: string) => void lines.push(line) });
   return { logger, lines };
+}
+
+/** Gives every test of `tests` its own gateway from `start`, closed after the test. */
+export function gatewayEach<T extends { gateway: { close(): Promise<void> } }>(tests: Test<T>, start: () => Promise<T>): void {
+  tests.before.each(async (context) => {
+    Object.assign(context, await start());
+  });
+  tests.after.each(async (context) => context.gateway.close());
+}
+
+/** Runs `body` on the gateway `started` gives, and closes the gateway however `body` ends. */
+export async function withGateway<T extends { gateway: { close(): Promise<void> } }>(started: Promise<T>, body: (context: T) => Promise<void>): Promise<void> {
+  const context = await started;
+  try {
+    await body(context);
+  } finally {
+    await context.gateway.close();
+  }
 }

@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createGateway, type Gateway } from '../../src/http/gateway.js';
 import { FakeBackend } from './fake-backend.js';
-import { call, capturingLogger, rawExchange } from './helpers.js';
+import { call, capturingLogger, gatewayEach, rawExchange } from './helpers.js';
 
 interface Context {
   gateway: Gateway;
@@ -22,10 +22,7 @@ async function start(): Promise<Context> {
 }
 
 const unknown = suite<Context>('orders of unknown outcome', {} as Context);
-unknown.before.each(async (context) => {
-  Object.assign(context, await start());
-});
-unknown.after.each(async (context) => context.gateway.close());
+gatewayEach(unknown, start);
 
 unknown('a 503 to an order carries x-order-id, Retry-After and a body that says how to learn the outcome', async ({ port, backend }) => {
   // The fake is unavailable, then broken, then hangs past the deadline: each 503 names the order it was given.
@@ -68,10 +65,7 @@ unknown('the retry a client should write: repeat with the key it was given, and 
 });
 
 const keys = suite<Context>('idempotency keys', {} as Context);
-keys.before.each(async (context) => {
-  Object.assign(context, await start());
-});
-keys.after.each(async (context) => context.gateway.close());
+gatewayEach(keys, start);
 
 keys('the same key with another item or amount is 422 naming the first request, and buys nothing', async ({ port, backend }) => {
   // reuse-1 buys one of item 1; then the key on item 3 ×5 and on item 1 ×2 is 422; the same request is true again.
@@ -112,10 +106,7 @@ keys('GET /orders?item=N does not show the key of a pending order; GET /orders/I
 });
 
 const refusals = suite<Context>('refusals that name what is wrong', {} as Context);
-refusals.before.each(async (context) => {
-  Object.assign(context, await start());
-});
-refusals.after.each(async (context) => context.gateway.close());
+gatewayEach(refusals, start);
 
 refusals('a misspelt parameter or a JSON body on an order is 400 naming it, and buys nothing', async ({ port, backend }) => {
   // ?Amount=5 and {"amount":5} were both read as "one copy" before; now neither reaches the backend.

@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { CatalogReplicaArgs } from '../../src/actors/catalog/actor.js';
 import { encodeCatalogCommand } from '../../src/actors/catalog/commands.js';
 import { generateCatalog } from '../../src/actors/catalog/generate.js';
-import { catalogMembers, clusterSpecs } from '../../src/cluster/cluster.js';
+import { catalogMembers } from '../../src/cluster/cluster.js';
 import type { ReplicaStatus } from '../../src/raft/replica.js';
 import { ActorSystem } from '../../src/runtime/system.js';
 import { capturingLogger, waitFor, type LogLine } from '../runtime/helpers.js';
+import { catalogReplicaSpecs } from './fixtures/catalog-replicas.js';
 
 async function statuses(system: ActorSystem): Promise<ReplicaStatus[]> {
   return Promise.all(catalogMembers.map((name) => system.ask<ReplicaStatus>(name, { type: 'status' }, { timeoutMs: 2_000 })));
@@ -39,9 +39,7 @@ const eventually = (check: () => Promise<boolean>, timeoutMs: number, what: stri
 test('compaction keeps the replicas identical, and a follower behind the log gets an image built off the leader\'s thread', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'pygmy-bg-snapshot-'));
   const catalog = generateCatalog({ items: 200, topics: 5, seed: 3 });
-  const specs = clusterSpecs({ host: '127.0.0.1', port: 0, dataDir, fresh: true, catalog, logger: undefined as never })
-    .filter((spec) => (catalogMembers as readonly string[]).includes(spec.name))
-    .map((spec) => ({ ...spec, args: { ...(spec.args as CatalogReplicaArgs), subscribers: [], snapshotEntriesInterval: 40, logRetainBytesMax: 0 } }));
+  const specs = catalogReplicaSpecs({ dataDir, catalog, args: { snapshotEntriesInterval: 40, logRetainBytesMax: 0 } });
   const lines: LogLine[] = [];
   const system = new ActorSystem({ logger: capturingLogger(lines) });
   try {

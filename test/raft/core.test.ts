@@ -450,18 +450,23 @@ test('urgent transfer by a stopping leader: the best-placed follower takes over 
   }
 });
 
+/** Three nodes, n1 leading, that commit and apply `count` entries while n3 is cut off (n3 still is). */
+function committedWithoutN3(count: number): { network: Network; leader: RaftNode } {
+  const network = new Network(three);
+  network.electFirst();
+  network.isolated.add('n3');
+  for (let entry = 0; entry < count; entry += 1) assert.ok(network.member('n1').raft.propose(`v${entry}`).ok);
+  network.stabilize();
+  network.tickAll(1);
+  return { network, leader: network.member('n1').raft };
+}
+
 test('snapshots: a follower behind the compacted log catches up through installSnapshot', () => {
   // Checks §7: "the leader must occasionally send snapshots to followers that lag behind" once the entries they need
   // were discarded. Compaction needs no image; the leader asks for one (snapshotWanted) only when a follower needs
   // entries that are gone, and sends the one the application offers. The follower restores through Ready.snapshot
   // and then applies what follows.
-  const network = new Network(three);
-  network.electFirst();
-  network.isolated.add('n3');
-  for (let count = 0; count < 10; count += 1) assert.ok(network.member('n1').raft.propose(`v${count}`).ok);
-  network.stabilize();
-  network.tickAll(1);
-  const leader = network.member('n1').raft;
+  const { network, leader } = committedWithoutN3(10);
   const applied = leader.status().appliedIndex;
   assert.is(applied, 11);
   leader.compact(applied);
@@ -492,13 +497,7 @@ test('snapshots: a follower behind the compacted log catches up through installS
 });
 
 test('snapshots: an image the log was compacted past is dropped, and a new one is asked for', () => {
-  const network = new Network(three);
-  network.electFirst();
-  network.isolated.add('n3');
-  for (let count = 0; count < 5; count += 1) assert.ok(network.member('n1').raft.propose(`v${count}`).ok);
-  network.stabilize();
-  network.tickAll(1);
-  const leader = network.member('n1').raft;
+  const { network, leader } = committedWithoutN3(5);
   leader.compact(3);
   assert.ok(leader.offerSnapshot(4, 'image-at-4'), 'an image may be offered before anyone asks');
   for (let count = 0; count < 5; count += 1) assert.ok(leader.propose(`w${count}`).ok);

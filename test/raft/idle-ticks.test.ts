@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { CatalogReplicaArgs } from '../../src/actors/catalog/actor.js';
 import { generateCatalog } from '../../src/actors/catalog/generate.js';
-import { catalogMembers, clusterSpecs } from '../../src/cluster/cluster.js';
+import { catalogMembers } from '../../src/cluster/cluster.js';
 import { electionTicksDefault, heartbeatTicksDefault, type ReplicaStatus } from '../../src/raft/replica.js';
 import { ActorSystem } from '../../src/runtime/system.js';
 import { capturingLogger, waitFor, type LogLine } from '../runtime/helpers.js';
+import { catalogReplicaSpecs } from './fixtures/catalog-replicas.js';
 
 const tickMs = 50;
 const windowMs = 3_000;
@@ -26,9 +26,7 @@ test('an idle group wakes per heartbeat and per election timeout, not per tick, 
   // (electionTicks), plus one. Waking on every tick would be 60 each.
   const dataDir = mkdtempSync(join(tmpdir(), 'pygmy-idle-ticks-'));
   const catalog = generateCatalog({ items: 20, topics: 2, seed: 5 });
-  const specs = clusterSpecs({ host: '127.0.0.1', port: 0, dataDir, fresh: true, catalog, tickMs, logger: undefined as never })
-    .filter((spec) => (catalogMembers as readonly string[]).includes(spec.name))
-    .map((spec) => ({ ...spec, args: { ...(spec.args as CatalogReplicaArgs), subscribers: [] } }));
+  const specs = catalogReplicaSpecs({ dataDir, catalog, tickMs });
   const lines: LogLine[] = [];
   const system = new ActorSystem({ logger: capturingLogger(lines) });
   try {

@@ -105,6 +105,25 @@ class Network {
 
 const three = ['n1', 'n2', 'n3'];
 
+/** Three nodes, n1 leading, after n3's removal was proposed and two ticks went by (enough to commit it). */
+function n3Removed(): { network: Network; leader: RaftNode } {
+  const network = new Network(three);
+  network.electFirst();
+  const leader = network.member('n1').raft;
+  assert.ok(leader.proposeMembershipChange({ type: 'remove', node: 'n3' }).ok);
+  network.tickAll(2);
+  return { network, leader };
+}
+
+/** Three nodes whose leader, n1, is then cut off from both followers: nothing it proposes can commit. */
+function leaderCutOff(): { network: Network; leader: RaftNode } {
+  const network = new Network(three);
+  network.electFirst();
+  network.isolated.add('n2');
+  network.isolated.add('n3');
+  return { network, leader: network.member('n1').raft };
+}
+
 test('config-change: one change moves at most one voter; bad changes and bad data are refused', () => {
   const base = { voters: ['a', 'b', 'c'], learners: [] };
   assert.equal(applyChange(base, { type: 'addLearner', node: 'd' }), { voters: ['a', 'b', 'c'], learners: ['d'] });
@@ -181,11 +200,7 @@ test('promotion: refused while the learner is behind, accepted within the bound;
 });
 
 test('one change at a time: a second change is refused while the first is uncommitted (thesis §4.1)', () => {
-  const network = new Network(three);
-  network.electFirst();
-  const leader = network.member('n1').raft;
-  network.isolated.add('n2');
-  network.isolated.add('n3');
+  const { network, leader } = leaderCutOff();
   assert.ok(leader.proposeMembershipChange({ type: 'addLearner', node: 'n4' }).ok);
   const second = leader.proposeMembershipChange({ type: 'addLearner', node: 'n5' });
   assert.is(second.ok ? 'accepted' : second.error, 'changeInProgress');
@@ -217,11 +232,7 @@ test('a new leader proposes no change before an entry of its own term commits (t
 });
 
 test('remove a follower: it never counts again and its campaigns do not disturb the group (§4.2.3)', () => {
-  const network = new Network(three);
-  network.electFirst();
-  const leader = network.member('n1').raft;
-  assert.ok(leader.proposeMembershipChange({ type: 'remove', node: 'n3' }).ok);
-  network.tickAll(2);
+  const { network, leader } = n3Removed();
   assert.equal(leader.status().voters, ['n1', 'n2']);
   // The leader replicates to the members of its latest configuration only: n3 may never hear of its removal.
   // Two voters need both: an acknowledgement from n3 (here a late one, planted) is not enough.
@@ -244,11 +255,7 @@ test('remove a follower: it never counts again and its campaigns do not disturb 
 });
 
 test('remove the leader: it leads without counting itself until the change commits, then hands over (§4.2.2)', () => {
-  const network = new Network(three);
-  network.electFirst();
-  const leader = network.member('n1').raft;
-  network.isolated.add('n2');
-  network.isolated.add('n3');
+  const { network, leader } = leaderCutOff();
   const removal = leader.proposeMembershipChange({ type: 'remove', node: 'n1' });
   assert.ok(removal.ok);
   network.stabilize();
@@ -326,11 +333,7 @@ test('a truncated configuration entry is forgotten: planted conflicting suffix',
 });
 
 test('snapshots carry the configuration: a compacted leader brings a new member up to date, and restarts keep it', () => {
-  const network = new Network(three);
-  network.electFirst();
-  const leader = network.member('n1').raft;
-  assert.ok(leader.proposeMembershipChange({ type: 'remove', node: 'n3' }).ok);
-  network.tickAll(2);
+  const { network, leader } = n3Removed();
   for (let count = 0; count < 4; count += 1) assert.ok(leader.propose(`w${count}`).ok);
   network.tickAll(2);
   const applied = leader.status().appliedIndex;

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { main as simMain, runSeeds } from '../../src/cli/sim.js';
 import { figure8Scenario, randomScenario } from '../../src/raft/sim/scenario.js';
 import { runSimulation } from '../../src/raft/sim/simulation.js';
+import { printedBy } from '../support/console-capture.js';
 
 test('300 seeds of faults (loss, duplication, reordering, partitions, crashes) give no violation and every liveness phase commits', () => {
   // Runs seeds 1..300 through the full checker (Election Safety, Log Matching, Leader Completeness, State Machine
@@ -17,20 +18,12 @@ test('300 seeds of faults (loss, duplication, reordering, partitions, crashes) g
 
 test('pygmy sim: --help prints the usage; a bad flag is a usage error, not a crash', async () => {
   // main() is the command's entry: 0 for --help, 2 for an unknown flag or a bad number, 0 for a clean short run.
-  const printed: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (line: string) => printed.push(line);
-  console.error = (line: string) => printed.push(line);
-  try {
+  const printed = await printedBy(async () => {
     assert.is(await simMain(['--help']), 0);
     assert.is(await simMain(['--bogus', '1']), 2);
     assert.is(await simMain(['--seeds', 'x']), 2);
     assert.is(await simMain(['--seeds', '2']), 0);
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
+  });
   assert.match(printed[0]!, /^usage: pygmy sim/);
   assert.match(printed[1]!, /unknown option --bogus/);
   assert.match(printed[2]!, /--seeds must be a positive integer/);

@@ -40,6 +40,19 @@ function push(net: Pair, output: StreamOutput): void {
 }
 
 /** Delivers one message in flight; `tamper` may change or drop it. */
+/** A pair whose leader was just offered an image of `units` code units to stream. */
+function offered(units: number): { net: Pair; data: string } {
+  const net = pair();
+  const data = image(units);
+  push(net, net.leader.offer(install(data)));
+  return { net, data };
+}
+
+/** Delivers until the wire is quiet (at most 1,000 messages), each through `tamper` as deliverOne does. */
+function deliverAll(net: Pair, tamper: (message: SnapshotStreamMessage) => SnapshotStreamMessage | null): void {
+  for (let step = 0; step < 1_000 && net.wire.length > 0; step += 1) deliverOne(net, tamper);
+}
+
 function deliverOne(net: Pair, tamper: (message: SnapshotStreamMessage) => SnapshotStreamMessage | null = (message) => message): void {
   const sent = net.wire.shift();
   if (sent === undefined) return;
@@ -61,9 +74,7 @@ function run(net: Pair, steps = 10_000): void {
 }
 
 test('an image goes in bounded chunks, at most a window unacknowledged, and comes back whole', () => {
-  const net = pair();
-  const data = image(10_500);
-  push(net, net.leader.offer(install(data)));
+  const { net, data } = offered(10_500);
   assert.is(net.wire.length, 3, 'one window');
   let inFlightMax = 0;
   for (let step = 0; step < 1_000 && net.wire.length > 0; step += 1) {
@@ -80,9 +91,7 @@ test('an image goes in bounded chunks, at most a window unacknowledged, and come
 });
 
 test('the core re-sending the same image does not restart its stream; a newer one replaces it', () => {
-  const net = pair();
-  const data = image(5_000);
-  push(net, net.leader.offer(install(data)));
+  const { net, data } = offered(5_000);
   for (let step = 0; step < 4; step += 1) deliverOne(net); // three chunks, then the first ack
   assert.is(net.leader.offer(install(data)).messages.length, 0);
   assert.is(net.leader.outgoingTo('n2')?.acked, 1_000);
@@ -91,17 +100,13 @@ test('the core re-sending the same image does not restart its stream; a newer on
 });
 
 test('a corrupted chunk is refused by its checksum and re-sent; the image arrives intact', () => {
-  const net = pair();
-  const data = image(4_000);
-  push(net, net.leader.offer(install(data)));
+  const { net, data } = offered(4_000);
   let corrupted = 0;
-  for (let step = 0; step < 1_000 && net.wire.length > 0; step += 1) {
-    deliverOne(net, (message) => {
-      if (message.type !== 'snapshotChunk' || message.offset !== 2_000 || corrupted > 0) return message;
-      corrupted += 1;
-      return { ...message, data: `X${message.data.slice(1)}` };
-    });
-  }
+  deliverAll(net, (message) => {
+    if (message.type !== 'snapshotChunk' || message.offset !== 2_000 || corrupted > 0) return message;
+    corrupted += 1;
+    return { ...message, data: `X${message.data.slice(1)}` };
+  });
   assert.is(corrupted, 1);
   assert.is(net.follower.counters.chunksRefusedChecksum, 1);
   assert.ok(net.leader.counters.chunksResent >= 1);
@@ -109,25 +114,19 @@ test('a corrupted chunk is refused by its checksum and re-sent; the image arrive
 });
 
 test('a lost chunk: the next one is refused as a gap and the leader re-sends from the missing offset', () => {
-  const net = pair();
-  const data = image(6_000);
-  push(net, net.leader.offer(install(data)));
+  const { net, data } = offered(6_000);
   let dropped = false;
-  for (let step = 0; step < 1_000 && net.wire.length > 0; step += 1) {
-    deliverOne(net, (message) => {
-      if (message.type === 'snapshotChunk' && message.offset === 1_000 && !dropped) { dropped = true; return null; }
-      return message;
-    });
-  }
+  deliverAll(net, (message) => {
+    if (message.type === 'snapshotChunk' && message.offset === 1_000 && !dropped) { dropped = true; return null; }
+    return message;
+  });
   assert.ok(dropped);
   assert.ok(net.follower.counters.chunksRefusedGap >= 1);
   assert.equal(net.installed, [data]);
 });
 
 test('everything in flight lost: the leader re-sends from the acknowledged offset after retransmitTicks', () => {
-  const net = pair();
-  const data = image(3_000);
-  push(net, net.leader.offer(install(data)));
+  const { net, data } = offered(3_000);
   net.wire.length = 0; // the connection dropped
   push(net, net.leader.tick(options.retransmitTicks - 1));
   assert.is(net.wire.length, 0, 'not before retransmitTicks');
@@ -138,9 +137,7 @@ test('everything in flight lost: the leader re-sends from the acknowledged offse
 });
 
 test('a follower restarted mid-install holds nothing, answers offset 0, and the image starts clean', () => {
-  const net = pair();
-  const data = image(8_000);
-  push(net, net.leader.offer(install(data)));
+  const { net, data } = offered(8_000);
   for (let step = 0; step < 6; step += 1) deliverOne(net); // three chunks in, three acks back
   assert.is(net.follower.receiving()?.received, 3_000);
   net.follower = new SnapshotStreams({ ...options, self: 'n2' }); // restarted: the partial image was in memory only
@@ -150,9 +147,7 @@ test('a follower restarted mid-install holds nothing, answers offset 0, and the 
 });
 
 test('a reconnect mid-stream resumes from what the follower holds rather than starting again', () => {
-  const net = pair();
-  const data = image(20_000);
-  push(net, net.leader.offer(install(data)));
+  const { net, data } = offered(20_000);
   // Deliver chunks but lose every ack for a while: the follower holds 6,000 units the leader does not know of.
   for (let step = 0; step < 30 && net.wire.length > 0; step += 1) {
     deliverOne(net, (message) => (message.type === 'snapshotChunkAck' && message.offset > 1_000 ? null : message));
@@ -172,9 +167,7 @@ test('a reconnect mid-stream resumes from what the follower holds rather than st
 });
 
 test('a late copy of a chunk of an image already installed is answered as complete, not restarted', () => {
-  const net = pair();
-  const data = image(2_500);
-  push(net, net.leader.offer(install(data)));
+  const { net, data } = offered(2_500);
   const first = net.wire[0] as SnapshotChunk;
   run(net);
   const { reply, install: again } = net.follower.receiveChunk(first);

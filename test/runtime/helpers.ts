@@ -44,6 +44,16 @@ export async function startSystem(specs: ChildSpec[], lines: LogLine[] = [], opt
   return system;
 }
 
+/** Runs `body` on a system started on `specs` (as startSystem), and shuts the system down however `body` ends. */
+export async function withSystem(specs: ChildSpec[], body: (system: ActorSystem) => Promise<void>): Promise<void> {
+  const system = await startSystem(specs);
+  try {
+    await body(system);
+  } finally {
+    await system.shutdown();
+  }
+}
+
 /** Two counters, `a` and `b`, for the tests of messages between workers. */
 export const counterPair: ChildSpec[] = [
   { name: 'a', module: counterModule },

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isRuntimeError } from '../../src/runtime/errors.js';
 import type { ActorStatus } from '../../src/runtime/system.js';
-import { counterModule, counterPair, type LogLine, makeSystem, rejection, sequenceModule, startSystem, waitFor } from './helpers.js';
+import { counterModule, counterPair, type LogLine, makeSystem, rejection, sequenceModule, startSystem, waitFor, withSystem } from './helpers.js';
 
 function statusOf(statuses: ActorStatus[], name: string): ActorStatus {
   const status = statuses.find((candidate) => candidate.name === name);
@@ -14,14 +14,11 @@ function statusOf(statuses: ActorStatus[], name: string): ActorStatus {
 
 test('ask from the main thread reaches an actor in its worker and returns its answer', async () => {
   // Checks the basic round trip: three increments through ask must answer 1, 2, 3 in order.
-  const system = await startSystem([{ name: 'counter', module: counterModule }]);
-  try {
+  await withSystem([{ name: 'counter', module: counterModule }], async (system) => {
     assert.is(await system.ask('counter', { type: 'increment' }), 1);
     assert.is(await system.ask('counter', { type: 'increment' }), 2);
     assert.is(await system.ask('counter', { type: 'increment' }), 3);
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test('100,000 tells between two workers arrive complete and in per-sender order', async () => {
@@ -51,38 +48,31 @@ test('100,000 tells between two workers arrive complete and in per-sender order'
 
 test('an ask past its deadline rejects with AskTimeoutError, not later than the deadline', async () => {
   // Checks the typed timeout: a handler that sleeps 600 ms is asked with a 100 ms deadline.
-  const system = await startSystem([{ name: 'counter', module: counterModule }]);
-  try {
+  await withSystem([{ name: 'counter', module: counterModule }], async (system) => {
     const startedMs = Date.now();
     const error = await rejection(system.ask('counter', { type: 'sleep', ms: 600 }, { timeoutMs: 100 }));
     const elapsedMs = Date.now() - startedMs;
     assert.ok(isRuntimeError(error, 'ASK_TIMEOUT'), String(error));
     assert.ok(elapsedMs >= 90 && elapsedMs < 400, `timed out after ${elapsedMs} ms`);
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test('an ask to an unknown actor fails fast with ActorUnavailableError', async () => {
   // Checks fail-fast: no route means an immediate typed rejection, well before the 5 s default deadline.
-  const system = await startSystem([{ name: 'counter', module: counterModule }]);
-  try {
+  await withSystem([{ name: 'counter', module: counterModule }], async (system) => {
     const startedMs = Date.now();
     const error = await rejection(system.ask('nobody', { type: 'get' }));
     assert.ok(isRuntimeError(error, 'ACTOR_UNAVAILABLE'), String(error));
     assert.ok(Date.now() - startedMs < 100);
     await system.ask('counter', { type: 'tell', target: 'nobody', message: { type: 'get' } });
     assert.is(statusOf(await system.status(), 'counter').deadLetters, 1);
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test('a full mailbox refuses asks with MailboxFullError and counts refused tells as dropped', async () => {
   // Checks the bound: capacity 2, the handler is busy sleeping, two asks fill the mailbox, the third ask must
   // be refused with the typed error and a tell must be counted as dropped; the queued two still succeed.
-  const system = await startSystem([{ name: 'counter', module: counterModule, mailboxCapacity: 2 }]);
-  try {
+  await withSystem([{ name: 'counter', module: counterModule, mailboxCapacity: 2 }], async (system) => {
     const sleeping = system.ask('counter', { type: 'sleep', ms: 300 });
     await new Promise((resolve) => setTimeout(resolve, 50));
     const queued = [system.ask('counter', { type: 'increment' }), system.ask('counter', { type: 'increment' })];
@@ -92,16 +82,13 @@ test('a full mailbox refuses asks with MailboxFullError and counts refused tells
     assert.equal(await Promise.all(queued), [1, 2]);
     assert.is(await sleeping, 'slept');
     assert.is(statusOf(await system.status(), 'counter').dropped, 2);
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test('deferReply answers later from a timer without blocking the mailbox; a deferred rejection is a RemoteError', async () => {
   // Checks deferred answers: the deferred ask resolves after its timer, while an ask sent after it is answered
   // first (the mailbox was not blocked); the timer message has no sender.
-  const system = await startSystem([{ name: 'counter', module: counterModule }]);
-  try {
+  await withSystem([{ name: 'counter', module: counterModule }], async (system) => {
     const order: string[] = [];
     const deferred = system.ask('counter', { type: 'defer', afterMs: 150 }).then((value) => {
       order.push('deferred');
@@ -114,25 +101,20 @@ test('deferReply answers later from a timer without blocking the mailbox; a defe
     const error = await rejection(system.ask('counter', { type: 'reject', message: 'no such thing' }));
     assert.ok(isRuntimeError(error, 'REMOTE_ERROR'), String(error));
     assert.match((error as Error).message, 'no such thing');
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test('a repeating timer delivers to its own actor with no sender until it is cancelled', async () => {
   // Checks timers: ticks every 20 ms raise the count by 1 each (by 1,000 if they carried a sender); after
   // cancelTimer the count must not move for 150 ms.
-  const system = await startSystem([{ name: 'counter', module: counterModule }]);
-  try {
+  await withSystem([{ name: 'counter', module: counterModule }], async (system) => {
     await system.ask('counter', { type: 'start-ticking', everyMs: 20 });
     await waitFor(async () => (await system.ask<number>('counter', { type: 'get' })) >= 3, 2_000, 'three ticks');
     const countAtCancel = await system.ask<number>('counter', { type: 'stop-ticking' });
     assert.ok(countAtCancel < 1_000, `ticks carried a sender: ${countAtCancel}`);
     await new Promise((resolve) => setTimeout(resolve, 150));
     assert.is(await system.ask('counter', { type: 'get' }), countAtCancel);
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test('a message of unknown type is counted and logged, never crashes the actor', async () => {
@@ -158,8 +140,7 @@ test('a message of unknown type is counted and logged, never crashes the actor',
 
 test('actors ask each other directly and see who sent a message', async () => {
   // Checks the worker-to-worker ask path and ActorContext.sender: a forwards to b and b reports its sender.
-  const system = await startSystem(counterPair);
-  try {
+  await withSystem(counterPair, async (system) => {
     assert.is(await system.ask('a', { type: 'forward', target: 'b', message: { type: 'increment' } }), 1);
     assert.is(await system.ask('a', { type: 'forward', target: 'b', message: { type: 'who' } }), 'a');
     assert.is(await system.ask('b', { type: 'who' }), '$system');
@@ -168,9 +149,7 @@ test('actors ask each other directly and see who sent a message', async () => {
     const error = await rejection(system.ask('a', { type: 'forward', target: 'b', message: { type: 'sleep', ms: 400 }, timeoutMs: 50 }));
     assert.ok(isRuntimeError(error, 'ACTOR_CRASHED'), String(error));
     assert.match((error as Error).message, 'did not answer within 50 ms');
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test.run();

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isRuntimeError } from '../../src/runtime/errors.js';
 import type { ActorStatus, EscalateEvent, RestartEvent, SystemMessageEvent } from '../../src/runtime/system.js';
-import { counterModule, counterPair, type LogLine, makeSystem, once, rejection, startSystem, waitFor } from './helpers.js';
+import { counterModule, counterPair, type LogLine, makeSystem, once, rejection, startSystem, waitFor, withSystem } from './helpers.js';
 
 async function statusOf(system: ReturnType<typeof makeSystem>, name: string): Promise<ActorStatus> {
   const status = (await system.status()).find((candidate) => candidate.name === name);
@@ -64,8 +64,7 @@ test('status and shutdown right as an actor crashes answer at once instead of wa
 test('an unhandled rejection or an uncaught exception inside a worker crashes that actor and it restarts', async () => {
   // Checks crash detection outside handlers: each fault must produce a 'crash' event naming its reason, and the
   // actor must be running again afterwards with restarts counted.
-  const system = await startSystem([{ name: 'counter', module: counterModule }]);
-  try {
+  await withSystem([{ name: 'counter', module: counterModule }], async (system) => {
     for (const [type, reason] of [['leak-rejection', 'a rejection nobody handles'], ['throw-later', 'an exception outside any handler']]) {
       const crashed = once<{ reason: string }>(system, 'crash', 3_000);
       system.tell('counter', { type });
@@ -73,16 +72,13 @@ test('an unhandled rejection or an uncaught exception inside a worker crashes th
       await waitFor(async () => (await statusOf(system, 'counter')).state === 'running', 3_000, 'counter running again');
     }
     assert.is((await statusOf(system, 'counter')).restarts, 2);
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test('kill crashes an actor on request; asks meanwhile fail fast; a peer can reach it again after the restart', async () => {
   // Checks fault injection and re-wiring: after kill, an ask is refused at once (not at its deadline), and
   // once restarted the other worker reaches it over a fresh port.
-  const system = await startSystem(counterPair);
-  try {
+  await withSystem(counterPair, async (system) => {
     assert.is(await system.ask('a', { type: 'forward', target: 'b', message: { type: 'increment' } }), 1);
     await system.kill('b');
     const startedMs = Date.now();
@@ -92,20 +88,17 @@ test('kill crashes an actor on request; asks meanwhile fail fast; a peer can rea
     await waitFor(async () => (await statusOf(system, 'b')).state === 'running', 3_000, 'b running again');
     assert.is(await system.ask('a', { type: 'forward', target: 'b', message: { type: 'increment' } }), 1);
     assert.is(await system.ask('b', { type: 'forward', target: 'a', message: { type: 'get' } }), 0);
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test('a child restarting while a peer is still in init gets wired to that peer', async () => {
   // Checks re-wiring when restarts overlap: 'slow' takes 500 ms in init; while it is starting again, 'fast' is
   // killed and restarts. Once both run, each must reach the other directly (a missed pair would answer
   // ActorUnavailableError).
-  const system = await startSystem([
+  await withSystem([
     { name: 'slow', module: counterModule, args: { initDelayMs: 500 } },
     { name: 'fast', module: counterModule },
-  ]);
-  try {
+  ], async (system) => {
     const slowRestarting = once(system, 'restart', 3_000);
     await system.kill('slow');
     await slowRestarting;
@@ -115,9 +108,7 @@ test('a child restarting while a peer is still in init gets wired to that peer',
     await waitFor(async () => (await system.status()).every((status) => status.state === 'running'), 5_000, 'both running');
     assert.is(await system.ask('fast', { type: 'forward', target: 'slow', message: { type: 'increment' } }), 1);
     assert.is(await system.ask('slow', { type: 'forward', target: 'fast', message: { type: 'increment' } }), 1);
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test('restart intensity exceeded escalates: the tree stops and onEscalate hears why', async () => {
@@ -209,8 +200,7 @@ test('graceful stop runs the stop hook and keeps the actor down until started ag
 test('isolate drops messages to and from an actor in both directions; heal restores them', async () => {
   // Checks a partition: while b is isolated, a's tells to b are dropped (b's count stays), b's asks out fail
   // fast, main-thread asks fail fast; after heal the same paths work again. The control plane still answers.
-  const system = await startSystem(counterPair);
-  try {
+  await withSystem(counterPair, async (system) => {
     await system.isolate('b');
     await system.ask('a', { type: 'tell', target: 'b', message: { type: 'increment' } });
     assert.ok(isRuntimeError(await rejection(system.ask('b', { type: 'get' })), 'ACTOR_UNAVAILABLE'));
@@ -222,9 +212,7 @@ test('isolate drops messages to and from an actor in both directions; heal resto
     await system.ask('a', { type: 'tell', target: 'b', message: { type: 'increment' } });
     await waitFor(async () => (await system.ask('b', { type: 'get' })) === 1, 2_000, 'the tell after heal');
     assert.is(await system.ask('b', { type: 'forward', target: 'a', message: { type: 'increment' } }), 1);
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test('a hung actor (busy loop) is caught by the watchdog, terminated and restarted', async () => {
@@ -247,11 +235,10 @@ test('a hung actor (busy loop) is caught by the watchdog, terminated and restart
 test('a temporary child that crashes stays down; a transient one that is killed comes back', async () => {
   // Checks restart types through the real supervisor: after a crash the temporary child is stopped with no
   // restart, while the transient child killed at the same time is running again with restarts = 1.
-  const system = await startSystem([
+  await withSystem([
     { name: 'once', module: counterModule, restart: 'temporary' },
     { name: 'again', module: counterModule, restart: 'transient' },
-  ]);
-  try {
+  ], async (system) => {
     system.tell('once', { type: 'throw', message: 'bye' });
     await system.kill('again');
     await waitFor(async () => (await statusOf(system, 'again')).state === 'running', 3_000, 'again running');
@@ -264,22 +251,17 @@ test('a temporary child that crashes stays down; a transient one that is killed 
     assert.is((await statusOf(system, 'again')).restarts, 1);
     system.tell('once', { type: 'get' });
     assert.is(system.systemCounters().deadLetters, 1);
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test('actor-provided status reaches the control plane', async () => {
   // Checks ActorDefinition.status: the counter reports its count in ActorStatus.custom.
-  const system = await startSystem([{ name: 'counter', module: counterModule }]);
-  try {
+  await withSystem([{ name: 'counter', module: counterModule }], async (system) => {
     await system.ask('counter', { type: 'increment' });
     const status = await statusOf(system, 'counter');
     assert.equal(status.custom, { count: 1 });
     assert.is(status.processed, 1);
-  } finally {
-    await system.shutdown();
-  }
+  });
 });
 
 test.run();

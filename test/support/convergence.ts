@@ -1,5 +1,12 @@
 // The convergence promise as a checker: replicas of a group that have applied the same index have the same state
-// hash. Returns the anomalies found (empty when the promise holds).
+// hash. Returns the anomalies found (empty when the promise holds). Also reads the digests of a group's replicas
+// once they have applied the same index.
+import { eventually } from './pygmy-process.js';
+
+/** What can ask a replica for its state hash: an actor system, or a probe's. */
+interface Asker {
+  ask<T>(name: string, message: unknown): Promise<T>;
+}
 export interface ReplicaDigest {
   readonly name: string;
   readonly index: number;
@@ -15,4 +22,13 @@ export function convergenceAnomalies(digests: readonly ReplicaDigest[]): string[
     if (hashes.size > 1) anomalies.push(`at index ${index}: ${group.map((digest) => `${digest.name}=${digest.hash.slice(0, 12)}`).join(', ')}`);
   }
   return anomalies;
+}
+
+/** The state hashes of `members`, asked until all of them answer at the same applied index. */
+export function digestsAtOneIndex(system: Asker, members: readonly string[]): Promise<ReplicaDigest[]> {
+  return eventually('the replicas to apply the same index', async () => {
+    const answers = await Promise.all(members.map((name) => system.ask<{ index: number; hash: string }>(name, { type: 'hash' })));
+    const digests = answers.map((answer, position) => ({ name: members[position]!, ...answer }));
+    return new Set(digests.map((digest) => digest.index)).size === 1 ? digests : undefined;
+  });
 }

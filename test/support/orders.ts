@@ -27,3 +27,13 @@ export async function allOrdersOfItem(url: string, item: number, timeoutMs = 10_
   }
   throw new Error(`item ${item}: more than ${pagesMax} pages of orders`);
 }
+
+/** Places `count` orders of book 2 and returns how many were acknowledged as placed. */
+export async function placeOrders(url: string, count: number): Promise<number> {
+  let placed = 0;
+  for (let order = 0; order < count; order += 1) {
+    const answer = await http('POST', `${url}/order/2?amount=1`);
+    if (answer.status === 200 && answer.json() === true) placed += 1;
+  }
+  return placed;
+}

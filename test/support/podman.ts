@@ -94,7 +94,8 @@ function lines(command: string, args: readonly string[]): string[] {
 
 const quiet = (args: readonly string[]) => void spawnSync('podman', args, { encoding: 'utf8', env: podmanEnvironment(), timeout: 120_000 });
 
-function alive(pid: number): boolean {
+/** True while a process with this id exists (EPERM: it exists, owned by another user). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -40,6 +40,14 @@ export function eventually<T>(what: string, probe: () => Promise<T | undefined>,
   return eventuallyEvery(what, probe, timeoutMs, everyMs);
 }
 
+/** Stops `pygmy` (when it was started) and removes its data dir; resolves with the exit code, or null. */
+export async function stopAndRemove(pygmy: PygmyProcess | null): Promise<number | null> {
+  if (pygmy === null) return null;
+  const code = await pygmy.stop();
+  removeDataDir(pygmy.dataDir);
+  return code;
+}
+
 export function cluster(url: string): Promise<ClusterView> {
   return clusterView(url);
 }

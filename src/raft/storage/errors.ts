@@ -5,15 +5,19 @@
 
 export type DiskFaultCode = 'EIO' | 'ENOSPC';
 
-/** The database holds data that fails its checksums or SQLite's own checks. The replica must not start. */
-export class StorageCorruptionError extends Error {
-  override readonly name = 'StorageCorruptionError';
+/** An error whose message ends with the facts behind it, also kept as `details`. */
+abstract class DetailedError extends Error {
   constructor(
     message: string,
     readonly details: Readonly<Record<string, unknown>>,
   ) {
     super(`${message} ${JSON.stringify(details)}`);
   }
+}
+
+/** The database holds data that fails its checksums or SQLite's own checks. The replica must not start. */
+export class StorageCorruptionError extends DetailedError {
+  override readonly name = 'StorageCorruptionError';
 }
 
 /** A write transaction failed and was rolled back: nothing of it is on disk, and nothing of it may be acknowledged. */
@@ -29,14 +33,8 @@ export class StorageWriteError extends Error {
 }
 
 /** A caller or the storage itself broke an invariant of the Raft log. This is a bug, never an environment problem. */
-export class StorageInvariantError extends Error {
+export class StorageInvariantError extends DetailedError {
   override readonly name = 'StorageInvariantError';
-  constructor(
-    message: string,
-    readonly details: Readonly<Record<string, unknown>>,
-  ) {
-    super(`${message} ${JSON.stringify(details)}`);
-  }
 }
 
 /** Assertions stay on in production: stopping is better than running in a wrong state. */
