@@ -41,6 +41,8 @@ export interface ClusterOptions {
   readonly orderDeadlineMs?: number;
   /** Bytes of log a leader keeps for followers behind it (default: src/raft/compaction.ts). */
   readonly logRetainBytesMax?: number;
+  /** Compact a replica's log every this many applied entries (default: src/raft/replica.ts); tests use a few. */
+  readonly snapshotEntriesInterval?: number;
   /** The order group publishes the dedupe watermark (see OrderReplicaArgs.dedupePruning); off by default. */
   readonly dedupePruning?: boolean;
   /** Planted bug for the checker: the deadline rejects without fencing the catalog. */
@@ -141,6 +143,7 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
       ...(options.catalog ? { catalog: options.catalog } : {}),
       ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
       ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
+      ...(options.snapshotEntriesInterval === undefined ? {} : { snapshotEntriesInterval: options.snapshotEntriesInterval }),
     };
     return { name, module: catalogModule, args, restart: 'permanent' };
   }
@@ -152,6 +155,7 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
     ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
     ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
     ...(options.dedupePruning === true ? { dedupePruning: true } : {}),
+    ...(options.snapshotEntriesInterval === undefined ? {} : { snapshotEntriesInterval: options.snapshotEntriesInterval }),
   };
   return { name, module: orderModule, args, restart: 'permanent' };
 }

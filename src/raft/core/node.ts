@@ -125,7 +125,8 @@ export class RaftNode {
     const base: Membership = snapshot === null
       ? { voters: [...config.peers], learners: [...(config.learners ?? [])] }
       : { voters: [...snapshot.peers], learners: [...(snapshot.learners ?? [])] };
-    this.memberships = new MembershipLog(this.log.snapshotIndex, base, () => this.describe());
+    const baseConfigIndex = snapshot === null ? this.log.snapshotIndex : snapshot.configIndex ?? snapshot.index;
+    this.memberships = new MembershipLog(this.log.snapshotIndex, base, () => this.describe(), baseConfigIndex);
     this.recordConfigEntries(persisted.entries);
     this.lastHardState = { term: this.term, vote: this.vote, commit: this.log.commit };
     this.lastSoftState = { leader: null, role: 'follower' };
@@ -202,8 +203,8 @@ export class RaftNode {
   }
 
   /** The configuration in force at `index` (≥ the log's start): what a snapshot or a compaction at `index` records. */
-  membershipAt(index: number): Membership {
-    return this.memberships.at(index);
+  membershipAt(index: number): Membership & { readonly configIndex: number } {
+    return { ...this.memberships.at(index), configIndex: this.memberships.indexAt(index) };
   }
 
   propose(data: string): ProposeResult {
@@ -305,7 +306,8 @@ export class RaftNode {
     const term = this.log.term(index);
     invariant(term !== undefined, () => `${this.describe()}: no term at offered snapshot index ${index}`);
     const membership = this.memberships.at(index);
-    this.latestSnapshot = { meta: { index, term, peers: [...membership.voters], learners: [...membership.learners] }, data };
+    const configIndex = this.memberships.indexAt(index);
+    this.latestSnapshot = { meta: { index, term, peers: [...membership.voters], learners: [...membership.learners], configIndex }, data };
     this.imageWanted = false;
     if (this.role === 'leader') {
       for (const peer of this.otherPeers()) {
@@ -805,7 +807,7 @@ export class RaftNode {
       return;
     }
     this.log.restore(meta);
-    this.memberships.restore(meta.index, { voters: [...meta.peers], learners: [...(meta.learners ?? [])] });
+    this.memberships.restore(meta.index, { voters: [...meta.peers], learners: [...(meta.learners ?? [])] }, meta.configIndex);
     this.membershipChanged();
     this.latestSnapshot = message.snapshot;
     this.pendingSnapshot = message.snapshot;
