@@ -15,7 +15,8 @@ import type { AdminMode } from '../http/authorization.js';
 import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
 import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
-import { cacheName, catalogMembers, clusterSpecs, databaseBytesIn, orderMembers, wireNearCache } from './cluster.js';
+import { cacheName, catalogMembers, clusterSpecs, databaseBytesIn, orderMembers, replicaSpec, wireNearCache, type ClusterOptions } from './cluster.js';
+import { MembershipRefusedError } from '../http/backend.js';
 import { memberFilesIn } from '../raft/storage/marker.js';
 
 export interface GatewayPlacement {
@@ -120,6 +121,55 @@ export interface NodeOptions {
   readonly onEscalate?: (reason: string) => void;
   /** How long an order may stay pending before it is fenced and rejected (default 30 s). */
   readonly orderDeadlineMs?: number;
+  /**
+   * The cluster config file, read again when a member is added on a node this one does not know yet (a host that
+   * joined: the operator added it to the file). Absent: only the nodes of `layout` can take new members.
+   */
+  readonly configFile?: string;
+}
+
+const memberNamePattern = /^(catalog|order)-[0-9]{1,3}$/;
+
+/**
+ * Where a new member may be started: a node this one knows (the layout's, or one admitted since), or one the
+ * config file names now. Returns the node's address, or why not.
+ */
+function findNode(options: NodeOptions, transport: NodeTransport, node: string): NodeAddress | string {
+  const known = transport.knownNodes().find((candidate) => candidate.name === node);
+  if (known !== undefined) return known;
+  if (options.configFile === undefined) return `${node} is not a node of the cluster config`;
+  let layout: ClusterLayout;
+  try {
+    layout = readLayout(options.configFile);
+  } catch (error) {
+    return `${options.configFile} cannot be read again: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  const listed = layout.nodes.find((candidate) => candidate.name === node);
+  return listed ?? `${node} is not in ${options.configFile}: add it there (name, host, port, "actors": []) and start it with pygmy node`;
+}
+
+/**
+ * Starts member `name` on `node`: every reachable node admits `node` (if it joined since they started) and routes
+ * `name` there, then `node` spawns it. A node that does not answer is logged and skipped: it learns of the new
+ * node when it is restarted with the updated config.
+ */
+async function startMemberOn(options: NodeOptions, transport: NodeTransport, port: ClusterPort, spawnHere: (name: string) => Promise<void>, name: string, node: string): Promise<void> {
+  const address = findNode(options, transport, node);
+  if (typeof address === 'string') throw new MembershipRefusedError(address);
+  await transport.admitNode(address);
+  await transport.place(name, address.name);
+  port.placed(name, address);
+  for (const other of transport.knownNodes()) {
+    if (other.name === options.node) continue;
+    try {
+      if (other.name !== address.name) await port.control(other.name, { type: 'admitNode', node: { ...address, actors: [] } });
+      await port.control(other.name, { type: 'place', name, node: address.name });
+    } catch (error) {
+      options.logger.warn({ node: other.name, member: name, event: 'placeSkipped' }, `${other.name} did not learn that ${name} lives on ${address.name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (address.name === options.node) await spawnHere(name);
+  else await port.control(address.name, { type: 'spawn', name }, 30_000);
 }
 
 /**
@@ -165,19 +215,29 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const self = layout.nodes.find((node) => node.name === options.node);
   if (self === undefined) throw new Error(`node ${options.node} is not in the cluster config (${layout.nodes.map((node) => node.name).join(', ')})`);
   if (options.fresh) wipeForNewCluster(options.dataDir, options.startNewCluster === true);
+  const specOptions: ClusterOptions = { host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, ...(layout.logRetainBytes === null ? {} : { logRetainBytesMax: layout.logRetainBytes }), dedupePruning: layout.dedupePruning, ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) };
+  let spawnInto: ActorSystem | null = null;
+  const spawnHere = async (name: string) => {
+    const group = memberNamePattern.exec(name)?.[1] as 'catalog' | 'order' | undefined;
+    if (group === undefined || spawnInto === null) throw new MembershipRefusedError(`${self.name} makes only catalog-N and order-N members, not ${name}`);
+    log.info({ member: name, event: 'memberSpawned' }, `${self.name}: starting new member ${name}`);
+    await spawnInto.start([replicaSpec(specOptions, group, name)]);
+  };
   const transport = new NodeTransport({
     self: self.name,
     nodes: layout.nodes,
     secret: options.secret,
     log,
+    spawn: spawnHere,
     ...(options.listenHost === undefined ? {} : { listenHost: options.listenHost }),
     ...(layout.tls === null ? {} : { tls: layout.tls }),
     ...(layout.allowFrom === undefined ? {} : { allowFrom: layout.allowFrom }),
   });
   const system = new ActorSystem({ logger: log, remote: transport, onEscalate: options.onEscalate ?? (() => {}) });
+  spawnInto = system;
   transport.attachSystem(system);
   await transport.listen();
-  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, ...(layout.logRetainBytes === null ? {} : { logRetainBytesMax: layout.logRetainBytes }), dedupePruning: layout.dedupePruning, ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) }).filter((spec) => self.actors.includes(spec.name));
+  const specs = clusterSpecs(specOptions).filter((spec) => self.actors.includes(spec.name));
   try {
     await system.start(specs);
   } catch (error) {
@@ -194,6 +254,12 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     backend = new ActorBackend({
       actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), deadlineMs: 4_750,
       nearCache: cacheHere ? { capacity: 20_000 } : null,
+      memberNodeProblem: (node) => {
+        if (node === null) return 'a multi-host cluster needs the node of the new member: "node": "host-d" (--node host-d)';
+        const found = findNode(options, transport, node);
+        return typeof found === 'string' ? found : null;
+      },
+      startMember: (_group, name, node) => startMemberOn(options, transport, port, spawnHere, name, node!),
     });
     if (cacheHere) wireNearCache(system, backend);
     gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: 5_000 });

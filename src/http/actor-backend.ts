@@ -482,8 +482,13 @@ export class ActorBackend implements Backend {
     // The change committed: the removed member's actor stops (if it runs here) and its database is kept aside.
     const known = (await this.options.actors.status()).some((status) => status.name === name);
     if (known) {
-      await this.options.actors.stop(name);
-      this.options.retireDatabase?.(name);
+      // A member on a host that is gone (the reason it is removed) cannot be stopped: it is out of the group anyway.
+      const stopped = await this.options.actors.stop(name).then(() => true, (error: unknown) => {
+        if (!isUnavailable(error)) throw error;
+        this.options.log.warn({ group, member: name, event: 'memberUnreachable' }, `gateway: ${name} is removed but its node did not answer; it was not stopped`);
+        return false;
+      });
+      if (stopped) this.options.retireDatabase?.(name);
     }
     this.options.log.info({ group, member: name, event: 'memberRemoved' }, `gateway: ${name} removed from the ${group} group; its actor stopped, its database kept`);
     return this.followMembers(group, await this.members(group));

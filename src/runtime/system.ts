@@ -365,6 +365,21 @@ export class ActorSystem extends EventEmitter {
     await Promise.all(calls);
   }
 
+  /**
+   * A remote name that appeared after start (an actor placed on a node that joined): every live child gets a
+   * channel to it now; children started later get one from `remote.names`, which must already list it.
+   */
+  async connectRemote(remote: ActorName): Promise<void> {
+    const calls: Promise<unknown>[] = [];
+    for (const child of this.liveChildren()) {
+      const channel = new MessageChannel();
+      calls.push(this.control(child.control!.connect(remote, Comlink.transfer(channel.port2, [channel.port2])), `connect ${child.spec.name} to ${remote}`)
+        .catch((error) => this.logControlFailure(error)));
+      this.options.remote?.connect(child.spec.name, remote, channel.port1);
+    }
+    await Promise.all(calls);
+  }
+
   /** Children with a worker (starting or running): the ones a newly started child must be wired to. */
   private liveChildren(): Child[] {
     return this.order.map((name) => this.requireChild(name)).filter((child) => child.control !== null);
