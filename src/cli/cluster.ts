@@ -57,6 +57,11 @@ export interface ClusterOptions {
   readonly restartWindowMs?: number;
   /** Replicas in each group at bootstrap: odd, 1 to 7 (default 3). */
   readonly replicas?: number;
+  /**
+   * The members of each group as the caller knows them (a multi-host layout, where this node's data dir holds only
+   * its own replicas); absent: the members this data dir runs (membersOnDisk).
+   */
+  readonly members?: { readonly catalog: readonly string[]; readonly order: readonly string[] };
 }
 
 export interface RunningCluster {
@@ -166,6 +171,7 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
  * the group a membership change left, and the gateway and the order saga list it.
  */
 export function membersOnDisk(options: ClusterOptions, group: 'catalog' | 'order'): string[] {
+  if (options.members !== undefined) return [...options.members[group]];
   const bootstrap = groupMembers(group, options.replicas);
   let files: string[];
   try {

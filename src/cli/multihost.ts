@@ -41,7 +41,14 @@ export interface ClusterLayout {
   readonly allowFrom?: readonly string[];
 }
 
-const bookstoreActors: readonly string[] = [...catalogMembers, ...orderMembers, cacheName];
+/** Members of either group: the bootstrap ones (catalog-1..3, order-1..3) and any added since (catalog-4, …). */
+const memberActorPattern = /^(catalog|order)-[1-9][0-9]{0,2}$/;
+const isBookstoreActor = (actor: unknown): actor is string => typeof actor === 'string' && (actor === cacheName || memberActorPattern.test(actor));
+
+/** The members of `group` the layout places, in layout order. */
+export function layoutMembers(layout: ClusterLayout, group: 'catalog' | 'order'): string[] {
+  return layout.nodes.flatMap((node) => node.actors).filter((actor) => actor.startsWith(`${group}-`));
+}
 
 function fail(where: string, why: string): never {
   throw new Error(`cluster config: ${where}: ${why}`);
@@ -54,8 +61,8 @@ function parseNode(value: unknown, index: number): NodeLayout {
   if (typeof node.name !== 'string' || !/^[a-z0-9][a-z0-9-]{0,31}$/.test(node.name)) fail(where, 'name must be 1–32 of a-z, 0-9, -');
   if (typeof node.host !== 'string' || node.host.length === 0) fail(where, 'host must be a string');
   if (!Number.isInteger(node.port) || (node.port as number) < 1 || (node.port as number) > 65535) fail(where, 'port must be 1–65535');
-  if (!Array.isArray(node.actors) || !node.actors.every((actor) => typeof actor === 'string' && bookstoreActors.includes(actor))) {
-    fail(where, `actors must be a list drawn from ${bookstoreActors.join(', ')}`);
+  if (!Array.isArray(node.actors) || !node.actors.every(isBookstoreActor)) {
+    fail(where, `actors must be a list of ${cacheName}, catalog-N and order-N (N from 1 to 999)`);
   }
   let gateway: GatewayPlacement | null = null;
   if (node.gateway !== undefined) {
@@ -75,9 +82,13 @@ export function parseLayout(json: unknown, baseDirectory: string): ClusterLayout
   const names = new Set(nodes.map((node) => node.name));
   if (names.size !== nodes.length) fail('nodes', 'node names must be unique');
   const placed = nodes.flatMap((node) => node.actors);
-  for (const actor of bookstoreActors) {
+  for (const actor of new Set([...placed, cacheName])) {
     const count = placed.filter((name) => name === actor).length;
     if (count !== 1) fail('nodes', `${actor} must be placed on exactly one node (found ${count})`);
+  }
+  // A member added since bootstrap is listed where it runs, and a removed one left out; each group keeps one.
+  for (const group of ['catalog', 'order']) {
+    if (!placed.some((actor) => actor.startsWith(`${group}-`))) fail('nodes', `no ${group} member is placed`);
   }
   if (!nodes.some((node) => node.gateway !== null)) fail('nodes', 'at least one node must run a gateway');
   const path = (value: unknown, where: string) => (typeof value === 'string' ? resolve(baseDirectory, value) : fail(where, 'must be a path'));
@@ -215,7 +226,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const self = layout.nodes.find((node) => node.name === options.node);
   if (self === undefined) throw new Error(`node ${options.node} is not in the cluster config (${layout.nodes.map((node) => node.name).join(', ')})`);
   if (options.fresh) wipeForNewCluster(options.dataDir, options.startNewCluster === true);
-  const specOptions: ClusterOptions = { host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, ...(layout.logRetainBytes === null ? {} : { logRetainBytesMax: layout.logRetainBytes }), dedupePruning: layout.dedupePruning, ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) };
+  const members = { catalog: layoutMembers(layout, 'catalog'), order: layoutMembers(layout, 'order') };
+  const specOptions: ClusterOptions = { host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, members, ...(layout.logRetainBytes === null ? {} : { logRetainBytesMax: layout.logRetainBytes }), dedupePruning: layout.dedupePruning, ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) };
   let spawnInto: ActorSystem | null = null;
   const spawnHere = async (name: string) => {
     const group = memberNamePattern.exec(name)?.[1] as 'catalog' | 'order' | undefined;
@@ -252,7 +264,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     // The near cache needs the cache actor's notices in this process: only when the cache runs on this node.
     const cacheHere = self.actors.includes(cacheName);
     backend = new ActorBackend({
-      actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), deadlineMs: 4_750,
+      actors: port, catalogMembers: members.catalog, orderMembers: members.order, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), deadlineMs: 4_750,
       nearCache: cacheHere ? { capacity: 20_000 } : null,
       memberNodeProblem: (node) => {
         if (node === null) return 'a multi-host cluster needs the node of the new member: "node": "host-d" (--node host-d)';

@@ -160,6 +160,8 @@ export class ActorBackend implements Backend {
   private readonly catalog: GroupClient;
   /** The order group's members as this gateway last learned them. */
   private orderNames: readonly string[];
+  /** The catalog members as of the last change this gateway made (told to every order replica). */
+  private catalogNames: readonly string[];
   private readonly orders: GroupClient;
   private readonly deadlineMs: number;
   /** Set when an invalidation could not be confirmed: the cache may hold a stale entry until fully cleared. */
@@ -171,6 +173,7 @@ export class ActorBackend implements Backend {
     this.options = options;
     this.readThroughCache = options.readThroughCache ?? true;
     this.orderNames = [...options.orderMembers];
+    this.catalogNames = [...options.catalogMembers];
     this.deadlineMs = options.deadlineMs ?? 3_000;
     const near = options.nearCache ?? null;
     this.mirror = near === null ? null : new CacheMirror({ capacity: near.capacity, now: near.now ?? Date.now });
@@ -523,18 +526,20 @@ export class ActorBackend implements Backend {
 
   /**
    * After a change: this gateway's group client tries the new members, and so do the order replicas' catalog
-   * clients (told with {type:'catalogMembers'}). An order replica that restarts later starts from its bootstrap list.
+   * clients (told with {type:'catalogMembers'}, also a new order member, which starts from its node's list).
+   * An order replica that restarts later starts from its bootstrap list.
    */
   private followMembers(group: ReplicaGroup, view: GroupMembers): GroupMembers {
     const members = [...view.voters, ...view.learners];
     if (group === 'catalog') {
       this.catalog.setMembers(members);
-      for (const order of this.orderNames) {
-        void this.options.actors.ask(order, { type: 'catalogMembers', members }, { timeoutMs: 1_000 }).catch(() => undefined);
-      }
+      this.catalogNames = members;
     } else {
       this.orders.setMembers(members);
       this.orderNames = members;
+    }
+    for (const order of this.orderNames) {
+      void this.options.actors.ask(order, { type: 'catalogMembers', members: this.catalogNames }, { timeoutMs: 1_000 }).catch(() => undefined);
     }
     return view;
   }

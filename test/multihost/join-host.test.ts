@@ -3,7 +3,9 @@
 // catalog catalog-4 --node host-d` and the same for order-4 create the members there (the running nodes admit
 // host-d, authenticated by the cluster secret), they catch up and are promoted; then catalog-3 and order-3 are
 // removed. Orders flow throughout; every acknowledged order is committed, stock agrees with them, and the new
-// members converge with the old (same applied index, same state hash).
+// members converge with the old (same applied index, same state hash). Then cluster.json is written as the
+// operator leaves it (host-c gone, the new members placed on host-d), host-d and the gateway restart on it, and
+// orders are still bought.
 // Six network namespaces (a gateway host, host-a..host-d, and one for the probe's address on the bridge); a probe
 // node in the test process asks single replicas for their status. Without root or `ip netns` the file skips with
 // a printed reason; with CI=true it must run.
@@ -187,6 +189,29 @@ test('host-c lost; host-d joins; catalog-4 and order-4 added there, catalog-3 an
       return newHash!.index === oldHash!.index && newHash!.hash === oldHash!.hash ? true : undefined;
     }, 30_000, 250);
   }
+
+  // For restarts the operator writes the new placement into cluster.json: host-c gone, catalog-4 and order-4 on
+  // host-d. host-d and the gateway restart on it and serve; catalog-4 catches up again.
+  const finalLayout = [...context.layout.filter((node) => node.name !== 'host-c'), { ...hostD, actors: ['catalog-4', 'order-4'] }];
+  context.config = writeLayout(context.dataRoot, finalLayout);
+  for (const name of ['host-d', 'gateway']) await context.nodes.get(name)!.stop();
+  await startHost(context, 4);
+  await startHost(context, 0, true);
+  const restartedUrl = context.url;
+  for (let sequence = 0; sequence < 3; sequence += 1) {
+    const key = `join-restarted-${process.pid}-${sequence}`;
+    const bought = await eventually(`order ${key} after the restart`, async () => {
+      const answer = await http('POST', `${restartedUrl}/order/2?amount=1`, { headers: { 'idempotency-key': key }, timeoutMs: 8_000 }).catch(() => null);
+      return answer?.status === 200 ? answer.text : undefined;
+    }, 60_000, 250);
+    assert.is(bought, 'true');
+  }
+  const members = (await http('GET', `${restartedUrl}/admin/groups/catalog/members`, { headers: { authorization: `Bearer ${adminToken}` } })).json().result;
+  assert.equal([...members.voters].sort(), ['catalog-1', 'catalog-2', 'catalog-4']);
+  await eventually('catalog-4 catches up after its restart', async () => {
+    const [newer, older] = await Promise.all([status(context, 'catalog-4'), status(context, 'catalog-1')]);
+    return newer.lastApplied >= older.lastApplied && newer.lastApplied > 0 ? true : undefined;
+  }, 30_000, 250);
 });
 
 test.run();
