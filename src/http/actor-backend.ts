@@ -398,7 +398,7 @@ export class ActorBackend implements Backend {
   async backup(directory: string): Promise<readonly GroupBackup[]> {
     const statuses = await this.cluster();
     const backups: GroupBackup[] = [];
-    for (const [group, members] of [['order', this.options.orderMembers], ['catalog', this.options.catalogMembers]] as const) {
+    for (const [group, members] of [['order', this.orderNames], ['catalog', this.catalogNames]] as const) {
       backups.push(await this.backupGroup(group, members, statuses, directory));
     }
     return backups;
