@@ -118,14 +118,17 @@ class Acknowledgements {
 }
 
 async function change(url: string, method: 'POST' | 'DELETE', path: string, body?: string): Promise<void> {
+  let last = '';
   for (let attempt = 0; attempt < 50; attempt += 1) {
     const answer = await fetch(`${url}${path}`, { method, ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } }), signal: AbortSignal.timeout(120_000) });
     if (answer.status === 200) return;
     const text = await answer.text();
     if (answer.status !== 503) throw new Error(`${method} ${path}: ${answer.status} ${text}`);
+    if (text !== last) console.log(`${method} ${path}: 503 ${text} (tried again)`);
+    last = text;
     await sleep(200);
   }
-  throw new Error(`${method} ${path}: 503 fifty times`);
+  throw new Error(`${method} ${path}: 503 fifty times, last ${last}`);
 }
 
 async function main(): Promise<void> {
