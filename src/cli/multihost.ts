@@ -160,6 +160,28 @@ function findNode(options: NodeOptions, transport: NodeTransport, node: string):
 }
 
 /**
+ * Whether `node` runs now and answers its control service, asked before anything is proposed: a member added for
+ * a node that is not up would stay a learner that replicates to nobody. Admits the node first (harmless if the
+ * add goes no further: it is only dialed).
+ */
+async function nodeAnswers(self: string, transport: NodeTransport, port: ClusterPort, node: NodeAddress): Promise<string | null> {
+  if (node.name === self) return null;
+  await transport.admitNode(node);
+  const deadlineMs = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await port.control(node.name, { type: 'status' }, 2_000);
+      return null;
+    } catch (error) {
+      if (Date.now() > deadlineMs) {
+        return `${node.name} (${node.host}:${node.port}) does not answer: start it with pygmy node and the cluster's secret first (${error instanceof Error ? error.message : String(error)})`;
+      }
+      await sleep(250);
+    }
+  }
+}
+
+/**
  * Starts member `name` on `node`: every reachable node admits `node` (if it joined since they started) and routes
  * `name` there, then `node` spawns it. A node that does not answer is logged and skipped: it learns of the new
  * node when it is restarted with the updated config.
@@ -269,7 +291,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
       memberNodeProblem: (node) => {
         if (node === null) return 'a multi-host cluster needs the node of the new member: "node": "host-d" (--node host-d)';
         const found = findNode(options, transport, node);
-        return typeof found === 'string' ? found : null;
+        return typeof found === 'string' ? found : nodeAnswers(self.name, transport, port, found);
       },
       startMember: (_group, name, node) => startMemberOn(options, transport, port, spawnHere, name, node!),
     });

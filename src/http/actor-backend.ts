@@ -94,7 +94,7 @@ export interface ActorBackendOptions {
   /** Starts a new member's replica actor (its own thread and database); absent: members cannot be added here. */
   readonly startMember?: (group: ReplicaGroup, name: string, node: string | null) => Promise<void>;
   /** Why a new member cannot be started on `node` (null: it can); asked before anything is proposed. */
-  readonly memberNodeProblem?: (node: string | null) => string | null;
+  readonly memberNodeProblem?: (node: string | null) => string | null | Promise<string | null>;
 }
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
@@ -502,7 +502,7 @@ export class ActorBackend implements Backend {
     if (startMember === undefined) throw new MembershipRefusedError('this gateway cannot start new members');
     const name = request.name;
     if (!name.startsWith(`${group}-`)) throw new MembershipRefusedError(`a ${group} member's name starts with "${group}-", got ${name}`);
-    const nodeProblem = this.options.memberNodeProblem?.(request.node) ?? null;
+    const nodeProblem = (await this.options.memberNodeProblem?.(request.node)) ?? null;
     if (nodeProblem !== null) throw new MembershipRefusedError(nodeProblem);
     const before = await this.members(group);
     if (before.voters.includes(name) || before.learners.includes(name)) throw new MembershipRefusedError(`${name} is already a member of the ${group} group`);

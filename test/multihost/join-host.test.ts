@@ -141,6 +141,15 @@ test('host-c lost; host-d joins; catalog-4 and order-4 added there, catalog-3 an
     // The operator adds host-d to cluster.json (the gateway's copy is read again on `member add`) and starts it.
     const hostD: LayoutNode = { name: 'host-d', host: context.hosts!.addresses[4]!, port: 34900, actors: [] };
     context.config = writeLayout(context.dataRoot, [...context.layout, hostD]);
+    // Named before it runs: refused before anything is proposed, and the group is unchanged.
+    const early = await http('POST', `${url}/admin/groups/catalog/members`, { headers: admin, body: '{"name":"catalog-4","node":"host-d"}', timeoutMs: 30_000 });
+    assert.is(early.status, 409, early.text);
+    assert.match(early.json().error, /host-d .* does not answer: start it/);
+    const unknown = await http('POST', `${url}/admin/groups/catalog/members`, { headers: admin, body: '{"name":"catalog-4","node":"host-e"}' });
+    assert.is(unknown.status, 409, unknown.text);
+    assert.match(unknown.json().error, /host-e is not in .*cluster\.json/);
+    const unchanged = (await http('GET', `${url}/admin/groups/catalog/members`, { headers: admin })).json().result;
+    assert.equal(unchanged.learners, [], 'a refused add left a learner behind');
     await startHost(context, 4);
     const before = acknowledged.length;
     const addedCatalog = await member(url, ['add', '--group', 'catalog', 'catalog-4', '--node', 'host-d']);
