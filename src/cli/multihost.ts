@@ -160,17 +160,20 @@ function findNode(options: NodeOptions, transport: NodeTransport, node: string):
 }
 
 /**
- * Whether `node` runs now and answers its control service, asked before anything is proposed: a member added for
+ * Whether `node` runs now and answers its control service within nodeAnswerWaitMs, asked before anything is proposed: a member added for
  * a node that is not up would stay a learner that replicates to nobody. Admits the node first (harmless if the
  * add goes no further: it is only dialed).
  */
+const nodeAnswerWaitMs = 3_000;
+
 async function nodeAnswers(self: string, transport: NodeTransport, port: ClusterPort, node: NodeAddress): Promise<string | null> {
   if (node.name === self) return null;
   await transport.admitNode(node);
-  const deadlineMs = Date.now() + 10_000;
+  // Within the gateway's request deadline (5 s), leaving the rest of the add its own time.
+  const deadlineMs = Date.now() + nodeAnswerWaitMs;
   for (;;) {
     try {
-      await port.control(node.name, { type: 'status' }, 2_000);
+      await port.control(node.name, { type: 'status' }, 1_000);
       return null;
     } catch (error) {
       if (Date.now() > deadlineMs) {

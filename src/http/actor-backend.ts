@@ -505,19 +505,28 @@ export class ActorBackend implements Backend {
     const nodeProblem = (await this.options.memberNodeProblem?.(request.node)) ?? null;
     if (nodeProblem !== null) throw new MembershipRefusedError(nodeProblem);
     const before = await this.members(group);
-    if (before.voters.includes(name) || before.learners.includes(name)) throw new MembershipRefusedError(`${name} is already a member of the ${group} group`);
-    if ((await this.options.actors.status()).some((status) => status.name === name)) {
-      throw new MembershipRefusedError(`an actor named ${name} exists already; a new member needs a name never used`);
+    const running = (await this.options.actors.status()).some((status) => status.name === name && status.alive);
+    if (before.learners.includes(name) && running) {
+      // The same add again, after one answered 503 while the learner caught up (or to promote a kept learner):
+      // it goes on from where it is.
+      if (!request.promote) return this.followMembers(group, before);
+    } else {
+      if (before.voters.includes(name) || before.learners.includes(name)) throw new MembershipRefusedError(`${name} is already a member of the ${group} group`);
+      if ((await this.options.actors.status()).some((status) => status.name === name)) {
+        throw new MembershipRefusedError(`an actor named ${name} exists already; a new member needs a name never used`);
+      }
+      await this.proposeChange(group, { type: 'addLearner', node: name });
+      await startMember(group, name, request.node);
+      if (!request.promote) return this.followMembers(group, await this.members(group));
     }
-    await this.proposeChange(group, { type: 'addLearner', node: name });
-    await startMember(group, name, request.node);
-    if (!request.promote) return this.followMembers(group, await this.members(group));
     // Promoted once it is within the leader's bound; refused (learnerBehind) until then, so try again, bounded.
     const deadline = Date.now() + this.deadlineMs;
     for (let attempt = 0; ; attempt += 1) {
       const answer = await this.proposeChange(group, { type: 'promote', node: name }, true);
       if (answer === 'done') break;
-      if (Date.now() > deadline) throw new UnavailableError(`${name} joined as a learner but did not catch up in ${this.deadlineMs} ms; it stays a learner`);
+      if (Date.now() > deadline) {
+        throw new UnavailableError(`${name} joined as a learner but did not catch up in ${this.deadlineMs} ms; it stays a learner until the same add is sent again`);
+      }
       await new Promise((resolve) => setTimeout(resolve, Math.min(200, 20 * (attempt + 1))));
     }
     this.options.log.info({ group, member: name, event: 'memberAdded' }, `gateway: ${name} added to the ${group} group`);
