@@ -139,7 +139,7 @@ export interface NodeOptions {
   readonly configFile?: string;
 }
 
-const memberNamePattern = /^(catalog|order)-[0-9]{1,3}$/;
+const memberNamePattern = memberActorPattern;
 
 /**
  * Where a new member may be started: a node this one knows (the layout's, or one admitted since), or one the
