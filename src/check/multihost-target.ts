@@ -17,7 +17,7 @@ import type { FinalState } from './history.js';
 import { createTestHosts, namespaceUnavailableReason, type TestHosts } from './hosts.js';
 import { makeTempDir, startNodeProcess, writeLayout, type LayoutNode, type NodeProcess } from './node-process.js';
 import { clusterView, sleep } from './process.js';
-import { readDigests, type CheckTarget, type HostFaultKind } from './target.js';
+import { readDigests, type CheckTarget, type HostFaultKind, type ReplicaGroups } from './target.js';
 
 export interface MultihostTargetOptions {
   readonly log: (line: string) => void;
@@ -156,11 +156,11 @@ class MultihostTarget implements CheckTarget {
     }
   }
 
-  async killAndDigest(): Promise<FinalState['digests']> {
+  async killAndDigest(groups: ReplicaGroups): Promise<FinalState['digests']> {
     await Promise.all([...this.nodes.values()].map((node) => node.kill()));
     this.nodes.clear();
     const hostOf = (replica: string) => this.layout.find((node) => node.actors.includes(replica))!.name;
-    return readDigests((replica) => join(this.dataRoot, hostOf(replica)));
+    return readDigests((replica) => join(this.dataRoot, hostOf(replica)), groups);
   }
 
   async close(): Promise<void> {

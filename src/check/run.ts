@@ -20,7 +20,7 @@ import { checkHistory, type CheckReport } from './checkers.js';
 import { HistoryRecorder, writeHistory, type FinalState, type History } from './history.js';
 import { startMultihostTarget } from './multihost-target.js';
 import { clusterView, eventually, http, makeDataDir, removeDataDir, sleep, startPygmy, type PygmyProcess } from './process.js';
-import { actorNames, readDigests, replicaGroups, type CheckTarget, type HostFaultKind, type NemesisKind } from './target.js';
+import { readDigests, replicaGroups, type CheckTarget, type HostFaultKind, type NemesisKind, type ReplicaGroups } from './target.js';
 
 export type { NemesisKind } from './target.js';
 /** The faults of a single-process run, and of a multi-host run. */
@@ -47,6 +47,8 @@ export interface CheckRunOptions {
   /** The target's order deadline; default 1500 ms in an ambiguous run, the target's own (30 s) otherwise. */
   readonly orderDeadlineMs?: number;
   readonly plantedBug?: PlantedBug;
+  /** Replicas per group of the single-process target (`pygmy start --replicas`); default 3. */
+  readonly replicas?: number;
 }
 
 export interface CheckRunResult {
@@ -77,6 +79,7 @@ function startArgsFor(options: CheckRunOptions): string[] {
   if (options.orderDeadlineMs !== undefined || options.ambiguous) args.push('--order-deadline-ms', String(orderDeadlineOf(options)));
   if (options.ambiguous) args.push('--hold-after-deduct-ms', '150');
   if (options.plantedBug !== undefined) args.push('--bug', options.plantedBug);
+  if (options.replicas !== undefined) args.push('--replicas', String(options.replicas));
   return args;
 }
 
@@ -143,10 +146,10 @@ class SingleProcessTarget implements CheckTarget {
     await this.reachable();
   }
 
-  async killAndDigest(): Promise<FinalState['digests']> {
+  async killAndDigest(groups: ReplicaGroups): Promise<FinalState['digests']> {
     this.resume();
     await this.process.kill();
-    return readDigests(() => this.process.dataDir);
+    return readDigests(() => this.process.dataDir, groups);
   }
 
   async close(): Promise<void> {
@@ -296,7 +299,7 @@ function throughGateway(target: CheckTarget, clientId: number): CheckTarget {
     reachable: () => target.reachable(),
     injectHostFault: (kind, random, holdMs, record) => target.injectHostFault(kind, random, holdMs, record),
     healHosts: () => target.healHosts(),
-    killAndDigest: () => target.killAndDigest(),
+    killAndDigest: (groups) => target.killAndDigest(groups),
     close: () => target.close(),
   };
 }
@@ -331,13 +334,39 @@ async function admin(target: CheckTarget, name: string, action: string): Promise
   }
 }
 
+/**
+ * The groups' members as their leaders see them now (voters and learners), so faults, healing, the wait for quiet
+ * and the final digests cover every member, also ones a membership change added; when the gateway cannot say (a
+ * group without a leader at that moment), the members it said last (at first, the bootstrap members).
+ */
+export async function liveGroups(target: CheckTarget): Promise<ReplicaGroups> {
+  const known = lastKnownGroups.get(target) ?? replicaGroups;
+  const membersOf = async (group: 'catalog' | 'order'): Promise<readonly string[]> => {
+    const answer = await attempt(target, 'GET', `/admin/groups/${group}/members`).catch(() => null);
+    const result = answer?.status === 200 ? (answer.json() as { result?: { voters?: unknown; learners?: unknown } }).result : undefined;
+    const names = [result?.voters, result?.learners].flatMap((list) => (Array.isArray(list) ? list : []));
+    return names.length > 0 && names.every((name) => typeof name === 'string') ? names as string[] : known[group];
+  };
+  const groups = { catalog: await membersOf('catalog'), order: await membersOf('order') };
+  lastKnownGroups.set(target, groups);
+  return groups;
+}
+
+/** What liveGroups last learnt per target: the answer while a group has no leader for a moment. */
+const lastKnownGroups = new WeakMap<CheckTarget, ReplicaGroups>();
+
+async function liveActorNames(target: CheckTarget): Promise<string[]> {
+  const groups = await liveGroups(target);
+  return [...groups.catalog, ...groups.order, 'cache'];
+}
+
 async function chooseVictim(target: CheckTarget, random: SeededRandom): Promise<string> {
   if (random.chance(0.5)) {
     const view = await clusterView(target.url, target.headers).catch(() => null);
     const leader = view?.leaders[random.chance(0.5) ? 'catalog' : 'order'];
     if (leader) return leader;
   }
-  return random.pick(actorNames);
+  return random.pick(await liveActorNames(target));
 }
 
 async function injectOne(shared: Shared, kind: NemesisKind, random: SeededRandom, state: NemesisState, until: number): Promise<void> {
@@ -362,8 +391,10 @@ async function injectOne(shared: Shared, kind: NemesisKind, random: SeededRandom
       return;
     }
     case 'catalog-outage': {
-      // Two of three: no quorum, so deducts wait (or are refused) while their orders' deadlines pass.
-      const victims = random.chance(0.5) ? ['catalog-1', 'catalog-2'] : random.chance(0.5) ? ['catalog-2', 'catalog-3'] : ['catalog-1', 'catalog-3'];
+      // A majority of the catalog's members: no quorum, so deducts wait (or are refused) while their orders' deadlines pass.
+      const members = [...(await liveGroups(shared.target)).catalog];
+      const victims: string[] = [];
+      while (victims.length < Math.floor(members.length / 2) + 1) victims.push(...members.splice(random.integer(0, members.length - 1), 1));
       const stopped = [];
       for (const victim of victims) if (await admin(shared.target, victim, 'stop')) stopped.push(victim);
       if (stopped.length === 0) return;
@@ -404,7 +435,7 @@ async function nemesis(shared: Shared, kinds: readonly NemesisKind[], deadlineMs
 /** Undo every fault: start stopped actors, heal isolated ones, wait until both groups serve. */
 async function healAll(target: CheckTarget): Promise<void> {
   await target.healHosts();
-  for (const name of actorNames) {
+  for (const name of await liveActorNames(target)) {
     await admin(target, name, 'heal');
     await admin(target, name, 'start');
   }
@@ -449,10 +480,10 @@ async function readStocks(target: CheckTarget): Promise<Record<number, number>> 
 }
 
 /** Waits until every replica of each group has applied the same index, so their hashes can be compared. */
-async function quiet(target: CheckTarget): Promise<boolean> {
+async function quiet(target: CheckTarget, groups: ReplicaGroups): Promise<boolean> {
   return eventually('replicas to reach the same applied index', async () => {
     const view = await clusterView(target.url, target.headers);
-    for (const members of Object.values(replicaGroups)) {
+    for (const members of Object.values(groups)) {
       const replicas = view.actors.filter((actor) => (members as readonly string[]).includes(actor.name));
       if (replicas.length !== members.length || replicas.some((actor) => !actor.alive)) return undefined;
       if (new Set(replicas.map((actor) => actor.lastApplied)).size !== 1) return undefined;
@@ -468,9 +499,10 @@ async function finalState(target: CheckTarget, initialStock: Record<number, numb
   await sleep(gatewayDeadlineMs);
   const orders = await settledOrders(target, orderDeadlineMs);
   const finalStock = await readStocks(target);
-  if (!(await quiet(target))) log('check: replicas did not reach one applied index; hashes compared where indexes match');
+  const groups = await liveGroups(target);
+  if (!(await quiet(target, groups))) log('check: replicas did not reach one applied index; hashes compared where indexes match');
   // kill -9 with the cluster quiet: every applied entry is already durable, and the files stay as they are.
-  return { initialStock, finalStock, orders, digests: await target.killAndDigest() };
+  return { initialStock, finalStock, orders, digests: await target.killAndDigest(groups) };
 }
 
 async function startSingleProcessTarget(args: readonly string[]): Promise<CheckTarget> {
@@ -492,6 +524,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
   const target = options.multihost ? await startMultihostTarget({ log: options.log }) : await startSingleProcessTarget(startArgsFor(options));
   try {
     const initialStock = await readStocks(target);
+    await liveGroups(target); // both groups have a leader now: what a later moment without one falls back to
     const recorder = new HistoryRecorder(() => Date.now(), options.operationsMax ?? 2_000_000);
     const nemesisState: NemesisState = { faults: [] };
     const gaps = new WriteGaps();

@@ -24,8 +24,15 @@ export const hostFaultKinds = ['crash-process', 'crash-host', 'partition', 'paus
 export type HostFaultKind = (typeof hostFaultKinds)[number];
 export type NemesisKind = AdminFaultKind | HostFaultKind;
 
+/** The bootstrap members of a default cluster; a run asks the gateway for the live ones (liveGroups). */
 export const replicaGroups = { catalog: ['catalog-1', 'catalog-2', 'catalog-3'], order: ['order-1', 'order-2', 'order-3'] } as const;
 export const actorNames = [...replicaGroups.catalog, ...replicaGroups.order, 'cache'] as const;
+
+/** Each group's members, voters and learners. */
+export interface ReplicaGroups {
+  readonly catalog: readonly string[];
+  readonly order: readonly string[];
+}
 
 export interface CheckTarget {
   /** The gateway's URL (may change when the process behind it restarts: read it for every request). */
@@ -41,15 +48,15 @@ export interface CheckTarget {
   /** Undoes any host fault still in place (cut links, processes down). */
   healHosts(): Promise<void>;
   /** Kills every process (with the cluster quiet the files hold what it applied) and digests each replica. */
-  killAndDigest(): Promise<FinalState['digests']>;
+  killAndDigest(groups: ReplicaGroups): Promise<FinalState['digests']>;
   /** Releases processes, data and hosts; safe after a failure and safe twice. */
   close(): Promise<void>;
 }
 
 /** Opens each replica's database (the process is gone) and asks its state machine for the digest. */
-export function readDigests(dataDirOf: (replica: string) => string): FinalState['digests'] {
+export function readDigests(dataDirOf: (replica: string) => string, groups: ReplicaGroups = replicaGroups): FinalState['digests'] {
   const digests: Array<FinalState['digests'][number]> = [];
-  for (const [group, members] of Object.entries(replicaGroups)) {
+  for (const [group, members] of Object.entries(groups)) {
     for (const name of members) {
       const stateMachine: StateMachine = group === 'catalog' ? new CatalogStateMachine(initialCatalog) : new OrderStateMachine();
       const storage = RaftStorage.open({ path: join(dataDirOf(name), `${name}.db`), stateMachine });

@@ -4,7 +4,9 @@
 // `pygmy node` per network-namespace host; faults kill,stop,isolate,crash-host,partition; needs root and
 // `ip netns`, else exits 2 with the reason), --ambiguous (go looking for orders of unknown outcome: impatient
 // clients, a short order deadline, catalog outages, kills of the order leader, SIGSTOP pauses), --order-deadline-ms
-// MS (the target's), --bug reject-without-fence (a planted bug the check must find), --recheck FILE (check a saved
+// MS (the target's), --bug reject-without-fence (a planted bug the check must find), --replicas N (odd, 1–7: the
+// size of both groups of the single-process target; faults, healing and the final digests follow the groups' live
+// members), --recheck FILE (check a saved
 // history again, no cluster), --export FILE (the history as plain JSON operations for Porcupine and the like).
 // Prints each anomaly with the smallest part of the history that shows it, what could not be decided, how the
 // orders of unknown outcome were resolved, and as its last line exactly `check: OPS ops, F faults, A anomalies`.
@@ -16,6 +18,7 @@ import { checkHistory, describeAnomaly, unknownResolution, type CheckReport } fr
 import { readHistory, writeExport, type History } from '../check/history.js';
 import { namespaceUnavailableReason } from '../check/hosts.js';
 import { ambiguousNemesisKinds, multihostNemesisKinds, nemesisKinds, plantedBugs, runCheck, type NemesisKind, type PlantedBug } from '../check/run.js';
+import { replicasProblem } from '../cluster/cluster.js';
 
 function integer(value: string | undefined, name: string, fallback: number, minimum: number): number {
   if (value === undefined) return fallback;
@@ -43,7 +46,7 @@ function parseBug(value: string | undefined): PlantedBug | undefined {
 
 const usage = [
   'usage: pygmy check [--duration 30] [--seed 1] [--clients 6] [--nemesis kill,stop,isolate,crash-process,catalog-outage,kill-order-leader,pause-process|none]',
-  '                   [--ambiguous] [--order-deadline-ms MS] [--bug reject-without-fence] [--history FILE] [--export FILE]',
+  '                   [--ambiguous] [--order-deadline-ms MS] [--bug reject-without-fence] [--replicas 3] [--history FILE] [--export FILE]',
   '       pygmy check --recheck FILE [--export FILE]',
   '       pygmy check --multihost [--nemesis kill,stop,isolate,crash-host,partition|none] [other flags as above]',
 ];
@@ -91,6 +94,7 @@ export async function main(argv: string[]): Promise<number> {
         ambiguous: { type: 'boolean' },
         'order-deadline-ms': { type: 'string' },
         bug: { type: 'string' },
+        replicas: { type: 'string' },
         recheck: { type: 'string' },
         export: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -114,6 +118,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   let durationMs: number, seed: number, clients: number, nemesis: NemesisKind[], plantedBug: PlantedBug | undefined, orderDeadlineMs: number | undefined;
+  let replicas: number | undefined;
   try {
     durationMs = integer(values.duration, '--duration', 30, 1) * 1_000;
     seed = integer(values.seed, '--seed', 1, 0);
@@ -121,7 +126,10 @@ export async function main(argv: string[]): Promise<number> {
     nemesis = parseNemesis(values.nemesis, multihost, ambiguous);
     plantedBug = parseBug(values.bug);
     orderDeadlineMs = values['order-deadline-ms'] === undefined ? undefined : integer(values['order-deadline-ms'], '--order-deadline-ms', 0, 100);
-    if (multihost && (ambiguous || plantedBug !== undefined)) throw new Error('--ambiguous and --bug run against the single-process target only');
+    replicas = values.replicas === undefined ? undefined : integer(values.replicas, '--replicas', 3, 1);
+    const replicasWrong = replicas === undefined ? null : replicasProblem(replicas);
+    if (replicasWrong !== null) throw new Error(`--replicas: ${replicasWrong}`);
+    if (multihost && (ambiguous || plantedBug !== undefined || replicas !== undefined)) throw new Error('--ambiguous, --bug and --replicas run against the single-process target only');
   } catch (error) {
     console.error(`pygmy check: ${error instanceof Error ? error.message : String(error)}`);
     return 2;
@@ -133,6 +141,7 @@ export async function main(argv: string[]): Promise<number> {
     durationMs, seed, clients, nemesis, historyPath, multihost, ambiguous, log: (line) => console.log(line),
     ...(plantedBug === undefined ? {} : { plantedBug }),
     ...(orderDeadlineMs === undefined ? {} : { orderDeadlineMs }),
+    ...(replicas === undefined ? {} : { replicas }),
   });
   if (values.export !== undefined) writeExport(values.export, result.history);
   const outcomes = { ok: 0, fail: 0, unknown: 0 };

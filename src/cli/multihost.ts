@@ -15,8 +15,9 @@ import type { AdminMode } from '../http/authorization.js';
 import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
 import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
-import { cacheName, catalogMembers, clusterSpecs, clusterTimeouts, databaseBytesIn, orderMembers } from '../cluster/cluster.js';
+import { cacheName, catalogMembers, clusterSpecs, clusterTimeouts, databaseBytesIn, orderMembers, replicaSpec, type ClusterOptions } from '../cluster/cluster.js';
 import { checkTimeouts } from '../http/timeouts.js';
+import { MembershipRefusedError } from '../http/backend.js';
 import { memberFilesIn } from '../raft/storage/marker.js';
 
 export interface GatewayPlacement {
@@ -41,7 +42,14 @@ export interface ClusterLayout {
   readonly allowFrom?: readonly string[];
 }
 
-const bookstoreActors: readonly string[] = [...catalogMembers, ...orderMembers, cacheName];
+/** Members of either group: the bootstrap ones (catalog-1..3, order-1..3) and any added since (catalog-4, …). */
+const memberActorPattern = /^(catalog|order)-[1-9][0-9]{0,2}$/;
+const isBookstoreActor = (actor: unknown): actor is string => typeof actor === 'string' && (actor === cacheName || memberActorPattern.test(actor));
+
+/** The members of `group` the layout places, in layout order. */
+export function layoutMembers(layout: ClusterLayout, group: 'catalog' | 'order'): string[] {
+  return layout.nodes.flatMap((node) => node.actors).filter((actor) => actor.startsWith(`${group}-`));
+}
 
 function fail(where: string, why: string): never {
   throw new Error(`cluster config: ${where}: ${why}`);
@@ -54,8 +62,8 @@ function parseNode(value: unknown, index: number): NodeLayout {
   if (typeof node.name !== 'string' || !/^[a-z0-9][a-z0-9-]{0,31}$/.test(node.name)) fail(where, 'name must be 1–32 of a-z, 0-9, -');
   if (typeof node.host !== 'string' || node.host.length === 0) fail(where, 'host must be a string');
   if (!Number.isInteger(node.port) || (node.port as number) < 1 || (node.port as number) > 65535) fail(where, 'port must be 1–65535');
-  if (!Array.isArray(node.actors) || !node.actors.every((actor) => typeof actor === 'string' && bookstoreActors.includes(actor))) {
-    fail(where, `actors must be a list drawn from ${bookstoreActors.join(', ')}`);
+  if (!Array.isArray(node.actors) || !node.actors.every(isBookstoreActor)) {
+    fail(where, `actors must be a list of ${cacheName}, catalog-N and order-N (N from 1 to 999)`);
   }
   let gateway: GatewayPlacement | null = null;
   if (node.gateway !== undefined) {
@@ -75,9 +83,13 @@ export function parseLayout(json: unknown, baseDirectory: string): ClusterLayout
   const names = new Set(nodes.map((node) => node.name));
   if (names.size !== nodes.length) fail('nodes', 'node names must be unique');
   const placed = nodes.flatMap((node) => node.actors);
-  for (const actor of bookstoreActors) {
+  for (const actor of new Set([...placed, cacheName])) {
     const count = placed.filter((name) => name === actor).length;
     if (count !== 1) fail('nodes', `${actor} must be placed on exactly one node (found ${count})`);
+  }
+  // A member added since bootstrap is listed where it runs, and a removed one left out; each group keeps one.
+  for (const group of ['catalog', 'order']) {
+    if (!placed.some((actor) => actor.startsWith(`${group}-`))) fail('nodes', `no ${group} member is placed`);
   }
   if (!nodes.some((node) => node.gateway !== null)) fail('nodes', 'at least one node must run a gateway');
   const path = (value: unknown, where: string) => (typeof value === 'string' ? resolve(baseDirectory, value) : fail(where, 'must be a path'));
@@ -123,6 +135,80 @@ export interface NodeOptions {
   readonly orderDeadlineMs?: number;
   /** The gateway's operations listener on the gateway's host (`--ops-port`; 0 picks a free port); absent: none. */
   readonly operationsPort?: number;
+  /**
+   * The cluster config file, read again when a member is added on a node this one does not know yet (a host that
+   * joined: the operator added it to the file). Absent: only the nodes of `layout` can take new members.
+   */
+  readonly configFile?: string;
+}
+
+const memberNamePattern = memberActorPattern;
+
+/**
+ * Where a new member may be started: a node this one knows (the layout's, or one admitted since), or one the
+ * config file names now. Returns the node's address, or why not.
+ */
+function findNode(options: NodeOptions, transport: NodeTransport, node: string): NodeAddress | string {
+  const known = transport.knownNodes().find((candidate) => candidate.name === node);
+  if (known !== undefined) return known;
+  if (options.configFile === undefined) return `${node} is not a node of the cluster config`;
+  let layout: ClusterLayout;
+  try {
+    layout = readLayout(options.configFile);
+  } catch (error) {
+    return `${options.configFile} cannot be read again: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  const listed = layout.nodes.find((candidate) => candidate.name === node);
+  return listed ?? `${node} is not in ${options.configFile}: add it there (name, host, port, "actors": []) and start it with pygmy node`;
+}
+
+/**
+ * Whether `node` runs now and answers its control service within nodeAnswerWaitMs, asked before anything is proposed: a member added for
+ * a node that is not up would stay a learner that replicates to nobody. Admits the node first (harmless if the
+ * add goes no further: it is only dialed).
+ */
+const nodeAnswerWaitMs = 3_000;
+
+async function nodeAnswers(self: string, transport: NodeTransport, port: ClusterPort, node: NodeAddress): Promise<string | null> {
+  if (node.name === self) return null;
+  await transport.admitNode(node);
+  // Within the gateway's request deadline (5 s), leaving the rest of the add its own time.
+  const deadlineMs = Date.now() + nodeAnswerWaitMs;
+  for (;;) {
+    try {
+      await port.control(node.name, { type: 'status' }, 1_000);
+      return null;
+    } catch (error) {
+      if (Date.now() > deadlineMs) {
+        return `${node.name} (${node.host}:${node.port}) does not answer: start it with pygmy node and the cluster's secret first (${error instanceof Error ? error.message : String(error)})`;
+      }
+      await sleep(250);
+    }
+  }
+}
+
+/**
+ * Starts member `name` on `node`: every reachable node admits `node` (if it joined since they started) and routes
+ * `name` there, then `node` spawns it. A node that does not answer is logged and skipped: it learns of the new
+ * node when it is restarted with the updated config.
+ */
+async function startMemberOn(options: NodeOptions, transport: NodeTransport, port: ClusterPort, spawnHere: (name: string) => Promise<void>, name: string, node: string): Promise<void> {
+  const address = findNode(options, transport, node);
+  if (typeof address === 'string') throw new MembershipRefusedError(address);
+  await transport.admitNode(address);
+  await transport.place(name, address.name);
+  port.placed(name, address);
+  for (const other of transport.knownNodes()) {
+    if (other.name === options.node) continue;
+    try {
+      if (other.name !== address.name) await port.control(other.name, { type: 'admitNode', node: { ...address, actors: [] } });
+      await port.control(other.name, { type: 'place', name, node: address.name });
+    } catch (error) {
+      options.logger.warn({ node: other.name, member: name, event: 'placeSkipped' }, `${other.name} did not learn that ${name} lives on ${address.name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (address.name === options.node) await spawnHere(name);
+  else await port.control(address.name, { type: 'spawn', name }, 30_000);
 }
 
 /**
@@ -170,19 +256,30 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   // Before anything starts: a step that cannot fit inside the request deadline is a configuration error.
   const timeouts = checkTimeouts(clusterTimeouts({}));
   if (options.fresh) wipeForNewCluster(options.dataDir, options.startNewCluster === true);
+  const members = { catalog: layoutMembers(layout, 'catalog'), order: layoutMembers(layout, 'order') };
+  const specOptions: ClusterOptions = { host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, members, ...(layout.logRetainBytes === null ? {} : { logRetainBytesMax: layout.logRetainBytes }), dedupePruning: layout.dedupePruning, ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) };
+  let spawnInto: ActorSystem | null = null;
+  const spawnHere = async (name: string) => {
+    const group = memberNamePattern.exec(name)?.[1] as 'catalog' | 'order' | undefined;
+    if (group === undefined || spawnInto === null) throw new MembershipRefusedError(`${self.name} makes only catalog-N and order-N members, not ${name}`);
+    log.info({ member: name, event: 'memberSpawned' }, `${self.name}: starting new member ${name}`);
+    await spawnInto.start([replicaSpec(specOptions, group, name)]);
+  };
   const transport = new NodeTransport({
     self: self.name,
     nodes: layout.nodes,
     secret: options.secret,
     log,
+    spawn: spawnHere,
     ...(options.listenHost === undefined ? {} : { listenHost: options.listenHost }),
     ...(layout.tls === null ? {} : { tls: layout.tls }),
     ...(layout.allowFrom === undefined ? {} : { allowFrom: layout.allowFrom }),
   });
   const system = new ActorSystem({ logger: log, remote: transport, onEscalate: options.onEscalate ?? (() => {}) });
+  spawnInto = system;
   transport.attachSystem(system);
   await transport.listen();
-  const specs = clusterSpecs({ host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, ...(layout.logRetainBytes === null ? {} : { logRetainBytesMax: layout.logRetainBytes }), dedupePruning: layout.dedupePruning, ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) }).filter((spec) => self.actors.includes(spec.name));
+  const specs = clusterSpecs(specOptions).filter((spec) => self.actors.includes(spec.name));
   try {
     await system.start(specs);
   } catch (error) {
@@ -197,8 +294,14 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     // The near cache needs the cache actor's notices in this process: only when the cache runs on this node.
     const cacheHere = self.actors.includes(cacheName);
     backend = new ActorBackend({
-      actors: port, catalogMembers, orderMembers, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), localNode: self.name, deadlineMs: timeouts.requestDeadlineMs - 250, timeouts,
+      actors: port, catalogMembers: members.catalog, orderMembers: members.order, cacheName, log, nodeOf: (actor) => port.nodeOf(actor), localNode: self.name, deadlineMs: timeouts.requestDeadlineMs - 250, timeouts,
       nearCache: cacheHere ? { capacity: 20_000, watch: (name, watcher) => system.watchActor(name, watcher) } : null,
+      memberNodeProblem: (node) => {
+        if (node === null) return 'a multi-host cluster needs the node of the new member: "node": "host-d" (--node host-d)';
+        const found = findNode(options, transport, node);
+        return typeof found === 'string' ? found : nodeAnswers(self.name, transport, port, found);
+      },
+      startMember: (_group, name, node) => startMemberOn(options, transport, port, spawnHere, name, node!),
     });
     gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: timeouts.requestDeadlineMs, operations: options.operationsPort === undefined ? null : { port: options.operationsPort } });
     gateway.metrics.databaseBytesOf = databaseBytesIn(options.dataDir);

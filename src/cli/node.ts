@@ -79,6 +79,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     node = await startNode({
       layout,
+      configFile: values.config,
       node: values.node,
       dataDir: values['data-dir'] ?? `./data/${values.node}`,
       fresh: values.fresh ?? false,

@@ -44,6 +44,8 @@ export interface ClusterOptions {
   readonly orderDeadlineMs?: number;
   /** Bytes of log a leader keeps for followers behind it (default: src/raft/compaction.ts). */
   readonly logRetainBytesMax?: number;
+  /** Compact a replica's log every this many applied entries (default: src/raft/replica.ts); tests use a few. */
+  readonly snapshotEntriesInterval?: number;
   /** The order group publishes the dedupe watermark (see OrderReplicaArgs.dedupePruning); off by default. */
   readonly dedupePruning?: boolean;
   /** Planted bug for the checker: the deadline rejects without fencing the catalog. */
@@ -60,6 +62,11 @@ export interface ClusterOptions {
   readonly restartWindowMs?: number;
   /** Replicas in each group at bootstrap: odd, 1 to 7 (default 3). */
   readonly replicas?: number;
+  /**
+   * The members of each group as the caller knows them (a multi-host layout, where this node's data dir holds only
+   * its own replicas); absent: the members this data dir runs (membersOnDisk).
+   */
+  readonly members?: { readonly catalog: readonly string[]; readonly order: readonly string[] };
 }
 
 export interface RunningCluster {
@@ -161,6 +168,7 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
       ...(options.catalog ? { catalog: options.catalog } : {}),
       ...(options.diskFaultInjection ? { testHooks: { diskFaults: true } } : {}),
       ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
+      ...(options.snapshotEntriesInterval === undefined ? {} : { snapshotEntriesInterval: options.snapshotEntriesInterval }),
     };
     return { name, module: catalogModule, args, restart: 'permanent' };
   }
@@ -172,6 +180,7 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
     ...(options.diskFaultInjection || options.holdAfterDeductMs ? { testHooks: orderTestHooks(options) } : {}),
     ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
     ...(options.dedupePruning === true ? { dedupePruning: true } : {}),
+    ...(options.snapshotEntriesInterval === undefined ? {} : { snapshotEntriesInterval: options.snapshotEntriesInterval }),
   };
   return { name, module: orderModule, args, restart: 'permanent' };
 }
@@ -182,6 +191,7 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
  * the group a membership change left, and the gateway and the order saga list it.
  */
 export function membersOnDisk(options: ClusterOptions, group: 'catalog' | 'order'): string[] {
+  if (options.members !== undefined) return [...options.members[group]];
   const bootstrap = groupMembers(group, options.replicas);
   let files: string[];
   try {

@@ -111,7 +111,7 @@ export interface ActorBackendOptions {
   /** Starts a new member's replica actor (its own thread and database); absent: members cannot be added here. */
   readonly startMember?: (group: ReplicaGroup, name: string, node: string | null) => Promise<void>;
   /** Why a new member cannot be started on `node` (null: it can); asked before anything is proposed. */
-  readonly memberNodeProblem?: (node: string | null) => string | null;
+  readonly memberNodeProblem?: (node: string | null) => string | null | Promise<string | null>;
 }
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
@@ -151,6 +151,8 @@ export class ActorBackend implements Backend {
   private readonly catalog: GroupClient<CatalogMachine>;
   /** The order group's members as this gateway last learned them. */
   private orderNames: readonly string[];
+  /** The catalog members as of the last change this gateway made (told to every order replica). */
+  private catalogNames: readonly string[];
   private readonly orders: GroupClient<OrderMachine, OrderCalls>;
   private readonly deadlineMs: number;
   private readonly cache: CacheClient<PreparedLookup>;
@@ -158,6 +160,7 @@ export class ActorBackend implements Backend {
   constructor(options: ActorBackendOptions) {
     this.options = options;
     this.orderNames = [...options.orderMembers];
+    this.catalogNames = [...options.catalogMembers];
     this.deadlineMs = options.deadlineMs ?? 3_000;
     const ask = (target: string, message: unknown, timeoutMs: number) => options.actors.ask(target, message, { timeoutMs });
     const near = options.nearCache ?? null;
@@ -328,7 +331,7 @@ export class ActorBackend implements Backend {
   async backup(directory: string, options: BackupOptions = { bytesPerSecond: null }): Promise<readonly GroupBackup[]> {
     const statuses = await this.cluster();
     const backups: GroupBackup[] = [];
-    for (const [group, members] of [['order', this.options.orderMembers], ['catalog', this.options.catalogMembers]] as const) {
+    for (const [group, members] of [['order', this.orderNames], ['catalog', this.catalogNames]] as const) {
       backups.push(await this.backupGroup(group, members, statuses, directory, options));
     }
     return backups;
@@ -407,8 +410,13 @@ export class ActorBackend implements Backend {
     // The change committed: the removed member's actor stops (if it runs here) and its database is kept aside.
     const known = (await this.options.actors.status()).some((status) => status.name === name);
     if (known) {
-      await this.options.actors.stop(name);
-      this.options.retireDatabase?.(name);
+      // A member on a host that is gone (the reason it is removed) cannot be stopped: it is out of the group anyway.
+      const stopped = await this.options.actors.stop(name).then(() => true, (error: unknown) => {
+        if (!isUnavailable(error)) throw error;
+        this.options.log.warn({ group, member: name, event: 'memberUnreachable' }, `gateway: ${name} is removed but its node did not answer; it was not stopped`);
+        return false;
+      });
+      if (stopped) this.options.retireDatabase?.(name);
     }
     this.options.log.info({ group, member: name, event: 'memberRemoved' }, `gateway: ${name} removed from the ${group} group; its actor stopped, its database kept`);
     return this.followMembers(group, await this.members(group));
@@ -419,22 +427,31 @@ export class ActorBackend implements Backend {
     if (startMember === undefined) throw new MembershipRefusedError('this gateway cannot start new members');
     const name = request.name;
     if (!name.startsWith(`${group}-`)) throw new MembershipRefusedError(`a ${group} member's name starts with "${group}-", got ${name}`);
-    const nodeProblem = this.options.memberNodeProblem?.(request.node) ?? null;
+    const nodeProblem = (await this.options.memberNodeProblem?.(request.node)) ?? null;
     if (nodeProblem !== null) throw new MembershipRefusedError(nodeProblem);
     const before = await this.members(group);
-    if (before.voters.includes(name) || before.learners.includes(name)) throw new MembershipRefusedError(`${name} is already a member of the ${group} group`);
-    if ((await this.options.actors.status()).some((status) => status.name === name)) {
-      throw new MembershipRefusedError(`an actor named ${name} exists already; a new member needs a name never used`);
+    const running = (await this.options.actors.status()).some((status) => status.name === name && status.alive);
+    if (before.learners.includes(name) && running) {
+      // The same add again, after one answered 503 while the learner caught up (or to promote a kept learner):
+      // it goes on from where it is.
+      if (!request.promote) return this.followMembers(group, before);
+    } else {
+      if (before.voters.includes(name) || before.learners.includes(name)) throw new MembershipRefusedError(`${name} is already a member of the ${group} group`);
+      if ((await this.options.actors.status()).some((status) => status.name === name)) {
+        throw new MembershipRefusedError(`an actor named ${name} exists already; a new member needs a name never used`);
+      }
+      await this.proposeChange(group, { type: 'addLearner', node: name });
+      await startMember(group, name, request.node);
+      if (!request.promote) return this.followMembers(group, await this.members(group));
     }
-    await this.proposeChange(group, { type: 'addLearner', node: name });
-    await startMember(group, name, request.node);
-    if (!request.promote) return this.followMembers(group, await this.members(group));
     // Promoted once it is within the leader's bound; refused (learnerBehind) until then, so try again, bounded.
     const deadline = Date.now() + this.deadlineMs;
     for (let attempt = 0; ; attempt += 1) {
       const answer = await this.proposeChange(group, { type: 'promote', node: name }, true);
       if (answer === 'done') break;
-      if (Date.now() > deadline) throw new UnavailableError(`${name} joined as a learner but did not catch up in ${this.deadlineMs} ms; it stays a learner`);
+      if (Date.now() > deadline) {
+        throw new UnavailableError(`${name} joined as a learner but did not catch up in ${this.deadlineMs} ms; it stays a learner until the same add is sent again`);
+      }
       await new Promise((resolve) => setTimeout(resolve, Math.min(200, 20 * (attempt + 1))));
     }
     this.options.log.info({ group, member: name, event: 'memberAdded' }, `gateway: ${name} added to the ${group} group`);
@@ -443,18 +460,20 @@ export class ActorBackend implements Backend {
 
   /**
    * After a change: this gateway's group client tries the new members, and so do the order replicas' catalog
-   * clients (told with {type:'catalogMembers'}). An order replica that restarts later starts from its bootstrap list.
+   * clients (told with {type:'catalogMembers'}, also a new order member, which starts from its node's list).
+   * An order replica that restarts later starts from its bootstrap list.
    */
   private followMembers(group: ReplicaGroup, view: GroupMembers): GroupMembers {
     const members = [...view.voters, ...view.learners];
     if (group === 'catalog') {
       this.catalog.setMembers(members);
-      for (const order of this.orderNames) {
-        void this.options.actors.ask(order, { type: 'catalogMembers', members }, { timeoutMs: 1_000 }).catch(() => undefined);
-      }
+      this.catalogNames = members;
     } else {
       this.orders.setMembers(members);
       this.orderNames = members;
+    }
+    for (const order of this.orderNames) {
+      void this.options.actors.ask(order, { type: 'catalogMembers', members: this.catalogNames }, { timeoutMs: 1_000 }).catch(() => undefined);
     }
     return view;
   }

@@ -56,8 +56,11 @@ export interface DriverStorage extends IdentityStore {
   apply(entries: readonly Entry[]): AppliedResult[];
   /** A Ready that only moves the commit index, recorded with the entries it applies; null when not that case. */
   persistCommitAndApply(part: PersistPart, entries: readonly Entry[]): AppliedResult[] | null;
-  /** `peers` and `learners`: the configuration in force at `index`, recorded with the compaction point. */
-  compact(index: number, peers: readonly NodeId[], learners: readonly NodeId[]): void;
+  /**
+   * `peers`, `learners` and `configIndex` (the index of the entry that set them): the configuration in force at
+   * `index`, recorded with the compaction point.
+   */
+  compact(index: number, peers: readonly NodeId[], learners: readonly NodeId[], configIndex: number): void;
   /** An image of the applied state, labelled with lastApplied and its term. */
   image(): BuiltImage;
   query(query: unknown): unknown;
@@ -773,7 +776,7 @@ export class ReplicaDriver {
 
   private compactTo(index: number): void {
     const membership = this.node.membershipAt(index);
-    this.storage.compact(index, membership.voters, membership.learners);
+    this.storage.compact(index, membership.voters, membership.learners, membership.configIndex);
     this.node.compact(index);
     this.log.debug({ replica: this.name, index }, `${this.name} compacted its log up to index ${index}`);
   }

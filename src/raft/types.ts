@@ -33,6 +33,8 @@ export interface SnapshotMeta {
   readonly peers: readonly NodeId[];
   /** Non-voting members (learners) at that point; absent means none. */
   readonly learners?: readonly NodeId[];
+  /** Index of the `config` entry that set that configuration (0: the bootstrap one); absent means `index`. */
+  readonly configIndex?: number;
 }
 
 export interface Snapshot {

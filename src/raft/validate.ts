@@ -20,7 +20,8 @@ function isSnapshot(value: unknown): value is Snapshot {
   if (typeof snapshot.data !== 'string' || typeof snapshot.meta !== 'object' || snapshot.meta === null) return false;
   const meta = snapshot.meta as Record<string, unknown>;
   return isCount(meta.index) && isCount(meta.term) && Array.isArray(meta.peers) && meta.peers.every(isName)
-    && (meta.learners === undefined || (Array.isArray(meta.learners) && meta.learners.every(isName)));
+    && (meta.learners === undefined || (Array.isArray(meta.learners) && meta.learners.every(isName)))
+    && (meta.configIndex === undefined || (isCount(meta.configIndex) && meta.configIndex <= meta.index));
 }
 
 export function isRaftMessage(value: unknown): value is Message {

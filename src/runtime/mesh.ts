@@ -59,6 +59,18 @@ export class ChannelMesh {
     await Promise.all(calls);
   }
 
+  /** A remote name that appeared after start: every live child gets a channel to it now. */
+  async connectRemote(remote: ActorName): Promise<void> {
+    const calls: Promise<unknown>[] = [];
+    for (const child of this.liveChildren()) {
+      const channel = new MessageChannel();
+      calls.push(child.call(`connect ${child.name} to ${remote}`, (control) => control.connect(remote, Comlink.transfer(channel.port2, [channel.port2])))
+        .catch((error) => this.options.onControlFailure(error)));
+      this.options.remote?.connect(child.name, remote, channel.port1);
+    }
+    await Promise.all(calls);
+  }
+
   /** The worker of `name` exited: the main endpoint and every live peer forget their channel to it. */
   unwire(name: ActorName): void {
     this.options.endpoint.disconnect(name);

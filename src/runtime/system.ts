@@ -283,6 +283,14 @@ export class ActorSystem extends EventEmitter {
     this.applyPolicy({ type: 'child-started', name: child.name });
   }
 
+  /**
+   * A remote name that appeared after start (an actor placed on a node that joined): every live child gets a
+   * channel to it now; children started later get one from `remote.names`, which must already list it.
+   */
+  async connectRemote(remote: ActorName): Promise<void> {
+    await this.mesh.connectRemote(remote);
+  }
+
   private onExit(child: ChildHandle, exit: ChildExit): void {
     const name = child.name;
     const { code, cause, phase, reason } = exit;

@@ -75,6 +75,11 @@ test('members: list, remove a follower and the leader, its database kept; orders
     const unchanged = (await http('GET', `${url}/admin/groups/catalog/members`)).json().result;
     assert.not.ok(unchanged.learners.includes('catalog-9'), 'a member that cannot start was added to the configuration');
     assert.is((await http('DELETE', `${url}/admin/groups/catalog/members/bad%20name`)).status, 400);
+    // The same add again promotes a learner that runs (what a client does after a 503 while it caught up).
+    const promoted = await http('POST', `${url}/admin/groups/catalog/members`, { body: '{"name":"catalog-6"}', timeoutMs: 15_000 });
+    assert.is(promoted.status, 200, promoted.text);
+    assert.ok(promoted.json().result.voters.includes('catalog-6'), 'the learner was not promoted');
+    assert.not.ok(promoted.json().result.learners.includes('catalog-6'));
   } finally {
     await cluster.close();
     removeDataDir(dataDir);

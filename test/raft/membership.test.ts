@@ -354,6 +354,33 @@ test('snapshots carry the configuration: a compacted leader brings a new member 
   assert.equal(network.member('n4').raft.status().learners, ['n4'], 'the configuration was lost at restart');
 });
 
+test('the configuration index is that of the entry that set it, through compaction, an image and a restart', () => {
+  // A learner is added at index c, the log grows past it and the leader compacts: configIndex stays c, the
+  // image it offers says c, and a node started from a snapshot record with configIndex c reports c.
+  const network = new Network(three);
+  network.electFirst();
+  const leader = network.member('n1').raft;
+  assert.ok(leader.proposeMembershipChange({ type: 'addLearner', node: 'n4' }).ok);
+  network.tickAll(2);
+  const configIndex = leader.status().configIndex;
+  assert.ok(configIndex > 0);
+  for (let count = 0; count < 4; count += 1) assert.ok(leader.propose(`w${count}`).ok);
+  network.tickAll(2);
+  const applied = leader.status().appliedIndex;
+  assert.ok(applied > configIndex);
+  leader.compact(applied);
+  assert.is(leader.status().configIndex, configIndex, 'compaction moved the configuration index');
+  assert.equal(leader.membershipAt(applied), { voters: three, learners: ['n4'], configIndex });
+  assert.ok(leader.offerSnapshot(applied, 'image'));
+  const restarted = new RaftNode(configFor('n2', three, {}), {
+    hardState: { term: 1, vote: 'n1', commit: applied },
+    snapshot: { index: applied, term: 1, peers: three, learners: ['n4'], configIndex },
+    entries: [],
+  });
+  assert.is(restarted.status().configIndex, configIndex);
+  assert.equal(restarted.status().learners, ['n4']);
+});
+
 test('groups of one and of seven voters elect and commit', () => {
   const single = new Network(['n1']);
   single.electFirst();

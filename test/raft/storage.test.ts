@@ -1,9 +1,10 @@
 // Raft storage on SQLite: what persist, load, apply and snapshots promise across close and reopen.
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RaftStorage, StorageInvariantError } from '../../src/raft/storage/index.js';
+import { RaftStorage, StorageCorruptionError, StorageInvariantError } from '../../src/raft/storage/index.js';
 import type { Entry, HardState, Snapshot } from '../../src/raft/types.js';
 import { kvCommand, KvStateMachine } from './fixtures/kv-state-machine.js';
 import { expectError, noopEntry, putEntries, putEntry, StorageHarness } from './fixtures/storage-harness.js';
@@ -149,7 +150,7 @@ storageSuite('compaction drops the log up to an applied index, stores no image, 
   storage.apply(putEntries(1, 10, 1));
   const fsyncsBefore = storage.stats().fsyncs;
   const meta = storage.compact(8, ['n1', 'n2', 'n3']);
-  assert.equal(meta, { index: 8, term: 1, peers: ['n1', 'n2', 'n3'] });
+  assert.equal(meta, { index: 8, term: 1, peers: ['n1', 'n2', 'n3'], learners: [], configIndex: 8 });
   assert.is(storage.stats().fsyncs, fsyncsBefore, 'compaction is a deferred write');
   expectError(() => storage.compact(8, ['n1']), StorageInvariantError);
   expectError(() => storage.compact(11, ['n1']), StorageInvariantError);
@@ -208,7 +209,7 @@ storageSuite('an installed snapshot replaces the state and the whole log, as the
   const hash = follower.stateHash();
   follower.close();
   const reopened = harness.open(path).storage;
-  assert.equal(reopened.load().persisted.snapshot, snapshot.meta);
+  assert.equal(reopened.load().persisted.snapshot, { ...snapshot.meta, learners: [], configIndex: 6 }, 'a snapshot without a configIndex took effect at its index');
   assert.is(reopened.lastApplied, 6);
   assert.is(reopened.stateHash(), hash);
 });
@@ -371,6 +372,72 @@ storageSuite('random legal histories load back exactly as a simple model says, a
     assert.is(loaded.persisted.snapshot?.index ?? 0, model.snapshotIndex, `snapshot at step ${step}`);
   }
   assert.ok(model.snapshotIndex > 0, 'the history reached a snapshot');
+});
+
+storageSuite('the snapshot record keeps the whole configuration: voters, learners and the index that set them', () => {
+  // Compacts with a learner and a configuration set at index 3, reopens: the record reads back with both, as does
+  // an installed snapshot that carries them. A learners column damaged after the write fails the checksum.
+  const path = databasePath();
+  const { storage } = harness.open(path);
+  storage.persist({ snapshot: null, entries: putEntries(1, 10, 1), hardState: { term: 1, vote: null, commit: 10 } });
+  storage.apply(putEntries(1, 10, 1));
+  const meta = storage.compact(8, ['n1', 'n2', 'n3'], ['n4'], 3);
+  assert.equal(meta, { index: 8, term: 1, peers: ['n1', 'n2', 'n3'], learners: ['n4'], configIndex: 3 });
+  expectError(() => storage.compact(9, ['n1'], [], 10), StorageInvariantError);
+  storage.close();
+  const raw = new Database(path, { readonly: true });
+  assert.equal(raw.prepare('SELECT learners, config_index FROM raft_snapshot').get(), { learners: '["n4"]', config_index: 3 });
+  raw.close();
+  assert.equal(harness.open(path).storage.load().persisted.snapshot, meta);
+
+  const installedPath = databasePath();
+  const installed = harness.open(installedPath).storage;
+  const source = harness.open(join(harness.directory(), 'source.sqlite')).storage;
+  source.persist({ snapshot: null, entries: putEntries(1, 4, 1), hardState: { term: 1, vote: null, commit: 4 } });
+  source.apply(putEntries(1, 4, 1));
+  const image = source.image();
+  const snapshot: Snapshot = { meta: { index: image.index, term: image.term, peers: ['n1'], learners: ['n2', 'n3'], configIndex: 2 }, data: image.data };
+  installed.persist({ snapshot, entries: [], hardState: { term: 1, vote: null, commit: 4 } });
+  installed.close();
+  assert.equal(harness.open(installedPath).storage.load().persisted.snapshot, snapshot.meta);
+
+  const tampered = databasePath();
+  const written = harness.open(tampered).storage;
+  written.persist({ snapshot: null, entries: putEntries(1, 3, 1), hardState: { term: 1, vote: null, commit: 3 } });
+  written.apply(putEntries(1, 3, 1));
+  written.compact(2, ['n1'], ['n2'], 0);
+  written.close();
+  const writable = new Database(tampered);
+  writable.prepare(`UPDATE raft_snapshot SET learners = '[]'`).run();
+  writable.close();
+  assert.match(expectError(() => harness.open(tampered), StorageCorruptionError).message, /snapshot checksum/);
+});
+
+storageSuite('a snapshot record from before learners were kept opens: no learners, its index as the configuration index', () => {
+  // Rebuilds raft_snapshot as older files have it (no learners, no config_index column), with a record
+  // checksummed the old way; the file opens, gains the columns, and a new compaction writes them.
+  const path = databasePath();
+  const { storage } = harness.open(path);
+  storage.persist({ snapshot: null, entries: putEntries(1, 10, 1), hardState: { term: 1, vote: null, commit: 10 } });
+  storage.apply(putEntries(1, 10, 1));
+  storage.compact(5, ['n1', 'n2', 'n3']);
+  storage.close();
+  const old = new Database(path);
+  old.exec(`DROP TABLE raft_snapshot;
+    CREATE TABLE raft_snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), snapshot_index INTEGER NOT NULL,
+      snapshot_term INTEGER NOT NULL, peers TEXT NOT NULL, data TEXT NOT NULL, checksum INTEGER NOT NULL);`);
+  const oldChecksum = crc32(JSON.stringify([5, 1, ['n1', 'n2', 'n3']]));
+  old.prepare(`INSERT INTO raft_snapshot VALUES (1, 5, 1, '["n1","n2","n3"]', '', ?)`).run(oldChecksum);
+  old.close();
+  const reopened = harness.open(path).storage;
+  assert.equal(reopened.load().persisted.snapshot, { index: 5, term: 1, peers: ['n1', 'n2', 'n3'] });
+  assert.equal(reopened.compact(8, ['n1', 'n2'], ['n3'], 7), { index: 8, term: 1, peers: ['n1', 'n2'], learners: ['n3'], configIndex: 7 });
+  reopened.close();
+  assert.equal(harness.open(path).storage.load().persisted.snapshot?.learners, ['n3']);
+  const forged = new Database(path);
+  forged.prepare(`UPDATE raft_snapshot SET config_index = NULL`).run();
+  forged.close();
+  assert.match(expectError(() => harness.open(path), StorageCorruptionError).message, /learners without a config_index/);
 });
 
 storageSuite.run();

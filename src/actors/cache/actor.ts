@@ -23,6 +23,8 @@
 // Promises: a miss is a linearizable read (ReadIndex) on some catalog replica; a fill older than an invalidation
 // already seen is not stored; concurrent misses on one key make one backend read; a cache that has not heard from
 // the catalog group's leader for longer than its lease serves no hits (and forgets everything it had).
+// The members it subscribes to and reads from follow the catalog leader's configuration (named in each subscribe
+// answer), so a member added or removed while running is followed without a restart.
 import { assertNever } from '../../assert.js';
 import { GroupClient } from '../../raft/client.js';
 import { defineActor, type ActorContext } from '../../runtime/actor.js';
@@ -83,7 +85,9 @@ interface CacheState {
   readonly catalog: GroupClient<CatalogMachine>;
   readonly enabled: boolean;
   readonly readDeadlineMs: number;
-  readonly catalogMembers: readonly string[];
+  /** The catalog group's members (voters and learners) as of `configIndex`; follows the leader's configuration. */
+  catalogMembers: readonly string[];
+  configIndex: number;
   readonly mirrorLeaseMs: number;
   /** Confirmations waiting for the chain to reach their index; at most confirmWaitersMax. */
   readonly confirmations: Confirmation[];
@@ -207,16 +211,41 @@ function serve(state: CacheState, key: string, query: CacheRead, context: ActorC
   return undefined;
 }
 
-/** Subscribes to every catalog replica; an answer from the leader renews the lease. */
+type SubscribeAnswer = {
+  ok: boolean; role?: string; commitIndex?: number; lastApplied?: number; changeIndex?: number;
+  voters?: readonly string[]; learners?: readonly string[]; configIndex?: number;
+};
+
+const membersMax = 16;
+const isMemberList = (value: unknown): value is readonly string[] =>
+  Array.isArray(value) && value.length <= membersMax && value.every((name) => typeof name === 'string' && name.length > 0 && name.length <= 128);
+
+/**
+ * A leader's configuration newer than the one this cache follows: subscribe to, and read from, its members from now
+ * on (a member added after start, and none that was removed). Newer only, so an old leader cannot undo it.
+ */
+function followConfiguration(state: CacheState, answer: SubscribeAnswer, context: ActorContext): void {
+  const { voters, learners, configIndex } = answer;
+  if (!Number.isSafeInteger(configIndex) || configIndex! <= state.configIndex || !isMemberList(voters) || !isMemberList(learners) || voters.length === 0) return;
+  const members = [...voters, ...learners];
+  state.configIndex = configIndex!;
+  if (members.length === state.catalogMembers.length && members.every((name) => state.catalogMembers.includes(name))) return;
+  context.log.info({ members, configIndex, event: 'membersFollowed' }, `cache: the catalog group is now ${members.join(', ')} (configuration at index ${configIndex})`);
+  state.catalogMembers = members;
+  state.catalog.setMembers(members);
+  renewLease(state, context);
+}
+
+/** Subscribes to every catalog replica; an answer from the leader renews the lease and names the members. */
 function renewLease(state: CacheState, context: ActorContext): void {
   for (const member of state.catalogMembers) {
-    type SubscribeAnswer = { ok: boolean; role?: string; commitIndex?: number; lastApplied?: number; changeIndex?: number };
     context.ask<SubscribeAnswer>(member, { type: 'subscribe', cache: context.self }, { timeoutMs: 500 }).then(
       (answer) => {
         if (!answer.ok) return;
         if (answer.role === 'leader') {
           state.policy.noteContact(context.now(), answer.commitIndex);
           renewMirrorLease(state, context);
+          followConfiguration(state, answer, context);
         }
         if (typeof answer.changeIndex === 'number' && !state.policy.observeChangeIndex(answer.changeIndex)) {
           context.log.warn({ member, changeIndex: answer.changeIndex, event: 'chainGap' },
@@ -309,6 +338,7 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
       enabled: args.enabled ?? true,
       readDeadlineMs: args.readDeadlineMs ?? 4_000,
       catalogMembers: args.catalogMembers,
+      configIndex: -1,
       mirrorLeaseMs,
       confirmations: [],
       lastConfirmRenewalMs: Number.NEGATIVE_INFINITY,

@@ -65,7 +65,11 @@ export default defineReplicaActor<CatalogApp, CatalogAppMessage, CatalogReplicaA
         const status = replica.status();
         // The change index lets the cache notice an invalidation it missed (see CachePolicy.observeChangeIndex).
         const changeIndex = replica.readLocal({ type: 'changeIndex' });
-        return { ok: true, role: status.role, leader: status.leader, term: status.term, commitIndex: status.commitIndex, lastApplied: status.lastApplied, changeIndex };
+        // The configuration lets the cache follow membership changes: it subscribes to, and reads from, the members.
+        return {
+          ok: true, role: status.role, leader: status.leader, term: status.term, commitIndex: status.commitIndex, lastApplied: status.lastApplied, changeIndex,
+          voters: status.voters, learners: status.learners, configIndex: status.configIndex,
+        };
       }
       default:
         return assertNever(message.type, 'catalog message');

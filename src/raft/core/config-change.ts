@@ -91,20 +91,35 @@ interface RecordedChange {
 export class MembershipLog {
   private baseIndex: number;
   private base: Membership;
+  /** Index of the `config` entry that set `base` (≤ baseIndex; 0 for the bootstrap configuration). */
+  private baseConfigIndex: number;
   private changes: RecordedChange[] = [];
 
-  constructor(baseIndex: number, base: Membership, private readonly describe: () => string) {
+  constructor(baseIndex: number, base: Membership, private readonly describe: () => string, baseConfigIndex = baseIndex) {
+    invariant(baseConfigIndex <= baseIndex, () => `${describe()}: configuration index ${baseConfigIndex} beyond the log's start ${baseIndex}`);
     this.baseIndex = baseIndex;
     this.base = base;
+    this.baseConfigIndex = baseConfigIndex;
   }
 
   latest(): Membership {
     return this.changes.length === 0 ? this.base : this.changes[this.changes.length - 1]!.membership;
   }
 
-  /** Index of the entry that set the latest configuration (the snapshot's index when it came with the snapshot). */
+  /** Index of the entry that set the latest configuration (0 for the bootstrap one). */
   latestIndex(): number {
-    return this.changes.length === 0 ? this.baseIndex : this.changes[this.changes.length - 1]!.index;
+    return this.changes.length === 0 ? this.baseConfigIndex : this.changes[this.changes.length - 1]!.index;
+  }
+
+  /** Index of the entry that set the configuration in force at `index`; index ≥ the log's start. */
+  indexAt(index: number): number {
+    invariant(index >= this.baseIndex, () => `${this.describe()}: configuration index asked at ${index}, before the log's start ${this.baseIndex}`);
+    let found = this.baseConfigIndex;
+    for (const change of this.changes) {
+      if (change.index > index) break;
+      found = change.index;
+    }
+    return found;
   }
 
   /** The configuration in force at `index` (the latest entry at or below it); index ≥ the log's start. */
@@ -145,14 +160,17 @@ export class MembershipLog {
   compactTo(index: number): void {
     if (index <= this.baseIndex) return;
     this.base = this.at(index);
+    this.baseConfigIndex = this.indexAt(index);
     this.baseIndex = index;
     this.changes = this.changes.filter((change) => change.index > index);
   }
 
-  /** The log was replaced by a snapshot carrying `membership`. */
-  restore(index: number, membership: Membership): void {
+  /** The log was replaced by a snapshot carrying `membership`, set by the entry at `configIndex`. */
+  restore(index: number, membership: Membership, configIndex = index): void {
+    invariant(configIndex <= index, () => `${this.describe()}: snapshot configuration index ${configIndex} beyond its index ${index}`);
     this.base = membership;
     this.baseIndex = index;
+    this.baseConfigIndex = configIndex;
     this.changes = [];
   }
 }

@@ -114,7 +114,8 @@ export class RaftNode {
     const base: Membership = snapshot === null
       ? { voters: [...config.peers], learners: [...(config.learners ?? [])] }
       : { voters: [...snapshot.peers], learners: [...(snapshot.learners ?? [])] };
-    this.memberships = new MembershipLog(this.log.snapshotIndex, base, () => this.describe());
+    const baseConfigIndex = snapshot === null ? this.log.snapshotIndex : snapshot.configIndex ?? snapshot.index;
+    this.memberships = new MembershipLog(this.log.snapshotIndex, base, () => this.describe(), baseConfigIndex);
     this.recordConfigEntries(persisted.entries);
     this.pending = new ReadyQueue(this.id, { term: this.term, vote: this.vote, commit: this.log.commit }, { leader: null, role: 'follower' });
     this.resetElectionTimeout();
@@ -189,8 +190,8 @@ export class RaftNode {
   }
 
   /** The configuration in force at `index` (≥ the log's start): what a snapshot or a compaction at `index` records. */
-  membershipAt(index: number): Membership {
-    return this.memberships.at(index);
+  membershipAt(index: number): Membership & { readonly configIndex: number } {
+    return { ...this.memberships.at(index), configIndex: this.memberships.indexAt(index) };
   }
 
   propose(data: string): ProposeResult {
@@ -292,7 +293,8 @@ export class RaftNode {
     const term = this.log.term(index);
     invariant(term !== undefined, () => `${this.describe()}: no term at offered snapshot index ${index}`);
     const membership = this.memberships.at(index);
-    this.latestSnapshot = { meta: { index, term, peers: [...membership.voters], learners: [...membership.learners] }, data };
+    const configIndex = this.memberships.indexAt(index);
+    this.latestSnapshot = { meta: { index, term, peers: [...membership.voters], learners: [...membership.learners], configIndex }, data };
     this.imageWanted = false;
     if (this.role === 'leader') {
       for (const peer of this.otherPeers()) {
@@ -808,7 +810,7 @@ export class RaftNode {
       return;
     }
     this.log.restore(meta);
-    this.memberships.restore(meta.index, { voters: [...meta.peers], learners: [...(meta.learners ?? [])] });
+    this.memberships.restore(meta.index, { voters: [...meta.peers], learners: [...(meta.learners ?? [])] }, meta.configIndex);
     this.membershipChanged();
     this.latestSnapshot = message.snapshot;
     this.pending.snapshot = message.snapshot;

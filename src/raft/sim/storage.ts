@@ -277,11 +277,11 @@ export class SimStorage implements DriverStorage, IdentityStore {
     return this.applyEntries(entries, part.hardState!.commit);
   }
 
-  compact(index: number, peers: readonly NodeId[], learners: readonly NodeId[] = []): void {
+  compact(index: number, peers: readonly NodeId[], learners: readonly NodeId[] = [], configIndex = index): void {
     const live = this.disk.live;
     const snapshotIndex = live.snapshot?.index ?? 0;
     if (index <= snapshotIndex || index > live.lastApplied) throw new Error(`sim storage: compaction at ${index} out of range (${snapshotIndex}, ${live.lastApplied}]`);
-    this.deferredWrite({ ...live, snapshot: { index, term: this.termAt(index), peers: [...peers], learners: [...learners] } });
+    this.deferredWrite({ ...live, snapshot: { index, term: this.termAt(index), peers: [...peers], learners: [...learners], configIndex } });
   }
 
   image(): BuiltImage {

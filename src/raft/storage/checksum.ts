@@ -18,7 +18,13 @@ export function hardStateChecksum(hardState: HardState): number {
   return crc32(JSON.stringify([hardState.term, hardState.vote, hardState.commit]));
 }
 
-/** CRC-32 of the JSON array [index, term, peers] followed by the snapshot data. */
+/**
+ * CRC-32 of the JSON array [index, term, peers, learners, configIndex] followed by the snapshot data; a record
+ * written before learners and configIndex were stored (`configIndex` absent) hashes [index, term, peers].
+ */
 export function snapshotChecksum(meta: SnapshotMeta, data: string): number {
-  return crc32(data, crc32(JSON.stringify([meta.index, meta.term, meta.peers])));
+  const fields = meta.configIndex === undefined
+    ? [meta.index, meta.term, meta.peers]
+    : [meta.index, meta.term, meta.peers, meta.learners ?? [], meta.configIndex];
+  return crc32(data, crc32(JSON.stringify(fields)));
 }

@@ -27,14 +27,27 @@ function decodeHardState(row: HardStateRow | undefined, path: string): HardState
   return hardState;
 }
 
-function decodePeers(text: string, path: string): readonly string[] {
+function decodeNames(text: string, column: string, path: string): readonly string[] {
   try {
-    const peers: unknown = JSON.parse(text);
-    if (Array.isArray(peers) && peers.every((peer) => typeof peer === 'string')) return peers as string[];
+    const names: unknown = JSON.parse(text);
+    if (Array.isArray(names) && names.every((name) => typeof name === 'string')) return names as string[];
   } catch {
     // Reported below with the file name, as any other damaged record.
   }
-  throw new StorageCorruptionError('snapshot peers are not a list of node ids', { path, peers: text });
+  throw new StorageCorruptionError(`snapshot ${column} are not a list of node ids`, { path, [column]: text });
+}
+
+/** The configuration columns: a row from before they existed holds no learners and a NULL config_index. */
+function decodeConfiguration(row: SnapshotRow, path: string): Pick<SnapshotMeta, 'learners' | 'configIndex'> {
+  const learners = decodeNames(row.learners, 'learners', path);
+  if (row.config_index === null) {
+    if (learners.length > 0) throw new StorageCorruptionError('snapshot learners without a config_index', { path });
+    return {};
+  }
+  if (!Number.isSafeInteger(row.config_index) || row.config_index < 0 || row.config_index > row.snapshot_index) {
+    throw new StorageCorruptionError('snapshot config_index out of range', { path, configIndex: row.config_index });
+  }
+  return { learners, configIndex: row.config_index };
 }
 
 /** The record's checksum covers its `data` column too, which Pygmy writes empty (see README.md). */
@@ -43,7 +56,8 @@ function decodeSnapshot(row: SnapshotRow | undefined, path: string): SnapshotMet
   const meta: SnapshotMeta = {
     index: row.snapshot_index,
     term: row.snapshot_term,
-    peers: decodePeers(row.peers, path),
+    peers: decodeNames(row.peers, 'peers', path),
+    ...decodeConfiguration(row, path),
   };
   if (snapshotChecksum(meta, row.data) !== row.checksum) {
     throw new StorageCorruptionError('snapshot checksum mismatch', { path, index: meta.index, term: meta.term });

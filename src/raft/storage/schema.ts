@@ -31,7 +31,9 @@ CREATE TABLE IF NOT EXISTS raft_snapshot (
   snapshot_term  INTEGER NOT NULL,
   peers          TEXT    NOT NULL,
   data           TEXT    NOT NULL,
-  checksum       INTEGER NOT NULL
+  checksum       INTEGER NOT NULL,
+  learners       TEXT    NOT NULL DEFAULT '[]',
+  config_index   INTEGER
 );
 CREATE TABLE IF NOT EXISTS raft_applied (
   id           INTEGER PRIMARY KEY CHECK (id = 1),
@@ -63,6 +65,17 @@ function allowConfigEntries(database: Database.Database): void {
   database.exec('DROP TABLE raft_log_before_config');
 }
 
+/**
+ * A file written before the snapshot record kept the whole configuration lacks its learners and config_index
+ * columns: they are added, an old row reading as no learners and config_index NULL (checksummed the old way).
+ */
+function addConfigurationColumns(database: Database.Database): void {
+  const columns = database.prepare('PRAGMA table_info(raft_snapshot)').all() as { name: string }[];
+  const names = new Set(columns.map((column) => column.name));
+  if (!names.has('learners')) database.exec("ALTER TABLE raft_snapshot ADD COLUMN learners TEXT NOT NULL DEFAULT '[]'");
+  if (!names.has('config_index')) database.exec('ALTER TABLE raft_snapshot ADD COLUMN config_index INTEGER');
+}
+
 const initialHardState: HardState = { term: 0, vote: null, commit: 0 };
 
 /** Creates the tables and their single rows in a fresh file; checks the version of an existing one. */
@@ -74,6 +87,7 @@ export function ensureSchema(database: Database.Database, path: string): void {
   database.transaction(() => {
     database.exec(createTablesSql);
     allowConfigEntries(database);
+    addConfigurationColumns(database);
     database
       .prepare('INSERT OR IGNORE INTO raft_hard_state (id, term, vote, commit_index, checksum) VALUES (1, ?, ?, ?, ?)')
       .run(initialHardState.term, initialHardState.vote, initialHardState.commit, hardStateChecksum(initialHardState));

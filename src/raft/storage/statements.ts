@@ -13,6 +13,9 @@ export interface SnapshotRow {
   readonly snapshot_index: number;
   readonly snapshot_term: number;
   readonly peers: string;
+  readonly learners: string;
+  /** NULL in a record written before the configuration's index was kept. */
+  readonly config_index: number | null;
   readonly data: string;
   readonly checksum: number;
 }
@@ -34,7 +37,7 @@ export interface Statements {
   readonly selectHardState: Database.Statement<[], HardStateRow>;
   readonly upsertHardState: Database.Statement<[number, string | null, number, number]>;
   readonly selectSnapshot: Database.Statement<[], SnapshotRow>;
-  readonly upsertSnapshot: Database.Statement<[number, number, string, string, number]>;
+  readonly upsertSnapshot: Database.Statement<[number, number, string, string, number, string, number]>;
   readonly selectLastApplied: Database.Statement<[], { last_applied: number }>;
   readonly updateLastApplied: Database.Statement<[number]>;
   readonly selectIdentity: Database.Statement<[], IdentityRow>;
@@ -63,13 +66,14 @@ export function prepareStatements(database: Database.Database): Statements {
          commit_index = excluded.commit_index, checksum = excluded.checksum`,
     ),
     selectSnapshot: database.prepare(
-      'SELECT snapshot_index, snapshot_term, peers, data, checksum FROM raft_snapshot WHERE id = 1',
+      'SELECT snapshot_index, snapshot_term, peers, learners, config_index, data, checksum FROM raft_snapshot WHERE id = 1',
     ),
     upsertSnapshot: database.prepare(
-      `INSERT INTO raft_snapshot (id, snapshot_index, snapshot_term, peers, data, checksum) VALUES (1, ?, ?, ?, ?, ?)
+      `INSERT INTO raft_snapshot (id, snapshot_index, snapshot_term, peers, data, checksum, learners, config_index)
+         VALUES (1, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET snapshot_index = excluded.snapshot_index,
          snapshot_term = excluded.snapshot_term, peers = excluded.peers, data = excluded.data,
-         checksum = excluded.checksum`,
+         checksum = excluded.checksum, learners = excluded.learners, config_index = excluded.config_index`,
     ),
     selectLastApplied: database.prepare('SELECT last_applied FROM raft_applied WHERE id = 1'),
     updateLastApplied: database.prepare('UPDATE raft_applied SET last_applied = ? WHERE id = 1'),

@@ -361,7 +361,7 @@ export class RaftStorage {
    * when a follower needs entries that are gone (image(), or snapshot-builder.ts off this thread). A deferred
    * write: a crash that loses it leaves the entries and the previous snapshot record, which agree with each other.
    */
-  compact(index: number, peers: readonly NodeId[]): SnapshotMeta {
+  compact(index: number, peers: readonly NodeId[], learners: readonly NodeId[] = [], configIndex = index): SnapshotMeta {
     this.assertOpen();
     const snapshotIndex = this.state.snapshotMeta?.index ?? 0;
     assertInvariant(index > snapshotIndex && index <= this.state.lastApplied, 'compaction index out of range', {
@@ -369,7 +369,9 @@ export class RaftStorage {
       snapshotIndex,
       lastApplied: this.state.lastApplied,
     });
-    const meta: SnapshotMeta = { index, term: this.termAt(this.state, index), peers: [...peers] };
+    assertInvariant(configIndex >= 0 && configIndex <= index, 'configuration index beyond the compaction index', { index, configIndex });
+    const term = this.termAt(this.state, index);
+    const meta: SnapshotMeta = { index, term, peers: [...peers], learners: [...learners], configIndex };
     this.write(durability.deferred, () => {
       this.writeSnapshotRow(meta);
       this.statements.deleteEntriesThrough.run(index);
@@ -541,11 +543,11 @@ export class RaftStorage {
     // core has forgotten would make a restarted node load a log its core never had.
     this.statements.deleteEntriesFrom.run(0);
     this.options.stateMachine.restore(snapshot.data);
-    this.writeSnapshotRow(meta);
+    const written = this.writeSnapshotRow(meta);
     this.statements.updateLastApplied.run(meta.index);
     return {
       ...state,
-      snapshotMeta: meta,
+      snapshotMeta: written,
       lastApplied: meta.index,
       lastIndex: meta.index,
       lastTerm: meta.term,
@@ -654,9 +656,14 @@ export class RaftStorage {
   }
 
   /** The snapshot record holds metadata only (its `data` column stays empty): the state is in the tables. */
-  private writeSnapshotRow(meta: SnapshotMeta): void {
+  private writeSnapshotRow(given: SnapshotMeta): SnapshotMeta {
+    // Every record written now carries the whole configuration; a snapshot from a leader that sent no configIndex
+    // (an older version) took effect at its own index, as the core restores it.
+    const meta: SnapshotMeta = { ...given, learners: [...(given.learners ?? [])], configIndex: given.configIndex ?? given.index };
     const peers = JSON.stringify(meta.peers);
-    this.statements.upsertSnapshot.run(meta.index, meta.term, peers, '', snapshotChecksum(meta, ''));
+    const learners = JSON.stringify(meta.learners);
+    this.statements.upsertSnapshot.run(meta.index, meta.term, peers, '', snapshotChecksum(meta, ''), learners, meta.configIndex!);
+    return meta;
   }
 
   private assertMatchesMemory(loaded: LoadedState): void {

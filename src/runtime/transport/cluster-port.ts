@@ -20,10 +20,22 @@ export interface ClusterPortOptions {
 export class ClusterPort {
   private readonly options: ClusterPortOptions;
   private readonly nodeOfActor = new Map<ActorName, string>();
+  /** The layout's nodes, then those that joined since (join). */
+  private readonly nodes: NodeAddress[];
 
   constructor(options: ClusterPortOptions) {
     this.options = options;
+    this.nodes = [...options.nodes];
     for (const node of options.nodes) for (const actor of node.actors) this.nodeOfActor.set(actor, node.name);
+  }
+
+  /** A node that joined, or an actor placed since start: status and operations reach it from now on. */
+  placed(actor: ActorName, node: NodeAddress): void {
+    if (!this.nodes.some((known) => known.name === node.name)) this.nodes.push({ ...node, actors: [] });
+    const index = this.nodes.findIndex((known) => known.name === node.name);
+    const known = this.nodes[index]!;
+    if (!known.actors.includes(actor)) this.nodes[index] = { ...known, actors: [...known.actors, actor] };
+    this.nodeOfActor.set(actor, node.name);
   }
 
   nodeOf(actor: ActorName): string {
@@ -35,7 +47,7 @@ export class ClusterPort {
   }
 
   async status(): Promise<ActorStatus[]> {
-    const perNode = await Promise.all(this.options.nodes.map((node) => this.nodeStatus(node)));
+    const perNode = await Promise.all(this.nodes.map((node) => this.nodeStatus(node)));
     return perNode.flat();
   }
 
@@ -59,7 +71,12 @@ export class ClusterPort {
     return this.operate({ type: 'heal', name }, () => this.options.system.heal(name));
   }
 
-  private async operate(request: Exclude<NodeControlRequest, { type: 'status' }>, local: () => Promise<void>): Promise<void> {
+  /** A control request to `node`'s control service (node-transport.ts NodeControlRequest). */
+  control(node: string, request: NodeControlRequest, timeoutMs?: number): Promise<unknown> {
+    return this.options.system.ask(controlNameOf(node), request, { timeoutMs: timeoutMs ?? this.options.controlTimeoutMs ?? 10_000 });
+  }
+
+  private async operate(request: Extract<NodeControlRequest, { type: 'kill' | 'stop' | 'start' | 'isolate' | 'heal' }>, local: () => Promise<void>): Promise<void> {
     const node = this.nodeOfActor.get(request.name);
     if (node === undefined || node === this.options.self) return local(); // The local system names unknown actors in its error.
     await this.options.system.ask(controlNameOf(node), request, { timeoutMs: this.options.controlTimeoutMs ?? 10_000 });

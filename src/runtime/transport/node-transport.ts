@@ -60,9 +60,18 @@ export interface LocalSystem {
   startActor(name: ActorName): Promise<void>;
   isolate(name: ActorName): Promise<void>;
   heal(name: ActorName): Promise<void>;
+  /** Gives every live child a channel to a remote name that appeared after start (a node that joined). */
+  connectRemote?(remote: ActorName): Promise<void>;
 }
 
-export type NodeControlRequest = { readonly type: 'status' } | { readonly type: 'kill' | 'stop' | 'start' | 'isolate' | 'heal'; readonly name: ActorName };
+export type NodeControlRequest =
+  | { readonly type: 'status' }
+  | { readonly type: 'kill' | 'stop' | 'start' | 'isolate' | 'heal'; readonly name: ActorName }
+  /** A node that joined the cluster after start, and where an actor added since lives (see admitNode, place). */
+  | { readonly type: 'admitNode'; readonly node: NodeAddress }
+  | { readonly type: 'place'; readonly name: ActorName; readonly node: string }
+  /** Start an actor this node can make (NodeTransportOptions.spawn), placed here. */
+  | { readonly type: 'spawn'; readonly name: ActorName };
 
 export interface NodeTransportOptions {
   readonly self: string;
@@ -89,8 +98,15 @@ export interface NodeTransportOptions {
   /** Asks awaiting a reply per peer node that are failed at once if its connection drops; beyond, they wait out their deadline. */
   readonly inFlightAsksMax?: number;
   readonly random?: () => number;
+  /** Starts an actor this node was asked to run (a member added at run time); absent: such asks are refused. */
+  readonly spawn?: (name: ActorName) => Promise<void>;
   readonly log: Logger;
 }
+
+/** Nodes a cluster may hold, those of the layout and those admitted since. */
+export const nodesMax = 64;
+/** Actors one node may be asked to place or spawn at run time. */
+export const placedActorsMax = 256;
 
 export const systemNameOf = (node: string): ActorName => `$system@${node}`;
 export const controlNameOf = (node: string): ActorName => `$node@${node}`;
@@ -161,7 +177,8 @@ const remoteKey = (socket: Socket): string => `${socket.remoteAddress ?? '?'}|${
 const inFlightKey = (asker: ActorName, id: string): string => `${asker}\u0000${id}`;
 
 export class NodeTransport implements RemotePeers {
-  readonly names: readonly ActorName[];
+  /** Remote actor names and main endpoints; grows when a node joins or an actor is placed on another node. */
+  private readonly remoteNames: ActorName[];
   readonly counters = {
     invalid: 0,
     unreachable: 0,
@@ -181,7 +198,10 @@ export class NodeTransport implements RemotePeers {
   private readonly limits: ConnectionLimits;
   private readonly secret: Buffer;
   private readonly nodeOfName = new Map<ActorName, string>();
-  private readonly localActors: ReadonlySet<ActorName>;
+  private readonly localActors: Set<ActorName>;
+  /** Nodes admitted after start (admitNode), with their addresses: part of the allow list from then on. */
+  private readonly joined: NodeAddress[] = [];
+  private placedActors = 0;
   private readonly peers = new Map<string, PeerState>();
   /** Local workers' routes to remote names, keyed by "remote\0local". */
   private readonly proxies = new Map<string, WorkerRoute>();
@@ -230,7 +250,69 @@ export class NodeTransport implements RemotePeers {
       }
     }
     this.localActors = new Set(self.actors);
-    this.names = options.nodes.filter((node) => node.name !== options.self).flatMap((node) => [...node.actors, systemNameOf(node.name)]);
+    this.remoteNames = options.nodes.filter((node) => node.name !== options.self).flatMap((node) => [...node.actors, systemNameOf(node.name)]);
+  }
+
+  get names(): readonly ActorName[] {
+    return this.remoteNames;
+  }
+
+  /** The node an actor or endpoint lives on, as far as this node knows; undefined when unknown. */
+  nodeOf(name: ActorName): string | undefined {
+    return this.nodeOfName.get(name);
+  }
+
+  /** Every node known here: the layout's and those admitted since. */
+  knownNodes(): NodeAddress[] {
+    return [...this.options.nodes, ...this.joined];
+  }
+
+  /**
+   * A node that joined after this one started (a new host for a new member): it is dialed or accepted like a node
+   * of the layout, authenticated by the same secret, and its address is allowed in. Known already: nothing to do.
+   */
+  async admitNode(node: NodeAddress): Promise<void> {
+    if (node.name === this.options.self || this.peers.has(node.name)) return;
+    assert(this.peers.size + 1 < nodesMax, 'too many nodes', { nodesMax });
+    const peer: PeerState = { address: { ...node, actors: [] }, connection: null, dialing: false, attempt: 0, redialTimer: null, inFlight: new Map(), drainListeners: [], closedTotals: { bytesSent: 0, bytesReceived: 0, framesSent: 0, framesReceived: 0 }, opens: 0 };
+    this.joined.push(peer.address);
+    this.peers.set(node.name, peer);
+    for (const name of [systemNameOf(node.name), controlNameOf(node.name)]) this.nodeOfName.set(name, node.name);
+    this.attachRelay(controlNameOf(node.name));
+    this.remoteNames.push(systemNameOf(node.name));
+    this.allowList = await this.resolveAllowList();
+    this.allowListResolvedAtMs = performance.now();
+    this.options.log.info({ node: node.name, host: node.host, port: node.port, event: 'nodeAdmitted' }, `transport: ${node.name} (${node.host}:${node.port}) joined the cluster`);
+    for (const actor of node.actors) await this.place(actor, node.name);
+    if (this.server !== null && this.options.self < node.name) this.dial(peer);
+  }
+
+  /** `name` lives on `node` from now on (an actor added at run time): route it there, and give local workers a channel. */
+  async place(name: ActorName, node: string): Promise<void> {
+    const known = this.nodeOfName.get(name);
+    if (known === node) return;
+    assert(known === undefined, 'an actor is placed on two nodes', { name, known, node });
+    assert(node === this.options.self || this.peers.has(node), 'an actor placed on an unknown node', { name, node });
+    assert(this.placedActors < placedActorsMax, 'too many actors placed at run time', { placedActorsMax });
+    this.placedActors += 1;
+    this.nodeOfName.set(name, node);
+    if (node === this.options.self) {
+      this.localActors.add(name);
+      return;
+    }
+    this.remoteNames.push(name);
+    this.attachRelay(name);
+    await this.system?.connectRemote?.(name);
+  }
+
+  private attachRelay(name: ActorName): void {
+    this.system?.attach(name, (handlers) => {
+      const link: NodeLink = new NodeLink(systemEndpointName, name, handlers, this.routeTo(name, () => systemNameOf(this.options.self)), () => {
+        if (this.relays.get(name) === link) this.relays.delete(name);
+      });
+      this.relays.set(name, link);
+      return link;
+    });
   }
 
   /** Gives the main endpoint a route to every remote actor and control service; call before the system starts. */
@@ -238,15 +320,7 @@ export class NodeTransport implements RemotePeers {
     this.system = system;
     for (const node of this.options.nodes) {
       if (node.name === this.options.self) continue;
-      for (const name of [...node.actors, controlNameOf(node.name)]) {
-        system.attach(name, (handlers) => {
-          const link: NodeLink = new NodeLink(systemEndpointName, name, handlers, this.routeTo(name, () => systemNameOf(this.options.self)), () => {
-            if (this.relays.get(name) === link) this.relays.delete(name);
-          });
-          this.relays.set(name, link);
-          return link;
-        });
-      }
+      for (const name of [...node.actors, controlNameOf(node.name)]) this.attachRelay(name);
     }
   }
 
@@ -382,7 +456,7 @@ export class NodeTransport implements RemotePeers {
    */
   private async resolveAllowList(): Promise<AddressAllowList> {
     const addresses = new Set<string>(this.options.allowFrom ?? []);
-    for (const node of this.options.nodes) {
+    for (const node of this.knownNodes()) {
       if (node.name === this.options.self) continue;
       if (isIP(node.host) !== 0) {
         addresses.add(node.host);
@@ -696,7 +770,24 @@ export class NodeTransport implements RemotePeers {
     assert(system !== null, 'control request before attachSystem');
     const request = parseControlRequest(body);
     if (request === null) throw new Error('invalid control request');
-    if (request.type === 'status') return system.status();
+    switch (request.type) {
+      case 'status':
+        return system.status();
+      case 'admitNode':
+        return this.admitNode(request.node);
+      case 'place':
+        if (request.node !== this.options.self && !this.peers.has(request.node)) throw new ActorUnavailableError(`${request.node} is not a node known to ${this.options.self}`);
+        return this.place(request.name, request.node);
+      case 'spawn':
+        if (this.options.spawn === undefined) throw new ActorUnavailableError(`${this.options.self} starts no actors on request`);
+        await this.place(request.name, this.options.self);
+        return this.options.spawn(request.name);
+      default:
+        return this.operate(system, request);
+    }
+  }
+
+  private operate(system: LocalSystem, request: Extract<NodeControlRequest, { name: ActorName; type: 'kill' | 'stop' | 'start' | 'isolate' | 'heal' }>): Promise<void> {
     if (!this.localActors.has(request.name)) throw new ActorUnavailableError(`no actor named ${request.name} on ${this.options.self}`);
     switch (request.type) {
       case 'kill':
@@ -718,10 +809,28 @@ export class NodeTransport implements RemotePeers {
   }
 }
 
+const isNodeName = (value: unknown): value is string => typeof value === 'string' && /^[a-z0-9][a-z0-9-]{0,31}$/.test(value);
+const isActorName = (value: unknown): value is string => typeof value === 'string' && /^[a-z0-9][a-z0-9-]{0,63}$/.test(value);
+
+function parseNodeAddress(value: unknown): NodeAddress | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const node = value as Record<string, unknown>;
+  if (!isNodeName(node.name) || typeof node.host !== 'string' || node.host.length === 0 || node.host.length > 253) return null;
+  if (!Number.isInteger(node.port) || (node.port as number) < 1 || (node.port as number) > 65535) return null;
+  if (!Array.isArray(node.actors) || node.actors.length > placedActorsMax || !node.actors.every(isActorName)) return null;
+  return { name: node.name, host: node.host, port: node.port as number, actors: [...node.actors] };
+}
+
 function parseControlRequest(body: unknown): NodeControlRequest | null {
   if (typeof body !== 'object' || body === null) return null;
   const request = body as Record<string, unknown>;
   if (request.type === 'status') return { type: 'status' };
+  if (request.type === 'admitNode') {
+    const node = parseNodeAddress(request.node);
+    return node === null ? null : { type: 'admitNode', node };
+  }
+  if (request.type === 'place') return isActorName(request.name) && isNodeName(request.node) ? { type: 'place', name: request.name, node: request.node } : null;
+  if (request.type === 'spawn') return isActorName(request.name) ? { type: 'spawn', name: request.name } : null;
   const actions = ['kill', 'stop', 'start', 'isolate', 'heal'] as const;
   const type = actions.find((action) => action === request.type);
   if (type === undefined || typeof request.name !== 'string') return null;

@@ -8,15 +8,24 @@
 // (the page reconnects after a gateway restart without asking again) but no other tab or window sees it, it is
 // gone when the tab closes, and it is never written to disk as localStorage or a cookie would be; a cookie would
 // also be sent by the browser on its own, which would open the admin routes to cross-site requests.
+// Each group's configuration (voters, learners) is read from the membership admin route, with the same token, at
+// most every membersEveryMs; cards show learners and removed members, and a group's form adds a member (as a
+// learner, promoted unless "keep as learner" is ticked), a card's remove button removes one.
 
 const eventsShownMax = 200;
 const staleAfterMs = 3000;
 const reconnectDelayMs = 1000;
 const actions = ['kill', 'stop', 'start', 'isolate', 'heal'];
 const tokenKey = 'pygmy-admin-token';
+const membersEveryMs = 2000;
+const groups = ['catalog', 'order'];
 
 const state = {
   cards: new Map(),
+  /** The last configuration read per group: { voters, learners, leader, configIndex }. */
+  members: new Map(),
+  membersReadAtMs: 0,
+  membersReading: false,
   lastSequence: 0,
   series: [],
   lastSnapshotMs: 0,
@@ -127,6 +136,7 @@ function askForToken(reason) {
 
 function render(snapshot) {
   if (snapshot.cluster !== null) renderCluster(snapshot.cluster);
+  void refreshMembers();
   if (snapshot.clusterError !== null) byId('others').textContent = `cluster status unavailable: ${snapshot.clusterError}`;
   if (snapshot.series !== null) {
     state.series = snapshot.series;
@@ -169,6 +179,9 @@ function cardFor(actor) {
     button.addEventListener('click', () => void actorAction(actor.name, action));
     buttons.append(button);
   }
+  const remove = element('button', { type: 'button', 'data-action': 'remove', title: 'remove from the group (its database is kept)' }, 'remove');
+  remove.addEventListener('click', () => void removeMember(actor.group, actor.name));
+  buttons.append(remove);
   card.append(header, fields, buttons);
   const container = document.querySelector(`[data-cards-of="${actor.group}"]`);
   const siblings = [...container.children, card].sort((left, right) => left.dataset.name.localeCompare(right.dataset.name));
@@ -195,11 +208,21 @@ function leaderCommitIndex(cluster, group) {
   return Math.max(0, ...cluster.actors.filter((actor) => actor.group === group).map((actor) => actor.commitIndex ?? 0));
 }
 
+function membershipOf(group, name) {
+  const members = state.members.get(group);
+  if (members === undefined) return 'unknown';
+  if (members.voters.includes(name)) return 'voter';
+  return members.learners.includes(name) ? 'learner' : 'removed';
+}
+
 function updateCard(card, actor, cluster) {
   const role = actor.alive ? (actor.role ?? 'unknown') : 'down';
+  const membership = membershipOf(actor.group, actor.name);
   card.dataset.alive = String(actor.alive);
   card.dataset.role = role;
-  card.querySelector('.badge').textContent = role;
+  card.dataset.membership = membership;
+  card.querySelector('.badge').textContent = membership === 'learner' || membership === 'removed' ? `${role} · ${membership}` : role;
+  card.querySelector('[data-action="remove"]').hidden = membership === 'removed';
   const field = (key) => card.querySelector(`[data-field="${key}"]`);
   const show = (value) => (value === null || value === undefined ? '—' : String(value));
   field('term').textContent = show(actor.term);
@@ -317,6 +340,70 @@ async function actorAction(name, action) {
   }
 }
 
+// ---- membership -------------------------------------------------------------------------------------------
+
+async function refreshMembers() {
+  if (state.membersReading || Date.now() - state.membersReadAtMs < membersEveryMs) return;
+  state.membersReading = true;
+  state.membersReadAtMs = Date.now();
+  try {
+    for (const group of groups) {
+      const response = await fetch(`/admin/groups/${group}/members`, { headers: authorizationHeaders(), cache: 'no-store' });
+      const answer = await response.json().catch(() => ({}));
+      const line = document.querySelector(`[data-membership-of="${group}"]`);
+      if (!response.ok || answer.ok !== true) {
+        line.textContent = `configuration unavailable: ${response.status} ${answer.error ?? ''}`;
+        continue;
+      }
+      const members = answer.result;
+      state.members.set(group, members);
+      line.textContent = `voters ${members.voters.join(', ') || 'none'} · learners ${members.learners.join(', ') || 'none'} · configuration at index ${members.configIndex}`;
+    }
+  } catch (error) {
+    console.warn('dashboard members:', error);
+  } finally {
+    state.membersReading = false;
+  }
+}
+
+async function membershipChange(what, path, init) {
+  const result = byId('action-result');
+  result.textContent = `${what}…`;
+  try {
+    const response = await fetch(path, { ...init, headers: { ...authorizationHeaders(), ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) } });
+    const answer = await response.json().catch(() => ({}));
+    result.textContent = response.ok ? `${what}: done` : `${what}: ${response.status} ${answer.error ?? ''}`;
+    if (response.status === 401 || response.status === 403) askForToken(answer.error);
+  } catch (error) {
+    result.textContent = `${what}: ${error}`;
+  }
+  state.membersReadAtMs = 0;
+  void refreshMembers();
+}
+
+function removeMember(group, name) {
+  if (!window.confirm(`Remove ${name} from the ${group} group? Its actor stops; its database is kept.`)) return;
+  void membershipChange(`remove ${name}`, `/admin/groups/${group}/members/${encodeURIComponent(name)}`, { method: 'DELETE' });
+}
+
+function wireMemberForms() {
+  for (const form of document.querySelectorAll('[data-member-form]')) {
+    const group = form.dataset.memberForm;
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const name = form.elements.name.value.trim();
+      const node = form.elements.node.value.trim();
+      const learner = form.elements.learner.checked;
+      if (name === '') {
+        byId('action-result').textContent = `name the new ${group} member, e.g. ${group}-4`;
+        return;
+      }
+      const body = JSON.stringify({ name, ...(node === '' ? {} : { node }), ...(learner ? { promote: false } : {}) });
+      void membershipChange(`add ${name}${learner ? ' as a learner' : ''}`, `/admin/groups/${group}/members`, { method: 'POST', body });
+    });
+  }
+}
+
 function positiveInteger(input, what) {
   const value = Number(input.value);
   if (!Number.isInteger(value) || value < 1) throw new Error(`${what} must be a positive integer`);
@@ -419,4 +506,5 @@ function wireForms() {
 }
 
 wireForms();
+wireMemberForms();
 void streamForever();
