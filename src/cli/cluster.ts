@@ -41,7 +41,7 @@ export interface ClusterOptions {
   readonly orderDeadlineMs?: number;
   /** Bytes of log a leader keeps for followers behind it (default: src/raft/compaction.ts). */
   readonly logRetainBytesMax?: number;
-  /** The order group publishes the dedupe watermark (see OrderReplicaArgs.dedupePruning); off by default. */
+  /** The order group publishes the dedupe watermark (see OrderReplicaArgs.dedupePruning); on unless false. */
   readonly dedupePruning?: boolean;
   /** Planted bug for the checker: the deadline rejects without fencing the catalog. */
   readonly orderBugRejectWithoutFence?: boolean;
@@ -151,7 +151,7 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
     ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
     ...(options.diskFaultInjection ? { diskFaultInjection: true } : {}),
     ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
-    ...(options.dedupePruning === true ? { dedupePruning: true } : {}),
+    ...(options.dedupePruning === false ? { dedupePruning: false } : {}),
   };
   return { name, module: orderModule, args, restart: 'permanent' };
 }
