@@ -336,7 +336,8 @@ export class ReplicaDriver {
   /** A chunk of an image, or a follower's answer to one: the image, once whole, is stepped as the core's message. */
   private receiveStream(message: SnapshotStreamMessage): void {
     if (message.type === 'snapshotChunkAck') return this.sendStream(this.streams.receiveAck(message));
-    const { reply, install } = this.streams.receiveChunk(message);
+    const { reply, install, events } = this.streams.receiveChunk(message);
+    if (events.length > 0) this.sendStream({ messages: [], events });
     if (install !== null) {
       this.log.info({ replica: this.name, from: message.from, index: install.snapshot.meta.index, units: install.snapshot.data.length, event: 'imageReceived' },
         `${this.name} received an image at index ${install.snapshot.meta.index} from ${message.from} (${install.snapshot.data.length} code units)`);
@@ -361,6 +362,14 @@ export class ReplicaDriver {
         case 'stalled':
           this.log.warn({ replica: this.name, peer: event.peer, index: event.index, acked: event.acked, units: event.length, ticks: event.ticks, event: 'imageStreamStalled' },
             `${this.name}: the image at index ${event.index} for ${event.peer} made no progress for ${event.ticks} ticks (${event.acked} of ${event.length} code units acknowledged); still re-sending`);
+          break;
+        case 'refusedSize':
+          this.log.warn({ replica: this.name, peer: event.peer, index: event.index, units: event.units, declaredLength: event.declaredLength, refusals: event.refusals, event: 'imageChunkRefusedSize' },
+            `${this.name} refused a chunk from ${event.peer} (${event.units} code units, image of ${event.declaredLength}): over the chunk or image bound; ${event.refusals} refused so far`);
+          break;
+        case 'imageTooLarge':
+          this.log.error({ replica: this.name, peer: event.peer, index: event.index, units: event.length, event: 'imageTooLarge' },
+            `${this.name} cannot send its image at index ${event.index} to ${event.peer}: ${event.length} code units, over imageUnitsMax`);
           break;
         default:
           assertNever(event, 'stream event');

@@ -17,6 +17,10 @@
 //   answers with its own offset, which moves the leader forward (nothing it already has is sent twice per window);
 // - a follower that restarted holds nothing (the partial image is in memory only), answers any chunk past 0 with
 //   offset 0, and the image starts clean;
+// - sizes are checked before anything is kept: a chunk longer than `chunkUnits`, or one declaring an image longer
+//   than `imageUnitsMax`, is refused (`size`), counted (chunksRefusedSize) and reported (`refusedSize`, at the 1st,
+//   2nd, 4th, 8th … refusal, so a flood cannot flood the log); an image of ours over the bound is not offered
+//   (imagesTooLarge, `imageTooLarge`) rather than sent to a follower that would refuse it;
 // - a stream that makes no progress for `stallTicks` ticks is reported once (`stalled`), and counted; the leader
 //   keeps re-sending while the core still wants the image.
 // Does not: hold the image in fewer than one string on either side (the core's image is one string; see
@@ -26,6 +30,8 @@ import type { Message, NodeId, Snapshot } from './types.js';
 
 /** UTF-16 code units of image text per chunk. */
 export const snapshotChunkUnitsMax = 128 * 1024;
+/** UTF-16 code units of a whole image: V8's longest string (the image is one string on both sides). */
+export const snapshotImageUnitsMax = 0x1fff_ffe8;
 
 interface ChunkIdentity {
   /** The image's index and term, and its length in UTF-16 code units. */
@@ -52,7 +58,7 @@ export type SnapshotChunkAck = ChunkIdentity & {
   readonly term: number;
   /** The offset the follower expects next (the image's length once it holds all of it). */
   readonly offset: number;
-  readonly refused: 'checksum' | 'gap' | null;
+  readonly refused: 'checksum' | 'gap' | 'size' | null;
 };
 
 export type SnapshotStreamMessage = SnapshotChunk | SnapshotChunkAck;
@@ -63,12 +69,14 @@ export type WireMessage = Message | SnapshotStreamMessage;
 export interface SnapshotStreamOptions {
   readonly self: NodeId;
   readonly chunkUnits: number;
+  /** Longest image this replica sends or accepts, in UTF-16 code units (≤ snapshotImageUnitsMax). */
+  readonly imageUnitsMax: number;
   readonly windowChunks: number;
   readonly retransmitTicks: number;
   readonly stallTicks: number;
 }
 
-export const defaultSnapshotStreamOptions = { chunkUnits: snapshotChunkUnitsMax, windowChunks: 4, retransmitTicks: 6, stallTicks: 200 } as const;
+export const defaultSnapshotStreamOptions = { chunkUnits: snapshotChunkUnitsMax, imageUnitsMax: snapshotImageUnitsMax, windowChunks: 4, retransmitTicks: 6, stallTicks: 200 } as const;
 
 export interface SnapshotStreamCounters {
   streamsStarted: number;
@@ -80,6 +88,10 @@ export interface SnapshotStreamCounters {
   chunksReceived: number;
   chunksRefusedChecksum: number;
   chunksRefusedGap: number;
+  /** Chunks refused for their own length or their image's declared length, before anything was kept. */
+  chunksRefusedSize: number;
+  /** Images of this replica too long to send (over imageUnitsMax). */
+  imagesTooLarge: number;
   imagesInstalled: number;
 }
 
@@ -92,7 +104,9 @@ export interface StreamOutput {
 export type StreamEvent =
   | { readonly kind: 'started'; readonly peer: NodeId; readonly index: number; readonly length: number }
   | { readonly kind: 'completed'; readonly peer: NodeId; readonly index: number; readonly length: number }
-  | { readonly kind: 'stalled'; readonly peer: NodeId; readonly index: number; readonly acked: number; readonly length: number; readonly ticks: number };
+  | { readonly kind: 'stalled'; readonly peer: NodeId; readonly index: number; readonly acked: number; readonly length: number; readonly ticks: number }
+  | { readonly kind: 'refusedSize'; readonly peer: NodeId; readonly index: number; readonly units: number; readonly declaredLength: number; readonly refusals: number }
+  | { readonly kind: 'imageTooLarge'; readonly peer: NodeId; readonly index: number; readonly length: number };
 
 interface Outgoing {
   readonly peer: NodeId;
@@ -130,10 +144,11 @@ export function isValidSnapshotStreamMessage(value: unknown): value is SnapshotS
   if (message.offset > message.length) return false;
   switch (message.type) {
     case 'snapshotChunk':
-      return typeof message.data === 'string' && message.data.length <= snapshotChunkUnitsMax && isCount(message.checksum)
+      // Sizes are the stream's to refuse, counted and reported (SnapshotStreams.receiveChunk).
+      return typeof message.data === 'string' && isCount(message.checksum)
         && Array.isArray(message.peers) && message.peers.every(isName);
     case 'snapshotChunkAck':
-      return message.refused === null || message.refused === 'checksum' || message.refused === 'gap';
+      return message.refused === null || message.refused === 'checksum' || message.refused === 'gap' || message.refused === 'size';
     default:
       return false;
   }
@@ -145,12 +160,15 @@ export class SnapshotStreams {
   private completed: (ChunkIdentity & { readonly from: NodeId }) | null = null;
   readonly counters: SnapshotStreamCounters = {
     streamsStarted: 0, streamsCompleted: 0, streamsStalled: 0, streamsResumed: 0, chunksSent: 0, chunksResent: 0,
-    chunksReceived: 0, chunksRefusedChecksum: 0, chunksRefusedGap: 0, imagesInstalled: 0,
+    chunksReceived: 0, chunksRefusedChecksum: 0, chunksRefusedGap: 0, chunksRefusedSize: 0, imagesTooLarge: 0, imagesInstalled: 0,
   };
 
   constructor(private readonly options: SnapshotStreamOptions) {
     if (!Number.isSafeInteger(options.chunkUnits) || options.chunkUnits < 2 || options.chunkUnits > snapshotChunkUnitsMax) {
       throw new RangeError(`chunkUnits must be an integer in [2, ${snapshotChunkUnitsMax}], not ${options.chunkUnits}`);
+    }
+    if (!Number.isSafeInteger(options.imageUnitsMax) || options.imageUnitsMax < 1 || options.imageUnitsMax > snapshotImageUnitsMax) {
+      throw new RangeError(`imageUnitsMax must be an integer in [1, ${snapshotImageUnitsMax}], not ${options.imageUnitsMax}`);
     }
     for (const key of ['windowChunks', 'retransmitTicks', 'stallTicks'] as const) {
       if (!Number.isSafeInteger(options[key]) || options[key] < 1) throw new RangeError(`${key} must be an integer ≥ 1, not ${options[key]}`);
@@ -179,6 +197,10 @@ export class SnapshotStreams {
     if (current !== undefined && current.term === message.term && current.snapshot.meta.index === meta.index
       && current.snapshot.meta.term === meta.term && current.snapshot.data.length === message.snapshot.data.length) {
       return nothing;
+    }
+    if (message.snapshot.data.length > this.options.imageUnitsMax) {
+      this.counters.imagesTooLarge += 1;
+      return { messages: [], events: [{ kind: 'imageTooLarge', peer: message.to, index: meta.index, length: message.snapshot.data.length }] };
     }
     const stream: Outgoing = {
       peer: message.to, term: message.term, snapshot: message.snapshot, acked: 0, next: 0, ticksSinceProgress: 0, stallReported: false,
@@ -248,17 +270,25 @@ export class SnapshotStreams {
    * A chunk from the leader. Answers with the offset expected next; once the last chunk is in, returns the whole
    * image as the core's installSnapshot message.
    */
-  receiveChunk(chunk: SnapshotChunk): { readonly reply: SnapshotChunkAck; readonly install: Extract<Message, { type: 'installSnapshot' }> | null } {
+  receiveChunk(chunk: SnapshotChunk): { readonly reply: SnapshotChunkAck; readonly install: Extract<Message, { type: 'installSnapshot' }> | null; readonly events: readonly StreamEvent[] } {
     this.counters.chunksReceived += 1;
+    if (chunk.data.length > this.options.chunkUnits || chunk.length > this.options.imageUnitsMax) {
+      // Before any state is looked at or kept: a forged or broken peer's declared sizes allocate nothing here.
+      this.counters.chunksRefusedSize += 1;
+      const refusals = this.counters.chunksRefusedSize;
+      const events: StreamEvent[] = (refusals & (refusals - 1)) === 0
+        ? [{ kind: 'refusedSize', peer: chunk.from, index: chunk.index, units: chunk.data.length, declaredLength: chunk.length, refusals }] : [];
+      return { reply: this.ack(chunk, 0, 'size'), install: null, events };
+    }
     const completed = this.completed;
     if (completed !== null && completed.from === chunk.from && sameIdentity(completed, chunk)) {
-      return { reply: this.ack(chunk, chunk.length, null), install: null }; // a late copy of an image already handed over
+      return { reply: this.ack(chunk, chunk.length, null), install: null, events: [] }; // a late copy of an image already handed over
     }
     let incoming = this.incoming;
     if (incoming === null || incoming.from !== chunk.from || !sameIdentity(incoming.identity, chunk)) {
       if (chunk.offset !== 0) {
         this.counters.chunksRefusedGap += 1;
-        return { reply: this.ack(chunk, 0, 'gap'), install: null };
+        return { reply: this.ack(chunk, 0, 'gap'), install: null, events: [] };
       }
       incoming = { from: chunk.from, identity: { index: chunk.index, snapshotTerm: chunk.snapshotTerm, length: chunk.length }, peers: chunk.peers, parts: [], received: 0 };
       this.incoming = incoming;
@@ -266,21 +296,21 @@ export class SnapshotStreams {
     if (chunk.offset !== incoming.received) {
       // A duplicate (behind) is answered without a refusal: the leader learns where this side is and moves on.
       if (chunk.offset > incoming.received) this.counters.chunksRefusedGap += 1;
-      return { reply: this.ack(chunk, incoming.received, chunk.offset > incoming.received ? 'gap' : null), install: null };
+      return { reply: this.ack(chunk, incoming.received, chunk.offset > incoming.received ? 'gap' : null), install: null, events: [] };
     }
     if (crc32(chunk.data) !== chunk.checksum || chunk.offset + chunk.data.length > chunk.length || (chunk.data.length === 0 && chunk.length > 0)) {
       this.counters.chunksRefusedChecksum += 1;
-      return { reply: this.ack(chunk, incoming.received, 'checksum'), install: null };
+      return { reply: this.ack(chunk, incoming.received, 'checksum'), install: null, events: [] };
     }
     incoming.parts.push(chunk.data);
     incoming.received += chunk.data.length;
-    if (incoming.received < chunk.length) return { reply: this.ack(chunk, incoming.received, null), install: null };
+    if (incoming.received < chunk.length) return { reply: this.ack(chunk, incoming.received, null), install: null, events: [] };
     this.incoming = null;
     this.completed = { from: chunk.from, ...incoming.identity };
     this.counters.imagesInstalled += 1;
     const snapshot: Snapshot = { meta: { index: chunk.index, term: chunk.snapshotTerm, peers: [...incoming.peers] }, data: incoming.parts.join('') };
     const install = { type: 'installSnapshot' as const, from: chunk.from, to: chunk.to, term: chunk.term, snapshot };
-    return { reply: this.ack(chunk, chunk.length, null), install };
+    return { reply: this.ack(chunk, chunk.length, null), install, events: [] };
   }
 
   private ack(chunk: SnapshotChunk, offset: number, refused: SnapshotChunkAck['refused']): SnapshotChunkAck {
