@@ -14,6 +14,7 @@
 import {
   RaftNode, type Membership, type MembershipChange, type MembershipChangeResult, type RaftConfig, type RaftStatus,
 } from './core/node.js';
+import { rmSync } from 'node:fs';
 import { sendsBeforePersist } from './core/send-order.js';
 import { assertNever } from './core/errors.js';
 import { compactionTarget, entryOverheadBytes, retainBytesMaxDefault } from './compaction.js';
@@ -23,6 +24,7 @@ import { SnapshotStreams, defaultSnapshotStreamOptions, isSnapshotStreamMessage 
 import type { SnapshotStreamCounters, SnapshotStreamMessage, SnapshotStreamOptions, StreamOutput } from './snapshot-stream.js';
 import { IdentityGuard, nonVoterNotice, type IdentityStore, type RaftEnvelope, type RefusalReason, type StoredIdentity } from './identity.js';
 import { StorageWriteError } from './storage/errors.js';
+import { parseImageFileReference } from './storage/image-file.js';
 import { TickSchedule } from './tick-schedule.js';
 import type { Entry, HardState, Message, NodeId, PersistedState, Ready, SoftState } from './types.js';
 
@@ -339,8 +341,10 @@ export class ReplicaDriver {
     const { reply, install, events } = this.streams.receiveChunk(message);
     if (events.length > 0) this.sendStream({ messages: [], events });
     if (install !== null) {
-      this.log.info({ replica: this.name, from: message.from, index: install.snapshot.meta.index, units: install.snapshot.data.length, event: 'imageReceived' },
-        `${this.name} received an image at index ${install.snapshot.meta.index} from ${message.from} (${install.snapshot.data.length} code units)`);
+      const file = parseImageFileReference(install.snapshot.data);
+      const size = file === null ? `${install.snapshot.data.length} code units` : `a file of ${file.bytes} bytes`;
+      this.log.info({ replica: this.name, from: message.from, index: install.snapshot.meta.index, size, event: 'imageReceived' },
+        `${this.name} received an image at index ${install.snapshot.meta.index} from ${message.from} (${size})`);
       this.node.step(install);
       this.scheduleFlush();
     }
@@ -573,6 +577,9 @@ export class ReplicaDriver {
   private persist(ready: Ready): void {
     if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null) return;
     this.storage.persist({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
+    // A file image received from the leader is in the tables now; its staging file goes.
+    const file = ready.snapshot === null ? null : parseImageFileReference(ready.snapshot.data);
+    if (file !== null) rmSync(file.path, { force: true });
     if (ready.snapshot !== null) {
       this.log.info({ replica: this.name, index: ready.snapshot.meta.index }, `${this.name} installed a snapshot at index ${ready.snapshot.meta.index} from the leader`);
     }
@@ -751,9 +758,10 @@ export class ReplicaDriver {
     const offered = this.node.offerSnapshot(image.index, image.data);
     this.hooks.imageOffered?.(image.index, offered);
     if (!offered) return;
+    const bytes = parseImageFileReference(image.data)?.bytes ?? image.data.length;
     this.log.info(
-      { replica: this.name, index: image.index, bytes: image.data.length },
-      `${this.name} built an image of its state at index ${image.index} (${image.data.length} bytes${where === undefined ? '' : `, ${where}`}) for a follower behind its log`,
+      { replica: this.name, index: image.index, bytes },
+      `${this.name} built an image of its state at index ${image.index} (${where ?? `${bytes} code units`}) for a follower behind its log`,
     );
     this.scheduleFlush();
   }

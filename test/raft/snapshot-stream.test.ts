@@ -11,7 +11,7 @@ import {
 import type { SnapshotChunk, SnapshotChunkAck, SnapshotStreamMessage, StreamOutput } from '../../src/raft/snapshot-stream.js';
 import type { Message } from '../../src/raft/types.js';
 
-const options = { chunkUnits: 1_000, imageUnitsMax: 100_000, windowChunks: 3, retransmitTicks: 4, stallTicks: 40 };
+const options = { chunkUnits: 1_000, imageUnitsMax: 100_000, imageBytesMax: 1_000_000, incomingImagePath: null, windowChunks: 3, retransmitTicks: 4, stallTicks: 40 };
 
 function image(units: number): string {
   // Surrogate pairs across chunk boundaries: a split pair would come back as two replacement characters.
@@ -244,7 +244,7 @@ test('validation refuses an offset past the length, a bad refusal', () => {
 
 test('a wire chunk of the largest size stays under 1 MiB even when every unit is escaped', () => {
   const worst = '\u0001'.repeat(snapshotChunkUnitsMax);
-  const streams = new SnapshotStreams({ chunkUnits: snapshotChunkUnitsMax, imageUnitsMax: snapshotImageUnitsMax, windowChunks: 1, retransmitTicks: 1, stallTicks: 1, self: 'n1' });
+  const streams = new SnapshotStreams({ chunkUnits: snapshotChunkUnitsMax, imageUnitsMax: snapshotImageUnitsMax, imageBytesMax: 1_000_000, incomingImagePath: null, windowChunks: 1, retransmitTicks: 1, stallTicks: 1, self: 'n1' });
   const [chunk] = streams.offer(install(worst + worst)).messages;
   assert.ok(Buffer.byteLength(JSON.stringify(chunk)) <= 1024 * 1024);
 });

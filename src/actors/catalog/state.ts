@@ -454,6 +454,12 @@ export class CatalogStateMachine implements StateMachine {
     this.loadTopics();
   }
 
+  tablesReplaced(): void {
+    this.itemsListMemo = null;
+    this.changeIndexMemo = null;
+    this.loadTopics();
+  }
+
   hash(): string {
     // The snapshot is canonical: every table dumped in primary-key order, as arrays, by one JSON encoder. The
     // digest is that of snapshot()'s text, fed row by row, so it needs no memory in proportion to the state.
