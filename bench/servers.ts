@@ -95,6 +95,8 @@ export interface PygmyServerOptions {
   readonly dataDir: string;
   readonly catalogPath: string;
   readonly cacheEnabled: boolean;
+  /** Wipe the data dir first (true unless false: the scale run starts again on the databases it preloaded). */
+  readonly fresh?: boolean;
   /** Extra node flags for the server process, for example `--cpu-prof`. */
   readonly nodeFlags?: readonly string[];
 }
@@ -102,7 +104,7 @@ export interface PygmyServerOptions {
 export function startPygmy(options: PygmyServerOptions): Promise<RunningServer> {
   const args = [
     ...(options.nodeFlags ?? []),
-    cliPath, 'start', '--port', '0', '--fresh', '--data-dir', options.dataDir, '--catalog', options.catalogPath,
+    cliPath, 'start', '--port', '0', ...(options.fresh === false ? [] : ['--fresh']), '--data-dir', options.dataDir, '--catalog', options.catalogPath,
     ...(options.cacheEnabled ? [] : ['--no-cache']),
   ];
   // The bench's cluster is its own, on loopback: an admin token exported in the shell would lock the bench out of
