@@ -13,14 +13,15 @@
 // copy. Everything it starts is stopped and its temp dir removed, also on failure and on SIGINT or SIGTERM.
 // `scrape` (the cost of GET /metrics, on the cached cluster) and `overload` (a connection storm on a cluster of its
 // own, started fresh for it; about 3 minutes) run in a full run and when named, never with --quick by default.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateCatalog } from '../src/actors/catalog/generate.js';
 import type { Catalog } from '../src/actors/catalog/catalog.js';
 import { figuresOf, runScenario, warm, type RunOptions, type ScenarioFigures } from './load.js';
 import { runSoak } from './soak.js';
+import { formatScale, scale, scaleOrdersDefault } from './scale.js';
 import { overloadRow, runOverload } from './overload.js';
 import { runScrape } from './scrape.js';
 import { bracketBaseline, formatTable, writeResults } from './report.js';
@@ -44,6 +45,8 @@ export interface BenchSettings {
   readonly out: string;
   readonly record: boolean;
   readonly serverFlags: readonly string[];
+  /** Orders the scale run preloads (--orders). */
+  readonly scaleOrders: number;
 }
 
 const defaultOut = new URL('../../bench/results/latest.json', import.meta.url).pathname;
@@ -73,6 +76,13 @@ function positive(value: string | undefined, name: string, fallback: number): nu
   return parsed;
 }
 
+function orderCount(value: string | undefined): number {
+  if (value === undefined) return scaleOrdersDefault;
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed < 1 || parsed > 100_000_000) throw new Error(`--orders must be an integer in 1..100000000, got "${value}"`);
+  return parsed;
+}
+
 function nonNegative(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
@@ -92,6 +102,7 @@ export function parseSettings(argv: string[]): BenchSettings {
       out: { type: 'string' },
       record: { type: 'boolean' },
       'server-flags': { type: 'string' },
+      orders: { type: 'string' },
     },
     strict: true,
   });
@@ -114,6 +125,7 @@ export function parseSettings(argv: string[]): BenchSettings {
     out: values.out ?? defaultOut,
     record: values.record ?? false,
     serverFlags: values['server-flags']?.split(/\s+/).filter((flag) => flag !== '') ?? [],
+    scaleOrders: orderCount(values.orders),
   };
 }
 
@@ -300,7 +312,19 @@ export async function runBench(settings: BenchSettings): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    if (settings.scenarios.includes('scale')) {
+      // A composite of its own (bench/scale.ts), with its own figures and table, beside the others' results.
+      const say = (line: string) => process.stderr.write(`${line}\n`);
+      const figures = await scale(root, catalogPath, { orders: settings.scaleOrders, phaseSeconds: settings.durationSeconds, connections: Math.min(settings.connections, 32) }, say);
+      const out = settings.out.replace(/\.json$/, '-scale.json');
+      mkdirSync(dirname(out), { recursive: true });
+      writeFileSync(out, `${JSON.stringify(figures, null, 2)}\n`);
+      console.log(formatScale(figures));
+      console.log(`\nscale results: ${out}`);
+      if (settings.scenarios.length === 1) return 0;
+    }
     for (const name of settings.scenarios) {
+      if (name === 'scale') continue;
       const kind = serverKind(name);
       if (kind === 'etcd' && findEtcd() === null) {
         process.stderr.write(`etcd: skipped. ${etcdInstallHint}\n`);

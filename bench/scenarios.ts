@@ -9,9 +9,9 @@
 import type { RequestSpec } from 'autocannon';
 
 // etcd runs just before order: the two durable-write figures it compares are then measured minutes apart at most.
-export const scenarioNames = ['baseline-http', 'lookup-hit', 'lookup-miss', 'search-hit', 'etcd', 'order', 'mixed', 'failover', 'scrape', 'overload', 'soak'] as const;
-/** Run only when asked for by name: the soak takes ten minutes. */
-export const onDemandScenarios: readonly ScenarioName[] = ['soak'];
+export const scenarioNames = ['baseline-http', 'lookup-hit', 'lookup-miss', 'search-hit', 'etcd', 'order', 'mixed', 'failover', 'scrape', 'overload', 'soak', 'scale'] as const;
+/** Run only when asked for by name: the soak takes ten minutes, the scale run (bench/scale.ts) longer. */
+export const onDemandScenarios: readonly ScenarioName[] = ['soak', 'scale'];
 export type ScenarioName = (typeof scenarioNames)[number];
 
 export function isScenarioName(value: string): value is ScenarioName {
@@ -202,6 +202,7 @@ export function planScenario(name: ScenarioName, topicNames: readonly string[], 
     }
     case 'scrape':
     case 'overload':
+    case 'scale':
       throw new Error(`${name} is a composite run (bench/${name}.ts), not one autocannon plan`);
   }
 }

@@ -91,6 +91,8 @@ export interface PygmyServerOptions {
   readonly dataDir: string;
   readonly catalogPath: string;
   readonly cacheEnabled: boolean;
+  /** Wipe the data dir first (true unless false: the scale run starts again on the databases it preloaded). */
+  readonly fresh?: boolean;
   /** Extra node flags for the server process, for example `--cpu-prof`. */
   readonly nodeFlags?: readonly string[];
   /** Start an operations listener too (`--ops-port 0`); its URL is in RunningServer.operationsUrl. */
@@ -100,7 +102,7 @@ export interface PygmyServerOptions {
 export function startPygmy(options: PygmyServerOptions): Promise<RunningServer> {
   const args = [
     ...(options.nodeFlags ?? []),
-    cliPath, 'start', '--port', '0', '--fresh', '--data-dir', options.dataDir, '--catalog', options.catalogPath,
+    cliPath, 'start', '--port', '0', ...(options.fresh === false ? [] : ['--fresh']), '--data-dir', options.dataDir, '--catalog', options.catalogPath,
     ...(options.cacheEnabled ? [] : ['--no-cache']),
     ...(options.operationsListener === true ? ['--ops-port', '0'] : []),
   ];

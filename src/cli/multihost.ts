@@ -36,7 +36,7 @@ export interface ClusterLayout {
   readonly tickMs: number;
   /** Bytes of log a leader keeps for followers behind it (`logRetainBytes`; default: compaction.ts). */
   readonly logRetainBytes: number | null;
-  /** `"dedupePruning": true`: the catalog prunes settled deduct records (off by default: see OrderReplicaArgs). */
+  /** `"dedupePruning": false` stops the catalog pruning settled deduct records (on by default: see OrderReplicaArgs). */
   readonly dedupePruning: boolean;
   /** Addresses the transport accepts connections from besides the nodes' own (e.g. peers behind NAT). */
   readonly allowFrom?: readonly string[];
@@ -101,7 +101,7 @@ export function parseLayout(json: unknown, baseDirectory: string): ClusterLayout
   const allowFrom = config.allowFrom ?? [];
   if (!Array.isArray(allowFrom) || !allowFrom.every((address) => typeof address === 'string' && isIP(address) !== 0)) fail('allowFrom', 'must be a list of IP addresses');
   if (config.dedupePruning !== undefined && typeof config.dedupePruning !== 'boolean') fail('dedupePruning', 'must be true or false');
-  const dedupePruning = config.dedupePruning === true;
+  const dedupePruning = config.dedupePruning !== false;
   return { nodes, secretFile: config.secretFile === undefined ? null : path(config.secretFile, 'secretFile'), tls, tickMs, logRetainBytes, dedupePruning, allowFrom: allowFrom as string[] };
 }
 

@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
+import { pruneHoldKey } from '../actors/catalog/state.js';
 import type { GroupBackup } from '../http/backend.js';
 import { clusterIdFor } from '../raft/identity.js';
 import { BackupVerifyError } from '../raft/storage/backup.js';
@@ -144,6 +145,8 @@ function reconcileCatalog(catalogImage: string, orderImage: string): number {
         giveBack.run(orphan.amount, orphan.amount, orphan.item);
         markAborted.run(restoredAbortOutcome, orphan.orderId);
       }
+      // The backup's hold on pruning ended with the backup; the new cluster prunes from the start.
+      catalog.prepare('DELETE FROM catalog_meta WHERE key = ?').run(pruneHoldKey);
     })();
     catalog.prepare('DETACH DATABASE orders').run();
     return orphans.length;

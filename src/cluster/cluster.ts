@@ -46,7 +46,7 @@ export interface ClusterOptions {
   readonly logRetainBytesMax?: number;
   /** Compact a replica's log every this many applied entries (default: src/raft/replica.ts); tests use a few. */
   readonly snapshotEntriesInterval?: number;
-  /** The order group publishes the dedupe watermark (see OrderReplicaArgs.dedupePruning); off by default. */
+  /** The order group publishes the dedupe watermark (see OrderReplicaArgs.dedupePruning); on unless false. */
   readonly dedupePruning?: boolean;
   /** Planted bug for the checker: the deadline rejects without fencing the catalog. */
   readonly orderBugRejectWithoutFence?: boolean;
@@ -179,7 +179,7 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
     ...(options.orderBugRejectWithoutFence ? { faults: { rejectWithoutFence: true } } : {}),
     ...(options.diskFaultInjection || options.holdAfterDeductMs ? { testHooks: orderTestHooks(options) } : {}),
     ...(options.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: options.logRetainBytesMax }),
-    ...(options.dedupePruning === true ? { dedupePruning: true } : {}),
+    ...(options.dedupePruning === false ? { dedupePruning: false } : {}),
     ...(options.snapshotEntriesInterval === undefined ? {} : { snapshotEntriesInterval: options.snapshotEntriesInterval }),
   };
   return { name, module: orderModule, args, restart: 'permanent' };

@@ -63,6 +63,8 @@ import {
 
 /** How long one replica may take to copy its group's state (a 2,000,000-order database takes seconds). */
 export const backupTimeoutMs = 60 * 60_000;
+/** How long a backup holds the catalog's dedupe pruning at most (a lease, should the gateway die mid-backup). */
+export const backupPruneHoldMs = 3 * backupTimeoutMs;
 
 /** What the backend needs of the actor system: satisfied by ActorSystem, and by the multi-host node. */
 export interface ActorPort {
@@ -330,11 +332,26 @@ export class ActorBackend implements Backend {
    */
   async backup(directory: string, options: BackupOptions = { bytesPerSecond: null }): Promise<readonly GroupBackup[]> {
     const statuses = await this.cluster();
-    const backups: GroupBackup[] = [];
-    for (const [group, members] of [['order', this.orderNames], ['catalog', this.catalogNames]] as const) {
-      backups.push(await this.backupGroup(group, members, statuses, directory, options));
+    // The catalog prunes no deduct record from before the order copy until the catalog copy is done.
+    await this.holdPrunes(Date.now() + backupPruneHoldMs);
+    try {
+      const backups: GroupBackup[] = [];
+      for (const [group, members] of [['order', this.orderNames], ['catalog', this.catalogNames]] as const) {
+        backups.push(await this.backupGroup(group, members, statuses, directory, options));
+      }
+      return backups;
+    } finally {
+      await this.holdPrunes(0).catch((error: unknown) => this.options.log.warn({ event: 'backup' },
+        `backup: the hold on dedupe pruning was not released (${error instanceof Error ? error.message : String(error)}); it ends by its lease`));
     }
-    return backups;
+  }
+
+  private async holdPrunes(untilMs: number): Promise<void> {
+    try {
+      await this.catalog.propose({ type: 'holdPrunes', untilMs }, performance.now() + 5_000);
+    } catch (error) {
+      throw new BackupFailedError(`the catalog group could not hold dedupe pruning for the backup (${error instanceof Error ? error.message : String(error)})`);
+    }
   }
 
   private async backupGroup(group: GroupBackup['group'], members: readonly string[], statuses: ClusterStatus, directory: string, options: BackupOptions): Promise<GroupBackup> {

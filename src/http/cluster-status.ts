@@ -14,7 +14,7 @@ function imageFigures(value: unknown): Pick<ReplicaFigures, 'imageStreamsStalled
   const counters = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
   return {
     imageStreamsStalled: count(counters.streamsStalled),
-    imageChunksRefused: count(counters.chunksRefusedChecksum) + count(counters.chunksRefusedGap),
+    imageChunksRefused: count(counters.chunksRefusedChecksum) + count(counters.chunksRefusedGap) + count(counters.chunksRefusedSize),
     imagesInstalled: count(counters.imagesInstalled),
   };
 }

@@ -15,6 +15,7 @@
 import {
   RaftNode, type Membership, type MembershipChange, type MembershipChangeResult, type RaftConfig, type RaftStatus,
 } from './core/node.js';
+import { rmSync } from 'node:fs';
 import { sendsBeforePersist } from './core/send-order.js';
 import { assertNever } from './core/errors.js';
 import { compactionTarget, entryOverheadBytes, retainBytesMaxDefault } from './compaction.js';
@@ -24,6 +25,7 @@ import { SnapshotStreams, defaultSnapshotStreamOptions, isSnapshotStreamMessage 
 import type { SnapshotStreamCounters, SnapshotStreamMessage, SnapshotStreamOptions, StreamOutput } from './snapshot-stream.js';
 import { IdentityGuard, nonVoterNotice, type IdentityStore, type RaftEnvelope, type RefusalReason, type StoredIdentity } from './identity.js';
 import { StorageWriteError } from './storage/errors.js';
+import { parseImageFileReference } from './storage/image-file.js';
 import { TickSchedule } from './tick-schedule.js';
 import { ActivityCounters, type HistogramFigures, type ReplicaActivity } from './activity.js';
 import type { Entry, HardState, Message, NodeId, PersistedState, Ready, SoftState } from './types.js';
@@ -365,11 +367,14 @@ export class ReplicaDriver {
   /** A chunk of an image, or a follower's answer to one: the image, once whole, is stepped as the core's message. */
   private receiveStream(message: SnapshotStreamMessage): void {
     if (message.type === 'snapshotChunkAck') return this.sendStream(this.streams.receiveAck(message));
-    const { reply, install } = this.streams.receiveChunk(message);
+    const { reply, install, events } = this.streams.receiveChunk(message);
+    if (events.length > 0) this.sendStream({ messages: [], events });
     if (install !== null) {
       this.activity.imageUnitsReceived += install.snapshot.data.length;
-      this.log.info({ replica: this.name, from: message.from, index: install.snapshot.meta.index, units: install.snapshot.data.length, event: 'imageReceived' },
-        `${this.name} received an image at index ${install.snapshot.meta.index} from ${message.from} (${install.snapshot.data.length} code units)`);
+      const file = parseImageFileReference(install.snapshot.data);
+      const size = file === null ? `${install.snapshot.data.length} code units` : `a file of ${file.bytes} bytes`;
+      this.log.info({ replica: this.name, from: message.from, index: install.snapshot.meta.index, size, event: 'imageReceived' },
+        `${this.name} received an image at index ${install.snapshot.meta.index} from ${message.from} (${size})`);
       this.node.step(install);
       this.scheduleFlush();
     }
@@ -393,6 +398,14 @@ export class ReplicaDriver {
         case 'stalled':
           this.log.warn({ replica: this.name, peer: event.peer, index: event.index, acked: event.acked, units: event.length, ticks: event.ticks, event: 'imageStreamStalled' },
             `${this.name}: the image at index ${event.index} for ${event.peer} made no progress for ${event.ticks} ticks (${event.acked} of ${event.length} code units acknowledged); still re-sending`);
+          break;
+        case 'refusedSize':
+          this.log.warn({ replica: this.name, peer: event.peer, index: event.index, units: event.units, declaredLength: event.declaredLength, refusals: event.refusals, event: 'imageChunkRefusedSize' },
+            `${this.name} refused a chunk from ${event.peer} (${event.units} code units, image of ${event.declaredLength}): over the chunk or image bound; ${event.refusals} refused so far`);
+          break;
+        case 'imageTooLarge':
+          this.log.error({ replica: this.name, peer: event.peer, index: event.index, units: event.length, event: 'imageTooLarge' },
+            `${this.name} cannot send its image at index ${event.index} to ${event.peer}: ${event.length} code units, over imageUnitsMax`);
           break;
         default:
           assertNever(event, 'stream event');
@@ -608,6 +621,9 @@ export class ReplicaDriver {
     // An installed snapshot is rare and restores the whole state: it keeps the synchronous path.
     if (ready.snapshot === null && this.storage.persistThen !== undefined) return this.storage.persistThen(part, this.durable);
     this.storage.persist(part);
+    // A file image received from the leader is in the tables now; its staging file goes.
+    const file = ready.snapshot === null ? null : parseImageFileReference(ready.snapshot.data);
+    if (file !== null) rmSync(file.path, { force: true });
     if (ready.snapshot !== null) {
       this.log.info({ replica: this.name, index: ready.snapshot.meta.index }, `${this.name} installed a snapshot at index ${ready.snapshot.meta.index} from the leader`);
     }
@@ -828,9 +844,10 @@ export class ReplicaDriver {
     const offered = this.node.offerSnapshot(image.index, image.data);
     this.hooks.imageOffered?.(image.index, offered);
     if (!offered) return;
+    const bytes = parseImageFileReference(image.data)?.bytes ?? image.data.length;
     this.log.info(
-      { replica: this.name, index: image.index, bytes: image.data.length },
-      `${this.name} built an image of its state at index ${image.index} (${image.data.length} bytes${where === undefined ? '' : `, ${where}`}) for a follower behind its log`,
+      { replica: this.name, index: image.index, bytes },
+      `${this.name} built an image of its state at index ${image.index} (${where ?? `${bytes} code units`}) for a follower behind its log`,
     );
     this.scheduleFlush();
   }

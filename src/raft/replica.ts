@@ -32,9 +32,10 @@ import { isStagedName, StagedBackups } from './staged-backups.js';
 import { parseBytesPerSecond } from './storage/byte-rate.js';
 import type { ReplicaActivity } from './activity.js';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { Piscina } from 'piscina';
 import type { ActorContext, ActorDefinition, Reply } from '../runtime/actor.js';
 import type { MembershipChange, RaftNode, RaftStatus } from './core/node.js';
 import { assertNever } from '../assert.js';
@@ -43,7 +44,9 @@ import { clusterIdFor, establishIdentity, isEnvelopeHeader, nonVoterNotice, type
 import { encodeCommand, type AnswerTo, type AnyStateMachine, type CommandOf, type ParsedQuery, type QueryOf, type ResultOf } from './state-machine.js';
 import { FileMemberMarker } from './storage/marker.js';
 import { readClusterGeneration } from './storage/generation.js';
-import type { SnapshotBuildRequest, SnapshotBuildResult, StateMachineFactory } from './storage/snapshot-builder.js';
+import type { StateMachineFactory } from './storage/snapshot-builder.js';
+import { imageFileReference, type BuiltImageFile } from './storage/image-file.js';
+import type { ImageBuildTask } from './storage/image-worker.js';
 import type { BackupCaptureRequest, BackupCaptureResult } from './storage/backup.js';
 import { RaftStorage } from './storage/storage.js';
 import { isTestHookMessage, replicaTestHooks, type ReplicaTestHooks, type ReplicaTestHooksSpec, type TestHookMessage } from './test-hooks.js';
@@ -171,7 +174,7 @@ export interface ReplicaApplication<App, AppMessage extends { type: string }, Ar
   /**
    * Where a snapshot builder in another thread finds `createStateMachine` (a module URL and the name of the
    * export; it is called with the replica's args). With it, the images a leader sends to followers behind its
-   * log are built off the replica's thread (storage/snapshot-builder.ts); without it, on the replica's thread.
+   * log are built off the replica's thread, as files of its tables (storage/image-file.ts); without it, on the replica's thread.
    */
   readonly stateMachineModule?: { readonly url: string; readonly exportName: string };
   init?(replica: Replica<Machine>, args: Args, context: ActorContext): App;
@@ -191,7 +194,7 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
   readonly storage: RaftStorage;
   readonly driver: ReplicaDriver;
   private readonly context: ActorContext;
-  private readonly images: ThreadImageBuilder;
+  private readonly images: PooledImageBuilder;
   /** What a test injected at construction (noTestHooks in production). */
   readonly testHooks: ReplicaTestHooks;
   private readonly snapshotFactory: StateMachineFactory | null;
@@ -227,7 +230,7 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
       newReplicaId: () => randomBytes(8).toString('hex'),
       nowIso: () => new Date(context.now()).toISOString(),
     });
-    this.images = new ThreadImageBuilder(this.storage, snapshotFactory, context);
+    this.images = new PooledImageBuilder(this.storage, snapshotFactory, context);
     this.stagedBackups = new StagedBackups(this.storage.path, () => context.now());
     this.driver = new ReplicaDriver({
       name: args.name,
@@ -262,6 +265,7 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
       tickMs: args.tickMs ?? 50,
       bootId: randomBytes(6).toString('hex'),
       snapshotEntriesInterval: args.snapshotEntriesInterval ?? 10_000,
+      snapshotStream: { incomingImagePath: (identity) => incomingImagePath(this.storage.path, identity) },
       ...(args.logRetainBytesMax === undefined ? {} : { logRetainBytesMax: args.logRetainBytesMax }),
       readsPendingMax,
       proposalsPendingMax,
@@ -412,6 +416,7 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
 
   close(): void {
     this.driver.close();
+    this.images.close();
     this.storage.close();
   }
 }
@@ -429,46 +434,87 @@ function logIdentity(name: NodeId, established: ReturnType<typeof establishIdent
 }
 
 /**
- * Builds images in a thread of its own, from a consistent read of the database (storage/snapshot-builder.ts), when
- * the application says how to make its state machine there; otherwise, or after a builder failed, the driver
- * builds them on the replica's thread.
+ * Builds file images (storage/image-file.ts) in a piscina pool of one thread, from a consistent read of the
+ * database, when the application says how to make its state machine elsewhere (it opts in to images built off its
+ * thread); otherwise, or after a build failed, the driver builds text images on the replica's thread. The pool's
+ * thread ends when idle (idleTimeout) and with the replica (close). Keeps the two latest files (a stream of the
+ * previous image may still be reading it; snapshot-stream.ts drops a stream whose file is gone) and deletes the
+ * others, and at start whatever an earlier run left.
  */
-class ThreadImageBuilder implements ImageBuilder {
-  private builder: Worker | null = null;
+class PooledImageBuilder implements ImageBuilder {
+  private pool: Piscina | null = null;
+  private abort: AbortController | null = null;
   private failed = false;
+  private readonly files: string[] = [];
+  private sequence = 0;
 
-  constructor(private readonly storage: RaftStorage, private readonly factory: StateMachineFactory | null, private readonly context: ActorContext) {}
+  constructor(private readonly storage: RaftStorage, private readonly factory: StateMachineFactory | null, private readonly context: ActorContext) {
+    removeImageFiles(storage.path);
+  }
 
   start(done: (result: ImageResult) => void): boolean {
     if (this.factory === null || this.failed) return false;
-    const request: SnapshotBuildRequest = { path: this.storage.path, factory: this.factory };
-    const builder = new Worker(snapshotBuilderUrl, { workerData: request });
-    this.builder = builder;
-    let settled = false;
-    const settle = (result: SnapshotBuildResult): void => {
-      if (settled) return;
-      settled = true;
-      if (this.builder === builder) this.builder = null;
-      void builder.terminate();
-      if (!result.ok) {
+    this.pool ??= new Piscina({ filename: imageWorkerUrl.href, minThreads: 0, maxThreads: 1, idleTimeout: imageWorkerIdleMs, resourceLimits: { maxOldGenerationSizeMb: imageWorkerHeapMb } });
+    this.sequence += 1;
+    const task: ImageBuildTask = { sourcePath: this.storage.path, destinationPath: `${this.storage.path}${leaderImageInfix}${this.sequence}` };
+    const abort = new AbortController();
+    this.abort = abort;
+    this.pool.run(task, { signal: abort.signal }).then(
+      (built: BuiltImageFile) => {
+        if (this.abort === abort) this.abort = null;
+        this.keep(built.path);
+        done({ ok: true, index: built.index, term: built.term, data: imageFileReference(built), where: `a file of ${built.bytes} bytes, in another thread` });
+      },
+      (error: unknown) => {
+        if (this.abort === abort) this.abort = null;
+        if (abort.signal.aborted) return;
         this.failed = true;
-        this.context.log.warn({ error: result.error }, `building an image in another thread failed (${result.error}); building them on the replica's thread from now on`);
-      }
-      done(result.ok ? { ...result, where: 'in another thread' } : result);
-    };
-    builder.once('message', (result: SnapshotBuildResult) => settle(result));
-    builder.once('error', (error) => settle({ ok: false, error: error.message }));
-    builder.once('exit', (code) => settle({ ok: false, error: `the snapshot builder exited with code ${code}` }));
+        const message = error instanceof Error ? error.message : String(error);
+        this.context.log.warn({ error: message }, `building an image in another thread failed (${message}); building them on the replica's thread from now on`);
+        done({ ok: false, error: message });
+      },
+    );
     return true;
   }
 
+  private keep(path: string): void {
+    this.files.push(path);
+    while (this.files.length > 2) rmSync(this.files.shift()!, { force: true });
+  }
+
   cancel(): void {
-    if (this.builder !== null) void this.builder.terminate();
-    this.builder = null;
+    this.abort?.abort();
+    this.abort = null;
+  }
+
+  close(): void {
+    this.cancel();
+    void this.pool?.destroy();
+    this.pool = null;
+    removeImageFiles(this.storage.path);
   }
 }
 
-const snapshotBuilderUrl = new URL('./storage/snapshot-builder.js', import.meta.url);
+/** Leader image files are `<db>.image-N`; a follower stages an incoming one as `<db>.incoming-image-INDEX-TERM`. */
+const leaderImageInfix = '.image-';
+const incomingImageInfix = '.incoming-image-';
+const imageWorkerIdleMs = 10_000;
+/** The image thread's heap: it copies inside SQLite, so rows never pass through it. */
+const imageWorkerHeapMb = 64;
+
+export function incomingImagePath(databasePath: string, identity: { readonly index: number; readonly snapshotTerm: number }): string {
+  return `${databasePath}${incomingImageInfix}${identity.index}-${identity.snapshotTerm}`;
+}
+
+function removeImageFiles(databasePath: string): void {
+  const directory = dirname(databasePath);
+  const base = basename(databasePath);
+  for (const name of readdirSync(directory)) {
+    if (name.startsWith(`${base}${leaderImageInfix}`) || name.startsWith(`${base}${incomingImageInfix}`)) rmSync(join(directory, name), { force: true });
+  }
+}
+
+const imageWorkerUrl = new URL('./storage/image-worker.js', import.meta.url);
 const backupWorkerUrl = new URL('./storage/backup.js', import.meta.url);
 /** The backup worker's old-generation heap, in MiB; a worker that needs more dies and the backup says so. */
 const backupWorkerHeapMb = 64;

@@ -17,21 +17,35 @@
 //   answers with its own offset, which moves the leader forward (nothing it already has is sent twice per window);
 // - a follower that restarted holds nothing (the partial image is in memory only), answers any chunk past 0 with
 //   offset 0, and the image starts clean;
+// - sizes are checked before anything is kept: a chunk longer than `chunkUnits`, or one declaring an image longer
+//   than `imageUnitsMax`, is refused (`size`), counted (chunksRefusedSize) and reported (`refusedSize`, at the 1st,
+//   2nd, 4th, 8th … refusal, so a flood cannot flood the log); an image of ours over the bound is not offered
+//   (imagesTooLarge, `imageTooLarge`) rather than sent to a follower that would refuse it;
 // - a stream that makes no progress for `stallTicks` ticks is reported once (`stalled`), and counted; the leader
 //   keeps re-sending while the core still wants the image.
-// Does not: hold the image in fewer than one string on either side (the core's image is one string; see
-// README.md, "Snapshots"), or decide which follower needs an image (the core does).
+// - a file image (storage/image-file.ts: the core's Snapshot.data is then a reference to the file) travels as bytes:
+//   offsets and lengths count bytes, each chunk carries at most `fileChunkBytes(chunkUnits)` of them in base64
+//   (within chunkUnits characters), read from the file on the leader and written at their offset to a staging file
+//   on the follower (`incomingImagePath`), so neither side holds more than a window of it in memory; the
+//   installSnapshot handed to the core refers to the staging file.
+// Does not: decide which follower needs an image (the core does), or delete the files (the driver does).
+import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
+import { imageFileReference, parseImageFileReference, type ImageFile } from './storage/image-file.js';
 import type { Message, NodeId, Snapshot } from './types.js';
 
 /** UTF-16 code units of image text per chunk. */
 export const snapshotChunkUnitsMax = 128 * 1024;
+/** UTF-16 code units of a whole image: V8's longest string (the image is one string on both sides). */
+export const snapshotImageUnitsMax = 0x1fff_ffe8;
 
 interface ChunkIdentity {
-  /** The image's index and term, and its length in UTF-16 code units. */
+  /** The image's index and term, and its length in UTF-16 code units (in bytes for a file image). */
   readonly index: number;
   readonly snapshotTerm: number;
   readonly length: number;
+  /** 'file': a file image, in bytes (base64 in `data`); absent: a text image. */
+  readonly format?: 'file';
 }
 
 export type SnapshotChunk = ChunkIdentity & {
@@ -52,7 +66,7 @@ export type SnapshotChunkAck = ChunkIdentity & {
   readonly term: number;
   /** The offset the follower expects next (the image's length once it holds all of it). */
   readonly offset: number;
-  readonly refused: 'checksum' | 'gap' | null;
+  readonly refused: 'checksum' | 'gap' | 'size' | null;
 };
 
 export type SnapshotStreamMessage = SnapshotChunk | SnapshotChunkAck;
@@ -63,12 +77,26 @@ export type WireMessage = Message | SnapshotStreamMessage;
 export interface SnapshotStreamOptions {
   readonly self: NodeId;
   readonly chunkUnits: number;
+  /** Longest image this replica sends or accepts, in UTF-16 code units (≤ snapshotImageUnitsMax). */
+  readonly imageUnitsMax: number;
+  /** Longest file image this replica sends or accepts, in bytes. */
+  readonly imageBytesMax: number;
+  /** Where a file image from a leader is staged while it arrives; null: this replica refuses file images. */
+  readonly incomingImagePath: ((identity: { readonly index: number; readonly snapshotTerm: number }) => string) | null;
   readonly windowChunks: number;
   readonly retransmitTicks: number;
   readonly stallTicks: number;
 }
 
-export const defaultSnapshotStreamOptions = { chunkUnits: snapshotChunkUnitsMax, windowChunks: 4, retransmitTicks: 6, stallTicks: 200 } as const;
+/** Bytes of a file image per chunk: their base64 text fits in `chunkUnits` characters. */
+export function fileChunkBytes(chunkUnits: number): number {
+  return Math.floor(chunkUnits / 4) * 3;
+}
+
+/** The default bound on a file image: 64 GiB. */
+export const snapshotImageBytesMax = 64 * 1024 ** 3;
+
+export const defaultSnapshotStreamOptions = { chunkUnits: snapshotChunkUnitsMax, imageUnitsMax: snapshotImageUnitsMax, imageBytesMax: snapshotImageBytesMax, incomingImagePath: null, windowChunks: 4, retransmitTicks: 6, stallTicks: 200 } as const;
 
 export interface SnapshotStreamCounters {
   streamsStarted: number;
@@ -80,6 +108,10 @@ export interface SnapshotStreamCounters {
   chunksReceived: number;
   chunksRefusedChecksum: number;
   chunksRefusedGap: number;
+  /** Chunks refused for their own length or their image's declared length, before anything was kept. */
+  chunksRefusedSize: number;
+  /** Images of this replica too long to send (over imageUnitsMax). */
+  imagesTooLarge: number;
   imagesInstalled: number;
 }
 
@@ -92,12 +124,17 @@ export interface StreamOutput {
 export type StreamEvent =
   | { readonly kind: 'started'; readonly peer: NodeId; readonly index: number; readonly length: number }
   | { readonly kind: 'completed'; readonly peer: NodeId; readonly index: number; readonly length: number }
-  | { readonly kind: 'stalled'; readonly peer: NodeId; readonly index: number; readonly acked: number; readonly length: number; readonly ticks: number };
+  | { readonly kind: 'stalled'; readonly peer: NodeId; readonly index: number; readonly acked: number; readonly length: number; readonly ticks: number }
+  | { readonly kind: 'refusedSize'; readonly peer: NodeId; readonly index: number; readonly units: number; readonly declaredLength: number; readonly refusals: number }
+  | { readonly kind: 'imageTooLarge'; readonly peer: NodeId; readonly index: number; readonly length: number };
 
 interface Outgoing {
   readonly peer: NodeId;
   readonly term: number;
   readonly snapshot: Snapshot;
+  /** The file of a file image (null: a text image), and its length: bytes of the file, or units of the text. */
+  readonly file: ImageFile | null;
+  readonly length: number;
   acked: number;
   next: number;
   ticksSinceProgress: number;
@@ -108,7 +145,9 @@ interface Incoming {
   readonly from: NodeId;
   readonly identity: ChunkIdentity;
   readonly peers: readonly NodeId[];
+  /** Text received so far (a text image), or the staging file's path (a file image). */
   readonly parts: string[];
+  readonly stagingPath: string | null;
   received: number;
 }
 
@@ -128,12 +167,14 @@ export function isValidSnapshotStreamMessage(value: unknown): value is SnapshotS
   if (!isName(message.from) || !isName(message.to) || !isCount(message.term)) return false;
   if (!isCount(message.index) || !isCount(message.snapshotTerm) || !isCount(message.length) || !isCount(message.offset)) return false;
   if (message.offset > message.length) return false;
+  if (message.format !== undefined && message.format !== 'file') return false;
   switch (message.type) {
     case 'snapshotChunk':
-      return typeof message.data === 'string' && message.data.length <= snapshotChunkUnitsMax && isCount(message.checksum)
+      // Sizes are the stream's to refuse, counted and reported (SnapshotStreams.receiveChunk).
+      return typeof message.data === 'string' && isCount(message.checksum)
         && Array.isArray(message.peers) && message.peers.every(isName);
     case 'snapshotChunkAck':
-      return message.refused === null || message.refused === 'checksum' || message.refused === 'gap';
+      return message.refused === null || message.refused === 'checksum' || message.refused === 'gap' || message.refused === 'size';
     default:
       return false;
   }
@@ -145,12 +186,16 @@ export class SnapshotStreams {
   private completed: (ChunkIdentity & { readonly from: NodeId }) | null = null;
   readonly counters: SnapshotStreamCounters = {
     streamsStarted: 0, streamsCompleted: 0, streamsStalled: 0, streamsResumed: 0, chunksSent: 0, chunksResent: 0,
-    chunksReceived: 0, chunksRefusedChecksum: 0, chunksRefusedGap: 0, imagesInstalled: 0,
+    chunksReceived: 0, chunksRefusedChecksum: 0, chunksRefusedGap: 0, chunksRefusedSize: 0, imagesTooLarge: 0, imagesInstalled: 0,
   };
 
   constructor(private readonly options: SnapshotStreamOptions) {
     if (!Number.isSafeInteger(options.chunkUnits) || options.chunkUnits < 2 || options.chunkUnits > snapshotChunkUnitsMax) {
       throw new RangeError(`chunkUnits must be an integer in [2, ${snapshotChunkUnitsMax}], not ${options.chunkUnits}`);
+    }
+    if (!Number.isSafeInteger(options.imageBytesMax) || options.imageBytesMax < 1) throw new RangeError(`imageBytesMax must be an integer ≥ 1, not ${options.imageBytesMax}`);
+    if (!Number.isSafeInteger(options.imageUnitsMax) || options.imageUnitsMax < 1 || options.imageUnitsMax > snapshotImageUnitsMax) {
+      throw new RangeError(`imageUnitsMax must be an integer in [1, ${snapshotImageUnitsMax}], not ${options.imageUnitsMax}`);
     }
     for (const key of ['windowChunks', 'retransmitTicks', 'stallTicks'] as const) {
       if (!Number.isSafeInteger(options[key]) || options[key] < 1) throw new RangeError(`${key} must be an integer ≥ 1, not ${options[key]}`);
@@ -160,7 +205,7 @@ export class SnapshotStreams {
   /** Streams in progress from this replica, for status and tests. */
   outgoingTo(peer: NodeId): { readonly index: number; readonly acked: number; readonly length: number } | null {
     const stream = this.outgoing.get(peer);
-    return stream === undefined ? null : { index: stream.snapshot.meta.index, acked: stream.acked, length: stream.snapshot.data.length };
+    return stream === undefined ? null : { index: stream.snapshot.meta.index, acked: stream.acked, length: stream.length };
   }
 
   /** The offset of the image being received, or null. */
@@ -176,16 +221,22 @@ export class SnapshotStreams {
   offer(message: Extract<Message, { type: 'installSnapshot' }>): StreamOutput {
     const current = this.outgoing.get(message.to);
     const meta = message.snapshot.meta;
+    const file = parseImageFileReference(message.snapshot.data);
+    const length = file === null ? message.snapshot.data.length : file.bytes;
     if (current !== undefined && current.term === message.term && current.snapshot.meta.index === meta.index
-      && current.snapshot.meta.term === meta.term && current.snapshot.data.length === message.snapshot.data.length) {
+      && current.snapshot.meta.term === meta.term && current.length === length && (current.file === null) === (file === null)) {
       return nothing;
     }
+    if (length > (file === null ? this.options.imageUnitsMax : this.options.imageBytesMax)) {
+      this.counters.imagesTooLarge += 1;
+      return { messages: [], events: [{ kind: 'imageTooLarge', peer: message.to, index: meta.index, length }] };
+    }
     const stream: Outgoing = {
-      peer: message.to, term: message.term, snapshot: message.snapshot, acked: 0, next: 0, ticksSinceProgress: 0, stallReported: false,
+      peer: message.to, term: message.term, snapshot: message.snapshot, file, length, acked: 0, next: 0, ticksSinceProgress: 0, stallReported: false,
     };
     this.outgoing.set(message.to, stream);
     this.counters.streamsStarted += 1;
-    const started: StreamEvent = { kind: 'started', peer: message.to, index: meta.index, length: message.snapshot.data.length };
+    const started: StreamEvent = { kind: 'started', peer: message.to, index: meta.index, length };
     return { messages: this.fillWindow(stream, false), events: [started] };
   }
 
@@ -206,7 +257,7 @@ export class SnapshotStreams {
         stream.stallReported = true;
         this.counters.streamsStalled += 1;
         const meta = stream.snapshot.meta;
-        events.push({ kind: 'stalled', peer: stream.peer, index: meta.index, acked: stream.acked, length: stream.snapshot.data.length, ticks: stream.ticksSinceProgress });
+        events.push({ kind: 'stalled', peer: stream.peer, index: meta.index, acked: stream.acked, length: stream.length, ticks: stream.ticksSinceProgress });
       }
       const period = this.options.retransmitTicks;
       if (Math.floor(stream.ticksSinceProgress / period) > Math.floor(before / period)) {
@@ -221,7 +272,7 @@ export class SnapshotStreams {
   receiveAck(ack: SnapshotChunkAck): StreamOutput {
     const stream = this.outgoing.get(ack.from);
     if (stream === undefined || !sameImage(stream, ack) || ack.term !== stream.term) return nothing;
-    const length = stream.snapshot.data.length;
+    const length = stream.length;
     if (ack.offset > stream.acked) {
       // Past more than one chunk at once: acknowledgements were lost (a reconnect) and it held more than we knew.
       if (ack.offset - stream.acked > this.options.chunkUnits) this.counters.streamsResumed += 1;
@@ -248,62 +299,93 @@ export class SnapshotStreams {
    * A chunk from the leader. Answers with the offset expected next; once the last chunk is in, returns the whole
    * image as the core's installSnapshot message.
    */
-  receiveChunk(chunk: SnapshotChunk): { readonly reply: SnapshotChunkAck; readonly install: Extract<Message, { type: 'installSnapshot' }> | null } {
+  receiveChunk(chunk: SnapshotChunk): { readonly reply: SnapshotChunkAck; readonly install: Extract<Message, { type: 'installSnapshot' }> | null; readonly events: readonly StreamEvent[] } {
     this.counters.chunksReceived += 1;
+    const imageMax = chunk.format === 'file' ? this.options.imageBytesMax : this.options.imageUnitsMax;
+    if (chunk.data.length > this.options.chunkUnits || chunk.length > imageMax) {
+      // Before any state is looked at or kept: a forged or broken peer's declared sizes allocate nothing here.
+      this.counters.chunksRefusedSize += 1;
+      const refusals = this.counters.chunksRefusedSize;
+      const events: StreamEvent[] = (refusals & (refusals - 1)) === 0
+        ? [{ kind: 'refusedSize', peer: chunk.from, index: chunk.index, units: chunk.data.length, declaredLength: chunk.length, refusals }] : [];
+      return { reply: this.ack(chunk, 0, 'size'), install: null, events };
+    }
     const completed = this.completed;
     if (completed !== null && completed.from === chunk.from && sameIdentity(completed, chunk)) {
-      return { reply: this.ack(chunk, chunk.length, null), install: null }; // a late copy of an image already handed over
+      return { reply: this.ack(chunk, chunk.length, null), install: null, events: [] }; // a late copy of an image already handed over
     }
     let incoming = this.incoming;
     if (incoming === null || incoming.from !== chunk.from || !sameIdentity(incoming.identity, chunk)) {
       if (chunk.offset !== 0) {
         this.counters.chunksRefusedGap += 1;
-        return { reply: this.ack(chunk, 0, 'gap'), install: null };
+        return { reply: this.ack(chunk, 0, 'gap'), install: null, events: [] };
       }
-      incoming = { from: chunk.from, identity: { index: chunk.index, snapshotTerm: chunk.snapshotTerm, length: chunk.length }, peers: chunk.peers, parts: [], received: 0 };
+      const identity: ChunkIdentity = { index: chunk.index, snapshotTerm: chunk.snapshotTerm, length: chunk.length, ...(chunk.format === 'file' ? { format: 'file' as const } : {}) };
+      const staging = chunk.format === 'file' ? this.options.incomingImagePath?.(identity) ?? null : null;
+      if (chunk.format === 'file' && staging === null) {
+        this.counters.chunksRefusedSize += 1; // this replica takes no file images: as if the image were too large
+        return { reply: this.ack(chunk, 0, 'size'), install: null, events: [] };
+      }
+      if (incoming?.stagingPath != null && incoming.stagingPath !== staging) rmSync(incoming.stagingPath, { force: true }); // abandoned
+      if (staging !== null) closeSync(openSync(staging, 'w')); // a new image starts clean, whatever a crash left
+      incoming = { from: chunk.from, identity, peers: chunk.peers, parts: [], stagingPath: staging, received: 0 };
       this.incoming = incoming;
     }
     if (chunk.offset !== incoming.received) {
       // A duplicate (behind) is answered without a refusal: the leader learns where this side is and moves on.
       if (chunk.offset > incoming.received) this.counters.chunksRefusedGap += 1;
-      return { reply: this.ack(chunk, incoming.received, chunk.offset > incoming.received ? 'gap' : null), install: null };
+      return { reply: this.ack(chunk, incoming.received, chunk.offset > incoming.received ? 'gap' : null), install: null, events: [] };
     }
-    if (crc32(chunk.data) !== chunk.checksum || chunk.offset + chunk.data.length > chunk.length || (chunk.data.length === 0 && chunk.length > 0)) {
+    const bytes = incoming.stagingPath === null ? null : Buffer.from(chunk.data, 'base64');
+    const units = bytes === null ? chunk.data.length : bytes.length;
+    if (crc32(chunk.data) !== chunk.checksum || chunk.offset + units > chunk.length || (units === 0 && chunk.length > 0)) {
       this.counters.chunksRefusedChecksum += 1;
-      return { reply: this.ack(chunk, incoming.received, 'checksum'), install: null };
+      return { reply: this.ack(chunk, incoming.received, 'checksum'), install: null, events: [] };
     }
-    incoming.parts.push(chunk.data);
-    incoming.received += chunk.data.length;
-    if (incoming.received < chunk.length) return { reply: this.ack(chunk, incoming.received, null), install: null };
+    if (bytes === null) incoming.parts.push(chunk.data);
+    else writeAt(incoming.stagingPath!, chunk.offset, bytes);
+    incoming.received += units;
+    if (incoming.received < chunk.length) return { reply: this.ack(chunk, incoming.received, null), install: null, events: [] };
     this.incoming = null;
     this.completed = { from: chunk.from, ...incoming.identity };
     this.counters.imagesInstalled += 1;
-    const snapshot: Snapshot = { meta: { index: chunk.index, term: chunk.snapshotTerm, peers: [...incoming.peers] }, data: incoming.parts.join('') };
+    const data = incoming.stagingPath === null ? incoming.parts.join('') : imageFileReference({ path: incoming.stagingPath, bytes: chunk.length });
+    const snapshot: Snapshot = { meta: { index: chunk.index, term: chunk.snapshotTerm, peers: [...incoming.peers] }, data };
     const install = { type: 'installSnapshot' as const, from: chunk.from, to: chunk.to, term: chunk.term, snapshot };
-    return { reply: this.ack(chunk, chunk.length, null), install };
+    return { reply: this.ack(chunk, chunk.length, null), install, events: [] };
   }
 
   private ack(chunk: SnapshotChunk, offset: number, refused: SnapshotChunkAck['refused']): SnapshotChunkAck {
     return {
       type: 'snapshotChunkAck', from: this.options.self, to: chunk.from, term: chunk.term,
-      index: chunk.index, snapshotTerm: chunk.snapshotTerm, length: chunk.length, offset, refused,
+      index: chunk.index, snapshotTerm: chunk.snapshotTerm, length: chunk.length, offset, refused, ...(chunk.format === 'file' ? { format: 'file' as const } : {}),
     };
   }
 
   /** Chunks from `next` until the window past the acknowledged offset is full. */
   private fillWindow(stream: Outgoing, resend: boolean): SnapshotChunk[] {
-    const data = stream.snapshot.data;
-    const limit = stream.acked + this.options.windowChunks * this.options.chunkUnits;
+    const step = stream.file === null ? this.options.chunkUnits : fileChunkBytes(this.options.chunkUnits);
+    const limit = stream.acked + this.options.windowChunks * step;
     const chunks: SnapshotChunk[] = [];
     // An empty image is one empty chunk, so that the follower still receives it.
-    if (data.length === 0 && stream.next === 0 && chunks.length === 0) {
-      chunks.push(this.chunk(stream, 0, ''));
-      stream.next = 0;
-    }
-    while (stream.next < data.length && stream.next < limit) {
-      let end = Math.min(data.length, stream.next + this.options.chunkUnits);
-      if (end < data.length && isHighSurrogate(data.charCodeAt(end - 1))) end -= 1; // never split a surrogate pair
-      chunks.push(this.chunk(stream, stream.next, data.slice(stream.next, end)));
+    if (stream.length === 0 && stream.next === 0) chunks.push(this.chunk(stream, 0, ''));
+    while (stream.next < stream.length && stream.next < limit) {
+      let end = Math.min(stream.length, stream.next + step);
+      let data: string;
+      if (stream.file === null) {
+        const text = stream.snapshot.data;
+        if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end -= 1; // never split a surrogate pair
+        data = text.slice(stream.next, end);
+      } else {
+        const bytes = readOrNull(stream.file.path, stream.next, end - stream.next);
+        if (bytes === null) {
+          // The file went (a newer image replaced it): the stream ends; the core offers its image again.
+          this.outgoing.delete(stream.peer);
+          break;
+        }
+        data = bytes.toString('base64');
+      }
+      chunks.push(this.chunk(stream, stream.next, data));
       stream.next = end;
     }
     if (resend) this.counters.chunksResent += chunks.length;
@@ -315,8 +397,43 @@ export class SnapshotStreams {
     const meta = stream.snapshot.meta;
     return {
       type: 'snapshotChunk', from: this.options.self, to: stream.peer, term: stream.term, index: meta.index, snapshotTerm: meta.term,
-      length: stream.snapshot.data.length, peers: meta.peers, offset, data, checksum: crc32(data),
+      length: stream.length, peers: meta.peers, offset, data, checksum: crc32(data), ...(stream.file === null ? {} : { format: 'file' as const }),
     };
+  }
+}
+
+/** `length` bytes of the file at `offset` (a file image shorter than that is broken: it throws). */
+function readAt(path: string, offset: number, length: number): Buffer {
+  const buffer = Buffer.alloc(length);
+  const descriptor = openSync(path, 'r');
+  try {
+    let done = 0;
+    while (done < length) {
+      const read = readSync(descriptor, buffer, done, length - done, offset + done);
+      if (read === 0) throw new Error(`image file ${path} ends before byte ${offset + length}`);
+      done += read;
+    }
+    return buffer;
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
+function readOrNull(path: string, offset: number, length: number): Buffer | null {
+  try {
+    return readAt(path, offset, length);
+  } catch {
+    return null;
+  }
+}
+
+function writeAt(path: string, offset: number, bytes: Buffer): void {
+  const descriptor = openSync(path, 'r+');
+  try {
+    let done = 0;
+    while (done < bytes.length) done += writeSync(descriptor, bytes, done, bytes.length - done, offset + done);
+  } finally {
+    closeSync(descriptor);
   }
 }
 
@@ -325,9 +442,10 @@ function isHighSurrogate(code: number): boolean {
 }
 
 function sameIdentity(left: ChunkIdentity, right: ChunkIdentity): boolean {
-  return left.index === right.index && left.snapshotTerm === right.snapshotTerm && left.length === right.length;
+  return left.index === right.index && left.snapshotTerm === right.snapshotTerm && left.length === right.length && left.format === right.format;
 }
 
 function sameImage(stream: Outgoing, ack: ChunkIdentity): boolean {
-  return sameIdentity({ index: stream.snapshot.meta.index, snapshotTerm: stream.snapshot.meta.term, length: stream.snapshot.data.length }, ack);
+  const format = stream.file === null ? {} : { format: 'file' as const };
+  return sameIdentity({ index: stream.snapshot.meta.index, snapshotTerm: stream.snapshot.meta.term, length: stream.length, ...format }, ack);
 }

@@ -48,6 +48,11 @@ export interface StateMachine<
   snapshot(): string;
   /** Replace the whole state with a snapshot's image. Runs inside a transaction of the caller's. */
   restore(data: string): void;
+  /**
+   * The application's tables were replaced under it by an image file's (storage/image-file.ts), inside a
+   * transaction of the caller's: forget whatever it keeps in memory about them.
+   */
+  tablesReplaced?(): void;
   /** A digest of the whole state; equal on replicas that applied the same entries. */
   hash(): string;
 }

@@ -349,6 +349,33 @@ test('bounded dedupe: prune drops the records below the watermark; a retry force
   assert.is(replica.apply(JSON.stringify({ type: 'deduct', orderId: 'x', item: 1, amount: 1, sequence: 1.5 })).ok, false);
 });
 
+test('bounded dedupe: a backup\'s hold stops every prune until released or past its lease; the hold travels in images', () => {
+  const replica = openReplica();
+  for (let sequence = 1; sequence <= 6; sequence += 1) replica.apply({ type: 'deduct', orderId: `o-${sequence}`, item: 1, amount: 1, sequence });
+  replica.apply({ type: 'prune', watermark: 3, nowMs: 1_000 });
+  const hold = replica.apply({ type: 'holdPrunes', untilMs: 5_000 }) as { ok: boolean; untilMs: number; watermark: number };
+  assert.equal([hold.ok, hold.untilMs, hold.watermark], [true, 5_000, 3], 'the hold says the watermark it found');
+  for (const prune of [{ type: 'prune', watermark: 6, nowMs: 4_999 }, { type: 'prune', watermark: 6 }] as const) {
+    const held = replica.apply(prune) as { ok: boolean; held?: boolean; pruned: number; watermark: number };
+    assert.equal([held.ok, held.held, held.pruned, held.watermark], [true, true, 0, 3], `held: ${JSON.stringify(prune)}`);
+  }
+  assert.is(replica.machine.query({ type: 'deductWatermark' }), 3);
+  assert.is(replica.machine.query({ type: 'deductsHeld' }), 4, 'o-3 to o-6 kept under the hold');
+  // The hold is replicated state: a follower that installs an image keeps holding.
+  const follower = openReplica();
+  follower.database.transaction(() => follower.machine.restore(replica.machine.snapshot()))();
+  assert.is((follower.apply({ type: 'prune', watermark: 6, nowMs: 10 }) as { held?: boolean }).held, true, 'held after an image');
+  // Past the lease the prune applies; so it does once released.
+  const late = replica.apply({ type: 'prune', watermark: 5, nowMs: 5_000 }) as { pruned: number; watermark: number; held?: boolean };
+  assert.equal([late.pruned, late.watermark, late.held], [2, 5, undefined], 'a prune at the end of the lease applies');
+  replica.apply({ type: 'holdPrunes', untilMs: 9_000_000 });
+  assert.is((replica.apply({ type: 'prune', watermark: 6, nowMs: 6_000 }) as { held?: boolean }).held, true);
+  replica.apply({ type: 'holdPrunes', untilMs: 0 });
+  assert.is((replica.apply({ type: 'prune', watermark: 6, nowMs: 6_000 }) as { pruned: number }).pruned, 1, 'released');
+  assert.is(replica.apply(JSON.stringify({ type: 'holdPrunes', untilMs: -1 })).ok, false, 'a bad lease is a bad command');
+  assert.is(replica.apply(JSON.stringify({ type: 'prune', watermark: 7, nowMs: 'now' })).ok, false, 'a bad nowMs is a bad command');
+});
+
 test('bounded dedupe: the watermark and the records travel in images; a version-1 image restores without sequences', () => {
   const left = openReplica();
   left.apply({ type: 'deduct', orderId: 'a', item: 1, amount: 1, sequence: 1 });

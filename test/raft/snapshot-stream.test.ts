@@ -2,15 +2,16 @@
 // acknowledged; a corrupted or lost chunk refused and re-sent; a follower restarted mid-install starting clean; a
 // reconnect mid-stream resuming from what the follower holds instead of starting again.
 
+import { crc32 } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  SnapshotStreams, isValidSnapshotStreamMessage, snapshotChunkUnitsMax,
+  SnapshotStreams, isValidSnapshotStreamMessage, snapshotChunkUnitsMax, snapshotImageUnitsMax,
 } from '../../src/raft/snapshot-stream.js';
 import type { SnapshotChunk, SnapshotChunkAck, SnapshotStreamMessage, StreamOutput } from '../../src/raft/snapshot-stream.js';
 import type { Message } from '../../src/raft/types.js';
 
-const options = { chunkUnits: 1_000, windowChunks: 3, retransmitTicks: 4, stallTicks: 40 };
+const options = { chunkUnits: 1_000, imageUnitsMax: 100_000, imageBytesMax: 1_000_000, incomingImagePath: null, windowChunks: 3, retransmitTicks: 4, stallTicks: 40 };
 
 function image(units: number): string {
   // Surrogate pairs across chunk boundaries: a split pair would come back as two replacement characters.
@@ -198,10 +199,36 @@ test('an empty image is one empty chunk', () => {
   assert.equal(net.installed, ['']);
 });
 
-test('validation refuses a chunk over the size bound, an offset past the length, a bad refusal', () => {
+test('a forged chunk declaring a huge image or carrying an oversize part is refused (size) before anything is kept, counted and reported', () => {
+  const follower = new SnapshotStreams({ ...options, self: 'n2' });
+  const forged = (length: number, data: string): SnapshotChunk => ({
+    type: 'snapshotChunk', from: 'n1', to: 'n2', term: 3, index: 9, snapshotTerm: 3, length, peers: ['n1', 'n2'], offset: 0, data, checksum: 0,
+  });
+  const cases = [forged(Number.MAX_SAFE_INTEGER, 'abc'), forged(options.imageUnitsMax + 1, 'abc'), forged(5_000, 'x'.repeat(options.chunkUnits + 1))];
+  const reported: number[] = [];
+  for (const chunk of cases) {
+    assert.ok(isValidSnapshotStreamMessage(JSON.parse(JSON.stringify(chunk))), 'well-formed: the sizes are the stream\'s to refuse');
+    const { reply, install, events } = follower.receiveChunk({ ...chunk, checksum: crc32(chunk.data) });
+    assert.equal([reply.refused, reply.offset, install], ['size', 0, null]);
+    for (const event of events) if (event.kind === 'refusedSize') reported.push(event.refusals);
+    assert.is(follower.receiving(), null, 'nothing kept for it');
+  }
+  assert.is(follower.counters.chunksRefusedSize, 3);
+  assert.equal(reported, [1, 2], 'reported at the 1st and 2nd refusal (then the 4th, 8th …)');
+  // At the bound exactly, the same chunk is taken.
+  const atBound = forged(options.imageUnitsMax, 'x'.repeat(options.chunkUnits));
+  assert.is(follower.receiveChunk({ ...atBound, checksum: crc32(atBound.data) }).reply.refused, null);
+  assert.is(follower.receiving()?.received, options.chunkUnits);
+  // A leader does not offer an image over its own bound: counted and reported, nothing sent.
+  const leader = new SnapshotStreams({ ...options, self: 'n1' });
+  const output = leader.offer(install(image(options.imageUnitsMax + 1)));
+  assert.equal([output.messages.length, output.events.map((event) => event.kind), leader.counters.imagesTooLarge], [0, ['imageTooLarge'], 1]);
+  assert.throws(() => new SnapshotStreams({ ...options, imageUnitsMax: snapshotImageUnitsMax + 1, self: 'n3' }), /imageUnitsMax/);
+});
+
+test('validation refuses an offset past the length, a bad refusal', () => {
   const chunk = { type: 'snapshotChunk', from: 'n1', to: 'n2', term: 1, index: 1, snapshotTerm: 1, length: 10, peers: ['n1'], offset: 0, data: 'abc', checksum: 1 };
   assert.ok(isValidSnapshotStreamMessage(chunk));
-  assert.not.ok(isValidSnapshotStreamMessage({ ...chunk, data: 'x'.repeat(snapshotChunkUnitsMax + 1), length: snapshotChunkUnitsMax + 1 }));
   assert.not.ok(isValidSnapshotStreamMessage({ ...chunk, offset: 11 }));
   assert.not.ok(isValidSnapshotStreamMessage({ ...chunk, checksum: -1 }));
   assert.not.ok(isValidSnapshotStreamMessage({ ...chunk, type: 'snapshotChunkAck', refused: 'maybe' }));
@@ -210,7 +237,7 @@ test('validation refuses a chunk over the size bound, an offset past the length,
 
 test('a wire chunk of the largest size stays under 1 MiB even when every unit is escaped', () => {
   const worst = '\u0001'.repeat(snapshotChunkUnitsMax);
-  const streams = new SnapshotStreams({ chunkUnits: snapshotChunkUnitsMax, windowChunks: 1, retransmitTicks: 1, stallTicks: 1, self: 'n1' });
+  const streams = new SnapshotStreams({ chunkUnits: snapshotChunkUnitsMax, imageUnitsMax: snapshotImageUnitsMax, imageBytesMax: 1_000_000, incomingImagePath: null, windowChunks: 1, retransmitTicks: 1, stallTicks: 1, self: 'n1' });
   const [chunk] = streams.offer(install(worst + worst)).messages;
   assert.ok(Buffer.byteLength(JSON.stringify(chunk)) <= 1024 * 1024);
 });

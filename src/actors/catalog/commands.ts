@@ -25,7 +25,18 @@ export type CatalogCommand =
    * The order group's watermark: every order whose pending entry is below it has its outcome recorded in the order
    * log, so no saga will deduct or abort it again. Drops the deduct records of those orders; never moves back.
    */
-  | { readonly type: 'prune'; readonly watermark: number }
+  /**
+   * `nowMs`: the publisher's clock when it proposed the prune; a prune whose nowMs is before a hold's `untilMs`
+   * (see `holdPrunes`) changes nothing. A prune without one (written before holds) counts as time 0.
+   */
+  | { readonly type: 'prune'; readonly watermark: number; readonly nowMs?: number }
+  /**
+   * A backup's fence (docs/operations.md, "Why the two indexes agree"): until `untilMs` no prune applies, so the catalog
+   * keeps every deduct record it holds while the order group and then the catalog are copied. It replaces any
+   * earlier hold; `untilMs` 0 releases. A lease, on the proposer's clock, so a backup that never ends cannot stop
+   * pruning for good; the backup's check (cli/backup-files.ts) catches a lease that ran out before the copy.
+   */
+  | { readonly type: 'holdPrunes'; readonly untilMs: number }
   | { readonly type: 'restock'; readonly requestId: string; readonly item: number; readonly amount: number }
   | { readonly type: 'setPrice'; readonly requestId: string; readonly item: number; readonly price: number };
 
@@ -53,6 +64,15 @@ export interface PruneResult extends ResultBase {
   readonly ok: true;
   readonly watermark: number;
   readonly pruned: number;
+  /** True when a hold stopped this prune: nothing changed, the publisher tries again later. */
+  readonly held?: boolean;
+}
+
+export interface HoldPrunesResult extends ResultBase {
+  readonly ok: true;
+  readonly untilMs: number;
+  /** The watermark as the hold found it: a copy taken under the hold has no record pruned at or above it. */
+  readonly watermark: number;
 }
 
 export type RestockResult =
@@ -69,7 +89,7 @@ export interface BadCommandResult extends ResultBase {
   readonly detail: string;
 }
 
-export type CatalogResult = DeductResult | RestockResult | SetPriceResult | PruneResult | BadCommandResult;
+export type CatalogResult = DeductResult | RestockResult | SetPriceResult | PruneResult | HoldPrunesResult | BadCommandResult;
 
 export type CatalogQuery =
   | { readonly type: 'lookup'; readonly id: number }
@@ -79,6 +99,8 @@ export type CatalogQuery =
   | { readonly type: 'changeIndex' }
   /** How many deduct records the catalog holds (bounded by the orders not yet below the watermark). */
   | { readonly type: 'deductsHeld' }
+  /** The order-group watermark last pruned to (0 before any): the catalog holds every deduct record from it on. */
+  | { readonly type: 'deductWatermark' }
   | { readonly type: 'deductOutcome'; readonly orderId: string };
 
 export interface ItemsAnswer {
@@ -111,6 +133,8 @@ export type CatalogAnswer = {
   readonly stock: StockRecord[];
   readonly changeIndex: number;
   readonly deductsHeld: number;
+  /** The order sequence below which deduct records were pruned (0: none pruned). */
+  readonly deductWatermark: number;
   /** The first outcome kept for the order id, null when none is kept (never deducted, or pruned). */
   readonly deductOutcome: DeductResult | null;
 };
@@ -198,7 +222,13 @@ export function decodeCatalogCommand(data: string): DecodedCommand<CatalogComman
   }
   if (type === 'prune') {
     if (!isSequence(record.watermark)) return { ok: false, detail: 'watermark must be a non-negative integer' };
-    return { ok: true, command: { type: 'prune', watermark: record.watermark } };
+    if (record.nowMs !== undefined && !isSequence(record.nowMs)) return { ok: false, detail: 'nowMs must be a non-negative integer' };
+    const nowMs = record.nowMs === undefined ? {} : { nowMs: record.nowMs as number };
+    return { ok: true, command: { type: 'prune', watermark: record.watermark, ...nowMs } };
+  }
+  if (type === 'holdPrunes') {
+    if (!isSequence(record.untilMs)) return { ok: false, detail: 'untilMs must be a non-negative integer (0 releases)' };
+    return { ok: true, command: { type: 'holdPrunes', untilMs: record.untilMs } };
   }
   if (type === 'restock') {
     const problem = checkKeyItem(record, 'requestId') ?? checkAmount(record);

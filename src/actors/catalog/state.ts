@@ -4,7 +4,8 @@
 // or abort, by orderId, with the order's sequence) and catalog_requests (the first outcome of every restock or
 // price change, by requestId). Deduct records are bounded: `prune` (the order group's watermark, see
 // src/actors/order/README.md) drops those of orders already decided in the order log, and a deduct or abort below
-// the watermark with no record is refused `settled` and changes nothing — never applied a second time.
+// the watermark with no record is refused `settled` and changes nothing — never applied a second time. A backup's
+// `holdPrunes` stops prunes until its lease ends, so a backup's two copies agree (docs/operations.md).
 // Promises (DESIGN.md §2): stock never goes below zero; a deduct, abort, restock or price change with a key already
 // seen returns the first outcome and changes nothing (so after an abort no deduct for that order takes stock, and
 // an abort after a deduct answers the deduct's outcome: exactly one of the two decides an order); the same commands in the same order give the same hash on every
@@ -25,6 +26,7 @@ import {
   type ItemsAnswer,
   type LookupAnswer,
   type PruneResult,
+  type HoldPrunesResult,
   type RestockResult,
   type SetPriceResult,
   type StockRecord,
@@ -36,6 +38,8 @@ const snapshotVersion = 2;
 
 /** catalog_meta key of the order group's watermark last applied (prune). */
 const watermarkKey = 'deductWatermark';
+/** catalog_meta key of a backup's hold on pruning (holdPrunes): the untilMs of the hold, absent when none. */
+export const pruneHoldKey = 'pruneHoldUntilMs';
 
 const schema = `
   CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -86,6 +90,7 @@ function prepareStatements(database: Database.Database) {
     insertRequest: database.prepare<[string, string]>('INSERT INTO catalog_requests (request_id, outcome) VALUES (?, ?)'),
     metaGet: database.prepare<[string], { value: string }>('SELECT value FROM catalog_meta WHERE key = ?'),
     metaSet: database.prepare<[string, string]>('INSERT OR REPLACE INTO catalog_meta (key, value) VALUES (?, ?)'),
+    metaDelete: database.prepare<[string]>('DELETE FROM catalog_meta WHERE key = ?'),
     insertTopic: database.prepare<[number, string]>('INSERT INTO catalog_topics (id, name) VALUES (?, ?)'),
     insertItem: database.prepare<[number, string, number, number, number, number, number, number]>(
       `INSERT INTO catalog_items (id, name, stock, price, topic, initial_stock, restocked, deducted)
@@ -255,7 +260,9 @@ export class CatalogStateMachine implements CatalogMachine {
       case 'setPrice':
         return this.setPrice(command.requestId, command.item, command.price);
       case 'prune':
-        return this.prune(command.watermark);
+        return this.prune(command.watermark, command.nowMs ?? 0);
+      case 'holdPrunes':
+        return this.holdPrunes(command.untilMs);
       default:
         return assertNever(command);
     }
@@ -274,12 +281,21 @@ export class CatalogStateMachine implements CatalogMachine {
     return sequence < watermark ? { ok: false, reason: 'settled', watermark, changed: [], repeated: true } : null;
   }
 
-  private prune(watermark: number): PruneResult {
+  private prune(watermark: number, nowMs: number): PruneResult {
     const current = this.watermark();
     if (watermark <= current) return { ok: true, watermark: current, pruned: 0, changed: [], repeated: true };
+    const hold = this.ready().metaGet.get(pruneHoldKey);
+    if (hold !== undefined && nowMs < Number(hold.value)) return { ok: true, watermark: current, pruned: 0, held: true, changed: [], repeated: false };
     const pruned = this.ready().pruneDeducts.run(watermark).changes;
     this.ready().metaSet.run(watermarkKey, String(watermark));
     return { ok: true, watermark, pruned, changed: [], repeated: false };
+  }
+
+  private holdPrunes(untilMs: number): HoldPrunesResult {
+    const statements = this.ready();
+    if (untilMs === 0) statements.metaDelete.run(pruneHoldKey);
+    else statements.metaSet.run(pruneHoldKey, String(untilMs));
+    return { ok: true, untilMs, watermark: this.watermark(), changed: [], repeated: false };
   }
 
   private deduct(orderId: string, itemId: number, amount: number, sequence: number | null): DeductResult {
@@ -369,6 +385,8 @@ export class CatalogStateMachine implements CatalogMachine {
         return this.changeIndex();
       case 'deductsHeld':
         return statements.deductsHeld.get()?.count ?? 0;
+      case 'deductWatermark':
+        return this.watermark();
       case 'deductOutcome': {
         const row = statements.deductOutcome.get(query.orderId);
         return row === undefined ? null : (JSON.parse(row.outcome) as DeductResult);
@@ -423,6 +441,12 @@ export class CatalogStateMachine implements CatalogMachine {
     }
     for (const row of image.deducts) statements.insertDeduct.run(...(row as [string, number, number, string, number | null]));
     for (const row of image.requests) statements.insertRequest.run(...(row as [string, string]));
+    this.itemsListMemo = null;
+    this.changeIndexMemo = null;
+    this.loadTopics();
+  }
+
+  tablesReplaced(): void {
     this.itemsListMemo = null;
     this.changeIndexMemo = null;
     this.loadTopics();

@@ -22,7 +22,7 @@ import { defineReplicaActor, type Replica, type ReplicaArgs, type ReplicaRefused
 import type { ReplicaTestHooksSpec } from '../../raft/test-hooks.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import { isRuntimeError } from '../../runtime/errors.js';
-import type { BadCommandResult, CatalogCommand, CatalogMachine, CatalogResult, DeductResult } from '../catalog/commands.js';
+import type { BadCommandResult, CatalogCommand, CatalogMachine, CatalogResult, DeductResult, PruneResult } from '../catalog/commands.js';
 import { deadlineOf, deductCommand, expiryStep, orderDeadlineMsDefault, settleCommand, type SagaFaults } from './saga.js';
 import { orderLimits, OrderStateMachine, parseOrderQuery, type Order, type OrderCommand, type OrderMachine, type OrderQuery, type PendingCursor } from './state.js';
 
@@ -40,10 +40,8 @@ export interface OrderReplicaArgs extends ReplicaArgs {
   /** Planted bugs for the checker; none by default. */
   readonly faults?: SagaFaults;
   /**
-   * Publish the dedupe watermark so the catalog prunes settled deduct records (off by default). Off because a
-   * backup copies the order group before the catalog: a prune applied between the two copies removes the record of
-   * an order still pending in the order copy, and the restored cluster can then neither settle that order nor
-   * know whether its stock was taken (found by test/e2e/backup-restore). On in a cluster that takes no backups.
+   * Publish the dedupe watermark so the catalog prunes settled deduct records (on unless false). A backup holds
+   * pruning while it copies the two groups (catalog command holdPrunes), so its copies agree.
    */
   readonly dedupePruning?: boolean;
 }
@@ -270,12 +268,13 @@ async function sweepPending(app: OrderApp, replica: OrderReplica): Promise<void>
  * the deduct records below it. One proposal at most, and only when the watermark moved.
  */
 async function publishWatermark(app: OrderApp, replica: OrderReplica): Promise<void> {
-  if (app.args.dedupePruning !== true || !replica.isLeader) return;
+  if (app.args.dedupePruning === false || !replica.isLeader) return;
   const answer = await replica.read({ type: 'watermark' });
   if (!answer.ok || answer.result <= app.publishedWatermark) return;
   const watermark = answer.result;
-  const pruned = await proposeToCatalog(app, { type: 'prune', watermark });
-  if (pruned === null) return;
+  const pruned = await proposeToCatalog(app, { type: 'prune', watermark, nowMs: Date.now() });
+  // Held by a backup: nothing pruned; the next sweep proposes again.
+  if (pruned === null || (pruned.result as unknown as PruneResult).held === true) return;
   app.publishedWatermark = watermark;
   app.context.log.debug({ replica: replica.name, watermark, event: 'dedupeWatermark' }, `${replica.name}: the catalog keeps deduct records from order sequence ${watermark} on`);
 }

@@ -25,6 +25,7 @@ import type { AnyStateMachine, QueryShape } from '../state-machine.js';
 import type { Entry, HardState, NodeId, PersistedState, Snapshot, SnapshotMeta } from '../types.js';
 import { entryChecksum, snapshotChecksum, hardStateChecksum } from './checksum.js';
 import { readDiskImage } from './disk-image.js';
+import { copyImageTables, parseImageFileReference } from './image-file.js';
 import {
   assertInvariant,
   assertNever,
@@ -246,18 +247,26 @@ export class RaftStorage {
 
   private writePart(part: PersistPart, mode: Durability): void {
     const { snapshot, entries, hardState } = part;
-    const next = this.write(mode, () => {
-      let state = this.state;
-      if (snapshot !== null) state = this.installSnapshot(state, snapshot);
-      if (entries.length > 0) state = this.appendEntries(state, entries);
-      if (hardState !== null) state = this.saveHardState(state, hardState);
-      assertDurableState(state);
-      return state;
-    });
+    // A file image is attached before the transaction (SQLite attaches outside one) and copied inside it.
+    const file = snapshot === null ? null : parseImageFileReference(snapshot.data);
+    if (file !== null) this.database.prepare('ATTACH DATABASE ? AS image').run(file.path);
+    let next: DurableState;
+    try {
+      next = this.write(mode, () => {
+        let state = this.state;
+        if (snapshot !== null) state = this.installSnapshot(state, snapshot, file !== null);
+        if (entries.length > 0) state = this.appendEntries(state, entries);
+        if (hardState !== null) state = this.saveHardState(state, hardState);
+        assertDurableState(state);
+        return state;
+      });
+    } finally {
+      if (file !== null) this.database.exec('DETACH DATABASE image');
+    }
     this.state = next;
     this.counters.entriesWritten += entries.length;
     this.counters.bytesWritten += entries.reduce((sum, entry) => sum + Buffer.byteLength(entry.data), 0);
-    this.counters.bytesWritten += snapshot === null ? 0 : Buffer.byteLength(snapshot.data);
+    this.counters.bytesWritten += snapshot === null ? 0 : file?.bytes ?? Buffer.byteLength(snapshot.data);
   }
 
   /**
@@ -358,7 +367,7 @@ export class RaftStorage {
   /**
    * Log compaction: records that the state, which lives in the application's tables at lastApplied, covers the log
    * up to `index` (≤ lastApplied), and drops those entries. No image is built or stored here; one is built only
-   * when a follower needs entries that are gone (image(), or snapshot-builder.ts off this thread). A deferred
+   * when a follower needs entries that are gone (image(), or image-file.ts off this thread). A deferred
    * write: a crash that loses it leaves the entries and the previous snapshot record, which agree with each other.
    */
   compact(index: number, peers: readonly NodeId[], learners: readonly NodeId[] = [], configIndex = index): SnapshotMeta {
@@ -532,7 +541,8 @@ export class RaftStorage {
     return this.failure;
   }
 
-  private installSnapshot(state: DurableState, snapshot: Snapshot): DurableState {
+  /** `fromFile`: the image is a file attached as schema `image` (image-file.ts); else the application's text. */
+  private installSnapshot(state: DurableState, snapshot: Snapshot, fromFile: boolean): DurableState {
     const { meta } = snapshot;
     assertInvariant(meta.index > state.lastApplied, 'snapshot does not advance lastApplied', {
       snapshotIndex: meta.index,
@@ -542,7 +552,12 @@ export class RaftStorage {
     // the snapshot's last entry, so nothing stored after it can be trusted to continue it, and keeping entries the
     // core has forgotten would make a restarted node load a log its core never had.
     this.statements.deleteEntriesFrom.run(0);
-    this.options.stateMachine.restore(snapshot.data);
+    if (fromFile) {
+      copyImageTables(this.database);
+      this.options.stateMachine.tablesReplaced?.();
+    } else {
+      this.options.stateMachine.restore(snapshot.data);
+    }
     const written = this.writeSnapshotRow(meta);
     this.statements.updateLastApplied.run(meta.index);
     return {
