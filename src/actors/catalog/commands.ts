@@ -163,15 +163,20 @@ export function parseCatalogQuery(value: unknown): ParsedQuery<CatalogQuery> {
       return { ok: true, query: { type: 'search', topic: record.topic } };
     case 'deductOutcome':
       return isIdempotencyKey(record.orderId) ? { ok: true, query: { type: 'deductOutcome', orderId: record.orderId } } : { ok: false, detail: 'deductOutcome needs an orderId' };
-    case 'list':
-    case 'stock':
-    case 'changeIndex':
-    case 'deductsHeld':
-      return { ok: true, query: { type: record.type } };
     default:
+      if (typeof record.type === 'string' && Object.hasOwn(queriesWithoutFields, record.type)) {
+        return { ok: true, query: { type: record.type as keyof typeof queriesWithoutFields } };
+      }
       return { ok: false, detail: `unknown query type ${JSON.stringify(record.type)?.slice(0, 50)}` };
   }
 }
+
+/**
+ * The queries that carry only their type. Every query of CatalogQuery is either parsed by a case above or listed
+ * here (the `satisfies` makes a query added to the union without either a compile error, not a badQuery refusal).
+ */
+const queriesWithoutFields = { list: true, stock: true, changeIndex: true, deductsHeld: true, deductWatermark: true } as const satisfies
+  Record<Exclude<CatalogQuery['type'], 'lookup' | 'search' | 'deductOutcome'>, true>;
 
 export function isIdempotencyKey(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= catalogLimits.keyLengthMax;
