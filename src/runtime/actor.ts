@@ -42,7 +42,10 @@ export interface Logger {
 export interface Reply {
   resolve(value: unknown): void;
   reject(error: Error): void;
-  /** Wall-clock ms after which the asker has given up; answering later is harmless but wasted. */
+  /**
+   * Ms on context.now()'s clock after which the asker has given up (its time remaining when deferReply was called,
+   * added to context.now() then); answering later is harmless but wasted.
+   */
   readonly deadlineAtMs: number;
 }
 

@@ -36,6 +36,10 @@ interface PendingAsk {
 
 export interface EndpointOptions {
   readonly self: ActorName;
+  /**
+   * Ms on the process's monotonic clock (clock.ts) in production: an ask's deadline is an instant on it, judged
+   * by whichever thread of this process the ask reaches (over TCP it travels as a time remaining instead).
+   */
   readonly clock: () => number;
   readonly log: Logger;
   /** Called for each tell or ask addressed to this endpoint that passed isolation checks. */

@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import type { MessagePort } from 'node:worker_threads';
 import pino from 'pino';
 import type { ActorName, AskOptions, Logger, StopReason } from './actor.js';
+import { monotonicNowMs } from './clock.js';
 import { Endpoint } from './endpoint.js';
 import type { ThreadFigures } from './thread-metrics.js';
 import type { LinkFactory } from './transport.js';
@@ -50,6 +51,10 @@ export interface SystemOptions {
   /** Bound on each control-plane call (connect, status, isolate); a hung worker cannot stall the supervisor. */
   controlTimeoutMs?: number;
   onEscalate?: (reason: string) => void;
+  /**
+   * Milliseconds for ask deadlines, restart windows and the watchdog; default the process's monotonic clock
+   * (clock.ts). Workers judge the deadlines of asks from this thread on that clock, so another is for tests.
+   */
   clock?: () => number;
   /** Actors living in other processes (multi-host): each started child gets one channel per name, handed to `connect`. */
   remote?: RemotePeers;
@@ -120,7 +125,7 @@ export class ActorSystem extends EventEmitter {
       watchdogTimeoutMs: options.watchdogTimeoutMs ?? 5_000,
       controlTimeoutMs: options.controlTimeoutMs ?? 2_000,
       initTimeoutMs: options.initTimeoutMs ?? 30_000,
-      clock: options.clock ?? Date.now,
+      clock: options.clock ?? monotonicNowMs,
       onEscalate: options.onEscalate,
       remote: options.remote,
     };

@@ -2,7 +2,8 @@
 //
 // Owns: the data-path envelope, the batch frame that carries envelopes over a link, the worker start-up data,
 // the worker-to-supervisor notices and the control-plane API shape. Promises: `decodeFrame` accepts only
-// well-formed envelopes and inverts `encodeFrame`; anything else is reported, never thrown into an actor. Needs: nothing.
+// well-formed envelopes and inverts `encodeFrame` (given the same DeadlineField); anything else is reported,
+// never thrown into an actor. Needs: nothing.
 
 import type { ActorName, StopReason } from './actor.js';
 import { assert, assertNever, type ErrorData } from './errors.js';
@@ -24,6 +25,10 @@ export interface AskEnvelope {
   readonly to: ActorName;
   readonly id: string;
   readonly body: unknown;
+  /**
+   * When the asker gives up: an instant on this process's monotonic clock (clock.ts), the same in every thread.
+   * Never an instant of another process: a frame between nodes carries the time remaining (see DeadlineField).
+   */
   readonly deadlineAtMs: number;
 }
 
@@ -46,17 +51,32 @@ export const frameEnvelopesMax = 4_096;
 // per envelope (the receiving link fills them in, which also means a peer cannot claim another's name), and a
 // frame is one flat array, which structured clone copies faster than an array of objects:
 //   tell:  0, body
-//   ask:   1, id, deadlineAtMs, body
+//   ask:   1, id, deadline (as DeadlineField writes it), body
 //   reply: 2, id, body, error
 const tellCode = 0;
 const askCode = 1;
 const replyCode = 2;
 
+/**
+ * How an ask's deadline is written into its frame field and read back (null: the field is malformed). Between the
+ * threads of one process the field is the instant itself (deadlineAsInstant); between nodes it is the time
+ * remaining (transport/codec.ts), since two hosts' clocks share no time line.
+ */
+export interface DeadlineField {
+  write(deadlineAtMs: number): number;
+  read(field: unknown): number | null;
+}
+
+export const deadlineAsInstant: DeadlineField = {
+  write: (deadlineAtMs) => deadlineAtMs,
+  read: (field) => (typeof field === 'number' && Number.isFinite(field) ? field : null),
+};
+
 export type FrameDecode =
   | { ok: true; envelopes: Envelope[]; invalidCount: number; firstProblem: string | null }
   | { ok: false; problem: string };
 
-export function encodeFrame(envelopes: readonly Envelope[]): unknown[] {
+export function encodeFrame(envelopes: readonly Envelope[], deadline: DeadlineField = deadlineAsInstant): unknown[] {
   assert(envelopes.length <= frameEnvelopesMax, 'frame over frameEnvelopesMax', { count: envelopes.length });
   const frame: unknown[] = [];
   for (const envelope of envelopes) {
@@ -65,7 +85,7 @@ export function encodeFrame(envelopes: readonly Envelope[]): unknown[] {
         frame.push(tellCode, envelope.body);
         break;
       case 'ask':
-        frame.push(askCode, envelope.id, envelope.deadlineAtMs, envelope.body);
+        frame.push(askCode, envelope.id, deadline.write(envelope.deadlineAtMs), envelope.body);
         break;
       case 'reply':
         frame.push(replyCode, envelope.id, envelope.body, envelope.error);
@@ -89,7 +109,7 @@ const isId = (value: unknown): value is string => typeof value === 'string' && v
  * Decodes a frame received from `from` by `to`. A malformed field ends the frame (the rest cannot be
  * re-synchronised); the envelopes before it are kept in order and the problem is reported.
  */
-export function decodeFrame(value: unknown, from: ActorName, to: ActorName): FrameDecode {
+export function decodeFrame(value: unknown, from: ActorName, to: ActorName, deadline: DeadlineField = deadlineAsInstant): FrameDecode {
   if (!Array.isArray(value)) return { ok: false, problem: 'frame is not an array' };
   if (value.length > frameEnvelopesMax * 4) return { ok: false, problem: `frame of ${value.length} fields is over the bound` };
   const envelopes: Envelope[] = [];
@@ -99,8 +119,8 @@ export function decodeFrame(value: unknown, from: ActorName, to: ActorName): Fra
     if (code === tellCode && index + 1 < value.length) {
       envelopes.push({ kind: 'tell', from, to, body: value[index + 1] });
       index += 2;
-    } else if (code === askCode && index + 3 < value.length && isId(value[index + 1]) && Number.isFinite(value[index + 2])) {
-      envelopes.push({ kind: 'ask', from, to, id: value[index + 1] as string, deadlineAtMs: value[index + 2] as number, body: value[index + 3] });
+    } else if (code === askCode && index + 3 < value.length && isId(value[index + 1]) && deadline.read(value[index + 2]) !== null) {
+      envelopes.push({ kind: 'ask', from, to, id: value[index + 1] as string, deadlineAtMs: deadline.read(value[index + 2])!, body: value[index + 3] });
       index += 4;
     } else if (code === replyCode && index + 3 < value.length && isId(value[index + 1]) && (value[index + 3] === null || isErrorData(value[index + 3]))) {
       envelopes.push({ kind: 'reply', from, to, id: value[index + 1] as string, body: value[index + 2], error: value[index + 3] as ErrorData | null });

@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { hasStringType, type ActorContext, type AnyActorDefinition, type Logger, type Reply, type StopReason } from './actor.js';
 import { ActorCrashedError, ActorUnavailableError, MailboxFullError, RemoteError, assert } from './errors.js';
+import { monotonicNowMs } from './clock.js';
 import { Endpoint } from './endpoint.js';
 import { keepTickObjectShape } from './tick-shape.js';
 import { ThreadSampler } from './thread-metrics.js';
@@ -89,7 +90,8 @@ class ActorHost {
   constructor() {
     this.endpoint = new Endpoint({
       self: start.name,
-      clock: Date.now,
+      // The main thread's endpoint and every other worker's read the same clock: deadlines cross threads as instants.
+      clock: monotonicNowMs,
       log,
       deliver: (envelope) => this.enqueue(envelope),
       onPeerGone: (peer) => this.peerGone(peer),
@@ -204,7 +206,7 @@ class ActorHost {
   private handle(entry: MailboxEntry): void {
     const definition = this.definition;
     assert(definition !== null, 'handle before init');
-    if (entry.kind === 'ask' && entry.deadlineAtMs < Date.now()) {
+    if (entry.kind === 'ask' && entry.deadlineAtMs < monotonicNowMs()) {
       this.endpoint.counters.dropped += 1; // The asker has given up; doing the work would only waste time.
       return;
     }
@@ -253,13 +255,14 @@ class ActorHost {
     const answer = (value: unknown, error: unknown | null): void => {
       if (answered) return;
       answered = true;
-      if (Date.now() > ask.deadlineAtMs) this.endpoint.counters.dropped += 1;
+      if (monotonicNowMs() > ask.deadlineAtMs) this.endpoint.counters.dropped += 1;
       else this.endpoint.reply(ask, value, error);
     };
     return {
       resolve: (value) => answer(value, null),
       reject: (error) => answer(undefined, error),
-      deadlineAtMs: ask.deadlineAtMs,
+      // An actor compares it with context.now() (the wall clock): the time remaining, moved onto that clock.
+      deadlineAtMs: this.context.now() + (ask.deadlineAtMs - monotonicNowMs()),
     };
   }
 

@@ -2,7 +2,7 @@
 // the batch codec's round trip, and the handshake proof (a replay against a new nonce fails).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeBatch, encodeBatch } from '../../src/runtime/transport/codec.js';
+import { askRemainingMsMax, decodeBatch, encodeBatch } from '../../src/runtime/transport/codec.js';
 import { encodeFrameBytes, FrameReader, payloadKindControl, payloadKindData } from '../../src/runtime/transport/framing.js';
 import { freshNonce, proofMac, proofMatches } from '../../src/runtime/transport/handshake.js';
 import type { Envelope } from '../../src/runtime/wire.js';
@@ -71,15 +71,35 @@ test('a batch round-trips, and a malformed batch is reported, not thrown', () =>
   // Checks encodeBatch/decodeBatch as a pair, with runs between different pairs, and garbage inputs.
   const envelopes: Envelope[] = [
     { kind: 'tell', from: 'a', to: 'b', body: { type: 'x' } },
-    { kind: 'ask', from: 'a', to: 'b', id: 'id1', deadlineAtMs: 5, body: { type: 'y' } },
+    { kind: 'ask', from: 'a', to: 'b', id: 'id1', deadlineAtMs: 1_005, body: { type: 'y' } },
     { kind: 'reply', from: 'c', to: 'a', id: 'id2', body: 3, error: null },
   ];
-  const decoded = decodeBatch(encodeBatch(envelopes));
+  const decoded = decodeBatch(encodeBatch(envelopes, 1_000), 1_000);
   assert.ok(decoded.ok);
   if (decoded.ok) assert.equal(decoded.envelopes, envelopes);
-  assert.is(decodeBatch(Buffer.from('not json')).ok, false);
-  assert.is(decodeBatch(Buffer.from('[1,2]')).ok, false);
-  assert.is(decodeBatch(Buffer.from('[1,"b",[0,1]]')).ok, false, 'a sender must be a name');
+  assert.is(decodeBatch(Buffer.from('not json'), 0).ok, false);
+  assert.is(decodeBatch(Buffer.from('[1,2]'), 0).ok, false);
+  assert.is(decodeBatch(Buffer.from('[1,"b",[0,1]]'), 0).ok, false, 'a sender must be a name');
+});
+
+test('an ask carries its time remaining, which the receiver puts on its own clock', () => {
+  // Checks the deadline on the wire: whole ms remaining from the sender's clock (rounded up, never below 0),
+  // made a deadline on a receiver's clock that shares no zero with the sender's; a remaining time that is not a
+  // whole number of ms within the bound is a malformed envelope.
+  const ask = (deadlineAtMs: number): Envelope => ({ kind: 'ask', from: 'a', to: 'b', id: 'id1', deadlineAtMs, body: null });
+  const deadlineAt = (sentAtMs: number, deadlineAtMs: number, receivedAtMs: number): number | undefined => {
+    const decoded = decodeBatch(encodeBatch([ask(deadlineAtMs)], sentAtMs), receivedAtMs);
+    return decoded.ok && decoded.envelopes[0]?.kind === 'ask' ? decoded.envelopes[0].deadlineAtMs : undefined;
+  };
+  assert.is(deadlineAt(1_000, 3_000, 900_000), 902_000, 'two seconds remaining, on a clock 15 minutes ahead');
+  assert.is(deadlineAt(900_000, 902_000, 1_000), 3_000, 'and on a clock 15 minutes behind');
+  assert.is(deadlineAt(1_000, 1_000.25, 50), 51, 'a part of a ms is rounded up');
+  assert.is(deadlineAt(5_000, 3_000, 70), 70, 'past its deadline when sent: no time remaining');
+  assert.is(deadlineAt(0, askRemainingMsMax * 2, 10), 10 + askRemainingMsMax, 'bounded');
+  for (const field of [-1, 1.5, askRemainingMsMax + 1, '5', null]) {
+    const decoded = decodeBatch(Buffer.from(JSON.stringify(['a', 'b', [1, 'id1', field, null]])), 0);
+    assert.ok(decoded.ok && decoded.envelopes.length === 0 && decoded.invalidCount === 1, `remaining ${JSON.stringify(field)} is malformed`);
+  }
 });
 
 test('a proof is bound to the verifier nonce, the direction and the secret', () => {

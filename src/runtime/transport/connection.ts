@@ -14,6 +14,7 @@
 
 import type { Socket } from 'node:net';
 import type { Logger } from '../actor.js';
+import { monotonicNowMs } from '../clock.js';
 import { assert } from '../errors.js';
 import { frameEnvelopesMax, type Envelope } from '../wire.js';
 import { decodeBatch, encodeBatch } from './codec.js';
@@ -62,6 +63,11 @@ export interface ConnectionOptions {
    * frameHeaderBytes + preAuthFrameBytesMax). False closes the connection (the node's pre-auth bound is reached).
    */
   readonly onPreAuthBytes?: (connection: Connection, bytes: number) => boolean;
+  /**
+   * Ms, for the failure detector and for asks' time remaining (codec.ts): an ask's deadline is read on it when
+   * a batch is sent and set on it when one arrives. Default: this process's monotonic clock (../clock.ts).
+   */
+  readonly clock?: () => number;
 }
 
 type State =
@@ -92,12 +98,15 @@ export class Connection {
   private sealer: FrameSealer | null = null;
   private batch: Envelope[] = [];
   private flushScheduled = false;
-  private lastReceivedAtMs = Date.now();
+  private readonly clock: () => number;
+  private lastReceivedAtMs: number;
   private readonly handshakeTimer: NodeJS.Timeout;
   private heartbeatTimer: NodeJS.Timeout | null = null;
 
   constructor(options: ConnectionOptions) {
     this.options = options;
+    this.clock = options.clock ?? monotonicNowMs;
+    this.lastReceivedAtMs = this.clock();
     this.socket = options.socket;
     // Until the peer proves it holds the secret, a frame is at most 4 KiB: a stranger cannot make this node
     // buffer more than that per connection (the limit is raised in open()).
@@ -156,7 +165,7 @@ export class Connection {
     if (this.batch.length === 0 || this.state.phase !== 'open') return;
     const batch = this.batch;
     this.batch = [];
-    const body = encodeBatch(batch);
+    const body = encodeBatch(batch, this.clock());
     if (body.length + 1 + tagBytes > this.options.limits.frameBytesMax) return this.sendOversizeBatch(batch);
     this.write(payloadKindData, body);
     this.counters.envelopesSent += batch.length;
@@ -213,7 +222,7 @@ export class Connection {
 
   private receive(chunk: Buffer): void {
     if (this.state.phase === 'closed') return;
-    this.lastReceivedAtMs = Date.now();
+    this.lastReceivedAtMs = this.clock();
     this.counters.bytesReceived += chunk.length;
     this.reader.append(chunk);
     // One frame at a time: the frame bound rises when the proof opens the connection, between two frames.
@@ -247,7 +256,7 @@ export class Connection {
     if (frame === null) return this.close('frame failed authentication (injected, replayed, reordered or altered)');
     if (frame.kind === payloadKindData) {
       if (this.state.phase !== 'open') return this.close('data before the handshake completed');
-      const decoded = decodeBatch(frame.body);
+      const decoded = decodeBatch(frame.body, this.clock());
       if (!decoded.ok) return this.close(`invalid data frame: ${decoded.problem}`);
       if (decoded.invalidCount > 0) this.options.onInvalid(this, decoded.firstProblem ?? 'invalid envelope', decoded.invalidCount);
       this.counters.envelopesReceived += decoded.envelopes.length;
@@ -303,14 +312,14 @@ export class Connection {
     this.state = { phase: 'open', peer, opener };
     this.reader.setFrameBytesMax(this.options.limits.frameBytesMax);
     this.options.onPreAuthBytes?.(this, 0);
-    this.lastReceivedAtMs = Date.now();
+    this.lastReceivedAtMs = this.clock();
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.limits.heartbeatIntervalMs);
     this.options.log.info({ peer, remote: this.remoteAddress, event: 'transport-open' }, `transport: connected to ${peer} (authenticated)`);
     this.options.onOpen(this);
   }
 
   private heartbeat(): void {
-    const silentMs = Date.now() - this.lastReceivedAtMs;
+    const silentMs = this.clock() - this.lastReceivedAtMs;
     if (silentMs > this.options.limits.failureTimeoutMs) return this.close(`no heartbeat for ${silentMs} ms`);
     this.writeControl({ type: 'ping' });
   }

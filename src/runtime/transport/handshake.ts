@@ -1,16 +1,17 @@
 // The authenticated handshake between two nodes: pure functions, no I/O.
 //
 // Both sides send `hello { version, node, nonce }` at once (a fresh 32-byte random nonce per connection), then
-// `proof { mac }` where mac = HMAC-SHA256(secret, "pygmy-handshake/2|prover|verifier|verifierNonce|proverNonce").
+// `proof { mac }` where mac = HMAC-SHA256(secret, "pygmy-handshake/3|prover|verifier|verifierNonce|proverNonce").
 // Why it holds: the secret never crosses the wire; a proof covers the verifier's fresh nonce, so a recorded
 // handshake replayed later fails; it names prover and verifier in order, so a proof cannot be reflected back to
 // its author; macs are compared in constant time. Every frame after a side's proof is tagged under a session key
 // derived from the secret and both nonces (session.ts): a proof alone opens nothing to whoever relays it.
-// Version 2 added the session; a version-1 node is refused at its hello. Needs: node:crypto.
+// Version 2 added the session; version 3 carries an ask's time remaining instead of its deadline (codec.ts). A node
+// of another version is refused at its hello. Needs: node:crypto.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export const protocolVersion = 2;
+export const protocolVersion = 3;
 export const nonceBytes = 32;
 const nodeNameLengthMax = 64;
 

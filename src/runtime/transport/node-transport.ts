@@ -17,7 +17,12 @@
 // without a secret. Before a peer authenticates (admission.ts): a socket from an address that is neither a node
 // of the layout nor in `allowFrom` is closed at once; the others share per-address and total handshake slots;
 // their frames are at most 4 KiB and the bytes held for them, in all, stay within preAuthBytesMax (1 MiB).
-// Needs: the cluster layout, the local ActorSystem (attach + control), a logger.
+// Deadlines: an ask crosses a link as its time remaining (codec.ts), made an instant on this node's clock when it
+// arrives, so the two hosts' wall clocks may differ or be set at any time; an ask that arrives with no time left
+// is dropped here (counted `asksExpired`), its asker having given up. The remaining-time frame came with protocol
+// version 3 (handshake.ts), which refuses a node of an older version at its hello: the nodes of a cluster are
+// upgraded all at once. Needs: the cluster layout, the local ActorSystem (attach + control), a logger, and
+// optionally a clock (default: this process's monotonic clock, the one the local endpoints judge deadlines on).
 
 import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
@@ -26,6 +31,7 @@ import { createServer, connect as connectTcp, isIP, type Server, type Socket } f
 import { connect as connectTls, createServer as createTlsServer } from 'node:tls';
 import type { MessagePort } from 'node:worker_threads';
 import type { ActorName, Logger } from '../actor.js';
+import { monotonicNowMs } from '../clock.js';
 import { DrainGate } from '../drain-gate.js';
 import { linkHeldEnvelopesMaxDefault } from '../endpoint.js';
 import { ActorUnavailableError, MailboxFullError, assert, toErrorData } from '../errors.js';
@@ -100,6 +106,11 @@ export interface NodeTransportOptions {
   readonly random?: () => number;
   /** Starts an actor this node was asked to run (a member added at run time); absent: such asks are refused. */
   readonly spawn?: (name: ActorName) => Promise<void>;
+  /**
+   * Ms on which arriving asks get their deadlines and sent ones' time remaining is taken; it must be the clock of
+   * the local ActorSystem and its workers (the default, ../clock.ts, is): they judge those deadlines.
+   */
+  readonly clock?: () => number;
   readonly log: Logger;
 }
 
@@ -189,12 +200,15 @@ export class NodeTransport implements RemotePeers {
     evictedHandshakes: 0,
     asksFailedOnDisconnect: 0,
     asksUntracked: 0,
+    /** Asks from a peer that arrived with no time remaining (their asker had given up): dropped, not delivered. */
+    asksExpired: 0,
     /** Envelopes held now for a busy connection or a busy worker port, waiting for its drain. */
     held: 0,
     /** Envelopes refused because linkHeldEnvelopesMax were held for their busy hop already (asks answered MAILBOX_FULL). */
     refusedBusy: 0,
   };
   private readonly options: NodeTransportOptions;
+  private readonly clock: () => number;
   private readonly limits: ConnectionLimits;
   private readonly secret: Buffer;
   private readonly nodeOfName = new Map<ActorName, string>();
@@ -224,6 +238,7 @@ export class NodeTransport implements RemotePeers {
 
   constructor(options: NodeTransportOptions) {
     this.options = options;
+    this.clock = options.clock ?? monotonicNowMs;
     this.limits = { ...connectionLimitsDefault, ...options.limits };
     this.admissionLimits = { ...admissionLimitsDefault, ...options.admission };
     checkAdmissionLimits(this.admissionLimits, frameHeaderBytes + preAuthFrameBytesMax);
@@ -583,6 +598,7 @@ export class NodeTransport implements RemotePeers {
       acceptPeer: (node) => this.peers.has(node) && node < this.options.self,
       secret: this.secret,
       limits: this.limits,
+      clock: this.clock,
       log: this.options.log,
       onEnvelopes: (connection, envelopes) => this.onEnvelopes(connection, envelopes),
       onInvalid: (connection, problem, count) => this.countInvalid(connection.peer ?? connection.remoteAddress, problem, count),
@@ -658,7 +674,7 @@ export class NodeTransport implements RemotePeers {
    * thread ends mid-ask); Pygmy's writes are idempotent, so the asker may retry elsewhere.
    */
   private failInFlight(peer: PeerState): void {
-    const nowMs = Date.now();
+    const nowMs = this.clock();
     const asks = [...peer.inFlight.values()];
     peer.inFlight.clear();
     for (const ask of asks) {
@@ -672,7 +688,7 @@ export class NodeTransport implements RemotePeers {
   private trackAsk(peer: PeerState, ask: Extract<Envelope, { kind: 'ask' }>): void {
     const inFlightMax = this.options.inFlightAsksMax ?? inFlightAsksMaxDefault;
     if (peer.inFlight.size >= inFlightMax) {
-      const nowMs = Date.now();
+      const nowMs = this.clock();
       for (const [key, tracked] of peer.inFlight) if (tracked.deadlineAtMs <= nowMs) peer.inFlight.delete(key);
     }
     if (peer.inFlight.size >= inFlightMax) {
@@ -725,9 +741,14 @@ export class NodeTransport implements RemotePeers {
   /** Wire → local, after checking the peer speaks only for its own names and only to ours. */
   private onEnvelopes(connection: Connection, envelopes: Envelope[]): void {
     const peerNode = connection.peer!;
+    const nowMs = this.clock();
     for (const envelope of envelopes) {
       if (this.nodeOfName.get(envelope.from) !== peerNode) {
         this.countInvalid(peerNode, `${peerNode} sent a message as ${envelope.from}`, 1);
+        continue;
+      }
+      if (envelope.kind === 'ask' && envelope.deadlineAtMs <= nowMs) {
+        this.counters.asksExpired += 1; // no time remained when it was sent: its asker has given up
         continue;
       }
       if (envelope.kind === 'reply') this.settleInFlight(peerNode, envelope);
