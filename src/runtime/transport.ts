@@ -33,6 +33,16 @@ export interface Link {
   close(): void;
 }
 
+/** Every Link's check at construction: it joins two different names. */
+export function assertLinkEnds(self: ActorName, peer: ActorName): void {
+  assert(peer.length > 0 && self.length > 0 && peer !== self, 'a link joins two different names', { self, peer });
+}
+
+/** Every Link's check in `send`: the envelope goes from the link's own end to its peer. */
+export function assertSentOnLink(self: ActorName, peer: ActorName, envelope: Envelope): void {
+  assert(envelope.to === peer && envelope.from === self, 'envelope sent on the wrong link', { peer, to: envelope.to });
+}
+
 /** Builds a link once the endpoint has given it the handlers for what arrives: how any transport is plugged in. */
 export type LinkFactory = (handlers: LinkHandlers) => Link;
 
@@ -64,7 +74,7 @@ export class MessagePortLink implements Link {
   private readonly flushOn: LinkFlush;
 
   constructor(self: ActorName, peer: ActorName, port: MessagePort, handlers: LinkHandlers, flushOn: LinkFlush = 'microtask') {
-    assert(peer.length > 0 && self.length > 0 && peer !== self, 'a link joins two different names', { self, peer });
+    assertLinkEnds(self, peer);
     this.self = self;
     this.peer = peer;
     this.port = port;
@@ -76,7 +86,7 @@ export class MessagePortLink implements Link {
 
   send(envelope: Envelope): boolean {
     if (this.closed) return false;
-    assert(envelope.to === this.peer && envelope.from === this.self, 'envelope sent on the wrong link', { peer: this.peer, to: envelope.to });
+    assertSentOnLink(this.self, this.peer, envelope);
     this.frame.push(envelope);
     if (this.frame.length >= frameEnvelopesMax) this.flush();
     else if (!this.flushScheduled) {

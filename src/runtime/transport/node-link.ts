@@ -9,8 +9,7 @@
 // which name) are the transport's, before `deliver`. Needs: the node transport's route to the remote node.
 
 import type { ActorName } from '../actor.js';
-import { assert } from '../errors.js';
-import type { Link, LinkHandlers } from '../transport.js';
+import { assertLinkEnds, assertSentOnLink, type Link, type LinkHandlers } from '../transport.js';
 import type { Envelope } from '../wire.js';
 
 /** What a NodeLink needs of the node transport: the remote node's connection, as it is now. */
@@ -31,7 +30,7 @@ export class NodeLink implements Link {
   private closed = false;
 
   constructor(self: ActorName, peer: ActorName, handlers: LinkHandlers, route: NodeRoute, onClosed: () => void) {
-    assert(peer.length > 0 && self.length > 0 && peer !== self, 'a link joins two different names', { self, peer });
+    assertLinkEnds(self, peer);
     this.self = self;
     this.peer = peer;
     this.handlers = handlers;
@@ -41,7 +40,7 @@ export class NodeLink implements Link {
 
   send(envelope: Envelope): boolean {
     if (this.closed) return false;
-    assert(envelope.to === this.peer && envelope.from === this.self, 'envelope sent on the wrong link', { peer: this.peer, to: envelope.to });
+    assertSentOnLink(this.self, this.peer, envelope);
     return this.route.send(envelope);
   }
 
