@@ -104,6 +104,15 @@ test('deferReply answers later from a timer without blocking the mailbox; a defe
   });
 });
 
+test('a deferred reply\'s deadline is on the clock of context.now(), at the ask\'s time remaining', async () => {
+  // Checks Reply.deadlineAtMs, which actors compare with context.now(): asked with a 3 s timeout, the actor sees
+  // between 0 and 3 s left (the runtime's own deadlines are on another clock, which must not leak through).
+  await withSystem([{ name: 'counter', module: counterModule }], async (system) => {
+    const leftMs = await system.ask<number>('counter', { type: 'time-left' }, { timeoutMs: 3_000 });
+    assert.ok(leftMs > 0 && leftMs <= 3_000, `time left ${leftMs} ms`);
+  });
+});
+
 test('a repeating timer delivers to its own actor with no sender until it is cancelled', async () => {
   // Checks timers: ticks every 20 ms raise the count by 1 each (by 1,000 if they carried a sender); after
   // cancelTimer the count must not move for 150 ms.
