@@ -10,7 +10,7 @@
 // and never throws out of a socket callback; envelopes sent in one microtask turn go out as one frame (at most
 // frameEnvelopesMax envelopes); `send` returns false when more than sendQueueBytesHighWater bytes wait in the
 // socket, and drops (counted) beyond sendQueueBytesMax. `onClose` is called exactly once.
-// Needs: a connected socket, the cluster secret, and callbacks.
+// Needs: a connected socket, the cluster secret, callbacks, and a clock (default: the process's monotonic one).
 
 import type { Socket } from 'node:net';
 import type { Logger } from '../actor.js';
