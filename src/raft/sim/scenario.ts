@@ -6,11 +6,11 @@
 // entry, and appends that carry an entry of the sender's own term are often lost while older entries flow, so an
 // entry of a previous term can reach a majority while the new leader's no-op does not. `mixed` (the default of
 // `npm run sim`) draws the family from the seed: one seed in four is a figure8 seed.
-import type { RaftTestingBugs } from '../core/config.js';
+import type { CoreBugs } from './core-bugs.js';
 import { SeededRandom } from './random.js';
 
 /** The deliberate bugs a run may switch on: the core's, and the identity layer's forgetDisk. */
-export interface SimulationBugs extends RaftTestingBugs {
+export interface SimulationBugs extends CoreBugs {
   readonly forgetDisk?: boolean;
   /**
    * A deliberate bug of the simulated client, to prove the "no acknowledged write is lost" check can fail: a write
@@ -101,7 +101,8 @@ export interface Scenario {
   readonly checkQuorum: boolean;
   readonly safetyTicks: number;
   readonly livenessTicksMax: number;
-  readonly bugs: RaftTestingBugs;
+  /** The core's planted bugs; the nodes run rulesWith(bugs) (core-bugs.ts). */
+  readonly bugs: CoreBugs;
 }
 
 /** The scenario of `seed` in the chosen family; `mixed` makes every fourth seed a figure8 seed. */
@@ -225,13 +226,13 @@ export function randomScenario(seed: number, bugs: SimulationBugs = {}, safetyTi
   };
 }
 
-function coreBugs(bugs: SimulationBugs): RaftTestingBugs {
+function coreBugs(bugs: SimulationBugs): CoreBugs {
   const { forgetDisk: _forgetDisk, ...core } = bugs;
   return core;
 }
 
 export function describeScenario(scenario: Scenario): string {
-  const bugs = Object.keys(scenario.bugs).filter((name) => scenario.bugs[name as keyof RaftTestingBugs] === true);
+  const bugs = Object.keys(scenario.bugs).filter((name) => scenario.bugs[name as keyof CoreBugs] === true);
   if (scenario.forgetDisk === true) bugs.push('forgetDisk');
   return [
     `family=${scenario.family}`,
