@@ -64,6 +64,14 @@ export interface RaftStatus {
 
 type AppendMessage = Extract<Message, { type: 'append' }>;
 
+/** The types of message that every role hands to the same handler (stepAnyRole); the role's step handles the others. */
+const anyRoleMessageTypes = ['preVote', 'vote', 'append', 'heartbeat', 'installSnapshot'] as const satisfies readonly Message['type'][];
+type AnyRoleMessage = Extract<Message, { type: (typeof anyRoleMessageTypes)[number] }>;
+
+function isAnyRoleMessage(message: Message): message is AnyRoleMessage {
+  return (anyRoleMessageTypes as readonly Message['type'][]).includes(message.type);
+}
+
 export class RaftNode {
   private readonly config: RaftConfig;
   private readonly id: NodeId;
@@ -614,19 +622,31 @@ export class RaftNode {
 
   // ---- messages by role -------------------------------------------------------------------------------------------
 
-  private stepLeader(message: Message): void {
-    const progress = this.progress.get(message.from);
-    if (progress !== undefined) progress.recentActive = true;
+  /**
+   * The messages every role handles alike: vote requests (granted or refused by the same rule whatever the role)
+   * and a leader's replication (a leader that receives one from a leader of its own term asserts).
+   */
+  private stepAnyRole(message: AnyRoleMessage): void {
     switch (message.type) {
       case 'preVote':
       case 'vote':
         return this.handleVoteRequest(message);
       case 'append':
-        return this.handleAppend(message); // asserts: two leaders in one term
+        return this.handleAppend(message); // a leader asserts: two leaders in one term
       case 'heartbeat':
-        return this.handleHeartbeat(message); // asserts: two leaders in one term
+        return this.handleHeartbeat(message); // a leader asserts: two leaders in one term
       case 'installSnapshot':
         return this.handleInstallSnapshot(message);
+      default:
+        return assertNever(message, 'message type');
+    }
+  }
+
+  private stepLeader(message: Message): void {
+    const progress = this.progress.get(message.from);
+    if (progress !== undefined) progress.recentActive = true;
+    if (isAnyRoleMessage(message)) return this.stepAnyRole(message);
+    switch (message.type) {
       case 'appendResponse':
         return this.handleAppendResponse(message);
       case 'heartbeatResponse':
@@ -645,19 +665,11 @@ export class RaftNode {
 
   /** A pre-candidate's and a candidate's messages. */
   private stepCandidate(message: Message): void {
+    if (isAnyRoleMessage(message)) return this.stepAnyRole(message);
     switch (message.type) {
-      case 'preVote':
-      case 'vote':
-        return this.handleVoteRequest(message);
       case 'preVoteResponse':
       case 'voteResponse':
         return this.handleVoteResponse(message);
-      case 'append':
-        return this.handleAppend(message);
-      case 'heartbeat':
-        return this.handleHeartbeat(message);
-      case 'installSnapshot':
-        return this.handleInstallSnapshot(message);
       case 'readIndex':
         return this.refuseReadIndex(message);
       case 'timeoutNow':
@@ -672,16 +684,8 @@ export class RaftNode {
   }
 
   private stepFollower(message: Message): void {
+    if (isAnyRoleMessage(message)) return this.stepAnyRole(message);
     switch (message.type) {
-      case 'preVote':
-      case 'vote':
-        return this.handleVoteRequest(message);
-      case 'append':
-        return this.handleAppend(message);
-      case 'heartbeat':
-        return this.handleHeartbeat(message);
-      case 'installSnapshot':
-        return this.handleInstallSnapshot(message);
       case 'readIndex':
         return this.refuseReadIndex(message);
       case 'readIndexResponse':
