@@ -126,28 +126,22 @@ export function scenarioFor(seed: number, family: FamilyChoice, bugs: Simulation
  * spares), promotes them, and removes members — followers, learners and itself — throughout the run.
  */
 export function membershipScenario(seed: number, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
-  const random = new SeededRandom(seed * 7919 + 13);
-  return {
-    ...randomScenario(seed, bugs, safetyTicks),
-    family: 'membership',
+  return familyScenario('membership', seed, bugs, safetyTicks, seed * 7919 + 13, (random) => ({
     spareNodeCount: random.pick([2, 4]),
     membershipChangeProbability: random.pick([0.01, 0.03, 0.1]),
-  };
+  }));
 }
 
 /** Harsher draws (five nodes, one entry per append, frequent crashes) that make rare interleavings likely. */
 export function harshScenario(seed: number, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
-  const random = new SeededRandom(seed * 40503 + 7);
-  return {
-    ...randomScenario(seed, bugs, safetyTicks),
-    family: 'harsh',
+  return familyScenario('harsh', seed, bugs, safetyTicks, seed * 40503 + 7, (random) => ({
     nodeCount: 5,
     maxEntriesPerAppend: 1,
     crashProbability: random.pick([0.02, 0.05]),
     downTicksMax: random.pick([10, 40]),
     partitionProbability: random.pick([0.01, 0.03]),
     proposeProbability: 0.8,
-  };
+  }));
 }
 
 /**
@@ -157,10 +151,7 @@ export function harshScenario(seed: number, bugs: SimulationBugs = {}, safetyTic
  * core that commits the old entry in (c) by counting breaks State Machine Safety; a correct core never committed it.
  */
 export function figure8Scenario(seed: number, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
-  const random = new SeededRandom(seed * 69069 + 11);
-  return {
-    ...randomScenario(seed, bugs, safetyTicks),
-    family: 'figure8',
+  return familyScenario('figure8', seed, bugs, safetyTicks, seed * 69069 + 11, (random) => ({
     nodeCount: 5,
     lossProbability: random.pick([0, 0.02]),
     duplicateProbability: 0,
@@ -178,7 +169,19 @@ export function figure8Scenario(seed: number, bugs: SimulationBugs = {}, safetyT
     imageBuildTicksMax: 0,
     maxEntriesPerAppend: 1,
     maxInflightAppends: 1,
-  };
+  }));
+}
+
+/**
+ * The random scenario of `seed` under another family's name, with the fields that family draws again from its own
+ * stream (seeded by `streamSeed`), so each family keeps every other draw of the random family.
+ */
+function familyScenario(
+  family: ScenarioFamily, seed: number, bugs: SimulationBugs, safetyTicks: number, streamSeed: number,
+  redraw: (random: SeededRandom) => Partial<Omit<Scenario, 'seed' | 'family'>>,
+): Scenario {
+  const random = new SeededRandom(streamSeed);
+  return { ...randomScenario(seed, bugs, safetyTicks), family, ...redraw(random) };
 }
 
 export function randomScenario(seed: number, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
