@@ -180,10 +180,13 @@ export interface DriverOptions {
 
 export interface DriverStatus {
   readonly raft: RaftStatus;
+  /** Times the tick timer fired since the replica started: an idle follower's stay near one per election timeout. */
   readonly tickWakeups: number;
   readonly clusterId: string;
   readonly replicaId: string;
+  /** Raft messages refused at the envelope, by reason, since the replica started. */
   readonly refusedMessages: Readonly<Record<RefusalReason, number>>;
+  /** Image streams to and from peers since the replica started (snapshot-stream.ts). */
   readonly snapshotStream: Readonly<SnapshotStreamCounters>;
 }
 

@@ -39,8 +39,8 @@ import { Piscina } from 'piscina';
 import type { ActorContext, ActorDefinition, Reply } from '../runtime/actor.js';
 import type { MembershipChange, RaftNode, RaftStatus } from './core/node.js';
 import { assertNever } from '../assert.js';
-import { ReplicaDriver, type ImageBuilder, type ImageResult, type MembershipAnswer, type ProposeAnswer, type ReadAnswer, type ReplicaRefused } from './driver.js';
-import { clusterIdFor, establishIdentity, isEnvelopeHeader, nonVoterNotice, type RaftEnvelope, type RefusalReason } from './identity.js';
+import { ReplicaDriver, type DriverStatus, type ImageBuilder, type ImageResult, type MembershipAnswer, type ProposeAnswer, type ReadAnswer, type ReplicaRefused } from './driver.js';
+import { clusterIdFor, establishIdentity, isEnvelopeHeader, nonVoterNotice, type RaftEnvelope } from './identity.js';
 import { encodeCommand, type AnswerTo, type AnyStateMachine, type CommandOf, type ParsedQuery, type QueryOf, type ResultOf } from './state-machine.js';
 import { FileMemberMarker } from './storage/marker.js';
 import { readClusterGeneration } from './storage/generation.js';
@@ -53,7 +53,6 @@ import { isTestHookMessage, replicaTestHooks, type ReplicaTestHooks, type Replic
 import type { Entry, NodeId, SoftState } from './types.js';
 import { isRaftMessage } from './validate.js';
 import { isValidSnapshotStreamMessage } from './snapshot-stream.js';
-import type { SnapshotStreamCounters } from './snapshot-stream.js';
 import { SeededRandom } from './sim/random.js';
 
 export interface ReplicaArgs {
@@ -94,7 +93,8 @@ export interface ReplicaArgs {
   readonly testHooks?: ReplicaTestHooksSpec;
 }
 
-export interface ReplicaStatus {
+/** The driver's figures (tick wake-ups, identity, refused messages, image streams) and the replica's own. */
+export interface ReplicaStatus extends Omit<DriverStatus, 'raft'> {
   readonly name: NodeId;
   readonly role: RaftStatus['role'];
   readonly term: number;
@@ -106,16 +106,8 @@ export interface ReplicaStatus {
   readonly fsyncs: number;
   /** Leader changes, proposals, fsync and apply times, images (activity.ts). */
   readonly activity: ReplicaActivity;
-  /** Times the tick timer fired since the replica started: an idle follower's stay near one per election timeout. */
-  readonly tickWakeups: number;
-  readonly clusterId: string;
-  readonly replicaId: string;
   /** False when this replica lost its disk while its group lived on: it may not vote (identity.ts). */
   readonly voter: boolean;
-  /** Raft messages refused at the envelope, by reason, since the replica started. */
-  readonly refusedMessages: Readonly<Record<RefusalReason, number>>;
-  /** Image streams to and from peers since the replica started (snapshot-stream.ts). */
-  readonly snapshotStream: Readonly<SnapshotStreamCounters>;
   /** The group's configuration this replica uses (the latest in its log) and the index that set it. */
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RaftConfigError } from '../../src/raft/core/errors.js';
-import { RaftNode, type RaftConfig } from '../../src/raft/core/node.js';
+import { RaftNode, standardRules, type RaftConfig } from '../../src/raft/core/node.js';
 import type { Entry, Message, NodeId, PersistedState, ReadFailure, ReadState } from '../../src/raft/types.js';
 import { deliverAll, drainReady, persistedFrom, persistReady, type MemoryDisk } from './fixtures/hand-driver.js';
 
@@ -175,7 +175,7 @@ test('conflicting logs: the follower\'s divergent suffix is replaced, with fast 
 
 function previousTermScenario(bug: boolean): Network {
   // n1 holds index 2 of term 2 that n2 lacks; n1 becomes leader of term 4 and sends one entry per append.
-  const network = new Network(three, { maxEntriesPerAppend: 1, testingBugs: { commitPreviousTermByCounting: bug } }, {
+  const network = new Network(three, { maxEntriesPerAppend: 1, rules: { ...standardRules, mayCommitEarlierTermByCounting: bug } }, {
     n1: { hardState: { term: 3, vote: null, commit: 1 }, snapshot: null, entries: [entry(1, 1), entry(2, 2)] },
     n2: { hardState: { term: 3, vote: null, commit: 1 }, snapshot: null, entries: [entry(1, 1)] },
     n3: { hardState: { term: 3, vote: null, commit: 1 }, snapshot: null, entries: [entry(1, 1)] },

@@ -4,18 +4,7 @@
 // configuration throws RaftConfigError before it does anything.
 import type { NodeId, Random } from '../types.js';
 import { RaftConfigError } from './errors.js';
-
-/** Deliberate bugs, used only by the simulator's own tests to prove its checker can fail. Never on by default. */
-export interface RaftTestingBugs {
-  /** Grant a vote even after voting for someone else in the same term. */
-  readonly voteTwice?: boolean;
-  /** Commit an entry of a previous term by counting replicas (the error that Figure 8 of the Raft paper shows). */
-  readonly commitPreviousTermByCounting?: boolean;
-  /** A follower answers a read at its own commit index without asking the leader. */
-  readonly followerReadWithoutReadIndex?: boolean;
-  /** A leader proposes a membership change while an earlier one is still uncommitted (thesis §4.1 forbids it). */
-  readonly concurrentMembershipChanges?: boolean;
-}
+import { validateRules, type RaftRules } from './rules.js';
 
 export interface RaftConfig {
   readonly id: NodeId;
@@ -50,7 +39,8 @@ export interface RaftConfig {
    * towards any quorum (they learn it through markNonVoter). Default true.
    */
   readonly voter?: boolean;
-  readonly testingBugs?: RaftTestingBugs;
+  /** The safety rules this node follows (rules.ts). Default standardRules, the rules of the Raft paper. */
+  readonly rules?: RaftRules;
 }
 
 function requireInteger(value: number, name: string, minimum: number): void {
@@ -77,5 +67,6 @@ export function validateConfig(config: RaftConfig): void {
   requireInteger(config.maxUncommittedEntries, 'maxUncommittedEntries', 1);
   requireInteger(config.maxPendingReads ?? 1024, 'maxPendingReads', 1);
   if (config.applied !== undefined) requireInteger(config.applied, 'applied', 0);
+  if (config.rules !== undefined) validateRules(config.rules);
   if (typeof config.random !== 'function') throw new RaftConfigError('random must be a function returning [0, 1)');
 }

@@ -15,11 +15,13 @@ import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { ForwardedReads, LeaderReads, type PendingRead } from './read-only.js';
 import { ReadyQueue } from './ready.js';
+import { standardRules, type RaftRules } from './rules.js';
 import {
   MembershipLog, applyChange, encodeMembership, isMember, quorumOf, type Membership, type MembershipChange,
 } from './config-change.js';
 
-export type { RaftConfig, RaftTestingBugs } from './config.js';
+export type { RaftConfig } from './config.js';
+export { standardRules, type RaftRules } from './rules.js';
 export type { Membership, MembershipChange } from './config-change.js';
 
 export type MembershipChangeResult =
@@ -62,12 +64,22 @@ export interface RaftStatus {
 
 type AppendMessage = Extract<Message, { type: 'append' }>;
 
+/** The types of message that every role hands to the same handler (stepAnyRole); the role's step handles the others. */
+const anyRoleMessageTypes = ['preVote', 'vote', 'append', 'heartbeat', 'installSnapshot'] as const satisfies readonly Message['type'][];
+type AnyRoleMessage = Extract<Message, { type: (typeof anyRoleMessageTypes)[number] }>;
+
+function isAnyRoleMessage(message: Message): message is AnyRoleMessage {
+  return (anyRoleMessageTypes as readonly Message['type'][]).includes(message.type);
+}
+
 export class RaftNode {
   private readonly config: RaftConfig;
   private readonly id: NodeId;
   /** The bootstrap configuration, then every configuration entry of the log. */
   private readonly memberships: MembershipLog;
   private readonly maxPendingReads: number;
+  /** The safety rules consulted where the node decides and in its invariants; standardRules unless configured. */
+  private readonly rules: RaftRules;
   private readonly log: RaftLog;
   /** False: this node forgot what it promised (a wiped disk); it never campaigns nor grants a vote. */
   private voter: boolean;
@@ -105,6 +117,7 @@ export class RaftNode {
     this.config = config;
     this.id = config.id;
     this.maxPendingReads = config.maxPendingReads ?? 1024;
+    this.rules = config.rules ?? standardRules;
     this.voter = config.voter ?? true;
     const hardState = persisted.hardState;
     this.term = hardState.term;
@@ -165,7 +178,7 @@ export class RaftNode {
     if (this.transferee !== null) return refuse('transferring', 'leadership is being transferred');
     if (this.log.lastIndex() - this.log.commit >= this.config.maxUncommittedEntries) return refuse('tooManyUncommitted', 'too many uncommitted entries');
     if (!this.hasCommittedInTerm()) return refuse('leaderNotReady', 'no entry of this leader\'s term is committed yet');
-    if (this.memberships.latestIndex() > this.log.commit && this.config.testingBugs?.concurrentMembershipChanges !== true) {
+    if (this.memberships.latestIndex() > this.log.commit && !this.rules.mayChangeMembershipWhileChangeUncommitted) {
       return refuse('changeInProgress', `the change at index ${this.memberships.latestIndex()} is not committed yet`);
     }
     const next = applyChange(this.memberships.latest(), change);
@@ -210,7 +223,7 @@ export class RaftNode {
   /** Asks for a linearizable read; the answer comes out in Ready.readStates or Ready.readFailures under `context`. */
   readIndex(context: string): void {
     if (this.role === 'leader') this.leaderRead(context, this.id);
-    else if (this.role === 'follower' && this.config.testingBugs?.followerReadWithoutReadIndex === true) {
+    else if (this.role === 'follower' && this.rules.mayFollowerReadWithoutReadIndex) {
       this.pending.readStates.push({ index: this.log.commit, context });
     } else if (this.role !== 'follower' || this.leader === null) {
       this.pending.readFailures.push({ context, reason: 'leaderUnknown' });
@@ -609,19 +622,31 @@ export class RaftNode {
 
   // ---- messages by role -------------------------------------------------------------------------------------------
 
-  private stepLeader(message: Message): void {
-    const progress = this.progress.get(message.from);
-    if (progress !== undefined) progress.recentActive = true;
+  /**
+   * The messages every role handles alike: vote requests (granted or refused by the same rule whatever the role)
+   * and a leader's replication (a leader that receives one from a leader of its own term asserts).
+   */
+  private stepAnyRole(message: AnyRoleMessage): void {
     switch (message.type) {
       case 'preVote':
       case 'vote':
         return this.handleVoteRequest(message);
       case 'append':
-        return this.handleAppend(message); // asserts: two leaders in one term
+        return this.handleAppend(message); // a leader asserts: two leaders in one term
       case 'heartbeat':
-        return this.handleHeartbeat(message); // asserts: two leaders in one term
+        return this.handleHeartbeat(message); // a leader asserts: two leaders in one term
       case 'installSnapshot':
         return this.handleInstallSnapshot(message);
+      default:
+        return assertNever(message, 'message type');
+    }
+  }
+
+  private stepLeader(message: Message): void {
+    const progress = this.progress.get(message.from);
+    if (progress !== undefined) progress.recentActive = true;
+    if (isAnyRoleMessage(message)) return this.stepAnyRole(message);
+    switch (message.type) {
       case 'appendResponse':
         return this.handleAppendResponse(message);
       case 'heartbeatResponse':
@@ -640,19 +665,11 @@ export class RaftNode {
 
   /** A pre-candidate's and a candidate's messages. */
   private stepCandidate(message: Message): void {
+    if (isAnyRoleMessage(message)) return this.stepAnyRole(message);
     switch (message.type) {
-      case 'preVote':
-      case 'vote':
-        return this.handleVoteRequest(message);
       case 'preVoteResponse':
       case 'voteResponse':
         return this.handleVoteResponse(message);
-      case 'append':
-        return this.handleAppend(message);
-      case 'heartbeat':
-        return this.handleHeartbeat(message);
-      case 'installSnapshot':
-        return this.handleInstallSnapshot(message);
       case 'readIndex':
         return this.refuseReadIndex(message);
       case 'timeoutNow':
@@ -667,16 +684,8 @@ export class RaftNode {
   }
 
   private stepFollower(message: Message): void {
+    if (isAnyRoleMessage(message)) return this.stepAnyRole(message);
     switch (message.type) {
-      case 'preVote':
-      case 'vote':
-        return this.handleVoteRequest(message);
-      case 'append':
-        return this.handleAppend(message);
-      case 'heartbeat':
-        return this.handleHeartbeat(message);
-      case 'installSnapshot':
-        return this.handleInstallSnapshot(message);
       case 'readIndex':
         return this.refuseReadIndex(message);
       case 'readIndexResponse':
@@ -695,8 +704,8 @@ export class RaftNode {
 
   private handleVoteRequest(message: Extract<Message, { type: 'preVote' | 'vote' }>): void {
     const isPreVote = message.type === 'preVote';
-    const bugVoteTwice = !isPreVote && this.config.testingBugs?.voteTwice === true;
-    const canVote = this.vote === message.from || bugVoteTwice
+    const mayVoteAgain = !isPreVote && this.rules.mayVoteAgainInTerm;
+    const canVote = this.vote === message.from || mayVoteAgain
       || (this.vote === null && this.leader === null)
       || (isPreVote && message.term > this.term);
     const grant = canVote && this.voter && !this.nonVoters.has(message.from)
@@ -707,7 +716,7 @@ export class RaftNode {
       return;
     }
     if (!isPreVote) {
-      invariant(this.vote === null || this.vote === message.from || bugVoteTwice,
+      invariant(this.vote === null || this.vote === message.from || mayVoteAgain,
         () => `${this.describe()}: second vote in term ${this.term} for ${message.from} after ${this.vote}`);
       this.vote = message.from;
       this.electionElapsed = 0;
@@ -931,7 +940,7 @@ export class RaftNode {
     const quorumIndex = matches[quorum - 1]!;
     if (quorumIndex <= this.log.commit) return false;
     const ownTerm = this.log.term(quorumIndex) === this.term;
-    if (!ownTerm && this.config.testingBugs?.commitPreviousTermByCounting !== true) return false;
+    if (!ownTerm && !this.rules.mayCommitEarlierTermByCounting) return false;
     const hadCommittedInTerm = this.hasCommittedInTerm();
     this.log.commitTo(quorumIndex);
     if (!hadCommittedInTerm && this.hasCommittedInTerm()) this.releaseReadsAwaitingTermCommit();
@@ -1106,13 +1115,13 @@ export class RaftNode {
     invariant(log.persistedIndex <= log.lastIndex(), () => `${this.describe()}: persisted index ${log.persistedIndex} beyond last index`);
     invariant(log.lastTerm() <= this.term, () => `${this.describe()}: last entry term ${log.lastTerm()} beyond current term`);
     invariant(this.role !== 'leader' || this.leader === this.id, () => `${this.describe()}: leader does not name itself`);
-    invariant(this.role !== 'leader' || this.vote === this.id || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: leader did not vote for itself`);
-    invariant(this.role !== 'candidate' || this.vote === this.id || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: candidate did not vote for itself`);
+    invariant(this.role !== 'leader' || this.vote === this.id || this.rules.mayVoteAgainInTerm, () => `${this.describe()}: leader did not vote for itself`);
+    invariant(this.role !== 'candidate' || this.vote === this.id || this.rules.mayVoteAgainInTerm, () => `${this.describe()}: candidate did not vote for itself`);
     invariant(this.voter || this.role === 'follower', () => `${this.describe()}: a non-voter left the follower role`);
     invariant((this.role !== 'candidate' && this.role !== 'preCandidate') || this.memberships.latest().voters.includes(this.id),
       () => `${this.describe()}: campaigning while not a voter of the latest configuration`);
     const reported = this.pending.reportedHardState;
     invariant(reported.term < this.term || reported.vote === null || reported.vote === this.vote
-      || this.config.testingBugs?.voteTwice === true, () => `${this.describe()}: vote changed within term (was ${reported.vote}, now ${this.vote})`);
+      || this.rules.mayVoteAgainInTerm, () => `${this.describe()}: vote changed within term (was ${reported.vote}, now ${this.vote})`);
   }
 }

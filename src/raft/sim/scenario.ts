@@ -6,11 +6,11 @@
 // entry, and appends that carry an entry of the sender's own term are often lost while older entries flow, so an
 // entry of a previous term can reach a majority while the new leader's no-op does not. `mixed` (the default of
 // `npm run sim`) draws the family from the seed: one seed in four is a figure8 seed.
-import type { RaftTestingBugs } from '../core/config.js';
+import type { CoreBugs } from './core-bugs.js';
 import { SeededRandom } from './random.js';
 
 /** The deliberate bugs a run may switch on: the core's, and the identity layer's forgetDisk. */
-export interface SimulationBugs extends RaftTestingBugs {
+export interface SimulationBugs extends CoreBugs {
   readonly forgetDisk?: boolean;
   /**
    * A deliberate bug of the simulated client, to prove the "no acknowledged write is lost" check can fail: a write
@@ -101,7 +101,8 @@ export interface Scenario {
   readonly checkQuorum: boolean;
   readonly safetyTicks: number;
   readonly livenessTicksMax: number;
-  readonly bugs: RaftTestingBugs;
+  /** The core's planted bugs; the nodes run rulesWith(bugs) (core-bugs.ts). */
+  readonly bugs: CoreBugs;
 }
 
 /** The scenario of `seed` in the chosen family; `mixed` makes every fourth seed a figure8 seed. */
@@ -125,28 +126,22 @@ export function scenarioFor(seed: number, family: FamilyChoice, bugs: Simulation
  * spares), promotes them, and removes members — followers, learners and itself — throughout the run.
  */
 export function membershipScenario(seed: number, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
-  const random = new SeededRandom(seed * 7919 + 13);
-  return {
-    ...randomScenario(seed, bugs, safetyTicks),
-    family: 'membership',
+  return familyScenario('membership', seed, bugs, safetyTicks, seed * 7919 + 13, (random) => ({
     spareNodeCount: random.pick([2, 4]),
     membershipChangeProbability: random.pick([0.01, 0.03, 0.1]),
-  };
+  }));
 }
 
 /** Harsher draws (five nodes, one entry per append, frequent crashes) that make rare interleavings likely. */
 export function harshScenario(seed: number, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
-  const random = new SeededRandom(seed * 40503 + 7);
-  return {
-    ...randomScenario(seed, bugs, safetyTicks),
-    family: 'harsh',
+  return familyScenario('harsh', seed, bugs, safetyTicks, seed * 40503 + 7, (random) => ({
     nodeCount: 5,
     maxEntriesPerAppend: 1,
     crashProbability: random.pick([0.02, 0.05]),
     downTicksMax: random.pick([10, 40]),
     partitionProbability: random.pick([0.01, 0.03]),
     proposeProbability: 0.8,
-  };
+  }));
 }
 
 /**
@@ -156,10 +151,7 @@ export function harshScenario(seed: number, bugs: SimulationBugs = {}, safetyTic
  * core that commits the old entry in (c) by counting breaks State Machine Safety; a correct core never committed it.
  */
 export function figure8Scenario(seed: number, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
-  const random = new SeededRandom(seed * 69069 + 11);
-  return {
-    ...randomScenario(seed, bugs, safetyTicks),
-    family: 'figure8',
+  return familyScenario('figure8', seed, bugs, safetyTicks, seed * 69069 + 11, (random) => ({
     nodeCount: 5,
     lossProbability: random.pick([0, 0.02]),
     duplicateProbability: 0,
@@ -177,7 +169,19 @@ export function figure8Scenario(seed: number, bugs: SimulationBugs = {}, safetyT
     imageBuildTicksMax: 0,
     maxEntriesPerAppend: 1,
     maxInflightAppends: 1,
-  };
+  }));
+}
+
+/**
+ * The random scenario of `seed` under another family's name, with the fields that family draws again from its own
+ * stream (seeded by `streamSeed`), so each family keeps every other draw of the random family.
+ */
+function familyScenario(
+  family: ScenarioFamily, seed: number, bugs: SimulationBugs, safetyTicks: number, streamSeed: number,
+  redraw: (random: SeededRandom) => Partial<Omit<Scenario, 'seed' | 'family'>>,
+): Scenario {
+  const random = new SeededRandom(streamSeed);
+  return { ...randomScenario(seed, bugs, safetyTicks), family, ...redraw(random) };
 }
 
 export function randomScenario(seed: number, bugs: SimulationBugs = {}, safetyTicks = 1000): Scenario {
@@ -225,13 +229,13 @@ export function randomScenario(seed: number, bugs: SimulationBugs = {}, safetyTi
   };
 }
 
-function coreBugs(bugs: SimulationBugs): RaftTestingBugs {
+function coreBugs(bugs: SimulationBugs): CoreBugs {
   const { forgetDisk: _forgetDisk, ...core } = bugs;
   return core;
 }
 
 export function describeScenario(scenario: Scenario): string {
-  const bugs = Object.keys(scenario.bugs).filter((name) => scenario.bugs[name as keyof RaftTestingBugs] === true);
+  const bugs = Object.keys(scenario.bugs).filter((name) => scenario.bugs[name as keyof CoreBugs] === true);
   if (scenario.forgetDisk === true) bugs.push('forgetDisk');
   return [
     `family=${scenario.family}`,

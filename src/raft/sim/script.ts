@@ -24,11 +24,11 @@
 //   status [ID...]     log ID
 // Pure: no I/O, no clock; the same script always gives the same output.
 import type { WireMessage } from '../snapshot-stream.js';
-import type { RaftTestingBugs } from '../core/config.js';
 import type { RaftConfig, RaftNode } from '../core/node.js';
 import { ReplicaDriver } from '../driver.js';
 import { clusterIdFor, establishIdentity, type RaftEnvelope } from '../identity.js';
 import type { Entry, NodeId, Ready } from '../types.js';
+import { rulesWith, type CoreBug, type CoreBugs } from './core-bugs.js';
 import { describeMessage } from './simulation.js';
 import { SimDisk, SimMarker, SimStorage, type SimApplier } from './storage.js';
 
@@ -64,7 +64,7 @@ interface Command {
 
 const stabilizeRoundsMax = 10_000;
 const campaignTicksFactor = 3;
-const bugNames = ['voteTwice', 'commitPreviousTermByCounting', 'followerReadWithoutReadIndex'] as const;
+const bugNames: readonly CoreBug[] = ['voteTwice', 'commitPreviousTermByCounting', 'followerReadWithoutReadIndex'];
 
 /** Runs every case of `text` and returns the text with each case's output replaced by what the run produced. */
 export function runScript(text: string): string {
@@ -162,7 +162,7 @@ class ScriptHarness {
       random: ((offset: number) => () => offset / electionTicks)(Math.min(Number(id.slice(1)) - 1, electionTicks - 1)),
       preVote: flag('pre-vote', true), checkQuorum: flag('check-quorum', true),
       maxEntriesPerAppend: count(command, command.options.get('batch'), 64), maxInflightAppends: count(command, command.options.get('inflight'), 4),
-      maxUncommittedEntries: 100, testingBugs: bugs,
+      maxUncommittedEntries: 100, rules: rulesWith(bugs),
     });
     this.queue = [];
     this.isolated.clear();
@@ -422,12 +422,12 @@ function required(command: Command, text: string | undefined, name: string): str
   return text;
 }
 
-function parseBugs(command: Command): RaftTestingBugs {
+function parseBugs(command: Command): CoreBugs {
   const names = (command.options.get('bugs') ?? '').split(',').filter((name) => name !== '');
-  const bugs: Record<string, boolean> = {};
+  const bugs: { [bug in CoreBug]?: boolean } = {};
   for (const name of names) {
     if (!(bugNames as readonly string[]).includes(name)) throw new ScriptError(command.line, `unknown bug "${name}"`);
-    bugs[name] = true;
+    bugs[name as CoreBug] = true;
   }
   return bugs;
 }

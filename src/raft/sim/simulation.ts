@@ -21,6 +21,7 @@ import type { Entry, Message, NodeId, Ready } from '../types.js';
 import { DrainGate } from '../../runtime/drain-gate.js';
 import { SimLink, simLinkHeldMax, simLinkInFlightMax } from './network.js';
 import { SeededRandom } from './random.js';
+import { rulesWith } from './core-bugs.js';
 import type { Scenario } from './scenario.js';
 import { SimDisk, SimMarker, SimStorage, SimulatedCrash, type CrashStage, type SimApplier } from './storage.js';
 
@@ -332,7 +333,7 @@ export class Simulation {
       raft: {
         electionTicks: scenario.electionTicks, heartbeatTicks: scenario.heartbeatTicks, random: this.random.fork(),
         preVote: scenario.preVote, checkQuorum: scenario.checkQuorum, maxEntriesPerAppend: scenario.maxEntriesPerAppend,
-        maxInflightAppends: scenario.maxInflightAppends, maxUncommittedEntries: 64, testingBugs: scenario.bugs,
+        maxInflightAppends: scenario.maxInflightAppends, maxUncommittedEntries: 64, rules: rulesWith(scenario.bugs),
       },
       persisted: loaded.persisted,
       identity: established.identity,
