@@ -10,9 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as assert from 'uvu/assert';
 import { createTestHosts, namespaceUnavailableReason, type TestHosts } from '../../src/check/hosts.js';
 import { makeTempDir, startNodeProcess, writeLayout, type LayoutNode, type NodeProcess } from '../../src/check/node-process.js';
-import * as assert from 'uvu/assert';
 import { startProbe, type Probe } from './multihost.js';
 import { http } from './pygmy-process.js';
 
