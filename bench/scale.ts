@@ -15,11 +15,11 @@
 // the catch-up against before, and elections (a group's highest term moving) during it.
 // Promises: every loop is bounded in time (the catch-up by catchUpSecondsMax); the server and temp dir are removed
 // whatever happens. Targets (docs/bench.md): catch-up ≤ 60 s, RSS ≤ 1 GiB, no election, ≥ 0.7× orders, start ≤ 3 s.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import Database from 'better-sqlite3';
 import { snapshotChecksum } from '../src/raft/storage/checksum.js';
+import { rssMiB } from './process-figures.js';
 import { startPygmy, type RunningServer } from './servers.js';
 import { deepStockItemsMax } from './scenarios.js';
 
@@ -79,15 +79,6 @@ async function cluster(url: string): Promise<ClusterView> {
   const answer = await call(`${url}/cluster`, 'GET');
   if (answer.status !== 200) throw new Error(`/cluster answered ${answer.status}: ${answer.text.slice(0, 200)}`);
   return (JSON.parse(answer.text) as { result: ClusterView }).result;
-}
-
-function rssMiB(pid: number): number | null {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'));
-    return line === undefined ? null : Math.round(Number(line.split(/\s+/)[1]) / 1024);
-  } catch {
-    return null;
-  }
 }
 
 /** N committed orders into each order replica's database, the same rows in each. */

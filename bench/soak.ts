@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import autocannon, { type Instance, type Result } from 'autocannon';
 import { electionsBetween } from './load.js';
+import { rssMiB } from './process-figures.js';
 import { seededRandom, type ScenarioPlan } from './scenarios.js';
 
 export interface SoakWindow {
@@ -46,15 +47,6 @@ const latencySampleMax = 20_000;
 
 export function windowSecondsFor(durationSeconds: number): number {
   return durationSeconds >= 120 ? 60 : Math.max(1, Math.floor(durationSeconds / 4));
-}
-
-function rssMiB(pid: number): number | null {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'));
-    return line === undefined ? null : Math.round(Number(line.split(/\s+/)[1]) / 1024);
-  } catch {
-    return null;
-  }
 }
 
 function writtenBytes(pid: number): number | null {

@@ -2,11 +2,12 @@
 
 import { performance } from 'node:perf_hooks';
 import { defineActor, type ActorContext } from '../../src/runtime/actor.js';
+import { startChunkedTells, tellChunk, type ChunkMessage } from './chunked-tells.js';
 
 type BenchMessage =
   | { type: 'expect'; count: number }
   | { type: 'blast'; target: string; count: number }
-  | { type: 'chunk'; target: string; next: number; end: number }
+  | ChunkMessage
   | { type: 'item'; sequence: number }
   | { type: 'ping' }
   | { type: 'ask-loop'; target: string; count: number };
@@ -41,14 +42,11 @@ export default defineActor<BenchState, BenchMessage, unknown>({
         state.received = 0;
         return 'ready';
       case 'blast':
-        context.tell(context.self, { type: 'chunk', target: message.target, next: 0, end: message.count });
+        startChunkedTells(context, message.target, message.count);
         return 'started';
-      case 'chunk': {
-        const stop = Math.min(message.end, message.next + chunkSize);
-        for (let sequence = message.next; sequence < stop; sequence += 1) context.tell(message.target, { type: 'item', sequence });
-        if (stop < message.end) context.tell(context.self, { ...message, next: stop });
+      case 'chunk':
+        tellChunk(context, message, chunkSize);
         return undefined;
-      }
       case 'item':
         state.received += 1;
         if (state.received === state.expected) context.tell('$system', { type: 'done' });

@@ -15,7 +15,7 @@ import { createLogger } from './logger.js';
 import { isLoopback } from '../runtime/transport/node-transport.js';
 import { clusterSecret, DataDirInUseError, readLayout, startNode } from './multihost.js';
 import { UsageError } from './usage-error.js';
-import { adminMode, untilSignal } from './serve.js';
+import { adminMode, escalationStop, integerFlag, logFormatOptions, portFlag } from './serve.js';
 
 /** The transport's rules on the secret, checked here first so that a mistake is one line, not a stack trace. */
 function checkSecret(secret: Buffer | null, listenHost: string): void {
@@ -57,24 +57,15 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError(`--config ${values.config}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const readyTimeoutMs = Number(values['ready-timeout-ms'] ?? 60_000);
-  if (!Number.isSafeInteger(readyTimeoutMs) || readyTimeoutMs < 1) {
-    throw new UsageError(`--ready-timeout-ms must be a positive integer, got "${values['ready-timeout-ms']}"`);
-  }
+  const readyTimeoutMs = integerFlag(values['ready-timeout-ms'], '--ready-timeout-ms', 60_000);
   if (values['start-new-cluster'] === true && values.fresh !== true) {
     throw new UsageError('--start-new-cluster only goes with --fresh');
   }
-  const orderDeadlineMs = Number(values['order-deadline-ms'] ?? 30_000);
-  if (!Number.isSafeInteger(orderDeadlineMs) || orderDeadlineMs < 100) {
-    throw new UsageError(`--order-deadline-ms must be an integer ≥ 100, got "${values['order-deadline-ms']}"`);
-  }
-  // LOG_FORMAT=pretty|json overrides the default (pretty on a terminal, JSON otherwise), as for `pygmy start`.
-  const format = process.env.LOG_FORMAT;
-  const logger = createLogger(format === 'pretty' || format === 'json' ? { pretty: format === 'pretty' } : {});
+  const orderDeadlineMs = integerFlag(values['order-deadline-ms'], '--order-deadline-ms', 30_000, 100);
+  const logger = createLogger(logFormatOptions());
   const secret = clusterSecret(layout, process.env);
   checkSecret(secret, values['listen-host'] ?? layout.nodes.find((candidate) => candidate.name === values.node)?.host ?? '127.0.0.1');
-  let escalated: string | null = null;
-  let stop: (() => Promise<void>) | null = null;
+  const escalation = escalationStop(logger);
   let node;
   try {
     node = await startNode({
@@ -89,13 +80,9 @@ export async function main(argv: string[]): Promise<number> {
       adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
       admin,
       orderDeadlineMs,
-      ...(values['ops-port'] === undefined ? {} : { operationsPort: operationsPort(values['ops-port']) }),
+      ...(values['ops-port'] === undefined ? {} : { operationsPort: portFlag(values['ops-port'], '--ops-port') }),
       ...(values['listen-host'] === undefined ? {} : { listenHost: values['listen-host'] }),
-      onEscalate: (reason) => {
-        escalated = reason;
-        logger.fatal({ reason, event: 'escalate' }, `supervisor gave up: ${reason}; stopping`);
-        void stop?.();
-      },
+      onEscalate: escalation.onEscalate,
     });
   } catch (error) {
     if (!(error instanceof DataDirInUseError)) throw error;
@@ -104,12 +91,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const self = layout.nodes.find((candidate) => candidate.name === values.node)!;
   console.log(`pygmy: node ${self.name} listening on ${self.host}:${self.port}`);
-  const serving = untilSignal(async () => {
+  const serving = escalation.serve(async () => {
     logger.info({ event: 'shutdown' }, `pygmy: stopping node ${self.name}`);
     await node.close();
-    return escalated === null ? 0 : 1;
   });
-  stop = serving.stop;
   if (node.url !== null) {
     void node.ready(readyTimeoutMs).then((ready) => {
       if (serving.stopping) return;
@@ -118,11 +103,4 @@ export async function main(argv: string[]): Promise<number> {
     });
   }
   return serving.exited;
-}
-
-/** `--ops-port PORT`: 0 to 65535 (0 picks a free one). */
-function operationsPort(value: string): number {
-  const port = Number(value);
-  if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--ops-port must be a port number (0–65535), got "${value}"`);
-  return port;
 }

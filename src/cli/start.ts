@@ -17,7 +17,7 @@ import { parseCatalog, type Catalog } from '../actors/catalog/catalog.js';
 import { replicasDefault, replicasProblem, startCluster } from '../cluster/cluster.js';
 import { createLogger, demoLogLevel } from './logger.js';
 import { UsageError } from './usage-error.js';
-import { adminMode, untilSignal } from './serve.js';
+import { adminMode, escalationStop, integerFlag, logFormatOptions, portFlag } from './serve.js';
 
 function readCatalog(path: string): Catalog {
   try {
@@ -25,20 +25,6 @@ function readCatalog(path: string): Catalog {
   } catch (error) {
     throw new UsageError(`--catalog ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }
-}
-
-function positiveInteger(value: string | undefined, name: string, fallback: number, minimum = 1): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isSafeInteger(parsed) || parsed < minimum) throw new UsageError(`${name} must be an integer ≥ ${minimum}, got "${value}"`);
-  return parsed;
-}
-
-/** A port number, 0 to 65535 (0 picks a free one). */
-function portNumber(value: string, name: string): number {
-  const port = positiveInteger(value, name, 0, 0);
-  if (port > 65_535) throw new UsageError(`${name} must be a port number (0–65535), got "${value}"`);
-  return port;
 }
 
 /** `--bug NAME`: a planted bug the checker must find; only reject-without-fence exists. */
@@ -76,19 +62,16 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const admin = adminMode(values.admin);
-  const replicas = positiveInteger(values.replicas, '--replicas', replicasDefault);
+  const replicas = integerFlag(values.replicas, '--replicas', replicasDefault);
   const replicasWrong = replicasProblem(replicas);
   if (replicasWrong !== null) throw new UsageError(`--${replicasWrong}`);
-  // LOG_FORMAT=pretty|json overrides the default (pretty on a terminal, JSON otherwise).
-  const format = process.env.LOG_FORMAT;
   // The demo tells its story request by request (debug) unless LOG_LEVEL says otherwise.
-  const logger = createLogger({ level: process.env.LOG_LEVEL ?? demoLogLevel, ...(format === 'pretty' || format === 'json' ? { pretty: format === 'pretty' } : {}) });
+  const logger = createLogger({ level: process.env.LOG_LEVEL ?? demoLogLevel, ...logFormatOptions() });
   const catalog = values.catalog === undefined ? undefined : readCatalog(values.catalog);
-  let escalated: string | null = null;
-  let stop: (() => Promise<void>) | null = null;
+  const escalation = escalationStop(logger);
   const cluster = await startCluster({
     host: values.host ?? '127.0.0.1',
-    port: positiveInteger(values.port, '--port', 34800, 0),
+    port: integerFlag(values.port, '--port', 34800, 0),
     dataDir: values['data-dir'] ?? './data',
     fresh: values.fresh ?? false,
     ...(catalog ? { catalog } : {}),
@@ -96,29 +79,23 @@ export async function main(argv: string[]): Promise<number> {
     adminToken: process.env.PYGMY_ADMIN_TOKEN ?? null,
     admin,
     replicas,
-    ...(values['ops-port'] === undefined ? {} : { operationsPort: portNumber(values['ops-port'], '--ops-port') }),
+    ...(values['ops-port'] === undefined ? {} : { operationsPort: portFlag(values['ops-port'], '--ops-port') }),
     cacheEnabled: !values['no-cache'],
-    tickMs: positiveInteger(values['tick-ms'], '--tick-ms', 50, 5),
-    holdAfterDeductMs: positiveInteger(values['hold-after-deduct-ms'], '--hold-after-deduct-ms', 0, 0),
-    orderDeadlineMs: positiveInteger(values['order-deadline-ms'], '--order-deadline-ms', 30_000, 100),
+    tickMs: integerFlag(values['tick-ms'], '--tick-ms', 50, 5),
+    holdAfterDeductMs: integerFlag(values['hold-after-deduct-ms'], '--hold-after-deduct-ms', 0, 0),
+    orderDeadlineMs: integerFlag(values['order-deadline-ms'], '--order-deadline-ms', 30_000, 100),
     orderBugRejectWithoutFence: plantedBug(values.bug),
-    ...(values['max-restarts'] === undefined ? {} : { maxRestarts: positiveInteger(values['max-restarts'], '--max-restarts', 5) }),
-    ...(values['restart-window-ms'] === undefined ? {} : { restartWindowMs: positiveInteger(values['restart-window-ms'], '--restart-window-ms', 60_000) }),
-    onEscalate: (reason) => {
-      escalated = reason;
-      logger.fatal({ reason, event: 'escalate' }, `supervisor gave up: ${reason}; stopping`);
-      void stop?.();
-    },
+    ...(values['max-restarts'] === undefined ? {} : { maxRestarts: integerFlag(values['max-restarts'], '--max-restarts', 5) }),
+    ...(values['restart-window-ms'] === undefined ? {} : { restartWindowMs: integerFlag(values['restart-window-ms'], '--restart-window-ms', 60_000) }),
+    onEscalate: escalation.onEscalate,
   });
   console.log(`pygmy: ready at ${cluster.url} (started in ${cluster.startedInMs} ms)`);
   if (cluster.operationsUrl !== null) console.log(`pygmy: operations at ${cluster.operationsUrl}`);
-  const serving = untilSignal(async () => {
+  const serving = escalation.serve(async () => {
     logger.info({ event: 'shutdown' }, 'pygmy: stopping (gateway, then order, then catalog replicas)');
     await cluster.close();
     logger.info({ event: 'shutdown' }, 'pygmy: stopped');
-    return escalated === null ? 0 : 1;
   });
-  stop = serving.stop;
   return serving.exited;
 }
 

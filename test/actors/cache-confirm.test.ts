@@ -56,9 +56,16 @@ function harness() {
 
 const leader = (lastApplied: number, changeIndex: number): SubscribeAnswer => ({ ok: true, role: 'leader', commitIndex: lastApplied, lastApplied, changeIndex });
 
+/** A harness whose subscription was answered with `answer`, with the events that answer caused cleared. */
+async function subscribedHarness(answer: SubscribeAnswer): Promise<ReturnType<typeof harness>> {
+  const subscribed = harness();
+  await subscribed.answerSubscribes(answer);
+  subscribed.events.length = 0;
+  return subscribed;
+}
+
 test('a confirmation waits for the push of its change, and is answered after the mirror heard of it', async () => {
-  const { events, send, answerSubscribes } = harness();
-  await answerSubscribes(leader(4, 3));
+  const { events, send, answerSubscribes } = await subscribedHarness(leader(4, 3));
   send({ type: 'invalidate', items: [1], index: 5, previousChangeIndex: 3 });
   events.length = 0;
   send({ type: 'confirm', index: 5 });
@@ -73,8 +80,7 @@ test('a confirmation waits for the push of its change, and is answered after the
 test('an index that changed nothing is confirmed once a replica shows no change was missed up to it', async () => {
   // A repeated deduct commits at 12 and changes nothing: no push will come; the leader applied through 12 and its
   // latest change is 9, which the chain has reached.
-  const { events, send, answerSubscribes } = harness();
-  await answerSubscribes(leader(8, 7));
+  const { events, send, answerSubscribes } = await subscribedHarness(leader(8, 7));
   send({ type: 'invalidate', items: [2], index: 9, previousChangeIndex: 7 });
   events.length = 0;
   send({ type: 'confirm', index: 12 });
@@ -87,9 +93,7 @@ test('an index that changed nothing is confirmed once a replica shows no change 
 });
 
 test('a replica past a push that never arrived makes the cache forget everything, which confirms', async () => {
-  const { events, send, answerSubscribes } = harness();
-  await answerSubscribes(leader(4, 3));
-  events.length = 0;
+  const { events, send, answerSubscribes } = await subscribedHarness(leader(4, 3));
   send({ type: 'confirm', index: 15 });
   await answerSubscribes(leader(15, 15));
   assert.ok(events.includes('tell {"type":"mirrorForget"}'), events.join('; '));
@@ -98,9 +102,7 @@ test('a replica past a push that never arrived makes the cache forget everything
 });
 
 test('a confirmation whose ask deadline passes is answered false', async () => {
-  const { clock, events, send, answerSubscribes } = harness();
-  await answerSubscribes(leader(4, 3));
-  events.length = 0;
+  const { clock, events, send } = await subscribedHarness(leader(4, 3));
   send({ type: 'confirm', index: 20 });
   clock.nowMs += 100;
   send({ type: 'mirrorLease' });

@@ -6,15 +6,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { encodeOrderCommand, OrderStateMachine } from '../../src/actors/order/state.js';
+import { encodeOrderCommand } from '../../src/actors/order/state.js';
 import { factoryOf } from '../../src/cli/backup-files.js';
-import type { BackupCaptureRequest, BackupCaptureResult } from '../../src/raft/storage/backup.js';
 import { backupBytesPerSecondMin, ByteRate, parseBytesPerSecond } from '../../src/raft/storage/byte-rate.js';
-import { RaftStorage } from '../../src/raft/storage/storage.js';
 import type { Entry } from '../../src/raft/types.js';
+import { captureInWorker, openOrderSource } from '../support/backup-capture.js';
 
 const mebibyte = 1024 * 1024;
 
@@ -56,33 +54,21 @@ function orderEntry(index: number): Entry {
   return { index, term: 1, type: 'normal', data: encodeOrderCommand(command) };
 }
 
-function capture(request: BackupCaptureRequest): Promise<BackupCaptureResult> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('../../src/raft/storage/backup.js', import.meta.url), { workerData: request });
-    worker.once('message', (result: BackupCaptureResult) => {
-      void worker.terminate();
-      resolve(result);
-    });
-    worker.once('error', reject);
-  });
-}
-
 test('a capture at 1 MiB/s takes at least the time its bytes are worth, and holds the same state as one unpaced', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'pygmy-backup-pace-'));
-  const source = RaftStorage.open({ path: join(directory, 'order-1.db'), stateMachine: new OrderStateMachine(), logger: { warn: () => undefined } });
+  const source = openOrderSource(directory);
   try {
-    source.recordIdentity({ clusterId: 'c0ffee00c0ffee00', replicaId: 'r1', voter: true, createdAt: new Date(0).toISOString() });
     const entries: Entry[] = [];
     for (let index = 1; index <= 5_000; index += 1) entries.push(orderEntry(index));
     source.persist({ snapshot: null, entries, hardState: { term: 1, vote: 'order-1', commit: entries.length } });
     source.apply(entries);
     const base = { kind: 'pygmyBackupCapture', sourcePath: source.path, minimumIndex: entries.length, factory: factoryOf('order') } as const;
-    const unpaced = await capture({ ...base, destinationPath: join(directory, 'unpaced.db'), bytesPerSecond: null });
+    const unpaced = await captureInWorker({ ...base, destinationPath: join(directory, 'unpaced.db'), bytesPerSecond: null });
     assert.ok(unpaced.ok, JSON.stringify(unpaced));
     if (!unpaced.ok) return;
     assert.ok(unpaced.bytes >= mebibyte, `a database of ${unpaced.bytes} bytes is large enough to pace`);
     const startedMs = performance.now();
-    const paced = await capture({ ...base, destinationPath: join(directory, 'paced.db'), bytesPerSecond: mebibyte });
+    const paced = await captureInWorker({ ...base, destinationPath: join(directory, 'paced.db'), bytesPerSecond: mebibyte });
     const elapsedMs = performance.now() - startedMs;
     assert.ok(paced.ok, JSON.stringify(paced));
     if (!paced.ok) return;

@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CatalogStateMachine } from '../../src/actors/catalog/state.js';
@@ -16,12 +15,12 @@ import { encodeCatalogCommand } from '../../src/actors/catalog/commands.js';
 import { encodeOrderCommand, OrderStateMachine } from '../../src/actors/order/state.js';
 import { factoryOf } from '../../src/cli/backup-files.js';
 import { clusterIdFor } from '../../src/raft/identity.js';
-import { BackupVerifyError, readBackupFile, verifyBackupFile, type BackupCaptureRequest, type BackupCaptureResult } from '../../src/raft/storage/backup.js';
+import { BackupVerifyError, readBackupFile, verifyBackupFile, type BackupCaptureRequest } from '../../src/raft/storage/backup.js';
 import { readClusterGeneration, generationFileName } from '../../src/raft/storage/generation.js';
 import { RaftStorage } from '../../src/raft/storage/storage.js';
 import type { Entry } from '../../src/raft/types.js';
+import { captureInWorker, openOrderSource } from '../support/backup-capture.js';
 
-const backupWorker = new URL('../../src/raft/storage/backup.js', import.meta.url);
 const quiet = { warn: () => undefined };
 
 function orderEntry(index: number): Entry {
@@ -37,27 +36,15 @@ function appendAndApply(storage: RaftStorage, fromIndex: number, toIndex: number
   storage.apply(entries);
 }
 
-function capture(request: BackupCaptureRequest): Promise<BackupCaptureResult> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(backupWorker, { workerData: request });
-    worker.once('message', (result: BackupCaptureResult) => {
-      void worker.terminate();
-      resolve(result);
-    });
-    worker.once('error', reject);
-  });
-}
-
 test('the copy holds exactly the state at the index it names, while the source keeps applying', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'pygmy-backup-capture-'));
-  const source = RaftStorage.open({ path: join(directory, 'order-1.db'), stateMachine: new OrderStateMachine(), logger: quiet });
+  const source = openOrderSource(directory);
   try {
-    source.recordIdentity({ clusterId: 'c0ffee00c0ffee00', replicaId: 'r1', voter: true, createdAt: new Date(0).toISOString() });
     appendAndApply(source, 1, 20_000);
     const destinationPath = join(directory, 'order.db');
     const request: BackupCaptureRequest = { kind: 'pygmyBackupCapture', sourcePath: source.path, destinationPath, minimumIndex: 20_000, factory: factoryOf('order') };
     let done = false;
-    const result = capture(request).finally(() => (done = true));
+    const result = captureInWorker(request).finally(() => (done = true));
     // The replica keeps applying, 25 entries a turn, until the copy is done (bounded: at most 40,000 more).
     let next = 20_001;
     while (!done && next < 60_000) {
@@ -99,7 +86,7 @@ test('the copy holds exactly the state at the index it names, while the source k
     assert.match((flipped as Error).message, 'order.db: sha256');
 
     // A linearizable point the source has not applied yet: refused, no file.
-    const ahead = await capture({ ...request, destinationPath: join(directory, 'ahead.db'), minimumIndex: 10_000_000 });
+    const ahead = await captureInWorker({ ...request, destinationPath: join(directory, 'ahead.db'), minimumIndex: 10_000_000 });
     assert.not.ok(ahead.ok);
     assert.match((ahead as { error: string }).error, 'below the linearizable point');
     assert.not.ok(existsSync(join(directory, 'ahead.db')));

@@ -47,6 +47,27 @@ function watchProblems(page: Page): string[] {
   return problems;
 }
 
+/**
+ * Starts `pygmy start` and a browser on a fresh profile, runs `body` on the browser's page with the problems that
+ * page reports (filled as they happen), then closes the browser, stops Pygmy and removes both their directories.
+ */
+async function withDashboard(body: (page: Page, pygmy: PygmyProcess, problems: readonly string[]) => Promise<void>): Promise<void> {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'pygmy-chromium-'));
+  let pygmy: PygmyProcess | null = null;
+  let context: BrowserContext | null = null;
+  try {
+    pygmy = await startPygmy();
+    context = await launch(userDataDir);
+    const page = context.pages()[0] ?? (await context.newPage());
+    await body(page, pygmy, watchProblems(page));
+  } finally {
+    await context?.close().catch(() => undefined);
+    await pygmy?.stop();
+    if (pygmy !== null) removeDataDir(pygmy.dataDir);
+    rmSync(userDataDir, { recursive: true, force: true });
+  }
+}
+
 // The functions below run in the page, which has a DOM; the tests are compiled without DOM types. They are passed
 // as functions, not strings: the page's Content-Security-Policy forbids evaluating strings, as it should.
 declare const document: any;
@@ -157,45 +178,21 @@ if (reason !== null && process.env.CI !== 'true') {
     // to turn down and another to lead, orders from the form and reads the new stock; fails on any script error,
     // console error or CSP violation the page reports.
     assert.ok(reason === null, `CI=true but ${reason}`);
-    const userDataDir = mkdtempSync(join(tmpdir(), 'pygmy-chromium-'));
-    let pygmy: PygmyProcess | null = null;
-    let context: BrowserContext | null = null;
-    try {
-      pygmy = await startPygmy();
-      context = await launch(userDataDir);
-      const page = context.pages()[0] ?? (await context.newPage());
-      const problems = watchProblems(page);
+    await withDashboard(async (page, pygmy, problems) => {
       await scenario(page, pygmy);
       assert.equal(problems, [], problems.join('\n'));
-    } finally {
-      await context?.close().catch(() => undefined);
-      await pygmy?.stop();
-      if (pygmy !== null) removeDataDir(pygmy.dataDir);
-      rmSync(userDataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('the dashboard shows a learner added from its form, and removes it from its card', async () => {
     // The catalog form adds catalog-4 with "keep as learner": its card says learner and the group's line lists it;
     // its remove button (confirmed) takes it out; a second add of catalog-1 shows the gateway's 409.
-    const userDataDir = mkdtempSync(join(tmpdir(), 'pygmy-chromium-'));
-    let pygmy: PygmyProcess | null = null;
-    let context: BrowserContext | null = null;
-    try {
-      pygmy = await startPygmy();
-      context = await launch(userDataDir);
-      const page = context.pages()[0] ?? (await context.newPage());
-      const problems = watchProblems(page);
+    await withDashboard(async (page, pygmy, problems) => {
       await membershipScenario(page, pygmy);
       // The browser reports the refused add (409) as a failed resource: that one is expected.
       const unexpected = problems.filter((problem) => !/status of 409 \(Conflict\)/.test(problem));
       assert.equal(unexpected, [], unexpected.join('\n'));
-    } finally {
-      await context?.close().catch(() => undefined);
-      await pygmy?.stop();
-      if (pygmy !== null) removeDataDir(pygmy.dataDir);
-      rmSync(userDataDir, { recursive: true, force: true });
-    }
+    });
   });
 }
 

@@ -7,9 +7,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeCatalogCommand } from '../../src/actors/catalog/commands.js';
-import { startCluster } from '../../src/cluster/cluster.js';
-import { createLogger } from '../../src/cli/logger.js';
-import { eventually, http, makeDataDir, removeDataDir, sleep } from '../support/pygmy-process.js';
+import { withInProcessCluster } from '../support/in-process-cluster.js';
+import { eventually, http, sleep } from '../support/pygmy-process.js';
 
 async function lookup(url: string, item: number): Promise<{ stock: number; cache: string | null }> {
   const answer = await http('GET', `${url}/lookup/${item}`, { timeoutMs: 10_000 });
@@ -17,46 +16,38 @@ async function lookup(url: string, item: number): Promise<{ stock: number; cache
   return { stock: answer.json().result.stock as number, cache: answer.headers.get('x-cache') };
 }
 
-test('with every bootstrap catalog member replaced, the cache reads from, renews its lease with and hears the new ones', async () => {
-  const dataDir = makeDataDir();
-  const logger = createLogger({ level: 'warn', pretty: false, destination: { write: () => true } });
-  const cluster = await startCluster({ host: '127.0.0.1', port: 0, dataDir, fresh: true, logger, tickMs: 20 });
-  try {
-    const url = cluster.url;
-    // As an operator would: a 503 (no leader for a moment, after the leader's own removal) is tried again.
-    const change = (method: 'POST' | 'DELETE', path: string, body?: string) => eventually(`${method} ${path}`, async () => {
-      const answer = await http(method, `${url}${path}`, { ...(body === undefined ? {} : { body }), timeoutMs: 15_000 });
-      if (answer.status === 503) return undefined;
-      assert.is(answer.status, 200, `${method} ${path}: ${answer.text}`);
-      return answer;
-    }, 30_000, 200);
-    for (const name of ['catalog-4', 'catalog-5', 'catalog-6']) await change('POST', '/admin/groups/catalog/members', JSON.stringify({ name }));
-    for (const name of ['catalog-1', 'catalog-2', 'catalog-3']) await change('DELETE', `/admin/groups/catalog/members/${name}`);
-    const members = await eventually('a leader among the new members', async () => {
-      const view = (await http('GET', `${url}/admin/groups/catalog/members`)).json();
-      return view.ok && view.result.leader !== null && view.result.voters.includes(view.result.leader) ? view.result : undefined;
-    }, 20_000);
-    assert.equal(members.voters, ['catalog-4', 'catalog-5', 'catalog-6']);
-    await sleep(3_500); // past the cache's lease: only contact with the new leader keeps it serving hits
-    const first = await lookup(url, 1);
-    const second = await eventually('a cache hit on the new members', async () => {
-      const read = await lookup(url, 1);
-      return read.cache === 'HIT' ? read : undefined;
-    }, 10_000);
-    assert.is(second.stock, first.stock);
+test('with every bootstrap catalog member replaced, the cache reads from, renews its lease with and hears the new ones', () => withInProcessCluster(async (cluster) => {
+  const url = cluster.url;
+  // As an operator would: a 503 (no leader for a moment, after the leader's own removal) is tried again.
+  const change = (method: 'POST' | 'DELETE', path: string, body?: string) => eventually(`${method} ${path}`, async () => {
+    const answer = await http(method, `${url}${path}`, { ...(body === undefined ? {} : { body }), timeoutMs: 15_000 });
+    if (answer.status === 503) return undefined;
+    assert.is(answer.status, 200, `${method} ${path}: ${answer.text}`);
+    return answer;
+  }, 30_000, 200);
+  for (const name of ['catalog-4', 'catalog-5', 'catalog-6']) await change('POST', '/admin/groups/catalog/members', JSON.stringify({ name }));
+  for (const name of ['catalog-1', 'catalog-2', 'catalog-3']) await change('DELETE', `/admin/groups/catalog/members/${name}`);
+  const members = await eventually('a leader among the new members', async () => {
+    const view = (await http('GET', `${url}/admin/groups/catalog/members`)).json();
+    return view.ok && view.result.leader !== null && view.result.voters.includes(view.result.leader) ? view.result : undefined;
+  }, 20_000);
+  assert.equal(members.voters, ['catalog-4', 'catalog-5', 'catalog-6']);
+  await sleep(3_500); // past the cache's lease: only contact with the new leader keeps it serving hits
+  const first = await lookup(url, 1);
+  const second = await eventually('a cache hit on the new members', async () => {
+    const read = await lookup(url, 1);
+    return read.cache === 'HIT' ? read : undefined;
+  }, 10_000);
+  assert.is(second.stock, first.stock);
 
-    const command = encodeCatalogCommand({ type: 'restock', requestId: `follow-${process.pid}`, item: 1, amount: 7 });
-    const proposed = await cluster.system.ask<{ ok: boolean }>(members.leader, { type: 'propose', data: command }, { timeoutMs: 5_000 });
-    assert.ok(proposed.ok, JSON.stringify(proposed));
-    const after = await eventually('the new leader\'s invalidation at the cache', async () => {
-      const read = await lookup(url, 1);
-      return read.stock === first.stock + 7 ? read : undefined;
-    }, 5_000);
-    assert.is(after.stock, first.stock + 7);
-  } finally {
-    await cluster.close();
-    removeDataDir(dataDir);
-  }
-});
+  const command = encodeCatalogCommand({ type: 'restock', requestId: `follow-${process.pid}`, item: 1, amount: 7 });
+  const proposed = await cluster.system.ask<{ ok: boolean }>(members.leader, { type: 'propose', data: command }, { timeoutMs: 5_000 });
+  assert.ok(proposed.ok, JSON.stringify(proposed));
+  const after = await eventually('the new leader\'s invalidation at the cache', async () => {
+    const read = await lookup(url, 1);
+    return read.stock === first.stock + 7 ? read : undefined;
+  }, 5_000);
+  assert.is(after.stock, first.stock + 7);
+}));
 
 test.run();

@@ -139,6 +139,11 @@ function actor(name: string, group: string): ActorStatus {
   };
 }
 
+/** Every one of `series` (sample lines, value included) is in the scrape `text`. */
+function assertHasSeries(text: string, series: readonly string[]): void {
+  for (const line of series) assert.match(text, line);
+}
+
 test('an actor added to the status gains its series; one removed loses them', async () => {
   const metrics = new GatewayMetrics(undefined, 0, { defaultMetrics: false });
   const three: ClusterStatus = { actors: [actor('catalog-1', 'catalog'), actor('catalog-2', 'catalog'), actor('catalog-3', 'catalog')], leaders: { catalog: 'catalog-1' } };
@@ -147,21 +152,23 @@ test('an actor added to the status gains its series; one removed loses them', as
   assert.not.match(await metrics.text(), 'catalog-4');
   metrics.updateCluster(four);
   const text = await metrics.text();
-  assert.match(text, 'pygmy_actor_mailbox_depth{actor="catalog-4",group="catalog"} 3');
-  assert.match(text, 'pygmy_actor_mailbox_refusals_total{actor="catalog-4",group="catalog"} 1');
-  assert.match(text, 'pygmy_raft_log_entries{actor="catalog-4",group="catalog"} 5');
-  assert.match(text, 'pygmy_raft_image_streams_stalled_total{actor="catalog-4",group="catalog"} 1');
-  assert.match(text, 'pygmy_raft_image_chunks_refused_total{actor="catalog-4",group="catalog"} 2');
-  assert.match(text, 'pygmy_thread_event_loop_delay_p99_seconds{thread="catalog-4"} 0.005');
-  assert.match(text, 'pygmy_raft_leader_changes_total{actor="catalog-4",group="catalog"} 2');
-  assert.match(text, 'pygmy_raft_proposals_committed_total{actor="catalog-4",group="catalog"} 9');
-  assert.match(text, 'pygmy_raft_proposals_pending{actor="catalog-4",group="catalog"} 1');
-  assert.match(text, 'pygmy_raft_fsync_duration_seconds_bucket{le="0.0005",actor="catalog-4",group="catalog"} 1');
-  assert.match(text, 'pygmy_raft_fsync_duration_seconds_bucket{le="0.005",actor="catalog-4",group="catalog"} 2');
-  assert.match(text, 'pygmy_raft_fsync_duration_seconds_count{actor="catalog-4",group="catalog"} 2');
-  assert.match(text, 'pygmy_raft_apply_duration_seconds_bucket{le="0.01",actor="catalog-4",group="catalog"} 0');
-  assert.match(text, 'pygmy_raft_apply_duration_seconds_bucket{le="0.025",actor="catalog-4",group="catalog"} 1');
-  assert.match(text, 'pygmy_raft_snapshot_sent_bytes_total{actor="catalog-4",group="catalog"} 400');
+  assertHasSeries(text, [
+    'pygmy_actor_mailbox_depth{actor="catalog-4",group="catalog"} 3',
+    'pygmy_actor_mailbox_refusals_total{actor="catalog-4",group="catalog"} 1',
+    'pygmy_raft_log_entries{actor="catalog-4",group="catalog"} 5',
+    'pygmy_raft_image_streams_stalled_total{actor="catalog-4",group="catalog"} 1',
+    'pygmy_raft_image_chunks_refused_total{actor="catalog-4",group="catalog"} 2',
+    'pygmy_thread_event_loop_delay_p99_seconds{thread="catalog-4"} 0.005',
+    'pygmy_raft_leader_changes_total{actor="catalog-4",group="catalog"} 2',
+    'pygmy_raft_proposals_committed_total{actor="catalog-4",group="catalog"} 9',
+    'pygmy_raft_proposals_pending{actor="catalog-4",group="catalog"} 1',
+    'pygmy_raft_fsync_duration_seconds_bucket{le="0.0005",actor="catalog-4",group="catalog"} 1',
+    'pygmy_raft_fsync_duration_seconds_bucket{le="0.005",actor="catalog-4",group="catalog"} 2',
+    'pygmy_raft_fsync_duration_seconds_count{actor="catalog-4",group="catalog"} 2',
+    'pygmy_raft_apply_duration_seconds_bucket{le="0.01",actor="catalog-4",group="catalog"} 0',
+    'pygmy_raft_apply_duration_seconds_bucket{le="0.025",actor="catalog-4",group="catalog"} 1',
+    'pygmy_raft_snapshot_sent_bytes_total{actor="catalog-4",group="catalog"} 400',
+  ]);
   metrics.updateCluster(three);
   assert.not.match(await metrics.text(), 'catalog-4', 'a removed actor leaves the scrape');
   metrics.close();
@@ -172,11 +179,13 @@ test('peer links appear per peer node when the node has a transport, and not oth
   assert.not.match(await metrics.text(), 'pygmy_transport_bytes_sent_total{', 'no transport: no series');
   metrics.peerLinksOf = () => [{ peer: 'host-b', connected: true, bytesSent: 1_234, bytesReceived: 99, framesSent: 7, framesReceived: 5, reconnects: 2, sendQueueBytes: 64 }];
   const text = await metrics.text();
-  assert.match(text, 'pygmy_transport_connected{peer="host-b"} 1');
-  assert.match(text, 'pygmy_transport_bytes_sent_total{peer="host-b"} 1234');
-  assert.match(text, 'pygmy_transport_frames_received_total{peer="host-b"} 5');
-  assert.match(text, 'pygmy_transport_reconnects_total{peer="host-b"} 2');
-  assert.match(text, 'pygmy_transport_send_queue_bytes{peer="host-b"} 64');
+  assertHasSeries(text, [
+    'pygmy_transport_connected{peer="host-b"} 1',
+    'pygmy_transport_bytes_sent_total{peer="host-b"} 1234',
+    'pygmy_transport_frames_received_total{peer="host-b"} 5',
+    'pygmy_transport_reconnects_total{peer="host-b"} 2',
+    'pygmy_transport_send_queue_bytes{peer="host-b"} 64',
+  ]);
   metrics.close();
 });
 

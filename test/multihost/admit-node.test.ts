@@ -5,28 +5,11 @@
 // that place a known actor elsewhere, are refused with an error, not a crash; a spawn on a node without a spawn
 // hook is refused.
 import { randomBytes } from 'node:crypto';
-import pino from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ActorSystem } from '../../src/runtime/system.js';
-import { controlNameOf, NodeTransport, type NodeAddress } from '../../src/runtime/transport/node-transport.js';
-import { counterModule, waitFor } from '../runtime/helpers.js';
-import { freePort } from '../support/multihost.js';
-
-async function startNode(self: string, nodes: readonly NodeAddress[], secret: Buffer, spawn?: (system: ActorSystem, name: string) => Promise<void>) {
-  const log = pino({ level: 'silent' });
-  let system: ActorSystem | null = null;
-  const transport = new NodeTransport({ self, nodes, secret, log, ...(spawn === undefined ? {} : { spawn: (name: string) => spawn(system!, name) }) });
-  system = new ActorSystem({ logger: log, remote: transport });
-  transport.attachSystem(system);
-  await transport.listen();
-  const actors = nodes.find((node) => node.name === self)!.actors;
-  await system.start(actors.map((name) => ({ name, module: counterModule, args: {} })));
-  return { transport, system };
-}
-
-const eventually = (check: () => Promise<boolean>, timeoutMs: number) =>
-  waitFor(() => check().catch(() => false), timeoutMs, 'the condition');
+import { controlNameOf, type NodeAddress } from '../../src/runtime/transport/node-transport.js';
+import { counterModule, eventually } from '../runtime/helpers.js';
+import { freePort, startCounterNode } from '../support/multihost.js';
 
 test('a node admitted at run time is reached, from the main endpoint and from workers, once admitted', async () => {
   const secret = randomBytes(32);
@@ -34,18 +17,18 @@ test('a node admitted at run time is reached, from the main endpoint and from wo
   const a: NodeAddress = { name: 'a', host: '127.0.0.1', port: portA, actors: ['asker'] };
   const b: NodeAddress = { name: 'b', host: '127.0.0.1', port: portB, actors: ['counter-b'] };
   const c: NodeAddress = { name: 'c', host: '127.0.0.1', port: portC, actors: [] };
-  const nodeB = await startNode('b', [a, b], secret);
-  const nodeA = await startNode('a', [a, b], secret);
-  const nodeC = await startNode('c', [a, b, c], secret, (system, name) => system.start([{ name, module: counterModule, args: {} }]));
+  const nodeB = await startCounterNode('b', [a, b], secret);
+  const nodeA = await startCounterNode('a', [a, b], secret);
+  const nodeC = await startCounterNode('c', [a, b, c], secret, { spawn: (system, name) => system.start([{ name, module: counterModule, args: {} }]) });
   try {
-    await eventually(async () => (await nodeA.system.ask<number>('counter-b', { type: 'get' }, { timeoutMs: 500 })) === 0, 10_000);
+    await eventually(async () => (await nodeA.system.ask<number>('counter-b', { type: 'get' }, { timeoutMs: 500 })) === 0, 10_000, 'the connection to b');
     // Before admission a has no route to c at all, and refuses c's attempts (c is unknown to it).
     await nodeA.system.ask(controlNameOf('c'), { type: 'status' }, { timeoutMs: 300 }).then(
       () => assert.unreachable('a reached c before admitting it'),
       () => undefined,
     );
     await nodeA.transport.admitNode(c);
-    await eventually(async () => nodeA.transport.connectedNodes().includes('c'), 10_000);
+    await eventually(async () => nodeA.transport.connectedNodes().includes('c'), 10_000, 'the connection to c');
     await nodeA.system.ask(controlNameOf('c'), { type: 'spawn', name: 'late' }, { timeoutMs: 5_000 });
     await nodeA.transport.place('late', 'c');
     assert.is(await nodeA.system.ask<number>('late', { type: 'increment' }, { timeoutMs: 2_000 }), 1);

@@ -5,53 +5,25 @@
 // The whole cluster is then stopped and its hosts removed; `pygmy restore --config` lays the backup out for three
 // new replica hosts and a new gateway host, and there every order acknowledged before the backup is committed
 // and a new order is taken. Outside CI, without root or `ip netns`, the file skips with a printed reason.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createTestHosts, namespaceUnavailableReason, type TestHosts } from '../../src/check/hosts.js';
-import { makeTempDir, startNodeProcess, writeLayout, type LayoutNode, type NodeProcess } from '../../src/check/node-process.js';
+import { createTestHosts } from '../../src/check/hosts.js';
+import { makeTempDir, writeLayout, type NodeProcess } from '../../src/check/node-process.js';
+import { assertOrdersRestored, fourHostLayout, multihostSkipReason, startLayoutHosts } from '../support/four-hosts.js';
 import { http } from '../support/pygmy-process.js';
+import { runPygmy, type ScriptRun } from '../support/run-script.js';
 
-const mainScript = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const skipReason = namespaceUnavailableReason();
-if (skipReason !== null && process.env.CI === 'true') throw new Error(`multi-host tests must run in CI but cannot: ${skipReason}`);
+const skipReason = multihostSkipReason();
 
 /** The operations routes of a gateway on a non-loopback address need the token: the CLI and the test send it. */
 const adminToken = randomBytes(16).toString('hex');
 
-function run(args: readonly string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [mainScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYGMY_ADMIN_TOKEN: adminToken } });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('exit', (code) => resolve({ code, output }));
-  });
-}
-
-function layoutOn(hosts: TestHosts): LayoutNode[] {
-  const addresses = hosts.addresses;
-  return [
-    { name: 'gateway', host: addresses[0]!, port: 34900, actors: ['cache'], gateway: { host: addresses[0]!, port: 34800 } },
-    { name: 'host-a', host: addresses[1]!, port: 34900, actors: ['catalog-1', 'order-1'] },
-    { name: 'host-b', host: addresses[2]!, port: 34900, actors: ['catalog-2', 'order-2'] },
-    { name: 'host-c', host: addresses[3]!, port: 34900, actors: ['catalog-3', 'order-3'] },
-  ];
-}
-
-/** One `pygmy node` per host, replica hosts first; resolves with the gateway host's URL once it is ready. */
-async function startHosts(hosts: TestHosts, config: string, layout: readonly LayoutNode[], dataDirOf: (name: string) => string, secret: string, nodes: NodeProcess[]): Promise<string> {
-  for (const [index, node] of layout.entries()) {
-    if (index === 0) continue;
-    nodes.push(await startNodeProcess({ name: node.name, config, dataDir: dataDirOf(node.name), env: { PYGMY_CLUSTER_SECRET: secret }, namespace: hosts.namespaces[index]! }));
-  }
-  const gateway = await startNodeProcess({ name: 'gateway', config, dataDir: dataDirOf('gateway'), env: { PYGMY_CLUSTER_SECRET: secret, PYGMY_ADMIN_TOKEN: adminToken }, namespace: hosts.namespaces[0]!, waitReady: true, timeoutMs: 90_000 });
-  nodes.push(gateway);
-  return gateway.url!;
+/** `pygmy ...args` with the admin token; a backup or restore of this size takes seconds, so two minutes means it hung. */
+function run(args: readonly string[]): Promise<ScriptRun> {
+  return runPygmy(args, { env: { ...process.env, PYGMY_ADMIN_TOKEN: adminToken }, timeoutMs: 120_000 });
 }
 
 test('backup over the network from a follower host; restore onto three new hosts', async () => {
@@ -61,9 +33,10 @@ test('backup over the network from a follower host; restore onto three new hosts
   let hosts = createTestHosts(4);
   let nodes: NodeProcess[] = [];
   try {
-    const layout = layoutOn(hosts);
+    const layout = fourHostLayout(hosts);
     mkdirSync(join(root, 'old'));
-    const url = await startHosts(hosts, writeLayout(join(root, 'old'), layout), layout, (name) => join(root, 'old', name), randomBytes(32).toString('hex'), nodes);
+    const config = writeLayout(join(root, 'old'), layout);
+    const url = await startLayoutHosts({ hosts, config, layout, dataDirOf: (name) => join(root, 'old', name), secret: randomBytes(32).toString('hex'), adminToken, gatewayReadyTimeoutMs: 90_000 }, nodes);
     for (const [position, key] of keys.entries()) {
       const answer = await http('POST', `${url}/order/${1 + (position % 4)}?amount=1`, { headers: { 'idempotency-key': key }, timeoutMs: 8_000 });
       assert.is(answer.status, 200, answer.text);
@@ -87,17 +60,12 @@ test('backup over the network from a follower host; restore onto three new hosts
   hosts = createTestHosts(4);
   nodes = [];
   try {
-    const layout = layoutOn(hosts);
+    const layout = fourHostLayout(hosts);
     const config = writeLayout(root, layout);
     const restore = await run(['restore', '--from', join(root, 'backup'), '--data-dir', join(root, 'restored'), '--config', config]);
     assert.is(restore.code, 0, restore.output);
-    const url = await startHosts(hosts, config, layout, (name) => join(root, 'restored', name), randomBytes(32).toString('hex'), nodes);
-    for (const key of keys) {
-      const answer = await http('GET', `${url}/orders/${key}`, { timeoutMs: 8_000 });
-      assert.is(answer.status, 200, `${key}: ${answer.text}`);
-      assert.is(answer.json().result.status, 'committed', key);
-    }
-    assert.is((await http('POST', `${url}/order/2?amount=1`, { timeoutMs: 8_000 })).text, 'true');
+    const url = await startLayoutHosts({ hosts, config, layout, dataDirOf: (name) => join(root, 'restored', name), secret: randomBytes(32).toString('hex'), adminToken, gatewayReadyTimeoutMs: 90_000 }, nodes);
+    await assertOrdersRestored(url, keys);
   } finally {
     await Promise.all(nodes.map((node) => node.stop()));
     hosts.cleanup();

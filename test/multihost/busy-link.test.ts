@@ -4,25 +4,12 @@
 // with the high water at 256 KiB: one full frame of 4,096 tells of 2 KiB (8 MiB, more than a loopback socket takes
 // at once) makes the link busy, so the tells after it must be held, and the remote counter must reach the total.
 import { randomBytes } from 'node:crypto';
-import pino from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ActorSystem } from '../../src/runtime/system.js';
-import { NodeTransport, type NodeAddress } from '../../src/runtime/transport/node-transport.js';
+import type { NodeAddress } from '../../src/runtime/transport/node-transport.js';
 import { frameEnvelopesMax } from '../../src/runtime/wire.js';
-import { counterModule, waitFor } from '../runtime/helpers.js';
-import { freePort } from '../support/multihost.js';
-
-async function startNode(self: string, nodes: readonly NodeAddress[], secret: Buffer, sendQueueBytesHighWater?: number) {
-  const log = pino({ level: 'silent' });
-  const transport = new NodeTransport({ self, nodes, secret, log, ...(sendQueueBytesHighWater === undefined ? {} : { limits: { sendQueueBytesHighWater } }) });
-  const system = new ActorSystem({ logger: log, remote: transport });
-  transport.attachSystem(system);
-  await transport.listen();
-  const actors = nodes.find((node) => node.name === self)!.actors;
-  await system.start(actors.map((name) => ({ name, module: counterModule, args: {} })));
-  return { transport, system };
-}
+import { eventually, waitFor } from '../runtime/helpers.js';
+import { freePort, startCounterNode } from '../support/multihost.js';
 
 test('a busy TCP connection: the main endpoint holds what follows until the drain, then all of it arrives', async () => {
   const secret = randomBytes(32);
@@ -31,10 +18,10 @@ test('a busy TCP connection: the main endpoint holds what follows until the drai
     { name: 'a', host: '127.0.0.1', port: portA, actors: [] },
     { name: 'b', host: '127.0.0.1', port: portB, actors: ['counter'] },
   ];
-  const b = await startNode('b', nodes, secret);
-  const a = await startNode('a', nodes, secret, 256 * 1024);
+  const b = await startCounterNode('b', nodes, secret);
+  const a = await startCounterNode('a', nodes, secret, { limits: { sendQueueBytesHighWater: 256 * 1024 } });
   try {
-    await waitFor(() => a.system.ask<number>('counter', { type: 'get' }, { timeoutMs: 500 }).then((count) => count === 0, () => false), 10_000, 'the connection');
+    await eventually(async () => (await a.system.ask<number>('counter', { type: 'get' }, { timeoutMs: 500 })) === 0, 10_000, 'the connection');
     const unreachableBefore = a.transport.counters.unreachable; // the asks sent before the connection was up
     const total = frameEnvelopesMax + 1_000;
     const padding = 'x'.repeat(2_048);

@@ -3,31 +3,14 @@
 // must fail at once with ActorUnavailableError when b goes away, not wait out their 20 s deadline; an ask that was
 // answered before the drop must keep its answer.
 import { randomBytes } from 'node:crypto';
-import pino from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isRuntimeError } from '../../src/runtime/errors.js';
-import { ActorSystem } from '../../src/runtime/system.js';
-import { NodeTransport, type NodeAddress } from '../../src/runtime/transport/node-transport.js';
-import { counterModule, waitFor } from '../runtime/helpers.js';
-import { freePort } from '../support/multihost.js';
+import type { NodeAddress } from '../../src/runtime/transport/node-transport.js';
+import { eventually } from '../runtime/helpers.js';
+import { freePort, startCounterNode } from '../support/multihost.js';
 
 const askDeadlineMs = 20_000;
-
-async function startNode(self: string, nodes: readonly NodeAddress[], secret: Buffer) {
-  const log = pino({ level: 'silent' });
-  const transport = new NodeTransport({ self, nodes, secret, log });
-  const system = new ActorSystem({ logger: log, remote: transport });
-  transport.attachSystem(system);
-  await transport.listen();
-  const actors = nodes.find((node) => node.name === self)!.actors;
-  await system.start(actors.map((name) => ({ name, module: counterModule, args: {} })));
-  return { transport, system };
-}
-
-/** Waits for `check`, counting a failed ask (the connection not up yet) as not yet. */
-const eventually = (check: () => Promise<boolean>, timeoutMs: number) =>
-  waitFor(() => check().catch(() => false), timeoutMs, 'the condition');
 
 test('asks in flight to a node whose connection drops fail at once; answered ones keep their answer', async () => {
   const secret = randomBytes(32);
@@ -36,18 +19,18 @@ test('asks in flight to a node whose connection drops fail at once; answered one
     { name: 'a', host: '127.0.0.1', port: portA, actors: ['asker'] },
     { name: 'b', host: '127.0.0.1', port: portB, actors: ['holder'] },
   ];
-  const b = await startNode('b', nodes, secret);
-  const a = await startNode('a', nodes, secret);
+  const b = await startCounterNode('b', nodes, secret);
+  const a = await startCounterNode('a', nodes, secret);
   let bStopped = false;
   try {
-    await eventually(async () => (await a.system.ask<number>('holder', { type: 'get' }, { timeoutMs: 500 })) === 0, 10_000);
+    await eventually(async () => (await a.system.ask<number>('holder', { type: 'get' }, { timeoutMs: 500 })) === 0, 10_000, 'the connection to b');
     // Held replies: one asked from a's main endpoint, one from a's worker (forwarded by the counter fixture).
     const fromMain = a.system.ask('holder', { type: 'defer', afterMs: 600_000 }, { timeoutMs: askDeadlineMs }).then(() => 'answered', (error: unknown) => error);
     const fromWorker = a.system
       .ask('asker', { type: 'forward', target: 'holder', message: { type: 'defer', afterMs: 600_000 }, timeoutMs: askDeadlineMs }, { timeoutMs: askDeadlineMs })
       .then(() => 'answered', (error: unknown) => error);
     // Both held asks have reached the holder once it reports two deferred replies.
-    await eventually(async () => (await a.system.ask<number>('holder', { type: 'deferredCount' }, { timeoutMs: 500 })) === 2, 5_000);
+    await eventually(async () => (await a.system.ask<number>('holder', { type: 'deferredCount' }, { timeoutMs: 500 })) === 2, 5_000, 'two deferred replies at the holder');
     const droppedAt = Date.now();
     await b.system.shutdown();
     await b.transport.close();

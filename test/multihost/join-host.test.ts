@@ -9,80 +9,32 @@
 // Six network namespaces (a gateway host, host-a..host-d, and one for the probe's address on the bridge); a probe
 // node in the test process asks single replicas for their status. Without root or `ip netns` the file skips with
 // a printed reason; with CI=true it must run.
-import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { main as memberMain } from '../../src/cli/member.js';
 import type { ReplicaStatus } from '../../src/raft/replica.js';
-import { createTestHosts, namespaceUnavailableReason, type TestHosts } from '../../src/check/hosts.js';
-import { makeTempDir, startNodeProcess, writeLayout, type LayoutNode, type NodeProcess } from '../../src/check/node-process.js';
-import { startProbe } from '../support/multihost.js';
+import { writeLayout, type LayoutNode } from '../../src/check/node-process.js';
+import { fourHosts, type FourHosts, multihostSkipReason, startFourHosts, startHost, stopFourHosts } from '../support/four-hosts.js';
+import { startOrderFlow } from '../support/orders.js';
 import { eventually, http, sleep } from '../support/pygmy-process.js';
 
-const hostNames = ['gateway', 'host-a', 'host-b', 'host-c', 'host-d'] as const;
-const secret = randomBytes(32).toString('hex');
-const adminToken = randomBytes(16).toString('hex');
+const skipReason = multihostSkipReason();
 
-interface Context {
-  hosts: TestHosts | null;
-  nodes: Map<string, NodeProcess>;
-  layout: LayoutNode[];
-  config: string;
-  dataRoot: string;
-  url: string;
-  probe: Awaited<ReturnType<typeof startProbe>> | null;
-}
-
-const skipReason = namespaceUnavailableReason();
-if (skipReason !== null && process.env.CI === 'true') throw new Error(`multi-host tests must run in CI but cannot: ${skipReason}`);
-
-const test = suite<Context>('a new host replaces a dead one', { hosts: null, nodes: new Map(), layout: [], config: '', dataRoot: '', url: '', probe: null });
-
-async function startHost(context: Context, index: number, waitReady = false): Promise<NodeProcess> {
-  const name = hostNames[index]!;
-  const started = await startNodeProcess({
-    name,
-    config: context.config,
-    dataDir: join(context.dataRoot, name),
-    env: { PYGMY_CLUSTER_SECRET: secret, PYGMY_ADMIN_TOKEN: adminToken },
-    namespace: context.hosts!.namespaces[index]!,
-    waitReady,
-  });
-  context.nodes.set(name, started);
-  if (started.url !== null) context.url = started.url;
-  return started;
-}
+const test = suite<FourHosts>('a new host replaces a dead one', fourHosts());
 
 test.before(async (context) => {
   if (skipReason !== null) return;
-  context.hosts = createTestHosts(5);
-  context.dataRoot = makeTempDir('pygmy-join-');
-  const port = 34900;
-  const addresses = context.hosts.addresses;
-  context.layout = [
-    { name: 'a-probe', host: addresses[0]!.replace(/\.\d+$/, '.1'), port: 20_000 + ((process.pid + 7_000) % 10_000), actors: [] },
-    { name: 'gateway', host: addresses[0]!, port, actors: ['cache'], gateway: { host: addresses[0]!, port: 34800 } },
-    { name: 'host-a', host: addresses[1]!, port, actors: ['catalog-1', 'order-1'] },
-    { name: 'host-b', host: addresses[2]!, port, actors: ['catalog-2', 'order-2'] },
-    { name: 'host-c', host: addresses[3]!, port, actors: ['catalog-3', 'order-3'] },
-  ];
-  context.config = writeLayout(context.dataRoot, context.layout);
-  await Promise.all([1, 2, 3].map((index) => startHost(context, index)));
-  await startHost(context, 0, true);
-  context.probe = await startProbe('a-probe', context.layout, Buffer.from(secret));
+  await startFourHosts(context, { dataDirPrefix: 'pygmy-join-', probePortOffset: 7_000, spareHost: true });
 });
 
 test.after(async (context) => {
-  await Promise.all([...context.nodes.values()].map((node) => node.stop()));
-  await context.probe?.close();
-  context.hosts?.cleanup();
-  if (context.dataRoot !== '') rmSync(context.dataRoot, { recursive: true, force: true });
+  await stopFourHosts(context);
 });
 
 /** `pygmy member ...` as an operator runs it; a removal answered 503 (no leader for a moment) is run again, bounded. */
-async function member(url: string, args: string[]): Promise<string[]> {
+async function member(url: string, adminToken: string, args: string[]): Promise<string[]> {
   const printed: string[] = [];
   const log = console.log;
   const error = console.error;
@@ -107,32 +59,19 @@ async function member(url: string, args: string[]): Promise<string[]> {
   return printed;
 }
 
-async function status(context: Context, name: string): Promise<ReplicaStatus> {
+async function status(context: FourHosts, name: string): Promise<ReplicaStatus> {
   return context.probe!.system.ask<ReplicaStatus>(name, { type: 'status' }, { timeoutMs: 2_000 });
 }
 
 test('host-c lost; host-d joins; catalog-4 and order-4 added there, catalog-3 and order-3 removed; no order lost', async (context) => {
   if (skipReason !== null) return console.log(`skipped: ${skipReason}`);
-  const { url } = context;
+  const { url, adminToken } = context;
   const admin = { authorization: `Bearer ${adminToken}` };
   const restocked = await http('POST', `${url}/admin/items/2`, { headers: admin, body: '{"restock":5000}' });
   assert.is(restocked.status, 200, restocked.text);
   const initialStock = (await http('GET', `${url}/lookup/2`)).json().result.stock as number;
-  const acknowledged: string[] = [];
-  const unsure: string[] = [];
-  let ordering = true;
-  const loopEndsAtMs = Date.now() + 240_000;
-  const orders = (async () => {
-    for (let sequence = 0; ordering && Date.now() < loopEndsAtMs; sequence += 1) {
-      const key = `join-${process.pid}-${sequence}`;
-      const answer = await http('POST', `${url}/order/2?amount=1`, { headers: { 'idempotency-key': key }, timeoutMs: 8_000 }).catch(() => null);
-      if (answer?.status === 200 && answer.text === 'true') acknowledged.push(key);
-      else {
-        unsure.push(key);
-        await sleep(100);
-      }
-    }
-  })();
+  const flow = startOrderFlow({ url, item: 2, keyPrefix: `join-${process.pid}`, durationMsMax: 240_000, answerTimeoutMs: 8_000, pauseAfterUnsureMs: 100 });
+  const { acknowledged, unsure } = flow;
   try {
     await sleep(1_000);
     await context.nodes.get('host-c')!.kill();
@@ -152,12 +91,12 @@ test('host-c lost; host-d joins; catalog-4 and order-4 added there, catalog-3 an
     assert.equal(unchanged.learners, [], 'a refused add left a learner behind');
     await startHost(context, 4);
     const before = acknowledged.length;
-    const addedCatalog = await member(url, ['add', '--group', 'catalog', 'catalog-4', '--node', 'host-d']);
+    const addedCatalog = await member(url, adminToken, ['add', '--group', 'catalog', 'catalog-4', '--node', 'host-d']);
     assert.match(addedCatalog.join('\n'), /voters [^;]*catalog-4/);
-    const addedOrder = await member(url, ['add', '--group', 'order', 'order-4', '--node', 'host-d']);
+    const addedOrder = await member(url, adminToken, ['add', '--group', 'order', 'order-4', '--node', 'host-d']);
     assert.match(addedOrder.join('\n'), /voters [^;]*order-4/);
-    await member(url, ['remove', '--group', 'catalog', 'catalog-3']);
-    await member(url, ['remove', '--group', 'order', 'order-3']);
+    await member(url, adminToken, ['remove', '--group', 'catalog', 'catalog-3']);
+    await member(url, adminToken, ['remove', '--group', 'order', 'order-3']);
     for (const group of ['catalog', 'order']) {
       const view = (await http('GET', `${url}/admin/groups/${group}/members`, { headers: admin })).json().result;
       assert.equal([...view.voters].sort(), [`${group}-1`, `${group}-2`, `${group}-4`], `${group}: ${JSON.stringify(view)}`);
@@ -168,8 +107,7 @@ test('host-c lost; host-d joins; catalog-4 and order-4 added there, catalog-3 an
     await eventually('orders after the changes', async () => (acknowledged.length >= afterChanges + 5 ? true : undefined), 30_000, 200);
     assert.ok(afterChanges > before, 'no order was acknowledged while the members changed');
   } finally {
-    ordering = false;
-    await orders;
+    await flow.stop();
   }
   // Every acknowledged order committed, once; the ones whose answer was lost settle one way or the other.
   for (const key of acknowledged) {

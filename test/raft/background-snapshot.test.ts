@@ -14,12 +14,8 @@ import { generateCatalog } from '../../src/actors/catalog/generate.js';
 import { catalogMembers } from '../../src/cluster/cluster.js';
 import type { ReplicaStatus } from '../../src/raft/replica.js';
 import { ActorSystem } from '../../src/runtime/system.js';
-import { capturingLogger, waitFor, type LogLine } from '../runtime/helpers.js';
-import { catalogReplicaSpecs } from './fixtures/catalog-replicas.js';
-
-async function statuses(system: ActorSystem): Promise<ReplicaStatus[]> {
-  return Promise.all(catalogMembers.map((name) => system.ask<ReplicaStatus>(name, { type: 'status' }, { timeoutMs: 2_000 })));
-}
+import { capturingLogger, eventually, type LogLine } from '../runtime/helpers.js';
+import { catalogReplicaSpecs, replicaStatuses, waitForLeader } from './fixtures/catalog-replicas.js';
 
 /** `count` restocks through `leader`, 20 outstanding at a time. */
 async function propose(system: ActorSystem, leader: string, count: number, tag: string): Promise<void> {
@@ -32,10 +28,6 @@ async function propose(system: ActorSystem, leader: string, count: number, tag: 
   }
 }
 
-/** Waits for `check`, counting a failed ask (a replica restarting) as not yet. */
-const eventually = (check: () => Promise<boolean>, timeoutMs: number, what: string) =>
-  waitFor(() => check().catch(() => false), timeoutMs, what);
-
 test('compaction keeps the replicas identical, and a follower behind the log gets an image built off the leader\'s thread', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'pygmy-bg-snapshot-'));
   const catalog = generateCatalog({ items: 200, topics: 5, seed: 3 });
@@ -44,18 +36,13 @@ test('compaction keeps the replicas identical, and a follower behind the log get
   const system = new ActorSystem({ logger: capturingLogger(lines) });
   try {
     await system.start(specs);
-    let leader = '';
-    await eventually(async () => {
-      const found = (await statuses(system)).find((status) => status.role === 'leader');
-      leader = found?.name ?? '';
-      return found !== undefined;
-    }, 10_000, 'a leader');
+    const leader = await waitForLeader(system);
     // 400 restocks in batches of 20 outstanding: several snapshots' worth at an interval of 40 entries.
     await propose(system, leader, 400, 'early');
-    await eventually(async () => (await statuses(system)).every((status) => status.snapshotIndex > 0), 10_000, 'every replica compacted its log');
-    const before = await statuses(system);
+    await eventually(async () => (await replicaStatuses(system)).every((status) => status.snapshotIndex > 0), 10_000, 'every replica compacted its log');
+    const before = await replicaStatuses(system);
     const applied = Math.max(...before.map((status) => status.lastApplied));
-    await eventually(async () => (await statuses(system)).every((status) => status.lastApplied === applied), 5_000, 'replicas caught up');
+    await eventually(async () => (await replicaStatuses(system)).every((status) => status.lastApplied === applied), 5_000, 'replicas caught up');
     const hashes = await Promise.all(catalogMembers.map((name) => system.ask<{ index: number; hash: string }>(name, { type: 'hash' }, { timeoutMs: 2_000 })));
     assert.is(new Set(hashes.map((entry) => `${entry.index}:${entry.hash}`)).size, 1, JSON.stringify(hashes));
     // A replica killed now reloads from its own snapshot and log tail, and still has the same state.

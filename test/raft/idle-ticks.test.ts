@@ -8,17 +8,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateCatalog } from '../../src/actors/catalog/generate.js';
 import { catalogMembers } from '../../src/cluster/cluster.js';
-import { electionTicksDefault, heartbeatTicksDefault, type ReplicaStatus } from '../../src/raft/replica.js';
+import { electionTicksDefault, heartbeatTicksDefault } from '../../src/raft/replica.js';
 import { ActorSystem } from '../../src/runtime/system.js';
-import { capturingLogger, waitFor, type LogLine } from '../runtime/helpers.js';
-import { catalogReplicaSpecs } from './fixtures/catalog-replicas.js';
+import { capturingLogger, type LogLine } from '../runtime/helpers.js';
+import { catalogReplicaSpecs, replicaStatuses, waitForLeader } from './fixtures/catalog-replicas.js';
 
 const tickMs = 50;
 const windowMs = 3_000;
-
-async function statuses(system: ActorSystem, names: readonly string[]): Promise<ReplicaStatus[]> {
-  return Promise.all(names.map((name) => system.ask<ReplicaStatus>(name, { type: 'status' }, { timeoutMs: 2_000 })));
-}
 
 test('an idle group wakes per heartbeat and per election timeout, not per tick, and still replaces a stopped leader', async () => {
   // Over 3 s (60 ticks) a follower may wake for its timer about once per shortest election timeout (the default
@@ -31,15 +27,10 @@ test('an idle group wakes per heartbeat and per election timeout, not per tick, 
   const system = new ActorSystem({ logger: capturingLogger(lines) });
   try {
     await system.start(specs);
-    let leader = '';
-    await waitFor(async () => {
-      const found = (await statuses(system, catalogMembers).catch(() => [])).find((status) => status.role === 'leader');
-      leader = found?.name ?? '';
-      return found !== undefined;
-    }, 10_000, 'a leader');
-    const before = await statuses(system, catalogMembers);
+    const leader = await waitForLeader(system);
+    const before = await replicaStatuses(system);
     await new Promise((resolve) => setTimeout(resolve, windowMs));
-    const after = await statuses(system, catalogMembers);
+    const after = await replicaStatuses(system);
     const ticks = windowMs / tickMs;
     for (const [index, status] of after.entries()) {
       const wakeups = status.tickWakeups - before[index]!.tickWakeups;
@@ -56,10 +47,7 @@ test('an idle group wakes per heartbeat and per election timeout, not per tick, 
     const others = catalogMembers.filter((name) => name !== leader);
     await system.isolate(leader);
     const started = Date.now();
-    await waitFor(async () => {
-      const found = (await statuses(system, others).catch(() => [])).find((status) => status.role === 'leader');
-      return found !== undefined;
-    }, 5_000, 'a new leader');
+    await waitForLeader(system, others, 5_000);
     const electedMs = Date.now() - started;
     assert.ok(electedMs < 2_000, `a new leader took ${electedMs} ms`);
   } finally {

@@ -80,6 +80,11 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+/** Like waitFor, but a check that rejects (an ask sent before its connection or its replica is up) counts as not yet. */
+export function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  return waitFor(() => check().catch(() => false), timeoutMs, what);
+}
+
 export function once<T>(system: ActorSystem, event: string, timeoutMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -1,18 +1,26 @@
 // Four hosts on network namespaces, for the multi-host tests that stop, wipe or hold back one host: a gateway host
 // and three hosts each with one catalog and one order replica, one `pygmy node` process per host, and a probe node
-// in the test process (multihost.ts) to ask single replicas directly.
+// in the test process (multihost.ts) to ask single replicas directly. On request a fifth namespace waits for
+// host-d, a host that is in no layout until the test adds it. For the tests that restore a backup onto new hosts:
+// the same four-host layout, its hosts started on given data dirs, and the check that the restored cluster has
+// every order it had.
 // Promises: the context is filled as the hosts come up, so stopFourHosts cleans up whatever a start that failed
 // half-way left (processes, the probe, the namespaces, the data dirs); every run has its own cluster secret and
 // admin token. Needs root and `ip netns`; without them `multihostSkipReason` says why (and throws under CI=true).
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as assert from 'uvu/assert';
 import { createTestHosts, namespaceUnavailableReason, type TestHosts } from '../../src/check/hosts.js';
 import { makeTempDir, startNodeProcess, writeLayout, type LayoutNode, type NodeProcess } from '../../src/check/node-process.js';
 import { startProbe, type Probe } from './multihost.js';
+import { http } from './pygmy-process.js';
 
 export const fourHostNames = ['gateway', 'host-a', 'host-b', 'host-c'] as const;
 export type FourHostName = (typeof fourHostNames)[number];
+/** The host a test may add to the cluster later, at index 4, when asked for with `spareHost`. */
+const spareHostName = 'host-d';
+const hostNames: readonly string[] = [...fourHostNames, spareHostName];
 
 export interface FourHosts {
   readonly secret: string;
@@ -34,6 +42,8 @@ export interface FourHostsOptions {
   readonly probePortOffset: number;
   /** Fields laid over the generated cluster config (for example `logRetainBytes`). */
   readonly config?: Readonly<Record<string, unknown>>;
+  /** Also create the namespace of host-d (index 4), which no layout names yet. */
+  readonly spareHost?: boolean;
 }
 
 /** Why multi-host tests cannot run here (no root, no `ip netns`), or null; under CI=true they must run, so it throws. */
@@ -58,9 +68,66 @@ export function fourHosts(): FourHosts {
   };
 }
 
-/** Starts (again) the `pygmy node` of host `index` (0 is the gateway host) on its data dir. */
+/** The gateway host (the cache only) and the three replica hosts, on namespaces 0 to 3 of `hosts`. */
+export function fourHostLayout(hosts: TestHosts): LayoutNode[] {
+  const port = 34900;
+  const addresses = hosts.addresses;
+  return [
+    { name: 'gateway', host: addresses[0]!, port, actors: ['cache'], gateway: { host: addresses[0]!, port: 34800 } },
+    { name: 'host-a', host: addresses[1]!, port, actors: ['catalog-1', 'order-1'] },
+    { name: 'host-b', host: addresses[2]!, port, actors: ['catalog-2', 'order-2'] },
+    { name: 'host-c', host: addresses[3]!, port, actors: ['catalog-3', 'order-3'] },
+  ];
+}
+
+export interface LayoutHostsOptions {
+  readonly hosts: TestHosts;
+  /** The cluster.json the nodes read; `layout` is what it lays out, the gateway host first. */
+  readonly config: string;
+  readonly layout: readonly LayoutNode[];
+  readonly dataDirOf: (name: string) => string;
+  readonly secret: string;
+  /** Given to the gateway host only, when present. */
+  readonly adminToken?: string;
+  readonly gatewayReadyTimeoutMs?: number;
+}
+
+/**
+ * One `pygmy node` a host of the layout, the replica hosts first, then the gateway host; resolves with its URL once
+ * it is ready. Each node is pushed onto `nodes` as it starts, so the caller stops whatever a failed start left.
+ */
+export async function startLayoutHosts(options: LayoutHostsOptions, nodes: NodeProcess[]): Promise<string> {
+  const { hosts, config, layout, dataDirOf, secret, adminToken } = options;
+  for (const [index, node] of layout.entries()) {
+    if (index === 0) continue;
+    nodes.push(await startNodeProcess({ name: node.name, config, dataDir: dataDirOf(node.name), env: { PYGMY_CLUSTER_SECRET: secret }, namespace: hosts.namespaces[index]! }));
+  }
+  const gateway = await startNodeProcess({
+    name: layout[0]!.name,
+    config,
+    dataDir: dataDirOf(layout[0]!.name),
+    env: { PYGMY_CLUSTER_SECRET: secret, ...(adminToken === undefined ? {} : { PYGMY_ADMIN_TOKEN: adminToken }) },
+    namespace: hosts.namespaces[0]!,
+    waitReady: true,
+    ...(options.gatewayReadyTimeoutMs === undefined ? {} : { timeoutMs: options.gatewayReadyTimeoutMs }),
+  });
+  nodes.push(gateway);
+  return gateway.url!;
+}
+
+/** Through the gateway at `url`: every order of `keys` is there, committed, and a new order is bought. */
+export async function assertOrdersRestored(url: string, keys: readonly string[]): Promise<void> {
+  for (const key of keys) {
+    const answer = await http('GET', `${url}/orders/${key}`, { timeoutMs: 8_000 });
+    assert.is(answer.status, 200, `${key}: ${answer.text}`);
+    assert.is(answer.json().result.status, 'committed', key);
+  }
+  assert.is((await http('POST', `${url}/order/2?amount=1`, { timeoutMs: 8_000 })).text, 'true');
+}
+
+/** Starts (again) the `pygmy node` of host `index` (0 is the gateway host, 4 the spare host) on its data dir. */
 export async function startHost(context: FourHosts, index: number, waitReady = false): Promise<NodeProcess> {
-  const name = fourHostNames[index]!;
+  const name = hostNames[index]!;
   const started = await startNodeProcess({
     name,
     config: context.config,
@@ -76,16 +143,12 @@ export async function startHost(context: FourHosts, index: number, waitReady = f
 
 /** Creates the namespaces and the layout, starts the three replica hosts, then the gateway host, then the probe. */
 export async function startFourHosts(context: FourHosts, options: FourHostsOptions): Promise<void> {
-  context.hosts = createTestHosts(4);
+  context.hosts = createTestHosts(options.spareHost === true ? 5 : 4);
   context.dataRoot = makeTempDir(options.dataDirPrefix);
-  const port = 34900;
-  const addresses = context.hosts.addresses;
+  const probeHost = context.hosts.addresses[0]!.replace(/\.\d+$/, '.1');
   context.layout = [
-    { name: 'a-probe', host: addresses[0]!.replace(/\.\d+$/, '.1'), port: 20_000 + ((process.pid + options.probePortOffset) % 10_000), actors: [] },
-    { name: 'gateway', host: addresses[0]!, port, actors: ['cache'], gateway: { host: addresses[0]!, port: 34800 } },
-    { name: 'host-a', host: addresses[1]!, port, actors: ['catalog-1', 'order-1'] },
-    { name: 'host-b', host: addresses[2]!, port, actors: ['catalog-2', 'order-2'] },
-    { name: 'host-c', host: addresses[3]!, port, actors: ['catalog-3', 'order-3'] },
+    { name: 'a-probe', host: probeHost, port: 20_000 + ((process.pid + options.probePortOffset) % 10_000), actors: [] },
+    ...fourHostLayout(context.hosts),
   ];
   context.config = writeLayout(context.dataRoot, context.layout);
   if (options.config !== undefined) {
