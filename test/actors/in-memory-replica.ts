@@ -29,11 +29,13 @@ export function openInMemory<M extends Machine, C>(machine: M, encode: (command:
   return { database, machine, apply };
 }
 
-/** Applies each of `bad` and requires a badCommand refusal for every one (the caller checks that nothing changed). */
-export function assertAllBadCommands(replica: { apply(command: string): unknown }, bad: readonly string[]): void {
+/** Applies each of `bad` and requires a badCommand refusal for every one, with the machine's hash unmoved by each. */
+export function assertAllBadCommands(replica: { apply(command: string): unknown; machine: { hash(): string } }, bad: readonly string[]): void {
   for (const data of bad) {
+    const before = replica.machine.hash();
     const result = replica.apply(data) as { ok: boolean; reason?: string };
     assert.is(result.ok, false, data);
     assert.is(result.reason, 'badCommand', data);
+    assert.is(replica.machine.hash(), before, `${data} changed the state`);
   }
 }
