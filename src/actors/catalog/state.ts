@@ -148,6 +148,14 @@ function totalOf(price: number, amount: number): number {
   return Math.round(price * 100 * amount) / 100;
 }
 
+/**
+ * A command applied before under the same order or request id answers its first outcome again, marked repeated and
+ * changing nothing (the stored row); null when the id is new.
+ */
+function repeatOf<Result extends { readonly changed: readonly number[]; readonly repeated: boolean }>(earlier: { readonly outcome: string } | undefined): Result | null {
+  return earlier === undefined ? null : { ...(JSON.parse(earlier.outcome) as Result), changed: [], repeated: true };
+}
+
 /** catalog_meta key of the index of the latest entry that changed an item. */
 const changeIndexKey = 'lastChangeIndex';
 
@@ -300,8 +308,8 @@ export class CatalogStateMachine implements CatalogMachine {
 
   private deduct(orderId: string, itemId: number, amount: number, sequence: number | null): DeductResult {
     const statements = this.ready();
-    const earlier = statements.deductOutcome.get(orderId);
-    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as DeductResult), changed: [], repeated: true };
+    const repeated = repeatOf<DeductResult>(statements.deductOutcome.get(orderId));
+    if (repeated !== null) return repeated;
     const settled = this.settledBelowWatermark(sequence);
     if (settled !== null) return settled;
     const item = statements.itemById.get(itemId);
@@ -324,8 +332,8 @@ export class CatalogStateMachine implements CatalogMachine {
 
   private abort(orderId: string, itemId: number, amount: number, sequence: number | null): DeductResult {
     const statements = this.ready();
-    const earlier = statements.deductOutcome.get(orderId);
-    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as DeductResult), changed: [], repeated: true };
+    const repeated = repeatOf<DeductResult>(statements.deductOutcome.get(orderId));
+    if (repeated !== null) return repeated;
     const settled = this.settledBelowWatermark(sequence);
     if (settled !== null) return settled;
     const outcome: DeductResult = { ok: false, reason: 'aborted', changed: [], repeated: false };
@@ -335,8 +343,8 @@ export class CatalogStateMachine implements CatalogMachine {
 
   private restock(requestId: string, itemId: number, amount: number): RestockResult | BadCommandResult {
     const statements = this.ready();
-    const earlier = statements.requestOutcome.get(requestId);
-    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as RestockResult), changed: [], repeated: true };
+    const repeated = repeatOf<RestockResult>(statements.requestOutcome.get(requestId));
+    if (repeated !== null) return repeated;
     const item = statements.itemById.get(itemId);
     let outcome: RestockResult;
     if (item === undefined) {
@@ -355,8 +363,8 @@ export class CatalogStateMachine implements CatalogMachine {
 
   private setPrice(requestId: string, itemId: number, price: number): SetPriceResult {
     const statements = this.ready();
-    const earlier = statements.requestOutcome.get(requestId);
-    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as SetPriceResult), changed: [], repeated: true };
+    const repeated = repeatOf<SetPriceResult>(statements.requestOutcome.get(requestId));
+    if (repeated !== null) return repeated;
     const item = statements.itemById.get(itemId);
     let outcome: SetPriceResult;
     if (item === undefined) {
