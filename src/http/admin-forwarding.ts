@@ -26,7 +26,7 @@ import { backupChunkBytes, type BackupChunk } from '../raft/staged-backups.js';
 import { ByteRate } from '../raft/storage/byte-rate.js';
 import type { Logger } from '../runtime/actor.js';
 import { isRuntimeError } from '../runtime/errors.js';
-import type { ActorStatus as RuntimeActorStatus } from '../runtime/system.js';
+import type { ActorSystem } from '../runtime/system.js';
 import { clusterStatus, membersView } from './cluster-status.js';
 import {
   BackupFailedError,
@@ -46,16 +46,11 @@ export const backupTimeoutMs = 60 * 60_000;
 /** How long a backup holds the catalog's dedupe pruning at most (a lease, should the gateway die mid-backup). */
 export const backupPruneHoldMs = 3 * backupTimeoutMs;
 
-/** What the backend needs of the actor system: satisfied by ActorSystem, and by the multi-host node. */
-export interface ActorPort {
-  ask<R = unknown>(target: string, message: unknown, options?: { timeoutMs?: number }): Promise<R>;
-  status(): Promise<RuntimeActorStatus[]>;
-  kill(name: string): Promise<void>;
-  stop(name: string): Promise<void>;
-  startActor(name: string): Promise<void>;
-  isolate(name: string): Promise<void>;
-  heal(name: string): Promise<void>;
-}
+/**
+ * What the backend needs of the actor system: asks, the statuses, and the control of one actor. ActorSystem's own
+ * methods; the multi-host node offers the same for actors on every host.
+ */
+export type ActorPort = Pick<ActorSystem, 'ask' | 'status' | 'kill' | 'stop' | 'startActor' | 'isolate' | 'heal'>;
 
 export interface AdminOptions {
   readonly actors: ActorPort;
