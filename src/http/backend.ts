@@ -244,7 +244,6 @@ export class BackupFailedError extends Error {
   }
 }
 
-/** No replica or no quorum answered within the deadline: the client may retry later. */
 /** A group's configuration as its leader (or, without one, its most recent member) sees it. */
 export interface GroupMembers {
   readonly voters: readonly string[];
@@ -260,6 +259,7 @@ export class MembershipRefusedError extends Error {
   override readonly name = 'MembershipRefusedError';
 }
 
+/** No replica or no quorum answered within the deadline: the client may retry later. */
 export class UnavailableError extends Error {
   override readonly name = 'UnavailableError';
 }

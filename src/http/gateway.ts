@@ -239,11 +239,7 @@ class GatewayHandler {
   handle(request: IncomingMessage, response: ServerResponse): void {
     const started = performance.now();
     const route = matchRoute(request.method ?? 'GET', request.url ?? '/');
-    const declaredLength = request.headers['content-length'];
-    if (declaredLength !== undefined && Number(declaredLength) > this.limits.bodyBytesMax) {
-      this.responder.replyTooLarge(response, route.kind, started);
-      return;
-    }
+    if (this.refusedTooLarge(request, response, route.kind, started)) return;
     if (this.connections.isOverLimit(request.socket) && !isProbe(route.kind)) {
       this.refuseConnection(response, route.kind, started);
       return;
@@ -257,8 +253,7 @@ class GatewayHandler {
       this.shed(response, route.kind, workClass, started);
       return;
     }
-    const work = mayCarryBody(request) && takesNoBody(route.kind) ? this.dispatchWithoutBody(route, request, response, started) : this.dispatch(route, request, response, started);
-    const settled = work.catch((error: unknown) => this.responder.fail(response, route.kind, started, error, request.url ?? ''));
+    const settled = this.serve(route, request, response, started);
     if (workClass !== null) void settled.then(() => this.admission.complete(workClass, admittedAtMs, this.admissionNow()));
   }
 
@@ -269,18 +264,29 @@ class GatewayHandler {
   handleOperations(request: IncomingMessage, response: ServerResponse): void {
     const started = performance.now();
     const route = matchRoute(request.method ?? 'GET', request.url ?? '/');
-    const declaredLength = request.headers['content-length'];
-    if (declaredLength !== undefined && Number(declaredLength) > this.limits.bodyBytesMax) {
-      this.responder.replyTooLarge(response, route.kind, started);
-      return;
-    }
+    if (this.refusedTooLarge(request, response, route.kind, started)) return;
     if (admissionClassOf(route.kind) !== null) {
       void this.responder.reply(response, 'notFound', started, 404, jsonHeaders, bodies.errorBody('the operations listener serves operations routes only; bookstore routes are on the client port'));
       return;
     }
     if (!this.authorizeWith(this.operationsAccess!, request, response, route.kind, started)) return;
+    void this.serve(route, request, response, started);
+  }
+
+  /** A body declared past the bound is answered 413 before anything else; true when it was. */
+  private refusedTooLarge(request: IncomingMessage, response: ServerResponse, kind: RouteKind, started: number): boolean {
+    const declaredLength = request.headers['content-length'];
+    if (declaredLength !== undefined && Number(declaredLength) > this.limits.bodyBytesMax) {
+      this.responder.replyTooLarge(response, kind, started);
+      return true;
+    }
+    return false;
+  }
+
+  /** Runs an admitted, authorized request to its answer; settles (never rejects) once it is answered. */
+  private serve(route: Route, request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
     const work = mayCarryBody(request) && takesNoBody(route.kind) ? this.dispatchWithoutBody(route, request, response, started) : this.dispatch(route, request, response, started);
-    void work.catch((error: unknown) => this.responder.fail(response, route.kind, started, error, request.url ?? ''));
+    return work.catch((error: unknown) => this.responder.fail(response, route.kind, started, error, request.url ?? ''));
   }
 
   /**

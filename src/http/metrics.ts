@@ -16,7 +16,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ThreadSampler, type ThreadFigures } from '../runtime/thread-metrics.js';
 import type { PeerLinkFigures } from '../runtime/transport/node-transport.js';
-import { durationBucketsSeconds, type HistogramFigures, type ReplicaActivity } from '../raft/activity.js';
+import { bucketOf, durationBucketsSeconds, type HistogramFigures, type ReplicaActivity } from '../raft/activity.js';
 import { admittedClasses, type Admission } from './admission.js';
 import type { ActorStatus, CacheOutcome, ClusterStatus } from './backend.js';
 import type { ConnectionLimit, ListenBacklog } from './connections.js';
@@ -38,9 +38,7 @@ export class LatencySeries {
 
   /** A bucket search and three additions: what a lookup hit can afford. */
   observe(seconds: number): void {
-    let bucket = 0;
-    while (bucket < latencyBucketsSeconds.length && seconds > latencyBucketsSeconds[bucket]!) bucket += 1;
-    this.counts[bucket]! += 1;
+    this.counts[bucketOf(latencyBucketsSeconds, seconds)]! += 1;
     this.sum += seconds;
     this.count += 1;
   }

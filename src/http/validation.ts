@@ -6,6 +6,7 @@
 // Parsers loop over character codes instead of using regular expressions, because some run on every request.
 
 import { catalogLimits } from '../actors/catalog/catalog.js';
+import { parseJsonObject } from '../actors/json-object.js';
 import type { ItemChange } from './backend.js';
 
 export interface Rejected {
@@ -125,14 +126,9 @@ export interface MemberRequest {
 
 /** {"name":"catalog-4","node":"host-d","promote":false}: a name of 1–64 letters, digits, '-' or '_'. */
 export function parseMemberRequest(body: string): Parsed<MemberRequest> {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return { rejected: true, error: 'the body must be JSON: {"name":"catalog-4"}' };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { rejected: true, error: 'the body must be a JSON object' };
-  const { name, node, promote, ...rest } = value as Record<string, unknown>;
+  const parsed = parseJsonObject(body, { notJson: 'the body must be JSON: {"name":"catalog-4"}', notObject: 'the body must be a JSON object' });
+  if (!parsed.ok) return rejected(parsed.detail);
+  const { name, node, promote, ...rest } = parsed.fields;
   if (Object.keys(rest).length > 0) return { rejected: true, error: `unknown fields: ${Object.keys(rest).slice(0, 5).join(', ')}` };
   if (typeof name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(name)) return { rejected: true, error: 'name must be 1–64 letters, digits, - or _' };
   if (node !== undefined && (typeof node !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(node))) return { rejected: true, error: 'node must be a node name' };
@@ -141,16 +137,12 @@ export function parseMemberRequest(body: string): Parsed<MemberRequest> {
 }
 
 export function parseItemChange(body: string): Parsed<ItemChange> {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return rejected('body must be JSON such as {"price":12.5} or {"restock":5}');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return rejected('body must be a JSON object with "price" and/or "restock"');
-  }
-  const fields = value as Record<string, unknown>;
+  const parsed = parseJsonObject(body, {
+    notJson: 'body must be JSON such as {"price":12.5} or {"restock":5}',
+    notObject: 'body must be a JSON object with "price" and/or "restock"',
+  });
+  if (!parsed.ok) return rejected(parsed.detail);
+  const fields = parsed.fields;
   for (const key of Object.keys(fields)) {
     if (key !== 'price' && key !== 'restock') return rejected(`unknown field "${key}": only "price" and "restock"`);
   }

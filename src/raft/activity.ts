@@ -3,7 +3,8 @@
 //
 // Owns: plain counters and fixed-bucket duration histograms, kept in the replica's own thread; a status call
 // copies them (figures()), the gateway turns them into Prometheus families at scrape time. Recording is a bucket
-// search and a few additions: nothing here allocates per observation.
+// search and a few additions: nothing here allocates per observation. The bucket rule (bucketOf) is also the
+// gateway's request-latency histogram's.
 // Promises: counts only grow; a histogram's count is the sum of its bucket counts; figures() is a copy.
 
 /** Upper bounds of the duration buckets, in seconds (the last bucket, +Inf, holds the rest). */
@@ -16,15 +17,23 @@ export interface HistogramFigures {
   readonly count: number;
 }
 
+/**
+ * The bucket of an observation among ascending upper bounds, as Prometheus counts it: the first bound at or above
+ * it, or the last bucket (+Inf, index bounds.length) when it is above them all. A linear search: the bounds are few.
+ */
+export function bucketOf(boundsSeconds: readonly number[], seconds: number): number {
+  let bucket = 0;
+  while (bucket < boundsSeconds.length && seconds > boundsSeconds[bucket]!) bucket += 1;
+  return bucket;
+}
+
 export class DurationHistogram {
   private readonly counts = new Array<number>(durationBucketsSeconds.length + 1).fill(0);
   private sum = 0;
   private count = 0;
 
   observe(seconds: number): void {
-    let bucket = 0;
-    while (bucket < durationBucketsSeconds.length && seconds > durationBucketsSeconds[bucket]!) bucket += 1;
-    this.counts[bucket]! += 1;
+    this.counts[bucketOf(durationBucketsSeconds, seconds)]! += 1;
     this.sum += seconds;
     this.count += 1;
   }

@@ -26,11 +26,11 @@
 // The members it subscribes to and reads from follow the catalog leader's configuration (named in each subscribe
 // answer), so a member added or removed while running is followed without a restart.
 import { assertNever } from '../../assert.js';
-import { GroupClient } from '../../raft/client.js';
+import type { GroupClient } from '../../raft/client.js';
 import { defineActor, type ActorContext } from '../../runtime/actor.js';
-import { isRuntimeError } from '../../runtime/errors.js';
 import { EpisodeLog, foldedSuffix } from '../../runtime/log-episodes.js';
 import type { Item, Topic } from '../catalog/catalog.js';
+import { catalogClient } from '../catalog/client.js';
 import type { CatalogMachine, ItemsAnswer, LookupAnswer } from '../catalog/commands.js';
 import { invalidateItemsMax, type MirrorNotice } from './notices.js';
 import { CachePolicy, itemKey, listKey, searchKey, type CacheStats } from './policy.js';
@@ -320,17 +320,10 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
     // The mirror must never outlive what this cache would serve: everything it may hold goes with this cache's.
     const onForgetEverything = () => context.tell(systemEndpoint, { type: 'mirrorForget' } satisfies MirrorNotice);
     const failoverEpisodes = new EpisodeLog(10_000);
-    const catalog = new GroupClient<CatalogMachine>({
-      group: 'catalog',
-      members: args.catalogMembers,
-      ask: (target, message, timeoutMs) => context.ask(target, message, { timeoutMs }),
-      isUnavailable: (error) => isRuntimeError(error, 'ACTOR_UNAVAILABLE'),
-      attemptTimeoutMs: 1_000,
-      onFailover: (from, _to, reason) => {
-        // One line per episode: while a replica is slow, every miss tried on it would otherwise write one.
-        const note = failoverEpisodes.note(context.now());
-        if (note.write) context.log.info({ from, reason, event: 'failover' }, `cache: ${from} did not answer (${reason}); trying the next replica${foldedSuffix(note)}`);
-      },
+    const catalog = catalogClient(context, args.catalogMembers, (from, _to, reason) => {
+      // One line per episode: while a replica is slow, every miss tried on it would otherwise write one.
+      const note = failoverEpisodes.note(context.now());
+      if (note.write) context.log.info({ from, reason, event: 'failover' }, `cache: ${from} did not answer (${reason}); trying the next replica${foldedSuffix(note)}`);
     });
     const state: CacheState = {
       policy: new CachePolicy<CacheValue>({ capacity: args.capacity ?? 10_000, leaseMs, now: () => context.now(), onForgetEverything }),

@@ -7,6 +7,7 @@
 // encoder (or the query union) can produce and names what is wrong with anything else.
 import { encodeCommand, type DecodedCommand, type ParsedQuery, type StateMachine } from '../../raft/state-machine.js';
 import { catalogLimits, isPositiveId, isPrice, type Item, type Topic } from './catalog.js';
+import { commandObjectProblems, parseJsonObject } from '../json-object.js';
 
 export type CatalogCommand =
   /**
@@ -207,16 +208,9 @@ function checkAmount(record: Record<string, unknown>): string | null {
 }
 
 export function decodeCatalogCommand(data: string): DecodedCommand<CatalogCommand> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(data);
-  } catch {
-    return { ok: false, detail: 'not JSON' };
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return { ok: false, detail: 'not a JSON object' };
-  }
-  const record = parsed as Record<string, unknown>;
+  const parsed = parseJsonObject(data, commandObjectProblems);
+  if (!parsed.ok) return parsed;
+  const record = parsed.fields;
   const type = record.type;
   if (type === 'deduct' || type === 'abort') {
     const problem = checkKeyItem(record, 'orderId') ?? checkAmount(record) ?? checkSequence(record.sequence);

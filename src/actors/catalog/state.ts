@@ -148,8 +148,19 @@ function totalOf(price: number, amount: number): number {
   return Math.round(price * 100 * amount) / 100;
 }
 
+/**
+ * A command applied before under the same order or request id answers its first outcome again, marked repeated and
+ * changing nothing (the stored row); null when the id is new.
+ */
+function repeatOf<Result extends { readonly changed: readonly number[]; readonly repeated: boolean }>(earlier: { readonly outcome: string } | undefined): Result | null {
+  return earlier === undefined ? null : { ...(JSON.parse(earlier.outcome) as Result), changed: [], repeated: true };
+}
+
 /** catalog_meta key of the index of the latest entry that changed an item. */
 const changeIndexKey = 'lastChangeIndex';
+
+/** A restock or price refused because the item does not exist (stored, so a repeat answers the same). */
+type UnknownItemResult = Extract<SetPriceResult, { readonly ok: false }>;
 
 export class CatalogStateMachine implements CatalogMachine {
   private database: Database.Database | null = null;
@@ -300,8 +311,8 @@ export class CatalogStateMachine implements CatalogMachine {
 
   private deduct(orderId: string, itemId: number, amount: number, sequence: number | null): DeductResult {
     const statements = this.ready();
-    const earlier = statements.deductOutcome.get(orderId);
-    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as DeductResult), changed: [], repeated: true };
+    const repeated = repeatOf<DeductResult>(statements.deductOutcome.get(orderId));
+    if (repeated !== null) return repeated;
     const settled = this.settledBelowWatermark(sequence);
     if (settled !== null) return settled;
     const item = statements.itemById.get(itemId);
@@ -324,8 +335,8 @@ export class CatalogStateMachine implements CatalogMachine {
 
   private abort(orderId: string, itemId: number, amount: number, sequence: number | null): DeductResult {
     const statements = this.ready();
-    const earlier = statements.deductOutcome.get(orderId);
-    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as DeductResult), changed: [], repeated: true };
+    const repeated = repeatOf<DeductResult>(statements.deductOutcome.get(orderId));
+    if (repeated !== null) return repeated;
     const settled = this.settledBelowWatermark(sequence);
     if (settled !== null) return settled;
     const outcome: DeductResult = { ok: false, reason: 'aborted', changed: [], repeated: false };
@@ -334,37 +345,39 @@ export class CatalogStateMachine implements CatalogMachine {
   }
 
   private restock(requestId: string, itemId: number, amount: number): RestockResult | BadCommandResult {
-    const statements = this.ready();
-    const earlier = statements.requestOutcome.get(requestId);
-    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as RestockResult), changed: [], repeated: true };
-    const item = statements.itemById.get(itemId);
-    let outcome: RestockResult;
-    if (item === undefined) {
-      outcome = { ok: false, reason: 'unknownItem', changed: [], repeated: false };
-    } else if (item.stock + amount > catalogLimits.stockMax) {
-      // Not stored: a bad command has no outcome to repeat, and it changed nothing.
-      const detail = `restock of ${amount} would take item ${itemId} past ${catalogLimits.stockMax}`;
-      return { ok: false, reason: 'badCommand', detail, changed: [], repeated: false };
-    } else {
-      statements.restockStock.run({ amount, id: itemId });
-      outcome = { ok: true, stock: item.stock + amount, changed: [itemId], repeated: false };
-    }
-    statements.insertRequest.run(requestId, JSON.stringify(outcome));
-    return outcome;
+    return this.itemRequest<Extract<RestockResult, { readonly ok: true }>, BadCommandResult>(requestId, itemId, (item) => {
+      if (item.stock + amount > catalogLimits.stockMax) {
+        const detail = `restock of ${amount} would take item ${itemId} past ${catalogLimits.stockMax}`;
+        return { ok: false, reason: 'badCommand', detail, changed: [], repeated: false };
+      }
+      this.ready().restockStock.run({ amount, id: itemId });
+      return { ok: true, stock: item.stock + amount, changed: [itemId], repeated: false };
+    });
   }
 
   private setPrice(requestId: string, itemId: number, price: number): SetPriceResult {
+    return this.itemRequest<Extract<SetPriceResult, { readonly ok: true }>>(requestId, itemId, (item) => {
+      if (item.price !== price) this.ready().updatePrice.run(price, itemId);
+      return { ok: true, price, changed: item.price === price ? [] : [itemId], repeated: false };
+    });
+  }
+
+  /**
+   * A change to one item under a request id (a restock, a price): a repeat answers its first outcome; an unknown
+   * item is refused; otherwise `change` applies it to the item as read. Every outcome is kept for a repeat except a
+   * bad command's: it changed nothing and has no outcome to repeat.
+   */
+  private itemRequest<Done extends { readonly ok: true; readonly changed: readonly number[]; readonly repeated: boolean }, Refused extends BadCommandResult = never>(
+    requestId: string,
+    itemId: number,
+    change: (item: Item) => Done | Refused,
+  ): Done | UnknownItemResult | Refused {
     const statements = this.ready();
-    const earlier = statements.requestOutcome.get(requestId);
-    if (earlier !== undefined) return { ...(JSON.parse(earlier.outcome) as SetPriceResult), changed: [], repeated: true };
+    const repeated = repeatOf<Done | UnknownItemResult>(statements.requestOutcome.get(requestId));
+    if (repeated !== null) return repeated;
     const item = statements.itemById.get(itemId);
-    let outcome: SetPriceResult;
-    if (item === undefined) {
-      outcome = { ok: false, reason: 'unknownItem', changed: [], repeated: false };
-    } else {
-      if (item.price !== price) statements.updatePrice.run(price, itemId);
-      outcome = { ok: true, price, changed: item.price === price ? [] : [itemId], repeated: false };
-    }
+    const outcome: Done | UnknownItemResult | Refused = item === undefined ? { ok: false, reason: 'unknownItem', changed: [], repeated: false } : change(item);
+    if (!outcome.ok && outcome.reason === 'badCommand') return outcome;
     statements.insertRequest.run(requestId, JSON.stringify(outcome));
     return outcome;
   }

@@ -21,7 +21,7 @@ import { GroupClient, GroupUnavailableError } from '../../raft/client.js';
 import { defineReplicaActor, type Replica, type ReplicaArgs, type ReplicaRefused } from '../../raft/replica.js';
 import type { ReplicaTestHooksSpec } from '../../raft/test-hooks.js';
 import type { ActorContext } from '../../runtime/actor.js';
-import { isRuntimeError } from '../../runtime/errors.js';
+import { catalogClient } from '../catalog/client.js';
 import type { BadCommandResult, CatalogCommand, CatalogMachine, CatalogResult, DeductResult, PruneResult } from '../catalog/commands.js';
 import { deadlineOf, deductCommand, expiryStep, orderDeadlineMsDefault, settleCommand, type SagaFaults } from './saga.js';
 import { orderLimits, OrderStateMachine, parseOrderQuery, type Order, type OrderCommand, type OrderMachine, type OrderQuery, type PendingCursor } from './state.js';
@@ -309,13 +309,7 @@ export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs, O
   stateMachineModule: { url: import.meta.url, exportName: 'createStateMachine' },
   init(_replica, args, context) {
     checkArgs(args);
-    const catalog = new GroupClient<CatalogMachine>({
-      group: 'catalog',
-      members: args.catalogMembers,
-      ask: (target, message, timeoutMs) => context.ask(target, message, { timeoutMs }),
-      isUnavailable: (error) => isRuntimeError(error, 'ACTOR_UNAVAILABLE'),
-      attemptTimeoutMs: 1_000,
-    });
+    const catalog = catalogClient(context, args.catalogMembers);
     const deadlineMs = args.orderDeadlineMs ?? orderDeadlineMsDefault;
     // Often enough that an order is fenced soon after its deadline, whatever the deadline.
     const sweepMs = args.sweepIntervalMs ?? Math.max(100, Math.min(2_000, Math.floor(deadlineMs / 4)));

@@ -18,6 +18,7 @@ import type Database from 'better-sqlite3';
 import { encodeCommand, type DecodedCommand, type ParsedQuery, type StateMachine } from '../../raft/state-machine.js';
 import { assert, assertNever } from '../../assert.js';
 import { catalogLimits } from '../catalog/catalog.js';
+import { commandObjectProblems, parseJsonObject } from '../json-object.js';
 
 export const orderLimits = {
   /** Every order id becomes the key of a catalog deduct, so the catalog's key bound is the order id's. */
@@ -146,14 +147,9 @@ function isPositiveInteger(value: unknown, max: number): value is number {
 }
 
 export function decodeOrderCommand(data: string): Decoded {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(data);
-  } catch {
-    return { ok: false, detail: 'not JSON' };
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, detail: 'not a JSON object' };
-  const record = parsed as Record<string, unknown>;
+  const parsed = parseJsonObject(data, commandObjectProblems);
+  if (!parsed.ok) return parsed;
+  const record = parsed.fields;
   if (!isOrderId(record.orderId)) {
     return { ok: false, detail: `orderId must be a string of 1 to ${orderLimits.orderIdLengthMax} characters` };
   }

@@ -386,6 +386,25 @@ function removeMember(group, name) {
   void membershipChange(`remove ${name}`, `/admin/groups/${group}/members/${encodeURIComponent(name)}`, { method: 'DELETE' });
 }
 
+/** Each group's panel (its cards, membership line and add form), from the page's template, before the others line. */
+function groupPanels() {
+  const template = byId('group-panel');
+  const others = byId('others');
+  for (const group of groups) {
+    const panel = document.importNode(template.content.firstElementChild, true);
+    panel.dataset.group = group;
+    const heading = panel.querySelector('h2');
+    heading.prepend(`${group} `);
+    heading.querySelector('.group-leader').dataset.leaderOf = group;
+    panel.querySelector('.cards').dataset.cardsOf = group;
+    panel.querySelector('.membership').dataset.membershipOf = group;
+    const form = panel.querySelector('.member-form');
+    form.dataset.memberForm = group;
+    form.elements.name.placeholder = `${group}-4`;
+    others.before(panel);
+  }
+}
+
 function wireMemberForms() {
   for (const form of document.querySelectorAll('[data-member-form]')) {
     const group = form.dataset.memberForm;
@@ -505,6 +524,7 @@ function wireForms() {
   });
 }
 
+groupPanels();
 wireForms();
 wireMemberForms();
 void streamForever();
