@@ -229,11 +229,15 @@ export class AdminForwarding {
     const nodeProblem = (await this.options.memberNodeProblem?.(request.node)) ?? null;
     if (nodeProblem !== null) throw new MembershipRefusedError(nodeProblem);
     const before = await this.members(group);
-    const running = (await this.options.actors.status()).some((status) => status.name === name && status.alive);
-    if (before.learners.includes(name) && running) {
+    const statuses = await this.options.actors.status();
+    const running = statuses.some((status) => status.name === name && status.alive);
+    const exists = statuses.some((status) => status.name === name);
+    if (before.learners.includes(name) && (running || !exists)) {
       // The same add again, after one answered 503 while the learner caught up (or to promote a kept learner):
-      // it goes on from where it is.
-      if (!request.promote) return this.followMembers(group, before);
+      // it goes on from where it is. A learner whose add answered 503 before its actor was started (the change
+      // committed after the ask gave up) gets its actor now.
+      if (!exists) await startMember(group, name, request.node);
+      if (!request.promote) return this.followMembers(group, await this.members(group));
     } else {
       if (before.voters.includes(name) || before.learners.includes(name)) throw new MembershipRefusedError(`${name} is already a member of the ${group} group`);
       if ((await this.options.actors.status()).some((status) => status.name === name)) {
@@ -244,11 +248,11 @@ export class AdminForwarding {
       if (!request.promote) return this.followMembers(group, await this.members(group));
     }
     // Promoted once it is within the leader's bound; refused (learnerBehind) until then, so try again, bounded.
-    const deadline = Date.now() + this.deadlineMs;
+    const deadline = performance.now() + this.deadlineMs;
     for (let attempt = 0; ; attempt += 1) {
       const answer = await this.proposeChange(group, { type: 'promote', node: name }, true);
       if (answer === 'done') break;
-      if (Date.now() > deadline) {
+      if (performance.now() > deadline) {
         throw new UnavailableError(`${name} joined as a learner but did not catch up in ${this.deadlineMs} ms; it stays a learner until the same add is sent again`);
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(200, 20 * (attempt + 1))));

@@ -1,7 +1,8 @@
 // The membership routes of the gateway on `pygmy start`'s cluster: GET /admin/groups/:group/members answers the
 // configuration in the contract's shape; DELETE /admin/groups/:group/members/:name removes a member through the
 // leader, stops its actor and keeps its database under another name; orders flow before and after, and every
-// acknowledged order deducted its stock. Bad input is a 400, a refused change a 409, never a 500.
+// acknowledged order deducted its stock. Bad input is a 400, a refused change a 409, never a 500. An add that gave
+// up after its learner entry committed but before its actor started (a 503) is finished by the same add again.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -13,6 +14,7 @@ import { UsageError } from '../../src/cli/usage-error.js';
 import { eventually, http, makeDataDir, removeDataDir } from '../support/pygmy-process.js';
 import { printedBy } from '../support/console-capture.js';
 import { placeOrders } from '../support/orders.js';
+import { withInProcessCluster } from '../support/in-process-cluster.js';
 
 test('members: list, remove a follower and the leader, its database kept; orders flow; bad input refused', async () => {
   const dataDir = makeDataDir();
@@ -85,5 +87,23 @@ test('members: list, remove a follower and the leader, its database kept; orders
     removeDataDir(dataDir);
   }
 });
+
+test('the same add again finishes one whose learner is in the configuration but has no actor yet', () => withInProcessCluster(async (cluster) => {
+  // The state an add leaves when its ask to the leader gives up after the learner entry committed: put there by
+  // proposing the learner straight to the leader, as that add did, without starting an actor.
+  const view = await eventually('a catalog leader', async () => {
+    const members = (await http('GET', `${cluster.url}/admin/groups/catalog/members`)).json();
+    return members.ok && members.result.leader !== null ? members.result : undefined;
+  }, 20_000);
+  const proposed = await cluster.system.ask<{ ok: boolean }>(view.leader, { type: 'changeMembership', change: { type: 'addLearner', node: 'catalog-4' } }, { timeoutMs: 5_000 });
+  assert.ok(proposed.ok, JSON.stringify(proposed));
+  assert.equal((await http('GET', `${cluster.url}/admin/groups/catalog/members`)).json().result.learners, ['catalog-4']);
+  assert.not.ok((await cluster.system.status()).some((status) => status.name === 'catalog-4'), 'no actor yet');
+  const again = await http('POST', `${cluster.url}/admin/groups/catalog/members`, { body: '{"name":"catalog-4"}', timeoutMs: 15_000 });
+  assert.is(again.status, 200, again.text);
+  assert.ok(again.json().result.voters.includes('catalog-4'), again.text);
+  assert.ok((await cluster.system.status()).some((status) => status.name === 'catalog-4' && status.alive), 'its actor runs');
+  assert.is((await http('POST', `${cluster.url}/admin/items/1`, { body: '{"restock":1}' })).status, 200);
+}));
 
 test.run();
