@@ -275,7 +275,11 @@ export class ReplicaDriver {
     const isPeer = (name: NodeId): boolean => {
       if (admitted.has(name)) return true;
       const membership = this.node.membership();
-      return membership.voters.includes(name) || membership.learners.includes(name);
+      if (membership.voters.includes(name) || membership.learners.includes(name)) return true;
+      // A member added at run time starts knowing the bootstrap names only, and its leader may be a member added
+      // later still: until its log gives it a configuration that names it, it admits any sender of its cluster
+      // (the cluster id and the transport's authentication still apply), or it could never learn who leads.
+      return !membership.voters.includes(options.name) && !membership.learners.includes(options.name);
     };
     this.identity = new IdentityGuard(options.name, isPeer, options.identity, options.storage, {
       peerLostDisk: (peer, why) => {

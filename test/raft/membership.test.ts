@@ -170,6 +170,25 @@ test('learner: it replicates but never counts towards a commit (thesis §4.2.1)'
   assert.is(network.member('n4').raft.status().role, 'follower');
 });
 
+test('promotion: a learner that never answered is refused even when the whole log is within the lag bound', () => {
+  // A short log (a handful of entries) is within the default bound of 64 of a learner at match 0: only holding the
+  // configuration that names it shows the learner follows this leader.
+  const network = new Network(three);
+  network.electFirst();
+  network.add('n4', three);
+  const leader = network.member('n1').raft;
+  network.dropWhen = (message) => message.to === 'n4' || message.from === 'n4';
+  assert.ok(leader.proposeMembershipChange({ type: 'addLearner', node: 'n4' }).ok);
+  network.tickAll(3);
+  assert.ok(leader.status().lastIndex < 64, 'the log is within the bound');
+  const silent = leader.proposeMembershipChange({ type: 'promote', node: 'n4' });
+  assert.is(silent.ok ? 'accepted' : silent.error, 'learnerBehind');
+  network.dropWhen = () => false;
+  network.tickAll(3);
+  const promoted = leader.proposeMembershipChange({ type: 'promote', node: 'n4' });
+  assert.ok(promoted.ok, JSON.stringify(promoted));
+});
+
 test('promotion: refused while the learner is behind, accepted within the bound; then four voters need three', () => {
   const network = new Network(three, { learnerLagEntriesMax: 2 });
   network.electFirst();

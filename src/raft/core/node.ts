@@ -168,7 +168,7 @@ export class RaftNode {
    * Proposes one membership change (thesis §4.1): refused unless this leader committed an entry of its own term
    * (the fix to the single-server algorithm: a change proposed earlier could otherwise be overtaken by one of an
    * older leader's uncommitted changes) and no earlier change is still uncommitted. A promotion is refused while
-   * the learner is more than learnerLagEntriesMax entries behind. The new configuration is in force as soon as it
+   * the learner does not hold the configuration in use or is more than learnerLagEntriesMax entries behind. The new configuration is in force as soon as it
    * is in this log.
    */
   proposeMembershipChange(change: MembershipChange): MembershipChangeResult {
@@ -184,8 +184,13 @@ export class RaftNode {
     const next = applyChange(this.memberships.latest(), change);
     if (typeof next === 'string') return refuse('invalidChange', next);
     if (change.type === 'promote') {
+      // The learner must hold the configuration in use (the one that names it): a learner that never answered has
+      // match 0, which a short log would otherwise put within the lag bound.
+      const match = this.progressOf(change.node).match;
+      const configIndex = this.memberships.latestIndex();
+      if (match < configIndex) return refuse('learnerBehind', `${change.node} does not hold the configuration at index ${configIndex} yet (it holds ${match})`);
       const lagMax = this.config.learnerLagEntriesMax ?? 64;
-      const lag = this.log.lastIndex() - this.progressOf(change.node).match;
+      const lag = this.log.lastIndex() - match;
       if (lag > lagMax) return refuse('learnerBehind', `${change.node} is ${lag} entries behind (at most ${lagMax})`);
     }
     const entry: Entry = { index: this.log.lastIndex() + 1, term: this.term, type: 'config', data: encodeMembership(next) };
