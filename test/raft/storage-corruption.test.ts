@@ -1,5 +1,5 @@
 // Raft storage against damaged files and failing disks: what is dropped, what refuses to open, what rolls back.
-import { copyFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { suite } from 'uvu';
@@ -11,9 +11,10 @@ import {
   StorageWriteError,
 } from '../../src/raft/storage/index.js';
 import { judgeLog, type StoredEntryRow } from '../../src/raft/storage/recovery.js';
+import { checkWholeFile, damageRecordPath, recordDamage } from '../../src/raft/storage/integrity.js';
 import { entryChecksum } from '../../src/raft/storage/checksum.js';
 import { KvStateMachine } from './fixtures/kv-state-machine.js';
-import { CapturingLogger, expectError, putEntries, StorageHarness } from './fixtures/storage-harness.js';
+import { addNeverUsedPage, CapturingLogger, expectError, putEntries, StorageHarness } from './fixtures/storage-harness.js';
 
 const harness = new StorageHarness();
 const corruption = suite('raft storage corruption and disk faults');
@@ -133,6 +134,29 @@ corruption('SQLite damage is reported as StorageCorruptionError: a broken page, 
   const cut = writeReplica(300, 300);
   truncateSync(cut, statSync(cut).size - pageSize - 100);
   assert.match(expectError(() => harness.open(cut), StorageCorruptionError).message, /malformed/);
+});
+
+corruption('damage outside the Raft tables: found by the full check, recorded, then refused at every open of that file', () => {
+  // A cleanly closed file gets a page that no table uses. Open checks only the Raft tables (the full check is the
+  // replica's, off its thread), so it opens; checkWholeFile names the damage; once recorded, open refuses.
+  const path = writeReplica(20, 20);
+  assert.equal(checkWholeFile(path), [], 'an intact file passes the full check');
+  addNeverUsedPage(path);
+  const opened = harness.open(path).storage;
+  assert.is(opened.load().lastApplied, 20);
+  opened.close();
+  const problems = checkWholeFile(path);
+  assert.is(problems.length, 1);
+  assert.match(problems[0]!, /never used/);
+  recordDamage(path, problems, '2026-01-01T00:00:00.000Z');
+  const refused = expectError(() => harness.open(path), StorageCorruptionError);
+  assert.match(refused.message, /never used/);
+  assert.match(expectError(() => harness.open(path), StorageCorruptionError).message, /never used/, 'refused again');
+  // A repair replaces the file (another inode): the record is of the old file, so it goes and the copy opens.
+  copyFileSync(path, `${path}.copy`);
+  renameSync(`${path}.copy`, path);
+  assert.is(harness.open(path).storage.load().lastApplied, 20);
+  assert.not.ok(existsSync(damageRecordPath(path)), 'the stale record was removed');
 });
 
 corruption('a WAL cut in the middle of its last frame loses only the unsynced last transaction', () => {

@@ -9,8 +9,10 @@
 // that loses it loses only state the durable log and commit index rebuild, and lastApplied always agrees with the
 // application's tables, so the restarted replica re-applies those entries. A failed write
 // leaves nothing behind and is reported as StorageWriteError, after which the storage refuses every further
-// write (the replica must stop, not acknowledge). Opening verifies every record and refuses damaged acknowledged
-// data with StorageCorruptionError; a torn tail above the commit index is dropped and logged. Invariants of the
+// write (the replica must stop, not acknowledge). Opening verifies every record and the Raft tables' structure, and
+// refuses damaged acknowledged data, or a file a full check found damaged before, with StorageCorruptionError (the
+// full check of the file runs off the start-up path: integrity.ts); a torn tail above the commit index is dropped
+// and logged. Invariants of the
 // log (contiguous, terms non-decreasing, no truncation of committed entries, lastApplied <= commit) are asserted
 // on every write and throw StorageInvariantError.
 // Needs: one thread (better-sqlite3 is synchronous), and a StateMachine that keeps its state in tables of the
@@ -26,6 +28,7 @@ import type { Entry, HardState, NodeId, PersistedState, Snapshot, SnapshotMeta }
 import { entryChecksum, snapshotChecksum, hardStateChecksum } from './checksum.js';
 import { readDiskImage } from './disk-image.js';
 import { copyImageTables, parseImageFileReference } from './image-file.js';
+import { checkRaftTables, refuseRecordedDamage } from './integrity.js';
 import {
   assertInvariant,
   assertNever,
@@ -116,14 +119,6 @@ function diskFaultCodeOf(error: SqliteError): DiskFaultCode | null {
   return null;
 }
 
-function checkIntegrity(database: Database.Database, path: string): void {
-  const rows = database.pragma('quick_check') as Array<{ quick_check: string }>;
-  const problems = rows.map((row) => row.quick_check).filter((line) => line !== 'ok');
-  if (problems.length > 0) {
-    throw new StorageCorruptionError('database disk image is malformed', { path, quickCheck: problems.slice(0, 8) });
-  }
-}
-
 function configure(database: Database.Database): void {
   database.pragma('journal_mode = WAL');
   // FULL: the WAL is fsynced at every commit, so a committed transaction survives power loss.
@@ -172,10 +167,12 @@ export class RaftStorage {
 
   static open(options: StorageOptions): RaftStorage {
     mkdirSync(dirname(options.path), { recursive: true });
+    refuseRecordedDamage(options.path);
     const database = new Database(options.path);
     try {
       configure(database);
-      checkIntegrity(database, options.path);
+      // Only the Raft tables here: the whole file's check runs on another thread once open (integrity.ts).
+      checkRaftTables(database, options.path);
       ensureSchema(database, options.path);
       options.stateMachine.open(database);
       const logger = options.logger ?? pino({ name: 'raft-storage' });
