@@ -93,6 +93,8 @@ export interface ReplicaArgs {
   readonly snapshotEntriesInterval?: number;
   /** Bytes of log a leader keeps for followers behind it, past the interval (compaction.ts; default 32 MiB). */
   readonly logRetainBytesMax?: number;
+  /** Files larger than this get their full check after open, not at open (storage/integrity.ts; default 64 MiB). */
+  readonly wholeFileCheckAtOpenBytesMax?: number;
   /** Seed of the election-timeout randomness; defaults to one derived from the name. */
   readonly seed?: number;
   /** Hooks a test injects (test-hooks.ts); absent in production. */
@@ -193,7 +195,8 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
   readonly driver: ReplicaDriver;
   private readonly context: ActorContext;
   private readonly images: PooledImageBuilder;
-  private readonly integrity: WholeFileCheck;
+  /** The full check of a file too large to check whole at open; null when open did. */
+  private readonly integrity: WholeFileCheck | null;
   /** What a test injected at construction (noTestHooks in production). */
   readonly testHooks: ReplicaTestHooks;
   private readonly snapshotFactory: StateMachineFactory | null;
@@ -219,6 +222,7 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
       path: join(args.dataDir, `${args.name}.db`),
       stateMachine,
       logger: { warn: (details, message) => context.log.warn(details, `${args.name}: ${message}`) },
+      ...(args.wholeFileCheckAtOpenBytesMax === undefined ? {} : { wholeFileCheckAtOpenBytesMax: args.wholeFileCheckAtOpenBytesMax }),
       ...(faults === null ? {} : { faults }),
     });
     const loaded = this.storage.load();
@@ -275,7 +279,7 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
       `${args.name} loaded from disk: term ${loaded.persisted.hardState.term}, applied ${loaded.lastApplied}, ${loaded.persisted.entries.length} log entries`,
     );
     logIdentity(args.name, established, context);
-    this.integrity = new WholeFileCheck(this.storage.path, context, args.name);
+    this.integrity = this.storage.checkedWholeFile ? null : new WholeFileCheck(this.storage.path, context, args.name);
   }
 
   get node(): RaftNode {
@@ -415,7 +419,7 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
   }
 
   close(): void {
-    this.integrity.close();
+    this.integrity?.close();
     this.driver.close();
     this.images.close();
     this.storage.close();
@@ -423,8 +427,8 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
 }
 
 /**
- * The full quick_check of the replica's file (storage/integrity.ts), started once the replica is open: a check that
- * reads every page stays off the start-up path. It runs in a process of its own (storage/integrity-process.ts) at
+ * The full quick_check of a replica's file that open did not check whole (storage/integrity.ts: a large one), started
+ * once the replica is open: a check that reads every page stays off the start-up path. It runs in a process of its own (storage/integrity-process.ts) at
  * the lowest CPU priority, so it neither slows the replicas nor holds up their stop (close kills it). Damage found
  * is recorded beside the file (so the restarted replica refuses to start) and crashes the replica with
  * StorageCorruptionError; a check that could not run is logged as an error.
@@ -582,8 +586,8 @@ function removeImageFiles(databasePath: string): void {
 
 const imageWorkerUrl = new URL('./storage/image-worker.js', import.meta.url);
 const integrityProcessUrl = new URL('./storage/integrity-process.js', import.meta.url);
-/** The lowest CPU priority: the check waits for idle cores. */
-const integrityCheckNice = 19;
+/** A low CPU priority (the lowest is 19): the replicas come first, yet a busy machine does not starve the check. */
+const integrityCheckNice = 10;
 /** What is kept of the check's output: its one line of problems (at most 8), or the tail of an error. */
 const integrityOutputCharsMax = 16_384;
 const backupWorkerUrl = new URL('./storage/backup.js', import.meta.url);

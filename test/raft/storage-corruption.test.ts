@@ -136,26 +136,29 @@ corruption('SQLite damage is reported as StorageCorruptionError: a broken page, 
   assert.match(expectError(() => harness.open(cut), StorageCorruptionError).message, /malformed/);
 });
 
-corruption('damage outside the Raft tables: found by the full check, recorded, then refused at every open of that file', () => {
-  // A cleanly closed file gets a page that no table uses. Open checks only the Raft tables (the full check is the
-  // replica's, off its thread), so it opens; checkWholeFile names the damage; once recorded, open refuses.
+corruption('damage only the full check sees: refused at open when the file is small, else recorded by the check after open', () => {
+  // A cleanly closed file gets a page that no table uses. A file within the bound is checked whole at open and
+  // refused. Above the bound (0 bytes here) open checks only the Raft tables, so it opens; checkWholeFile (the
+  // replica's check after open) names the damage; once recorded, every open of that file refuses.
   const path = writeReplica(20, 20);
   assert.equal(checkWholeFile(path), [], 'an intact file passes the full check');
   addNeverUsedPage(path);
-  const opened = harness.open(path).storage;
+  assert.match(expectError(() => harness.open(path), StorageCorruptionError).message, /never used/, 'a small file is checked whole at open');
+  const large = { wholeFileCheckAtOpenBytesMax: 0 };
+  const opened = harness.open(path, large).storage;
+  assert.is(opened.checkedWholeFile, false);
   assert.is(opened.load().lastApplied, 20);
   opened.close();
   const problems = checkWholeFile(path);
   assert.is(problems.length, 1);
   assert.match(problems[0]!, /never used/);
   recordDamage(path, problems, '2026-01-01T00:00:00.000Z');
-  const refused = expectError(() => harness.open(path), StorageCorruptionError);
-  assert.match(refused.message, /never used/);
-  assert.match(expectError(() => harness.open(path), StorageCorruptionError).message, /never used/, 'refused again');
+  assert.match(expectError(() => harness.open(path, large), StorageCorruptionError).message, /never used/);
+  assert.match(expectError(() => harness.open(path, large), StorageCorruptionError).message, /never used/, 'refused again');
   // A repair replaces the file (another inode): the record is of the old file, so it goes and the copy opens.
   copyFileSync(path, `${path}.copy`);
   renameSync(`${path}.copy`, path);
-  assert.is(harness.open(path).storage.load().lastApplied, 20);
+  assert.is(harness.open(path, large).storage.load().lastApplied, 20);
   assert.not.ok(existsSync(damageRecordPath(path)), 'the stale record was removed');
 });
 

@@ -9,10 +9,10 @@
 // that loses it loses only state the durable log and commit index rebuild, and lastApplied always agrees with the
 // application's tables, so the restarted replica re-applies those entries. A failed write
 // leaves nothing behind and is reported as StorageWriteError, after which the storage refuses every further
-// write (the replica must stop, not acknowledge). Opening verifies every record and the Raft tables' structure, and
-// refuses damaged acknowledged data, or a file a full check found damaged before, with StorageCorruptionError (the
-// full check of the file runs off the start-up path: integrity.ts); a torn tail above the commit index is dropped
-// and logged. Invariants of the
+// write (the replica must stop, not acknowledge). Opening verifies every record and the file's structure (the Raft
+// tables' only, for a file too large to check whole at open: checkedWholeFile false, and the owner checks it after
+// open, integrity.ts), and refuses damaged acknowledged data, or a file a full check found damaged before, with
+// StorageCorruptionError; a torn tail above the commit index is dropped and logged. Invariants of the
 // log (contiguous, terms non-decreasing, no truncation of committed entries, lastApplied <= commit) are asserted
 // on every write and throw StorageInvariantError.
 // Needs: one thread (better-sqlite3 is synchronous), and a StateMachine that keeps its state in tables of the
@@ -28,7 +28,7 @@ import type { Entry, HardState, NodeId, PersistedState, Snapshot, SnapshotMeta }
 import { entryChecksum, snapshotChecksum, hardStateChecksum } from './checksum.js';
 import { readDiskImage } from './disk-image.js';
 import { copyImageTables, parseImageFileReference } from './image-file.js';
-import { checkRaftTables, refuseRecordedDamage } from './integrity.js';
+import { checkRaftTables, checkWholeFileOn, fileBytes, refuseRecordedDamage, wholeFileCheckAtOpenBytesMax } from './integrity.js';
 import {
   assertInvariant,
   assertNever,
@@ -59,6 +59,8 @@ export interface StorageOptions {
   /** Test hook: make chosen write transactions (and fsyncs of persistThen) fail as a failing disk would. */
   readonly faults?: StorageFaults;
   readonly logger?: StorageLogger;
+  /** A file larger than this (database and WAL) is checked whole after open, not at open (integrity.ts). */
+  readonly wholeFileCheckAtOpenBytesMax?: number;
 }
 
 export interface StorageStats {
@@ -152,6 +154,8 @@ export class RaftStorage {
     private readonly database: Database.Database,
     private readonly options: StorageOptions,
     private readonly logger: StorageLogger,
+    /** Whether open ran the full quick_check; if not, the owner runs it after open (integrity.ts). */
+    readonly checkedWholeFile: boolean,
   ) {
     this.statements = prepareStatements(database);
     this.transaction = database.transaction((body: () => unknown) => {
@@ -168,15 +172,17 @@ export class RaftStorage {
   static open(options: StorageOptions): RaftStorage {
     mkdirSync(dirname(options.path), { recursive: true });
     refuseRecordedDamage(options.path);
+    const checkedWhole = fileBytes(options.path) <= (options.wholeFileCheckAtOpenBytesMax ?? wholeFileCheckAtOpenBytesMax);
     const database = new Database(options.path);
     try {
       configure(database);
-      // Only the Raft tables here: the whole file's check runs on another thread once open (integrity.ts).
-      checkRaftTables(database, options.path);
+      // A large file: only the Raft tables here, the whole file's check runs after open (integrity.ts).
+      if (checkedWhole) checkWholeFileOn(database, options.path);
+      else checkRaftTables(database, options.path);
       ensureSchema(database, options.path);
       options.stateMachine.open(database);
       const logger = options.logger ?? pino({ name: 'raft-storage' });
-      return new RaftStorage(database, options, logger);
+      return new RaftStorage(database, options, logger, checkedWhole);
     } catch (error) {
       database.close();
       throw asCorruption(error, options.path);
