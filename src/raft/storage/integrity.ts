@@ -138,5 +138,7 @@ export function refuseRecordedDamage(path: string): void {
     rmSync(target, { force: true });
     return;
   }
-  refuse(path, Array.isArray(record?.problems) ? record.problems.map(String) : ['unreadable damage record'], `recorded in ${target}${typeof record?.foundAt === 'string' ? ` at ${record.foundAt}` : ''}`);
+  const found = typeof record?.foundAt === 'string' ? ` at ${record.foundAt}` : '';
+  // A repair that writes a good copy over this file keeps its inode: then the record is removed by hand.
+  refuse(path, Array.isArray(record?.problems) ? record.problems.map(String) : ['unreadable damage record'], `recorded in ${target}${found}; replace the file, or remove the record once it is repaired in place`);
 }
