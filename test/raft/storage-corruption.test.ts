@@ -126,14 +126,18 @@ corruption('SQLite damage is reported as StorageCorruptionError: a broken page, 
   bytes[(rootPage - 1) * pageSize] = 0x07;
   writeFileSync(page, bytes);
   assert.match(expectError(() => harness.open(page), StorageCorruptionError).message, /malformed/);
+  // Also when the file counts as large (its full check after open): the Raft tables are still checked at open.
+  assert.match(expectError(() => harness.open(page, { wholeFileCheckAtOpenBytesMax: 0 }), StorageCorruptionError).message, /malformed/);
   const header = writeReplica(3, 3);
   const headerBytes = readFileSync(header);
   headerBytes.fill(0x41, 0, 16);
   writeFileSync(header, headerBytes);
   assert.match(expectError(() => harness.open(header), StorageCorruptionError).message, /malformed/);
+  assert.match(expectError(() => harness.open(header, { wholeFileCheckAtOpenBytesMax: 0 }), StorageCorruptionError).message, /malformed/);
   const cut = writeReplica(300, 300);
   truncateSync(cut, statSync(cut).size - pageSize - 100);
   assert.match(expectError(() => harness.open(cut), StorageCorruptionError).message, /malformed/);
+  assert.match(expectError(() => harness.open(cut, { wholeFileCheckAtOpenBytesMax: 0 }), StorageCorruptionError).message, /malformed/);
 });
 
 corruption('damage only the full check sees: refused at open when the file is small, else recorded by the check after open', () => {
