@@ -428,8 +428,9 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
 
 /**
  * The full quick_check of a replica's file that open did not check whole (storage/integrity.ts: a large one), started
- * once the replica is open: a check that reads every page stays off the start-up path. It runs in a process of its own (storage/integrity-process.ts) at
- * the lowest CPU priority, so it neither slows the replicas nor holds up their stop (close kills it). Damage found
+ * once the replica is open: a check that reads every page stays off the start-up path. It runs in a process of its
+ * own (storage/integrity-process.ts) at a low CPU priority, so it neither slows the replicas much nor holds up their
+ * stop (close kills it). Damage found
  * is recorded beside the file (so the restarted replica refuses to start) and crashes the replica with
  * StorageCorruptionError; a check that could not run is logged as an error.
  */
@@ -445,13 +446,15 @@ class WholeFileCheck {
     } catch {
       // A priority that cannot be set leaves the check at the normal one: slower start-ups, not a wrong answer.
     }
+    // The answer is on stdout; stderr only explains a failure (a Node warning there must not hide the answer).
     let output = '';
+    let errors = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-integrityOutputCharsMax)));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-integrityOutputCharsMax)));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (errors = (errors + chunk).slice(-integrityOutputCharsMax)));
     child.once('error', (error) => this.finish(context, replica, path, null, error.message));
     child.once('exit', (code, signal) => {
       const problems = code === 0 ? parseProblems(output) : null;
-      this.finish(context, replica, path, problems, problems === null ? `exit ${code ?? signal}: ${output.trim().slice(-500)}` : '', startedMs);
+      this.finish(context, replica, path, problems, problems === null ? `exit ${code ?? signal}: ${(errors || output).trim().slice(-500)}` : '', startedMs);
     });
   }
 
@@ -588,7 +591,7 @@ const imageWorkerUrl = new URL('./storage/image-worker.js', import.meta.url);
 const integrityProcessUrl = new URL('./storage/integrity-process.js', import.meta.url);
 /** A low CPU priority (the lowest is 19): the replicas come first, yet a busy machine does not starve the check. */
 const integrityCheckNice = 10;
-/** What is kept of the check's output: its one line of problems (at most 8), or the tail of an error. */
+/** What is kept of each of the check's two outputs: its one line of problems (at most 8), or an error's tail. */
 const integrityOutputCharsMax = 16_384;
 const backupWorkerUrl = new URL('./storage/backup.js', import.meta.url);
 /** The backup worker's old-generation heap, in MiB; a worker that needs more dies and the backup says so. */
