@@ -4,7 +4,7 @@ import { parseSettings, runBench } from './run.js';
 import { scenarioNames } from './scenarios.js';
 
 const usage =
-  'usage: pygmy bench [--quick] [--scenario NAME]... [--connections 64] [--duration SECONDS] [--settle SECONDS] [--out FILE.json] [--record] [--server-flags "FLAGS"] [--orders N (scale)]\n' +
+  'usage: pygmy bench [--quick] [--scenario NAME]... [--connections 64] [--duration SECONDS] [--settle SECONDS] [--out FILE.json] [--record] [--server-flags "FLAGS"] [--orders N [--start-only] (scale)]\n' +
   `scenarios: ${scenarioNames.join(', ')} (scrape and overload not with --quick unless named)`;
 
 export async function main(argv: string[]): Promise<number> {

@@ -21,7 +21,7 @@ import { generateCatalog } from '../src/actors/catalog/generate.js';
 import type { Catalog } from '../src/actors/catalog/catalog.js';
 import { figuresOf, runScenario, warm, type RunOptions, type ScenarioFigures } from './load.js';
 import { runSoak } from './soak.js';
-import { formatScale, scale, scaleOrdersDefault } from './scale.js';
+import { formatScale, formatScaleStart, scale, scaleOrdersDefault, scaleStart } from './scale.js';
 import { overloadRow, runOverload } from './overload.js';
 import { runScrape } from './scrape.js';
 import { bracketBaseline, formatTable, writeResults } from './report.js';
@@ -47,6 +47,8 @@ export interface BenchSettings {
   readonly serverFlags: readonly string[];
   /** Orders the scale run preloads (--orders). */
   readonly scaleOrders: number;
+  /** The scale run only builds its data dir and times starts on it (--start-only). */
+  readonly scaleStartOnly: boolean;
 }
 
 const defaultOut = new URL('../../bench/results/latest.json', import.meta.url).pathname;
@@ -103,6 +105,7 @@ export function parseSettings(argv: string[]): BenchSettings {
       record: { type: 'boolean' },
       'server-flags': { type: 'string' },
       orders: { type: 'string' },
+      'start-only': { type: 'boolean' },
     },
     strict: true,
   });
@@ -126,6 +129,7 @@ export function parseSettings(argv: string[]): BenchSettings {
     record: values.record ?? false,
     serverFlags: values['server-flags']?.split(/\s+/).filter((flag) => flag !== '') ?? [],
     scaleOrders: orderCount(values.orders),
+    scaleStartOnly: values['start-only'] ?? false,
   };
 }
 
@@ -315,12 +319,16 @@ export async function runBench(settings: BenchSettings): Promise<number> {
     if (settings.scenarios.includes('scale')) {
       // A composite of its own (bench/scale.ts), with its own figures and table, beside the others' results.
       const say = (line: string) => process.stderr.write(`${line}\n`);
-      const figures = await scale(root, catalogPath, { orders: settings.scaleOrders, phaseSeconds: settings.durationSeconds, connections: Math.min(settings.connections, 32) }, say);
-      const out = settings.out.replace(/\.json$/, '-scale.json');
-      mkdirSync(dirname(out), { recursive: true });
-      writeFileSync(out, `${JSON.stringify(figures, null, 2)}\n`);
-      console.log(formatScale(figures));
-      console.log(`\nscale results: ${out}`);
+      if (settings.scaleStartOnly) {
+        console.log(formatScaleStart(await scaleStart(root, catalogPath, settings.scaleOrders, settings.serverFlags, say)));
+      } else {
+        const figures = await scale(root, catalogPath, { orders: settings.scaleOrders, phaseSeconds: settings.durationSeconds, connections: Math.min(settings.connections, 32) }, say);
+        const out = settings.out.replace(/\.json$/, '-scale.json');
+        mkdirSync(dirname(out), { recursive: true });
+        writeFileSync(out, `${JSON.stringify(figures, null, 2)}\n`);
+        console.log(formatScale(figures));
+        console.log(`\nscale results: ${out}`);
+      }
       if (settings.scenarios.length === 1) return 0;
     }
     for (const name of settings.scenarios) {

@@ -15,6 +15,7 @@
 // the catch-up against before, and elections (a group's highest term moving) during it.
 // Promises: every loop is bounded in time (the catch-up by catchUpSecondsMax); the server and temp dir are removed
 // whatever happens. Targets (docs/bench.md): catch-up ≤ 60 s, RSS ≤ 1 GiB, no election, ≥ 0.7× orders, start ≤ 3 s.
+// `--start-only` (scaleStart): the same data dir, then only starts on it, timed, startOnlyRuns times (no load).
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import Database from 'better-sqlite3';
@@ -151,9 +152,9 @@ async function orderLoad(url: string, connections: number, tag: string, until: (
   return bought;
 }
 
-async function timedStart(dataDir: string, catalogPath: string, fresh: boolean): Promise<{ server: RunningServer; seconds: number }> {
+async function timedStart(dataDir: string, catalogPath: string, fresh: boolean, nodeFlags: readonly string[] = []): Promise<{ server: RunningServer; seconds: number }> {
   const startedAt = performance.now();
-  const server = await startPygmy({ dataDir, catalogPath, cacheEnabled: true, fresh });
+  const server = await startPygmy({ dataDir, catalogPath, cacheEnabled: true, fresh, nodeFlags });
   return { server, seconds: (performance.now() - startedAt) / 1000 };
 }
 
@@ -200,15 +201,52 @@ async function replaceFollower(url: string, view: ClusterView, group: 'order' | 
   return target;
 }
 
-export async function scale(root: string, catalogPath: string, settings: ScaleSettings, say: (line: string) => void): Promise<ScaleFigures> {
-  const dataDir = join(root, 'scale-data');
-  const empty = await timedStart(dataDir, catalogPath, true);
+/** The data dir of the scale run: an empty start (timed), stopped, then N orders preloaded (timed). */
+async function scaleData(dataDir: string, catalogPath: string, orders: number, nodeFlags: readonly string[], say: (line: string) => void): Promise<{ startEmptySeconds: number; preloadSeconds: number }> {
+  const empty = await timedStart(dataDir, catalogPath, true, nodeFlags);
   await empty.server.stop();
-  say(`empty cluster ready in ${empty.seconds.toFixed(2)} s; preloading ${settings.orders} orders…`);
+  say(`empty cluster ready in ${empty.seconds.toFixed(2)} s; preloading ${orders} orders…`);
   const preloadStartedAt = performance.now();
-  preload(dataDir, settings.orders);
+  preload(dataDir, orders);
   const preloadSeconds = (performance.now() - preloadStartedAt) / 1000;
   say(`preloaded in ${preloadSeconds.toFixed(1)} s; starting on them…`);
+  return { startEmptySeconds: empty.seconds, preloadSeconds };
+}
+
+export interface ScaleStartFigures {
+  readonly orders: number;
+  readonly preloadSeconds: number;
+  readonly startEmptySeconds: number;
+  /** One start on the preloaded data dir per run, each after a clean stop of the one before. */
+  readonly startLoadedSeconds: readonly number[];
+}
+
+const startOnlyRuns = 3;
+
+/** `--start-only`: the scale run's data dir, then startOnlyRuns timed starts on it, each stopped cleanly. */
+export async function scaleStart(root: string, catalogPath: string, orders: number, nodeFlags: readonly string[], say: (line: string) => void): Promise<ScaleStartFigures> {
+  const dataDir = join(root, 'scale-data');
+  const { startEmptySeconds, preloadSeconds } = await scaleData(dataDir, catalogPath, orders, nodeFlags, say);
+  const startLoadedSeconds: number[] = [];
+  for (let run = 1; run <= startOnlyRuns; run += 1) {
+    const loaded = await timedStart(dataDir, catalogPath, false, nodeFlags);
+    await loaded.server.stop();
+    say(`start ${run}: ready in ${loaded.seconds.toFixed(2)} s`);
+    startLoadedSeconds.push(loaded.seconds);
+  }
+  return { orders, preloadSeconds, startEmptySeconds, startLoadedSeconds };
+}
+
+export function formatScaleStart(figures: ScaleStartFigures): string {
+  return [
+    `scale start-up: ${figures.orders} orders preloaded in ${figures.preloadSeconds.toFixed(1)} s (bulk, not HTTP)`,
+    `  start-up          ${figures.startLoadedSeconds.map((seconds) => seconds.toFixed(2)).join(', ')} s with them, ${figures.startEmptySeconds.toFixed(2)} s empty (target ≤ 3 s)`,
+  ].join('\n');
+}
+
+export async function scale(root: string, catalogPath: string, settings: ScaleSettings, say: (line: string) => void): Promise<ScaleFigures> {
+  const dataDir = join(root, 'scale-data');
+  const { startEmptySeconds, preloadSeconds } = await scaleData(dataDir, catalogPath, settings.orders, [], say);
   const loaded = await timedStart(dataDir, catalogPath, false);
   const server = loaded.server;
   try {
@@ -261,7 +299,7 @@ export async function scale(root: string, catalogPath: string, settings: ScaleSe
     const ordersInNewMember = catchUpSeconds.order === null ? null : ordersIn(join(dataDir, 'order-4.db'));
     const electionsDuring = Object.keys(termsBefore).reduce((sum, group) => sum + Math.max(0, (termsAfter[group] ?? 0) - (termsBefore[group] ?? 0)), 0);
     return {
-      orders: settings.orders, preloadSeconds, startEmptySeconds: empty.seconds, startLoadedSeconds: loaded.seconds, catchUpSeconds,
+      orders: settings.orders, preloadSeconds, startEmptySeconds, startLoadedSeconds: loaded.seconds, catchUpSeconds,
       rssMiBBefore, rssMiBPeak, leaderStallMsMax, ordersPerSecondBefore: before / settings.phaseSeconds,
       ordersPerSecondDuring: duringBought / duringSeconds, electionsDuring, ordersInNewMember, failures,
     };

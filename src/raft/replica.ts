@@ -3,7 +3,7 @@
 // its mailbox.
 //
 // Owns: opening the storage and establishing the replica's identity (identity.ts), the thread that builds images,
-// and the replica's wire protocol:
+// the process that runs the full check of its file after open (storage/integrity.ts), and the replica's wire protocol:
 //   {type:'raft', cluster, replica, toReplica, voter, message}   a peer's Raft message in its envelope (tell)
 //   {type:'tick'}                     the replica's own timer (armed for the next tick that acts, see
 //                                     tick-schedule.ts; an idle follower sleeps through its election timeout)
@@ -21,8 +21,9 @@
 // Anything else goes to the application's own `receive` hook (the catalog's subscriptions, the order saga), or, for
 // the messages of hooks a test asked for at construction (`testHooks`), to those hooks (test-hooks.ts).
 // Promises: those of the driver; a failed disk write crashes the actor rather than acknowledging (the supervisor
-// restarts it and it reloads from its own disk); a replica that lost its disk while its group lived on does not
-// vote, and says so in one log line.
+// restarts it and it reloads from its own disk); a file the full check finds damaged stops the replica and is
+// refused at every later start; a replica that lost its disk while its group lived on does not vote, and says so
+// in one log line.
 // Types: the replica is generic in its state machine (state-machine.ts): propose takes the machine's Command and
 // answers its Result, read takes its Query and answers the Answer of that kind. The driver and the storage below
 // carry results as opaque values; this file is where they get their types back (resultOf, answerOf).
@@ -35,6 +36,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { ActorContext, ActorDefinition, Reply } from '../runtime/actor.js';
 import type { MembershipChange, RaftNode, RaftStatus } from './core/node.js';
@@ -47,6 +51,8 @@ import { readClusterGeneration } from './storage/generation.js';
 import type { StateMachineFactory } from './storage/snapshot-builder.js';
 import { imageFileReference, type BuiltImageFile } from './storage/image-file.js';
 import type { ImageBuildTask } from './storage/image-worker.js';
+import { recordDamage } from './storage/integrity.js';
+import { StorageCorruptionError } from './storage/errors.js';
 import type { BackupCaptureRequest, BackupCaptureResult } from './storage/backup.js';
 import { RaftStorage } from './storage/storage.js';
 import { isTestHookMessage, replicaTestHooks, type ReplicaTestHooks, type ReplicaTestHooksSpec, type TestHookMessage } from './test-hooks.js';
@@ -87,6 +93,8 @@ export interface ReplicaArgs {
   readonly snapshotEntriesInterval?: number;
   /** Bytes of log a leader keeps for followers behind it, past the interval (compaction.ts; default 32 MiB). */
   readonly logRetainBytesMax?: number;
+  /** Files larger than this get their full check after open, not at open (storage/integrity.ts; default 64 MiB). */
+  readonly wholeFileCheckAtOpenBytesMax?: number;
   /** Seed of the election-timeout randomness; defaults to one derived from the name. */
   readonly seed?: number;
   /** Hooks a test injects (test-hooks.ts); absent in production. */
@@ -187,6 +195,8 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
   readonly driver: ReplicaDriver;
   private readonly context: ActorContext;
   private readonly images: PooledImageBuilder;
+  /** The full check of a file too large to check whole at open; null when open did. */
+  private readonly integrity: WholeFileCheck | null;
   /** What a test injected at construction (noTestHooks in production). */
   readonly testHooks: ReplicaTestHooks;
   private readonly snapshotFactory: StateMachineFactory | null;
@@ -212,6 +222,7 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
       path: join(args.dataDir, `${args.name}.db`),
       stateMachine,
       logger: { warn: (details, message) => context.log.warn(details, `${args.name}: ${message}`) },
+      ...(args.wholeFileCheckAtOpenBytesMax === undefined ? {} : { wholeFileCheckAtOpenBytesMax: args.wholeFileCheckAtOpenBytesMax }),
       ...(faults === null ? {} : { faults }),
     });
     const loaded = this.storage.load();
@@ -268,6 +279,7 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
       `${args.name} loaded from disk: term ${loaded.persisted.hardState.term}, applied ${loaded.lastApplied}, ${loaded.persisted.entries.length} log entries`,
     );
     logIdentity(args.name, established, context);
+    this.integrity = this.storage.checkedWholeFile ? null : new WholeFileCheck(this.storage.path, context, args.name);
   }
 
   get node(): RaftNode {
@@ -407,9 +419,78 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
   }
 
   close(): void {
+    this.integrity?.close();
     this.driver.close();
     this.images.close();
     this.storage.close();
+  }
+}
+
+/**
+ * The full quick_check of a replica's file that open did not check whole (storage/integrity.ts: a large one), started
+ * once the replica is open: a check that reads every page stays off the start-up path. It runs in a process of its
+ * own (storage/integrity-process.ts) at a low CPU priority, so it neither slows the replicas much nor holds up their
+ * stop (close kills it). Damage found
+ * is recorded beside the file (so the restarted replica refuses to start) and crashes the replica with
+ * StorageCorruptionError; a check that could not run is logged as an error.
+ */
+class WholeFileCheck {
+  private child: ChildProcess | null;
+
+  constructor(path: string, context: ActorContext, replica: NodeId) {
+    const startedMs = performance.now();
+    const child = spawn(process.execPath, [fileURLToPath(integrityProcessUrl), path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, integrityCheckNice);
+    } catch {
+      // A priority that cannot be set leaves the check at the normal one: slower start-ups, not a wrong answer.
+    }
+    // The answer is on stdout; stderr only explains a failure (a Node warning there must not hide the answer).
+    let output = '';
+    let errors = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-integrityOutputCharsMax)));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (errors = (errors + chunk).slice(-integrityOutputCharsMax)));
+    child.once('error', (error) => this.finish(context, replica, path, null, error.message));
+    child.once('exit', (code, signal) => {
+      const problems = code === 0 ? parseProblems(output) : null;
+      this.finish(context, replica, path, problems, problems === null ? `exit ${code ?? signal}: ${(errors || output).trim().slice(-500)}` : '', startedMs);
+    });
+  }
+
+  private finish(context: ActorContext, replica: NodeId, path: string, problems: string[] | null, failure: string, startedMs = 0): void {
+    if (this.child === null) return;
+    this.child = null;
+    if (problems === null) {
+      context.log.error({ replica, path, error: failure }, `${replica}: the full check of ${path} could not run (${failure})`);
+      return;
+    }
+    if (problems.length === 0) {
+      context.log.info({ replica, seconds: (performance.now() - startedMs) / 1_000 }, `${replica}: the full check of ${path} found no damage`);
+      return;
+    }
+    recordDamage(path, problems, new Date(context.now()).toISOString());
+    context.log.error({ replica, path, problems }, `${replica}: the full check found its file damaged; stopping, and refusing to start on it`);
+    // Thrown outside any handler: the worker host crashes the actor (as a failed fsync does).
+    const error = new StorageCorruptionError('database disk image is malformed', { path, quickCheck: problems, scope: 'full check after open' });
+    setImmediate(() => {
+      throw error;
+    });
+  }
+
+  close(): void {
+    const child = this.child;
+    this.child = null;
+    child?.kill('SIGKILL');
+  }
+}
+
+function parseProblems(output: string): string[] | null {
+  try {
+    const parsed = JSON.parse(output.trim().split('\n').pop() ?? '') as { problems?: unknown };
+    return Array.isArray(parsed.problems) ? parsed.problems.map(String) : null;
+  } catch {
+    return null;
   }
 }
 
@@ -507,6 +588,11 @@ function removeImageFiles(databasePath: string): void {
 }
 
 const imageWorkerUrl = new URL('./storage/image-worker.js', import.meta.url);
+const integrityProcessUrl = new URL('./storage/integrity-process.js', import.meta.url);
+/** A low CPU priority (the lowest is 19): the replicas come first, yet a busy machine does not starve the check. */
+const integrityCheckNice = 10;
+/** What is kept of each of the check's two outputs: its one line of problems (at most 8), or an error's tail. */
+const integrityOutputCharsMax = 16_384;
 const backupWorkerUrl = new URL('./storage/backup.js', import.meta.url);
 /** The backup worker's old-generation heap, in MiB; a worker that needs more dies and the backup says so. */
 const backupWorkerHeapMb = 64;

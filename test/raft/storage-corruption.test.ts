@@ -1,5 +1,5 @@
 // Raft storage against damaged files and failing disks: what is dropped, what refuses to open, what rolls back.
-import { copyFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { suite } from 'uvu';
@@ -11,9 +11,10 @@ import {
   StorageWriteError,
 } from '../../src/raft/storage/index.js';
 import { judgeLog, type StoredEntryRow } from '../../src/raft/storage/recovery.js';
+import { checkWholeFile, damageRecordPath, recordDamage } from '../../src/raft/storage/integrity.js';
 import { entryChecksum } from '../../src/raft/storage/checksum.js';
 import { KvStateMachine } from './fixtures/kv-state-machine.js';
-import { CapturingLogger, expectError, putEntries, StorageHarness } from './fixtures/storage-harness.js';
+import { addNeverUsedPage, CapturingLogger, expectError, putEntries, StorageHarness } from './fixtures/storage-harness.js';
 
 const harness = new StorageHarness();
 const corruption = suite('raft storage corruption and disk faults');
@@ -125,14 +126,44 @@ corruption('SQLite damage is reported as StorageCorruptionError: a broken page, 
   bytes[(rootPage - 1) * pageSize] = 0x07;
   writeFileSync(page, bytes);
   assert.match(expectError(() => harness.open(page), StorageCorruptionError).message, /malformed/);
+  // Also when the file counts as large (its full check after open): the Raft tables are still checked at open.
+  assert.match(expectError(() => harness.open(page, { wholeFileCheckAtOpenBytesMax: 0 }), StorageCorruptionError).message, /malformed/);
   const header = writeReplica(3, 3);
   const headerBytes = readFileSync(header);
   headerBytes.fill(0x41, 0, 16);
   writeFileSync(header, headerBytes);
   assert.match(expectError(() => harness.open(header), StorageCorruptionError).message, /malformed/);
+  assert.match(expectError(() => harness.open(header, { wholeFileCheckAtOpenBytesMax: 0 }), StorageCorruptionError).message, /malformed/);
   const cut = writeReplica(300, 300);
   truncateSync(cut, statSync(cut).size - pageSize - 100);
   assert.match(expectError(() => harness.open(cut), StorageCorruptionError).message, /malformed/);
+  assert.match(expectError(() => harness.open(cut, { wholeFileCheckAtOpenBytesMax: 0 }), StorageCorruptionError).message, /malformed/);
+});
+
+corruption('damage only the full check sees: refused at open when the file is small, else recorded by the check after open', () => {
+  // A cleanly closed file gets a page that no table uses. A file within the bound is checked whole at open and
+  // refused. Above the bound (0 bytes here) open checks only the Raft tables, so it opens; checkWholeFile (the
+  // replica's check after open) names the damage; once recorded, every open of that file refuses.
+  const path = writeReplica(20, 20);
+  assert.equal(checkWholeFile(path), [], 'an intact file passes the full check');
+  addNeverUsedPage(path);
+  assert.match(expectError(() => harness.open(path), StorageCorruptionError).message, /never used/, 'a small file is checked whole at open');
+  const large = { wholeFileCheckAtOpenBytesMax: 0 };
+  const opened = harness.open(path, large).storage;
+  assert.is(opened.checkedWholeFile, false);
+  assert.is(opened.load().lastApplied, 20);
+  opened.close();
+  const problems = checkWholeFile(path);
+  assert.is(problems.length, 1);
+  assert.match(problems[0]!, /never used/);
+  recordDamage(path, problems, '2026-01-01T00:00:00.000Z');
+  assert.match(expectError(() => harness.open(path, large), StorageCorruptionError).message, /never used/);
+  assert.match(expectError(() => harness.open(path, large), StorageCorruptionError).message, /never used/, 'refused again');
+  // A repair replaces the file (another inode): the record is of the old file, so it goes and the copy opens.
+  copyFileSync(path, `${path}.copy`);
+  renameSync(`${path}.copy`, path);
+  assert.is(harness.open(path, large).storage.load().lastApplied, 20);
+  assert.not.ok(existsSync(damageRecordPath(path)), 'the stale record was removed');
 });
 
 corruption('a WAL cut in the middle of its last frame loses only the unsynced last transaction', () => {

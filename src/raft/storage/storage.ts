@@ -9,8 +9,10 @@
 // that loses it loses only state the durable log and commit index rebuild, and lastApplied always agrees with the
 // application's tables, so the restarted replica re-applies those entries. A failed write
 // leaves nothing behind and is reported as StorageWriteError, after which the storage refuses every further
-// write (the replica must stop, not acknowledge). Opening verifies every record and refuses damaged acknowledged
-// data with StorageCorruptionError; a torn tail above the commit index is dropped and logged. Invariants of the
+// write (the replica must stop, not acknowledge). Opening verifies every record and the file's structure (the Raft
+// tables' only, for a file too large to check whole at open: checkedWholeFile false, and the owner checks it after
+// open, integrity.ts), and refuses damaged acknowledged data, or a file a full check found damaged before, with
+// StorageCorruptionError; a torn tail above the commit index is dropped and logged. Invariants of the
 // log (contiguous, terms non-decreasing, no truncation of committed entries, lastApplied <= commit) are asserted
 // on every write and throw StorageInvariantError.
 // Needs: one thread (better-sqlite3 is synchronous), and a StateMachine that keeps its state in tables of the
@@ -26,6 +28,7 @@ import type { Entry, HardState, NodeId, PersistedState, Snapshot, SnapshotMeta }
 import { entryChecksum, snapshotChecksum, hardStateChecksum } from './checksum.js';
 import { readDiskImage } from './disk-image.js';
 import { copyImageTables, parseImageFileReference } from './image-file.js';
+import { checkRaftTables, checkWholeFileOn, fileBytes, refuseRecordedDamage, wholeFileCheckAtOpenBytesMax } from './integrity.js';
 import {
   assertInvariant,
   assertNever,
@@ -56,6 +59,8 @@ export interface StorageOptions {
   /** Test hook: make chosen write transactions (and fsyncs of persistThen) fail as a failing disk would. */
   readonly faults?: StorageFaults;
   readonly logger?: StorageLogger;
+  /** A file larger than this (database and WAL) is checked whole after open, not at open (integrity.ts). */
+  readonly wholeFileCheckAtOpenBytesMax?: number;
 }
 
 export interface StorageStats {
@@ -116,14 +121,6 @@ function diskFaultCodeOf(error: SqliteError): DiskFaultCode | null {
   return null;
 }
 
-function checkIntegrity(database: Database.Database, path: string): void {
-  const rows = database.pragma('quick_check') as Array<{ quick_check: string }>;
-  const problems = rows.map((row) => row.quick_check).filter((line) => line !== 'ok');
-  if (problems.length > 0) {
-    throw new StorageCorruptionError('database disk image is malformed', { path, quickCheck: problems.slice(0, 8) });
-  }
-}
-
 function configure(database: Database.Database): void {
   database.pragma('journal_mode = WAL');
   // FULL: the WAL is fsynced at every commit, so a committed transaction survives power loss.
@@ -157,6 +154,8 @@ export class RaftStorage {
     private readonly database: Database.Database,
     private readonly options: StorageOptions,
     private readonly logger: StorageLogger,
+    /** Whether open ran the full quick_check; if not, the owner runs it after open (integrity.ts). */
+    readonly checkedWholeFile: boolean,
   ) {
     this.statements = prepareStatements(database);
     this.transaction = database.transaction((body: () => unknown) => {
@@ -172,14 +171,18 @@ export class RaftStorage {
 
   static open(options: StorageOptions): RaftStorage {
     mkdirSync(dirname(options.path), { recursive: true });
+    refuseRecordedDamage(options.path);
+    const checkedWhole = fileBytes(options.path) <= (options.wholeFileCheckAtOpenBytesMax ?? wholeFileCheckAtOpenBytesMax);
     const database = new Database(options.path);
     try {
       configure(database);
-      checkIntegrity(database, options.path);
+      // A large file: only the Raft tables here, the whole file's check runs after open (integrity.ts).
+      if (checkedWhole) checkWholeFileOn(database, options.path);
+      else checkRaftTables(database, options.path);
       ensureSchema(database, options.path);
       options.stateMachine.open(database);
       const logger = options.logger ?? pino({ name: 'raft-storage' });
-      return new RaftStorage(database, options, logger);
+      return new RaftStorage(database, options, logger, checkedWhole);
     } catch (error) {
       database.close();
       throw asCorruption(error, options.path);
