@@ -239,7 +239,7 @@ class GatewayHandler {
   handle(request: IncomingMessage, response: ServerResponse): void {
     const started = performance.now();
     const route = matchRoute(request.method ?? 'GET', request.url ?? '/');
-    if (this.refusedTooLarge(request, response, route.kind, started)) return;
+    if (this.refusedTooLarge(request, response, route.kind, started) || this.refusedWithoutHost(request, response, route.kind, started)) return;
     if (this.connections.isOverLimit(request.socket) && !isProbe(route.kind)) {
       this.refuseConnection(response, route.kind, started);
       return;
@@ -264,7 +264,7 @@ class GatewayHandler {
   handleOperations(request: IncomingMessage, response: ServerResponse): void {
     const started = performance.now();
     const route = matchRoute(request.method ?? 'GET', request.url ?? '/');
-    if (this.refusedTooLarge(request, response, route.kind, started)) return;
+    if (this.refusedTooLarge(request, response, route.kind, started) || this.refusedWithoutHost(request, response, route.kind, started)) return;
     if (admissionClassOf(route.kind) !== null) {
       void this.responder.reply(response, 'notFound', started, 404, jsonHeaders, bodies.errorBody('the operations listener serves operations routes only; bookstore routes are on the client port'));
       return;
@@ -281,6 +281,16 @@ class GatewayHandler {
       return true;
     }
     return false;
+  }
+
+  /**
+   * HTTP/1.1 requires a Host header; one without is answered 400 with the contract's JSON body here (node:http's own
+   * refusal, switched off in serverOptions, answers an empty body). True when it was.
+   */
+  private refusedWithoutHost(request: IncomingMessage, response: ServerResponse, kind: RouteKind, started: number): boolean {
+    if (request.headers.host !== undefined || request.httpVersionMajor !== 1 || request.httpVersionMinor !== 1) return false;
+    void this.responder.reply(response, kind, started, 400, closeHeaders, bodies.errorBody('an HTTP/1.1 request needs a Host header'));
+    return true;
   }
 
   /** Runs an admitted, authorized request to its answer; settles (never rejects) once it is answered. */
@@ -452,6 +462,8 @@ function serverOptions(limits: GatewayLimits): ServerOptions {
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     maxHeaderSize: limits.headerBytesMax,
+    // A request without Host is refused by the handler, with a JSON body (refusedWithoutHost).
+    requireHostHeader: false,
     // headersTimeout and requestTimeout are enforced by a periodic sweep; sweep often enough for them to bite.
     connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
   };

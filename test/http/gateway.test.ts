@@ -280,6 +280,15 @@ api('a wrong method is 405 with Allow', async ({ port }) => {
   assert.is(got.headers.allow, 'POST');
 });
 
+api('an HTTP/1.1 request without Host is 400 with the JSON error body; HTTP/1.0 needs none', async ({ port }) => {
+  const without = await rawExchange(port, 'GET /lookup/1 HTTP/1.1\r\n\r\n', 2_000);
+  assert.ok(without.received.startsWith('HTTP/1.1 400'), without.received);
+  assert.match(without.received, /\{"ok":false,"error":"an HTTP\/1\.1 request needs a Host header"\}/);
+  assert.ok(without.closed);
+  const old = await rawExchange(port, 'GET /lookup/1 HTTP/1.0\r\n\r\n', 2_000);
+  assert.ok(old.received.startsWith('HTTP/1.1 200'), old.received);
+});
+
 api('a body over 64 KiB is 413 and the connection closes, declared or chunked', async ({ port }) => {
   // Declares 70000 bytes but sends few: the answer must come at once, then the server closes the socket.
   const declared = await rawExchange(
