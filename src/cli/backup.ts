@@ -42,7 +42,16 @@ export async function main(argv: string[]): Promise<number> {
     // Not allowed here: it runs at its normal priority.
   }
   const startedAt = performance.now();
-  const manifest = await download(values.gateway, out, pace === null ? null : pace.value);
+  let manifest: BackupManifest;
+  try {
+    manifest = await download(values.gateway, out, pace === null ? null : pace.value);
+  } catch (error) {
+    // The gateway unreachable, or refusing (another backup running: 409, no replica could copy: 503): a failed
+    // run, said in one line, not a usage error nor a stack.
+    if (!(error instanceof BackupDownloadError)) throw error;
+    console.error(`pygmy backup: ${error.message}`);
+    return 1;
+  }
   try {
     await verifyBackupDirectory(out);
   } catch (error) {
@@ -70,6 +79,11 @@ async function verifyMain(argv: string[]): Promise<number> {
   }
 }
 
+/** The gateway could not be reached or refused the backup: nothing was written. */
+class BackupDownloadError extends Error {
+  override name = 'BackupDownloadError';
+}
+
 /** Readable.fromWeb() out of the fetch body, but read chunk by chunk: the manifest line, then each file. */
 async function download(gateway: string, out: string, bytesPerSecond: number | null): Promise<BackupManifest> {
   const token = process.env.PYGMY_ADMIN_TOKEN;
@@ -79,11 +93,11 @@ async function download(gateway: string, out: string, bytesPerSecond: number | n
     if (bytesPerSecond !== null) url.searchParams.set('maxBytesPerSecond', String(bytesPerSecond));
     response = await fetch(url, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
   } catch (error) {
-    throw new UsageError(`--gateway ${gateway}: ${(error as Error).message}`);
+    throw new BackupDownloadError(`could not reach the gateway ${gateway}: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`);
   }
   if (response.status !== 200 || response.body === null) {
     const text = await response.text().catch(() => '');
-    throw new Error(`the gateway answered ${response.status}: ${text.trim().slice(0, 500)}`);
+    throw new BackupDownloadError(`the gateway answered ${response.status}: ${text.trim().slice(0, 500)}`);
   }
   mkdirSync(out, { recursive: true });
   const reader = new ChunkReader(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>));
