@@ -4,11 +4,27 @@
 // from the new members) and be hits (the lease renewed by the new leader); a restock proposed straight to the new
 // leader, not through the gateway (so no read-your-writes invalidation of its own), must reach the cache as the
 // leader's invalidation. Fails if the cache keeps the member list it was started with.
+// Then the clients nobody tells of a change: a group client made from the bootstrap names only (as a second
+// gateway's), reading while the catalog grows to 5 and loses catalog-1..3, must still read and propose; and order
+// replicas restarted afterwards (started from their bootstrap catalog list) must still get orders bought.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { encodeCatalogCommand } from '../../src/actors/catalog/commands.js';
+import { encodeCatalogCommand, type CatalogMachine } from '../../src/actors/catalog/commands.js';
+import { catalogMembers } from '../../src/cluster/cluster.js';
+import { GroupClient } from '../../src/raft/client.js';
+import { isRuntimeError } from '../../src/runtime/errors.js';
 import { withInProcessCluster } from '../support/in-process-cluster.js';
 import { eventually, http, sleep } from '../support/pygmy-process.js';
+
+/** A membership change as an operator makes it: a 503 (no leader for a moment, a learner catching up) is sent again. */
+function change(url: string, method: 'POST' | 'DELETE', path: string, body?: string) {
+  return eventually(`${method} ${path}`, async () => {
+    const answer = await http(method, `${url}${path}`, { ...(body === undefined ? {} : { body }), timeoutMs: 15_000 });
+    if (answer.status === 503) return undefined;
+    assert.is(answer.status, 200, `${method} ${path}: ${answer.text}`);
+    return answer;
+  }, 30_000, 200);
+}
 
 async function lookup(url: string, item: number): Promise<{ stock: number; cache: string | null }> {
   const answer = await http('GET', `${url}/lookup/${item}`, { timeoutMs: 10_000 });
@@ -18,15 +34,8 @@ async function lookup(url: string, item: number): Promise<{ stock: number; cache
 
 test('with every bootstrap catalog member replaced, the cache reads from, renews its lease with and hears the new ones', () => withInProcessCluster(async (cluster) => {
   const url = cluster.url;
-  // As an operator would: a 503 (no leader for a moment, after the leader's own removal) is tried again.
-  const change = (method: 'POST' | 'DELETE', path: string, body?: string) => eventually(`${method} ${path}`, async () => {
-    const answer = await http(method, `${url}${path}`, { ...(body === undefined ? {} : { body }), timeoutMs: 15_000 });
-    if (answer.status === 503) return undefined;
-    assert.is(answer.status, 200, `${method} ${path}: ${answer.text}`);
-    return answer;
-  }, 30_000, 200);
-  for (const name of ['catalog-4', 'catalog-5', 'catalog-6']) await change('POST', '/admin/groups/catalog/members', JSON.stringify({ name }));
-  for (const name of ['catalog-1', 'catalog-2', 'catalog-3']) await change('DELETE', `/admin/groups/catalog/members/${name}`);
+  for (const name of ['catalog-4', 'catalog-5', 'catalog-6']) await change(url, 'POST', '/admin/groups/catalog/members', JSON.stringify({ name }));
+  for (const name of ['catalog-1', 'catalog-2', 'catalog-3']) await change(url, 'DELETE', `/admin/groups/catalog/members/${name}`);
   const members = await eventually('a leader among the new members', async () => {
     const view = (await http('GET', `${url}/admin/groups/catalog/members`)).json();
     return view.ok && view.result.leader !== null && view.result.voters.includes(view.result.leader) ? view.result : undefined;
@@ -48,6 +57,57 @@ test('with every bootstrap catalog member replaced, the cache reads from, renews
     return read.stock === first.stock + 7 ? read : undefined;
   }, 5_000);
   assert.is(after.stock, first.stock + 7);
+}));
+
+test('a client given only the bootstrap members, and restarted order replicas, find the catalog after it moved', () => withInProcessCluster(async (cluster) => {
+  const url = cluster.url;
+  // Made by the test, as a second gateway's: nobody calls its setMembers.
+  const other = new GroupClient<CatalogMachine>({
+    group: 'catalog', members: catalogMembers,
+    ask: (target, message, timeoutMs) => cluster.system.ask(target, message, { timeoutMs }),
+    isUnavailable: (error) => isRuntimeError(error, 'ACTOR_UNAVAILABLE'),
+    attemptTimeoutMs: 1_000,
+  });
+  // It serves traffic through the changes, as a gateway would: a read every 50 ms.
+  let reading = true;
+  let reads = 0;
+  const traffic = (async () => {
+    while (reading) {
+      await other.read({ type: 'lookup', id: 1 }, Date.now() + 5_000).then(() => { reads += 1; }, () => undefined);
+      await sleep(50);
+    }
+  })();
+  try {
+    for (const name of ['catalog-4', 'catalog-5']) await change(url, 'POST', '/admin/groups/catalog/members', JSON.stringify({ name }));
+    for (const name of ['catalog-1', 'catalog-2', 'catalog-3']) await change(url, 'DELETE', `/admin/groups/catalog/members/${name}`);
+  } finally {
+    reading = false;
+    await traffic;
+  }
+  assert.ok(reads > 0, 'the other client never read during the changes');
+  const read = await other.read({ type: 'lookup', id: 1 }, Date.now() + 5_000);
+  assert.ok(['catalog-4', 'catalog-5'].includes(read.servedBy), `read served by ${read.servedBy}`);
+  const proposed = await other.propose({ type: 'restock', requestId: `other-${process.pid}`, item: 1, amount: 3 }, Date.now() + 5_000);
+  assert.ok(['catalog-4', 'catalog-5'].includes(proposed.servedBy), `restock served by ${proposed.servedBy}`);
+  assert.equal([...other.configuration.members].sort(), ['catalog-4', 'catalog-5']);
+
+  // Every order replica restarted, one at a time: each starts from its bootstrap catalog list (catalog-1..3, all
+  // gone), so whichever leads next must have learnt the catalog's members from its peers to deduct.
+  for (const name of ['order-1', 'order-2', 'order-3']) {
+    await cluster.system.stop(name);
+    await cluster.system.startActor(name);
+    await eventually(`an order leader after ${name} restarted`, async () => {
+      const view = (await http('GET', `${url}/admin/groups/order/members`)).json();
+      return view.ok && view.result.leader !== null ? true : undefined;
+    }, 20_000);
+    await sleep(300);
+  }
+  const order = await eventually('an order bought after every order replica restarted', async () => {
+    const answer = await http('POST', `${url}/order/1?amount=1`, { timeoutMs: 10_000 });
+    return answer.status === 503 ? undefined : answer;
+  }, 20_000, 200);
+  assert.is(order.status, 200, order.text);
+  assert.is(order.json(), true, `the order was not bought: ${order.text}`);
 }));
 
 test.run();
