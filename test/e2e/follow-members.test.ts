@@ -14,29 +14,8 @@ import { catalogMembers } from '../../src/cluster/cluster.js';
 import { GroupClient } from '../../src/raft/client.js';
 import { isRuntimeError } from '../../src/runtime/errors.js';
 import { withInProcessCluster } from '../support/in-process-cluster.js';
+import { changeMembers } from '../support/membership-change.js';
 import { eventually, http, sleep } from '../support/pygmy-process.js';
-
-/**
- * A membership change as an operator makes it: a 503 (no leader for a moment, a learner catching up, an answer
- * that gave up while the change committed) or no answer is sent again; after one, a refusal saying it is done
- * already is success.
- */
-function change(url: string, method: 'POST' | 'DELETE', path: string, body?: string) {
-  let maybeDone = false;
-  return eventually(`${method} ${path}`, async () => {
-    const answer = await http(method, `${url}${path}`, { ...(body === undefined ? {} : { body }), timeoutMs: 15_000 }).catch((error: unknown) => {
-      maybeDone = true;
-      throw error;
-    });
-    if (answer.status === 503) {
-      maybeDone = true;
-      return undefined;
-    }
-    if (maybeDone && answer.status === 409 && /is not a member|is already a member/.test(answer.text)) return answer;
-    assert.is(answer.status, 200, `${method} ${path}: ${answer.text}`);
-    return answer;
-  }, 30_000, 200);
-}
 
 async function lookup(url: string, item: number): Promise<{ stock: number; cache: string | null }> {
   const answer = await http('GET', `${url}/lookup/${item}`, { timeoutMs: 10_000 });
@@ -46,8 +25,8 @@ async function lookup(url: string, item: number): Promise<{ stock: number; cache
 
 test('with every bootstrap catalog member replaced, the cache reads from, renews its lease with and hears the new ones', () => withInProcessCluster(async (cluster) => {
   const url = cluster.url;
-  for (const name of ['catalog-4', 'catalog-5', 'catalog-6']) await change(url, 'POST', '/admin/groups/catalog/members', JSON.stringify({ name }));
-  for (const name of ['catalog-1', 'catalog-2', 'catalog-3']) await change(url, 'DELETE', `/admin/groups/catalog/members/${name}`);
+  for (const name of ['catalog-4', 'catalog-5', 'catalog-6']) await changeMembers(url, 'POST', '/admin/groups/catalog/members', JSON.stringify({ name }));
+  for (const name of ['catalog-1', 'catalog-2', 'catalog-3']) await changeMembers(url, 'DELETE', `/admin/groups/catalog/members/${name}`);
   const members = await eventually('a leader among the new members', async () => {
     const view = (await http('GET', `${url}/admin/groups/catalog/members`)).json();
     return view.ok && view.result.leader !== null && view.result.voters.includes(view.result.leader) ? view.result : undefined;
@@ -96,8 +75,8 @@ test('a client given only the bootstrap members, and restarted order replicas, f
     }
   })();
   try {
-    for (const name of ['catalog-4', 'catalog-5']) await change(url, 'POST', '/admin/groups/catalog/members', JSON.stringify({ name }));
-    for (const name of ['catalog-1', 'catalog-2', 'catalog-3']) await change(url, 'DELETE', `/admin/groups/catalog/members/${name}`);
+    for (const name of ['catalog-4', 'catalog-5']) await changeMembers(url, 'POST', '/admin/groups/catalog/members', JSON.stringify({ name }));
+    for (const name of ['catalog-1', 'catalog-2', 'catalog-3']) await changeMembers(url, 'DELETE', `/admin/groups/catalog/members/${name}`);
   } finally {
     reading = false;
     await traffic;
