@@ -12,8 +12,8 @@
 //                                     a query the application's parseQuery refuses → {ok:false, error:'badQuery', detail}
 //                                     Either answer also carries `configuration` (types.ts) when this replica's latest
 //                                     configuration is newer than the asker's knownConfigIndex (withConfiguration): a
-//                                     group client follows the group's members from it (client.ts). The application's
-//                                     leader-only requests answer the same way.
+//                                     group client follows the group's members from it (client.ts). An application's
+//                                     leader-only requests answer the same way by calling it (the order replica's do).
 //   {type:'status'}                   ask → ReplicaStatus
 //   {type:'hash'}                     ask → {index, hash}: the state digest at the applied index
 //   {type:'backup', destination, bytesPerSecond?}  ask → BackupAnswer: after a ReadIndex read, a copy of the state machine at
