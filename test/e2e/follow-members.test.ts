@@ -6,11 +6,14 @@
 // leader's invalidation. Fails if the cache keeps the member list it was started with.
 // Then the clients nobody tells of a change: a group client made from the bootstrap names only (as a second
 // gateway's), reading while the catalog grows to 5 and loses catalog-1..3, must still read and propose; and order
-// replicas restarted afterwards (started from their bootstrap catalog list) must still get orders bought.
+// replicas restarted afterwards (started from their bootstrap catalog list) must still get orders bought. And a
+// client of the order group that only places orders (leader-only requests) follows that group onto order-4/5.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeCatalogCommand, type CatalogMachine } from '../../src/actors/catalog/commands.js';
-import { catalogMembers } from '../../src/cluster/cluster.js';
+import type { OrderCalls } from '../../src/actors/order/actor.js';
+import type { OrderMachine } from '../../src/actors/order/state.js';
+import { catalogMembers, orderMembers } from '../../src/cluster/cluster.js';
 import { GroupClient } from '../../src/raft/client.js';
 import { isRuntimeError } from '../../src/runtime/errors.js';
 import { withInProcessCluster } from '../support/in-process-cluster.js';
@@ -105,6 +108,37 @@ test('a client given only the bootstrap members, and restarted order replicas, f
   }, 20_000, 200);
   assert.is(order.status, 200, order.text);
   assert.is(order.json(), true, `the order was not bought: ${order.text}`);
+}));
+
+test('a client that only places orders follows the order group onto new members', () => withInProcessCluster(async (cluster) => {
+  const url = cluster.url;
+  const orders = new GroupClient<OrderMachine, OrderCalls>({
+    group: 'order', members: orderMembers,
+    ask: (target, message, timeoutMs) => cluster.system.ask(target, message, { timeoutMs }),
+    isUnavailable: (error) => isRuntimeError(error, 'ACTOR_UNAVAILABLE'),
+    attemptTimeoutMs: 2_000,
+  });
+  let sequence = 0;
+  const place = () => orders.leaderCall({ type: 'order', orderId: `leader-call-${process.pid}-${sequence += 1}`, item: 3, amount: 1, createdAt: Date.now() }, Date.now() + 5_000);
+  let placing = true;
+  let placed = 0;
+  const traffic = (async () => {
+    while (placing) {
+      await place().then(() => { placed += 1; }, () => undefined);
+      await sleep(50);
+    }
+  })();
+  try {
+    for (const name of ['order-4', 'order-5']) await changeMembers(url, 'POST', '/admin/groups/order/members', JSON.stringify({ name }));
+    for (const name of ['order-1', 'order-2', 'order-3']) await changeMembers(url, 'DELETE', `/admin/groups/order/members/${name}`);
+  } finally {
+    placing = false;
+    await traffic;
+  }
+  assert.ok(placed > 0, 'the client placed no order during the changes');
+  const answer = await place();
+  assert.ok(['order-4', 'order-5'].includes(answer.servedBy), `order placed by ${answer.servedBy}`);
+  assert.equal([...orders.configuration.members].sort(), ['order-4', 'order-5']);
 }));
 
 test.run();
