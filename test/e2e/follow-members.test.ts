@@ -13,8 +13,9 @@ import * as assert from 'uvu/assert';
 import { encodeCatalogCommand, type CatalogMachine } from '../../src/actors/catalog/commands.js';
 import type { OrderCalls } from '../../src/actors/order/actor.js';
 import type { OrderMachine } from '../../src/actors/order/state.js';
-import { catalogMembers, orderMembers } from '../../src/cluster/cluster.js';
-import { GroupClient } from '../../src/raft/client.js';
+import { catalogMembers, orderMembers, type RunningCluster } from '../../src/cluster/cluster.js';
+import { GroupClient, type LeaderCalls } from '../../src/raft/client.js';
+import type { AnyStateMachine } from '../../src/raft/state-machine.js';
 import { isRuntimeError } from '../../src/runtime/errors.js';
 import { withInProcessCluster } from '../support/in-process-cluster.js';
 import { changeMembers } from '../support/membership-change.js';
@@ -24,6 +25,39 @@ async function lookup(url: string, item: number): Promise<{ stock: number; cache
   const answer = await http('GET', `${url}/lookup/${item}`, { timeoutMs: 10_000 });
   assert.is(answer.status, 200, answer.text);
   return { stock: answer.json().result.stock as number, cache: answer.headers.get('x-cache') };
+}
+
+/** A client of `group` made by the test from the names given, as another gateway's: nobody calls its setMembers. */
+function clientOf<Machine extends AnyStateMachine, Calls extends LeaderCalls = LeaderCalls>(cluster: RunningCluster, group: string, members: readonly string[]) {
+  return new GroupClient<Machine, Calls>({
+    group, members,
+    ask: (target, message, timeoutMs) => cluster.system.ask(target, message, { timeoutMs }),
+    isUnavailable: (error) => isRuntimeError(error, 'ACTOR_UNAVAILABLE'),
+    attemptTimeoutMs: 2_000,
+  });
+}
+
+/**
+ * Moves `group` onto `-4` and `-5` as the "replace every host" story does (two adds, then the three bootstrap members
+ * removed), while `call` runs every 50 ms as a gateway's traffic would; answers how many calls succeeded meanwhile.
+ */
+async function moveGroupWhileCalling(url: string, group: 'catalog' | 'order', call: () => Promise<unknown>): Promise<number> {
+  let calling = true;
+  let succeeded = 0;
+  const traffic = (async () => {
+    while (calling) {
+      await call().then(() => { succeeded += 1; }, () => undefined);
+      await sleep(50);
+    }
+  })();
+  try {
+    for (const name of [`${group}-4`, `${group}-5`]) await changeMembers(url, 'POST', `/admin/groups/${group}/members`, JSON.stringify({ name }));
+    for (const name of [`${group}-1`, `${group}-2`, `${group}-3`]) await changeMembers(url, 'DELETE', `/admin/groups/${group}/members/${name}`);
+  } finally {
+    calling = false;
+    await traffic;
+  }
+  return succeeded;
 }
 
 test('with every bootstrap catalog member replaced, the cache reads from, renews its lease with and hears the new ones', () => withInProcessCluster(async (cluster) => {
@@ -61,29 +95,8 @@ test('with every bootstrap catalog member replaced, the cache reads from, renews
 
 test('a client given only the bootstrap members, and restarted order replicas, find the catalog after it moved', () => withInProcessCluster(async (cluster) => {
   const url = cluster.url;
-  // Made by the test, as a second gateway's: nobody calls its setMembers.
-  const other = new GroupClient<CatalogMachine>({
-    group: 'catalog', members: catalogMembers,
-    ask: (target, message, timeoutMs) => cluster.system.ask(target, message, { timeoutMs }),
-    isUnavailable: (error) => isRuntimeError(error, 'ACTOR_UNAVAILABLE'),
-    attemptTimeoutMs: 1_000,
-  });
-  // It serves traffic through the changes, as a gateway would: a read every 50 ms.
-  let reading = true;
-  let reads = 0;
-  const traffic = (async () => {
-    while (reading) {
-      await other.read({ type: 'lookup', id: 1 }, Date.now() + 5_000).then(() => { reads += 1; }, () => undefined);
-      await sleep(50);
-    }
-  })();
-  try {
-    for (const name of ['catalog-4', 'catalog-5']) await changeMembers(url, 'POST', '/admin/groups/catalog/members', JSON.stringify({ name }));
-    for (const name of ['catalog-1', 'catalog-2', 'catalog-3']) await changeMembers(url, 'DELETE', `/admin/groups/catalog/members/${name}`);
-  } finally {
-    reading = false;
-    await traffic;
-  }
+  const other = clientOf<CatalogMachine>(cluster, 'catalog', catalogMembers);
+  const reads = await moveGroupWhileCalling(url, 'catalog', () => other.read({ type: 'lookup', id: 1 }, Date.now() + 5_000));
   assert.ok(reads > 0, 'the other client never read during the changes');
   const read = await other.read({ type: 'lookup', id: 1 }, Date.now() + 5_000);
   assert.ok(['catalog-4', 'catalog-5'].includes(read.servedBy), `read served by ${read.servedBy}`);
@@ -112,29 +125,10 @@ test('a client given only the bootstrap members, and restarted order replicas, f
 
 test('a client that only places orders follows the order group onto new members', () => withInProcessCluster(async (cluster) => {
   const url = cluster.url;
-  const orders = new GroupClient<OrderMachine, OrderCalls>({
-    group: 'order', members: orderMembers,
-    ask: (target, message, timeoutMs) => cluster.system.ask(target, message, { timeoutMs }),
-    isUnavailable: (error) => isRuntimeError(error, 'ACTOR_UNAVAILABLE'),
-    attemptTimeoutMs: 2_000,
-  });
+  const orders = clientOf<OrderMachine, OrderCalls>(cluster, 'order', orderMembers);
   let sequence = 0;
   const place = () => orders.leaderCall({ type: 'order', orderId: `leader-call-${process.pid}-${sequence += 1}`, item: 3, amount: 1, createdAt: Date.now() }, Date.now() + 5_000);
-  let placing = true;
-  let placed = 0;
-  const traffic = (async () => {
-    while (placing) {
-      await place().then(() => { placed += 1; }, () => undefined);
-      await sleep(50);
-    }
-  })();
-  try {
-    for (const name of ['order-4', 'order-5']) await changeMembers(url, 'POST', '/admin/groups/order/members', JSON.stringify({ name }));
-    for (const name of ['order-1', 'order-2', 'order-3']) await changeMembers(url, 'DELETE', `/admin/groups/order/members/${name}`);
-  } finally {
-    placing = false;
-    await traffic;
-  }
+  const placed = await moveGroupWhileCalling(url, 'order', place);
   assert.ok(placed > 0, 'the client placed no order during the changes');
   const answer = await place();
   assert.ok(['order-4', 'order-5'].includes(answer.servedBy), `order placed by ${answer.servedBy}`);
