@@ -5,7 +5,8 @@
 // (what the gateway needs of the actor system), and the actors' errors as the gateway's (gatewayError).
 // Promises:
 // - A membership change goes through the group's leader; after it, the gateway's group clients and every order
-//   replica's catalog client try the new members. A removed member's actor stops and its database is kept aside.
+//   replica's catalog client try the new members at once (every other client of the group follows it from the
+//   replicas' answers, client.ts). A removed member's actor stops and its database is kept aside.
 // - An action that cuts the cache actor off revokes the near cache before and after (the cache client's guard).
 // - A backup copies the order group, then the catalog group, a follower first in each, while the catalog holds
 //   its dedupe pruning (a lease); a copy a replica staged on another host is read over the transport in checked
@@ -77,7 +78,7 @@ export interface AdminOptions {
 /** What the admin calls use of the gateway's own clients. */
 export interface AdminClients {
   /** Holds the catalog's dedupe pruning for a backup; follows the catalog group's membership changes. */
-  readonly catalog: Pick<GroupClient<CatalogMachine>, 'propose' | 'setMembers'>;
+  readonly catalog: Pick<GroupClient<CatalogMachine>, 'propose' | 'setMembers' | 'configuration'>;
   /** Follows the order group's membership changes. */
   readonly orders: Pick<GroupClient<OrderMachine, OrderCalls>, 'setMembers'>;
   /** Runs an action on an actor; `cutsOff`: the action kills, stops or isolates it (the cache client's guard). */
@@ -262,21 +263,23 @@ export class AdminForwarding {
   }
 
   /**
-   * After a change: this gateway's group client tries the new members, and so do the order replicas' catalog
-   * clients (told with {type:'catalogMembers'}, also a new order member, which starts from its node's list).
-   * An order replica that restarts later starts from its bootstrap list.
+   * After a change: this gateway's group client tries the new members at once, and so do the order replicas'
+   * catalog clients (told with {type:'catalogMembers'}, also a new order member, which starts from its node's
+   * list). Each with the index of the configuration, so a client that already follows a newer one keeps it (another
+   * gateway may have changed the catalog since this one last did). Other clients follow from the replicas' answers.
    */
   private followMembers(group: ReplicaGroup, view: GroupMembers): GroupMembers {
     const members = [...view.voters, ...view.learners];
     if (group === 'catalog') {
-      this.clients.catalog.setMembers(members);
+      this.clients.catalog.setMembers(members, view.configIndex);
       this.catalogNames = members;
     } else {
-      this.clients.orders.setMembers(members);
+      this.clients.orders.setMembers(members, view.configIndex);
       this.orderNames = members;
     }
+    const catalog = this.clients.catalog.configuration;
     for (const order of this.orderNames) {
-      void this.options.actors.ask(order, { type: 'catalogMembers', members: this.catalogNames }, { timeoutMs: 1_000 }).catch(() => undefined);
+      void this.options.actors.ask(order, { type: 'catalogMembers', members: catalog.members, configIndex: catalog.index }, { timeoutMs: 1_000 }).catch(() => undefined);
     }
     return view;
   }

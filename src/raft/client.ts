@@ -3,10 +3,16 @@
 // runtime carries them in one frame and the member serves them with one ReadIndex round), the next turn's to
 // the next member.
 //
-// Owns: the leader hint and the health of each member as this caller has seen it. Promises: a call either
-// returns an answer from a member or throws GroupUnavailableError when the deadline passes; it never waits on a
-// member already known to be down (one that refused with "unavailable" is skipped until `downForMs` passes),
-// and every loop is bounded by the deadline and by `attemptsMax`.
+// Owns: the leader hint, the health of each member as this caller has seen it, and the members it tries. Promises:
+// a call either returns an answer from a member or throws GroupUnavailableError when the deadline passes; it never
+// waits on a member already known to be down (one that refused with "unavailable" is skipped until `downForMs`
+// passes), and every loop is bounded by the deadline and by `attemptsMax`.
+// Members follow the group itself, as etcd's clients sync their endpoints from the member list: every ask names
+// the index of the configuration this client holds (`knownConfigIndex`; 0, the bootstrap one, for the members it
+// was given), a member whose own configuration is newer adds it to its answer (`configuration`, types.ts), and the
+// client then tries that configuration's voters and learners. Only a higher index replaces what it holds, so an
+// old member cannot undo a change, and the members it was given stay until a newer configuration is seen.
+// `setMembers` is the fast path for whoever made a change (or was told of one).
 // Types: a client is generic in the group's state machine (state-machine.ts) — propose takes its Command and
 // answers its Result, read takes its Query and answers that kind's Answer — and in the group's own leader-only
 // requests (`Calls`: request and answer by the request's type). The members run the same state machine, so
@@ -16,7 +22,8 @@
 // Needs: an `ask` function (the runtime's, from an actor or the main thread) and a clock.
 
 import { encodeCommand, type AnswerTo, type AnyStateMachine, type CommandOf, type QueryOf, type ResultOf } from './state-machine.js';
-import type { NodeId } from './types.js';
+import { membersMax } from './core/config-change.js';
+import type { GroupConfiguration, NodeId } from './types.js';
 import type { ReplicaRefusal } from './replica.js';
 
 export class GroupUnavailableError extends Error {
@@ -63,6 +70,26 @@ export interface GroupClientOptions {
   readonly attemptTimeoutMs?: number;
   readonly attemptsMax?: number;
   readonly onFailover?: (from: NodeId, to: NodeId | null, reason: string) => void;
+  /** The members tried changed (a newer configuration was seen, or setMembers): these from now on. */
+  readonly onMembersChanged?: (members: readonly NodeId[], configIndex: number) => void;
+}
+
+/** The longest member name a configuration from the wire may carry (as long as a membership change takes). */
+const memberNameLengthMax = 64;
+
+/** A list of member names from the wire: at most the core's membersMax, each a short non-empty string. */
+export function isMemberList(value: unknown): value is readonly NodeId[] {
+  return Array.isArray(value) && value.length <= membersMax
+    && value.every((name) => typeof name === 'string' && name.length > 0 && name.length <= memberNameLengthMax);
+}
+
+/** A configuration from the wire, checked: an index, at least one voter, at most membersMax members; else null. */
+export function parseConfiguration(value: unknown): GroupConfiguration | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { index, voters, learners } = value as Record<string, unknown>;
+  if (!Number.isSafeInteger(index) || (index as number) < 0) return null;
+  if (!isMemberList(voters) || !isMemberList(learners) || voters.length === 0 || voters.length + learners.length > membersMax) return null;
+  return { index: index as number, voters, learners };
 }
 
 export interface GroupAnswer<Result = unknown> {
@@ -117,8 +144,10 @@ export class GroupClient<Machine extends AnyStateMachine = AnyStateMachine, Call
   private readonly downUntilMs = new Map<NodeId, number>();
   private leaderHint: NodeId | null = null;
   private cursor = 0;
-  /** The members tried, in order; replaced when the group's configuration changes (setMembers). */
+  /** The members tried, in order; replaced by a newer configuration (an answer's, or setMembers). */
   private members: readonly NodeId[];
+  /** The index of the configuration `members` came from; 0 for the members given at construction. */
+  private configIndex = 0;
   /** Where the reads of the current event-loop turn start; null until a read asks for it. */
   private turnStart: number | null = null;
 
@@ -129,12 +158,26 @@ export class GroupClient<Machine extends AnyStateMachine = AnyStateMachine, Call
     this.now = options.now ?? Date.now;
   }
 
-  /** The group's members changed (a membership change): try these from now on. */
-  setMembers(members: readonly NodeId[]): void {
+  /**
+   * The group's members changed (a membership change): try these from now on. With the index of the configuration
+   * they are, only if it is newer than the one held (an answer may have brought it already); without, at once.
+   */
+  setMembers(members: readonly NodeId[], configIndex?: number): void {
     if (members.length === 0) return;
+    if (configIndex !== undefined && configIndex <= this.configIndex) return;
+    const changed = members.length !== this.members.length || members.some((member) => !this.members.includes(member));
     this.members = [...members];
+    if (configIndex !== undefined) this.configIndex = configIndex;
     this.cursor %= this.members.length;
     if (this.leaderHint !== null && !this.members.includes(this.leaderHint)) this.leaderHint = null;
+    // Bounded by the members: forget the health of those no longer tried.
+    for (const member of this.downUntilMs.keys()) if (!this.members.includes(member)) this.downUntilMs.delete(member);
+    if (changed) this.options.onMembersChanged?.(this.members, this.configIndex);
+  }
+
+  /** The members tried and the index of the configuration they came from (0: the members given at construction). */
+  get configuration(): { readonly index: number; readonly members: readonly NodeId[] } {
+    return { index: this.configIndex, members: this.members };
   }
 
   get leader(): NodeId | null {
@@ -196,7 +239,7 @@ export class GroupClient<Machine extends AnyStateMachine = AnyStateMachine, Call
     return healthy.find((member) => !tried.has(member)) ?? null;
   }
 
-  private async call<Result>(message: unknown, deadlineAtMs: number, leaderOnly: boolean): Promise<GroupAnswer<Result>> {
+  private async call<Result>(message: { readonly type: string; readonly [field: string]: unknown }, deadlineAtMs: number, leaderOnly: boolean): Promise<GroupAnswer<Result>> {
     const attemptsMax = this.options.attemptsMax ?? 256;
     const tried = new Set<NodeId>();
     let lastProblem = 'no attempt made';
@@ -218,7 +261,7 @@ export class GroupClient<Machine extends AnyStateMachine = AnyStateMachine, Call
       const timeoutMs = Math.max(1, Math.min(remainingMs, this.options.attemptTimeoutMs ?? 2_000));
       let answer: unknown;
       try {
-        answer = await this.options.ask(target, message, timeoutMs);
+        answer = await this.options.ask(target, { ...message, knownConfigIndex: this.configIndex }, timeoutMs);
       } catch (error) {
         lastProblem = `${target}: ${error instanceof Error ? error.message : String(error)}`;
         if (this.options.isUnavailable(error)) this.markDown(target);
@@ -227,6 +270,7 @@ export class GroupClient<Machine extends AnyStateMachine = AnyStateMachine, Call
         continue;
       }
       this.markUp(target);
+      this.followAnswer(answer);
       const answered = classify(answer);
       if (answered === null) {
         lastProblem = `${target} answered something that is neither an answer nor a refusal`;
@@ -255,6 +299,13 @@ export class GroupClient<Machine extends AnyStateMachine = AnyStateMachine, Call
       return { result: accepted<Result>(answered.answer), index: answered.answer.index, servedBy: target };
     }
     throw new GroupUnavailableError(this.options.group, lastProblem);
+  }
+
+  /** A member's answer names a configuration newer than the one held: its voters and learners are tried from now on. */
+  private followAnswer(answer: unknown): void {
+    if (typeof answer !== 'object' || answer === null || !('configuration' in answer)) return;
+    const configuration = parseConfiguration(answer.configuration);
+    if (configuration !== null) this.setMembers([...configuration.voters, ...configuration.learners], configuration.index);
   }
 }
 

@@ -7,9 +7,13 @@
 //   {type:'raft', cluster, replica, toReplica, voter, message}   a peer's Raft message in its envelope (tell)
 //   {type:'tick'}                     the replica's own timer (armed for the next tick that acts, see
 //                                     tick-schedule.ts; an idle follower sleeps through its election timeout)
-//   {type:'propose', data}            ask → {ok:true, index, result} | {ok:false, error, leader}
-//   {type:'read', query}              ask → linearizable (ReadIndex) read → {ok:true, index, result} | {ok:false, …};
+//   {type:'propose', data, knownConfigIndex?}  ask → {ok:true, index, result} | {ok:false, error, leader}
+//   {type:'read', query, knownConfigIndex?}    ask → linearizable (ReadIndex) read → {ok:true, index, result} | {ok:false, …};
 //                                     a query the application's parseQuery refuses → {ok:false, error:'badQuery', detail}
+//                                     Either answer also carries `configuration` (types.ts) when this replica's latest
+//                                     configuration is newer than the asker's knownConfigIndex (withConfiguration): a
+//                                     group client follows the group's members from it (client.ts). An application's
+//                                     leader-only requests answer the same way by calling it (the order replica's do).
 //   {type:'status'}                   ask → ReplicaStatus
 //   {type:'hash'}                     ask → {index, hash}: the state digest at the applied index
 //   {type:'backup', destination, bytesPerSecond?}  ask → BackupAnswer: after a ReadIndex read, a copy of the state machine at
@@ -56,7 +60,7 @@ import { StorageCorruptionError } from './storage/errors.js';
 import type { BackupCaptureRequest, BackupCaptureResult } from './storage/backup.js';
 import { RaftStorage } from './storage/storage.js';
 import { isTestHookMessage, replicaTestHooks, type ReplicaTestHooks, type ReplicaTestHooksSpec, type TestHookMessage } from './test-hooks.js';
-import type { Entry, NodeId, SoftState } from './types.js';
+import type { Entry, GroupConfiguration, NodeId, SoftState } from './types.js';
 import { isRaftMessage } from './validate.js';
 import { isValidSnapshotStreamMessage } from './snapshot-stream.js';
 import { SeededRandom } from './sim/random.js';
@@ -125,8 +129,8 @@ export interface ReplicaStatus extends Omit<DriverStatus, 'raft'> {
 export type ReplicaMessage =
   | RaftEnvelope
   | { readonly type: 'tick' }
-  | { readonly type: 'propose'; readonly data: string }
-  | { readonly type: 'read'; readonly query: unknown }
+  | { readonly type: 'propose'; readonly data: string; readonly knownConfigIndex?: number }
+  | { readonly type: 'read'; readonly query: unknown; readonly knownConfigIndex?: number }
   | { readonly type: 'status' }
   | { readonly type: 'hash' }
   | { readonly type: 'backup'; readonly destination: string | null; readonly bytesPerSecond?: number | null }
@@ -328,6 +332,18 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
     const parsed = parseQuery(query);
     if (!parsed.ok) return Promise.resolve({ ok: false, error: 'badQuery', detail: parsed.detail, leader: this.leader });
     return this.read(parsed.query);
+  }
+
+  /**
+   * `answer` as sent to an asker that named the index of the configuration it holds (`knownConfigIndex`): with this
+   * replica's latest configuration added when that is newer, so the asker's group client can follow it; as it is
+   * otherwise, and to an asker that named none. Only then does an answer grow: not on every answer of the hot path.
+   */
+  withConfiguration<Answer extends object>(answer: Answer, knownConfigIndex: number | undefined): Answer | (Answer & { readonly configuration: GroupConfiguration }) {
+    if (knownConfigIndex === undefined) return answer;
+    const membership = this.driver.node.membership();
+    if (membership.index <= knownConfigIndex) return answer;
+    return { ...answer, configuration: { index: membership.index, voters: [...membership.voters], learners: [...membership.learners] } };
   }
 
   /** A read wanted only for its index: a linearizable point that serves nothing (the answer is null). */
@@ -660,7 +676,9 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
     case 'raft':
       return isEnvelopeHeader(message) && (isRaftMessage(message.message) || isValidSnapshotStreamMessage(message.message));
     case 'propose':
-      return typeof message.data === 'string';
+      return typeof message.data === 'string' && isKnownConfigIndex(message.knownConfigIndex);
+    case 'read':
+      return isKnownConfigIndex(message.knownConfigIndex);
     case 'peerGone':
       return typeof message.peer === 'string';
     case 'backup': {
@@ -683,6 +701,11 @@ function isReplicaMessage(message: unknown): message is ReplicaMessage {
     default:
       return true;
   }
+}
+
+/** The `knownConfigIndex` an ask may name (see Replica.withConfiguration): absent, or an index. */
+export function isKnownConfigIndex(value: unknown): value is number | undefined {
+  return value === undefined || (Number.isSafeInteger(value) && (value as number) >= 0);
 }
 
 /** One of the replica's own messages (isMessage checked it), not the application's. */
@@ -732,12 +755,16 @@ export function defineReplicaActor<App, AppMessage extends { type: string }, Arg
         case 'tick':
           replica.tick();
           return undefined;
-        case 'propose':
-          answerLater(context, replica.proposeEncoded(replicaMessage.data));
+        case 'propose': {
+          const known = replicaMessage.knownConfigIndex;
+          answerLater(context, replica.proposeEncoded(replicaMessage.data).then((answer) => replica.withConfiguration(answer, known)));
           return undefined;
-        case 'read':
-          answerLater(context, replica.readUnchecked(replicaMessage.query, application.parseQuery));
+        }
+        case 'read': {
+          const known = replicaMessage.knownConfigIndex;
+          answerLater(context, replica.readUnchecked(replicaMessage.query, application.parseQuery).then((answer) => replica.withConfiguration(answer, known)));
           return undefined;
+        }
         case 'status':
           return replica.status();
         case 'hash':

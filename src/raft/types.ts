@@ -6,6 +6,17 @@
 
 export type NodeId = string;
 
+/**
+ * A group's configuration as a member tells it to a client of the group (client.ts): the voters and learners the
+ * `config` entry at `index` set (0: the bootstrap configuration). An answer to a `propose`, a `read` or a leader-only
+ * request carries it, as `configuration`, only when the ask named an older `knownConfigIndex`.
+ */
+export interface GroupConfiguration {
+  readonly index: number;
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
 /** `config`: the data is a group configuration (core/config-change.ts), in force from the moment it is in a log. */
 export type EntryType = 'normal' | 'noop' | 'config';
 

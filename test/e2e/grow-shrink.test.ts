@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { conservationAnomalies } from '../support/conservation.js';
 import { withInProcessCluster } from '../support/in-process-cluster.js';
+import { changeMembers } from '../support/membership-change.js';
 import { allOrdersOfItem, startOrderFlow } from '../support/orders.js';
 import { eventually, http, sleep } from '../support/pygmy-process.js';
 
@@ -39,10 +40,8 @@ test('catalog 3 → 5 → 3 while orders flow; two of five down still serves; no
   await eventually('orders acknowledged with two of five catalog replicas down', async () => (acknowledged.length >= countBefore + 5 ? true : undefined), 30_000);
   for (const name of down) await cluster.system.startActor(name);
   await sleep(500);
-  for (const name of ['catalog-4', 'catalog-5']) {
-    const answer = await http('DELETE', `${url}/admin/groups/catalog/members/${name}`, { timeoutMs: 15_000 });
-    assert.is(answer.status, 200, `${name}: ${answer.text}`);
-  }
+  // Sent again after a 503 as well: two members just restarted may still be electing a leader on a busy machine.
+  for (const name of ['catalog-4', 'catalog-5']) await changeMembers(url, 'DELETE', `/admin/groups/catalog/members/${name}`);
   const three = (await http('GET', `${url}/admin/groups/catalog/members`)).json().result;
   assert.equal([...three.voters].sort(), ['catalog-1', 'catalog-2', 'catalog-3']);
   const countShrunk = acknowledged.length;

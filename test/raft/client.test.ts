@@ -1,5 +1,6 @@
-// GroupClient over a fake ask: how reads spread over the members, how a down member is skipped, and how writes
-// follow the leader's redirect. No workers: each test plays the members' answers by hand.
+// GroupClient over a fake ask: how reads spread over the members, how a down member is skipped, how writes
+// follow the leader's redirect, and how the members follow the configuration the answers carry. No workers: each
+// test plays the members' answers by hand.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GroupClient, GroupRefusedError, GroupUnavailableError } from '../../src/raft/client.js';
@@ -9,7 +10,9 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 class Unavailable extends Error {}
 
-function makeClient(answer: (target: string, message: { type: string }) => unknown) {
+type Asked = { type: string; knownConfigIndex?: number };
+
+function makeClient(answer: (target: string, message: Asked) => unknown) {
   const asked: string[] = [];
   const client = new GroupClient({
     group: 'catalog',
@@ -18,7 +21,7 @@ function makeClient(answer: (target: string, message: { type: string }) => unkno
     ask: (target, message) => {
       asked.push(target);
       try {
-        return Promise.resolve(answer(target, message as { type: string }));
+        return Promise.resolve(answer(target, message as Asked));
       } catch (error) {
         return Promise.reject(error);
       }
@@ -123,7 +126,7 @@ test('propose sends the command as the JSON text the log carries', async () => {
     },
   });
   await client.propose({ type: 'restock', requestId: 'r', item: 1, amount: 2 }, Date.now() + 1_000);
-  assert.equal(sent, [{ type: 'propose', data: '{"type":"restock","requestId":"r","item":1,"amount":2}' }]);
+  assert.equal(sent, [{ type: 'propose', data: '{"type":"restock","requestId":"r","item":1,"amount":2}', knownConfigIndex: 0 }]);
 });
 
 test('a call that no member answers before its deadline throws GroupUnavailableError', async () => {
@@ -136,6 +139,97 @@ test('a call that no member answers before its deadline throws GroupUnavailableE
   } catch (error) {
     assert.instance(error, GroupUnavailableError);
   }
+});
+
+/** Plays a group that moved onto catalog-4 and catalog-5 (configuration at index 40): the old members refuse. */
+const moved = { index: 40, voters: ['catalog-4', 'catalog-5'], learners: [] };
+function movedGroup(target: string, message: Asked): unknown {
+  const configuration = (message.knownConfigIndex ?? 0) < moved.index ? { configuration: moved } : {};
+  if (target === 'catalog-4') return { ok: true, index: 50, result: 'done', ...configuration };
+  if (target === 'catalog-5') return { ok: false, error: 'notLeader', leader: 'catalog-4', ...configuration };
+  if (target === 'catalog-1') return { ok: false, error: 'notLeader', leader: 'catalog-4', ...configuration };
+  throw new Unavailable('removed');
+}
+
+test('a refusal carrying a newer configuration: its members are tried, the leader it names is followed', async () => {
+  // The client knows only the bootstrap members; catalog-1 (still running) refuses and names catalog-4 and the
+  // configuration that holds it. Without following it, the write could never reach catalog-4.
+  const { client, asked } = makeClient(movedGroup);
+  const answer = await client.propose('{}', Date.now() + 1_000);
+  assert.is(answer.servedBy, 'catalog-4');
+  assert.equal(client.configuration, { index: 40, members: ['catalog-4', 'catalog-5'] });
+  asked.length = 0;
+  for (let turn = 0; turn < 3; turn += 1) {
+    await client.read({ type: 'lookup' }, Date.now() + 1_000).catch(() => undefined);
+    await nextTurn();
+  }
+  assert.ok(asked.every((target) => target === 'catalog-4' || target === 'catalog-5'), `asked ${asked.join(', ')}`);
+});
+
+test('every ask names the configuration held; members answer it only while the asker is behind', async () => {
+  const known: number[] = [];
+  let answersWithConfiguration = 0;
+  const { client } = makeClient((target, message) => {
+    known.push(message.knownConfigIndex ?? -1);
+    const answer = movedGroup(target, message) as Record<string, unknown>;
+    if ('configuration' in answer) answersWithConfiguration += 1;
+    return answer;
+  });
+  await client.propose('{}', Date.now() + 1_000);
+  await client.propose('{}', Date.now() + 1_000);
+  assert.equal(known, [0, 40, 40]);
+  assert.is(answersWithConfiguration, 1);
+});
+
+test('an older configuration never replaces a newer one, from an answer or from setMembers', async () => {
+  // catalog-4 (newer, index 40) is followed first; catalog-2 then answers with the configuration at index 10.
+  const older = { index: 10, voters: ['catalog-1', 'catalog-2', 'catalog-3'], learners: [] };
+  const { client } = makeClient((target, message) => {
+    if (target === 'catalog-4' || target === 'catalog-5') return { ok: true, index: 50, result: 'done', configuration: older };
+    return movedGroup(target, message);
+  });
+  await client.propose('{}', Date.now() + 1_000);
+  assert.equal(client.configuration, { index: 40, members: ['catalog-4', 'catalog-5'] });
+  await client.read({ type: 'lookup' }, Date.now() + 1_000);
+  assert.equal(client.configuration, { index: 40, members: ['catalog-4', 'catalog-5'] });
+  client.setMembers(['catalog-1'], 39);
+  assert.equal(client.configuration.members, ['catalog-4', 'catalog-5']);
+  client.setMembers(['catalog-4', 'catalog-5', 'catalog-6'], 41);
+  assert.equal(client.configuration, { index: 41, members: ['catalog-4', 'catalog-5', 'catalog-6'] });
+});
+
+test('a configuration that is not one (no voter, too many members, a bad index) is not followed', async () => {
+  const bad: unknown[] = [
+    { index: 40, voters: [], learners: ['catalog-4'] },
+    { index: 40, voters: Array.from({ length: 10 }, (_unused, position) => `catalog-${position + 4}`), learners: [] },
+    { index: -1, voters: ['catalog-4'], learners: [] },
+    { index: 40, voters: ['catalog-4', 7], learners: [] },
+    'catalog-4',
+  ];
+  for (const configuration of bad) {
+    const { client } = makeClient(() => ({ ok: true, index: 3, result: 'value', configuration }));
+    await client.read({ type: 'lookup' }, Date.now() + 1_000);
+    assert.equal(client.configuration, { index: 0, members }, JSON.stringify(configuration));
+  }
+});
+
+test('the members followed are announced once per change', async () => {
+  const announced: Array<{ members: readonly string[]; index: number }> = [];
+  const client = new GroupClient({
+    group: 'catalog', members, isUnavailable: (error) => error instanceof Unavailable,
+    ask: (target, message) => {
+      try {
+        return Promise.resolve(movedGroup(target, message as Asked));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+    onMembersChanged: (changed, index) => announced.push({ members: [...changed], index }),
+  });
+  await client.propose('{}', Date.now() + 1_000);
+  await client.propose('{}', Date.now() + 1_000);
+  client.setMembers(['catalog-5', 'catalog-4'], 45);
+  assert.equal(announced, [{ members: ['catalog-4', 'catalog-5'], index: 40 }]);
 });
 
 test.run();

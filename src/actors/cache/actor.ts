@@ -23,10 +23,11 @@
 // Promises: a miss is a linearizable read (ReadIndex) on some catalog replica; a fill older than an invalidation
 // already seen is not stored; concurrent misses on one key make one backend read; a cache that has not heard from
 // the catalog group's leader for longer than its lease serves no hits (and forgets everything it had).
-// The members it subscribes to and reads from follow the catalog leader's configuration (named in each subscribe
-// answer), so a member added or removed while running is followed without a restart.
+// The members it subscribes to and reads from are its catalog client's (client.ts), which follows the group's
+// configuration from the replicas' answers; the catalog leader's configuration, named in each subscribe answer, is
+// fed to it too. So a member added or removed while running is followed without a restart.
 import { assertNever } from '../../assert.js';
-import type { GroupClient } from '../../raft/client.js';
+import { parseConfiguration, type GroupClient } from '../../raft/client.js';
 import { defineActor, type ActorContext } from '../../runtime/actor.js';
 import { EpisodeLog, foldedSuffix } from '../../runtime/log-episodes.js';
 import type { Item, Topic } from '../catalog/catalog.js';
@@ -85,9 +86,6 @@ interface CacheState {
   readonly catalog: GroupClient<CatalogMachine>;
   readonly enabled: boolean;
   readonly readDeadlineMs: number;
-  /** The catalog group's members (voters and learners) as of `configIndex`; follows the leader's configuration. */
-  catalogMembers: readonly string[];
-  configIndex: number;
   readonly mirrorLeaseMs: number;
   /** Confirmations waiting for the chain to reach their index; at most confirmWaitersMax. */
   readonly confirmations: Confirmation[];
@@ -216,36 +214,31 @@ type SubscribeAnswer = {
   voters?: readonly string[]; learners?: readonly string[]; configIndex?: number;
 };
 
-const membersMax = 16;
-const isMemberList = (value: unknown): value is readonly string[] =>
-  Array.isArray(value) && value.length <= membersMax && value.every((name) => typeof name === 'string' && name.length > 0 && name.length <= 128);
-
 /**
- * A leader's configuration newer than the one this cache follows: subscribe to, and read from, its members from now
- * on (a member added after start, and none that was removed). Newer only, so an old leader cannot undo it.
+ * A leader's configuration, fed to the catalog client: newer only, so an old leader cannot undo it (the client
+ * then calls membersFollowed).
  */
-function followConfiguration(state: CacheState, answer: SubscribeAnswer, context: ActorContext): void {
-  const { voters, learners, configIndex } = answer;
-  if (!Number.isSafeInteger(configIndex) || configIndex! <= state.configIndex || !isMemberList(voters) || !isMemberList(learners) || voters.length === 0) return;
-  const members = [...voters, ...learners];
-  state.configIndex = configIndex!;
-  if (members.length === state.catalogMembers.length && members.every((name) => state.catalogMembers.includes(name))) return;
+function followConfiguration(state: CacheState, answer: SubscribeAnswer): void {
+  const configuration = parseConfiguration({ index: answer.configIndex, voters: answer.voters, learners: answer.learners });
+  if (configuration !== null) state.catalog.setMembers([...configuration.voters, ...configuration.learners], configuration.index);
+}
+
+/** The catalog client tries other members now: subscribe to, and read from, them (a member added, none removed). */
+function membersFollowed(state: CacheState, members: readonly string[], configIndex: number, context: ActorContext): void {
   context.log.info({ members, configIndex, event: 'membersFollowed' }, `cache: the catalog group is now ${members.join(', ')} (configuration at index ${configIndex})`);
-  state.catalogMembers = members;
-  state.catalog.setMembers(members);
   renewLease(state, context);
 }
 
 /** Subscribes to every catalog replica; an answer from the leader renews the lease and names the members. */
 function renewLease(state: CacheState, context: ActorContext): void {
-  for (const member of state.catalogMembers) {
+  for (const member of state.catalog.configuration.members) {
     context.ask<SubscribeAnswer>(member, { type: 'subscribe', cache: context.self }, { timeoutMs: 500 }).then(
       (answer) => {
         if (!answer.ok) return;
         if (answer.role === 'leader') {
           state.policy.noteContact(context.now(), answer.commitIndex);
           renewMirrorLease(state, context);
-          followConfiguration(state, answer, context);
+          followConfiguration(state, answer);
         }
         if (typeof answer.changeIndex === 'number' && !state.policy.observeChangeIndex(answer.changeIndex)) {
           context.log.warn({ member, changeIndex: answer.changeIndex, event: 'chainGap' },
@@ -320,18 +313,19 @@ export default defineActor<CacheState, CacheMessage, CacheArgs>({
     // The mirror must never outlive what this cache would serve: everything it may hold goes with this cache's.
     const onForgetEverything = () => context.tell(systemEndpoint, { type: 'mirrorForget' } satisfies MirrorNotice);
     const failoverEpisodes = new EpisodeLog(10_000);
-    const catalog = catalogClient(context, args.catalogMembers, (from, _to, reason) => {
-      // One line per episode: while a replica is slow, every miss tried on it would otherwise write one.
-      const note = failoverEpisodes.note(context.now());
-      if (note.write) context.log.info({ from, reason, event: 'failover' }, `cache: ${from} did not answer (${reason}); trying the next replica${foldedSuffix(note)}`);
+    const catalog = catalogClient(context, args.catalogMembers, {
+      onFailover: (from, _to, reason) => {
+        // One line per episode: while a replica is slow, every miss tried on it would otherwise write one.
+        const note = failoverEpisodes.note(context.now());
+        if (note.write) context.log.info({ from, reason, event: 'failover' }, `cache: ${from} did not answer (${reason}); trying the next replica${foldedSuffix(note)}`);
+      },
+      onMembersChanged: (members, configIndex) => membersFollowed(state, members, configIndex, context),
     });
     const state: CacheState = {
       policy: new CachePolicy<CacheValue>({ capacity: args.capacity ?? 10_000, leaseMs, now: () => context.now(), onForgetEverything }),
       catalog,
       enabled: args.enabled ?? true,
       readDeadlineMs: args.readDeadlineMs ?? 4_000,
-      catalogMembers: args.catalogMembers,
-      configIndex: -1,
       mirrorLeaseMs,
       confirmations: [],
       lastConfirmRenewalMs: Number.NEGATIVE_INFINITY,

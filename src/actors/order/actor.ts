@@ -13,12 +13,18 @@
 // are run again, so an order whose saga was cut short — a crash between steps, a catalog outage — settles
 // before its deadline when the catalog is back). A new leader sweeps at once.
 // Messages beyond the replica protocol:
-//   {type:'order', orderId, item, amount, createdAt}   ask (leader only) → {ok:true, index, result: OrderOutcome}
-//                                                     | OrderRefusal
+//   {type:'order', orderId, item, amount, createdAt, knownConfigIndex?}   ask (leader only) → {ok:true, index,
+//                                                     result: OrderOutcome} | OrderRefusal, either with the order
+//                                                     group's configuration when newer than knownConfigIndex
+//                                                     (Replica.withConfiguration), as the replica's own answers
 //   {type:'sweepPending'}                             the leader's own timer
+//   {type:'catalogMembers', members, configIndex?}    tell: the catalog group's members changed (a gateway made the change)
+//   {type:'catalogConfiguration'}                     ask → {index, members}: the catalog members this replica's saga
+//                                                     tries; a replica that starts asks its order peers, so one
+//                                                     restarted after the catalog moved finds the catalog's new members
 import { assertNever } from '../../assert.js';
-import { GroupClient, GroupUnavailableError } from '../../raft/client.js';
-import { defineReplicaActor, type Replica, type ReplicaArgs, type ReplicaRefused } from '../../raft/replica.js';
+import { GroupClient, GroupUnavailableError, isMemberList } from '../../raft/client.js';
+import { defineReplicaActor, isKnownConfigIndex, type Replica, type ReplicaArgs, type ReplicaRefused } from '../../raft/replica.js';
 import type { ReplicaTestHooksSpec } from '../../raft/test-hooks.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import { catalogClient } from '../catalog/client.js';
@@ -79,7 +85,11 @@ export type OrderOutcome =
   | { readonly kind: 'keyReused'; readonly first: Order };
 
 /** The order group's one leader-only request: run the saga for an order. */
-export type OrderRequest = { readonly type: 'order'; readonly orderId: string; readonly item: number; readonly amount: number; readonly createdAt: number };
+export type OrderRequest = {
+  readonly type: 'order'; readonly orderId: string; readonly item: number; readonly amount: number; readonly createdAt: number;
+  /** The order group's configuration the asker holds (see Replica.withConfiguration). */
+  readonly knownConfigIndex?: number;
+};
 
 /** The order group's leader-only requests and their answers, for a GroupClient of the group. */
 export type OrderCalls = { readonly order: { readonly request: OrderRequest; readonly answer: OrderOutcome } };
@@ -97,8 +107,10 @@ export type OrderRefusal =
 export type OrderAppMessage =
   | OrderRequest
   | { readonly type: 'sweepPending' }
-  /** The catalog group's members changed: the saga's catalog client tries these from now on. */
-  | { readonly type: 'catalogMembers'; readonly members: readonly string[] };
+  /** The catalog group's members changed (as of the configuration at configIndex): the saga's catalog client tries these. */
+  | { readonly type: 'catalogMembers'; readonly members: readonly string[]; readonly configIndex?: number }
+  /** The catalog members this replica's saga tries, and the index of their configuration. */
+  | { readonly type: 'catalogConfiguration' };
 
 interface OrderApp {
   readonly catalog: GroupClient<CatalogMachine>;
@@ -121,17 +133,36 @@ type OrderReplica = Replica<OrderMachine>;
 function isOrderAppMessage(message: unknown): message is OrderAppMessage {
   if (typeof message !== 'object' || message === null) return false;
   const candidate = message as Record<string, unknown>;
-  if (candidate.type === 'sweepPending') return true;
-  if (candidate.type === 'catalogMembers') {
-    const members = candidate.members;
-    return Array.isArray(members) && members.length > 0 && members.length <= 9
-      && members.every((member) => typeof member === 'string' && member.length > 0 && member.length <= 64);
-  }
+  if (candidate.type === 'sweepPending' || candidate.type === 'catalogConfiguration') return true;
+  if (candidate.type === 'catalogMembers') return isCatalogConfiguration(candidate.members, candidate.configIndex ?? 0);
   return (
     candidate.type === 'order' && typeof candidate.orderId === 'string' && candidate.orderId.length > 0 && candidate.orderId.length <= orderLimits.orderIdLengthMax &&
     typeof candidate.item === 'number' && Number.isSafeInteger(candidate.item) && candidate.item > 0 &&
-    typeof candidate.amount === 'number' && Number.isSafeInteger(candidate.amount) && candidate.amount > 0 && Number.isSafeInteger(candidate.createdAt)
+    typeof candidate.amount === 'number' && Number.isSafeInteger(candidate.amount) && candidate.amount > 0 && Number.isSafeInteger(candidate.createdAt) &&
+    isKnownConfigIndex(candidate.knownConfigIndex)
   );
+}
+
+/** Catalog members with the index of their configuration, as a gateway or an order peer tells them. */
+function isCatalogConfiguration(members: unknown, configIndex: unknown): members is readonly string[] {
+  return isMemberList(members) && members.length > 0 && Number.isSafeInteger(configIndex) && (configIndex as number) >= 0;
+}
+
+/**
+ * A replica that starts (a restart included) asks its order peers which catalog members their sagas try: its own
+ * list is the one it was started with, which a catalog that moved since may have left entirely.
+ */
+function learnCatalogFromPeers(catalog: GroupClient<CatalogMachine>, replica: OrderReplica, context: ActorContext): void {
+  const membership = replica.node.membership();
+  for (const peer of [...membership.voters, ...membership.learners]) {
+    if (peer === replica.name) continue;
+    context.ask<{ index?: unknown; members?: unknown }>(peer, { type: 'catalogConfiguration' }, { timeoutMs: 1_000 }).then(
+      (answer) => {
+        if (isCatalogConfiguration(answer.members, answer.index)) catalog.setMembers(answer.members, answer.index as number);
+      },
+      () => {},
+    );
+  }
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -307,9 +338,10 @@ export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs, O
   createStateMachine,
   parseQuery: parseOrderQuery,
   stateMachineModule: { url: import.meta.url, exportName: 'createStateMachine' },
-  init(_replica, args, context) {
+  init(replica, args, context) {
     checkArgs(args);
     const catalog = catalogClient(context, args.catalogMembers);
+    learnCatalogFromPeers(catalog, replica, context);
     const deadlineMs = args.orderDeadlineMs ?? orderDeadlineMsDefault;
     // Often enough that an order is fenced soon after its deadline, whatever the deadline.
     const sweepMs = args.sweepIntervalMs ?? Math.max(100, Math.min(2_000, Math.floor(deadlineMs / 4)));
@@ -325,17 +357,20 @@ export default defineReplicaActor<OrderApp, OrderAppMessage, OrderReplicaArgs, O
   receive(app, replica, message, context) {
     switch (message.type) {
       case 'order': {
-        if (!replica.isLeader) return { ok: false, error: 'notLeader', leader: replica.leader };
+        const known = message.knownConfigIndex;
+        if (!replica.isLeader) return replica.withConfiguration({ ok: false, error: 'notLeader', leader: replica.leader }, known);
         const reply = context.deferReply();
-        runSaga(app, message.orderId, () => commitPending(app, replica, message)).then((answer) => reply.resolve(ownAnswer(answer, message)));
+        runSaga(app, message.orderId, () => commitPending(app, replica, message)).then((answer) => reply.resolve(replica.withConfiguration(ownAnswer(answer, message), known)));
         return undefined;
       }
       case 'sweepPending':
         void sweepPending(app, replica);
         return undefined;
       case 'catalogMembers':
-        app.catalog.setMembers(message.members);
+        app.catalog.setMembers(message.members, message.configIndex);
         return undefined;
+      case 'catalogConfiguration':
+        return app.catalog.configuration;
       default:
         return assertNever(message, 'order message');
     }
