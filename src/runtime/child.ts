@@ -20,7 +20,7 @@ import type { ActorStatus, ChildSpec, ChildState } from './system.js';
 import { Watchdog } from './watchdog.js';
 import type { ControlApi, LogLevel, WorkerNotice, WorkerStartData, WorkerStatus } from './wire.js';
 
-export type ResolvedChildSpec = Required<Omit<ChildSpec, 'module' | 'args'>> & { moduleUrl: string; args: unknown };
+export type ResolvedChildSpec = Required<Omit<ChildSpec, 'module' | 'args' | 'argsAtStart'>> & { moduleUrl: string; args: unknown; argsAtStart: (() => unknown) | null };
 
 export type ExitIntent = 'stop' | 'kill' | 'hang' | null;
 
@@ -244,7 +244,7 @@ export class ChildHandle {
     const start: WorkerStartData = {
       name: this.name,
       moduleUrl: this.spec.moduleUrl,
-      args: this.spec.args,
+      args: this.spec.argsAtStart === null ? this.spec.args : this.spec.argsAtStart(),
       mailboxCapacity: this.spec.mailboxCapacity,
       logLevelMin,
       controlPort: channel.port2,

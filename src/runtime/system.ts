@@ -31,6 +31,12 @@ export interface ChildSpec {
   /** File URL of the compiled actor module (its default export is the definition). */
   module: URL | string;
   args?: unknown;
+  /**
+   * When set, the args of each start — the first and every restart — are what it returns at that moment instead
+   * of `args`: a restarted actor then starts from what its node knows now (a group's members as they are after a
+   * membership change), not from what it knew when the spec was made.
+   */
+  argsAtStart?: () => unknown;
   restart?: RestartType;
   mailboxCapacity?: number;
   stopTimeoutMs?: number;
@@ -263,6 +269,7 @@ export class ActorSystem extends EventEmitter {
         name: spec.name,
         moduleUrl: spec.module instanceof URL ? spec.module.href : spec.module,
         args: spec.args,
+        argsAtStart: spec.argsAtStart ?? null,
         restart: spec.restart ?? 'permanent',
         mailboxCapacity,
         stopTimeoutMs: spec.stopTimeoutMs ?? stopTimeoutMsDefault,

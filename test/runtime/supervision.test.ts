@@ -37,6 +37,21 @@ test('a handler that throws crashes its actor; the ask is rejected and the resta
   }
 });
 
+test('argsAtStart gives every start, restarts included, the args of that moment', async () => {
+  // A spec's args are fixed when it is made; argsAtStart is read again at each start, so a restarted actor starts
+  // from what its node knows now (a cluster gives restarted actors the catalog's members as they are then).
+  let starts = 0;
+  const system = await startSystem([{ name: 'counter', module: counterModule, argsAtStart: () => ({ label: `start ${starts += 1}` }) }], []);
+  try {
+    assert.is(await system.ask('counter', { type: 'label' }), 'start 1');
+    await rejection(system.ask('counter', { type: 'throw', message: 'boom' }));
+    await waitFor(async () => (await statusOf(system, 'counter')).state === 'running', 3_000, 'counter running again');
+    assert.is(await system.ask('counter', { type: 'label' }), 'start 2');
+  } finally {
+    await system.shutdown();
+  }
+});
+
 test('status and shutdown right as an actor crashes answer at once instead of waiting out their timeouts', async () => {
   // The ask's rejection arrives before the crashed worker's exit is handled: a status or stop sent then reaches a
   // worker that will never answer. Both must notice the exit (control timeout 2 s, stop timeout 5 s here).
