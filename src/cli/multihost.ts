@@ -258,12 +258,15 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   if (options.fresh) wipeForNewCluster(options.dataDir, options.startNewCluster === true);
   const members = { catalog: layoutMembers(layout, 'catalog'), order: layoutMembers(layout, 'order') };
   const specOptions: ClusterOptions = { host: '', port: 0, dataDir: options.dataDir, fresh: false, logger: log, tickMs: layout.tickMs, members, ...(layout.logRetainBytes === null ? {} : { logRetainBytesMax: layout.logRetainBytes }), dedupePruning: layout.dedupePruning, ...(options.orderDeadlineMs === undefined ? {} : { orderDeadlineMs: options.orderDeadlineMs }) };
+  // The gateway's catalog client, once this node has one: what a restarted order replica or cache actor starts from.
+  let catalogMembersNow: () => readonly string[] = () => [];
+  const catalogNow = () => catalogMembersNow();
   let spawnInto: ActorSystem | null = null;
   const spawnHere = async (name: string) => {
     const group = memberNamePattern.exec(name)?.[1] as 'catalog' | 'order' | undefined;
     if (group === undefined || spawnInto === null) throw new MembershipRefusedError(`${self.name} makes only catalog-N and order-N members, not ${name}`);
     log.info({ member: name, event: 'memberSpawned' }, `${self.name}: starting new member ${name}`);
-    await spawnInto.start([replicaSpec(specOptions, group, name)]);
+    await spawnInto.start([replicaSpec(specOptions, group, name, catalogNow)]);
   };
   const transport = new NodeTransport({
     self: self.name,
@@ -279,7 +282,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   spawnInto = system;
   transport.attachSystem(system);
   await transport.listen();
-  const specs = clusterSpecs(specOptions).filter((spec) => self.actors.includes(spec.name));
+  const specs = clusterSpecs(specOptions, catalogNow).filter((spec) => self.actors.includes(spec.name));
   try {
     await system.start(specs);
   } catch (error) {
@@ -303,6 +306,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
       },
       startMember: (_group, name, node) => startMemberOn(options, transport, port, spawnHere, name, node!),
     });
+    const own = backend;
+    catalogMembersNow = () => own.catalogMembersNow();
     gateway = createGateway({ backend, logger: log, host: self.gateway.host, port: self.gateway.port, adminToken: options.adminToken ?? null, admin: options.admin ?? 'on', requestDeadlineMs: timeouts.requestDeadlineMs, operations: options.operationsPort === undefined ? null : { port: options.operationsPort } });
     gateway.metrics.databaseBytesOf = databaseBytesIn(options.dataDir);
     gateway.metrics.peerLinksOf = () => transport.linkFigures();

@@ -154,10 +154,18 @@ function orderTestHooks(options: ClusterOptions): OrderTestHooksSpec {
 }
 
 /**
+ * The catalog group's members as this node knows them now (its gateway's catalog client follows every change):
+ * what a restarted order replica or cache actor starts from, so one restarted after the catalog moved to other
+ * members still finds it. Absent on a node without a gateway: the actors learn the members from their peers and
+ * the replicas' answers.
+ */
+export type CatalogMembersNow = () => readonly string[];
+
+/**
  * The child spec of one replica. A member added later gets the bootstrap members as its peers (they name the
  * cluster id, and it learns the configuration in use from the leader's log).
  */
-export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order', name: string): ChildSpec {
+export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order', name: string, catalogNow?: CatalogMembersNow): ChildSpec {
   const dataDir = resolve(options.dataDir);
   const tickMs = options.tickMs ?? 50;
   const catalogMembers = groupMembers('catalog', options.replicas);
@@ -182,7 +190,13 @@ export function replicaSpec(options: ClusterOptions, group: 'catalog' | 'order',
     ...(options.dedupePruning === false ? { dedupePruning: false } : {}),
     ...(options.snapshotEntriesInterval === undefined ? {} : { snapshotEntriesInterval: options.snapshotEntriesInterval }),
   };
-  return { name, module: orderModule, args, restart: 'permanent' };
+  return { name, module: orderModule, args, ...(catalogNow ? { argsAtStart: () => withCatalogMembers(args, catalogNow) } : {}), restart: 'permanent' };
+}
+
+/** `args` with the catalog members as they are now (the start-up list while the gateway knows none). */
+function withCatalogMembers<Args extends { readonly catalogMembers: readonly string[] }>(args: Args, catalogNow: CatalogMembersNow): Args {
+  const members = catalogNow();
+  return members.length === 0 ? args : { ...args, catalogMembers: [...members] };
 }
 
 /**
@@ -206,15 +220,16 @@ export function membersOnDisk(options: ClusterOptions, group: 'catalog' | 'order
   return [...bootstrap.filter((name) => !removed(name)), ...added.sort((left, right) => numbered(left) - numbered(right))];
 }
 
-export function clusterSpecs(options: ClusterOptions): ChildSpec[] {
+export function clusterSpecs(options: ClusterOptions, catalogNow?: CatalogMembersNow): ChildSpec[] {
   const catalogMembers = membersOnDisk(options, 'catalog');
   const orderMembers = membersOnDisk(options, 'order');
   const catalogs = catalogMembers.map((name) => replicaSpec(options, 'catalog', name));
-  const orders = orderMembers.map((name) => replicaSpec(options, 'order', name));
+  const orders = orderMembers.map((name) => replicaSpec(options, 'order', name, catalogNow));
   const cacheArgs: CacheArgs = {
     catalogMembers, enabled: options.cacheEnabled ?? true, capacity: options.cacheCapacity ?? 20_000, readDeadlineMs: clusterTimeouts(options).cacheReadMs,
   };
-  return [...catalogs, ...orders, { name: cacheName, module: cacheModule, args: cacheArgs, restart: 'permanent' }];
+  const cache: ChildSpec = { name: cacheName, module: cacheModule, args: cacheArgs, ...(catalogNow ? { argsAtStart: () => withCatalogMembers(cacheArgs, catalogNow) } : {}), restart: 'permanent' };
+  return [...catalogs, ...orders, cache];
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -241,6 +256,9 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     ...(options.restartWindowMs === undefined ? {} : { withinMs: options.restartWindowMs }),
   });
   const nearCache = (options.cacheEnabled ?? true) && (options.nearCache ?? true);
+  // Read at each start of an order replica or the cache actor, once the backend exists (it does before any starts).
+  let catalogMembersNow: CatalogMembersNow = () => [];
+  const catalogNow: CatalogMembersNow = () => catalogMembersNow();
   const backend = new ActorBackend({
     actors: system,
     catalogMembers: membersOnDisk(options, 'catalog'),
@@ -257,10 +275,11 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     memberNodeProblem: (node) => (node === null ? null : 'pygmy start runs on one host: leave "node" out'),
     startMember: async (group, name, node) => {
       if (node !== null) throw new MembershipRefusedError('pygmy start runs on one host: leave "node" out');
-      await system.start([replicaSpec(options, group, name)]);
+      await system.start([replicaSpec(options, group, name, catalogNow)]);
     },
   });
-  await system.start(clusterSpecs(options));
+  catalogMembersNow = () => backend.catalogMembersNow();
+  await system.start(clusterSpecs(options, catalogNow));
   if (!(await waitReady(backend, options.readyTimeoutMs ?? 15_000))) {
     await system.shutdown();
     throw new Error('the catalog and order groups did not elect leaders in time');

@@ -154,6 +154,14 @@ export class ActorBackend implements Backend {
     return this.cache.nearCacheStats();
   }
 
+  /**
+   * The catalog group's members as this gateway knows them now (it follows every configuration the replicas
+   * answer with): what an actor that needs the catalog starts from when it is restarted.
+   */
+  catalogMembersNow(): readonly string[] {
+    return this.catalog.configuration.members;
+  }
+
   /** Stops listening to the cache actor (the near cache's notices). */
   close(): void {
     this.cache.close();
