@@ -373,7 +373,7 @@ export class ReplicaDriver {
     const { reply, install, events } = this.streams.receiveChunk(message);
     if (events.length > 0) this.sendStream({ messages: [], events });
     if (install !== null) {
-      this.activity.imageUnitsReceived += install.snapshot.data.length;
+      this.activity.receiveCompleted(install.snapshot.data.length, this.time.nowMs());
       const file = parseImageFileReference(install.snapshot.data);
       const size = file === null ? `${install.snapshot.data.length} code units` : `a file of ${file.bytes} bytes`;
       this.log.info({ replica: this.name, from: message.from, index: install.snapshot.meta.index, size, event: 'imageReceived' },
@@ -389,14 +389,19 @@ export class ReplicaDriver {
     for (const event of output.events) {
       switch (event.kind) {
         case 'started':
-          this.activity.streamStarted(event.peer, event.length);
+          this.activity.streamStarted(event.peer, event.length, this.time.nowMs());
           this.log.info({ replica: this.name, peer: event.peer, index: event.index, units: event.length, event: 'imageStreamStarted' },
             `${this.name} streams an image at index ${event.index} (${event.length} code units) to ${event.peer}`);
           break;
         case 'completed':
-          this.activity.streamCompleted(event.peer);
+          this.activity.streamCompleted(event.peer, this.time.nowMs());
           this.log.info({ replica: this.name, peer: event.peer, index: event.index, event: 'imageStreamCompleted' },
             `${this.name} delivered the image at index ${event.index} to ${event.peer}`);
+          break;
+        case 'receiving':
+          this.activity.receiveStarted(this.time.nowMs());
+          this.log.debug({ replica: this.name, peer: event.peer, index: event.index, units: event.length, event: 'imageReceiving' },
+            `${this.name} receives an image at index ${event.index} (${event.length} code units) from ${event.peer}`);
           break;
         case 'stalled':
           this.log.warn({ replica: this.name, peer: event.peer, index: event.index, acked: event.acked, units: event.length, ticks: event.ticks, event: 'imageStreamStalled' },
@@ -623,12 +628,16 @@ export class ReplicaDriver {
     const part = { snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState };
     // An installed snapshot is rare and restores the whole state: it keeps the synchronous path.
     if (ready.snapshot === null && this.storage.persistThen !== undefined) return this.storage.persistThen(part, this.durable);
+    const startedMs = this.time.nowMs();
     this.storage.persist(part);
     // A file image received from the leader is in the tables now; its staging file goes.
     const file = ready.snapshot === null ? null : parseImageFileReference(ready.snapshot.data);
     if (file !== null) rmSync(file.path, { force: true });
     if (ready.snapshot !== null) {
-      this.log.info({ replica: this.name, index: ready.snapshot.meta.index }, `${this.name} installed a snapshot at index ${ready.snapshot.meta.index} from the leader`);
+      const seconds = (this.time.nowMs() - startedMs) / 1_000;
+      this.activity.imageInstallSeconds.observe(seconds);
+      this.log.info({ replica: this.name, index: ready.snapshot.meta.index, seconds, event: 'imageInstalled' },
+        `${this.name} installed a snapshot at index ${ready.snapshot.meta.index} from the leader in ${seconds.toFixed(2)} s`);
     }
     return false;
   }
