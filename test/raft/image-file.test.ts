@@ -102,6 +102,11 @@ test('an image far larger than a chunk is built, streamed and installed with the
       sourceHash.open(sourceDatabase2);
       targetHash.open(targetDatabase);
       assert.is(targetHash.hash(), sourceHash.hash(), 'the installed state hashes as the source');
+      // The install drops the target's indexes for the copy and makes them again: the same ones, over the new rows.
+      const indexesOf = (database: Database.Database) => database.prepare("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name").all();
+      assert.ok(indexesOf(targetDatabase).length > 1, 'the order table has indexes of its own');
+      assert.equal(indexesOf(targetDatabase), indexesOf(sourceDatabase2));
+      assert.equal(targetDatabase.pragma('integrity_check'), [{ integrity_check: 'ok' }]);
     } finally {
       sourceDatabase2.close();
       targetDatabase.close();
