@@ -96,7 +96,14 @@ export function fileChunkBytes(chunkUnits: number): number {
 /** The default bound on a file image: 64 GiB. */
 export const snapshotImageBytesMax = 64 * 1024 ** 3;
 
-export const defaultSnapshotStreamOptions = { chunkUnits: snapshotChunkUnitsMax, imageUnitsMax: snapshotImageUnitsMax, imageBytesMax: snapshotImageBytesMax, incomingImagePath: null, windowChunks: 4, retransmitTicks: 6, stallTicks: 200 } as const;
+/**
+ * Chunks in flight per stream by default: 16 of at most 128 Ki units, 2 MiB of text (1.5 MiB of a file image). A
+ * window of 4 left the link idle for most of each round trip between two busy threads (a burst of 4 chunks, then
+ * ~10 ms waiting for the first ack: ~25 MB/s); a wider one keeps it busy, within the TCP transport's send queue.
+ */
+export const snapshotWindowChunksDefault = 16;
+
+export const defaultSnapshotStreamOptions = { chunkUnits: snapshotChunkUnitsMax, imageUnitsMax: snapshotImageUnitsMax, imageBytesMax: snapshotImageBytesMax, incomingImagePath: null, windowChunks: snapshotWindowChunksDefault, retransmitTicks: 6, stallTicks: 200 } as const;
 
 export interface SnapshotStreamCounters {
   streamsStarted: number;
