@@ -26,6 +26,7 @@ import type { SnapshotStreamCounters, SnapshotStreamMessage, SnapshotStreamOptio
 import { IdentityGuard, nonVoterNotice, type IdentityStore, type RaftEnvelope, type RefusalReason, type StoredIdentity } from './identity.js';
 import { StorageWriteError } from './storage/errors.js';
 import { parseImageFileReference } from './storage/image-file.js';
+import type { ImageInstaller } from './storage/image-install.js';
 import { TickSchedule } from './tick-schedule.js';
 import { ActivityCounters, type HistogramFigures, type ReplicaActivity } from './activity.js';
 import type { Entry, HardState, Message, NodeId, PersistedState, Ready, SoftState } from './types.js';
@@ -54,6 +55,11 @@ export interface DriverStorage extends IdentityStore {
    * as durable as persist() would have left it, and `durable` is never called. Without it, the driver uses persist().
    */
   persistThen?(part: PersistPart, durable: (error: Error | null) => void): boolean;
+  /**
+   * Optional: persist() of a Ready that installs a file image, its transaction run by `install` in another thread;
+   * `durable` is called as for persistThen, once it committed. False when it cannot (then persist() it).
+   */
+  installThen?(part: PersistPart, install: ImageInstaller, durable: (error: Error | null) => void): boolean;
   /** Atomic; durable no later than the next persist(). */
   apply(entries: readonly Entry[]): AppliedResult[];
   /** A Ready that only moves the commit index, recorded with the entries it applies; null when not that case. */
@@ -83,6 +89,8 @@ export interface ImageBuilder {
   start(done: (result: ImageResult) => void): boolean;
   /** Abandons a build in progress (the driver is closing). */
   cancel(): void;
+  /** Where a file image from a leader is installed, off the replica's thread (storage's installThen); optional. */
+  readonly install?: ImageInstaller | undefined;
 }
 
 /** The clock and timers of the host. */
@@ -626,20 +634,32 @@ export class ReplicaDriver {
   private persist(ready: Ready): boolean {
     if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null) return false;
     const part = { snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState };
-    // An installed snapshot is rare and restores the whole state: it keeps the synchronous path.
     if (ready.snapshot === null && this.storage.persistThen !== undefined) return this.storage.persistThen(part, this.durable);
     const startedMs = this.time.nowMs();
-    this.storage.persist(part);
-    // A file image received from the leader is in the tables now; its staging file goes.
-    const file = ready.snapshot === null ? null : parseImageFileReference(ready.snapshot.data);
-    if (file !== null) rmSync(file.path, { force: true });
-    if (ready.snapshot !== null) {
-      const seconds = (this.time.nowMs() - startedMs) / 1_000;
-      this.activity.imageInstallSeconds.observe(seconds);
-      this.log.info({ replica: this.name, index: ready.snapshot.meta.index, seconds, event: 'imageInstalled' },
-        `${this.name} installed a snapshot at index ${ready.snapshot.meta.index} from the leader in ${seconds.toFixed(2)} s`);
+    const snapshot = ready.snapshot;
+    // A file image is copied into the tables in another thread where the storage can: for millions of rows that
+    // takes longer than a replica's thread may stay silent. Otherwise (rare: a text image) the synchronous path.
+    const install = this.options.images.install;
+    if (snapshot !== null && install !== undefined && this.storage.installThen !== undefined) {
+      const started = this.storage.installThen(part, install, (error) => {
+        if (error === null) this.snapshotInstalled(snapshot, startedMs, 'in another thread');
+        this.durable(error);
+      });
+      if (started) return true;
     }
+    this.storage.persist(part);
+    if (snapshot !== null) this.snapshotInstalled(snapshot, startedMs, 'on its thread');
     return false;
+  }
+
+  /** A snapshot from the leader is in the tables now: a file image's staging file goes; the install is timed. */
+  private snapshotInstalled(snapshot: NonNullable<Ready['snapshot']>, startedMs: number, where: string): void {
+    const file = parseImageFileReference(snapshot.data);
+    if (file !== null) rmSync(file.path, { force: true });
+    const seconds = (this.time.nowMs() - startedMs) / 1_000;
+    this.activity.imageInstallSeconds.observe(seconds);
+    this.log.info({ replica: this.name, index: snapshot.meta.index, seconds, event: 'imageInstalled' },
+      `${this.name} installed a snapshot at index ${snapshot.meta.index} from the leader in ${seconds.toFixed(2)} s (${where})`);
   }
 
   /** Made once: the storage calls it when the write of the outstanding Ready is on disk. */

@@ -36,7 +36,8 @@ import {
 import type { StorageFaults } from './faults.js';
 import { rowToEntry } from './recovery.js';
 import { ensureSchema } from './schema.js';
-import { prepareStatements, type Statements } from './statements.js';
+import { prepareStatements, snapshotRecordOf, writeHardStateRecord, writeSnapshotRecord, type Statements } from './statements.js';
+import type { ImageInstaller } from './image-install.js';
 import {
   assertBatchContiguous,
   assertDurableState,
@@ -152,6 +153,8 @@ export class RaftStorage {
   private walDescriptor: number | null = null;
   private walSyncRunning = false;
   private walSyncWaiters: Array<(error: Error | null) => void> = [];
+  /** installThen(): an image is being installed from another thread, which holds the write lock meanwhile. */
+  private installing = false;
 
   private constructor(
     private readonly database: Database.Database,
@@ -267,6 +270,46 @@ export class RaftStorage {
     this.counters.entriesWritten += entries.length;
     this.counters.bytesWritten += entries.reduce((sum, entry) => sum + Buffer.byteLength(entry.data), 0);
     this.counters.bytesWritten += snapshot === null ? 0 : file?.bytes ?? Buffer.byteLength(snapshot.data);
+  }
+
+  /**
+   * persist() of a Ready that installs a file image, with its transaction in another thread (`install`, on a
+   * connection of its own: image-install.ts): copying millions of rows would keep this thread silent for longer
+   * than the runtime's watchdog allows. The invariants are checked here first; `durable` is called once that
+   * transaction committed (fsynced), when this storage's state moves to it and the state machine hears
+   * tablesReplaced, or with the error that stopped it (nothing of it written). Nothing else may write until then:
+   * write() refuses. False, with `durable` never called, for any other part (no snapshot, a text image, entries
+   * with it), after a failed write, or with injected faults (they are this connection's): persist() it instead.
+   */
+  installThen(part: PersistPart, install: ImageInstaller, durable: (error: Error | null) => void): boolean {
+    this.assertOpen();
+    const { snapshot, entries, hardState } = part;
+    const file = snapshot === null ? null : parseImageFileReference(snapshot.data);
+    if (snapshot === null || file === null || entries.length > 0 || this.failure !== null || this.options.faults !== undefined) return false;
+    assertInvariant(!this.installing, 'two images installing at once', { index: snapshot.meta.index });
+    const meta = snapshotRecordOf(snapshot.meta);
+    assertInvariant(meta.index > this.state.lastApplied, 'snapshot does not advance lastApplied', { snapshotIndex: meta.index, lastApplied: this.state.lastApplied });
+    let next: DurableState = { ...this.state, snapshotMeta: meta, lastApplied: meta.index, lastIndex: meta.index, lastTerm: meta.term };
+    if (hardState !== null) {
+      assertHardStateStep(next.hardState, hardState, next.lastIndex);
+      next = { ...next, hardState: { term: hardState.term, vote: hardState.vote, commit: hardState.commit } };
+    }
+    assertDurableState(next);
+    this.installing = true;
+    install({ databasePath: this.options.path, imagePath: file.path, meta, hardState }).then(() => {
+      this.installing = false;
+      if (this.closed) return;
+      this.state = next;
+      this.counters.transactions += 1;
+      this.counters.fsyncs += 1;
+      this.counters.bytesWritten += file.bytes;
+      this.options.stateMachine.tablesReplaced?.();
+      durable(null);
+    }, (error: unknown) => {
+      this.installing = false;
+      if (!this.closed) durable(error instanceof Error ? error : new Error(String(error)));
+    });
+    return true;
   }
 
   /**
@@ -503,6 +546,7 @@ export class RaftStorage {
 
   /** Runs body in one transaction; a disk fault rolls it back, is named, and stops all later writes. */
   private write<T>(mode: Durability, body: () => T): T {
+    assertInvariant(!this.installing, 'a write while an image installs from another thread', { mode });
     if (this.failure !== null) {
       throw new StorageWriteError(this.failure.code, 'storage stopped after an earlier failed write', {
         cause: this.failure,
@@ -619,12 +663,7 @@ export class RaftStorage {
 
   private saveHardState(state: DurableState, hardState: HardState): DurableState {
     assertHardStateStep(state.hardState, hardState, state.lastIndex);
-    this.statements.upsertHardState.run(
-      hardState.term,
-      hardState.vote,
-      hardState.commit,
-      hardStateChecksum(hardState),
-    );
+    writeHardStateRecord(this.statements, hardState);
     return { ...state, hardState: { term: hardState.term, vote: hardState.vote, commit: hardState.commit } };
   }
 
@@ -672,13 +711,7 @@ export class RaftStorage {
 
   /** The snapshot record holds metadata only (its `data` column stays empty): the state is in the tables. */
   private writeSnapshotRow(given: SnapshotMeta): SnapshotMeta {
-    // Every record written now carries the whole configuration; a snapshot from a leader that sent no configIndex
-    // (an older version) took effect at its own index, as the core restores it.
-    const meta: SnapshotMeta = { ...given, learners: [...(given.learners ?? [])], configIndex: given.configIndex ?? given.index };
-    const peers = JSON.stringify(meta.peers);
-    const learners = JSON.stringify(meta.learners);
-    this.statements.upsertSnapshot.run(meta.index, meta.term, peers, '', snapshotChecksum(meta, ''), learners, meta.configIndex!);
-    return meta;
+    return writeSnapshotRecord(this.statements, given);
   }
 
   private assertMatchesMemory(loaded: LoadedState): void {
