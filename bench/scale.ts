@@ -38,6 +38,8 @@ export interface ScaleFigures {
   readonly startLoadedSeconds: number;
   readonly catchUpSeconds: Readonly<Record<'order' | 'catalog', number | null>>;
   readonly imagePhases: Readonly<Record<'order' | 'catalog', ImagePhases>>;
+  /** Restarts of each new member by its supervisor during the catch-up (a thread silent past the watchdog's bound). */
+  readonly newMemberRestarts: Readonly<Record<'order' | 'catalog', number | null>>;
   readonly rssMiBBefore: number | null;
   readonly rssMiBPeak: number | null;
   readonly leaderStallMsMax: number | null;
@@ -75,7 +77,7 @@ export interface ImagePhases {
 }
 
 interface ClusterView {
-  readonly actors: ReadonlyArray<{ name: string; group: string; role: string | null; term: number | null; commitIndex: number | null; lastApplied: number | null; alive: boolean; figures?: { replica?: { activity?: ActivityView | null } | null } }>;
+  readonly actors: ReadonlyArray<{ name: string; group: string; role: string | null; term: number | null; commitIndex: number | null; lastApplied: number | null; alive: boolean; restarts?: number; figures?: { replica?: { activity?: ActivityView | null } | null } }>;
   readonly leaders: Readonly<Record<string, string | null>>;
 }
 
@@ -292,8 +294,10 @@ export async function scale(root: string, catalogPath: string, settings: ScaleSe
     const ordersInNewMember = catchUpSeconds.order === null ? null : ordersIn(join(dataDir, 'order-4.db'));
     const electionsDuring = Object.keys(termsBefore).reduce((sum, group) => sum + Math.max(0, (termsAfter[group] ?? 0) - (termsBefore[group] ?? 0)), 0);
     const phases = { order: imagePhases(lastView, view.leaders.order, 'order-4'), catalog: imagePhases(lastView, view.leaders.catalog, 'catalog-4') };
+    const restartsOf = (name: string) => lastView.actors.find((actor) => actor.name === name)?.restarts ?? null;
     return {
       orders: settings.orders, preloadSeconds, startEmptySeconds: empty.seconds, startLoadedSeconds: loaded.seconds, catchUpSeconds, imagePhases: phases,
+      newMemberRestarts: { order: restartsOf('order-4'), catalog: restartsOf('catalog-4') },
       rssMiBBefore, rssMiBPeak, leaderStallMsMax, ordersPerSecondBefore: before / settings.phaseSeconds,
       ordersPerSecondDuring: duringBought / duringSeconds, electionsDuring, ordersInNewMember, failures,
     };
@@ -314,6 +318,7 @@ export function formatScale(figures: ScaleFigures): string {
     `  leader stall      ${figures.leaderStallMsMax === null ? '?' : figures.leaderStallMsMax.toFixed(0)} ms longest event-loop delay of a leader's thread`,
     `  orders/s          ${figures.ordersPerSecondDuring.toFixed(0)} during, ${figures.ordersPerSecondBefore.toFixed(0)} before: ${ratio.toFixed(2)}× (target ≥ 0.7×)`,
     `  elections         ${figures.electionsDuring} during the catch-up (target 0)`,
+    `  restarts          order-4 ${figures.newMemberRestarts.order ?? '?'}, catalog-4 ${figures.newMemberRestarts.catalog ?? '?'} during the catch-up (its supervisor's)`,
     ...figures.failures.map((failure) => `  NOT MEASURED      ${failure.slice(0, 300)}`),
     `  new order member  holds ${figures.ordersInNewMember ?? '?'} orders once caught up (≥ ${figures.orders} preloaded: they came in an image)`,
   ].join('\n');
