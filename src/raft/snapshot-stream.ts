@@ -22,7 +22,9 @@
 //   2nd, 4th, 8th … refusal, so a flood cannot flood the log); an image of ours over the bound is not offered
 //   (imagesTooLarge, `imageTooLarge`) rather than sent to a follower that would refuse it;
 // - a stream that makes no progress for `stallTicks` ticks is reported once (`stalled`), and counted; the leader
-//   keeps re-sending while the core still wants the image.
+//   keeps re-sending while the core still wants the image. Each end reports when a stream begins (`started` on the
+//   leader, `receiving` on the follower, at an image's first chunk kept) and `completed` when it ends, so the
+//   driver can time it.
 // - a file image (storage/image-file.ts: the core's Snapshot.data is then a reference to the file) travels as bytes:
 //   offsets and lengths count bytes, each chunk carries at most `fileChunkBytes(chunkUnits)` of them in base64
 //   (within chunkUnits characters), read from the file on the leader and written at their offset to a staging file

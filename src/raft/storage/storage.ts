@@ -4,7 +4,9 @@
 // snapshot and lastApplied, and the transactions around the application's StateMachine.
 // Promises: persist() and apply() are each one all-or-nothing transaction. persist() is fsynced before it
 // returns, except a hard state that only moves the commit index (durable with the next fsync); persistThen() is
-// the same write with its fsync in libuv's thread pool, and says so only once it returned; apply() is not
+// the same write with its fsync in libuv's thread pool, and says so only once it returned; installThen() is
+// persist() of a file image with its transaction in another thread (image-install.ts), every write refused until
+// it is done; apply() is not
 // fsynced on its own (it becomes durable with the next persist(), WAL order): a crash
 // that loses it loses only state the durable log and commit index rebuild, and lastApplied always agrees with the
 // application's tables, so the restarted replica re-applies those entries. A failed write
