@@ -255,6 +255,8 @@ export class ReplicaDriver {
    * one before advance), so proposals and messages arriving during the fsync gather into the next write.
    */
   private unsynced: { readonly ready: Ready; readonly sentFirst: boolean } | null = null;
+  /** A file image is installing from another thread (storage's installThen): the storage takes no writes. */
+  private imageInstalling = false;
   /** Leader changes, proposals, apply and image figures for the metrics (activity.ts). */
   private readonly activity = new ActivityCounters();
 
@@ -366,6 +368,13 @@ export class ReplicaDriver {
    */
   receive(envelope: RaftEnvelope, sender: NodeId | null): void {
     if (this.stopped) return;
+    // While an image installs from another thread the storage takes no writes: an envelope whose admission would
+    // write one (a peer's first, say a new leader's) is dropped, as if lost; its sender sends again.
+    if (this.imageInstalling && this.identity.wouldRecord(envelope)) {
+      this.log.debug({ replica: this.name, from: envelope.message.from, event: 'envelopeHeldByInstall' },
+        `${this.name} dropped a message from ${envelope.message.from}: an image is installing, and admitting it would write`);
+      return;
+    }
     const verdict = this.identity.admit(envelope, sender);
     if (!verdict.ok) return this.refuse(verdict.reason, verdict.detail);
     this.catchUpTicks();
@@ -642,9 +651,11 @@ export class ReplicaDriver {
     const install = this.options.images.install;
     if (snapshot !== null && install !== undefined && this.storage.installThen !== undefined) {
       const started = this.storage.installThen(part, install, (error) => {
+        this.imageInstalling = false;
         if (error === null) this.snapshotInstalled(snapshot, startedMs, 'in another thread');
         this.durable(error);
       });
+      this.imageInstalling = started;
       if (started) return true;
     }
     this.storage.persist(part);
