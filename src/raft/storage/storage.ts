@@ -138,6 +138,12 @@ function configure(database: Database.Database): void {
  * deferred: atomic, durable with the next synced write (applying committed entries, which the log can rebuild).
  */
 const durability = { synced: 'synced', deferred: 'deferred' } as const;
+
+/**
+ * File images from this size on are installed from another thread (installThen): ~1 s of copying on a busy
+ * machine, well under the runtime's 5 s watchdog; a smaller one is copied on the replica's thread.
+ */
+export const installElsewhereBytesMin = 16 * 1024 * 1024;
 type Durability = (typeof durability)[keyof typeof durability];
 
 export class RaftStorage {
@@ -281,13 +287,16 @@ export class RaftStorage {
    * transaction committed (fsynced), when this storage's state moves to it and the state machine hears
    * tablesReplaced, or with the error that stopped it (nothing of it written). Nothing else may write until then:
    * write() refuses. False, with `durable` never called, for any other part (no snapshot, a text image, entries
-   * with it), after a failed write, or with injected faults (they are this connection's): persist() it instead.
+   * with it), for an image under installElsewhereBytesMin (copied here in less time than a thread takes to start,
+   * and the replica stays unanswering for less), after a failed write, or with injected faults (they are this
+   * connection's): persist() it instead.
    */
   installThen(part: PersistPart, install: ImageInstaller, durable: (error: Error | null) => void): boolean {
     this.assertOpen();
     const { snapshot, entries, hardState } = part;
     const file = snapshot === null ? null : parseImageFileReference(snapshot.data);
     if (snapshot === null || file === null || entries.length > 0 || this.failure !== null || this.options.faults !== undefined) return false;
+    if (file.bytes < installElsewhereBytesMin) return false;
     assertInvariant(!this.installing, 'two images installing at once', { index: snapshot.meta.index });
     const meta = snapshotRecordOf(snapshot.meta);
     assertInvariant(meta.index > this.state.lastApplied, 'snapshot does not advance lastApplied', { snapshotIndex: meta.index, lastApplied: this.state.lastApplied });
