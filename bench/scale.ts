@@ -9,7 +9,8 @@
 // a new name in its place (DELETE and POST /admin/groups/:group/members, the membership repair of a wiped disk;
 // a learner, so that the catch-up is what is timed), while orders go on, until each new member has applied the
 // index its leader had committed when it was added.
-// Figures: preload time, start-up time (empty, and with N orders), catch-up time per group, peak RSS of the
+// Figures: preload time, start-up time (empty, and with N orders), catch-up time per group and its phases (the
+// image's build, stream and install, from the replicas' activity in /cluster; the rest is the log after it), peak RSS of the
 // process before and during the catch-up (/proc), the longest event-loop delay of either leader's thread during
 // it (pygmy_thread_event_loop_delay_max_seconds, a 10 s window, scraped every second), orders per second during
 // the catch-up against before, and elections (a group's highest term moving) during it.
@@ -37,6 +38,9 @@ export interface ScaleFigures {
   readonly startEmptySeconds: number;
   readonly startLoadedSeconds: number;
   readonly catchUpSeconds: Readonly<Record<'order' | 'catalog', number | null>>;
+  readonly imagePhases: Readonly<Record<'order' | 'catalog', ImagePhases>>;
+  /** Restarts of each new member by its supervisor during the catch-up (a thread silent past the watchdog's bound). */
+  readonly newMemberRestarts: Readonly<Record<'order' | 'catalog', number | null>>;
   readonly rssMiBBefore: number | null;
   readonly rssMiBPeak: number | null;
   readonly leaderStallMsMax: number | null;
@@ -55,8 +59,26 @@ const catchUpSecondsMax = 600;
 const samplePeriodMs = 250;
 const membershipAttemptsMax = 120;
 
+/** The parts of a replica's activity (src/raft/activity.ts) the phases are read from: histogram sums, in seconds. */
+interface ActivityView {
+  readonly imageBuildSeconds?: { readonly sum: number };
+  readonly imageSendSeconds?: { readonly sum: number };
+  readonly imageReceiveSeconds?: { readonly sum: number };
+  readonly imageInstallSeconds?: { readonly sum: number };
+  readonly imageUnitsSent?: number;
+}
+
+/** Where one group's catch-up went: the leader's build and stream of the image, the new member's receive and install. */
+export interface ImagePhases {
+  readonly buildSeconds: number | null;
+  readonly sendSeconds: number | null;
+  readonly bytesSent: number | null;
+  readonly receiveSeconds: number | null;
+  readonly installSeconds: number | null;
+}
+
 interface ClusterView {
-  readonly actors: ReadonlyArray<{ name: string; group: string; role: string | null; term: number | null; commitIndex: number | null; lastApplied: number | null; alive: boolean }>;
+  readonly actors: ReadonlyArray<{ name: string; group: string; role: string | null; term: number | null; commitIndex: number | null; lastApplied: number | null; alive: boolean; restarts?: number; figures?: { replica?: { activity?: ActivityView | null } | null } }>;
   readonly leaders: Readonly<Record<string, string | null>>;
 }
 
@@ -171,6 +193,17 @@ async function threadStallMs(url: string, threads: readonly string[]): Promise<n
     if (Number.isFinite(value)) most = Math.max(most ?? 0, value);
   }
   return most;
+}
+
+/** The image phases of `group` as its leader (`leader`, when the catch-up began) and its new member report them. */
+function imagePhases(view: ClusterView, leader: string | null | undefined, member: string): ImagePhases {
+  const activity = (name: string | null | undefined) => view.actors.find((actor) => actor.name === name)?.figures?.replica?.activity ?? null;
+  const source = activity(leader);
+  const target = activity(member);
+  return {
+    buildSeconds: source?.imageBuildSeconds?.sum ?? null, sendSeconds: source?.imageSendSeconds?.sum ?? null, bytesSent: source?.imageUnitsSent ?? null,
+    receiveSeconds: target?.imageReceiveSeconds?.sum ?? null, installSeconds: target?.imageInstallSeconds?.sum ?? null,
+  };
 }
 
 function highestTerms(view: ClusterView): Record<string, number> {
@@ -298,8 +331,11 @@ export async function scale(root: string, catalogPath: string, settings: ScaleSe
     const termsAfter = highestTerms(lastView);
     const ordersInNewMember = catchUpSeconds.order === null ? null : ordersIn(join(dataDir, 'order-4.db'));
     const electionsDuring = Object.keys(termsBefore).reduce((sum, group) => sum + Math.max(0, (termsAfter[group] ?? 0) - (termsBefore[group] ?? 0)), 0);
+    const phases = { order: imagePhases(lastView, view.leaders.order, 'order-4'), catalog: imagePhases(lastView, view.leaders.catalog, 'catalog-4') };
+    const restartsOf = (name: string) => lastView.actors.find((actor) => actor.name === name)?.restarts ?? null;
     return {
-      orders: settings.orders, preloadSeconds, startEmptySeconds, startLoadedSeconds: loaded.seconds, catchUpSeconds,
+      orders: settings.orders, preloadSeconds, startEmptySeconds, startLoadedSeconds: loaded.seconds, catchUpSeconds, imagePhases: phases,
+      newMemberRestarts: { order: restartsOf('order-4'), catalog: restartsOf('catalog-4') },
       rssMiBBefore, rssMiBPeak, leaderStallMsMax, ordersPerSecondBefore: before / settings.phaseSeconds,
       ordersPerSecondDuring: duringBought / duringSeconds, electionsDuring, ordersInNewMember, failures,
     };
@@ -315,11 +351,24 @@ export function formatScale(figures: ScaleFigures): string {
     `scale: ${figures.orders} orders preloaded in ${figures.preloadSeconds.toFixed(1)} s (bulk, not HTTP)`,
     `  start-up          ${figures.startLoadedSeconds.toFixed(2)} s with them, ${figures.startEmptySeconds.toFixed(2)} s empty (target ≤ 3 s)`,
     `  catch-up          order ${seconds(figures.catchUpSeconds.order)}, catalog ${seconds(figures.catchUpSeconds.catalog)} (target ≤ 60 s)`,
+    ...(['order', 'catalog'] as const).map((group) => `  image ${group.padEnd(12)}${formatPhases(figures.imagePhases[group], figures.catchUpSeconds[group])}`),
     `  RSS               ${figures.rssMiBPeak ?? '?'} MiB peak during, ${figures.rssMiBBefore ?? '?'} MiB before (target ≤ 1024)`,
     `  leader stall      ${figures.leaderStallMsMax === null ? '?' : figures.leaderStallMsMax.toFixed(0)} ms longest event-loop delay of a leader's thread`,
     `  orders/s          ${figures.ordersPerSecondDuring.toFixed(0)} during, ${figures.ordersPerSecondBefore.toFixed(0)} before: ${ratio.toFixed(2)}× (target ≥ 0.7×)`,
     `  elections         ${figures.electionsDuring} during the catch-up (target 0)`,
+    `  restarts          order-4 ${figures.newMemberRestarts.order ?? '?'}, catalog-4 ${figures.newMemberRestarts.catalog ?? '?'} during the catch-up (its supervisor's)`,
     ...figures.failures.map((failure) => `  NOT MEASURED      ${failure.slice(0, 300)}`),
     `  new order member  holds ${figures.ordersInNewMember ?? '?'} orders once caught up (≥ ${figures.orders} preloaded: they came in an image)`,
   ].join('\n');
+}
+
+/** One group's phases: build, stream (with its rate), receive, install, and what is left of the catch-up. */
+function formatPhases(phases: ImagePhases, catchUpSeconds: number | null): string {
+  const seconds = (value: number | null) => (value === null ? '?' : `${value.toFixed(1)} s`);
+  const megabytes = phases.bytesSent === null ? null : phases.bytesSent / 1e6;
+  const rate = megabytes !== null && phases.sendSeconds !== null && phases.sendSeconds > 0 ? `, ${(megabytes / phases.sendSeconds).toFixed(1)} MB/s` : '';
+  const known = [phases.buildSeconds, phases.sendSeconds, phases.installSeconds];
+  const rest = catchUpSeconds !== null && known.every((value) => value !== null)
+    ? `, the rest ${(catchUpSeconds - known.reduce((sum: number, value) => sum + value!, 0)).toFixed(1)} s` : '';
+  return `build ${seconds(phases.buildSeconds)}, stream ${seconds(phases.sendSeconds)} (${megabytes?.toFixed(1) ?? '?'} MB${rate}; received in ${seconds(phases.receiveSeconds)}), install ${seconds(phases.installSeconds)}${rest}`;
 }

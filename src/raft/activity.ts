@@ -1,5 +1,6 @@
 // What a replica did since it started, for the operator's metrics: leader changes seen, proposals, the time of its
-// synced writes (transaction + fsync) and of applying entries, and the images it built, sent and received.
+// synced writes (transaction + fsync) and of applying entries, and the images it built, sent and received, with the
+// time of each phase of an image (built, streamed, received, installed).
 //
 // Owns: plain counters and fixed-bucket duration histograms, kept in the replica's own thread; a status call
 // copies them (figures()), the gateway turns them into Prometheus families at scrape time. Recording is a bucket
@@ -62,6 +63,15 @@ export interface ReplicaActivity {
   /** Code units of images delivered whole to followers, and of images received whole from a leader. */
   readonly imageUnitsSent: number;
   readonly imageUnitsReceived: number;
+  /**
+   * The phases of an image after its build, each observed as it ends: on the leader, streamed to a follower (its
+   * first chunk sent to its last acknowledged); on the follower, received (its first chunk to its last) and
+   * installed (the synced write that puts it in the tables). Absent from the status of a node that does not time
+   * them (an earlier version, across a socket).
+   */
+  readonly imageSendSeconds?: HistogramFigures;
+  readonly imageReceiveSeconds?: HistogramFigures;
+  readonly imageInstallSeconds?: HistogramFigures;
 }
 
 /** The mutable counters behind ReplicaActivity; the driver records, status() reads figures(). */
@@ -75,16 +85,36 @@ export class ActivityCounters {
   imageUnitsBuilt = 0;
   imageUnitsSent = 0;
   imageUnitsReceived = 0;
-  /** Length of the image streaming to each peer, until it is delivered. */
-  private readonly streaming = new Map<string, number>();
+  readonly imageSendSeconds = new DurationHistogram();
+  readonly imageReceiveSeconds = new DurationHistogram();
+  readonly imageInstallSeconds = new DurationHistogram();
+  /** Length and start of the image streaming to each peer, until it is delivered. */
+  private readonly streaming = new Map<string, { readonly units: number; readonly startedMs: number }>();
+  /** When the first chunk of the image being received arrived (null: none is being received). */
+  private receiveStartedMs: number | null = null;
 
-  streamStarted(peer: string, units: number): void {
-    this.streaming.set(peer, units);
+  streamStarted(peer: string, units: number, nowMs: number): void {
+    this.streaming.set(peer, { units, startedMs: nowMs });
   }
 
-  streamCompleted(peer: string): void {
-    this.imageUnitsSent += this.streaming.get(peer) ?? 0;
+  streamCompleted(peer: string, nowMs: number): void {
+    const stream = this.streaming.get(peer);
+    if (stream === undefined) return;
+    this.imageUnitsSent += stream.units;
+    this.imageSendSeconds.observe((nowMs - stream.startedMs) / 1_000);
     this.streaming.delete(peer);
+  }
+
+  /** The first chunk of an image from a leader (a new image, or one started again from its beginning). */
+  receiveStarted(nowMs: number): void {
+    this.receiveStartedMs = nowMs;
+  }
+
+  /** The last chunk of the image being received arrived: it is whole. */
+  receiveCompleted(units: number, nowMs: number): void {
+    this.imageUnitsReceived += units;
+    if (this.receiveStartedMs !== null) this.imageReceiveSeconds.observe((nowMs - this.receiveStartedMs) / 1_000);
+    this.receiveStartedMs = null;
   }
 
   figures(proposalsPending: number, fsyncSeconds: HistogramFigures): ReplicaActivity {
@@ -100,6 +130,9 @@ export class ActivityCounters {
       imageUnitsBuilt: this.imageUnitsBuilt,
       imageUnitsSent: this.imageUnitsSent,
       imageUnitsReceived: this.imageUnitsReceived,
+      imageSendSeconds: this.imageSendSeconds.figures(),
+      imageReceiveSeconds: this.imageReceiveSeconds.figures(),
+      imageInstallSeconds: this.imageInstallSeconds.figures(),
     };
   }
 }
@@ -117,6 +150,8 @@ function histogramOf(value: unknown): HistogramFigures | null {
 
 const activityCounts = ['leaderChanges', 'proposalsProposed', 'proposalsCommitted', 'proposalsFailed', 'proposalsPending', 'imageUnitsBuilt', 'imageUnitsSent', 'imageUnitsReceived'] as const;
 const activityHistograms = ['fsyncSeconds', 'applySeconds', 'imageBuildSeconds'] as const;
+/** Histograms a node of an earlier version does not send: absent is no fault, malformed is. */
+const activityHistogramsOptional = ['imageSendSeconds', 'imageReceiveSeconds', 'imageInstallSeconds'] as const;
 
 /** A replica's activity as it arrived in a status (from another node, over a socket): checked field by field. */
 export function activityOf(value: unknown): ReplicaActivity | null {
@@ -128,6 +163,12 @@ export function activityOf(value: unknown): ReplicaActivity | null {
     result[name] = fields[name];
   }
   for (const name of activityHistograms) {
+    const histogram = histogramOf(fields[name]);
+    if (histogram === null) return null;
+    result[name] = histogram;
+  }
+  for (const name of activityHistogramsOptional) {
+    if (fields[name] === undefined) continue;
     const histogram = histogramOf(fields[name]);
     if (histogram === null) return null;
     result[name] = histogram;

@@ -26,6 +26,7 @@ import type { SnapshotStreamCounters, SnapshotStreamMessage, SnapshotStreamOptio
 import { IdentityGuard, nonVoterNotice, type IdentityStore, type RaftEnvelope, type RefusalReason, type StoredIdentity } from './identity.js';
 import { StorageWriteError } from './storage/errors.js';
 import { parseImageFileReference } from './storage/image-file.js';
+import type { ImageInstaller } from './storage/image-install.js';
 import { TickSchedule } from './tick-schedule.js';
 import { ActivityCounters, type HistogramFigures, type ReplicaActivity } from './activity.js';
 import type { Entry, HardState, Message, NodeId, PersistedState, Ready, SoftState } from './types.js';
@@ -54,6 +55,11 @@ export interface DriverStorage extends IdentityStore {
    * as durable as persist() would have left it, and `durable` is never called. Without it, the driver uses persist().
    */
   persistThen?(part: PersistPart, durable: (error: Error | null) => void): boolean;
+  /**
+   * Optional: persist() of a Ready that installs a file image, its transaction run by `install` in another thread;
+   * `durable` is called as for persistThen, once it committed. False when it cannot (then persist() it).
+   */
+  installThen?(part: PersistPart, install: ImageInstaller, durable: (error: Error | null) => void): boolean;
   /** Atomic; durable no later than the next persist(). */
   apply(entries: readonly Entry[]): AppliedResult[];
   /** A Ready that only moves the commit index, recorded with the entries it applies; null when not that case. */
@@ -83,6 +89,8 @@ export interface ImageBuilder {
   start(done: (result: ImageResult) => void): boolean;
   /** Abandons a build in progress (the driver is closing). */
   cancel(): void;
+  /** Where a file image from a leader is installed, off the replica's thread (storage's installThen); optional. */
+  readonly install?: ImageInstaller | undefined;
 }
 
 /** The clock and timers of the host. */
@@ -247,6 +255,8 @@ export class ReplicaDriver {
    * one before advance), so proposals and messages arriving during the fsync gather into the next write.
    */
   private unsynced: { readonly ready: Ready; readonly sentFirst: boolean } | null = null;
+  /** A file image is installing from another thread (storage's installThen): the storage takes no writes. */
+  private imageInstalling = false;
   /** Leader changes, proposals, apply and image figures for the metrics (activity.ts). */
   private readonly activity = new ActivityCounters();
 
@@ -362,6 +372,13 @@ export class ReplicaDriver {
    */
   receive(envelope: RaftEnvelope, sender: NodeId | null): void {
     if (this.stopped) return;
+    // While an image installs from another thread the storage takes no writes: an envelope whose admission would
+    // write one (a peer's first, say a new leader's) is dropped, as if lost; its sender sends again.
+    if (this.imageInstalling && this.identity.wouldRecord(envelope)) {
+      this.log.debug({ replica: this.name, from: envelope.message.from, event: 'envelopeHeldByInstall' },
+        `${this.name} dropped a message from ${envelope.message.from}: an image is installing, and admitting it would write`);
+      return;
+    }
     const verdict = this.identity.admit(envelope, sender);
     if (!verdict.ok) return this.refuse(verdict.reason, verdict.detail);
     this.catchUpTicks();
@@ -377,7 +394,7 @@ export class ReplicaDriver {
     const { reply, install, events } = this.streams.receiveChunk(message);
     if (events.length > 0) this.sendStream({ messages: [], events });
     if (install !== null) {
-      this.activity.imageUnitsReceived += install.snapshot.data.length;
+      this.activity.receiveCompleted(install.snapshot.data.length, this.time.nowMs());
       const file = parseImageFileReference(install.snapshot.data);
       const size = file === null ? `${install.snapshot.data.length} code units` : `a file of ${file.bytes} bytes`;
       this.log.info({ replica: this.name, from: message.from, index: install.snapshot.meta.index, size, event: 'imageReceived' },
@@ -393,14 +410,19 @@ export class ReplicaDriver {
     for (const event of output.events) {
       switch (event.kind) {
         case 'started':
-          this.activity.streamStarted(event.peer, event.length);
+          this.activity.streamStarted(event.peer, event.length, this.time.nowMs());
           this.log.info({ replica: this.name, peer: event.peer, index: event.index, units: event.length, event: 'imageStreamStarted' },
             `${this.name} streams an image at index ${event.index} (${event.length} code units) to ${event.peer}`);
           break;
         case 'completed':
-          this.activity.streamCompleted(event.peer);
+          this.activity.streamCompleted(event.peer, this.time.nowMs());
           this.log.info({ replica: this.name, peer: event.peer, index: event.index, event: 'imageStreamCompleted' },
             `${this.name} delivered the image at index ${event.index} to ${event.peer}`);
+          break;
+        case 'receiving':
+          this.activity.receiveStarted(this.time.nowMs());
+          this.log.debug({ replica: this.name, peer: event.peer, index: event.index, units: event.length, event: 'imageReceiving' },
+            `${this.name} receives an image at index ${event.index} (${event.length} code units) from ${event.peer}`);
           break;
         case 'stalled':
           this.log.warn({ replica: this.name, peer: event.peer, index: event.index, acked: event.acked, units: event.length, ticks: event.ticks, event: 'imageStreamStalled' },
@@ -625,16 +647,34 @@ export class ReplicaDriver {
   private persist(ready: Ready): boolean {
     if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null) return false;
     const part = { snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState };
-    // An installed snapshot is rare and restores the whole state: it keeps the synchronous path.
     if (ready.snapshot === null && this.storage.persistThen !== undefined) return this.storage.persistThen(part, this.durable);
-    this.storage.persist(part);
-    // A file image received from the leader is in the tables now; its staging file goes.
-    const file = ready.snapshot === null ? null : parseImageFileReference(ready.snapshot.data);
-    if (file !== null) rmSync(file.path, { force: true });
-    if (ready.snapshot !== null) {
-      this.log.info({ replica: this.name, index: ready.snapshot.meta.index }, `${this.name} installed a snapshot at index ${ready.snapshot.meta.index} from the leader`);
+    const startedMs = this.time.nowMs();
+    const snapshot = ready.snapshot;
+    // A file image is copied into the tables in another thread where the storage can: for millions of rows that
+    // takes longer than a replica's thread may stay silent. Otherwise (rare: a text image) the synchronous path.
+    const install = this.options.images.install;
+    if (snapshot !== null && install !== undefined && this.storage.installThen !== undefined) {
+      const started = this.storage.installThen(part, install, (error) => {
+        this.imageInstalling = false;
+        if (error === null) this.snapshotInstalled(snapshot, startedMs, 'in another thread');
+        this.durable(error);
+      });
+      this.imageInstalling = started;
+      if (started) return true;
     }
+    this.storage.persist(part);
+    if (snapshot !== null) this.snapshotInstalled(snapshot, startedMs, 'on its thread');
     return false;
+  }
+
+  /** A snapshot from the leader is in the tables now: a file image's staging file goes; the install is timed. */
+  private snapshotInstalled(snapshot: NonNullable<Ready['snapshot']>, startedMs: number, where: string): void {
+    const file = parseImageFileReference(snapshot.data);
+    if (file !== null) rmSync(file.path, { force: true });
+    const seconds = (this.time.nowMs() - startedMs) / 1_000;
+    this.activity.imageInstallSeconds.observe(seconds);
+    this.log.info({ replica: this.name, index: snapshot.meta.index, seconds, event: 'imageInstalled' },
+      `${this.name} installed a snapshot at index ${snapshot.meta.index} from the leader in ${seconds.toFixed(2)} s (${where})`);
   }
 
   /** Made once: the storage calls it when the write of the outstanding Ready is on disk. */

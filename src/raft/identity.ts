@@ -211,6 +211,17 @@ export class IdentityGuard {
   }
 
   /**
+   * Whether admitting `envelope` would write to the store (a peer's first replica id, or this replica learning it
+   * may not vote): a caller whose storage takes no writes for a while (an image installing from another thread)
+   * drops such an envelope unadmitted, as if lost, instead.
+   */
+  wouldRecord(envelope: RaftEnvelope): boolean {
+    const from = envelope.message.from;
+    if (!this.pins.has(from)) return true;
+    return this.identity.voter && envelope.toReplica !== null && envelope.toReplica !== this.identity.replicaId;
+  }
+
+  /**
    * Checks an incoming envelope, whose transport says it came from `sender`; on `ok` the message may be stepped.
    * Learns pins and non-voters on the way (see the file's contract).
    */

@@ -57,6 +57,7 @@ import { imageFileReference, type BuiltImageFile } from './storage/image-file.js
 import type { ImageBuildTask } from './storage/image-worker.js';
 import { recordDamage } from './storage/integrity.js';
 import { StorageCorruptionError } from './storage/errors.js';
+import type { ImageInstaller } from './storage/image-install.js';
 import type { BackupCaptureRequest, BackupCaptureResult } from './storage/backup.js';
 import { RaftStorage } from './storage/storage.js';
 import { isTestHookMessage, replicaTestHooks, type ReplicaTestHooks, type ReplicaTestHooksSpec, type TestHookMessage } from './test-hooks.js';
@@ -539,16 +540,28 @@ class PooledImageBuilder implements ImageBuilder {
 
   constructor(private readonly storage: RaftStorage, private readonly factory: StateMachineFactory | null, private readonly context: ActorContext) {
     removeImageFiles(storage.path);
+    this.install = factory === null ? undefined : (task) => this.threads().run(task, { name: 'install' }) as Promise<void>;
+  }
+
+  /**
+   * Copies a file image from a leader into the database in the image thread (storage/image-install.ts). Only for
+   * an application whose state lives entirely in its tables (it gives a factory), as for builds.
+   */
+  readonly install: ImageInstaller | undefined;
+
+  private threads(): Piscina {
+    this.pool ??= new Piscina({ filename: imageWorkerUrl.href, minThreads: 0, maxThreads: 1, idleTimeout: imageWorkerIdleMs, resourceLimits: { maxOldGenerationSizeMb: imageWorkerHeapMb } });
+    return this.pool;
   }
 
   start(done: (result: ImageResult) => void): boolean {
     if (this.factory === null || this.failed) return false;
-    this.pool ??= new Piscina({ filename: imageWorkerUrl.href, minThreads: 0, maxThreads: 1, idleTimeout: imageWorkerIdleMs, resourceLimits: { maxOldGenerationSizeMb: imageWorkerHeapMb } });
+    const pool = this.threads();
     this.sequence += 1;
     const task: ImageBuildTask = { sourcePath: this.storage.path, destinationPath: `${this.storage.path}${leaderImageInfix}${this.sequence}` };
     const abort = new AbortController();
     this.abort = abort;
-    this.pool.run(task, { signal: abort.signal }).then(
+    pool.run(task, { signal: abort.signal }).then(
       (built: BuiltImageFile) => {
         if (this.abort === abort) this.abort = null;
         this.keep(built.path);

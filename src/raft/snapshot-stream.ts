@@ -22,7 +22,9 @@
 //   2nd, 4th, 8th … refusal, so a flood cannot flood the log); an image of ours over the bound is not offered
 //   (imagesTooLarge, `imageTooLarge`) rather than sent to a follower that would refuse it;
 // - a stream that makes no progress for `stallTicks` ticks is reported once (`stalled`), and counted; the leader
-//   keeps re-sending while the core still wants the image.
+//   keeps re-sending while the core still wants the image. Each end reports when a stream begins (`started` on the
+//   leader, `receiving` on the follower, at an image's first chunk kept) and `completed` when it ends, so the
+//   driver can time it.
 // - a file image (storage/image-file.ts: the core's Snapshot.data is then a reference to the file) travels as bytes:
 //   offsets and lengths count bytes, each chunk carries at most `fileChunkBytes(chunkUnits)` of them in base64
 //   (within chunkUnits characters), read from the file on the leader and written at their offset to a staging file
@@ -96,7 +98,14 @@ export function fileChunkBytes(chunkUnits: number): number {
 /** The default bound on a file image: 64 GiB. */
 export const snapshotImageBytesMax = 64 * 1024 ** 3;
 
-export const defaultSnapshotStreamOptions = { chunkUnits: snapshotChunkUnitsMax, imageUnitsMax: snapshotImageUnitsMax, imageBytesMax: snapshotImageBytesMax, incomingImagePath: null, windowChunks: 4, retransmitTicks: 6, stallTicks: 200 } as const;
+/**
+ * Chunks in flight per stream by default: 16 of at most 128 Ki units, 2 MiB of text (1.5 MiB of a file image). A
+ * window of 4 left the link idle for most of each round trip between two busy threads (a burst of 4 chunks, then
+ * ~10 ms waiting for the first ack: ~25 MB/s); a wider one keeps it busy, within the TCP transport's send queue.
+ */
+export const snapshotWindowChunksDefault = 16;
+
+export const defaultSnapshotStreamOptions = { chunkUnits: snapshotChunkUnitsMax, imageUnitsMax: snapshotImageUnitsMax, imageBytesMax: snapshotImageBytesMax, incomingImagePath: null, windowChunks: snapshotWindowChunksDefault, retransmitTicks: 6, stallTicks: 200 } as const;
 
 export interface SnapshotStreamCounters {
   streamsStarted: number;
@@ -124,6 +133,8 @@ export interface StreamOutput {
 export type StreamEvent =
   | { readonly kind: 'started'; readonly peer: NodeId; readonly index: number; readonly length: number }
   | { readonly kind: 'completed'; readonly peer: NodeId; readonly index: number; readonly length: number }
+  /** On the follower: the first chunk of an image (a new one, or one started again from offset 0) was kept. */
+  | { readonly kind: 'receiving'; readonly peer: NodeId; readonly index: number; readonly length: number }
   | { readonly kind: 'stalled'; readonly peer: NodeId; readonly index: number; readonly acked: number; readonly length: number; readonly ticks: number }
   | { readonly kind: 'refusedSize'; readonly peer: NodeId; readonly index: number; readonly units: number; readonly declaredLength: number; readonly refusals: number }
   | { readonly kind: 'imageTooLarge'; readonly peer: NodeId; readonly index: number; readonly length: number };
@@ -315,6 +326,7 @@ export class SnapshotStreams {
       return { reply: this.ack(chunk, chunk.length, null), install: null, events: [] }; // a late copy of an image already handed over
     }
     let incoming = this.incoming;
+    const receiving: StreamEvent[] = [];
     if (incoming === null || incoming.from !== chunk.from || !sameIdentity(incoming.identity, chunk)) {
       if (chunk.offset !== 0) {
         this.counters.chunksRefusedGap += 1;
@@ -330,6 +342,7 @@ export class SnapshotStreams {
       if (staging !== null) closeSync(openSync(staging, 'w')); // a new image starts clean, whatever a crash left
       incoming = { from: chunk.from, identity, peers: chunk.peers, parts: [], stagingPath: staging, received: 0 };
       this.incoming = incoming;
+      receiving.push({ kind: 'receiving', peer: chunk.from, index: chunk.index, length: chunk.length });
     }
     if (chunk.offset !== incoming.received) {
       // A duplicate (behind) is answered without a refusal: the leader learns where this side is and moves on.
@@ -340,19 +353,19 @@ export class SnapshotStreams {
     const units = bytes === null ? chunk.data.length : bytes.length;
     if (crc32(chunk.data) !== chunk.checksum || chunk.offset + units > chunk.length || (units === 0 && chunk.length > 0)) {
       this.counters.chunksRefusedChecksum += 1;
-      return { reply: this.ack(chunk, incoming.received, 'checksum'), install: null, events: [] };
+      return { reply: this.ack(chunk, incoming.received, 'checksum'), install: null, events: receiving };
     }
     if (bytes === null) incoming.parts.push(chunk.data);
     else writeAt(incoming.stagingPath!, chunk.offset, bytes);
     incoming.received += units;
-    if (incoming.received < chunk.length) return { reply: this.ack(chunk, incoming.received, null), install: null, events: [] };
+    if (incoming.received < chunk.length) return { reply: this.ack(chunk, incoming.received, null), install: null, events: receiving };
     this.incoming = null;
     this.completed = { from: chunk.from, ...incoming.identity };
     this.counters.imagesInstalled += 1;
     const data = incoming.stagingPath === null ? incoming.parts.join('') : imageFileReference({ path: incoming.stagingPath, bytes: chunk.length });
     const snapshot: Snapshot = { meta: { index: chunk.index, term: chunk.snapshotTerm, peers: [...incoming.peers] }, data };
     const install = { type: 'installSnapshot' as const, from: chunk.from, to: chunk.to, term: chunk.term, snapshot };
-    return { reply: this.ack(chunk, chunk.length, null), install, events: [] };
+    return { reply: this.ack(chunk, chunk.length, null), install, events: receiving };
   }
 
   private ack(chunk: SnapshotChunk, offset: number, refused: SnapshotChunkAck['refused']): SnapshotChunkAck {

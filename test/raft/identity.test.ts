@@ -127,4 +127,20 @@ test('self: a replica told it was known under another replica id becomes a non-v
   assert.is(guard.wrap(heartbeat('a', 'b')).voter, false, 'its envelopes say so');
 });
 
+test('wouldRecord: true exactly for the envelopes whose admission writes to the store', () => {
+  const { guard, store, identity } = guardFor('a');
+  const admitSaying = (message: RaftEnvelope) => {
+    const predicted = guard.wouldRecord(message);
+    const writes = store.writes;
+    guard.admit(message, message.message.from);
+    assert.is(store.writes > writes, predicted, JSON.stringify(message));
+  };
+  admitSaying(envelope(heartbeat('b', 'a'), 'rb')); // a first pin
+  admitSaying(envelope(heartbeat('b', 'a'), 'rb', identity.replicaId)); // pinned, addressed to this self
+  admitSaying(envelope(heartbeat('b', 'a'), 'rb-new')); // another incarnation: reported, not written
+  admitSaying(envelope(heartbeat('b', 'a'), 'rb-new', 'an-older-id')); // told it lost its disk: written once
+  admitSaying(envelope(heartbeat('b', 'a'), 'rb-new', 'an-older-id')); // already a non-voter: nothing more
+  admitSaying(envelope(heartbeat('c', 'a'), 'rc', 'an-older-id')); // a first pin again
+});
+
 test.run();

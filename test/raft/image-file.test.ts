@@ -4,7 +4,9 @@
 // source; the heap grows by under a quarter of the image (garbage the young generation collects: it does not grow with the image) across build, stream and install. The same state as a
 // text image (StateMachine.snapshot, one string) grows the heap by more than that bound, so the measurement can
 // tell an image held whole from one that is not. Also: the builder reads one view while the source keeps writing,
-// an image with a table the target lacks is refused, and the staging file is what the install reads.
+// an image with a table the target lacks is refused, and the staging file is what the install reads; the install
+// keeps the target's indexes; installThen (the install from a connection of its own, image-install.ts) refuses
+// writes until it is done, leaves the storage as it was when it fails, and agrees with the disk when it succeeds.
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeOrderCommand, OrderStateMachine } from '../../src/actors/order/state.js';
 import { buildImageFile, copyImageTables, imageFileReference, parseImageFileReference } from '../../src/raft/storage/image-file.js';
+import { installImageFile } from '../../src/raft/storage/image-install.js';
 import { RaftStorage } from '../../src/raft/storage/storage.js';
 import { SnapshotStreams, defaultSnapshotStreamOptions, fileChunkBytes, type SnapshotStreamMessage } from '../../src/raft/snapshot-stream.js';
 import type { Entry } from '../../src/raft/types.js';
@@ -102,6 +105,11 @@ test('an image far larger than a chunk is built, streamed and installed with the
       sourceHash.open(sourceDatabase2);
       targetHash.open(targetDatabase);
       assert.is(targetHash.hash(), sourceHash.hash(), 'the installed state hashes as the source');
+      // The install drops the target's indexes for the copy and makes them again: the same ones, over the new rows.
+      const indexesOf = (database: Database.Database) => database.prepare("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name").all();
+      assert.ok(indexesOf(targetDatabase).length > 1, 'the order table has indexes of its own');
+      assert.equal(indexesOf(targetDatabase), indexesOf(sourceDatabase2));
+      assert.equal(targetDatabase.pragma('integrity_check'), [{ integrity_check: 'ok' }]);
     } finally {
       sourceDatabase2.close();
       targetDatabase.close();
@@ -140,5 +148,57 @@ test('the builder copies one view while the source keeps writing; an image with 
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+
+test('installThen copies a file image from a connection of its own: writes wait for it, and the state and the disk then agree', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'pygmy-image-install-'));
+  const source = sourceDatabase(directory);
+  const target = RaftStorage.open({ path: join(directory, 'order-3.db'), stateMachine: new OrderStateMachine(), logger: quiet });
+  try {
+    const built = buildImageFile(source.path, join(directory, 'order-1.db.image-1'));
+    const part = { snapshot: { meta: { index: built.index, term: built.term, peers: ['n1', 'n2', 'n3'] }, data: imageFileReference(built) }, entries: [], hardState: { term: 2, vote: null, commit: built.index } };
+    // An install that fails (as a thread that died would) leaves the storage as it was, and writable.
+    const failed = await new Promise<Error | null>((resolve) => {
+      assert.ok(target.installThen(part, () => Promise.reject(new Error('the image thread died')), resolve));
+    });
+    assert.match(String(failed), /the image thread died/);
+    assert.is(target.lastApplied, 0);
+    // The real one, on another connection (the test's thread, after this turn: as the image thread would).
+    let installed = false;
+    const done = new Promise<Error | null>((resolve) => {
+      assert.ok(target.installThen(part, async (task) => {
+        await Promise.resolve();
+        installImageFile(task);
+        installed = true;
+      }, resolve));
+    });
+    assert.is(target.lastApplied, 0, 'nothing moves before the other connection committed');
+    assert.throws(() => target.persist({ snapshot: null, entries: [], hardState: { term: 3, vote: null, commit: 0 } }), /while an image installs/);
+    assert.is(await done, null);
+    assert.ok(installed);
+    assert.is(target.lastApplied, built.index);
+    assert.is(target.load().lastApplied, built.index, 'the disk agrees with the storage (load checks every field)');
+    assert.is(target.query({ type: 'get', orderId: 'order-2' }) !== null, true);
+    assert.is(textHash(target.path), textHash(source.path), 'the installed state hashes as the source');
+    // A text image is not this path's: persist() takes it.
+    assert.not.ok(target.installThen({ ...part, snapshot: { ...part.snapshot, data: '{}' } }, () => Promise.resolve(), () => undefined));
+  } finally {
+    source.close();
+    target.close();
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+/** The order state's hash, read from the database at `path` on a connection of its own. */
+function textHash(path: string): string {
+  const database = new Database(path, { readonly: true });
+  try {
+    const machine = new OrderStateMachine();
+    machine.open(database);
+    return machine.hash();
+  } finally {
+    database.close();
+  }
+}
 
 test.run();

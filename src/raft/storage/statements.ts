@@ -1,5 +1,7 @@
 // The prepared SQL of the storage, in one place, with the row shapes SQLite returns.
 import type Database from 'better-sqlite3';
+import type { HardState, SnapshotMeta } from '../types.js';
+import { hardStateChecksum, snapshotChecksum } from './checksum.js';
 import type { StoredEntryRow } from './recovery.js';
 
 export interface HardStateRow {
@@ -85,4 +87,23 @@ export function prepareStatements(database: Database.Database): Statements {
     selectPeerReplicas: database.prepare('SELECT name, replica_id FROM raft_peer_replicas ORDER BY name'),
     insertPeerReplica: database.prepare('INSERT OR IGNORE INTO raft_peer_replicas (name, replica_id) VALUES (?, ?)'),
   };
+}
+
+/**
+ * The snapshot record as it is written now: with the whole configuration. A snapshot from a leader that sent no
+ * configIndex (an older version) took effect at its own index, as the core restores it.
+ */
+export function snapshotRecordOf(given: SnapshotMeta): SnapshotMeta {
+  return { ...given, learners: [...(given.learners ?? [])], configIndex: given.configIndex ?? given.index };
+}
+
+/** Writes the snapshot record (metadata only: its `data` column stays empty, the state is in the tables). */
+export function writeSnapshotRecord(statements: Statements, given: SnapshotMeta): SnapshotMeta {
+  const meta = snapshotRecordOf(given);
+  statements.upsertSnapshot.run(meta.index, meta.term, JSON.stringify(meta.peers), '', snapshotChecksum(meta, ''), JSON.stringify(meta.learners), meta.configIndex!);
+  return meta;
+}
+
+export function writeHardStateRecord(statements: Statements, hardState: HardState): void {
+  statements.upsertHardState.run(hardState.term, hardState.vote, hardState.commit, hardStateChecksum(hardState));
 }

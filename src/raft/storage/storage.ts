@@ -4,7 +4,9 @@
 // snapshot and lastApplied, and the transactions around the application's StateMachine.
 // Promises: persist() and apply() are each one all-or-nothing transaction. persist() is fsynced before it
 // returns, except a hard state that only moves the commit index (durable with the next fsync); persistThen() is
-// the same write with its fsync in libuv's thread pool, and says so only once it returned; apply() is not
+// the same write with its fsync in libuv's thread pool, and says so only once it returned; installThen() is
+// persist() of a file image with its transaction in another thread (image-install.ts), every write refused until
+// it is done; apply() is not
 // fsynced on its own (it becomes durable with the next persist(), WAL order): a crash
 // that loses it loses only state the durable log and commit index rebuild, and lastApplied always agrees with the
 // application's tables, so the restarted replica re-applies those entries. A failed write
@@ -39,7 +41,8 @@ import {
 import type { StorageFaults } from './faults.js';
 import { rowToEntry } from './recovery.js';
 import { ensureSchema } from './schema.js';
-import { prepareStatements, type Statements } from './statements.js';
+import { prepareStatements, snapshotRecordOf, writeHardStateRecord, writeSnapshotRecord, type Statements } from './statements.js';
+import type { ImageInstaller } from './image-install.js';
 import {
   assertBatchContiguous,
   assertDurableState,
@@ -132,6 +135,12 @@ function configure(database: Database.Database): void {
  * deferred: atomic, durable with the next synced write (applying committed entries, which the log can rebuild).
  */
 const durability = { synced: 'synced', deferred: 'deferred' } as const;
+
+/**
+ * File images from this size on are installed from another thread (installThen): ~1 s of copying on a busy
+ * machine, well under the runtime's 5 s watchdog; a smaller one is copied on the replica's thread.
+ */
+export const installElsewhereBytesMin = 16 * 1024 * 1024;
 type Durability = (typeof durability)[keyof typeof durability];
 
 export class RaftStorage {
@@ -149,6 +158,8 @@ export class RaftStorage {
   private walDescriptor: number | null = null;
   private walSyncRunning = false;
   private walSyncWaiters: Array<(error: Error | null) => void> = [];
+  /** installThen(): an image is being installed from another thread, which holds the write lock meanwhile. */
+  private installing = false;
 
   private constructor(
     private readonly database: Database.Database,
@@ -270,6 +281,49 @@ export class RaftStorage {
     this.counters.entriesWritten += entries.length;
     this.counters.bytesWritten += entries.reduce((sum, entry) => sum + Buffer.byteLength(entry.data), 0);
     this.counters.bytesWritten += snapshot === null ? 0 : file?.bytes ?? Buffer.byteLength(snapshot.data);
+  }
+
+  /**
+   * persist() of a Ready that installs a file image, with its transaction in another thread (`install`, on a
+   * connection of its own: image-install.ts): copying millions of rows would keep this thread silent for longer
+   * than the runtime's watchdog allows. The invariants are checked here first; `durable` is called once that
+   * transaction committed (fsynced), when this storage's state moves to it and the state machine hears
+   * tablesReplaced, or with the error that stopped it (nothing of it written). Nothing else may write until then:
+   * write() refuses. False, with `durable` never called, for any other part (no snapshot, a text image, entries
+   * with it), for an image under installElsewhereBytesMin (copied here in less time than a thread takes to start,
+   * and the replica stays unanswering for less), after a failed write, or with injected faults (they are this
+   * connection's): persist() it instead.
+   */
+  installThen(part: PersistPart, install: ImageInstaller, durable: (error: Error | null) => void): boolean {
+    this.assertOpen();
+    const { snapshot, entries, hardState } = part;
+    const file = snapshot === null ? null : parseImageFileReference(snapshot.data);
+    if (snapshot === null || file === null || entries.length > 0 || this.failure !== null || this.options.faults !== undefined) return false;
+    if (file.bytes < installElsewhereBytesMin) return false;
+    assertInvariant(!this.installing, 'two images installing at once', { index: snapshot.meta.index });
+    const meta = snapshotRecordOf(snapshot.meta);
+    assertInvariant(meta.index > this.state.lastApplied, 'snapshot does not advance lastApplied', { snapshotIndex: meta.index, lastApplied: this.state.lastApplied });
+    let next: DurableState = { ...this.state, snapshotMeta: meta, lastApplied: meta.index, lastIndex: meta.index, lastTerm: meta.term };
+    if (hardState !== null) {
+      assertHardStateStep(next.hardState, hardState, next.lastIndex);
+      next = { ...next, hardState: { term: hardState.term, vote: hardState.vote, commit: hardState.commit } };
+    }
+    assertDurableState(next);
+    this.installing = true;
+    install({ databasePath: this.options.path, imagePath: file.path, meta, hardState }).then(() => {
+      this.installing = false;
+      if (this.closed) return;
+      this.state = next;
+      this.counters.transactions += 1;
+      this.counters.fsyncs += 1;
+      this.counters.bytesWritten += file.bytes;
+      this.options.stateMachine.tablesReplaced?.();
+      durable(null);
+    }, (error: unknown) => {
+      this.installing = false;
+      if (!this.closed) durable(error instanceof Error ? error : new Error(String(error)));
+    });
+    return true;
   }
 
   /**
@@ -506,6 +560,7 @@ export class RaftStorage {
 
   /** Runs body in one transaction; a disk fault rolls it back, is named, and stops all later writes. */
   private write<T>(mode: Durability, body: () => T): T {
+    assertInvariant(!this.installing, 'a write while an image installs from another thread', { mode });
     if (this.failure !== null) {
       throw new StorageWriteError(this.failure.code, 'storage stopped after an earlier failed write', {
         cause: this.failure,
@@ -622,12 +677,7 @@ export class RaftStorage {
 
   private saveHardState(state: DurableState, hardState: HardState): DurableState {
     assertHardStateStep(state.hardState, hardState, state.lastIndex);
-    this.statements.upsertHardState.run(
-      hardState.term,
-      hardState.vote,
-      hardState.commit,
-      hardStateChecksum(hardState),
-    );
+    writeHardStateRecord(this.statements, hardState);
     return { ...state, hardState: { term: hardState.term, vote: hardState.vote, commit: hardState.commit } };
   }
 
@@ -675,13 +725,7 @@ export class RaftStorage {
 
   /** The snapshot record holds metadata only (its `data` column stays empty): the state is in the tables. */
   private writeSnapshotRow(given: SnapshotMeta): SnapshotMeta {
-    // Every record written now carries the whole configuration; a snapshot from a leader that sent no configIndex
-    // (an older version) took effect at its own index, as the core restores it.
-    const meta: SnapshotMeta = { ...given, learners: [...(given.learners ?? [])], configIndex: given.configIndex ?? given.index };
-    const peers = JSON.stringify(meta.peers);
-    const learners = JSON.stringify(meta.learners);
-    this.statements.upsertSnapshot.run(meta.index, meta.term, peers, '', snapshotChecksum(meta, ''), learners, meta.configIndex!);
-    return meta;
+    return writeSnapshotRecord(this.statements, given);
   }
 
   private assertMatchesMemory(loaded: LoadedState): void {
