@@ -341,9 +341,8 @@ export class Replica<Machine extends AnyStateMachine = AnyStateMachine> {
    * otherwise, and to an asker that named none. Only then does an answer grow: not on every answer of the hot path.
    */
   withConfiguration<Answer extends object>(answer: Answer, knownConfigIndex: number | undefined): Answer | (Answer & { readonly configuration: GroupConfiguration }) {
-    if (knownConfigIndex === undefined) return answer;
+    if (knownConfigIndex === undefined || this.driver.node.configIndex() <= knownConfigIndex) return answer;
     const membership = this.driver.node.membership();
-    if (membership.index <= knownConfigIndex) return answer;
     return { ...answer, configuration: { index: membership.index, voters: [...membership.voters], learners: [...membership.learners] } };
   }
 

@@ -207,6 +207,11 @@ export class RaftNode {
     return { ...this.memberships.latest(), index: this.memberships.latestIndex() };
   }
 
+  /** The index of the configuration in use, without building it (asked on every answer to a group client). */
+  configIndex(): number {
+    return this.memberships.latestIndex();
+  }
+
   /** The configuration in force at `index` (≥ the log's start): what a snapshot or a compaction at `index` records. */
   membershipAt(index: number): Membership & { readonly configIndex: number } {
     return { ...this.memberships.at(index), configIndex: this.memberships.indexAt(index) };
