@@ -256,9 +256,8 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     ...(options.restartWindowMs === undefined ? {} : { withinMs: options.restartWindowMs }),
   });
   const nearCache = (options.cacheEnabled ?? true) && (options.nearCache ?? true);
-  // Read at each start of an order replica or the cache actor, once the backend exists (it does before any starts).
-  let catalogMembersNow: CatalogMembersNow = () => [];
-  const catalogNow: CatalogMembersNow = () => catalogMembersNow();
+  // Read at each start of an order replica or the cache actor; the backend exists before any of them starts.
+  const catalogNow: CatalogMembersNow = () => backend.catalogMembersNow();
   const backend = new ActorBackend({
     actors: system,
     catalogMembers: membersOnDisk(options, 'catalog'),
@@ -278,7 +277,6 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       await system.start([replicaSpec(options, group, name, catalogNow)]);
     },
   });
-  catalogMembersNow = () => backend.catalogMembersNow();
   await system.start(clusterSpecs(options, catalogNow));
   if (!(await waitReady(backend, options.readyTimeoutMs ?? 15_000))) {
     await system.shutdown();
