@@ -501,12 +501,14 @@ function watchGateway(
 /** Per peer link of the TCP transport, read when collected: one series per peer node, none in one process. */
 function watchPeerLinks(registry: Registry, links: () => readonly PeerLinkFigures[]): void {
   const registers = [registry];
-  const family = (name: string, help: string, read: (link: PeerLinkFigures) => number, type: 'gauge' | 'counter') => {
+  const family = (name: string, help: string, read: (link: PeerLinkFigures) => number | null, type: 'gauge' | 'counter') => {
     const collect = function (this: Gauge<'peer'> | Counter<'peer'>) {
       this.reset();
       for (const link of links()) {
-        if (type === 'gauge') (this as Gauge<'peer'>).set({ peer: link.peer }, read(link));
-        else (this as Counter<'peer'>).inc({ peer: link.peer }, read(link));
+        const value = read(link);
+        if (value === null) continue;
+        if (type === 'gauge') (this as Gauge<'peer'>).set({ peer: link.peer }, value);
+        else (this as Counter<'peer'>).inc({ peer: link.peer }, value);
       }
     };
     if (type === 'gauge') new Gauge({ name, help, labelNames: ['peer'] as const, registers, collect });
@@ -518,5 +520,6 @@ function watchPeerLinks(registry: Registry, links: () => readonly PeerLinkFigure
   family('pygmy_transport_frames_sent_total', 'Frames this node sent to the peer node (since it started)', (link) => link.framesSent, 'counter');
   family('pygmy_transport_frames_received_total', 'Frames this node received from the peer node (since it started)', (link) => link.framesReceived, 'counter');
   family('pygmy_transport_reconnects_total', 'Connections to the peer node opened after the first: each follows a drop', (link) => link.reconnects, 'counter');
+  family('pygmy_transport_round_trip_seconds', 'Smoothed round trip to the peer node, measured on the heartbeats (absent until known)', (link) => (link.roundTripMs === null ? null : link.roundTripMs / 1000), 'gauge');
   family('pygmy_transport_send_queue_bytes', 'Bytes queued for the peer node and not yet handed to the kernel', (link) => link.sendQueueBytes, 'gauge');
 }

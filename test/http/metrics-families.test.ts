@@ -177,7 +177,10 @@ test('an actor added to the status gains its series; one removed loses them', as
 test('peer links appear per peer node when the node has a transport, and not otherwise', async () => {
   const metrics = new GatewayMetrics(undefined, 0, { defaultMetrics: false });
   assert.not.match(await metrics.text(), 'pygmy_transport_bytes_sent_total{', 'no transport: no series');
-  metrics.peerLinksOf = () => [{ peer: 'host-b', connected: true, bytesSent: 1_234, bytesReceived: 99, framesSent: 7, framesReceived: 5, reconnects: 2, sendQueueBytes: 64 }];
+  const link = { peer: 'host-b', connected: true, bytesSent: 1_234, bytesReceived: 99, framesSent: 7, framesReceived: 5, reconnects: 2, sendQueueBytes: 64, roundTripMs: null };
+  metrics.peerLinksOf = () => [link];
+  assert.not.match(await metrics.text(), 'pygmy_transport_round_trip_seconds{', 'no round trip measured yet: no series');
+  metrics.peerLinksOf = () => [{ ...link, roundTripMs: 1.5 }];
   const text = await metrics.text();
   assertHasSeries(text, [
     'pygmy_transport_connected{peer="host-b"} 1',
@@ -185,6 +188,7 @@ test('peer links appear per peer node when the node has a transport, and not oth
     'pygmy_transport_frames_received_total{peer="host-b"} 5',
     'pygmy_transport_reconnects_total{peer="host-b"} 2',
     'pygmy_transport_send_queue_bytes{peer="host-b"} 64',
+    'pygmy_transport_round_trip_seconds{peer="host-b"} 0.0015',
   ]);
   metrics.close();
 });

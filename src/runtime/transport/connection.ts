@@ -2,7 +2,7 @@
 //
 // Owns: the socket, the handshake state machine (awaiting-hello → awaiting-proof → open), the session (every
 // frame after a side's proof carries a tag under a key derived from the secret and both nonces, session.ts), the
-// heartbeat and failure detector, outgoing batching and the bounded send queue. Promises: no envelope is
+// heartbeat and failure detector, the round trip measured on the heartbeats, outgoing batching and the bounded send queue. Promises: no envelope is
 // delivered before the peer proved it knows the secret, nor from a frame whose tag is not the next one expected
 // (injected, replayed, reordered or altered frames close the connection before anything in them is used); any
 // protocol problem (oversize, garbage, wrong secret, replay, data before
@@ -19,7 +19,7 @@ import { assert } from '../errors.js';
 import { frameEnvelopesMax, type Envelope } from '../wire.js';
 import { decodeBatch, encodeBatch } from './codec.js';
 import { encodeFrameBytes, FrameReader, payloadKindControl, payloadKindData, preAuthFrameBytesMax, type Frame, type PayloadKind } from './framing.js';
-import { freshNonce, parseControl, proofMac, proofMatches, protocolVersion, type ControlMessage } from './handshake.js';
+import { freshNonce, parseControl, proofMac, proofMatches, protocolVersion, roundTripSampleMs, type ControlMessage, type PingMessage } from './handshake.js';
 import { deriveSessionKeys, FrameOpener, FrameSealer, tagBytes } from './session.js';
 
 export interface ConnectionLimits {
@@ -87,6 +87,14 @@ export interface ConnectionCounters {
   dropped: number;
 }
 
+/** The round trip to the peer, measured on the heartbeats (handshake.ts, PingMessage). */
+export interface RoundTrip {
+  readonly lastMs: number;
+  /** Smoothed as TCP smooths its RTT (RFC 6298: srtt += (sample − srtt) / 8). */
+  readonly smoothedMs: number;
+  readonly samples: number;
+}
+
 export class Connection {
   readonly counters: ConnectionCounters = { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, envelopesSent: 0, envelopesReceived: 0, dropped: 0 };
   private readonly options: ConnectionOptions;
@@ -102,6 +110,9 @@ export class Connection {
   private lastReceivedAtMs: number;
   private readonly handshakeTimer: NodeJS.Timeout;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** The peer's last probe not yet echoed: its sentAt, and when it arrived on this side's clock. */
+  private peerProbe: { sentAt: number; receivedAtMs: number } | null = null;
+  private roundTripFigures: RoundTrip | null = null;
 
   constructor(options: ConnectionOptions) {
     this.options = options;
@@ -130,6 +141,11 @@ export class Connection {
   /** The authenticated peer's node name, once open. */
   get peer(): string | null {
     return this.state.phase === 'open' ? this.state.peer : null;
+  }
+
+  /** The round trip to the peer; null until a heartbeat came back (or from a peer that sends no probe). */
+  get roundTrip(): RoundTrip | null {
+    return this.roundTripFigures;
   }
 
   get isOpen(): boolean {
@@ -288,7 +304,7 @@ export class Connection {
         return this.open(state.peer, state.opener);
       case 'ping':
         if (state.phase !== 'open') return this.close('ping before the handshake completed');
-        return;
+        return this.onPing(message);
       case 'bye':
         return this.close(`peer said goodbye: ${message.reason}`);
     }
@@ -319,8 +335,22 @@ export class Connection {
   }
 
   private heartbeat(): void {
-    const silentMs = this.clock() - this.lastReceivedAtMs;
+    const nowMs = this.clock();
+    const silentMs = nowMs - this.lastReceivedAtMs;
     if (silentMs > this.options.limits.failureTimeoutMs) return this.close(`no heartbeat for ${silentMs} ms`);
-    this.writeControl({ type: 'ping' });
+    const probe = this.peerProbe;
+    this.peerProbe = null;
+    this.writeControl(probe === null ? { type: 'ping', sentAt: nowMs } : { type: 'ping', sentAt: nowMs, echo: probe.sentAt, heldMs: nowMs - probe.receivedAtMs });
+  }
+
+  /** Keeps the peer's probe for the next heartbeat to echo, and takes a round-trip sample from the echo it carries. */
+  private onPing(ping: PingMessage): void {
+    const nowMs = this.clock();
+    if (ping.sentAt !== undefined) this.peerProbe = { sentAt: ping.sentAt, receivedAtMs: nowMs };
+    const sampleMs = roundTripSampleMs(ping, nowMs);
+    if (sampleMs === null) return;
+    const before = this.roundTripFigures;
+    const smoothedMs = before === null ? sampleMs : before.smoothedMs + (sampleMs - before.smoothedMs) / 8;
+    this.roundTripFigures = { lastMs: sampleMs, smoothedMs, samples: (before?.samples ?? 0) + 1 };
   }
 }

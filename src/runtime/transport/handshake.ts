@@ -18,8 +18,40 @@ const nodeNameLengthMax = 64;
 export type ControlMessage =
   | { readonly type: 'hello'; readonly version: number; readonly node: string; readonly nonce: string }
   | { readonly type: 'proof'; readonly mac: string }
-  | { readonly type: 'ping' }
+  | PingMessage
   | { readonly type: 'bye'; readonly reason: string };
+
+/**
+ * A heartbeat. It may carry the round-trip probe (all three fields or none): `sentAt`, the sender's clock when it
+ * sent this ping; `echo`, the `sentAt` of the last ping it received, and `heldMs`, how long it held that one before
+ * this ping. The receiver's round trip is its clock now − echo − heldMs: each side compares only its own clock with
+ * itself, so the two clocks need not agree. A ping without them (an older build of this version) is a heartbeat only.
+ */
+export interface PingMessage {
+  readonly type: 'ping';
+  readonly sentAt?: number;
+  readonly echo?: number;
+  readonly heldMs?: number;
+}
+
+/** The probe's fields are milliseconds on one side's clock: finite and non-negative, or the probe is ignored. */
+const isProbeMs = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && value >= 0;
+
+function parsePing(message: Record<string, unknown>): PingMessage {
+  if (!isProbeMs(message.sentAt)) return { type: 'ping' };
+  if (!isProbeMs(message.echo) || !isProbeMs(message.heldMs)) return { type: 'ping', sentAt: message.sentAt };
+  return { type: 'ping', sentAt: message.sentAt, echo: message.echo, heldMs: message.heldMs };
+}
+
+/** A sample past this is not a round trip but a clock that jumped or a confused peer; it is not counted. */
+export const roundTripMsMax = 60_000;
+
+/** The round trip a ping's echo gives on the receiver's clock at `nowMs`; null when it carries none or a bad one. */
+export function roundTripSampleMs(ping: PingMessage, nowMs: number): number | null {
+  if (ping.echo === undefined || ping.heldMs === undefined || ping.echo > nowMs) return null;
+  const sampleMs = nowMs - ping.echo - ping.heldMs;
+  return sampleMs >= 0 && sampleMs <= roundTripMsMax ? sampleMs : null;
+}
 
 export function freshNonce(): string {
   return randomBytes(nonceBytes).toString('hex');
@@ -56,7 +88,7 @@ export function parseControl(text: string): ControlMessage | null {
     case 'proof':
       return isHex(message.mac, 32) ? { type: 'proof', mac: message.mac } : null;
     case 'ping':
-      return { type: 'ping' };
+      return parsePing(message);
     case 'bye':
       return typeof message.reason === 'string' ? { type: 'bye', reason: message.reason.slice(0, 200) } : null;
     default:

@@ -169,6 +169,8 @@ export interface PeerLinkFigures {
   /** Connections opened to the peer after the first (each one follows a drop). */
   readonly reconnects: number;
   readonly sendQueueBytes: number;
+  /** The smoothed round trip of the open connection, measured on its heartbeats; null until known. */
+  readonly roundTripMs: number | null;
 }
 
 /** A local worker's route to one remote name: the main-thread end of its channel, the NodeLink, a gate each way. */
@@ -645,6 +647,7 @@ export class NodeTransport implements RemotePeers {
         framesReceived: totals.framesReceived + (open?.framesReceived ?? 0),
         reconnects: Math.max(0, peer.opens - 1),
         sendQueueBytes: peer.connection?.sendQueueBytes ?? 0,
+        roundTripMs: peer.connection?.isOpen === true ? (peer.connection.roundTrip?.smoothedMs ?? null) : null,
       };
     });
   }

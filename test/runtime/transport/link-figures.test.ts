@@ -1,6 +1,7 @@
 // The figures of a peer link as the metrics read them (NodeTransport.linkFigures), on two real transports on
 // loopback: once connected, both sides count frames and bytes each way (heartbeats flow); the peer stopped and
-// started again on its port makes one reconnect, and the totals keep the first connection's traffic.
+// started again on its port makes one reconnect, and the totals keep the first connection's traffic; the round
+// trip is measured on the heartbeats, both sides.
 import pino from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -35,6 +36,12 @@ test('frames and bytes both ways, reconnects, totals across connections', async 
     assert.is(linkOfA().reconnects, 0);
     assert.ok(linkOfA().bytesSent > 0 && linkOfA().bytesReceived > 0);
     assert.equal(a.linkFigures().map((link) => link.peer), ['b'], 'one link per other node');
+    // Heartbeats every 250 ms: a's ping, b's echo on its next heartbeat; a few within the timeout.
+    await until('a round trip measured', () => linkOfA().roundTripMs !== null && linkOfB().roundTripMs !== null, 5_000);
+    for (const link of [linkOfA(), linkOfB()]) {
+      // Loopback plus both event loops' delay: within the failure timeout, or the link would have been closed.
+      assert.ok(link.roundTripMs! >= 0 && link.roundTripMs! < 1_000, `round trip ${link.roundTripMs} ms`);
+    }
     await b.close();
     await until('a saw the link drop', () => !linkOfA().connected);
     const first = linkOfA();
