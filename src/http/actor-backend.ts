@@ -167,6 +167,11 @@ export class ActorBackend implements Backend {
     this.cache.close();
   }
 
+  /** Settles once no background attempt to trust the cache again is in flight. */
+  cacheSettled(): Promise<void> {
+    return this.cache.settled();
+  }
+
   lookup(id: number, deadline: RequestDeadline): Promise<ReadAnswer<Item | null>> {
     return this.read({ type: 'lookup', id }, deadline, (result) => {
       const answer = result as LookupAnswer;

@@ -148,6 +148,8 @@ test('the cache policy hooks the actor relies on: holds() and onForgetEverything
 
 interface FakePort extends ActorPort {
   readonly asks: { target: string; message: { type: string } }[];
+  /** The catalog index the order group's answer names for the next order. */
+  catalogIndex: number;
   cacheAnswer: (message: { type: string }) => Promise<unknown>;
   /** What the runtime hook was given: the cache actor's notices go to `told`, its going to `gone`. */
   watcher: ActorWatcher | null;
@@ -169,6 +171,7 @@ const silentLog = { debug() {}, info() {}, warn() {}, error() {} } as unknown as
 function fakePort(): FakePort {
   const port: FakePort = {
     asks: [],
+    catalogIndex: 20,
     watcher: null,
     tell: (notice) => port.watcher?.told(notice),
     cacheAnswer: () => Promise.reject(new Error('no answer set')),
@@ -179,7 +182,7 @@ function fakePort(): FakePort {
         return Promise.resolve({ ok: true, result: { item: itemAt(3, 9), topics }, index: 11 } as R);
       }
       if (target === 'order-1') {
-        return Promise.resolve({ ok: true, result: { kind: 'decided', bought: true, order: { reason: null }, catalogIndex: 20 }, index: 7 } as R);
+        return Promise.resolve({ ok: true, result: { kind: 'decided', bought: true, order: { reason: null }, catalogIndex: port.catalogIndex }, index: 7 } as R);
       }
       return Promise.reject(new Error(`unexpected ask to ${target}`));
     },
@@ -267,10 +270,49 @@ test('backend: a confirmation answered false distrusts too; the next confirmed w
   assert.equal(port.asks.slice(before).map((ask) => ask.target), ['catalog-1']);
   port.cacheAnswer = (message) => Promise.resolve(message.type === 'confirm' || message.type === 'invalidateAll' ? true : hitAnswer(4, 7, 5));
   await backend.order(5, 1, 'order-d', deadline);
+  await backend.cacheSettled();
   assert.equal(port.asks.slice(-2).map((ask) => ask.message.type), ['confirm', 'invalidateAll']);
   port.tell({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
   assert.is((await backend.lookup(4, deadline)).cache, 'HIT');
   assert.ok(backend.nearLookup(4), 'trusted again: the mirror fills');
+});
+
+test('backend: while the cache is distrusted a write waits for no confirmation (a dead cache costs one wait, not one per write)', async () => {
+  // The first write's confirmation fails; then the cache never answers (its host died). The next write must
+  // return at once, its confirmation left to the background attempt to trust the cache again.
+  const { port, backend } = makeBackend();
+  port.cacheAnswer = (message) => (message.type === 'confirm' ? Promise.reject(new Error('timeout')) : Promise.resolve(hitAnswer(4, 7, 5)));
+  await backend.order(5, 1, 'order-e', deadline);
+  port.cacheAnswer = () => new Promise(() => {});
+  const answered = await Promise.race([backend.order(5, 1, 'order-f', deadline).then(() => 'answered'), new Promise((resolve) => setTimeout(() => resolve('waited'), 500))]);
+  assert.is(answered, 'answered');
+  assert.is(port.asks.filter((ask) => ask.target === 'cache').at(-1)?.message.type, 'confirm', 'a confirmation is tried in the background');
+  assert.is(backend.nearLookup(4), undefined, 'still distrusted');
+});
+
+test('backend: trust comes back only once every write acknowledged meanwhile is confirmed', async () => {
+  // Distrusted after a write at index 20; the background confirmation of 20 is held while a write at index 30 is
+  // acknowledged. Trusting the cache after confirming only 20 would let it serve what 30 changed.
+  const { port, backend, clock } = makeBackend();
+  port.cacheAnswer = (message) => (message.type === 'confirm' ? Promise.resolve(false) : Promise.resolve(hitAnswer(4, 7, 5)));
+  await backend.order(5, 1, 'order-g', deadline);
+  let release!: () => void;
+  const confirmed: number[] = [];
+  port.cacheAnswer = (message) => {
+    if (message.type === 'confirm') {
+      confirmed.push((message as { index?: number }).index ?? -1);
+      return confirmed.length === 1 ? new Promise((resolve) => { release = () => resolve(true); }) : Promise.resolve(true);
+    }
+    return Promise.resolve(message.type === 'invalidateAll' ? true : hitAnswer(4, 7, 5));
+  };
+  await backend.order(5, 1, 'order-h', deadline);
+  port.catalogIndex = 30;
+  await backend.order(5, 1, 'order-i', deadline);
+  release();
+  await backend.cacheSettled();
+  assert.equal(confirmed, [20, 30], 'the write at 30 is confirmed before the cache is trusted');
+  port.tell({ type: 'mirrorLease', validUntilMs: clock.nowMs + 1_000 });
+  assert.is((await backend.lookup(4, deadline)).cache, 'HIT', 'trusted again');
 });
 
 test('backend: the cache actor going (crash, restart, exit through the runtime hook) revokes the near cache', async () => {

@@ -9,8 +9,10 @@
 //   up to it; the actor told the mirror's notices first (FIFO), so after confirmWrite() neither the cache nor the
 //   mirror can serve what the write changed (read-your-writes, DESIGN.md §2.5 and §3).
 // - Distrust: a write the cache did not confirm in time may still be cached stale. From then on reads go around
-//   the cache (read() answers null) and the mirror is empty, until a later confirmation and a full clear of the
-//   cache (invalidateAll) succeed.
+//   the cache (read() answers null) and the mirror is empty, until a confirmation of every write acknowledged
+//   meanwhile and a full clear of the cache (invalidateAll) succeed. While distrusted a write waits for no
+//   confirmation (no read can see the cache then), so a cache that died costs writes one confirmation's wait, not
+//   one per write; trust is regained in the background, one attempt at a time.
 // - The mirror is fed through a typed runtime hook (`watch`, ActorSystem.watchActor: each notice the cache actor tells '$system', and each
 //   time it goes); killing, stopping or isolating the cache actor through aroundAction() revokes the mirror before
 //   and after, so a lease grant still in flight does not outlive the action.
@@ -48,6 +50,8 @@ export interface CacheClientOptions<P> {
 /** A confirmation or a full clear takes what is left of the request's deadline, within these bounds. */
 export const confirmTimeoutMsMax = 1_000;
 export const confirmTimeoutMsMin = 50;
+/** One attempt to trust the cache again goes after writes acknowledged during it at most this many times. */
+const regainRoundsMax = 3;
 
 const isUnavailable = (error: unknown) => isRuntimeError(error, 'ACTOR_UNAVAILABLE');
 
@@ -61,6 +65,12 @@ export class CacheClient<P> {
   private readonly unwatch: () => void;
   /** Set when a write was not confirmed: the cache may hold a stale entry until fully cleared. */
   private distrusted = false;
+  /** While distrusted: the highest catalog index of a write acknowledged without the cache's confirmation. */
+  private unconfirmedIndex = 0;
+  /** Counts distrusts: a read that began before one may not fill the mirror, even once trust is regained. */
+  private distrusts = 0;
+  /** The attempt in flight to trust the cache again; null when none. */
+  private regaining: Promise<void> | null = null;
 
   constructor(options: CacheClientOptions<P>) {
     this.options = options;
@@ -103,6 +113,7 @@ export class CacheClient<P> {
   /** The cache actor's answer; null when it is not to be used (off, distrusted, or down): read the catalog then. */
   async read(query: CacheQuery, timeRemainingMs: number): Promise<CacheAnswer | null> {
     if (!this.usable) return null;
+    const distrustsBefore = this.distrusts;
     let answer: CacheAnswer;
     try {
       answer = (await this.options.ask(this.options.cacheName, query, timeRemainingMs)) as CacheAnswer;
@@ -111,8 +122,9 @@ export class CacheClient<P> {
       this.options.log.debug({ query }, 'gateway: cache unavailable, reading from the catalog group');
       return null;
     }
-    // Checked again after the wait: a write that went unconfirmed meanwhile makes the cache's answers untrusted.
-    if (this.mirror !== null && query.type === 'lookup' && !this.distrusted) {
+    // Checked again after the wait: a write that went unconfirmed meanwhile makes the cache's answers untrusted
+    // (and this one stays untrusted after the cache is trusted again).
+    if (this.mirror !== null && query.type === 'lookup' && !this.distrusted && this.distrusts === distrustsBefore) {
       // A lookup's answer holds one item or none (CacheValue's other shape is a list's).
       this.mirror.fill(query.id, { result: answer.result as Item | null, topics: answer.topics, index: answer.index, held: answer.held === true });
     }
@@ -127,13 +139,22 @@ export class CacheClient<P> {
     // With the cache off every read is linearizable on a replica: nothing to confirm.
     if (!this.options.readThrough) return;
     const timeoutMs = confirmTimeoutMs(timeRemainingMs);
+    if (this.distrusted) {
+      this.unconfirmedIndex = Math.max(this.unconfirmedIndex, index);
+      this.regainTrust(timeoutMs);
+      return;
+    }
     try {
-      const confirmed = await this.options.ask(this.options.cacheName, { type: 'confirm', index }, timeoutMs);
-      if (confirmed !== true) throw new Error(`the cache did not reach index ${index} in ${timeoutMs} ms`);
-      if (this.distrusted) await this.trustAgain(timeoutMs);
+      await this.confirm(index, timeoutMs);
     } catch (error) {
+      this.unconfirmedIndex = Math.max(this.unconfirmedIndex, index);
       this.distrust(error);
     }
+  }
+
+  /** Settles once no attempt to trust the cache again is in flight (for tests and an orderly close). */
+  async settled(): Promise<void> {
+    await this.regaining;
   }
 
   /** An operator's explicit invalidation (POST /invalidate/item/:id): the cache drops the item, lists and searches. */
@@ -141,7 +162,7 @@ export class CacheClient<P> {
     const timeoutMs = confirmTimeoutMs(timeRemainingMs);
     try {
       await this.options.ask(this.options.cacheName, { type: 'invalidate', items: [id], index: 0 }, timeoutMs);
-      if (this.distrusted) await this.trustAgain(timeoutMs);
+      if (this.distrusted) this.regainTrust(timeoutMs);
     } catch (error) {
       this.distrust(error);
     }
@@ -158,10 +179,35 @@ export class CacheClient<P> {
     }
   }
 
-  private async trustAgain(timeoutMs: number): Promise<void> {
-    await this.options.ask(this.options.cacheName, { type: 'invalidateAll' }, timeoutMs);
+  private async confirm(index: number, timeoutMs: number): Promise<void> {
+    const confirmed = await this.options.ask(this.options.cacheName, { type: 'confirm', index }, timeoutMs);
+    if (confirmed !== true) throw new Error(`the cache did not reach index ${index} in ${timeoutMs} ms`);
+  }
+
+  /**
+   * In the background, one at a time: the cache confirms every write acknowledged while it was distrusted, is
+   * cleared, and is trusted again — unless a write was acknowledged past what it confirmed meanwhile (then the
+   * attempt goes after that one too, a bounded number of rounds, and the next write starts another).
+   */
+  private regainTrust(timeoutMs: number): void {
+    if (this.regaining !== null) return;
+    this.regaining = (async () => {
+      for (let round = 0; round < regainRoundsMax && this.distrusted; round += 1) {
+        const target = this.unconfirmedIndex;
+        await this.confirm(target, timeoutMs);
+        await this.options.ask(this.options.cacheName, { type: 'invalidateAll' }, timeoutMs);
+        if (this.unconfirmedIndex > target) continue;
+        this.trusted();
+      }
+    })()
+      .catch((error: unknown) => this.options.log.debug({ error: String(error) }, 'gateway: the cache is not trusted yet'))
+      .finally(() => (this.regaining = null));
+  }
+
+  private trusted(): void {
     this.mirror?.revoke();
     this.distrusted = false;
+    this.unconfirmedIndex = 0;
     this.options.log.info({ event: 'cacheTrusted' }, 'gateway: cache cleared and trusted again');
   }
 
@@ -170,6 +216,7 @@ export class CacheClient<P> {
       this.options.log.warn({ error: String(error), event: 'cacheDistrusted' }, 'gateway: cache did not confirm a write; reading around it until it is cleared');
     }
     this.distrusted = true;
+    this.distrusts += 1;
     this.mirror?.revoke();
   }
 }
