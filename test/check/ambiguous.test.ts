@@ -12,9 +12,11 @@ import { checkHistory, describeAnomaly, unknownResolution } from '../../src/chec
 import { readHistory } from '../../src/check/history.js';
 import { runCheck, type CheckRunOptions } from '../../src/check/run.js';
 
-function options(historyPath: string, lines: string[]): CheckRunOptions {
+const everyFault: CheckRunOptions['nemesis'] = ['catalog-outage', 'pause-process', 'kill-order-leader'];
+
+function options(historyPath: string, lines: string[], nemesis = everyFault): CheckRunOptions {
   return {
-    durationMs: 15_000, seed: 5, clients: 6, nemesis: ['catalog-outage', 'pause-process', 'kill-order-leader'],
+    durationMs: 15_000, seed: 5, clients: 6, nemesis,
     historyPath, ambiguous: true, log: (line) => lines.push(line),
   };
 }
@@ -31,7 +33,9 @@ test('the ambiguous mode: many unknown outcomes, all resolved, no anomaly — an
     assert.ok(resolved.committed > 0 && resolved.rejected + resolved.absent > 0, JSON.stringify(resolved));
     assert.is(checkHistory(readHistory(historyPath)).anomalies.length, 0, 'the saved history gives the same verdict');
 
-    const buggy = await runCheck({ ...options(historyPath, lines), plantedBug: 'reject-without-fence' });
+    // Only catalog outages here: each one longer than the deadline is a chance for the bug to show, and a run of
+    // mixed faults may hold a single such outage (one run on a busy machine missed it that way).
+    const buggy = await runCheck({ ...options(historyPath, lines, ['catalog-outage']), plantedBug: 'reject-without-fence' });
     const kinds = buggy.report.anomalies.map((anomaly) => anomaly.kind);
     assert.ok(kinds.includes('conservation'), `the planted bug went unnoticed: ${kinds.join(', ')}\n${lines.join('\n')}`);
   } finally {
