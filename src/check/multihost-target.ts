@@ -79,8 +79,8 @@ class MultihostTarget implements CheckTarget {
     this.nodes.set(name, node);
   }
 
-  async reachable(): Promise<void> {
-    if (this.gatewayRestart) await this.gatewayRestart.catch(() => {});
+  async reachable(url: string = this.url): Promise<void> {
+    if (this.gatewayRestart && url === this.url) await this.gatewayRestart.catch(() => {});
   }
 
   /** A host index: half of the time the host of a group's leader (when one is known), else any allowed host. */

@@ -99,7 +99,7 @@ class SingleProcessTarget implements CheckTarget {
     return [this.process.url];
   }
 
-  async reachable(): Promise<void> {
+  async reachable(_url?: string): Promise<void> {
     if (this.restarting) await this.restarting.catch(() => {});
   }
 
@@ -296,7 +296,7 @@ function throughGateway(target: CheckTarget, clientId: number): CheckTarget {
       return target.gatewayUrls;
     },
     headers: target.headers,
-    reachable: () => target.reachable(),
+    reachable: () => target.reachable(target.gatewayUrls[clientId % target.gatewayUrls.length]!),
     injectHostFault: (kind, random, holdMs, record) => target.injectHostFault(kind, random, holdMs, record),
     healHosts: () => target.healHosts(),
     killAndDigest: (groups) => target.killAndDigest(groups),

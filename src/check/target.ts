@@ -41,8 +41,9 @@ export interface CheckTarget {
   readonly gatewayUrls: readonly string[];
   /** Sent with every request: admin routes need a token when the gateway listens beyond loopback. */
   readonly headers: Readonly<Record<string, string>>;
-  /** Resolves once the gateway may be tried (at once, unless the gateway's own process is restarting). */
-  reachable(): Promise<void>;
+  /** Resolves once the gateway at `url` (default: `url`) may be tried: at once, unless that gateway's own process is
+   * restarting. A client of another gateway does not wait for it. */
+  reachable(url?: string): Promise<void>;
   /** Injects one fault, holds it about `holdMs`, undoes it; `record` names it as it begins. */
   injectHostFault(kind: HostFaultKind, random: SeededRandom, holdMs: number, record: (what: string) => void): Promise<void>;
   /** Undoes any host fault still in place (cut links, processes down). */
