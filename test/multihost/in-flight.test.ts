@@ -1,7 +1,8 @@
-// Asks already on the wire when a node's connection drops: two transports on loopback, node "b" running one
-// actor that holds its replies. The asks from node "a" — from its main endpoint and from one of its workers —
-// must fail at once with ActorUnavailableError when b goes away, not wait out their 20 s deadline; an ask that was
-// answered before the drop must keep its answer.
+// Asks already on the wire when a node's connection drops: two transports on loopback, the holder's node running
+// one actor that holds its replies. The asks from the asker's node — from its main endpoint and from one of its
+// workers — must fail at once with ActorUnavailableError when the holder's node goes away, not wait out their 20 s
+// deadline. Both directions: the node with the lower name dials, so the asker's side of the connection is once the
+// one it dialled and once the one it accepted (which knows its peer only from the handshake).
 import { randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,18 +13,19 @@ import { freePort, startCounterNode } from '../support/multihost.js';
 
 const askDeadlineMs = 20_000;
 
-test('asks in flight to a node whose connection drops fail at once; answered ones keep their answer', async () => {
+for (const [askerNode, holderNode, side] of [['a', 'b', 'dialled'], ['d', 'c', 'accepted']] as const) {
+test(`asks in flight over a connection the asker ${side} fail at once when it drops`, async () => {
   const secret = randomBytes(32);
   const [portA, portB] = await Promise.all([freePort(), freePort()]);
   const nodes: NodeAddress[] = [
-    { name: 'a', host: '127.0.0.1', port: portA, actors: ['asker'] },
-    { name: 'b', host: '127.0.0.1', port: portB, actors: ['holder'] },
+    { name: askerNode, host: '127.0.0.1', port: portA, actors: ['asker'] },
+    { name: holderNode, host: '127.0.0.1', port: portB, actors: ['holder'] },
   ];
-  const b = await startCounterNode('b', nodes, secret);
-  const a = await startCounterNode('a', nodes, secret);
+  const b = await startCounterNode(holderNode, nodes, secret);
+  const a = await startCounterNode(askerNode, nodes, secret);
   let bStopped = false;
   try {
-    await eventually(async () => (await a.system.ask<number>('holder', { type: 'get' }, { timeoutMs: 500 })) === 0, 10_000, 'the connection to b');
+    await eventually(async () => (await a.system.ask<number>('holder', { type: 'get' }, { timeoutMs: 500 })) === 0, 10_000, `the connection to ${holderNode}`);
     // Held replies: one asked from a's main endpoint, one from a's worker (forwarded by the counter fixture).
     const fromMain = a.system.ask('holder', { type: 'defer', afterMs: 600_000 }, { timeoutMs: askDeadlineMs }).then(() => 'answered', (error: unknown) => error);
     const fromWorker = a.system
@@ -40,8 +42,9 @@ test('asks in flight to a node whose connection drops fail at once; answered one
     assert.ok(isRuntimeError(mainOutcome, 'ACTOR_UNAVAILABLE'), `main endpoint's ask: ${String(mainOutcome)}`);
     // The worker's handler rethrows what its ask got, so the main thread sees the asker fail with that reason.
     assert.ok(workerOutcome instanceof Error, `worker's ask: ${String(workerOutcome)}`);
-    assert.match(String((mainOutcome as Error).message), /connection to b dropped before holder answered/);
-    assert.match(String((workerOutcome as Error).message), /connection to b dropped before holder answered/);
+    const dropped = new RegExp(`connection to ${holderNode} dropped before holder answered`);
+    assert.match(String((mainOutcome as Error).message), dropped);
+    assert.match(String((workerOutcome as Error).message), dropped);
     assert.ok(waitedMs < 3_000, `the asks waited ${waitedMs} ms for a connection that was gone`);
     assert.ok(a.transport.counters.asksFailedOnDisconnect >= 1, 'counted');
   } finally {
@@ -53,5 +56,6 @@ test('asks in flight to a node whose connection drops fail at once; answered one
     await a.transport.close();
   }
 });
+}
 
 test.run();

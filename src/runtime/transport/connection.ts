@@ -102,6 +102,7 @@ export class Connection {
   private readonly reader: FrameReader;
   private readonly nonce = freshNonce();
   private state: State = { phase: 'awaiting-hello' };
+  private openedAs: string | null = null;
   /** Seals every frame this side sends after its proof; null before. */
   private sealer: FrameSealer | null = null;
   private batch: Envelope[] = [];
@@ -141,6 +142,15 @@ export class Connection {
   /** The authenticated peer's node name, once open. */
   get peer(): string | null {
     return this.state.phase === 'open' ? this.state.peer : null;
+  }
+
+  /**
+   * The node this connection authenticated as, kept after it closes (null if it never opened). A connection this
+   * node accepted knows its peer only from the handshake: its close handler needs the name to fail what was in
+   * flight over it.
+   */
+  get authenticatedPeer(): string | null {
+    return this.openedAs;
   }
 
   /** The round trip to the peer; null until a heartbeat came back (or from a peer that sends no probe). */
@@ -221,7 +231,7 @@ export class Connection {
 
   private peerLabel(): string {
     if (this.state.phase === 'open' || this.state.phase === 'awaiting-proof') return this.state.peer;
-    return this.options.expectedPeer ?? this.remoteAddress;
+    return this.openedAs ?? this.options.expectedPeer ?? this.remoteAddress;
   }
 
   private write(kind: PayloadKind, body: Buffer): void {
@@ -326,6 +336,7 @@ export class Connection {
     assert(this.state.phase === 'awaiting-proof', 'open outside the handshake', { peer });
     clearTimeout(this.handshakeTimer);
     this.state = { phase: 'open', peer, opener };
+    this.openedAs = peer;
     this.reader.setFrameBytesMax(this.options.limits.frameBytesMax);
     this.options.onPreAuthBytes?.(this, 0);
     this.lastReceivedAtMs = this.clock();

@@ -654,7 +654,7 @@ export class NodeTransport implements RemotePeers {
 
   private onClose(connection: Connection, expectedPeer: string | null, raw: Socket | null): void {
     this.releaseHandshake(connection, raw);
-    const name = connection.peer ?? expectedPeer;
+    const name = connection.authenticatedPeer ?? expectedPeer; // closed already: `peer` is null by now
     const peer = name === null ? undefined : this.peers.get(name);
     if (peer !== undefined) {
       // Its traffic stays in the peer's totals, replaced connections' included.
