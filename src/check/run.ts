@@ -163,9 +163,13 @@ class WriteGaps {
   private lastAckMs = 0;
   maxMs = 0;
 
+  /** `endMs`: the run's end. Past it clients send no new write: a later ack (a retry) counts as at the end. */
+  constructor(private readonly endMs: number) {}
+
   acknowledged(atMs: number): void {
-    this.maxMs = Math.max(this.maxMs, atMs - this.lastAckMs);
-    this.lastAckMs = Math.max(this.lastAckMs, atMs);
+    const clampedMs = Math.min(atMs, this.endMs);
+    this.maxMs = Math.max(this.maxMs, clampedMs - this.lastAckMs);
+    this.lastAckMs = Math.max(this.lastAckMs, clampedMs);
   }
 
   finish(atMs: number): void {
@@ -527,13 +531,15 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     await liveGroups(target); // both groups have a leader now: what a later moment without one falls back to
     const recorder = new HistoryRecorder(() => Date.now(), options.operationsMax ?? 2_000_000);
     const nemesisState: NemesisState = { faults: [] };
-    const gaps = new WriteGaps();
+    const gaps = new WriteGaps(options.durationMs);
     const shared: Shared = {
       target, recorder, gaps, seed: options.seed, ambiguous: options.ambiguous ?? false,
       recordFault: (what) => options.log(`nemesis ${(recorder.elapsedMs() / 1000).toFixed(1)} s: ${what}`),
     };
     const clients = Array.from({ length: options.clients }, (_, clientId) => client(shared, clientId, options.durationMs));
     await Promise.all([...clients, nemesis(shared, options.nemesis, options.durationMs, nemesisState)]);
+    // The tail counts up to the run's end (or the recorder's filling): past it clients send no new write, while one
+    // may still retry and the nemesis may still wait for a restart.
     gaps.finish(recorder.elapsedMs());
     const final = await finalState(target, initialStock, orderDeadlineOf(options), options.log);
     const history: History = { operations: recorder.snapshot(), final, faults: nemesisState.faults };
