@@ -106,8 +106,10 @@ test('a cluster scrape parses, has every documented family, and series for every
   }
 });
 
-/** Two fsyncs (0.4 ms and 3 ms), one apply (20 ms), one image built, and the rest of a replica's activity. */
+/** Two fsyncs (0.4 ms and 3 ms), one apply (20 ms), one image built and installed (8 s), and the rest of a replica's activity. */
 function activity(): ReplicaActivity {
+  const installSeconds = new DurationHistogram();
+  installSeconds.observe(8);
   const fsyncSeconds = new DurationHistogram();
   fsyncSeconds.observe(0.0004);
   fsyncSeconds.observe(0.003);
@@ -116,7 +118,7 @@ function activity(): ReplicaActivity {
   return {
     leaderChanges: 2, proposalsProposed: 11, proposalsCommitted: 9, proposalsFailed: 1, proposalsPending: 1,
     fsyncSeconds: fsyncSeconds.figures(), applySeconds: applySeconds.figures(), imageBuildSeconds: applySeconds.figures(),
-    imageUnitsBuilt: 500, imageUnitsSent: 400, imageUnitsReceived: 300,
+    imageUnitsBuilt: 500, imageUnitsSent: 400, imageUnitsReceived: 300, imageInstallSeconds: installSeconds.figures(),
   };
 }
 
@@ -168,7 +170,11 @@ test('an actor added to the status gains its series; one removed loses them', as
     'pygmy_raft_apply_duration_seconds_bucket{le="0.01",actor="catalog-4",group="catalog"} 0',
     'pygmy_raft_apply_duration_seconds_bucket{le="0.025",actor="catalog-4",group="catalog"} 1',
     'pygmy_raft_snapshot_sent_bytes_total{actor="catalog-4",group="catalog"} 400',
+    'pygmy_raft_snapshot_install_duration_seconds_count{actor="catalog-4",group="catalog"} 1',
+    'pygmy_raft_snapshot_install_duration_seconds_bucket{le="5",actor="catalog-4",group="catalog"} 0',
   ]);
+  // A phase the replica does not time (an earlier node's status) has no series.
+  assert.not.match(text, 'pygmy_raft_snapshot_send_duration_seconds_count{', 'no send phase reported: no series');
   metrics.updateCluster(three);
   assert.not.match(await metrics.text(), 'catalog-4', 'a removed actor leaves the scrape');
   metrics.close();
