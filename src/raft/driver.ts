@@ -432,6 +432,10 @@ export class ReplicaDriver {
           this.log.warn({ replica: this.name, peer: event.peer, index: event.index, units: event.units, declaredLength: event.declaredLength, refusals: event.refusals, event: 'imageChunkRefusedSize' },
             `${this.name} refused a chunk from ${event.peer} (${event.units} code units, image of ${event.declaredLength}): over the chunk or image bound; ${event.refusals} refused so far`);
           break;
+        case 'refusedByPeer':
+          this.log.warn({ replica: this.name, peer: event.peer, index: event.index, units: event.length, refusals: event.refusals, retryInTicks: event.retryInTicks, event: 'imageRefusedByPeer' },
+            `${this.name}: ${event.peer} refused the image at index ${event.index} (${event.length} units) as over its bounds (${event.refusals} in a row); no image is sent to it for ${event.retryInTicks} ticks`);
+          break;
         case 'imageTooLarge':
           this.log.error({ replica: this.name, peer: event.peer, index: event.index, units: event.length, event: 'imageTooLarge' },
             `${this.name} cannot send its image at index ${event.index} to ${event.peer}: ${event.length} code units, over imageUnitsMax`);

@@ -21,6 +21,10 @@
 //   than `imageUnitsMax`, is refused (`size`), counted (chunksRefusedSize) and reported (`refusedSize`, at the 1st,
 //   2nd, 4th, 8th … refusal, so a flood cannot flood the log); an image of ours over the bound is not offered
 //   (imagesTooLarge, `imageTooLarge`) rather than sent to a follower that would refuse it;
+// - a follower's `size` refusal is final for that image (its bounds are not ours, or it takes no file images): the
+//   leader stops that stream, counts it (imagesRefusedByPeer), reports `refusedByPeer`, and sends that follower no
+//   image for `stallTicks` ticks, doubling on each refusal in a row up to 64 × stallTicks (one window per try, not a
+//   window every retransmit forever); an image the follower takes ends the back-off;
 // - a stream that makes no progress for `stallTicks` ticks is reported once (`stalled`), and counted; the leader
 //   keeps re-sending while the core still wants the image. Each end reports when a stream begins (`started` on the
 //   leader, `receiving` on the follower, at an image's first chunk kept) and `completed` when it ends, so the
@@ -121,6 +125,8 @@ export interface SnapshotStreamCounters {
   chunksRefusedSize: number;
   /** Images of this replica too long to send (over imageUnitsMax). */
   imagesTooLarge: number;
+  /** Streams a follower refused by size (its bounds): each ends the stream and backs off further sends to it. */
+  imagesRefusedByPeer: number;
   imagesInstalled: number;
 }
 
@@ -137,7 +143,9 @@ export type StreamEvent =
   | { readonly kind: 'receiving'; readonly peer: NodeId; readonly index: number; readonly length: number }
   | { readonly kind: 'stalled'; readonly peer: NodeId; readonly index: number; readonly acked: number; readonly length: number; readonly ticks: number }
   | { readonly kind: 'refusedSize'; readonly peer: NodeId; readonly index: number; readonly units: number; readonly declaredLength: number; readonly refusals: number }
-  | { readonly kind: 'imageTooLarge'; readonly peer: NodeId; readonly index: number; readonly length: number };
+  | { readonly kind: 'imageTooLarge'; readonly peer: NodeId; readonly index: number; readonly length: number }
+  /** On the leader: the follower refused this image by size; nothing is sent to it for `retryInTicks` ticks. */
+  | { readonly kind: 'refusedByPeer'; readonly peer: NodeId; readonly index: number; readonly length: number; readonly refusals: number; readonly retryInTicks: number };
 
 interface Outgoing {
   readonly peer: NodeId;
@@ -150,7 +158,18 @@ interface Outgoing {
   next: number;
   ticksSinceProgress: number;
   stallReported: boolean;
+  /** The follower refused it by size: nothing more is sent for it. */
+  refusedByPeer: boolean;
 }
+
+/** Back-off after a follower's size refusals in a row: no image is sent to it before `retryAtTick`. */
+interface SizeRefusals {
+  readonly inRow: number;
+  readonly retryAtTick: number;
+}
+
+/** The longest back-off after size refusals, in multiples of stallTicks. */
+const sizeRefusalBackoffMax = 64;
 
 interface Incoming {
   readonly from: NodeId;
@@ -195,9 +214,12 @@ export class SnapshotStreams {
   private readonly outgoing = new Map<NodeId, Outgoing>();
   private incoming: Incoming | null = null;
   private completed: (ChunkIdentity & { readonly from: NodeId }) | null = null;
+  /** Ticks since this replica started, for back-offs. */
+  private ticks = 0;
+  private readonly sizeRefusals = new Map<NodeId, SizeRefusals>();
   readonly counters: SnapshotStreamCounters = {
     streamsStarted: 0, streamsCompleted: 0, streamsStalled: 0, streamsResumed: 0, chunksSent: 0, chunksResent: 0,
-    chunksReceived: 0, chunksRefusedChecksum: 0, chunksRefusedGap: 0, chunksRefusedSize: 0, imagesTooLarge: 0, imagesInstalled: 0,
+    chunksReceived: 0, chunksRefusedChecksum: 0, chunksRefusedGap: 0, chunksRefusedSize: 0, imagesTooLarge: 0, imagesRefusedByPeer: 0, imagesInstalled: 0,
   };
 
   constructor(private readonly options: SnapshotStreamOptions) {
@@ -234,7 +256,9 @@ export class SnapshotStreams {
     const meta = message.snapshot.meta;
     const file = parseImageFileReference(message.snapshot.data);
     const length = file === null ? message.snapshot.data.length : file.bytes;
-    if (current !== undefined && current.term === message.term && current.snapshot.meta.index === meta.index
+    const refusals = this.sizeRefusals.get(message.to);
+    if (refusals !== undefined && this.ticks < refusals.retryAtTick) return nothing; // it refused by size: backing off
+    if (current !== undefined && !current.refusedByPeer && current.term === message.term && current.snapshot.meta.index === meta.index
       && current.snapshot.meta.term === meta.term && current.length === length && (current.file === null) === (file === null)) {
       return nothing;
     }
@@ -244,6 +268,7 @@ export class SnapshotStreams {
     }
     const stream: Outgoing = {
       peer: message.to, term: message.term, snapshot: message.snapshot, file, length, acked: 0, next: 0, ticksSinceProgress: 0, stallReported: false,
+      refusedByPeer: false,
     };
     this.outgoing.set(message.to, stream);
     this.counters.streamsStarted += 1;
@@ -254,14 +279,17 @@ export class SnapshotStreams {
   /** This replica is no longer the leader of that term: its streams end. */
   dropOutgoing(): void {
     this.outgoing.clear();
+    this.sizeRefusals.clear(); // a later leadership tries again at once
   }
 
   /** `count` ticks passed: streams without an acknowledgement for retransmitTicks re-send from the acknowledged offset. */
   tick(count: number): StreamOutput {
+    this.ticks += count;
     if (this.outgoing.size === 0) return nothing;
     const messages: SnapshotStreamMessage[] = [];
     const events: StreamEvent[] = [];
     for (const stream of this.outgoing.values()) {
+      if (stream.refusedByPeer) continue;
       const before = stream.ticksSinceProgress;
       stream.ticksSinceProgress += count;
       if (!stream.stallReported && stream.ticksSinceProgress >= this.options.stallTicks) {
@@ -282,8 +310,9 @@ export class SnapshotStreams {
   /** A follower's answer to a chunk. */
   receiveAck(ack: SnapshotChunkAck): StreamOutput {
     const stream = this.outgoing.get(ack.from);
-    if (stream === undefined || !sameImage(stream, ack) || ack.term !== stream.term) return nothing;
+    if (stream === undefined || stream.refusedByPeer || !sameImage(stream, ack) || ack.term !== stream.term) return nothing;
     const length = stream.length;
+    if (ack.refused === 'size') return this.refusedBySize(stream);
     if (ack.offset > stream.acked) {
       // Past more than one chunk at once: acknowledgements were lost (a reconnect) and it held more than we knew.
       if (ack.offset - stream.acked > this.options.chunkUnits) this.counters.streamsResumed += 1;
@@ -300,6 +329,7 @@ export class SnapshotStreams {
     }
     if (stream.acked === length) {
       this.outgoing.delete(ack.from);
+      this.sizeRefusals.delete(ack.from);
       this.counters.streamsCompleted += 1;
       return { messages: [], events: [{ kind: 'completed', peer: ack.from, index: stream.snapshot.meta.index, length }] };
     }
@@ -376,6 +406,16 @@ export class SnapshotStreams {
   }
 
   /** Chunks from `next` until the window past the acknowledged offset is full. */
+  /** The follower will not take this image: stop it and back off (module header). */
+  private refusedBySize(stream: Outgoing): StreamOutput {
+    stream.refusedByPeer = true;
+    this.counters.imagesRefusedByPeer += 1;
+    const inRow = (this.sizeRefusals.get(stream.peer)?.inRow ?? 0) + 1;
+    const retryInTicks = this.options.stallTicks * Math.min(sizeRefusalBackoffMax, 2 ** (inRow - 1));
+    this.sizeRefusals.set(stream.peer, { inRow, retryAtTick: this.ticks + retryInTicks });
+    return { messages: [], events: [{ kind: 'refusedByPeer', peer: stream.peer, index: stream.snapshot.meta.index, length: stream.length, refusals: inRow, retryInTicks }] };
+  }
+
   private fillWindow(stream: Outgoing, resend: boolean): SnapshotChunk[] {
     const step = stream.file === null ? this.options.chunkUnits : fileChunkBytes(this.options.chunkUnits);
     const limit = stream.acked + this.options.windowChunks * step;

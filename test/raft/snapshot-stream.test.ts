@@ -226,6 +226,65 @@ test('a forged chunk declaring a huge image or carrying an oversize part is refu
   assert.throws(() => new SnapshotStreams({ ...options, imageUnitsMax: snapshotImageUnitsMax + 1, self: 'n3' }), /imageUnitsMax/);
 });
 
+test('a follower that refuses an image by size is not sent it again and again: the leader stops and backs off, doubling', () => {
+  // The follower's bound is under the image: it refuses every chunk as `size`, whatever the leader re-sends.
+  const net: Pair = { ...pair(), follower: new SnapshotStreams({ ...options, imageUnitsMax: 2_000, self: 'n2' }) };
+  const offerOnce = () => push(net, net.leader.offer(install(image(3_000))));
+  const refusedEvents: Array<{ refusals: number; retryInTicks: number }> = [];
+  const deliverAndCollect = () => {
+    for (let step = 0; step < 100 && net.wire.length > 0; step += 1) {
+      const sent = net.wire.shift()!;
+      if (sent.type === 'snapshotChunk') net.wire.push(net.follower.receiveChunk(sent).reply);
+      else {
+        const output = net.leader.receiveAck(sent);
+        push(net, output);
+        for (const event of output.events) if (event.kind === 'refusedByPeer') refusedEvents.push(event);
+      }
+    }
+  };
+  /** Ticks `count` times, offering the image on every tick as the core does while the follower is behind; returns the chunks sent. */
+  const tickAndOffer = (count: number) => {
+    let sent = 0;
+    for (let tick = 0; tick < count; tick += 1) {
+      const output = net.leader.tick(1);
+      push(net, output);
+      sent += output.messages.length;
+      const before = net.wire.length;
+      offerOnce();
+      sent += net.wire.length - before;
+      deliverAndCollect();
+    }
+    return sent;
+  };
+  offerOnce();
+  assert.is(net.wire.length, options.windowChunks);
+  deliverAndCollect();
+  assert.equal(refusedEvents, [{ kind: 'refusedByPeer', peer: 'n2', index: 500, length: 3_000, refusals: 1, retryInTicks: options.stallTicks }]);
+  assert.is(net.leader.counters.imagesRefusedByPeer, 1);
+  assert.is(tickAndOffer(options.stallTicks - 1), 0, 'nothing re-sent during the back-off');
+  assert.is(tickAndOffer(1), options.windowChunks, 'one window when the back-off ends');
+  assert.equal(refusedEvents.at(-1), { kind: 'refusedByPeer', peer: 'n2', index: 500, length: 3_000, refusals: 2, retryInTicks: 2 * options.stallTicks });
+  assert.is(tickAndOffer(2 * options.stallTicks - 1), 0, 'the back-off doubled');
+  // The follower now takes it (restarted with a larger bound): the image goes through and the back-off ends.
+  net.follower = new SnapshotStreams({ ...options, self: 'n2' });
+  let installed = 0;
+  for (let tick = 0; tick < 10 && installed === 0; tick += 1) {
+    push(net, net.leader.tick(1));
+    offerOnce();
+    for (let step = 0; step < 1_000 && net.wire.length > 0; step += 1) {
+      const sent = net.wire.shift()!;
+      if (sent.type === 'snapshotChunk') {
+        const { reply, install: done } = net.follower.receiveChunk(sent);
+        net.wire.push(reply);
+        if (done !== null) installed += 1;
+      } else push(net, net.leader.receiveAck(sent));
+    }
+  }
+  assert.is(installed, 1);
+  assert.is(net.leader.counters.streamsCompleted, 1);
+  assert.is(net.leader.counters.imagesRefusedByPeer, 2);
+});
+
 test('validation refuses an offset past the length, a bad refusal', () => {
   const chunk = { type: 'snapshotChunk', from: 'n1', to: 'n2', term: 1, index: 1, snapshotTerm: 1, length: 10, peers: ['n1'], offset: 0, data: 'abc', checksum: 1 };
   assert.ok(isValidSnapshotStreamMessage(chunk));
