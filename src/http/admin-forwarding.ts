@@ -1,8 +1,8 @@
 // The operations calls the gateway forwards to the actors (the admin routes): an action on one actor (kill, stop,
 // start, isolate, heal), a replica group's membership (read, add, remove) and an online backup of both groups.
 //
-// Owns: the group members this gateway knows (they change only by its own membership changes), the actor port
-// (what the gateway needs of the actor system), and the actors' errors as the gateway's (gatewayError).
+// Owns: the actor port (what the gateway needs of the actor system) and the actors' errors as the gateway's
+// (gatewayError). It keeps no member list of its own: each call reads the group's live configuration.
 // Promises:
 // - A membership change goes through the group's leader; after it, the gateway's group clients and every order
 //   replica's catalog client try the new members at once (every other client of the group follows it from the
@@ -10,7 +10,9 @@
 // - An action that cuts the cache actor off revokes the near cache before and after (the cache client's guard).
 // - A backup copies the order group, then the catalog group, a follower first in each, while the catalog holds
 //   its dedupe pruning (a lease); a copy a replica staged on another host is read over the transport in checked
-//   chunks.
+//   chunks. It asks only the members of each group's live configuration (the replicas' statuses, or the group
+//   client's, whichever is newer), so a gateway that made no change, or was started from an old list, never
+//   copies a removed member's frozen state.
 // Needs: the actor port, the gateway's two group clients and the cache client's guard (src/http/actor-backend.ts
 // makes them and hands the admin calls of the Backend contract here).
 import { createHash } from 'node:crypto';
@@ -55,6 +57,7 @@ export type ActorPort = Pick<ActorSystem, 'ask' | 'status' | 'kill' | 'stop' | '
 
 export interface AdminOptions {
   readonly actors: ActorPort;
+  /** The start-up members of each group: what the group clients begin with; every change replaces them. */
   readonly catalogMembers: readonly string[];
   readonly orderMembers: readonly string[];
   /** Which node each actor runs on, for /cluster; "local" when absent. */
@@ -80,7 +83,7 @@ export interface AdminClients {
   /** Holds the catalog's dedupe pruning for a backup; follows the catalog group's membership changes. */
   readonly catalog: Pick<GroupClient<CatalogMachine>, 'propose' | 'setMembers' | 'configuration'>;
   /** Follows the order group's membership changes. */
-  readonly orders: Pick<GroupClient<OrderMachine, OrderCalls>, 'setMembers'>;
+  readonly orders: Pick<GroupClient<OrderMachine, OrderCalls>, 'setMembers' | 'configuration'>;
   /** Runs an action on an actor; `cutsOff`: the action kills, stops or isolates it (the cache client's guard). */
   readonly aroundAction: (name: string, cutsOff: boolean, perform: () => Promise<void>) => Promise<void>;
 }
@@ -99,17 +102,11 @@ export function gatewayError(error: unknown): unknown {
 export class AdminForwarding {
   private readonly options: AdminOptions;
   private readonly clients: AdminClients;
-  /** The order group's members as this gateway last learned them. */
-  private orderNames: readonly string[];
-  /** The catalog members as of the last change this gateway made (told to every order replica). */
-  private catalogNames: readonly string[];
   private readonly deadlineMs: number;
 
   constructor(options: AdminOptions, clients: AdminClients) {
     this.options = options;
     this.clients = clients;
-    this.orderNames = [...options.orderMembers];
-    this.catalogNames = [...options.catalogMembers];
     this.deadlineMs = options.deadlineMs ?? 3_000;
   }
 
@@ -119,19 +116,38 @@ export class AdminForwarding {
    * the leader's thread keeps serving; the leader only when no follower could.
    */
   async backup(directory: string, options: BackupOptions = { bytesPerSecond: null }): Promise<readonly GroupBackup[]> {
-    const statuses = clusterStatus(await this.options.actors.status(), this.options.nodeOf);
+    const runtimeStatuses = await this.options.actors.status();
+    const statuses = clusterStatus(runtimeStatuses, this.options.nodeOf);
     // The catalog prunes no deduct record from before the order copy until the catalog copy is done.
     await this.holdPrunes(Date.now() + backupPruneHoldMs);
     try {
       const backups: GroupBackup[] = [];
-      for (const [group, members] of [['order', this.orderNames], ['catalog', this.catalogNames]] as const) {
-        backups.push(await this.backupGroup(group, members, statuses, directory, options));
+      for (const group of ['order', 'catalog'] as const) {
+        backups.push(await this.backupGroup(group, this.liveMembers(runtimeStatuses, group), statuses, directory, options));
       }
       return backups;
     } finally {
       await this.holdPrunes(0).catch((error: unknown) => this.options.log.warn({ event: 'backup' },
         `backup: the hold on dedupe pruning was not released (${error instanceof Error ? error.message : String(error)}); it ends by its lease`));
     }
+  }
+
+  /**
+   * A group's live configuration, voters then learners: the one the replicas' statuses report (membersView) or the
+   * one this gateway's group client follows from the replicas' answers, whichever has the higher index. Never
+   * the lists the gateway was started with once a change is known: a removed member may still run (its node did
+   * not answer the stop) and would give a copy of a state that stopped moving.
+   */
+  private liveMembers(runtimeStatuses: Parameters<typeof membersView>[0], group: ReplicaGroup): readonly string[] {
+    const followed = (group === 'catalog' ? this.clients.catalog : this.clients.orders).configuration;
+    let reported: GroupMembers | null = null;
+    try {
+      reported = membersView(runtimeStatuses, group);
+    } catch (error) {
+      if (!(error instanceof UnavailableError)) throw error;
+    }
+    if (reported === null || reported.configIndex < followed.index) return followed.members;
+    return [...reported.voters, ...reported.learners];
   }
 
   private async holdPrunes(untilMs: number): Promise<void> {
@@ -270,15 +286,9 @@ export class AdminForwarding {
    */
   private followMembers(group: ReplicaGroup, view: GroupMembers): GroupMembers {
     const members = [...view.voters, ...view.learners];
-    if (group === 'catalog') {
-      this.clients.catalog.setMembers(members, view.configIndex);
-      this.catalogNames = members;
-    } else {
-      this.clients.orders.setMembers(members, view.configIndex);
-      this.orderNames = members;
-    }
+    (group === 'catalog' ? this.clients.catalog : this.clients.orders).setMembers(members, view.configIndex);
     const catalog = this.clients.catalog.configuration;
-    for (const order of this.orderNames) {
+    for (const order of this.clients.orders.configuration.members) {
       void this.options.actors.ask(order, { type: 'catalogMembers', members: catalog.members, configIndex: catalog.index }, { timeoutMs: 1_000 }).catch(() => undefined);
     }
     return view;
