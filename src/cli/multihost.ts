@@ -15,7 +15,7 @@ import type { AdminMode } from '../http/authorization.js';
 import { ActorSystem } from '../runtime/system.js';
 import { ClusterPort } from '../runtime/transport/cluster-port.js';
 import { NodeTransport, type NodeAddress, type TlsFiles } from '../runtime/transport/node-transport.js';
-import { cacheName, catalogMembers, clusterSpecs, clusterTimeouts, databaseBytesIn, orderMembers, replicaSpec, type ClusterOptions } from '../cluster/cluster.js';
+import { cacheName, catalogMembers, clusterSpecs, clusterTimeouts, databaseBytesIn, orderMembers, replicaSpec, retireDatabase, type ClusterOptions } from '../cluster/cluster.js';
 import { checkTimeouts } from '../http/timeouts.js';
 import { MembershipRefusedError } from '../http/backend.js';
 import { memberFilesIn } from '../raft/storage/marker.js';
@@ -268,12 +268,21 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     log.info({ member: name, event: 'memberSpawned' }, `${self.name}: starting new member ${name}`);
     await spawnInto.start([replicaSpec(specOptions, group, name, catalogNow)]);
   };
+  // A member removed from its group, asked by the gateway that removed it: stopped for good, its files renamed
+  // NAME.removed-TIMESTAMP.* (as `pygmy start` does), never deleted.
+  const retireHere = async (name: string) => {
+    if (!memberNamePattern.test(name) || spawnInto === null) throw new MembershipRefusedError(`${self.name} retires only catalog-N and order-N members, not ${name}`);
+    await spawnInto.stop(name);
+    retireDatabase(resolve(options.dataDir), name, log);
+    log.info({ member: name, event: 'memberRetired' }, `${self.name}: removed member ${name} stopped, its database kept aside`);
+  };
   const transport = new NodeTransport({
     self: self.name,
     nodes: layout.nodes,
     secret: options.secret,
     log,
     spawn: spawnHere,
+    retire: retireHere,
     ...(options.listenHost === undefined ? {} : { listenHost: options.listenHost }),
     ...(layout.tls === null ? {} : { tls: layout.tls }),
     ...(layout.allowFrom === undefined ? {} : { allowFrom: layout.allowFrom }),
@@ -305,6 +314,10 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         return typeof found === 'string' ? found : nodeAnswers(self.name, transport, port, found);
       },
       startMember: (_group, name, node) => startMemberOn(options, transport, port, spawnHere, name, node!),
+      retireDatabase: (name) => retireDatabase(resolve(options.dataDir), name, log),
+      retireElsewhere: async (name, timeoutMs) => {
+        await port.control(port.nodeOf(name), { type: 'retire', name }, timeoutMs);
+      },
     });
     const own = backend;
     catalogMembersNow = () => own.catalogMembersNow();

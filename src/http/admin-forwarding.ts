@@ -6,7 +6,8 @@
 // Promises:
 // - A membership change goes through the group's leader; after it, the gateway's group clients and every order
 //   replica's catalog client try the new members at once (every other client of the group follows it from the
-//   replicas' answers, client.ts). A removed member's actor stops and its database is kept aside.
+//   replicas' answers, client.ts). A removed member's actor stops and its database is kept aside, on the node
+//   that hosts it (asked once; a node that does not answer is logged as retireSkipped).
 // - An action that cuts the cache actor off revokes the near cache before and after (the cache client's guard).
 // - A backup copies the order group, then the catalog group, a follower first in each, while the catalog holds
 //   its dedupe pruning (a lease); a copy a replica staged on another host is read over the transport in checked
@@ -72,6 +73,11 @@ export interface AdminOptions {
   readonly log: Logger;
   /** Keeps a removed member's database under another name (never deletes it); absent: left where it is. */
   readonly retireDatabase?: (name: string) => void;
+  /**
+   * Stops a removed member that runs on another node and renames its database there (the node's `retire` control
+   * request), answering within `timeoutMs`; absent: such a member is only stopped, its database left as it is.
+   */
+  readonly retireElsewhere?: (name: string, timeoutMs: number) => Promise<void>;
   /** Starts a new member's replica actor (its own thread and database); absent: members cannot be added here. */
   readonly startMember?: (group: ReplicaGroup, name: string, node: string | null) => Promise<void>;
   /** Why a new member cannot be started on `node` (null: it can); asked before anything is proposed. */
@@ -223,19 +229,35 @@ export class AdminForwarding {
       if (answer.error === 'notLeader' || answer.error === 'dropped' || answer.error === 'busy') throw new UnavailableError(`the ${group} leader moved: ${answer.reason ?? answer.error}`);
       throw new MembershipRefusedError(`the ${group} leader refused to remove ${name}: ${answer.reason ?? answer.error ?? 'no reason'}`);
     }
-    // The change committed: the removed member's actor stops (if it runs here) and its database is kept aside.
+    // The change committed: the removed member's actor stops and its database is kept aside.
     const known = (await this.options.actors.status()).some((status) => status.name === name);
-    if (known) {
-      // A member on a host that is gone (the reason it is removed) cannot be stopped: it is out of the group anyway.
-      const stopped = await this.options.actors.stop(name).then(() => true, (error: unknown) => {
-        if (!isUnavailable(error)) throw error;
-        this.options.log.warn({ group, member: name, event: 'memberUnreachable' }, `gateway: ${name} is removed but its node did not answer; it was not stopped`);
-        return false;
-      });
-      if (stopped) this.options.retireDatabase?.(name);
-    }
-    this.options.log.info({ group, member: name, event: 'memberRemoved' }, `gateway: ${name} removed from the ${group} group; its actor stopped, its database kept`);
+    if (known) await this.retire(group, name);
+    this.options.log.info({ group, member: name, event: 'memberRemoved' }, `gateway: ${name} removed from the ${group} group`);
     return this.followMembers(group, await this.members(group));
+  }
+
+  /**
+   * Stops a removed member and renames its database: here, or on the node that hosts it (one control request,
+   * never retried: a node that does not answer is logged, and the operator retires the member there by hand,
+   * docs/multihost.md). A member on a host that is gone (the reason it is removed) cannot be stopped: it is out
+   * of the group anyway.
+   */
+  private async retire(group: ReplicaGroup, name: string): Promise<void> {
+    const retireElsewhere = this.options.retireElsewhere;
+    if (retireElsewhere !== undefined && !this.isOnThisNode(name)) {
+      const node = this.options.nodeOf?.(name) ?? 'unknown';
+      await retireElsewhere(name, this.deadlineMs).catch((error: unknown) => {
+        this.options.log.warn({ group, member: name, node, event: 'retireSkipped' },
+          `gateway: ${name} is removed but ${node} did not retire it (${error instanceof Error ? error.message : String(error)}); it may still run there and its database keeps its name: stop it and rename its files there by hand`);
+      });
+      return;
+    }
+    const stopped = await this.options.actors.stop(name).then(() => true, (error: unknown) => {
+      if (!isUnavailable(error)) throw error;
+      this.options.log.warn({ group, member: name, event: 'memberUnreachable' }, `gateway: ${name} is removed but its node did not answer; it was not stopped`);
+      return false;
+    });
+    if (stopped) this.options.retireDatabase?.(name);
   }
 
   async addMember(group: ReplicaGroup, request: { readonly name: string; readonly node: string | null; readonly promote: boolean }): Promise<GroupMembers> {

@@ -13,7 +13,7 @@
 // counted invalid and dropped); an ask to a name on an unreachable node fails at once with
 // ActorUnavailableError instead of waiting for its deadline, and so does an ask already sent when its node's
 // connection drops (its outcome is unknown, as for an actor whose thread ends mid-ask); control asks (`status`, `kill`, `stop`, `start`,
-// `isolate`, `heal`) are served only for another node's `$system`. Refuses to start listening beyond loopback
+// `isolate`, `heal`, `admitNode`, `place`, `spawn`, `retire`) are served only for another node's `$system`. Refuses to start listening beyond loopback
 // without a secret. Before a peer authenticates (admission.ts): a socket from an address that is neither a node
 // of the layout nor in `allowFrom` is closed at once; the others share per-address and total handshake slots;
 // their frames are at most 4 KiB and the bytes held for them, in all, stay within preAuthBytesMax (1 MiB).
@@ -77,7 +77,9 @@ export type NodeControlRequest =
   | { readonly type: 'admitNode'; readonly node: NodeAddress }
   | { readonly type: 'place'; readonly name: ActorName; readonly node: string }
   /** Start an actor this node can make (NodeTransportOptions.spawn), placed here. */
-  | { readonly type: 'spawn'; readonly name: ActorName };
+  | { readonly type: 'spawn'; readonly name: ActorName }
+  /** Stop an actor of this node for good and keep its data aside (NodeTransportOptions.retire): a removed member. */
+  | { readonly type: 'retire'; readonly name: ActorName };
 
 export interface NodeTransportOptions {
   readonly self: string;
@@ -106,6 +108,11 @@ export interface NodeTransportOptions {
   readonly random?: () => number;
   /** Starts an actor this node was asked to run (a member added at run time); absent: such asks are refused. */
   readonly spawn?: (name: ActorName) => Promise<void>;
+  /**
+   * Stops an actor of this node for good and keeps its data under another name (a member removed from its group,
+   * asked by the gateway that removed it); absent: such asks are refused.
+   */
+  readonly retire?: (name: ActorName) => Promise<void>;
   /**
    * Ms on which arriving asks get their deadlines and sent ones' time remaining is taken; it must be the clock of
    * the local ActorSystem and its workers (the default, ../clock.ts, is): they judge those deadlines.
@@ -806,6 +813,10 @@ export class NodeTransport implements RemotePeers {
         if (this.options.spawn === undefined) throw new ActorUnavailableError(`${this.options.self} starts no actors on request`);
         await this.place(request.name, this.options.self);
         return this.options.spawn(request.name);
+      case 'retire':
+        if (!this.localActors.has(request.name)) throw new ActorUnavailableError(`no actor named ${request.name} on ${this.options.self}`);
+        if (this.options.retire === undefined) throw new ActorUnavailableError(`${this.options.self} retires no actors on request`);
+        return this.options.retire(request.name);
       default:
         return this.operate(system, request);
     }
@@ -855,6 +866,7 @@ function parseControlRequest(body: unknown): NodeControlRequest | null {
   }
   if (request.type === 'place') return isActorName(request.name) && isNodeName(request.node) ? { type: 'place', name: request.name, node: request.node } : null;
   if (request.type === 'spawn') return isActorName(request.name) ? { type: 'spawn', name: request.name } : null;
+  if (request.type === 'retire') return isActorName(request.name) ? { type: 'retire', name: request.name } : null;
   const actions = ['kill', 'stop', 'start', 'isolate', 'heal'] as const;
   const type = actions.find((action) => action === request.type);
   if (type === undefined || typeof request.name !== 'string') return null;
